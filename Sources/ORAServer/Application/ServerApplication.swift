@@ -1,0 +1,115 @@
+import UnixSignals
+public import Hummingbird
+public import Logging
+import NIOCore
+import NIOSSL
+import ORADirectory
+import ORAStore
+import PostgresNIO
+public import Prometheus
+
+/// Builds the ora-server HTTP application and the services that run with it.
+public enum ServerApplication {
+    /// The version this build reports in `/healthz` and the server instance table.
+    public static let version = "0.1.0"
+
+    /// Builds the application for `configuration`.
+    ///
+    /// Database migrations run before the HTTP server accepts connections; the PostgreSQL client and the
+    /// instance heartbeat run as services beside the server, and all of them stop gracefully together.
+    /// - Parameters:
+    ///   - configuration: the loaded configuration.
+    ///   - metrics: the registry `GET /metrics` reports; the executable bootstraps swift-metrics with it.
+    ///   - logger: the server's logger.
+    /// - Returns: the application, ready for `runService()`.
+    /// - Throws: `ConfigurationError` when the database TLS settings cannot be used.
+    public static func build(
+        configuration: ServerConfiguration,
+        metrics: PrometheusCollectorRegistry,
+        logger: Logger
+    ) throws(ConfigurationError) -> some ApplicationProtocol {
+        let postgres = PostgresClient(
+            configuration: try postgresConfiguration(configuration.database),
+            backgroundLogger: logger
+        )
+        let directory = DirectoryClient(settings: configuration.directory)
+        let readiness = ReadinessCheck(
+            database: DatabaseProbe(client: postgres, logger: logger),
+            directory: directory
+        )
+        let heartbeat = ServerInstanceHeartbeat(
+            registry: ServerInstanceRegistry(client: postgres, logger: logger),
+            version: version,
+            logger: logger
+        )
+
+        let router = Router()
+        router.add(middleware: MetricsMiddleware())
+        router.addHealthRoutes(readiness: readiness, metrics: metrics)
+
+        var application = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                serverName: "ora-server"
+            ),
+            services: [postgres, heartbeat],
+            onServerRunning: { channel in
+                logger.notice(
+                    "ora-server listening",
+                    metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "unknown")"]
+                )
+            },
+            logger: logger
+        )
+        application.beforeServerStarts {
+            let applied = try await Migrator(client: postgres, logger: logger).migrate()
+            logger.info("database schema is current", metadata: ["migrations.applied": "\(applied.count)"])
+            await heartbeat.beat()
+        }
+        return application
+    }
+
+    /// Builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully.
+    /// - Throws: when the configuration cannot be used, migrations fail, or the server cannot listen.
+    public static func run(
+        configuration: ServerConfiguration,
+        metrics: PrometheusCollectorRegistry,
+        logger: Logger
+    ) async throws {
+        let application = try build(configuration: configuration, metrics: metrics, logger: logger)
+        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    static func postgresConfiguration(
+        _ settings: DatabaseSettings
+    ) throws(ConfigurationError) -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS
+        switch settings.tls {
+        case .disable:
+            tls = .disable
+        case .verifyFull:
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateVerification = .fullVerification
+            if let caFile = settings.caFile {
+                do {
+                    tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+                } catch {
+                    throw .unreadableFile(path: caFile, reason: "not a readable PEM certificate file (database.ca_file)")
+                }
+            }
+            tls = .require(tlsConfiguration)
+        }
+        var configuration = PostgresClient.Configuration(
+            host: settings.host,
+            port: settings.port,
+            username: settings.user,
+            password: settings.password,
+            database: settings.name,
+            tls: tls
+        )
+        configuration.options.connectTimeout = settings.connectTimeout
+        configuration.options.maximumConnections = settings.maximumConnections
+        return configuration
+    }
+}

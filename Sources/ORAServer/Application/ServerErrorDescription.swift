@@ -1,0 +1,16 @@
+import ORADirectory
+import ORAStore
+import ServiceLifecycle
+
+/// One line for any error that stops the server, safe to show: no stack trace, no secrets.
+public enum ServerErrorDescription {
+    /// Describes `error` for the administrator.
+    public static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as ConfigurationError: return error.description
+        case let error as MigrationError: return error.description
+        case let error as LDAPError: return error.description
+        default: return DatabaseErrorDescription.describe(error)
+        }
+    }
+}

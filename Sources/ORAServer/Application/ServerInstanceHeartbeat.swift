@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import ORAStore
+import ServiceLifecycle
+
+/// Keeps this replica's row in `server_instances` fresh while it runs and removes it on a graceful shutdown.
+final class ServerInstanceHeartbeat: Service, Sendable {
+    let id = UUID()
+    private let registry: ServerInstanceRegistry
+    private let version: String
+    private let logger: Logger
+    private let startedAt = Date()
+    private let interval: Duration
+
+    init(registry: ServerInstanceRegistry, version: String, logger: Logger, interval: Duration = .seconds(15)) {
+        self.registry = registry
+        self.version = version
+        self.logger = logger
+        self.interval = interval
+    }
+
+    func run() async throws {
+        let interval = self.interval
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                await self.beat()
+            }
+        }
+        do {
+            try await registry.remove(id: id)
+        } catch {
+            logger.warning(
+                "could not remove this server from server_instances",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+
+    /// Records that this replica is alive; a failure is logged, readiness reports the database itself.
+    func beat() async {
+        do {
+            try await registry.heartbeat(
+                id: id,
+                host: ProcessInfo.processInfo.hostName,
+                processID: Int(ProcessInfo.processInfo.processIdentifier),
+                version: version,
+                startedAt: startedAt
+            )
+        } catch {
+            logger.warning(
+                "server heartbeat failed",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+}

@@ -1,0 +1,181 @@
+public import Foundation
+public import ORACore
+import ORADirectory
+public import Logging
+
+/// Reads `ora-server`'s YAML configuration strictly: unknown keys, wrong types and missing settings are errors that
+/// name the file, the line and the key.
+///
+/// Secrets (passwords) are never needed on the command line. Each can be given as `password` (inline, discouraged),
+/// `password_file` (a file holding only the secret) or `password_env` (the name of an environment variable).
+public struct ConfigurationLoader: Sendable {
+    private let environment: [String: String]
+    private let readFile: @Sendable (String) throws -> String
+
+    /// Creates a loader.
+    /// - Parameters:
+    ///   - environment: the environment secrets are read from; the process's own by default.
+    ///   - readFile: reads a file's text; the real file system by default.
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        readFile: @escaping @Sendable (String) throws -> String = ConfigurationLoader.readTextFile
+    ) {
+        self.environment = environment
+        self.readFile = readFile
+    }
+
+    /// Reads the file at `path` and the secrets it refers to.
+    /// - Throws: `ConfigurationError` naming the file, position and key.
+    public func load(path: String) throws(ConfigurationError) -> ServerConfiguration {
+        let text: String
+        do {
+            text = try readFile(path)
+        } catch {
+            throw .unreadableFile(path: path, reason: Self.reason(error))
+        }
+        do {
+            return try parse(text, file: path)
+        } catch {
+            throw .invalid(error)
+        }
+    }
+
+    /// Parses configuration `text` that came from `file`.
+    public func parse(_ text: String, file: String) throws(YAMLError) -> ServerConfiguration {
+        guard let root = try YAMLNode.parse(text, file: file) else {
+            throw YAMLError(file: file, location: nil, keyPath: "", message: "the configuration file is empty")
+        }
+        var settings = try root.mapping()
+
+        var listen = ListenSettings()
+        if let node = settings.optional("listen") {
+            var section = try node.mapping()
+            if let host = section.optional("host") { listen.host = try host.nonEmptyString() }
+            if let port = section.optional("port") { listen.port = try port.integer(in: 0...65535) }
+            try section.rejectUnknownKeys()
+        }
+
+        let database = try databaseSettings(try settings.required("database"))
+        let directory = try directorySettings(try settings.required("directory"))
+
+        var logLevel = Logger.Level.info
+        if let node = settings.optional("log") {
+            var section = try node.mapping()
+            if let level = section.optional("level") {
+                let name = try level.choice(Logger.Level.allCases.map(\.rawValue))
+                logLevel = Logger.Level(rawValue: name) ?? .info
+            }
+            try section.rejectUnknownKeys()
+        }
+        try settings.rejectUnknownKeys()
+        return ServerConfiguration(listen: listen, database: database, directory: directory, logLevel: logLevel)
+    }
+
+    private func databaseSettings(_ node: YAMLNode) throws(YAMLError) -> DatabaseSettings {
+        var section = try node.mapping()
+        let host = try section.required("host").nonEmptyString()
+        let port = try section.optional("port")?.integer(in: 1...65535) ?? 5432
+        let name = try section.required("name").nonEmptyString()
+        let user = try section.required("user").nonEmptyString()
+        let password = try secret(in: &section, named: "password")
+        let tlsName = try section.optional("tls")?.choice(DatabaseSettings.TLSMode.allCases.map(\.rawValue))
+        let tls = tlsName.flatMap(DatabaseSettings.TLSMode.init(rawValue:)) ?? .verifyFull
+        let caFile = try section.optional("ca_file")?.nonEmptyString()
+        let connectTimeout = try section.optional("connect_timeout")?.duration() ?? .seconds(5)
+        let maximumConnections = try section.optional("max_connections")?.integer(in: 1...1000) ?? 20
+        try section.rejectUnknownKeys()
+        return DatabaseSettings(
+            host: host, port: port, name: name, user: user, password: password, tls: tls, caFile: caFile,
+            connectTimeout: connectTimeout, maximumConnections: maximumConnections)
+    }
+
+    private func directorySettings(_ node: YAMLNode) throws(YAMLError) -> DirectorySettings {
+        var section = try node.mapping()
+        let urisNode = try section.required("uris")
+        var uris: [String] = []
+        for element in try urisNode.list() {
+            let uri = try element.nonEmptyString()
+            guard uri.hasPrefix("ldap://") || uri.hasPrefix("ldaps://") else {
+                throw element.error("expected an ldap:// or ldaps:// URI, found \"\(uri)\"")
+            }
+            uris.append(uri)
+        }
+        guard !uris.isEmpty else { throw urisNode.error("needs at least one URI") }
+        let baseDN = try section.required("base_dn").nonEmptyString()
+        let bindDN = try section.required("bind_dn").nonEmptyString()
+        let password = try secret(in: &section, named: "password")
+        let connectTimeout = try section.optional("connect_timeout")?.duration() ?? .seconds(3)
+        let timeout = try section.optional("timeout")?.duration() ?? .seconds(5)
+        try section.rejectUnknownKeys()
+        return DirectorySettings(
+            uris: uris, baseDN: baseDN, bindDN: bindDN, bindPassword: password, connectTimeout: connectTimeout,
+            operationTimeout: timeout)
+    }
+
+    /// Reads a secret given as exactly one of `NAME`, `NAME_file` or `NAME_env`.
+    private func secret(in section: inout YAMLMapping, named name: String) throws(YAMLError) -> String {
+        let inline = section.optional(name)
+        let file = section.optional("\(name)_file")
+        let env = section.optional("\(name)_env")
+        let given = [inline, file, env].compactMap { $0 }
+        guard given.count == 1, let node = given.first else {
+            let path = section.keyPath.isEmpty ? name : "\(section.keyPath).\(name)"
+            let message =
+                given.isEmpty
+                ? "is required: set \(name)_file (a file holding the secret) or \(name)_env (an environment variable)"
+                : "give only one of \(name), \(name)_file and \(name)_env"
+            throw YAMLError(file: section.file, location: given.last?.location ?? section.location, keyPath: path, message: message)
+        }
+        let value: String
+        if let file {
+            let path = try file.nonEmptyString()
+            do {
+                value = try readFile(path)
+            } catch {
+                throw file.error("cannot read the secret file \(path): \(Self.reason(error))")
+            }
+        } else if let env {
+            let variable = try env.nonEmptyString()
+            guard let content = environment[variable] else {
+                throw env.error("the environment variable \(variable) is not set")
+            }
+            value = content
+        } else {
+            value = try node.string()
+        }
+        // Files written by editors and `echo` end in a newline that is not part of the secret.
+        let secret = String(value.trimmingSuffix { $0 == "\n" || $0 == "\r" })
+        guard !secret.isEmpty else { throw node.error("the secret is empty") }
+        return secret
+    }
+
+    /// Reads a UTF-8 text file.
+    @Sendable
+    public static func readTextFile(_ path: String) throws -> String {
+        try String(contentsOfFile: path, encoding: .utf8)
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if nsError.domain == NSCocoaErrorDomain {
+            switch nsError.code {
+            case NSFileReadNoSuchFileError: return "no such file"
+            case NSFileReadNoPermissionError: return "permission denied"
+            case NSFileReadInapplicableStringEncodingError: return "not UTF-8 text"
+            default: break
+            }
+        }
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> SubSequence {
+        var end = endIndex
+        while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
+        return self[startIndex..<end]
+    }
+}

@@ -1,0 +1,33 @@
+/// The answer of `GET /readyz`: whether each dependency works, and why not when it does not.
+public struct Readiness: Sendable, Codable, Equatable {
+    /// The state of one dependency.
+    public struct Check: Sendable, Codable, Equatable {
+        /// Whether it works.
+        public var ready: Bool
+        /// Why it does not work; absent when it does.
+        public var error: String?
+
+        /// Creates a check result.
+        public init(ready: Bool, error: String? = nil) {
+            self.ready = ready
+            self.error = error
+        }
+    }
+
+    /// `ready` when every check passed, `not_ready` otherwise.
+    public var status: String
+    /// PostgreSQL.
+    public var database: Check
+    /// The LDAP directory.
+    public var directory: Check
+
+    /// Combines the checks.
+    public init(database: Check, directory: Check) {
+        self.database = database
+        self.directory = directory
+        self.status = database.ready && directory.ready ? "ready" : "not_ready"
+    }
+
+    /// Whether every check passed.
+    public var isReady: Bool { database.ready && directory.ready }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import ORAServer
+import Prometheus
+
+@main
+struct ORAServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ora-server",
+        abstract: "The ora management server: offers of remote assistance, policy and audit.",
+        version: ServerApplication.version,
+        subcommands: [Serve.self, Migrate.self, CheckConfig.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The YAML configuration file.")
+    var config: String = "/etc/ora/ora-server.yaml"
+}
+
+extension ORAServerCommand {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the server (the default): migrate the database, then serve until SIGTERM or SIGINT.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let configuration = try loadConfiguration(options.config)
+            let logger = bootstrapLogging(level: configuration.logLevel)
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            try await failing {
+                try await ServerApplication.run(configuration: configuration, metrics: registry, logger: logger)
+            }
+            logger.notice("ora-server stopped")
+        }
+    }
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the database schema up to date and exit.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let configuration = try loadConfiguration(options.config)
+            let logger = bootstrapLogging(level: configuration.logLevel)
+            try await failing {
+                let applied = try await ServerApplication.migrate(configuration: configuration, logger: logger)
+                print(applied.isEmpty ? "database schema is current" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct CheckConfig: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check-config",
+            abstract: "Validate the configuration file and the secrets it refers to, and exit.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            _ = try loadConfiguration(options.config)
+            print("\(options.config): configuration is valid")
+        }
+    }
+}
+
+/// Loads the configuration or exits with one line naming the file, the key and the problem.
+func loadConfiguration(_ path: String) throws -> ServerConfiguration {
+    do {
+        return try ConfigurationLoader().load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode(2)
+    }
+}
+
+/// Runs `body`; any error becomes one line on standard error and exit code 1, never a stack trace.
+func failing(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        printError(ServerErrorDescription.describe(error))
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("ora-server: error: \(message)\n".utf8))
+}
+
+func bootstrapLogging(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    var logger = Logger(label: "ora-server")
+    logger.logLevel = level
+    return logger
+}
