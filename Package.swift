@@ -146,12 +146,7 @@ let package = Package(
         // MARK: Tests mirror the targets
         .target(
             name: "ORATestSupport",
-            dependencies: [
-                "ORACore",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
+            dependencies: [],
             path: "Tests/ORATestSupport",
             swiftSettings: swiftSettings
         ),
@@ -176,7 +171,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ORAServerTests",
-            dependencies: ["ORAServer", "ORATestSupport"],
+            dependencies: [
+                "ORADirectory",
+                "ORAServer",
+                "ORATestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -184,6 +184,8 @@ let package = Package(
             dependencies: [
                 "ORATestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -133,6 +133,13 @@ extension YAMLError {
                 keyPath: "",
                 message: "not valid YAML: \(detail)"
             )
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            self.init(
+                file: file,
+                location: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                keyPath: "",
+                message: "\(duplicates.sorted().joined(separator: ", ")) is set twice in one mapping; keep one"
+            )
         case .reader(let problem, _, _, _):
             self.init(file: file, location: nil, keyPath: "", message: "not valid YAML: \(problem)")
         default:

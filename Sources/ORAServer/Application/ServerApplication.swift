@@ -32,11 +32,9 @@ public enum ServerApplication {
             configuration: try postgresConfiguration(configuration.database),
             backgroundLogger: logger
         )
+        let probe = DatabaseProbe(configuration: try postgresProbeConfiguration(configuration.database), logger: logger)
         let directory = DirectoryClient(settings: configuration.directory)
-        let readiness = ReadinessCheck(
-            database: DatabaseProbe(client: postgres, logger: logger),
-            directory: directory
-        )
+        let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
             registry: ServerInstanceRegistry(client: postgres, logger: logger),
             version: version,
@@ -63,6 +61,8 @@ public enum ServerApplication {
             logger: logger
         )
         application.beforeServerStarts {
+            // A direct connection fails fast with the real reason; the pool would retry for a minute first.
+            try await probe.ping()
             let applied = try await Migrator(client: postgres, logger: logger).migrate()
             logger.info("database schema is current", metadata: ["migrations.applied": "\(applied.count)"])
             await heartbeat.beat()
@@ -81,6 +81,47 @@ public enum ServerApplication {
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 
+    static func postgresProbeConfiguration(
+        _ settings: DatabaseSettings
+    ) throws(ConfigurationError) -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch settings.tls {
+        case .disable:
+            tls = .disable
+        case .verifyFull:
+            do {
+                tls = .require(try NIOSSLContext(configuration: try tlsConfiguration(settings)))
+            } catch let error as ConfigurationError {
+                throw error
+            } catch {
+                throw .unreadableFile(path: settings.caFile ?? "(system trust store)", reason: "cannot set up TLS: \(error)")
+            }
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: settings.host,
+            port: settings.port,
+            username: settings.user,
+            password: settings.password,
+            database: settings.name,
+            tls: tls
+        )
+        configuration.options.connectTimeout = .milliseconds(Int64(settings.connectTimeout / .milliseconds(1)))
+        return configuration
+    }
+
+    static func tlsConfiguration(_ settings: DatabaseSettings) throws(ConfigurationError) -> TLSConfiguration {
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        tlsConfiguration.certificateVerification = .fullVerification
+        if let caFile = settings.caFile {
+            do {
+                tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            } catch {
+                throw .unreadableFile(path: caFile, reason: "not a readable PEM certificate file (database.ca_file)")
+            }
+        }
+        return tlsConfiguration
+    }
+
     static func postgresConfiguration(
         _ settings: DatabaseSettings
     ) throws(ConfigurationError) -> PostgresClient.Configuration {
@@ -89,16 +130,7 @@ public enum ServerApplication {
         case .disable:
             tls = .disable
         case .verifyFull:
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            tlsConfiguration.certificateVerification = .fullVerification
-            if let caFile = settings.caFile {
-                do {
-                    tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-                } catch {
-                    throw .unreadableFile(path: caFile, reason: "not a readable PEM certificate file (database.ca_file)")
-                }
-            }
-            tls = .require(tlsConfiguration)
+            tls = .require(try tlsConfiguration(settings))
         }
         var configuration = PostgresClient.Configuration(
             host: settings.host,

@@ -10,6 +10,7 @@ public enum ServerErrorDescription {
         case let error as ConfigurationError: return error.description
         case let error as MigrationError: return error.description
         case let error as LDAPError: return error.description
+        case let error as DatabaseUnavailableError: return error.description
         default: return DatabaseErrorDescription.describe(error)
         }
     }

@@ -41,6 +41,8 @@ public struct ReadinessCheck: Sendable {
             return Readiness.Check(ready: true)
         } catch let error as LDAPError {
             return Readiness.Check(ready: false, error: error.description)
+        } catch let error as DatabaseUnavailableError {
+            return Readiness.Check(ready: false, error: error.description)
         } catch let error as ReadinessTimeout {
             return Readiness.Check(ready: false, error: "no answer within \(error.after)")
         } catch {

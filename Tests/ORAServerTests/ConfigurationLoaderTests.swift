@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import ORADirectory
+import ORAServer
+import Testing
+
+@Suite("Server configuration file")
+struct ConfigurationLoaderTests {
+    static let valid = """
+        listen:
+          host: 0.0.0.0
+          port: 8443
+        database:
+          host: db.corp.example
+          port: 5433
+          name: ora
+          user: ora_server
+          password_file: /run/secrets/db
+          tls: verify-full
+          ca_file: /etc/ora/db-ca.pem
+          connect_timeout: 2s
+        directory:
+          uris: ["ldaps://dc1.corp.example", "ldaps://dc2.corp.example"]
+          base_dn: dc=corp,dc=example
+          bind_dn: cn=ora-service,ou=Service Accounts,dc=corp,dc=example
+          password_env: ORA_LDAP_PASSWORD
+          timeout: 4s
+        log:
+          level: debug
+        """
+
+    private func loader(
+        files: [String: String] = ["/run/secrets/db": "db-secret\n"],
+        environment: [String: String] = ["ORA_LDAP_PASSWORD": "ldap-secret"]
+    ) -> ConfigurationLoader {
+        ConfigurationLoader(environment: environment) { path in
+            guard let content = files[path] else { throw CocoaLikeMissingFile() }
+            return content
+        }
+    }
+
+    @Test("a complete file is read with its secrets")
+    func valid() throws {
+        let configuration = try loader().parse(Self.valid, file: "ora.yaml")
+        #expect(configuration.listen == ListenSettings(host: "0.0.0.0", port: 8443))
+        #expect(configuration.database.host == "db.corp.example")
+        #expect(configuration.database.port == 5433)
+        #expect(configuration.database.user == "ora_server")
+        #expect(configuration.database.password == "db-secret")  // the file's trailing newline is not part of it
+        #expect(configuration.database.tls == .verifyFull)
+        #expect(configuration.database.caFile == "/etc/ora/db-ca.pem")
+        #expect(configuration.database.connectTimeout == .seconds(2))
+        #expect(configuration.directory.uris == ["ldaps://dc1.corp.example", "ldaps://dc2.corp.example"])
+        #expect(configuration.directory.bindPassword == "ldap-secret")
+        #expect(configuration.directory.operationTimeout == .seconds(4))
+        #expect(configuration.logLevel == .debug)
+    }
+
+    @Test("defaults: listen on loopback 8080, TLS verified, info logging")
+    func defaults() throws {
+        let text = """
+            database: {host: db, name: ora, user: ora, password_env: DB}
+            directory: {uris: ["ldap://dc"], base_dn: "dc=x", bind_dn: "cn=svc,dc=x", password_env: LDAP}
+            """
+        let configuration = try loader(environment: ["DB": "a", "LDAP": "b"]).parse(text, file: "ora.yaml")
+        #expect(configuration.listen == ListenSettings(host: "127.0.0.1", port: 8080))
+        #expect(configuration.database.port == 5432)
+        #expect(configuration.database.tls == .verifyFull)
+        #expect(configuration.logLevel == .info)
+    }
+
+    @Test("a missing configuration file names the file")
+    func missingFile() {
+        let error = #expect(throws: ConfigurationError.self) { try loader().load(path: "/etc/ora/missing.yaml") }
+        #expect(error?.description.hasPrefix("/etc/ora/missing.yaml: cannot read the configuration file") == true)
+    }
+
+    @Test("each mistake gets its own message naming the file, line and key", arguments: Self.mistakes)
+    func mistake(_ mistake: Mistake) {
+        let (name, text, expected) = (mistake.name, mistake.text, mistake.expected)
+        let error = #expect(throws: YAMLErrorBox.self, "\(name)") {
+            do { _ = try loader().parse(text, file: "ora.yaml") } catch { throw YAMLErrorBox(description: "\(error)") }
+        }
+        #expect(error?.description.contains(expected) == true, "\(name): \(error?.description ?? "no error")")
+        #expect(error?.description.contains("\n") == false, "\(name): the message must be one line")
+    }
+
+    @Test("secrets never appear in error messages")
+    func secretsStayOut() {
+        let text = Self.valid.replacingOccurrences(of: "port: 5433", with: "port: db-secret")
+        let error = #expect(throws: (any Error).self) { try loader().parse(text, file: "ora.yaml") }
+        #expect(error.map { "\($0)" }?.contains("ldap-secret") == false)
+    }
+
+    @Test("an empty secret is refused")
+    func emptySecret() {
+        let error = #expect(throws: (any Error).self) {
+            try loader(files: ["/run/secrets/db": "\n"]).parse(Self.valid, file: "ora.yaml")
+        }
+        #expect(error.map { "\($0)" }?.contains("database.password_file: the secret is empty") == true)
+    }
+}
+
+struct Mistake: Sendable, CustomTestStringConvertible {
+    var name: String
+    var text: String
+    var expected: String
+    var testDescription: String { name }
+
+    init(_ name: String, _ text: String, _ expected: String) {
+        self.name = name
+        self.text = text
+        self.expected = expected
+    }
+}
+
+extension ConfigurationLoaderTests {
+    static let mistakes: [Mistake] = [
+
+            Mistake(
+                "unknown key",
+                Self.valid.replacingOccurrences(of: "  tls: verify-full", with: "  tls: verify-full\n  colour: blue"),
+                "ora.yaml:11:3: database.colour: unknown setting"
+            ),
+            Mistake(
+                "unknown section",
+                Self.valid + "\nmetrics: {}",
+                "ora.yaml:21:1: metrics: unknown setting"
+            ),
+            Mistake(
+                "bad YAML",
+                "database: [host: db\n",
+                "ora.yaml:2:1: not valid YAML"
+            ),
+            Mistake(
+                "missing secret",
+                Self.valid.replacingOccurrences(of: "  password_env: ORA_LDAP_PASSWORD\n", with: ""),
+                "directory.password: is required: set password_file"
+            ),
+            Mistake(
+                "secret given twice",
+                Self.valid.replacingOccurrences(of: "  password_env: ORA_LDAP_PASSWORD", with: "  password_env: ORA_LDAP_PASSWORD\n  password: inline"),
+                "directory.password: give only one of password, password_file and password_env"
+            ),
+            Mistake(
+                "unset environment variable",
+                Self.valid.replacingOccurrences(of: "ORA_LDAP_PASSWORD", with: "ORA_UNSET"),
+                "ora.yaml:17:17: directory.password_env: the environment variable ORA_UNSET is not set"
+            ),
+            Mistake(
+                "unreadable secret file",
+                Self.valid.replacingOccurrences(of: "/run/secrets/db", with: "/run/secrets/nope"),
+                "ora.yaml:9:18: database.password_file: cannot read the secret file /run/secrets/nope"
+            ),
+            Mistake(
+                "missing section",
+                "database: {host: db, name: ora, user: ora, password_env: ORA_LDAP_PASSWORD}\n",
+                "directory: is required"
+            ),
+            Mistake(
+                "port out of range",
+                Self.valid.replacingOccurrences(of: "port: 5433", with: "port: 70000"),
+                "ora.yaml:6:9: database.port: expected a whole number from 1 to 65535, found \"70000\""
+            ),
+            Mistake(
+                "unknown TLS mode",
+                Self.valid.replacingOccurrences(of: "tls: verify-full", with: "tls: maybe"),
+                "database.tls: expected one of disable, verify-full, found \"maybe\""
+            ),
+            Mistake(
+                "not an LDAP URI",
+                Self.valid.replacingOccurrences(of: "\"ldaps://dc2.corp.example\"", with: "\"http://dc2\""),
+                "directory.uris[1]: expected an ldap:// or ldaps:// URI, found \"http://dc2\""
+            ),
+            Mistake(
+                "bad duration",
+                Self.valid.replacingOccurrences(of: "timeout: 4s", with: "timeout: 4 seconds"),
+                "directory.timeout: expected a duration"
+            ),
+            Mistake(
+                "bad log level",
+                Self.valid.replacingOccurrences(of: "level: debug", with: "level: loud"),
+                "log.level: expected one of trace, debug, info, notice, warning, error, critical, found \"loud\""
+            ),
+            Mistake(
+                "empty file",
+                "",
+                "ora.yaml: the configuration file is empty"
+            ),
+    ]
+}
+
+private struct CocoaLikeMissingFile: Error {}
+private struct YAMLErrorBox: Error { var description: String }

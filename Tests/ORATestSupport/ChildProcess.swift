@@ -1,0 +1,106 @@
+import Foundation
+
+/// A program started by a test, with its output captured in files (pipes could fill up and block it).
+public final class ChildProcess: @unchecked Sendable {
+    /// The result of a program that ran to its end.
+    public struct Result: Sendable {
+        /// The exit status, or the signal number for a program killed by a signal.
+        public var status: Int32
+        /// Whether the program ended through a signal it did not handle.
+        public var killedBySignal: Bool
+        /// Everything written to standard output.
+        public var standardOutput: String
+        /// Everything written to standard error.
+        public var standardError: String
+    }
+
+    private let process = Process()
+    private let outputFile: URL
+    private let errorFile: URL
+
+    /// Starts `executable`.
+    /// - Parameters:
+    ///   - executable: the program's path.
+    ///   - arguments: its arguments.
+    ///   - environment: variables added to (or replacing those of) the test's own environment.
+    public init(_ executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        let directory = FileManager.default.temporaryDirectory
+        outputFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).out")
+        errorFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
+        process.standardError = try FileHandle(forWritingTo: errorFile)
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: outputFile)
+        try? FileManager.default.removeItem(at: errorFile)
+    }
+
+    /// Runs `executable` to its end.
+    public static func run(
+        _ executable: String,
+        arguments: [String],
+        environment: [String: String] = [:]
+    ) throws -> Result {
+        let child = try ChildProcess(executable, arguments: arguments, environment: environment)
+        return child.waitUntilExit()
+    }
+
+    /// The process id.
+    public var processIdentifier: Int32 { process.processIdentifier }
+
+    /// Whether the program still runs.
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` to the program.
+    public func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Standard error so far.
+    public var standardErrorSoFar: String {
+        (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+    }
+
+    /// Waits for the program to end and returns what it did.
+    public func waitUntilExit() -> Result {
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            killedBySignal: process.terminationReason == .uncaughtSignal,
+            standardOutput: (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+        )
+    }
+
+    /// Waits in the background for the program to end, so async tests do not block a cooperative thread.
+    public func exit() async -> Result {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: self.waitUntilExit()) }
+        }
+    }
+}
+
+extension ChildProcess {
+    /// Runs `executable` to its end without blocking a cooperative thread; a failure to start is reported as
+    /// exit status 127 with the reason on standard error, as a shell would.
+    public static func runAsync(
+        _ executable: String,
+        arguments: [String],
+        environment: [String: String] = [:]
+    ) async -> Result {
+        do {
+            return try await ChildProcess(executable, arguments: arguments, environment: environment).exit()
+        } catch {
+            return Result(status: 127, killedBySignal: false, standardOutput: "", standardError: "\(error)")
+        }
+    }
+}

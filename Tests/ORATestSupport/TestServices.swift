@@ -1,0 +1,110 @@
+import Foundation
+
+/// The throwaway PostgreSQL and slapd that `Deploy/dev/test` starts, as its environment describes them.
+public struct TestServices: Sendable {
+    /// PostgreSQL host.
+    public var postgresHost: String
+    /// PostgreSQL port.
+    public var postgresPort: Int
+    /// The application role.
+    public var postgresUser: String
+    /// The application role's password.
+    public var postgresPassword: String
+    /// The file holding the application role's password.
+    public var postgresPasswordFile: String
+    /// The superuser, used only to create and drop test databases.
+    public var postgresSuperuser: String
+    /// The superuser's password.
+    public var postgresSuperuserPassword: String
+    /// The slapd URI.
+    public var ldapURI: String
+    /// The directory's base DN.
+    public var ldapBaseDN: String
+    /// The ora service account.
+    public var ldapBindDN: String
+    /// The service account's password.
+    public var ldapPassword: String
+    /// The file holding the service account's password.
+    public var ldapPasswordFile: String
+
+    /// Reads the settings from the environment.
+    /// - Throws: `TestSetupError` naming the missing variable and how to get it.
+    public static func fromEnvironment() throws -> TestServices {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ name: String) throws -> String {
+            guard let value = environment[name], !value.isEmpty else {
+                throw TestSetupError(
+                    "\(name) is not set: run the tests with Deploy/dev/test, or source the env file that "
+                        + "Deploy/dev/services up prints (see Docs/Development.md)")
+            }
+            return value
+        }
+        func file(_ name: String) throws -> (path: String, content: String) {
+            let path = try value(name)
+            let content = try String(contentsOfFile: path, encoding: .utf8)
+            return (path, content.trimmingCharacters(in: .newlines))
+        }
+        let postgresPassword = try file("ORA_PG_PASSWORD_FILE")
+        let superuserPassword = try file("ORA_PG_SUPERUSER_PASSWORD_FILE")
+        let ldapPassword = try file("ORA_LDAP_PASSWORD_FILE")
+        guard let port = Int(try value("ORA_PG_PORT")) else { throw TestSetupError("ORA_PG_PORT is not a number") }
+        return TestServices(
+            postgresHost: try value("ORA_PG_HOST"),
+            postgresPort: port,
+            postgresUser: try value("ORA_PG_USER"),
+            postgresPassword: postgresPassword.content,
+            postgresPasswordFile: postgresPassword.path,
+            postgresSuperuser: try value("ORA_PG_SUPERUSER"),
+            postgresSuperuserPassword: superuserPassword.content,
+            ldapURI: try value("ORA_LDAP_URI"),
+            ldapBaseDN: try value("ORA_LDAP_BASE_DN"),
+            ldapBindDN: try value("ORA_LDAP_BIND_DN"),
+            ldapPassword: ldapPassword.content,
+            ldapPasswordFile: ldapPassword.path
+        )
+    }
+
+    /// Creates an empty database owned by the application role, named uniquely for one test.
+    /// - Returns: the database's name.
+    public func createDatabase(prefix: String = "test") throws -> String {
+        let name = "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try superuserSQL("CREATE DATABASE \(name) OWNER \(postgresUser)")
+        return name
+    }
+
+    /// Drops a database made by `createDatabase`, disconnecting whoever still uses it.
+    public func dropDatabase(_ name: String) throws {
+        try superuserSQL("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// Runs SQL as the application role in `database` with psql and returns its unaligned output.
+    public func sql(_ statement: String, database: String) throws -> String {
+        try psql(statement, database: database, user: postgresUser, password: postgresPassword)
+    }
+
+    private func superuserSQL(_ statement: String) throws {
+        _ = try psql(statement, database: "postgres", user: postgresSuperuser, password: postgresSuperuserPassword)
+    }
+
+    private func psql(_ statement: String, database: String, user: String, password: String) throws -> String {
+        let result = try ChildProcess.run(
+            "/usr/bin/psql",
+            arguments: [
+                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", postgresHost, "-p", "\(postgresPort)", "-U", user,
+                "-d", database, "-c", statement,
+            ],
+            environment: ["PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"]
+        )
+        guard result.status == 0 else { throw TestSetupError("psql failed: \(result.standardError)") }
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The test environment is not set up as the tests need it.
+public struct TestSetupError: Error, CustomStringConvertible {
+    /// What is missing and how to fix it.
+    public var description: String
+
+    /// Creates an error.
+    public init(_ description: String) { self.description = description }
+}
