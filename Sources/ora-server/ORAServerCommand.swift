@@ -51,7 +51,10 @@ extension ORAServerCommand {
             let logger = bootstrapLogging(level: configuration.logLevel)
             try await failing {
                 let applied = try await ServerApplication.migrate(configuration: configuration, logger: logger)
-                print(applied.isEmpty ? "database schema is current" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
+                print(
+                    applied.isEmpty
+                        ? "database schema is current"
+                        : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
             }
         }
     }

@@ -49,7 +49,8 @@ extension ORACommand {
                 throw ExitCode(3)
             }
             guard let readiness = try? JSONDecoder().decode(ReadinessBody.self, from: Data(body.utf8)) else {
-                FileHandle.standardError.write(Data("ora: error: \(base) answered HTTP \(code), not an ora server\n".utf8))
+                FileHandle.standardError.write(
+                    Data("ora: error: \(base) answered HTTP \(code), not an ora server\n".utf8))
                 throw ExitCode(3)
             }
             print("server:    \(base) \(readiness.status == "ready" ? "ready" : "NOT READY")")

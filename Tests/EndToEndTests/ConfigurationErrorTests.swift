@@ -29,11 +29,13 @@ struct ConfigurationErrorTests {
             expected: ":3:10: listen.hots: unknown setting (allowed here: host, port)"),
         Case(
             name: "missing secret",
-            content: validDatabase + "\n" + validDirectory.replacingOccurrences(of: ", password_env: ORA_TEST_DB_SECRET", with: "") + "\n",
+            content: validDatabase + "\n"
+                + validDirectory.replacingOccurrences(of: ", password_env: ORA_TEST_DB_SECRET", with: "") + "\n",
             expected: "directory.password: is required"),
         Case(
             name: "secret from an unset variable",
-            content: validDatabase.replacingOccurrences(of: "ORA_TEST_DB_SECRET", with: "ORA_TEST_UNSET") + "\n" + validDirectory + "\n",
+            content: validDatabase.replacingOccurrences(of: "ORA_TEST_DB_SECRET", with: "ORA_TEST_UNSET") + "\n"
+                + validDirectory + "\n",
             expected: "database.password_env: the environment variable ORA_TEST_UNSET is not set"),
     ]
 

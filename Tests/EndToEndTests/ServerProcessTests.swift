@@ -118,7 +118,8 @@ struct ServerProcessTests {
         let outputs = results.map { $0.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) }
         #expect(outputs.filter { $0.hasPrefix("applied migrations: 1") }.count == 1, "\(outputs)")
         #expect(outputs.filter { $0 == "database schema is current" }.count == 1, "\(outputs)")
-        let versions = try services.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations", database: database)
+        let versions = try services.sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations", database: database)
         #expect(outputs.contains("applied migrations: \(versions.replacingOccurrences(of: ",", with: ", "))"))
     }
 }

@@ -55,7 +55,8 @@ struct YAMLReaderTests {
     func wrongTypes() throws {
         var mapping = try root("port: eighty\nlist: text\nflag: yes\nsection: [1]\nwait: 5 minutes\n").mapping()
         let port = #expect(throws: YAMLError.self) { try mapping.required("port").integer(in: 1...65535) }
-        #expect(port?.description == "settings.yaml:1:7: port: expected a whole number from 1 to 65535, found \"eighty\"")
+        #expect(
+            port?.description == "settings.yaml:1:7: port: expected a whole number from 1 to 65535, found \"eighty\"")
         let list = #expect(throws: YAMLError.self) { try mapping.required("list").list() }
         #expect(list?.message == "expected a list, found the value \"text\"")
         let flag = #expect(throws: YAMLError.self) { try mapping.required("flag").bool() }

@@ -107,8 +107,10 @@ struct DirectoryClientTests {
     func timeout() async throws {
         let hole = try BlackHoleListener()
         let error = await #expect(throws: LDAPError.self) {
-            try await DirectoryClient(settings: settings(uris: ["ldap://127.0.0.1:\(hole.port)"], operationTimeout: .seconds(1)))
-                .checkReachable()
+            try await DirectoryClient(
+                settings: settings(uris: ["ldap://127.0.0.1:\(hole.port)"], operationTimeout: .seconds(1))
+            )
+            .checkReachable()
         }
         guard case .timedOut(let operation, let after) = error else {
             Issue.record("expected timedOut, got \(String(describing: error))")
@@ -122,14 +124,17 @@ struct DirectoryClientTests {
     @Test("the second URI is used when the first is down")
     func failover() async throws {
         let port = try Network.freePort()
-        try await DirectoryClient(settings: settings(uris: ["ldap://127.0.0.1:\(port)", services.ldapURI])).checkReachable()
+        try await DirectoryClient(settings: settings(uris: ["ldap://127.0.0.1:\(port)", services.ldapURI]))
+            .checkReachable()
     }
 
     @Test("a base DN the account cannot see fails the directory check")
     func missingBase() async throws {
         var settings = settings(uris: [services.ldapURI])
         settings.baseDN = "ou=Nowhere,dc=corp,dc=example"
-        let error = await #expect(throws: LDAPError.self) { try await DirectoryClient(settings: settings).checkReachable() }
+        let error = await #expect(throws: LDAPError.self) {
+            try await DirectoryClient(settings: settings).checkReachable()
+        }
         guard case .operationFailed(_, let code, _) = error else {
             Issue.record("expected operationFailed, got \(String(describing: error))")
             return

@@ -117,76 +117,77 @@ struct Mistake: Sendable, CustomTestStringConvertible {
 extension ConfigurationLoaderTests {
     static let mistakes: [Mistake] = [
 
-            Mistake(
-                "unknown key",
-                Self.valid.replacingOccurrences(of: "  tls: verify-full", with: "  tls: verify-full\n  colour: blue"),
-                "ora.yaml:11:3: database.colour: unknown setting"
-            ),
-            Mistake(
-                "unknown section",
-                Self.valid + "\nmetrics: {}",
-                "ora.yaml:21:1: metrics: unknown setting"
-            ),
-            Mistake(
-                "bad YAML",
-                "database: [host: db\n",
-                "ora.yaml:2:1: not valid YAML"
-            ),
-            Mistake(
-                "missing secret",
-                Self.valid.replacingOccurrences(of: "  password_env: ORA_LDAP_PASSWORD\n", with: ""),
-                "directory.password: is required: set password_file"
-            ),
-            Mistake(
-                "secret given twice",
-                Self.valid.replacingOccurrences(of: "  password_env: ORA_LDAP_PASSWORD", with: "  password_env: ORA_LDAP_PASSWORD\n  password: inline"),
-                "directory.password: give only one of password, password_file and password_env"
-            ),
-            Mistake(
-                "unset environment variable",
-                Self.valid.replacingOccurrences(of: "ORA_LDAP_PASSWORD", with: "ORA_UNSET"),
-                "ora.yaml:17:17: directory.password_env: the environment variable ORA_UNSET is not set"
-            ),
-            Mistake(
-                "unreadable secret file",
-                Self.valid.replacingOccurrences(of: "/run/secrets/db", with: "/run/secrets/nope"),
-                "ora.yaml:9:18: database.password_file: cannot read the secret file /run/secrets/nope"
-            ),
-            Mistake(
-                "missing section",
-                "database: {host: db, name: ora, user: ora, password_env: ORA_LDAP_PASSWORD}\n",
-                "directory: is required"
-            ),
-            Mistake(
-                "port out of range",
-                Self.valid.replacingOccurrences(of: "port: 5433", with: "port: 70000"),
-                "ora.yaml:6:9: database.port: expected a whole number from 1 to 65535, found \"70000\""
-            ),
-            Mistake(
-                "unknown TLS mode",
-                Self.valid.replacingOccurrences(of: "tls: verify-full", with: "tls: maybe"),
-                "database.tls: expected one of disable, verify-full, found \"maybe\""
-            ),
-            Mistake(
-                "not an LDAP URI",
-                Self.valid.replacingOccurrences(of: "\"ldaps://dc2.corp.example\"", with: "\"http://dc2\""),
-                "directory.uris[1]: expected an ldap:// or ldaps:// URI, found \"http://dc2\""
-            ),
-            Mistake(
-                "bad duration",
-                Self.valid.replacingOccurrences(of: "timeout: 4s", with: "timeout: 4 seconds"),
-                "directory.timeout: expected a duration"
-            ),
-            Mistake(
-                "bad log level",
-                Self.valid.replacingOccurrences(of: "level: debug", with: "level: loud"),
-                "log.level: expected one of trace, debug, info, notice, warning, error, critical, found \"loud\""
-            ),
-            Mistake(
-                "empty file",
-                "",
-                "ora.yaml: the configuration file is empty"
-            ),
+        Mistake(
+            "unknown key",
+            Self.valid.replacingOccurrences(of: "  tls: verify-full", with: "  tls: verify-full\n  colour: blue"),
+            "ora.yaml:11:3: database.colour: unknown setting"
+        ),
+        Mistake(
+            "unknown section",
+            Self.valid + "\nmetrics: {}",
+            "ora.yaml:21:1: metrics: unknown setting"
+        ),
+        Mistake(
+            "bad YAML",
+            "database: [host: db\n",
+            "ora.yaml:2:1: not valid YAML"
+        ),
+        Mistake(
+            "missing secret",
+            Self.valid.replacingOccurrences(of: "  password_env: ORA_LDAP_PASSWORD\n", with: ""),
+            "directory.password: is required: set password_file"
+        ),
+        Mistake(
+            "secret given twice",
+            Self.valid.replacingOccurrences(
+                of: "  password_env: ORA_LDAP_PASSWORD", with: "  password_env: ORA_LDAP_PASSWORD\n  password: inline"),
+            "directory.password: give only one of password, password_file and password_env"
+        ),
+        Mistake(
+            "unset environment variable",
+            Self.valid.replacingOccurrences(of: "ORA_LDAP_PASSWORD", with: "ORA_UNSET"),
+            "ora.yaml:17:17: directory.password_env: the environment variable ORA_UNSET is not set"
+        ),
+        Mistake(
+            "unreadable secret file",
+            Self.valid.replacingOccurrences(of: "/run/secrets/db", with: "/run/secrets/nope"),
+            "ora.yaml:9:18: database.password_file: cannot read the secret file /run/secrets/nope"
+        ),
+        Mistake(
+            "missing section",
+            "database: {host: db, name: ora, user: ora, password_env: ORA_LDAP_PASSWORD}\n",
+            "directory: is required"
+        ),
+        Mistake(
+            "port out of range",
+            Self.valid.replacingOccurrences(of: "port: 5433", with: "port: 70000"),
+            "ora.yaml:6:9: database.port: expected a whole number from 1 to 65535, found \"70000\""
+        ),
+        Mistake(
+            "unknown TLS mode",
+            Self.valid.replacingOccurrences(of: "tls: verify-full", with: "tls: maybe"),
+            "database.tls: expected one of disable, verify-full, found \"maybe\""
+        ),
+        Mistake(
+            "not an LDAP URI",
+            Self.valid.replacingOccurrences(of: "\"ldaps://dc2.corp.example\"", with: "\"http://dc2\""),
+            "directory.uris[1]: expected an ldap:// or ldaps:// URI, found \"http://dc2\""
+        ),
+        Mistake(
+            "bad duration",
+            Self.valid.replacingOccurrences(of: "timeout: 4s", with: "timeout: 4 seconds"),
+            "directory.timeout: expected a duration"
+        ),
+        Mistake(
+            "bad log level",
+            Self.valid.replacingOccurrences(of: "level: debug", with: "level: loud"),
+            "log.level: expected one of trace, debug, info, notice, warning, error, critical, found \"loud\""
+        ),
+        Mistake(
+            "empty file",
+            "",
+            "ora.yaml: the configuration file is empty"
+        ),
     ]
 }
 

@@ -5,14 +5,19 @@ import Testing
 
 @Suite("Schema migrations against PostgreSQL")
 struct MigratorTests {
-    let logger = Logger(label: "test")
+    let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
 
     @Test("a fresh database gets every migration and the bookkeeping rows")
     func freshDatabase() async throws {
         try await TestDatabase.with { (database, client) async throws -> Void in
             let applied = try await Migrator(client: client, logger: logger).migrate()
             #expect(applied == Schema.migrations.map(\.version))
-            let recorded = try database.sql("SELECT string_agg(version || ':' || checksum, ',' ORDER BY version) FROM schema_migrations")
+            let recorded = try database.sql(
+                "SELECT string_agg(version || ':' || checksum, ',' ORDER BY version) FROM schema_migrations")
             #expect(recorded == Schema.migrations.map { "\($0.version):\($0.checksum)" }.joined(separator: ","))
             #expect(try database.sql("SELECT to_regclass('public.server_instances') IS NOT NULL") == "t")
         }
@@ -26,7 +31,9 @@ struct MigratorTests {
             let before = try database.sql("SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations")
             #expect(try await migrator.migrate() == [])
             #expect(try await migrator.migrate() == [])
-            #expect(try database.sql("SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations") == before)
+            #expect(
+                try database.sql("SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations")
+                    == before)
         }
     }
 
@@ -47,11 +54,17 @@ struct MigratorTests {
         try await TestDatabase.with { database, _ in
             let clients = (0..<4).map { _ in database.makeClient() }
             let results = try await withThrowingTaskGroup(of: [Int].self) { group in
-                for client in clients { group.addTask { await client.run() ; return [] } }
+                for client in clients {
+                    group.addTask {
+                        await client.run(); return []
+                    }
+                }
                 var runs: [[Int]] = []
                 try await withThrowingTaskGroup(of: [Int].self) { runners in
                     for client in clients {
-                        runners.addTask { try await Migrator(client: client, migrations: migrations, logger: logger).migrate() }
+                        runners.addTask {
+                            try await Migrator(client: client, migrations: migrations, logger: logger).migrate()
+                        }
                     }
                     for try await applied in runners { runs.append(applied) }
                 }

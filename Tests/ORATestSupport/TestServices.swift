@@ -90,7 +90,8 @@ public struct TestServices: Sendable {
         let result = try ChildProcess.run(
             "/usr/bin/psql",
             arguments: [
-                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", postgresHost, "-p", "\(postgresPort)", "-U", user,
+                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", postgresHost, "-p", "\(postgresPort)", "-U",
+                user,
                 "-d", database, "-c", statement,
             ],
             environment: ["PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"]

@@ -106,7 +106,8 @@ final class LDAPConnection {
                 if let raw = ldap_get_values_len(handle, current, name) {
                     var index = 0
                     while let value = raw[index] {
-                        let buffer = UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len))
+                        let buffer = UnsafeRawBufferPointer(
+                            start: value.pointee.bv_val, count: Int(value.pointee.bv_len))
                         values.append(String(decoding: buffer, as: UTF8.self))
                         index += 1
                     }
@@ -130,7 +131,8 @@ final class LDAPConnection {
         case LDAP_INVALID_CREDENTIALS:
             throw .invalidCredentials
         case LDAP_SERVER_DOWN, LDAP_CONNECT_ERROR:
-            throw .serverUnreachable(uris: uris, reason: diagnosticMessage() ?? String(cString: ldap_err2string(result)))
+            throw .serverUnreachable(
+                uris: uris, reason: diagnosticMessage() ?? String(cString: ldap_err2string(result)))
         case LDAP_TIMEOUT, LDAP_TIMELIMIT_EXCEEDED:
             throw .timedOut(operation: operation, after: timeout)
         default:
@@ -141,7 +143,9 @@ final class LDAPConnection {
 
     private func diagnosticMessage() -> String? {
         var raw: UnsafeMutablePointer<CChar>?
-        guard ldap_get_option(handle, LDAP_OPT_DIAGNOSTIC_MESSAGE, &raw) == LDAP_OPT_SUCCESS, let raw else { return nil }
+        guard ldap_get_option(handle, LDAP_OPT_DIAGNOSTIC_MESSAGE, &raw) == LDAP_OPT_SUCCESS, let raw else {
+            return nil
+        }
         defer { ldap_memfree(raw) }
         let message = String(cString: raw)
         return message.isEmpty ? nil : message
@@ -151,7 +155,8 @@ final class LDAPConnection {
 extension timeval {
     /// A `timeval` of `duration`, at least one millisecond (zero would mean "no limit" to some libldap calls).
     init(_ duration: Duration) {
-        let milliseconds = max(1, duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(
+            1, duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000)
         self.init(tv_sec: Int(milliseconds / 1_000), tv_usec: Int((milliseconds % 1_000) * 1_000))
     }
 }

@@ -1,4 +1,3 @@
-import UnixSignals
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -7,6 +6,7 @@ import ORADirectory
 import ORAStore
 import PostgresNIO
 public import Prometheus
+import UnixSignals
 
 /// Builds the ora-server HTTP application and the services that run with it.
 public enum ServerApplication {
@@ -94,7 +94,8 @@ public enum ServerApplication {
             } catch let error as ConfigurationError {
                 throw error
             } catch {
-                throw .unreadableFile(path: settings.caFile ?? "(system trust store)", reason: "cannot set up TLS: \(error)")
+                throw .unreadableFile(
+                    path: settings.caFile ?? "(system trust store)", reason: "cannot set up TLS: \(error)")
             }
         }
         var configuration = PostgresConnection.Configuration(

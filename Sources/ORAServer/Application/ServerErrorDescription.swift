@@ -1,3 +1,5 @@
+import Foundation
+import NIOCore
 import ORADirectory
 import ORAStore
 import ServiceLifecycle
@@ -11,6 +13,9 @@ public enum ServerErrorDescription {
         case let error as MigrationError: return error.description
         case let error as LDAPError: return error.description
         case let error as DatabaseUnavailableError: return error.description
+        case let error as IOError:
+            return "cannot listen on the configured address (listen.host, listen.port): "
+                + String(cString: strerror(error.errnoCode))
         default: return DatabaseErrorDescription.describe(error)
         }
     }

@@ -1,7 +1,7 @@
 public import Foundation
+public import Logging
 public import ORACore
 import ORADirectory
-public import Logging
 
 /// Reads `ora-server`'s YAML configuration strictly: unknown keys, wrong types and missing settings are errors that
 /// name the file, the line and the key.
@@ -124,7 +124,8 @@ public struct ConfigurationLoader: Sendable {
                 given.isEmpty
                 ? "is required: set \(name)_file (a file holding the secret) or \(name)_env (an environment variable)"
                 : "give only one of \(name), \(name)_file and \(name)_env"
-            throw YAMLError(file: section.file, location: given.last?.location ?? section.location, keyPath: path, message: message)
+            throw YAMLError(
+                file: section.file, location: given.last?.location ?? section.location, keyPath: path, message: message)
         }
         let value: String
         if let file {
@@ -165,7 +166,8 @@ public struct ConfigurationLoader: Sendable {
             default: break
             }
         }
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain
+        {
             return String(cString: strerror(Int32(underlying.code)))
         }
         return nsError.localizedDescription

@@ -1,5 +1,5 @@
-public import ORADirectory
 public import Logging
+public import ORADirectory
 
 /// Everything `ora-server` needs to run, read from its YAML configuration file.
 public struct ServerConfiguration: Sendable {
@@ -13,7 +13,9 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level
 
     /// Creates a configuration.
-    public init(listen: ListenSettings, database: DatabaseSettings, directory: DirectorySettings, logLevel: Logger.Level) {
+    public init(
+        listen: ListenSettings, database: DatabaseSettings, directory: DirectorySettings, logLevel: Logger.Level
+    ) {
         self.listen = listen
         self.database = database
         self.directory = directory
