@@ -1,0 +1,94 @@
+import ORACore
+import Testing
+
+@Suite("Distinguished names (RFC 4514)")
+struct DistinguishedNameTests {
+    @Test(
+        "spellings of one entry are equal",
+        arguments: [
+            ("CN=Helpdesk,OU=Groups,DC=Corp,DC=Example", "cn=helpdesk,ou=groups,dc=corp,dc=example"),
+            ("cn=Helpdesk, ou=Groups, dc=corp, dc=example", "cn=helpdesk,ou=groups,dc=corp,dc=example"),
+            ("cn = Helpdesk  Tier 1 ,ou=Groups", "cn=helpdesk tier 1,ou=groups"),
+            ("cn=M\\C3\\BCller\\2C Klaus,ou=People", "cn=Müller\\, Klaus,ou=People"),
+            ("CN=\"Müller, Klaus\",OU=People", "cn=müller\\, klaus,ou=people"),
+            ("2.5.4.3=Helpdesk,0.9.2342.19200300.100.1.25=corp", "cn=helpdesk,dc=corp"),
+            ("uid=a+cn=B,dc=x", "CN=b+UID=A,DC=x"),
+            ("cn=a;dc=x", "cn=a,dc=x"),
+        ]
+    )
+    func equal(first: String, second: String) throws {
+        #expect(try DistinguishedName(first) == DistinguishedName(second))
+        #expect(try DistinguishedName(first).hashValue == DistinguishedName(second).hashValue)
+    }
+
+    @Test(
+        "different entries are different",
+        arguments: [
+            ("cn=Helpdesk,ou=Groups,dc=corp", "cn=Helpdesk Tier 1,ou=Groups,dc=corp"),
+            ("cn=a\\,b,dc=x", "cn=a,cn=b,dc=x"),
+            ("cn=a,dc=x", "cn=a,dc=y"),
+            ("cn=a+uid=b,dc=x", "cn=a,uid=b,dc=x"),
+        ]
+    )
+    func different(first: String, second: String) throws {
+        #expect(try DistinguishedName(first) != DistinguishedName(second))
+    }
+
+    @Test("the normalised form escapes what needs escaping")
+    func normalizedForm() throws {
+        let dn = try DistinguishedName("CN=Müller\\, Klaus,OU=People,DC=Corp")
+        #expect(dn.normalized == "cn=müller\\, klaus,ou=people,dc=corp")
+        #expect(dn.rdns.first?.first?.value == "Müller, Klaus")
+        #expect(dn.description == "CN=Müller\\, Klaus,OU=People,DC=Corp")
+    }
+
+    @Test("parents, ancestors and subtree membership")
+    func hierarchy() throws {
+        let machine = try DistinguishedName("cn=KIOSK-LOBBY1,ou=Kiosks,ou=Computers,dc=corp,dc=example")
+        #expect(machine.parent == (try DistinguishedName("ou=kiosks,ou=computers,dc=corp,dc=example")))
+        #expect(machine.ancestors.map(\.normalized) == [
+            "ou=kiosks,ou=computers,dc=corp,dc=example", "ou=computers,dc=corp,dc=example", "dc=corp,dc=example",
+            "dc=example",
+        ])
+        #expect(machine.isWithin(try DistinguishedName("OU=Computers,DC=Corp,DC=Example")))
+        #expect(machine.isWithin(machine))
+        #expect(!machine.isWithin(try DistinguishedName("ou=Servers,ou=Computers,dc=corp,dc=example")))
+        // A suffix of the text that is not a whole RDN is not an ancestor.
+        #expect(!(try DistinguishedName("cn=x,ou=BigKiosks,dc=corp")).isWithin(try DistinguishedName("ou=Kiosks,dc=corp")))
+    }
+
+    @Test(
+        "values are escaped for DNs",
+        arguments: [
+            ("Müller, Klaus", "Müller\\, Klaus"),
+            ("a+b=c", "a\\+b\\=c"),
+            ("#hash", "\\#hash"),
+            (" padded ", "\\ padded\\ "),
+            ("back\\slash", "back\\\\slash"),
+            ("quote\"<>;", "quote\\\"\\<\\>\\;"),
+            ("nul\u{0}", "nul\\00"),
+            ("plain", "plain"),
+        ]
+    )
+    func escaping(value: String, escaped: String) throws {
+        #expect(DistinguishedName.escape(value) == escaped)
+        // What is escaped parses back to the same value.
+        let dn = try DistinguishedName("cn=\(escaped),dc=x")
+        #expect(dn.rdns.first?.first?.value == value)
+    }
+
+    @Test(
+        "malformed names are rejected with a reason",
+        arguments: ["cn", "=value", "cn=a,", "cn=a\\", "cn=a\\zz", "cn=a\"b", "c n=x", "cn=\"open", "cn=<x>"]
+    )
+    func malformed(text: String) {
+        #expect(throws: DistinguishedNameError.self) { try DistinguishedName(text) }
+    }
+
+    @Test("the empty DN is the root")
+    func empty() throws {
+        let root = try DistinguishedName("")
+        #expect(root.rdns.isEmpty)
+        #expect(try DistinguishedName("cn=a,dc=x").isWithin(root))
+    }
+}
