@@ -1,28 +1,48 @@
+public import Logging
 public import NIOPosix
+public import ORACore
 
-/// ora's access to the directory. Every libldap call runs on a `NIOThreadPool` thread, never on an event loop.
-public struct DirectoryClient: Sendable {
+/// ora's access to the directory: operator login, group resolution and computer lookup, over a pool of
+/// service-account connections, with a short cache. Every libldap call runs on a `NIOThreadPool` thread, never on an
+/// event loop.
+public final class DirectoryClient: Sendable {
     /// The settings this client connects with.
     public let settings: DirectorySettings
-    private let threadPool: NIOThreadPool
+    let threadPool: NIOThreadPool
+    let pool: LDAPConnectionPool
+    let logger: Logger
+    let groupCache: DirectoryCache<DistinguishedName, Set<DistinguishedName>>
+    let computerCache: DirectoryCache<String, Computer>
 
     /// Creates a client.
     /// - Parameters:
-    ///   - settings: servers, service account and time limits.
+    ///   - settings: servers, TLS, service account, layout and limits.
     ///   - threadPool: where the blocking libldap calls run.
-    public init(settings: DirectorySettings, threadPool: NIOThreadPool = .singleton) {
+    ///   - logger: where failed logins and directory problems are logged (never passwords).
+    ///   - now: the clock for the cache; tests inject their own.
+    public init(
+        settings: DirectorySettings,
+        threadPool: NIOThreadPool = .singleton,
+        logger: Logger = Logger(label: "ora.directory"),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.settings = settings
         self.threadPool = threadPool
+        self.pool = LDAPConnectionPool(settings: settings)
+        self.logger = logger
+        self.groupCache = DirectoryCache(timeToLive: settings.cacheTTL, capacity: settings.cacheCapacity, now: now)
+        self.computerCache = DirectoryCache(timeToLive: settings.cacheTTL, capacity: settings.cacheCapacity, now: now)
     }
 
-    /// Binds as the service account and reads the base entry: the directory is reachable, the account works and
-    /// can see the base.
+    /// Binds as the service account and reads the base entry on a new connection: the directory is reachable,
+    /// the account works and can see the base.
     /// - Throws: `LDAPError` saying what is wrong.
     public func checkReachable() async throws(LDAPError) {
         let settings = self.settings
-        _ = try await run { () throws(LDAPError) in
+        try await run { () throws(LDAPError) in
             let connection = try LDAPConnection(
                 uris: settings.uris,
+                tls: settings.tls,
                 connectTimeout: settings.connectTimeout,
                 timeout: settings.operationTimeout
             )
@@ -43,6 +63,7 @@ public struct DirectoryClient: Sendable {
         try await run { () throws(LDAPError) in
             let connection = try LDAPConnection(
                 uris: settings.uris,
+                tls: settings.tls,
                 connectTimeout: settings.connectTimeout,
                 timeout: settings.operationTimeout
             )
@@ -50,11 +71,11 @@ public struct DirectoryClient: Sendable {
         }
     }
 
-    /// Binds as the service account and searches.
+    /// Searches with a pooled service-account connection.
     /// - Parameters:
     ///   - base: the DN to search from.
     ///   - scope: how far below `base` to look.
-    ///   - filter: an RFC 4515 filter whose values are already escaped.
+    ///   - filter: an RFC 4515 filter whose values are already escaped (see `LDAPFilter`).
     ///   - attributes: the attributes to return.
     ///   - sizeLimit: the most entries to accept.
     /// - Returns: the entries found.
@@ -65,20 +86,23 @@ public struct DirectoryClient: Sendable {
         attributes: [String],
         sizeLimit: Int32 = 500
     ) async throws(LDAPError) -> [LDAPEntry] {
-        let settings = self.settings
+        let pool = self.pool
         return try await run { () throws(LDAPError) in
-            let connection = try LDAPConnection(
-                uris: settings.uris,
-                connectTimeout: settings.connectTimeout,
-                timeout: settings.operationTimeout
-            )
-            try connection.bind(dn: settings.bindDN, password: settings.bindPassword)
-            return try connection.search(
-                base: base, scope: scope, filter: filter, attributes: attributes, sizeLimit: sizeLimit)
+            try pool.withConnection { connection throws(LDAPError) in
+                try connection.search(
+                    base: base, scope: scope, filter: filter, attributes: attributes, sizeLimit: sizeLimit)
+            }
         }
     }
 
-    private func run<Result: Sendable>(
+    /// Closes the pooled connections and forgets cached answers.
+    public func reset() {
+        pool.drain()
+        groupCache.removeAll()
+        computerCache.removeAll()
+    }
+
+    func run<Result: Sendable>(
         _ body: @escaping @Sendable () throws(LDAPError) -> Result
     ) async throws(LDAPError) -> Result {
         do {

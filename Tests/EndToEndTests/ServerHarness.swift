@@ -4,46 +4,6 @@ import NIOCore
 import NIOHTTP1
 import ORATestSupport
 
-/// A private slapd started with `Deploy/dev/services`, so a test can stop and start it without disturbing the
-/// directory other tests share.
-final class PrivateDirectory: @unchecked Sendable {
-    let state: TemporaryDirectory
-    let uri: String
-    let bindDN: String
-    let passwordFile: String
-
-    init() throws {
-        state = try TemporaryDirectory()
-        let port = try Network.freePort()
-        let result = try ChildProcess.run(
-            SourceTree.root + "/Deploy/dev/services",
-            arguments: ["up", "--only", "slapd", "--state", state.path],
-            environment: ["ORA_LDAP_PORT": "\(port)"]
-        )
-        guard result.status == 0 else { throw TestSetupError("private slapd did not start: \(result.standardError)") }
-        uri = "ldap://127.0.0.1:\(port)"
-        bindDN = "cn=ora-service,ou=Service Accounts,dc=corp,dc=example"
-        passwordFile = state.path + "/slapd/service-password"
-    }
-
-    deinit {
-        _ = try? ChildProcess.run(
-            SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
-    }
-
-    func stop() throws {
-        let result = try ChildProcess.run(
-            SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
-        guard result.status == 0 else { throw TestSetupError("stopping slapd failed: \(result.standardError)") }
-    }
-
-    func start() throws {
-        let result = try ChildProcess.run(
-            SourceTree.root + "/Deploy/dev/services", arguments: ["up", "--only", "slapd", "--state", state.path])
-        guard result.status == 0 else { throw TestSetupError("starting slapd failed: \(result.standardError)") }
-    }
-}
-
 /// Writes ora-server configuration files for tests.
 struct ServerConfigurationFile {
     var port: Int

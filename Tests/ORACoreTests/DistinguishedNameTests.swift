@@ -46,15 +46,17 @@ struct DistinguishedNameTests {
     func hierarchy() throws {
         let machine = try DistinguishedName("cn=KIOSK-LOBBY1,ou=Kiosks,ou=Computers,dc=corp,dc=example")
         #expect(machine.parent == (try DistinguishedName("ou=kiosks,ou=computers,dc=corp,dc=example")))
-        #expect(machine.ancestors.map(\.normalized) == [
-            "ou=kiosks,ou=computers,dc=corp,dc=example", "ou=computers,dc=corp,dc=example", "dc=corp,dc=example",
-            "dc=example",
-        ])
+        #expect(
+            machine.ancestors.map(\.normalized) == [
+                "ou=kiosks,ou=computers,dc=corp,dc=example", "ou=computers,dc=corp,dc=example", "dc=corp,dc=example",
+                "dc=example",
+            ])
         #expect(machine.isWithin(try DistinguishedName("OU=Computers,DC=Corp,DC=Example")))
         #expect(machine.isWithin(machine))
         #expect(!machine.isWithin(try DistinguishedName("ou=Servers,ou=Computers,dc=corp,dc=example")))
         // A suffix of the text that is not a whole RDN is not an ancestor.
-        #expect(!(try DistinguishedName("cn=x,ou=BigKiosks,dc=corp")).isWithin(try DistinguishedName("ou=Kiosks,dc=corp")))
+        #expect(
+            !(try DistinguishedName("cn=x,ou=BigKiosks,dc=corp")).isWithin(try DistinguishedName("ou=Kiosks,dc=corp")))
     }
 
     @Test(

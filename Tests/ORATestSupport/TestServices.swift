@@ -26,6 +26,20 @@ public struct TestServices: Sendable {
     public var ldapPassword: String
     /// The file holding the service account's password.
     public var ldapPasswordFile: String
+    /// The directory administrator (the rootdn), used only to add and remove test entries.
+    public var ldapAdminDN: String
+    /// The file holding the administrator's password.
+    public var ldapAdminPasswordFile: String
+    /// The same slapd over TLS (`ldaps://`).
+    public var ldapsURI: String
+    /// The CA that signed slapd's certificate.
+    public var ldapCAFile: String
+    /// The naming context laid out like Active Directory.
+    public var adBaseDN: String
+    /// Its service account.
+    public var adBindDN: String
+    /// Its service account's password.
+    public var adPassword: String
 
     /// Reads the settings from the environment.
     /// - Throws: `TestSetupError` naming the missing variable and how to get it.
@@ -60,7 +74,14 @@ public struct TestServices: Sendable {
             ldapBaseDN: try value("ORA_LDAP_BASE_DN"),
             ldapBindDN: try value("ORA_LDAP_BIND_DN"),
             ldapPassword: ldapPassword.content,
-            ldapPasswordFile: ldapPassword.path
+            ldapPasswordFile: ldapPassword.path,
+            ldapAdminDN: try value("ORA_LDAP_ADMIN_DN"),
+            ldapAdminPasswordFile: try value("ORA_LDAP_ADMIN_PASSWORD_FILE"),
+            ldapsURI: try value("ORA_LDAPS_URI"),
+            ldapCAFile: try value("ORA_LDAP_CA_FILE"),
+            adBaseDN: try value("ORA_LDAP_AD_BASE_DN"),
+            adBindDN: try value("ORA_LDAP_AD_BIND_DN"),
+            adPassword: try file("ORA_LDAP_AD_PASSWORD_FILE").content
         )
     }
 
@@ -80,6 +101,27 @@ public struct TestServices: Sendable {
     /// Runs SQL as the application role in `database` with psql and returns its unaligned output.
     public func sql(_ statement: String, database: String) throws -> String {
         try psql(statement, database: database, user: postgresUser, password: postgresPassword)
+    }
+
+    /// Applies LDIF (add, modify or delete records) as the directory administrator with ldapmodify.
+    public func ldapModify(_ ldif: String, uri: String? = nil) throws {
+        let files = try TemporaryDirectory()
+        let path = try files.write("change.ldif", ldif)
+        let result = try ChildProcess.run(
+            "/usr/bin/ldapmodify",
+            arguments: ["-x", "-c", "-H", uri ?? ldapURI, "-D", ldapAdminDN, "-y", ldapAdminPasswordFile, "-f", path]
+        )
+        guard result.status == 0 else { throw TestSetupError("ldapmodify failed: \(result.standardError)") }
+    }
+
+    /// Deletes an entry and everything below it as the directory administrator.
+    public func ldapDeleteTree(_ dn: String) throws {
+        let result = try ChildProcess.run(
+            "/usr/bin/ldapdelete",
+            arguments: ["-x", "-r", "-H", ldapURI, "-D", ldapAdminDN, "-y", ldapAdminPasswordFile, dn])
+        guard result.status == 0 || result.status == 32 else {
+            throw TestSetupError("ldapdelete failed: \(result.standardError)")
+        }
     }
 
     private func superuserSQL(_ statement: String) throws {

@@ -171,8 +171,9 @@ private struct DNParser {
         let start = index
         while index < scalars.count, scalars[index] != "=", scalars[index] != " " {
             let scalar = scalars[index]
-            guard scalar.properties.isAlphabetic && scalar.isASCII || ("0"..."9").contains(scalar) || scalar == "-"
-                || scalar == "."
+            guard
+                scalar.properties.isAlphabetic && scalar.isASCII || ("0"..."9").contains(scalar) || scalar == "-"
+                    || scalar == "."
             else {
                 throw fail("an attribute type may only hold letters, digits, '-' and '.', found \"\(scalar)\"")
             }

@@ -18,7 +18,9 @@ final class LDAPConnection {
     ///   - uris: the servers to try in order.
     ///   - connectTimeout: how long to wait for a TCP connection to each server.
     ///   - timeout: how long to wait for the answer to each operation.
-    init(uris: [String], connectTimeout: Duration, timeout: Duration) throws(LDAPError) {
+    init(
+        uris: [String], tls: DirectoryTLS = DirectoryTLS(), connectTimeout: Duration, timeout: Duration
+    ) throws(LDAPError) {
         self.uris = uris.joined(separator: " ")
         self.timeout = timeout
         var handle: OpaquePointer?
@@ -34,6 +36,25 @@ final class LDAPConnection {
         ldap_set_option(handle, LDAP_OPT_NETWORK_TIMEOUT, &network)
         var operation = timeval(timeout)
         ldap_set_option(handle, LDAP_OPT_TIMEOUT, &operation)
+
+        var requireCertificate = tls.verifyCertificates ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER
+        ldap_set_option(handle, LDAP_OPT_X_TLS_REQUIRE_CERT, &requireCertificate)
+        if let caFile = tls.caFile {
+            ldap_set_option(handle, LDAP_OPT_X_TLS_CACERTFILE, caFile)
+        }
+        // The TLS options above apply to this handle only once it has a TLS context of its own.
+        var isServer: Int32 = 0
+        ldap_set_option(handle, LDAP_OPT_X_TLS_NEWCTX, &isServer)
+        if tls.startTLS {
+            let result = ldap_start_tls_s(handle, nil, nil)
+            if result != LDAP_SUCCESS {
+                if result == LDAP_SERVER_DOWN || result == LDAP_TIMEOUT {
+                    try check(result, operation: "StartTLS")
+                }
+                throw .tlsFailed(
+                    uris: self.uris, reason: diagnosticMessage() ?? String(cString: ldap_err2string(result)))
+            }
+        }
     }
 
     deinit {

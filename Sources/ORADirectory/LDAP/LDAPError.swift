@@ -4,6 +4,8 @@ public enum LDAPError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidCredentials
     /// No server in the URI list could be reached (refused, unresolvable, or connection lost).
     case serverUnreachable(uris: String, reason: String)
+    /// TLS could not be set up: StartTLS refused, or the server's certificate not trusted.
+    case tlsFailed(uris: String, reason: String)
     /// The server accepted the connection but did not answer the operation in time.
     case timedOut(operation: String, after: Duration)
     /// A URI in the configuration is not an LDAP URI libldap understands.
@@ -17,6 +19,8 @@ public enum LDAPError: Error, Sendable, Hashable, CustomStringConvertible {
             return "invalid credentials"
         case .serverUnreachable(let uris, let reason):
             return "directory unreachable at \(uris): \(reason)"
+        case .tlsFailed(let uris, let reason):
+            return "TLS with the directory at \(uris) failed: \(reason)"
         case .timedOut(let operation, let after):
             return "directory did not answer the \(operation) within \(after)"
         case .invalidURI(let uri):
@@ -29,7 +33,7 @@ public enum LDAPError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Whether the error means the directory is unavailable, as opposed to a problem with the request.
     public var isUnavailable: Bool {
         switch self {
-        case .serverUnreachable, .timedOut: return true
+        case .serverUnreachable, .timedOut, .tlsFailed: return true
         case .invalidCredentials, .invalidURI, .operationFailed: return false
         }
     }

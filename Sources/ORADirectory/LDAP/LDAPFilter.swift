@@ -1,0 +1,57 @@
+import CLDAP
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Building search filters from templates without letting a value change the filter's structure.
+public enum LDAPFilter {
+    /// Escapes `value` for use inside a filter (RFC 4515) with libldap's `ldap_bv2escaped_filter_value`: `*`, `(`,
+    /// `)`, `\` and NUL become `\2a`, `\28`, `\29`, `\5c` and `\00`.
+    public static func escape(_ value: String) -> String {
+        var bytes = Array(value.utf8)
+        return bytes.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                var input = berval(bv_len: ber_len_t(chars.count), bv_val: chars.baseAddress)
+                var output = berval(bv_len: 0, bv_val: nil)
+                guard ldap_bv2escaped_filter_value(&input, &output) == LDAP_SUCCESS, let escaped = output.bv_val else {
+                    // libldap fails only when it cannot allocate; escape by hand rather than pass the value raw.
+                    return manualEscape(value)
+                }
+                defer { ber_memfree(escaped) }
+                return String(
+                    decoding: UnsafeRawBufferPointer(start: escaped, count: Int(output.bv_len)), as: UTF8.self)
+            }
+        }
+    }
+
+    /// Replaces each `{name}` in `template` with the escaped value of `name`.
+    /// - Parameters:
+    ///   - template: a filter such as `(&(objectClass=inetOrgPerson)(uid={user}))`.
+    ///   - values: the values by placeholder name.
+    /// - Returns: the filter.
+    public static func fill(_ template: String, with values: [String: String]) -> String {
+        var result = template
+        for (name, value) in values {
+            result = result.replacing("{\(name)}", with: escape(value))
+        }
+        return result
+    }
+
+    static func manualEscape(_ value: String) -> String {
+        var result = ""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "*": result += "\\2a"
+            case "(": result += "\\28"
+            case ")": result += "\\29"
+            case "\\": result += "\\5c"
+            case "\u{0}": result += "\\00"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+}

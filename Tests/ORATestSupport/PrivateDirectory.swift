@@ -1,0 +1,52 @@
+import Foundation
+
+/// A private slapd started with `Deploy/dev/services`, so a test can stop and start it without disturbing the
+/// directory other tests share.
+public final class PrivateDirectory: @unchecked Sendable {
+    /// Where its state lives.
+    public let state: TemporaryDirectory
+    /// Its URI.
+    public let uri: String
+    /// The ora service account.
+    public let bindDN: String
+    /// The file holding the service account's password.
+    public let passwordFile: String
+    /// The service account's password.
+    public var password: String {
+        (try? String(contentsOfFile: passwordFile, encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? ""
+    }
+
+    /// Starts a new slapd with the demo directory.
+    public init() throws {
+        state = try TemporaryDirectory()
+        let port = try Network.freePort()
+        let result = try ChildProcess.run(
+            SourceTree.root + "/Deploy/dev/services",
+            arguments: ["up", "--only", "slapd", "--state", state.path],
+            environment: ["ORA_LDAP_PORT": "\(port)"]
+        )
+        guard result.status == 0 else { throw TestSetupError("private slapd did not start: \(result.standardError)") }
+        uri = "ldap://127.0.0.1:\(port)"
+        bindDN = "cn=ora-service,ou=Service Accounts,dc=corp,dc=example"
+        passwordFile = state.path + "/slapd/service-password"
+    }
+
+    deinit {
+        _ = try? ChildProcess.run(
+            SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
+    }
+
+    /// Stops it (SIGTERM).
+    public func stop() throws {
+        let result = try ChildProcess.run(
+            SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
+        guard result.status == 0 else { throw TestSetupError("stopping slapd failed: \(result.standardError)") }
+    }
+
+    /// Starts it again with the same data.
+    public func start() throws {
+        let result = try ChildProcess.run(
+            SourceTree.root + "/Deploy/dev/services", arguments: ["up", "--only", "slapd", "--state", state.path])
+        guard result.status == 0 else { throw TestSetupError("starting slapd failed: \(result.standardError)") }
+    }
+}
