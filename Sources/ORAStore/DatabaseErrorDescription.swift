@@ -1,4 +1,4 @@
-public import PostgresNIO
+import PostgresNIO
 
 /// Turns PostgresNIO's errors, which deliberately say little in their `description`, into one line a person can act
 /// on, without including bound values or passwords.

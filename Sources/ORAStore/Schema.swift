@@ -18,6 +18,41 @@ public enum Schema {
                 """,
                 "COMMENT ON TABLE server_instances IS 'ora-server replicas that are running or ran recently'",
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "operator sessions and login events",
+            statements: [
+                """
+                CREATE TABLE operator_sessions (
+                    token_hash bytea PRIMARY KEY CHECK (octet_length(token_hash) = 32),
+                    operator_dn text NOT NULL,
+                    account text NOT NULL,
+                    display_name text NOT NULL,
+                    mail text,
+                    source_address text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL,
+                    revoked_at timestamptz
+                )
+                """,
+                "CREATE INDEX operator_sessions_expires_at ON operator_sessions (expires_at)",
+                "COMMENT ON TABLE operator_sessions IS 'operator bearer tokens, stored as SHA-256 hashes only'",
+                """
+                CREATE TABLE login_events (
+                    id uuid PRIMARY KEY,
+                    occurred_at timestamptz NOT NULL DEFAULT now(),
+                    user_name text NOT NULL,
+                    operator_dn text,
+                    source_address text,
+                    outcome text NOT NULL
+                        CHECK (outcome IN ('success', 'failure', 'unavailable', 'rate_limited', 'logout')),
+                    reason text
+                )
+                """,
+                "CREATE INDEX login_events_occurred_at ON login_events (occurred_at)",
+                "COMMENT ON TABLE login_events IS 'every operator login attempt and logout, as typed, never passwords'",
+            ]
+        ),
     ]
 }

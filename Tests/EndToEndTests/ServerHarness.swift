@@ -13,6 +13,7 @@ struct ServerConfigurationFile {
     var ldapBindDN: String
     var ldapPasswordFile: String
     var databasePasswordFile: String
+    var directoryExtra: String = ""
 
     var yaml: String {
         """
@@ -34,6 +35,7 @@ struct ServerConfigurationFile {
           password_file: \(ldapPasswordFile)
           connect_timeout: 1s
           timeout: 2s
+        \(directoryExtra)
         log:
           level: info
         """
@@ -46,14 +48,37 @@ enum HTTP {
         var status: UInt
         var body: String
         var contentType: String?
+        var retryAfter: String? = nil
+
+        /// The body as a JSON object.
+        var object: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        }
     }
 
-    static func get(_ url: String) async throws -> Answer {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+    static func get(_ url: String, token: String? = nil) async throws -> Answer {
+        try await send("GET", url, token: token)
+    }
+
+    static func post(_ url: String, json: String? = nil, token: String? = nil) async throws -> Answer {
+        try await send("POST", url, body: json, token: token)
+    }
+
+    static func send(_ method: String, _ url: String, body: String? = nil, token: String? = nil) async throws -> Answer
+    {
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
         return Answer(
             status: UInt(response.status.code), body: String(buffer: body),
-            contentType: response.headers.first(name: "content-type"))
+            contentType: response.headers.first(name: "content-type"),
+            retryAfter: response.headers.first(name: "retry-after"))
     }
 
     /// Waits until `url` answers at all, while `process` still runs; gives up after `attempts` tries.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ORACore
 import ORADirectory
 import ORAServer
 import Testing
@@ -67,6 +68,58 @@ struct ConfigurationLoaderTests {
         #expect(configuration.database.port == 5432)
         #expect(configuration.database.tls == .verifyFull)
         #expect(configuration.logLevel == .info)
+    }
+
+    @Test("directory layout, TLS, cache, roles, sessions and login limits")
+    func directoryAndOperators() throws {
+        let text = Self.valid.replacingOccurrences(
+            of: "  timeout: 4s\n",
+            with: """
+                  timeout: 4s
+                  tls: {start_tls: true, ca_file: /etc/ora/ldap-ca.pem}
+                  layout: active-directory
+                  users: {base: "CN=Users,DC=corp,DC=example"}
+                  groups: {membership: member-of, max_depth: 8}
+                  computers: {base: "OU=Computers,DC=corp,DC=example"}
+                  pool_size: 4
+                  cache: {ttl: 45s, size: 500}
+                roles:
+                  administrators: ["CN=RA Admins,OU=Groups,DC=corp,DC=example"]
+                  auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
+                sessions: {lifetime: 4h}
+                login_limits: {failures_per_account: 3, window: 10m}
+
+                """)
+        let configuration = try loader().parse(text, file: "ora.yaml")
+        let directory = configuration.directory
+        #expect(directory.tls == DirectoryTLS(startTLS: true, caFile: "/etc/ora/ldap-ca.pem", verifyCertificates: true))
+        #expect(directory.layout.accountAttribute == "sAMAccountName")
+        #expect(directory.layout.userFilter == DirectoryLayout.activeDirectory.userFilter)
+        #expect(directory.layout.userBase == "CN=Users,DC=corp,DC=example")
+        #expect(directory.layout.groupMembership == .memberOf)
+        #expect(directory.maximumGroupDepth == 8)
+        #expect(directory.poolSize == 4)
+        #expect(directory.cacheTTL == .seconds(45))
+        #expect(directory.cacheCapacity == 500)
+        #expect(
+            configuration.operators.roles.administrators == [
+                try DistinguishedName("cn=ra admins,ou=groups,dc=corp,dc=example")
+            ])
+        #expect(configuration.operators.sessionLifetime == .seconds(4 * 3600))
+        #expect(configuration.operators.loginLimits.failuresPerAccount == 3)
+        #expect(configuration.operators.loginLimits.failuresPerAddress == 20)
+        #expect(configuration.operators.loginLimits.window == .seconds(600))
+    }
+
+    @Test("certificate verification is on unless explicitly turned off")
+    func insecureIsExplicit() throws {
+        let verified = try loader().parse(Self.valid, file: "ora.yaml")
+        #expect(verified.directory.tls.verifyCertificates)
+        let lab = try loader().parse(
+            Self.valid.replacingOccurrences(
+                of: "  timeout: 4s\n", with: "  timeout: 4s\n  tls: {insecure_skip_verify: true}\n"),
+            file: "ora.yaml")
+        #expect(!lab.directory.tls.verifyCertificates)
     }
 
     @Test("a missing configuration file names the file")
@@ -182,6 +235,32 @@ extension ConfigurationLoaderTests {
             "bad log level",
             Self.valid.replacingOccurrences(of: "level: debug", with: "level: loud"),
             "log.level: expected one of trace, debug, info, notice, warning, error, critical, found \"loud\""
+        ),
+        Mistake(
+            "bad DN in roles",
+            Self.valid + "\nroles: {administrators: [\"cn=RA Admins,,dc=x\"]}",
+            "roles.administrators[0]: not a valid DN"
+        ),
+        Mistake(
+            "filter without its placeholder",
+            Self.valid.replacingOccurrences(
+                of: "  timeout: 4s", with: "  timeout: 4s\n  users: {filter: \"(uid=admin)\"}"),
+            "directory.users.filter: expected an LDAP filter in parentheses containing {user}"
+        ),
+        Mistake(
+            "unknown TLS setting",
+            Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  tls: {verify: false}"),
+            "directory.tls.verify: unknown setting (allowed here: ca_file, insecure_skip_verify, start_tls)"
+        ),
+        Mistake(
+            "cache too long",
+            Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  cache: {ttl: 1h}"),
+            "directory.cache.ttl: must be at most 10m"
+        ),
+        Mistake(
+            "unknown group membership",
+            Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  groups: {membership: nested}"),
+            "directory.groups.membership: expected one of member, member-of, in-chain, found \"nested\""
         ),
         Mistake(
             "empty file",

@@ -5,11 +5,7 @@ import Testing
 
 @Suite("Schema migrations against PostgreSQL")
 struct MigratorTests {
-    let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        return logger
-    }()
+    let logger = TestDatabase.logger
 
     @Test("a fresh database gets every migration and the bookkeeping rows")
     func freshDatabase() async throws {

@@ -4,6 +4,13 @@ import PostgresNIO
 
 /// A fresh database for one test, with a running `PostgresClient` on it; dropped afterwards.
 struct TestDatabase {
+    /// A logger that keeps test output to warnings and errors.
+    static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
     let services: TestServices
     let name: String
 
@@ -32,7 +39,7 @@ struct TestDatabase {
                 database: name,
                 tls: .disable
             ),
-            backgroundLogger: Logger(label: "test")
+            backgroundLogger: Self.logger
         )
     }
 

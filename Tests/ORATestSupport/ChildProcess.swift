@@ -23,7 +23,13 @@ public final class ChildProcess: @unchecked Sendable {
     ///   - executable: the program's path.
     ///   - arguments: its arguments.
     ///   - environment: variables added to (or replacing those of) the test's own environment.
-    public init(_ executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+    ///   - standardInput: text the program reads on standard input; none (end of file) when `nil`.
+    public init(
+        _ executable: String,
+        arguments: [String],
+        environment: [String: String] = [:],
+        standardInput: String? = nil
+    ) throws {
         let directory = FileManager.default.temporaryDirectory
         outputFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).out")
         errorFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).err")
@@ -32,7 +38,14 @@ public final class ChildProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardInput = FileHandle.nullDevice
+        if let standardInput {
+            let inputFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).in")
+            try Data(standardInput.utf8).write(to: inputFile)
+            process.standardInput = try FileHandle(forReadingFrom: inputFile)
+            try? FileManager.default.removeItem(at: inputFile)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = try FileHandle(forWritingTo: errorFile)
         try process.run()
@@ -48,9 +61,11 @@ public final class ChildProcess: @unchecked Sendable {
     public static func run(
         _ executable: String,
         arguments: [String],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        standardInput: String? = nil
     ) throws -> Result {
-        let child = try ChildProcess(executable, arguments: arguments, environment: environment)
+        let child = try ChildProcess(
+            executable, arguments: arguments, environment: environment, standardInput: standardInput)
         return child.waitUntilExit()
     }
 
@@ -95,10 +110,13 @@ extension ChildProcess {
     public static func runAsync(
         _ executable: String,
         arguments: [String],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        standardInput: String? = nil
     ) async -> Result {
         do {
-            return try await ChildProcess(executable, arguments: arguments, environment: environment).exit()
+            return try await ChildProcess(
+                executable, arguments: arguments, environment: environment, standardInput: standardInput
+            ).exit()
         } catch {
             return Result(status: 127, killedBySignal: false, standardOutput: "", standardError: "\(error)")
         }

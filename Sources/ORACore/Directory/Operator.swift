@@ -10,6 +10,11 @@ public struct Operator: Sendable, Hashable, Codable {
     /// E-mail address, if the directory has one.
     public var mail: String?
 
+    enum CodingKeys: String, CodingKey {
+        case dn, account, mail
+        case displayName = "display_name"
+    }
+
     /// Creates an operator.
     public init(dn: String, account: String, displayName: String, mail: String?) {
         self.dn = dn

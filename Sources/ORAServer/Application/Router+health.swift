@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Prometheus
 
-extension Router {
+extension Router where Context == ORARequestContext {
     /// Adds the probes that orchestrators and monitoring use.
     ///
     /// - `GET /healthz`: the process is up (200, always, while it serves).

@@ -33,7 +33,20 @@ public enum ServerApplication {
             backgroundLogger: logger
         )
         let probe = DatabaseProbe(configuration: try postgresProbeConfiguration(configuration.database), logger: logger)
-        let directory = DirectoryClient(settings: configuration.directory)
+        let directory = DirectoryClient(settings: configuration.directory, logger: logger)
+        if !configuration.directory.tls.verifyCertificates {
+            logger.warning(
+                """
+                directory TLS certificate verification is OFF (directory.tls.insecure_skip_verify): anyone on the \
+                network path can read operators' passwords. Use this in a lab only.
+                """)
+        }
+        let operators = OperatorService(
+            settings: configuration.operators,
+            directory: directory,
+            store: OperatorSessionStore(client: postgres, logger: logger),
+            logger: logger
+        )
         let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
             registry: ServerInstanceRegistry(client: postgres, logger: logger),
@@ -41,9 +54,10 @@ public enum ServerApplication {
             logger: logger
         )
 
-        let router = Router()
+        let router = Router(context: ORARequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.addHealthRoutes(readiness: readiness, metrics: metrics)
+        router.addOperatorRoutes(service: operators)
 
         var application = Application(
             router: router,

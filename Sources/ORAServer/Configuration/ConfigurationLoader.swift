@@ -57,6 +57,7 @@ public struct ConfigurationLoader: Sendable {
 
         let database = try databaseSettings(try settings.required("database"))
         let directory = try directorySettings(try settings.required("directory"))
+        let operators = try operatorSettings(&settings)
 
         var logLevel = Logger.Level.info
         if let node = settings.optional("log") {
@@ -68,7 +69,8 @@ public struct ConfigurationLoader: Sendable {
             try section.rejectUnknownKeys()
         }
         try settings.rejectUnknownKeys()
-        return ServerConfiguration(listen: listen, database: database, directory: directory, logLevel: logLevel)
+        return ServerConfiguration(
+            listen: listen, database: database, directory: directory, operators: operators, logLevel: logLevel)
     }
 
     private func databaseSettings(_ node: YAMLNode) throws(YAMLError) -> DatabaseSettings {
@@ -106,10 +108,143 @@ public struct ConfigurationLoader: Sendable {
         let password = try secret(in: &section, named: "password")
         let connectTimeout = try section.optional("connect_timeout")?.duration() ?? .seconds(3)
         let timeout = try section.optional("timeout")?.duration() ?? .seconds(5)
-        try section.rejectUnknownKeys()
-        return DirectorySettings(
+        var settings = DirectorySettings(
             uris: uris, baseDN: baseDN, bindDN: bindDN, bindPassword: password, connectTimeout: connectTimeout,
             operationTimeout: timeout)
+        try validateDN(baseDN, at: try section.required("base_dn"))
+        try validateDN(bindDN, at: try section.required("bind_dn"))
+
+        if let node = section.optional("tls") {
+            var tls = try node.mapping()
+            settings.tls.startTLS = try tls.optional("start_tls")?.bool() ?? false
+            settings.tls.caFile = try tls.optional("ca_file")?.nonEmptyString()
+            settings.tls.verifyCertificates = !(try tls.optional("insecure_skip_verify")?.bool() ?? false)
+            try tls.rejectUnknownKeys()
+        }
+        if let node = section.optional("layout") {
+            settings.layout =
+                try node.choice(["openldap", "active-directory"]) == "openldap" ? .openLDAP : .activeDirectory
+        }
+        if let node = section.optional("users") {
+            var users = try node.mapping()
+            if let base = users.optional("base") { settings.layout.userBase = try dn(base) }
+            if let filter = users.optional("filter") { settings.layout.userFilter = try template(filter, "{user}") }
+            if let value = users.optional("account_attribute") {
+                settings.layout.accountAttribute = try value.nonEmptyString()
+            }
+            if let value = users.optional("display_name_attribute") {
+                settings.layout.displayNameAttribute = try value.nonEmptyString()
+            }
+            if let value = users.optional("mail_attribute") {
+                settings.layout.mailAttribute = try value.nonEmptyString()
+            }
+            try users.rejectUnknownKeys()
+        }
+        if let node = section.optional("groups") {
+            var groups = try node.mapping()
+            if let base = groups.optional("base") { settings.layout.groupBase = try dn(base) }
+            if let membership = groups.optional("membership") {
+                let name = try membership.choice(DirectoryLayout.GroupMembership.allCases.map(\.rawValue))
+                settings.layout.groupMembership = DirectoryLayout.GroupMembership(rawValue: name) ?? .member
+            }
+            if let depth = groups.optional("max_depth") { settings.maximumGroupDepth = try depth.integer(in: 1...100) }
+            if let count = groups.optional("max_groups") { settings.maximumGroups = try count.integer(in: 1...100_000) }
+            try groups.rejectUnknownKeys()
+        }
+        if let node = section.optional("computers") {
+            var computers = try node.mapping()
+            if let base = computers.optional("base") { settings.layout.computerBase = try dn(base) }
+            if let filter = computers.optional("filter") {
+                settings.layout.computerFilter = try template(filter, "{name}")
+            }
+            if let value = computers.optional("name_attribute") {
+                settings.layout.computerNameAttribute = try value.nonEmptyString()
+            }
+            try computers.rejectUnknownKeys()
+        }
+        if let size = section.optional("pool_size") { settings.poolSize = try size.integer(in: 1...256) }
+        if let node = section.optional("cache") {
+            var cache = try node.mapping()
+            if let ttl = cache.optional("ttl") {
+                let value = try ttl.duration()
+                guard value <= .seconds(600) else {
+                    throw ttl.error("must be at most 10m; membership changes must show")
+                }
+                settings.cacheTTL = value
+            }
+            if let size = cache.optional("size") { settings.cacheCapacity = try size.integer(in: 0...1_000_000) }
+            try cache.rejectUnknownKeys()
+        }
+        try section.rejectUnknownKeys()
+        return settings
+    }
+
+    private func operatorSettings(_ settings: inout YAMLMapping) throws(YAMLError) -> OperatorService.Settings {
+        var result = OperatorService.Settings()
+        if let node = settings.optional("roles") {
+            var roles = try node.mapping()
+            if let list = roles.optional("administrators") { result.roles.administrators = try dnSet(list) }
+            if let list = roles.optional("auditors") { result.roles.auditors = try dnSet(list) }
+            try roles.rejectUnknownKeys()
+        }
+        if let node = settings.optional("sessions") {
+            var sessions = try node.mapping()
+            if let lifetime = sessions.optional("lifetime") {
+                let value = try lifetime.duration()
+                guard value >= .seconds(60), value <= .seconds(7 * 86_400) else {
+                    throw lifetime.error("must be between 1m and 7d")
+                }
+                result.sessionLifetime = value
+            }
+            try sessions.rejectUnknownKeys()
+        }
+        if let node = settings.optional("login_limits") {
+            var limits = try node.mapping()
+            if let value = limits.optional("failures_per_account") {
+                result.loginLimits.failuresPerAccount = try value.integer(in: 1...1000)
+            }
+            if let value = limits.optional("failures_per_address") {
+                result.loginLimits.failuresPerAddress = try value.integer(in: 1...100_000)
+            }
+            if let value = limits.optional("window") { result.loginLimits.window = try value.duration() }
+            try limits.rejectUnknownKeys()
+        }
+        return result
+    }
+
+    private func dn(_ node: YAMLNode) throws(YAMLError) -> String {
+        let text = try node.nonEmptyString()
+        try validateDN(text, at: node)
+        return text
+    }
+
+    private func dnSet(_ node: YAMLNode) throws(YAMLError) -> Set<DistinguishedName> {
+        var result: Set<DistinguishedName> = []
+        for element in try node.list() {
+            let text = try element.nonEmptyString()
+            do {
+                result.insert(try DistinguishedName(text))
+            } catch {
+                throw element.error(error.description)
+            }
+        }
+        return result
+    }
+
+    private func validateDN(_ text: String, at node: YAMLNode) throws(YAMLError) {
+        do {
+            _ = try DistinguishedName(text)
+        } catch {
+            throw node.error(error.description)
+        }
+    }
+
+    private func template(_ node: YAMLNode, _ placeholder: String) throws(YAMLError) -> String {
+        let text = try node.nonEmptyString()
+        guard text.hasPrefix("("), text.hasSuffix(")"), text.contains(placeholder) else {
+            throw node.error("expected an LDAP filter in parentheses containing \(placeholder), found \"\(text)\"")
+        }
+        return text
     }
 
     /// Reads a secret given as exactly one of `NAME`, `NAME_file` or `NAME_env`.

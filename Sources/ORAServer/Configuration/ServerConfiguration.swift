@@ -9,16 +9,23 @@ public struct ServerConfiguration: Sendable {
     public var database: DatabaseSettings
     /// The LDAP directory.
     public var directory: DirectorySettings
+    /// Operator sessions, roles and login limits.
+    public var operators: OperatorService.Settings
     /// The least severe log level written.
     public var logLevel: Logger.Level
 
     /// Creates a configuration.
     public init(
-        listen: ListenSettings, database: DatabaseSettings, directory: DirectorySettings, logLevel: Logger.Level
+        listen: ListenSettings,
+        database: DatabaseSettings,
+        directory: DirectorySettings,
+        operators: OperatorService.Settings = .init(),
+        logLevel: Logger.Level
     ) {
         self.listen = listen
         self.database = database
         self.directory = directory
+        self.operators = operators
         self.logLevel = logLevel
     }
 }

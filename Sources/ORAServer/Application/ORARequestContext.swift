@@ -1,0 +1,37 @@
+public import Foundation
+public import Hummingbird
+public import NIOCore
+public import ORACore
+
+/// The context of every request ora-server handles: Hummingbird's core, the peer's address (for rate limiting and
+/// the record of logins), and the operator once a token has been checked.
+public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// The TCP peer.
+    public let remoteAddress: SocketAddress?
+    /// The operator whose token authenticated the request, set by `OperatorAuthenticationMiddleware`.
+    public var session: AuthenticatedSession?
+
+    /// Creates the context for a request arriving on `source`'s channel.
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+        self.session = nil
+    }
+
+    /// The peer's IP address as text, for records and limits.
+    public var sourceAddress: String {
+        remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+/// An operator authenticated by their bearer token.
+public struct AuthenticatedSession: Sendable {
+    /// Who.
+    public var person: Operator
+    /// The token that proved it.
+    public var token: OperatorToken
+    /// When the session ends.
+    public var expiresAt: Date
+}

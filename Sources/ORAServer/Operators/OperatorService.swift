@@ -1,0 +1,201 @@
+public import Foundation
+import HTTPTypes
+public import Logging
+public import ORACore
+public import ORADirectory
+public import ORAStore
+import Synchronization
+
+/// Logs operators in and out and tells who a token belongs to, with their groups and roles. Fails closed: when the
+/// directory or the database cannot answer, nothing is allowed and the caller hears which one is missing.
+public final class OperatorService: Sendable {
+    /// How long a session lasts and how failed logins are limited.
+    public struct Settings: Sendable {
+        /// How long a token is valid after login.
+        public var sessionLifetime: Duration
+        /// Which groups make administrators and auditors.
+        public var roles: RoleAssignments
+        /// Failed-login limits.
+        public var loginLimits: LoginRateLimiter.Limits
+
+        /// Creates settings.
+        public init(
+            sessionLifetime: Duration = .seconds(8 * 3600),
+            roles: RoleAssignments = RoleAssignments(),
+            loginLimits: LoginRateLimiter.Limits = .init()
+        ) {
+            self.sessionLifetime = sessionLifetime
+            self.roles = roles
+            self.loginLimits = loginLimits
+        }
+    }
+
+    /// What `GET /api/v1/me` reports.
+    public struct Identity: Sendable, Codable {
+        /// The operator.
+        public var person: Operator
+        /// Their groups, nested included, as DNs.
+        public var groups: [String]
+        /// Their roles.
+        public var roles: [OperatorRole]
+        /// When the session ends.
+        public var expiresAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case person = "operator"
+            case groups, roles
+            case expiresAt = "expires_at"
+        }
+    }
+
+    /// The answer to a successful login.
+    public struct LoginResult: Sendable, Codable {
+        /// The bearer token; shown once.
+        public var token: String
+        /// When it stops working.
+        public var expiresAt: Date
+        /// Who logged in.
+        public var person: Operator
+
+        enum CodingKeys: String, CodingKey {
+            case token
+            case expiresAt = "expires_at"
+            case person = "operator"
+        }
+    }
+
+    let settings: Settings
+    private let directory: DirectoryClient
+    private let store: OperatorSessionStore
+    private let logger: Logger
+    private let limiter: Mutex<LoginRateLimiter>
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    /// Creates the service.
+    public init(
+        settings: Settings,
+        directory: DirectoryClient,
+        store: OperatorSessionStore,
+        logger: Logger,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        self.settings = settings
+        self.directory = directory
+        self.store = store
+        self.logger = logger
+        self.limiter = Mutex(LoginRateLimiter(limits: settings.loginLimits))
+        self.now = now
+    }
+
+    /// Logs in `user` with `password` from `sourceAddress`.
+    /// - Throws: `APIError`: 401 for wrong credentials, 429 when limited, 503 when the directory or database is down.
+    public func login(user: String, password: String, sourceAddress: String) async throws(APIError) -> LoginResult {
+        let verdict = limiter.withLock { $0.check(account: user, address: sourceAddress, now: now()) }
+        if case .limited(let retryAfter) = verdict {
+            try await record(user: user, outcome: .rateLimited, reason: "too many failed logins", from: sourceAddress)
+            let seconds = max(1, Int(retryAfter.components.seconds) + 1)
+            throw APIError(
+                .tooManyRequests, code: "too_many_attempts",
+                message: "too many failed logins; try again in \(seconds) seconds",
+                headers: [.retryAfter: "\(seconds)"])
+        }
+
+        let person: Operator
+        do {
+            person = try await directory.authenticate(user: user, password: password)
+        } catch .invalidCredentials {
+            limiter.withLock { $0.recordFailure(account: user, address: sourceAddress, now: now()) }
+            try await record(user: user, outcome: .failure, reason: "invalid credentials", from: sourceAddress)
+            throw .invalidCredentials
+        } catch {
+            try await record(user: user, outcome: .unavailable, reason: error.description, from: sourceAddress)
+            throw .directoryUnavailable()
+        }
+
+        limiter.withLock { $0.recordSuccess(account: user) }
+        let token = OperatorToken.generate()
+        let expiresAt = Date().addingTimeInterval(settings.sessionLifetime.timeInterval)
+        do {
+            try await store.createSession(
+                token: token, for: person, userName: user, sourceAddress: sourceAddress, expiresAt: expiresAt)
+        } catch {
+            logger.error(
+                "could not store an operator session",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            throw .databaseUnavailable()
+        }
+        logger.info(
+            "operator logged in", metadata: ["operator.dn": "\(person.dn)", "source.address": "\(sourceAddress)"])
+        return LoginResult(token: token.value, expiresAt: expiresAt, person: person)
+    }
+
+    /// The session of a bearer token.
+    /// - Throws: `APIError` 401 for an unknown, expired or revoked token; 503 when the database is down.
+    public func session(for token: OperatorToken) async throws(APIError) -> AuthenticatedSession {
+        guard token.isWellFormed else { throw .invalidToken }
+        let stored: OperatorSessionStore.Session?
+        do {
+            stored = try await store.session(for: token)
+        } catch {
+            logger.error(
+                "could not look up a session", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            throw .databaseUnavailable()
+        }
+        guard let stored else { throw .invalidToken }
+        return AuthenticatedSession(person: stored.person, token: token, expiresAt: stored.expiresAt)
+    }
+
+    /// Who the session's operator is now: groups resolved live (within the cache's short lifetime) and roles.
+    public func identity(of session: AuthenticatedSession) async throws(APIError) -> Identity {
+        let dn: DistinguishedName
+        do {
+            dn = try DistinguishedName(session.person.dn)
+        } catch {
+            throw APIError(.internalServerError, code: "invalid_operator", message: "the operator's DN is not valid")
+        }
+        let groups: Set<DistinguishedName>
+        do {
+            groups = try await directory.groups(of: dn)
+        } catch {
+            logger.error("could not resolve an operator's groups", metadata: ["error": "\(error.description)"])
+            throw .directoryUnavailable()
+        }
+        return Identity(
+            person: session.person,
+            groups: groups.map(\.original).sorted(),
+            roles: settings.roles.roles(forGroups: groups).sorted(),
+            expiresAt: session.expiresAt)
+    }
+
+    /// Ends the session of `token`.
+    public func logout(_ token: OperatorToken, sourceAddress: String) async throws(APIError) {
+        do {
+            try await store.revoke(token, sourceAddress: sourceAddress)
+        } catch {
+            throw .databaseUnavailable()
+        }
+    }
+
+    /// Records a login attempt; if the record cannot be written, the attempt is refused (503).
+    private func record(
+        user: String,
+        outcome: OperatorSessionStore.Outcome,
+        reason: String?,
+        from sourceAddress: String
+    ) async throws(APIError) {
+        do {
+            try await store.recordAttempt(
+                userName: user, outcome: outcome, reason: reason, sourceAddress: sourceAddress)
+        } catch {
+            logger.error(
+                "could not record a login attempt", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            throw .databaseUnavailable()
+        }
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Calls the ora server's JSON API.
+struct APIClient {
+    var server: String
+    var token: String?
+
+    struct Answer {
+        var status: UInt
+        var body: String
+
+        func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            do {
+                return try decoder.decode(type, from: Data(body.utf8))
+            } catch {
+                throw fail("the server's answer was not understood", code: 1)
+            }
+        }
+
+        /// The error to exit with: the server's message, and an exit code by kind (2 refused, 3 unavailable).
+        func failure() -> ExitCode {
+            let message =
+                (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)))?["message"]
+                ?? "the server answered HTTP \(status)"
+            switch status {
+            case 401, 403, 429: return fail(message, code: 2)
+            case 503: return fail(message, code: 3)
+            default: return fail(message, code: 1)
+            }
+        }
+    }
+
+    func send(_ method: String, _ path: String, json: [String: String]? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: server + path)
+        request.method = HTTPMethod(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(json)))
+        }
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return Answer(status: response.status.code, body: String(buffer: body))
+        } catch {
+            throw fail("cannot reach \(server): \(error)", code: 3)
+        }
+    }
+}

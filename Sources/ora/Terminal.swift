@@ -1,0 +1,35 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Terminal {
+    /// Asks for a password on the terminal without echoing it.
+    static func readPassword(prompt: String) -> String? {
+        let descriptor = open("/dev/tty", O_RDWR)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var original = termios()
+        guard tcgetattr(descriptor, &original) == 0 else { return nil }
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        silent.c_lflag |= tcflag_t(ECHONL)
+        _ = prompt.withCString { write(descriptor, $0, strlen($0)) }
+        tcsetattr(descriptor, TCSAFLUSH, &silent)
+        defer { tcsetattr(descriptor, TCSAFLUSH, &original) }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(descriptor, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Reads a password from standard input: everything up to the first newline.
+    static func readPasswordFromStandardInput() -> String {
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// Operators logging in through the real server, against the real directory and database.
+@Suite("Operator login, identity and logout")
+struct OperatorLoginTests {
+    static let configuration = """
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+          auditors: ["CN=Security,OU=Groups,DC=Corp,DC=Example"]
+        login_limits: {failures_per_account: 3, failures_per_address: 50, window: 5m}
+        """
+
+    private func login(_ server: RunningServer, _ user: String, _ password: String) async throws -> HTTP.Answer {
+        let body = String(decoding: try JSONEncoder().encode(["user": user, "password": password]), as: UTF8.self)
+        return try await HTTP.post(server.base + "/api/v1/login", json: body)
+    }
+
+    @Test("log in, see groups and roles, log out; the token stops working")
+    func loginIdentityLogout() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        let answer = try await login(server, "peter.schmidt", "ora-demo")
+        #expect(answer.status == 200, "\(answer.body)")
+        let token = try #require(answer.object["token"] as? String)
+        #expect(token.hasPrefix("ora_op_"))
+
+        let me = try await HTTP.get(server.base + "/api/v1/me", token: token)
+        #expect(me.status == 200)
+        #expect(me.object["roles"] as? [String] == ["administrator"])
+        #expect((me.object["groups"] as? [String])?.contains("cn=IT Staff,ou=Groups,dc=corp,dc=example") == true)
+        #expect((me.object["operator"] as? [String: Any])?["display_name"] as? String == "Peter Schmidt")
+
+        let auditor = try await login(server, "sara.klein", "ora-demo")
+        let auditorToken = try #require(auditor.object["token"] as? String)
+        #expect(
+            try await HTTP.get(server.base + "/api/v1/me", token: auditorToken).object["roles"] as? [String] == [
+                "auditor"
+            ])
+        let helper = try await login(server, "hannah.fischer", "ora-demo")
+        let helperToken = try #require(helper.object["token"] as? String)
+        let helperIdentity = try await HTTP.get(server.base + "/api/v1/me", token: helperToken).object
+        #expect(helperIdentity["roles"] as? [String] == [])
+        #expect((helperIdentity["groups"] as? [String])?.contains("cn=Helpdesk,ou=Groups,dc=corp,dc=example") == true)
+
+        #expect(try await HTTP.post(server.base + "/api/v1/logout", token: token).status == 204)
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 401)
+        #expect(try await HTTP.post(server.base + "/api/v1/logout", token: token).status == 401)
+        // Other sessions are untouched.
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: auditorToken).status == 200)
+
+        // The database holds hashes, never tokens; every attempt is recorded.
+        #expect(try server.sql("SELECT count(*) FROM operator_sessions WHERE token_hash::text LIKE '%ora_op_%'") == "0")
+        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'success'") == "3")
+        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'logout'") == "1")
+    }
+
+    @Test("wrong password, unknown user, empty password and hostile names all get the same 401")
+    func refusals() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        var bodies: Set<String> = []
+        for (user, password) in [
+            ("lena.wolf", "wrong"), ("nobody.here", "ora-demo"), ("omar.haddad", ""), ("*", "ora-demo"),
+            ("hannah.fisch*", "ora-demo"), ("*)(uid=*", "ora-demo"),
+        ] {
+            let answer = try await login(server, user, password)
+            #expect(answer.status == 401, "\(user)")
+            bodies.insert(answer.body)
+        }
+        #expect(bodies.count == 1, "the answers must not tell the cases apart: \(bodies)")
+        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'failure'") == "6")
+        #expect(try server.sql("SELECT count(*) FROM operator_sessions") == "0")
+
+        let malformed = try await HTTP.post(server.base + "/api/v1/login", json: #"{"user": "lena.wolf"}"#)
+        #expect(malformed.status == 400)
+        #expect(malformed.object["error"] as? String == "invalid_request")
+    }
+
+    @Test("tokens: missing, malformed, unknown and expired are refused")
+    func tokens() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        #expect(try await HTTP.get(server.base + "/api/v1/me").status == 401)
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: "not-a-token").status == 401)
+        #expect(
+            try await HTTP.get(server.base + "/api/v1/me", token: "ora_op_" + String(repeating: "A", count: 43)).status
+                == 401)
+        let token = try #require(try await login(server, "lena.wolf", "ora-demo").object["token"] as? String)
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
+        _ = try server.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
+        let expired = try await HTTP.get(server.base + "/api/v1/me", token: token)
+        #expect(expired.status == 401)
+        #expect(expired.object["error"] as? String == "invalid_token")
+    }
+
+    @Test("repeated failures for one account are limited with Retry-After, even with the right password")
+    func rateLimit() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        for _ in 0..<3 { #expect(try await login(server, "tom.berger", "guess").status == 401) }
+        let limited = try await login(server, "tom.berger", "ora-demo")
+        #expect(limited.status == 429)
+        #expect(limited.object["error"] as? String == "too_many_attempts")
+        #expect(Int(limited.retryAfter ?? "") ?? 0 > 0)
+        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'rate_limited'") == "1")
+        // Other accounts are not affected.
+        #expect(try await login(server, "lena.wolf", "ora-demo").status == 200)
+    }
+
+    @Test("directory down: login and identity answer 503, and recover when it is back")
+    func directoryDown() async throws {
+        // No cache, so the outage shows at once rather than after the cache's lifetime.
+        let server = try await RunningServer(extra: Self.configuration, directoryExtra: "  cache: {ttl: 0s}")
+        let token = try #require(try await login(server, "lena.wolf", "ora-demo").object["token"] as? String)
+        try server.directory.stop()
+
+        let login = try await login(server, "lena.wolf", "ora-demo")
+        #expect(login.status == 503)
+        #expect(login.object["error"] as? String == "directory_unavailable")
+        let me = try await HTTP.get(server.base + "/api/v1/me", token: token)
+        #expect(me.status == 503)
+        #expect(me.object["error"] as? String == "directory_unavailable")
+        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'unavailable'") == "1")
+
+        try server.directory.start()
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
+        #expect(try await self.login(server, "lena.wolf", "ora-demo").status == 200)
+    }
+
+    @Test("the ora CLI logs in, shows who you are, and logs out")
+    func commandLine() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        let home = try TemporaryDirectory()
+        let environment = ["ORA_CONFIG_DIR": home.path + "/ora", "ORA_SERVER": server.base]
+        let ora = SourceTree.binary("ora")
+
+        let wrong = await ChildProcess.runAsync(
+            ora, arguments: ["login", "--user", "lena.wolf", "--password-stdin"], environment: environment,
+            standardInput: "not-it\n")
+        #expect(wrong.status == 2)
+        #expect(wrong.standardError == "ora: error: invalid user name or password\n")
+
+        let login = await ChildProcess.runAsync(
+            ora, arguments: ["login", "--user", "lena.wolf", "--password-stdin"], environment: environment,
+            standardInput: "ora-demo\n")
+        #expect(login.status == 0, "\(login.standardError)")
+        #expect(login.standardOutput.hasPrefix("Logged in to \(server.base) as Lena Wolf (lena.wolf)"))
+        let credentials = home.path + "/ora/credentials.json"
+        let attributes = try FileManager.default.attributesOfItem(atPath: credentials)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+
+        let whoami = await ChildProcess.runAsync(ora, arguments: ["whoami"], environment: environment)
+        #expect(whoami.status == 0)
+        #expect(whoami.standardOutput.contains("Lena Wolf (lena.wolf)"))
+        #expect(whoami.standardOutput.contains("cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"))
+        let json = await ChildProcess.runAsync(ora, arguments: ["whoami", "--json"], environment: environment)
+        let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
+        #expect((object?["operator"] as? [String: Any])?["account"] as? String == "lena.wolf")
+
+        let logout = await ChildProcess.runAsync(ora, arguments: ["logout"], environment: environment)
+        #expect(logout.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: credentials))
+        let after = await ChildProcess.runAsync(ora, arguments: ["whoami"], environment: environment)
+        #expect(after.status == 4)
+        #expect(after.standardError.contains("not logged in"))
+    }
+}

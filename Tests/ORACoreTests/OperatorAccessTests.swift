@@ -1,0 +1,102 @@
+import Foundation
+import ORACore
+import Testing
+
+@Suite("Operator tokens")
+struct OperatorTokenTests {
+    @Test("tokens are 256 random bits, URL-safe, recognisable, and differ every time")
+    func generate() {
+        let tokens = (0..<1000).map { _ in OperatorToken.generate() }
+        #expect(Set(tokens).count == 1000)
+        for token in tokens {
+            #expect(token.isWellFormed)
+            #expect(token.value.hasPrefix("ora_op_"))
+            #expect(token.value.count == "ora_op_".count + 43)
+        }
+    }
+
+    @Test("the stored form is the SHA-256 of the token, not the token")
+    func hash() {
+        let token = OperatorToken(value: "ora_op_" + String(repeating: "A", count: 43))
+        #expect(token.hash.count == 32)
+        #expect(token.hash == OperatorToken(value: token.value).hash)
+        #expect(token.hash != OperatorToken(value: "ora_op_" + String(repeating: "B", count: 43)).hash)
+        // SHA-256("abc"), to pin the algorithm.
+        #expect(
+            OperatorToken(value: "abc").hash.map { String(format: "%02x", $0) }.joined()
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test(
+        "malformed tokens are recognised before any lookup",
+        arguments: [
+            "", "ora_op_", "ora_op_short", "Bearer x", "ora_ag_" + String(repeating: "A", count: 43),
+            "ora_op_" + String(repeating: "A", count: 42) + "=", "ora_op_" + String(repeating: "A", count: 44),
+        ])
+    func malformed(value: String) {
+        #expect(!OperatorToken(value: value).isWellFormed)
+    }
+}
+
+@Suite("Failed-login limits")
+struct LoginRateLimiterTests {
+    let start = ContinuousClock.now
+    let limits = LoginRateLimiter.Limits(failuresPerAccount: 3, failuresPerAddress: 5, window: .seconds(60))
+
+    @Test("an account is limited after its failures, until the oldest leaves the window")
+    func perAccount() {
+        var limiter = LoginRateLimiter(limits: limits)
+        for second in 0..<3 {
+            #expect(limiter.check(account: "lena", address: "10.0.0.1", now: start + .seconds(second)) == .allowed)
+            limiter.recordFailure(account: "lena", address: "10.0.0.\(second)", now: start + .seconds(second))
+        }
+        #expect(
+            limiter.check(account: "LENA", address: "10.9.9.9", now: start + .seconds(10))
+                == .limited(retryAfter: .seconds(50)))
+        #expect(limiter.check(account: "omar", address: "10.9.9.9", now: start + .seconds(10)) == .allowed)
+        #expect(limiter.check(account: "lena", address: "10.9.9.9", now: start + .seconds(60)) == .allowed)
+    }
+
+    @Test("an address is limited across accounts")
+    func perAddress() {
+        var limiter = LoginRateLimiter(limits: limits)
+        for index in 0..<5 {
+            limiter.recordFailure(account: "user\(index)", address: "192.0.2.7", now: start)
+        }
+        #expect(
+            limiter.check(account: "someone-new", address: "192.0.2.7", now: start + .seconds(1))
+                == .limited(retryAfter: .seconds(59)))
+        #expect(limiter.check(account: "someone-new", address: "192.0.2.8", now: start + .seconds(1)) == .allowed)
+    }
+
+    @Test("a successful login clears the account's failures but not the address's")
+    func success() {
+        var limiter = LoginRateLimiter(limits: limits)
+        for _ in 0..<3 { limiter.recordFailure(account: "lena", address: "192.0.2.1", now: start) }
+        limiter.recordSuccess(account: "Lena")
+        #expect(limiter.check(account: "lena", address: "192.0.2.2", now: start) == .allowed)
+        for _ in 0..<2 { limiter.recordFailure(account: "x", address: "192.0.2.1", now: start) }
+        #expect(limiter.check(account: "y", address: "192.0.2.1", now: start) != .allowed)
+    }
+}
+
+@Suite("Roles from groups")
+struct RoleAssignmentTests {
+    @Test("roles follow group membership, compared as DNs")
+    func roles() throws {
+        let assignments = RoleAssignments(
+            administrators: [try DistinguishedName("cn=RA Admins,ou=Groups,dc=corp,dc=example")],
+            auditors: [try DistinguishedName("cn=Security,ou=Groups,dc=corp,dc=example")])
+        #expect(
+            assignments.roles(forGroups: [try DistinguishedName("CN=ra admins,OU=Groups,DC=Corp,DC=Example")]) == [
+                .administrator
+            ])
+        #expect(
+            assignments.roles(forGroups: [
+                try DistinguishedName("cn=Security,ou=Groups,dc=corp,dc=example"),
+                try DistinguishedName("cn=RA Admins,ou=Groups,dc=corp,dc=example"),
+            ]) == [.administrator, .auditor])
+        #expect(
+            assignments.roles(forGroups: [try DistinguishedName("cn=Helpdesk,ou=Groups,dc=corp,dc=example")]).isEmpty)
+    }
+}
