@@ -145,6 +145,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Benchmarks (release builds; figures reported in Docs, not asserted in tests)
+        .executableTarget(
+            name: "ora-bench",
+            dependencies: [
+                "ORACore",
+                "ORADirectory",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests mirror the targets
         .target(
             name: "ORATestSupport",

@@ -19,13 +19,29 @@ public final class PrivateDirectory: @unchecked Sendable {
     /// Starts a new slapd with the demo directory.
     public init() throws {
         state = try TemporaryDirectory()
-        let port = try Network.freePort()
-        let result = try ChildProcess.run(
-            SourceTree.root + "/Deploy/dev/services",
-            arguments: ["up", "--only", "slapd", "--state", state.path],
-            environment: ["ORA_LDAP_PORT": "\(port)"]
-        )
-        guard result.status == 0 else { throw TestSetupError("private slapd did not start: \(result.standardError)") }
+        // Ports are picked here, from the kernel, so that tests starting directories at the same time do not pick the
+        // same ones; a port taken between picking and binding is retried with new ones.
+        var attempt = 0
+        var port = 0
+        while true {
+            attempt += 1
+            let ports = try { () throws -> (Int, Int) in
+                // Both sockets are open at once, so the two ports differ; they close when this closure returns.
+                let plain = try BlackHoleListener()
+                let tls = try BlackHoleListener()
+                return (plain.port, tls.port)
+            }()
+            port = ports.0
+            let tlsPort = ports.1
+            let result = try ChildProcess.run(
+                SourceTree.root + "/Deploy/dev/services",
+                arguments: ["up", "--only", "slapd", "--state", state.path],
+                environment: ["ORA_LDAP_PORT": "\(port)", "ORA_LDAPS_PORT": "\(tlsPort)"]
+            )
+            if result.status == 0 { break }
+            guard attempt < 3 else { throw TestSetupError("private slapd did not start: \(result.standardError)") }
+            try? FileManager.default.removeItem(atPath: state.path + "/slapd")
+        }
         uri = "ldap://127.0.0.1:\(port)"
         bindDN = "cn=ora-service,ou=Service Accounts,dc=corp,dc=example"
         passwordFile = state.path + "/slapd/service-password"

@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import ORADirectory
 import ORAStore
@@ -33,7 +34,11 @@ public enum ServerApplication {
             backgroundLogger: logger
         )
         let probe = DatabaseProbe(configuration: try postgresProbeConfiguration(configuration.database), logger: logger)
-        let directory = DirectoryClient(settings: configuration.directory, logger: logger)
+        // libldap blocks while it waits for the directory, so its calls get threads of their own: enough for every
+        // pooled connection to be busy while new logins bind.
+        let directoryThreads = NIOThreadPool(numberOfThreads: max(8, configuration.directory.poolSize * 2))
+        directoryThreads.start()
+        let directory = DirectoryClient(settings: configuration.directory, threadPool: directoryThreads, logger: logger)
         if !configuration.directory.tls.verifyCertificates {
             logger.warning(
                 """
