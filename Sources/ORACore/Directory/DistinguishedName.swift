@@ -171,6 +171,9 @@ private struct DNParser {
         let start = index
         while index < scalars.count, scalars[index] != "=", scalars[index] != " " {
             let scalar = scalars[index]
+            if scalar == "," || scalar == "+" || scalar == ";" {
+                throw fail("an empty part between separators at position \(index + 1)")
+            }
             guard
                 scalar.properties.isAlphabetic && scalar.isASCII || ("0"..."9").contains(scalar) || scalar == "-"
                     || scalar == "."

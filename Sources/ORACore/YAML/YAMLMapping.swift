@@ -73,6 +73,19 @@ public struct YAMLMapping {
         )
     }
 
+    /// An error for every key the reader did not ask for, in file order.
+    public func unknownKeyErrors(hint: (String) -> String? = { _ in nil }) -> [YAMLError] {
+        let allowed = consumed.sorted().joined(separator: ", ")
+        return entries.filter { !consumed.contains($0.key) }.map { entry in
+            YAMLError(
+                file: file,
+                location: entry.keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) },
+                keyPath: Self.join(keyPath, entry.key),
+                message: hint(entry.key) ?? "unknown setting (allowed here: \(allowed))"
+            )
+        }
+    }
+
     /// Where the mapping starts: the position of its first key.
     public var location: SourceLocation? {
         entries.first?.keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }

@@ -1,0 +1,89 @@
+/// The answer of the policy evaluator for one offer, with its explanation.
+public struct Decision: Sendable, Hashable {
+    /// Why an offer is denied.
+    public enum DenialReason: Sendable, Hashable {
+        /// No policy is about this operator and machine: the default is deny.
+        case noPolicyMatched
+        /// These deny policies match.
+        case deniedBy([String])
+        /// Matching allow policies apply only at other times.
+        case outsideSchedule(of: [String])
+        /// Matching allow policies require a ticket and the offer has none.
+        case ticketRequired(by: [String])
+        /// Matching allow policies require a ticket of a form the offer's ticket does not have.
+        case ticketDoesNotMatch(by: [String], patterns: [String])
+        /// Matching allow policies allow only viewing, and the offer asks for control.
+        case accessTooLow(allowed: AccessMode, by: [String])
+    }
+
+    /// The access granted, or `nil` when denied.
+    public var allowed: AccessMode?
+    /// The strongest access the deciding policies would grant (so an offer for view can say control may be asked).
+    public var strongest: AccessMode?
+    /// Why it is denied, or `nil` when allowed.
+    public var denial: DenialReason?
+    /// The policies that decided: the allowing ones, or the denying ones.
+    public var policies: [String]
+    /// How long the person at the machine has to answer (the shortest of the deciding policies).
+    public var consentTimeout: Duration?
+    /// The longest the session may last (the shortest of the deciding policies).
+    public var maximumDuration: Duration?
+
+    init(
+        allowed: AccessMode,
+        strongest: AccessMode,
+        policies: [String],
+        consentTimeout: Duration,
+        maximumDuration: Duration
+    ) {
+        self.allowed = allowed
+        self.strongest = strongest
+        self.denial = nil
+        self.policies = policies
+        self.consentTimeout = consentTimeout
+        self.maximumDuration = maximumDuration
+    }
+
+    init(denied reason: DenialReason, policies: [String] = []) {
+        self.allowed = nil
+        self.strongest = nil
+        self.denial = reason
+        switch reason {
+        case .noPolicyMatched: self.policies = policies
+        case .deniedBy(let names), .outsideSchedule(let names), .ticketRequired(let names),
+            .ticketDoesNotMatch(let names, _), .accessTooLow(_, let names):
+            self.policies = names
+        }
+        self.consentTimeout = nil
+        self.maximumDuration = nil
+    }
+
+    /// Whether the offer may be made.
+    public var isAllowed: Bool { allowed != nil }
+
+    /// One sentence for the operator, the administrator and the audit log.
+    public var explanation: String {
+        if let allowed {
+            return "allowed (\(allowed.rawValue)) by \(Self.list(policies))"
+        }
+        switch denial {
+        case .noPolicyMatched, .none:
+            return "denied: no policy allows this operator to offer help to this machine"
+        case .deniedBy(let names):
+            return "denied by \(Self.list(names))"
+        case .outsideSchedule(let names):
+            return "denied: outside the schedule of \(Self.list(names))"
+        case .ticketRequired(let names):
+            return "denied: a ticket is required by \(Self.list(names))"
+        case .ticketDoesNotMatch(let names, let patterns):
+            return "denied: the ticket does not have the form \(patterns.joined(separator: " or ")) required by "
+                + Self.list(names)
+        case .accessTooLow(let allowed, let names):
+            return "denied: \(Self.list(names)) allow\(names.count == 1 ? "s" : "") \(allowed.rawValue) only"
+        }
+    }
+
+    static func list(_ names: [String]) -> String {
+        names.map { "\"\($0)\"" }.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,149 @@
+public import Foundation
+
+/// One rule of a policy set: which helpers may offer assistance to which machines, with which access, when and
+/// under what requirements — or, with `effect: deny`, who may not.
+public struct Policy: Sendable, Hashable {
+    /// Whether the policy grants or forbids.
+    public enum Effect: Sendable, Hashable {
+        /// Grants offers up to this access.
+        case allow(AccessMode)
+        /// Forbids offers; any matching deny wins over every allow.
+        case deny
+    }
+
+    /// Who the policy is about.
+    public struct Helpers: Sendable, Hashable {
+        /// Every operator.
+        public var any: Bool
+        /// Operators in any of these groups (nested membership counts).
+        public var groups: Set<DistinguishedName>
+
+        /// Creates a helper selector.
+        public init(any: Bool = false, groups: Set<DistinguishedName> = []) {
+            self.any = any
+            self.groups = groups
+        }
+    }
+
+    /// Which machines the policy is about. A machine matches if any of the lists matches it.
+    public struct Targets: Sendable, Hashable {
+        /// Every domain machine.
+        public var any: Bool
+        /// Machines whose computer object lies in one of these subtrees.
+        public var organizationalUnits: [DistinguishedName]
+        /// Machines in any of these computer groups (nested membership counts).
+        public var groups: Set<DistinguishedName>
+        /// Machines by name, compared case-insensitively.
+        public var machines: Set<String>
+
+        /// Creates a target selector.
+        public init(
+            any: Bool = false,
+            organizationalUnits: [DistinguishedName] = [],
+            groups: Set<DistinguishedName> = [],
+            machines: Set<String> = []
+        ) {
+            self.any = any
+            self.organizationalUnits = organizationalUnits
+            self.groups = groups
+            self.machines = Set(machines.map { $0.lowercased() })
+        }
+    }
+
+    /// The policy's name, unique across the set.
+    public var name: String
+    /// What the policy is for, in the administrator's words.
+    public var description: String?
+    /// Where the policy is written.
+    public var location: SourceLocation
+    /// Allow (with access) or deny.
+    public var effect: Effect
+    /// Who.
+    public var helpers: Helpers
+    /// Which machines.
+    public var targets: Targets
+    /// A pattern the offer's ticket id must match entirely, if the policy requires a ticket.
+    public var ticketPattern: String?
+    /// When the policy applies; always when `nil`.
+    public var schedule: Schedule?
+    /// How long the person at the machine has to answer.
+    public var consentTimeout: Duration
+    /// The longest a session under this policy may last.
+    public var maximumDuration: Duration
+
+    /// The default time the novice has to answer.
+    public static let defaultConsentTimeout = Duration.seconds(60)
+    /// The default longest session.
+    public static let defaultMaximumDuration = Duration.seconds(2 * 3600)
+
+    /// Creates a policy.
+    public init(
+        name: String,
+        description: String? = nil,
+        location: SourceLocation,
+        effect: Effect,
+        helpers: Helpers,
+        targets: Targets,
+        ticketPattern: String? = nil,
+        schedule: Schedule? = nil,
+        consentTimeout: Duration = Policy.defaultConsentTimeout,
+        maximumDuration: Duration = Policy.defaultMaximumDuration
+    ) {
+        self.name = name
+        self.description = description
+        self.location = location
+        self.effect = effect
+        self.helpers = helpers
+        self.targets = targets
+        self.ticketPattern = ticketPattern
+        self.schedule = schedule
+        self.consentTimeout = consentTimeout
+        self.maximumDuration = maximumDuration
+    }
+
+    /// Whether the policy is about an operator in `groups`.
+    public func covers(operatorGroups groups: Set<DistinguishedName>) -> Bool {
+        helpers.any || !helpers.groups.isDisjoint(with: groups)
+    }
+
+    /// Whether the policy is about `machine`.
+    public func covers(machine: MachineFacts) -> Bool {
+        if targets.any { return true }
+        if targets.machines.contains(machine.name.lowercased()) { return true }
+        if !targets.groups.isDisjoint(with: machine.groups) { return true }
+        return targets.organizationalUnits.contains { machine.dn.isWithin($0) }
+    }
+
+    /// Whether `ticket` satisfies the ticket requirement (always, when there is none).
+    public func accepts(ticket: String?) -> Bool {
+        guard let ticketPattern else { return true }
+        guard let ticket, !ticket.isEmpty,
+            let expression = try? NSRegularExpression(pattern: ticketPattern)
+        else { return false }
+        let range = NSRange(ticket.startIndex..., in: ticket)
+        guard let match = expression.firstMatch(in: ticket, options: [.anchored], range: range) else { return false }
+        return match.range == range
+    }
+}
+
+/// What policy needs to know about the machine an offer is for, from its directory computer object.
+public struct MachineFacts: Sendable, Hashable {
+    /// The machine's name.
+    public var name: String
+    /// Its computer object.
+    public var dn: DistinguishedName
+    /// Its computer groups, nested included.
+    public var groups: Set<DistinguishedName>
+
+    /// Creates machine facts.
+    public init(name: String, dn: DistinguishedName, groups: Set<DistinguishedName>) {
+        self.name = name
+        self.dn = dn
+        self.groups = groups
+    }
+
+    /// The facts of a directory computer.
+    public init(_ computer: Computer) {
+        self.init(name: computer.name, dn: computer.dn, groups: computer.groups)
+    }
+}

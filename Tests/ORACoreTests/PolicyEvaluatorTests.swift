@@ -1,0 +1,153 @@
+import Foundation
+import ORACore
+import Testing
+
+@Suite("Policy decisions")
+struct PolicyEvaluatorTests {
+    static let tier1 = try! DistinguishedName("cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example")
+    static let tier2 = try! DistinguishedName("cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example")
+    static let helpdesk = try! DistinguishedName("cn=Helpdesk,ou=Groups,dc=corp,dc=example")
+    static let kiosks = try! DistinguishedName("cn=Lobby Kiosks,ou=Computer Groups,ou=Groups,dc=corp,dc=example")
+    static let workstation = MachineFacts(
+        name: "WS-0101", dn: try! DistinguishedName("cn=WS-0101,ou=Workstations,ou=Computers,dc=corp,dc=example"),
+        groups: [])
+    static let server = MachineFacts(
+        name: "SRV-FILE01", dn: try! DistinguishedName("cn=SRV-FILE01,ou=Servers,ou=Computers,dc=corp,dc=example"),
+        groups: [])
+    static let kiosk = MachineFacts(
+        name: "KIOSK-LOBBY1", dn: try! DistinguishedName("cn=KIOSK-LOBBY1,ou=Kiosks,ou=Computers,dc=corp,dc=example"),
+        groups: [kiosks])
+
+    static let set: PolicySet = {
+        let files = [
+            PolicySet.File(
+                name: "helpdesk.yaml",
+                content: """
+                    policies:
+                      - name: tier1-view
+                        helpers: {groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"]}
+                        targets: {ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"]}
+                        allow: view
+                        require: {ticket: '^INC[0-9]{7}$'}
+                        schedule: {timezone: Europe/Berlin, days: [mon, tue, wed, thu, fri], hours: "07:00-19:00"}
+                        consent_timeout: 45s
+                      - name: tier2-control
+                        helpers: {groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"]}
+                        targets: {ous: ["OU=Computers,DC=corp,DC=example"]}
+                        allow: control
+                        max_duration: 4h
+                      - name: helpdesk-kiosks
+                        helpers: {groups: ["cn=Helpdesk,ou=Groups,dc=corp,dc=example"]}
+                        targets: {groups: ["cn=Lobby Kiosks,ou=Computer Groups,ou=Groups,dc=corp,dc=example"]}
+                        allow: view
+                        consent_timeout: 30s
+                      - name: night-shift
+                        helpers: {groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"]}
+                        targets: {machines: [ws-0101]}
+                        allow: view
+                        schedule: {timezone: UTC, days: [fri], hours: "22:00-06:00"}
+                      - name: never-servers
+                        effect: deny
+                        helpers: {any: true}
+                        targets: {ous: ["ou=Servers,ou=Computers,dc=corp,dc=example"]}
+                    """)
+        ]
+        return try! PolicyParser.parse(files)
+    }()
+
+    /// 2026-11-23 is a Monday. Berlin is UTC+1 in November.
+    static func date(_ text: String) -> Date {
+        ISO8601DateFormatter().date(from: text)!
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var groups: Set<DistinguishedName>
+        var machine: MachineFacts
+        var mode: AccessMode
+        var ticket: String?
+        var at: String
+        var explanation: String
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(
+            name: "tier 1 views a workstation with a ticket in business hours", groups: [tier1, helpdesk],
+            machine: workstation, mode: .view, ticket: "INC0012345", at: "2026-11-23T09:00:00Z",
+            explanation: "allowed (view) by \"tier1-view\""),
+        Case(
+            name: "tier 1 may not take control", groups: [tier1, helpdesk], machine: workstation, mode: .control,
+            ticket: "INC0012345", at: "2026-11-23T09:00:00Z",
+            explanation: "denied: \"tier1-view\" allows view only"),
+        Case(
+            name: "no ticket", groups: [tier1], machine: workstation, mode: .view, ticket: nil,
+            at: "2026-11-23T09:00:00Z", explanation: "denied: a ticket is required by \"tier1-view\""),
+        Case(
+            name: "ticket of the wrong form", groups: [tier1], machine: workstation, mode: .view,
+            ticket: "INC12345", at: "2026-11-23T09:00:00Z",
+            explanation: "denied: the ticket does not have the form ^INC[0-9]{7}$ required by \"tier1-view\""),
+        Case(
+            name: "a ticket with a matching prefix and more is refused", groups: [tier1], machine: workstation,
+            mode: .view, ticket: "INC0012345; DROP", at: "2026-11-23T09:00:00Z",
+            explanation: "denied: the ticket does not have the form ^INC[0-9]{7}$ required by \"tier1-view\""),
+        Case(
+            name: "opening minute in Berlin is inside", groups: [tier1], machine: workstation, mode: .view,
+            ticket: "INC0012345", at: "2026-11-23T06:00:00Z", explanation: "allowed (view) by \"tier1-view\""),
+        Case(
+            name: "closing minute in Berlin is outside", groups: [tier1], machine: workstation, mode: .view,
+            ticket: "INC0012345", at: "2026-11-23T18:00:00Z",
+            explanation: "denied: outside the schedule of \"tier1-view\", \"night-shift\""),
+        Case(
+            name: "Saturday is outside", groups: [tier1], machine: workstation, mode: .view, ticket: "INC0012345",
+            at: "2026-11-28T10:00:00Z", explanation: "denied: outside the schedule of \"tier1-view\", \"night-shift\""),
+        Case(
+            name: "summer time: 05:30 UTC is 07:30 in Berlin", groups: [tier1], machine: workstation, mode: .view,
+            ticket: "INC0012345", at: "2026-07-06T05:30:00Z", explanation: "allowed (view) by \"tier1-view\""),
+        Case(
+            name: "the night window belongs to the evening it opens", groups: [tier1], machine: workstation,
+            mode: .view, ticket: nil, at: "2026-11-28T03:00:00Z", explanation: "allowed (view) by \"night-shift\""),
+        Case(
+            name: "midnight crossing does not reach the next night", groups: [tier1], machine: workstation,
+            mode: .view, ticket: nil, at: "2026-11-29T03:00:00Z",
+            explanation: "denied: outside the schedule of \"tier1-view\", \"night-shift\""),
+        Case(
+            name: "tier 2 controls any computer below ou=Computers", groups: [tier2, helpdesk], machine: workstation,
+            mode: .control, ticket: nil, at: "2026-11-28T23:00:00Z",
+            explanation: "allowed (control) by \"tier2-control\""),
+        Case(
+            name: "control implies view", groups: [tier2], machine: workstation, mode: .view, ticket: nil,
+            at: "2026-11-23T09:00:00Z", explanation: "allowed (view) by \"tier2-control\""),
+        Case(
+            name: "deny wins over allow", groups: [tier2], machine: server, mode: .view, ticket: nil,
+            at: "2026-11-23T09:00:00Z", explanation: "denied by \"never-servers\""),
+        Case(
+            name: "computer groups, via a nested helper group", groups: [tier1, helpdesk], machine: kiosk,
+            mode: .view, ticket: nil, at: "2026-11-23T09:00:00Z",
+            explanation: "allowed (view) by \"helpdesk-kiosks\""),
+        Case(
+            name: "default deny", groups: [try! DistinguishedName("cn=All Staff,ou=Groups,dc=corp,dc=example")],
+            machine: workstation, mode: .view, ticket: "INC0012345", at: "2026-11-23T09:00:00Z",
+            explanation: "denied: no policy allows this operator to offer help to this machine"),
+    ]
+
+    @Test("decisions and their explanations", arguments: cases)
+    func decide(_ testCase: Case) {
+        let decision = Self.set.decide(
+            operatorGroups: testCase.groups, machine: testCase.machine, mode: testCase.mode, ticket: testCase.ticket,
+            at: Self.date(testCase.at))
+        #expect(decision.explanation == testCase.explanation)
+        #expect(decision.isAllowed == testCase.explanation.hasPrefix("allowed"))
+    }
+
+    @Test("the deciding policies set the consent timeout and the longest session")
+    func limits() {
+        let decision = Self.set.decide(
+            operatorGroups: [Self.tier1, Self.tier2, Self.helpdesk], machine: Self.kiosk, mode: .view, ticket: nil,
+            at: Self.date("2026-11-23T09:00:00Z"))
+        #expect(decision.policies == ["tier2-control", "helpdesk-kiosks"])
+        #expect(decision.consentTimeout == .seconds(30))
+        #expect(decision.maximumDuration == .seconds(7_200))
+        #expect(decision.strongest == .control)
+    }
+}
