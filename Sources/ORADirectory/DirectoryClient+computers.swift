@@ -21,6 +21,8 @@ extension DirectoryClient {
                 attributes: [layout.computerNameAttribute],
                 sizeLimit: 2
             )
+        } catch .operationFailed(_, 4, _) {
+            throw .failed(reason: "several computer objects are named \(name)")
         } catch {
             throw directoryError(error, doing: "looking up a computer")
         }

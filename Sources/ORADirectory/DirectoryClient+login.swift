@@ -35,6 +35,8 @@ extension DirectoryClient {
                 attributes: [layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute],
                 sizeLimit: 2
             )
+        } catch .operationFailed(_, 4, _) {
+            throw reject(user, reason: "several matching entries")  // sizeLimitExceeded: more than one match
         } catch {
             throw directoryError(error, doing: "searching for the user")
         }

@@ -28,7 +28,8 @@ extension ORACommand.PolicyCommand {
                     .count
                 print(
                     "\(directory): \(set.policies.count) policies (\(allow) allow, \(set.policies.count - allow) deny) "
-                        + "in \(files.count) file\(files.count == 1 ? "" : "s") are valid; version \(set.contentHash.prefix(12))")
+                        + "in \(files.count) file\(files.count == 1 ? "" : "s") are valid; version \(set.contentHash.prefix(12))"
+                )
             } catch {
                 for mistake in error.errors {
                     FileHandle.standardError.write(Data("\(directory)/\(mistake)\n".utf8))

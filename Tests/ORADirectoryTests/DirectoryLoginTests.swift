@@ -71,11 +71,12 @@ struct DirectoryLoginTests {
         #expect(error == .invalidCredentials)
     }
 
-    @Test("two entries matching one name is a refusal, not a guess")
-    func ambiguous() async throws {
+    @Test("several entries matching one name is a refusal, not a guess", arguments: [2, 3])
+    func ambiguous(count: Int) async throws {
         let fixture = try DirectoryFixture(services: services)
-        try fixture.addPerson(rdn: "cn=Twin One", uid: "twin", password: "ora-demo")
-        try fixture.addPerson(rdn: "cn=Twin Two", uid: "twin", password: "ora-demo")
+        for index in 0..<count {
+            try fixture.addPerson(rdn: "cn=Twin \(index)", uid: "twin", password: "ora-demo")
+        }
         let error = await #expect(throws: DirectoryError.self) {
             try await client.authenticate(user: "twin", password: "ora-demo")
         }

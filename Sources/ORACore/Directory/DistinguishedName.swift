@@ -20,6 +20,8 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     /// The normalised form, used for comparison: lower-case types and values, insignificant spaces removed,
     /// RFC 4514 escaping.
     public let normalized: String
+    /// The hash of `normalized`, computed once: DNs are looked up in sets and dictionaries on every decision.
+    private let normalizedHash: Int
 
     /// Parses `text`.
     /// - Throws: `DistinguishedNameError` saying what is wrong and where.
@@ -36,6 +38,7 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
             rdn.map { "\(Self.normalizedType($0.type))=\(Self.escape(Self.normalizedValue($0.value)))" }.sorted()
                 .joined(separator: "+")
         }.joined(separator: ",")
+        self.normalizedHash = normalized.hashValue
     }
 
     /// The entry's parent, or `nil` for a one-RDN name.
@@ -65,7 +68,7 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.normalized == rhs.normalized }
-    public func hash(into hasher: inout Hasher) { hasher.combine(normalized) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(normalizedHash) }
 
     /// The DN as given.
     public var description: String { original }

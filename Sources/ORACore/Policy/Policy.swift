@@ -63,7 +63,11 @@ public struct Policy: Sendable, Hashable {
     /// Which machines.
     public var targets: Targets
     /// A pattern the offer's ticket id must match entirely, if the policy requires a ticket.
-    public var ticketPattern: String?
+    public var ticketPattern: String? {
+        get { ticketExpression?.pattern }
+        set { ticketExpression = newValue.flatMap(TicketExpression.init(pattern:)) }
+    }
+    private var ticketExpression: TicketExpression?
     /// When the policy applies; always when `nil`.
     public var schedule: Schedule?
     /// How long the person at the machine has to answer.
@@ -95,7 +99,7 @@ public struct Policy: Sendable, Hashable {
         self.effect = effect
         self.helpers = helpers
         self.targets = targets
-        self.ticketPattern = ticketPattern
+        self.ticketExpression = ticketPattern.flatMap(TicketExpression.init(pattern:))
         self.schedule = schedule
         self.consentTimeout = consentTimeout
         self.maximumDuration = maximumDuration
@@ -109,37 +113,61 @@ public struct Policy: Sendable, Hashable {
     /// Whether the policy is about `machine`.
     public func covers(machine: MachineFacts) -> Bool {
         if targets.any { return true }
-        if targets.machines.contains(machine.name.lowercased()) { return true }
+        if targets.machines.contains(machine.lowercasedName) { return true }
         if !targets.groups.isDisjoint(with: machine.groups) { return true }
         return targets.organizationalUnits.contains { machine.dn.isWithin($0) }
     }
 
     /// Whether `ticket` satisfies the ticket requirement (always, when there is none).
     public func accepts(ticket: String?) -> Bool {
-        guard let ticketPattern else { return true }
-        guard let ticket, !ticket.isEmpty,
-            let expression = try? NSRegularExpression(pattern: ticketPattern)
-        else { return false }
-        let range = NSRange(ticket.startIndex..., in: ticket)
-        guard let match = expression.firstMatch(in: ticket, options: [.anchored], range: range) else { return false }
+        guard let ticketExpression else { return true }
+        guard let ticket, !ticket.isEmpty, ticket.utf16.count <= 256 else { return false }
+        return ticketExpression.matchesEntirely(ticket)
+    }
+}
+
+/// A ticket pattern compiled once. `NSRegularExpression` is immutable and safe to share between threads once made.
+private final class TicketExpression: @unchecked Sendable, Hashable {
+    let pattern: String
+    private let expression: NSRegularExpression
+
+    init?(pattern: String) {
+        guard let expression = try? NSRegularExpression(pattern: pattern) else { return nil }
+        self.pattern = pattern
+        self.expression = expression
+    }
+
+    func matchesEntirely(_ text: String) -> Bool {
+        let range = NSRange(text.startIndex..., in: text)
+        guard let match = expression.firstMatch(in: text, options: [.anchored], range: range) else { return false }
         return match.range == range
     }
+
+    static func == (lhs: TicketExpression, rhs: TicketExpression) -> Bool { lhs.pattern == rhs.pattern }
+    func hash(into hasher: inout Hasher) { hasher.combine(pattern) }
 }
 
 /// What policy needs to know about the machine an offer is for, from its directory computer object.
 public struct MachineFacts: Sendable, Hashable {
     /// The machine's name.
-    public var name: String
+    public let name: String
     /// Its computer object.
-    public var dn: DistinguishedName
+    public let dn: DistinguishedName
     /// Its computer groups, nested included.
-    public var groups: Set<DistinguishedName>
+    public let groups: Set<DistinguishedName>
+
+    /// The computer object and every entry above it: the subtrees the machine lies in.
+    public let subtrees: [DistinguishedName]
+    /// The name in lower case, as policies compare it.
+    public let lowercasedName: String
 
     /// Creates machine facts.
     public init(name: String, dn: DistinguishedName, groups: Set<DistinguishedName>) {
         self.name = name
         self.dn = dn
         self.groups = groups
+        self.subtrees = [dn] + dn.ancestors
+        self.lowercasedName = name.lowercased()
     }
 
     /// The facts of a directory computer.

@@ -18,17 +18,31 @@ public struct PolicySet: Sendable, Hashable {
     }
 
     /// Every policy, in file order.
-    public var policies: [Policy]
+    public let policies: [Policy]
     /// Which groups make administrators and auditors.
-    public var roles: RoleAssignments
+    public let roles: RoleAssignments
     /// The files the set was read from.
-    public var files: [File]
+    public let files: [File]
+    /// Positions in `policies` by what their targets name, so a decision looks only at the policies about the
+    /// machine, not at every policy.
+    private let targetIndex: TargetIndex
 
     /// Creates a set.
     public init(policies: [Policy], roles: RoleAssignments = RoleAssignments(), files: [File] = []) {
         self.policies = policies
         self.roles = roles
         self.files = files
+        self.targetIndex = TargetIndex(policies)
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.policies == rhs.policies && lhs.roles == rhs.roles && lhs.files == rhs.files
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(policies)
+        hasher.combine(roles)
+        hasher.combine(files)
     }
 
     /// SHA-256 over the files (names and contents, sorted by name), hex-encoded: the version's identity.
@@ -63,8 +77,11 @@ public struct PolicySet: Sendable, Hashable {
         at date: Date
     ) -> Decision {
         var matching: [Policy] = []
-        for policy in policies where policy.covers(operatorGroups: operatorGroups) && policy.covers(machine: machine) {
-            matching.append(policy)
+        var previous = -1
+        for position in targetIndex.positions(for: machine) where position != previous {
+            previous = position
+            let policy = policies[position]
+            if policy.covers(operatorGroups: operatorGroups) { matching.append(policy) }
         }
         guard !matching.isEmpty else { return Decision(denied: .noPolicyMatched) }
 
@@ -110,5 +127,37 @@ public struct PolicySet: Sendable, Hashable {
                         by: ticketMissing.map(\.name), patterns: ticketMissing.compactMap(\.ticketPattern)))
         }
         return Decision(denied: .outsideSchedule(of: outsideSchedule))
+    }
+}
+
+/// Where policies are, by the machines, computer groups and subtrees their targets name.
+private struct TargetIndex: Sendable {
+    var any: [Int] = []
+    var byMachine: [String: [Int]] = [:]
+    var byGroup: [DistinguishedName: [Int]] = [:]
+    var bySubtree: [DistinguishedName: [Int]] = [:]
+
+    init(_ policies: [Policy]) {
+        for (index, policy) in policies.enumerated() {
+            let targets = policy.targets
+            if targets.any { any.append(index) }
+            for machine in targets.machines { byMachine[machine, default: []].append(index) }
+            for group in targets.groups { byGroup[group, default: []].append(index) }
+            for subtree in targets.organizationalUnits { bySubtree[subtree, default: []].append(index) }
+        }
+    }
+
+    /// The positions of every policy whose targets include `machine`, sorted, possibly repeated.
+    func positions(for machine: MachineFacts) -> [Int] {
+        var positions = any
+        if let found = byMachine[machine.lowercasedName] { positions += found }
+        for group in machine.groups {
+            if let found = byGroup[group] { positions += found }
+        }
+        for subtree in machine.subtrees {
+            if let found = bySubtree[subtree] { positions += found }
+        }
+        positions.sort()
+        return positions
     }
 }

@@ -1,7 +1,9 @@
-// Directory benchmark: operator login and authorisation against a real slapd.
+// Benchmarks: operator login and authorisation against a real slapd; policy evaluation and parsing.
 //
-// Usage (with the settings of `Deploy/dev/services up` in the environment):
-//   swift build -c release --product ora-bench && .build/release/ora-bench [seconds]
+// Usage:
+//   swift build -c release --product ora-bench
+//   .build/release/ora-bench [seconds]   directory: with the settings of `Deploy/dev/services up` in the environment
+//   .build/release/ora-bench policy      policy evaluation and parsing; needs nothing else
 import Foundation
 import Logging
 import NIOPosix
@@ -11,6 +13,10 @@ import ORADirectory
 @main
 struct DirectoryBenchmark {
     static func main() async throws {
+        if CommandLine.arguments.dropFirst().first == "policy" {
+            try PolicyBenchmark.run()
+            return
+        }
         // Measure off the main actor, where the server's request handlers run too: awaiting from the main actor
         // would add two thread hops to every sample.
         try await measure()
