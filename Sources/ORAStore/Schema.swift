@@ -54,5 +54,36 @@ public enum Schema {
                 "COMMENT ON TABLE login_events IS 'every operator login attempt and logout, as typed, never passwords'",
             ]
         ),
+        Migration(
+            version: 3,
+            name: "policy versions",
+            statements: [
+                """
+                CREATE TABLE policy_versions (
+                    version bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    content_hash text NOT NULL CHECK (content_hash ~ '^[0-9a-f]{64}$'),
+                    files jsonb NOT NULL,
+                    author_dn text NOT NULL,
+                    comment text,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "COMMENT ON TABLE policy_versions IS 'every policy set ever applied, with its source files verbatim'",
+                """
+                CREATE TABLE policy_activations (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    version bigint NOT NULL REFERENCES policy_versions (version),
+                    action text NOT NULL CHECK (action IN ('apply', 'rollback')),
+                    actor_dn text NOT NULL,
+                    comment text,
+                    activated_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                COMMENT ON TABLE policy_activations IS
+                    'which policy version became active when; the newest row is the active version'
+                """,
+            ]
+        ),
     ]
 }

@@ -1,0 +1,244 @@
+public import Foundation
+public import Logging
+public import ORACore
+public import PostgresNIO
+
+/// Policy versions in PostgreSQL: every applied set is kept with its files, and the newest activation says which
+/// version is active. Applying and rolling back are single transactions, serialised between all servers, and
+/// announced on the `ora_policy` channel so every server switches at once.
+public struct PolicyStore: Sendable {
+    /// The LISTEN/NOTIFY channel on which activations are announced (the payload is the version number).
+    public static let channel = "ora_policy"
+    /// The advisory lock key that serialises applies and rollbacks ("ora_poli" in ASCII).
+    static let lockKey: Int64 = 0x6f72_615f_706f_6c69
+
+    /// A stored version and, when it is or was active, how it became so.
+    public struct Version: Sendable, Equatable, Codable {
+        /// The version number, increasing.
+        public var version: Int64
+        /// SHA-256 of its files.
+        public var contentHash: String
+        /// Who applied it.
+        public var authorDN: String
+        /// Why, in the author's words.
+        public var comment: String?
+        /// When it was stored.
+        public var createdAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case version, comment
+            case contentHash = "content_hash"
+            case authorDN = "author_dn"
+            case createdAt = "created_at"
+        }
+    }
+
+    /// One entry of the activation history.
+    public struct Activation: Sendable, Equatable, Codable {
+        /// The version that became active.
+        public var version: Int64
+        /// `apply` or `rollback`.
+        public var action: String
+        /// Who did it.
+        public var actorDN: String
+        /// Why.
+        public var comment: String?
+        /// When.
+        public var activatedAt: Date
+        /// The version's content hash.
+        public var contentHash: String
+
+        enum CodingKeys: String, CodingKey {
+            case version, action, comment
+            case actorDN = "actor_dn"
+            case activatedAt = "activated_at"
+            case contentHash = "content_hash"
+        }
+    }
+
+    /// The result of an apply.
+    public enum ApplyOutcome: Sendable, Equatable {
+        /// A new version was stored and activated.
+        case applied(Int64)
+        /// The active version already has exactly these files; nothing changed.
+        case unchanged(Int64)
+    }
+
+    /// Why an apply or rollback was refused.
+    public enum ConflictError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Someone else activated another version since the caller looked.
+        case activeVersionChanged(expected: Int64?, actual: Int64?)
+        /// There is no such version.
+        case unknownVersion(Int64)
+
+        public var description: String {
+            switch self {
+            case .activeVersionChanged(let expected, let actual):
+                return "the active policy version is \(actual.map(String.init) ?? "none"), not "
+                    + "\(expected.map(String.init) ?? "none"); someone applied a change meanwhile: review it and try again"
+            case .unknownVersion(let version):
+                return "there is no policy version \(version)"
+            }
+        }
+    }
+
+    private let client: PostgresClient
+    private let logger: Logger
+
+    /// Creates a store on `client`.
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Stores `set` as a new version and activates it, unless the active version changed since `expectedActive`.
+    /// - Parameters:
+    ///   - set: a validated set.
+    ///   - author: the administrator's DN.
+    ///   - comment: why.
+    ///   - expectedActive: the active version the administrator reviewed the change against (`nil`: none was
+    ///     active); when another version is active by now, the apply is a conflict.
+    ///   - checkExpected: `false` to apply whatever is active (for automation that does not review).
+    public func apply(
+        _ set: PolicySet,
+        author: String,
+        comment: String?,
+        expectedActive: Int64?,
+        checkExpected: Bool = true
+    ) async throws -> ApplyOutcome {
+        let files = String(decoding: try JSONEncoder().encode(set.files), as: UTF8.self)
+        let hash = set.contentHash
+        return try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+            let active = try await Self.activeVersion(on: connection, logger: logger)
+            if checkExpected, active?.version != expectedActive {
+                throw ConflictError.activeVersionChanged(expected: expectedActive, actual: active?.version)
+            }
+            if let active, active.contentHash == hash {
+                return .unchanged(active.version)
+            }
+            let rows = try await connection.query(
+                """
+                INSERT INTO policy_versions (content_hash, files, author_dn, comment)
+                VALUES (\(hash), \(files)::jsonb, \(author), \(comment))
+                RETURNING version
+                """,
+                logger: logger
+            )
+            var version: Int64 = 0
+            for try await value in rows.decode(Int64.self) { version = value }
+            try await connection.query(
+                """
+                INSERT INTO policy_activations (version, action, actor_dn, comment)
+                VALUES (\(version), 'apply', \(author), \(comment))
+                """,
+                logger: logger
+            )
+            try await connection.query("SELECT pg_notify(\(Self.channel), \(String(version)))", logger: logger)
+            return .applied(version)
+        }
+    }
+
+    /// Activates an earlier version again.
+    public func rollback(to version: Int64, actor: String, comment: String?) async throws {
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+            let rows = try await connection.query(
+                "SELECT count(*) FROM policy_versions WHERE version = \(version)", logger: logger)
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            guard count == 1 else { throw ConflictError.unknownVersion(version) }
+            try await connection.query(
+                """
+                INSERT INTO policy_activations (version, action, actor_dn, comment)
+                VALUES (\(version), 'rollback', \(actor), \(comment))
+                """,
+                logger: logger
+            )
+            try await connection.query("SELECT pg_notify(\(Self.channel), \(String(version)))", logger: logger)
+        }
+    }
+
+    /// The active version with its files, or `nil` when no policy was ever applied.
+    public func active() async throws -> (activation: Activation, files: [PolicySet.File])? {
+        let rows = try await client.query(
+            """
+            SELECT a.version, a.action, a.actor_dn, a.comment, a.activated_at, v.content_hash, v.files::text
+            FROM policy_activations a JOIN policy_versions v USING (version)
+            ORDER BY a.id DESC LIMIT 1
+            """,
+            logger: logger
+        )
+        for try await (version, action, actor, comment, activatedAt, hash, files) in rows.decode(
+            (Int64, String, String, String?, Date, String, String).self)
+        {
+            let decoded = try JSONDecoder().decode([PolicySet.File].self, from: Data(files.utf8))
+            return (
+                Activation(
+                    version: version, action: action, actorDN: actor, comment: comment, activatedAt: activatedAt,
+                    contentHash: hash),
+                decoded
+            )
+        }
+        return nil
+    }
+
+    /// The files of `version`.
+    public func files(of version: Int64) async throws -> [PolicySet.File]? {
+        let rows = try await client.query(
+            "SELECT files::text FROM policy_versions WHERE version = \(version)", logger: logger)
+        for try await files in rows.decode(String.self) {
+            return try JSONDecoder().decode([PolicySet.File].self, from: Data(files.utf8))
+        }
+        return nil
+    }
+
+    /// Every activation, newest first.
+    public func history(limit: Int = 100) async throws -> [Activation] {
+        let rows = try await client.query(
+            """
+            SELECT a.version, a.action, a.actor_dn, a.comment, a.activated_at, v.content_hash
+            FROM policy_activations a JOIN policy_versions v USING (version)
+            ORDER BY a.id DESC LIMIT \(limit)
+            """,
+            logger: logger
+        )
+        var result: [Activation] = []
+        for try await (version, action, actor, comment, activatedAt, hash) in rows.decode(
+            (Int64, String, String, String?, Date, String).self)
+        {
+            result.append(
+                Activation(
+                    version: version, action: action, actorDN: actor, comment: comment, activatedAt: activatedAt,
+                    contentHash: hash))
+        }
+        return result
+    }
+
+    /// Runs `body` in a transaction; a conflict found inside is thrown as itself, not wrapped.
+    private func transaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> Result {
+        do {
+            return try await client.withTransaction(logger: logger, body)
+        } catch let error as PostgresTransactionError {
+            if let conflict = error.closureError as? ConflictError { throw conflict }
+            throw error
+        }
+    }
+
+    private static func activeVersion(
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (version: Int64, contentHash: String)? {
+        let rows = try await connection.query(
+            """
+            SELECT a.version, v.content_hash FROM policy_activations a JOIN policy_versions v USING (version)
+            ORDER BY a.id DESC LIMIT 1
+            """,
+            logger: logger
+        )
+        for try await (version, hash) in rows.decode((Int64, String).self) { return (version, hash) }
+        return nil
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import ORACore
+import ORAStore
+import PostgresNIO
+import Testing
+
+@Suite("Policy versions in PostgreSQL")
+struct PolicyStoreTests {
+    let logger = TestDatabase.logger
+
+    static func set(_ access: String) throws -> PolicySet {
+        try PolicyParser.parse([
+            PolicySet.File(
+                name: "p.yaml",
+                content: """
+                    policies:
+                      - name: helpdesk
+                        helpers: {groups: ["cn=Helpdesk,ou=Groups,dc=corp,dc=example"]}
+                        targets: {any: true}
+                        allow: \(access)
+                    """)
+        ])
+    }
+
+    @Test("apply, apply again unchanged, apply a change, roll back; history and active version follow")
+    func applyAndRollback() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = PolicyStore(client: client, logger: logger)
+            #expect(try await store.active() == nil)
+
+            let first = try await store.apply(try Self.set("view"), author: "uid=peter", comment: "first", expectedActive: nil)
+            #expect(first == .applied(1))
+            #expect(try await store.apply(try Self.set("view"), author: "uid=peter", comment: "again", expectedActive: 1) == .unchanged(1))
+            let second = try await store.apply(try Self.set("control"), author: "uid=peter", comment: "tier 2", expectedActive: 1)
+            #expect(second == .applied(2))
+            #expect(try await store.active()?.activation.version == 2)
+            #expect(try await store.active()?.files == (try Self.set("control")).files)
+
+            try await store.rollback(to: 1, actor: "uid=peter", comment: "too much")
+            let active = try #require(try await store.active())
+            #expect(active.activation.version == 1)
+            #expect(active.activation.action == "rollback")
+            #expect(active.activation.contentHash == (try Self.set("view")).contentHash)
+            #expect(try await store.history().map(\.version) == [1, 2, 1])
+            #expect(try database.sql("SELECT count(*) FROM policy_versions") == "2")
+
+            await #expect(throws: PolicyStore.ConflictError.unknownVersion(7)) {
+                try await store.rollback(to: 7, actor: "uid=peter", comment: nil)
+            }
+        }
+    }
+
+    @Test("two administrators applying against the same version: one wins, the other gets a conflict")
+    func concurrentApplies() async throws {
+        try await TestDatabase.with { database, _ in
+            let clients = (0..<2).map { _ in database.makeClient() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in clients { group.addTask { await client.run() } }
+                try await Migrator(client: clients[0], logger: logger).migrate()
+                let stores = clients.map { PolicyStore(client: $0, logger: logger) }
+                _ = try await stores[0].apply(try Self.set("view"), author: "uid=a", comment: nil, expectedActive: nil)
+                let outcomes = await withTaskGroup(of: Result<PolicyStore.ApplyOutcome, any Error>.self) { applies in
+                    for (index, store) in stores.enumerated() {
+                        applies.addTask {
+                            do {
+                                let set = try Self.set(index == 0 ? "control" : "view\n    description: other")
+                                return .success(try await store.apply(set, author: "uid=\(index)", comment: nil, expectedActive: 1))
+                            } catch {
+                                return .failure(error)
+                            }
+                        }
+                    }
+                    var results: [Result<PolicyStore.ApplyOutcome, any Error>] = []
+                    for await result in applies { results.append(result) }
+                    return results
+                }
+                let applied = outcomes.filter { if case .success(.applied) = $0 { return true } else { return false } }
+                let conflicts = outcomes.filter {
+                    if case .failure(let error) = $0, error as? PolicyStore.ConflictError == .activeVersionChanged(expected: 1, actual: 2) {
+                        return true
+                    }
+                    return false
+                }
+                #expect(applied.count == 1)
+                #expect(conflicts.count == 1)
+                #expect(try database.sql("SELECT count(*) FROM policy_activations") == "2")
+                group.cancelAll()
+            }
+        }
+    }
+}
