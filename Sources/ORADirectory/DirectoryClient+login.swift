@@ -25,16 +25,9 @@ extension DirectoryClient {
         guard !user.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
             throw reject(user, reason: "control characters in the user name")
         }
-        let layout = settings.layout
         let entries: [LDAPEntry]
         do {
-            entries = try await search(
-                base: layout.userBase ?? settings.baseDN,
-                scope: .subtree,
-                filter: LDAPFilter.fill(layout.userFilter, with: ["user": user]),
-                attributes: [layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute],
-                sizeLimit: 2
-            )
+            entries = try await searchPeople(named: user)
         } catch .operationFailed(_, 4, _) {
             throw reject(user, reason: "several matching entries")  // sizeLimitExceeded: more than one match
         } catch {
@@ -50,6 +43,42 @@ extension DirectoryClient {
         } catch {
             throw directoryError(error, doing: "binding as the user")
         }
+        return person(from: entry, typed: user)
+    }
+
+    /// Looks a person up by what they would log in with, without their password (for administrators asking what
+    /// policy would decide for someone).
+    /// - Returns: the person, or `nil` when no single entry matches.
+    public func person(named user: String) async throws(DirectoryError) -> Operator? {
+        guard !user.isEmpty, user.utf8.count <= Self.maximumUserNameLength,
+            !user.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
+        else { return nil }
+        let entries: [LDAPEntry]
+        do {
+            entries = try await searchPeople(named: user)
+        } catch .operationFailed(_, 4, _) {
+            return nil
+        } catch {
+            throw directoryError(error, doing: "searching for a person")
+        }
+        guard entries.count == 1, let entry = entries.first else { return nil }
+        return person(from: entry, typed: user)
+    }
+
+    /// At most two entries matching the user filter: enough to tell one from several.
+    private func searchPeople(named user: String) async throws(LDAPError) -> [LDAPEntry] {
+        let layout = settings.layout
+        return try await search(
+            base: layout.userBase ?? settings.baseDN,
+            scope: .subtree,
+            filter: LDAPFilter.fill(layout.userFilter, with: ["user": user]),
+            attributes: [layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute],
+            sizeLimit: 2
+        )
+    }
+
+    private func person(from entry: LDAPEntry, typed user: String) -> Operator {
+        let layout = settings.layout
         let account = entry.value(layout.accountAttribute) ?? user
         return Operator(
             dn: entry.dn,

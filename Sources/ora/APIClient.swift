@@ -28,21 +28,36 @@ struct APIClient {
             let message =
                 (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)))?["message"]
                 ?? "the server answered HTTP \(status)"
+            if let errors = (try? JSONDecoder().decode(ErrorList.self, from: Data(body.utf8)))?.errors {
+                for line in errors { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+            }
             switch status {
-            case 401, 403, 429: return fail(message, code: 2)
+            case 401, 403, 409, 422, 429: return fail(message, code: 2)
             case 503: return fail(message, code: 3)
             default: return fail(message, code: 1)
             }
         }
     }
 
+    struct ErrorList: Decodable { var errors: [String] }
+
     func send(_ method: String, _ path: String, json: [String: String]? = nil) async throws -> Answer {
+        try await send(method, path, body: try json.map { try JSONEncoder().encode($0) })
+    }
+
+    func send(_ method: String, _ path: String, encoding value: some Encodable) async throws -> Answer {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return try await send(method, path, body: try encoder.encode(value))
+    }
+
+    func send(_ method: String, _ path: String, body: Data?) async throws -> Answer {
         var request = HTTPClientRequest(url: server + path)
         request.method = HTTPMethod(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let json {
+        if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(json)))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))

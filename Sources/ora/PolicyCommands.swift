@@ -7,7 +7,7 @@ extension ORACommand {
         static let configuration = CommandConfiguration(
             commandName: "policy",
             abstract: "Work with policy files.",
-            subcommands: [Check.self]
+            subcommands: [Check.self, Diff.self, Apply.self, Show.self, History.self, Rollback.self, Explain.self]
         )
     }
 }
@@ -60,6 +60,217 @@ enum PolicyFiles {
                 throw fail("cannot read \(directory)/\(name) as UTF-8 text", code: 2)
             }
             return PolicySet.File(name: name, content: content)
+        }
+    }
+}
+
+/// A logged-in client, from the saved credentials.
+func authenticatedClient(_ options: ServerOption) throws -> APIClient {
+    guard let saved = Credentials.load() else { throw fail("not logged in; run: ora login --user NAME", code: 4) }
+    return APIClient(server: try options.url(saved: saved), token: saved.token)
+}
+
+struct ActivePolicy: Decodable {
+    struct Activation: Decodable {
+        var version: Int64
+        var action: String
+        var actorDN: String
+        var comment: String?
+        var activatedAt: Date
+        var contentHash: String
+
+        enum CodingKeys: String, CodingKey {
+            case version, action, comment
+            case actorDN = "actor_dn"
+            case activatedAt = "activated_at"
+            case contentHash = "content_hash"
+        }
+    }
+    struct Summary: Decodable {
+        var name: String
+        var effect: String
+        var access: String?
+        var location: String
+    }
+    var activation: Activation?
+    var policies: [Summary]
+    var files: [PolicySet.File]
+}
+
+extension ORACommand.PolicyCommand {
+    static func fetchActive(_ client: APIClient) async throws -> ActivePolicy {
+        let answer = try await client.send("GET", "/api/v1/policy")
+        guard answer.status == 200 else { throw answer.failure() }
+        return try answer.decode(ActivePolicy.self)
+    }
+
+    static func parseLocal(_ directory: String) throws -> PolicySet {
+        let files = try PolicyFiles.read(directory: directory)
+        do {
+            return try PolicyParser.parse(files)
+        } catch {
+            for mistake in error.errors { FileHandle.standardError.write(Data("\(directory)/\(mistake)\n".utf8)) }
+            throw fail("\(error.errors.count) mistakes in \(directory); nothing was sent", code: 1)
+        }
+    }
+
+    static func diff(active: ActivePolicy, local: PolicySet) -> PolicyDiff {
+        let current = active.files.isEmpty ? nil : try? PolicyParser.parse(active.files)
+        return PolicyDiff(from: current, to: local)
+    }
+
+    struct Diff: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what applying a directory of policy files would change, policy by policy.")
+        @OptionGroup var options: ServerOption
+        @Argument(help: "The directory holding the policy files.") var directory: String
+
+        func run() async throws {
+            let local = try ORACommand.PolicyCommand.parseLocal(directory)
+            let active = try await ORACommand.PolicyCommand.fetchActive(try authenticatedClient(options))
+            let changes = ORACommand.PolicyCommand.diff(active: active, local: local)
+            print("against active version \(active.activation.map { String($0.version) } ?? "(none)"):")
+            print(changes.isEmpty ? "  no changes" : changes.lines.map { "  " + $0 }.joined(separator: "\n"))
+        }
+    }
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a directory of policy files and make it the active version on every server.")
+        @OptionGroup var options: ServerOption
+        @Argument(help: "The directory holding the policy files.") var directory: String
+        @Option(help: "Why: kept with the version.") var comment: String?
+
+        struct Body: Encodable {
+            var files: [PolicySet.File]
+            var comment: String?
+            var basedOn: Int64?
+            var basedOnNothing: Bool
+
+            enum CodingKeys: String, CodingKey {
+                case files, comment
+                case basedOn = "based_on"
+                case basedOnNothing = "based_on_nothing"
+            }
+        }
+
+        func run() async throws {
+            let local = try ORACommand.PolicyCommand.parseLocal(directory)
+            let client = try authenticatedClient(options)
+            let active = try await ORACommand.PolicyCommand.fetchActive(client)
+            let changes = ORACommand.PolicyCommand.diff(active: active, local: local)
+            let answer = try await client.send(
+                "PUT", "/api/v1/policy",
+                encoding: Body(
+                    files: local.files, comment: comment, basedOn: active.activation?.version,
+                    basedOnNothing: active.activation == nil))
+            guard answer.status == 200 else { throw answer.failure() }
+            let result = try answer.decode([String: String].self)
+            if result["outcome"] == "unchanged" {
+                print("no change: version \(result["version"] ?? "?") already has these files")
+            } else {
+                print("applied as version \(result["version"] ?? "?"):")
+                for line in changes.lines { print("  " + line) }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the active policy version.")
+        @OptionGroup var options: ServerOption
+
+        func run() async throws {
+            let active = try await ORACommand.PolicyCommand.fetchActive(try authenticatedClient(options))
+            guard let activation = active.activation else {
+                print("no policy has been applied: every offer is denied")
+                return
+            }
+            print(
+                "version \(activation.version) (\(activation.action) by \(activation.actorDN), \(activation.activatedAt.formatted()))"
+            )
+            if let comment = activation.comment { print("  \(comment)") }
+            for policy in active.policies {
+                let effect = policy.effect == "deny" ? "deny" : "allow \(policy.access ?? "")"
+                let column = effect.padding(toLength: 14, withPad: " ", startingAt: 0)
+                print("  \(column)\(policy.name)  (\(policy.location))")
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List policy activations, newest first.")
+        @OptionGroup var options: ServerOption
+
+        func run() async throws {
+            let answer = try await authenticatedClient(options).send("GET", "/api/v1/policy/versions")
+            guard answer.status == 200 else { throw answer.failure() }
+            for entry in try answer.decode([ActivePolicy.Activation].self) {
+                print(
+                    "\(entry.activatedAt.formatted())  version \(entry.version)  \(entry.action)  \(entry.actorDN)  \(entry.comment ?? "")"
+                )
+            }
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make an earlier policy version active again.")
+        @OptionGroup var options: ServerOption
+        @Argument(help: "The version to activate.") var version: Int64
+        @Option(help: "Why: kept in the history.") var comment: String?
+
+        struct Body: Encodable {
+            var version: Int64
+            var comment: String?
+        }
+
+        func run() async throws {
+            let answer = try await authenticatedClient(options).send(
+                "POST", "/api/v1/policy/rollback", encoding: Body(version: version, comment: comment))
+            guard answer.status == 200 else { throw answer.failure() }
+            print("version \(version) is active again")
+        }
+    }
+
+    struct Explain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say what the active policy decides for an operator offering help to a machine, and why.")
+        @OptionGroup var options: ServerOption
+        @Option(help: "The operator's user name.") var `operator`: String
+        @Option(help: "The machine's name.") var machine: String
+        @Option(help: "view or control.") var mode: String = "view"
+        @Option(help: "The ticket id the offer would carry.") var ticket: String?
+        @Option(help: "When, as ISO 8601 (default: now).") var at: String?
+        @Flag(help: "Print the server's JSON answer.") var json = false
+
+        struct Body: Encodable {
+            var `operator`: String
+            var machine: String
+            var mode: String
+            var ticket: String?
+            var at: Date?
+        }
+
+        func run() async throws {
+            guard mode == "view" || mode == "control" else { throw ValidationError("--mode is view or control") }
+            var date: Date?
+            if let at {
+                guard let parsed = ISO8601DateFormatter().date(from: at) else {
+                    throw ValidationError("--at must be ISO 8601, such as 2026-11-23T09:00:00Z")
+                }
+                date = parsed
+            }
+            let answer = try await authenticatedClient(options).send(
+                "POST", "/api/v1/policy/explain",
+                encoding: Body(operator: `operator`, machine: machine, mode: mode, ticket: ticket, at: date))
+            guard answer.status == 200 else { throw answer.failure() }
+            if json {
+                print(answer.body)
+                return
+            }
+            struct Result: Decodable { var explanation: String; var allowed: Bool }
+            let result = try answer.decode(Result.self)
+            print(result.explanation)
+            if !result.allowed { throw ExitCode(1) }
         }
     }
 }

@@ -134,3 +134,43 @@ struct PolicyParserTests {
         #expect(again.contentHash == set.contentHash)
     }
 }
+
+@Suite("Policy differences")
+struct PolicyDiffTests {
+    static func set(_ policies: String, file: String = "a.yaml") throws -> PolicySet {
+        try PolicyParser.parse([PolicySet.File(name: file, content: "policies:\n" + policies)])
+    }
+
+    static let view = """
+          - name: one
+            helpers: {any: true}
+            targets: {machines: [PC-1]}
+            allow: view
+
+        """
+    static let other = """
+          - name: two
+            helpers: {any: true}
+            targets: {machines: [PC-2]}
+            allow: view
+
+        """
+
+    @Test("added, removed and changed policies; moving a policy is no change")
+    func diff() throws {
+        let old = try Self.set(Self.view + Self.other)
+        let moved = try Self.set(Self.other + Self.view, file: "b.yaml")
+        #expect(PolicyDiff(from: old, to: moved).isEmpty)
+        let new = try Self.set(
+            Self.view.replacingOccurrences(of: "allow: view", with: "allow: control") + """
+                  - name: three
+                    helpers: {any: true}
+                    targets: {machines: [PC-3]}
+                    allow: view
+
+                """)
+        let diff = PolicyDiff(from: old, to: new)
+        #expect(diff.lines == ["+ three", "- two", "~ one"])
+        #expect(PolicyDiff(from: nil, to: old).added == ["one", "two"])
+    }
+}

@@ -29,10 +29,14 @@ struct PolicyStoreTests {
             let store = PolicyStore(client: client, logger: logger)
             #expect(try await store.active() == nil)
 
-            let first = try await store.apply(try Self.set("view"), author: "uid=peter", comment: "first", expectedActive: nil)
+            let first = try await store.apply(
+                try Self.set("view"), author: "uid=peter", comment: "first", expectedActive: nil)
             #expect(first == .applied(1))
-            #expect(try await store.apply(try Self.set("view"), author: "uid=peter", comment: "again", expectedActive: 1) == .unchanged(1))
-            let second = try await store.apply(try Self.set("control"), author: "uid=peter", comment: "tier 2", expectedActive: 1)
+            #expect(
+                try await store.apply(try Self.set("view"), author: "uid=peter", comment: "again", expectedActive: 1)
+                    == .unchanged(1))
+            let second = try await store.apply(
+                try Self.set("control"), author: "uid=peter", comment: "tier 2", expectedActive: 1)
             #expect(second == .applied(2))
             #expect(try await store.active()?.activation.version == 2)
             #expect(try await store.active()?.files == (try Self.set("control")).files)
@@ -65,7 +69,8 @@ struct PolicyStoreTests {
                         applies.addTask {
                             do {
                                 let set = try Self.set(index == 0 ? "control" : "view\n    description: other")
-                                return .success(try await store.apply(set, author: "uid=\(index)", comment: nil, expectedActive: 1))
+                                return .success(
+                                    try await store.apply(set, author: "uid=\(index)", comment: nil, expectedActive: 1))
                             } catch {
                                 return .failure(error)
                             }
@@ -77,7 +82,9 @@ struct PolicyStoreTests {
                 }
                 let applied = outcomes.filter { if case .success(.applied) = $0 { return true } else { return false } }
                 let conflicts = outcomes.filter {
-                    if case .failure(let error) = $0, error as? PolicyStore.ConflictError == .activeVersionChanged(expected: 1, actual: 2) {
+                    if case .failure(let error) = $0,
+                        error as? PolicyStore.ConflictError == .activeVersionChanged(expected: 1, actual: 2)
+                    {
                         return true
                     }
                     return false

@@ -3,6 +3,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import ORACore
 import ORADirectory
 import ORAStore
 import PostgresNIO
@@ -46,11 +47,14 @@ public enum ServerApplication {
                 network path can read operators' passwords. Use this in a lab only.
                 """)
         }
+        let policyStore = PolicyStore(client: postgres, logger: logger)
+        let policies = PolicyService(store: policyStore, client: postgres, logger: logger)
         let operators = OperatorService(
             settings: configuration.operators,
             directory: directory,
             store: OperatorSessionStore(client: postgres, logger: logger),
-            logger: logger
+            logger: logger,
+            policyRoles: { policies.active.set.roles }
         )
         let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
@@ -63,6 +67,7 @@ public enum ServerApplication {
         router.add(middleware: MetricsMiddleware())
         router.addHealthRoutes(readiness: readiness, metrics: metrics)
         router.addOperatorRoutes(service: operators)
+        router.addPolicyRoutes(policies: policies, store: policyStore, operators: operators, directory: directory)
 
         var application = Application(
             router: router,
@@ -70,7 +75,7 @@ public enum ServerApplication {
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "ora-server"
             ),
-            services: [postgres, heartbeat],
+            services: [postgres, heartbeat, policies],
             onServerRunning: { channel in
                 logger.notice(
                     "ora-server listening",
@@ -85,6 +90,7 @@ public enum ServerApplication {
             let applied = try await Migrator(client: postgres, logger: logger).migrate()
             logger.info("database schema is current", metadata: ["migrations.applied": "\(applied.count)"])
             await heartbeat.beat()
+            try await policies.reload()
         }
         return application
     }

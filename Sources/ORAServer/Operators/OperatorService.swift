@@ -70,15 +70,20 @@ public final class OperatorService: Sendable {
     private let logger: Logger
     private let limiter: Mutex<LoginRateLimiter>
     private let now: @Sendable () -> ContinuousClock.Instant
+    private let policyRoles: @Sendable () -> RoleAssignments
 
     /// Creates the service.
+    /// - Parameters:
+    ///   - policyRoles: the role groups of the active policy set, which add to those of the configuration.
     public init(
         settings: Settings,
         directory: DirectoryClient,
         store: OperatorSessionStore,
         logger: Logger,
+        policyRoles: @escaping @Sendable () -> RoleAssignments = { RoleAssignments() },
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
     ) {
+        self.policyRoles = policyRoles
         self.settings = settings
         self.directory = directory
         self.store = store
@@ -163,8 +168,23 @@ public final class OperatorService: Sendable {
         return Identity(
             person: session.person,
             groups: groups.map(\.original).sorted(),
-            roles: settings.roles.roles(forGroups: groups).sorted(),
+            roles: settings.roles.roles(forGroups: groups).union(policyRoles().roles(forGroups: groups)).sorted(),
             expiresAt: session.expiresAt)
+    }
+
+    /// The identity of the request's operator, refused with 403 unless they have one of `roles`.
+    public func require(
+        _ roles: Set<OperatorRole>,
+        of session: AuthenticatedSession?,
+        toDo action: String
+    ) async throws(APIError) -> Identity {
+        guard let session else { throw .invalidToken }
+        let identity = try await identity(of: session)
+        guard !roles.isDisjoint(with: identity.roles) else {
+            let names = roles.sorted().map(\.rawValue).joined(separator: " or ")
+            throw APIError(.forbidden, code: "forbidden", message: "only an \(names) may \(action)")
+        }
+        return identity
     }
 
     /// Ends the session of `token`.
