@@ -174,3 +174,93 @@ struct PolicyDiffTests {
         #expect(PolicyDiff(from: nil, to: old).added == ["one", "two"])
     }
 }
+
+@Suite("Policy sets written out and read back")
+struct PolicyRoundTripTests {
+    /// SplitMix64: a small generator with a fixed seed, so a failure can be replayed.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var value = state
+            value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+            return value ^ (value >> 31)
+        }
+    }
+
+    static let texts = [
+        "Helpdesk", "Tier 2", "Müller, Klaus", "a+b", "quote \"q\"", "back\\slash", "#hash", "Ünïcödé", "x=y",
+        "semi;colon",
+    ]
+    static let patterns = ["^INC[0-9]{7}$", "^(CHG|INC)\\d+$", "[A-Z]{3}-\\d{4}", "^\\S+$"]
+    static let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+    static func randomSet(_ generator: inout Generator) throws -> PolicySet {
+        func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &generator)] }
+        func dn(_ kind: String) throws -> DistinguishedName {
+            try DistinguishedName("cn=\(DistinguishedName.escape(pick(texts))),ou=\(kind),dc=corp,dc=example")
+        }
+        var policies: [Policy] = []
+        for index in 0..<Int.random(in: 1...12, using: &generator) {
+            let deny = Int.random(in: 0..<5, using: &generator) == 0
+            var targets = Policy.Targets()
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0: targets.any = true
+            case 1: targets.organizationalUnits = [try dn("Computers"), try dn("Laptops")]
+            case 2: targets.groups = [try dn("Computer Groups")]
+            default: targets.machines = ["PC-\(index)", "ws-\(Int.random(in: 0..<100, using: &generator))"]
+            }
+            let helpers =
+                Bool.random(using: &generator) ? Policy.Helpers(any: true) : Policy.Helpers(groups: [try dn("Groups")])
+            let schedule: Schedule? =
+                Bool.random(using: &generator)
+                ? Schedule(
+                    timeZone: TimeZone(identifier: pick(zones))!,
+                    days: Set(Schedule.Day.allCases.filter { _ in Bool.random(using: &generator) } + [.mon]),
+                    startMinute: Int.random(in: 0..<1_440, using: &generator) / 15 * 15,
+                    endMinute: Int.random(in: 1...96, using: &generator) * 15)
+                : nil
+            guard schedule.map({ $0.startMinute != $0.endMinute }) ?? true else { continue }
+            policies.append(
+                Policy(
+                    name: "policy-\(index)-\(pick(["a", "b.c", "d_e"]))",
+                    description: Bool.random(using: &generator) ? pick(texts) + "\nsecond line" : nil,
+                    location: SourceLocation(file: "", line: 0, column: 0),
+                    effect: deny ? .deny : .allow(pick(AccessMode.allCases)),
+                    helpers: helpers,
+                    targets: targets,
+                    ticketPattern: !deny && Bool.random(using: &generator) ? pick(patterns) : nil,
+                    schedule: schedule,
+                    consentTimeout: .seconds(Int.random(in: 10...600, using: &generator)),
+                    maximumDuration: .seconds(Int.random(in: 60...86_400, using: &generator))))
+        }
+        return PolicySet(
+            policies: policies,
+            roles: RoleAssignments(
+                administrators: [try dn("Groups")], auditors: Bool.random(using: &generator) ? [try dn("Groups")] : []))
+    }
+
+    static func withoutLocations(_ policies: [Policy]) -> [Policy] {
+        policies.map { policy in
+            var copy = policy
+            copy.location = SourceLocation(file: "", line: 0, column: 0)
+            return copy
+        }
+    }
+
+    @Test("random valid sets survive being written out and parsed again", arguments: 0..<200)
+    func roundTrip(seed: UInt64) throws {
+        var generator = Generator(state: seed)
+        let set = try Self.randomSet(&generator)
+        let parsed: PolicySet
+        do {
+            parsed = try PolicyParser.parse([PolicySet.File(name: "generated.yaml", content: set.yaml)])
+        } catch {
+            Issue.record("seed \(seed): \(error)\n\(set.yaml)")
+            return
+        }
+        #expect(Self.withoutLocations(parsed.policies) == Self.withoutLocations(set.policies), "seed \(seed)")
+        #expect(parsed.roles == set.roles)
+    }
+}

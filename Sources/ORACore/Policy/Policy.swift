@@ -33,8 +33,14 @@ public struct Policy: Sendable, Hashable {
         public var organizationalUnits: [DistinguishedName]
         /// Machines in any of these computer groups (nested membership counts).
         public var groups: Set<DistinguishedName>
-        /// Machines by name, compared case-insensitively.
-        public var machines: Set<String>
+        /// Machines by name, compared case-insensitively (kept in lower case).
+        public var machines: Set<String> {
+            didSet {
+                if machines.contains(where: { $0 != $0.lowercased() }) {
+                    machines = Set(machines.map { $0.lowercased() })
+                }
+            }
+        }
 
         /// Creates a target selector.
         public init(

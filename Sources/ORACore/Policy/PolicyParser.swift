@@ -223,7 +223,9 @@ public enum PolicyParser {
             var mapping = try node.mapping()
             let zoneNode = try mapping.required("timezone")
             let zoneName = try zoneNode.nonEmptyString()
-            guard let timeZone = TimeZone(identifier: zoneName), zoneName.contains("/") || zoneName == "UTC" else {
+            guard let timeZone = TimeZone(identifier: zoneName),
+                zoneName.contains("/") || zoneName == "UTC" || zoneName == "GMT"
+            else {
                 throw zoneNode.error("unknown time zone \"\(zoneName)\"; use an IANA name such as Europe/Berlin or UTC")
             }
             let daysNode = try mapping.required("days")

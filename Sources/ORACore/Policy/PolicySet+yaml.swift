@@ -1,0 +1,80 @@
+import Foundation
+
+extension PolicySet {
+    /// The set written as one policy file, in the form the parser reads: parsing it gives the same policies and
+    /// roles (where they are written aside).
+    public var yaml: String {
+        var text = "policies:\n"
+        for policy in policies {
+            text += "  - name: \(Self.quoted(policy.name))\n"
+            if let description = policy.description {
+                text += "    description: \(Self.quoted(description))\n"
+            }
+            switch policy.effect {
+            case .deny: text += "    effect: deny\n"
+            case .allow(let access): text += "    allow: \(access.rawValue)\n"
+            }
+            text += "    helpers:\n"
+            if policy.helpers.any { text += "      any: true\n" }
+            if !policy.helpers.groups.isEmpty || !policy.helpers.any {
+                text += "      groups: \(Self.list(policy.helpers.groups.map(\.original).sorted()))\n"
+            }
+            text += "    targets:\n"
+            if policy.targets.any { text += "      any: true\n" }
+            if !policy.targets.organizationalUnits.isEmpty {
+                text += "      ous: \(Self.list(policy.targets.organizationalUnits.map(\.original)))\n"
+            }
+            if !policy.targets.groups.isEmpty {
+                text += "      groups: \(Self.list(policy.targets.groups.map(\.original).sorted()))\n"
+            }
+            if !policy.targets.machines.isEmpty {
+                text += "      machines: \(Self.list(policy.targets.machines.sorted()))\n"
+            }
+            if let pattern = policy.ticketPattern {
+                text += "    require:\n      ticket: \(Self.quoted(pattern))\n"
+            }
+            if let schedule = policy.schedule {
+                let days = schedule.days.sorted().map(\.rawValue).joined(separator: ", ")
+                let hours = Schedule.format(schedule.startMinute) + "-" + Schedule.format(schedule.endMinute)
+                text +=
+                    "    schedule: {timezone: \(Self.quoted(schedule.timeZone.identifier)), days: [\(days)], "
+                    + "hours: \"\(hours)\"}\n"
+            }
+            text += "    consent_timeout: \(Self.duration(policy.consentTimeout))\n"
+            text += "    max_duration: \(Self.duration(policy.maximumDuration))\n"
+        }
+        if !roles.administrators.isEmpty || !roles.auditors.isEmpty {
+            text += "roles:\n"
+            text += "  administrators: \(Self.list(roles.administrators.map(\.original).sorted()))\n"
+            text += "  auditors: \(Self.list(roles.auditors.map(\.original).sorted()))\n"
+        }
+        return text
+    }
+
+    /// A YAML double-quoted scalar: backslash, quote and control characters escaped.
+    static func quoted(_ value: String) -> String {
+        var result = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": result += "\\\\"
+            case "\"": result += "\\\""
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
+    static func list(_ values: [String]) -> String {
+        "[" + values.map(quoted).joined(separator: ", ") + "]"
+    }
+
+    static func duration(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1_000 == 0 ? "\(milliseconds / 1_000)s" : "\(milliseconds)ms"
+    }
+}
