@@ -73,7 +73,7 @@ public struct Policy: Sendable, Hashable {
         get { ticketExpression?.pattern }
         set { ticketExpression = newValue.flatMap(TicketExpression.init(pattern:)) }
     }
-    private var ticketExpression: TicketExpression?
+    var ticketExpression: TicketExpression?
     /// When the policy applies; always when `nil`.
     public var schedule: Schedule?
     /// How long the person at the machine has to answer.
@@ -133,7 +133,7 @@ public struct Policy: Sendable, Hashable {
 }
 
 /// A ticket pattern compiled once. `NSRegularExpression` is immutable and safe to share between threads once made.
-private final class TicketExpression: @unchecked Sendable, Hashable {
+final class TicketExpression: @unchecked Sendable, Hashable {
     let pattern: String
     private let expression: NSRegularExpression
 

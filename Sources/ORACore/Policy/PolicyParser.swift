@@ -20,6 +20,9 @@ public enum PolicyParser {
         var policies: [Policy] = []
         var roles = RoleAssignments()
         var names: [String: SourceLocation] = [:]
+        /// Compiled ticket patterns and time zones by their text: sets repeat a few of them many times.
+        var expressions: [String: TicketExpression] = [:]
+        var timeZones: [String: TimeZone] = [:]
 
         func attempt<Value>(_ body: () throws(YAMLError) -> Value) -> Value? {
             do {
@@ -116,21 +119,21 @@ public enum PolicyParser {
             let helpers = attempt { () throws(YAMLError) in try readHelpers(try mapping.required("helpers")) } ?? nil
             let targets = attempt { () throws(YAMLError) in try readTargets(try mapping.required("targets")) } ?? nil
 
-            var ticketPattern: String?
+            var ticketExpression: TicketExpression?
             if let requireNode = mapping.optional("require") {
                 if isDeny {
                     errors.append(requireNode.error("requirements apply to allow policies only"))
                 } else if var require = attempt({ () throws(YAMLError) in try requireNode.mapping() }) {
                     if let ticketNode = require.optional("ticket") {
-                        ticketPattern =
+                        ticketExpression =
                             attempt { () throws(YAMLError) in
                                 let pattern = try ticketNode.nonEmptyString()
-                                do {
-                                    _ = try NSRegularExpression(pattern: pattern)
-                                } catch {
+                                if let compiled = expressions[pattern] { return compiled }
+                                guard let compiled = TicketExpression(pattern: pattern) else {
                                     throw ticketNode.error("not a valid regular expression: \(pattern)")
                                 }
-                                return pattern
+                                expressions[pattern] = compiled
+                                return compiled
                             } ?? nil
                     }
                     errors += require.unknownKeyErrors()
@@ -164,17 +167,18 @@ public enum PolicyParser {
             }
 
             guard errors.count == errorCount, let name, let helpers, let targets else { return nil }
-            return Policy(
+            var policy = Policy(
                 name: name,
                 description: description,
                 location: location,
                 effect: isDeny ? .deny : .allow(access ?? .view),
                 helpers: helpers,
                 targets: targets,
-                ticketPattern: ticketPattern,
                 schedule: schedule,
                 consentTimeout: consentTimeout ?? Policy.defaultConsentTimeout,
                 maximumDuration: maximumDuration ?? Policy.defaultMaximumDuration)
+            policy.ticketExpression = ticketExpression
+            return policy
         }
 
         func readHelpers(_ node: YAMLNode) throws(YAMLError) -> Policy.Helpers {
@@ -223,7 +227,7 @@ public enum PolicyParser {
             var mapping = try node.mapping()
             let zoneNode = try mapping.required("timezone")
             let zoneName = try zoneNode.nonEmptyString()
-            guard let timeZone = TimeZone(identifier: zoneName),
+            guard let timeZone = timeZones[zoneName] ?? TimeZone(identifier: zoneName),
                 zoneName.contains("/") || zoneName == "UTC" || zoneName == "GMT"
             else {
                 throw zoneNode.error("unknown time zone \"\(zoneName)\"; use an IANA name such as Europe/Berlin or UTC")
@@ -245,6 +249,7 @@ public enum PolicyParser {
             }
             guard start != end else { throw hoursNode.error("the window is empty; for all day use 00:00-24:00") }
             if let unknown = mapping.unknownKeyErrors().first { throw unknown }
+            timeZones[zoneName] = timeZone
             return Schedule(timeZone: timeZone, days: days, startMinute: start, endMinute: end)
         }
 

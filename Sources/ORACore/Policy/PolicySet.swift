@@ -76,55 +76,71 @@ public struct PolicySet: Sendable, Hashable {
         ticket: String?,
         at date: Date
     ) -> Decision {
-        var matching: [Policy] = []
+        // Work with positions, not copies of policies: a decision touches only a handful of them.
+        var matching: [Int] = []
         var previous = -1
         for position in targetIndex.positions(for: machine) where position != previous {
             previous = position
-            let policy = policies[position]
-            if policy.covers(operatorGroups: operatorGroups) { matching.append(policy) }
+            if policies[position].covers(operatorGroups: operatorGroups) { matching.append(position) }
         }
         guard !matching.isEmpty else { return Decision(denied: .noPolicyMatched) }
 
-        let denials = matching.filter { $0.effect == .deny && ($0.schedule?.contains(date) ?? true) }
-        if !denials.isEmpty {
-            return Decision(denied: .deniedBy(denials.map(\.name)), policies: denials.map(\.name))
-        }
-
+        var denials: [String] = []
         var outsideSchedule: [String] = []
-        var ticketMissing: [Policy] = []
-        var allowing: [(policy: Policy, access: AccessMode)] = []
-        for policy in matching {
-            guard case .allow(let access) = policy.effect else { continue }
-            if let schedule = policy.schedule, !schedule.contains(date) {
+        var ticketMissing: [Int] = []
+        var sufficient: [Int] = []
+        var weaker: [String] = []
+        var strongest = mode
+        for position in matching {
+            let policy = policies[position]
+            let inSchedule = policy.schedule?.contains(date) ?? true
+            guard case .allow(let access) = policy.effect else {
+                if inSchedule { denials.append(policy.name) }
+                continue
+            }
+            guard inSchedule else {
                 outsideSchedule.append(policy.name)
                 continue
             }
             guard policy.accepts(ticket: ticket) else {
-                ticketMissing.append(policy)
+                ticketMissing.append(position)
                 continue
             }
-            allowing.append((policy, access))
+            if access >= mode {
+                sufficient.append(position)
+                strongest = max(strongest, access)
+            } else {
+                weaker.append(policy.name)
+            }
         }
-
-        let sufficient = allowing.filter { $0.access >= mode }
+        if !denials.isEmpty {
+            return Decision(denied: .deniedBy(denials))
+        }
         if !sufficient.isEmpty {
-            let deciding = sufficient.map(\.policy)
+            var consentTimeout = Policy.defaultConsentTimeout * 1_000
+            var maximumDuration = Policy.defaultMaximumDuration * 1_000
+            for position in sufficient {
+                consentTimeout = min(consentTimeout, policies[position].consentTimeout)
+                maximumDuration = min(maximumDuration, policies[position].maximumDuration)
+            }
             return Decision(
                 allowed: mode,
-                strongest: sufficient.map(\.access).max() ?? mode,
-                policies: deciding.map(\.name),
-                consentTimeout: deciding.map(\.consentTimeout).min() ?? Policy.defaultConsentTimeout,
-                maximumDuration: deciding.map(\.maximumDuration).min() ?? Policy.defaultMaximumDuration)
+                strongest: strongest,
+                policies: sufficient.map { policies[$0].name },
+                consentTimeout: consentTimeout,
+                maximumDuration: maximumDuration)
         }
-        if !allowing.isEmpty {
-            return Decision(denied: .accessTooLow(allowed: .view, by: allowing.map(\.policy.name)))
+        if !weaker.isEmpty {
+            return Decision(denied: .accessTooLow(allowed: .view, by: weaker))
         }
         if !ticketMissing.isEmpty {
+            let names = ticketMissing.map { policies[$0].name }
+            if ticket?.isEmpty ?? true {
+                return Decision(denied: .ticketRequired(by: names))
+            }
             return Decision(
-                denied: ticket?.isEmpty ?? true
-                    ? .ticketRequired(by: ticketMissing.map(\.name))
-                    : .ticketDoesNotMatch(
-                        by: ticketMissing.map(\.name), patterns: ticketMissing.compactMap(\.ticketPattern)))
+                denied: .ticketDoesNotMatch(
+                    by: names, patterns: ticketMissing.compactMap { policies[$0].ticketPattern }))
         }
         return Decision(denied: .outsideSchedule(of: outsideSchedule))
     }

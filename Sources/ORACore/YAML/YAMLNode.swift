@@ -25,7 +25,9 @@ public struct YAMLNode {
     /// - Throws: `YAMLError` with the position of a syntax error.
     public static func parse(_ text: String, file: String) throws(YAMLError) -> YAMLNode? {
         do {
-            guard let node = try Yams.compose(yaml: text) else { return nil }
+            // The basic resolver leaves every scalar as text: ora reads types itself, and implicit typing by
+            // regular expression is most of libyaml-through-Yams' cost.
+            guard let node = try Yams.compose(yaml: text, .basic) else { return nil }
             return YAMLNode(node: node, keyPath: "", file: file)
         } catch let error as YamlError {
             throw YAMLError(syntax: error, file: file)
