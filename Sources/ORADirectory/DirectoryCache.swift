@@ -61,12 +61,4 @@ public final class DirectoryCache<Key: Hashable & Sendable, Value: Sendable>: Se
             entries[key] = Entry(value: value, expires: expires)
         }
     }
-
-    /// Forgets everything.
-    public func removeAll() {
-        entries.withLock { $0.removeAll() }
-    }
-
-    /// How many entries are held, expired ones included until they are next touched.
-    public var count: Int { entries.withLock { $0.count } }
 }

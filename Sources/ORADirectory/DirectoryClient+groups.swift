@@ -22,78 +22,88 @@ extension DirectoryClient {
 
     private var groupBase: String { settings.layout.groupBase ?? settings.baseDN }
 
-    /// Level by level: the groups whose `member` or `uniqueMember` is one of the DNs found at the previous level.
-    private func groupsByMemberSearch(
-        of member: DistinguishedName
+    /// Walks up from `member` one level of nesting at a time: `parents` gives the groups that directly contain
+    /// any of the DNs found at the previous level. Each group is visited once, so cycles end; more than
+    /// `maximumGroupDepth` levels or `maximumGroups` groups is an error.
+    private func walkGroups(
+        of member: DistinguishedName,
+        parents: ([String]) async throws(DirectoryError) -> [String]
     ) async throws(DirectoryError) -> Set<DistinguishedName> {
         var found: Set<DistinguishedName> = []
         var frontier = [member.original]
-        var depth = 0
-        while !frontier.isEmpty {
-            depth += 1
-            guard depth <= settings.maximumGroupDepth else {
-                throw .failed(reason: "groups of \(member) nest deeper than \(settings.maximumGroupDepth) levels")
-            }
+        for level in 0...settings.maximumGroupDepth {
             var next: [String] = []
-            // Several DNs per query keeps the number of round trips to the depth of nesting.
-            for batch in stride(from: 0, to: frontier.count, by: 50).map({
-                Array(frontier[$0..<min($0 + 50, frontier.count)])
-            }) {
-                let terms = batch.map { dn in
-                    let value = LDAPFilter.escape(dn)
-                    return "(member=\(value))(uniqueMember=\(value))"
-                }.joined()
-                let filter =
-                    "(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))(|\(terms)))"
-                let entries: [LDAPEntry]
-                do {
-                    entries = try await search(
-                        base: groupBase, scope: .subtree, filter: filter, attributes: [],
-                        sizeLimit: Int32(settings.maximumGroups + 1))
-                } catch {
-                    throw sizeOrDirectoryError(error, member: member)
-                }
-                for entry in entries {
-                    guard let dn = try? DistinguishedName(entry.dn), found.insert(dn).inserted else { continue }
-                    next.append(entry.dn)
-                }
-                guard found.count <= settings.maximumGroups else { throw tooMany(member) }
+            for dn in try await parents(frontier) {
+                guard let group = try? DistinguishedName(dn), found.insert(group).inserted else { continue }
+                next.append(dn)
+            }
+            guard found.count <= settings.maximumGroups else { throw tooMany(member) }
+            if next.isEmpty { break }
+            guard level < settings.maximumGroupDepth else {
+                throw .failed(reason: "groups of \(member) nest deeper than \(settings.maximumGroupDepth) levels")
             }
             frontier = next
         }
         return found
     }
 
-    /// Level by level: the `memberOf` values of the entry, then of each newly found group.
-    private func groupsByMemberOf(of member: DistinguishedName) async throws(DirectoryError) -> Set<DistinguishedName> {
-        var found: Set<DistinguishedName> = []
-        var frontier = [member.original]
-        var depth = 0
-        while !frontier.isEmpty {
-            depth += 1
-            guard depth <= settings.maximumGroupDepth + 1 else {
-                throw .failed(reason: "groups of \(member) nest deeper than \(settings.maximumGroupDepth) levels")
-            }
-            var next: [String] = []
-            for dn in frontier {
-                let entries: [LDAPEntry]
-                do {
-                    entries = try await search(
-                        base: dn, scope: .base, filter: "(objectClass=*)", attributes: ["memberOf"], sizeLimit: 1)
-                } catch .operationFailed(_, 32, _) {
-                    continue  // a memberOf value naming a deleted group
-                } catch {
-                    throw directoryError(error, doing: "reading memberOf")
-                }
-                for value in entries.first?.values("memberOf") ?? [] {
-                    guard let group = try? DistinguishedName(value), found.insert(group).inserted else { continue }
-                    next.append(value)
-                }
-                guard found.count <= settings.maximumGroups else { throw tooMany(member) }
-            }
-            frontier = next
+    private func groupsByMemberSearch(
+        of member: DistinguishedName
+    ) async throws(DirectoryError) -> Set<DistinguishedName> {
+        try await walkGroups(of: member) { (members: [String]) throws(DirectoryError) -> [String] in
+            try await groupsHolding(members, resolving: member)
         }
-        return found
+    }
+
+    private func groupsByMemberOf(of member: DistinguishedName) async throws(DirectoryError) -> Set<DistinguishedName> {
+        try await walkGroups(of: member) { (members: [String]) throws(DirectoryError) -> [String] in
+            try await memberOfValues(of: members)
+        }
+    }
+
+    /// The groups whose `member` or `uniqueMember` is one of `members`, fifty DNs per query so the number of round
+    /// trips stays at the depth of nesting.
+    private func groupsHolding(
+        _ members: [String],
+        resolving member: DistinguishedName
+    ) async throws(DirectoryError) -> [String] {
+        var parents: [String] = []
+        for start in stride(from: 0, to: members.count, by: 50) {
+            let terms = members[start..<min(start + 50, members.count)].map { dn in
+                let value = LDAPFilter.escape(dn)
+                return "(member=\(value))(uniqueMember=\(value))"
+            }.joined()
+            let filter =
+                "(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))(|\(terms)))"
+            let entries: [LDAPEntry]
+            do {
+                entries = try await search(
+                    base: groupBase, scope: .subtree, filter: filter, attributes: [],
+                    sizeLimit: Int32(settings.maximumGroups + 1))
+            } catch {
+                throw sizeOrDirectoryError(error, member: member)
+            }
+            parents += entries.map(\.dn)
+        }
+        return parents
+    }
+
+    /// The `memberOf` values of each of `members`.
+    private func memberOfValues(of members: [String]) async throws(DirectoryError) -> [String] {
+        var parents: [String] = []
+        for dn in members {
+            let entries: [LDAPEntry]
+            do {
+                entries = try await search(
+                    base: dn, scope: .base, filter: "(objectClass=*)", attributes: ["memberOf"], sizeLimit: 1)
+            } catch .operationFailed(_, 32, _) {
+                continue  // a memberOf value naming a deleted group
+            } catch {
+                throw directoryError(error, doing: "reading memberOf")
+            }
+            parents += entries.first?.values("memberOf") ?? []
+        }
+        return parents
     }
 
     /// One query with Active Directory's LDAP_MATCHING_RULE_IN_CHAIN, which walks nesting on the server.

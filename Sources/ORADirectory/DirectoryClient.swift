@@ -40,13 +40,7 @@ public final class DirectoryClient: Sendable {
     public func checkReachable() async throws(LDAPError) {
         let settings = self.settings
         try await run { () throws(LDAPError) in
-            let connection = try LDAPConnection(
-                uris: settings.uris,
-                tls: settings.tls,
-                connectTimeout: settings.connectTimeout,
-                timeout: settings.operationTimeout
-            )
-            try connection.bind(dn: settings.bindDN, password: settings.bindPassword)
+            let connection = try LDAPConnection.boundAsServiceAccount(settings)
             let base = try connection.search(
                 base: settings.baseDN, scope: .base, filter: "(objectClass=*)", attributes: [], sizeLimit: 1)
             guard !base.isEmpty else {
@@ -61,13 +55,7 @@ public final class DirectoryClient: Sendable {
     public func bind(dn: String, password: String) async throws(LDAPError) {
         let settings = self.settings
         try await run { () throws(LDAPError) in
-            let connection = try LDAPConnection(
-                uris: settings.uris,
-                tls: settings.tls,
-                connectTimeout: settings.connectTimeout,
-                timeout: settings.operationTimeout
-            )
-            try connection.bind(dn: dn, password: password)
+            try LDAPConnection(settings: settings).bind(dn: dn, password: password)
         }
     }
 
@@ -93,13 +81,6 @@ public final class DirectoryClient: Sendable {
                     base: base, scope: scope, filter: filter, attributes: attributes, sizeLimit: sizeLimit)
             }
         }
-    }
-
-    /// Closes the pooled connections and forgets cached answers.
-    public func reset() {
-        pool.drain()
-        groupCache.removeAll()
-        computerCache.removeAll()
     }
 
     func run<Result: Sendable>(

@@ -28,6 +28,7 @@ struct DistinguishedNameTests {
             ("cn=a\\,b,dc=x", "cn=a,cn=b,dc=x"),
             ("cn=a,dc=x", "cn=a,dc=y"),
             ("cn=a+uid=b,dc=x", "cn=a,uid=b,dc=x"),
+            ("cn=#0a0b,dc=x", "cn=#ab,dc=x"),
         ]
     )
     func different(first: String, second: String) throws {

@@ -23,7 +23,7 @@ struct OperatorTokenTests {
         #expect(token.hash != OperatorToken(value: "ora_op_" + String(repeating: "B", count: 43)).hash)
         // SHA-256("abc"), to pin the algorithm.
         #expect(
-            OperatorToken(value: "abc").hash.map { String(format: "%02x", $0) }.joined()
+            Hex.encode(OperatorToken(value: "abc").hash)
                 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 

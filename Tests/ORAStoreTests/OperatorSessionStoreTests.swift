@@ -31,7 +31,7 @@ struct OperatorSessionStoreTests {
                     == "0")
             #expect(
                 try database.sql("SELECT encode(token_hash, 'hex') FROM operator_sessions")
-                    == token.hash.map { String(format: "%02x", $0) }.joined())
+                    == Hex.encode(token.hash))
 
             #expect(try await store.revoke(token, sourceAddress: "192.0.2.1"))
             #expect(try await store.session(for: token) == nil)

@@ -87,8 +87,7 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
             case " " where index == 0 || index == scalars.count - 1:
                 result += "\\ "
             case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                result += "\\" + (hex.count == 1 ? "0" + hex : hex)
+                result += "\\" + Hex.encode([UInt8(scalar.value)], uppercase: true)
             default:
                 result.unicodeScalars.append(scalar)
             }
@@ -261,7 +260,7 @@ private struct DNParser {
         }
         guard !bytes.isEmpty else { throw fail("'#' must be followed by hex digits") }
         // A BER-encoded value; ora only needs it to compare, so the raw bytes stand for it.
-        return "#" + bytes.map { String($0, radix: 16) }.joined()
+        return "#" + Hex.encode(bytes)
     }
 
     private mutating func skipSpaces() {

@@ -61,8 +61,7 @@ extension PolicySet {
             case "\n": result += "\\n"
             case "\t": result += "\\t"
             case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+                result += "\\x" + Hex.encode([UInt8(scalar.value)])
             default: result.unicodeScalars.append(scalar)
             }
         }

@@ -52,10 +52,7 @@ public struct PolicySet: Sendable, Hashable {
             hash.update(data: Array(file.name.utf8) + [0])
             hash.update(data: Array(file.content.utf8) + [0])
         }
-        return hash.finalize().map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-        }.joined()
+        return Hex.encode(hash.finalize())
     }
 
     /// Decides an offer.

@@ -9,20 +9,15 @@ import Darwin
 /// One libldap connection. Its calls block, so it is only ever used from a thread-pool thread, by one caller at a
 /// time; `DirectoryClient` keeps it off the event loops.
 final class LDAPConnection {
-    private var handle: OpaquePointer?
+    private let handle: OpaquePointer
     private let uris: String
     private let timeout: Duration
 
-    /// Prepares a connection to the first of `uris` that answers; libldap connects on the first operation.
-    /// - Parameters:
-    ///   - uris: the servers to try in order.
-    ///   - connectTimeout: how long to wait for a TCP connection to each server.
-    ///   - timeout: how long to wait for the answer to each operation.
-    init(
-        uris: [String], tls: DirectoryTLS = DirectoryTLS(), connectTimeout: Duration, timeout: Duration
-    ) throws(LDAPError) {
-        self.uris = uris.joined(separator: " ")
-        self.timeout = timeout
+    /// Prepares a connection to the first of the settings' URIs that answers (libldap connects on the first
+    /// operation), with their TLS settings and time limits. With StartTLS, the upgrade happens here.
+    init(settings: DirectorySettings) throws(LDAPError) {
+        self.uris = settings.uris.joined(separator: " ")
+        self.timeout = settings.operationTimeout
         var handle: OpaquePointer?
         let result = ldap_initialize(&handle, self.uris)
         guard result == LDAP_SUCCESS, let handle else { throw .invalidURI(self.uris) }
@@ -32,20 +27,20 @@ final class LDAPConnection {
         ldap_set_option(handle, LDAP_OPT_PROTOCOL_VERSION, &version)
         // Referrals would send the service account's credentials to whichever server a referral names.
         ldap_set_option(handle, LDAP_OPT_REFERRALS, nil)
-        var network = timeval(connectTimeout)
+        var network = timeval(settings.connectTimeout)
         ldap_set_option(handle, LDAP_OPT_NETWORK_TIMEOUT, &network)
-        var operation = timeval(timeout)
+        var operation = timeval(settings.operationTimeout)
         ldap_set_option(handle, LDAP_OPT_TIMEOUT, &operation)
 
-        var requireCertificate = tls.verifyCertificates ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER
+        var requireCertificate = settings.tls.verifyCertificates ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER
         ldap_set_option(handle, LDAP_OPT_X_TLS_REQUIRE_CERT, &requireCertificate)
-        if let caFile = tls.caFile {
+        if let caFile = settings.tls.caFile {
             ldap_set_option(handle, LDAP_OPT_X_TLS_CACERTFILE, caFile)
         }
         // The TLS options above apply to this handle only once it has a TLS context of its own.
         var isServer: Int32 = 0
         ldap_set_option(handle, LDAP_OPT_X_TLS_NEWCTX, &isServer)
-        if tls.startTLS {
+        if settings.tls.startTLS {
             let result = ldap_start_tls_s(handle, nil, nil)
             if result != LDAP_SUCCESS {
                 if result == LDAP_SERVER_DOWN || result == LDAP_TIMEOUT {
@@ -58,7 +53,14 @@ final class LDAPConnection {
     }
 
     deinit {
-        if let handle { ldap_unbind_ext_s(handle, nil, nil) }
+        ldap_unbind_ext_s(handle, nil, nil)
+    }
+
+    /// A new connection bound as the settings' service account.
+    static func boundAsServiceAccount(_ settings: DirectorySettings) throws(LDAPError) -> LDAPConnection {
+        let connection = try LDAPConnection(settings: settings)
+        try connection.bind(dn: settings.bindDN, password: settings.bindPassword)
+        return connection
     }
 
     /// Simple bind with a DN and password.

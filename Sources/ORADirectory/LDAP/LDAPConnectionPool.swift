@@ -24,26 +24,10 @@ final class LDAPConnectionPool: Sendable {
                 // Fall through to a fresh connection.
             }
         }
-        let fresh = try ConnectionBox(connection: connect())
+        let fresh = ConnectionBox(connection: try LDAPConnection.boundAsServiceAccount(settings))
         let result = try body(fresh.connection)
         giveBack(fresh)
         return result
-    }
-
-    /// Closes every idle connection.
-    func drain() {
-        idle.withLock { $0.removeAll() }
-    }
-
-    private func connect() throws(LDAPError) -> LDAPConnection {
-        let connection = try LDAPConnection(
-            uris: settings.uris,
-            tls: settings.tls,
-            connectTimeout: settings.connectTimeout,
-            timeout: settings.operationTimeout
-        )
-        try connection.bind(dn: settings.bindDN, password: settings.bindPassword)
-        return connection
     }
 
     private func giveBack(_ box: ConnectionBox) {

@@ -1,11 +1,5 @@
 import CLDAP
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Building search filters from templates without letting a value change the filter's structure.
 public enum LDAPFilter {
     /// Escapes `value` for use inside a filter (RFC 4515) with libldap's `ldap_bv2escaped_filter_value`: `*`, `(`,
@@ -17,8 +11,8 @@ public enum LDAPFilter {
                 var input = berval(bv_len: ber_len_t(chars.count), bv_val: chars.baseAddress)
                 var output = berval(bv_len: 0, bv_val: nil)
                 guard ldap_bv2escaped_filter_value(&input, &output) == LDAP_SUCCESS, let escaped = output.bv_val else {
-                    // libldap fails only when it cannot allocate; escape by hand rather than pass the value raw.
-                    return manualEscape(value)
+                    // libldap fails only when it cannot allocate memory; the value is never passed on unescaped.
+                    fatalError("libldap could not allocate memory to escape a filter value")
                 }
                 defer { ber_memfree(escaped) }
                 return String(
@@ -36,21 +30,6 @@ public enum LDAPFilter {
         var result = template
         for (name, value) in values {
             result = result.replacing("{\(name)}", with: escape(value))
-        }
-        return result
-    }
-
-    static func manualEscape(_ value: String) -> String {
-        var result = ""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "*": result += "\\2a"
-            case "(": result += "\\28"
-            case ")": result += "\\29"
-            case "\\": result += "\\5c"
-            case "\u{0}": result += "\\00"
-            default: result.unicodeScalars.append(scalar)
-            }
         }
         return result
     }

@@ -1,4 +1,5 @@
 import Crypto
+import ORACore
 
 /// One forward-only change to ora's schema. Once released, a migration is never edited: its checksum is stored
 /// when it is applied and checked on every start, so an edited migration stops the server instead of leaving
@@ -25,9 +26,6 @@ public struct Migration: Sendable, Hashable {
             hash.update(data: Array(statement.utf8))
             hash.update(data: [0])
         }
-        return hash.finalize().map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
-        }.joined()
+        return Hex.encode(hash.finalize())
     }
 }

@@ -1,0 +1,16 @@
+/// Hexadecimal text for bytes: content hashes, checksums and escapes.
+public enum Hex {
+    private static let lower = Array("0123456789abcdef")
+    private static let upper = Array("0123456789ABCDEF")
+
+    /// Two digits per byte, most significant first.
+    public static func encode(_ bytes: some Sequence<UInt8>, uppercase: Bool = false) -> String {
+        let digits = uppercase ? upper : lower
+        var result = ""
+        for byte in bytes {
+            result.append(digits[Int(byte >> 4)])
+            result.append(digits[Int(byte & 0x0f)])
+        }
+        return result
+    }
+}
