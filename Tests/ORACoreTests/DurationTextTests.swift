@@ -22,6 +22,18 @@ struct DurationTextTests {
     }
 
     @Test(
+        "durations are written back the way they are read",
+        arguments: [
+            (Duration.zero, "0s"), (.milliseconds(500), "500ms"), (.seconds(90), "1m30s"), (.seconds(600), "10m"),
+            (.seconds(86_400 + 3_600), "1d1h"), (.milliseconds(90_250), "1m30s250ms"),
+        ]
+    )
+    func text(duration: Duration, text: String) {
+        #expect(duration.text == text)
+        #expect(Duration(text: duration.text) == duration)
+    }
+
+    @Test(
         "invalid durations are rejected, not guessed",
         arguments: ["", "5", "s", "5 s", "-5s", "5sec", "1.5h", "30s1m", "1h1h", "5S", "99999999999999999999s", " 5s"]
     )

@@ -83,6 +83,14 @@ struct PolicyParserTests {
             name: "bad access", text: valid.replacingOccurrences(of: "allow: view", with: "allow: full"),
             expected: ["p.yaml:8:12: policies[0].allow: expected one of view, control, found \"full\""]),
         Broken(
+            name: "consent timeout too short",
+            text: valid.replacingOccurrences(of: "    allow: view", with: "    allow: view\n    consent_timeout: 5s"),
+            expected: ["p.yaml:9:22: policies[0].consent_timeout: must be between 10s and 10m"]),
+        Broken(
+            name: "session too long",
+            text: valid.replacingOccurrences(of: "    allow: view", with: "    allow: view\n    max_duration: 2d"),
+            expected: ["p.yaml:9:19: policies[0].max_duration: must be between 1m and 1d"]),
+        Broken(
             name: "allow missing", text: valid.replacingOccurrences(of: "    allow: view\n", with: ""),
             expected: ["policies[0].allow: is required for an allow policy"]),
         Broken(

@@ -258,6 +258,11 @@ extension ConfigurationLoaderTests {
             "directory.cache.ttl: must be at most 10m"
         ),
         Mistake(
+            "session lifetime too long",
+            Self.valid + "\nsessions: {lifetime: 30d}",
+            "ora.yaml:21:22: sessions.lifetime: must be between 1m and 7d"
+        ),
+        Mistake(
             "unknown group membership",
             Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  groups: {membership: nested}"),
             "directory.groups.membership: expected one of member, member-of, in-chain, found \"nested\""

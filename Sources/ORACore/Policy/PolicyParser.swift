@@ -143,22 +143,10 @@ public enum PolicyParser {
                 attempt { () throws(YAMLError) in try readSchedule(scheduleNode) }
             }
             let consentTimeout = mapping.optional("consent_timeout").flatMap { timeoutNode in
-                attempt { () throws(YAMLError) in
-                    let value = try timeoutNode.duration()
-                    guard value >= .seconds(10), value <= .seconds(600) else {
-                        throw timeoutNode.error("must be between 10s and 10m")
-                    }
-                    return value
-                }
+                attempt { () throws(YAMLError) in try timeoutNode.duration(in: .seconds(10) ... .seconds(600)) }
             }
             let maximumDuration = mapping.optional("max_duration").flatMap { durationNode in
-                attempt { () throws(YAMLError) in
-                    let value = try durationNode.duration()
-                    guard value >= .seconds(60), value <= .seconds(86_400) else {
-                        throw durationNode.error("must be between 1m and 24h")
-                    }
-                    return value
-                }
+                attempt { () throws(YAMLError) in try durationNode.duration(in: .seconds(60) ... .seconds(86_400)) }
             }
             errors += mapping.unknownKeyErrors { key in
                 Self.consentKeys.contains(key)

@@ -29,3 +29,19 @@ extension Duration {
         self = .milliseconds(total)
     }
 }
+
+extension Duration {
+    /// The duration as administrators write it, largest units first: `90s` is `1m30s`, zero is `0s`. Reading the
+    /// text back with `init(text:)` gives the same duration, to the millisecond.
+    public var text: String {
+        var remaining = components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000
+        guard remaining > 0 else { return "0s" }
+        var result = ""
+        for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
+        where remaining >= size {
+            result += "\(remaining / size)\(suffix)"
+            remaining %= size
+        }
+        return result
+    }
+}

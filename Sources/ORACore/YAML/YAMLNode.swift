@@ -93,6 +93,18 @@ public struct YAMLNode {
         return value
     }
 
+    /// The node as a duration within `range`.
+    public func duration(in range: ClosedRange<Duration>) throws(YAMLError) -> Duration {
+        let value = try duration()
+        guard range.contains(value) else {
+            throw error(
+                range.lowerBound == .zero
+                    ? "must be at most \(range.upperBound.text)"
+                    : "must be between \(range.lowerBound.text) and \(range.upperBound.text)")
+        }
+        return value
+    }
+
     /// The node as one of `choices`.
     public func choice(_ choices: [String]) throws(YAMLError) -> String {
         let text = try string()
