@@ -12,27 +12,6 @@ public struct PolicyStore: Sendable {
     /// The advisory lock key that serialises applies and rollbacks ("ora_poli" in ASCII).
     static let lockKey: Int64 = 0x6f72_615f_706f_6c69
 
-    /// A stored version and, when it is or was active, how it became so.
-    public struct Version: Sendable, Equatable, Codable {
-        /// The version number, increasing.
-        public var version: Int64
-        /// SHA-256 of its files.
-        public var contentHash: String
-        /// Who applied it.
-        public var authorDN: String
-        /// Why, in the author's words.
-        public var comment: String?
-        /// When it was stored.
-        public var createdAt: Date
-
-        enum CodingKeys: String, CodingKey {
-            case version, comment
-            case contentHash = "content_hash"
-            case authorDN = "author_dn"
-            case createdAt = "created_at"
-        }
-    }
-
     /// One entry of the activation history.
     public struct Activation: Sendable, Equatable, Codable {
         /// The version that became active.
@@ -64,6 +43,21 @@ public struct PolicyStore: Sendable {
         case unchanged(Int64)
     }
 
+    /// Which active version an apply was reviewed against.
+    public enum Base: Sendable, Equatable {
+        /// No version was active.
+        case nothing
+        /// This version was active.
+        case version(Int64)
+        /// Whatever is active: for automation that does not review changes.
+        case anything
+
+        var expected: Int64? {
+            if case .version(let version) = self { return version }
+            return nil
+        }
+    }
+
     /// Why an apply or rollback was refused.
     public enum ConflictError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Someone else activated another version since the caller looked.
@@ -91,28 +85,21 @@ public struct PolicyStore: Sendable {
         self.logger = logger
     }
 
-    /// Stores `set` as a new version and activates it, unless the active version changed since `expectedActive`.
+    /// Stores `set` as a new version and activates it, unless the active version is no longer `base`.
     /// - Parameters:
     ///   - set: a validated set.
     ///   - author: the administrator's DN.
     ///   - comment: why.
-    ///   - expectedActive: the active version the administrator reviewed the change against (`nil`: none was
-    ///     active); when another version is active by now, the apply is a conflict.
-    ///   - checkExpected: `false` to apply whatever is active (for automation that does not review).
-    public func apply(
-        _ set: PolicySet,
-        author: String,
-        comment: String?,
-        expectedActive: Int64?,
-        checkExpected: Bool = true
-    ) async throws -> ApplyOutcome {
+    ///   - base: the active version the administrator reviewed the change against; when another version is active
+    ///     by now, the apply is a conflict.
+    public func apply(_ set: PolicySet, author: String, comment: String?, base: Base) async throws -> ApplyOutcome {
         let files = String(decoding: try JSONEncoder().encode(set.files), as: UTF8.self)
         let hash = set.contentHash
         return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
-            let active = try await Self.activeVersion(on: connection, logger: logger)
-            if checkExpected, active?.version != expectedActive {
-                throw ConflictError.activeVersionChanged(expected: expectedActive, actual: active?.version)
+            let active = try await Self.active(on: connection, logger: logger)?.activation
+            if base != .anything, active?.version != base.expected {
+                throw ConflictError.activeVersionChanged(expected: base.expected, actual: active?.version)
             }
             if let active, active.contentHash == hash {
                 return .unchanged(active.version)
@@ -161,7 +148,14 @@ public struct PolicyStore: Sendable {
 
     /// The active version with its files, or `nil` when no policy was ever applied.
     public func active() async throws -> (activation: Activation, files: [PolicySet.File])? {
-        let rows = try await client.query(
+        try await client.withConnection { connection in try await Self.active(on: connection, logger: logger) }
+    }
+
+    private static func active(
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (activation: Activation, files: [PolicySet.File])? {
+        let rows = try await connection.query(
             """
             SELECT a.version, a.action, a.actor_dn, a.comment, a.activated_at, v.content_hash, v.files::text
             FROM policy_activations a JOIN policy_versions v USING (version)
@@ -179,16 +173,6 @@ public struct PolicyStore: Sendable {
                     contentHash: hash),
                 decoded
             )
-        }
-        return nil
-    }
-
-    /// The files of `version`.
-    public func files(of version: Int64) async throws -> [PolicySet.File]? {
-        let rows = try await client.query(
-            "SELECT files::text FROM policy_versions WHERE version = \(version)", logger: logger)
-        for try await files in rows.decode(String.self) {
-            return try JSONDecoder().decode([PolicySet.File].self, from: Data(files.utf8))
         }
         return nil
     }
@@ -225,20 +209,5 @@ public struct PolicyStore: Sendable {
             if let conflict = error.closureError as? ConflictError { throw conflict }
             throw error
         }
-    }
-
-    private static func activeVersion(
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> (version: Int64, contentHash: String)? {
-        let rows = try await connection.query(
-            """
-            SELECT a.version, v.content_hash FROM policy_activations a JOIN policy_versions v USING (version)
-            ORDER BY a.id DESC LIMIT 1
-            """,
-            logger: logger
-        )
-        for try await (version, hash) in rows.decode((Int64, String).self) { return (version, hash) }
-        return nil
     }
 }

@@ -43,40 +43,69 @@ struct LoginRateLimiterTests {
     let start = ContinuousClock.now
     let limits = LoginRateLimiter.Limits(failuresPerAccount: 3, failuresPerAddress: 5, window: .seconds(60))
 
+    /// Begins an attempt and returns it when allowed.
+    private func begin(
+        _ limiter: inout LoginRateLimiter, _ account: String, from address: String, after seconds: Int = 0
+    ) -> LoginRateLimiter.Attempt? {
+        if case .allowed(let attempt) = limiter.begin(
+            account: account, address: address, now: start + .seconds(seconds))
+        {
+            return attempt
+        }
+        return nil
+    }
+
     @Test("an account is limited after its failures, until the oldest leaves the window")
     func perAccount() {
         var limiter = LoginRateLimiter(limits: limits)
         for second in 0..<3 {
-            #expect(limiter.check(account: "lena", address: "10.0.0.1", now: start + .seconds(second)) == .allowed)
-            limiter.recordFailure(account: "lena", address: "10.0.0.\(second)", now: start + .seconds(second))
+            #expect(begin(&limiter, "lena", from: "10.0.0.\(second)", after: second) != nil)  // and fails
         }
         #expect(
-            limiter.check(account: "LENA", address: "10.9.9.9", now: start + .seconds(10))
+            limiter.begin(account: "LENA", address: "10.9.9.9", now: start + .seconds(10))
                 == .limited(retryAfter: .seconds(50)))
-        #expect(limiter.check(account: "omar", address: "10.9.9.9", now: start + .seconds(10)) == .allowed)
-        #expect(limiter.check(account: "lena", address: "10.9.9.9", now: start + .seconds(60)) == .allowed)
+        #expect(begin(&limiter, "omar", from: "10.9.9.9", after: 10) != nil)
+        #expect(begin(&limiter, "lena", from: "10.9.9.9", after: 60) != nil)
     }
 
     @Test("an address is limited across accounts")
     func perAddress() {
         var limiter = LoginRateLimiter(limits: limits)
-        for index in 0..<5 {
-            limiter.recordFailure(account: "user\(index)", address: "192.0.2.7", now: start)
-        }
+        for index in 0..<5 { _ = begin(&limiter, "user\(index)", from: "192.0.2.7") }
         #expect(
-            limiter.check(account: "someone-new", address: "192.0.2.7", now: start + .seconds(1))
+            limiter.begin(account: "someone-new", address: "192.0.2.7", now: start + .seconds(1))
                 == .limited(retryAfter: .seconds(59)))
-        #expect(limiter.check(account: "someone-new", address: "192.0.2.8", now: start + .seconds(1)) == .allowed)
+        #expect(begin(&limiter, "someone-new", from: "192.0.2.8", after: 1) != nil)
+    }
+
+    @Test("attempts still in progress count, so concurrent guesses cannot all pass")
+    func concurrentAttempts() {
+        var limiter = LoginRateLimiter(limits: limits)
+        let inFlight = (0..<3).compactMap { _ in begin(&limiter, "lena", from: "192.0.2.1") }
+        #expect(inFlight.count == 3)
+        #expect(begin(&limiter, "lena", from: "192.0.2.2") == nil)
     }
 
     @Test("a successful login clears the account's failures but not the address's")
-    func success() {
+    func success() throws {
         var limiter = LoginRateLimiter(limits: limits)
-        for _ in 0..<3 { limiter.recordFailure(account: "lena", address: "192.0.2.1", now: start) }
-        limiter.recordSuccess(account: "Lena")
-        #expect(limiter.check(account: "lena", address: "192.0.2.2", now: start) == .allowed)
-        for _ in 0..<2 { limiter.recordFailure(account: "x", address: "192.0.2.1", now: start) }
-        #expect(limiter.check(account: "y", address: "192.0.2.1", now: start) != .allowed)
+        for _ in 0..<2 { _ = begin(&limiter, "lena", from: "192.0.2.1") }
+        let attempt = try #require(begin(&limiter, "Lena", from: "192.0.2.1"))
+        limiter.succeeded(attempt)
+        #expect(begin(&limiter, "lena", from: "192.0.2.2") != nil)
+        // The address keeps its two failures; three more reach its limit of five.
+        for _ in 0..<2 { _ = begin(&limiter, "x", from: "192.0.2.1") }
+        #expect(begin(&limiter, "y", from: "192.0.2.1") != nil)
+        #expect(begin(&limiter, "z", from: "192.0.2.1") == nil)
+    }
+
+    @Test("an attempt the directory could not decide counts against nobody")
+    func undecided() {
+        var limiter = LoginRateLimiter(limits: limits)
+        for _ in 0..<10 {
+            if let attempt = begin(&limiter, "lena", from: "192.0.2.1") { limiter.undecided(attempt) }
+        }
+        #expect(begin(&limiter, "lena", from: "192.0.2.1") != nil)
     }
 }
 

@@ -30,13 +30,13 @@ struct PolicyStoreTests {
             #expect(try await store.active() == nil)
 
             let first = try await store.apply(
-                try Self.set("view"), author: "uid=peter", comment: "first", expectedActive: nil)
+                try Self.set("view"), author: "uid=peter", comment: "first", base: .nothing)
             #expect(first == .applied(1))
             #expect(
-                try await store.apply(try Self.set("view"), author: "uid=peter", comment: "again", expectedActive: 1)
+                try await store.apply(try Self.set("view"), author: "uid=peter", comment: "again", base: .version(1))
                     == .unchanged(1))
             let second = try await store.apply(
-                try Self.set("control"), author: "uid=peter", comment: "tier 2", expectedActive: 1)
+                try Self.set("control"), author: "uid=peter", comment: "tier 2", base: .version(1))
             #expect(second == .applied(2))
             #expect(try await store.active()?.activation.version == 2)
             #expect(try await store.active()?.files == (try Self.set("control")).files)
@@ -63,14 +63,14 @@ struct PolicyStoreTests {
                 for client in clients { group.addTask { await client.run() } }
                 try await Migrator(client: clients[0], logger: logger).migrate()
                 let stores = clients.map { PolicyStore(client: $0, logger: logger) }
-                _ = try await stores[0].apply(try Self.set("view"), author: "uid=a", comment: nil, expectedActive: nil)
+                _ = try await stores[0].apply(try Self.set("view"), author: "uid=a", comment: nil, base: .nothing)
                 let outcomes = await withTaskGroup(of: Result<PolicyStore.ApplyOutcome, any Error>.self) { applies in
                     for (index, store) in stores.enumerated() {
                         applies.addTask {
                             do {
                                 let set = try Self.set(index == 0 ? "control" : "view\n    description: other")
                                 return .success(
-                                    try await store.apply(set, author: "uid=\(index)", comment: nil, expectedActive: 1))
+                                    try await store.apply(set, author: "uid=\(index)", comment: nil, base: .version(1)))
                             } catch {
                                 return .failure(error)
                             }

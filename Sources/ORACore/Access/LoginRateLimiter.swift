@@ -1,6 +1,8 @@
 /// Counts failed logins per account and per source address over a sliding window, and says when to refuse
 /// further attempts, so guessing passwords against the directory through ora is slow and visible.
 ///
+/// An attempt counts as a failure from the moment it begins, so concurrent guesses cannot all pass the check while
+/// the directory is still deciding the first; a success or an attempt the directory could not decide takes it back.
 /// A value type with an explicit clock: the server keeps one behind a lock; tests drive it with chosen times.
 public struct LoginRateLimiter: Sendable {
     /// The limits.
@@ -20,10 +22,17 @@ public struct LoginRateLimiter: Sendable {
         }
     }
 
+    /// A login attempt in progress, counted as a failure until it is known to be something else.
+    public struct Attempt: Sendable, Hashable {
+        fileprivate let account: String
+        fileprivate let address: String
+        fileprivate let started: ContinuousClock.Instant
+    }
+
     /// The answer for one attempt.
     public enum Verdict: Sendable, Equatable {
-        /// Go ahead.
-        case allowed
+        /// Go ahead; report how it ended with `succeeded(_:)` or `undecided(_:)` (a failure needs nothing more).
+        case allowed(Attempt)
         /// Refuse; the caller may try again after this long.
         case limited(retryAfter: Duration)
     }
@@ -38,25 +47,30 @@ public struct LoginRateLimiter: Sendable {
         self.limits = limits
     }
 
-    /// Whether an attempt for `account` from `address` may go ahead at `now`.
-    public mutating func check(account: String, address: String, now: ContinuousClock.Instant) -> Verdict {
+    /// Starts an attempt for `account` from `address` at `now`, or refuses it.
+    public mutating func begin(account: String, address: String, now: ContinuousClock.Instant) -> Verdict {
         let accountKey = account.lowercased()
         let accountWait = wait(in: &accountFailures, key: accountKey, limit: limits.failuresPerAccount, now: now)
         let addressWait = wait(in: &addressFailures, key: address, limit: limits.failuresPerAddress, now: now)
         let longest = max(accountWait ?? .zero, addressWait ?? .zero)
-        return longest > .zero ? .limited(retryAfter: longest) : .allowed
-    }
-
-    /// Records a failed attempt.
-    public mutating func recordFailure(account: String, address: String, now: ContinuousClock.Instant) {
-        accountFailures[account.lowercased(), default: []].append(now)
+        guard longest == .zero else { return .limited(retryAfter: longest) }
+        accountFailures[accountKey, default: []].append(now)
         addressFailures[address, default: []].append(now)
         if accountFailures.count + addressFailures.count > 100_000 { prune(now: now) }
+        return .allowed(Attempt(account: accountKey, address: address, started: now))
     }
 
-    /// Forgets the account's failures after it logged in successfully (the address's failures stay).
-    public mutating func recordSuccess(account: String) {
-        accountFailures[account.lowercased()] = nil
+    /// The attempt logged in: the account's failures are forgotten, and the attempt no longer counts against the
+    /// address (its earlier failures still do).
+    public mutating func succeeded(_ attempt: Attempt) {
+        accountFailures[attempt.account] = nil
+        remove(attempt.started, from: &addressFailures, key: attempt.address)
+    }
+
+    /// The directory could not decide the attempt: it counts against nobody.
+    public mutating func undecided(_ attempt: Attempt) {
+        remove(attempt.started, from: &accountFailures, key: attempt.account)
+        remove(attempt.started, from: &addressFailures, key: attempt.address)
     }
 
     private func wait(
@@ -70,6 +84,16 @@ public struct LoginRateLimiter: Sendable {
         failures[key] = times.isEmpty ? nil : times
         guard times.count >= limit, let oldest = times.first else { return nil }
         return oldest + limits.window - now
+    }
+
+    private func remove(
+        _ instant: ContinuousClock.Instant,
+        from failures: inout [String: [ContinuousClock.Instant]],
+        key: String
+    ) {
+        guard var times = failures[key], let index = times.firstIndex(of: instant) else { return }
+        times.remove(at: index)
+        failures[key] = times.isEmpty ? nil : times
     }
 
     private mutating func prune(now: ContinuousClock.Instant) {

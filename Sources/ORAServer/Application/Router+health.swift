@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 import Prometheus
 
@@ -10,14 +9,11 @@ extension Router where Context == ORARequestContext {
     /// - `GET /metrics`: metrics in the Prometheus text format.
     func addHealthRoutes(readiness: ReadinessCheck, metrics: PrometheusCollectorRegistry) {
         get("/healthz") { _, _ -> Response in
-            Response.json(status: .ok, #"{"status":"up","version":"\#(ServerApplication.version)"}"#)
+            try Response.encodedJSON(["status": "up", "version": ServerApplication.version])
         }
         get("/readyz") { _, _ -> Response in
             let result = await readiness.run()
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let body = (try? encoder.encode(result)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            return Response.json(status: result.isReady ? .ok : .serviceUnavailable, body)
+            return try Response.encodedJSON(result, status: result.isReady ? .ok : .serviceUnavailable)
         }
         get("/metrics") { _, _ -> Response in
             var buffer = ByteBuffer()
@@ -28,16 +24,5 @@ extension Router where Context == ORARequestContext {
                 body: .init(byteBuffer: buffer)
             )
         }
-    }
-}
-
-extension Response {
-    /// A JSON response with `text` as its body.
-    static func json(status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(string: text))
-        )
     }
 }

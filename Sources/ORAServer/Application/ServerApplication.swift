@@ -48,7 +48,7 @@ public enum ServerApplication {
                 """)
         }
         let policyStore = PolicyStore(client: postgres, logger: logger)
-        let policies = PolicyService(store: policyStore, client: postgres, logger: logger)
+        let policies = PolicyService(store: policyStore, client: postgres, directory: directory, logger: logger)
         let operators = OperatorService(
             settings: configuration.operators,
             directory: directory,
@@ -67,7 +67,7 @@ public enum ServerApplication {
         router.add(middleware: MetricsMiddleware())
         router.addHealthRoutes(readiness: readiness, metrics: metrics)
         router.addOperatorRoutes(service: operators)
-        router.addPolicyRoutes(policies: policies, store: policyStore, operators: operators, directory: directory)
+        router.addPolicyRoutes(policies: policies, operators: operators)
 
         var application = Application(
             router: router,

@@ -1,5 +1,5 @@
 /// The answer of `GET /readyz`: whether each dependency works, and why not when it does not.
-public struct Readiness: Sendable, Codable, Equatable {
+public struct Readiness: Sendable, Encodable, Equatable {
     /// The state of one dependency.
     public struct Check: Sendable, Codable, Equatable {
         /// Whether it works.
@@ -14,8 +14,6 @@ public struct Readiness: Sendable, Codable, Equatable {
         }
     }
 
-    /// `ready` when every check passed, `not_ready` otherwise.
-    public var status: String
     /// PostgreSQL.
     public var database: Check
     /// The LDAP directory.
@@ -25,9 +23,20 @@ public struct Readiness: Sendable, Codable, Equatable {
     public init(database: Check, directory: Check) {
         self.database = database
         self.directory = directory
-        self.status = database.ready && directory.ready ? "ready" : "not_ready"
     }
 
     /// Whether every check passed.
     public var isReady: Bool { database.ready && directory.ready }
+
+    /// `ready` when every check passed, `not_ready` otherwise.
+    public var status: String { isReady ? "ready" : "not_ready" }
+
+    enum CodingKeys: String, CodingKey { case status, database, directory }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encode(database, forKey: .database)
+        try container.encode(directory, forKey: .directory)
+    }
 }

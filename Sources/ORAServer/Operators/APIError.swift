@@ -1,5 +1,5 @@
-import Foundation
 public import Hummingbird
+import ORADirectory
 
 /// An error answer of the JSON API: an HTTP status, a stable machine-readable code and a sentence for people.
 public struct APIError: Error, HTTPResponseError, Sendable {
@@ -11,23 +11,34 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var message: String
     /// Extra headers, such as `Retry-After`.
     public var headers: HTTPFields
+    /// One line per mistake, when the request had several (an invalid policy set).
+    public var errors: [String]
 
     /// Creates an error answer.
-    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status,
+        code: String,
+        message: String,
+        headers: HTTPFields = [:],
+        errors: [String] = []
+    ) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.errors = errors
+    }
+
+    private struct Body: Encodable {
+        var error: String
+        var message: String
+        var errors: [String]?
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let body = try encoder.encode(["error": code, "message": message])
-        var headers = self.headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        headers[.cacheControl] = "no-store"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        try Response.encodedJSON(
+            Body(error: code, message: message, errors: errors.isEmpty ? nil : errors), status: status, headers: headers
+        )
     }
 
     static let invalidCredentials = APIError(
@@ -39,6 +50,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(
             .serviceUnavailable, code: "directory_unavailable",
             message: "the directory cannot be reached; nothing can be decided until it is back")
+    }
+    /// The answer for a directory that could not answer: 503 when it is unavailable, 502 when it answered in a
+    /// way ora cannot use (a misconfiguration or a bound exceeded).
+    static func directory(_ error: DirectoryError) -> APIError {
+        switch error {
+        case .invalidCredentials: return invalidCredentials
+        case .unavailable: return directoryUnavailable()
+        case .failed(let reason):
+            return APIError(
+                .badGateway, code: "directory_error", message: "the directory's answer cannot be used: \(reason)")
+        }
     }
     static func databaseUnavailable() -> APIError {
         APIError(

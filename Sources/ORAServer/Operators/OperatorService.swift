@@ -95,8 +95,11 @@ public final class OperatorService: Sendable {
     /// Logs in `user` with `password` from `sourceAddress`.
     /// - Throws: `APIError`: 401 for wrong credentials, 429 when limited, 503 when the directory or database is down.
     public func login(user: String, password: String, sourceAddress: String) async throws(APIError) -> LoginResult {
-        let verdict = limiter.withLock { $0.check(account: user, address: sourceAddress, now: now()) }
-        if case .limited(let retryAfter) = verdict {
+        let attempt: LoginRateLimiter.Attempt
+        switch limiter.withLock({ $0.begin(account: user, address: sourceAddress, now: now()) }) {
+        case .allowed(let started):
+            attempt = started
+        case .limited(let retryAfter):
             try await record(user: user, outcome: .rateLimited, reason: "too many failed logins", from: sourceAddress)
             let seconds = max(1, Int(retryAfter.components.seconds) + 1)
             throw APIError(
@@ -109,15 +112,15 @@ public final class OperatorService: Sendable {
         do {
             person = try await directory.authenticate(user: user, password: password)
         } catch .invalidCredentials {
-            limiter.withLock { $0.recordFailure(account: user, address: sourceAddress, now: now()) }
             try await record(user: user, outcome: .failure, reason: "invalid credentials", from: sourceAddress)
             throw .invalidCredentials
         } catch {
+            limiter.withLock { $0.undecided(attempt) }
             try await record(user: user, outcome: .unavailable, reason: error.description, from: sourceAddress)
-            throw .directoryUnavailable()
+            throw .directory(error)
         }
 
-        limiter.withLock { $0.recordSuccess(account: user) }
+        limiter.withLock { $0.succeeded(attempt) }
         let token = OperatorToken.generate()
         let expiresAt = Date().addingTimeInterval(settings.sessionLifetime.timeInterval)
         do {
@@ -163,7 +166,7 @@ public final class OperatorService: Sendable {
             groups = try await directory.groups(of: dn)
         } catch {
             logger.error("could not resolve an operator's groups", metadata: ["error": "\(error.description)"])
-            throw .directoryUnavailable()
+            throw .directory(error)
         }
         return Identity(
             person: session.person,

@@ -13,14 +13,8 @@ extension Router where Context == ORARequestContext {
     func addOperatorRoutes(service: OperatorService) {
         let api = group("api/v1")
         api.post("login") { request, context -> Response in
-            let body: LoginRequest
-            do {
-                body = try await request.decode(as: LoginRequest.self, context: context)
-            } catch {
-                throw APIError(
-                    .badRequest, code: "invalid_request",
-                    message: "expected a JSON object with the text fields \"user\" and \"password\"")
-            }
+            let body = try await request.decodeJSON(
+                LoginRequest.self, context: context, expected: #"{"user": "…", "password": "…"}"#)
             let result = try await service.login(
                 user: body.user, password: body.password, sourceAddress: context.sourceAddress)
             return try Response.encodedJSON(result)
@@ -56,19 +50,5 @@ struct OperatorAuthenticationMiddleware: RouterMiddleware {
         var context = context
         context.session = session
         return try await next(request, context)
-    }
-}
-
-extension Response {
-    /// A JSON response of `value`, ISO 8601 dates, no caching.
-    static func encodedJSON(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(value)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -1,6 +1,8 @@
 public import Foundation
+import HTTPTypes
 public import Logging
 public import ORACore
+public import ORADirectory
 public import ORAStore
 public import PostgresNIO
 public import ServiceLifecycle
@@ -20,13 +22,20 @@ public final class PolicyService: Service, Sendable {
 
     private let store: PolicyStore
     private let client: PostgresClient
+    private let directory: DirectoryClient
     private let logger: Logger
     private let state = Mutex(Active(activation: nil, set: PolicySet(policies: [])))
 
     /// Creates the service.
-    public init(store: PolicyStore, client: PostgresClient, logger: Logger) {
+    /// - Parameters:
+    ///   - store: where versions are kept.
+    ///   - client: the database, for listening to activations.
+    ///   - directory: resolves operators and machines for explanations.
+    ///   - logger: where version changes are logged.
+    public init(store: PolicyStore, client: PostgresClient, directory: DirectoryClient, logger: Logger) {
         self.store = store
         self.client = client
+        self.directory = directory
         self.logger = logger
     }
 
@@ -39,7 +48,11 @@ public final class PolicyService: Service, Sendable {
             state.withLock { $0 = Active(activation: nil, set: PolicySet(policies: [])) }
             return
         }
-        if state.withLock({ $0.activation == activation }) { return }
+        // Reloads can overlap (a notification and the applying request); never go back to an older activation.
+        let isCurrentOrOlder = state.withLock { current in
+            current.activation.map { activation.activatedAt <= $0.activatedAt } ?? false
+        }
+        if isCurrentOrOlder { return }
         let set: PolicySet
         do {
             set = try PolicyParser.parse(files)
@@ -50,13 +63,119 @@ public final class PolicyService: Service, Sendable {
                 metadata: ["policy.version": "\(activation.version)", "error": "\(error.description)"])
             return
         }
-        state.withLock { $0 = Active(activation: activation, set: set) }
+        let installed = state.withLock { current in
+            if let existing = current.activation, existing.activatedAt >= activation.activatedAt { return false }
+            current = Active(activation: activation, set: set)
+            return true
+        }
+        guard installed else { return }
         logger.notice(
             "policy version active",
             metadata: [
                 "policy.version": "\(activation.version)", "policy.hash": "\(activation.contentHash)",
                 "policy.count": "\(set.policies.count)",
             ])
+    }
+
+    /// Validates `files` as a set and activates it, unless the active version is no longer `base`.
+    /// - Throws: `APIError` 422 listing every mistake, 409 on a conflict, 503 when the database is down.
+    public func apply(
+        files: [PolicySet.File],
+        author: String,
+        comment: String?,
+        base: PolicyStore.Base
+    ) async throws(APIError) -> PolicyStore.ApplyOutcome {
+        let set: PolicySet
+        do {
+            set = try PolicyParser.parse(files)
+        } catch {
+            throw APIError(
+                .unprocessableContent, code: "invalid_policy",
+                message: "the policy set has mistakes; nothing was changed", errors: error.errors.map(\.description))
+        }
+        let outcome: PolicyStore.ApplyOutcome
+        do {
+            outcome = try await store.apply(set, author: author, comment: comment, base: base)
+        } catch let conflict as PolicyStore.ConflictError {
+            throw APIError(.conflict, code: "conflict", message: conflict.description)
+        } catch {
+            throw databaseUnavailable(error)
+        }
+        await reloadAfterChange()
+        return outcome
+    }
+
+    /// Makes an earlier version active again.
+    /// - Throws: `APIError` 404 for an unknown version, 503 when the database is down.
+    public func rollback(to version: Int64, actor: String, comment: String?) async throws(APIError) {
+        do {
+            try await store.rollback(to: version, actor: actor, comment: comment)
+        } catch let conflict as PolicyStore.ConflictError {
+            throw APIError(.notFound, code: "unknown_version", message: conflict.description)
+        } catch {
+            throw databaseUnavailable(error)
+        }
+        await reloadAfterChange()
+    }
+
+    /// Every activation, newest first.
+    public func history() async throws(APIError) -> [PolicyStore.Activation] {
+        do {
+            return try await store.history()
+        } catch {
+            throw databaseUnavailable(error)
+        }
+    }
+
+    /// What the active version decides for the operator named `user` offering help to the machine `machine`, with
+    /// groups and computer facts resolved from the directory now.
+    /// - Returns: the decision and the version that made it.
+    /// - Throws: `APIError` 404 for an unknown operator or machine; 502/503 when the directory cannot answer.
+    public func explain(
+        user: String,
+        machine: String,
+        mode: AccessMode,
+        ticket: String?,
+        at date: Date
+    ) async throws(APIError) -> (decision: Decision, version: Int64?) {
+        do {
+            guard let person = try await directory.person(named: user) else {
+                throw APIError(.notFound, code: "unknown_operator", message: "no single person is named \(user)")
+            }
+            guard let computer = try await directory.computer(named: machine) else {
+                throw APIError(.notFound, code: "unknown_machine", message: "no computer object is named \(machine)")
+            }
+            guard let dn = try? DistinguishedName(person.dn) else {
+                throw APIError.directory(.failed(reason: "the directory returned an invalid DN for \(user)"))
+            }
+            let groups = try await directory.groups(of: dn)
+            let active = self.active
+            let decision = active.set.decide(
+                operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: date)
+            return (decision, active.activation?.version)
+        } catch let error as APIError {
+            throw error
+        } catch let error as DirectoryError {
+            throw APIError.directory(error)
+        } catch {
+            throw APIError.directoryUnavailable()
+        }
+    }
+
+    /// Switches at once after a change made through this server; the notification follows for every other one.
+    private func reloadAfterChange() async {
+        do {
+            try await reload()
+        } catch {
+            logger.warning(
+                "could not reload the policy after a change; waiting for the notification",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+
+    private func databaseUnavailable(_ error: any Error) -> APIError {
+        logger.error("policy storage failed", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        return .databaseUnavailable()
     }
 
     /// Listens for activations until shutdown.

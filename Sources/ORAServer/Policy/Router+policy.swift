@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import ORACore
-import ORADirectory
 import ORAStore
 
 /// The JSON body of `PUT /api/v1/policy`.
@@ -10,12 +9,18 @@ struct PolicyApplyRequest: Decodable {
     var comment: String?
     /// The active version the change was reviewed against; omitted, the change applies over whatever is active.
     var basedOn: Int64?
+    /// The change was reviewed when no version was active.
     var basedOnNothing: Bool?
 
     enum CodingKeys: String, CodingKey {
         case files, comment
         case basedOn = "based_on"
         case basedOnNothing = "based_on_nothing"
+    }
+
+    var base: PolicyStore.Base {
+        if basedOnNothing == true { return .nothing }
+        return basedOn.map(PolicyStore.Base.version) ?? .anything
     }
 }
 
@@ -45,77 +50,56 @@ struct PolicyDocument: Encodable {
         var effect: String
         var access: String?
         var location: String
+
+        init(_ policy: Policy) {
+            name = policy.name
+            description = policy.description
+            location = policy.location.description
+            switch policy.effect {
+            case .allow(let mode):
+                effect = "allow"
+                access = mode.rawValue
+            case .deny:
+                effect = "deny"
+                access = nil
+            }
+        }
     }
     var activation: PolicyStore.Activation?
     var policies: [Summary]
     var files: [PolicySet.File]
+
+    init(_ active: PolicyService.Active) {
+        activation = active.activation
+        policies = active.set.policies.map(Summary.init)
+        files = active.set.files
+    }
 }
 
 extension Router where Context == ORARequestContext {
-    /// Adds the policy API: read (administrators and auditors), apply and roll back (administrators), explain.
-    func addPolicyRoutes(
-        policies: PolicyService, store: PolicyStore, operators: OperatorService, directory: DirectoryClient
-    ) {
+    /// Adds the policy API: read and explain (administrators and auditors), apply and roll back (administrators).
+    func addPolicyRoutes(policies: PolicyService, operators: OperatorService) {
         let api = group("api/v1/policy").add(middleware: OperatorAuthenticationMiddleware(service: operators))
         let readers: Set<OperatorRole> = [.administrator, .auditor]
 
         api.get { _, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "read the policy")
-            let active = policies.active
-            return try Response.encodedJSON(
-                PolicyDocument(
-                    activation: active.activation,
-                    policies: active.set.policies.map { policy in
-                        let access: String? = if case .allow(let mode) = policy.effect { mode.rawValue } else { nil }
-                        return PolicyDocument.Summary(
-                            name: policy.name, description: policy.description,
-                            effect: access == nil ? "deny" : "allow", access: access,
-                            location: policy.location.description)
-                    },
-                    files: active.set.files))
+            return try Response.encodedJSON(PolicyDocument(policies.active))
         }
 
         api.get("versions") { _, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "read the policy history")
-            do {
-                return try Response.encodedJSON(try await store.history())
-            } catch {
-                throw APIError.databaseUnavailable()
-            }
+            return try Response.encodedJSON(try await policies.history())
         }
 
         api.put { request, context -> Response in
             let identity = try await operators.require([.administrator], of: context.session, toDo: "apply policy")
-            let body: PolicyApplyRequest
-            do {
-                body = try await request.decode(as: PolicyApplyRequest.self, context: context)
-            } catch {
-                throw APIError(
-                    .badRequest, code: "invalid_request",
-                    message: "expected {\"files\": [{\"name\", \"content\"}], \"comment\", \"based_on\"}")
-            }
-            let set: PolicySet
-            do {
-                set = try PolicyParser.parse(body.files)
-            } catch let error as PolicyErrors {
-                return try Response.encodedJSON(
-                    InvalidPolicyDocument(
-                        error: "invalid_policy", message: "the policy set has mistakes; nothing was changed",
-                        errors: error.errors.map(\.description)),
-                    status: .unprocessableContent)
-            }
-            let outcome: PolicyStore.ApplyOutcome
-            do {
-                outcome = try await store.apply(
-                    set, author: identity.person.dn, comment: body.comment,
-                    expectedActive: body.basedOn, checkExpected: body.basedOn != nil || body.basedOnNothing == true)
-            } catch let conflict as PolicyStore.ConflictError {
-                throw APIError(.conflict, code: "conflict", message: conflict.description)
-            } catch {
-                throw APIError.databaseUnavailable()
-            }
-            try? await policies.reload()
-            switch outcome {
+            let body = try await request.decodeJSON(
+                PolicyApplyRequest.self, context: context,
+                expected: #"{"files": [{"name", "content"}], "comment", "based_on"}"#)
+            switch try await policies.apply(
+                files: body.files, author: identity.person.dn, comment: body.comment, base: body.base)
+            {
             case .applied(let version):
                 return try Response.encodedJSON(["outcome": "applied", "version": "\(version)"])
             case .unchanged(let version):
@@ -125,58 +109,23 @@ extension Router where Context == ORARequestContext {
 
         api.post("rollback") { request, context -> Response in
             let identity = try await operators.require([.administrator], of: context.session, toDo: "roll policy back")
-            guard let body = try? await request.decode(as: PolicyRollbackRequest.self, context: context) else {
-                throw APIError(.badRequest, code: "invalid_request", message: "expected {\"version\": N, \"comment\"}")
-            }
-            do {
-                try await store.rollback(to: body.version, actor: identity.person.dn, comment: body.comment)
-            } catch let conflict as PolicyStore.ConflictError {
-                throw APIError(.notFound, code: "unknown_version", message: conflict.description)
-            } catch {
-                throw APIError.databaseUnavailable()
-            }
-            try? await policies.reload()
+            let body = try await request.decodeJSON(
+                PolicyRollbackRequest.self, context: context, expected: #"{"version": N, "comment"}"#)
+            try await policies.rollback(to: body.version, actor: identity.person.dn, comment: body.comment)
             return try Response.encodedJSON(["outcome": "rolled_back", "version": "\(body.version)"])
         }
 
         api.post("explain") { request, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "explain policy decisions")
-            guard let body = try? await request.decode(as: PolicyExplainRequest.self, context: context) else {
-                throw APIError(
-                    .badRequest, code: "invalid_request",
-                    message: "expected {\"operator\", \"machine\", \"mode\", \"ticket\", \"at\"}")
-            }
-            let decision: Decision
-            let version: Int64?
-            do {
-                guard let person = try await directory.person(named: body.person) else {
-                    throw APIError(
-                        .notFound, code: "unknown_operator", message: "no single person is named \(body.person)")
-                }
-                guard let computer = try await directory.computer(named: body.machine) else {
-                    throw APIError(
-                        .notFound, code: "unknown_machine", message: "no computer object is named \(body.machine)")
-                }
-                let groups = try await directory.groups(of: try DistinguishedName(person.dn))
-                let active = policies.active
-                version = active.activation?.version
-                decision = active.set.decide(
-                    operatorGroups: groups, machine: MachineFacts(computer), mode: body.mode ?? .view,
-                    ticket: body.ticket, at: body.at ?? Date())
-            } catch let error as APIError {
-                throw error
-            } catch {
-                throw APIError.directoryUnavailable()
-            }
+            let body = try await request.decodeJSON(
+                PolicyExplainRequest.self, context: context,
+                expected: #"{"operator", "machine", "mode", "ticket", "at"}"#)
+            let (decision, version) = try await policies.explain(
+                user: body.person, machine: body.machine, mode: body.mode ?? .view, ticket: body.ticket,
+                at: body.at ?? Date())
             return try Response.encodedJSON(ExplainDocument(decision, version: version))
         }
     }
-}
-
-struct InvalidPolicyDocument: Encodable {
-    var error: String
-    var message: String
-    var errors: [String]
 }
 
 struct ExplainDocument: Encodable {
