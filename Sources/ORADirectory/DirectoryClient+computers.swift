@@ -8,9 +8,7 @@ extension DirectoryClient {
     public func computer(named name: String) async throws(DirectoryError) -> Computer? {
         let key = name.lowercased()
         if let cached = computerCache.value(for: key) { return cached }
-        guard !name.isEmpty, name.utf8.count <= 256,
-            !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
-        else { return nil }
+        guard Self.isAcceptableName(name) else { return nil }
         let layout = settings.layout
         let entries: [LDAPEntry]
         do {
@@ -36,9 +34,6 @@ extension DirectoryClient {
         let computer = Computer(
             name: objectName,
             dn: dn,
-            organizationalUnits: dn.ancestors.filter {
-                $0.rdns.first?.first.map { $0.type.lowercased() == "ou" } ?? false
-            },
             groups: try await groups(of: dn)
         )
         computerCache.store(computer, for: key)

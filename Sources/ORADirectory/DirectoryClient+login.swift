@@ -19,23 +19,8 @@ extension DirectoryClient {
     public func authenticate(user: String, password: String) async throws(DirectoryError) -> Operator {
         // An empty password is an anonymous bind, which directories answer with success.
         guard !password.isEmpty else { throw reject(user, reason: "empty password") }
-        guard !user.isEmpty, user.utf8.count <= Self.maximumUserNameLength else {
-            throw reject(user, reason: "empty or over-long user name")
-        }
-        guard !user.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
-            throw reject(user, reason: "control characters in the user name")
-        }
-        let entries: [LDAPEntry]
-        do {
-            entries = try await searchPeople(named: user)
-        } catch .operationFailed(_, 4, _) {
-            throw reject(user, reason: "several matching entries")  // sizeLimitExceeded: more than one match
-        } catch {
-            throw directoryError(error, doing: "searching for the user")
-        }
-        guard entries.count == 1, let entry = entries.first else {
-            throw reject(user, reason: entries.isEmpty ? "no matching entry" : "several matching entries")
-        }
+        let (found, reason) = try await findPerson(named: user)
+        guard let entry = found else { throw reject(user, reason: reason) }
         do {
             try await bind(dn: entry.dn, password: password)
         } catch .invalidCredentials {
@@ -50,31 +35,39 @@ extension DirectoryClient {
     /// policy would decide for someone).
     /// - Returns: the person, or `nil` when no single entry matches.
     public func person(named user: String) async throws(DirectoryError) -> Operator? {
-        guard !user.isEmpty, user.utf8.count <= Self.maximumUserNameLength,
-            !user.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
-        else { return nil }
+        try await findPerson(named: user).entry.map { person(from: $0, typed: user) }
+    }
+
+    /// Whether `name` may be looked up at all: not empty, not over-long, no control characters.
+    static func isAcceptableName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= maximumUserNameLength
+            && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+    }
+
+    /// The one entry matching the user filter, or why there is none.
+    private func findPerson(named user: String) async throws(DirectoryError) -> (entry: LDAPEntry?, reason: String) {
+        guard Self.isAcceptableName(user) else { return (nil, "not an acceptable user name") }
+        let layout = settings.layout
         let entries: [LDAPEntry]
         do {
-            entries = try await searchPeople(named: user)
+            // At most two entries: enough to tell one from several.
+            entries = try await search(
+                base: layout.userBase ?? settings.baseDN,
+                scope: .subtree,
+                filter: LDAPFilter.fill(layout.userFilter, with: ["user": user]),
+                attributes: [layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute],
+                sizeLimit: 2
+            )
         } catch .operationFailed(_, 4, _) {
-            return nil
+            return (nil, "several matching entries")  // sizeLimitExceeded: more than one match
         } catch {
             throw directoryError(error, doing: "searching for a person")
         }
-        guard entries.count == 1, let entry = entries.first else { return nil }
-        return person(from: entry, typed: user)
-    }
-
-    /// At most two entries matching the user filter: enough to tell one from several.
-    private func searchPeople(named user: String) async throws(LDAPError) -> [LDAPEntry] {
-        let layout = settings.layout
-        return try await search(
-            base: layout.userBase ?? settings.baseDN,
-            scope: .subtree,
-            filter: LDAPFilter.fill(layout.userFilter, with: ["user": user]),
-            attributes: [layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute],
-            sizeLimit: 2
-        )
+        switch entries.count {
+        case 1: return (entries[0], "")
+        case 0: return (nil, "no matching entry")
+        default: return (nil, "several matching entries")
+        }
     }
 
     private func person(from entry: LDAPEntry, typed user: String) -> Operator {
@@ -99,14 +92,10 @@ extension DirectoryClient {
         logger.error(
             "directory error",
             metadata: ["directory.operation": "\(what)", "error": "\(error.description.debugDescription)"])
-        switch error {
-        case .serverUnreachable, .timedOut, .tlsFailed:
-            return .unavailable(reason: error.description)
-        case .invalidCredentials:
+        if case .invalidCredentials = error {
             // The service account itself was refused: ora cannot read the directory.
             return .unavailable(reason: "the directory refused ora's service account")
-        case .invalidURI, .operationFailed:
-            return .failed(reason: error.description)
         }
+        return error.isUnavailable ? .unavailable(reason: error.description) : .failed(reason: error.description)
     }
 }

@@ -19,8 +19,13 @@ public struct DatabaseProbe: Sendable {
         let place = "\(configuration.host ?? "unix socket"):\(configuration.port.map(String.init) ?? "")"
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            defer { Task { try? await connection.close() } }
-            try await connection.query("SELECT 1", logger: logger)
+            do {
+                try await connection.query("SELECT 1", logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
         } catch {
             throw DatabaseUnavailableError(place: place, reason: DatabaseErrorDescription.describe(error))
         }

@@ -50,13 +50,9 @@ public struct OperatorSessionStore: Sendable {
                 """,
                 logger: logger
             )
-            try await connection.query(
-                """
-                INSERT INTO login_events (id, user_name, operator_dn, source_address, outcome)
-                VALUES (\(UUID()), \(userName), \(person.dn), \(sourceAddress), \(Outcome.success.rawValue))
-                """,
-                logger: logger
-            )
+            try await Self.recordEvent(
+                userName: userName, operatorDN: person.dn, sourceAddress: sourceAddress, outcome: .success,
+                reason: nil, on: connection, logger: logger)
         }
     }
 
@@ -98,13 +94,9 @@ public struct OperatorSessionStore: Sendable {
             var revoked: (String, String)?
             for try await row in rows.decode((String, String).self) { revoked = row }
             guard let (account, dn) = revoked else { return false }
-            try await connection.query(
-                """
-                INSERT INTO login_events (id, user_name, operator_dn, source_address, outcome)
-                VALUES (\(UUID()), \(account), \(dn), \(sourceAddress), \(Outcome.logout.rawValue))
-                """,
-                logger: logger
-            )
+            try await Self.recordEvent(
+                userName: account, operatorDN: dn, sourceAddress: sourceAddress, outcome: .logout, reason: nil,
+                on: connection, logger: logger)
             return true
         }
     }
@@ -116,10 +108,26 @@ public struct OperatorSessionStore: Sendable {
         reason: String?,
         sourceAddress: String?
     ) async throws {
-        try await client.query(
+        try await client.withConnection { connection in
+            try await Self.recordEvent(
+                userName: userName, operatorDN: nil, sourceAddress: sourceAddress, outcome: outcome, reason: reason,
+                on: connection, logger: logger)
+        }
+    }
+
+    private static func recordEvent(
+        userName: String,
+        operatorDN: String?,
+        sourceAddress: String?,
+        outcome: Outcome,
+        reason: String?,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try await connection.query(
             """
-            INSERT INTO login_events (id, user_name, source_address, outcome, reason)
-            VALUES (\(UUID()), \(userName), \(sourceAddress), \(outcome.rawValue), \(reason))
+            INSERT INTO login_events (id, user_name, operator_dn, source_address, outcome, reason)
+            VALUES (\(UUID()), \(userName), \(operatorDN), \(sourceAddress), \(outcome.rawValue), \(reason))
             """,
             logger: logger
         )

@@ -97,7 +97,7 @@ public struct PolicyStore: Sendable {
         let hash = set.contentHash
         return try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
-            let active = try await Self.active(on: connection, logger: logger)?.activation
+            let active = try await Self.activations(limit: 1, on: connection, logger: logger).first
             if base != .anything, active?.version != base.expected {
                 throw ConflictError.activeVersionChanged(expected: base.expected, actual: active?.version)
             }
@@ -114,14 +114,8 @@ public struct PolicyStore: Sendable {
             )
             var version: Int64 = 0
             for try await value in rows.decode(Int64.self) { version = value }
-            try await connection.query(
-                """
-                INSERT INTO policy_activations (version, action, actor_dn, comment)
-                VALUES (\(version), 'apply', \(author), \(comment))
-                """,
-                logger: logger
-            )
-            try await connection.query("SELECT pg_notify(\(Self.channel), \(String(version)))", logger: logger)
+            try await Self.activate(
+                version, action: "apply", actor: author, comment: comment, on: connection, logger: logger)
             return .applied(version)
         }
     }
@@ -135,51 +129,41 @@ public struct PolicyStore: Sendable {
             var count = 0
             for try await value in rows.decode(Int.self) { count = value }
             guard count == 1 else { throw ConflictError.unknownVersion(version) }
-            try await connection.query(
-                """
-                INSERT INTO policy_activations (version, action, actor_dn, comment)
-                VALUES (\(version), 'rollback', \(actor), \(comment))
-                """,
-                logger: logger
-            )
-            try await connection.query("SELECT pg_notify(\(Self.channel), \(String(version)))", logger: logger)
+            try await Self.activate(
+                version, action: "rollback", actor: actor, comment: comment, on: connection, logger: logger)
         }
     }
 
     /// The active version with its files, or `nil` when no policy was ever applied.
     public func active() async throws -> (activation: Activation, files: [PolicySet.File])? {
-        try await client.withConnection { connection in try await Self.active(on: connection, logger: logger) }
-    }
-
-    private static func active(
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> (activation: Activation, files: [PolicySet.File])? {
-        let rows = try await connection.query(
-            """
-            SELECT a.version, a.action, a.actor_dn, a.comment, a.activated_at, v.content_hash, v.files::text
-            FROM policy_activations a JOIN policy_versions v USING (version)
-            ORDER BY a.id DESC LIMIT 1
-            """,
-            logger: logger
-        )
-        for try await (version, action, actor, comment, activatedAt, hash, files) in rows.decode(
-            (Int64, String, String, String?, Date, String, String).self)
-        {
-            let decoded = try JSONDecoder().decode([PolicySet.File].self, from: Data(files.utf8))
-            return (
-                Activation(
-                    version: version, action: action, actorDN: actor, comment: comment, activatedAt: activatedAt,
-                    contentHash: hash),
-                decoded
-            )
+        try await client.withConnection { connection in
+            guard let activation = try await Self.activations(limit: 1, on: connection, logger: logger).first else {
+                return nil
+            }
+            // A version's files never change, so reading them after the activation is consistent.
+            let rows = try await connection.query(
+                "SELECT files::text FROM policy_versions WHERE version = \(activation.version)", logger: logger)
+            for try await files in rows.decode(String.self) {
+                return (activation, try JSONDecoder().decode([PolicySet.File].self, from: Data(files.utf8)))
+            }
+            return nil
         }
-        return nil
     }
 
     /// Every activation, newest first.
     public func history(limit: Int = 100) async throws -> [Activation] {
-        let rows = try await client.query(
+        try await client.withConnection { connection in
+            try await Self.activations(limit: limit, on: connection, logger: logger)
+        }
+    }
+
+    /// The newest `limit` activations; the first is the active version.
+    private static func activations(
+        limit: Int,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [Activation] {
+        let rows = try await connection.query(
             """
             SELECT a.version, a.action, a.actor_dn, a.comment, a.activated_at, v.content_hash
             FROM policy_activations a JOIN policy_versions v USING (version)
@@ -197,6 +181,25 @@ public struct PolicyStore: Sendable {
                     contentHash: hash))
         }
         return result
+    }
+
+    /// Records that `version` is active from now and tells every server (delivered when the transaction commits).
+    private static func activate(
+        _ version: Int64,
+        action: String,
+        actor: String,
+        comment: String?,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO policy_activations (version, action, actor_dn, comment)
+            VALUES (\(version), \(action), \(actor), \(comment))
+            """,
+            logger: logger
+        )
+        try await connection.query("SELECT pg_notify(\(channel), \(String(version)))", logger: logger)
     }
 
     /// Runs `body` in a transaction; a conflict found inside is thrown as itself, not wrapped.

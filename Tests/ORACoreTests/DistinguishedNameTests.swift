@@ -58,6 +58,10 @@ struct DistinguishedNameTests {
         // A suffix of the text that is not a whole RDN is not an ancestor.
         #expect(
             !(try DistinguishedName("cn=x,ou=BigKiosks,dc=corp")).isWithin(try DistinguishedName("ou=Kiosks,dc=corp")))
+        // Nor is a value that merely contains an escaped comma.
+        #expect(
+            !(try DistinguishedName(#"cn=evil\,ou=Kiosks,dc=corp"#)).isWithin(
+                try DistinguishedName("ou=Kiosks,dc=corp")))
     }
 
     @Test(
@@ -93,5 +97,16 @@ struct DistinguishedNameTests {
         let root = try DistinguishedName("")
         #expect(root.rdns.isEmpty)
         #expect(try DistinguishedName("cn=a,dc=x").isWithin(root))
+    }
+
+    @Test("a computer's organisational units, however the ou type is spelt")
+    func organizationalUnits() throws {
+        let computer = Computer(
+            name: "PC-1", dn: try DistinguishedName("cn=PC-1,2.5.4.11=Kiosks,OU=Computers,cn=Site,dc=corp"), groups: [])
+        #expect(
+            computer.organizationalUnits == [
+                try DistinguishedName("ou=Kiosks,ou=Computers,cn=Site,dc=corp"),
+                try DistinguishedName("ou=Computers,cn=Site,dc=corp"),
+            ])
     }
 }

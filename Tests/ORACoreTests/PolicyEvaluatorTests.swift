@@ -140,6 +140,40 @@ struct PolicyEvaluatorTests {
         #expect(decision.isAllowed == testCase.explanation.hasPrefix("allowed"))
     }
 
+    @Test("a deny policy outside its schedule is no policy at all: default deny")
+    func scheduledDenyOnly() throws {
+        let set = try PolicyParser.parse([
+            PolicySet.File(
+                name: "freeze.yaml",
+                content: """
+                    policies:
+                      - name: change-freeze
+                        effect: deny
+                        helpers: {any: true}
+                        targets: {any: true}
+                        schedule: {timezone: UTC, days: [sat, sun], hours: "00:00-24:00"}
+                    """)
+        ])
+        let weekday = set.decide(
+            operatorGroups: [Self.tier1], machine: Self.workstation, mode: .view, ticket: nil,
+            at: Self.date("2026-11-23T09:00:00Z"))
+        #expect(weekday.explanation == "denied: no policy allows this operator to offer help to this machine")
+        let weekend = set.decide(
+            operatorGroups: [Self.tier1], machine: Self.workstation, mode: .view, ticket: nil,
+            at: Self.date("2026-11-28T09:00:00Z"))
+        #expect(weekend.explanation == #"denied by "change-freeze""#)
+    }
+
+    @Test("a ticket pattern that is not a regular expression matches no ticket")
+    func invalidPatternFailsClosed() throws {
+        var policy = try #require(Self.set.policies.first { $0.name == "tier1-view" })
+        #expect(policy.accepts(ticket: "INC0012345"))
+        policy.ticketPattern = "^INC[0-9"
+        #expect(policy.ticketPattern == "^INC[0-9")
+        #expect(!policy.accepts(ticket: "INC0012345"))
+        #expect(!policy.accepts(ticket: "^INC[0-9"))
+    }
+
     @Test("the deciding policies set the consent timeout and the longest session")
     func limits() {
         let decision = Self.set.decide(

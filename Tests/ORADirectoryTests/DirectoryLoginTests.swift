@@ -152,6 +152,7 @@ struct LDAPFilterTests {
         // libldap escapes every byte outside ASCII too, which RFC 4515 allows and servers match as the same value.
         #expect(LDAPFilter.escape("Müller") == #"M\C3\BCller"#)
         #expect(LDAPFilter.escape("plain.name-1") == "plain.name-1")
+        #expect(LDAPFilter.escape("") == "")
         #expect(
             LDAPFilter.fill("(&(objectClass=inetOrgPerson)(uid={user}))", with: ["user": "admin)(|(uid=*"])
                 == #"(&(objectClass=inetOrgPerson)(uid=admin\29\28|\28uid=\2A))"#)

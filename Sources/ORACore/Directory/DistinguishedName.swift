@@ -20,6 +20,8 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     /// The normalised form, used for comparison: lower-case types and values, insignificant spaces removed,
     /// RFC 4514 escaping.
     public let normalized: String
+    /// Each RDN in normalised form, most specific first; `normalized` is these joined with commas.
+    private let normalizedRDNs: [String]
     /// The hash of `normalized`, computed once: DNs are looked up in sets and dictionaries on every decision.
     private let normalizedHash: Int
 
@@ -34,10 +36,11 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     private init(rdns: [[Attribute]], original: String) {
         self.rdns = rdns
         self.original = original
-        self.normalized = rdns.map { rdn in
+        self.normalizedRDNs = rdns.map { rdn in
             rdn.map { "\(Self.normalizedType($0.type))=\(Self.escape(Self.normalizedValue($0.value)))" }.sorted()
                 .joined(separator: "+")
-        }.joined(separator: ",")
+        }
+        self.normalized = normalizedRDNs.joined(separator: ",")
         self.normalizedHash = normalized.hashValue
     }
 
@@ -60,11 +63,16 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
         return result
     }
 
-    /// Whether this entry is `other` or lies below it.
+    /// Whether this entry is `other` or lies below it, compared RDN by RDN (an escaped comma inside a value is not
+    /// a level of the tree).
     public func isWithin(_ other: DistinguishedName) -> Bool {
-        guard other.rdns.count <= rdns.count else { return false }
-        if other.rdns.isEmpty { return true }
-        return normalized == other.normalized || normalized.hasSuffix("," + other.normalized)
+        other.normalizedRDNs.count <= normalizedRDNs.count
+            && normalizedRDNs.suffix(other.normalizedRDNs.count).elementsEqual(other.normalizedRDNs)
+    }
+
+    /// Whether the RDN at `level` (0 is the most specific) names an organisational unit, however its type is spelt.
+    func isOrganizationalUnit(level: Int) -> Bool {
+        rdns[level].count == 1 && Self.normalizedType(rdns[level][0].type) == "ou"
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.normalized == rhs.normalized }
@@ -93,13 +101,6 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
             }
         }
         return result
-    }
-
-    /// Builds `type=value,parent` with `value` escaped.
-    public static func child(type: String, value: String, of parent: DistinguishedName) -> DistinguishedName {
-        let text = "\(type)=\(escape(value))" + (parent.rdns.isEmpty ? "" : ",\(parent.original)")
-        // An escaped value under a valid parent always parses.
-        return (try? DistinguishedName(text)) ?? parent
     }
 
     private static let oidNames: [String: String] = [

@@ -30,8 +30,6 @@ public struct Computer: Sendable, Hashable {
     public var name: String
     /// The computer object.
     public var dn: DistinguishedName
-    /// The organisational units the object lies in, nearest first.
-    public var organizationalUnits: [DistinguishedName]
     /// Every group the computer belongs to, nested groups included.
     public var groups: Set<DistinguishedName>
 
@@ -39,12 +37,15 @@ public struct Computer: Sendable, Hashable {
     public init(
         name: String,
         dn: DistinguishedName,
-        organizationalUnits: [DistinguishedName],
         groups: Set<DistinguishedName>
     ) {
         self.name = name
         self.dn = dn
-        self.organizationalUnits = organizationalUnits
         self.groups = groups
+    }
+
+    /// The organisational units the object lies in, nearest first.
+    public var organizationalUnits: [DistinguishedName] {
+        dn.ancestors.enumerated().filter { level, _ in dn.isOrganizationalUnit(level: level + 1) }.map(\.element)
     }
 }

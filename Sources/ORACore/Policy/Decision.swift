@@ -44,12 +44,12 @@ public struct Decision: Sendable, Hashable {
         self.maximumDuration = maximumDuration
     }
 
-    init(denied reason: DenialReason, policies: [String] = []) {
+    init(denied reason: DenialReason) {
         self.allowed = nil
         self.strongest = nil
         self.denial = reason
         switch reason {
-        case .noPolicyMatched: self.policies = policies
+        case .noPolicyMatched: self.policies = []
         case .deniedBy(let names), .outsideSchedule(let names), .ticketRequired(let names),
             .ticketDoesNotMatch(let names, _), .accessTooLow(_, let names):
             self.policies = names

@@ -68,10 +68,11 @@ public struct Policy: Sendable, Hashable {
     public var helpers: Helpers
     /// Which machines.
     public var targets: Targets
-    /// A pattern the offer's ticket id must match entirely, if the policy requires a ticket.
+    /// A pattern the offer's ticket id must match entirely, if the policy requires a ticket. A pattern that is not
+    /// a valid regular expression matches no ticket.
     public var ticketPattern: String? {
         get { ticketExpression?.pattern }
-        set { ticketExpression = newValue.flatMap(TicketExpression.init(pattern:)) }
+        set { ticketExpression = newValue.map(TicketExpression.init(pattern:)) }
     }
     var ticketExpression: TicketExpression?
     /// When the policy applies; always when `nil`.
@@ -105,7 +106,7 @@ public struct Policy: Sendable, Hashable {
         self.effect = effect
         self.helpers = helpers
         self.targets = targets
-        self.ticketExpression = ticketPattern.flatMap(TicketExpression.init(pattern:))
+        self.ticketExpression = ticketPattern.map(TicketExpression.init(pattern:))
         self.schedule = schedule
         self.consentTimeout = consentTimeout
         self.maximumDuration = maximumDuration
@@ -114,14 +115,6 @@ public struct Policy: Sendable, Hashable {
     /// Whether the policy is about an operator in `groups`.
     public func covers(operatorGroups groups: Set<DistinguishedName>) -> Bool {
         helpers.any || !helpers.groups.isDisjoint(with: groups)
-    }
-
-    /// Whether the policy is about `machine`.
-    public func covers(machine: MachineFacts) -> Bool {
-        if targets.any { return true }
-        if targets.machines.contains(machine.lowercasedName) { return true }
-        if !targets.groups.isDisjoint(with: machine.groups) { return true }
-        return targets.organizationalUnits.contains { machine.dn.isWithin($0) }
     }
 
     /// Whether `ticket` satisfies the ticket requirement (always, when there is none).
@@ -135,15 +128,19 @@ public struct Policy: Sendable, Hashable {
 /// A ticket pattern compiled once. `NSRegularExpression` is immutable and safe to share between threads once made.
 final class TicketExpression: @unchecked Sendable, Hashable {
     let pattern: String
-    private let expression: NSRegularExpression
+    /// `nil` when the pattern is not a valid regular expression: then no ticket matches (fail closed).
+    private let expression: NSRegularExpression?
 
-    init?(pattern: String) {
-        guard let expression = try? NSRegularExpression(pattern: pattern) else { return nil }
+    init(pattern: String) {
         self.pattern = pattern
-        self.expression = expression
+        self.expression = try? NSRegularExpression(pattern: pattern)
     }
 
+    /// Whether the pattern compiled.
+    var isValid: Bool { expression != nil }
+
     func matchesEntirely(_ text: String) -> Bool {
+        guard let expression else { return false }
         let range = NSRange(text.startIndex..., in: text)
         guard let match = expression.firstMatch(in: text, options: [.anchored], range: range) else { return false }
         return match.range == range

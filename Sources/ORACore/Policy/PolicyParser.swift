@@ -112,7 +112,7 @@ public enum PolicyParser {
             } else if !isDeny {
                 errors.append(
                     YAMLError(
-                        file: node.file, location: location, keyPath: policyPath(node, "allow"),
+                        file: node.file, location: location, keyPath: YAMLMapping.join(node.keyPath, "allow"),
                         message: "is required for an allow policy: view or control"))
             }
 
@@ -129,7 +129,8 @@ public enum PolicyParser {
                             attempt { () throws(YAMLError) in
                                 let pattern = try ticketNode.nonEmptyString()
                                 if let compiled = expressions[pattern] { return compiled }
-                                guard let compiled = TicketExpression(pattern: pattern) else {
+                                let compiled = TicketExpression(pattern: pattern)
+                                guard compiled.isValid else {
                                     throw ticketNode.error("not a valid regular expression: \(pattern)")
                                 }
                                 expressions[pattern] = compiled
@@ -236,7 +237,7 @@ public enum PolicyParser {
                 throw hoursNode.error("expected a window such as 07:00-19:00 (24-hour clock), found \"\(hours)\"")
             }
             guard start != end else { throw hoursNode.error("the window is empty; for all day use 00:00-24:00") }
-            if let unknown = mapping.unknownKeyErrors().first { throw unknown }
+            try mapping.rejectUnknownKeys()
             timeZones[zoneName] = timeZone
             return Schedule(timeZone: timeZone, days: days, startMinute: start, endMinute: end)
         }
@@ -248,10 +249,6 @@ public enum PolicyParser {
                 hours < 24 || minutes == 0
             else { return nil }
             return hours * 60 + minutes
-        }
-
-        func policyPath(_ node: YAMLNode, _ key: String) -> String {
-            node.keyPath.isEmpty ? key : "\(node.keyPath).\(key)"
         }
 
         static let nameCharacters = Set(

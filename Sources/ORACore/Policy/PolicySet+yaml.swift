@@ -40,8 +40,8 @@ extension PolicySet {
                     "    schedule: {timezone: \(Self.quoted(schedule.timeZone.identifier)), days: [\(days)], "
                     + "hours: \"\(hours)\"}\n"
             }
-            text += "    consent_timeout: \(Self.duration(policy.consentTimeout))\n"
-            text += "    max_duration: \(Self.duration(policy.maximumDuration))\n"
+            text += "    consent_timeout: \(policy.consentTimeout.text)\n"
+            text += "    max_duration: \(policy.maximumDuration.text)\n"
         }
         if !roles.administrators.isEmpty || !roles.auditors.isEmpty {
             text += "roles:\n"
@@ -72,8 +72,4 @@ extension PolicySet {
         "[" + values.map(quoted).joined(separator: ", ") + "]"
     }
 
-    static func duration(_ duration: Duration) -> String {
-        let milliseconds = duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000
-        return milliseconds % 1_000 == 0 ? "\(milliseconds / 1_000)s" : "\(milliseconds)ms"
-    }
 }

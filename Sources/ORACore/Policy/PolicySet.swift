@@ -114,18 +114,13 @@ public struct PolicySet: Sendable, Hashable {
             return Decision(denied: .deniedBy(denials))
         }
         if !sufficient.isEmpty {
-            var consentTimeout = Policy.defaultConsentTimeout * 1_000
-            var maximumDuration = Policy.defaultMaximumDuration * 1_000
-            for position in sufficient {
-                consentTimeout = min(consentTimeout, policies[position].consentTimeout)
-                maximumDuration = min(maximumDuration, policies[position].maximumDuration)
-            }
+            let deciding = sufficient.map { policies[$0] }
             return Decision(
                 allowed: mode,
                 strongest: strongest,
-                policies: sufficient.map { policies[$0].name },
-                consentTimeout: consentTimeout,
-                maximumDuration: maximumDuration)
+                policies: deciding.map(\.name),
+                consentTimeout: deciding.map(\.consentTimeout).min() ?? Policy.defaultConsentTimeout,
+                maximumDuration: deciding.map(\.maximumDuration).min() ?? Policy.defaultMaximumDuration)
         }
         if !weaker.isEmpty {
             return Decision(denied: .accessTooLow(allowed: .view, by: weaker))
@@ -139,6 +134,8 @@ public struct PolicySet: Sendable, Hashable {
                 denied: .ticketDoesNotMatch(
                     by: names, patterns: ticketMissing.compactMap { policies[$0].ticketPattern }))
         }
+        // Only deny policies outside their schedule matched: none applies now.
+        guard !outsideSchedule.isEmpty else { return Decision(denied: .noPolicyMatched) }
         return Decision(denied: .outsideSchedule(of: outsideSchedule))
     }
 }

@@ -34,7 +34,7 @@ extension Duration {
     /// The duration as administrators write it, largest units first: `90s` is `1m30s`, zero is `0s`. Reading the
     /// text back with `init(text:)` gives the same duration, to the millisecond.
     public var text: String {
-        var remaining = components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000
+        var remaining = wholeMilliseconds
         guard remaining > 0 else { return "0s" }
         var result = ""
         for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
@@ -43,5 +43,12 @@ extension Duration {
             remaining %= size
         }
         return result
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded towards zero.
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -1,3 +1,5 @@
+import Yams
+
 /// A position in a text file that a person edits: the file's name, a line and a column, both counted from 1.
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     /// The file's path as the person named it.
@@ -12,6 +14,11 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
         self.file = file
         self.line = line
         self.column = column
+    }
+
+    /// The position of a libyaml mark in `file`.
+    init(_ mark: Mark, in file: String) {
+        self.init(file: file, line: mark.line, column: mark.column)
     }
 
     /// `file:line:column`, the form editors and compilers use.

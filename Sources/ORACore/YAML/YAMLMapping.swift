@@ -13,23 +13,15 @@ public struct YAMLMapping {
     init(_ mapping: Node.Mapping, keyPath: String, file: String) throws(YAMLError) {
         self.keyPath = keyPath
         self.file = file
+        // Keys set twice never get here: the YAML parser refuses them (see `YAMLNode.parse`).
         var entries: [(key: String, keyNode: Node, value: Node)] = []
-        var seen: Set<String> = []
         for (keyNode, value) in mapping {
-            let location = keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
             guard case .scalar(let scalar) = keyNode else {
-                throw YAMLError(file: file, location: location, keyPath: keyPath, message: "keys must be plain text")
-            }
-            let key = scalar.string
-            guard seen.insert(key).inserted else {
                 throw YAMLError(
-                    file: file,
-                    location: location,
-                    keyPath: Self.join(keyPath, key),
-                    message: "is set twice; keep one"
-                )
+                    file: file, location: keyNode.mark.map { SourceLocation($0, in: file) }, keyPath: keyPath,
+                    message: "keys must be plain text")
             }
-            entries.append((key, keyNode, value))
+            entries.append((scalar.string, keyNode, value))
         }
         self.entries = entries
     }
@@ -62,15 +54,7 @@ public struct YAMLMapping {
 
     /// Throws for the first key the reader did not ask for, naming the keys that are allowed here.
     public func rejectUnknownKeys() throws(YAMLError) {
-        guard let unknown = entries.first(where: { !consumed.contains($0.key) }) else { return }
-        let location = unknown.keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
-        let allowed = consumed.sorted().joined(separator: ", ")
-        throw YAMLError(
-            file: file,
-            location: location,
-            keyPath: Self.join(keyPath, unknown.key),
-            message: "unknown setting (allowed here: \(allowed))"
-        )
+        if let first = unknownKeyErrors().first { throw first }
     }
 
     /// An error for every key the reader did not ask for, in file order.
@@ -79,7 +63,7 @@ public struct YAMLMapping {
         return entries.filter { !consumed.contains($0.key) }.map { entry in
             YAMLError(
                 file: file,
-                location: entry.keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) },
+                location: entry.keyNode.mark.map { SourceLocation($0, in: file) },
                 keyPath: Self.join(keyPath, entry.key),
                 message: hint(entry.key) ?? "unknown setting (allowed here: \(allowed))"
             )
@@ -88,7 +72,7 @@ public struct YAMLMapping {
 
     /// Where the mapping starts: the position of its first key.
     public var location: SourceLocation? {
-        entries.first?.keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
+        entries.first?.keyNode.mark.map { SourceLocation($0, in: file) }
     }
 
     static func join(_ path: String, _ key: String) -> String {

@@ -38,7 +38,7 @@ public struct YAMLNode {
 
     /// Where this node starts in its file.
     public var location: SourceLocation? {
-        node.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
+        node.mark.map { SourceLocation($0, in: file) }
     }
 
     /// An error about this node.
@@ -143,14 +143,14 @@ extension YAMLError {
             let detail = context.map { "\(problem) \($0.text)" } ?? problem
             self.init(
                 file: file,
-                location: SourceLocation(file: file, line: mark.line, column: mark.column),
+                location: SourceLocation(mark, in: file),
                 keyPath: "",
                 message: "not valid YAML: \(detail)"
             )
         case .duplicatedKeysInMapping(let duplicates, let context):
             self.init(
                 file: file,
-                location: SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                location: SourceLocation(context.mark, in: file),
                 keyPath: "",
                 message: "\(duplicates.sorted().joined(separator: ", ")) is set twice in one mapping; keep one"
             )

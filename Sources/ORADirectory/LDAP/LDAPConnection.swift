@@ -1,4 +1,5 @@
 import CLDAP
+import ORACore
 
 #if canImport(Glibc)
 import Glibc
@@ -178,8 +179,7 @@ final class LDAPConnection {
 extension timeval {
     /// A `timeval` of `duration`, at least one millisecond (zero would mean "no limit" to some libldap calls).
     init(_ duration: Duration) {
-        let milliseconds = max(
-            1, duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, duration.wholeMilliseconds)
         self.init(tv_sec: Int(milliseconds / 1_000), tv_usec: Int((milliseconds % 1_000) * 1_000))
     }
 }

@@ -3,8 +3,11 @@ import CLDAP
 /// Building search filters from templates without letting a value change the filter's structure.
 public enum LDAPFilter {
     /// Escapes `value` for use inside a filter (RFC 4515) with libldap's `ldap_bv2escaped_filter_value`: `*`, `(`,
-    /// `)`, `\` and NUL become `\2a`, `\28`, `\29`, `\5c` and `\00`.
+    /// `)`, `\` and NUL become `\2A`, `\28`, `\29`, `\5C` and `\00`, and every byte outside ASCII is escaped too
+    /// (`Müller` becomes `M\C3\BCller`), which servers match as the same value.
     public static func escape(_ value: String) -> String {
+        // libldap answers an empty value with an empty result and no buffer.
+        guard !value.isEmpty else { return "" }
         var bytes = Array(value.utf8)
         return bytes.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in

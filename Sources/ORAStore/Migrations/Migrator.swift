@@ -51,19 +51,6 @@ public struct Migrator: Sendable {
         }
     }
 
-    /// The versions recorded in the database, in order.
-    public func appliedVersions() async throws(MigrationError) -> [Int] {
-        do {
-            try await client.query(Self.createBookkeeping, logger: logger)
-            let rows = try await client.query("SELECT version FROM schema_migrations ORDER BY version", logger: logger)
-            var versions: [Int] = []
-            for try await version in rows.decode(Int.self) { versions.append(version) }
-            return versions
-        } catch {
-            throw .databaseUnavailable(reason: DatabaseErrorDescription.describe(error))
-        }
-    }
-
     private static let createBookkeeping: PostgresQuery = """
         CREATE TABLE IF NOT EXISTS schema_migrations (
             version integer PRIMARY KEY,
