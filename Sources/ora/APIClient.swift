@@ -25,12 +25,9 @@ struct APIClient {
 
         /// The error to exit with: the server's message, and an exit code by kind (2 refused, 3 unavailable).
         func failure() -> ExitCode {
-            let message =
-                (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)))?["message"]
-                ?? "the server answered HTTP \(status)"
-            if let errors = (try? JSONDecoder().decode(ErrorList.self, from: Data(body.utf8)))?.errors {
-                for line in errors { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
-            }
+            let answer = try? JSONDecoder().decode(ErrorAnswer.self, from: Data(body.utf8))
+            for line in answer?.errors ?? [] { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+            let message = answer?.message ?? "the server answered HTTP \(status)"
             switch status {
             case 401, 403, 409, 422, 429: return fail(message, code: 2)
             case 503: return fail(message, code: 3)
@@ -39,7 +36,11 @@ struct APIClient {
         }
     }
 
-    struct ErrorList: Decodable { var errors: [String] }
+    /// The server's error answer: a message and, for an invalid policy set, one line per mistake.
+    struct ErrorAnswer: Decodable {
+        var message: String
+        var errors: [String]?
+    }
 
     func send(_ method: String, _ path: String, json: [String: String]? = nil) async throws -> Answer {
         try await send(method, path, body: try json.map { try JSONEncoder().encode($0) })

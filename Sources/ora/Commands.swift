@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORACore
 
 extension ORACommand {
     struct Login: AsyncParsableCommand {
@@ -46,11 +47,7 @@ extension ORACommand {
         var json = false
 
         func run() async throws {
-            guard let saved = Credentials.load() else {
-                throw fail("not logged in; run: ora login --user NAME", code: 4)
-            }
-            let client = APIClient(server: try options.url(saved: saved), token: saved.token)
-            let answer = try await client.send("GET", "/api/v1/me")
+            let answer = try await authenticatedClient(options).send("GET", "/api/v1/me")
             guard answer.status == 200 else { throw answer.failure() }
             if json {
                 print(answer.body)
@@ -87,22 +84,10 @@ extension ORACommand {
     }
 }
 
-struct PersonAnswer: Decodable {
-    var dn: String
-    var account: String
-    var displayName: String
-    var mail: String?
-
-    enum CodingKeys: String, CodingKey {
-        case dn, account, mail
-        case displayName = "display_name"
-    }
-}
-
 struct LoginAnswer: Decodable {
     var token: String
     var expiresAt: Date
-    var person: PersonAnswer
+    var person: Operator
 
     enum CodingKeys: String, CodingKey {
         case token
@@ -112,7 +97,7 @@ struct LoginAnswer: Decodable {
 }
 
 struct IdentityAnswer: Decodable {
-    var person: PersonAnswer
+    var person: Operator
     var groups: [String]
     var roles: [String]
     var expiresAt: Date

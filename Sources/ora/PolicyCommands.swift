@@ -21,24 +21,13 @@ extension ORACommand.PolicyCommand {
         var directory: String
 
         func run() throws {
-            let files = try PolicyFiles.read(directory: directory)
-            do {
-                let set = try PolicyParser.parse(files)
-                let allow = set.policies.filter { if case .allow = $0.effect { return true } else { return false } }
-                    .count
-                print(
-                    "\(directory): \(set.policies.count) policies (\(allow) allow, \(set.policies.count - allow) deny) "
-                        + "in \(files.count) file\(files.count == 1 ? "" : "s") are valid; version \(set.contentHash.prefix(12))"
-                )
-            } catch {
-                for mistake in error.errors {
-                    FileHandle.standardError.write(Data("\(directory)/\(mistake)\n".utf8))
-                }
-                let count = error.errors.count
-                throw fail(
-                    "\(count) mistake\(count == 1 ? "" : "s") in \(directory); nothing is valid until all are fixed",
-                    code: 1)
-            }
+            let set = try ORACommand.PolicyCommand.parseLocal(
+                directory, otherwise: "nothing is valid until all are fixed")
+            let allow = set.policies.filter { if case .allow = $0.effect { return true } else { return false } }.count
+            let files = set.files.count
+            print(
+                "\(directory): \(set.policies.count) policies (\(allow) allow, \(set.policies.count - allow) deny) "
+                    + "in \(files) file\(files == 1 ? "" : "s") are valid; version \(set.contentHash.prefix(12))")
         }
     }
 }
@@ -62,12 +51,6 @@ enum PolicyFiles {
             return PolicySet.File(name: name, content: content)
         }
     }
-}
-
-/// A logged-in client, from the saved credentials.
-func authenticatedClient(_ options: ServerOption) throws -> APIClient {
-    guard let saved = Credentials.load() else { throw fail("not logged in; run: ora login --user NAME", code: 4) }
-    return APIClient(server: try options.url(saved: saved), token: saved.token)
 }
 
 struct ActivePolicy: Decodable {
@@ -104,13 +87,17 @@ extension ORACommand.PolicyCommand {
         return try answer.decode(ActivePolicy.self)
     }
 
-    static func parseLocal(_ directory: String) throws -> PolicySet {
+    /// Reads and validates a policy directory; on mistakes, prints each (`DIR/file:line:column: …`) and exits 1
+    /// saying what follows from them.
+    static func parseLocal(_ directory: String, otherwise consequence: String = "nothing was sent") throws -> PolicySet
+    {
         let files = try PolicyFiles.read(directory: directory)
         do {
             return try PolicyParser.parse(files)
         } catch {
             for mistake in error.errors { FileHandle.standardError.write(Data("\(directory)/\(mistake)\n".utf8)) }
-            throw fail("\(error.errors.count) mistakes in \(directory); nothing was sent", code: 1)
+            let count = error.errors.count
+            throw fail("\(count) mistake\(count == 1 ? "" : "s") in \(directory); \(consequence)", code: 1)
         }
     }
 

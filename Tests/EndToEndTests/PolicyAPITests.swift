@@ -11,11 +11,6 @@ struct PolicyAPITests {
           administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
         """
 
-    private func token(_ server: RunningServer, _ user: String) async throws -> String {
-        let body = String(decoding: try JSONEncoder().encode(["user": user, "password": "ora-demo"]), as: UTF8.self)
-        return try #require(try await HTTP.post(server.base + "/api/v1/login", json: body).object["token"] as? String)
-    }
-
     /// The active version a server reports, waiting (boundedly) for it to become `expected`.
     private func activeVersion(_ server: RunningServer, token: String, expected: Int) async throws -> Int? {
         var version: Int?
@@ -32,7 +27,7 @@ struct PolicyAPITests {
     func replicas() async throws {
         let first = try await RunningServer(extra: Self.roles)
         let second = try await RunningServer(sharing: first, extra: Self.roles)
-        let admin = try await token(first, "peter.schmidt")
+        let admin = try await first.token("peter.schmidt")
         let home = try TemporaryDirectory()
         let environment = ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": first.base]
         let ora = SourceTree.binary("ora")
@@ -93,10 +88,123 @@ struct PolicyAPITests {
         #expect(try first.sql("SELECT count(*) FROM policy_versions") == "2")
 
         // Only administrators apply; people without a role do not even read.
-        let helper = try await token(first, "hannah.fischer")
+        let helper = try await first.token("hannah.fischer")
         #expect(try await HTTP.get(first.base + "/api/v1/policy", token: helper).status == 403)
         let forbidden = try await HTTP.send(
             "PUT", first.base + "/api/v1/policy", body: #"{"files": []}"#, token: helper)
         #expect(forbidden.status == 403)
+    }
+
+    @Test("the policy commands read, explain and refuse as an administrator expects")
+    func commandLine() async throws {
+        let server = try await RunningServer(extra: Self.roles)
+        let home = try TemporaryDirectory()
+        let environment = ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": server.base]
+        let ora = SourceTree.binary("ora")
+        func run(_ arguments: String...) async -> ChildProcess.Result {
+            await ChildProcess.runAsync(ora, arguments: arguments, environment: environment)
+        }
+        let login = await ChildProcess.runAsync(
+            ora, arguments: ["login", "--user", "peter.schmidt", "--password-stdin"], environment: environment,
+            standardInput: "ora-demo\n")
+        #expect(login.status == 0)
+
+        let empty = await run("policy", "show")
+        #expect(empty.standardOutput == "no policy has been applied: every offer is denied\n")
+        let before = await run("policy", "diff", SourceTree.root + "/Policies")
+        #expect(before.standardOutput.contains("against active version (none):"))
+        #expect(before.standardOutput.contains("+ tier1-view-workstations"))
+        #expect(await run("policy", "apply", SourceTree.root + "/Policies").status == 0)
+        let after = await run("policy", "diff", SourceTree.root + "/Policies")
+        #expect(after.standardOutput == "against active version 1:\n  no changes\n")
+
+        let show = await run("policy", "show")
+        #expect(show.standardOutput.hasPrefix("version 1 (apply by uid=peter.schmidt,ou=People,dc=corp,dc=example"))
+        #expect(show.standardOutput.contains("deny          never-servers  (helpdesk.yaml:"))
+        let history = await run("policy", "history")
+        #expect(history.standardOutput.split(separator: "\n").count == 1)
+        #expect(history.standardOutput.contains("version 1  apply  uid=peter.schmidt"))
+
+        let allowed = await run(
+            "policy", "explain", "--operator", "hannah.fischer", "--machine", "WS-0101", "--ticket", "INC0012345",
+            "--at", "2026-11-23T09:00:00Z")
+        #expect(allowed.status == 0)
+        #expect(allowed.standardOutput == "allowed (view) by \"tier1-view-workstations\"\n")
+        let denied = await run("policy", "explain", "--operator", "lena.wolf", "--machine", "SRV-DC01")
+        #expect(denied.status == 1)
+        #expect(denied.standardOutput == "denied by \"never-servers\"\n")
+
+        let badMode = await run("policy", "explain", "--operator", "x", "--machine", "y", "--mode", "full")
+        #expect(badMode.status == 64)
+        #expect(badMode.standardError.contains("--mode is view or control"))
+        let badTime = await run("policy", "explain", "--operator", "x", "--machine", "y", "--at", "tomorrow")
+        #expect(badTime.status == 64)
+        #expect(badTime.standardError.contains("--at must be ISO 8601"))
+        let unknown = await run("policy", "rollback", "99")
+        #expect(unknown.status == 1)
+        #expect(unknown.standardError == "ora: error: there is no policy version 99\n")
+    }
+
+    @Test("the policy API refuses bad requests, unknown names and missing roles with their own answers")
+    func refusals() async throws {
+        let server = try await RunningServer(
+            extra: Self.roles + "\n  auditors: [\"cn=Security,ou=Groups,dc=corp,dc=example\"]")
+        let admin = try await server.token("peter.schmidt")
+        let auditor = try await server.token("sara.klein")
+        let helper = try await server.token("hannah.fischer")
+        let policy = server.base + "/api/v1/policy"
+        let files =
+            #"[{"name": "a.yaml", "content": "policies:\n  - {name: all, helpers: {any: true}, targets: {any: true}, allow: view}\n"}]"#
+
+        // Malformed bodies.
+        for (method, url) in [("PUT", policy), ("POST", policy + "/rollback"), ("POST", policy + "/explain")] {
+            let answer = try await HTTP.send(method, url, body: #"{"unexpected": true}"#, token: admin)
+            #expect(answer.status == 400, "\(method) \(url)")
+            #expect(answer.object["error"] as? String == "invalid_request")
+        }
+
+        // A change reviewed against "nothing active" after something was applied is a conflict.
+        let first = try await HTTP.send(
+            "PUT", policy, body: #"{"files": \#(files), "based_on_nothing": true}"#, token: admin)
+        #expect(first.status == 200, "\(first.body)")
+        let stale = try await HTTP.send(
+            "PUT", policy, body: #"{"files": \#(files), "based_on_nothing": true}"#, token: admin)
+        #expect(stale.status == 409)
+        #expect(stale.object["error"] as? String == "conflict")
+
+        let unknownVersion = try await HTTP.post(policy + "/rollback", json: #"{"version": 42}"#, token: admin)
+        #expect(unknownVersion.status == 404)
+        #expect(unknownVersion.object["error"] as? String == "unknown_version")
+
+        let unknownOperator = try await HTTP.post(
+            policy + "/explain", json: #"{"operator": "nobody.here", "machine": "WS-0101"}"#, token: auditor)
+        #expect(unknownOperator.status == 404)
+        #expect(unknownOperator.object["error"] as? String == "unknown_operator")
+        let unknownMachine = try await HTTP.post(
+            policy + "/explain", json: #"{"operator": "lena.wolf", "machine": "PC-NOWHERE"}"#, token: auditor)
+        #expect(unknownMachine.status == 404)
+        #expect(unknownMachine.object["error"] as? String == "unknown_machine")
+
+        // Auditors read and explain but do not change; people without a role do neither.
+        #expect(try await HTTP.get(policy, token: auditor).status == 200)
+        #expect(try await HTTP.get(policy + "/versions", token: auditor).status == 200)
+        let auditorApply = try await HTTP.send("PUT", policy, body: #"{"files": \#(files)}"#, token: auditor)
+        #expect(auditorApply.status == 403)
+        #expect(auditorApply.object["message"] as? String == "only an administrator may apply policy")
+        #expect(try await HTTP.post(policy + "/rollback", json: #"{"version": 1}"#, token: auditor).status == 403)
+        #expect(try await HTTP.get(policy + "/versions", token: helper).status == 403)
+        #expect(
+            try await HTTP.post(
+                policy + "/explain", json: #"{"operator": "lena.wolf", "machine": "WS-0101"}"#, token: helper
+            )
+            .status == 403)
+
+        // The directory down: an explanation cannot be given.
+        try server.directory.stop()
+        let down = try await HTTP.post(
+            policy + "/explain", json: #"{"operator": "lena.wolf", "machine": "WS-0101"}"#, token: admin)
+        #expect(down.status == 503)
+        #expect(down.object["error"] as? String == "directory_unavailable")
+        #expect(try server.sql("SELECT count(*) FROM policy_versions") == "1")
     }
 }

@@ -1,25 +1,51 @@
 import Foundation
 import ORATestSupport
 
-/// An `ora-server` process a test started, with its own database and a private slapd, stopped with SIGTERM when
-/// released.
+/// An `ora-server` process a test started, with its own database and a private slapd (or those of another server it
+/// runs beside), stopped with SIGTERM when released.
 final class RunningServer: @unchecked Sendable {
     let services: TestServices
     let directory: PrivateDirectory
     let database: String
-    let files: TemporaryDirectory
     let process: ChildProcess
     let base: String
+    private let files: TemporaryDirectory
     /// Whether this server created the database (and drops it when released).
     private let ownsDatabase: Bool
     /// A server this one shares its database and directory with, kept alive as long as this one.
     private let partner: RunningServer?
 
-    /// Starts a server; `extra` is appended to its configuration file.
-    init(extra: String = "", directoryExtra: String = "") async throws {
-        services = try TestServices.fromEnvironment()
-        directory = try PrivateDirectory()
-        database = try services.createDatabase(prefix: "e2e")
+    /// Starts a server with a database and directory of its own.
+    /// - Parameters:
+    ///   - extra: settings appended to the configuration file.
+    ///   - directoryExtra: settings added to its `directory` section (indented by two spaces).
+    convenience init(extra: String = "", directoryExtra: String = "") async throws {
+        let services = try TestServices.fromEnvironment()
+        try await self.init(
+            services: services, directory: try PrivateDirectory(), database: try services.createDatabase(prefix: "e2e"),
+            partner: nil, extra: extra, directoryExtra: directoryExtra)
+    }
+
+    /// Starts a second replica on the same database and directory as `other`.
+    convenience init(sharing other: RunningServer, extra: String = "", directoryExtra: String = "") async throws {
+        try await self.init(
+            services: other.services, directory: other.directory, database: other.database, partner: other,
+            extra: extra, directoryExtra: directoryExtra)
+    }
+
+    private init(
+        services: TestServices,
+        directory: PrivateDirectory,
+        database: String,
+        partner: RunningServer?,
+        extra: String,
+        directoryExtra: String
+    ) async throws {
+        self.services = services
+        self.directory = directory
+        self.database = database
+        self.partner = partner
+        ownsDatabase = partner == nil
         files = try TemporaryDirectory()
         let port = try Network.freePort()
         let configuration = ServerConfigurationFile(
@@ -29,38 +55,40 @@ final class RunningServer: @unchecked Sendable {
         let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
         process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
         base = "http://127.0.0.1:\(port)"
-        ownsDatabase = true
-        partner = nil
-        try await HTTP.waitUntilServing(base + "/healthz", process: process)
-    }
-
-    /// Starts a second replica on the same database and directory as `other`, with the same extra settings.
-    init(sharing other: RunningServer, extra: String = "") async throws {
-        services = other.services
-        directory = other.directory
-        database = other.database
-        files = try TemporaryDirectory()
-        let port = try Network.freePort()
-        let configuration = ServerConfigurationFile(
-            port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
-            ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
-            databasePasswordFile: services.postgresPasswordFile)
-        let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
-        process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
-        base = "http://127.0.0.1:\(port)"
-        ownsDatabase = false
-        partner = other
         try await HTTP.waitUntilServing(base + "/healthz", process: process)
     }
 
     deinit {
-        process.send(SIGTERM)
-        _ = process.waitUntilExit()
+        if process.isRunning {
+            process.send(SIGTERM)
+            _ = process.waitUntilExit()
+        }
         if ownsDatabase { try? services.dropDatabase(database) }
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    func stop() async -> ChildProcess.Result {
+        process.send(SIGTERM)
+        return await process.exit()
     }
 
     /// Runs SQL in the server's database.
     func sql(_ statement: String) throws -> String {
         try services.sql(statement, database: database)
+    }
+
+    /// `POST /api/v1/login`.
+    func login(_ user: String, password: String = "ora-demo") async throws -> HTTP.Answer {
+        let body = String(decoding: try JSONEncoder().encode(["user": user, "password": password]), as: UTF8.self)
+        return try await HTTP.post(base + "/api/v1/login", json: body)
+    }
+
+    /// The bearer token of a successful login.
+    func token(_ user: String) async throws -> String {
+        let answer = try await login(user)
+        guard let token = answer.object["token"] as? String else {
+            throw TestSetupError("login as \(user) failed: \(answer.body)")
+        }
+        return token
     }
 }

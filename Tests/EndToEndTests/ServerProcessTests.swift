@@ -13,21 +13,9 @@ struct ServerProcessTests {
 
     @Test("serves health, readiness and metrics; reports a stopped directory; exits 0 on SIGTERM")
     func lifecycle() async throws {
-        let directory = try PrivateDirectory()
-        let database = try services.createDatabase(prefix: "e2e")
-        defer { try? services.dropDatabase(database) }
-        let files = try TemporaryDirectory()
-        let port = try Network.freePort()
-        let config = try files.write(
-            "ora-server.yaml",
-            ServerConfigurationFile(
-                port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
-                ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
-                databasePasswordFile: services.postgresPasswordFile
-            ).yaml)
-        let server = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", config])
-        let base = "http://127.0.0.1:\(port)"
-        try await HTTP.waitUntilServing(base + "/healthz", process: server)
+        let server = try await RunningServer()
+        let base = server.base
+        let directory = server.directory
 
         let health = try await HTTP.get(base + "/healthz")
         #expect(health.status == 200)
@@ -41,11 +29,11 @@ struct ServerProcessTests {
         #expect(readyDocument.database.ready && readyDocument.directory.ready)
 
         // Migrations ran at start-up and this replica registered itself.
-        #expect(try services.sql("SELECT count(*) FROM schema_migrations", database: database) != "0")
-        #expect(try services.sql("SELECT count(*) FROM server_instances", database: database) == "1")
+        #expect(try server.sql("SELECT count(*) FROM schema_migrations") != "0")
+        #expect(try server.sql("SELECT count(*) FROM server_instances") == "1")
 
         // The CLI reads the same readiness.
-        let status = try ChildProcess.run(SourceTree.binary("ora"), arguments: ["status", "--server", base])
+        let status = await ChildProcess.runAsync(SourceTree.binary("ora"), arguments: ["status", "--server", base])
         #expect(status.status == 0)
         #expect(status.standardOutput.contains("directory: ok"))
 
@@ -65,7 +53,7 @@ struct ServerProcessTests {
         #expect(notReadyDocument.directory.error?.contains("directory unreachable at \(directory.uri)") == true)
         #expect(try await HTTP.get(base + "/healthz").status == 200)
 
-        let statusDown = try ChildProcess.run(SourceTree.binary("ora"), arguments: ["status", "--server", base])
+        let statusDown = await ChildProcess.runAsync(SourceTree.binary("ora"), arguments: ["status", "--server", base])
         #expect(statusDown.status == 1)
         #expect(statusDown.standardOutput.contains("directory: unavailable: directory unreachable"))
 
@@ -73,12 +61,11 @@ struct ServerProcessTests {
         try directory.start()
         #expect(try await HTTP.get(base + "/readyz").status == 200)
 
-        server.send(SIGTERM)
-        let result = await server.exit()
+        let result = await server.stop()
         #expect(!result.killedBySignal)
         #expect(result.status == 0)
         // A graceful shutdown removes this replica from the instance table.
-        #expect(try services.sql("SELECT count(*) FROM server_instances", database: database) == "0")
+        #expect(try server.sql("SELECT count(*) FROM server_instances") == "0")
     }
 
     @Test("a database that cannot be reached stops start-up with one clear line and exit 1")

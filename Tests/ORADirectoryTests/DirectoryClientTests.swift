@@ -10,22 +10,11 @@ struct DirectoryClientTests {
 
     init() throws {
         services = try TestServices.fromEnvironment()
-        client = DirectoryClient(
-            settings: DirectorySettings(
-                uris: [services.ldapURI],
-                baseDN: services.ldapBaseDN,
-                bindDN: services.ldapBindDN,
-                bindPassword: services.ldapPassword,
-                connectTimeout: .seconds(2),
-                operationTimeout: .seconds(2)
-            )
-        )
+        client = DirectoryClient(settings: services.directorySettings())
     }
 
     private func settings(uris: [String], operationTimeout: Duration = .seconds(2)) -> DirectorySettings {
-        DirectorySettings(
-            uris: uris, baseDN: services.ldapBaseDN, bindDN: services.ldapBindDN, bindPassword: services.ldapPassword,
-            connectTimeout: .seconds(2), operationTimeout: operationTimeout)
+        services.directorySettings(uris: uris, operationTimeout: operationTimeout)
     }
 
     @Test("the service account binds and reads the base entry")

@@ -71,7 +71,8 @@ extension TestServices {
         tls: DirectoryTLS = DirectoryTLS(),
         bindPassword: String? = nil,
         maximumGroupDepth: Int = 16,
-        cacheTTL: Duration = .seconds(30)
+        cacheTTL: Duration = .seconds(30),
+        operationTimeout: Duration = .seconds(2)
     ) -> DirectorySettings {
         DirectorySettings(
             uris: uris ?? [ldapURI],
@@ -81,7 +82,7 @@ extension TestServices {
             tls: tls,
             layout: layout,
             connectTimeout: .seconds(2),
-            operationTimeout: .seconds(2),
+            operationTimeout: operationTimeout,
             cacheTTL: cacheTTL,
             maximumGroupDepth: maximumGroupDepth
         )

@@ -30,8 +30,14 @@ struct ConfigurationLoaderTests {
           level: debug
         """
 
+    static let certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    static let files = [
+        "/run/secrets/db": "db-secret\n", "/etc/ora/db-ca.pem": certificate, "/etc/ora/ldap-ca.pem": certificate,
+        "/etc/ora/not-a-certificate.pem": "hello\n",
+    ]
+
     private func loader(
-        files: [String: String] = ["/run/secrets/db": "db-secret\n"],
+        files: [String: String] = Self.files,
         environment: [String: String] = ["ORA_LDAP_PASSWORD": "ldap-secret"]
     ) -> ConfigurationLoader {
         ConfigurationLoader(environment: environment) { path in
@@ -140,15 +146,19 @@ struct ConfigurationLoaderTests {
 
     @Test("secrets never appear in error messages")
     func secretsStayOut() {
-        let text = Self.valid.replacingOccurrences(of: "port: 5433", with: "port: db-secret")
+        // The mistake comes after both secrets were read.
+        let text = Self.valid.replacingOccurrences(of: "level: debug", with: "level: loud")
         let error = #expect(throws: (any Error).self) { try loader().parse(text, file: "ora.yaml") }
-        #expect(error.map { "\($0)" }?.contains("ldap-secret") == false)
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("log.level"))
+        #expect(!message.contains("ldap-secret"))
+        #expect(!message.contains("db-secret"))
     }
 
     @Test("an empty secret is refused")
     func emptySecret() {
         let error = #expect(throws: (any Error).self) {
-            try loader(files: ["/run/secrets/db": "\n"]).parse(Self.valid, file: "ora.yaml")
+            try loader(files: Self.files.merging(["/run/secrets/db": "\n"]) { $1 }).parse(Self.valid, file: "ora.yaml")
         }
         #expect(error.map { "\($0)" }?.contains("database.password_file: the secret is empty") == true)
     }
@@ -256,6 +266,53 @@ extension ConfigurationLoaderTests {
             "cache too long",
             Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  cache: {ttl: 1h}"),
             "directory.cache.ttl: must be at most 10m"
+        ),
+        Mistake(
+            "unreadable CA file",
+            Self.valid.replacingOccurrences(of: "/etc/ora/db-ca.pem", with: "/etc/ora/missing.pem"),
+            "ora.yaml:11:12: database.ca_file: cannot read the certificate file /etc/ora/missing.pem"
+        ),
+        Mistake(
+            "CA file without a certificate",
+            Self.valid.replacingOccurrences(of: "/etc/ora/db-ca.pem", with: "/etc/ora/not-a-certificate.pem"),
+            "database.ca_file: /etc/ora/not-a-certificate.pem holds no PEM certificate"
+        ),
+        Mistake(
+            "no directory URIs",
+            Self.valid.replacingOccurrences(
+                of: "[\"ldaps://dc1.corp.example\", \"ldaps://dc2.corp.example\"]", with: "[]"),
+            "ora.yaml:14:9: directory.uris: needs at least one URI"
+        ),
+        Mistake(
+            "invalid base DN",
+            Self.valid.replacingOccurrences(of: "base_dn: dc=corp,dc=example", with: "base_dn: dc=corp,,dc=example"),
+            "ora.yaml:15:12: directory.base_dn: not a valid DN"
+        ),
+        Mistake(
+            "unknown layout",
+            Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  layout: novell"),
+            "directory.layout: expected one of openldap, active-directory, found \"novell\""
+        ),
+        Mistake(
+            "computer filter without its placeholder",
+            Self.valid.replacingOccurrences(
+                of: "  timeout: 4s", with: "  timeout: 4s\n  computers: {filter: \"(cn=*)\"}"),
+            "directory.computers.filter: expected an LDAP filter in parentheses containing {name}"
+        ),
+        Mistake(
+            "listen port out of range",
+            Self.valid.replacingOccurrences(of: "port: 8443", with: "port: 99999"),
+            "ora.yaml:3:9: listen.port: expected a whole number from 0 to 65535, found \"99999\""
+        ),
+        Mistake(
+            "pool size out of range",
+            Self.valid.replacingOccurrences(of: "  timeout: 4s", with: "  timeout: 4s\n  pool_size: 0"),
+            "directory.pool_size: expected a whole number from 1 to 256, found \"0\""
+        ),
+        Mistake(
+            "login limit out of range",
+            Self.valid + "\nlogin_limits: {failures_per_account: 0}",
+            "login_limits.failures_per_account: expected a whole number from 1 to 1000, found \"0\""
         ),
         Mistake(
             "session lifetime too long",

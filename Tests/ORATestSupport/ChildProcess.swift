@@ -69,9 +69,6 @@ public final class ChildProcess: @unchecked Sendable {
         return child.waitUntilExit()
     }
 
-    /// The process id.
-    public var processIdentifier: Int32 { process.processIdentifier }
-
     /// Whether the program still runs.
     public var isRunning: Bool { process.isRunning }
 

@@ -104,12 +104,12 @@ public struct TestServices: Sendable {
     }
 
     /// Applies LDIF (add, modify or delete records) as the directory administrator with ldapmodify.
-    public func ldapModify(_ ldif: String, uri: String? = nil) throws {
+    public func ldapModify(_ ldif: String) throws {
         let files = try TemporaryDirectory()
         let path = try files.write("change.ldif", ldif)
         let result = try ChildProcess.run(
             "/usr/bin/ldapmodify",
-            arguments: ["-x", "-c", "-H", uri ?? ldapURI, "-D", ldapAdminDN, "-y", ldapAdminPasswordFile, "-f", path]
+            arguments: ["-x", "-c", "-H", ldapURI, "-D", ldapAdminDN, "-y", ldapAdminPasswordFile, "-f", path]
         )
         guard result.status == 0 else { throw TestSetupError("ldapmodify failed: \(result.standardError)") }
     }

@@ -31,15 +31,13 @@ public enum ServerApplication {
         logger: Logger
     ) throws(ConfigurationError) -> some ApplicationProtocol {
         let postgres = PostgresClient(
-            configuration: try postgresConfiguration(configuration.database),
-            backgroundLogger: logger
-        )
-        let probe = DatabaseProbe(configuration: try postgresProbeConfiguration(configuration.database), logger: logger)
+            configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
+        let probe = DatabaseProbe(configuration: try configuration.database.probeConfiguration(), logger: logger)
         // libldap blocks while it waits for the directory, so its calls get threads of their own: enough for every
         // pooled connection to be busy while new logins bind.
-        let directoryThreads = NIOThreadPool(numberOfThreads: max(8, configuration.directory.poolSize * 2))
-        directoryThreads.start()
-        let directory = DirectoryClient(settings: configuration.directory, threadPool: directoryThreads, logger: logger)
+        let directoryThreads = ThreadPoolService(threads: max(8, configuration.directory.poolSize * 2))
+        let directory = DirectoryClient(
+            settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger)
         if !configuration.directory.tls.verifyCertificates {
             logger.warning(
                 """
@@ -75,7 +73,8 @@ public enum ServerApplication {
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "ora-server"
             ),
-            services: [postgres, heartbeat, policies],
+            // Stopped in reverse order: the directory threads and the database client outlive their users.
+            services: [directoryThreads, postgres, heartbeat, policies],
             onServerRunning: { channel in
                 logger.notice(
                     "ora-server listening",
@@ -85,10 +84,7 @@ public enum ServerApplication {
             logger: logger
         )
         application.beforeServerStarts {
-            // A direct connection fails fast with the real reason; the pool would retry for a minute first.
-            try await probe.ping()
-            let applied = try await Migrator(client: postgres, logger: logger).migrate()
-            logger.info("database schema is current", metadata: ["migrations.applied": "\(applied.count)"])
+            try await prepareDatabase(client: postgres, probe: probe, logger: logger)
             await heartbeat.beat()
             try await policies.reload()
         }
@@ -104,70 +100,5 @@ public enum ServerApplication {
     ) async throws {
         let application = try build(configuration: configuration, metrics: metrics, logger: logger)
         try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-    }
-
-    static func postgresProbeConfiguration(
-        _ settings: DatabaseSettings
-    ) throws(ConfigurationError) -> PostgresConnection.Configuration {
-        let tls: PostgresConnection.Configuration.TLS
-        switch settings.tls {
-        case .disable:
-            tls = .disable
-        case .verifyFull:
-            do {
-                tls = .require(try NIOSSLContext(configuration: try tlsConfiguration(settings)))
-            } catch let error as ConfigurationError {
-                throw error
-            } catch {
-                throw .unreadableFile(
-                    path: settings.caFile ?? "(system trust store)", reason: "cannot set up TLS: \(error)")
-            }
-        }
-        var configuration = PostgresConnection.Configuration(
-            host: settings.host,
-            port: settings.port,
-            username: settings.user,
-            password: settings.password,
-            database: settings.name,
-            tls: tls
-        )
-        configuration.options.connectTimeout = .milliseconds(Int64(settings.connectTimeout / .milliseconds(1)))
-        return configuration
-    }
-
-    static func tlsConfiguration(_ settings: DatabaseSettings) throws(ConfigurationError) -> TLSConfiguration {
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        tlsConfiguration.certificateVerification = .fullVerification
-        if let caFile = settings.caFile {
-            do {
-                tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-            } catch {
-                throw .unreadableFile(path: caFile, reason: "not a readable PEM certificate file (database.ca_file)")
-            }
-        }
-        return tlsConfiguration
-    }
-
-    static func postgresConfiguration(
-        _ settings: DatabaseSettings
-    ) throws(ConfigurationError) -> PostgresClient.Configuration {
-        let tls: PostgresClient.Configuration.TLS
-        switch settings.tls {
-        case .disable:
-            tls = .disable
-        case .verifyFull:
-            tls = .require(try tlsConfiguration(settings))
-        }
-        var configuration = PostgresClient.Configuration(
-            host: settings.host,
-            port: settings.port,
-            username: settings.user,
-            password: settings.password,
-            database: settings.name,
-            tls: tls
-        )
-        configuration.options.connectTimeout = settings.connectTimeout
-        configuration.options.maximumConnections = settings.maximumConnections
-        return configuration
     }
 }

@@ -82,7 +82,7 @@ public struct ConfigurationLoader: Sendable {
         let password = try secret(in: &section, named: "password")
         let tlsName = try section.optional("tls")?.choice(DatabaseSettings.TLSMode.allCases.map(\.rawValue))
         let tls = tlsName.flatMap(DatabaseSettings.TLSMode.init(rawValue:)) ?? .verifyFull
-        let caFile = try section.optional("ca_file")?.nonEmptyString()
+        let caFile = try section.optional("ca_file").map(certificateFile)
         let connectTimeout = try section.optional("connect_timeout")?.duration() ?? .seconds(5)
         let maximumConnections = try section.optional("max_connections")?.integer(in: 1...1000) ?? 20
         try section.rejectUnknownKeys()
@@ -103,21 +103,19 @@ public struct ConfigurationLoader: Sendable {
             uris.append(uri)
         }
         guard !uris.isEmpty else { throw urisNode.error("needs at least one URI") }
-        let baseDN = try section.required("base_dn").nonEmptyString()
-        let bindDN = try section.required("bind_dn").nonEmptyString()
+        let baseDN = try dn(try section.required("base_dn"))
+        let bindDN = try dn(try section.required("bind_dn"))
         let password = try secret(in: &section, named: "password")
         let connectTimeout = try section.optional("connect_timeout")?.duration() ?? .seconds(3)
         let timeout = try section.optional("timeout")?.duration() ?? .seconds(5)
         var settings = DirectorySettings(
             uris: uris, baseDN: baseDN, bindDN: bindDN, bindPassword: password, connectTimeout: connectTimeout,
             operationTimeout: timeout)
-        try validateDN(baseDN, at: try section.required("base_dn"))
-        try validateDN(bindDN, at: try section.required("bind_dn"))
 
         if let node = section.optional("tls") {
             var tls = try node.mapping()
             settings.tls.startTLS = try tls.optional("start_tls")?.bool() ?? false
-            settings.tls.caFile = try tls.optional("ca_file")?.nonEmptyString()
+            settings.tls.caFile = try tls.optional("ca_file").map(certificateFile)
             settings.tls.verifyCertificates = !(try tls.optional("insecure_skip_verify")?.bool() ?? false)
             try tls.rejectUnknownKeys()
         }
@@ -205,31 +203,39 @@ public struct ConfigurationLoader: Sendable {
         return result
     }
 
-    private func dn(_ node: YAMLNode) throws(YAMLError) -> String {
+    private func distinguishedName(_ node: YAMLNode) throws(YAMLError) -> DistinguishedName {
         let text = try node.nonEmptyString()
-        try validateDN(text, at: node)
-        return text
+        do {
+            return try DistinguishedName(text)
+        } catch {
+            throw node.error(error.description)
+        }
+    }
+
+    private func dn(_ node: YAMLNode) throws(YAMLError) -> String {
+        try distinguishedName(node).original
     }
 
     private func dnSet(_ node: YAMLNode) throws(YAMLError) -> Set<DistinguishedName> {
         var result: Set<DistinguishedName> = []
-        for element in try node.list() {
-            let text = try element.nonEmptyString()
-            do {
-                result.insert(try DistinguishedName(text))
-            } catch {
-                throw element.error(error.description)
-            }
-        }
+        for element in try node.list() { result.insert(try distinguishedName(element)) }
         return result
     }
 
-    private func validateDN(_ text: String, at node: YAMLNode) throws(YAMLError) {
+    /// A CA file named in the configuration, checked now so that `check-config` finds a wrong path, not the first
+    /// connection.
+    private func certificateFile(_ node: YAMLNode) throws(YAMLError) -> String {
+        let path = try node.nonEmptyString()
+        let content: String
         do {
-            _ = try DistinguishedName(text)
+            content = try readFile(path)
         } catch {
-            throw node.error(error.description)
+            throw node.error("cannot read the certificate file \(path): \(Self.reason(error))")
         }
+        guard content.contains("-----BEGIN CERTIFICATE-----") else {
+            throw node.error("\(path) holds no PEM certificate")
+        }
+        return path
     }
 
     private func template(_ node: YAMLNode, _ placeholder: String) throws(YAMLError) -> String {
