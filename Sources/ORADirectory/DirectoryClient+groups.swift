@@ -73,17 +73,9 @@ extension DirectoryClient {
                 let value = LDAPFilter.escape(dn)
                 return "(member=\(value))(uniqueMember=\(value))"
             }.joined()
-            let filter =
-                "(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))(|\(terms)))"
-            let entries: [LDAPEntry]
-            do {
-                entries = try await search(
-                    base: groupBase, scope: .subtree, filter: filter, attributes: [],
-                    sizeLimit: Int32(settings.maximumGroups + 1))
-            } catch {
-                throw sizeOrDirectoryError(error, member: member)
-            }
-            parents += entries.map(\.dn)
+            parents += try await searchGroups(
+                "(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))(|\(terms)))",
+                resolving: member)
         }
         return parents
     }
@@ -110,17 +102,25 @@ extension DirectoryClient {
     private func groupsByInChainRule(
         of member: DistinguishedName
     ) async throws(DirectoryError) -> Set<DistinguishedName> {
-        let filter = "(member:1.2.840.113556.1.4.1941:=\(LDAPFilter.escape(member.original)))"
-        let entries: [LDAPEntry]
+        let groups = try await searchGroups(
+            "(member:1.2.840.113556.1.4.1941:=\(LDAPFilter.escape(member.original)))", resolving: member)
+        guard groups.count <= settings.maximumGroups else { throw tooMany(member) }
+        return Set(groups.compactMap { try? DistinguishedName($0) })
+    }
+
+    /// The DNs of the groups under the group base matching `filter`, at most one more than the bound allows.
+    private func searchGroups(
+        _ filter: String,
+        resolving member: DistinguishedName
+    ) async throws(DirectoryError) -> [String] {
         do {
-            entries = try await search(
+            return try await search(
                 base: groupBase, scope: .subtree, filter: filter, attributes: [],
-                sizeLimit: Int32(settings.maximumGroups + 1))
+                sizeLimit: Int32(settings.maximumGroups + 1)
+            ).map(\.dn)
         } catch {
             throw sizeOrDirectoryError(error, member: member)
         }
-        guard entries.count <= settings.maximumGroups else { throw tooMany(member) }
-        return Set(entries.compactMap { try? DistinguishedName($0.dn) })
     }
 
     private func sizeOrDirectoryError(_ error: LDAPError, member: DistinguishedName) -> DirectoryError {
