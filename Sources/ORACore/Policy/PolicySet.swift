@@ -114,13 +114,15 @@ public struct PolicySet: Sendable, Hashable {
             return Decision(denied: .deniedBy(denials))
         }
         if !sufficient.isEmpty {
-            let deciding = sufficient.map { policies[$0] }
+            // Read fields through the positions; copying whole policies costs more than the decision itself.
             return Decision(
                 allowed: mode,
                 strongest: strongest,
-                policies: deciding.map(\.name),
-                consentTimeout: deciding.map(\.consentTimeout).min() ?? Policy.defaultConsentTimeout,
-                maximumDuration: deciding.map(\.maximumDuration).min() ?? Policy.defaultMaximumDuration)
+                policies: sufficient.map { policies[$0].name },
+                consentTimeout: sufficient.lazy.map { policies[$0].consentTimeout }.min()
+                    ?? Policy.defaultConsentTimeout,
+                maximumDuration: sufficient.lazy.map { policies[$0].maximumDuration }.min()
+                    ?? Policy.defaultMaximumDuration)
         }
         if !weaker.isEmpty {
             return Decision(denied: .accessTooLow(allowed: .view, by: weaker))
