@@ -88,6 +88,7 @@ let package = Package(
                 "ORADirectory",
                 "ORARelay",
                 "ORAStore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -178,6 +179,7 @@ let package = Package(
             name: "ORAStoreTests",
             dependencies: [
                 "ORAStore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "ORATestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

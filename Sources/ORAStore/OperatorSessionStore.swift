@@ -3,7 +3,7 @@ public import Logging
 public import ORACore
 public import PostgresNIO
 
-/// Operator sessions (bearer tokens) and the record of login attempts, in PostgreSQL.
+/// Operator sessions (bearer tokens) in PostgreSQL. Logins and logouts are recorded in the audit log.
 public struct OperatorSessionStore: Sendable {
     /// A stored session, as looked up by its token.
     public struct Session: Sendable, Equatable {
@@ -15,13 +15,6 @@ public struct OperatorSessionStore: Sendable {
         public var expiresAt: Date
     }
 
-    /// What happened to a login attempt.
-    public enum Outcome: String, Sendable {
-        case success, failure, unavailable
-        case rateLimited = "rate_limited"
-        case logout
-    }
-
     private let client: PostgresClient
     private let logger: Logger
 
@@ -31,16 +24,15 @@ public struct OperatorSessionStore: Sendable {
         self.logger = logger
     }
 
-    /// Records a successful login and stores its session, in one transaction: both or neither.
+    /// Stores the session of a successful login.
     public func createSession(
         token: OperatorToken,
         for person: Operator,
-        userName: String,
         sourceAddress: String?,
         expiresAt: Date
     ) async throws {
         let hash = ByteBuffer(bytes: token.hash)
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withConnection { connection in
             try await connection.query(
                 """
                 INSERT INTO operator_sessions (token_hash, operator_dn, account, display_name, mail, source_address,
@@ -50,9 +42,6 @@ public struct OperatorSessionStore: Sendable {
                 """,
                 logger: logger
             )
-            try await Self.recordEvent(
-                userName: userName, operatorDN: person.dn, sourceAddress: sourceAddress, outcome: .success,
-                reason: nil, on: connection, logger: logger)
         }
     }
 
@@ -77,59 +66,21 @@ public struct OperatorSessionStore: Sendable {
         return nil
     }
 
-    /// Revokes the session of `token` and records the logout, in one transaction.
+    /// Revokes the session of `token`.
     /// - Returns: whether a live session was revoked.
     @discardableResult
-    public func revoke(_ token: OperatorToken, sourceAddress: String?) async throws -> Bool {
+    public func revoke(_ token: OperatorToken) async throws -> Bool {
         let hash = ByteBuffer(bytes: token.hash)
-        return try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE operator_sessions SET revoked_at = now()
-                WHERE token_hash = \(hash) AND revoked_at IS NULL
-                RETURNING account, operator_dn
-                """,
-                logger: logger
-            )
-            var revoked: (String, String)?
-            for try await row in rows.decode((String, String).self) { revoked = row }
-            guard let (account, dn) = revoked else { return false }
-            try await Self.recordEvent(
-                userName: account, operatorDN: dn, sourceAddress: sourceAddress, outcome: .logout, reason: nil,
-                on: connection, logger: logger)
-            return true
-        }
-    }
-
-    /// Records a login attempt that did not create a session.
-    public func recordAttempt(
-        userName: String,
-        outcome: Outcome,
-        reason: String?,
-        sourceAddress: String?
-    ) async throws {
-        try await client.withConnection { connection in
-            try await Self.recordEvent(
-                userName: userName, operatorDN: nil, sourceAddress: sourceAddress, outcome: outcome, reason: reason,
-                on: connection, logger: logger)
-        }
-    }
-
-    private static func recordEvent(
-        userName: String,
-        operatorDN: String?,
-        sourceAddress: String?,
-        outcome: Outcome,
-        reason: String?,
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        try await connection.query(
+        let rows = try await client.query(
             """
-            INSERT INTO login_events (id, user_name, operator_dn, source_address, outcome, reason)
-            VALUES (\(UUID()), \(userName), \(operatorDN), \(sourceAddress), \(outcome.rawValue), \(reason))
+            UPDATE operator_sessions SET revoked_at = now()
+            WHERE token_hash = \(hash) AND revoked_at IS NULL
+            RETURNING 1
             """,
             logger: logger
         )
+        var revoked = false
+        for try await _ in rows { revoked = true }
+        return revoked
     }
 }

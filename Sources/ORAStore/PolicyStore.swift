@@ -92,7 +92,15 @@ public struct PolicyStore: Sendable {
     ///   - comment: why.
     ///   - base: the active version the administrator reviewed the change against; when another version is active
     ///     by now, the apply is a conflict.
-    public func apply(_ set: PolicySet, author: String, comment: String?, base: Base) async throws -> ApplyOutcome {
+    ///   - auditEvent: the `policy.applied` event for the new version and the one it replaces, appended to the
+    ///     audit log in the same transaction: the change and its record are stored together or not at all.
+    public func apply(
+        _ set: PolicySet,
+        author: String,
+        comment: String?,
+        base: Base,
+        auditEvent: @Sendable (_ version: Int64, _ previous: Int64?) -> AuditEvent
+    ) async throws -> ApplyOutcome {
         let files = String(decoding: try JSONEncoder().encode(set.files), as: UTF8.self)
         let hash = set.contentHash
         return try await transaction { connection in
@@ -116,21 +124,31 @@ public struct PolicyStore: Sendable {
             for try await value in rows.decode(Int64.self) { version = value }
             try await Self.activate(
                 version, action: "apply", actor: author, comment: comment, on: connection, logger: logger)
+            try await AuditLog.append([auditEvent(version, active?.version)], on: connection, logger: logger)
             return .applied(version)
         }
     }
 
     /// Activates an earlier version again.
-    public func rollback(to version: Int64, actor: String, comment: String?) async throws {
+    /// - Parameter auditEvent: the `policy.rolled_back` event for the version's content hash and the version it
+    ///   replaces, appended to the audit log in the same transaction.
+    public func rollback(
+        to version: Int64,
+        actor: String,
+        comment: String?,
+        auditEvent: @Sendable (_ contentHash: String, _ previous: Int64?) -> AuditEvent
+    ) async throws {
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             let rows = try await connection.query(
-                "SELECT count(*) FROM policy_versions WHERE version = \(version)", logger: logger)
-            var count = 0
-            for try await value in rows.decode(Int.self) { count = value }
-            guard count == 1 else { throw ConflictError.unknownVersion(version) }
+                "SELECT content_hash FROM policy_versions WHERE version = \(version)", logger: logger)
+            var hash: String?
+            for try await value in rows.decode(String.self) { hash = value }
+            guard let hash else { throw ConflictError.unknownVersion(version) }
+            let active = try await Self.activations(limit: 1, on: connection, logger: logger).first
             try await Self.activate(
                 version, action: "rollback", actor: actor, comment: comment, on: connection, logger: logger)
+            try await AuditLog.append([auditEvent(hash, active?.version)], on: connection, logger: logger)
         }
     }
 

@@ -85,5 +85,161 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            name: "audit log",
+            statements: [
+                // Roles the deployment grants to its login roles (see Docs/Audit.md). Created when missing, which
+                // needs CREATEROLE; a database administrator may create them beforehand instead.
+                """
+                DO $$
+                BEGIN
+                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ora_server') THEN
+                        BEGIN
+                            CREATE ROLE ora_server NOLOGIN;
+                        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                        END;
+                    END IF;
+                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ora_auditor') THEN
+                        BEGIN
+                            CREATE ROLE ora_auditor NOLOGIN;
+                        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                        END;
+                    END IF;
+                END
+                $$
+                """,
+                "DROP TABLE login_events",
+                """
+                CREATE TABLE audit_events (
+                    sequence bigint NOT NULL CHECK (sequence > 0),
+                    id uuid NOT NULL,
+                    occurred_at timestamptz NOT NULL,
+                    event text NOT NULL,
+                    code text NOT NULL,
+                    actor_kind text NOT NULL,
+                    actor_id text NOT NULL,
+                    actor_name text,
+                    machine text,
+                    session_id uuid,
+                    source_address text,
+                    policy_version bigint,
+                    policy_names text[],
+                    outcome text NOT NULL,
+                    details jsonb NOT NULL,
+                    previous_hash bytea NOT NULL CHECK (octet_length(previous_hash) = 32),
+                    hash bytea NOT NULL CHECK (octet_length(hash) = 32),
+                    recorded_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (sequence, occurred_at),
+                    UNIQUE (id, occurred_at)
+                ) PARTITION BY RANGE (occurred_at)
+                """,
+                """
+                COMMENT ON TABLE audit_events IS
+                    'the audit log: append-only, one hash chain over sequence, partitioned by month of occurred_at'
+                """,
+                "CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at)",
+                "CREATE INDEX audit_events_actor ON audit_events (lower(actor_id), occurred_at)",
+                "CREATE INDEX audit_events_account ON audit_events (lower(actor_name), occurred_at)",
+                "CREATE INDEX audit_events_machine ON audit_events (lower(machine), occurred_at)",
+                "CREATE INDEX audit_events_session ON audit_events (session_id) WHERE session_id IS NOT NULL",
+                """
+                CREATE FUNCTION ora_audit_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION 'the audit log is append-only: % on % is not allowed', TG_OP, TG_TABLE_NAME
+                        USING ERRCODE = 'insufficient_privilege';
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+                    FOR EACH ROW EXECUTE FUNCTION ora_audit_reject_change()
+                """,
+                """
+                CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+                    FOR EACH STATEMENT EXECUTE FUNCTION ora_audit_reject_change()
+                """,
+                // Partitions are created ahead by the servers through this function, which runs as its owner: the
+                // servers' role itself may only insert and read.
+                """
+                CREATE FUNCTION ora_audit_prepare_partition(month date) RETURNS text
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET TimeZone = 'UTC' AS $$
+                DECLARE
+                    first_day date := date_trunc('month', month)::date;
+                    partition text := 'audit_events_' || to_char(first_day, 'YYYY_MM');
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(8030588148090237556);
+                    IF to_regclass(partition) IS NULL THEN
+                        EXECUTE format('CREATE TABLE %I PARTITION OF audit_events FOR VALUES FROM (%L) TO (%L)',
+                            partition, first_day::timestamptz, (first_day + interval '1 month')::timestamptz);
+                        EXECUTE format('CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON %I '
+                            'FOR EACH STATEMENT EXECUTE FUNCTION ora_audit_reject_change()', partition);
+                    END IF;
+                    RETURN partition;
+                EXCEPTION WHEN check_violation THEN
+                    -- Events of that month already went to the default partition; they stay there.
+                    RETURN 'audit_events_default';
+                END
+                $$
+                """,
+                "CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT",
+                """
+                CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events_default
+                    FOR EACH STATEMENT EXECUTE FUNCTION ora_audit_reject_change()
+                """,
+                "SELECT ora_audit_prepare_partition(current_date)",
+                "SELECT ora_audit_prepare_partition((current_date + interval '1 month')::date)",
+                """
+                CREATE TABLE audit_chain_head (
+                    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                    sequence bigint NOT NULL,
+                    hash bytea NOT NULL CHECK (octet_length(hash) = 32)
+                )
+                """,
+                "INSERT INTO audit_chain_head (sequence, hash) VALUES (0, decode(repeat('00', 32), 'hex'))",
+                "COMMENT ON TABLE audit_chain_head IS 'the sequence and hash of the newest audit event'",
+                """
+                CREATE TABLE audit_checkpoints (
+                    sequence bigint NOT NULL,
+                    hash text NOT NULL,
+                    signed_time text NOT NULL,
+                    public_key text NOT NULL,
+                    signature text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (sequence, public_key)
+                )
+                """,
+                """
+                CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints
+                    FOR EACH ROW EXECUTE FUNCTION ora_audit_reject_change()
+                """,
+                """
+                CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+                    FOR EACH STATEMENT EXECUTE FUNCTION ora_audit_reject_change()
+                """,
+                "COMMENT ON TABLE audit_checkpoints IS 'signed statements of the audit chain head, for anchoring'",
+                """
+                CREATE TABLE audit_forwarding (
+                    destination text PRIMARY KEY,
+                    sequence bigint NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "COMMENT ON TABLE audit_forwarding IS 'the last audit event each SIEM destination has received'",
+                "REVOKE ALL ON audit_events, audit_chain_head, audit_checkpoints, audit_forwarding FROM PUBLIC",
+                "REVOKE ALL ON FUNCTION ora_audit_prepare_partition(date) FROM PUBLIC",
+                "GRANT EXECUTE ON FUNCTION ora_audit_prepare_partition(date) TO ora_server",
+                "GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO ora_server",
+                "GRANT SELECT, UPDATE ON audit_chain_head TO ora_server",
+                "GRANT SELECT, INSERT, UPDATE ON audit_forwarding TO ora_server",
+                """
+                GRANT SELECT, INSERT, UPDATE, DELETE
+                    ON server_instances, operator_sessions, policy_versions, policy_activations TO ora_server
+                """,
+                "GRANT SELECT ON schema_migrations TO ora_server",
+                "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ora_server",
+                "GRANT SELECT ON audit_events, audit_checkpoints, audit_chain_head TO ora_auditor",
+            ]
+        ),
     ]
 }

@@ -52,6 +52,30 @@ struct APIClient {
         return try await send(method, path, body: try encoder.encode(value))
     }
 
+    /// GETs `path` and copies the body to standard output as it arrives, whatever its size.
+    /// - Throws: the server's error, when it answered with one.
+    func download(_ path: String) async throws {
+        var request = HTTPClientRequest(url: server + path)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .hours(24))
+        } catch {
+            throw fail("cannot reach \(server): \(error)", code: 3)
+        }
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            throw Answer(status: response.status.code, body: String(buffer: body)).failure()
+        }
+        do {
+            for try await chunk in response.body {
+                FileHandle.standardOutput.write(Data(chunk.readableBytesView))
+            }
+        } catch {
+            throw fail("the download from \(server) broke off: \(error)", code: 3)
+        }
+    }
+
     func send(_ method: String, _ path: String, body: Data?) async throws -> Answer {
         var request = HTTPClientRequest(url: server + path)
         request.method = HTTPMethod(rawValue: method)

@@ -49,8 +49,10 @@ struct OperatorLoginTests {
             try server.sql(
                 "SELECT count(*) FROM operator_sessions WHERE token_hash = sha256(convert_to('\(token)', 'UTF8'))")
                 == "1")
-        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'success'") == "3")
-        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'logout'") == "1")
+        #expect(
+            try server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success'")
+                == "3")
+        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.logout'") == "1")
     }
 
     @Test("wrong password, unknown user, empty password and hostile names all get the same 401")
@@ -66,7 +68,10 @@ struct OperatorLoginTests {
             bodies.insert(answer.body)
         }
         #expect(bodies.count == 1, "the answers must not tell the cases apart: \(bodies)")
-        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'failure'") == "6")
+        #expect(
+            try server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'invalid_credentials'"
+            ) == "6")
         #expect(try server.sql("SELECT count(*) FROM operator_sessions") == "0")
 
         let malformed = try await HTTP.post(server.base + "/api/v1/login", json: #"{"user": "lena.wolf"}"#)
@@ -98,7 +103,10 @@ struct OperatorLoginTests {
         #expect(limited.status == 429)
         #expect(limited.object["error"] as? String == "too_many_attempts")
         #expect(Int(limited.retryAfter ?? "") ?? 0 > 0)
-        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'rate_limited'") == "1")
+        #expect(
+            try server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'rate_limited'"
+            ) == "1")
         // Other accounts are not affected.
         #expect(try await server.login("lena.wolf", password: "ora-demo").status == 200)
     }
@@ -116,7 +124,10 @@ struct OperatorLoginTests {
         let me = try await HTTP.get(server.base + "/api/v1/me", token: token)
         #expect(me.status == 503)
         #expect(me.object["error"] as? String == "directory_unavailable")
-        #expect(try server.sql("SELECT count(*) FROM login_events WHERE outcome = 'unavailable'") == "1")
+        #expect(
+            try server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'directory_unavailable'"
+            ) == "1")
 
         try server.directory.start()
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)

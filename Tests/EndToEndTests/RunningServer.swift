@@ -19,18 +19,24 @@ final class RunningServer: @unchecked Sendable {
     /// - Parameters:
     ///   - extra: settings appended to the configuration file.
     ///   - directoryExtra: settings added to its `directory` section (indented by two spaces).
-    convenience init(extra: String = "", directoryExtra: String = "") async throws {
+    ///   - auditExtra: settings added to its `audit` section (indented by two spaces).
+    convenience init(extra: String = "", directoryExtra: String = "", auditExtra: String = "") async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
             services: services, directory: try PrivateDirectory(), database: try services.createDatabase(prefix: "e2e"),
-            partner: nil, extra: extra, directoryExtra: directoryExtra)
+            partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra)
     }
 
     /// Starts a second replica on the same database and directory as `other`.
-    convenience init(sharing other: RunningServer, extra: String = "", directoryExtra: String = "") async throws {
+    convenience init(
+        sharing other: RunningServer,
+        extra: String = "",
+        directoryExtra: String = "",
+        auditExtra: String = ""
+    ) async throws {
         try await self.init(
             services: other.services, directory: other.directory, database: other.database, partner: other,
-            extra: extra, directoryExtra: directoryExtra)
+            extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra)
     }
 
     private init(
@@ -39,7 +45,8 @@ final class RunningServer: @unchecked Sendable {
         database: String,
         partner: RunningServer?,
         extra: String,
-        directoryExtra: String
+        directoryExtra: String,
+        auditExtra: String
     ) async throws {
         self.services = services
         self.directory = directory
@@ -51,7 +58,8 @@ final class RunningServer: @unchecked Sendable {
         let configuration = ServerConfigurationFile(
             port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
             ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
-            databasePasswordFile: services.postgresPasswordFile, directoryExtra: directoryExtra)
+            databasePasswordFile: services.postgresPasswordFile, directoryExtra: directoryExtra,
+            auditSigningKeyFile: services.auditSigningKeyFile, auditExtra: auditExtra)
         let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
         process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
         base = "http://127.0.0.1:\(port)"

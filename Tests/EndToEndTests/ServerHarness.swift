@@ -14,6 +14,10 @@ struct ServerConfigurationFile {
     var ldapPasswordFile: String
     var databasePasswordFile: String
     var directoryExtra: String = ""
+    var databaseUser = "ora"
+    var auditSigningKeyFile: String? = nil
+    /// Settings added to the `audit` section (indented by two spaces).
+    var auditExtra: String = ""
 
     var yaml: String {
         """
@@ -24,7 +28,7 @@ struct ServerConfigurationFile {
           host: 127.0.0.1
           port: \(databasePort)
           name: \(databaseName)
-          user: ora
+          user: \(databaseUser)
           password_file: \(databasePasswordFile)
           tls: disable
           connect_timeout: 2s
@@ -36,6 +40,10 @@ struct ServerConfigurationFile {
           connect_timeout: 1s
           timeout: 2s
         \(directoryExtra)
+        audit:
+          write_timeout: 2s
+        \(auditSigningKeyFile.map { "  signing_key_file: \($0)" } ?? "")
+        \(auditExtra)
         log:
           level: info
         """

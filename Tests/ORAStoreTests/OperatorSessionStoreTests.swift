@@ -19,7 +19,7 @@ struct OperatorSessionStoreTests {
             let store = OperatorSessionStore(client: client, logger: logger)
             let token = OperatorToken.generate()
             try await store.createSession(
-                token: token, for: person, userName: "lena.wolf", sourceAddress: "192.0.2.1",
+                token: token, for: person, sourceAddress: "192.0.2.1",
                 expiresAt: Date().addingTimeInterval(3600))
             #expect(try await store.session(for: token)?.person == person)
             #expect(try await store.session(for: OperatorToken.generate()) == nil)
@@ -29,12 +29,9 @@ struct OperatorSessionStoreTests {
                 try database.sql("SELECT encode(token_hash, 'hex') FROM operator_sessions")
                     == Hex.encode(token.hash))
 
-            #expect(try await store.revoke(token, sourceAddress: "192.0.2.1"))
+            #expect(try await store.revoke(token))
             #expect(try await store.session(for: token) == nil)
-            #expect(try await store.revoke(token, sourceAddress: "192.0.2.1") == false)
-            #expect(
-                try database.sql("SELECT string_agg(outcome, ',' ORDER BY occurred_at, outcome DESC) FROM login_events")
-                    == "success,logout")
+            #expect(try await store.revoke(token) == false)
         }
     }
 
@@ -45,27 +42,10 @@ struct OperatorSessionStoreTests {
             let store = OperatorSessionStore(client: client, logger: logger)
             let token = OperatorToken.generate()
             try await store.createSession(
-                token: token, for: person, userName: "lena.wolf", sourceAddress: nil,
+                token: token, for: person, sourceAddress: nil,
                 expiresAt: Date().addingTimeInterval(3600))
             _ = try database.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
             #expect(try await store.session(for: token) == nil)
-        }
-    }
-
-    @Test("hostile text is stored as data, verbatim")
-    func hostileText() async throws {
-        try await TestDatabase.with { database, client in
-            try await Migrator(client: client, logger: logger).migrate()
-            let store = OperatorSessionStore(client: client, logger: logger)
-            let hostile = "x'); DROP TABLE login_events; --\r\nforged line"
-            try await store.recordAttempt(
-                userName: hostile, outcome: .failure, reason: "invalid credentials", sourceAddress: "192.0.2.9")
-            let rows = try await client.query("SELECT user_name, outcome FROM login_events", logger: logger)
-            var found: [(String, String)] = []
-            for try await row in rows.decode((String, String).self) { found.append(row) }
-            #expect(found.count == 1)
-            #expect(found.first?.0 == hostile)
-            #expect(found.first?.1 == "failure")
         }
     }
 }

@@ -6,6 +6,18 @@ import Testing
 
 @Suite("Policy versions in PostgreSQL")
 struct PolicyStoreTests {
+    static let applied: @Sendable (Int64, Int64?) -> AuditEvent = { version, previous in
+        AuditEvent(
+            .policyApplied, actor: .operator(dn: "uid=peter", account: "peter"), policy: .init(version: version),
+            outcome: .success,
+            details: ["version": .integer(version), "previous_version": previous.map { .integer($0) } ?? .null])
+    }
+    static let rolledBack: @Sendable (String, Int64?) -> AuditEvent = { hash, previous in
+        AuditEvent(
+            .policyRolledBack, actor: .operator(dn: "uid=peter", account: "peter"), outcome: .success,
+            details: ["content_hash": .string(hash), "previous_version": previous.map { .integer($0) } ?? .null])
+    }
+
     let logger = TestDatabase.logger
 
     static func set(_ access: String) throws -> PolicySet {
@@ -30,18 +42,21 @@ struct PolicyStoreTests {
             #expect(try await store.active() == nil)
 
             let first = try await store.apply(
-                try Self.set("view"), author: "uid=peter", comment: "first", base: .nothing)
+                try Self.set("view"), author: "uid=peter", comment: "first", base: .nothing, auditEvent: Self.applied)
             #expect(first == .applied(1))
             #expect(
-                try await store.apply(try Self.set("view"), author: "uid=peter", comment: "again", base: .version(1))
+                try await store.apply(
+                    try Self.set("view"), author: "uid=peter", comment: "again", base: .version(1),
+                    auditEvent: Self.applied)
                     == .unchanged(1))
             let second = try await store.apply(
-                try Self.set("control"), author: "uid=peter", comment: "tier 2", base: .version(1))
+                try Self.set("control"), author: "uid=peter", comment: "tier 2", base: .version(1),
+                auditEvent: Self.applied)
             #expect(second == .applied(2))
             #expect(try await store.active()?.activation.version == 2)
             #expect(try await store.active()?.files == (try Self.set("control")).files)
 
-            try await store.rollback(to: 1, actor: "uid=peter", comment: "too much")
+            try await store.rollback(to: 1, actor: "uid=peter", comment: "too much", auditEvent: Self.rolledBack)
             let active = try #require(try await store.active())
             #expect(active.activation.version == 1)
             #expect(active.activation.action == "rollback")
@@ -50,7 +65,7 @@ struct PolicyStoreTests {
             #expect(try database.sql("SELECT count(*) FROM policy_versions") == "2")
 
             await #expect(throws: PolicyStore.ConflictError.unknownVersion(7)) {
-                try await store.rollback(to: 7, actor: "uid=peter", comment: nil)
+                try await store.rollback(to: 7, actor: "uid=peter", comment: nil, auditEvent: Self.rolledBack)
             }
         }
     }
@@ -63,14 +78,17 @@ struct PolicyStoreTests {
                 for client in clients { group.addTask { await client.run() } }
                 try await Migrator(client: clients[0], logger: logger).migrate()
                 let stores = clients.map { PolicyStore(client: $0, logger: logger) }
-                _ = try await stores[0].apply(try Self.set("view"), author: "uid=a", comment: nil, base: .nothing)
+                _ = try await stores[0].apply(
+                    try Self.set("view"), author: "uid=a", comment: nil, base: .nothing, auditEvent: Self.applied)
                 let outcomes = await withTaskGroup(of: Result<PolicyStore.ApplyOutcome, any Error>.self) { applies in
                     for (index, store) in stores.enumerated() {
                         applies.addTask {
                             do {
                                 let set = try Self.set(index == 0 ? "control" : "view\n    description: other")
                                 return .success(
-                                    try await store.apply(set, author: "uid=\(index)", comment: nil, base: .version(1)))
+                                    try await store.apply(
+                                        set, author: "uid=\(index)", comment: nil, base: .version(1),
+                                        auditEvent: Self.applied))
                             } catch {
                                 return .failure(error)
                             }

@@ -47,4 +47,9 @@ struct TestDatabase {
     func sql(_ statement: String) throws -> String {
         try services.sql(statement, database: name)
     }
+
+    /// Runs SQL through psql as the superuser.
+    func superuserSQL(_ statement: String) throws -> String {
+        try services.superuserSQL(statement, database: name)
+    }
 }

@@ -16,6 +16,12 @@ public struct TestServices: Sendable {
     public var postgresSuperuser: String
     /// The superuser's password.
     public var postgresSuperuserPassword: String
+    /// A login role that has only the `ora_server` role's rights, as a production server runs.
+    public var postgresServerUser: String
+    /// The file holding its password.
+    public var postgresServerPasswordFile: String
+    /// The Ed25519 key (PEM) servers sign audit checkpoints with.
+    public var auditSigningKeyFile: String
     /// The slapd URI.
     public var ldapURI: String
     /// The directory's base DN.
@@ -70,6 +76,9 @@ public struct TestServices: Sendable {
             postgresPasswordFile: postgresPassword.path,
             postgresSuperuser: try value("ORA_PG_SUPERUSER"),
             postgresSuperuserPassword: superuserPassword.content,
+            postgresServerUser: try value("ORA_PG_SERVER_USER"),
+            postgresServerPasswordFile: try value("ORA_PG_SERVER_PASSWORD_FILE"),
+            auditSigningKeyFile: try value("ORA_AUDIT_SIGNING_KEY_FILE"),
             ldapURI: try value("ORA_LDAP_URI"),
             ldapBaseDN: try value("ORA_LDAP_BASE_DN"),
             ldapBindDN: try value("ORA_LDAP_BIND_DN"),
@@ -126,6 +135,11 @@ public struct TestServices: Sendable {
 
     private func superuserSQL(_ statement: String) throws {
         _ = try psql(statement, database: "postgres", user: postgresSuperuser, password: postgresSuperuserPassword)
+    }
+
+    /// Runs SQL as the PostgreSQL superuser in `database`, as someone with full control of the database would.
+    public func superuserSQL(_ statement: String, database: String) throws -> String {
+        try psql(statement, database: database, user: postgresSuperuser, password: postgresSuperuserPassword)
     }
 
     private func psql(_ statement: String, database: String, user: String, password: String) throws -> String {

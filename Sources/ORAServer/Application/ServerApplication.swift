@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -8,12 +9,15 @@ import ORADirectory
 import ORAStore
 import PostgresNIO
 public import Prometheus
+import ServiceLifecycle
 import UnixSignals
 
 /// Builds the ora-server HTTP application and the services that run with it.
 public enum ServerApplication {
     /// The version this build reports in `/healthz` and the server instance table.
     public static let version = "0.1.0"
+    /// How this process names itself as the actor of events it records on its own: host and process id.
+    static let instanceName = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
     /// Builds the application for `configuration`.
     ///
@@ -45,12 +49,17 @@ public enum ServerApplication {
                 network path can read operators' passwords. Use this in a lab only.
                 """)
         }
+        let auditWriter = AuditWriter(client: postgres, settings: configuration.audit.writer, logger: logger)
+        let audit = AuditService(
+            log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
+            instance: instanceName, logger: logger)
         let policyStore = PolicyStore(client: postgres, logger: logger)
         let policies = PolicyService(store: policyStore, client: postgres, directory: directory, logger: logger)
         let operators = OperatorService(
             settings: configuration.operators,
             directory: directory,
             store: OperatorSessionStore(client: postgres, logger: logger),
+            audit: auditWriter,
             logger: logger,
             policyRoles: { policies.active.set.roles }
         )
@@ -66,6 +75,15 @@ public enum ServerApplication {
         router.addHealthRoutes(readiness: readiness, metrics: metrics)
         router.addOperatorRoutes(service: operators)
         router.addPolicyRoutes(policies: policies, operators: operators)
+        router.addAuditRoutes(audit: audit, operators: operators)
+
+        var services: [any Service] = [directoryThreads, postgres, auditWriter, heartbeat, policies, audit]
+        if let syslog = configuration.audit.syslog {
+            services.append(
+                AuditForwarder(
+                    log: AuditLog(client: postgres, logger: logger), client: postgres, settings: syslog, logger: logger)
+            )
+        }
 
         var application = Application(
             router: router,
@@ -73,8 +91,9 @@ public enum ServerApplication {
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "ora-server"
             ),
-            // Stopped in reverse order: the directory threads and the database client outlive their users.
-            services: [directoryThreads, postgres, heartbeat, policies],
+            // Stopped in reverse order: the directory threads, the database client and the audit writer outlive
+            // their users.
+            services: services,
             onServerRunning: { channel in
                 logger.notice(
                     "ora-server listening",

@@ -58,6 +58,7 @@ public struct ConfigurationLoader: Sendable {
         let database = try databaseSettings(try settings.required("database"))
         let directory = try directorySettings(try settings.required("directory"))
         let operators = try operatorSettings(&settings)
+        let audit = try settings.optional("audit").map(auditSettings) ?? AuditSettings()
 
         var logLevel = Logger.Level.info
         if let node = settings.optional("log") {
@@ -70,7 +71,54 @@ public struct ConfigurationLoader: Sendable {
         }
         try settings.rejectUnknownKeys()
         return ServerConfiguration(
-            listen: listen, database: database, directory: directory, operators: operators, logLevel: logLevel)
+            listen: listen, database: database, directory: directory, operators: operators, audit: audit,
+            logLevel: logLevel)
+    }
+
+    private func auditSettings(_ node: YAMLNode) throws(YAMLError) -> AuditSettings {
+        var section = try node.mapping()
+        var result = AuditSettings()
+        if let keyNode = section.optional("signing_key_file") {
+            let path = try keyNode.nonEmptyString()
+            let pem: String
+            do {
+                pem = try readFile(path)
+            } catch {
+                throw keyNode.error("cannot read the signing key \(path): \(Self.reason(error))")
+            }
+            do {
+                result.signingKey = try AuditSigningKey.privateKey(pem: pem)
+            } catch {
+                throw keyNode.error("\(path): \(error.description)")
+            }
+        }
+        if let interval = section.optional("checkpoint_interval") {
+            result.checkpointInterval = try interval.duration(in: .seconds(1) ... .seconds(7 * 86_400))
+        }
+        if let timeout = section.optional("write_timeout") {
+            result.writer.writeTimeout = try timeout.duration(in: .milliseconds(100) ... .seconds(60))
+        }
+        if let syslogNode = section.optional("syslog") {
+            var syslog = try syslogNode.mapping()
+            let addressNode = try syslog.required("address")
+            let address = try addressNode.nonEmptyString()
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+                (1...65535).contains(port), colon != address.startIndex
+            else {
+                throw addressNode.error("expected host:port, found \"\(address)\"")
+            }
+            let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            var settings = SyslogSettings(
+                host: host, port: port, hostname: ProcessInfo.processInfo.hostName)
+            settings.tls = try syslog.optional("tls")?.bool() ?? false
+            settings.caFile = try syslog.optional("ca_file").map(certificateFile)
+            if let name = syslog.optional("hostname") { settings.hostname = try name.nonEmptyString() }
+            if let facility = syslog.optional("facility") { settings.facility = try facility.integer(in: 0...23) }
+            try syslog.rejectUnknownKeys()
+            result.syslog = settings
+        }
+        try section.rejectUnknownKeys()
+        return result
     }
 
     private func databaseSettings(_ node: YAMLNode) throws(YAMLError) -> DatabaseSettings {

@@ -1,3 +1,5 @@
+public import Crypto
+public import Foundation
 public import Logging
 public import ORADirectory
 
@@ -11,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var directory: DirectorySettings
     /// Operator sessions, roles and login limits.
     public var operators: OperatorService.Settings
+    /// The audit log: checkpoint signing, writing limits and SIEM forwarding.
+    public var audit: AuditSettings
     /// The least severe log level written.
     public var logLevel: Logger.Level
 
@@ -20,8 +24,10 @@ public struct ServerConfiguration: Sendable {
         database: DatabaseSettings,
         directory: DirectorySettings,
         operators: OperatorService.Settings = .init(),
+        audit: AuditSettings = .init(),
         logLevel: Logger.Level
     ) {
+        self.audit = audit
         self.listen = listen
         self.database = database
         self.directory = directory
@@ -95,4 +101,65 @@ public struct DatabaseSettings: Sendable {
         self.connectTimeout = connectTimeout
         self.maximumConnections = maximumConnections
     }
+}
+
+/// How the server keeps the audit log.
+public struct AuditSettings: Sendable {
+    /// The raw Ed25519 private key checkpoints are signed with; without one, no checkpoints are made.
+    public var signingKeySeed: Data?
+    /// How often a checkpoint of the chain head is signed and stored (when the chain grew).
+    public var checkpointInterval: Duration
+    /// Batching and time limits of the writer.
+    public var writer: AuditWriter.Settings
+    /// Where events are forwarded, if anywhere.
+    public var syslog: SyslogSettings?
+
+    /// The key checkpoints are signed with.
+    public var signingKey: Curve25519.Signing.PrivateKey? {
+        get { signingKeySeed.flatMap { try? Curve25519.Signing.PrivateKey(rawRepresentation: $0) } }
+        set { signingKeySeed = newValue?.rawRepresentation }
+    }
+
+    /// Creates audit settings.
+    public init(
+        signingKey: Curve25519.Signing.PrivateKey? = nil,
+        checkpointInterval: Duration = .seconds(3600),
+        writer: AuditWriter.Settings = .init(),
+        syslog: SyslogSettings? = nil
+    ) {
+        self.signingKeySeed = signingKey?.rawRepresentation
+        self.checkpointInterval = checkpointInterval
+        self.writer = writer
+        self.syslog = syslog
+    }
+}
+
+/// A syslog collector (RFC 5424 over TCP, optionally TLS, framed by octet counting).
+public struct SyslogSettings: Sendable {
+    /// The collector's host.
+    public var host: String
+    /// The collector's port.
+    public var port: Int
+    /// Whether to speak TLS (RFC 5425).
+    public var tls: Bool
+    /// CA certificates to verify the collector with, instead of the system's.
+    public var caFile: String?
+    /// The HOSTNAME field of every message.
+    public var hostname: String
+    /// The syslog facility.
+    public var facility: Int
+
+    /// Creates syslog settings.
+    public init(host: String, port: Int, tls: Bool = false, caFile: String? = nil, hostname: String, facility: Int = 13)
+    {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.caFile = caFile
+        self.hostname = hostname
+        self.facility = facility
+    }
+
+    /// The name the forwarding position is stored under.
+    var destination: String { "syslog://\(host):\(port)" }
 }

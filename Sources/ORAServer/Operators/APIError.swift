@@ -62,6 +62,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
                 .badGateway, code: "directory_error", message: "the directory's answer cannot be used: \(reason)")
         }
     }
+    static func auditUnavailable() -> APIError {
+        APIError(
+            .serviceUnavailable, code: "audit_unavailable",
+            message: "audit log unavailable: the action was not performed because it could not be recorded")
+    }
     static func databaseUnavailable() -> APIError {
         APIError(
             .serviceUnavailable, code: "database_unavailable",

@@ -67,6 +67,7 @@ public final class OperatorService: Sendable {
     let settings: Settings
     private let directory: DirectoryClient
     private let store: OperatorSessionStore
+    private let audit: AuditWriter
     private let logger: Logger
     private let limiter: Mutex<LoginRateLimiter>
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -79,6 +80,7 @@ public final class OperatorService: Sendable {
         settings: Settings,
         directory: DirectoryClient,
         store: OperatorSessionStore,
+        audit: AuditWriter,
         logger: Logger,
         policyRoles: @escaping @Sendable () -> RoleAssignments = { RoleAssignments() },
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
@@ -87,6 +89,7 @@ public final class OperatorService: Sendable {
         self.settings = settings
         self.directory = directory
         self.store = store
+        self.audit = audit
         self.logger = logger
         self.limiter = Mutex(LoginRateLimiter(limits: settings.loginLimits))
         self.now = now
@@ -100,7 +103,7 @@ public final class OperatorService: Sendable {
         case .allowed(let started):
             attempt = started
         case .limited(let retryAfter):
-            try await record(user: user, outcome: .rateLimited, reason: "too many failed logins", from: sourceAddress)
+            try await recordFailure(user: user, reason: "rate_limited", outcome: .denied, from: sourceAddress)
             let seconds = max(1, Int(retryAfter.components.seconds) + 1)
             throw APIError(
                 .tooManyRequests, code: "too_many_attempts",
@@ -112,20 +115,30 @@ public final class OperatorService: Sendable {
         do {
             person = try await directory.authenticate(user: user, password: password)
         } catch .invalidCredentials {
-            try await record(user: user, outcome: .failure, reason: "invalid credentials", from: sourceAddress)
+            try await recordFailure(user: user, reason: "invalid_credentials", outcome: .failure, from: sourceAddress)
             throw .invalidCredentials
         } catch {
             limiter.withLock { $0.undecided(attempt) }
-            try await record(user: user, outcome: .unavailable, reason: error.description, from: sourceAddress)
+            try await recordFailure(
+                user: user, reason: "directory_unavailable", outcome: .failure, from: sourceAddress,
+                extra: ["error": .string(error.description)])
             throw .directory(error)
         }
 
         limiter.withLock { $0.succeeded(attempt) }
         let token = OperatorToken.generate()
         let expiresAt = Date().addingTimeInterval(settings.sessionLifetime.timeInterval)
+        try await record(
+            AuditEvent(
+                .operatorLogin, actor: .operator(dn: person.dn, account: user), source: sourceAddress,
+                outcome: .success,
+                details: [
+                    "display_name": .string(person.displayName),
+                    "expires_at": .string(AuditTimestamp(expiresAt).description),
+                ]))
         do {
             try await store.createSession(
-                token: token, for: person, userName: user, sourceAddress: sourceAddress, expiresAt: expiresAt)
+                token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt)
         } catch {
             logger.error(
                 "could not store an operator session",
@@ -190,29 +203,43 @@ public final class OperatorService: Sendable {
         return identity
     }
 
-    /// Ends the session of `token`.
-    public func logout(_ token: OperatorToken, sourceAddress: String) async throws(APIError) {
+    /// Ends `session`: the logout is recorded first, and without a record the session stays (503).
+    public func logout(_ session: AuthenticatedSession, sourceAddress: String) async throws(APIError) {
+        try await record(
+            AuditEvent(
+                .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
+                source: sourceAddress, outcome: .success))
         do {
-            try await store.revoke(token, sourceAddress: sourceAddress)
+            try await store.revoke(session.token)
         } catch {
             throw .databaseUnavailable()
         }
     }
 
-    /// Records a login attempt; if the record cannot be written, the attempt is refused (503).
-    private func record(
+    /// Records a failed login; if the record cannot be written, the attempt is refused (503). The actor is the
+    /// name as typed: there is no DN for it.
+    private func recordFailure(
         user: String,
-        outcome: OperatorSessionStore.Outcome,
-        reason: String?,
-        from sourceAddress: String
+        reason: String,
+        outcome: AuditOutcome,
+        from sourceAddress: String,
+        extra: [String: AuditValue] = [:]
     ) async throws(APIError) {
+        try await record(
+            AuditEvent(
+                .operatorLoginFailed, actor: AuditActor(kind: .operator, id: user, name: user), source: sourceAddress,
+                outcome: outcome, details: extra.merging(["reason": .string(reason)]) { $1 }))
+    }
+
+    /// Records `event`, or refuses the action with 503 when the audit log cannot take it.
+    func record(_ event: AuditEvent) async throws(APIError) {
         do {
-            try await store.recordAttempt(
-                userName: user, outcome: outcome, reason: reason, sourceAddress: sourceAddress)
+            try await audit.record(event)
         } catch {
             logger.error(
-                "could not record a login attempt", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-            throw .databaseUnavailable()
+                "refusing an action that cannot be audited",
+                metadata: ["audit.event": "\(event.name)", "error": "\(error.reason)"])
+            throw .auditUnavailable()
         }
     }
 }

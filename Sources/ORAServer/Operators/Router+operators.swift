@@ -26,7 +26,7 @@ extension Router where Context == ORARequestContext {
         }
         authenticated.post("logout") { _, context -> Response in
             guard let session = context.session else { throw APIError.invalidToken }
-            try await service.logout(session.token, sourceAddress: context.sourceAddress)
+            try await service.logout(session, sourceAddress: context.sourceAddress)
             return Response(status: .noContent)
         }
     }

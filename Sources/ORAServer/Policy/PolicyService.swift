@@ -77,11 +77,16 @@ public final class PolicyService: Service, Sendable {
             ])
     }
 
-    /// Validates `files` as a set and activates it, unless the active version is no longer `base`.
+    /// Validates `files` as a set and activates it, unless the active version is no longer `base`. The change and
+    /// its `policy.applied` audit event (with the content hash and what changed) are stored together.
+    /// - Parameters:
+    ///   - author: the administrator.
+    ///   - source: where the request came from.
     /// - Throws: `APIError` 422 listing every mistake, 409 on a conflict, 503 when the database is down.
     public func apply(
         files: [PolicySet.File],
-        author: String,
+        author: Operator,
+        source: String,
         comment: String?,
         base: PolicyStore.Base
     ) async throws(APIError) -> PolicyStore.ApplyOutcome {
@@ -94,8 +99,27 @@ public final class PolicyService: Service, Sendable {
                 message: "the policy set has mistakes; nothing was changed", errors: error.errors.map(\.description))
         }
         let outcome: PolicyStore.ApplyOutcome
+        let eventID = UUID()
+        let current = active
+        let diff = PolicyDiff(from: current.activation == nil ? nil : current.set, to: set)
         do {
-            outcome = try await store.apply(set, author: author, comment: comment, base: base)
+            outcome = try await store.apply(set, author: author.dn, comment: comment, base: base) {
+                version, previous in
+                AuditEvent(
+                    .policyApplied, id: eventID, actor: .operator(dn: author.dn, account: author.account),
+                    source: source, policy: .init(version: version), outcome: .success,
+                    details: [
+                        "version": .integer(version),
+                        "previous_version": previous.map { .integer($0) } ?? .null,
+                        "content_hash": .string(set.contentHash),
+                        "comment": .text(comment),
+                        "files": .array(set.files.map { .string($0.name) }),
+                        "added": .array(diff.added.map { .string($0) }),
+                        "changed": .array(diff.changed.map { .string($0) }),
+                        "removed": .array(diff.removed.map { .string($0) }),
+                        "roles_changed": .bool(diff.rolesChanged),
+                    ])
+            }
         } catch let conflict as PolicyStore.ConflictError {
             throw APIError(.conflict, code: "conflict", message: conflict.description)
         } catch {
@@ -105,11 +129,27 @@ public final class PolicyService: Service, Sendable {
         return outcome
     }
 
-    /// Makes an earlier version active again.
+    /// Makes an earlier version active again; the rollback and its `policy.rolled_back` event are stored together.
     /// - Throws: `APIError` 404 for an unknown version, 503 when the database is down.
-    public func rollback(to version: Int64, actor: String, comment: String?) async throws(APIError) {
+    public func rollback(
+        to version: Int64,
+        actor: Operator,
+        source: String,
+        comment: String?
+    ) async throws(APIError) {
+        let eventID = UUID()
         do {
-            try await store.rollback(to: version, actor: actor, comment: comment)
+            try await store.rollback(to: version, actor: actor.dn, comment: comment) { hash, previous in
+                AuditEvent(
+                    .policyRolledBack, id: eventID, actor: .operator(dn: actor.dn, account: actor.account),
+                    source: source, policy: .init(version: version), outcome: .success,
+                    details: [
+                        "version": .integer(version),
+                        "previous_version": previous.map { .integer($0) } ?? .null,
+                        "content_hash": .string(hash),
+                        "comment": .text(comment),
+                    ])
+            }
         } catch let conflict as PolicyStore.ConflictError {
             throw APIError(.notFound, code: "unknown_version", message: conflict.description)
         } catch {

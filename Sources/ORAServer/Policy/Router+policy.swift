@@ -98,7 +98,8 @@ extension Router where Context == ORARequestContext {
                 PolicyApplyRequest.self, context: context,
                 expected: #"{"files": [{"name", "content"}], "comment", "based_on"}"#)
             switch try await policies.apply(
-                files: body.files, author: identity.person.dn, comment: body.comment, base: body.base)
+                files: body.files, author: identity.person, source: context.sourceAddress, comment: body.comment,
+                base: body.base)
             {
             case .applied(let version):
                 return try Response.encodedJSON(["outcome": "applied", "version": "\(version)"])
@@ -111,7 +112,8 @@ extension Router where Context == ORARequestContext {
             let identity = try await operators.require([.administrator], of: context.session, toDo: "roll policy back")
             let body = try await request.decodeJSON(
                 PolicyRollbackRequest.self, context: context, expected: #"{"version": N, "comment"}"#)
-            try await policies.rollback(to: body.version, actor: identity.person.dn, comment: body.comment)
+            try await policies.rollback(
+                to: body.version, actor: identity.person, source: context.sourceAddress, comment: body.comment)
             return try Response.encodedJSON(["outcome": "rolled_back", "version": "\(body.version)"])
         }
 

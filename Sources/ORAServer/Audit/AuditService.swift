@@ -1,0 +1,147 @@
+public import Crypto
+public import Foundation
+import HTTPTypes
+public import Logging
+public import ORACore
+public import ORAStore
+public import ServiceLifecycle
+
+/// The audit log for the API (search, timelines, export, verification, checkpoints) and its upkeep while the
+/// server runs: the month partitions are created ahead, and the chain head is signed at every checkpoint interval
+/// when it moved.
+public final class AuditService: Service, Sendable {
+    private let log: AuditLog
+    private let settings: AuditSettings
+    private let instance: String
+    private let logger: Logger
+
+    /// Creates the service.
+    /// - Parameter instance: this server's name in events it records itself.
+    public init(log: AuditLog, settings: AuditSettings, instance: String, logger: Logger) {
+        self.log = log
+        self.settings = settings
+        self.instance = instance
+        self.logger = logger
+    }
+
+    /// The base64 public keys whose checkpoints `verify` trusts: this server's own.
+    var trustedKeys: Set<String> {
+        settings.signingKey.map { [$0.publicKey.rawRepresentation.base64EncodedString()] } ?? []
+    }
+
+    /// A page of events matching `filter`, newest first.
+    public func search(_ filter: AuditLog.Filter, before: Int64?, limit: Int) async throws(APIError) -> AuditLog.Page {
+        do {
+            return try await log.search(filter, before: before, limit: limit)
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
+    /// Every event of one remote assistance session, in order.
+    public func timeline(ofSession id: UUID) async throws(APIError) -> [ChainedAuditEvent] {
+        do {
+            return try await log.timeline(ofSession: id)
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
+    /// Re-verifies the chain, or the events `from`…`through`.
+    public func verify(from: Int64?, through: Int64?) async throws(APIError) -> AuditLog.VerificationReport {
+        do {
+            return try await log.verify(from: from, through: through, trustedKeys: trustedKeys)
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
+    /// The events matching `filter`, oldest first, streamed.
+    public func export(_ filter: AuditLog.Filter) async throws(APIError) -> AuditLog.Events {
+        do {
+            return try await log.export(filter)
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
+    /// Signs and stores a checkpoint of the chain head now.
+    /// - Throws: `APIError` 409 when no signing key is configured, 503 when the database is down.
+    public func checkpoint(by actor: AuditActor, source: String?) async throws(APIError) -> AuditCheckpoint {
+        guard let key = settings.signingKey else {
+            throw APIError(
+                .conflict, code: "no_signing_key",
+                message: "this server has no audit signing key (audit.signing_key_file), so it cannot sign checkpoints")
+        }
+        do {
+            return try await log.checkpoint(signingWith: key, actor: actor, source: source)
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
+    /// Every checkpoint, oldest first.
+    public func checkpoints() async throws(APIError) -> [AuditCheckpoint] {
+        do {
+            return try await log.checkpoints()
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
+    /// Prepares partitions and makes checkpoints until shutdown.
+    public func run() async throws {
+        if settings.signingKey == nil {
+            logger.warning(
+                "no audit signing key is configured (audit.signing_key_file): checkpoints of the audit chain are not made"
+            )
+        }
+        await cancelWhenGracefulShutdown {
+            await self.upkeep()
+        }
+    }
+
+    private func upkeep() async {
+        var lastCheckpoint = ContinuousClock.now
+        while !Task.isCancelled {
+            await preparePartitions()
+            if let key = settings.signingKey, ContinuousClock.now - lastCheckpoint >= settings.checkpointInterval {
+                lastCheckpoint = .now
+                await checkpointIfMoved(key)
+            }
+            try? await Task.sleep(for: min(.seconds(3600), settings.checkpointInterval))
+        }
+    }
+
+    private func preparePartitions() async {
+        do {
+            try await log.preparePartitions()
+        } catch {
+            logger.warning(
+                "could not prepare the audit log's partitions; events go to the default partition meanwhile",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+
+    private func checkpointIfMoved(_ key: Curve25519.Signing.PrivateKey) async {
+        do {
+            let head = try await log.head()
+            let newest = try await log.checkpoints().last
+            // The checkpoint event itself moves the head by one; nothing else happened since then.
+            if let newest, head.sequence <= newest.sequence + 1 { return }
+            let checkpoint = try await log.checkpoint(signingWith: key, actor: .system(instance))
+            logger.info(
+                "audit checkpoint signed",
+                metadata: ["audit.sequence": "\(checkpoint.sequence)", "audit.hash": "\(checkpoint.hash)"])
+        } catch {
+            logger.warning(
+                "could not make an audit checkpoint", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"]
+            )
+        }
+    }
+
+    private func unavailable(_ error: any Error) -> APIError {
+        logger.error("audit log query failed", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        return .databaseUnavailable()
+    }
+}

@@ -1,0 +1,168 @@
+public import Logging
+public import ORACore
+import ORAStore
+public import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// Writes audit events for the whole server, batching the events that arrive while a write is in progress into
+/// the next transaction (group commit): a caller waits for one commit however many others are recording, so
+/// auditing before acting costs little.
+///
+/// `record` returns only once the event is committed. When it throws, the event may not be stored and the caller
+/// must not perform the action it was about to audit.
+public final class AuditWriter: Service, Sendable {
+    /// Batching and failure limits.
+    public struct Settings: Sendable {
+        /// The most events in one transaction.
+        public var maximumBatch: Int
+        /// How long one write attempt may take before its callers are refused.
+        public var writeTimeout: Duration
+        /// How often a failed write is tried, in all; retries are idempotent (event ids are kept).
+        public var attempts: Int
+
+        /// Creates settings.
+        public init(maximumBatch: Int = 2_000, writeTimeout: Duration = .seconds(5), attempts: Int = 2) {
+            self.maximumBatch = maximumBatch
+            self.writeTimeout = writeTimeout
+            self.attempts = attempts
+        }
+    }
+
+    private struct Pending {
+        var event: AuditEvent
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var queue: [Pending] = []
+        var accepting = true
+    }
+
+    private let client: PostgresClient
+    private let settings: Settings
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    /// Creates a writer on `client`.
+    public init(client: PostgresClient, settings: Settings = .init(), logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Records `event` and returns once it is committed.
+    /// - Throws: `AuditUnavailableError` when it could not be committed; do not perform the audited action.
+    public func record(_ event: AuditEvent) async throws(AuditUnavailableError) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let accepted = state.withLock { state in
+                    guard state.accepting else { return false }
+                    state.queue.append(Pending(event: event, continuation: continuation))
+                    return true
+                }
+                if accepted {
+                    wake.yield()
+                } else {
+                    continuation.resume(throwing: AuditUnavailableError(reason: "the server is shutting down"))
+                }
+            }
+        } catch let error as AuditUnavailableError {
+            throw error
+        } catch {
+            throw AuditUnavailableError(reason: DatabaseErrorDescription.describe(error))
+        }
+    }
+
+    /// Writes batches until graceful shutdown, then refuses what is left.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            for await _ in wakeups {
+                await drain()
+            }
+        } onGracefulShutdown: {
+            self.wake.finish()
+        }
+        let left = state.withLock { state in
+            state.accepting = false
+            defer { state.queue = [] }
+            return state.queue
+        }
+        for pending in left {
+            pending.continuation.resume(throwing: AuditUnavailableError(reason: "the server is shutting down"))
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state in
+                let count = min(state.queue.count, settings.maximumBatch)
+                defer { state.queue.removeFirst(count) }
+                return Array(state.queue.prefix(count))
+            }
+            if batch.isEmpty { return }
+            let result = await write(batch.map(\.event))
+            for pending in batch {
+                switch result {
+                case .success: pending.continuation.resume()
+                case .failure(let error): pending.continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    private func write(_ events: [AuditEvent]) async -> Result<Void, AuditUnavailableError> {
+        var lastError = ""
+        for attempt in 1...max(1, settings.attempts) {
+            do {
+                try await withTimeout(settings.writeTimeout) {
+                    try await self.client.withTransaction(logger: self.logger) { connection in
+                        _ = try await AuditLog.append(events, on: connection, logger: self.logger)
+                    }
+                }
+                return .success(())
+            } catch {
+                lastError = DatabaseErrorDescription.describe(error)
+                logger.error(
+                    "could not write audit events",
+                    metadata: [
+                        "audit.events": "\(events.count)", "attempt": "\(attempt)", "error": "\(lastError)",
+                    ])
+                if attempt < settings.attempts { try? await Task.sleep(for: .milliseconds(100)) }
+            }
+        }
+        return .failure(AuditUnavailableError(reason: lastError))
+    }
+}
+
+/// The audit log could not record an event, so the action it was for was not performed.
+public struct AuditUnavailableError: Error, Sendable, CustomStringConvertible {
+    /// Why, for the server's log.
+    public var reason: String
+
+    public var description: String { "the audit log is unavailable: \(reason)" }
+}
+
+struct TimeoutError: Error, CustomStringConvertible {
+    var description: String { "timed out" }
+}
+
+/// Runs `body`, cancelling it and throwing `TimeoutError` when it takes longer than `limit`.
+func withTimeout<Result: Sendable>(
+    _ limit: Duration,
+    _ body: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else { throw TimeoutError() }
+        return result
+    }
+}

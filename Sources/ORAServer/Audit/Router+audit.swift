@@ -1,0 +1,201 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import ORACore
+import ORAStore
+
+extension Router where Context == ORARequestContext {
+    /// Adds the audit API for auditors and administrators: search, a session's timeline, export, verification and
+    /// checkpoints.
+    func addAuditRoutes(audit: AuditService, operators: OperatorService) {
+        let api = group("api/v1/audit").add(middleware: OperatorAuthenticationMiddleware(service: operators))
+        let readers: Set<OperatorRole> = [.administrator, .auditor]
+
+        api.get { request, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "search the audit log")
+            var parameters = try AuditQueryParameters(
+                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            let filter = try parameters.filter()
+            let limit = try parameters.integer("limit", in: 1...1000) ?? 100
+            let before = try parameters.integer("before", in: 1...Int64.max)
+            try parameters.rejectUnknown()
+            let page = try await audit.search(filter, before: before, limit: Int(limit))
+            return Self.jsonResponse(events: page.events, next: page.next)
+        }
+
+        api.get("sessions/{id}") { _, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "read the audit log")
+            let text = context.parameters.get("id") ?? ""
+            guard let id = UUID(uuidString: text) else {
+                throw APIError(
+                    .badRequest, code: "invalid_session", message: "\"\(text)\" is not a session id (a UUID)")
+            }
+            return Self.jsonResponse(events: try await audit.timeline(ofSession: id), next: nil)
+        }
+
+        api.get("export") { request, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "export the audit log")
+            var parameters = try AuditQueryParameters(
+                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            let format = parameters.take("format") ?? "jsonl"
+            guard format == "jsonl" || format == "csv" else {
+                throw APIError(
+                    .badRequest, code: "invalid_parameter", message: "format must be jsonl or csv, not \"\(format)\"")
+            }
+            let filter = try parameters.filter()
+            try parameters.rejectUnknown()
+            let events = try await audit.export(filter)
+            let isCSV = format == "csv"
+            let body = ResponseBody { writer in
+                var buffer = ByteBuffer()
+                if isCSV { buffer.writeString(AuditExport.csvHeader) }
+                for try await event in events {
+                    if isCSV {
+                        buffer.writeString(AuditExport.csvLine(event))
+                    } else {
+                        buffer.writeBytes(AuditExport.json(event))
+                        buffer.writeInteger(UInt8(ascii: "\n"))
+                    }
+                    if buffer.readableBytes >= 64 * 1024 {
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                }
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                try await writer.finish(nil)
+            }
+            let type = isCSV ? "text/csv; charset=utf-8" : "application/x-ndjson"
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: type,
+                    .contentDisposition: "attachment; filename=\"ora-audit.\(format)\"",
+                ],
+                body: body)
+        }
+
+        api.get("verify") { request, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "verify the audit log")
+            var parameters = try AuditQueryParameters(
+                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            let from = try parameters.integer("from", in: 1...Int64.max)
+            let through = try parameters.integer("through", in: 1...Int64.max)
+            try parameters.rejectUnknown()
+            return try Response.encodedJSON(try await audit.verify(from: from, through: through))
+        }
+
+        api.get("checkpoints") { _, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "read audit checkpoints")
+            return try Response.encodedJSON(try await audit.checkpoints())
+        }
+
+        api.post("checkpoints") { _, context -> Response in
+            let identity = try await operators.require(readers, of: context.session, toDo: "make audit checkpoints")
+            let checkpoint = try await audit.checkpoint(
+                by: .operator(dn: identity.person.dn, account: identity.person.account), source: context.sourceAddress)
+            return try Response.encodedJSON(checkpoint, status: .created)
+        }
+    }
+
+    /// `{"events": [...], "next": "…"}`, each event as in the JSON export.
+    private static func jsonResponse(events: [ChainedAuditEvent], next: Int64?) -> Response {
+        var buffer = ByteBuffer(string: "{\"events\":[")
+        for (index, event) in events.enumerated() {
+            if index > 0 { buffer.writeString(",") }
+            buffer.writeBytes(AuditExport.json(event))
+        }
+        buffer.writeString("],\"next\":\(next.map { "\"\($0)\"" } ?? "null")}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}
+
+/// The query parameters of the audit API, each read once; what is left over is an error, so that a misspelt
+/// filter is not silently ignored.
+struct AuditQueryParameters {
+    private var values: [String: String] = [:]
+
+    init(_ parameters: [(String, String)]) throws(APIError) {
+        for (name, value) in parameters {
+            guard values[name] == nil else {
+                throw APIError(.badRequest, code: "invalid_parameter", message: "\(name) is given more than once")
+            }
+            values[name] = value
+        }
+    }
+
+    mutating func take(_ name: String) -> String? {
+        values.removeValue(forKey: name).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    mutating func integer(_ name: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64? {
+        guard let text = take(name) else { return nil }
+        guard let value = Int64(text), range.contains(value) else {
+            throw APIError(
+                .badRequest, code: "invalid_parameter",
+                message:
+                    "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
+        }
+        return value
+    }
+
+    mutating func time(_ name: String) throws(APIError) -> AuditTimestamp? {
+        guard let text = take(name) else { return nil }
+        guard let date = AuditTimeParser.parse(text) else {
+            throw APIError(
+                .badRequest, code: "invalid_parameter",
+                message:
+                    "\(name) must be a date (2026-11-22) or an RFC 3339 time (2026-11-22T09:00:00Z), not \"\(text)\"")
+        }
+        return AuditTimestamp(date)
+    }
+
+    mutating func filter() throws(APIError) -> AuditLog.Filter {
+        var filter = AuditLog.Filter()
+        filter.since = try time("since")
+        filter.until = try time("until")
+        filter.event = take("event")
+        filter.code = take("code")
+        filter.operatorName = take("operator")
+        filter.machine = take("machine")
+        if let text = take("session") {
+            guard let id = UUID(uuidString: text) else {
+                throw APIError(
+                    .badRequest, code: "invalid_parameter",
+                    message: "session must be a session id (a UUID), not \"\(text)\"")
+            }
+            filter.session = id
+        }
+        if let text = take("outcome") {
+            guard let outcome = AuditOutcome(rawValue: text) else {
+                let choices = AuditOutcome.allCases.map(\.rawValue).joined(separator: ", ")
+                throw APIError(
+                    .badRequest, code: "invalid_parameter",
+                    message: "outcome must be one of \(choices), not \"\(text)\"")
+            }
+            filter.outcome = outcome
+        }
+        filter.text = take("q")
+        return filter
+    }
+
+    func rejectUnknown() throws(APIError) {
+        guard let name = values.keys.sorted().first else { return }
+        throw APIError(.badRequest, code: "invalid_parameter", message: "unknown query parameter \"\(name)\"")
+    }
+}
+
+/// Reads the times people type: a date (midnight UTC) or an RFC 3339 time, with or without fractional seconds.
+enum AuditTimeParser {
+    static func parse(_ text: String) -> Date? {
+        if text.count == 10 {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withFullDate]
+            return formatter.date(from: text)
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}

@@ -1,0 +1,322 @@
+public import Crypto
+public import Foundation
+public import Logging
+public import ORACore
+public import PostgresNIO
+
+/// The audit log in PostgreSQL: one append-only, hash-chained table, partitioned by month. Appending serialises on
+/// the chain head (an advisory lock), so every server replica extends the same chain.
+public struct AuditLog: Sendable {
+    /// The advisory lock key writers hold while they extend the chain ("ora_audt" in ASCII).
+    static let chainLockKey: Int64 = 0x6f72_615f_6175_6474
+
+    /// Which events a search, export or verification covers. Every field narrows; an empty filter is everything.
+    public struct Filter: Sendable, Hashable {
+        /// Events at or after this time.
+        public var since: AuditTimestamp?
+        /// Events before this time.
+        public var until: AuditTimestamp?
+        /// An event name (`offer.requested`), or a prefix ending in `.` or `.*` (`offer.*`).
+        public var event: String?
+        /// An event code (`ORA2001`).
+        public var code: String?
+        /// An operator, by DN or account name (either case).
+        public var operatorName: String?
+        /// A machine, by name (either case).
+        public var machine: String?
+        /// A remote assistance session.
+        public var session: UUID?
+        /// An outcome.
+        public var outcome: AuditOutcome?
+        /// Text that appears in the details (either case).
+        public var text: String?
+        /// Events from this sequence on.
+        public var fromSequence: Int64?
+
+        /// Creates a filter.
+        public init(
+            since: AuditTimestamp? = nil,
+            until: AuditTimestamp? = nil,
+            event: String? = nil,
+            code: String? = nil,
+            operatorName: String? = nil,
+            machine: String? = nil,
+            session: UUID? = nil,
+            outcome: AuditOutcome? = nil,
+            text: String? = nil,
+            fromSequence: Int64? = nil
+        ) {
+            self.since = since
+            self.until = until
+            self.event = event
+            self.code = code
+            self.operatorName = operatorName
+            self.machine = machine
+            self.session = session
+            self.outcome = outcome
+            self.text = text
+            self.fromSequence = fromSequence
+        }
+    }
+
+    /// One page of a search, newest first.
+    public struct Page: Sendable {
+        /// The events.
+        public var events: [ChainedAuditEvent]
+        /// Pass as `before` for the next page; `nil` when this was the last.
+        public var next: Int64?
+    }
+
+    let client: PostgresClient
+    let logger: Logger
+
+    /// Creates the log on `client`.
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    // MARK: Appending
+
+    /// Appends `events` to the chain on `connection`, which must be inside a transaction: the events are linked in
+    /// order after the head and become visible when the transaction commits. Events whose id is already stored
+    /// (a retry after an answer was lost) are skipped, so appending is idempotent.
+    /// - Returns: the events written, chained.
+    @discardableResult
+    public static func append(
+        _ events: [AuditEvent],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [ChainedAuditEvent] {
+        guard !events.isEmpty else { return [] }
+        try await connection.query("SELECT pg_advisory_xact_lock(\(chainLockKey))", logger: logger)
+        let fresh = try await withoutStored(events, on: connection, logger: logger)
+        guard !fresh.isEmpty else { return [] }
+        var head = try await chainHead(on: connection, logger: logger)
+        let chained = head.append(fresh)
+        let rows = try await connection.query(
+            """
+            INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
+                session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
+            SELECT sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
+                session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash
+            FROM json_to_recordset(\(rowsDocument(chained))::json) AS e(sequence bigint, id uuid,
+                occurred_at timestamptz, event text, code text, actor_kind text, actor_id text, actor_name text,
+                machine text, session_id uuid, source_address text, policy_version bigint, policy_names text[],
+                outcome text, details jsonb, previous_hash bytea, hash bytea)
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+            """,
+            logger: logger
+        )
+        var inserted = 0
+        for try await _ in rows { inserted += 1 }
+        // Under the chain lock no other writer can have stored these ids; a difference means the chain would break.
+        guard inserted == chained.count else {
+            throw AuditLogError.chainConflict(expected: chained.count, inserted: inserted)
+        }
+        try await connection.query(
+            "UPDATE audit_chain_head SET sequence = \(head.sequence), hash = \(ByteBuffer(bytes: head.hash))",
+            logger: logger)
+        return chained
+    }
+
+    /// The events of `events` that are not stored yet.
+    private static func withoutStored(
+        _ events: [AuditEvent],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [AuditEvent] {
+        let times = events.map(\.time)
+        let rows = try await connection.query(
+            """
+            SELECT id FROM audit_events
+            WHERE id = ANY(\(events.map(\.id))) AND occurred_at >= \(times.min()!.date)
+                AND occurred_at <= \(AuditTimestamp(microseconds: times.max()!.microseconds + 1).date)
+            """,
+            logger: logger
+        )
+        var stored: Set<UUID> = []
+        for try await id in rows.decode(UUID.self) { stored.insert(id) }
+        return stored.isEmpty ? events : events.filter { !stored.contains($0.id) }
+    }
+
+    static func chainHead(on connection: PostgresConnection, logger: Logger) async throws -> AuditChainHead {
+        let rows = try await connection.query("SELECT sequence, hash FROM audit_chain_head", logger: logger)
+        for try await (sequence, hash) in rows.decode((Int64, ByteBuffer).self) {
+            return AuditChainHead(sequence: sequence, hash: Array(buffer: hash))
+        }
+        throw AuditLogError.missingHead
+    }
+
+    /// The batch as one JSON array for `json_to_recordset`: one round trip however many events there are.
+    private static func rowsDocument(_ events: [ChainedAuditEvent]) -> String {
+        var document = "["
+        document.reserveCapacity(events.count * 640)
+        for (index, chained) in events.enumerated() {
+            if index > 0 { document += "," }
+            let event = chained.event
+            var fields: [String: AuditValue] = [
+                "sequence": .integer(chained.sequence),
+                "id": .string(event.id.uuidString),
+                "occurred_at": .string(event.time.description),
+                "event": .string(event.name),
+                "code": .string(event.code),
+                "actor_kind": .string(event.actor.kind.rawValue),
+                "actor_id": .string(event.actor.id),
+                "actor_name": .text(event.actor.name),
+                "machine": .text(event.machine),
+                "session_id": .text(event.session?.uuidString),
+                "source_address": .text(event.source),
+                "outcome": .string(event.outcome.rawValue),
+                "details": .object(event.details),
+                "previous_hash": .string("\\x" + Hex.encode(chained.previousHash)),
+                "hash": .string("\\x" + Hex.encode(chained.hash)),
+            ]
+            if let policy = event.policy {
+                fields["policy_version"] = policy.version.map { .integer($0) } ?? .null
+                fields["policy_names"] = .array(policy.names.map { .string($0) })
+            }
+            document += String(decoding: AuditCanonicalEncoding.encode(.object(fields)), as: UTF8.self)
+        }
+        return document + "]"
+    }
+
+    // MARK: Reading
+
+    /// The newest event's sequence and hash.
+    public func head() async throws -> AuditChainHead {
+        try await client.withConnection { try await Self.chainHead(on: $0, logger: logger) }
+    }
+
+    /// Events matching `filter`, newest first, `limit` per page, before the sequence `before`.
+    public func search(_ filter: Filter, before: Int64? = nil, limit: Int) async throws -> Page {
+        var query = AuditQuery(filter: filter)
+        if let before { query.add("sequence < ", before) }
+        let rows = try await client.query(query.select(order: "DESC", limit: limit + 1), logger: logger)
+        var events: [ChainedAuditEvent] = []
+        for try await row in rows {
+            events.append(try Self.decode(row))
+        }
+        guard events.count > limit else { return Page(events: events, next: nil) }
+        events.removeLast()
+        return Page(events: events, next: events.last?.sequence)
+    }
+
+    /// Every event of the remote assistance session `id`, in order.
+    public func timeline(ofSession id: UUID) async throws -> [ChainedAuditEvent] {
+        let query = AuditQuery(filter: Filter(session: id))
+        let rows = try await client.query(query.select(order: "ASC", limit: nil), logger: logger)
+        var events: [ChainedAuditEvent] = []
+        for try await row in rows { events.append(try Self.decode(row)) }
+        return events
+    }
+
+    /// Every event matching `filter`, oldest first, as a stream with back-pressure: only a few rows are in memory
+    /// at a time, however many there are. The connection returns to the pool when the stream ends.
+    public func export(_ filter: Filter) async throws -> Events {
+        Events(
+            rows: try await client.query(AuditQuery(filter: filter).select(order: "ASC", limit: nil), logger: logger))
+    }
+
+    /// Stored events as they are read.
+    public struct Events: AsyncSequence, Sendable {
+        public typealias Element = ChainedAuditEvent
+        let rows: PostgresRowSequence
+
+        /// Reads the next event.
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var rows: PostgresRowSequence.AsyncIterator
+
+            public mutating func next() async throws -> ChainedAuditEvent? {
+                guard let row = try await rows.next() else { return nil }
+                return try AuditLog.decode(row)
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows.makeAsyncIterator()) }
+    }
+
+    /// Up to `limit` events after the sequence `after`, oldest first, read on `connection`.
+    public static func events(
+        after sequence: Int64,
+        limit: Int,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [ChainedAuditEvent] {
+        var query = AuditQuery(filter: Filter())
+        query.add("sequence > ", sequence)
+        let rows = try await connection.query(query.select(order: "ASC", limit: limit), logger: logger)
+        var events: [ChainedAuditEvent] = []
+        for try await row in rows { events.append(try decode(row)) }
+        return events
+    }
+
+    static let columns = """
+        sequence, id, (extract(epoch FROM occurred_at) * 1000000)::bigint, event, code, actor_kind, actor_id,
+        actor_name, machine, session_id, source_address, policy_version, policy_names, outcome, details::text,
+        previous_hash, hash
+        """
+
+    static func decode(_ row: PostgresRow) throws -> ChainedAuditEvent {
+        let (
+            sequence, id, microseconds, name, code, actorKind, actorID, actorName, machine, session, source,
+            policyVersion, policyNames, outcome, details, previousHash, hash
+        ) = try row.decode(
+            (
+                Int64, UUID, Int64, String, String, String, String, String?, String?, UUID?, String?, Int64?,
+                [String]?, String, String, ByteBuffer, ByteBuffer
+            ).self)
+        guard let kind = AuditActor.Kind(rawValue: actorKind) else {
+            throw AuditLogError.unreadable(sequence: sequence, id: id, reason: "unknown actor kind \(actorKind)")
+        }
+        guard let outcomeValue = AuditOutcome(rawValue: outcome) else {
+            throw AuditLogError.unreadable(sequence: sequence, id: id, reason: "unknown outcome \(outcome)")
+        }
+        let detailValues: [String: AuditValue]
+        do {
+            detailValues = try JSONDecoder().decode([String: AuditValue].self, from: Data(details.utf8))
+        } catch {
+            throw AuditLogError.unreadable(sequence: sequence, id: id, reason: "its details are not valid")
+        }
+        guard detailValues.keys.allSatisfy(AuditEvent.isValidDetailName) else {
+            throw AuditLogError.unreadable(sequence: sequence, id: id, reason: "a detail name is not valid")
+        }
+        let policy = policyNames.map { AuditEvent.PolicyReference(version: policyVersion, names: $0) }
+        let event = AuditEvent(
+            id: id, time: AuditTimestamp(microseconds: microseconds), name: name, code: code,
+            actor: AuditActor(kind: kind, id: actorID, name: actorName), machine: machine, session: session,
+            source: source, policy: policy, outcome: outcomeValue, details: detailValues)
+        return ChainedAuditEvent(
+            sequence: sequence, event: event, previousHash: Array(buffer: previousHash), hash: Array(buffer: hash))
+    }
+
+    // MARK: Partitions
+
+    /// Creates the partitions for the month of `date` and the next, if missing, so that inserts never wait for one.
+    public func preparePartitions(around date: Date = Date()) async throws {
+        let next = date.addingTimeInterval(32 * 86_400)
+        try await client.query(
+            "SELECT ora_audit_prepare_partition(\(date)::date), ora_audit_prepare_partition(\(next)::date)",
+            logger: logger)
+    }
+}
+
+/// Why the audit log could not do something.
+public enum AuditLogError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The chain head row is missing: the schema was tampered with.
+    case missingHead
+    /// Fewer rows were inserted than chained: some ids were stored by someone who does not hold the chain lock.
+    case chainConflict(expected: Int, inserted: Int)
+    /// A stored row cannot be read as an event.
+    case unreadable(sequence: Int64, id: UUID?, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missingHead: "the audit chain head is missing"
+        case .chainConflict(let expected, let inserted):
+            "only \(inserted) of \(expected) audit events were inserted; nothing was written"
+        case .unreadable(let sequence, _, let reason): "audit event \(sequence) cannot be read: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import ORACore
+import Testing
+
+@Suite("Audit events rendered for people, spreadsheets and SIEMs")
+struct AuditRenderingTests {
+    static func chained(machine: String, account: String = "hannah.fischer") -> ChainedAuditEvent {
+        var head = AuditChainHead.empty
+        return head.append([
+            AuditEvent(
+                .offerDenied, id: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!,
+                time: AuditTimestamp(microseconds: 1_795_340_000_000_000),
+                actor: .operator(dn: "uid=\(account),ou=People,dc=corp,dc=example", account: account), machine: machine,
+                source: "192.0.2.7", policy: .init(version: 3, names: ["never-servers", "a]b"]), outcome: .denied,
+                details: ["reason": .string(machine)])
+        ])[0]
+    }
+
+    @Test(
+        "terminal text escapes line breaks, escapes and backslashes",
+        arguments: [
+            ("plain", "plain"), ("two\nlines", "two\\nlines"), ("cr\rlf", "cr\\rlf"), ("\u{1b}[2J", "\\u{1b}[2J"),
+            ("back\\n", "back\\\\n"), ("\u{85}\u{2028}", "\\u{85}\\u{2028}"),
+        ])
+    func terminal(input: String, expected: String) {
+        #expect(AuditText.escaped(input) == expected)
+    }
+
+    @Test("CSV quotes what needs quoting and defuses spreadsheet formulas")
+    func csv() {
+        let line = AuditExport.csvLine(Self.chained(machine: "=HYPERLINK(\"http://x\",\"y\"),\nnext"))
+        #expect(line.hasSuffix("\r\n"))
+        #expect(line.contains(#""'=HYPERLINK(""http://x"",""y""),"#))
+        #expect(line.hasPrefix("1,2026-11-22T09:33:20.000000Z,offer.denied,ORA2002,denied,operator,"))
+        #expect(line.contains(",3,never-servers;a]b,"))
+        for dangerous in ["+1", "-1", "@SUM(A1)", "\tx"] {
+            #expect(AuditExport.csvLine(Self.chained(machine: dangerous)).contains(",'\(dangerous)"))
+        }
+    }
+
+    @Test("the JSON export is the canonical document plus the two hashes, and round-trips through the decoder")
+    func json() throws {
+        let chained = Self.chained(machine: "WS-0101")
+        let line = AuditExport.json(chained)
+        let document = try JSONDecoder().decode(AuditEventDocument.self, from: Data(line))
+        #expect(document.sequence == 1)
+        #expect(document.machine == "WS-0101")
+        #expect(document.hash == Hex.encode(chained.hash))
+        #expect(document.previousHash == String(repeating: "0", count: 64))
+        #expect(document.policy?.names == ["never-servers", "a]b"])
+        #expect(document.details == ["reason": "WS-0101"])
+        let canonical = AuditCanonicalEncoding.encode(chained.event, sequence: 1)
+        #expect(Array(line.prefix(canonical.count - 1)) == Array(canonical.dropLast()))
+    }
+
+    @Test("syslog carries every field as escaped structured data and no outside text in the message")
+    func syslog() {
+        let message = AuditSyslog.message(
+            Self.chained(machine: "WS\"]\n<13>1 forged"), hostname: "ora one.example", facility: 13)
+        #expect(message.hasPrefix("<108>1 2026-11-22T09:33:20.000000Z oraone.example ora - ORA2002 [ora@32473 "))
+        #expect(message.contains(#" machine="WS\"\]\u{a}<13>1 forged""#))
+        #expect(message.contains(#" policy="never-servers" policy="a\]b""#))
+        #expect(message.contains(#" policy_version="3""#))
+        #expect(message.contains(#" actor_name="hannah.fischer""#))
+        #expect(message.hasSuffix("] offer.denied denied"))
+        #expect(!message.contains("\n"))
+        let frame = AuditSyslog.frame(message)
+        #expect(String(decoding: frame, as: UTF8.self) == "\(message.utf8.count) \(message)")
+    }
+}
