@@ -1,0 +1,198 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import ORATestSupport
+import Testing
+
+/// The audit log through the real server and CLI: who may read it, search, timelines, exports an outside tool
+/// re-verifies, checkpoints, and events from two replicas in one chain.
+@Suite("Audit log API and CLI")
+struct AuditAPITests {
+    static let roles = """
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+          auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
+        """
+
+    /// Runs `ora` logged in as `user` against `server`.
+    struct CLI {
+        let home: TemporaryDirectory
+        let server: RunningServer
+
+        init(_ server: RunningServer, user: String) async throws {
+            self.server = server
+            home = try TemporaryDirectory()
+            let login = await run(["login", "--user", user, "--password-stdin"], input: "ora-demo\n")
+            guard login.status == 0 else { throw TestSetupError("ora login failed: \(login.standardError)") }
+        }
+
+        func run(_ arguments: [String], input: String? = nil) async -> ChildProcess.Result {
+            await ChildProcess.runAsync(
+                SourceTree.binary("ora"), arguments: arguments,
+                environment: ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": server.base], standardInput: input)
+        }
+    }
+
+    @Test("auditors and administrators search; others are refused; filters and mistakes are exact")
+    func search() async throws {
+        let server = try await RunningServer(extra: Self.roles)
+        let auditor = try await server.token("sara.klein")
+        let helper = try await server.token("hannah.fischer")
+        #expect(try await server.login("hannah.fischer", password: "wrong").status == 401)
+        let hostile = "evil\r\n2026-01-01 forged line\u{1b}[2J"
+        #expect(try await server.login(hostile, password: "x").status == 401)
+
+        let refused = try await HTTP.get(server.base + "/api/v1/audit", token: helper)
+        #expect(refused.status == 403)
+        #expect(refused.object["message"] as? String == "only an administrator or auditor may search the audit log")
+        #expect(try await HTTP.get(server.base + "/api/v1/audit").status == 401)
+
+        let all = try await HTTP.get(server.base + "/api/v1/audit", token: auditor)
+        #expect(all.status == 200)
+        let events = all.object["events"] as? [[String: Any]] ?? []
+        #expect(
+            events.map { $0["event"] as? String } == [
+                "operator.login_failed", "operator.login_failed", "operator.login", "operator.login",
+            ])
+        #expect(events.map { $0["sequence"] as? Int } == [4, 3, 2, 1])
+        #expect((events[0]["actor"] as? [String: Any])?["id"] as? String == hostile)
+        #expect((events[1]["details"] as? [String: Any])?["reason"] as? String == "invalid_credentials")
+        #expect(events[2]["source"] as? String == "127.0.0.1")
+
+        let failed = try await HTTP.get(
+            server.base + "/api/v1/audit?event=operator.login_failed&operator=Hannah.Fischer&limit=1", token: auditor)
+        #expect((failed.object["events"] as? [[String: Any]])?.count == 1)
+        #expect(failed.object["next"] is NSNull)
+        let paged = try await HTTP.get(server.base + "/api/v1/audit?event=operator.*&limit=3", token: auditor)
+        #expect(paged.object["next"] as? String == "2")
+        let rest = try await HTTP.get(server.base + "/api/v1/audit?event=operator.*&limit=3&before=2", token: auditor)
+        #expect((rest.object["events"] as? [[String: Any]])?.map { $0["sequence"] as? Int } == [1])
+
+        for (query, message) in [
+            ("limit=0", "limit must be a whole number from 1 to 1000, not \"0\""),
+            (
+                "since=yesterday",
+                "since must be a date (2026-11-22) or an RFC 3339 time (2026-11-22T09:00:00Z), not \"yesterday\""
+            ),
+            ("outcome=maybe", "outcome must be one of success, denied, failure, not \"maybe\""),
+            ("session=42", "session must be a session id (a UUID), not \"42\""),
+            ("machne=WS-0101", "unknown query parameter \"machne\""),
+        ] {
+            let answer = try await HTTP.get(server.base + "/api/v1/audit?" + query, token: auditor)
+            #expect(answer.status == 400, "\(query)")
+            #expect(answer.object["message"] as? String == message)
+        }
+
+        // The CLI prints one line per event, with outside text escaped.
+        let cli = try await CLI(server, user: "sara.klein")
+        let listed = await cli.run(["audit", "search", "--event", "operator.login_failed"])
+        #expect(listed.status == 0, "\(listed.standardError)")
+        let lines = listed.standardOutput.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(
+            lines.first?.contains("operator.login_failed  failure  evil\\r\\n2026-01-01 forged line\\u{1b}[2J") == true)
+        let json = await cli.run(["audit", "search", "--operator", "sara.klein", "--json"])
+        #expect(json.standardOutput.split(separator: "\n").count == 2)  // her login, and her own CLI login
+        let badOutcome = await cli.run(["audit", "search", "--outcome", "maybe"])
+        #expect(badOutcome.status == 1)
+        #expect(badOutcome.standardError.contains("outcome must be one of success, denied, failure"))
+        let unknownSession = await cli.run(["audit", "session", "not-a-uuid"])
+        #expect(unknownSession.status == 64)
+        let session = await cli.run(["audit", "session", UUID().uuidString])
+        #expect(session.status == 0)
+        #expect(session.standardOutput.hasPrefix("no events for session"))
+    }
+
+    @Test("policy changes are recorded with the version hash and what changed, in the same transaction")
+    func policyEvents() async throws {
+        let server = try await RunningServer(extra: Self.roles)
+        let cli = try await CLI(server, user: "peter.schmidt")
+        let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies", "--comment", "first"])
+        #expect(applied.status == 0, "\(applied.standardError)")
+        let rolledBack = await cli.run(["policy", "rollback", "1", "--comment", "again"])
+        #expect(rolledBack.status == 0, "\(rolledBack.standardError)")
+        let hash = try server.sql("SELECT content_hash FROM policy_versions WHERE version = 1")
+        #expect(
+            try server.sql(
+                """
+                SELECT event, actor_name, policy_version, details->>'content_hash', details->>'comment',
+                    details->'added' ? 'never-servers', details->>'previous_version'
+                FROM audit_events WHERE event LIKE 'policy.%' ORDER BY sequence
+                """)
+                == "policy.applied|peter.schmidt|1|\(hash)|first|t|\npolicy.rolled_back|peter.schmidt|1|\(hash)|again||1"
+        )
+    }
+
+    @Test("the JSON export re-verifies with an outside tool, CSV is a spreadsheet's, checkpoints verify with openssl")
+    func exportAndCheckpoint() async throws {
+        let server = try await RunningServer(extra: Self.roles)
+        for user in ["hannah.fischer", "lena.wolf", "=cmd|' /C calc'!A0"] {
+            _ = try await server.login(user, password: user == "lena.wolf" ? "ora-demo" : "wrong")
+        }
+        let cli = try await CLI(server, user: "sara.klein")
+        let checkpoint = await cli.run(["audit", "checkpoint"])
+        #expect(checkpoint.status == 0, "\(checkpoint.standardError)")
+        let files = try TemporaryDirectory()
+        let checkpointFile = try files.write("checkpoint.json", checkpoint.standardOutput)
+
+        let export = await cli.run(["audit", "export", "--format", "jsonl"])
+        #expect(export.status == 0, "\(export.standardError)")
+        let exportFile = try files.write("audit.jsonl", export.standardOutput)
+        #expect(export.standardOutput.split(separator: "\n").count == 5)  // 3 logins, sara's, the checkpoint
+
+        let verifier = SourceTree.root + "/Tools/ora-audit-verify.py"
+        let outside = await ChildProcess.runAsync(
+            "/usr/bin/python3", arguments: [verifier, exportFile, "--checkpoint", checkpointFile])
+        #expect(outside.status == 0, "\(outside.standardOutput)\(outside.standardError)")
+        #expect(outside.standardOutput.hasPrefix("intact: 5 events (1-5)"))
+        #expect(outside.standardOutput.contains("checkpoint matches and its signature is valid"))
+
+        // One changed character in the export is found by the same tool.
+        let tampered = try files.write(
+            "tampered.jsonl", export.standardOutput.replacingOccurrences(of: "lena.wolf", with: "lena.wolff"))
+        let caught = await ChildProcess.runAsync("/usr/bin/python3", arguments: [verifier, tampered])
+        #expect(caught.status == 1)
+        #expect(caught.standardOutput.contains("NOT intact: event 2"))
+
+        let csv = await cli.run(["audit", "export", "--format", "csv", "--event", "operator.login_failed"])
+        let rows = csv.standardOutput.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(rows.count == 3)
+        #expect(rows[0].hasPrefix("sequence,time,event,code,outcome,actor_kind"))
+        #expect(rows[2].contains(",'=cmd|' /C calc'!A0,'=cmd|' /C calc'!A0,"))
+
+        let verify = await cli.run(["audit", "verify"])
+        #expect(verify.status == 0, "\(verify.standardError)")
+        #expect(
+            verify.standardOutput.hasPrefix(
+                "intact: 5 events verified (1–5), chain head 5, 1 signed checkpoint matched"))
+
+        // Someone with the database edits an event: verify names it and exits 1.
+        _ = try server.services.superuserSQL(
+            "SET session_replication_role = replica; UPDATE audit_events SET source_address = '10.0.0.1' WHERE sequence = 2",
+            database: server.database)
+        let broken = await cli.run(["audit", "verify"])
+        #expect(broken.status == 1)
+        let id = try server.sql("SELECT id FROM audit_events WHERE sequence = 2")
+        #expect(broken.standardError.contains("NOT intact: event 2 (\(id)): its contents do not match its hash"))
+    }
+
+    @Test("two server processes recording at once extend one valid chain")
+    func twoReplicas() async throws {
+        let first = try await RunningServer(extra: Self.roles)
+        let second = try await RunningServer(sharing: first, extra: Self.roles)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                let server = index.isMultiple(of: 2) ? first : second
+                group.addTask {
+                    _ = try await server.login(index.isMultiple(of: 3) ? "lena.wolf" : "omar.haddad")
+                }
+            }
+            try await group.waitForAll()
+        }
+        let auditor = try await second.token("sara.klein")
+        let report = try await HTTP.get(first.base + "/api/v1/audit/verify", token: auditor)
+        #expect(report.object["intact"] as? Bool == true, "\(report.body)")
+        #expect(report.object["verified"] as? Int == 41)
+        #expect(try first.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "41|41")
+    }
+}
