@@ -4,6 +4,7 @@
 //   swift build -c release --product ora-bench
 //   .build/release/ora-bench [seconds]   directory: with the settings of `Deploy/dev/services up` in the environment
 //   .build/release/ora-bench policy      policy evaluation and parsing; needs nothing else
+//   .build/release/ora-bench audit [seconds] [events]   pgbench, the audit writer and search over `events` (10M)
 import Foundation
 import Logging
 import NIOPosix
@@ -13,8 +14,15 @@ import ORADirectory
 @main
 struct DirectoryBenchmark {
     static func main() async throws {
-        if CommandLine.arguments.dropFirst().first == "policy" {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "policy" {
             try PolicyBenchmark.run()
+            return
+        }
+        if arguments.first == "audit" {
+            try await AuditBenchmark.run(
+                seconds: arguments.count > 1 ? Double(arguments[1]) ?? 10 : 10,
+                events: arguments.count > 2 ? Int(arguments[2]) ?? 10_000_000 : 10_000_000)
             return
         }
         // Measure off the main actor, where the server's request handlers run too: awaiting from the main actor

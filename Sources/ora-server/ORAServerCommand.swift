@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import ORAServer
+import ORAStore
 import Prometheus
 
 @main
@@ -11,7 +12,7 @@ struct ORAServerCommand: AsyncParsableCommand {
         commandName: "ora-server",
         abstract: "The ora management server: offers of remote assistance, policy and audit.",
         version: ServerApplication.version,
-        subcommands: [Serve.self, Migrate.self, CheckConfig.self],
+        subcommands: [Serve.self, Migrate.self, CheckConfig.self, DetachAuditPartitions.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -55,6 +56,41 @@ extension ORAServerCommand {
                     applied.isEmpty
                         ? "database schema is current"
                         : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct DetachAuditPartitions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "detach-audit-partitions",
+            abstract: "Retention: detach the audit log's month partitions that end by a date, recording it in the log.",
+            discussion: """
+                Run with a configuration whose database role owns the audit log. Each detached month becomes an \
+                ordinary table (audit_events_YYYY_MM) to archive with pg_dump and then drop. See Docs/Audit.md.
+                """)
+
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Detach the months that end on or before this date (YYYY-MM-DD).") var before: String
+
+        func run() async throws {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withFullDate]
+            guard let date = formatter.date(from: before) else {
+                printError("--before must be a date such as 2026-06-01, not \"\(before)\"")
+                throw ExitCode(64)
+            }
+            let configuration = try loadConfiguration(options.config)
+            let logger = bootstrapLogging(level: configuration.logLevel)
+            try await failing {
+                let detached = try await ServerApplication.detachAuditPartitions(
+                    endingBy: date, configuration: configuration, logger: logger)
+                if detached.isEmpty { print("no audit partition ends by \(before); nothing was detached") }
+                for partition in detached {
+                    print(
+                        "detached \(partition.table): \(partition.events) events "
+                            + "(\(partition.firstSequence)–\(partition.lastSequence)); archive it with "
+                            + "pg_dump -t \(partition.table), then DROP TABLE \(partition.table)")
+                }
             }
         }
     }

@@ -291,4 +291,58 @@ struct AuditLogTests {
                     ?? 0 >= 3)
         }
     }
+
+    @Test("retention detaches old months in order, records it, and verification continues after them")
+    func retention() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            _ = try database.sql(
+                "SELECT ora_audit_prepare_partition('2026-01-01'), ora_audit_prepare_partition('2026-02-01')")
+            func at(_ text: String) -> AuditTimestamp {
+                AuditTimestamp(ISO8601DateFormatter().date(from: text)!)
+            }
+            try await append(
+                [
+                    Self.event(at: at("2026-01-05T10:00:00Z")), Self.event(at: at("2026-01-31T23:59:59Z")),
+                    Self.event(at: at("2026-02-01T00:00:00Z")), Self.event(at: at("2026-02-20T08:00:00Z")),
+                    Self.event(), Self.event(),
+                ], client: client)
+            let log = AuditLog(client: client, logger: logger)
+            // The server's role may not detach.
+            #expect(throws: (any Error).self) {
+                try database.superuserSQL(
+                    "SET ROLE ora_server; ALTER TABLE audit_events DETACH PARTITION audit_events_2026_01")
+            }
+            let detached = try await log.detachPartitions(
+                endingBy: ISO8601DateFormatter().date(from: "2026-03-01T00:00:00Z")!, actor: .system("test"))
+            #expect(detached.map(\.table) == ["audit_events_2026_01", "audit_events_2026_02"])
+            #expect(detached.map(\.events) == [2, 2])
+            #expect(detached.map(\.lastSequence) == [2, 4])
+            #expect(
+                try database.sql(
+                    "SELECT string_agg(details->>'partition', ',' ORDER BY sequence) FROM audit_events WHERE event = 'audit.partition_detached'"
+                )
+                    == "audit_events_2026_01,audit_events_2026_02")
+            // The months are ordinary tables now, kept until someone archives and drops them.
+            #expect(try database.sql("SELECT count(*) FROM audit_events_2026_01") == "2")
+            #expect(try database.sql("SELECT min(sequence) FROM audit_events") == "5")
+            let report = try await log.verify()
+            #expect(report.intact, "\(String(describing: report.problem))")
+            #expect(report.first == 5)
+            #expect(report.verified == 4)
+            // Nothing left that is old enough.
+            #expect(
+                try await log.detachPartitions(
+                    endingBy: ISO8601DateFormatter().date(from: "2026-03-01T00:00:00Z")!, actor: .system("test")
+                ).isEmpty)
+
+            // Without the record, the missing start is reported.
+            _ = try database.superuserSQL(
+                "SET session_replication_role = replica; DELETE FROM audit_events WHERE event = 'audit.partition_detached'"
+            )
+            let unexplained = try await log.verify()
+            #expect(unexplained.problem?.kind == .missingEvents)
+            #expect(unexplained.problem?.sequence == 1)
+        }
+    }
 }

@@ -73,6 +73,15 @@ public final class ChildProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
 
     /// Sends `signal` to the program.
+    /// The process's resident memory in bytes (VmRSS), 0 when it has ended.
+    public var residentMemory: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes * 1024
+    }
+
     public func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }

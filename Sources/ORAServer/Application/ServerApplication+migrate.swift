@@ -1,5 +1,7 @@
+public import Foundation
 public import Logging
-import ORAStore
+import ORACore
+public import ORAStore
 import PostgresNIO
 
 extension ServerApplication {
@@ -13,6 +15,26 @@ extension ServerApplication {
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             return try await prepareDatabase(client: client, probe: probe, logger: logger)
+        }
+    }
+
+    /// Detaches the audit log's month partitions that end by `date` (the retention operation; see Docs/Audit.md).
+    /// Runs with the configured database role, which must own the audit log.
+    public static func detachAuditPartitions(
+        endingBy date: Date,
+        configuration: ServerConfiguration,
+        logger: Logger
+    ) async throws -> [AuditLog.DetachedPartition] {
+        let client = PostgresClient(
+            configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
+        let probe = DatabaseProbe(configuration: try configuration.database.probeConfiguration(), logger: logger)
+        return try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await probe.ping()
+            let user = configuration.database.user
+            return try await AuditLog(client: client, logger: logger).detachPartitions(
+                endingBy: date, actor: AuditActor(kind: .system, id: "\(instanceName) (database role \(user))"))
         }
     }
 

@@ -57,7 +57,8 @@ public struct ConfigurationLoader: Sendable {
 
         let database = try databaseSettings(try settings.required("database"))
         let directory = try directorySettings(try settings.required("directory"))
-        let operators = try operatorSettings(&settings)
+        var operators = try operatorSettings(&settings)
+        operators.databaseTimeout = database.queryTimeout
         let audit = try settings.optional("audit").map(auditSettings) ?? AuditSettings()
 
         var logLevel = Logger.Level.info
@@ -133,10 +134,12 @@ public struct ConfigurationLoader: Sendable {
         let caFile = try section.optional("ca_file").map(certificateFile)
         let connectTimeout = try section.optional("connect_timeout")?.duration() ?? .seconds(5)
         let maximumConnections = try section.optional("max_connections")?.integer(in: 1...1000) ?? 20
+        let queryTimeout = try section.optional("query_timeout")?.duration(in: .milliseconds(100) ... .seconds(300))
         try section.rejectUnknownKeys()
         return DatabaseSettings(
             host: host, port: port, name: name, user: user, password: password, tls: tls, caFile: caFile,
-            connectTimeout: connectTimeout, maximumConnections: maximumConnections)
+            connectTimeout: connectTimeout, maximumConnections: maximumConnections,
+            queryTimeout: queryTimeout ?? .seconds(5))
     }
 
     private func directorySettings(_ node: YAMLNode) throws(YAMLError) -> DirectorySettings {

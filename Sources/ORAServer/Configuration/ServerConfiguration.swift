@@ -78,6 +78,8 @@ public struct DatabaseSettings: Sendable {
     public var connectTimeout: Duration
     /// The most connections this server opens.
     public var maximumConnections: Int
+    /// How long a request waits for the database before it is refused with 503.
+    public var queryTimeout: Duration
 
     /// Creates database settings.
     public init(
@@ -89,8 +91,10 @@ public struct DatabaseSettings: Sendable {
         tls: TLSMode,
         caFile: String? = nil,
         connectTimeout: Duration = .seconds(5),
-        maximumConnections: Int = 20
+        maximumConnections: Int = 20,
+        queryTimeout: Duration = .seconds(5)
     ) {
+        self.queryTimeout = queryTimeout
         self.host = host
         self.port = port
         self.name = name

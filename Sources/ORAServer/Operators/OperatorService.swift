@@ -17,13 +17,17 @@ public final class OperatorService: Sendable {
         public var roles: RoleAssignments
         /// Failed-login limits.
         public var loginLimits: LoginRateLimiter.Limits
+        /// How long a session lookup or change may wait for the database before the request gets 503.
+        public var databaseTimeout: Duration
 
         /// Creates settings.
         public init(
             sessionLifetime: Duration = .seconds(8 * 3600),
             roles: RoleAssignments = RoleAssignments(),
-            loginLimits: LoginRateLimiter.Limits = .init()
+            loginLimits: LoginRateLimiter.Limits = .init(),
+            databaseTimeout: Duration = .seconds(5)
         ) {
+            self.databaseTimeout = databaseTimeout
             self.sessionLifetime = sessionLifetime
             self.roles = roles
             self.loginLimits = loginLimits
@@ -137,8 +141,10 @@ public final class OperatorService: Sendable {
                     "expires_at": .string(AuditTimestamp(expiresAt).description),
                 ]))
         do {
-            try await store.createSession(
-                token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt)
+            try await withTimeout(settings.databaseTimeout) { [store] in
+                try await store.createSession(
+                    token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt)
+            }
         } catch {
             logger.error(
                 "could not store an operator session",
@@ -156,7 +162,7 @@ public final class OperatorService: Sendable {
         guard token.isWellFormed else { throw .invalidToken }
         let stored: OperatorSessionStore.Session?
         do {
-            stored = try await store.session(for: token)
+            stored = try await withTimeout(settings.databaseTimeout) { [store] in try await store.session(for: token) }
         } catch {
             logger.error(
                 "could not look up a session", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
@@ -210,7 +216,7 @@ public final class OperatorService: Sendable {
                 .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
                 source: sourceAddress, outcome: .success))
         do {
-            try await store.revoke(session.token)
+            try await withTimeout(settings.databaseTimeout) { [store] in try await store.revoke(session.token) }
         } catch {
             throw .databaseUnavailable()
         }

@@ -1,0 +1,218 @@
+import Foundation
+import Logging
+import ORACore
+import ORAServer
+import ORAStore
+import PostgresNIO
+
+/// The audit log against the PostgreSQL of `Deploy/dev/services`, in a fresh database:
+/// 1. raw batched INSERT throughput of rows of the audit table's shape, with pgbench;
+/// 2. the audit writer's sustained throughput with chaining, many callers at once;
+/// 3. first-page search latency over 10 million events, by operator and by machine, for one day.
+enum AuditBenchmark {
+    static func run(seconds: Double, events searchEvents: Int) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ name: String) -> String {
+            guard let value = environment[name], !value.isEmpty else {
+                FileHandle.standardError.write(
+                    Data("ora-bench: \(name) is not set; run Deploy/dev/services up and source its env file\n".utf8))
+                exit(2)
+            }
+            return value
+        }
+        func secret(_ name: String) throws -> String {
+            try String(contentsOfFile: setting(name), encoding: .utf8).trimmingCharacters(in: .newlines)
+        }
+        let host = setting("ORA_PG_HOST")
+        let port = Int(setting("ORA_PG_PORT")) ?? 5432
+        let database = "ora_bench_\(UInt32.random(in: 0...UInt32.max))"
+        let superuser = setting("ORA_PG_SUPERUSER")
+        let superuserPassword = try secret("ORA_PG_SUPERUSER_PASSWORD_FILE")
+        let user = setting("ORA_PG_USER")
+        let password = try secret("ORA_PG_PASSWORD_FILE")
+        func psql(_ sql: String, database: String = "postgres") throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+            process.arguments = [
+                "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", "\(port)", "-U", superuser,
+                "-d", database, "-c", sql,
+            ]
+            process.environment = ["PGPASSWORD": superuserPassword]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw BenchmarkError("psql failed: \(sql.prefix(80))") }
+        }
+        try psql("CREATE DATABASE \(database) OWNER \(user)")
+        defer { try? psql("DROP DATABASE \(database) WITH (FORCE)") }
+        print("audit benchmark in database \(database)")
+
+        var logger = Logger(label: "ora-bench")
+        logger.logLevel = .warning
+        var configuration = PostgresClient.Configuration(
+            host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        configuration.options.maximumConnections = 8
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await Migrator(client: client, logger: logger).migrate()
+
+            // 1. pgbench: batches of 500 rows per INSERT, the shape of audit_events with all its indexes.
+            try psql("CREATE SEQUENCE bench_sequence START 1000000000", database: database)
+            let script = FileManager.default.temporaryDirectory.appendingPathComponent("ora-bench-audit.sql")
+            try """
+            INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
+                machine, session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
+            SELECT nextval('bench_sequence'), gen_random_uuid(), now(), 'offer.requested', 'ORA2001', 'operator',
+                'uid=user-' || (g % 1000) || ',ou=People,dc=corp,dc=example', 'user-' || (g % 1000),
+                'WS-' || (g % 5000), gen_random_uuid(), '192.0.2.7', 3, '{tier1-view-workstations}', 'success',
+                jsonb_build_object('mode', 'view', 'ticket', 'INC' || g), decode(repeat('00', 32), 'hex'),
+                sha256(g::text::bytea)
+            FROM generate_series(1, 500) AS g;
+            """.write(to: script, atomically: true, encoding: .utf8)
+            for clients in [1, 2] {
+                let rate = try pgbench(
+                    script: script.path, clients: clients, seconds: Int(seconds), host: host, port: port,
+                    user: superuser, password: superuserPassword, database: database)
+                print(String(format: "pgbench raw batched INSERT, %d client(s): %.0f rows/s", clients, rate * 500))
+            }
+            try psql(
+                "TRUNCATE audit_events_default; SET session_replication_role = replica; DELETE FROM audit_events",
+                database: database)
+            try psql(
+                "UPDATE audit_chain_head SET sequence = 0, hash = decode(repeat('00', 32), 'hex')",
+                database: database)
+
+            // 2. The audit writer: 512 callers, each recording an event and waiting for its commit, again and again.
+            let writer = AuditWriter(client: client, logger: logger)
+            group.addTask { await writer.run() }
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            var count = 0
+            var failures = 0
+            var latencies: [Duration] = []
+            try await withThrowingTaskGroup(of: (Int, Int, [Duration]).self) { callers in
+                for caller in 0..<512 {
+                    callers.addTask {
+                        var mine: [Duration] = []
+                        var failed = 0
+                        while ContinuousClock.now < deadline {
+                            let event = AuditEvent(
+                                .offerRequested,
+                                actor: .operator(
+                                    dn: "uid=user-\(caller),ou=People,dc=corp,dc=example", account: "user-\(caller)"),
+                                machine: "WS-\(caller % 5000)", session: UUID(), source: "192.0.2.7",
+                                policy: .init(version: 3, names: ["tier1-view-workstations"]), outcome: .success,
+                                details: ["mode": "view", "ticket": "INC0012345"])
+                            let start = ContinuousClock.now
+                            do {
+                                try await writer.record(event)
+                                mine.append(ContinuousClock.now - start)
+                            } catch {
+                                failed += 1
+                            }
+                        }
+                        return (mine.count, failed, mine)
+                    }
+                }
+                for try await (done, failed, mine) in callers {
+                    count += done
+                    failures += failed
+                    latencies += mine
+                }
+            }
+            print(
+                String(
+                    format: "audit writer, 512 callers, %.0f s: %.0f events/s committed and chained, %d failed",
+                    seconds, Double(count) / seconds, failures))
+            DirectoryBenchmark.report("  record() until committed", latencies)
+            let report = try await AuditLog(client: client, logger: logger).verify()
+            print("  chain verified: \(report.intact ? "intact" : "BROKEN"), \(report.verified) events")
+
+            // 3. Search over many events spread over 200 days, 1,000 operators, 5,000 machines.
+            try psql(
+                """
+                SELECT ora_audit_prepare_partition((date '2026-01-01' + m * interval '1 month')::date)
+                FROM generate_series(0, 7) AS m
+                """, database: database)
+            let loadStart = ContinuousClock.now
+            let chunk = 1_000_000
+            for offset in stride(from: 0, to: searchEvents, by: chunk) {
+                try psql(
+                    """
+                    INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
+                        machine, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
+                    SELECT 2000000000 + g, gen_random_uuid(),
+                        timestamptz '2026-01-01 00:00:00+00' + g * (interval '200 days' / \(searchEvents)),
+                        'offer.requested', 'ORA2001', 'operator',
+                        'uid=user-' || (g * 7919 % 1000) || ',ou=People,dc=corp,dc=example', 'user-' || (g * 7919 % 1000),
+                        'WS-' || (g * 104729 % 5000), '192.0.2.7', 3, '{tier1}', 'success',
+                        jsonb_build_object('ticket', 'INC' || g), decode(repeat('00', 32), 'hex'), sha256(g::text::bytea)
+                    FROM generate_series(\(offset + 1), \(min(offset + chunk, searchEvents))) AS g
+                    """, database: database)
+            }
+            try psql("ANALYZE audit_events", database: database)
+            print("loaded \(searchEvents) events for search in \(ContinuousClock.now - loadStart)")
+            let log = AuditLog(client: client, logger: logger)
+            let dayStart = 1_767_225_600_000_000 as Int64  // 2026-01-01
+            var byOperator: [Duration] = []
+            var byMachine: [Duration] = []
+            var found = 0
+            let clock = ContinuousClock()
+            for sample in 0..<200 {
+                let day = dayStart + Int64(sample % 200) * 86_400_000_000
+                let since = AuditTimestamp(microseconds: day)
+                let until = AuditTimestamp(microseconds: day + 86_400_000_000)
+                byOperator.append(
+                    try await clock.measure {
+                        found += try await log.search(
+                            .init(since: since, until: until, operatorName: "user-\(sample * 37 % 1000)"), limit: 100
+                        ).events.count
+                    })
+                byMachine.append(
+                    try await clock.measure {
+                        found += try await log.search(
+                            .init(since: since, until: until, machine: "WS-\(sample * 131 % 5000)"), limit: 100
+                        ).events.count
+                    })
+            }
+            DirectoryBenchmark.report("search first page, one operator, one day (\(searchEvents) events)", byOperator)
+            DirectoryBenchmark.report("search first page, one machine, one day (\(searchEvents) events)", byMachine)
+            print("  \(found) events found in \(byOperator.count + byMachine.count) searches")
+        }
+    }
+
+    /// Runs pgbench with `script` and returns its transactions per second.
+    static func pgbench(
+        script: String,
+        clients: Int,
+        seconds: Int,
+        host: String,
+        port: Int,
+        user: String,
+        password: String,
+        database: String
+    ) throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/pgbench")
+        process.arguments = [
+            "-n", "-f", script, "-c", "\(clients)", "-j", "\(clients)", "-T", "\(seconds)", "-h", host, "-p", "\(port)",
+            "-U", user, database,
+        ]
+        process.environment = ["PGPASSWORD": password]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+            let tps = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+        else { throw BenchmarkError("pgbench did not report tps: \(text)") }
+        return tps
+    }
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
