@@ -195,4 +195,22 @@ struct AuditAPITests {
         #expect(report.object["verified"] as? Int == 41)
         #expect(try first.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "41|41")
     }
+
+    @Test("a server whose role may only insert and read the audit log works, and only the owner's is warned about")
+    func serverRole() async throws {
+        let owner = try await RunningServer(extra: Self.roles)
+        let restricted = try await RunningServer(sharing: owner, extra: Self.roles, asServerRole: true)
+        let cli = try await CLI(restricted, user: "peter.schmidt")
+        let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies"])
+        #expect(applied.status == 0, "\(applied.standardError)")
+        let checkpoint = await cli.run(["audit", "checkpoint"])
+        #expect(checkpoint.status == 0, "\(checkpoint.standardError)")
+        let verify = await cli.run(["audit", "verify"])
+        #expect(verify.status == 0, "\(verify.standardError)")
+        #expect(verify.standardOutput.hasPrefix("intact: 3 events verified"))
+        let ownerLog = await owner.stop().standardError
+        let restrictedLog = await restricted.stop().standardError
+        #expect(ownerLog.contains("the server's database role owns the audit log"))
+        #expect(!restrictedLog.contains("owns the audit log"), "\(restrictedLog)")
+    }
 }

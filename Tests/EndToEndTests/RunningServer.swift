@@ -28,15 +28,18 @@ final class RunningServer: @unchecked Sendable {
     }
 
     /// Starts a second replica on the same database and directory as `other`.
+    /// - Parameter asServerRole: run with the login role that has only the `ora_server` role's rights (INSERT and
+    ///   SELECT on the audit log), as a production server does, instead of the schema's owner.
     convenience init(
         sharing other: RunningServer,
         extra: String = "",
         directoryExtra: String = "",
-        auditExtra: String = ""
+        auditExtra: String = "",
+        asServerRole: Bool = false
     ) async throws {
         try await self.init(
             services: other.services, directory: other.directory, database: other.database, partner: other,
-            extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra)
+            extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, asServerRole: asServerRole)
     }
 
     private init(
@@ -46,7 +49,8 @@ final class RunningServer: @unchecked Sendable {
         partner: RunningServer?,
         extra: String,
         directoryExtra: String,
-        auditExtra: String
+        auditExtra: String,
+        asServerRole: Bool = false
     ) async throws {
         self.services = services
         self.directory = directory
@@ -58,7 +62,8 @@ final class RunningServer: @unchecked Sendable {
         let configuration = ServerConfigurationFile(
             port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
             ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
-            databasePasswordFile: services.postgresPasswordFile, directoryExtra: directoryExtra,
+            databasePasswordFile: asServerRole ? services.postgresServerPasswordFile : services.postgresPasswordFile,
+            directoryExtra: directoryExtra, databaseUser: asServerRole ? services.postgresServerUser : "ora",
             auditSigningKeyFile: services.auditSigningKeyFile, auditExtra: auditExtra)
         let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
         process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])

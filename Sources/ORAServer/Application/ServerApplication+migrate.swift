@@ -38,6 +38,31 @@ extension ServerApplication {
         }
     }
 
+    /// The audit log's triggers stop everyone, but a role that owns the table (or a superuser) can switch them off.
+    /// A server running with such a role works, and says so at every start.
+    static func warnIfAuditLogIsUnprotected(client: PostgresClient, logger: Logger) async {
+        do {
+            let rows = try await client.query(
+                """
+                SELECT pg_has_role(current_user, c.relowner, 'USAGE') OR r.rolsuper
+                FROM pg_class c, pg_roles r WHERE c.oid = 'audit_events'::regclass AND r.rolname = current_user
+                """,
+                logger: logger)
+            for try await owns in rows.decode(Bool.self) where owns {
+                logger.warning(
+                    """
+                    the server's database role owns the audit log (or is a superuser), so it could switch off the \
+                    append-only protection; run the server with a role that only has the ora_server role's rights \
+                    (Docs/Audit.md, "Database roles")
+                    """)
+            }
+        } catch {
+            logger.warning(
+                "could not check the audit log's protection",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+
     /// Checks the database with a direct connection, which fails fast with the real reason (the pool would retry
     /// for a minute first), then brings the schema up to date.
     /// - Returns: the versions applied.
@@ -46,6 +71,7 @@ extension ServerApplication {
         try await probe.ping()
         let applied = try await Migrator(client: client, logger: logger).migrate()
         logger.info("database schema is current", metadata: ["migrations.applied": "\(applied.count)"])
+        await warnIfAuditLogIsUnprotected(client: client, logger: logger)
         return applied
     }
 }

@@ -61,7 +61,15 @@ public struct Migrator: Sendable {
         """
 
     private func applyMissing(on connection: PostgresConnection) async throws -> [Int] {
-        try await connection.query(Self.createBookkeeping, logger: logger)
+        // Created only when missing: a server whose role may not create tables (see Docs/Audit.md) still starts on
+        // a schema that is current.
+        let existing = try await connection.query(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
+        var hasBookkeeping = false
+        for try await value in existing.decode(Bool.self) { hasBookkeeping = value }
+        if !hasBookkeeping {
+            try await connection.query(Self.createBookkeeping, logger: logger)
+        }
         var recorded: [Int: (name: String, checksum: String)] = [:]
         let rows = try await connection.query(
             "SELECT version, name, checksum FROM schema_migrations ORDER BY version", logger: logger)
