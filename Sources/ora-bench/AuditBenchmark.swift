@@ -178,7 +178,39 @@ enum AuditBenchmark {
             DirectoryBenchmark.report("search first page, one operator, one day (\(searchEvents) events)", byOperator)
             DirectoryBenchmark.report("search first page, one machine, one day (\(searchEvents) events)", byMachine)
             print("  \(found) events found in \(byOperator.count + byMachine.count) searches")
+
+            // 4. Export a million of them as JSON lines, streaming, watching this process's resident memory.
+            let exportStart = AuditTimestamp(microseconds: dayStart)
+            let exportEnd = AuditTimestamp(
+                microseconds: dayStart + Int64(200.0 * 86_400_000_000 * min(1, 1_000_000 / Double(searchEvents))))
+            let memoryBefore = residentMemory()
+            var peak = memoryBefore
+            var exported = 0
+            var bytes = 0
+            let exportClock = ContinuousClock.now
+            for try await event in try await log.export(.init(since: exportStart, until: exportEnd)) {
+                bytes += AuditExport.json(event).count + 1
+                exported += 1
+                if exported.isMultiple(of: 50_000) { peak = max(peak, residentMemory()) }
+            }
+            let exportTime = ContinuousClock.now - exportClock
+            let exportSeconds = Double(exportTime.components.seconds) + Double(exportTime.components.attoseconds) / 1e18
+            print(
+                String(
+                    format:
+                        "export of %d events (%.0f MB of JSON lines): %.0f events/s, resident memory %.0f → %.0f MB",
+                    exported, Double(bytes) / 1e6, Double(exported) / exportSeconds, Double(memoryBefore) / 1e6,
+                    Double(peak) / 1e6))
         }
+    }
+
+    /// This process's resident memory in bytes.
+    static func residentMemory() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes * 1024
     }
 
     /// Runs pgbench with `script` and returns its transactions per second.

@@ -76,7 +76,10 @@ struct APIClient {
         }
     }
 
-    func send(_ method: String, _ path: String, body: Data?) async throws -> Answer {
+    /// - Parameter timeout: how long to wait for the whole answer; long-running requests (verifying a large audit
+    ///   log) pass more.
+    func send(_ method: String, _ path: String, body: Data?, timeout: TimeAmount = .seconds(30)) async throws -> Answer
+    {
         var request = HTTPClientRequest(url: server + path)
         request.method = HTTPMethod(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -85,7 +88,7 @@ struct APIClient {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
             let body = try await response.body.collect(upTo: 1 << 20)
             return Answer(status: response.status.code, body: String(buffer: body))
         } catch {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import ORACore
 
 extension ORACommand {
@@ -175,7 +176,8 @@ extension ORACommand.AuditCommand {
             var items: [URLQueryItem] = []
             if let from { items.append(URLQueryItem(name: "from", value: String(from))) }
             if let through { items.append(URLQueryItem(name: "through", value: String(through))) }
-            let answer = try await client.send("GET", ORACommand.AuditCommand.path("/api/v1/audit/verify", items))
+            let answer = try await client.send(
+                "GET", ORACommand.AuditCommand.path("/api/v1/audit/verify", items), body: nil, timeout: .hours(2))
             guard answer.status == 200 else { throw answer.failure() }
             let report = try answer.decode(Report.self)
             if json { print(answer.body) }

@@ -127,12 +127,15 @@ public struct AuditLog: Sendable {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [AuditEvent] {
+        // The time range only narrows the search to the partitions involved; a second of margin on each side keeps
+        // the conversion to `Date` from ever excluding a stored event.
         let times = events.map(\.time)
+        let earliest = AuditTimestamp(microseconds: times.min()!.microseconds - 1_000_000).date
+        let latest = AuditTimestamp(microseconds: times.max()!.microseconds + 1_000_000).date
         let rows = try await connection.query(
             """
             SELECT id FROM audit_events
-            WHERE id = ANY(\(events.map(\.id))) AND occurred_at >= \(times.min()!.date)
-                AND occurred_at <= \(AuditTimestamp(microseconds: times.max()!.microseconds + 1).date)
+            WHERE id = ANY(\(events.map(\.id))) AND occurred_at >= \(earliest) AND occurred_at <= \(latest)
             """,
             logger: logger
         )
