@@ -188,7 +188,7 @@ enum AuditBenchmark {
             var exported = 0
             var bytes = 0
             let exportClock = ContinuousClock.now
-            for try await event in try await log.export(.init(since: exportStart, until: exportEnd)) {
+            for try await event in log.export(.init(since: exportStart, until: exportEnd)) {
                 bytes += AuditExport.json(event).count + 1
                 exported += 1
                 if exported.isMultiple(of: 50_000) { peak = max(peak, residentMemory()) }

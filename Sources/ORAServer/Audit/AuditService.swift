@@ -56,13 +56,9 @@ public final class AuditService: Service, Sendable {
         }
     }
 
-    /// The events matching `filter`, oldest first, streamed.
-    public func export(_ filter: AuditLog.Filter) async throws(APIError) -> AuditLog.Events {
-        do {
-            return try await log.export(filter)
-        } catch {
-            throw unavailable(error)
-        }
+    /// The events matching `filter`, oldest first, read page by page as they are consumed.
+    public func export(_ filter: AuditLog.Filter) -> AuditLog.Events {
+        log.export(filter)
     }
 
     /// Signs and stores a checkpoint of the chain head now.

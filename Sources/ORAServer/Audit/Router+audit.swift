@@ -44,7 +44,7 @@ extension Router where Context == ORARequestContext {
             }
             let filter = try parameters.filter()
             try parameters.rejectUnknown()
-            let events = try await audit.export(filter)
+            let events = audit.export(filter)
             let isCSV = format == "csv"
             let body = ResponseBody { writer in
                 var buffer = ByteBuffer()

@@ -215,29 +215,57 @@ public struct AuditLog: Sendable {
         return events
     }
 
-    /// Every event matching `filter`, oldest first, as a stream with back-pressure: only a few rows are in memory
-    /// at a time, however many there are. The connection returns to the pool when the stream ends.
-    public func export(_ filter: Filter) async throws -> Events {
-        Events(
-            rows: try await client.query(AuditQuery(filter: filter).select(order: "ASC", limit: nil), logger: logger))
+    /// Every event matching `filter`, oldest first, read page by page as the consumer asks for more: memory stays
+    /// bounded however many events there are, and no query runs longer than one page (a long-running query would
+    /// hold back PostgreSQL's clean-up of the whole database).
+    public func export(_ filter: Filter, pageSize: Int = 2_000) -> Events {
+        Events(log: self, filter: filter, pageSize: pageSize)
     }
 
-    /// Stored events as they are read.
+    /// Stored events in sequence order, fetched in pages.
     public struct Events: AsyncSequence, Sendable {
         public typealias Element = ChainedAuditEvent
-        let rows: PostgresRowSequence
+        let log: AuditLog
+        let filter: Filter
+        let pageSize: Int
 
-        /// Reads the next event.
+        /// Reads the next event, fetching the next page when the current one is used up.
         public struct AsyncIterator: AsyncIteratorProtocol {
-            var rows: PostgresRowSequence.AsyncIterator
+            let log: AuditLog
+            let filter: Filter
+            let pageSize: Int
+            var after: Int64
+            var page: [ChainedAuditEvent] = []
+            var position = 0
+            var exhausted = false
 
             public mutating func next() async throws -> ChainedAuditEvent? {
-                guard let row = try await rows.next() else { return nil }
-                return try AuditLog.decode(row)
+                if position == page.count {
+                    guard !exhausted else { return nil }
+                    page = try await log.page(filter, after: after, limit: pageSize)
+                    position = 0
+                    exhausted = page.count < pageSize
+                    guard let last = page.last else { return nil }
+                    after = last.sequence
+                }
+                defer { position += 1 }
+                return page[position]
             }
         }
 
-        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rows: rows.makeAsyncIterator()) }
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(log: log, filter: filter, pageSize: pageSize, after: (filter.fromSequence ?? 1) - 1)
+        }
+    }
+
+    /// Up to `limit` events matching `filter` after the sequence `after`, oldest first.
+    func page(_ filter: Filter, after sequence: Int64, limit: Int) async throws -> [ChainedAuditEvent] {
+        var query = AuditQuery(filter: filter)
+        query.add("sequence > ", sequence)
+        let rows = try await client.query(query.select(order: "ASC", limit: limit), logger: logger)
+        var events: [ChainedAuditEvent] = []
+        for try await row in rows { events.append(try Self.decode(row)) }
+        return events
     }
 
     /// Up to `limit` events after the sequence `after`, oldest first, read on `connection`.
