@@ -1,6 +1,6 @@
 public import Logging
 public import NIOPosix
-public import ORACore
+import ORACore
 
 /// ora's access to the directory: operator login, group resolution and computer lookup, over a pool of
 /// service-account connections, with a short cache. Every libldap call runs on a `NIOThreadPool` thread, never on an

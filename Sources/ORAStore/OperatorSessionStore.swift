@@ -32,7 +32,7 @@ public struct OperatorSessionStore: Sendable {
         expiresAt: Date
     ) async throws {
         let hash = ByteBuffer(bytes: token.hash)
-        try await client.withConnection { connection in
+        _ = try await client.withConnection { connection in
             try await connection.query(
                 """
                 INSERT INTO operator_sessions (token_hash, operator_dn, account, display_name, mail, source_address,

@@ -216,7 +216,7 @@ public final class OperatorService: Sendable {
                 .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
                 source: sourceAddress, outcome: .success))
         do {
-            try await withTimeout(settings.databaseTimeout) { [store] in try await store.revoke(session.token) }
+            _ = try await withTimeout(settings.databaseTimeout) { [store] in try await store.revoke(session.token) }
         } catch {
             throw .databaseUnavailable()
         }

@@ -1,5 +1,5 @@
 public import Crypto
-public import Foundation
+import Foundation
 import Logging
 public import ORACore
 import PostgresNIO
