@@ -1,0 +1,123 @@
+public import Crypto
+public import Foundation
+
+/// What the person at the machine is asked to accept: who offers help, to do what, why, and under which policy.
+/// The agent shows it as it is and signs its answer over the offer's hash, so the audit log holds proof of what
+/// the novice was shown.
+public struct Offer: Sendable, Hashable, Codable {
+    /// The helper, as the directory names them.
+    public struct Helper: Sendable, Hashable, Codable {
+        /// The account name, such as `hannah.fischer`.
+        public var account: String
+        /// The distinguished name of the helper's directory entry.
+        public var dn: String
+        /// The name to show, such as "Hannah Fischer".
+        public var displayName: String
+
+        /// Creates a helper.
+        public init(account: String, dn: String, displayName: String) {
+            self.account = account
+            self.dn = dn
+            self.displayName = displayName
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case account, dn
+            case displayName = "display_name"
+        }
+    }
+
+    /// The session the offer starts.
+    public var session: UUID
+    /// The machine offered to, by name.
+    public var machine: String
+    /// Who offers.
+    public var helper: Helper
+    /// The most the helper may do: `control` means the helper may later ask for control, which the novice is
+    /// asked separately.
+    public var mode: AccessMode
+    /// The ticket the offer is about, if any.
+    public var ticket: String?
+    /// The helper's reason, if given.
+    public var reason: String?
+    /// The active policy version that allowed the offer.
+    public var policyVersion: Int64
+    /// The policies that allowed it.
+    public var policies: [String]
+    /// How many seconds the novice has to answer.
+    public var consentTimeoutSeconds: Int64
+    /// When the server made the offer, as `AuditTimestamp` text.
+    public var issuedAt: String
+
+    /// Creates an offer.
+    public init(
+        session: UUID,
+        machine: String,
+        helper: Helper,
+        mode: AccessMode,
+        ticket: String?,
+        reason: String?,
+        policyVersion: Int64,
+        policies: [String],
+        consentTimeoutSeconds: Int64,
+        issuedAt: AuditTimestamp
+    ) {
+        self.session = session
+        self.machine = machine
+        self.helper = helper
+        self.mode = mode
+        self.ticket = ticket
+        self.reason = reason
+        self.policyVersion = policyVersion
+        self.policies = policies
+        self.consentTimeoutSeconds = consentTimeoutSeconds
+        self.issuedAt = issuedAt.description
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case session, machine, helper, mode, ticket, reason, policies
+        case policyVersion = "policy_version"
+        case consentTimeoutSeconds = "consent_timeout_seconds"
+        case issuedAt = "issued_at"
+    }
+
+    /// The canonical encoding: every field present (null when empty), keys sorted, compact JSON, written as the
+    /// audit log's canonical encoding writes its strings.
+    public var canonicalEncoding: [UInt8] {
+        var writer = JSONWriter()
+        writer.raw("{\"consent_timeout_seconds\":")
+        writer.raw(String(consentTimeoutSeconds))
+        writer.raw(",\"helper\":{\"account\":")
+        writer.string(helper.account)
+        writer.raw(",\"display_name\":")
+        writer.string(helper.displayName)
+        writer.raw(",\"dn\":")
+        writer.string(helper.dn)
+        writer.raw("},\"issued_at\":")
+        writer.string(issuedAt)
+        writer.raw(",\"machine\":")
+        writer.string(machine)
+        writer.raw(",\"mode\":")
+        writer.string(mode.rawValue)
+        writer.raw(",\"policies\":[")
+        for (index, name) in policies.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.string(name)
+        }
+        writer.raw("],\"policy_version\":")
+        writer.raw(String(policyVersion))
+        writer.raw(",\"reason\":")
+        writer.optionalString(reason)
+        writer.raw(",\"session\":")
+        writer.string(session.uuidString.lowercased())
+        writer.raw(",\"ticket\":")
+        writer.optionalString(ticket)
+        writer.raw("}")
+        return writer.bytes
+    }
+
+    /// SHA-256 of the canonical encoding, as 64 lowercase hex digits: what a consent receipt names.
+    public var hash: String {
+        Hex.encode(SHA256.hash(data: canonicalEncoding))
+    }
+}
