@@ -241,5 +241,38 @@ public enum Schema {
                 "GRANT SELECT ON audit_events, audit_checkpoints, audit_chain_head TO ora_auditor",
             ]
         ),
+        Migration(
+            version: 5,
+            name: "machines and enrollment tokens",
+            statements: [
+                """
+                CREATE TABLE enrollment_tokens (
+                    token_hash bytea PRIMARY KEY CHECK (octet_length(token_hash) = 32),
+                    created_by text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL,
+                    uses_left integer NOT NULL CHECK (uses_left >= 0),
+                    comment text
+                )
+                """,
+                "COMMENT ON TABLE enrollment_tokens IS 'one-time agent enrollment secrets, stored as SHA-256 hashes only'",
+                """
+                CREATE TABLE machines (
+                    name text PRIMARY KEY CHECK (name = lower(name) AND name <> ''),
+                    computer_dn text NOT NULL,
+                    public_key text NOT NULL,
+                    operating_system text NOT NULL,
+                    agent_version text NOT NULL,
+                    enrolled_at timestamptz NOT NULL,
+                    enrolled_by text NOT NULL,
+                    revoked_at timestamptz,
+                    revoked_by text,
+                    last_seen_at timestamptz
+                )
+                """,
+                "COMMENT ON TABLE machines IS 'enrolled machines: the computer object each agent proved, and its device key'",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON enrollment_tokens, machines TO ora_server",
+            ]
+        ),
     ]
 }

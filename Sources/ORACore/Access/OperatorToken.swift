@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 
 /// The bearer token an operator gets at login: 256 random bits, shown to the operator once, stored only as its
 /// SHA-256 hash.
@@ -17,12 +17,7 @@ public struct OperatorToken: Sendable, Hashable {
     /// Generates a new token from `generator`, which must be cryptographically secure in production
     /// (`SystemRandomNumberGenerator` reads the kernel's CSPRNG).
     public static func generate(using generator: inout some RandomNumberGenerator) -> OperatorToken {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for _ in 0..<4 {
-            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
-        }
-        return OperatorToken(value: prefix + Base64URL.encode(bytes))
+        OperatorToken(value: SecretToken.generate(prefix: prefix, using: &generator))
     }
 
     /// Generates a new token from the system's CSPRNG.
@@ -32,14 +27,31 @@ public struct OperatorToken: Sendable, Hashable {
     }
 
     /// The SHA-256 of the token, the only form that is stored.
-    public var hash: [UInt8] {
+    public var hash: [UInt8] { SecretToken.hash(value) }
+
+    /// Whether the text has the shape of an ora operator token (prefix and 43 base64url characters).
+    public var isWellFormed: Bool { SecretToken.isWellFormed(value, prefix: Self.prefix) }
+}
+
+/// What every kind of ora secret token shares: 256 random bits after a prefix that names its one purpose, kept
+/// only as a SHA-256 hash.
+enum SecretToken {
+    static func generate(prefix: String, using generator: inout some RandomNumberGenerator) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for _ in 0..<4 {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        return prefix + Base64URL.encode(bytes)
+    }
+
+    static func hash(_ value: String) -> [UInt8] {
         Array(SHA256.hash(data: Array(value.utf8)))
     }
 
-    /// Whether the text has the shape of an ora operator token (prefix and 43 base64url characters).
-    public var isWellFormed: Bool {
-        guard value.hasPrefix(Self.prefix) else { return false }
-        let body = value.dropFirst(Self.prefix.count)
+    static func isWellFormed(_ value: String, prefix: String) -> Bool {
+        guard value.hasPrefix(prefix) else { return false }
+        let body = value.dropFirst(prefix.count)
         return body.count == 43 && body.unicodeScalars.allSatisfy(Base64URL.isAlphabet)
     }
 }

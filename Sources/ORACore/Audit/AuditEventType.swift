@@ -26,6 +26,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     // Agents
     case agentEnrolled = "agent.enrolled"
     case agentRevoked = "agent.revoked"
+    case agentTokenCreated = "agent.token_created"
     // The audit log itself
     case auditCheckpoint = "audit.checkpoint"
     case auditPartitionDetached = "audit.partition_detached"
@@ -57,6 +58,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .policyRolledBack: "ORA3002"
         case .agentEnrolled: "ORA4001"
         case .agentRevoked: "ORA4002"
+        case .agentTokenCreated: "ORA4003"
         case .auditCheckpoint: "ORA5001"
         case .auditPartitionDetached: "ORA5002"
         }

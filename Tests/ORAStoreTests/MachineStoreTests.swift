@@ -1,0 +1,144 @@
+import Crypto
+import Foundation
+import ORACore
+import ORAStore
+import PostgresNIO
+import Testing
+
+@Suite("Enrolled machines and enrollment tokens in PostgreSQL")
+struct MachineStoreTests {
+    static let administrator = "uid=peter.admin,ou=People,dc=corp,dc=example"
+    static let now = Date(timeIntervalSince1970: 1_795_340_000)
+
+    let logger = TestDatabase.logger
+
+    static func machine(_ name: String = "ws-0101", key: String? = nil) -> MachineStore.Machine {
+        MachineStore.Machine(
+            name: name, computerDN: "cn=\(name.uppercased()),ou=Workstations,ou=Computers,dc=corp,dc=example",
+            publicKey: key ?? DevicePublicKey.text(P256.Signing.PrivateKey().publicKey),
+            operatingSystem: "Debian GNU/Linux 12", agentVersion: "0.1.0", enrolledAt: now)
+    }
+
+    static let enrolled: @Sendable (String, MachineStore.EnrollmentOutcome) -> AuditEvent = { creator, outcome in
+        var details: [String: AuditValue] = ["token_created_by": .string(creator)]
+        if case .reenrolled(let previous) = outcome { details["previous_key"] = .string(previous) }
+        return AuditEvent(
+            .agentEnrolled, actor: .system("test"), machine: "ws-0101", outcome: .success, details: details)
+    }
+
+    func createToken(
+        _ store: MachineStore, uses: Int = 1, expiresAt: Date = MachineStoreTests.now + 3600
+    ) async throws -> EnrollmentToken {
+        let token = EnrollmentToken.generate()
+        try await store.createToken(
+            token, createdBy: Self.administrator, expiresAt: expiresAt, uses: uses, comment: "new laptops",
+            auditEvent: AuditEvent(.agentTokenCreated, actor: .system("test"), outcome: .success))
+        return token
+    }
+
+    @Test("a token enrolls as often as it may and no more; only its hash is stored; each step is audited")
+    func tokenUses() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = MachineStore(client: client, logger: logger)
+            let token = try await createToken(store, uses: 2)
+            #expect(token.isWellFormed)
+            #expect(
+                try database.sql("SELECT encode(token_hash, 'hex'), uses_left FROM enrollment_tokens")
+                    == Hex.encode(token.hash) + "|2")
+
+            #expect(
+                try await store.enroll(Self.machine("ws-0101"), with: token, at: Self.now, auditEvent: Self.enrolled)
+                    == .enrolled)
+            #expect(
+                try await store.enroll(Self.machine("ws-0102"), with: token, at: Self.now, auditEvent: Self.enrolled)
+                    == .enrolled)
+            await #expect(throws: MachineStore.EnrollmentError.invalidToken) {
+                try await store.enroll(Self.machine("ws-0103"), with: token, at: Self.now, auditEvent: Self.enrolled)
+            }
+            #expect(try await store.machines().map(\.name) == ["ws-0101", "ws-0102"])
+            let first = try #require(try await store.machine(named: "ws-0101"))
+            #expect(first.enrolledBy == Self.administrator)
+            #expect(first.revokedAt == nil)
+            #expect(
+                try database.sql("SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events")
+                    == "agent.token_created,agent.enrolled,agent.enrolled")
+            #expect(try await AuditLog(client: client, logger: logger).verify().intact)
+        }
+    }
+
+    @Test("an unknown, expired or foreign token enrolls nothing and records nothing")
+    func invalidTokens() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = MachineStore(client: client, logger: logger)
+            let expired = try await createToken(store, expiresAt: Self.now - 1)
+            let atExpiry = try await createToken(store, expiresAt: Self.now)
+            let operatorToken = OperatorToken.generate()
+            for token in [
+                expired, atExpiry, EnrollmentToken.generate(), EnrollmentToken(value: operatorToken.value),
+                EnrollmentToken(value: "' OR 1=1 --"),
+            ] {
+                await #expect(throws: MachineStore.EnrollmentError.invalidToken) {
+                    try await store.enroll(Self.machine(), with: token, at: Self.now, auditEvent: Self.enrolled)
+                }
+            }
+            #expect(try await store.machines().isEmpty)
+            #expect(try database.sql("SELECT string_agg(uses_left::text, ',') FROM enrollment_tokens") == "1,1")
+            #expect(try database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.enrolled'") == "0")
+        }
+    }
+
+    @Test("enrolling again replaces the key, lifts a revocation and says which key it replaced")
+    func reenrollment() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = MachineStore(client: client, logger: logger)
+            let oldKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
+            let newKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
+            try await store.enroll(
+                Self.machine(key: oldKey), with: try await createToken(store), at: Self.now, auditEvent: Self.enrolled)
+            let revokeEvent = AuditEvent(.agentRevoked, actor: .system("test"), machine: "ws-0101", outcome: .success)
+            #expect(try await store.revoke("ws-0101", by: Self.administrator, at: Self.now, auditEvent: revokeEvent))
+            #expect(
+                !(try await store.revoke("ws-0101", by: Self.administrator, at: Self.now, auditEvent: revokeEvent)),
+                "revoking twice records nothing the second time")
+            #expect(!(try await store.revoke("ws-9999", by: Self.administrator, at: Self.now, auditEvent: revokeEvent)))
+            let revoked = try #require(try await store.machine(named: "ws-0101"))
+            #expect(revoked.revokedAt == Self.now)
+            #expect(revoked.revokedBy == Self.administrator)
+
+            let outcome = try await store.enroll(
+                Self.machine(key: newKey), with: try await createToken(store), at: Self.now + 60,
+                auditEvent: Self.enrolled)
+            #expect(outcome == .reenrolled(previousKey: oldKey))
+            let machine = try #require(try await store.machine(named: "ws-0101"))
+            #expect(machine.publicKey == newKey)
+            #expect(machine.revokedAt == nil)
+            #expect(machine.enrolledAt == Self.now)
+            #expect(
+                try database.sql(
+                    "SELECT details->>'previous_key' FROM audit_events WHERE event = 'agent.enrolled' ORDER BY sequence DESC LIMIT 1"
+                ) == oldKey)
+            #expect(try database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.revoked'") == "1")
+        }
+    }
+
+    @Test("the last time an agent was seen is kept; machine names are lower case")
+    func lastSeen() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = MachineStore(client: client, logger: logger)
+            try await store.enroll(
+                Self.machine(), with: try await createToken(store), at: Self.now, auditEvent: Self.enrolled)
+            try await store.recordSeen("ws-0101", at: Self.now + 5)
+            #expect(try await store.machine(named: "ws-0101")?.lastSeenAt == Self.now + 5)
+            #expect(try await store.machine(named: "WS-0101") == nil)
+            await #expect(throws: (any Error).self) {
+                try await store.enroll(
+                    Self.machine("WS-0102"), with: try await createToken(store), at: Self.now,
+                    auditEvent: Self.enrolled)
+            }
+        }
+    }
+}
