@@ -1,12 +1,60 @@
 import ArgumentParser
+import Foundation
 import ORAAgent
 
 @main
-struct ORAAgentCommand: ParsableCommand {
+struct ORAAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ora-agent",
         abstract: "The ora agent on a domain machine: enrolls with the server and asks the person at the machine "
             + "before anyone may see or control it.",
-        version: AgentInfo.version
+        version: AgentInfo.version,
+        subcommands: [Enroll.self]
     )
+}
+
+/// Where the agent keeps its device key and enrollment.
+struct StateOption: ParsableArguments {
+    @Option(name: .long, help: "The agent's state directory (device key and enrollment).")
+    var stateDir: String = "/var/lib/ora-agent"
+}
+
+/// Prints an error for the administrator and exits with the error's code.
+func fail(_ error: AgentError) -> ExitCode {
+    FileHandle.standardError.write(Data("ora-agent: error: \(error.description)\n".utf8))
+    return ExitCode(error.exitCode)
+}
+
+extension ORAAgentCommand {
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enroll this machine with an ora server, using a one-time token from an administrator.",
+            discussion: """
+                Makes a new device key (kept in the state directory, mode 0600, never sent), and sends its public \
+                half with the machine's name. The server accepts only a name that is a computer object in the \
+                directory. Enrolling again replaces the key.
+                """)
+
+        @Option(help: "The ora server's URL (https://, or http:// to this machine only).") var server: String
+        @Option(help: "The one-time enrollment token; '-' reads it from standard input.") var token: String
+        @Option(help: "The machine's name in the directory (default: this host's name).") var machine: String?
+        @Option(help: "A CA file to verify the server's certificate with.") var caFile: String?
+        @OptionGroup var state: StateOption
+
+        func run() async throws {
+            let secret =
+                token == "-"
+                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                : token
+            let name = machine ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+            do throws(AgentError) {
+                let enroller = try Enroller(server: server, machine: name, caFile: caFile)
+                let enrolled = try await enroller.enroll(token: secret, state: AgentState(directory: state.stateDir))
+                print("enrolled as \(enrolled) with \(enroller.server); the device key is in \(state.stateDir)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
 }

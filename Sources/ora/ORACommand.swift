@@ -7,7 +7,10 @@ struct ORACommand: AsyncParsableCommand {
         commandName: "ora",
         abstract: "Command line for ora: helpdesk, security team and administrators.",
         version: "0.1.0",
-        subcommands: [Login.self, WhoAmI.self, Logout.self, Status.self, PolicyCommand.self, AuditCommand.self]
+        subcommands: [
+            Login.self, WhoAmI.self, Logout.self, Status.self, PolicyCommand.self, AuditCommand.self,
+            AgentsCommand.self,
+        ]
     )
 }
 

@@ -10,6 +10,13 @@ public enum AgentProtocol {
     /// The longest agent-reported text (operating system, agent version) that is kept.
     public static let maximumReportedTextLength = 200
 
+    /// Whether agent-reported text may be kept: 1 to `maximumReportedTextLength` characters, none of them a
+    /// control character (no forged log lines, no terminal escapes).
+    public static func isReportable(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= maximumReportedTextLength
+            && !text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
     /// What the agent sends.
     public enum AgentMessage: Sendable, Hashable {
         /// The first message: who the agent says it is.
@@ -71,11 +78,7 @@ public enum AgentProtocol {
         let message = try decode(AgentFrame.self, from: frame).message
         if case .hello(let machine, let version, let system) = message {
             for (name, text) in [("machine", machine), ("agent_version", version), ("os", system)]
-            where text.isEmpty || text.count > maximumReportedTextLength
-                || text.unicodeScalars.contains(where: {
-                    $0.properties.generalCategory == .control
-                })
-            {
+            where !isReportable(text) {
                 throw DecodingError(
                     "'\(name)' must be 1 to \(maximumReportedTextLength) characters without control characters")
             }

@@ -63,6 +63,8 @@ public enum ServerApplication {
             logger: logger,
             policyRoles: { policies.active.set.roles }
         )
+        let agents = AgentService(
+            store: MachineStore(client: postgres, logger: logger), directory: directory, logger: logger)
         let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
             registry: ServerInstanceRegistry(client: postgres, logger: logger),
@@ -76,6 +78,7 @@ public enum ServerApplication {
         router.addOperatorRoutes(service: operators)
         router.addPolicyRoutes(policies: policies, operators: operators)
         router.addAuditRoutes(audit: audit, operators: operators)
+        router.addAgentRoutes(agents: agents, operators: operators)
 
         var services: [any Service] = [directoryThreads, postgres, auditWriter, heartbeat, policies, audit]
         if let syslog = configuration.audit.syslog {

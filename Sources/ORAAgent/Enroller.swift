@@ -1,0 +1,114 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ORACore
+
+/// Enrolls this machine with an ora server: makes a new device key, sends its public half with the machine's
+/// name and the one-time token, and keeps the key only when the server accepted.
+public struct Enroller: Sendable {
+    /// The server's base URL.
+    public var server: String
+    /// The machine's name as the directory knows it.
+    public var machine: String
+    /// A CA file to verify the server's certificate with.
+    public var caFile: String?
+
+    /// Checks the arguments.
+    /// - Throws: `AgentError.invalidArgument` for a server URL that is neither https:// nor http:// to loopback, or
+    ///   an empty machine name.
+    public init(server: String, machine: String, caFile: String?) throws(AgentError) {
+        self.server = try Self.checkedServer(server)
+        guard AgentProtocol.isReportable(machine) else {
+            throw .invalidArgument("the machine name must be 1 to 200 characters without control characters")
+        }
+        self.machine = machine
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw .invalidArgument("cannot read the CA file \(caFile)")
+        }
+        self.caFile = caFile
+    }
+
+    /// Enrolls with `token` and saves the key and the enrollment in `state`.
+    /// - Returns: the machine's name as the server enrolled it.
+    public func enroll(token: String, state: AgentState) async throws(AgentError) -> String {
+        let key = P256.Signing.PrivateKey()
+        struct Body: Encodable {
+            var token: String
+            var machine: String
+            var public_key: String
+            var os: String
+            var agent_version: String
+        }
+        struct Answer: Decodable {
+            var name: String
+        }
+        let body = Body(
+            token: token, machine: machine, public_key: DevicePublicKey.text(key.publicKey),
+            os: Self.operatingSystem, agent_version: AgentInfo.version)
+        let (status, data) = try await post("/agent/v1/enroll", body: (try? JSONEncoder().encode(body)) ?? Data())
+        guard status == 201, let answer = try? JSONDecoder().decode(Answer.self, from: data) else {
+            throw .refused(status: status, message: Self.message(in: data) ?? "unexpected answer")
+        }
+        try state.save(key: key, enrollment: .init(server: server, machine: answer.name, caFile: caFile))
+        return answer.name
+    }
+
+    private func post(_ path: String, body: Data) async throws(AgentError) -> (Int, Data) {
+        var request = HTTPClientRequest(url: server + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let client: HTTPClient
+        if let caFile {
+            var configuration = HTTPClient.Configuration()
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+            client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        } else {
+            client = HTTPClient.shared
+        }
+        let result: Result<(Int, Data), AgentError>
+        do {
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            result = .success((Int(response.status.code), Data(bytes.readableBytesView)))
+        } catch {
+            result = .failure(.unreachable("cannot reach \(server): \(error)"))
+        }
+        if caFile != nil { try? await client.shutdown() }
+        return try result.get()
+    }
+
+    /// The server's error message in an error answer.
+    static func message(in data: Data) -> String? {
+        struct ErrorAnswer: Decodable { var message: String }
+        return (try? JSONDecoder().decode(ErrorAnswer.self, from: data))?.message
+    }
+
+    /// `url` without a trailing slash, if it is https://, or http:// to this machine.
+    static func checkedServer(_ url: String) throws(AgentError) -> String {
+        guard let components = URLComponents(string: url), let host = components.host,
+            components.scheme == "https"
+                || (components.scheme == "http" && ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host))
+        else {
+            throw .invalidArgument(
+                "the server URL must start with https:// (http:// only for 127.0.0.1, [::1] or localhost): \(url)")
+        }
+        return url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+
+    /// The operating system's name from `/etc/os-release`, or the kernel's.
+    static var operatingSystem: String {
+        if let text = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") })
+        {
+            let value = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            if AgentProtocol.isReportable(value) { return value }
+        }
+        return ProcessInfo.processInfo.operatingSystemVersionString
+    }
+}

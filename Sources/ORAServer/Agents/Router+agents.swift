@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import ORACore
+import ORAStore
+
+/// The JSON body of `POST /api/v1/agents/tokens`.
+struct EnrollmentTokenRequest: Decodable {
+    var expiresInSeconds: Int64?
+    var uses: Int?
+    var comment: String?
+
+    enum CodingKeys: String, CodingKey {
+        case expiresInSeconds = "expires_in_seconds"
+        case uses, comment
+    }
+}
+
+/// An enrolled machine as the API shows it.
+struct MachineDocument: Encodable {
+    var name: String
+    var computerDN: String
+    var operatingSystem: String
+    var agentVersion: String
+    var publicKey: String
+    var enrolledAt: Date
+    var enrolledBy: String
+    var revokedAt: Date?
+    var revokedBy: String?
+    var lastSeenAt: Date?
+
+    init(_ machine: MachineStore.Machine) {
+        name = machine.name
+        computerDN = machine.computerDN
+        operatingSystem = machine.operatingSystem
+        agentVersion = machine.agentVersion
+        publicKey = machine.publicKey
+        enrolledAt = machine.enrolledAt
+        enrolledBy = machine.enrolledBy
+        revokedAt = machine.revokedAt
+        revokedBy = machine.revokedBy
+        lastSeenAt = machine.lastSeenAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case computerDN = "computer_dn"
+        case operatingSystem = "os"
+        case agentVersion = "agent_version"
+        case publicKey = "public_key"
+        case enrolledAt = "enrolled_at"
+        case enrolledBy = "enrolled_by"
+        case revokedAt = "revoked_at"
+        case revokedBy = "revoked_by"
+        case lastSeenAt = "last_seen_at"
+    }
+}
+
+extension Router where Context == ORARequestContext {
+    /// Adds enrollment (`POST /agent/v1/enroll`, authenticated by the one-time token) and the administrators' API
+    /// for tokens and enrolled machines.
+    func addAgentRoutes(agents: AgentService, operators: OperatorService) {
+        post("agent/v1/enroll") { request, context -> Response in
+            let body = try await request.decodeJSON(
+                AgentService.EnrollmentRequest.self, context: context,
+                expected: #"{"token", "machine", "public_key", "os", "agent_version"}"#)
+            let machine = try await agents.enroll(body, source: context.sourceAddress)
+            return try Response.encodedJSON(MachineDocument(machine), status: .created)
+        }
+
+        let api = group("api/v1/agents").add(middleware: OperatorAuthenticationMiddleware(service: operators))
+        let readers: Set<OperatorRole> = [.administrator, .auditor]
+
+        api.post("tokens") { request, context -> Response in
+            let identity = try await operators.require(
+                [.administrator], of: context.session, toDo: "create enrollment tokens")
+            let body = try await request.decodeJSON(
+                EnrollmentTokenRequest.self, context: context,
+                expected: #"{"expires_in_seconds", "uses", "comment"}"#)
+            let created = try await agents.createToken(
+                by: identity.person, lifetime: .seconds(body.expiresInSeconds ?? 3600), uses: body.uses ?? 1,
+                comment: body.comment, source: context.sourceAddress)
+            return try Response.encodedJSON(created, status: .created)
+        }
+
+        api.get { _, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "list enrolled machines")
+            return try Response.encodedJSON(try await agents.machines().map(MachineDocument.init))
+        }
+
+        api.get(":name") { _, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "look at enrolled machines")
+            let name = try context.parameters.require("name")
+            return try Response.encodedJSON(MachineDocument(try await agents.machine(named: name)))
+        }
+
+        api.post(":name/revoke") { _, context -> Response in
+            let identity = try await operators.require([.administrator], of: context.session, toDo: "revoke machines")
+            let name = try context.parameters.require("name")
+            try await agents.revoke(name, by: identity.person, source: context.sourceAddress)
+            return try Response.encodedJSON(["outcome": "revoked", "machine": name.lowercased()])
+        }
+    }
+}
