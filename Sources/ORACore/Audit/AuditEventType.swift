@@ -12,6 +12,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case consentGranted = "consent.granted"
     case consentDeclined = "consent.declined"
     case consentTimeout = "consent.timeout"
+    case consentRejected = "consent.rejected"
     // Sessions and control
     case sessionStarted = "session.started"
     case sessionEnded = "session.ended"
@@ -47,6 +48,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .consentGranted: "ORA2101"
         case .consentDeclined: "ORA2102"
         case .consentTimeout: "ORA2103"
+        case .consentRejected: "ORA2104"
         case .sessionStarted: "ORA2201"
         case .sessionEnded: "ORA2202"
         case .controlRequested: "ORA2301"

@@ -15,12 +15,15 @@ public final class AgentService: Sendable {
 
     private let store: MachineStore
     private let directory: DirectoryClient
+    private let gateway: AgentGateway?
     private let logger: Logger
 
     /// Creates the service.
-    public init(store: MachineStore, directory: DirectoryClient, logger: Logger) {
+    /// - Parameter gateway: where revoked machines' agents are disconnected.
+    public init(store: MachineStore, directory: DirectoryClient, gateway: AgentGateway?, logger: Logger) {
         self.store = store
         self.directory = directory
+        self.gateway = gateway
         self.logger = logger
     }
 
@@ -213,6 +216,7 @@ public final class AgentService: Sendable {
             throw APIError(.conflict, code: "already_revoked", message: "\(machine.name) is already revoked")
         }
         logger.notice("machine revoked", metadata: ["machine": "\(machine.name)"])
+        await gateway?.disconnect(machine.name)
     }
 
     static let invalidEnrollmentToken = APIError(

@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 import NIOCore
 import NIOPosix
@@ -63,8 +64,14 @@ public enum ServerApplication {
             logger: logger,
             policyRoles: { policies.active.set.roles }
         )
-        let agents = AgentService(
-            store: MachineStore(client: postgres, logger: logger), directory: directory, logger: logger)
+        let machines = MachineStore(client: postgres, logger: logger)
+        let gateway = AgentGateway(
+            machines: machines, serverNames: configuration.agents.serverNames, logger: logger)
+        let agents = AgentService(store: machines, directory: directory, gateway: gateway, logger: logger)
+        let broker = SessionBroker(
+            gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
+            settings: configuration.agents, logger: logger)
+        gateway.attach(broker)
         let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
             registry: ServerInstanceRegistry(client: postgres, logger: logger),
@@ -79,8 +86,12 @@ public enum ServerApplication {
         router.addPolicyRoutes(policies: policies, operators: operators)
         router.addAuditRoutes(audit: audit, operators: operators)
         router.addAgentRoutes(agents: agents, operators: operators)
+        router.addSessionRoutes(
+            broker: broker, gateway: gateway, agents: agents, policies: policies, operators: operators)
+        let agentRouter = Router(context: AgentSocketContext.self)
+        agentRouter.addAgentGatewayRoute(gateway: gateway)
 
-        var services: [any Service] = [directoryThreads, postgres, auditWriter, heartbeat, policies, audit]
+        var services: [any Service] = [directoryThreads, postgres, auditWriter, heartbeat, policies, audit, broker]
         if let syslog = configuration.audit.syslog {
             services.append(
                 AuditForwarder(
@@ -90,6 +101,9 @@ public enum ServerApplication {
 
         var application = Application(
             router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: agentRouter,
+                configuration: .init(ws: .init(maxFrameSize: AgentProtocol.maximumFrameSize))),
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "ora-server"

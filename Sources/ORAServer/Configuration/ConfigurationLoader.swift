@@ -60,6 +60,17 @@ public struct ConfigurationLoader: Sendable {
         var operators = try operatorSettings(&settings)
         operators.databaseTimeout = database.queryTimeout
         let audit = try settings.optional("audit").map(auditSettings) ?? AuditSettings()
+        var agents = AgentSettings(serverNames: [listen.host, "localhost", "127.0.0.1", "::1"])
+        if let node = settings.optional("agents") {
+            var section = try node.mapping()
+            if let names = section.optional("server_names") {
+                agents.serverNames = try names.list().map { node throws(YAMLError) in try node.nonEmptyString() }
+            }
+            if let limit = section.optional("offers_per_machine_per_minute") {
+                agents.offersPerMachinePerMinute = try limit.integer(in: 1...600)
+            }
+            try section.rejectUnknownKeys()
+        }
 
         var logLevel = Logger.Level.info
         if let node = settings.optional("log") {
@@ -73,7 +84,7 @@ public struct ConfigurationLoader: Sendable {
         try settings.rejectUnknownKeys()
         return ServerConfiguration(
             listen: listen, database: database, directory: directory, operators: operators, audit: audit,
-            logLevel: logLevel)
+            agents: agents, logLevel: logLevel)
     }
 
     private func auditSettings(_ node: YAMLNode) throws(YAMLError) -> AuditSettings {

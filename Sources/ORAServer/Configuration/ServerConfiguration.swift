@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var operators: OperatorService.Settings
     /// The audit log: checkpoint signing, writing limits and SIEM forwarding.
     public var audit: AuditSettings
+    /// Agent connections and offers.
+    public var agents: AgentSettings
     /// The least severe log level written.
     public var logLevel: Logger.Level
 
@@ -25,14 +27,31 @@ public struct ServerConfiguration: Sendable {
         directory: DirectorySettings,
         operators: OperatorService.Settings = .init(),
         audit: AuditSettings = .init(),
+        agents: AgentSettings = .init(),
         logLevel: Logger.Level
     ) {
         self.audit = audit
+        self.agents = agents
         self.listen = listen
         self.database = database
         self.directory = directory
         self.operators = operators
         self.logLevel = logLevel
+    }
+}
+
+/// How agents connect and how often a machine may be offered help.
+public struct AgentSettings: Sendable, Hashable {
+    /// The names agents may address this server by (the host of the URL they enrolled with). An agent signs its
+    /// authentication over the name it used, so a server under another name cannot relay it.
+    public var serverNames: [String]
+    /// How many offers one machine may receive per minute, so that nobody at a machine is flooded with questions.
+    public var offersPerMachinePerMinute: Int
+
+    /// Creates agent settings.
+    public init(serverNames: [String] = ["localhost", "127.0.0.1", "::1"], offersPerMachinePerMinute: Int = 3) {
+        self.serverNames = serverNames
+        self.offersPerMachinePerMinute = offersPerMachinePerMinute
     }
 }
 

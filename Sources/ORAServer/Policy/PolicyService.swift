@@ -202,6 +202,29 @@ public final class PolicyService: Service, Sendable {
         }
     }
 
+    /// What the active version decides for an operator with `groups` offering help to `machine`, with the
+    /// machine's facts from the directory now.
+    /// - Returns: the decision, or `nil` when the directory has no such computer.
+    /// - Throws: `APIError` 502/503 when the directory cannot answer.
+    public func decide(
+        groups: [String],
+        machine: String,
+        mode: AccessMode,
+        ticket: String?,
+        at date: Date
+    ) async throws(APIError) -> Decision? {
+        let computer: Computer?
+        do {
+            computer = try await directory.computer(named: machine)
+        } catch {
+            throw APIError.directory(error)
+        }
+        guard let computer else { return nil }
+        return active.set.decide(
+            operatorGroups: Set(groups.compactMap { try? DistinguishedName($0) }), machine: MachineFacts(computer),
+            mode: mode, ticket: ticket, at: date)
+    }
+
     /// Switches at once after a change made through this server; the notification follows for every other one.
     private func reloadAfterChange() async {
         do {

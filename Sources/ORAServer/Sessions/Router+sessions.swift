@@ -1,0 +1,152 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import ORACore
+import ORAStore
+
+/// The JSON body of `POST /api/v1/offers`.
+struct OfferRequest: Decodable {
+    var machine: String
+    var mode: AccessMode?
+    var ticket: String?
+    var reason: String?
+}
+
+/// An enrolled machine as a helper sees it: whether it is online, and what this operator may do there now.
+struct HelperMachineDocument: Encodable {
+    var name: String
+    var online: Bool
+    var revoked: Bool
+    var access: String
+    var explanation: String
+    var lastSeenAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case name, online, revoked, access, explanation
+        case lastSeenAt = "last_seen_at"
+    }
+}
+
+extension Router where Context == ORARequestContext {
+    /// Adds offers, sessions and the helper's machine list.
+    func addSessionRoutes(
+        broker: SessionBroker,
+        gateway: AgentGateway,
+        agents: AgentService,
+        policies: PolicyService,
+        operators: OperatorService
+    ) {
+        let api = group("api/v1").add(middleware: OperatorAuthenticationMiddleware(service: operators))
+
+        api.get("machines") { _, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            let online = gateway.onlineMachines
+            var documents: [HelperMachineDocument] = []
+            for machine in try await agents.machines() {
+                let decision = try await policies.decide(
+                    groups: identity.groups, machine: machine.name, mode: .control, ticket: nil, at: Date())
+                documents.append(
+                    HelperMachineDocument(
+                        name: machine.name, online: online.contains(machine.name), revoked: machine.revokedAt != nil,
+                        access: machine.revokedAt == nil ? (decision?.strongest?.rawValue ?? "none") : "none",
+                        explanation: decision?.explanation ?? "not a computer object in the directory",
+                        lastSeenAt: machine.lastSeenAt))
+            }
+            return try Response.encodedJSON(documents)
+        }
+
+        api.post("offers") { request, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            let body = try await request.decodeJSON(
+                OfferRequest.self, context: context, expected: #"{"machine", "mode", "ticket", "reason"}"#)
+            let created = try await broker.offer(
+                by: identity, to: body.machine, mode: body.mode ?? .view, ticket: body.ticket, reason: body.reason,
+                source: context.sourceAddress)
+            return try Response.encodedJSON(created, status: .created)
+        }
+
+        api.get("sessions") { _, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            return try Response.encodedJSON(broker.sessions(for: identity))
+        }
+
+        api.get("sessions/:id") { _, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            return try Response.encodedJSON(try broker.session(try context.sessionID(), for: identity))
+        }
+
+        // Server-sent events: the session's state now and at every change, until it ends.
+        api.get("sessions/:id/events") { _, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            let stream = try broker.watch(try context.sessionID(), for: identity)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-store"
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    let encoder = JSONEncoder()
+                    encoder.dateEncodingStrategy = .iso8601
+                    encoder.outputFormatting = [.sortedKeys]
+                    for await snapshot in stream {
+                        let json = String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "event: state\ndata: \(json)\n\n"))
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+
+        api.post("sessions/:id/control") { _, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            return try Response.encodedJSON(
+                try await broker.requestControl(try context.sessionID(), by: identity, source: context.sourceAddress))
+        }
+
+        api.delete("sessions/:id") { _, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let identity = try await operators.identity(of: session)
+            return try Response.encodedJSON(
+                try await broker.end(try context.sessionID(), by: identity, source: context.sourceAddress))
+        }
+    }
+}
+
+extension ORARequestContext {
+    /// The `:id` path parameter as a session id, or 404.
+    func sessionID() throws -> UUID {
+        guard let text = parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw APIError(.notFound, code: "unknown_session", message: "no such session")
+        }
+        return id
+    }
+}
+
+/// The context of agent WebSocket upgrades: the peer's address, and the handler the upgrade runs.
+struct AgentSocketContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+extension Router where Context == AgentSocketContext {
+    /// Adds `/agent/v1/connect`, the agents' WebSocket.
+    func addAgentGatewayRoute(gateway: AgentGateway) {
+        ws("agent/v1/connect") { inbound, outbound, context in
+            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
+            await gateway.serve(inbound: inbound, outbound: outbound, source: source)
+        }
+    }
+}

@@ -1,0 +1,595 @@
+public import Foundation
+import HTTPTypes
+public import Logging
+public import ORACore
+public import ORADirectory
+import ORAStore
+public import ServiceLifecycle
+import Synchronization
+
+/// Offers and the sessions they start, on the server that holds the machine's agent connection: it decides each
+/// offer with the active policy, records it before anything reaches the agent, follows every session through
+/// `SessionStateMachine`, checks each consent the agent signs, and ends sessions when their deadline passes, their
+/// agent disconnects, or the policy no longer allows them.
+///
+/// Every transition is recorded in the audit log before its effect (a message to the agent, an answer to the
+/// helper); when the record cannot be written, the transition is undone and the action refused.
+public final class SessionBroker: Service, Sendable {
+    /// One live session.
+    struct Live: Sendable {
+        var offer: Offer
+        var helper: Operator
+        var machineKey: String
+        var machine: SessionStateMachine
+    }
+
+    private struct State: Sendable {
+        var sessions: [UUID: Live] = [:]
+        /// Ended sessions, kept a while so helpers can read how they ended.
+        var ended: [UUID: (live: Live, at: Date)] = [:]
+        var watchers: [UUID: [UUID: AsyncStream<SessionSnapshot>.Continuation]] = [:]
+        var offersByMachine: [String: [Date]] = [:]
+    }
+
+    private let gateway: AgentGateway
+    private let policies: PolicyService
+    private let agents: AgentService
+    private let directory: DirectoryClient
+    private let audit: AuditWriter
+    private let settings: AgentSettings
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Creates the broker.
+    public init(
+        gateway: AgentGateway,
+        policies: PolicyService,
+        agents: AgentService,
+        directory: DirectoryClient,
+        audit: AuditWriter,
+        settings: AgentSettings,
+        logger: Logger
+    ) {
+        self.gateway = gateway
+        self.policies = policies
+        self.agents = agents
+        self.directory = directory
+        self.audit = audit
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: Offers
+
+    /// Offers assistance to `machineName` as `identity`: decides with the active policy and the directory's facts
+    /// now, records `offer.requested` (or `offer.denied`) first, then sends the offer to the agent.
+    /// - Returns: the new session.
+    /// - Throws: `APIError` 403 with the explanation when policy denies it, 404 for a machine that is not
+    ///   enrolled, 409 when it is offline or already in a session, 429 when it was offered help too often,
+    ///   503 when the directory or the audit log is unavailable.
+    public func offer(
+        by identity: OperatorService.Identity,
+        to machineName: String,
+        mode: AccessMode,
+        ticket: String?,
+        reason: String?,
+        source: String,
+        now: Date = Date()
+    ) async throws(APIError) -> SessionSnapshot {
+        if let reason, reason.count > 500 || !AgentProtocol.isReportable(reason) {
+            throw APIError(
+                .badRequest, code: "invalid_request", message: "the reason must be 1 to 500 characters on one line")
+        }
+        if let ticket, ticket.count > 100 || !AgentProtocol.isReportable(ticket) {
+            throw APIError(
+                .badRequest, code: "invalid_request", message: "the ticket must be 1 to 100 characters on one line")
+        }
+        let enrolled = try await agents.machine(named: machineName)
+        guard enrolled.revokedAt == nil else {
+            throw APIError(.conflict, code: "machine_revoked", message: "\(enrolled.name) is revoked")
+        }
+        let computer: Computer
+        do {
+            guard let found = try await directory.computer(named: enrolled.name) else {
+                throw APIError(
+                    .conflict, code: "not_in_directory",
+                    message: "\(enrolled.name) is no longer a computer object in the directory")
+            }
+            computer = found
+        } catch let error as APIError {
+            throw error
+        } catch let error as DirectoryError {
+            throw APIError.directory(error)
+        } catch {
+            throw APIError.directoryUnavailable()
+        }
+        let groups = Set(identity.groups.compactMap { try? DistinguishedName($0) })
+        let active = policies.active
+        let version = active.activation?.version
+        let decision = active.set.decide(
+            operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: now)
+        let actor = AuditActor.operator(dn: identity.person.dn, account: identity.person.account)
+        var details: [String: AuditValue] = [
+            "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
+            "explanation": .string(decision.explanation),
+        ]
+        guard let allowed = decision.allowed, allowed >= mode, let consentTimeout = decision.consentTimeout,
+            let maximumDuration = decision.maximumDuration
+        else {
+            try await record(
+                AuditEvent(
+                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
+                    policy: .init(version: version, names: decision.policies), outcome: .denied, details: details))
+            throw APIError(.forbidden, code: "denied_by_policy", message: decision.explanation)
+        }
+        let session = UUID()
+        let refusal: APIError? = state.withLock { state in
+            if state.sessions.values.contains(where: { $0.offer.machine == enrolled.name }) {
+                return APIError(
+                    .conflict, code: "machine_busy", message: "\(enrolled.name) is already in a session")
+            }
+            let recent = (state.offersByMachine[enrolled.name] ?? []).filter { now.timeIntervalSince($0) < 60 }
+            if recent.count >= settings.offersPerMachinePerMinute {
+                return APIError(
+                    .tooManyRequests, code: "too_many_offers",
+                    message:
+                        "\(enrolled.name) was offered help \(recent.count) times in the last minute; wait a moment",
+                    headers: [.retryAfter: "60"])
+            }
+            state.offersByMachine[enrolled.name] = recent + [now]
+            return nil
+        }
+        if let refusal {
+            details["refused"] = .string(refusal.code)
+            try await record(
+                AuditEvent(
+                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
+                    policy: .init(version: version, names: decision.policies), outcome: .failure, details: details))
+            throw refusal
+        }
+        guard gateway.isOnline(enrolled.name) else {
+            details["refused"] = "machine_offline"
+            try await record(
+                AuditEvent(
+                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
+                    policy: .init(version: version, names: decision.policies), outcome: .failure, details: details))
+            throw APIError(.conflict, code: "machine_offline", message: "\(enrolled.name) is not connected")
+        }
+        let offer = Offer(
+            session: session, machine: enrolled.name,
+            helper: .init(
+                account: identity.person.account, dn: identity.person.dn, displayName: identity.person.displayName),
+            mode: mode, ticket: ticket, reason: reason, policyVersion: version ?? 0, policies: decision.policies,
+            consentTimeoutSeconds: consentTimeout.components.seconds, issuedAt: AuditTimestamp(now))
+        details["offer_hash"] = .string(offer.hash)
+        details["consent_timeout_seconds"] = .integer(consentTimeout.components.seconds)
+        details["max_duration_seconds"] = .integer(maximumDuration.components.seconds)
+        try await record(
+            AuditEvent(
+                .offerRequested, actor: actor, machine: enrolled.name, session: session, source: source,
+                policy: .init(version: version, names: decision.policies), outcome: .success, details: details))
+        let live = Live(
+            offer: offer, helper: identity.person, machineKey: enrolled.publicKey,
+            machine: SessionStateMachine(
+                mode: mode, offeredAt: AuditTimestamp(now), consentTimeout: consentTimeout,
+                maximumDuration: maximumDuration))
+        state.withLock { $0.sessions[session] = live }
+        logger.notice(
+            "offer sent", metadata: ["session.id": "\(session)", "machine": "\(enrolled.name)", "mode": "\(mode)"])
+        if await !gateway.send(.offer(offer), to: enrolled.name) {
+            await end(session, reason: .agentDisconnected, actor: .system(ServerApplication.instanceName))
+        }
+        return snapshot(of: session) ?? Self.snapshot(live, id: session)
+    }
+
+    // MARK: Helper actions
+
+    /// Asks the novice to grant control, as the session's helper.
+    /// - Throws: `APIError` 404 for a session the operator cannot see, 403 for someone else's, 409 when control
+    ///   cannot be requested now (with why).
+    public func requestControl(
+        _ id: UUID, by identity: OperatorService.Identity, source: String
+    )
+        async throws(APIError) -> SessionSnapshot
+    {
+        let live = try visible(id, to: identity)
+        guard live.offer.helper.dn == identity.person.dn else {
+            throw APIError(
+                .forbidden, code: "forbidden", message: "only the helper of this session may request control")
+        }
+        let (step, request) = try await transition(
+            id, .requestControl,
+            actor: .operator(dn: identity.person.dn, account: identity.person.account), source: source)
+        _ = step
+        _ = await gateway.send(.controlRequest(session: id, request: request), to: live.offer.machine)
+        return snapshot(of: id) ?? Self.snapshot(live, id: id)
+    }
+
+    /// Ends a session, as its helper or an administrator.
+    /// - Throws: `APIError` 404 for a session the operator cannot see, 403 for someone else's (unless an
+    ///   administrator), 409 when it has already ended.
+    public func end(
+        _ id: UUID, by identity: OperatorService.Identity, source: String
+    ) async throws(APIError)
+        -> SessionSnapshot
+    {
+        let live = try visible(id, to: identity)
+        let isHelper = live.offer.helper.dn == identity.person.dn
+        guard isHelper || identity.roles.contains(.administrator) else {
+            throw APIError(
+                .forbidden, code: "forbidden", message: "only the helper or an administrator may end a session")
+        }
+        _ = try await transition(
+            id, .end(isHelper ? .helperEnded : .adminTerminated),
+            actor: .operator(dn: identity.person.dn, account: identity.person.account), source: source)
+        return snapshot(of: id) ?? Self.snapshot(live, id: id)
+    }
+
+    /// The sessions `identity` may see: their own; every one for administrators and auditors.
+    public func sessions(for identity: OperatorService.Identity) -> [SessionSnapshot] {
+        let seesAll = !Set(identity.roles).isDisjoint(with: [.administrator, .auditor])
+        return state.withLock { state in
+            let live = state.sessions.map { ($0.key, $0.value) } + state.ended.map { ($0.key, $0.value.live) }
+            return live.filter { seesAll || $0.1.offer.helper.dn == identity.person.dn }
+                .map { Self.snapshot($0.1, id: $0.0) }
+                .sorted { $0.offeredAt > $1.offeredAt }
+        }
+    }
+
+    /// One session, if `identity` may see it.
+    public func session(_ id: UUID, for identity: OperatorService.Identity) throws(APIError) -> SessionSnapshot {
+        Self.snapshot(try visible(id, to: identity), id: id)
+    }
+
+    /// The session's state now and at every change, until it ends.
+    public func watch(
+        _ id: UUID, for identity: OperatorService.Identity
+    ) throws(APIError)
+        -> AsyncStream<SessionSnapshot>
+    {
+        let live = try visible(id, to: identity)
+        let (stream, continuation) = AsyncStream<SessionSnapshot>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        let watcher = UUID()
+        let current = state.withLock { state -> SessionSnapshot? in
+            guard state.sessions[id] != nil else { return nil }
+            state.watchers[id, default: [:]][watcher] = continuation
+            return Self.snapshot(state.sessions[id]!, id: id)
+        }
+        continuation.yield(current ?? Self.snapshot(live, id: id))
+        if current == nil { continuation.finish() }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { $0.watchers[id]?[watcher] = nil }
+        }
+        return stream
+    }
+
+    // MARK: From the agent
+
+    /// Handles a message from the authenticated agent of `machine`.
+    func handle(_ message: AgentProtocol.AgentMessage, from machine: String, source: String) async {
+        let actor = AuditActor.machine(machine)
+        switch message {
+        case .hello, .authenticate:
+            return
+        case .offerReceived(let id):
+            guard belongs(id, to: machine) else { return }
+            _ = try? await transition(id, .delivered, actor: actor, source: source)
+        case .consent(let receipt):
+            await handleConsent(receipt, from: machine, source: source)
+        case .controlStopped(let id, let method):
+            guard belongs(id, to: machine) else { return }
+            _ = try? await transition(
+                id, .stopControl(method), actor: actor, source: source, details: ["method": .string(method.rawValue)])
+        case .sessionEnded(let id):
+            guard belongs(id, to: machine) else { return }
+            _ = try? await transition(id, .end(.noviceEnded), actor: actor, source: source)
+        }
+    }
+
+    /// Ends every session of `machine`: its agent's connection is gone.
+    func agentDisconnected(_ machine: String) async {
+        let ids = state.withLock { $0.sessions.filter { $0.value.offer.machine == machine }.map(\.key) }
+        for id in ids {
+            await end(id, reason: .agentDisconnected, actor: .system(ServerApplication.instanceName))
+        }
+    }
+
+    private func handleConsent(_ receipt: ConsentReceipt, from machine: String, source: String) async {
+        let id = receipt.session
+        guard let live = state.withLock({ $0.sessions[id] }), live.offer.machine == machine else {
+            await rejectConsent(receipt, machine: machine, source: source, reason: "unknown_session")
+            return
+        }
+        let question: ConsentReceipt.Question
+        let request: Int
+        switch live.machine.state {
+        case .offered, .awaitingConsent:
+            (question, request) = (.session, 0)
+        case .controlRequested:
+            (question, request) = (.control, live.machine.controlRequests)
+        default:
+            await rejectConsent(receipt, machine: machine, source: source, reason: "no_question_pending")
+            return
+        }
+        guard let key = try? DevicePublicKey.parse(live.machineKey) else {
+            await rejectConsent(receipt, machine: machine, source: source, reason: "bad_signature")
+            return
+        }
+        do throws(ConsentReceiptError) {
+            try receipt.verify(answering: question, request: request, of: live.offer, with: key)
+        } catch {
+            await rejectConsent(receipt, machine: machine, source: source, reason: error.code)
+            return
+        }
+        let input: SessionStateMachine.Input =
+            question == .session ? .consent(receipt.answer) : .controlAnswer(receipt.answer)
+        let details: [String: AuditValue] = [
+            "receipt": .object([
+                "machine": .string(receipt.machine), "session": .string(receipt.session.uuidString.lowercased()),
+                "question": .string(receipt.question.rawValue), "request": .integer(Int64(receipt.request)),
+                "offer_hash": .string(receipt.offerHash), "mode": .string(receipt.mode.rawValue),
+                "answer": .string(receipt.answer.rawValue), "time": .string(receipt.time),
+                "signature": .string(receipt.signature),
+            ]),
+            "public_key": .string(live.machineKey),
+        ]
+        do {
+            _ = try await transition(id, input, actor: .machine(machine), source: source, details: details)
+        } catch {
+            // Too late (the deadline passed) or not recorded: the answer does not count.
+            logger.notice(
+                "consent not applied", metadata: ["session.id": "\(id)", "reason": "\(error.message)"])
+        }
+    }
+
+    private func rejectConsent(_ receipt: ConsentReceipt, machine: String, source: String, reason: String) async {
+        logger.warning(
+            "consent rejected",
+            metadata: ["session.id": "\(receipt.session)", "machine": "\(machine)", "reason": "\(reason)"])
+        try? await record(
+            AuditEvent(
+                .consentRejected, actor: .machine(machine), machine: machine, session: receipt.session, source: source,
+                outcome: .denied,
+                details: [
+                    "reason": .string(reason), "question": .string(receipt.question.rawValue),
+                    "request": .integer(Int64(receipt.request)), "answer": .string(receipt.answer.rawValue),
+                ]))
+    }
+
+    // MARK: Deadlines and policy
+
+    /// Checks deadlines several times a second until shutdown.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var version = self.policies.active.activation?.version
+            var lastMembershipCheck = ContinuousClock.now
+            while !Task.isCancelled {
+                await self.expireDue(at: Date())
+                let current = self.policies.active.activation?.version
+                if current != version {
+                    version = current
+                    await self.recheck(endingWith: .policyRevoked)
+                } else if ContinuousClock.now - lastMembershipCheck > .seconds(60) {
+                    lastMembershipCheck = ContinuousClock.now
+                    await self.recheck(endingWith: .membershipLost)
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        // Shutting down: the sessions held here cannot go on.
+        let ids = state.withLock { Array($0.sessions.keys) }
+        for id in ids {
+            await end(id, reason: .serverRestart, actor: .system(ServerApplication.instanceName))
+        }
+    }
+
+    /// Applies every deadline that has passed at `date`.
+    func expireDue(at date: Date) async {
+        let now = AuditTimestamp(date)
+        let due = state.withLock { state in
+            state.sessions.filter { $0.value.machine.deadline.map { $0 <= now } ?? false }.map(\.key)
+        }
+        for id in due {
+            let result = state.withLock { state -> (Live, Live, SessionStateMachine.Step)? in
+                guard var live = state.sessions[id] else { return nil }
+                let before = live
+                guard let step = live.machine.expire(at: now) else { return nil }
+                state.sessions[id] = live
+                return (before, live, step)
+            }
+            guard let (before, after, step) = result else { continue }
+            do throws(APIError) {
+                try await recordStep(
+                    step, of: after, id: id, actor: .system(ServerApplication.instanceName), source: nil,
+                    details: step.timedOut ? ["timed_out": true] : [:])
+            } catch {
+                restore(id, to: before, unless: after)
+                continue
+            }
+            await announce(step, of: after, id: id)
+        }
+        pruneEnded(before: date.addingTimeInterval(-3600))
+    }
+
+    /// Decides every live session again with the active policy and the directory's facts now, and ends those it
+    /// no longer allows with `reason`. A session whose facts cannot be read now is left alone and checked again
+    /// at the next round.
+    func recheck(endingWith reason: SessionEndReason) async {
+        let sessions = state.withLock { $0.sessions.map { ($0.key, $0.value) } }
+        for (id, live) in sessions {
+            let allowed: Bool
+            do {
+                guard let computer = try await directory.computer(named: live.offer.machine),
+                    let dn = try? DistinguishedName(live.helper.dn)
+                else {
+                    await end(id, reason: reason, actor: .system(ServerApplication.instanceName))
+                    continue
+                }
+                let groups = try await directory.groups(of: dn)
+                let decision = policies.active.set.decide(
+                    operatorGroups: groups, machine: MachineFacts(computer), mode: live.offer.mode,
+                    ticket: live.offer.ticket, at: Date())
+                allowed = decision.allowed.map { $0 >= live.offer.mode } ?? false
+            } catch {
+                logger.warning(
+                    "could not check a session against the directory; checking again later",
+                    metadata: ["session.id": "\(id)", "error": "\(error.description)"])
+                continue
+            }
+            if !allowed {
+                logger.notice("session no longer allowed", metadata: ["session.id": "\(id)", "reason": "\(reason)"])
+                await end(id, reason: reason, actor: .system(ServerApplication.instanceName))
+            }
+        }
+    }
+
+    // MARK: Transitions
+
+    /// Applies `input` to the session, records the step, and announces it to watchers (and the agent when it
+    /// ends). When the step cannot be recorded it is undone.
+    /// - Returns: the step and the session's control request number after it.
+    @discardableResult
+    private func transition(
+        _ id: UUID,
+        _ input: SessionStateMachine.Input,
+        actor: AuditActor,
+        source: String?,
+        details: [String: AuditValue] = [:]
+    ) async throws(APIError) -> (SessionSnapshot, Int) {
+        let now = AuditTimestamp.now
+        let result = state.withLock { state -> Result<(Live, Live, SessionStateMachine.Step), APIError> in
+            guard var live = state.sessions[id] else {
+                return .failure(APIError(.conflict, code: "session_ended", message: "the session has ended"))
+            }
+            let before = live
+            do throws(SessionTransitionError) {
+                let step = try live.machine.handle(input, at: now)
+                state.sessions[id] = live
+                return .success((before, live, step))
+            } catch {
+                return .failure(APIError(.conflict, code: "invalid_state", message: error.description))
+            }
+        }
+        let (before, after, step) = try result.get()
+        do throws(APIError) {
+            try await recordStep(step, of: after, id: id, actor: actor, source: source, details: details)
+        } catch {
+            restore(id, to: before, unless: after)
+            throw error
+        }
+        await announce(step, of: after, id: id)
+        return (Self.snapshot(after, id: id), after.machine.controlRequests)
+    }
+
+    /// Ends a session for a reason of the server's (agent gone, shutdown), recording it.
+    private func end(_ id: UUID, reason: SessionEndReason, actor: AuditActor) async {
+        do throws(APIError) {
+            try await transition(id, .end(reason), actor: actor, source: nil)
+        } catch {
+            logger.error(
+                "could not end a session", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
+        }
+    }
+
+    private func recordStep(
+        _ step: SessionStateMachine.Step,
+        of live: Live,
+        id: UUID,
+        actor: AuditActor,
+        source: String?,
+        details: [String: AuditValue]
+    ) async throws(APIError) {
+        for type in step.events {
+            var eventDetails = details
+            eventDetails["state"] = .string(step.state.name)
+            if case .ended(let reason) = step.state, type == .sessionEnded {
+                eventDetails["reason"] = .string(reason.rawValue)
+                eventDetails["control_requests"] = .integer(Int64(live.machine.controlRequests))
+            }
+            if type == .controlRequested || type == .controlGranted || type == .controlDenied {
+                eventDetails["request"] = .integer(Int64(live.machine.controlRequests))
+            }
+            let outcome: AuditOutcome =
+                switch type {
+                case .consentDeclined, .consentTimeout, .controlDenied: .denied
+                default: .success
+                }
+            try await record(
+                AuditEvent(
+                    type, actor: actor, machine: live.offer.machine, session: id, source: source,
+                    policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: outcome,
+                    details: eventDetails))
+        }
+    }
+
+    /// Tells watchers, and the agent when the session ended or control was taken back by the helper's side.
+    private func announce(_ step: SessionStateMachine.Step, of live: Live, id: UUID) async {
+        let snapshot = Self.snapshot(live, id: id)
+        let watchers = state.withLock { state -> [AsyncStream<SessionSnapshot>.Continuation] in
+            let watchers = Array((state.watchers[id] ?? [:]).values)
+            if case .ended = step.state {
+                state.sessions[id] = nil
+                state.ended[id] = (live, Date())
+                state.watchers[id] = nil
+            }
+            return watchers
+        }
+        for watcher in watchers {
+            watcher.yield(snapshot)
+            if case .ended = step.state { watcher.finish() }
+        }
+        if case .ended(let reason) = step.state, reason != .noviceEnded, reason != .declined {
+            _ = await gateway.send(.endSession(session: id, reason: reason), to: live.offer.machine)
+        }
+    }
+
+    private func restore(_ id: UUID, to before: Live, unless after: Live) {
+        state.withLock { state in
+            if let current = state.sessions[id], current.machine == after.machine { state.sessions[id] = before }
+        }
+    }
+
+    private func pruneEnded(before date: Date) {
+        state.withLock { state in state.ended = state.ended.filter { $0.value.at >= date } }
+    }
+
+    private func belongs(_ id: UUID, to machine: String) -> Bool {
+        state.withLock { $0.sessions[id]?.offer.machine == machine }
+    }
+
+    private func visible(_ id: UUID, to identity: OperatorService.Identity) throws(APIError) -> Live {
+        let found = state.withLock { $0.sessions[id] ?? $0.ended[id]?.live }
+        let seesAll = !Set(identity.roles).isDisjoint(with: [.administrator, .auditor])
+        guard let found, seesAll || found.offer.helper.dn == identity.person.dn else {
+            throw APIError(.notFound, code: "unknown_session", message: "no session \(id) is known here")
+        }
+        return found
+    }
+
+    private func snapshot(of id: UUID) -> SessionSnapshot? {
+        state.withLock { state in (state.sessions[id] ?? state.ended[id]?.live).map { Self.snapshot($0, id: id) } }
+    }
+
+    private static func snapshot(_ live: Live, id: UUID) -> SessionSnapshot {
+        var endReason: SessionEndReason?
+        if case .ended(let reason) = live.machine.state { endReason = reason }
+        return SessionSnapshot(
+            id: id, machine: live.offer.machine, helper: live.helper.account, helperDN: live.helper.dn,
+            mode: live.offer.mode, state: live.machine.state.name, endReason: endReason, ticket: live.offer.ticket,
+            reason: live.offer.reason, policies: live.offer.policies, policyVersion: live.offer.policyVersion,
+            offeredAt: live.machine.offeredAt.date, startedAt: live.machine.startedAt?.date,
+            deadline: live.machine.deadline?.date, controlRequests: live.machine.controlRequests)
+    }
+
+    /// Records `event`, or refuses with 503 when the audit log cannot take it.
+    private func record(_ event: AuditEvent) async throws(APIError) {
+        do {
+            try await audit.record(event)
+        } catch {
+            logger.error(
+                "refusing an action that cannot be audited",
+                metadata: ["audit.event": "\(event.name)", "error": "\(error.reason)"])
+            throw .auditUnavailable()
+        }
+    }
+}
