@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ORAAgent
 
 @main
@@ -9,7 +10,7 @@ struct ORAAgentCommand: AsyncParsableCommand {
         abstract: "The ora agent on a domain machine: enrolls with the server and asks the person at the machine "
             + "before anyone may see or control it.",
         version: AgentInfo.version,
-        subcommands: [Enroll.self]
+        subcommands: [Enroll.self, Run.self]
     )
 }
 
@@ -52,6 +53,60 @@ extension ORAAgentCommand {
                 let enroller = try Enroller(server: server, machine: name, caFile: caFile)
                 let enrolled = try await enroller.enroll(token: secret, state: AgentState(directory: state.stateDir))
                 print("enrolled as \(enrolled) with \(enroller.server); the device key is in \(state.stateDir)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+extension ORAAgentCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stay connected to the server and ask the person at this machine about every offer.",
+            discussion: """
+                Every offer and every control request is a question for the person at the machine; there is no \
+                way to answer on their behalf. --consent chooses how they are asked: terminal (this terminal), \
+                desktop (a dialog on the X11 display, with zenity) or command (a program of yours that gets the \
+                question as JSON on standard input and prints yes to allow).
+                """)
+
+        enum Provider: String, ExpressibleByArgument, CaseIterable {
+            case terminal, desktop, command
+        }
+
+        @Option(help: "How the person at the machine is asked: terminal, desktop or command.")
+        var consent: Provider = .terminal
+        @Option(help: "With --consent command: the program to run for each question.") var consentCommand: String?
+        @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel: String = "notice"
+        @OptionGroup var state: StateOption
+
+        func validate() throws {
+            if consent == .command, consentCommand == nil {
+                throw ValidationError("--consent command needs --consent-command PROGRAM")
+            }
+            if consent != .command, consentCommand != nil {
+                throw ValidationError("--consent-command goes with --consent command")
+            }
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("--log-level takes debug, info, notice, warning or error")
+            }
+        }
+
+        func run() async throws {
+            LoggingSystem.bootstrap(StreamLogHandler.standardError)
+            var logger = Logger(label: "ora-agent")
+            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+            let provider: any ConsentProvider =
+                switch consent {
+                case .terminal: TerminalConsentProvider()
+                case .desktop: DesktopConsentProvider()
+                case .command: CommandConsentProvider(command: [consentCommand ?? ""])
+                }
+            do throws(AgentError) {
+                let runner = try AgentRunner(
+                    state: AgentState(directory: state.stateDir), consent: provider, logger: logger)
+                try await runner.run()
             } catch {
                 throw fail(error)
             }

@@ -224,10 +224,14 @@ enum AuditBenchmark {
         password: String,
         database: String
     ) throws -> Double {
+        // pgbench ends its -T run with SIGALRM; a process started from here inherits this process's blocked
+        // signals, so the mask is cleared first (otherwise it never stops).
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/pgbench")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
         process.arguments = [
-            "-n", "-f", script, "-c", "\(clients)", "-j", "\(clients)", "-T", "\(seconds)", "-h", host, "-p", "\(port)",
+            "-MPOSIX", "-e",
+            #"sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die "sigprocmask: $!"; exec @ARGV or die "exec: $!""#,
+            "--", "/usr/bin/pgbench", "-n", "-f", script, "-c", "\(clients)", "-j", "\(clients)", "-T", "\(seconds)", "-h", host, "-p", "\(port)",
             "-U", user, database,
         ]
         process.environment = ["PGPASSWORD": password]

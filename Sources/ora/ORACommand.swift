@@ -8,8 +8,8 @@ struct ORACommand: AsyncParsableCommand {
         abstract: "Command line for ora: helpdesk, security team and administrators.",
         version: "0.1.0",
         subcommands: [
-            Login.self, WhoAmI.self, Logout.self, Status.self, PolicyCommand.self, AuditCommand.self,
-            AgentsCommand.self,
+            Login.self, WhoAmI.self, Logout.self, Status.self, Machines.self, OfferCommand.self, Sessions.self,
+            SessionCommand.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self,
         ]
     )
 }

@@ -45,13 +45,29 @@ extension Router where Context == ORARequestContext {
             let online = gateway.onlineMachines
             var documents: [HelperMachineDocument] = []
             for machine in try await agents.machines() {
-                let decision = try await policies.decide(
-                    groups: identity.groups, machine: machine.name, mode: .control, ticket: nil, at: Date())
+                // The strongest access this operator may ask for now; a ticket requirement is something the
+                // operator brings with the offer, so it does not count against it here.
+                var access = "none"
+                var explanation = "not a computer object in the directory"
+                for mode in [AccessMode.control, .view] {
+                    guard
+                        let decision = try await policies.decide(
+                            groups: identity.groups, machine: machine.name, mode: mode, ticket: nil, at: Date())
+                    else { break }
+                    if mode == .view || explanation.hasPrefix("not a computer") { explanation = decision.explanation }
+                    var ticketOnly = false
+                    if case .ticketRequired = decision.denial { ticketOnly = true }
+                    if decision.isAllowed || ticketOnly {
+                        access = mode.rawValue
+                        explanation = decision.explanation
+                        break
+                    }
+                }
                 documents.append(
                     HelperMachineDocument(
                         name: machine.name, online: online.contains(machine.name), revoked: machine.revokedAt != nil,
-                        access: machine.revokedAt == nil ? (decision?.strongest?.rawValue ?? "none") : "none",
-                        explanation: decision?.explanation ?? "not a computer object in the directory",
+                        access: machine.revokedAt == nil ? access : "none",
+                        explanation: machine.revokedAt == nil ? explanation : "the machine's enrollment is revoked",
                         lastSeenAt: machine.lastSeenAt))
             }
             return try Response.encodedJSON(documents)

@@ -1,0 +1,214 @@
+import Crypto
+public import Foundation
+import HummingbirdWSClient
+public import Logging
+import NIOCore
+import NIOSSL
+import NIOWebSocket
+import ORACore
+import Synchronization
+
+/// The agent at work: keeps one outbound connection to the server, proves the device key on each, asks the person
+/// at the machine about every offer and control request, and signs each answer. It reconnects after a lost
+/// connection with exponential back-off and jitter, so a restarted server is not hit by every agent at once.
+public final class AgentRunner: Sendable {
+    /// What the agent knows about one session: the offer it answered and whether control is granted now. The
+    /// agent is the authority on control: the server's word is not enough.
+    struct LocalSession: Sendable {
+        var offer: Offer
+        var accepted = false
+        var hasControl = false
+    }
+
+    /// The device key's raw bytes (keys themselves are not Sendable).
+    private let keyBytes: Data
+    private let enrollment: AgentState.Enrollment
+    private let consent: any ConsentProvider
+    private let logger: Logger
+    private let sessions = Mutex<[UUID: LocalSession]>([:])
+
+    /// Creates a runner for the enrolled machine in `state`.
+    /// - Throws: `AgentError.notEnrolled` or `.state` when the state directory cannot be used.
+    public init(state: AgentState, consent: any ConsentProvider, logger: Logger) throws(AgentError) {
+        let (key, enrollment) = try state.load()
+        self.keyBytes = key.rawRepresentation
+        self.enrollment = enrollment
+        self.consent = consent
+        self.logger = logger
+    }
+
+    private var key: P256.Signing.PrivateKey {
+        // The bytes came from a valid key.
+        try! P256.Signing.PrivateKey(rawRepresentation: keyBytes)
+    }
+
+    /// Whether the helper of `session` has control right now, by the agent's own record.
+    public func hasControl(in session: UUID) -> Bool {
+        sessions.withLock { $0[session]?.hasControl ?? false }
+    }
+
+    /// Stays connected until cancelled, or until the server says this machine may no longer connect.
+    /// - Throws: `AgentError.refused` when the server refused the machine (revoked, not enrolled, wrong key).
+    public func run() async throws(AgentError) {
+        var failures = 0
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                try await connectOnce()
+            } catch let error as AgentError {
+                throw error
+            } catch {
+                logger.warning("connection to the server lost", metadata: ["error": "\(error)"])
+            }
+            sessions.withLock { $0.removeAll() }
+            if ContinuousClock.now - started > .seconds(30) { failures = 0 }
+            failures += 1
+            let delay = Self.backOff(after: failures)
+            logger.info("reconnecting", metadata: ["delay.ms": "\(delay.components.seconds * 1000)"])
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// The wait before reconnecting after `failures` failures in a row: doubling from 1 s up to 60 s, each a
+    /// random 50–100 % of that, so agents that lost the same server spread out.
+    static func backOff(after failures: Int) -> Duration {
+        let ceiling = min(60.0, pow(2.0, Double(max(0, failures - 1))))
+        return .milliseconds(Int64(ceiling * Double.random(in: 0.5...1.0) * 1000))
+    }
+
+    private var socketURL: String {
+        let base = enrollment.server
+        let scheme = base.hasPrefix("https://") ? "wss://" : "ws://"
+        let rest = base.drop { $0 != ":" }.dropFirst(3)
+        return scheme + rest + "/agent/v1/connect"
+    }
+
+    private var serverName: String {
+        var host = URLComponents(string: enrollment.server)?.host ?? ""
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host
+    }
+
+    private func connectOnce() async throws {
+        var tls: TLSConfiguration?
+        if enrollment.server.hasPrefix("https://") {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile = enrollment.caFile { configuration.trustRoots = .file(caFile) }
+            tls = configuration
+        }
+        let refusal = Mutex<AgentError?>(nil)
+        try await WebSocketClient.connect(
+            url: socketURL, configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize), tlsConfiguration: tls,
+            logger: logger
+        ) { inbound, outbound, _ in
+            do {
+                try await self.converse(inbound: inbound, outbound: outbound)
+            } catch let error as AgentError {
+                refusal.withLock { $0 = error }
+            }
+        }
+        if let error = refusal.withLock({ $0 }) { throw error }
+    }
+
+    private func converse(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        var messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
+        @Sendable func send(_ message: AgentProtocol.AgentMessage) async throws {
+            try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
+        }
+        func next() async throws -> AgentProtocol.ServerMessage? {
+            guard let message = try await messages.next() else { return nil }
+            guard case .text(let text) = message else { return nil }
+            return try AgentProtocol.decodeServerMessage(Array(text.utf8))
+        }
+
+        try await send(
+            .hello(
+                machine: enrollment.machine, agentVersion: AgentInfo.version, operatingSystem: Enroller.operatingSystem)
+        )
+        switch try await next() {
+        case .challenge(let nonce):
+            let statement = AgentAuthentication(server: serverName, machine: enrollment.machine, nonce: nonce)
+            try await send(.authenticate(signature: try statement.sign(with: key)))
+        case .error(let code, let message):
+            throw AgentError.refused(status: 403, message: "\(message) (\(code))")
+        default:
+            return
+        }
+        switch try await next() {
+        case .welcome:
+            logger.notice(
+                "connected", metadata: ["server": "\(enrollment.server)", "machine": "\(enrollment.machine)"])
+        case .error(let code, let message):
+            throw AgentError.refused(status: 403, message: "\(message) (\(code))")
+        default:
+            return
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            while let message = try await next() {
+                switch message {
+                case .offer(let offer):
+                    guard offer.machine == enrollment.machine.lowercased() else { continue }
+                    sessions.withLock { $0[offer.session] = LocalSession(offer: offer) }
+                    try await send(.offerReceived(session: offer.session))
+                    group.addTask {
+                        try await self.answer(
+                            ConsentQuestion(kind: .session, request: 0, offer: offer),
+                            timeout: .seconds(offer.consentTimeoutSeconds), send: send)
+                    }
+                case .controlRequest(let id, let request):
+                    guard let local = sessions.withLock({ $0[id] }), local.accepted, local.offer.mode == .control
+                    else { continue }
+                    group.addTask {
+                        try await self.answer(
+                            ConsentQuestion(kind: .control, request: request, offer: local.offer),
+                            timeout: .seconds(local.offer.consentTimeoutSeconds), send: send)
+                    }
+                case .controlRevoked(let id):
+                    sessions.withLock { $0[id]?.hasControl = false }
+                case .endSession(let id, let reason):
+                    sessions.withLock { $0[id] = nil }
+                    logger.notice("session ended", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
+                case .error(let code, let message):
+                    logger.warning(
+                        "the server reported an error", metadata: ["code": "\(code)", "message": "\(message)"])
+                case .challenge, .welcome:
+                    continue
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Asks the person at the machine and sends the signed answer, unless the session ended meanwhile.
+    private func answer(
+        _ question: ConsentQuestion,
+        timeout: Duration,
+        send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void
+    ) async throws {
+        let answer = await consent.ask(question, timeout: timeout)
+        let id = question.offer.session
+        let stillOpen = sessions.withLock { sessions -> Bool in
+            guard sessions[id] != nil else { return false }
+            switch (question.kind, answer) {
+            case (.session, .granted): sessions[id]?.accepted = true
+            case (.session, .declined): sessions[id] = nil
+            case (.control, .granted): sessions[id]?.hasControl = true
+            case (.control, .declined): break
+            }
+            return true
+        }
+        guard stillOpen else { return }
+        logger.notice(
+            "the person at the machine answered",
+            metadata: ["session.id": "\(id)", "question": "\(question.kind.rawValue)", "answer": "\(answer.rawValue)"])
+        let receipt = try ConsentReceipt(
+            answering: question.kind, request: question.request, of: question.offer, answer: answer,
+            at: AuditTimestamp.now, signingWith: key)
+        try await send(.consent(receipt))
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// The flow of an offer with the real binaries: `ora offer` as a helpdesk operator, the server deciding with
+/// policy and the directory, `ora-agent run` asking the person at the machine through the `command` consent
+/// provider, and every step in the audit log.
+@Suite("Offers, consent and control")
+struct OfferTests {
+    static let configuration = """
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+          auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
+        agents:
+          offers_per_machine_per_minute: 30
+        """
+
+    /// Tier 2 may control workstations, tier 1 only view them; no schedule, so the test runs at any hour.
+    static let policy = """
+        policies:
+          - name: tier2-control-workstations
+            helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
+            targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
+            allow: control
+            require: { ticket: '^INC[0-9]{7}$' }
+            consent_timeout: 10s
+            max_duration: 1h
+          - name: tier1-view-workstations
+            helpers: { groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"] }
+            targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
+            allow: view
+            consent_timeout: 10s
+        """
+
+    /// The person at the machine, played by a script: yes to tickets ending in 1, no to those ending in 2, no
+    /// answer to those ending in 3; control questions are answered with the content of `control-answer`.
+    static func consentScript(in directory: TemporaryDirectory) throws -> String {
+        let path = try directory.write(
+            "consent.sh",
+            """
+            #!/bin/sh
+            input=$(cat)
+            printf '%s\\n' "$input" >> \(directory.path)/questions.log
+            case "$input" in
+              *'"question":"control"'*) cat \(directory.path)/control-answer; exit 0 ;;
+            esac
+            case "$input" in
+              *INC0000001*) echo yes ;;
+              *INC0000003*) sleep 60; echo yes ;;
+              *) echo no ;;
+            esac
+            """, permissions: 0o755)
+        try directory.write("control-answer", "yes\n", permissions: 0o644)
+        return path
+    }
+
+    /// Waits (boundedly) until `condition` holds for the session's JSON.
+    func session(
+        _ id: String, on server: RunningServer, token: String, until condition: ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
+        var last: [String: Any] = [:]
+        for _ in 0..<300 {
+            last = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: token).object
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+
+    /// The audit events of one session, in order.
+    func events(of id: String, on server: RunningServer) throws -> [String] {
+        try server.sql(
+            "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE session_id = '\(id)'"
+        ).split(separator: ",").map(String.init)
+    }
+
+    /// The session id `ora offer` printed.
+    func sessionID(in output: String) -> String {
+        output.components(separatedBy: "session ").last?.split(separator: "\n").first.map(String.init) ?? ""
+    }
+
+    @Test("offer, consent, control, policy revocation and a lost agent, each step audited with a signed receipt")
+    func offerFlow() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
+        let files = try TemporaryDirectory()
+        let policies = try TemporaryDirectory()
+        try policies.write("test.yaml", Self.policy + "\n" + Self.configuration.components(separatedBy: "agents:")[0])
+        let applied = await admin.run("policy", "apply", policies.path)
+        #expect(applied.status == 0, "\(applied.standardError)")
+
+        // Enroll WS-0101 and run its agent.
+        let token = await admin.run("agents", "token", "create")
+        let state = files.path + "/agent"
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", server.base, "--token",
+                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0101",
+                "--state-dir", state,
+            ])
+        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        var agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: files), "--state-dir",
+                state,
+            ])
+        let hannah = try await AgentEnrollmentTests.CLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
+        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let lenaToken = try await server.token("lena.wolf")
+        try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
+        let machines = await hannah.run("machines")
+        #expect(machines.standardOutput.contains("ws-0101  online   view"), "\(machines.standardOutput)")
+
+        // Tier 1 may not ask for control: denied with the explanation, and audited.
+        let denied = await hannah.run("offer", "WS-0101", "--control", "--ticket", "INC0000001")
+        #expect(denied.status == 2)
+        #expect(denied.standardError.contains("denied"), "\(denied.standardError)")
+        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.denied'") == "1")
+
+        // Tier 1 views: the novice accepts.
+        let viewed = await hannah.run("offer", "ws-0101", "--ticket", "INC0000001", "--reason", "printer", "--wait")
+        #expect(viewed.status == 0, "\(viewed.standardError)")
+        #expect(viewed.standardOutput.contains("accepted: you see the screen of ws-0101 (view only)"))
+        let first = sessionID(in: viewed.standardOutput.components(separatedBy: "\n")[0])
+        let noControl = await hannah.run("session", "control", first)
+        #expect(noControl.status == 2)
+        #expect(noControl.standardError.contains("allows viewing only, not control"))
+        let busy = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
+        #expect(busy.status == 2)
+        #expect(busy.standardError.contains("ws-0101 is already in a session"))
+        let ended = await hannah.run("session", "end", first)
+        #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
+        #expect(
+            try events(of: first, on: server) == [
+                "offer.requested", "offer.delivered", "consent.granted", "session.started", "session.ended",
+            ])
+        // The consent carries the machine's signed receipt.
+        #expect(
+            try server.sql(
+                "SELECT details->'receipt'->>'answer', details->'receipt'->>'question', length(details->'receipt'->>'signature') > 80 FROM audit_events WHERE event = 'consent.granted' AND session_id = '\(first)'"
+            ) == "granted|session|t")
+
+        // The novice declines.
+        let declined = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000002", "--wait")
+        #expect(declined.status == 2)
+        #expect(declined.standardOutput.contains("ended: the person at the machine declined the offer"))
+        #expect(
+            try events(of: sessionID(in: declined.standardOutput.components(separatedBy: "\n")[0]), on: server) == [
+                "offer.requested", "offer.delivered", "consent.declined", "session.ended",
+            ])
+
+        // Control: a second question, granted.
+        let controlled = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001", "--wait")
+        #expect(controlled.status == 0, "\(controlled.standardError)")
+        let second = sessionID(in: controlled.standardOutput.components(separatedBy: "\n")[0])
+        let granted = await lena.run("session", "control", second, "--wait")
+        #expect(granted.status == 0, "\(granted.standardError)")
+        #expect(granted.standardOutput.contains("control granted"))
+        let questions = try String(contentsOfFile: files.path + "/questions.log", encoding: .utf8)
+        #expect(questions.contains(#""question":"control""#))
+        #expect(questions.contains("Lena Wolf"), "the novice is told who offers")
+
+        // A policy that no longer allows it ends it.
+        let narrowed = try TemporaryDirectory()
+        try narrowed.write(
+            "test.yaml",
+            Self.policy.components(separatedBy: "  - name: tier1-view-workstations")[0]
+                .replacingOccurrences(of: "Helpdesk Tier 2", with: "Helpdesk Tier 1") + "\n"
+                + Self.configuration.components(separatedBy: "agents:")[0])
+        #expect(await admin.run("policy", "apply", narrowed.path).status == 0)
+        let revoked = try await session(second, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
+        #expect(revoked["end_reason"] as? String == "policy_revoked")
+        #expect(
+            try events(of: second, on: server) == [
+                "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
+                "control.granted", "session.ended",
+            ])
+        #expect(await admin.run("policy", "apply", policies.path).status == 0)
+
+        // No answer in time is a refusal.
+        let unanswered = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000003", "--wait")
+        #expect(unanswered.status == 2)
+        #expect(unanswered.standardOutput.contains("did not answer in time"), "\(unanswered.standardOutput)")
+        #expect(
+            try events(of: sessionID(in: unanswered.standardOutput.components(separatedBy: "\n")[0]), on: server) == [
+                "offer.requested", "offer.delivered", "consent.timeout", "session.ended",
+            ])
+
+        // The agent dies mid-session.
+        let lost = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001", "--wait")
+        #expect(lost.status == 0, "\(lost.standardError)")
+        let third = sessionID(in: lost.standardOutput.components(separatedBy: "\n")[0])
+        agent.send(SIGKILL)
+        _ = await agent.exit()
+        let gone = try await session(third, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
+        #expect(gone["end_reason"] as? String == "agent_disconnected")
+        let offline = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
+        #expect(offline.status == 2)
+        #expect(offline.standardError.contains("ws-0101 is not connected"))
+
+        // Revoked: the agent cannot come back.
+        #expect(await admin.run("agents", "revoke", "ws-0101").status == 0)
+        agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir", state])
+        let refused = await agent.exit()
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("this machine's enrollment was revoked"), "\(refused.standardError)")
+        let auditor = try await server.token("sara.klein")
+        let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
+        #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+    }
+
+    private func waitUntilOnline(_ machine: String, server: RunningServer, token: String) async throws {
+        for _ in 0..<200 {
+            let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
+            if answer.body.contains(#""name":"\#(machine)","online":true"#) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestSetupError("\(machine) did not come online")
+    }
+}
