@@ -67,6 +67,28 @@ struct AuditLogTests {
         }
     }
 
+    @Test("a first attempt without the look-up fails whole on a stored event; the checking retry stores the rest")
+    func fastPathRetry() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let stored = Self.event()
+            try await append([stored], client: client)
+            let batch = [Self.event(), stored, Self.event()].map(AuditLog.PreparedEvent.init)
+            await #expect(throws: (any Error).self) {
+                try await client.withTransaction(logger: logger) { connection in
+                    _ = try await AuditLog.append(batch, on: connection, logger: logger, checkingForStored: false)
+                }
+            }
+            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "1|1")
+            #expect(try database.sql("SELECT sequence FROM audit_chain_head") == "1")
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await AuditLog.append(batch, on: connection, logger: logger, checkingForStored: true)
+            }
+            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "3|3")
+            #expect(try await AuditLog(client: client, logger: logger).verify().intact)
+        }
+    }
+
     @Test("the server role may only insert and read; nobody can update, delete or truncate")
     func appendOnly() async throws {
         try await TestDatabase.with { database, client in

@@ -9,6 +9,13 @@ import Foundation
 public enum AuditCanonicalEncoding {
     /// The encoding of `event` at position `sequence` of the chain, as UTF-8.
     public static func encode(_ event: AuditEvent, sequence: Int64) -> [UInt8] {
+        let (before, after) = parts(event)
+        return before + Array(String(sequence).utf8) + after
+    }
+
+    /// The encoding of `event` in two parts, before and after the sequence number, so that the work can be done
+    /// before the event's place in the chain is known.
+    static func parts(_ event: AuditEvent) -> (before: [UInt8], after: [UInt8]) {
         var output = JSONWriter()
         output.raw("{\"actor\":{\"id\":")
         output.string(event.actor.id)
@@ -42,7 +49,8 @@ public enum AuditCanonicalEncoding {
             output.raw("null")
         }
         output.raw(",\"sequence\":")
-        output.raw(String(sequence))
+        let before = output.bytes
+        output = JSONWriter()
         output.raw(",\"session\":")
         output.optionalString(event.session?.uuidString.lowercased())
         output.raw(",\"source\":")
@@ -50,7 +58,7 @@ public enum AuditCanonicalEncoding {
         output.raw(",\"time\":")
         output.string(event.time.description)
         output.raw("}")
-        return output.bytes
+        return (before, output.bytes)
     }
 
     /// `value` in canonical form: used for the details column's text and by the exports.

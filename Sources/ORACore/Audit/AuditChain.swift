@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import Foundation
 
 /// An event in its place in the chain: `hash = SHA-256(previousHash ‖ canonical encoding of the event at
@@ -51,12 +51,38 @@ public struct AuditChainHead: Sendable, Hashable, Codable {
     /// Appends `events` after this head, in order, and moves the head to the last one.
     /// - Returns: the events with their sequences and hashes.
     public mutating func append(_ events: [AuditEvent]) -> [ChainedAuditEvent] {
-        events.map { event in
+        append(events.map(PreparedAuditEvent.init))
+    }
+
+    /// Appends events encoded ahead, in order, and moves the head to the last one: only the hashing is left.
+    /// - Returns: the events with their sequences and hashes.
+    public mutating func append(_ events: [PreparedAuditEvent]) -> [ChainedAuditEvent] {
+        events.map { prepared in
             let sequence = self.sequence + 1
-            let hash = Self.link(event, sequence: sequence, after: self.hash)
+            var hasher = SHA256()
+            hasher.update(data: self.hash)
+            hasher.update(data: prepared.before)
+            hasher.update(data: Array(String(sequence).utf8))
+            hasher.update(data: prepared.after)
+            let hash = Array(hasher.finalize())
             defer { self = AuditChainHead(sequence: sequence, hash: hash) }
-            return ChainedAuditEvent(sequence: sequence, event: event, previousHash: self.hash, hash: hash)
+            return ChainedAuditEvent(sequence: sequence, event: prepared.event, previousHash: self.hash, hash: hash)
         }
+    }
+}
+
+/// An event with its canonical encoding done ahead of time, split around the sequence number that only the
+/// chain's head decides: what is left when the head is known is one SHA-256 per event.
+public struct PreparedAuditEvent: Sendable, Hashable {
+    /// The event.
+    public let event: AuditEvent
+    let before: [UInt8]
+    let after: [UInt8]
+
+    /// Encodes `event`.
+    public init(_ event: AuditEvent) {
+        self.event = event
+        (before, after) = AuditCanonicalEncoding.parts(event)
     }
 }
 

@@ -1,5 +1,5 @@
 public import Crypto
-public import Foundation
+import Foundation
 
 /// A signed statement of the chain's head: "the audit log had `sequence` events and the last one's hash was
 /// `hash` at `time`". Kept in the database and exported for anchoring elsewhere (a ticket, a WORM store, a

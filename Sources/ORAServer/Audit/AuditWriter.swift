@@ -30,7 +30,7 @@ public final class AuditWriter: Service, Sendable {
     }
 
     private struct Pending {
-        var event: AuditEvent
+        var event: AuditLog.PreparedEvent
         var continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -57,11 +57,13 @@ public final class AuditWriter: Service, Sendable {
     /// Records `event` and returns once it is committed.
     /// - Throws: `AuditUnavailableError` when it could not be committed; do not perform the audited action.
     public func record(_ event: AuditEvent) async throws(AuditUnavailableError) {
+        // Encoded here, by each caller at once, so the writer holding the chain lock only hashes and sends.
+        let prepared = AuditLog.PreparedEvent(event)
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let accepted = state.withLock { state in
                     guard state.accepting else { return false }
-                    state.queue.append(Pending(event: event, continuation: continuation))
+                    state.queue.append(Pending(event: prepared, continuation: continuation))
                     return true
                 }
                 if accepted {
@@ -114,19 +116,24 @@ public final class AuditWriter: Service, Sendable {
         }
     }
 
-    private func write(_ events: [AuditEvent]) async -> Result<Void, AuditUnavailableError> {
+    private func write(_ events: [AuditLog.PreparedEvent]) async -> Result<Void, AuditUnavailableError> {
         var lastError = ""
         for attempt in 1...max(1, settings.attempts) {
             do {
+                // The first attempt writes without looking for stored ids (the common case, and the fast one); a
+                // retry looks, so an event whose commit was only unacknowledged is stored once.
+                let checking = attempt > 1
                 try await withTimeout(settings.writeTimeout) {
                     try await self.client.withTransaction(logger: self.logger) { connection in
-                        _ = try await AuditLog.append(events, on: connection, logger: self.logger)
+                        _ = try await AuditLog.append(
+                            events, on: connection, logger: self.logger, checkingForStored: checking)
                     }
                 }
                 return .success(())
             } catch {
                 lastError = DatabaseErrorDescription.describe(error)
-                logger.error(
+                logger.log(
+                    level: attempt < settings.attempts ? .warning : .error,
                     "could not write audit events",
                     metadata: [
                         "audit.events": "\(events.count)", "attempt": "\(attempt)", "error": "\(lastError)",
