@@ -190,8 +190,14 @@ public final class AgentRunner: Sendable {
         timeout: Duration,
         send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void
     ) async throws {
-        let answer = await consent.ask(question, timeout: timeout)
         let id = question.offer.session
+        guard let answer = await consent.ask(question, timeout: timeout) else {
+            // Nobody answered: nothing is signed, and the server's deadline declines it.
+            if question.kind == .session { sessions.withLock { $0[id] = nil } }
+            logger.notice(
+                "nobody answered in time", metadata: ["session.id": "\(id)", "question": "\(question.kind.rawValue)"])
+            return
+        }
         let stillOpen = sessions.withLock { sessions -> Bool in
             guard sessions[id] != nil else { return false }
             switch (question.kind, answer) {
@@ -210,5 +216,19 @@ public final class AgentRunner: Sendable {
             answering: question.kind, request: question.request, of: question.offer, answer: answer,
             at: AuditTimestamp.now, signingWith: key)
         try await send(.consent(receipt))
+        guard question.kind == .control, answer == .granted else { return }
+        // The person can take control back at any moment; the agent drops control first, then tells the server.
+        let method = await consent.watchForStop(question.offer) { [weak self] in
+            self?.hasControl(in: id) ?? false
+        }
+        guard let method else { return }
+        let wasControlling = sessions.withLock { sessions -> Bool in
+            guard sessions[id]?.hasControl == true else { return false }
+            sessions[id]?.hasControl = false
+            return true
+        }
+        guard wasControlling else { return }
+        logger.notice("control taken back", metadata: ["session.id": "\(id)", "how": "\(method.rawValue)"])
+        try await send(.controlStopped(session: id, method: method))
     }
 }

@@ -47,8 +47,25 @@ public struct ConsentQuestion: Sendable, Hashable {
 /// question nobody answers in time is declined.
 public protocol ConsentProvider: Sendable {
     /// Asks `question` and waits at most `timeout` for the answer.
-    /// - Returns: `.granted` only when the person said yes in time.
-    func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer
+    /// - Returns: `.granted` only when the person said yes in time; `nil` when nobody answered in time (the server's
+    ///   deadline then declines the question).
+    func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer?
+
+    /// While the helper of `offer` has control, offers the person a way to take it back at once.
+    /// - Parameter stillControlling: polled; once false (control ended another way) the watch ends.
+    /// - Returns: how the person took control back, or `nil` when control ended another way.
+    func watchForStop(_ offer: Offer, stillControlling: @escaping @Sendable () -> Bool) async -> ControlStopMethod?
+}
+
+extension ConsentProvider {
+    /// Providers without a way to stop control on the machine (`command`) watch nothing.
+    public func watchForStop(
+        _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
+    ) async
+        -> ControlStopMethod?
+    {
+        nil
+    }
 }
 
 /// Runs a configured program for each question, with the question as JSON on its standard input; its answer
@@ -71,7 +88,7 @@ public struct CommandConsentProvider: ConsentProvider {
         var offer: Offer
     }
 
-    public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer {
+    public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer? {
         guard let executable = command.first else { return .declined }
         let json =
             (try? JSONEncoder().encode(
@@ -82,7 +99,7 @@ public struct CommandConsentProvider: ConsentProvider {
         guard
             let (status, output) = await ChildProgram.run(
                 executable, arguments: Array(command.dropFirst()), input: json, timeout: timeout)
-        else { return .declined }
+        else { return nil }
         let firstLine = output.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         return status == 0 && firstLine.lowercased() == "yes" ? .granted : .declined
     }
@@ -99,15 +116,42 @@ public struct DesktopConsentProvider: ConsentProvider {
         self.zenity = zenity
     }
 
-    public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer {
+    public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer? {
         let seconds = max(1, timeout.components.seconds)
         let arguments = [
             "--question", "--title=Remote assistance", "--no-markup", "--ok-label=Allow", "--cancel-label=Decline",
             "--timeout=\(seconds)", "--text=\(question.text)",
         ]
         guard let (status, _) = await ChildProgram.run(zenity, arguments: arguments, input: nil, timeout: timeout)
-        else { return .declined }
-        return status == 0 ? .granted : .declined
+        else { return nil }
+        // zenity exits 5 when its own timeout ran out: no answer.
+        return status == 0 ? .granted : status == 5 ? nil : .declined
+    }
+
+    /// A window that stays while the helper has control, with one button: "Stop control".
+    public func watchForStop(
+        _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
+    ) async
+        -> ControlStopMethod?
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: zenity)
+        process.arguments = [
+            "--info", "--title=Remote assistance", "--no-markup", "--ok-label=Stop control",
+            "--text=\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse.",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        while process.isRunning {
+            if !stillControlling() {
+                process.terminate()
+                return nil
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        // The button (exit 0) stops control; closing the window does too: the person wants it gone.
+        return stillControlling() ? .button : nil
     }
 }
 
@@ -165,7 +209,7 @@ public struct TerminalConsentProvider: ConsentProvider {
     /// Creates the provider.
     public init() {}
 
-    public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer {
+    public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer? {
         let seconds = timeout.components.seconds
         let prompt =
             "\n\(question.text)\nAllow? [y/N] (no answer in \(seconds) s means no) "
@@ -176,7 +220,51 @@ public struct TerminalConsentProvider: ConsentProvider {
         }
     }
 
-    private static func readAnswer(prompt: String, timeout: Duration) -> ConsentAnswer {
+    /// Tells the person how to take control back, then reads the terminal key by key (no echo, no line
+    /// editing, no signals) until ESC or Ctrl+C, or until control ends another way.
+    public func watchForStop(
+        _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
+    ) async
+        -> ControlStopMethod?
+    {
+        let notice =
+            "\n\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse. "
+            + "Press ESC or Ctrl+C to take control back.\n"
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: Self.readStopKey(notice: notice, stillControlling: stillControlling))
+            }
+        }
+    }
+
+    private static func readStopKey(notice: String, stillControlling: @Sendable () -> Bool) -> ControlStopMethod? {
+        let descriptor = open("/dev/tty", O_RDWR | O_NOCTTY)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var original = termios()
+        guard tcgetattr(descriptor, &original) == 0 else { return nil }
+        var raw = original
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG)
+        tcsetattr(descriptor, TCSANOW, &raw)
+        defer { tcsetattr(descriptor, TCSANOW, &original) }
+        _ = notice.withCString { write(descriptor, $0, strlen($0)) }
+        while stillControlling() {
+            var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&waiting, 1, 200)
+            if ready < 0 { return nil }
+            if ready == 0 { continue }
+            var byte: UInt8 = 0
+            guard read(descriptor, &byte, 1) == 1 else { return nil }
+            switch byte {
+            case 0x1b: return .escape
+            case 0x03: return .ctrlC
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    private static func readAnswer(prompt: String, timeout: Duration) -> ConsentAnswer? {
         let descriptor = open("/dev/tty", O_RDWR | O_NOCTTY)
         guard descriptor >= 0 else { return .declined }
         defer { close(descriptor) }
@@ -197,6 +285,6 @@ public struct TerminalConsentProvider: ConsentProvider {
             line.append(byte)
         }
         _ = "\nno answer: declined\n".withCString { write(descriptor, $0, strlen($0)) }
-        return .declined
+        return nil
     }
 }

@@ -213,6 +213,68 @@ struct OfferTests {
         #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
     }
 
+    @Test("with the terminal provider in tmux: the novice answers at the keyboard and takes control back with ESC")
+    func terminalConsent() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
+        let files = try TemporaryDirectory()
+        try files.write("test.yaml", Self.policy + "\n" + Self.configuration.components(separatedBy: "agents:")[0])
+        #expect(await admin.run("policy", "apply", files.path).status == 0)
+        let token = await admin.run("agents", "token", "create")
+        let state = files.path + "/agent"
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", server.base, "--token",
+                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0102",
+                "--state-dir", state,
+            ])
+        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        let terminal = try await Tmux.start(
+            "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(state)")
+        // The tmux server outlives this test's processes unless it is stopped, whatever happens.
+        do {
+            let lenaToken = try await server.token("lena.wolf")
+            try await waitUntilOnline("ws-0102", server: server, token: lenaToken)
+
+            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+            let offered = await lena.run("offer", "ws-0102", "--control", "--ticket", "INC0000001", "--reason", "mail")
+            #expect(offered.status == 0, "\(offered.standardError)")
+            let id = sessionID(in: offered.standardOutput)
+            let question = try await terminal.waitFor("Allow? [y/N]")
+            #expect(question.contains("Lena Wolf (lena.wolf) from the helpdesk offers to help you"))
+            #expect(question.contains("Ticket: INC0000001"))
+            try await terminal.type("y", "Enter")
+            _ = try await session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+
+            #expect(await lena.run("session", "control", id).status == 0)
+            _ = try await terminal.waitFor("asks to use your keyboard and mouse")
+            try await terminal.type("y", "Enter")
+            let controlling = try await session(id, on: server, token: lenaToken) {
+                $0["state"] as? String == "controlling"
+            }
+            #expect(controlling["state"] as? String == "controlling")
+            _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
+            try await terminal.type("Escape")
+            let viewing = try await session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            #expect(viewing["state"] as? String == "viewing", "control stopped, the session goes on")
+            #expect(
+                try server.sql(
+                    "SELECT details->>'how' FROM audit_events WHERE event = 'control.stopped' AND session_id = '\(id)'")
+                    == "esc")
+            #expect(await lena.run("session", "end", id).status == 0)
+            #expect(
+                try events(of: id, on: server) == [
+                    "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
+                    "control.granted", "control.stopped", "session.ended",
+                ])
+        } catch {
+            await terminal.close()
+            throw error
+        }
+        await terminal.close()
+    }
+
     private func waitUntilOnline(_ machine: String, server: RunningServer, token: String) async throws {
         for _ in 0..<200 {
             let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
@@ -220,5 +282,61 @@ struct OfferTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestSetupError("\(machine) did not come online")
+    }
+}
+
+/// A program running in its own tmux server, as if at a terminal: what it shows is read with capture-pane, keys are
+/// typed with send-keys.
+struct Tmux: Sendable {
+    let socket = "ora-test-\(UUID().uuidString.prefix(8))"
+
+    /// Starts `command` in a new tmux server.
+    static func start(_ command: String) async throws -> Tmux {
+        let tmux = Tmux()
+        // The tmux server stays in the background; it must not keep the descriptor by which Foundation learns
+        // that the process it started has ended, so descriptors above 2 are closed before tmux starts. The test
+        // process blocks signals its children would inherit; unblocked, the agent ends on kill-server's SIGHUP.
+        let started = await ChildProcess.runAsync(
+            "/usr/bin/perl",
+            arguments: [
+                "-MPOSIX", "-e",
+                "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); POSIX::close($_) for 3 .. 1023; "
+                    + "exec @ARGV or die qq(exec: $!)",
+                "--",
+                "/usr/bin/tmux", "-L", tmux.socket, "new-session", "-d", "-s", "agent", "-x", "200", "-y", "50",
+                command,
+            ])
+        guard started.status == 0 else { throw TestSetupError("tmux did not start: \(started.standardError)") }
+        return tmux
+    }
+
+    /// Types `keys` (tmux key names such as `Enter` and `Escape`, or text).
+    func type(_ keys: String...) async throws {
+        let result = await run(["send-keys", "-t", "agent"] + keys)
+        guard result.status == 0 else { throw TestSetupError("tmux send-keys failed: \(result.standardError)") }
+    }
+
+    /// What the terminal shows now.
+    func screen() async -> String {
+        await run(["capture-pane", "-p", "-t", "agent", "-S", "-200"]).standardOutput
+    }
+
+    /// Waits (boundedly) until the terminal shows `text`, and returns the screen.
+    func waitFor(_ text: String) async throws -> String {
+        for _ in 0..<200 {
+            let shown = await screen()
+            if shown.contains(text) { return shown }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestSetupError("the terminal never showed '\(text)'; it shows:\n\(await screen())")
+    }
+
+    /// Stops the tmux server and the program in it.
+    func close() async {
+        _ = await run(["kill-server"])
+    }
+
+    private func run(_ arguments: [String]) async -> ChildProcess.Result {
+        await ChildProcess.runAsync("/usr/bin/tmux", arguments: ["-L", socket] + arguments)
     }
 }

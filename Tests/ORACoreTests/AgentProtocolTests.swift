@@ -23,7 +23,7 @@ struct AgentProtocolTests {
         #expect(
             String(
                 decoding: AgentProtocol.encode(.controlStopped(session: Self.session, method: .escape)), as: UTF8.self)
-                == #"{"method":"escape","session":"11111111-2222-4333-8444-555555555555","type":"control_stopped"}"#)
+                == #"{"method":"esc","session":"11111111-2222-4333-8444-555555555555","type":"control_stopped"}"#)
     }
 
     @Test("every server message survives its frame")

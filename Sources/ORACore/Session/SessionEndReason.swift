@@ -41,7 +41,7 @@ public enum SessionEndReason: String, Sendable, Hashable, Codable, CaseIterable 
 /// How control was taken back from the helper, recorded in `control.stopped`.
 public enum ControlStopMethod: String, Sendable, Hashable, Codable, CaseIterable {
     /// The novice pressed ESC.
-    case escape
+    case escape = "esc"
     /// The novice pressed Ctrl+C.
     case ctrlC = "ctrl_c"
     /// The novice pressed the "Stop control" button.

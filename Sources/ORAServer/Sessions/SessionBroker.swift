@@ -279,7 +279,7 @@ public final class SessionBroker: Service, Sendable {
         case .controlStopped(let id, let method):
             guard belongs(id, to: machine) else { return }
             _ = try? await transition(
-                id, .stopControl(method), actor: actor, source: source, details: ["method": .string(method.rawValue)])
+                id, .stopControl(method), actor: actor, source: source, details: ["how": .string(method.rawValue)])
         case .sessionEnded(let id):
             guard belongs(id, to: machine) else { return }
             _ = try? await transition(id, .end(.noviceEnded), actor: actor, source: source)
