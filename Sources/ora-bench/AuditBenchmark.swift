@@ -148,7 +148,7 @@ enum AuditBenchmark {
                         'uid=user-' || (g * 7919 % 1000) || ',ou=People,dc=corp,dc=example', 'user-' || (g * 7919 % 1000),
                         'WS-' || (g * 104729 % 5000), '192.0.2.7', 3, '{tier1}', 'success',
                         jsonb_build_object('ticket', 'INC' || g), decode(repeat('00', 32), 'hex'), sha256(g::text::bytea)
-                    FROM generate_series(\(offset + 1), \(min(offset + chunk, searchEvents))) AS g
+                    FROM generate_series(\(offset + 1)::bigint, \(min(offset + chunk, searchEvents))::bigint) AS g
                     """, database: database)
             }
             try psql("ANALYZE audit_events", database: database)

@@ -1,0 +1,153 @@
+import Crypto
+import Foundation
+import HummingbirdWSClient
+import Logging
+import ORACore
+import ORATestSupport
+import Synchronization
+import Testing
+
+/// A compromised or buggy agent connection cannot make the server take an answer the person at the machine did not
+/// sign: an impostor speaks the protocol with the machine's real device key and sends what a real agent never would.
+@Suite("Forged consent")
+struct ForgedConsentTests {
+    @Test("receipts with a foreign key, for another session, question or offer, or replayed, are refused and audited")
+    func forgedReceipts() async throws {
+        let server = try await RunningServer(extra: OfferTests.configuration)
+        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
+        let files = try TemporaryDirectory()
+        try files.write(
+            "test.yaml", OfferTests.policy + "\n" + OfferTests.configuration.components(separatedBy: "agents:")[0])
+        #expect(await admin.run("policy", "apply", files.path).status == 0)
+        let token = await admin.run("agents", "token", "create")
+        let state = files.path + "/agent"
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", server.base, "--token",
+                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0201",
+                "--state-dir", state,
+            ])
+        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        let pem = try String(contentsOfFile: state + "/device-key.pem", encoding: .utf8)
+        let keyBytes = try P256.Signing.PrivateKey(pemRepresentation: pem).rawRepresentation
+        let lena = try await server.token("lena.wolf")
+        let sent = Steps()
+
+        let url = server.base.replacingOccurrences(of: "http://", with: "ws://") + "/agent/v1/connect"
+        let serverName = "127.0.0.1"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await WebSocketClient.connect(url: url, logger: Logger(label: "impostor")) { inbound, outbound, _ in
+                    let key = try P256.Signing.PrivateKey(rawRepresentation: keyBytes)
+                    let foreign = P256.Signing.PrivateKey()
+                    var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                    func send(_ message: AgentProtocol.AgentMessage) async throws {
+                        try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
+                    }
+                    func next() async throws -> AgentProtocol.ServerMessage? {
+                        guard case .text(let text) = try await messages.next() else { return nil }
+                        return try AgentProtocol.decodeServerMessage(Array(text.utf8))
+                    }
+                    func receipt(
+                        _ question: ConsentReceipt.Question, _ request: Int, _ offer: Offer,
+                        signedBy signer: P256.Signing.PrivateKey, answer: ConsentAnswer = .granted
+                    ) throws -> AgentProtocol.AgentMessage {
+                        .consent(
+                            try ConsentReceipt(
+                                answering: question, request: request, of: offer, answer: answer, at: .now,
+                                signingWith: signer))
+                    }
+                    try await send(.hello(machine: "WS-0201", agentVersion: "impostor", operatingSystem: "none"))
+                    guard case .challenge(let nonce) = try await next() else { throw TestSetupError("no challenge") }
+                    try await send(
+                        .authenticate(
+                            signature: try AgentAuthentication(server: serverName, machine: "WS-0201", nonce: nonce)
+                                .sign(with: key)))
+                    guard case .welcome = try await next() else { throw TestSetupError("not welcomed") }
+                    sent.steps.withLock { $0.append("connected") }
+                    guard case .offer(let offer) = try await next() else { throw TestSetupError("no offer") }
+                    try await send(.offerReceived(session: offer.session))
+                    var otherSession = offer
+                    otherSession.session = UUID()
+                    var otherOffer = offer
+                    otherOffer.ticket = "INC0009999"
+                    // Each of these must be refused; the session must stay waiting for a real answer.
+                    try await send(try receipt(.session, 0, offer, signedBy: foreign))
+                    try await send(try receipt(.session, 0, otherSession, signedBy: key))
+                    try await send(try receipt(.control, 1, offer, signedBy: key))
+                    try await send(try receipt(.session, 0, otherOffer, signedBy: key))
+                    // The real answer, then the same answer once more: it answers nothing now.
+                    let yes = try receipt(.session, 0, offer, signedBy: key)
+                    try await send(yes)
+                    try await send(yes)
+                    sent.steps.withLock { $0.append("answered") }
+                    guard case .controlRequest(_, let request) = try await next() else {
+                        throw TestSetupError("no control request")
+                    }
+                    // The offer's receipt replayed for the control request, then an answer for request 0.
+                    try await send(yes)
+                    try await send(try receipt(.control, request - 1, offer, signedBy: key))
+                    try await send(try receipt(.control, request, offer, signedBy: key, answer: .declined))
+                    sent.steps.withLock { $0.append("control answered") }
+                    while try await next() != nil {}
+                }
+            }
+            // The helper's side.
+            try await waitFor { sent.steps.withLock { $0.contains("connected") } }
+            let offered = try await HTTP.post(
+                server.base + "/api/v1/offers",
+                json: #"{"machine": "ws-0201", "mode": "control", "ticket": "INC0000001"}"#,
+                token: lena)
+            #expect(offered.status == 201, "\(offered.body)")
+            let id = try #require(offered.object["id"] as? String)
+            try await waitFor { sent.steps.withLock { $0.contains("answered") } }
+            let viewing = try await waitForState(id, "viewing", server: server, token: lena)
+            #expect(viewing == "viewing")
+            let control = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/control", token: lena)
+            #expect(control.status == 200, "\(control.body)")
+            try await waitFor { sent.steps.withLock { $0.contains("control answered") } }
+            #expect(try await waitForState(id, "viewing", server: server, token: lena) == "viewing")
+            _ = try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena)
+            group.cancelAll()
+
+            #expect(
+                try server.sql(
+                    "SELECT string_agg(details->>'reason', ',' ORDER BY sequence) FROM audit_events WHERE event = 'consent.rejected'"
+                )
+                    == "bad_signature,unknown_session,wrong_question,different_offer,no_question_pending,wrong_question,replayed_request"
+            )
+            #expect(
+                try server.sql(
+                    "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE session_id = '\(id)' AND event <> 'consent.rejected'"
+                )
+                    == "offer.requested,offer.delivered,consent.granted,session.started,control.requested,control.denied,session.ended"
+            )
+        }
+    }
+
+    private func waitFor(_ condition: () -> Bool) async throws {
+        for _ in 0..<300 {
+            if condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSetupError("timed out waiting")
+    }
+
+    private func waitForState(
+        _ id: String, _ state: String, server: RunningServer, token: String
+    ) async throws -> String? {
+        var last: String?
+        for _ in 0..<200 {
+            last = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: token).object["state"] as? String
+            if last == state { return last }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return last
+    }
+}
+
+/// What the impostor has done so far, for the helper's side to wait on.
+final class Steps: Sendable {
+    let steps = Mutex<[String]>([])
+}
