@@ -13,22 +13,8 @@ import Testing
 struct ForgedConsentTests {
     @Test("receipts with a foreign key, for another session, question or offer, or replayed, are refused and audited")
     func forgedReceipts() async throws {
-        let server = try await RunningServer(extra: OfferTests.configuration)
-        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
-        let files = try TemporaryDirectory()
-        try files.write(
-            "test.yaml", OfferTests.policy + "\n" + OfferTests.configuration.components(separatedBy: "agents:")[0])
-        #expect(await admin.run("policy", "apply", files.path).status == 0)
-        let token = await admin.run("agents", "token", "create")
-        let state = files.path + "/agent"
-        let enrolled = await ChildProcess.runAsync(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "enroll", "--server", server.base, "--token",
-                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0201",
-                "--state-dir", state,
-            ])
-        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        let setup = try await OfferTests.Setup.make(enrolling: "WS-0201")
+        let (server, state) = (setup.server, setup.state)
         let pem = try String(contentsOfFile: state + "/device-key.pem", encoding: .utf8)
         let keyBytes = try P256.Signing.PrivateKey(pemRepresentation: pem).rawRepresentation
         let lena = try await server.token("lena.wolf")

@@ -81,25 +81,10 @@ struct OfferTests {
 
     @Test("offer, consent, control, policy revocation and a lost agent, each step audited with a signed receipt")
     func offerFlow() async throws {
-        let server = try await RunningServer(extra: Self.configuration)
-        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
-        let files = try TemporaryDirectory()
-        let policies = try TemporaryDirectory()
-        try policies.write("test.yaml", Self.policy + "\n" + Self.configuration.components(separatedBy: "agents:")[0])
-        let applied = await admin.run("policy", "apply", policies.path)
-        #expect(applied.status == 0, "\(applied.standardError)")
-
-        // Enroll WS-0101 and run its agent.
-        let token = await admin.run("agents", "token", "create")
-        let state = files.path + "/agent"
-        let enrolled = await ChildProcess.runAsync(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "enroll", "--server", server.base, "--token",
-                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0101",
-                "--state-dir", state,
-            ])
-        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        let setup = try await Setup.make(enrolling: "WS-0101")
+        let (server, admin, files, policies, state) = (
+            setup.server, setup.admin, setup.files, setup.policies, setup.state
+        )
         var agent = try ChildProcess(
             SourceTree.binary("ora-agent"),
             arguments: [
@@ -215,21 +200,8 @@ struct OfferTests {
 
     @Test("with the terminal provider in tmux: the novice answers at the keyboard and takes control back with ESC")
     func terminalConsent() async throws {
-        let server = try await RunningServer(extra: Self.configuration)
-        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
-        let files = try TemporaryDirectory()
-        try files.write("test.yaml", Self.policy + "\n" + Self.configuration.components(separatedBy: "agents:")[0])
-        #expect(await admin.run("policy", "apply", files.path).status == 0)
-        let token = await admin.run("agents", "token", "create")
-        let state = files.path + "/agent"
-        let enrolled = await ChildProcess.runAsync(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "enroll", "--server", server.base, "--token",
-                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0102",
-                "--state-dir", state,
-            ])
-        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        let setup = try await Setup.make(enrolling: "WS-0102")
+        let (server, state) = (setup.server, setup.state)
         let terminal = try await Tmux.start(
             "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(state)")
         // The tmux server outlives this test's processes unless it is stopped, whatever happens.
@@ -275,7 +247,39 @@ struct OfferTests {
         await terminal.close()
     }
 
-    private func waitUntilOnline(_ machine: String, server: RunningServer, token: String) async throws {
+    /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine
+    /// enrolled, its agent's state in `state`.
+    struct Setup {
+        let server: RunningServer
+        let admin: AgentEnrollmentTests.CLI
+        let files: TemporaryDirectory
+        let policies: TemporaryDirectory
+        var state: String { files.path + "/agent" }
+
+        static func make(enrolling machine: String) async throws -> Setup {
+            let server = try await RunningServer(extra: OfferTests.configuration)
+            let ora = SourceTree.binary("ora")
+            let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: ora)
+            let policies = try TemporaryDirectory()
+            try policies.write(
+                "test.yaml", OfferTests.policy + "\n" + OfferTests.configuration.components(separatedBy: "agents:")[0])
+            let applied = await admin.run("policy", "apply", policies.path)
+            guard applied.status == 0 else { throw TestSetupError("policy apply: \(applied.standardError)") }
+            let setup = Setup(server: server, admin: admin, files: try TemporaryDirectory(), policies: policies)
+            let token = await admin.run("agents", "token", "create")
+            let enrolled = await ChildProcess.runAsync(
+                SourceTree.binary("ora-agent"),
+                arguments: [
+                    "enroll", "--server", server.base, "--token",
+                    token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", machine,
+                    "--state-dir", setup.state,
+                ])
+            guard enrolled.status == 0 else { throw TestSetupError("enroll \(machine): \(enrolled.standardError)") }
+            return setup
+        }
+    }
+
+    func waitUntilOnline(_ machine: String, server: RunningServer, token: String) async throws {
         for _ in 0..<200 {
             let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
             if answer.body.contains(#""name":"\#(machine)","online":true"#) { return }

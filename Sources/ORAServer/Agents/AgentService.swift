@@ -127,23 +127,12 @@ public final class AgentService: Sendable {
                 .badRequest, code: "invalid_request",
                 message: "'\(name)' must be 1 to 200 characters without control characters")
         }
-        let computer: Computer
-        do {
-            guard let found = try await directory.computer(named: request.machine) else {
-                throw APIError(
-                    .forbidden, code: "not_a_domain_machine",
-                    message:
-                        "the directory has no computer object named \(request.machine); only domain machines may enroll"
-                )
-            }
-            computer = found
-        } catch let error as APIError {
-            throw error
-        } catch let error as DirectoryError {
-            throw APIError.directory(error)
-        } catch {
-            throw APIError.directoryUnavailable()
-        }
+        let computer = try await directory.computer(
+            named: request.machine,
+            otherwise: APIError(
+                .forbidden, code: "not_a_domain_machine",
+                message:
+                    "the directory has no computer object named \(request.machine); only domain machines may enroll"))
         let machine = MachineStore.Machine(
             name: computer.name.lowercased(), computerDN: computer.dn.original, publicKey: request.publicKey,
             operatingSystem: request.operatingSystem, agentVersion: request.agentVersion, enrolledAt: now)

@@ -88,21 +88,11 @@ public final class SessionBroker: Service, Sendable {
         guard enrolled.revokedAt == nil else {
             throw APIError(.conflict, code: "machine_revoked", message: "\(enrolled.name) is revoked")
         }
-        let computer: Computer
-        do {
-            guard let found = try await directory.computer(named: enrolled.name) else {
-                throw APIError(
-                    .conflict, code: "not_in_directory",
-                    message: "\(enrolled.name) is no longer a computer object in the directory")
-            }
-            computer = found
-        } catch let error as APIError {
-            throw error
-        } catch let error as DirectoryError {
-            throw APIError.directory(error)
-        } catch {
-            throw APIError.directoryUnavailable()
-        }
+        let computer = try await directory.computer(
+            named: enrolled.name,
+            otherwise: APIError(
+                .conflict, code: "not_in_directory",
+                message: "\(enrolled.name) is no longer a computer object in the directory"))
         let groups = Set(identity.groups.compactMap { try? DistinguishedName($0) })
         let active = policies.active
         let version = active.activation?.version
