@@ -104,6 +104,21 @@ struct OfferTests {
         #expect(denied.standardError.contains("denied"), "\(denied.standardError)")
         #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.denied'") == "1")
 
+        // Two offers at once: one session, the other is told the machine is busy.
+        let hannahToken = try await server.token("hannah.fischer")
+        let body = #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#
+        async let fromHannah = HTTP.post(server.base + "/api/v1/offers", json: body, token: hannahToken)
+        async let fromLena = HTTP.post(server.base + "/api/v1/offers", json: body, token: lenaToken)
+        let both = [try await fromHannah, try await fromLena]
+        #expect(both.map(\.status).sorted() == [201, 409], "\(both.map(\.body))")
+        let winner = try #require(both.first { $0.status == 201 })
+        let loser = try #require(both.first { $0.status == 409 })
+        #expect(loser.object["error"] as? String == "machine_busy")
+        let winnerToken = both[0].status == 201 ? hannahToken : lenaToken
+        let raced = try #require(winner.object["id"] as? String)
+        #expect(
+            try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(raced)", token: winnerToken).status == 200)
+
         // Tier 1 views: the novice accepts.
         let viewed = await hannah.run("offer", "ws-0101", "--ticket", "INC0000001", "--reason", "printer", "--wait")
         #expect(viewed.status == 0, "\(viewed.standardError)")

@@ -29,6 +29,8 @@ public final class SessionBroker: Service, Sendable {
         var ended: [UUID: (live: Live, at: Date)] = [:]
         var watchers: [UUID: [UUID: AsyncStream<SessionSnapshot>.Continuation]] = [:]
         var offersByMachine: [String: [Date]] = [:]
+        /// Machines with an offer being recorded: one session per machine, even for offers made at once.
+        var reserved: Set<String> = []
     }
 
     private let gateway: AgentGateway
@@ -114,7 +116,9 @@ public final class SessionBroker: Service, Sendable {
         }
         let session = UUID()
         let refusal: APIError? = state.withLock { state in
-            if state.sessions.values.contains(where: { $0.offer.machine == enrolled.name }) {
+            if state.reserved.contains(enrolled.name)
+                || state.sessions.values.contains(where: { $0.offer.machine == enrolled.name })
+            {
                 return APIError(
                     .conflict, code: "machine_busy", message: "\(enrolled.name) is already in a session")
             }
@@ -127,7 +131,13 @@ public final class SessionBroker: Service, Sendable {
                     headers: [.retryAfter: "60"])
             }
             state.offersByMachine[enrolled.name] = recent + [now]
+            state.reserved.insert(enrolled.name)
             return nil
+        }
+        // Until the session is in place (or the offer failed), no other offer to this machine may start.
+        var holdsReservation = refusal == nil
+        defer {
+            if holdsReservation { _ = state.withLock { $0.reserved.remove(enrolled.name) } }
         }
         if let refusal {
             details["refused"] = .string(refusal.code)
@@ -163,7 +173,11 @@ public final class SessionBroker: Service, Sendable {
             machine: SessionStateMachine(
                 mode: mode, offeredAt: AuditTimestamp(now), consentTimeout: consentTimeout,
                 maximumDuration: maximumDuration))
-        state.withLock { $0.sessions[session] = live }
+        state.withLock { state in
+            state.sessions[session] = live
+            state.reserved.remove(enrolled.name)
+        }
+        holdsReservation = false
         logger.notice(
             "offer sent", metadata: ["session.id": "\(session)", "machine": "\(enrolled.name)", "mode": "\(mode)"])
         if await !gateway.send(.offer(offer), to: enrolled.name) {
