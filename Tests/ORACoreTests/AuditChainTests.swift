@@ -185,6 +185,78 @@ struct AuditChainTests {
         }
     }
 
+    @Test("recorded answers must be signed by the machine's enrolled key and say what the event says")
+    func consentReceipts() throws {
+        let key = ConsentReceiptTests.machineKey
+        let other = ConsentReceiptTests.otherKey
+        let offer = ConsentReceiptTests.offer()
+        func receipt(_ answer: ConsentAnswer, by signer: P256.Signing.PrivateKey) throws -> ConsentReceipt {
+            try ConsentReceipt(
+                answering: .session, request: 0, of: offer, answer: answer, at: Self.time, signingWith: signer)
+        }
+        func answer(
+            _ type: AuditEventType, _ receipt: ConsentReceipt, recordedKey: P256.Signing.PrivateKey
+        )
+            -> AuditEvent
+        {
+            AuditEvent(
+                type, actor: .machine("ws-0101"), machine: "ws-0101", session: offer.session, outcome: .success,
+                details: [
+                    "receipt": receipt.auditValue,
+                    "public_key": .string(DevicePublicKey.text(recordedKey.publicKey)),
+                ])
+        }
+        let enrolled = AuditEvent(
+            .agentEnrolled, actor: .machine("ws-0101"), machine: "ws-0101", outcome: .success,
+            details: ["public_key": .string(DevicePublicKey.text(key.publicKey))])
+        func problem(_ events: [AuditEvent]) -> AuditChainProblem? {
+            var head = AuditChainHead.empty
+            var verifier = AuditChainVerifier(anchor: .empty)
+            for event in head.append(events) { verifier.check(event) }
+            return verifier.problem
+        }
+
+        let yes = try receipt(.granted, by: key)
+        let no = try receipt(.declined, by: key)
+        #expect(problem([enrolled, answer(.consentGranted, yes, recordedKey: key)]) == nil)
+        #expect(problem([enrolled, answer(.consentDeclined, no, recordedKey: key)]) == nil)
+        #expect(ConsentReceipt(auditValue: yes.auditValue) == yes)
+
+        var altered = no
+        altered.answer = .granted
+        let cases: [(AuditEvent, String)] = [
+            (
+                answer(.consentGranted, no, recordedKey: key),
+                "the event says consent.granted, but the signed answer is declined"
+            ),
+            (
+                answer(.sessionStarted, no, recordedKey: key),
+                "the event says session.started, but the signed answer is declined"
+            ),
+            (answer(.consentGranted, altered, recordedKey: key), "not signed by the key recorded with it"),
+            (
+                answer(.consentGranted, try receipt(.granted, by: other), recordedKey: key),
+                "not signed by the key recorded with it"
+            ),
+            (
+                answer(.consentGranted, try receipt(.granted, by: other), recordedKey: other),
+                "not ws-0101's enrolled device key"
+            ),
+            (
+                AuditEvent(
+                    .consentGranted, actor: .machine("ws-0101"), machine: "ws-0101", session: offer.session,
+                    outcome: .success, details: ["receipt": "forged", "public_key": "x"]),
+                "cannot be read as a signed receipt"
+            ),
+        ]
+        for (event, detail) in cases {
+            let found = try #require(problem([enrolled, Self.event(1), event]))
+            #expect(found.kind == .consentSignature)
+            #expect(found.sequence == 3)
+            #expect(found.detail.contains(detail), "\(found.detail)")
+        }
+    }
+
     @Test("every event type has a unique name and code")
     func registry() {
         let types = AuditEventType.allCases

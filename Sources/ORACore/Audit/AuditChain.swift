@@ -103,6 +103,9 @@ public struct AuditChainProblem: Sendable, Hashable, Codable, CustomStringConver
         case truncated
         /// A checkpoint does not match the chain, or its signature is not valid.
         case checkpointMismatch = "checkpoint_mismatch"
+        /// A recorded answer of the person at a machine is not signed by that machine's enrolled device key: the
+        /// server that wrote it made it up or changed it.
+        case consentSignature = "consent_signature"
     }
 
     /// The kind of break.
@@ -140,6 +143,8 @@ public struct AuditChainVerifier: Sendable {
     public private(set) var verified: Int64 = 0
     /// The last good link.
     public private(set) var head: AuditChainHead?
+    /// Each machine's device key, from the enrollments seen so far.
+    private var enrolledKeys: [String: String] = [:]
 
     /// Starts a verification.
     /// - Parameter anchor: the link the first event must follow: the genesis for a whole chain, the head of the
@@ -175,9 +180,42 @@ public struct AuditChainVerifier: Sendable {
                 .hashMismatch, at: stored.sequence, id: stored.event.id,
                 detail: "its contents do not match its hash: it was changed after it was written")
         }
+        if let problem = Self.consentProblem(in: stored.event, enrolledKeys: &enrolledKeys) {
+            return fail(.consentSignature, at: stored.sequence, id: stored.event.id, detail: problem)
+        }
         head = AuditChainHead(sequence: stored.sequence, hash: stored.hash)
         verified += 1
         return true
+    }
+
+    /// What is wrong with the signed answer an event records, if anything: its signature must be the key stored
+    /// with it, and that key the machine's enrolled one (when the enrollment is among the events checked).
+    static func consentProblem(in event: AuditEvent, enrolledKeys: inout [String: String]) -> String? {
+        if event.name == AuditEventType.agentEnrolled.name, let machine = event.machine,
+            let key = event.details["public_key"]?.stringValue
+        {
+            enrolledKeys[machine] = key
+            return nil
+        }
+        guard let value = event.details["receipt"] else { return nil }
+        guard let receipt = ConsentReceipt(auditValue: value), let keyText = event.details["public_key"]?.stringValue
+        else { return "the recorded answer cannot be read as a signed receipt" }
+        guard let key = try? DevicePublicKey.parse(keyText), receipt.isSigned(by: key) else {
+            return "the recorded answer is not signed by the key recorded with it"
+        }
+        if let machine = event.machine, let enrolled = enrolledKeys[machine], enrolled != keyText {
+            return "the recorded answer is signed by a key that is not \(machine)'s enrolled device key"
+        }
+        if receipt.machine != event.machine || receipt.session != event.session {
+            return "the recorded answer belongs to another machine or session"
+        }
+        let granting: Set<String> = [
+            AuditEventType.consentGranted.name, AuditEventType.sessionStarted.name, AuditEventType.controlGranted.name,
+        ]
+        if granting.contains(event.name) != (receipt.answer == .granted) {
+            return "the event says \(event.name), but the signed answer is \(receipt.answer.rawValue)"
+        }
+        return nil
     }
 
     /// Records a problem found outside the chain walk (an unreadable row, a truncated end).

@@ -106,6 +106,47 @@ public struct ConsentReceipt: Sendable, Hashable, Codable {
     }
 }
 
+extension ConsentReceipt {
+    /// The receipt as the audit log keeps it, in an event's `details.receipt`.
+    public var auditValue: AuditValue {
+        .object([
+            "machine": .string(machine), "session": .string(session.uuidString.lowercased()),
+            "question": .string(question.rawValue), "request": .integer(Int64(request)),
+            "offer_hash": .string(offerHash), "mode": .string(mode.rawValue), "answer": .string(answer.rawValue),
+            "time": .string(time), "signature": .string(signature),
+        ])
+    }
+
+    /// The receipt an audit event's `details.receipt` holds, or `nil` when it is not one.
+    public init?(auditValue: AuditValue) {
+        guard case .object(let fields) = auditValue,
+            let machine = fields["machine"]?.stringValue,
+            let session = fields["session"]?.stringValue.flatMap(UUID.init(uuidString:)),
+            let question = fields["question"]?.stringValue.flatMap(Question.init(rawValue:)),
+            case .integer(let request) = fields["request"],
+            let offerHash = fields["offer_hash"]?.stringValue,
+            let mode = fields["mode"]?.stringValue.flatMap(AccessMode.init(rawValue:)),
+            let answer = fields["answer"]?.stringValue.flatMap(ConsentAnswer.init(rawValue:)),
+            let time = fields["time"]?.stringValue,
+            let signature = fields["signature"]?.stringValue
+        else { return nil }
+        self.machine = machine
+        self.session = session
+        self.question = question
+        self.request = Int(request)
+        self.offerHash = offerHash
+        self.mode = mode
+        self.answer = answer
+        self.time = time
+        self.signature = signature
+    }
+
+    /// Whether the signature is `key`'s, over this receipt exactly.
+    public func isSigned(by key: P256.Signing.PublicKey) -> Bool {
+        key.isValid(base64Signature: signature, for: signedMessage)
+    }
+}
+
 /// Why a consent receipt was refused. A refused receipt is never taken as an answer; the server audits it.
 public enum ConsentReceiptError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The signature is missing, malformed or not the machine's.

@@ -328,13 +328,7 @@ public final class SessionBroker: Service, Sendable {
         let input: SessionStateMachine.Input =
             question == .session ? .consent(receipt.answer) : .controlAnswer(receipt.answer)
         let details: [String: AuditValue] = [
-            "receipt": .object([
-                "machine": .string(receipt.machine), "session": .string(receipt.session.uuidString.lowercased()),
-                "question": .string(receipt.question.rawValue), "request": .integer(Int64(receipt.request)),
-                "offer_hash": .string(receipt.offerHash), "mode": .string(receipt.mode.rawValue),
-                "answer": .string(receipt.answer.rawValue), "time": .string(receipt.time),
-                "signature": .string(receipt.signature),
-            ]),
+            "receipt": receipt.auditValue,
             "public_key": .string(live.machineKey),
         ]
         do {
