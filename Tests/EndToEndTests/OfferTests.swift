@@ -262,6 +262,39 @@ struct OfferTests {
         await terminal.close()
     }
 
+    @Test(
+        "a server restart ends its sessions as server_restart; the agent comes back by itself and can be offered again")
+    func serverRestart() async throws {
+        let setup = try await Setup.make(enrolling: "WS-0202")
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: setup.files),
+                "--state-dir", setup.state,
+            ])
+        let server = setup.server
+        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        try await waitUntilOnline("ws-0202", server: server, token: try await server.token("lena.wolf"))
+        let before = await lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
+        #expect(before.status == 0, "\(before.standardError)")
+        let id = sessionID(in: before.standardOutput.components(separatedBy: "\n")[0])
+
+        try await server.restart()
+        #expect(
+            try server.sql(
+                "SELECT details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
+                == "server_restart")
+        // The agent reconnects with its back-off; nothing of the old session is left to block a new offer.
+        let token = try await server.token("lena.wolf")
+        try await waitUntilOnline("ws-0202", server: server, token: token)
+        let sessions = try await HTTP.get(server.base + "/api/v1/sessions", token: token)
+        #expect(sessions.body == "[]")
+        let after = await lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
+        #expect(after.status == 0, "\(after.standardError)")
+        #expect(after.standardOutput.contains("accepted"))
+        #expect(agent.isRunning)
+    }
+
     /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine
     /// enrolled, its agent's state in `state`.
     struct Setup {

@@ -7,8 +7,9 @@ final class RunningServer: @unchecked Sendable {
     let services: TestServices
     let directory: PrivateDirectory
     let database: String
-    let process: ChildProcess
+    private(set) var process: ChildProcess
     let base: String
+    private let configurationPath: String
     private let files: TemporaryDirectory
     /// Whether this server created the database (and drops it when released).
     private let ownsDatabase: Bool
@@ -66,6 +67,7 @@ final class RunningServer: @unchecked Sendable {
             directoryExtra: directoryExtra, databaseUser: asServerRole ? services.postgresServerUser : "ora",
             auditSigningKeyFile: services.auditSigningKeyFile, auditExtra: auditExtra)
         let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
+        configurationPath = path
         process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
         base = "http://127.0.0.1:\(port)"
         try await HTTP.waitUntilServing(base + "/healthz", process: process)
@@ -83,6 +85,13 @@ final class RunningServer: @unchecked Sendable {
     func stop() async -> ChildProcess.Result {
         process.send(SIGTERM)
         return await process.exit()
+    }
+
+    /// Stops the server with SIGTERM and starts it again, with the same configuration and port.
+    func restart() async throws {
+        _ = await stop()
+        process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", configurationPath])
+        try await HTTP.waitUntilServing(base + "/healthz", process: process)
     }
 
     /// Runs SQL in the server's database.

@@ -17,6 +17,11 @@ public final class ChildProcess: @unchecked Sendable {
     private let process = Process()
     private let outputFile: URL
     private let errorFile: URL
+    /// Signalled once, by Foundation, when the program has ended. `Process.waitUntilExit()` is not used: it runs a
+    /// run loop that can miss an end that happened just before it started, and then waits forever.
+    private let ended = DispatchSemaphore(value: 0)
+    private let endedLock = NSLock()
+    private var hasEnded = false
 
     /// Starts `executable`.
     /// - Parameters:
@@ -48,6 +53,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = try FileHandle(forWritingTo: errorFile)
+        process.terminationHandler = { [ended] _ in ended.signal() }
         try process.run()
     }
 
@@ -93,7 +99,12 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Waits for the program to end and returns what it did.
     public func waitUntilExit() -> Result {
-        process.waitUntilExit()
+        endedLock.lock()
+        if !hasEnded {
+            ended.wait()
+            hasEnded = true
+        }
+        endedLock.unlock()
         return Result(
             status: process.terminationStatus,
             killedBySignal: process.terminationReason == .uncaughtSignal,

@@ -5,6 +5,7 @@ import NIOCore
 import NIOWebSocket
 import ORACore
 public import ORAStore
+import ServiceLifecycle
 import Synchronization
 
 /// The agents' connections to this server: each agent keeps one WebSocket open, proves its device key on every
@@ -52,7 +53,7 @@ public final class AgentGateway: Sendable {
     public func disconnect(_ machine: String) async {
         guard let link = links.withLock({ $0.removeValue(forKey: machine) }) else { return }
         try? await link.outbound.close(.policyViolation, reason: "revoked")
-        await broker.withLock({ $0 })?.agentDisconnected(machine)
+        await broker.withLock({ $0 })?.agentDisconnected(machine, serverStopping: false)
     }
 
     /// Sends `message` to `machine`'s agent.
@@ -143,29 +144,37 @@ public final class AgentGateway: Sendable {
         }
         guard let machine = authenticated else { return }
 
-
         let link = Link(id: UUID(), outbound: outbound)
         let replaced = links.withLock { $0.updateValue(link, forKey: machine) }
         if let replaced { try? await replaced.outbound.close(.goingAway, reason: "replaced by a newer connection") }
         try? await machines.recordSeen(machine, at: Date())
         let broker = self.broker.withLock { $0 }
 
-        do {
-            while let message = try await messages.next() {
-                guard case .text(let text) = message else { continue }
-                do {
-                    let decoded = try AgentProtocol.decodeAgentMessage(Array(text.utf8))
-                    await broker?.handle(decoded, from: machine, source: source)
-                } catch {
-                    logger.warning(
-                        "agent sent a message that is not valid",
-                        metadata: ["machine": "\(machine)", "error": "\(error.description)"])
-                    await refuse("protocol", error.description)
-                    break
-                }
+        // When the server shuts down, the connection is closed, so the loop below ends and the shutdown does not
+        // wait for agents; the agent reconnects to whichever server is up.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                guard (try? await gracefulShutdown()) != nil else { return }
+                try? await outbound.close(.goingAway, reason: "the server is shutting down")
             }
-        } catch {
-            logger.info("agent connection lost", metadata: ["machine": "\(machine)"])
+            do {
+                while let message = try await messages.next() {
+                    guard case .text(let text) = message else { continue }
+                    do throws(AgentProtocol.DecodingError) {
+                        let decoded = try AgentProtocol.decodeAgentMessage(Array(text.utf8))
+                        await broker?.handle(decoded, from: machine, source: source)
+                    } catch {
+                        logger.warning(
+                            "agent sent a message that is not valid",
+                            metadata: ["machine": "\(machine)", "error": "\(error.description)"])
+                        await refuse("protocol", error.description)
+                        break
+                    }
+                }
+            } catch {
+                logger.info("agent connection lost", metadata: ["machine": "\(machine)"])
+            }
+            group.cancelAll()
         }
         let removed = links.withLock { links in
             guard links[machine]?.id == link.id else { return false }
@@ -175,7 +184,7 @@ public final class AgentGateway: Sendable {
         if removed {
             try? await machines.recordSeen(machine, at: Date())
             logger.notice("agent disconnected", metadata: ["machine": "\(machine)"])
-            await broker?.agentDisconnected(machine)
+            await broker?.agentDisconnected(machine, serverStopping: Task.isShuttingDownGracefully)
         }
     }
 }

@@ -290,11 +290,14 @@ public final class SessionBroker: Service, Sendable {
         }
     }
 
-    /// Ends every session of `machine`: its agent's connection is gone.
-    func agentDisconnected(_ machine: String) async {
+    /// Ends every session of `machine`: its agent's connection is gone, because the agent left or because this
+    /// server is stopping.
+    func agentDisconnected(_ machine: String, serverStopping: Bool) async {
         let ids = state.withLock { $0.sessions.filter { $0.value.offer.machine == machine }.map(\.key) }
         for id in ids {
-            await end(id, reason: .agentDisconnected, actor: .system(ServerApplication.instanceName))
+            await end(
+                id, reason: serverStopping ? .serverRestart : .agentDisconnected,
+                actor: .system(ServerApplication.instanceName))
         }
     }
 
