@@ -96,7 +96,15 @@ struct OfferTests {
         let lenaToken = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
         let machines = await hannah.run("machines")
-        #expect(machines.standardOutput.contains("ws-0101  online   view"), "\(machines.standardOutput)")
+        #expect(
+            machines.standardOutput.contains(
+                #"ws-0101  online   view     allowed (view) by "tier1-view-workstations""#),
+            "\(machines.standardOutput)")
+        let lenasMachines = await lena.run("machines")
+        #expect(
+            lenasMachines.standardOutput.contains(
+                #"ws-0101  online   control  allowed (control) with a ticket: a ticket is required by "tier2-control-workstations""#
+            ), "\(lenasMachines.standardOutput)")
 
         // Tier 1 may not ask for control: denied with the explanation, and audited.
         let denied = await hannah.run("offer", "WS-0101", "--control", "--ticket", "INC0000001")
@@ -295,6 +303,29 @@ struct OfferTests {
         #expect(agent.isRunning)
     }
 
+    @Test("a machine is offered help a limited number of times a minute; the rest get 429 and are audited")
+    func offerRateLimit() async throws {
+        let setup = try await Setup.make(
+            enrolling: "WS-0101",
+            configuration: Self.configuration.replacingOccurrences(
+                of: "offers_per_machine_per_minute: 30", with: "offers_per_machine_per_minute: 2"))
+        let token = try await setup.server.token("lena.wolf")
+        let body = #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#
+        var answers: [HTTP.Answer] = []
+        for _ in 0..<3 {
+            answers.append(try await HTTP.post(setup.server.base + "/api/v1/offers", json: body, token: token))
+        }
+        // No agent runs: the first two are counted and refused as offline, the third is not even tried.
+        #expect(answers.map(\.status) == [409, 409, 429])
+        #expect(
+            answers.map { $0.object["error"] as? String } == ["machine_offline", "machine_offline", "too_many_offers"])
+        #expect(answers[2].retryAfter == "60")
+        #expect(
+            try setup.server.sql(
+                "SELECT string_agg(details->>'refused', ',' ORDER BY sequence) FROM audit_events WHERE event = 'offer.denied'"
+            ) == "machine_offline,machine_offline,too_many_offers")
+    }
+
     /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine
     /// enrolled, its agent's state in `state`.
     struct Setup {
@@ -304,8 +335,12 @@ struct OfferTests {
         let policies: TemporaryDirectory
         var state: String { files.path + "/agent" }
 
-        static func make(enrolling machine: String) async throws -> Setup {
-            let server = try await RunningServer(extra: OfferTests.configuration)
+        static func make(
+            enrolling machine: String, configuration: String = OfferTests.configuration
+        ) async throws
+            -> Setup
+        {
+            let server = try await RunningServer(extra: configuration)
             let ora = SourceTree.binary("ora")
             let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: ora)
             let policies = try TemporaryDirectory()

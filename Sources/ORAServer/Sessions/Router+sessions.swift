@@ -59,7 +59,11 @@ extension Router where Context == ORARequestContext {
                     if case .ticketRequired = decision.denial { ticketOnly = true }
                     if decision.isAllowed || ticketOnly {
                         access = mode.rawValue
-                        explanation = decision.explanation
+                        explanation =
+                            ticketOnly
+                            ? "allowed (\(mode.rawValue)) with a ticket: "
+                                + decision.explanation.replacingOccurrences(of: "denied: ", with: "")
+                            : decision.explanation
                         break
                     }
                 }
