@@ -91,14 +91,8 @@ public struct Enroller: Sendable {
 
     /// `url` without a trailing slash, if it is https://, or http:// to this machine.
     static func checkedServer(_ url: String) throws(AgentError) -> String {
-        guard let components = URLComponents(string: url), let host = components.host,
-            components.scheme == "https"
-                || (components.scheme == "http" && ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host))
-        else {
-            throw .invalidArgument(
-                "the server URL must start with https:// (http:// only for 127.0.0.1, [::1] or localhost): \(url)")
-        }
-        return url.hasSuffix("/") ? String(url.dropLast()) : url
+        guard let checked = ServerURL.checked(url) else { throw .invalidArgument(ServerURL.refusal(url)) }
+        return checked
     }
 
     /// The operating system's name from `/etc/os-release`, or the kernel's.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORACore
 
 @main
 struct ORACommand: AsyncParsableCommand {
@@ -24,17 +25,9 @@ struct ServerOption: ParsableArguments {
         guard let url = candidates.compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
             throw ValidationError("no server given: use --server URL or set ORA_SERVER")
         }
-        // Passwords and tokens travel in these requests: plain HTTP only where nothing leaves the machine.
-        guard let components = URLComponents(string: url), let host = components.host,
-            components.scheme == "https" || (components.scheme == "http" && Self.loopbackHosts.contains(host))
-        else {
-            throw ValidationError(
-                "the server URL must start with https:// (http:// only for 127.0.0.1, [::1] or localhost): \(url)")
-        }
-        return url.hasSuffix("/") ? String(url.dropLast()) : url
+        guard let checked = ServerURL.checked(url) else { throw ValidationError(ServerURL.refusal(url)) }
+        return checked
     }
-
-    static let loopbackHosts: Set<String> = ["127.0.0.1", "::1", "[::1]", "localhost"]
 }
 
 /// A logged-in client, from the saved credentials.

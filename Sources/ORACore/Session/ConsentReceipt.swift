@@ -96,7 +96,7 @@ public struct ConsentReceipt: Sendable, Hashable, Codable {
         of offer: Offer,
         with key: P256.Signing.PublicKey
     ) throws(ConsentReceiptError) {
-        guard key.isValid(base64Signature: signature, for: signedMessage) else { throw .badSignature }
+        guard isSigned(by: key) else { throw .badSignature }
         guard machine == offer.machine else { throw .wrongMachine(machine) }
         guard session == offer.session else { throw .wrongSession(session) }
         guard self.question == question else { throw .wrongQuestion(self.question) }

@@ -61,11 +61,20 @@ public final class AgentGateway: Sendable {
     func send(_ message: AgentProtocol.ServerMessage, to machine: String) async -> Bool {
         guard let link = links.withLock({ $0[machine] }) else { return false }
         do {
-            try await link.outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
+            try await Self.write(message, to: link.outbound)
             return true
         } catch {
             return false
         }
+    }
+
+    /// Writes `message` as one text frame.
+    private static func write(
+        _ message: AgentProtocol.ServerMessage, to outbound: WebSocketOutboundWriter
+    )
+        async throws
+    {
+        try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
     }
 
     /// Serves one agent connection until it closes.
@@ -76,7 +85,7 @@ public final class AgentGateway: Sendable {
     ) async {
         var messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
         func write(_ message: AgentProtocol.ServerMessage) async throws {
-            try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
+            try await Self.write(message, to: outbound)
         }
         func refuse(_ code: String, _ text: String) async {
             logger.warning("agent refused", metadata: ["source": "\(source)", "reason": "\(code)"])

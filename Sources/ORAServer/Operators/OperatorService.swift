@@ -194,14 +194,19 @@ public final class OperatorService: Sendable {
             expiresAt: session.expiresAt)
     }
 
+    /// The identity of the request's operator, whatever their roles; 401 when the request has no valid token.
+    public func identity(ofRequest session: AuthenticatedSession?) async throws(APIError) -> Identity {
+        guard let session else { throw .invalidToken }
+        return try await identity(of: session)
+    }
+
     /// The identity of the request's operator, refused with 403 unless they have one of `roles`.
     public func require(
         _ roles: Set<OperatorRole>,
         of session: AuthenticatedSession?,
         toDo action: String
     ) async throws(APIError) -> Identity {
-        guard let session else { throw .invalidToken }
-        let identity = try await identity(of: session)
+        let identity = try await identity(ofRequest: session)
         guard !roles.isDisjoint(with: identity.roles) else {
             let names = roles.sorted().map(\.rawValue).joined(separator: " or ")
             throw APIError(.forbidden, code: "forbidden", message: "only an \(names) may \(action)")

@@ -202,27 +202,40 @@ public final class PolicyService: Service, Sendable {
         }
     }
 
-    /// What the active version decides for an operator with `groups` offering help to `machine`, with the
-    /// machine's facts from the directory now.
-    /// - Returns: the decision, or `nil` when the directory has no such computer.
+    /// The strongest access an operator with `groups` may offer on `machine` now, with the machine's facts from the
+    /// directory, and the sentence that says why. A ticket requirement does not count against it: the operator
+    /// brings the ticket with the offer.
+    /// - Returns: `nil` access when nothing may be offered; the explanation says why.
     /// - Throws: `APIError` 502/503 when the directory cannot answer.
-    public func decide(
-        groups: [String],
-        machine: String,
-        mode: AccessMode,
-        ticket: String?,
-        at date: Date
-    ) async throws(APIError) -> Decision? {
+    public func strongestOffer(
+        groups: [String], machine: String, at date: Date
+    ) async throws(APIError)
+        -> (access: AccessMode?, explanation: String)
+    {
         let computer: Computer?
         do {
             computer = try await directory.computer(named: machine)
         } catch {
             throw APIError.directory(error)
         }
-        guard let computer else { return nil }
-        return active.set.decide(
-            operatorGroups: Set(groups.compactMap { try? DistinguishedName($0) }), machine: MachineFacts(computer),
-            mode: mode, ticket: ticket, at: date)
+        guard let computer else { return (nil, "not a computer object in the directory") }
+        let set = active.set
+        let operatorGroups = Set(groups.compactMap { try? DistinguishedName($0) })
+        var explanation = ""
+        for mode in [AccessMode.control, .view] {
+            let decision = set.decide(
+                operatorGroups: operatorGroups, machine: MachineFacts(computer), mode: mode, ticket: nil, at: date)
+            if decision.isAllowed { return (mode, decision.explanation) }
+            if case .ticketRequired = decision.denial {
+                return (
+                    mode,
+                    "allowed (\(mode.rawValue)) with a ticket: "
+                        + decision.explanation.replacingOccurrences(of: "denied: ", with: "")
+                )
+            }
+            explanation = decision.explanation
+        }
+        return (nil, explanation)
     }
 
     /// Switches at once after a change made through this server; the notification follows for every other one.

@@ -40,37 +40,16 @@ extension Router where Context == ORARequestContext {
         let api = group("api/v1").add(middleware: OperatorAuthenticationMiddleware(service: operators))
 
         api.get("machines") { _, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             let online = gateway.onlineMachines
             var documents: [HelperMachineDocument] = []
             for machine in try await agents.machines() {
-                // The strongest access this operator may ask for now; a ticket requirement is something the
-                // operator brings with the offer, so it does not count against it here.
-                var access = "none"
-                var explanation = "not a computer object in the directory"
-                for mode in [AccessMode.control, .view] {
-                    guard
-                        let decision = try await policies.decide(
-                            groups: identity.groups, machine: machine.name, mode: mode, ticket: nil, at: Date())
-                    else { break }
-                    if mode == .view || explanation.hasPrefix("not a computer") { explanation = decision.explanation }
-                    var ticketOnly = false
-                    if case .ticketRequired = decision.denial { ticketOnly = true }
-                    if decision.isAllowed || ticketOnly {
-                        access = mode.rawValue
-                        explanation =
-                            ticketOnly
-                            ? "allowed (\(mode.rawValue)) with a ticket: "
-                                + decision.explanation.replacingOccurrences(of: "denied: ", with: "")
-                            : decision.explanation
-                        break
-                    }
-                }
+                let (access, explanation) = try await policies.strongestOffer(
+                    groups: identity.groups, machine: machine.name, at: Date())
                 documents.append(
                     HelperMachineDocument(
                         name: machine.name, online: online.contains(machine.name), revoked: machine.revokedAt != nil,
-                        access: machine.revokedAt == nil ? access : "none",
+                        access: machine.revokedAt == nil ? access?.rawValue ?? "none" : "none",
                         explanation: machine.revokedAt == nil ? explanation : "the machine's enrollment is revoked",
                         lastSeenAt: machine.lastSeenAt))
             }
@@ -78,8 +57,7 @@ extension Router where Context == ORARequestContext {
         }
 
         api.post("offers") { request, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             let body = try await request.decodeJSON(
                 OfferRequest.self, context: context, expected: #"{"machine", "mode", "ticket", "reason"}"#)
             let created = try await broker.offer(
@@ -89,21 +67,18 @@ extension Router where Context == ORARequestContext {
         }
 
         api.get("sessions") { _, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(broker.sessions(for: identity))
         }
 
         api.get("sessions/:id") { _, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(try broker.session(try context.sessionID(), for: identity))
         }
 
         // Server-sent events: the session's state now and at every change, until it ends.
         api.get("sessions/:id/events") { _, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             let stream = try broker.watch(try context.sessionID(), for: identity)
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
@@ -123,15 +98,13 @@ extension Router where Context == ORARequestContext {
         }
 
         api.post("sessions/:id/control") { _, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(
                 try await broker.requestControl(try context.sessionID(), by: identity, source: context.sourceAddress))
         }
 
         api.delete("sessions/:id") { _, context -> Response in
-            guard let session = context.session else { throw APIError.invalidToken }
-            let identity = try await operators.identity(of: session)
+            let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(
                 try await broker.end(try context.sessionID(), by: identity, source: context.sourceAddress))
         }

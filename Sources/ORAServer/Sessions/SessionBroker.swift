@@ -18,7 +18,6 @@ public final class SessionBroker: Service, Sendable {
     /// One live session.
     struct Live: Sendable {
         var offer: Offer
-        var helper: Operator
         var machineKey: String
         var machine: SessionStateMachine
     }
@@ -105,14 +104,22 @@ public final class SessionBroker: Service, Sendable {
             "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
             "explanation": .string(decision.explanation),
         ]
-        guard let allowed = decision.allowed, allowed >= mode, let consentTimeout = decision.consentTimeout,
-            let maximumDuration = decision.maximumDuration
-        else {
+        /// Records the refusal as `offer.denied` (by policy: `denied`; otherwise `failure`, saying why), then
+        /// refuses.
+        func refuse(_ error: APIError, outcome: AuditOutcome) async throws(APIError) -> Never {
+            var recorded = details
+            if outcome == .failure { recorded["refused"] = .string(error.code) }
             try await record(
                 AuditEvent(
                     .offerDenied, actor: actor, machine: enrolled.name, source: source,
-                    policy: .init(version: version, names: decision.policies), outcome: .denied, details: details))
-            throw APIError(.forbidden, code: "denied_by_policy", message: decision.explanation)
+                    policy: .init(version: version, names: decision.policies), outcome: outcome, details: recorded))
+            throw error
+        }
+        guard let allowed = decision.allowed, allowed >= mode, let consentTimeout = decision.consentTimeout,
+            let maximumDuration = decision.maximumDuration
+        else {
+            try await refuse(
+                APIError(.forbidden, code: "denied_by_policy", message: decision.explanation), outcome: .denied)
         }
         let session = UUID()
         let refusal: APIError? = state.withLock { state in
@@ -139,21 +146,11 @@ public final class SessionBroker: Service, Sendable {
         defer {
             if holdsReservation { _ = state.withLock { $0.reserved.remove(enrolled.name) } }
         }
-        if let refusal {
-            details["refused"] = .string(refusal.code)
-            try await record(
-                AuditEvent(
-                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
-                    policy: .init(version: version, names: decision.policies), outcome: .failure, details: details))
-            throw refusal
-        }
+        if let refusal { try await refuse(refusal, outcome: .failure) }
         guard gateway.isOnline(enrolled.name) else {
-            details["refused"] = "machine_offline"
-            try await record(
-                AuditEvent(
-                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
-                    policy: .init(version: version, names: decision.policies), outcome: .failure, details: details))
-            throw APIError(.conflict, code: "machine_offline", message: "\(enrolled.name) is not connected")
+            try await refuse(
+                APIError(.conflict, code: "machine_offline", message: "\(enrolled.name) is not connected"),
+                outcome: .failure)
         }
         let offer = Offer(
             session: session, machine: enrolled.name,
@@ -169,7 +166,7 @@ public final class SessionBroker: Service, Sendable {
                 .offerRequested, actor: actor, machine: enrolled.name, session: session, source: source,
                 policy: .init(version: version, names: decision.policies), outcome: .success, details: details))
         let live = Live(
-            offer: offer, helper: identity.person, machineKey: enrolled.publicKey,
+            offer: offer, machineKey: enrolled.publicKey,
             machine: SessionStateMachine(
                 mode: mode, offeredAt: AuditTimestamp(now), consentTimeout: consentTimeout,
                 maximumDuration: maximumDuration))
@@ -201,10 +198,9 @@ public final class SessionBroker: Service, Sendable {
             throw APIError(
                 .forbidden, code: "forbidden", message: "only the helper of this session may request control")
         }
-        let (step, request) = try await transition(
+        let (_, request) = try await transition(
             id, .requestControl,
             actor: .operator(dn: identity.person.dn, account: identity.person.account), source: source)
-        _ = step
         _ = await gateway.send(.controlRequest(session: id, request: request), to: live.offer.machine)
         return snapshot(of: id) ?? Self.snapshot(live, id: id)
     }
@@ -421,7 +417,7 @@ public final class SessionBroker: Service, Sendable {
             let allowed: Bool
             do {
                 guard let computer = try await directory.computer(named: live.offer.machine),
-                    let dn = try? DistinguishedName(live.helper.dn)
+                    let dn = try? DistinguishedName(live.offer.helper.dn)
                 else {
                     await end(id, reason: reason, actor: .system(ServerApplication.instanceName))
                     continue
@@ -575,7 +571,7 @@ public final class SessionBroker: Service, Sendable {
         var endReason: SessionEndReason?
         if case .ended(let reason) = live.machine.state { endReason = reason }
         return SessionSnapshot(
-            id: id, machine: live.offer.machine, helper: live.helper.account, helperDN: live.helper.dn,
+            id: id, machine: live.offer.machine, helper: live.offer.helper.account, helperDN: live.offer.helper.dn,
             mode: live.offer.mode, state: live.machine.state.name, endReason: endReason, ticket: live.offer.ticket,
             reason: live.offer.reason, policies: live.offer.policies, policyVersion: live.offer.policyVersion,
             offeredAt: live.machine.offeredAt.date, startedAt: live.machine.startedAt?.date,
