@@ -143,6 +143,8 @@ extension ORACommand.SessionCommand {
         @OptionGroup var options: ServerOption
         @Argument(help: "The session's id.") var id: String
 
+        func validate() throws { _ = try sessionID(id) }
+
         func run() async throws {
             let answer = try await authenticatedClient(options).send("GET", "/api/v1/sessions/\(try sessionID(id))")
             guard answer.status == 200 else { throw answer.failure() }
@@ -164,6 +166,8 @@ extension ORACommand.SessionCommand {
             abstract: "Ask the person at the machine for control of keyboard and mouse.")
         @OptionGroup var options: ServerOption
         @Argument(help: "The session's id.") var id: String
+
+        func validate() throws { _ = try sessionID(id) }
         @Flag(help: "Wait for the answer and print it.") var wait = false
 
         func run() async throws {
@@ -184,6 +188,8 @@ extension ORACommand.SessionCommand {
         static let configuration = CommandConfiguration(abstract: "End a session.")
         @OptionGroup var options: ServerOption
         @Argument(help: "The session's id.") var id: String
+
+        func validate() throws { _ = try sessionID(id) }
 
         func run() async throws {
             let answer = try await authenticatedClient(options).send(

@@ -43,4 +43,42 @@ struct CommandLineTests {
         #expect(result.status == 2)
         #expect(result.standardError == "ora: error: no terminal to ask for the password on; use --password-stdin\n")
     }
+
+    @Test(
+        "bad arguments are refused before anything is sent, each with what was wrong",
+        arguments: [
+            (["session", "show", "not-a-session"], "'not-a-session' is not a session id"),
+            (["session", "end", "42"], "'42' is not a session id"),
+            (
+                ["agents", "token", "create", "--expires", "soon"],
+                "--expires takes a duration such as 30m, 1h or 7d, not 'soon'"
+            ),
+        ])
+    func badArguments(arguments: [String], message: String) async throws {
+        let home = try TemporaryDirectory()
+        let result = await ChildProcess.runAsync(
+            ora, arguments: arguments + ["--server", "http://127.0.0.1:9"], environment: ["ORA_CONFIG_DIR": home.path])
+        #expect(result.status == 64, "\(result.standardError)")
+        #expect(result.standardError.contains(message), "\(result.standardError)")
+    }
+
+    @Test(
+        "the agent refuses a server that is not https, a consent setting without its program, and a missing enrollment",
+        arguments: [
+            (
+                ["enroll", "--server", "http://10.1.2.3:8080", "--token", "ora_enr_x", "--machine", "WS-0101"], 2,
+                "the server URL must start with https://"
+            ),
+            (["run", "--consent", "command"], 64, "--consent command needs --consent-command PROGRAM"),
+            (["run", "--consent-command", "/bin/true"], 64, "--consent-command goes with --consent command"),
+            (["run", "--consent", "telepathy"], 64, "telepathy"),
+            (["run", "--consent", "terminal"], 2, "this machine is not enrolled"),
+        ])
+    func agentArguments(arguments: [String], status: Int32, message: String) async throws {
+        let state = try TemporaryDirectory()
+        let result = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"), arguments: arguments + ["--state-dir", state.path + "/agent"])
+        #expect(result.status == status, "\(result.standardError)")
+        #expect(result.standardError.contains(message), "\(result.standardError)")
+    }
 }

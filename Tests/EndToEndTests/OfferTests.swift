@@ -326,6 +326,34 @@ struct OfferTests {
             ) == "machine_offline,machine_offline,too_many_offers")
     }
 
+    @Test("malformed offers and unknown sessions are refused with what was wrong, and nothing is offered")
+    func offerRefusals() async throws {
+        let setup = try await Setup.make(enrolling: "WS-0102")
+        let token = try await setup.server.token("lena.wolf")
+        let offers = setup.server.base + "/api/v1/offers"
+        let cases: [(String, UInt, String)] = [
+            (#"{"machine": "ws-0102", "mode": "admin"}"#, 400, "invalid_request"),
+            (#"{"mode": "view"}"#, 400, "invalid_request"),
+            (#"{"machine": "ws-0102", "reason": "line one\nline two"}"#, 400, "invalid_request"),
+            (#"{"machine": "ws-0102", "ticket": "\#(String(repeating: "9", count: 101))"}"#, 400, "invalid_request"),
+            (#"{"machine": "ws-9999", "ticket": "INC0000001"}"#, 404, "unknown_machine"),
+            (#"{"machine": "ws-0102", "mode": "control"}"#, 403, "denied_by_policy"),
+        ]
+        for (body, status, code) in cases {
+            let answer = try await HTTP.post(offers, json: body, token: token)
+            #expect(answer.status == status, "\(body): \(answer.body)")
+            #expect(answer.object["error"] as? String == code, "\(body): \(answer.body)")
+        }
+        #expect(try await HTTP.post(offers, json: #"{"machine": "ws-0102"}"#).status == 401)
+        for path in ["/api/v1/sessions/not-a-uuid", "/api/v1/sessions/\(UUID().uuidString)"] {
+            let answer = try await HTTP.get(setup.server.base + path, token: token)
+            #expect(answer.status == 404, "\(path)")
+            #expect(answer.object["error"] as? String == "unknown_session")
+        }
+        #expect(
+            try setup.server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'") == "0")
+    }
+
     /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine
     /// enrolled, its agent's state in `state`.
     struct Setup {
