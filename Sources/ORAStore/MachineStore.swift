@@ -123,43 +123,39 @@ public struct MachineStore: Sendable {
         auditEvent: @Sendable (_ tokenCreator: String, _ outcome: EnrollmentOutcome) -> AuditEvent
     ) async throws -> EnrollmentOutcome {
         let hash = ByteBuffer(bytes: token.hash)
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let used = try await connection.query(
-                    """
-                    UPDATE enrollment_tokens SET uses_left = uses_left - 1
-                    WHERE token_hash = \(hash) AND uses_left > 0 AND expires_at > \(time)
-                    RETURNING created_by
-                    """,
-                    logger: logger
-                )
-                var creator: String?
-                for try await value in used.decode(String.self) { creator = value }
-                guard let creator else { throw EnrollmentError.invalidToken }
-                let previous = try await connection.query(
-                    "SELECT public_key FROM machines WHERE name = \(machine.name) FOR UPDATE", logger: logger)
-                var previousKey: String?
-                for try await value in previous.decode(String.self) { previousKey = value }
-                try await connection.query(
-                    """
-                    INSERT INTO machines (name, computer_dn, public_key, operating_system, agent_version, enrolled_at,
-                        enrolled_by)
-                    VALUES (\(machine.name), \(machine.computerDN), \(machine.publicKey), \(machine.operatingSystem),
-                        \(machine.agentVersion), \(machine.enrolledAt), \(creator))
-                    ON CONFLICT (name) DO UPDATE SET computer_dn = excluded.computer_dn,
-                        public_key = excluded.public_key, operating_system = excluded.operating_system,
-                        agent_version = excluded.agent_version, enrolled_at = excluded.enrolled_at,
-                        enrolled_by = excluded.enrolled_by, revoked_at = NULL, revoked_by = NULL
-                    """,
-                    logger: logger
-                )
-                let outcome: EnrollmentOutcome = previousKey.map { .reenrolled(previousKey: $0) } ?? .enrolled
-                try await AuditLog.append([auditEvent(creator, outcome)], on: connection, logger: logger)
-                return outcome
-            }
-        } catch let error as PostgresTransactionError {
-            if let refusal = error.closureError as? EnrollmentError { throw refusal }
-            throw error
+        return try await client.withTransaction(logger: logger, passingThrough: EnrollmentError.self) {
+            connection in
+            let used = try await connection.query(
+                """
+                UPDATE enrollment_tokens SET uses_left = uses_left - 1
+                WHERE token_hash = \(hash) AND uses_left > 0 AND expires_at > \(time)
+                RETURNING created_by
+                """,
+                logger: logger
+            )
+            var creator: String?
+            for try await value in used.decode(String.self) { creator = value }
+            guard let creator else { throw EnrollmentError.invalidToken }
+            let previous = try await connection.query(
+                "SELECT public_key FROM machines WHERE name = \(machine.name) FOR UPDATE", logger: logger)
+            var previousKey: String?
+            for try await value in previous.decode(String.self) { previousKey = value }
+            try await connection.query(
+                """
+                INSERT INTO machines (name, computer_dn, public_key, operating_system, agent_version, enrolled_at,
+                    enrolled_by)
+                VALUES (\(machine.name), \(machine.computerDN), \(machine.publicKey), \(machine.operatingSystem),
+                    \(machine.agentVersion), \(machine.enrolledAt), \(creator))
+                ON CONFLICT (name) DO UPDATE SET computer_dn = excluded.computer_dn,
+                    public_key = excluded.public_key, operating_system = excluded.operating_system,
+                    agent_version = excluded.agent_version, enrolled_at = excluded.enrolled_at,
+                    enrolled_by = excluded.enrolled_by, revoked_at = NULL, revoked_by = NULL
+                """,
+                logger: logger
+            )
+            let outcome: EnrollmentOutcome = previousKey.map { .reenrolled(previousKey: $0) } ?? .enrolled
+            try await AuditLog.append([auditEvent(creator, outcome)], on: connection, logger: logger)
+            return outcome
         }
     }
 

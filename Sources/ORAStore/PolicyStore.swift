@@ -103,7 +103,7 @@ public struct PolicyStore: Sendable {
     ) async throws -> ApplyOutcome {
         let files = String(decoding: try JSONEncoder().encode(set.files), as: UTF8.self)
         let hash = set.contentHash
-        return try await transaction { connection in
+        return try await client.withTransaction(logger: logger, passingThrough: ConflictError.self) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             let active = try await Self.activations(limit: 1, on: connection, logger: logger).first
             if base != .anything, active?.version != base.expected {
@@ -138,7 +138,7 @@ public struct PolicyStore: Sendable {
         comment: String?,
         auditEvent: @Sendable (_ contentHash: String, _ previous: Int64?) -> AuditEvent
     ) async throws {
-        try await transaction { connection in
+        try await client.withTransaction(logger: logger, passingThrough: ConflictError.self) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             let rows = try await connection.query(
                 "SELECT content_hash FROM policy_versions WHERE version = \(version)", logger: logger)
@@ -218,17 +218,5 @@ public struct PolicyStore: Sendable {
             logger: logger
         )
         try await connection.query("SELECT pg_notify(\(channel), \(String(version)))", logger: logger)
-    }
-
-    /// Runs `body` in a transaction; a conflict found inside is thrown as itself, not wrapped.
-    private func transaction<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> sending Result
-    ) async throws -> Result {
-        do {
-            return try await client.withTransaction(logger: logger, body)
-        } catch let error as PostgresTransactionError {
-            if let conflict = error.closureError as? ConflictError { throw conflict }
-            throw error
-        }
     }
 }

@@ -17,11 +17,9 @@ public final class ChildProcess: @unchecked Sendable {
     private let process = Process()
     private let outputFile: URL
     private let errorFile: URL
-    /// Signalled once, by Foundation, when the program has ended. `Process.waitUntilExit()` is not used: it runs a
-    /// run loop that can miss an end that happened just before it started, and then waits forever.
+    /// Signalled by Foundation when the program has ended. `Process.waitUntilExit()` is not used: it runs a run loop
+    /// that can miss an end that happened just before it started, and then waits forever.
     private let ended = DispatchSemaphore(value: 0)
-    private let endedLock = NSLock()
-    private var hasEnded = false
 
     /// Starts `executable`.
     /// - Parameters:
@@ -99,12 +97,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Waits for the program to end and returns what it did.
     public func waitUntilExit() -> Result {
-        endedLock.lock()
-        if !hasEnded {
-            ended.wait()
-            hasEnded = true
+        // Woken by the termination handler, but never relying on it alone: `isRunning` is checked as well.
+        while process.isRunning {
+            _ = ended.wait(timeout: .now() + .milliseconds(50))
         }
-        endedLock.unlock()
         return Result(
             status: process.terminationStatus,
             killedBySignal: process.terminationReason == .uncaughtSignal,
