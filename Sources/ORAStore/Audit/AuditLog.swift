@@ -91,18 +91,15 @@ public struct AuditLog: Sendable {
         try await append(events.map(PreparedEvent.init), on: connection, logger: logger, checkingForStored: true)
     }
 
-    /// An event encoded ahead of its place in the chain, for the chain's hash and for its row: done by each caller
-    /// in parallel, so that little is left for the one writer that holds the chain lock.
+    /// An event encoded ahead of its place in the chain: done by each caller in parallel, so that little is left
+    /// for the one writer that holds the chain lock.
     public struct PreparedEvent: Sendable {
         /// The event and its canonical encoding.
         public let chain: PreparedAuditEvent
-        /// The row's columns from `id` to `details`, in `COPY` text form, between tabs.
-        let row: ByteBuffer
 
         /// Encodes `event`.
         public init(_ event: AuditEvent) {
             chain = PreparedAuditEvent(event)
-            row = AuditLog.copyMiddle(event)
         }
     }
 
@@ -127,11 +124,29 @@ public struct AuditLog: Sendable {
         guard !fresh.isEmpty else { return [] }
         var head = try await chainHead(on: connection, logger: logger)
         let chained = head.append(fresh.map(\.chain))
-        let rows = Self.copyRows(chained, middles: fresh.map(\.row))
-        // COPY is PostgreSQL's fastest way in. Under the chain lock nobody else can store these ids; a conflict
-        // with an earlier attempt's events fails the whole transaction, and nothing is stored.
-        try await connection.copyFrom(table: "audit_events", columns: Self.copyColumns, logger: logger) { writer in
-            try await writer.write(rows)
+        // One statement, not COPY: a COPY stays open between client messages, and a backend in that state holds
+        // up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more. A stored id
+        // (a first attempt does not look) makes the count short, and the whole transaction is refused.
+        let rows = try await connection.query(
+            """
+            INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
+                session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
+            SELECT sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
+                session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash
+            FROM json_to_recordset(\(rowsDocument(chained))::json) AS e(sequence bigint, id uuid,
+                occurred_at timestamptz, event text, code text, actor_kind text, actor_id text, actor_name text,
+                machine text, session_id uuid, source_address text, policy_version bigint, policy_names text[],
+                outcome text, details jsonb, previous_hash bytea, hash bytea)
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+            """,
+            logger: logger
+        )
+        var inserted = 0
+        for try await _ in rows { inserted += 1 }
+        // Under the chain lock no other writer can have stored these ids; a difference means the chain would break.
+        guard inserted == chained.count else {
+            throw AuditLogError.chainConflict(expected: chained.count, inserted: inserted)
         }
         try await connection.query(
             "UPDATE audit_chain_head SET sequence = \(head.sequence), hash = \(ByteBuffer(bytes: head.hash))",
@@ -170,81 +185,37 @@ public struct AuditLog: Sendable {
         throw AuditLogError.missingHead
     }
 
-    /// The columns `copyRows` writes, in order.
-    private static let copyColumns = [
-        "sequence", "id", "occurred_at", "event", "code", "actor_kind", "actor_id", "actor_name", "machine",
-        "session_id", "source_address", "policy_version", "policy_names", "outcome", "details", "previous_hash",
-        "hash",
-    ]
-
-    /// The batch in `COPY`'s text format: one line per event, columns separated by tabs, `\\N` for null, and
-    /// backslash, tab, line feed and carriage return escaped, so no value can break out of its field or line.
-    static func copyRows(_ events: [ChainedAuditEvent], middles: [ByteBuffer]) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(middles.reduce(0) { $0 + $1.readableBytes } + events.count * 160)
-        for (chained, middle) in zip(events, middles) {
-            buffer.writeString(String(chained.sequence))
-            buffer.writeImmutableBuffer(middle)
-            buffer.writeStaticString("\\\\x")
-            buffer.writeString(Hex.encode(chained.previousHash))
-            buffer.writeStaticString("\t\\\\x")
-            buffer.writeString(Hex.encode(chained.hash))
-            buffer.writeStaticString("\n")
-        }
-        return buffer
-    }
-
-    /// The columns of `event`'s row from `id` to `details`, each escaped for `COPY`, with a tab before and after.
-    static func copyMiddle(_ event: AuditEvent) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(512)
-        func field(_ text: String?) {
-            buffer.writeInteger(UInt8(0x09))
-            guard let text else {
-                buffer.writeStaticString("\\N")
-                return
+    /// The batch as one JSON array for `json_to_recordset`: one round trip however many events there are.
+    private static func rowsDocument(_ events: [ChainedAuditEvent]) -> String {
+        var document = "["
+        document.reserveCapacity(events.count * 640)
+        for (index, chained) in events.enumerated() {
+            if index > 0 { document += "," }
+            let event = chained.event
+            var fields: [String: AuditValue] = [
+                "sequence": .integer(chained.sequence),
+                "id": .string(event.id.uuidString),
+                "occurred_at": .string(event.time.description),
+                "event": .string(event.name),
+                "code": .string(event.code),
+                "actor_kind": .string(event.actor.kind.rawValue),
+                "actor_id": .string(event.actor.id),
+                "actor_name": .text(event.actor.name),
+                "machine": .text(event.machine),
+                "session_id": .text(event.session?.uuidString),
+                "source_address": .text(event.source),
+                "outcome": .string(event.outcome.rawValue),
+                "details": .object(event.details),
+                "previous_hash": .string("\\x" + Hex.encode(chained.previousHash)),
+                "hash": .string("\\x" + Hex.encode(chained.hash)),
+            ]
+            if let policy = event.policy {
+                fields["policy_version"] = policy.version.map { .integer($0) } ?? .null
+                fields["policy_names"] = .array(policy.names.map { .string($0) })
             }
-            for byte in text.utf8 {
-                switch byte {
-                case 0x5c: buffer.writeStaticString("\\\\")
-                case 0x09: buffer.writeStaticString("\\t")
-                case 0x0a: buffer.writeStaticString("\\n")
-                case 0x0d: buffer.writeStaticString("\\r")
-                default: buffer.writeInteger(byte)
-                }
-            }
+            document += String(decoding: AuditCanonicalEncoding.encode(.object(fields)), as: UTF8.self)
         }
-        field(event.id.uuidString)
-        field(event.time.description)
-        field(event.name)
-        field(event.code)
-        field(event.actor.kind.rawValue)
-        field(event.actor.id)
-        field(event.actor.name)
-        field(event.machine)
-        field(event.session?.uuidString)
-        field(event.source)
-        field(event.policy?.version.map { String($0) })
-        field(event.policy.map { policy in Self.arrayLiteral(policy.names) })
-        field(event.outcome.rawValue)
-        field(String(decoding: AuditCanonicalEncoding.encode(.object(event.details)), as: UTF8.self))
-        buffer.writeInteger(UInt8(0x09))
-        return buffer
-    }
-
-    /// `values` as a PostgreSQL array literal of quoted strings: `{"a","b \"c\""}`.
-    private static func arrayLiteral(_ values: [String]) -> String {
-        var literal = "{"
-        for (index, value) in values.enumerated() {
-            if index > 0 { literal += "," }
-            literal += "\""
-            for character in value.unicodeScalars {
-                if character == "\"" || character == "\\" { literal += "\\" }
-                literal.unicodeScalars.append(character)
-            }
-            literal += "\""
-        }
-        return literal + "}"
+        return document + "]"
     }
 
     // MARK: Reading
@@ -399,12 +370,16 @@ public struct AuditLog: Sendable {
 public enum AuditLogError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The chain head row is missing: the schema was tampered with.
     case missingHead
+    /// Fewer rows were inserted than chained: some ids were stored already (a retry looks them up first).
+    case chainConflict(expected: Int, inserted: Int)
     /// A stored row cannot be read as an event.
     case unreadable(sequence: Int64, id: UUID?, reason: String)
 
     public var description: String {
         switch self {
         case .missingHead: "the audit chain head is missing"
+        case .chainConflict(let expected, let inserted):
+            "only \(inserted) of \(expected) audit events were new; nothing was written"
         case .unreadable(let sequence, _, let reason): "audit event \(sequence) cannot be read: \(reason)"
         }
     }
