@@ -274,5 +274,32 @@ public enum Schema {
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON enrollment_tokens, machines TO ora_server",
             ]
         ),
+        Migration(
+            version: 6,
+            name: "agent connections and sessions shared between replicas",
+            statements: [
+                "ALTER TABLE machines ADD COLUMN connected_instance uuid",
+                "COMMENT ON COLUMN machines.connected_instance IS 'the server replica its agent is connected to now'",
+                """
+                CREATE TABLE sessions (
+                    id uuid PRIMARY KEY,
+                    machine text NOT NULL,
+                    helper_dn text NOT NULL,
+                    instance uuid NOT NULL,
+                    ended boolean NOT NULL DEFAULT false,
+                    revision integer NOT NULL,
+                    snapshot jsonb NOT NULL,
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX sessions_live ON sessions (instance) WHERE NOT ended",
+                "CREATE INDEX sessions_updated ON sessions (updated_at)",
+                """
+                COMMENT ON TABLE sessions IS
+                    'the state of each assistance session as the replica running it last wrote it; the audit log is the record'
+                """,
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON sessions TO ora_server",
+            ]
+        ),
     ]
 }

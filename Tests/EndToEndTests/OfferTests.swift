@@ -295,8 +295,11 @@ struct OfferTests {
         // The agent reconnects with its back-off; nothing of the old session is left to block a new offer.
         let token = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0202", server: server, token: token)
+        // The helper still sees how the session ended, and nothing is left running.
         let sessions = try await HTTP.get(server.base + "/api/v1/sessions", token: token)
-        #expect(sessions.body == "[]")
+        let listed = try #require(try JSONSerialization.jsonObject(with: Data(sessions.body.utf8)) as? [[String: Any]])
+        #expect(listed.map { $0["end_reason"] as? String } == ["server_restart"], "\(sessions.body)")
+        #expect((listed.first?["id"] as? String)?.lowercased() == id.lowercased())
         let after = await lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
         #expect(after.status == 0, "\(after.standardError)")
         #expect(after.standardOutput.contains("accepted"))
@@ -390,8 +393,10 @@ struct OfferTests {
         }
     }
 
-    func waitUntilOnline(_ machine: String, server: RunningServer, token: String) async throws {
-        for _ in 0..<200 {
+    func waitUntilOnline(
+        _ machine: String, server: RunningServer, token: String, within: Duration = .seconds(20)
+    ) async throws {
+        for _ in 0..<(within.components.seconds * 10) {
             let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
             if answer.body.contains(#""name":"\#(machine)","online":true"#) { return }
             try await Task.sleep(for: .milliseconds(100))

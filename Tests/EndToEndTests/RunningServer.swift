@@ -90,6 +90,17 @@ final class RunningServer: @unchecked Sendable {
     /// Stops the server with SIGTERM and starts it again, with the same configuration and port.
     func restart() async throws {
         _ = await stop()
+        try await start()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would: it does nothing more.
+    func crash() async {
+        process.send(SIGKILL)
+        _ = await process.exit()
+    }
+
+    /// Starts the stopped server again, with the same configuration and port.
+    func start() async throws {
         process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", configurationPath])
         try await HTTP.waitUntilServing(base + "/healthz", process: process)
     }

@@ -1,10 +1,10 @@
 import Foundation
 import HummingbirdWebSocket
-public import Logging
+import Logging
 import NIOCore
 import NIOWebSocket
 import ORACore
-public import ORAStore
+import ORAStore
 import ServiceLifecycle
 import Synchronization
 
@@ -20,6 +20,8 @@ public final class AgentGateway: Sendable {
     }
 
     private let machines: MachineStore
+    private let replicas: ReplicaStore
+    private let bus: ReplicaBus
     private let serverNames: [String]
     private let logger: Logger
     private let links = Mutex<[String: Link]>([:])
@@ -28,8 +30,11 @@ public final class AgentGateway: Sendable {
 
     /// Creates the gateway.
     /// - Parameter serverNames: the names agents may address this server by.
-    public init(machines: MachineStore, serverNames: [String], logger: Logger) {
+    /// - Parameter replicas: where connections are recorded, so other replicas can route to this one.
+    init(machines: MachineStore, replicas: ReplicaStore, bus: ReplicaBus, serverNames: [String], logger: Logger) {
         self.machines = machines
+        self.replicas = replicas
+        self.bus = bus
         self.serverNames = serverNames
         self.logger = logger
     }
@@ -49,8 +54,15 @@ public final class AgentGateway: Sendable {
         links.withLock { Set($0.keys) }
     }
 
-    /// Closes the connection of `machine`'s agent, if it has one here (after a revocation).
-    public func disconnect(_ machine: String) async {
+    /// Closes the connection of `machine`'s agent, here or on the replica it is connected to (after a revocation).
+    func disconnect(_ machine: String) async {
+        await disconnectHere(machine)
+        guard let owner = try? await replicas.connectedInstance(of: machine), owner != bus.instance else { return }
+        _ = try? await bus.call(.disconnect(machine: machine), on: owner)
+    }
+
+    /// Closes the connection of `machine`'s agent, if it has one here.
+    func disconnectHere(_ machine: String) async {
         guard let link = links.withLock({ $0.removeValue(forKey: machine) }) else { return }
         try? await link.outbound.close(.policyViolation, reason: "revoked")
         await broker.withLock({ $0 })?.agentDisconnected(machine, serverStopping: false)
@@ -156,34 +168,34 @@ public final class AgentGateway: Sendable {
         let link = Link(id: UUID(), outbound: outbound)
         let replaced = links.withLock { $0.updateValue(link, forKey: machine) }
         if let replaced { try? await replaced.outbound.close(.goingAway, reason: "replaced by a newer connection") }
-        try? await machines.recordSeen(machine, at: Date())
+        do {
+            try await replicas.recordConnection(of: machine, to: bus.instance, at: Date())
+        } catch {
+            logger.warning(
+                "could not record an agent's connection; other servers will see it offline",
+                metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
+        }
         let broker = self.broker.withLock { $0 }
 
-        // When the server shuts down, the connection is closed, so the loop below ends and the shutdown does not
-        // wait for agents; the agent reconnects to whichever server is up.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                guard (try? await gracefulShutdown()) != nil else { return }
-                try? await outbound.close(.goingAway, reason: "the server is shutting down")
-            }
-            do {
-                while let message = try await messages.next() {
-                    guard case .text(let text) = message else { continue }
-                    do throws(AgentProtocol.DecodingError) {
-                        let decoded = try AgentProtocol.decodeAgentMessage(Array(text.utf8))
-                        await broker?.handle(decoded, from: machine, source: source)
-                    } catch {
-                        logger.warning(
-                            "agent sent a message that is not valid",
-                            metadata: ["machine": "\(machine)", "error": "\(error.description)"])
-                        await refuse("protocol", error.description)
-                        break
-                    }
+        // When the server shuts down, the WebSocket handler closes the connection, so the loop below ends and the
+        // shutdown does not wait for agents; the agent reconnects to whichever server is up.
+        do {
+            while let message = try await messages.next() {
+                guard case .text(let text) = message else { continue }
+                let decoded: AgentProtocol.AgentMessage
+                do throws(AgentProtocol.DecodingError) {
+                    decoded = try AgentProtocol.decodeAgentMessage(Array(text.utf8))
+                } catch {
+                    logger.warning(
+                        "agent sent a message that is not valid",
+                        metadata: ["machine": "\(machine)", "error": "\(error.description)"])
+                    await refuse("protocol", error.description)
+                    break
                 }
-            } catch {
-                logger.info("agent connection lost", metadata: ["machine": "\(machine)"])
+                await broker?.handle(decoded, from: machine, source: source)
             }
-            group.cancelAll()
+        } catch {
+            logger.info("agent connection lost", metadata: ["machine": "\(machine)"])
         }
         let removed = links.withLock { links in
             guard links[machine]?.id == link.id else { return false }
@@ -191,7 +203,7 @@ public final class AgentGateway: Sendable {
             return true
         }
         if removed {
-            try? await machines.recordSeen(machine, at: Date())
+            try? await replicas.recordDisconnection(of: machine, from: bus.instance, at: Date())
             logger.notice("agent disconnected", metadata: ["machine": "\(machine)"])
             await broker?.agentDisconnected(machine, serverStopping: Task.isShuttingDownGracefully)
         }

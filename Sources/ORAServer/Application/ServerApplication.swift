@@ -65,15 +65,23 @@ public enum ServerApplication {
             policyRoles: { policies.active.set.roles }
         )
         let machines = MachineStore(client: postgres, logger: logger)
+        let instance = UUID()
+        let replicas = ReplicaStore(client: postgres, logger: logger)
+        let bus = ReplicaBus(instance: instance, store: replicas, client: postgres, logger: logger)
         let gateway = AgentGateway(
-            machines: machines, serverNames: configuration.agents.serverNames, logger: logger)
+            machines: machines, replicas: replicas, bus: bus, serverNames: configuration.agents.serverNames,
+            logger: logger)
         let agents = AgentService(store: machines, directory: directory, gateway: gateway, logger: logger)
         let broker = SessionBroker(
             gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
             settings: configuration.agents, logger: logger)
         gateway.attach(broker)
+        let sessions = SessionRouting(
+            broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, audit: auditWriter,
+            logger: logger)
         let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
+            id: instance,
             registry: ServerInstanceRegistry(client: postgres, logger: logger),
             version: version,
             logger: logger
@@ -87,11 +95,14 @@ public enum ServerApplication {
         router.addAuditRoutes(audit: audit, operators: operators)
         router.addAgentRoutes(agents: agents, operators: operators)
         router.addSessionRoutes(
-            broker: broker, gateway: gateway, agents: agents, policies: policies, operators: operators)
+            sessions: sessions, replicas: replicas, gateway: gateway, agents: agents, policies: policies,
+            operators: operators)
         let agentRouter = Router(context: AgentSocketContext.self)
         agentRouter.addAgentGatewayRoute(gateway: gateway)
 
-        var services: [any Service] = [directoryThreads, postgres, auditWriter, heartbeat, policies, audit, broker]
+        var services: [any Service] = [
+            directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions,
+        ]
         if let syslog = configuration.audit.syslog {
             services.append(
                 AuditForwarder(

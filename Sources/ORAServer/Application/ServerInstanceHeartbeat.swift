@@ -5,14 +5,16 @@ import ServiceLifecycle
 
 /// Keeps this replica's row in `server_instances` fresh while it runs and removes it on a graceful shutdown.
 final class ServerInstanceHeartbeat: Service, Sendable {
-    let id = UUID()
+    let id: UUID
     private let registry: ServerInstanceRegistry
     private let version: String
     private let logger: Logger
     private let startedAt = Date()
     private let interval: Duration
 
-    init(registry: ServerInstanceRegistry, version: String, logger: Logger, interval: Duration = .seconds(15)) {
+    init(id: UUID, registry: ServerInstanceRegistry, version: String, logger: Logger, interval: Duration = .seconds(15))
+    {
+        self.id = id
         self.registry = registry
         self.version = version
         self.logger = logger

@@ -174,9 +174,14 @@ public final class OperatorService: Sendable {
 
     /// Who the session's operator is now: groups resolved live (within the cache's short lifetime) and roles.
     public func identity(of session: AuthenticatedSession) async throws(APIError) -> Identity {
+        try await identity(of: session.person, expiresAt: session.expiresAt)
+    }
+
+    /// The identity of `person`, with their groups and roles as the directory has them now.
+    public func identity(of person: Operator, expiresAt: Date) async throws(APIError) -> Identity {
         let dn: DistinguishedName
         do {
-            dn = try DistinguishedName(session.person.dn)
+            dn = try DistinguishedName(person.dn)
         } catch {
             throw APIError(.internalServerError, code: "invalid_operator", message: "the operator's DN is not valid")
         }
@@ -188,10 +193,10 @@ public final class OperatorService: Sendable {
             throw .directory(error)
         }
         return Identity(
-            person: session.person,
+            person: person,
             groups: groups.map(\.original).sorted(),
             roles: settings.roles.roles(forGroups: groups).union(policyRoles().roles(forGroups: groups)).sorted(),
-            expiresAt: session.expiresAt)
+            expiresAt: expiresAt)
     }
 
     /// The identity of the request's operator, whatever their roles; 401 when the request has no valid token.

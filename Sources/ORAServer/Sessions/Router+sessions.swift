@@ -31,7 +31,8 @@ struct HelperMachineDocument: Encodable {
 extension Router where Context == ORARequestContext {
     /// Adds offers, sessions and the helper's machine list.
     func addSessionRoutes(
-        broker: SessionBroker,
+        sessions: SessionRouting,
+        replicas: ReplicaStore,
         gateway: AgentGateway,
         agents: AgentService,
         policies: PolicyService,
@@ -41,7 +42,12 @@ extension Router where Context == ORARequestContext {
 
         api.get("machines") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            let online = gateway.onlineMachines
+            let online: Set<String>
+            do {
+                online = try await replicas.connectedMachines().union(gateway.onlineMachines)
+            } catch {
+                throw APIError.databaseUnavailable()
+            }
             var documents: [HelperMachineDocument] = []
             for machine in try await agents.machines() {
                 let (access, explanation) = try await policies.strongestOffer(
@@ -60,7 +66,7 @@ extension Router where Context == ORARequestContext {
             let identity = try await operators.identity(ofRequest: context.session)
             let body = try await request.decodeJSON(
                 OfferRequest.self, context: context, expected: #"{"machine", "mode", "ticket", "reason"}"#)
-            let created = try await broker.offer(
+            let created = try await sessions.offer(
                 by: identity, to: body.machine, mode: body.mode ?? .view, ticket: body.ticket, reason: body.reason,
                 source: context.sourceAddress)
             return try Response.encodedJSON(created, status: .created)
@@ -68,18 +74,18 @@ extension Router where Context == ORARequestContext {
 
         api.get("sessions") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            return try Response.encodedJSON(broker.sessions(for: identity))
+            return try Response.encodedJSON(try await sessions.sessions(for: identity))
         }
 
         api.get("sessions/:id") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            return try Response.encodedJSON(try broker.session(try context.sessionID(), for: identity))
+            return try Response.encodedJSON(try await sessions.session(try context.sessionID(), for: identity))
         }
 
         // Server-sent events: the session's state now and at every change, until it ends.
         api.get("sessions/:id/events") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            let stream = try broker.watch(try context.sessionID(), for: identity)
+            let stream = try await sessions.watch(try context.sessionID(), for: identity)
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-store"
@@ -100,13 +106,13 @@ extension Router where Context == ORARequestContext {
         api.post("sessions/:id/control") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(
-                try await broker.requestControl(try context.sessionID(), by: identity, source: context.sourceAddress))
+                try await sessions.requestControl(try context.sessionID(), by: identity, source: context.sourceAddress))
         }
 
         api.delete("sessions/:id") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(
-                try await broker.end(try context.sessionID(), by: identity, source: context.sourceAddress))
+                try await sessions.end(try context.sessionID(), by: identity, source: context.sourceAddress))
         }
     }
 }

@@ -20,6 +20,8 @@ public final class SessionBroker: Service, Sendable {
         var offer: Offer
         var machineKey: String
         var machine: SessionStateMachine
+        /// Counts the changes, so copies written elsewhere can tell which is newer.
+        var revision = 0
     }
 
     private struct State: Sendable {
@@ -40,6 +42,8 @@ public final class SessionBroker: Service, Sendable {
     private let settings: AgentSettings
     private let logger: Logger
     private let state = Mutex(State())
+    /// Told of every change of every session, with its revision.
+    private let changes = Mutex<(@Sendable (SessionSnapshot, Int) async -> Void)?>(nil)
 
     /// Creates the broker.
     public init(
@@ -58,6 +62,16 @@ public final class SessionBroker: Service, Sendable {
         self.audit = audit
         self.settings = settings
         self.logger = logger
+    }
+
+    /// Tells `handler` the state of every session at its start and after every change.
+    func publishChanges(to handler: @escaping @Sendable (SessionSnapshot, Int) async -> Void) {
+        changes.withLock { $0 = handler }
+    }
+
+    /// Whether the session runs here, or ended here lately.
+    func runsHere(_ id: UUID) -> Bool {
+        state.withLock { $0.sessions[id] != nil || $0.ended[id] != nil }
     }
 
     // MARK: Offers
@@ -180,6 +194,7 @@ public final class SessionBroker: Service, Sendable {
         if await !gateway.send(.offer(offer), to: enrolled.name) {
             await end(session, reason: .agentDisconnected, actor: .system(ServerApplication.instanceName))
         }
+        await publish(live, id: session)
         return snapshot(of: session) ?? Self.snapshot(live, id: session)
     }
 
@@ -227,11 +242,9 @@ public final class SessionBroker: Service, Sendable {
 
     /// The sessions `identity` may see: their own; every one for administrators and auditors.
     public func sessions(for identity: OperatorService.Identity) -> [SessionSnapshot] {
-        let seesAll = !Set(identity.roles).isDisjoint(with: [.administrator, .auditor])
-        return state.withLock { state in
+        state.withLock { state in
             let live = state.sessions.map { ($0.key, $0.value) } + state.ended.map { ($0.key, $0.value.live) }
-            return live.filter { seesAll || $0.1.offer.helper.dn == identity.person.dn }
-                .map { Self.snapshot($0.1, id: $0.0) }
+            return live.map { Self.snapshot($0.1, id: $0.0) }.filter(identity.maySee)
                 .sorted { $0.offeredAt > $1.offeredAt }
         }
     }
@@ -391,6 +404,7 @@ public final class SessionBroker: Service, Sendable {
                 guard var live = state.sessions[id] else { return nil }
                 let before = live
                 guard let step = live.machine.expire(at: now) else { return nil }
+                live.revision += 1
                 state.sessions[id] = live
                 return (before, live, step)
             }
@@ -461,6 +475,7 @@ public final class SessionBroker: Service, Sendable {
             let before = live
             do throws(SessionTransitionError) {
                 let step = try live.machine.handle(input, at: now)
+                live.revision += 1
                 state.sessions[id] = live
                 return .success((before, live, step))
             } catch {
@@ -535,6 +550,7 @@ public final class SessionBroker: Service, Sendable {
             watcher.yield(snapshot)
             if case .ended = step.state { watcher.finish() }
         }
+        await publish(live, id: id)
         if case .ended(let reason) = step.state, reason != .noviceEnded, reason != .declined {
             _ = await gateway.send(.endSession(session: id, reason: reason), to: live.offer.machine)
         }
@@ -542,8 +558,12 @@ public final class SessionBroker: Service, Sendable {
 
     private func restore(_ id: UUID, to before: Live, unless after: Live) {
         state.withLock { state in
-            if let current = state.sessions[id], current.machine == after.machine { state.sessions[id] = before }
+            if let current = state.sessions[id], current.revision == after.revision { state.sessions[id] = before }
         }
+    }
+
+    private func publish(_ live: Live, id: UUID) async {
+        await changes.withLock({ $0 })?(Self.snapshot(live, id: id), live.revision)
     }
 
     private func pruneEnded(before date: Date) {
@@ -556,8 +576,7 @@ public final class SessionBroker: Service, Sendable {
 
     private func visible(_ id: UUID, to identity: OperatorService.Identity) throws(APIError) -> Live {
         let found = state.withLock { $0.sessions[id] ?? $0.ended[id]?.live }
-        let seesAll = !Set(identity.roles).isDisjoint(with: [.administrator, .auditor])
-        guard let found, seesAll || found.offer.helper.dn == identity.person.dn else {
+        guard let found, identity.maySee(Self.snapshot(found, id: id)) else {
             throw APIError(.notFound, code: "unknown_session", message: "no session \(id) is known here")
         }
         return found

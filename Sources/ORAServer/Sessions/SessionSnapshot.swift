@@ -2,7 +2,7 @@ public import Foundation
 public import ORACore
 
 /// A remote assistance session as the API shows it.
-public struct SessionSnapshot: Sendable, Encodable, Hashable {
+public struct SessionSnapshot: Sendable, Codable, Hashable {
     /// The session's id.
     public var id: UUID
     /// The machine, lower case.

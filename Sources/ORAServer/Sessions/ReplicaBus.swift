@@ -1,0 +1,234 @@
+import Foundation
+import HTTPTypes
+import Logging
+import ORACore
+import ORAStore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// An action one replica asks of the replica that holds a machine's agent connection.
+enum ReplicaCall: Codable, Sendable {
+    /// Offer help (`SessionBroker.offer`); the identity comes without groups, the receiver resolves them itself.
+    case offer(
+        identity: OperatorService.Identity, machine: String, mode: AccessMode, ticket: String?, reason: String?,
+        source: String)
+    /// Ask the novice for control (`SessionBroker.requestControl`).
+    case requestControl(session: UUID, identity: OperatorService.Identity, source: String)
+    /// End a session (`SessionBroker.end`).
+    case end(session: UUID, identity: OperatorService.Identity, source: String)
+    /// Close the connection of a machine's agent (after a revocation).
+    case disconnect(machine: String)
+}
+
+/// The answer to a `ReplicaCall`.
+enum ReplicaAnswer: Codable, Sendable {
+    case session(SessionSnapshot)
+    case refused(status: Int, code: String, message: String, retryAfter: String?)
+    case done
+
+    init(_ error: APIError) {
+        self = .refused(
+            status: error.status.code, code: error.code, message: error.message,
+            retryAfter: error.headers[.retryAfter])
+    }
+
+    /// The session, or the refusal as the `APIError` it was on the other replica.
+    func session() throws(APIError) -> SessionSnapshot {
+        switch self {
+        case .session(let snapshot):
+            return snapshot
+        case .refused(let status, let code, let message, let retryAfter):
+            throw APIError(
+                .init(code: status), code: code, message: message,
+                headers: retryAfter.map { [.retryAfter: $0] } ?? [:])
+        case .done:
+            throw APIError(.internalServerError, code: "internal", message: "the other server gave no session")
+        }
+    }
+}
+
+/// How the replicas of ora-server talk: calls and answers over PostgreSQL NOTIFY on a channel per replica, and an
+/// announcement on `ora_sessions` whenever a session changes. No cluster protocol of its own: the database every
+/// replica already depends on carries the messages.
+final class ReplicaBus: Service, Sendable {
+    typealias Handler = @Sendable (ReplicaCall) async -> ReplicaAnswer
+
+    private struct Envelope: Codable {
+        var id: UUID
+        var replyTo: UUID?
+        var call: ReplicaCall?
+        var answer: ReplicaAnswer?
+
+        enum CodingKeys: String, CodingKey {
+            case id, call, answer
+            case replyTo = "reply_to"
+        }
+    }
+
+    private struct State {
+        var pending: [UUID: CheckedContinuation<ReplicaAnswer?, Never>] = [:]
+        var handler: Handler?
+        var watchers: [UUID: [UUID: AsyncStream<Void>.Continuation]] = [:]
+    }
+
+    /// This replica's id, as in `server_instances`.
+    let instance: UUID
+    private let store: ReplicaStore
+    private let client: PostgresClient
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(instance: UUID, store: ReplicaStore, client: PostgresClient, logger: Logger) {
+        self.instance = instance
+        self.store = store
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Sets what answers calls from other replicas.
+    func handle(with handler: @escaping Handler) {
+        state.withLock { $0.handler = handler }
+    }
+
+    /// Asks `instance` to do `call` and waits for its answer.
+    /// - Throws: `APIError` 503 when the message cannot be sent or no answer comes within `timeout`.
+    func call(
+        _ call: ReplicaCall, on instance: UUID, timeout: Duration = .seconds(10)
+    ) async throws(APIError)
+        -> ReplicaAnswer
+    {
+        let id = UUID()
+        let payload: String
+        do {
+            payload = try Self.encode(Envelope(id: id, replyTo: self.instance, call: call))
+        } catch {
+            throw APIError(.internalServerError, code: "internal", message: "the request could not be encoded")
+        }
+        guard payload.utf8.count < 8000 else {
+            throw APIError(.badRequest, code: "invalid_request", message: "the request is too large to pass on")
+        }
+        let answer = await withCheckedContinuation { continuation in
+            state.withLock { $0.pending[id] = continuation }
+            Task {
+                do {
+                    try await store.notify(ReplicaStore.channel(of: instance), payload)
+                } catch {
+                    logger.error(
+                        "could not send to another server",
+                        metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+                    resume(id, with: nil)
+                    return
+                }
+                try? await Task.sleep(for: timeout)
+                resume(id, with: nil)
+            }
+        }
+        guard let answer else {
+            throw APIError(
+                .serviceUnavailable, code: "server_unavailable",
+                message: "the server the machine's agent is connected to did not answer; try again")
+        }
+        return answer
+    }
+
+    /// Tells every replica that session `id` changed.
+    func announce(_ id: UUID) async {
+        do {
+            try await store.notify(ReplicaStore.sessionsChannel, id.uuidString.lowercased())
+        } catch {
+            logger.warning(
+                "could not announce a session change",
+                metadata: ["session.id": "\(id)", "error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+
+    /// A signal each time any replica announces that session `id` changed.
+    func changes(of id: UUID) -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let watcher = UUID()
+        state.withLock { $0.watchers[id, default: [:]][watcher] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { $0.watchers[id]?[watcher] = nil }
+        }
+        return stream
+    }
+
+    /// Listens on this replica's channel and on `ora_sessions`, on one connection, until shutdown.
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.client.withConnection { connection in
+                        try await connection.listen(on: ReplicaStore.channel(of: self.instance)) { calls in
+                            try await connection.listen(on: ReplicaStore.sessionsChannel) { changes in
+                                try await withThrowingTaskGroup(of: Void.self) { group in
+                                    group.addTask {
+                                        for try await call in calls { await self.received(call.payload) }
+                                    }
+                                    group.addTask {
+                                        for try await change in changes { await self.sessionChanged(change.payload) }
+                                    }
+                                    // Either ending means the connection is gone: listen again on a new one.
+                                    try await group.next()
+                                    group.cancelAll()
+                                }
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    self.logger.warning(
+                        "listening to other servers failed; retrying",
+                        metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        let pending = state.withLock { state in
+            defer { state.pending = [:] }
+            return state.pending.values
+        }
+        for continuation in pending { continuation.resume(returning: nil) }
+    }
+
+    @Sendable private func received(_ payload: String) async {
+        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(payload.utf8)) else {
+            logger.warning("ignored a message from another server that is not valid")
+            return
+        }
+        if let answer = envelope.answer {
+            resume(envelope.id, with: answer)
+            return
+        }
+        guard let call = envelope.call, let replyTo = envelope.replyTo else { return }
+        Task {
+            let handler = state.withLock { $0.handler }
+            let answer =
+                await handler?(call)
+                ?? ReplicaAnswer(APIError(.serviceUnavailable, code: "server_starting", message: "try again"))
+            do {
+                try await store.notify(
+                    ReplicaStore.channel(of: replyTo), Self.encode(Envelope(id: envelope.id, answer: answer)))
+            } catch {
+                logger.warning(
+                    "could not answer another server",
+                    metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            }
+        }
+    }
+
+    @Sendable private func sessionChanged(_ payload: String) async {
+        guard let id = UUID(uuidString: payload) else { return }
+        let watchers = state.withLock { Array(($0.watchers[id] ?? [:]).values) }
+        for watcher in watchers { watcher.yield() }
+    }
+
+    private func resume(_ id: UUID, with answer: ReplicaAnswer?) {
+        state.withLock { $0.pending.removeValue(forKey: id) }?.resume(returning: answer)
+    }
+
+    private static func encode(_ envelope: Envelope) throws -> String {
+        String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self)
+    }
+}

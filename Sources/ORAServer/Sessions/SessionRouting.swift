@@ -1,0 +1,301 @@
+import Foundation
+import HTTPTypes
+import Logging
+import ORACore
+import ORAStore
+import ServiceLifecycle
+
+/// Sessions across replicas: a session runs on the replica its machine's agent is connected to, and any replica
+/// answers for it. Offers and helper actions go to that replica (`ReplicaBus`); reads come from the copy each
+/// replica writes of its sessions. Sessions of a replica that stopped without ending them (it crashed) are ended
+/// by whichever replica notices first, as `server_restart`.
+final class SessionRouting: Service, Sendable {
+    private let broker: SessionBroker
+    private let gateway: AgentGateway
+    private let operators: OperatorService
+    private let bus: ReplicaBus
+    private let store: ReplicaStore
+    private let audit: AuditWriter
+    private let logger: Logger
+
+    init(
+        broker: SessionBroker,
+        gateway: AgentGateway,
+        operators: OperatorService,
+        bus: ReplicaBus,
+        store: ReplicaStore,
+        audit: AuditWriter,
+        logger: Logger
+    ) {
+        self.broker = broker
+        self.gateway = gateway
+        self.operators = operators
+        self.bus = bus
+        self.store = store
+        self.audit = audit
+        self.logger = logger
+        broker.publishChanges { [store, bus, logger] snapshot, revision in
+            do {
+                try await store.saveSession(
+                    snapshot.id, machine: snapshot.machine, helperDN: snapshot.helperDN, instance: bus.instance,
+                    revision: revision, ended: snapshot.hasEnded, snapshot: Self.encode(snapshot))
+            } catch {
+                logger.warning(
+                    "could not share a session's state with other servers",
+                    metadata: ["session.id": "\(snapshot.id)", "error": "\(DatabaseErrorDescription.describe(error))"])
+                return
+            }
+            await bus.announce(snapshot.id)
+        }
+        bus.handle { [broker, gateway, operators] call in
+            do throws(APIError) {
+                switch call {
+                case .offer(let identity, let machine, let mode, let ticket, let reason, let source):
+                    // Groups as the directory has them now, resolved here as for any offer.
+                    let resolved = try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
+                    return .session(
+                        try await broker.offer(
+                            by: resolved, to: machine, mode: mode, ticket: ticket, reason: reason, source: source))
+                case .requestControl(let id, let identity, let source):
+                    return .session(try await broker.requestControl(id, by: identity, source: source))
+                case .end(let id, let identity, let source):
+                    return .session(try await broker.end(id, by: identity, source: source))
+                case .disconnect(let machine):
+                    await gateway.disconnectHere(machine)
+                    return .done
+                }
+            } catch {
+                return ReplicaAnswer(error)
+            }
+        }
+    }
+
+    // MARK: Helper actions
+
+    /// Offers help on the replica that holds the machine's agent (see `SessionBroker.offer`).
+    func offer(
+        by identity: OperatorService.Identity,
+        to machineName: String,
+        mode: AccessMode,
+        ticket: String?,
+        reason: String?,
+        source: String
+    ) async throws(APIError) -> SessionSnapshot {
+        let name = machineName.lowercased()
+        if !gateway.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance {
+            return try await bus.call(
+                .offer(
+                    identity: identity.passedOn, machine: name, mode: mode, ticket: ticket, reason: reason,
+                    source: source),
+                on: owner
+            ).session()
+        }
+        return try await broker.offer(
+            by: identity, to: machineName, mode: mode, ticket: ticket, reason: reason, source: source)
+    }
+
+    /// Asks the novice for control, on the replica running the session.
+    func requestControl(
+        _ id: UUID, by identity: OperatorService.Identity, source: String
+    ) async throws(APIError)
+        -> SessionSnapshot
+    {
+        if broker.runsHere(id) { return try await broker.requestControl(id, by: identity, source: source) }
+        let stored = try await elsewhere(id, for: identity)
+        return try await bus.call(
+            .requestControl(session: id, identity: identity.passedOn, source: source), on: stored.instance
+        ).session()
+    }
+
+    /// Ends a session, on the replica running it.
+    func end(
+        _ id: UUID, by identity: OperatorService.Identity, source: String
+    ) async throws(APIError)
+        -> SessionSnapshot
+    {
+        if broker.runsHere(id) { return try await broker.end(id, by: identity, source: source) }
+        let stored = try await elsewhere(id, for: identity)
+        return try await bus.call(.end(session: id, identity: identity.passedOn, source: source), on: stored.instance)
+            .session()
+    }
+
+    // MARK: Reading
+
+    /// The sessions `identity` may see, on every replica: those running and those ended in the last hour.
+    func sessions(for identity: OperatorService.Identity) async throws(APIError) -> [SessionSnapshot] {
+        var sessions = broker.sessions(for: identity)
+        let known = Set(sessions.map(\.id))
+        let stored: [ReplicaStore.StoredSession]
+        do {
+            stored = try await store.sessions(notOn: bus.instance, changedSince: Date().addingTimeInterval(-3600))
+        } catch {
+            throw databaseUnavailable(error)
+        }
+        for session in stored where !known.contains(session.id) {
+            if let snapshot = Self.decode(session), identity.maySee(snapshot) { sessions.append(snapshot) }
+        }
+        return sessions.sorted { $0.offeredAt > $1.offeredAt }
+    }
+
+    /// One session, wherever it runs.
+    func session(_ id: UUID, for identity: OperatorService.Identity) async throws(APIError) -> SessionSnapshot {
+        if broker.runsHere(id) { return try broker.session(id, for: identity) }
+        return try await snapshot(of: elsewhere(id, for: identity))
+    }
+
+    /// The session's state now and at every change until it ends, wherever it runs.
+    func watch(
+        _ id: UUID, for identity: OperatorService.Identity
+    ) async throws(APIError)
+        -> AsyncStream<SessionSnapshot>
+    {
+        if broker.runsHere(id) { return try broker.watch(id, for: identity) }
+        // Listen before reading, so that no change falls between the two.
+        let changes = bus.changes(of: id)
+        let first = try await snapshot(of: elsewhere(id, for: identity))
+        let (stream, continuation) = AsyncStream<SessionSnapshot>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        continuation.yield(first)
+        guard !first.hasEnded else {
+            continuation.finish()
+            return stream
+        }
+        let reader = Task { [store] in
+            var last = first
+            for await _ in changes {
+                guard let stored = try? await store.session(id), let snapshot = Self.decode(stored) else { continue }
+                if snapshot != last {
+                    continuation.yield(snapshot)
+                    last = snapshot
+                }
+                if snapshot.hasEnded || !stored.instanceAlive { break }
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in reader.cancel() }
+        return stream
+    }
+
+    // MARK: Sessions of stopped replicas
+
+    /// Ends, every few seconds, the sessions of replicas that stopped without ending them.
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            // The first look waits for the migrations the server runs as it starts.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                if Task.isCancelled { break }
+                await self.endOrphanedSessions()
+            }
+        }
+    }
+
+    /// Records `session.ended` (`server_restart`) for each session whose replica stopped while it ran.
+    func endOrphanedSessions() async {
+        let claimed: [ReplicaStore.StoredSession]
+        do {
+            claimed = try await store.claimOrphanedSessions()
+            try await store.pruneSessions(endedBefore: Date().addingTimeInterval(-7 * 86400))
+        } catch {
+            logger.warning(
+                "could not look for sessions of stopped servers",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            return
+        }
+        for stored in claimed {
+            guard var snapshot = Self.decode(stored) else { continue }
+            do {
+                try await audit.record(
+                    AuditEvent(
+                        .sessionEnded, actor: .system(ServerApplication.instanceName), machine: snapshot.machine,
+                        session: snapshot.id,
+                        policy: .init(version: snapshot.policyVersion, names: snapshot.policies), outcome: .success,
+                        details: [
+                            "state": "ended", "reason": .string(SessionEndReason.serverRestart.rawValue),
+                            "control_requests": .integer(Int64(snapshot.controlRequests)),
+                            "last_state": .string(snapshot.state), "server_stopped": true,
+                        ]))
+            } catch {
+                logger.error(
+                    "could not record the end of a session of a stopped server",
+                    metadata: ["session.id": "\(stored.id)", "error": "\(error.reason)"])
+                try? await store.release(stored.id)
+                continue
+            }
+            logger.notice(
+                "ended a session of a stopped server", metadata: ["session.id": "\(stored.id)"])
+            snapshot.state = "ended"
+            snapshot.endReason = .serverRestart
+            snapshot.deadline = nil
+            if let encoded = try? Self.encode(snapshot) { try? await store.finish(stored.id, snapshot: encoded) }
+            await bus.announce(stored.id)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func connectedInstance(of machine: String) async throws(APIError) -> UUID? {
+        do {
+            return try await store.connectedInstance(of: machine)
+        } catch {
+            throw databaseUnavailable(error)
+        }
+    }
+
+    /// The copy of a session another replica runs, if `identity` may see it.
+    private func elsewhere(
+        _ id: UUID, for identity: OperatorService.Identity
+    ) async throws(APIError)
+        -> ReplicaStore.StoredSession
+    {
+        let stored: ReplicaStore.StoredSession?
+        do {
+            stored = try await store.session(id)
+        } catch {
+            throw databaseUnavailable(error)
+        }
+        guard let stored, let snapshot = Self.decode(stored), identity.maySee(snapshot) else {
+            throw APIError(.notFound, code: "unknown_session", message: "no session \(id) is known here")
+        }
+        return stored
+    }
+
+    private func snapshot(of stored: ReplicaStore.StoredSession) throws(APIError) -> SessionSnapshot {
+        guard let snapshot = Self.decode(stored) else {
+            throw APIError(.internalServerError, code: "internal", message: "the session's stored state is not valid")
+        }
+        return snapshot
+    }
+
+    private func databaseUnavailable(_ error: any Error) -> APIError {
+        logger.error("session storage failed", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+        return .databaseUnavailable()
+    }
+
+    private static func encode(_ snapshot: SessionSnapshot) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+    }
+
+    private static func decode(_ stored: ReplicaStore.StoredSession) -> SessionSnapshot? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(SessionSnapshot.self, from: Data(stored.snapshot.utf8))
+    }
+}
+
+extension OperatorService.Identity {
+    /// The identity as passed to another replica: without the group list, which can be long; the receiver resolves
+    /// groups itself when it needs them.
+    var passedOn: OperatorService.Identity {
+        var identity = self
+        identity.groups = []
+        return identity
+    }
+
+    /// Whether this operator may see `session`: their own; every one for administrators and auditors.
+    func maySee(_ session: SessionSnapshot) -> Bool {
+        session.helperDN == person.dn || !Set(roles).isDisjoint(with: [.administrator, .auditor])
+    }
+}

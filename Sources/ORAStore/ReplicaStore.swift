@@ -1,0 +1,181 @@
+public import Foundation
+public import Logging
+public import PostgresNIO
+
+/// What replicas of ora-server share about agent connections and sessions, so that any replica can answer for a
+/// machine whose agent is connected to another: which replica holds each agent, a copy of every session's state
+/// written by the replica that runs it, and the NOTIFY channels they talk over.
+///
+/// A replica counts as running while its row in `server_instances` is fresher than `livenessWindow`; connections
+/// and sessions of a replica that stopped beating are treated as gone.
+public struct ReplicaStore: Sendable {
+    /// The channel on which replicas announce that a session changed (the payload is its id).
+    public static let sessionsChannel = "ora_sessions"
+    /// How long after its last heartbeat a replica still counts as running.
+    public static let livenessWindow = "45 seconds"
+
+    /// The channel a replica receives calls and answers on.
+    public static func channel(of instance: UUID) -> String {
+        "ora_replica_" + instance.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    /// A session as its replica last wrote it.
+    public struct StoredSession: Sendable, Hashable {
+        /// The session's id.
+        public var id: UUID
+        /// The replica that runs it.
+        public var instance: UUID
+        /// Whether it has ended.
+        public var ended: Bool
+        /// Whether the replica that runs it is still running.
+        public var instanceAlive: Bool
+        /// Its state as JSON, as the replica wrote it.
+        public var snapshot: String
+    }
+
+    private let client: PostgresClient
+    private let logger: Logger
+
+    /// Creates the store on `client`.
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Notes that `machine`'s agent is connected to `instance` since `time`.
+    public func recordConnection(of machine: String, to instance: UUID, at time: Date) async throws {
+        _ = try await client.query(
+            "UPDATE machines SET connected_instance = \(instance), last_seen_at = \(time) WHERE name = \(machine)",
+            logger: logger)
+    }
+
+    /// Notes that `machine`'s agent left `instance` at `time`; a newer connection to another replica is kept.
+    public func recordDisconnection(of machine: String, from instance: UUID, at time: Date) async throws {
+        _ = try await client.query(
+            """
+            UPDATE machines SET connected_instance = NULL, last_seen_at = \(time)
+            WHERE name = \(machine) AND connected_instance = \(instance)
+            """,
+            logger: logger)
+    }
+
+    /// The running replica `machine`'s agent is connected to, if any.
+    public func connectedInstance(of machine: String) async throws -> UUID? {
+        let rows = try await client.query(
+            """
+            SELECT m.connected_instance FROM machines m
+            JOIN server_instances i ON i.id = m.connected_instance
+            WHERE m.name = \(machine) AND i.last_seen_at > now() - \(Self.livenessWindow)::interval
+            """,
+            logger: logger)
+        for try await instance in rows.decode(UUID.self) { return instance }
+        return nil
+    }
+
+    /// The machines whose agents are connected to a running replica.
+    public func connectedMachines() async throws -> Set<String> {
+        let rows = try await client.query(
+            """
+            SELECT m.name FROM machines m
+            JOIN server_instances i ON i.id = m.connected_instance
+            WHERE i.last_seen_at > now() - \(Self.livenessWindow)::interval
+            """,
+            logger: logger)
+        var names: Set<String> = []
+        for try await name in rows.decode(String.self) { names.insert(name) }
+        return names
+    }
+
+    /// Sends `payload` (at most 8,000 bytes) on `channel`.
+    public func notify(_ channel: String, _ payload: String) async throws {
+        _ = try await client.query("SELECT pg_notify(\(channel), \(payload))", logger: logger)
+    }
+
+    /// Writes the state of a session `instance` runs, unless a later revision is already stored. A session that
+    /// has ended stays ended, whoever writes after.
+    public func saveSession(
+        _ id: UUID, machine: String, helperDN: String, instance: UUID, revision: Int, ended: Bool, snapshot: String
+    ) async throws {
+        _ = try await client.query(
+            """
+            INSERT INTO sessions (id, machine, helper_dn, instance, ended, revision, snapshot, updated_at)
+            VALUES (\(id), \(machine), \(helperDN), \(instance), \(ended), \(revision), \(snapshot)::jsonb, now())
+            ON CONFLICT (id) DO UPDATE
+            SET ended = excluded.ended, revision = excluded.revision, snapshot = excluded.snapshot, updated_at = now()
+            WHERE NOT sessions.ended AND sessions.revision < excluded.revision
+            """,
+            logger: logger)
+    }
+
+    /// The session `id`, if a replica wrote it.
+    public func session(_ id: UUID) async throws -> StoredSession? {
+        let rows = try await client.query(
+            """
+            SELECT s.id, s.instance, s.ended, \(unescaped: Self.aliveExpression), s.snapshot::text FROM sessions s
+            WHERE s.id = \(id)
+            """,
+            logger: logger)
+        return try await Self.decode(rows).first
+    }
+
+    /// The sessions of other replicas than `instance` that have not ended or changed after `since`, newest first.
+    public func sessions(notOn instance: UUID, changedSince since: Date) async throws -> [StoredSession] {
+        let rows = try await client.query(
+            """
+            SELECT s.id, s.instance, s.ended, \(unescaped: Self.aliveExpression), s.snapshot::text FROM sessions s
+            WHERE s.instance <> \(instance) AND (NOT s.ended OR s.updated_at > \(since))
+            ORDER BY s.updated_at DESC LIMIT 1000
+            """,
+            logger: logger)
+        return try await Self.decode(rows)
+    }
+
+    /// Takes, for this caller alone, up to `limit` sessions that have not ended although the replica running them
+    /// stopped: they are marked ended here, and the caller records how they ended (or gives them back with
+    /// `release`).
+    public func claimOrphanedSessions(limit: Int = 100) async throws -> [StoredSession] {
+        let rows = try await client.query(
+            """
+            UPDATE sessions SET ended = true, updated_at = now()
+            WHERE id IN (
+                SELECT s.id FROM sessions s
+                WHERE NOT s.ended AND NOT \(unescaped: Self.aliveExpression)
+                FOR UPDATE SKIP LOCKED LIMIT \(limit)
+            )
+            RETURNING id, instance, ended, false, snapshot::text
+            """,
+            logger: logger)
+        return try await Self.decode(rows)
+    }
+
+    /// Gives back a session `claimOrphanedSessions` took whose end could not be recorded.
+    public func release(_ id: UUID) async throws {
+        _ = try await client.query("UPDATE sessions SET ended = false WHERE id = \(id)", logger: logger)
+    }
+
+    /// Writes the final state of a claimed session.
+    public func finish(_ id: UUID, snapshot: String) async throws {
+        _ = try await client.query(
+            "UPDATE sessions SET snapshot = \(snapshot)::jsonb, updated_at = now() WHERE id = \(id)", logger: logger)
+    }
+
+    /// Forgets ended sessions last changed before `date`; the audit log keeps their history.
+    public func pruneSessions(endedBefore date: Date) async throws {
+        _ = try await client.query(
+            "DELETE FROM sessions WHERE ended AND updated_at < \(date)", logger: logger)
+    }
+
+    private static let aliveExpression = """
+        EXISTS (SELECT 1 FROM server_instances i WHERE i.id = s.instance \
+        AND i.last_seen_at > now() - interval '\(livenessWindow)')
+        """
+
+    private static func decode(_ rows: PostgresRowSequence) async throws -> [StoredSession] {
+        var sessions: [StoredSession] = []
+        for try await row in rows.decode((UUID, UUID, Bool, Bool, String).self) {
+            sessions.append(
+                StoredSession(id: row.0, instance: row.1, ended: row.2, instanceAlive: row.3, snapshot: row.4))
+        }
+        return sessions
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// Two replicas of ora-server on one database: the helper talks to one, the machine's agent is connected to the
+/// other, and everything works as on one server.
+@Suite("Offers across replicas")
+struct ReplicaTests {
+    @Test("an offer, control and the end reach the agent through the replica that holds it; a crash ends its sessions")
+    func offerThroughAnotherReplica() async throws {
+        let setup = try await OfferTests.Setup.make(enrolling: "WS-0201")
+        // The agent connects to the first replica, the one it enrolled with; the helper uses the second.
+        let holder = setup.server
+        let front = try await RunningServer(sharing: holder, extra: OfferTests.configuration)
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command",
+                try OfferTests.consentScript(in: setup.files), "--state-dir", setup.state,
+            ])
+        let token = try await front.token("lena.wolf")
+        let offers = OfferTests()
+        try await offers.waitUntilOnline("ws-0201", server: front, token: token)
+        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
+
+        // Offer, consent, control and the end, all through the replica without the agent.
+        let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
+        #expect(offered.status == 0, "\(offered.standardError)")
+        #expect(offered.standardOutput.contains("accepted: you see the screen of ws-0201"), "\(offered.standardOutput)")
+        let id = offers.sessionID(in: offered.standardOutput.components(separatedBy: "\n")[0])
+        let granted = await lena.run("session", "control", id, "--wait")
+        #expect(granted.status == 0, "\(granted.standardError)")
+        #expect(granted.standardOutput.contains("control granted"), "\(granted.standardOutput)")
+        let listed = try await HTTP.get(front.base + "/api/v1/sessions", token: token)
+        #expect(listed.body.lowercased().contains(#""id":"\#(id.lowercased())""#), "\(listed.body)")
+        #expect(listed.body.contains(#""state":"controlling""#), "\(listed.body)")
+        // A second offer to the busy machine is refused by the replica that runs its session.
+        let busy = await lena.run("offer", "ws-0201", "--ticket", "INC0000001")
+        #expect(busy.status == 2)
+        #expect(busy.standardError.contains("ws-0201 is already in a session"), "\(busy.standardError)")
+        // Someone else's session is not theirs to end, on any replica.
+        let tom = try await front.token("tom.berger")
+        #expect(try await HTTP.send("DELETE", front.base + "/api/v1/sessions/\(id)", token: tom).status == 404)
+        let ended = await lena.run("session", "end", id)
+        #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
+        #expect(
+            try offers.events(of: id, on: front) == [
+                "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
+                "control.granted", "session.ended",
+            ])
+        // The offer was decided and recorded by the replica holding the agent, for the helper's address.
+        #expect(
+            try front.sql(
+                "SELECT actor_name, source_address FROM audit_events WHERE event = 'offer.requested' AND session_id = '\(id)'"
+            ) == "lena.wolf|127.0.0.1")
+
+        // The replica holding the agent crashes mid-session: the other one ends the session for it.
+        let crashed = await lena.run("offer", "ws-0201", "--ticket", "INC0000001", "--wait")
+        #expect(crashed.status == 0, "\(crashed.standardError)")
+        let orphan = offers.sessionID(in: crashed.standardOutput.components(separatedBy: "\n")[0])
+        await holder.crash()
+        // Its heartbeat stops; a minute later it no longer counts as running.
+        _ = try holder.sql("UPDATE server_instances SET last_seen_at = now() - interval '1 minute'")
+        let gone = try await offers.session(orphan, on: front, token: token) { $0["state"] as? String == "ended" }
+        #expect(gone["end_reason"] as? String == "server_restart", "\(gone)")
+        #expect(
+            try front.sql(
+                "SELECT details->>'reason', details->>'last_state' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(orphan)'"
+            ) == "server_restart|viewing")
+        #expect(try offers.events(of: orphan, on: front).last == "session.ended")
+
+        // The agent comes back to the restarted replica; a revocation made on the other disconnects it at once.
+        try await holder.start()
+        // The agent has been backing off while its server was down.
+        try await offers.waitUntilOnline("ws-0201", server: front, token: token, within: .seconds(90))
+        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: front, ora: SourceTree.binary("ora"))
+        #expect(await admin.run("agents", "revoke", "ws-0201").status == 0)
+        let refused = await agent.exit()
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("this machine's enrollment was revoked"), "\(refused.standardError)")
+        let auditor = try await front.token("sara.klein")
+        let verified = try await HTTP.get(front.base + "/api/v1/audit/verify", token: auditor)
+        #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+    }
+}
