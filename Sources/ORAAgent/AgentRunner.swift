@@ -75,7 +75,7 @@ public final class AgentRunner: Sendable {
 
     /// The wait before reconnecting after `failures` failures in a row: doubling from 1 s up to 60 s, each a
     /// random 50–100 % of that, so agents that lost the same server spread out.
-    static func backOff(after failures: Int) -> Duration {
+    public static func backOff(after failures: Int) -> Duration {
         let ceiling = min(60.0, pow(2.0, Double(max(0, failures - 1))))
         return .milliseconds(Int64(ceiling * Double.random(in: 0.5...1.0) * 1000))
     }

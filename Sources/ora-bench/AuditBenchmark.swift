@@ -11,39 +11,17 @@ import PostgresNIO
 /// 3. first-page search latency over 10 million events, by operator and by machine, for one day.
 enum AuditBenchmark {
     static func run(seconds: Double, events searchEvents: Int) async throws {
-        let environment = ProcessInfo.processInfo.environment
-        func setting(_ name: String) -> String {
-            guard let value = environment[name], !value.isEmpty else {
-                FileHandle.standardError.write(
-                    Data("ora-bench: \(name) is not set; run Deploy/dev/services up and source its env file\n".utf8))
-                exit(2)
-            }
-            return value
-        }
-        func secret(_ name: String) throws -> String {
-            try String(contentsOfFile: setting(name), encoding: .utf8).trimmingCharacters(in: .newlines)
-        }
+        let environment = BenchmarkEnvironment()
+        let setting = environment.setting
         let host = setting("ORA_PG_HOST")
         let port = Int(setting("ORA_PG_PORT")) ?? 5432
         let database = "ora_bench_\(UInt32.random(in: 0...UInt32.max))"
         let superuser = setting("ORA_PG_SUPERUSER")
-        let superuserPassword = try secret("ORA_PG_SUPERUSER_PASSWORD_FILE")
+        let superuserPassword = try environment.secret("ORA_PG_SUPERUSER_PASSWORD_FILE")
         let user = setting("ORA_PG_USER")
-        let password = try secret("ORA_PG_PASSWORD_FILE")
-        func psql(_ sql: String, database: String = "postgres") throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-            process.arguments = [
-                "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", "\(port)", "-U", superuser,
-                "-d", database, "-c", sql,
-            ]
-            process.environment = ["PGPASSWORD": superuserPassword]
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw BenchmarkError("psql failed: \(sql.prefix(80))") }
-        }
-        try psql("CREATE DATABASE \(database) OWNER \(user)")
-        defer { try? psql("DROP DATABASE \(database) WITH (FORCE)") }
+        let password = try environment.secret("ORA_PG_PASSWORD_FILE")
+        try environment.psql("CREATE DATABASE \(database) OWNER \(user)")
+        defer { try? environment.psql("DROP DATABASE \(database) WITH (FORCE)") }
         print("audit benchmark in database \(database)")
 
         var logger = Logger(label: "ora-bench")
@@ -58,7 +36,7 @@ enum AuditBenchmark {
             try await Migrator(client: client, logger: logger).migrate()
 
             // 1. pgbench: batches of 500 rows per INSERT, the shape of audit_events with all its indexes.
-            try psql("CREATE SEQUENCE bench_sequence START 1000000000", database: database)
+            try environment.psql("CREATE SEQUENCE bench_sequence START 1000000000", database: database)
             let script = FileManager.default.temporaryDirectory.appendingPathComponent("ora-bench-audit.sql")
             try """
             INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
@@ -76,11 +54,11 @@ enum AuditBenchmark {
                     user: superuser, password: superuserPassword, database: database)
                 print(String(format: "pgbench raw batched INSERT, %d client(s): %.0f rows/s", clients, rate * 500))
             }
-            try psql(
+            try environment.psql(
                 // As a superuser with triggers off: the append-only triggers would refuse this, as they should.
                 "SET session_replication_role = replica; TRUNCATE audit_events",
                 database: database)
-            try psql(
+            try environment.psql(
                 "UPDATE audit_chain_head SET sequence = 0, hash = decode(repeat('00', 32), 'hex')",
                 database: database)
 
@@ -135,7 +113,7 @@ enum AuditBenchmark {
             print("  chain verified: \(report.intact ? "intact" : "BROKEN"), \(report.verified) events")
 
             // 3. Search over many events spread over 200 days, 1,000 operators, 5,000 machines.
-            try psql(
+            try environment.psql(
                 """
                 SELECT ora_audit_prepare_partition((date '2026-01-01' + m * interval '1 month')::date)
                 FROM generate_series(0, 7) AS m
@@ -143,7 +121,7 @@ enum AuditBenchmark {
             let loadStart = ContinuousClock.now
             let chunk = 1_000_000
             for offset in stride(from: 0, to: searchEvents, by: chunk) {
-                try psql(
+                try environment.psql(
                     """
                     INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
                         machine, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
@@ -156,7 +134,7 @@ enum AuditBenchmark {
                     FROM generate_series(\(offset + 1)::bigint, \(min(offset + chunk, searchEvents))::bigint) AS g
                     """, database: database)
             }
-            try psql("ANALYZE audit_events", database: database)
+            try environment.psql("ANALYZE audit_events", database: database)
             print("loaded \(searchEvents) events for search in \(ContinuousClock.now - loadStart)")
             let log = AuditLog(client: client, logger: logger)
             let dayStart = 1_767_225_600_000_000 as Int64  // 2026-01-01

@@ -19,6 +19,12 @@ struct DirectoryBenchmark {
             try PolicyBenchmark.run()
             return
         }
+        if arguments.first == "agents" {
+            try await AgentsBenchmark.run(
+                count: arguments.count > 1 ? Int(arguments[1]) ?? 10_000 : 10_000,
+                offers: arguments.count > 2 ? Int(arguments[2]) ?? 1_000 : 1_000)
+            return
+        }
         if arguments.first == "audit" {
             try await AuditBenchmark.run(
                 seconds: arguments.count > 1 ? Double(arguments[1]) ?? 10 : 10,

@@ -1,0 +1,403 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ORAAgent
+import ORACore
+import PostgresNIO
+import Synchronization
+
+/// One ora-server (the release binary, as a process of its own) with many simulated agents connected, against the
+/// PostgreSQL and slapd of `Deploy/dev/services`, in a fresh database:
+/// 1. the server's resident memory before and after `count` agents connected, per agent;
+/// 2. how long an offer takes from the helper's request to the agent's receiving it, while all are connected;
+/// 3. how long, after the server restarts, until every agent is back (they reconnect with the agent's back-off).
+///
+/// The simulated agents speak the real protocol with real device keys: hello, a challenge signed with the key,
+/// welcome, then offers.
+enum AgentsBenchmark {
+    static func run(count: Int, offers: Int) async throws {
+        let environment = BenchmarkEnvironment()
+        let database = "ora_bench_agents_\(UInt32.random(in: 0...UInt32.max))"
+        try environment.psql("CREATE DATABASE \(database) OWNER \(environment.setting("ORA_PG_USER"))")
+        defer { try? environment.psql("DROP DATABASE \(database) WITH (FORCE)") }
+        print("agents benchmark: \(count) agents, \(offers) offers, database \(database)")
+
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("ora-bench-agents-\(getpid())")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: files) }
+        let port = Int.random(in: 20000...29999)
+        let configuration = files.appendingPathComponent("ora-server.yaml").path
+        try """
+        listen: { host: 127.0.0.1, port: \(port) }
+        database:
+          host: \(environment.setting("ORA_PG_HOST"))
+          port: \(environment.setting("ORA_PG_PORT"))
+          name: \(database)
+          user: \(environment.setting("ORA_PG_USER"))
+          password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
+          tls: disable
+        directory:
+          uris: ["\(environment.setting("ORA_LDAP_URI"))"]
+          base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
+          bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
+          password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
+        audit:
+          signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+        agents:
+          server_names: ["127.0.0.1"]
+          offers_per_machine_per_minute: 600
+        log:
+          level: warning
+        """.write(toFile: configuration, atomically: true, encoding: .utf8)
+        let base = "http://127.0.0.1:\(port)"
+        let server = ServerProcess(
+            binary: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("ora-server").path,
+            configuration: configuration, log: files.appendingPathComponent("ora-server.log").path)
+        try server.start()
+        defer { server.stop() }
+        try await waitUntilServing(base, server: server)
+
+        // Policy: tier 2 may view workstations.
+        let admin = try await login("peter.schmidt", base: base)
+        let policy = """
+            policies:
+              - name: bench-view-workstations
+                helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
+                targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
+                allow: view
+                consent_timeout: 60s
+            roles:
+              administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+            """
+        let body = try JSONEncoder().encode(["files": [PolicySet.File(name: "bench.yaml", content: policy)]])
+        _ = try await request("PUT", base + "/api/v1/policy", body: body, token: admin, expecting: 200)
+        let helper = try await login("lena.wolf", base: base)
+
+        // The machines, enrolled directly in the database: the workstations of the demo directory (which offers
+        // go to) and as many more as asked.
+        let targets = ["ws-0101", "ws-0102", "ws-0201", "ws-0202"]
+        let names = targets + (0..<max(0, count - targets.count)).map { String(format: "bench-%05d", $0) }
+        let keys = names.map { _ in P256.Signing.PrivateKey() }
+        try await enroll(names: names, keys: keys, database: database, environment: environment)
+
+        let idle = try server.residentKilobytes()
+        let fleet = Fleet(server: "127.0.0.1", url: "ws://127.0.0.1:\(port)/agent/v1/connect")
+        let started = ContinuousClock.now
+        let runners = Task {
+            await withDiscardingTaskGroup { group in
+                for (name, key) in zip(names, keys) {
+                    let key = key.rawRepresentation
+                    group.addTask { await fleet.keepConnected(name, key: key) }
+                    // Connections are opened at a steady pace rather than all at once, as a fleet of machines
+                    // starting over a morning would; it also keeps the listen backlog from overflowing.
+                    if fleet.connected < count { try? await Task.sleep(for: .microseconds(200)) }
+                }
+            }
+        }
+        defer { runners.cancel() }
+        try await fleet.waitUntil(connected: count, within: .seconds(300))
+        print(String(format: "%d agents connected in %.1f s", count, (ContinuousClock.now - started).seconds))
+        try await Task.sleep(for: .seconds(5))
+        let loaded = try server.residentKilobytes()
+        print(
+            String(
+                format: "server resident memory: %.1f MB idle, %.1f MB with %d agents: %.1f KB per agent",
+                Double(idle) / 1024, Double(loaded) / 1024, count, Double(loaded - idle) / Double(count)))
+
+        // Offers, one after another, round the four workstations; each session ended before the next offer to it.
+        var latencies: [Duration] = []
+        for index in 0..<(offers + 20) {
+            let machine = targets[index % targets.count]
+            let offered = ContinuousClock.now
+            let answer = try await request(
+                "POST", base + "/api/v1/offers",
+                body: Data(#"{"machine": "\#(machine)", "mode": "view"}"#.utf8), token: helper, expecting: 201)
+            guard let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any],
+                let text = object["id"] as? String, let session = UUID(uuidString: text)
+            else { throw BenchmarkError("the offer's answer has no session id") }
+            let received = try await fleet.arrival(of: session, within: .seconds(10))
+            // The first offers warm the directory cache and the connections; they are not counted.
+            if index >= 20 { latencies.append(received - offered) }
+            _ = try await request("DELETE", base + "/api/v1/sessions/\(text)", token: helper, expecting: 200)
+        }
+        latencies.sort()
+        print(
+            String(
+                format: "offer to agent, %d offers with %d agents connected: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                latencies.count, count, latencies[latencies.count / 2].milliseconds,
+                latencies[latencies.count * 99 / 100].milliseconds, latencies.last!.milliseconds))
+
+        // Restart: every agent loses its connection and comes back with its back-off.
+        let stopping = ContinuousClock.now
+        server.stop()
+        try server.start()
+        try await waitUntilServing(base, server: server)
+        let serving = ContinuousClock.now
+        print(String(format: "server stopped and started again in %.1f s", (serving - stopping).seconds))
+        try await fleet.waitUntil(connected: count, within: .seconds(300), afterLosingAll: true)
+        print(
+            String(
+                format: "after the restart, all %d agents back %.1f s after the server was serving again",
+                count, (ContinuousClock.now - serving).seconds))
+    }
+
+    /// Inserts the machines with their public keys, as enrollment would.
+    static func enroll(
+        names: [String], keys: [P256.Signing.PrivateKey], database: String, environment: BenchmarkEnvironment
+    ) async throws {
+        var logger = Logger(label: "ora-bench")
+        logger.logLevel = .warning
+        let configuration = PostgresClient.Configuration(
+            host: environment.setting("ORA_PG_HOST"), port: Int(environment.setting("ORA_PG_PORT")) ?? 5432,
+            username: environment.setting("ORA_PG_USER"), password: try environment.secret("ORA_PG_PASSWORD_FILE"),
+            database: database, tls: .disable)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let publicKeys = keys.map { DevicePublicKey.text($0.publicKey) }
+            let dns = names.map { "cn=\($0.uppercased()),ou=Workstations,ou=Computers,dc=corp,dc=example" }
+            try await client.query(
+                """
+                INSERT INTO machines (name, computer_dn, public_key, operating_system, agent_version, enrolled_at,
+                    enrolled_by)
+                SELECT name, dn, key, 'Debian GNU/Linux 12', 'bench', now(), 'ora-bench'
+                FROM unnest(\(names)::text[], \(dns)::text[], \(publicKeys)::text[]) AS m(name, dn, key)
+                """,
+                logger: logger)
+        }
+    }
+
+    static func login(_ user: String, base: String) async throws -> String {
+        let body = try JSONEncoder().encode(["user": user, "password": "ora-demo"])
+        let answer = try await request("POST", base + "/api/v1/login", body: body, expecting: 200)
+        guard let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any],
+            let token = object["token"] as? String
+        else { throw BenchmarkError("login as \(user) gave no token") }
+        return token
+    }
+
+    static func request(
+        _ method: String, _ url: String, body: Data? = nil, token: String? = nil, expecting status: UInt
+    ) async throws -> Data {
+        var request = HTTPClientRequest(url: url)
+        request.method = .init(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+        guard response.status.code == status else {
+            throw BenchmarkError("\(method) \(url): \(response.status.code) \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+
+    static func waitUntilServing(_ base: String, server: ServerProcess) async throws {
+        for _ in 0..<300 {
+            guard server.isRunning else { throw BenchmarkError("the server stopped; see \(server.log)") }
+            if (try? await request("GET", base + "/healthz", expecting: 200)) != nil { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchmarkError("the server did not start; see its log")
+    }
+}
+
+/// The simulated agents: each keeps one connection open, reconnecting with the agent's back-off, and notes when
+/// each offer arrives.
+final class Fleet: Sendable {
+    private struct State {
+        var connected = 0
+        var lostAll = false
+        var arrivals: [UUID: ContinuousClock.Instant] = [:]
+    }
+
+    let server: String
+    let url: String
+    private let state = Mutex(State())
+    private let logger: Logger
+
+    init(server: String, url: String) {
+        self.server = server
+        self.url = url
+        var logger = Logger(label: "ora-bench-agent")
+        logger.logLevel = .critical
+        self.logger = logger
+    }
+
+    var connected: Int { state.withLock { $0.connected } }
+
+    /// Keeps `machine` connected, proving `key` (the raw P-256 private key).
+    func keepConnected(_ machine: String, key: Data) async {
+        var failures = 0
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            _ = try? await WebSocketClient.connect(
+                url: url, configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize), logger: logger
+            ) { inbound, outbound, _ in
+                try await self.converse(machine, key: key, inbound: inbound, outbound: outbound)
+            }
+            if ContinuousClock.now - started > .seconds(30) { failures = 0 }
+            failures += 1
+            guard (try? await Task.sleep(for: AgentRunner.backOff(after: failures))) != nil else { return }
+        }
+    }
+
+    private func converse(
+        _ machine: String, key: Data, inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter
+    ) async throws {
+        var messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
+        func send(_ message: AgentProtocol.AgentMessage) async throws {
+            try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
+        }
+        func next() async throws -> AgentProtocol.ServerMessage? {
+            guard case .text(let text) = try await messages.next() else { return nil }
+            return try AgentProtocol.decodeServerMessage(Array(text.utf8))
+        }
+        try await send(.hello(machine: machine, agentVersion: "bench", operatingSystem: "Debian GNU/Linux 12"))
+        guard case .challenge(let nonce) = try await next() else { return }
+        let statement = AgentAuthentication(server: server, machine: machine, nonce: nonce)
+        try await send(
+            .authenticate(signature: try statement.sign(with: P256.Signing.PrivateKey(rawRepresentation: key))))
+        guard case .welcome = try await next() else { return }
+        state.withLock { $0.connected += 1 }
+        defer {
+            state.withLock { state in
+                state.connected -= 1
+                if state.connected == 0 { state.lostAll = true }
+            }
+        }
+        while let message = try await next() {
+            if case .offer(let offer) = message {
+                let now = ContinuousClock.now
+                state.withLock { $0.arrivals[offer.session] = now }
+            }
+        }
+    }
+
+    /// Waits until `count` agents are connected (after all had lost their connection, when `afterLosingAll`).
+    func waitUntil(connected count: Int, within limit: Duration, afterLosingAll: Bool = false) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let (connected, lostAll) = state.withLock { ($0.connected, $0.lostAll) }
+            if connected >= count, lostAll || !afterLosingAll { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchmarkError("only \(connected) of \(count) agents connected within \(limit)")
+    }
+
+    /// When the offer of `session` reached its agent.
+    func arrival(of session: UUID, within limit: Duration) async throws -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let arrived = state.withLock({ $0.arrivals.removeValue(forKey: session) }) { return arrived }
+            await Task.yield()
+        }
+        throw BenchmarkError("the offer of session \(session) did not reach its agent")
+    }
+}
+
+/// The ora-server release binary, run as its own process so its memory can be read.
+final class ServerProcess: @unchecked Sendable {
+    private let binary: String
+    private let configuration: String
+    let log: String
+    private var process: Process?
+
+    init(binary: String, configuration: String, log: String) {
+        self.binary = binary
+        self.configuration = configuration
+        self.log = log
+    }
+
+    func start() throws {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw BenchmarkError("\(binary) is missing: build it with swift build -c release --product ora-server")
+        }
+        let process = Process()
+        // ORA_BENCH_SERVER_WRAPPER runs the server under a profiler, such as heaptrack.
+        if let wrapper = ProcessInfo.processInfo.environment["ORA_BENCH_SERVER_WRAPPER"] {
+            process.executableURL = URL(fileURLWithPath: wrapper)
+            process.arguments = [binary, "--config", configuration]
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["--config", configuration]
+        }
+        if !FileManager.default.fileExists(atPath: log) {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        output.seekToEndOfFile()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        self.process = process
+    }
+
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Stops the server with SIGTERM and waits for it.
+    func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        while process.isRunning { usleep(10_000) }
+    }
+
+    /// The server's resident set size, in KiB.
+    func residentKilobytes() throws -> Int {
+        guard let process else { throw BenchmarkError("the server is not running") }
+        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { throw BenchmarkError("no VmRSS for the server") }
+        return kilobytes
+    }
+}
+
+/// The settings of `Deploy/dev/services`, from its env file.
+struct BenchmarkEnvironment {
+    private let values = ProcessInfo.processInfo.environment
+
+    func setting(_ name: String) -> String {
+        guard let value = values[name], !value.isEmpty else {
+            FileHandle.standardError.write(
+                Data("ora-bench: \(name) is not set; run Deploy/dev/services up and source its env file\n".utf8))
+            exit(2)
+        }
+        return value
+    }
+
+    func secret(_ name: String) throws -> String {
+        try String(contentsOfFile: setting(name), encoding: .utf8).trimmingCharacters(in: .newlines)
+    }
+
+    /// Runs `sql` as the PostgreSQL superuser.
+    func psql(_ sql: String, database: String = "postgres") throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = [
+            "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", setting("ORA_PG_HOST"), "-p", setting("ORA_PG_PORT"),
+            "-U", setting("ORA_PG_SUPERUSER"), "-d", database, "-c", sql,
+        ]
+        process.environment = ["PGPASSWORD": try secret("ORA_PG_SUPERUSER_PASSWORD_FILE")]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchmarkError("psql failed: \(sql.prefix(80))") }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
+}
