@@ -391,6 +391,7 @@ struct BenchmarkEnvironment {
             "-U", setting("ORA_PG_SUPERUSER"), "-d", database, "-c", sql,
         ]
         process.environment = ["PGPASSWORD": try secret("ORA_PG_SUPERUSER_PASSWORD_FILE")]
+        process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw BenchmarkError("psql failed: \(sql.prefix(80))") }

@@ -89,6 +89,36 @@ struct AuditLogTests {
         }
     }
 
+    @Test("one statement after a known head: writes all or nothing, and notices a head that moved")
+    func appendAfterKnownHead() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let log = AuditLog(client: client, logger: logger)
+            let first = (0..<3).map { _ in AuditLog.PreparedEvent(Self.event()) }
+            let head = try #require(
+                try await AuditLog.append(first, after: try await log.head(), on: client, logger: logger))
+            #expect(head == (try await log.head()))
+            #expect(head.sequence == 3)
+
+            // Another writer moved the head: nothing is written against the old one.
+            try await append([Self.event(.policyApplied)], client: client)
+            #expect(
+                try await AuditLog.append(
+                    [AuditLog.PreparedEvent(Self.event())], after: head, on: client, logger: logger) == nil)
+            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "4|4")
+
+            // A stored id refuses the whole statement, head included.
+            let current = try await log.head()
+            let batch = [Self.event(), first[1].chain.event, Self.event()].map(AuditLog.PreparedEvent.init)
+            await #expect(throws: (any Error).self) {
+                try await AuditLog.append(batch, after: current, on: client, logger: logger)
+            }
+            #expect(try await log.head() == current)
+            #expect(try database.sql("SELECT count(*) FROM audit_events") == "4")
+            #expect(try await log.verify().intact)
+        }
+    }
+
     @Test("the server role may only insert and read; nobody can update, delete or truncate")
     func appendOnly() async throws {
         try await TestDatabase.with { database, client in

@@ -37,6 +37,9 @@ public final class AuditWriter: Service, Sendable {
     private struct State {
         var queue: [Pending] = []
         var accepting = true
+        /// The chain's head after this writer's last batch; the next batch is appended after it in one statement,
+        /// which notices when another server has moved it meanwhile.
+        var head: AuditChainHead?
     }
 
     private let client: PostgresClient
@@ -122,11 +125,12 @@ public final class AuditWriter: Service, Sendable {
             do {
                 // The first attempt writes without looking for stored ids (the common case, and the fast one); a
                 // retry looks, so an event whose commit was only unacknowledged is stored once.
-                let checking = attempt > 1
                 try await withTimeout(settings.writeTimeout) {
+                    if attempt == 1, try await self.appendAfterKnownHead(events) { return }
+                    self.state.withLock { $0.head = nil }
                     try await self.client.withTransaction(logger: self.logger) { connection in
                         _ = try await AuditLog.append(
-                            events, on: connection, logger: self.logger, checkingForStored: checking)
+                            events, on: connection, logger: self.logger, checkingForStored: attempt > 1)
                     }
                 }
                 return .success(())
@@ -142,6 +146,27 @@ public final class AuditWriter: Service, Sendable {
             }
         }
         return .failure(AuditUnavailableError(reason: lastError))
+    }
+}
+
+extension AuditWriter {
+    /// Appends `events` in one statement after the head this writer knows (read first when it knows none).
+    /// - Returns: `false` when another server moved the head twice in a row; the caller appends the slower way.
+    fileprivate func appendAfterKnownHead(_ events: [AuditLog.PreparedEvent]) async throws -> Bool {
+        for _ in 0..<2 {
+            let head: AuditChainHead
+            if let known = state.withLock({ $0.head }) {
+                head = known
+            } else {
+                head = try await AuditLog(client: client, logger: logger).head()
+            }
+            if let next = try await AuditLog.append(events, after: head, on: client, logger: logger) {
+                state.withLock { $0.head = next }
+                return true
+            }
+            state.withLock { $0.head = nil }
+        }
+        return false
     }
 }
 

@@ -96,10 +96,67 @@ public struct AuditLog: Sendable {
     public struct PreparedEvent: Sendable {
         /// The event and its canonical encoding.
         public let chain: PreparedAuditEvent
+        /// The event's columns as the INSERT sends them, all but its place in the chain.
+        let row: Row
 
         /// Encodes `event`.
         public init(_ event: AuditEvent) {
             chain = PreparedAuditEvent(event)
+            row = Row(event)
+        }
+    }
+
+    /// The columns of one event, as text where PostgreSQL parses them (time, details, policy names) and with the
+    /// absent ones marked in `nulls` (arrays of parameters cannot hold NULL).
+    struct Row: Sendable {
+        var id: UUID
+        var time: String
+        var event: String
+        var code: String
+        var actorKind: String
+        var actorID: String
+        var actorName: String
+        var machine: String
+        var session: String
+        var source: String
+        var policyVersion: Int64
+        var policyNames: String
+        var outcome: String
+        var details: String
+        /// Bit 0 actor name, 1 machine, 2 session, 3 source, 4 policy version, 5 policy names: absent.
+        var nulls: Int32
+
+        init(_ event: AuditEvent) {
+            var nulls: Int32 = 0
+            func value(_ text: String?, bit: Int32) -> String {
+                if text == nil { nulls |= 1 << bit }
+                return text ?? ""
+            }
+            id = event.id
+            time = event.time.description
+            self.event = event.name
+            code = event.code
+            actorKind = event.actor.kind.rawValue
+            actorID = event.actor.id
+            actorName = value(event.actor.name, bit: 0)
+            machine = value(event.machine, bit: 1)
+            session = value(event.session?.uuidString, bit: 2)
+            source = value(event.source, bit: 3)
+            policyVersion = event.policy?.version ?? 0
+            if event.policy?.version == nil { nulls |= 1 << 4 }
+            policyNames = value(event.policy.map { Self.arrayLiteral($0.names) }, bit: 5)
+            outcome = event.outcome.rawValue
+            details = String(decoding: AuditCanonicalEncoding.encode(.object(event.details)), as: UTF8.self)
+            self.nulls = nulls
+        }
+
+        /// `names` as a PostgreSQL array literal: `{"a","b"}`.
+        static func arrayLiteral(_ names: [String]) -> String {
+            let quoted = names.map {
+                "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                    + "\""
+            }
+            return "{" + quoted.joined(separator: ",") + "}"
         }
     }
 
@@ -125,25 +182,13 @@ public struct AuditLog: Sendable {
         var head = try await chainHead(on: connection, logger: logger)
         let chained = head.append(fresh.map(\.chain))
         // One statement, not COPY: a COPY stays open between client messages, and a backend in that state holds
-        // up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more. A stored id
-        // (a first attempt does not look) makes the count short, and the whole transaction is refused.
-        let rows = try await connection.query(
-            """
-            INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
-                session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
-            SELECT sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
-                session_id, source_address, policy_version, policy_names, outcome, details, previous_hash, hash
-            FROM json_to_recordset(\(rowsDocument(chained))::json) AS e(sequence bigint, id uuid,
-                occurred_at timestamptz, event text, code text, actor_kind text, actor_id text, actor_name text,
-                machine text, session_id uuid, source_address text, policy_version bigint, policy_names text[],
-                outcome text, details jsonb, previous_hash bytea, hash bytea)
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-            """,
-            logger: logger
-        )
+        // up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more. A stored id (a
+        // first attempt does not look) makes the count short, and the whole transaction is refused.
+        var insert = insertStatement(fresh, chained)
+        insert.sql = "WITH inserted AS (\(insert.sql) ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM inserted"
+        let rowsInserted = try await connection.query(insert, logger: logger)
         var inserted = 0
-        for try await _ in rows { inserted += 1 }
+        for try await count in rowsInserted.decode(Int.self) { inserted = count }
         // Under the chain lock no other writer can have stored these ids; a difference means the chain would break.
         guard inserted == chained.count else {
             throw AuditLogError.chainConflict(expected: chained.count, inserted: inserted)
@@ -152,6 +197,81 @@ public struct AuditLog: Sendable {
             "UPDATE audit_chain_head SET sequence = \(head.sequence), hash = \(ByteBuffer(bytes: head.hash))",
             logger: logger)
         return chained
+    }
+
+    /// Appends `events` after `head` in one statement of its own (one round trip, committed when it returns): it
+    /// takes the chain lock, moves the head from `head` to the last event, and inserts the events, all or nothing.
+    /// - Returns: the new head; `nil` when the head is no longer `head` (another server appended meanwhile) and
+    ///   nothing was written: read the head and try again.
+    /// - Throws: when an event's id is stored already (nothing is written then; `append(_:on:logger:checkingForStored:)`
+    ///   with `checkingForStored` skips it), or when the database fails.
+    public static func append(
+        _ events: [PreparedEvent],
+        after head: AuditChainHead,
+        on client: PostgresClient,
+        logger: Logger
+    ) async throws -> AuditChainHead? {
+        guard !events.isEmpty else { return head }
+        var next = head
+        let chained = next.append(events.map(\.chain))
+        let insert = insertStatement(events, chained)
+        // The lock comes first (the sub-select runs before the row is locked), then the head row: the same order
+        // as every other writer, which takes the lock and then reads the head. If the head moved while this
+        // statement waited, the row no longer matches and nothing is inserted.
+        var bindings = insert.binds
+        let lock = bindings.count + 1
+        bindings.append(chainLockKey)
+        bindings.append(head.sequence)
+        bindings.append(ByteBuffer(bytes: head.hash))
+        bindings.append(next.sequence)
+        bindings.append(ByteBuffer(bytes: next.hash))
+        let statement = PostgresQuery(
+            unsafeSQL: """
+                WITH head AS (
+                    UPDATE audit_chain_head SET sequence = $\(lock + 3), hash = $\(lock + 4)
+                    WHERE (SELECT 1 FROM pg_advisory_xact_lock($\(lock))) = 1
+                        AND sequence = $\(lock + 1) AND hash = $\(lock + 2)
+                    RETURNING 1
+                ), inserted AS (
+                    \(insert.sql) WHERE EXISTS (SELECT 1 FROM head)
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM inserted)
+                """,
+            binds: bindings)
+        let rows = try await client.query(statement, logger: logger)
+        for try await (moved, inserted) in rows.decode((Int, Int).self) {
+            guard moved == 1 else { return nil }
+            guard inserted == chained.count else {
+                throw AuditLogError.chainConflict(expected: chained.count, inserted: inserted)
+            }
+        }
+        return next
+    }
+
+    /// `INSERT … SELECT` of the chained events, their columns as arrays in PostgreSQL's binary format (which it
+    /// reads without parsing); the caller completes the statement.
+    private static func insertStatement(_ events: [PreparedEvent], _ chained: [ChainedAuditEvent]) -> PostgresQuery {
+        let rows = events.map(\.row)
+        return """
+            INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
+                machine, session_id, source_address, policy_version, policy_names, outcome, details,
+                previous_hash, hash)
+            SELECT s, i, t::timestamptz, ev, c, ak, ai, CASE WHEN n & 1 = 0 THEN an END,
+                CASE WHEN n & 2 = 0 THEN m END, CASE WHEN n & 4 = 0 THEN si::uuid END,
+                CASE WHEN n & 8 = 0 THEN sa END, CASE WHEN n & 16 = 0 THEN pv END,
+                CASE WHEN n & 32 = 0 THEN pn::text[] END, o, d::jsonb, ph, h
+            FROM unnest(\(chained.map(\.sequence))::bigint[], \(rows.map(\.id))::uuid[],
+                \(rows.map(\.time))::text[], \(rows.map(\.event))::text[], \(rows.map(\.code))::text[],
+                \(rows.map(\.actorKind))::text[], \(rows.map(\.actorID))::text[],
+                \(rows.map(\.actorName))::text[], \(rows.map(\.machine))::text[], \(rows.map(\.session))::text[],
+                \(rows.map(\.source))::text[], \(rows.map(\.policyVersion))::bigint[],
+                \(rows.map(\.policyNames))::text[], \(rows.map(\.outcome))::text[], \(rows.map(\.details))::text[],
+                \(rows.map(\.nulls))::integer[],
+                \(chained.map { ByteBuffer(bytes: $0.previousHash) })::bytea[],
+                \(chained.map { ByteBuffer(bytes: $0.hash) })::bytea[])
+                AS e(s, i, t, ev, c, ak, ai, an, m, si, sa, pv, pn, o, d, n, ph, h)
+            """
     }
 
     /// The ids of `events` that are stored already.
@@ -183,39 +303,6 @@ public struct AuditLog: Sendable {
             return AuditChainHead(sequence: sequence, hash: Array(buffer: hash))
         }
         throw AuditLogError.missingHead
-    }
-
-    /// The batch as one JSON array for `json_to_recordset`: one round trip however many events there are.
-    private static func rowsDocument(_ events: [ChainedAuditEvent]) -> String {
-        var document = "["
-        document.reserveCapacity(events.count * 640)
-        for (index, chained) in events.enumerated() {
-            if index > 0 { document += "," }
-            let event = chained.event
-            var fields: [String: AuditValue] = [
-                "sequence": .integer(chained.sequence),
-                "id": .string(event.id.uuidString),
-                "occurred_at": .string(event.time.description),
-                "event": .string(event.name),
-                "code": .string(event.code),
-                "actor_kind": .string(event.actor.kind.rawValue),
-                "actor_id": .string(event.actor.id),
-                "actor_name": .text(event.actor.name),
-                "machine": .text(event.machine),
-                "session_id": .text(event.session?.uuidString),
-                "source_address": .text(event.source),
-                "outcome": .string(event.outcome.rawValue),
-                "details": .object(event.details),
-                "previous_hash": .string("\\x" + Hex.encode(chained.previousHash)),
-                "hash": .string("\\x" + Hex.encode(chained.hash)),
-            ]
-            if let policy = event.policy {
-                fields["policy_version"] = policy.version.map { .integer($0) } ?? .null
-                fields["policy_names"] = .array(policy.names.map { .string($0) })
-            }
-            document += String(decoding: AuditCanonicalEncoding.encode(.object(fields)), as: UTF8.self)
-        }
-        return document + "]"
     }
 
     // MARK: Reading
