@@ -306,6 +306,45 @@ struct OfferTests {
         #expect(agent.isRunning)
     }
 
+    @Test("a session ends by itself at the policy's max_duration, recorded as such, and the agent is told")
+    func maximumDuration() async throws {
+        let setup = try await Setup.make(
+            enrolling: "WS-0201",
+            policy: Self.policy.replacingOccurrences(of: "max_duration: 1h", with: "max_duration: 60s"))
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: setup.files),
+                "--state-dir", setup.state, "--log-level", "info",
+            ])
+        let server = setup.server
+        let token = try await server.token("lena.wolf")
+        try await waitUntilOnline("ws-0201", server: server, token: token)
+        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
+        #expect(offered.status == 0, "\(offered.standardError)")
+        let id = sessionID(in: offered.standardOutput.components(separatedBy: "\n")[0])
+        let started = try await session(id, on: server, token: token) { $0["state"] as? String == "viewing" }
+        #expect(started["deadline"] as? String != nil, "a viewing session shows when it runs out")
+        // Sixty seconds after the offer, and a little more: each wait lasts up to 30 s.
+        var ended: [String: Any] = [:]
+        for _ in 0..<4 {
+            ended = try await session(id, on: server, token: token) { $0["state"] as? String == "ended" }
+            if ended["state"] as? String == "ended" { break }
+        }
+        #expect(ended["end_reason"] as? String == "max_duration", "\(ended)")
+        #expect(
+            try server.sql(
+                "SELECT actor_kind, details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'"
+            ) == "system|max_duration")
+        agent.send(SIGTERM)
+        let stopped = await agent.exit()
+        let told = stopped.standardError.split(separator: "\n").filter {
+            $0.lowercased().contains(id.lowercased()) && $0.contains("session ended")
+        }
+        #expect(told.count == 1 && told[0].contains("max_duration"), "\(stopped.standardError)")
+    }
+
     @Test("a machine is offered help a limited number of times a minute; the rest get 429 and are audited")
     func offerRateLimit() async throws {
         let setup = try await Setup.make(
@@ -367,7 +406,8 @@ struct OfferTests {
         var state: String { files.path + "/agent" }
 
         static func make(
-            enrolling machine: String, configuration: String = OfferTests.configuration
+            enrolling machine: String, configuration: String = OfferTests.configuration,
+            policy: String = OfferTests.policy
         ) async throws
             -> Setup
         {
@@ -376,7 +416,7 @@ struct OfferTests {
             let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: ora)
             let policies = try TemporaryDirectory()
             try policies.write(
-                "test.yaml", OfferTests.policy + "\n" + OfferTests.configuration.components(separatedBy: "agents:")[0])
+                "test.yaml", policy + "\n" + OfferTests.configuration.components(separatedBy: "agents:")[0])
             let applied = await admin.run("policy", "apply", policies.path)
             guard applied.status == 0 else { throw TestSetupError("policy apply: \(applied.standardError)") }
             let setup = Setup(server: server, admin: admin, files: try TemporaryDirectory(), policies: policies)
