@@ -345,6 +345,55 @@ struct OfferTests {
         #expect(told.count == 1 && told[0].contains("max_duration"), "\(stopped.standardError)")
     }
 
+    @Test("a helper removed from the group that allowed the session loses it at the next check: membership_lost")
+    func membershipLost() async throws {
+        // No directory cache, so the check a minute later sees the change.
+        let setup = try await Setup.make(enrolling: "WS-0202", directoryExtra: "  cache: { ttl: 0s }")
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: setup.files),
+                "--state-dir", setup.state,
+            ])
+        let server = setup.server
+        let token = try await server.token("lena.wolf")
+        try await waitUntilOnline("ws-0202", server: server, token: token)
+        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let offered = await lena.run("offer", "ws-0202", "--control", "--ticket", "INC0000001", "--wait")
+        #expect(offered.status == 0, "\(offered.standardError)")
+        let id = sessionID(in: offered.standardOutput.components(separatedBy: "\n")[0])
+
+        // An administrator takes Lena out of Helpdesk Tier 2 in the directory.
+        let change = try setup.files.write(
+            "remove.ldif",
+            """
+            dn: cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example
+            changetype: modify
+            delete: member
+            member: uid=lena.wolf,ou=People,dc=corp,dc=example
+
+            """, permissions: 0o644)
+        let modified = await ChildProcess.runAsync(
+            "/usr/bin/ldapmodify",
+            arguments: [
+                "-x", "-H", server.directory.uri, "-D", "cn=admin,dc=corp,dc=example", "-y",
+                server.directory.state.path + "/slapd/admin-password", "-f", change,
+            ])
+        #expect(modified.status == 0, "\(modified.standardError)")
+        // The broker checks live sessions against the directory once a minute; each wait lasts up to 30 s.
+        var ended: [String: Any] = [:]
+        for _ in 0..<4 {
+            ended = try await session(id, on: server, token: token) { $0["state"] as? String == "ended" }
+            if ended["state"] as? String == "ended" { break }
+        }
+        #expect(ended["end_reason"] as? String == "membership_lost", "\(ended)")
+        #expect(
+            try server.sql(
+                "SELECT actor_kind, details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'"
+            ) == "system|membership_lost")
+        #expect(agent.isRunning, "the agent goes on; only the session ended")
+    }
+
     @Test("a machine is offered help a limited number of times a minute; the rest get 429 and are audited")
     func offerRateLimit() async throws {
         let setup = try await Setup.make(
@@ -407,11 +456,11 @@ struct OfferTests {
 
         static func make(
             enrolling machine: String, configuration: String = OfferTests.configuration,
-            policy: String = OfferTests.policy
+            policy: String = OfferTests.policy, directoryExtra: String = ""
         ) async throws
             -> Setup
         {
-            let server = try await RunningServer(extra: configuration)
+            let server = try await RunningServer(extra: configuration, directoryExtra: directoryExtra)
             let ora = SourceTree.binary("ora")
             let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: ora)
             let policies = try TemporaryDirectory()

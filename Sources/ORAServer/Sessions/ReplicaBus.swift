@@ -68,6 +68,8 @@ final class ReplicaBus: Service, Sendable {
 
     private struct State {
         var pending: [UUID: CheckedContinuation<ReplicaAnswer?, Never>] = [:]
+        /// What sends each call and gives up on it after the timeout; cancelled when the answer comes first.
+        var senders: [UUID: Task<Void, Never>] = [:]
         var handler: Handler?
         var watchers: [UUID: [UUID: AsyncStream<Void>.Continuation]] = [:]
     }
@@ -110,10 +112,12 @@ final class ReplicaBus: Service, Sendable {
         }
         let answer = await withCheckedContinuation { continuation in
             state.withLock { $0.pending[id] = continuation }
-            Task {
+            let sender = Task {
                 do {
                     try await store.notify(ReplicaStore.channel(of: instance), payload)
                 } catch {
+                    // Answered while the notification was still being confirmed: it arrived.
+                    if Task.isCancelled { return }
                     logger.error(
                         "could not send to another server",
                         metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
@@ -122,6 +126,10 @@ final class ReplicaBus: Service, Sendable {
                 }
                 try? await Task.sleep(for: timeout)
                 resume(id, with: nil)
+            }
+            state.withLock { state in
+                // Answered already (before the sender was even noted): nothing left for it to wait for.
+                if state.pending[id] == nil { sender.cancel() } else { state.senders[id] = sender }
             }
         }
         guard let answer else {
@@ -185,10 +193,11 @@ final class ReplicaBus: Service, Sendable {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        let pending = state.withLock { state in
-            defer { state.pending = [:] }
-            return state.pending.values
+        let (pending, senders) = state.withLock { state in
+            defer { (state.pending, state.senders) = ([:], [:]) }
+            return (state.pending.values, state.senders.values)
         }
+        for sender in senders { sender.cancel() }
         for continuation in pending { continuation.resume(returning: nil) }
     }
 
@@ -225,7 +234,11 @@ final class ReplicaBus: Service, Sendable {
     }
 
     private func resume(_ id: UUID, with answer: ReplicaAnswer?) {
-        state.withLock { $0.pending.removeValue(forKey: id) }?.resume(returning: answer)
+        let (continuation, sender) = state.withLock {
+            ($0.pending.removeValue(forKey: id), $0.senders.removeValue(forKey: id))
+        }
+        sender?.cancel()
+        continuation?.resume(returning: answer)
     }
 
     private static func encode(_ envelope: Envelope) throws -> String {
