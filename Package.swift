@@ -192,6 +192,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ORARelayTests",
+            dependencies: ["ORARelay"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ORADirectoryTests",
             dependencies: ["ORADirectory", "ORATestSupport"],
             swiftSettings: swiftSettings
