@@ -197,14 +197,6 @@ public struct MachineStore: Sendable {
         }
     }
 
-    /// Notes that the machine's agent was connected at `time`.
-    public func recordSeen(_ name: String, at time: Date) async throws {
-        _ = try await client.withConnection { connection in
-            try await connection.query(
-                "UPDATE machines SET last_seen_at = \(time) WHERE name = \(name)", logger: logger)
-        }
-    }
-
     /// The machine called `name`, or every machine when `name` is `nil`, by name.
     private static func machines(
         named name: String?,

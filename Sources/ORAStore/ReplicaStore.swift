@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+public import ORACore
 public import PostgresNIO
 
 /// What replicas of ora-server share about agent connections and sessions, so that any replica can answer for a
@@ -130,33 +131,39 @@ public struct ReplicaStore: Sendable {
         return try await Self.decode(rows)
     }
 
-    /// Takes, for this caller alone, up to `limit` sessions that have not ended although the replica running them
-    /// stopped: they are marked ended here, and the caller records how they ended (or gives them back with
-    /// `release`).
-    public func claimOrphanedSessions(limit: Int = 100) async throws -> [StoredSession] {
-        let rows = try await client.query(
-            """
-            UPDATE sessions SET ended = true, updated_at = now()
-            WHERE id IN (
-                SELECT s.id FROM sessions s
+    /// Ends, for this caller alone, up to `limit` sessions that have not ended although the replica running them
+    /// stopped. In one transaction each is marked ended with the state `ending` gives and its event is appended to
+    /// the audit log, so a session is never ended without its record, nor recorded twice by two replicas.
+    /// - Parameter ending: the event and final state (JSON) for a session; `nil` leaves it alone.
+    /// - Returns: the ids of the sessions ended.
+    public func endOrphanedSessions(
+        limit: Int = 100,
+        ending: @Sendable (StoredSession) -> (event: AuditEvent, snapshot: String)?
+    ) async throws -> [UUID] {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT s.id, s.instance, s.ended, false, s.snapshot::text FROM sessions s
                 WHERE NOT s.ended AND NOT \(unescaped: Self.aliveExpression)
                 FOR UPDATE SKIP LOCKED LIMIT \(limit)
-            )
-            RETURNING id, instance, ended, false, snapshot::text
-            """,
-            logger: logger)
-        return try await Self.decode(rows)
-    }
-
-    /// Gives back a session `claimOrphanedSessions` took whose end could not be recorded.
-    public func release(_ id: UUID) async throws {
-        _ = try await client.query("UPDATE sessions SET ended = false WHERE id = \(id)", logger: logger)
-    }
-
-    /// Writes the final state of a claimed session.
-    public func finish(_ id: UUID, snapshot: String) async throws {
-        _ = try await client.query(
-            "UPDATE sessions SET snapshot = \(snapshot)::jsonb, updated_at = now() WHERE id = \(id)", logger: logger)
+                """,
+                logger: logger)
+            var events: [AuditEvent] = []
+            var ended: [UUID] = []
+            for orphan in try await Self.decode(rows) {
+                guard let (event, snapshot) = ending(orphan) else { continue }
+                _ = try await connection.query(
+                    """
+                    UPDATE sessions SET ended = true, snapshot = \(snapshot)::jsonb, updated_at = now()
+                    WHERE id = \(orphan.id)
+                    """,
+                    logger: logger)
+                events.append(event)
+                ended.append(orphan.id)
+            }
+            try await AuditLog.append(events, on: connection, logger: logger)
+            return ended
+        }
     }
 
     /// Forgets ended sessions last changed before `date`; the audit log keeps their history.

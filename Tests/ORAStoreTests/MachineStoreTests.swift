@@ -26,7 +26,7 @@ struct MachineStoreTests {
             .agentEnrolled, actor: .system("test"), machine: "ws-0101", outcome: .success, details: details)
     }
 
-    func createToken(
+    static func createToken(
         _ store: MachineStore, uses: Int = 1, expiresAt: Date = MachineStoreTests.now + 3600
     ) async throws -> EnrollmentToken {
         let token = EnrollmentToken.generate()
@@ -41,7 +41,7 @@ struct MachineStoreTests {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
             let store = MachineStore(client: client, logger: logger)
-            let token = try await createToken(store, uses: 2)
+            let token = try await Self.createToken(store, uses: 2)
             #expect(token.isWellFormed)
             #expect(
                 try database.sql("SELECT encode(token_hash, 'hex'), uses_left FROM enrollment_tokens")
@@ -72,8 +72,8 @@ struct MachineStoreTests {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
             let store = MachineStore(client: client, logger: logger)
-            let expired = try await createToken(store, expiresAt: Self.now - 1)
-            let atExpiry = try await createToken(store, expiresAt: Self.now)
+            let expired = try await Self.createToken(store, expiresAt: Self.now - 1)
+            let atExpiry = try await Self.createToken(store, expiresAt: Self.now)
             let operatorToken = OperatorToken.generate()
             for token in [
                 expired, atExpiry, EnrollmentToken.generate(), EnrollmentToken(value: operatorToken.value),
@@ -97,7 +97,8 @@ struct MachineStoreTests {
             let oldKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
             let newKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
             try await store.enroll(
-                Self.machine(key: oldKey), with: try await createToken(store), at: Self.now, auditEvent: Self.enrolled)
+                Self.machine(key: oldKey), with: try await Self.createToken(store), at: Self.now,
+                auditEvent: Self.enrolled)
             let revokeEvent = AuditEvent(.agentRevoked, actor: .system("test"), machine: "ws-0101", outcome: .success)
             #expect(try await store.revoke("ws-0101", by: Self.administrator, at: Self.now, auditEvent: revokeEvent))
             #expect(
@@ -109,7 +110,7 @@ struct MachineStoreTests {
             #expect(revoked.revokedBy == Self.administrator)
 
             let outcome = try await store.enroll(
-                Self.machine(key: newKey), with: try await createToken(store), at: Self.now + 60,
+                Self.machine(key: newKey), with: try await Self.createToken(store), at: Self.now + 60,
                 auditEvent: Self.enrolled)
             #expect(outcome == .reenrolled(previousKey: oldKey))
             let machine = try #require(try await store.machine(named: "ws-0101"))
@@ -130,13 +131,14 @@ struct MachineStoreTests {
             try await Migrator(client: client, logger: logger).migrate()
             let store = MachineStore(client: client, logger: logger)
             try await store.enroll(
-                Self.machine(), with: try await createToken(store), at: Self.now, auditEvent: Self.enrolled)
-            try await store.recordSeen("ws-0101", at: Self.now + 5)
+                Self.machine(), with: try await Self.createToken(store), at: Self.now, auditEvent: Self.enrolled)
+            try await ReplicaStore(client: client, logger: logger).recordConnection(
+                of: "ws-0101", to: UUID(), at: Self.now + 5)
             #expect(try await store.machine(named: "ws-0101")?.lastSeenAt == Self.now + 5)
             #expect(try await store.machine(named: "WS-0101") == nil)
             await #expect(throws: (any Error).self) {
                 try await store.enroll(
-                    Self.machine("WS-0102"), with: try await createToken(store), at: Self.now,
+                    Self.machine("WS-0102"), with: try await Self.createToken(store), at: Self.now,
                     auditEvent: Self.enrolled)
             }
         }

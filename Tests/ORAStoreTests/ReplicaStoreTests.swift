@@ -25,7 +25,7 @@ struct ReplicaStoreTests {
             let store = ReplicaStore(client: client, logger: logger)
             for name in ["ws-0101", "ws-0102"] {
                 try await machines.enroll(
-                    MachineStoreTests.machine(name), with: try await MachineStoreTests().createToken(machines),
+                    MachineStoreTests.machine(name), with: try await MachineStoreTests.createToken(machines),
                     at: MachineStoreTests.now, auditEvent: MachineStoreTests.enrolled)
             }
             let (running, stopped) = (UUID(), UUID())
@@ -69,7 +69,7 @@ struct ReplicaStoreTests {
         }
     }
 
-    @Test("sessions of a stopped replica are claimed once, by one caller; those of running replicas never")
+    @Test("sessions of a stopped replica are ended once, with their audit record; those of running replicas never")
     func orphans() async throws {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
@@ -77,22 +77,34 @@ struct ReplicaStoreTests {
             let (running, stopped) = (UUID(), UUID())
             try replica(running, lastSeen: "1 second", in: database)
             try replica(stopped, lastSeen: "10 minutes", in: database)
-            let (kept, orphaned, finished) = (UUID(), UUID(), UUID())
+            let (kept, orphaned, finished, unreadable) = (UUID(), UUID(), UUID(), UUID())
             for (id, instance, ended) in [
                 (kept, running, false), (orphaned, stopped, false), (finished, stopped, true),
+                (unreadable, stopped, false),
             ] {
                 try await store.saveSession(
                     id, machine: "ws-0101", helperDN: "uid=lena.wolf", instance: instance, revision: 1, ended: ended,
-                    snapshot: "{}")
+                    snapshot: #"{"state": "viewing"}"#)
             }
-            async let first = store.claimOrphanedSessions()
-            async let second = store.claimOrphanedSessions()
-            let claims = try await [first, second]
-            #expect(claims.flatMap { $0.map(\.id) } == [orphaned])
-            #expect(try await store.claimOrphanedSessions().isEmpty)
-            // Given back when its end could not be recorded: it is claimed again.
-            try await store.release(orphaned)
-            #expect(try await store.claimOrphanedSessions().map(\.id) == [orphaned])
+            let ending: @Sendable (ReplicaStore.StoredSession) -> (event: AuditEvent, snapshot: String)? = {
+                guard $0.id != unreadable else { return nil }
+                return (
+                    AuditEvent(.sessionEnded, actor: .system("test"), session: $0.id, outcome: .success),
+                    #"{"state": "ended"}"#
+                )
+            }
+            async let first = store.endOrphanedSessions(ending: ending)
+            async let second = store.endOrphanedSessions(ending: ending)
+            let ended = try await [first, second]
+            #expect(ended.flatMap { $0 } == [orphaned])
+            #expect(try await store.endOrphanedSessions(ending: ending).isEmpty)
+            #expect(
+                try database.sql(
+                    "SELECT string_agg(session_id::text, ',') FROM audit_events WHERE event = 'session.ended'")
+                    == orphaned.uuidString.lowercased())
+            let stored = try #require(try await store.session(orphaned))
+            #expect(stored.ended && stored.snapshot == #"{"state": "ended"}"#)
+            #expect(try await store.session(unreadable)?.ended == false, "left alone when no end could be made")
             let others = try await store.sessions(notOn: stopped, changedSince: .distantPast)
             #expect(others.map(\.id) == [kept])
             #expect(others.first?.instanceAlive == true)

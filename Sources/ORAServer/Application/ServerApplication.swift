@@ -77,8 +77,7 @@ public enum ServerApplication {
             settings: configuration.agents, logger: logger)
         gateway.attach(broker)
         let sessions = SessionRouting(
-            broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, audit: auditWriter,
-            logger: logger)
+            broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, logger: logger)
         let readiness = ReadinessCheck(database: probe, directory: directory)
         let heartbeat = ServerInstanceHeartbeat(
             id: instance,

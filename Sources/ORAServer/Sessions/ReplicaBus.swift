@@ -23,7 +23,8 @@ enum ReplicaCall: Codable, Sendable {
 
 /// The answer to a `ReplicaCall`.
 enum ReplicaAnswer: Codable, Sendable {
-    case session(SessionSnapshot)
+    /// The session acted on; its state is in the `sessions` table, written before this answer.
+    case session(UUID)
     case refused(status: Int, code: String, message: String, retryAfter: String?)
     case done
 
@@ -33,11 +34,11 @@ enum ReplicaAnswer: Codable, Sendable {
             retryAfter: error.headers[.retryAfter])
     }
 
-    /// The session, or the refusal as the `APIError` it was on the other replica.
-    func session() throws(APIError) -> SessionSnapshot {
+    /// The session's id, or the refusal as the `APIError` it was on the other replica.
+    func session() throws(APIError) -> UUID {
         switch self {
-        case .session(let snapshot):
-            return snapshot
+        case .session(let id):
+            return id
         case .refused(let status, let code, let message, let retryAfter):
             throw APIError(
                 .init(code: status), code: code, message: message,

@@ -15,7 +15,6 @@ final class SessionRouting: Service, Sendable {
     private let operators: OperatorService
     private let bus: ReplicaBus
     private let store: ReplicaStore
-    private let audit: AuditWriter
     private let logger: Logger
 
     init(
@@ -24,7 +23,6 @@ final class SessionRouting: Service, Sendable {
         operators: OperatorService,
         bus: ReplicaBus,
         store: ReplicaStore,
-        audit: AuditWriter,
         logger: Logger
     ) {
         self.broker = broker
@@ -32,7 +30,6 @@ final class SessionRouting: Service, Sendable {
         self.operators = operators
         self.bus = bus
         self.store = store
-        self.audit = audit
         self.logger = logger
         broker.publishChanges { [store, bus, logger] snapshot, revision in
             do {
@@ -55,11 +52,12 @@ final class SessionRouting: Service, Sendable {
                     let resolved = try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
                     return .session(
                         try await broker.offer(
-                            by: resolved, to: machine, mode: mode, ticket: ticket, reason: reason, source: source))
+                            by: resolved, to: machine, mode: mode, ticket: ticket, reason: reason, source: source
+                        ).id)
                 case .requestControl(let id, let identity, let source):
-                    return .session(try await broker.requestControl(id, by: identity, source: source))
+                    return .session(try await broker.requestControl(id, by: identity, source: source).id)
                 case .end(let id, let identity, let source):
-                    return .session(try await broker.end(id, by: identity, source: source))
+                    return .session(try await broker.end(id, by: identity, source: source).id)
                 case .disconnect(let machine):
                     await gateway.disconnectHere(machine)
                     return .done
@@ -83,12 +81,9 @@ final class SessionRouting: Service, Sendable {
     ) async throws(APIError) -> SessionSnapshot {
         let name = machineName.lowercased()
         if !gateway.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance {
-            return try await bus.call(
-                .offer(
-                    identity: identity.passedOn, machine: name, mode: mode, ticket: ticket, reason: reason,
-                    source: source),
-                on: owner
-            ).session()
+            let call = ReplicaCall.offer(
+                identity: identity.passedOn, machine: name, mode: mode, ticket: ticket, reason: reason, source: source)
+            return try await stored(bus.call(call, on: owner), for: identity)
         }
         return try await broker.offer(
             by: identity, to: machineName, mode: mode, ticket: ticket, reason: reason, source: source)
@@ -100,11 +95,11 @@ final class SessionRouting: Service, Sendable {
     ) async throws(APIError)
         -> SessionSnapshot
     {
-        if broker.runsHere(id) { return try await broker.requestControl(id, by: identity, source: source) }
-        let stored = try await elsewhere(id, for: identity)
-        return try await bus.call(
-            .requestControl(session: id, identity: identity.passedOn, source: source), on: stored.instance
-        ).session()
+        try await act(
+            on: id, for: identity,
+            here: { [broker] () async throws(APIError) in
+                try await broker.requestControl(id, by: identity, source: source)
+            }, there: .requestControl(session: id, identity: identity.passedOn, source: source))
     }
 
     /// Ends a session, on the replica running it.
@@ -113,10 +108,33 @@ final class SessionRouting: Service, Sendable {
     ) async throws(APIError)
         -> SessionSnapshot
     {
-        if broker.runsHere(id) { return try await broker.end(id, by: identity, source: source) }
-        let stored = try await elsewhere(id, for: identity)
-        return try await bus.call(.end(session: id, identity: identity.passedOn, source: source), on: stored.instance)
-            .session()
+        try await act(
+            on: id, for: identity,
+            here: { [broker] () async throws(APIError) in
+                try await broker.end(id, by: identity, source: source)
+            }, there: .end(session: id, identity: identity.passedOn, source: source))
+    }
+
+    /// Does `here` when the session runs on this replica, otherwise asks the replica running it to do `there`.
+    private func act(
+        on id: UUID,
+        for identity: OperatorService.Identity,
+        here: () async throws(APIError) -> SessionSnapshot,
+        there call: ReplicaCall
+    ) async throws(APIError) -> SessionSnapshot {
+        if broker.runsHere(id) { return try await here() }
+        let running = try await elsewhere(id, for: identity)
+        return try await stored(bus.call(call, on: running.instance), for: identity)
+    }
+
+    /// The session another replica answered with, as that replica stored it (answers carry only its id: the whole
+    /// state need not fit in a notification).
+    private func stored(
+        _ answer: ReplicaAnswer, for identity: OperatorService.Identity
+    ) async throws(APIError)
+        -> SessionSnapshot
+    {
+        try await snapshot(of: elsewhere(answer.session(), for: identity))
     }
 
     // MARK: Reading
@@ -191,43 +209,35 @@ final class SessionRouting: Service, Sendable {
 
     /// Records `session.ended` (`server_restart`) for each session whose replica stopped while it ran.
     func endOrphanedSessions() async {
-        let claimed: [ReplicaStore.StoredSession]
+        let ended: [UUID]
         do {
-            claimed = try await store.claimOrphanedSessions()
+            ended = try await store.endOrphanedSessions { stored in
+                guard var snapshot = Self.decode(stored) else { return nil }
+                let event = AuditEvent(
+                    .sessionEnded, actor: .system(ServerApplication.instanceName), machine: snapshot.machine,
+                    session: snapshot.id, policy: .init(version: snapshot.policyVersion, names: snapshot.policies),
+                    outcome: .success,
+                    details: [
+                        "state": "ended", "reason": .string(SessionEndReason.serverRestart.rawValue),
+                        "control_requests": .integer(Int64(snapshot.controlRequests)),
+                        "last_state": .string(snapshot.state), "server_stopped": true,
+                    ])
+                snapshot.state = "ended"
+                snapshot.endReason = .serverRestart
+                snapshot.deadline = nil
+                guard let encoded = try? Self.encode(snapshot) else { return nil }
+                return (event, encoded)
+            }
             try await store.pruneSessions(endedBefore: Date().addingTimeInterval(-7 * 86400))
         } catch {
             logger.warning(
-                "could not look for sessions of stopped servers",
+                "could not end the sessions of stopped servers",
                 metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
             return
         }
-        for stored in claimed {
-            guard var snapshot = Self.decode(stored) else { continue }
-            do {
-                try await audit.record(
-                    AuditEvent(
-                        .sessionEnded, actor: .system(ServerApplication.instanceName), machine: snapshot.machine,
-                        session: snapshot.id,
-                        policy: .init(version: snapshot.policyVersion, names: snapshot.policies), outcome: .success,
-                        details: [
-                            "state": "ended", "reason": .string(SessionEndReason.serverRestart.rawValue),
-                            "control_requests": .integer(Int64(snapshot.controlRequests)),
-                            "last_state": .string(snapshot.state), "server_stopped": true,
-                        ]))
-            } catch {
-                logger.error(
-                    "could not record the end of a session of a stopped server",
-                    metadata: ["session.id": "\(stored.id)", "error": "\(error.reason)"])
-                try? await store.release(stored.id)
-                continue
-            }
-            logger.notice(
-                "ended a session of a stopped server", metadata: ["session.id": "\(stored.id)"])
-            snapshot.state = "ended"
-            snapshot.endReason = .serverRestart
-            snapshot.deadline = nil
-            if let encoded = try? Self.encode(snapshot) { try? await store.finish(stored.id, snapshot: encoded) }
-            await bus.announce(stored.id)
+        for id in ended {
+            logger.notice("ended a session of a stopped server", metadata: ["session.id": "\(id)"])
+            await bus.announce(id)
         }
     }
 
