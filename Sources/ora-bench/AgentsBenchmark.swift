@@ -98,7 +98,7 @@ enum AgentsBenchmark {
                     group.addTask { await fleet.keepConnected(name, key: key) }
                     // Connections are opened at a steady pace rather than all at once, as a fleet of machines
                     // starting over a morning would; it also keeps the listen backlog from overflowing.
-                    if fleet.connected < count { try? await Task.sleep(for: .microseconds(200)) }
+                    try? await Task.sleep(for: .microseconds(200))
                 }
             }
         }
@@ -128,12 +128,7 @@ enum AgentsBenchmark {
             if index >= 20 { latencies.append(received - offered) }
             _ = try await request("DELETE", base + "/api/v1/sessions/\(text)", token: helper, expecting: 200)
         }
-        latencies.sort()
-        print(
-            String(
-                format: "offer to agent, %d offers with %d agents connected: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                latencies.count, count, latencies[latencies.count / 2].milliseconds,
-                latencies[latencies.count * 99 / 100].milliseconds, latencies.last!.milliseconds))
+        DirectoryBenchmark.report("offer to agent, with \(count) agents connected", latencies)
 
         // Restart: every agent loses its connection and comes back with its back-off.
         let stopping = ContinuousClock.now
@@ -363,42 +358,4 @@ final class ServerProcess: @unchecked Sendable {
         else { throw BenchmarkError("no VmRSS for the server") }
         return kilobytes
     }
-}
-
-/// The settings of `Deploy/dev/services`, from its env file.
-struct BenchmarkEnvironment {
-    private let values = ProcessInfo.processInfo.environment
-
-    func setting(_ name: String) -> String {
-        guard let value = values[name], !value.isEmpty else {
-            FileHandle.standardError.write(
-                Data("ora-bench: \(name) is not set; run Deploy/dev/services up and source its env file\n".utf8))
-            exit(2)
-        }
-        return value
-    }
-
-    func secret(_ name: String) throws -> String {
-        try String(contentsOfFile: setting(name), encoding: .utf8).trimmingCharacters(in: .newlines)
-    }
-
-    /// Runs `sql` as the PostgreSQL superuser.
-    func psql(_ sql: String, database: String = "postgres") throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [
-            "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", setting("ORA_PG_HOST"), "-p", setting("ORA_PG_PORT"),
-            "-U", setting("ORA_PG_SUPERUSER"), "-d", database, "-c", sql,
-        ]
-        process.environment = ["PGPASSWORD": try secret("ORA_PG_SUPERUSER_PASSWORD_FILE")]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchmarkError("psql failed: \(sql.prefix(80))") }
-    }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var milliseconds: Double { seconds * 1000 }
 }

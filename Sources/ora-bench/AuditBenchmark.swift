@@ -178,7 +178,7 @@ enum AuditBenchmark {
                 if exported.isMultiple(of: 50_000) { peak = max(peak, residentMemory()) }
             }
             let exportTime = ContinuousClock.now - exportClock
-            let exportSeconds = Double(exportTime.components.seconds) + Double(exportTime.components.attoseconds) / 1e18
+            let exportSeconds = exportTime.seconds
             print(
                 String(
                     format:

@@ -128,7 +128,7 @@ struct DirectoryBenchmark {
         let sorted = samples.sorted()
         func microseconds(_ fraction: Double) -> Double {
             let value = sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
-            return Double(value.components.seconds) * 1e6 + Double(value.components.attoseconds) / 1e12
+            return value.seconds * 1e6
         }
         print(
             String(

@@ -49,6 +49,7 @@ struct CommandLineTests {
         arguments: [
             (["session", "show", "not-a-session"], "'not-a-session' is not a session id"),
             (["session", "end", "42"], "'42' is not a session id"),
+            (["session", "control", "x"], "'x' is not a session id"),
             (
                 ["agents", "token", "create", "--expires", "soon"],
                 "--expires takes a duration such as 30m, 1h or 7d, not 'soon'"
@@ -71,7 +72,10 @@ struct CommandLineTests {
             ),
             (["run", "--consent", "command"], 64, "--consent command needs --consent-command PROGRAM"),
             (["run", "--consent-command", "/bin/true"], 64, "--consent-command goes with --consent command"),
-            (["run", "--consent", "telepathy"], 64, "telepathy"),
+            (
+                ["run", "--consent", "telepathy"], 64,
+                "The value 'telepathy' is invalid for '--consent <consent>'. Please provide one of 'terminal', 'desktop' or 'command'."
+            ),
             (["run", "--consent", "terminal"], 2, "this machine is not enrolled"),
         ])
     func agentArguments(arguments: [String], status: Int32, message: String) async throws {

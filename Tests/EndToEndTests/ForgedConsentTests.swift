@@ -93,6 +93,13 @@ struct ForgedConsentTests {
             let control = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/control", token: lena)
             #expect(control.status == 200, "\(control.body)")
             try await waitFor { sent.steps.withLock { $0.contains("control answered") } }
+            // Sent is not yet read: the session ends only once the server has recorded every answer.
+            try await waitFor {
+                (try? server.sql("SELECT count(*) FROM audit_events WHERE event = 'consent.rejected'")) == "7"
+                    && (try? server.sql(
+                        "SELECT count(*) FROM audit_events WHERE event = 'control.denied' AND session_id = '\(id)'"))
+                        == "1"
+            }
             #expect(try await waitForState(id, "viewing", server: server, token: lena) == "viewing")
             _ = try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena)
             group.cancelAll()

@@ -54,17 +54,18 @@ struct OfferTests {
         return path
     }
 
-    /// Waits (boundedly) until `condition` holds for the session's JSON.
+    /// Waits, at most `within`, until `condition` holds for the session's JSON.
     func session(
-        _ id: String, on server: RunningServer, token: String, until condition: ([String: Any]) -> Bool
+        _ id: String, on server: RunningServer, token: String, within: Duration = .seconds(30),
+        until condition: ([String: Any]) -> Bool
     ) async throws -> [String: Any] {
         var last: [String: Any] = [:]
-        for _ in 0..<300 {
+        for _ in 0..<(within.components.seconds * 10) {
             last = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: token).object
             if condition(last) { return last }
             try await Task.sleep(for: .milliseconds(100))
         }
-        return last
+        throw TestSetupError("session \(id) did not reach the expected state within \(within); last: \(last)")
     }
 
     /// The audit events of one session, in order.
@@ -74,9 +75,10 @@ struct OfferTests {
         ).split(separator: ",").map(String.init)
     }
 
-    /// The session id `ora offer` printed.
+    /// The session id `ora offer` printed on its first line.
     func sessionID(in output: String) -> String {
-        output.components(separatedBy: "session ").last?.split(separator: "\n").first.map(String.init) ?? ""
+        let first = output.split(separator: "\n").first.map(String.init) ?? ""
+        return first.components(separatedBy: "session ").last ?? ""
     }
 
     @Test("offer, consent, control, policy revocation and a lost agent, each step audited with a signed receipt")
@@ -85,12 +87,7 @@ struct OfferTests {
         let (server, admin, files, policies, state) = (
             setup.server, setup.admin, setup.files, setup.policies, setup.state
         )
-        var agent = try ChildProcess(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: files), "--state-dir",
-                state,
-            ])
+        var agent = try setup.startAgent()
         let hannah = try await AgentEnrollmentTests.CLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
         let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let lenaToken = try await server.token("lena.wolf")
@@ -131,7 +128,7 @@ struct OfferTests {
         let viewed = await hannah.run("offer", "ws-0101", "--ticket", "INC0000001", "--reason", "printer", "--wait")
         #expect(viewed.status == 0, "\(viewed.standardError)")
         #expect(viewed.standardOutput.contains("accepted: you see the screen of ws-0101 (view only)"))
-        let first = sessionID(in: viewed.standardOutput.components(separatedBy: "\n")[0])
+        let first = sessionID(in: viewed.standardOutput)
         let noControl = await hannah.run("session", "control", first)
         #expect(noControl.status == 2)
         #expect(noControl.standardError.contains("allows viewing only, not control"))
@@ -155,14 +152,14 @@ struct OfferTests {
         #expect(declined.status == 2)
         #expect(declined.standardOutput.contains("ended: the person at the machine declined the offer"))
         #expect(
-            try events(of: sessionID(in: declined.standardOutput.components(separatedBy: "\n")[0]), on: server) == [
+            try events(of: sessionID(in: declined.standardOutput), on: server) == [
                 "offer.requested", "offer.delivered", "consent.declined", "session.ended",
             ])
 
         // Control: a second question, granted.
         let controlled = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001", "--wait")
         #expect(controlled.status == 0, "\(controlled.standardError)")
-        let second = sessionID(in: controlled.standardOutput.components(separatedBy: "\n")[0])
+        let second = sessionID(in: controlled.standardOutput)
         let granted = await lena.run("session", "control", second, "--wait")
         #expect(granted.status == 0, "\(granted.standardError)")
         #expect(granted.standardOutput.contains("control granted"))
@@ -192,14 +189,14 @@ struct OfferTests {
         #expect(unanswered.status == 2)
         #expect(unanswered.standardOutput.contains("did not answer in time"), "\(unanswered.standardOutput)")
         #expect(
-            try events(of: sessionID(in: unanswered.standardOutput.components(separatedBy: "\n")[0]), on: server) == [
+            try events(of: sessionID(in: unanswered.standardOutput), on: server) == [
                 "offer.requested", "offer.delivered", "consent.timeout", "session.ended",
             ])
 
         // The agent dies mid-session.
         let lost = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001", "--wait")
         #expect(lost.status == 0, "\(lost.standardError)")
-        let third = sessionID(in: lost.standardOutput.components(separatedBy: "\n")[0])
+        let third = sessionID(in: lost.standardOutput)
         agent.send(SIGKILL)
         _ = await agent.exit()
         let gone = try await session(third, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
@@ -274,18 +271,13 @@ struct OfferTests {
         "a server restart ends its sessions as server_restart; the agent comes back by itself and can be offered again")
     func serverRestart() async throws {
         let setup = try await Setup.make(enrolling: "WS-0202")
-        let agent = try ChildProcess(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: setup.files),
-                "--state-dir", setup.state,
-            ])
+        let agent = try setup.startAgent()
         let server = setup.server
         let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         try await waitUntilOnline("ws-0202", server: server, token: try await server.token("lena.wolf"))
         let before = await lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
         #expect(before.status == 0, "\(before.standardError)")
-        let id = sessionID(in: before.standardOutput.components(separatedBy: "\n")[0])
+        let id = sessionID(in: before.standardOutput)
 
         try await server.restart()
         #expect(
@@ -311,26 +303,19 @@ struct OfferTests {
         let setup = try await Setup.make(
             enrolling: "WS-0201",
             policy: Self.policy.replacingOccurrences(of: "max_duration: 1h", with: "max_duration: 60s"))
-        let agent = try ChildProcess(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: setup.files),
-                "--state-dir", setup.state, "--log-level", "info",
-            ])
+        let agent = try setup.startAgent("--log-level", "info")
         let server = setup.server
         let token = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0201", server: server, token: token)
         let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
-        let id = sessionID(in: offered.standardOutput.components(separatedBy: "\n")[0])
+        let id = sessionID(in: offered.standardOutput)
         let started = try await session(id, on: server, token: token) { $0["state"] as? String == "viewing" }
         #expect(started["deadline"] as? String != nil, "a viewing session shows when it runs out")
-        // Sixty seconds after the offer, and a little more: each wait lasts up to 30 s.
-        var ended: [String: Any] = [:]
-        for _ in 0..<4 {
-            ended = try await session(id, on: server, token: token) { $0["state"] as? String == "ended" }
-            if ended["state"] as? String == "ended" { break }
+        // Sixty seconds after the offer, and a little more.
+        let ended = try await session(id, on: server, token: token, within: .seconds(120)) {
+            $0["state"] as? String == "ended"
         }
         #expect(ended["end_reason"] as? String == "max_duration", "\(ended)")
         #expect(
@@ -349,19 +334,14 @@ struct OfferTests {
     func membershipLost() async throws {
         // No directory cache, so the check a minute later sees the change.
         let setup = try await Setup.make(enrolling: "WS-0202", directoryExtra: "  cache: { ttl: 0s }")
-        let agent = try ChildProcess(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "run", "--consent", "command", "--consent-command", try Self.consentScript(in: setup.files),
-                "--state-dir", setup.state,
-            ])
+        let agent = try setup.startAgent()
         let server = setup.server
         let token = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0202", server: server, token: token)
         let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0202", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
-        let id = sessionID(in: offered.standardOutput.components(separatedBy: "\n")[0])
+        let id = sessionID(in: offered.standardOutput)
 
         // An administrator takes Lena out of Helpdesk Tier 2 in the directory.
         let change = try setup.files.write(
@@ -380,11 +360,9 @@ struct OfferTests {
                 server.directory.state.path + "/slapd/admin-password", "-f", change,
             ])
         #expect(modified.status == 0, "\(modified.standardError)")
-        // The broker checks live sessions against the directory once a minute; each wait lasts up to 30 s.
-        var ended: [String: Any] = [:]
-        for _ in 0..<4 {
-            ended = try await session(id, on: server, token: token) { $0["state"] as? String == "ended" }
-            if ended["state"] as? String == "ended" { break }
+        // The broker checks live sessions against the directory once a minute.
+        let ended = try await session(id, on: server, token: token, within: .seconds(120)) {
+            $0["state"] as? String == "ended"
         }
         #expect(ended["end_reason"] as? String == "membership_lost", "\(ended)")
         #expect(
@@ -453,6 +431,16 @@ struct OfferTests {
         let files: TemporaryDirectory
         let policies: TemporaryDirectory
         var state: String { files.path + "/agent" }
+
+        /// Starts `ora-agent run` for the enrolled machine, the person at it played by `consentScript`.
+        func startAgent(_ extraArguments: String...) throws -> ChildProcess {
+            try ChildProcess(
+                SourceTree.binary("ora-agent"),
+                arguments: [
+                    "run", "--consent", "command", "--consent-command", try OfferTests.consentScript(in: files),
+                    "--state-dir", state,
+                ] + extraArguments)
+        }
 
         static func make(
             enrolling machine: String, configuration: String = OfferTests.configuration,

@@ -12,12 +12,7 @@ struct ReplicaTests {
         // The agent connects to the first replica, the one it enrolled with; the helper uses the second.
         let holder = setup.server
         let front = try await RunningServer(sharing: holder, extra: OfferTests.configuration)
-        let agent = try ChildProcess(
-            SourceTree.binary("ora-agent"),
-            arguments: [
-                "run", "--consent", "command", "--consent-command",
-                try OfferTests.consentScript(in: setup.files), "--state-dir", setup.state,
-            ])
+        let agent = try setup.startAgent()
         let token = try await front.token("lena.wolf")
         let offers = OfferTests()
         try await offers.waitUntilOnline("ws-0201", server: front, token: token)
@@ -27,7 +22,7 @@ struct ReplicaTests {
         let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         #expect(offered.standardOutput.contains("accepted: you see the screen of ws-0201"), "\(offered.standardOutput)")
-        let id = offers.sessionID(in: offered.standardOutput.components(separatedBy: "\n")[0])
+        let id = offers.sessionID(in: offered.standardOutput)
         let granted = await lena.run("session", "control", id, "--wait")
         #expect(granted.status == 0, "\(granted.standardError)")
         #expect(granted.standardOutput.contains("control granted"), "\(granted.standardOutput)")
@@ -57,7 +52,7 @@ struct ReplicaTests {
         // The replica holding the agent crashes mid-session: the other one ends the session for it.
         let crashed = await lena.run("offer", "ws-0201", "--ticket", "INC0000001", "--wait")
         #expect(crashed.status == 0, "\(crashed.standardError)")
-        let orphan = offers.sessionID(in: crashed.standardOutput.components(separatedBy: "\n")[0])
+        let orphan = offers.sessionID(in: crashed.standardOutput)
         await holder.crash()
         // Its heartbeat stops; a minute later it no longer counts as running.
         _ = try holder.sql("UPDATE server_instances SET last_seen_at = now() - interval '1 minute'")

@@ -110,9 +110,10 @@ struct AuditLogTests {
             // A stored id refuses the whole statement, head included.
             let current = try await log.head()
             let batch = [Self.event(), first[1].chain.event, Self.event()].map(AuditLog.PreparedEvent.init)
-            await #expect(throws: (any Error).self) {
+            let refusal = await #expect(throws: PSQLError.self) {
                 try await AuditLog.append(batch, after: current, on: client, logger: logger)
             }
+            #expect(refusal?.serverInfo?[.sqlState] == "23505", "a unique violation, not another failure")
             #expect(try await log.head() == current)
             #expect(try database.sql("SELECT count(*) FROM audit_events") == "4")
             #expect(try await log.verify().intact)
