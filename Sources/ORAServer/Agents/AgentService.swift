@@ -78,7 +78,7 @@ public final class AgentService: Sendable {
                 token, createdBy: administrator.dn, expiresAt: expiresAt, uses: uses, comment: comment,
                 auditEvent: event)
         } catch {
-            throw storageFailed(error, doing: "creating an enrollment token")
+            throw .databaseUnavailable(error, doing: "creating an enrollment token", logger: logger)
         }
         return CreatedToken(token: token.value, expiresAt: expiresAt, uses: uses)
     }
@@ -155,7 +155,7 @@ public final class AgentService: Sendable {
         } catch is MachineStore.EnrollmentError {
             throw Self.invalidEnrollmentToken
         } catch {
-            throw storageFailed(error, doing: "enrolling a machine")
+            throw .databaseUnavailable(error, doing: "enrolling a machine", logger: logger)
         }
         logger.notice("machine enrolled", metadata: ["machine": "\(machine.name)"])
         return machine
@@ -166,7 +166,7 @@ public final class AgentService: Sendable {
         do {
             return try await store.machines()
         } catch {
-            throw storageFailed(error, doing: "listing machines")
+            throw .databaseUnavailable(error, doing: "listing machines", logger: logger)
         }
     }
 
@@ -177,7 +177,7 @@ public final class AgentService: Sendable {
         do {
             found = try await store.machine(named: name.lowercased())
         } catch {
-            throw storageFailed(error, doing: "looking up a machine")
+            throw .databaseUnavailable(error, doing: "looking up a machine", logger: logger)
         }
         guard let found else { throw Self.unknownMachine(name) }
         return found
@@ -199,7 +199,7 @@ public final class AgentService: Sendable {
         do {
             revoked = try await store.revoke(machine.name, by: administrator.dn, at: now, auditEvent: event)
         } catch {
-            throw storageFailed(error, doing: "revoking a machine")
+            throw .databaseUnavailable(error, doing: "revoking a machine", logger: logger)
         }
         guard revoked else {
             throw APIError(.conflict, code: "already_revoked", message: "\(machine.name) is already revoked")
@@ -216,10 +216,4 @@ public final class AgentService: Sendable {
         APIError(.notFound, code: "unknown_machine", message: "no machine named \(name) is enrolled")
     }
 
-    private func storageFailed(_ error: any Error, doing action: String) -> APIError {
-        logger.error(
-            "machine storage failed",
-            metadata: ["action": "\(action)", "error": "\(DatabaseErrorDescription.describe(error))"])
-        return .databaseUnavailable()
-    }
 }

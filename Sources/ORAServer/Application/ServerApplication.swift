@@ -93,9 +93,7 @@ public enum ServerApplication {
         router.addPolicyRoutes(policies: policies, operators: operators)
         router.addAuditRoutes(audit: audit, operators: operators)
         router.addAgentRoutes(agents: agents, operators: operators)
-        router.addSessionRoutes(
-            sessions: sessions, replicas: replicas, gateway: gateway, agents: agents, policies: policies,
-            operators: operators)
+        router.addSessionRoutes(sessions: sessions, agents: agents, policies: policies, operators: operators)
         let agentRouter = Router(context: AgentSocketContext.self)
         agentRouter.addAgentGatewayRoute(gateway: gateway)
 

@@ -137,7 +137,6 @@ public final class AuditService: Service, Sendable {
     }
 
     private func unavailable(_ error: any Error) -> APIError {
-        logger.error("audit log query failed", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-        return .databaseUnavailable()
+        .databaseUnavailable(error, doing: "reading the audit log", logger: logger)
     }
 }

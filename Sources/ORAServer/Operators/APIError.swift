@@ -1,5 +1,7 @@
 public import Hummingbird
+import Logging
 import ORADirectory
+import ORAStore
 
 /// An error answer of the JSON API: an HTTP status, a stable machine-readable code and a sentence for people.
 public struct APIError: Error, HTTPResponseError, Sendable {
@@ -71,5 +73,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(
             .serviceUnavailable, code: "database_unavailable",
             message: "the database cannot be reached; nothing is done until it is back")
+    }
+    /// `databaseUnavailable()`, with the failure logged for the server's operators (the client is not told why).
+    /// - Parameter action: what was being done, such as "revoking a machine".
+    static func databaseUnavailable(_ error: any Error, doing action: String, logger: Logger) -> APIError {
+        logger.error(
+            "database failed",
+            metadata: ["action": "\(action)", "error": "\(DatabaseErrorDescription.describe(error))"])
+        return databaseUnavailable()
     }
 }

@@ -250,8 +250,7 @@ public final class PolicyService: Service, Sendable {
     }
 
     private func databaseUnavailable(_ error: any Error) -> APIError {
-        logger.error("policy storage failed", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-        return .databaseUnavailable()
+        .databaseUnavailable(error, doing: "storing or reading policy versions", logger: logger)
     }
 
     /// Listens for activations until shutdown.

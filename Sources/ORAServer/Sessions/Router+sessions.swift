@@ -32,8 +32,6 @@ extension Router where Context == ORARequestContext {
     /// Adds offers, sessions and the helper's machine list.
     func addSessionRoutes(
         sessions: SessionRouting,
-        replicas: ReplicaStore,
-        gateway: AgentGateway,
         agents: AgentService,
         policies: PolicyService,
         operators: OperatorService
@@ -42,12 +40,7 @@ extension Router where Context == ORARequestContext {
 
         api.get("machines") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            let online: Set<String>
-            do {
-                online = try await replicas.connectedMachines().union(gateway.onlineMachines)
-            } catch {
-                throw APIError.databaseUnavailable()
-            }
+            let online = try await sessions.onlineMachines()
             var documents: [HelperMachineDocument] = []
             for machine in try await agents.machines() {
                 let (access, explanation) = try await policies.strongestOffer(

@@ -139,6 +139,15 @@ final class SessionRouting: Service, Sendable {
 
     // MARK: Reading
 
+    /// The machines whose agents are connected to this replica or to another one that is running.
+    func onlineMachines() async throws(APIError) -> Set<String> {
+        do {
+            return try await store.connectedMachines().union(gateway.onlineMachines)
+        } catch {
+            throw .databaseUnavailable(error, doing: "listing connected machines", logger: logger)
+        }
+    }
+
     /// The sessions `identity` may see, on every replica: those running and those ended in the last hour.
     func sessions(for identity: OperatorService.Identity) async throws(APIError) -> [SessionSnapshot] {
         var sessions = broker.sessions(for: identity)
@@ -147,7 +156,7 @@ final class SessionRouting: Service, Sendable {
         do {
             stored = try await store.sessions(notOn: bus.instance, changedSince: Date().addingTimeInterval(-3600))
         } catch {
-            throw databaseUnavailable(error)
+            throw .databaseUnavailable(error, doing: "reading sessions and connections", logger: logger)
         }
         for session in stored where !known.contains(session.id) {
             if let snapshot = Self.decode(session), identity.maySee(snapshot) { sessions.append(snapshot) }
@@ -247,7 +256,7 @@ final class SessionRouting: Service, Sendable {
         do {
             return try await store.connectedInstance(of: machine)
         } catch {
-            throw databaseUnavailable(error)
+            throw .databaseUnavailable(error, doing: "reading sessions and connections", logger: logger)
         }
     }
 
@@ -261,7 +270,7 @@ final class SessionRouting: Service, Sendable {
         do {
             stored = try await store.session(id)
         } catch {
-            throw databaseUnavailable(error)
+            throw .databaseUnavailable(error, doing: "reading sessions and connections", logger: logger)
         }
         guard let stored, let snapshot = Self.decode(stored), identity.maySee(snapshot) else {
             throw APIError(.notFound, code: "unknown_session", message: "no session \(id) is known here")
@@ -274,11 +283,6 @@ final class SessionRouting: Service, Sendable {
             throw APIError(.internalServerError, code: "internal", message: "the session's stored state is not valid")
         }
         return snapshot
-    }
-
-    private func databaseUnavailable(_ error: any Error) -> APIError {
-        logger.error("session storage failed", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-        return .databaseUnavailable()
     }
 
     private static func encode(_ snapshot: SessionSnapshot) throws -> String {
