@@ -13,7 +13,7 @@ public enum ServerURL {
 
     /// `url` without a trailing slash, or `nil` when it is neither `https://` nor `http://` to this machine.
     public static func checked(_ url: String) -> String? {
-        guard let components = URLComponents(string: url), let host = components.host,
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty,
             components.scheme == "https" || (components.scheme == "http" && loopbackHosts.contains(host))
         else { return nil }
         return url.hasSuffix("/") ? String(url.dropLast()) : url
