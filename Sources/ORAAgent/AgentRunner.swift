@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 import NIOWebSocket
 import ORACore
+import ORARelay
 import Synchronization
 
 /// The agent at work: keeps one outbound connection to the server, proves the device key on each, asks the person
@@ -24,16 +25,23 @@ public final class AgentRunner: Sendable {
     private let keyBytes: Data
     private let enrollment: AgentState.Enrollment
     private let consent: any ConsentProvider
+    private let screen: ScreenBackend
     private let logger: Logger
     private let sessions = Mutex<[UUID: LocalSession]>([:])
+    /// The screen connections of each session, stopped when it ends.
+    private let screens = Mutex<[UUID: [Task<Void, Never>]]>([:])
 
     /// Creates a runner for the enrolled machine in `state`.
     /// - Throws: `AgentError.notEnrolled` or `.state` when the state directory cannot be used.
-    public init(state: AgentState, consent: any ConsentProvider, logger: Logger) throws(AgentError) {
+    /// - Parameter screen: the local VNC server started for each viewer.
+    public init(
+        state: AgentState, consent: any ConsentProvider, screen: ScreenBackend, logger: Logger
+    ) throws(AgentError) {
         let (key, enrollment) = try state.load()
         self.keyBytes = key.rawRepresentation
         self.enrollment = enrollment
         self.consent = consent
+        self.screen = screen
         self.logger = logger
     }
 
@@ -61,6 +69,7 @@ public final class AgentRunner: Sendable {
                 logger.warning("connection to the server lost", metadata: ["error": "\(error)"])
             }
             sessions.withLock { $0.removeAll() }
+            stopScreens { _ in true }
             if ContinuousClock.now - started > .seconds(30) { failures = 0 }
             failures += 1
             let delay = Self.backOff(after: failures)
@@ -80,11 +89,18 @@ public final class AgentRunner: Sendable {
         return .milliseconds(Int64(ceiling * Double.random(in: 0.5...1.0) * 1000))
     }
 
-    private var socketURL: String {
+    private func socketURL(_ path: String) -> String {
         let base = enrollment.server
         let scheme = base.hasPrefix("https://") ? "wss://" : "ws://"
         let rest = base.drop { $0 != ":" }.dropFirst(3)
-        return scheme + rest + "/agent/v1/connect"
+        return scheme + rest + path
+    }
+
+    private var tlsConfiguration: TLSConfiguration? {
+        guard enrollment.server.hasPrefix("https://") else { return nil }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = enrollment.caFile { configuration.trustRoots = .file(caFile) }
+        return configuration
     }
 
     private var serverName: String {
@@ -94,16 +110,10 @@ public final class AgentRunner: Sendable {
     }
 
     private func connectOnce() async throws {
-        var tls: TLSConfiguration?
-        if enrollment.server.hasPrefix("https://") {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            if let caFile = enrollment.caFile { configuration.trustRoots = .file(caFile) }
-            tls = configuration
-        }
         let refusal = Mutex<AgentError?>(nil)
         try await WebSocketClient.connect(
-            url: socketURL, configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize), tlsConfiguration: tls,
-            logger: logger
+            url: socketURL("/agent/v1/connect"), configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize),
+            tlsConfiguration: tlsConfiguration, logger: logger
         ) { inbound, outbound, _ in
             do {
                 try await self.converse(inbound: inbound, outbound: outbound)
@@ -170,8 +180,16 @@ public final class AgentRunner: Sendable {
                     }
                 case .controlRevoked(let id):
                     sessions.withLock { $0[id]?.hasControl = false }
+                case .openScreen(let id, let ticket):
+                    guard sessions.withLock({ $0[id]?.accepted == true }) else {
+                        logger.warning("refusing to open the screen of a session not accepted here")
+                        continue
+                    }
+                    let task = Task { await self.showScreen(of: id, ticket: ticket) }
+                    screens.withLock { $0[id, default: []].append(task) }
                 case .endSession(let id, let reason):
                     sessions.withLock { $0[id] = nil }
+                    stopScreens { $0 == id }
                     logger.notice("session ended", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
                 case .error(let code, let message):
                     logger.warning(
@@ -230,5 +248,95 @@ public final class AgentRunner: Sendable {
         guard wasControlling else { return }
         logger.notice("control taken back", metadata: ["session.id": "\(id)", "how": "\(method.rawValue)"])
         try await send(.controlStopped(session: id, method: method))
+    }
+}
+
+// MARK: The screen
+
+extension AgentRunner {
+    /// The largest message of a screen connection.
+    static let maximumScreenMessageSize = 64 * 1024
+
+    /// Stops the screen connections of the sessions `matching` picks.
+    private func stopScreens(matching: (UUID) -> Bool) {
+        let stopped = screens.withLock { screens in
+            let ids = screens.keys.filter(matching)
+            return ids.flatMap { screens.removeValue(forKey: $0) ?? [] }
+        }
+        for task in stopped { task.cancel() }
+    }
+
+    /// Shows the screen to one viewer of `session`: starts the screen backend, opens a screen connection to the
+    /// server with `ticket`, and relays until either side ends. The helper's input reaches the backend only while
+    /// this agent's own record says control is granted; anything else is dropped here, whatever the server says.
+    func showScreen(of session: UUID, ticket: String) async {
+        let metadata: Logger.Metadata = ["session.id": "\(session)"]
+        do {
+            try await WebSocketClient.connect(
+                url: socketURL("/agent/v1/screen"), configuration: .init(maxFrameSize: Self.maximumScreenMessageSize),
+                tlsConfiguration: tlsConfiguration, logger: logger
+            ) { inbound, outbound, _ in
+                try await outbound.write(.text(ticket))
+                let running: RunningScreen
+                do {
+                    running = try await self.screen.start()
+                } catch {
+                    self.logger.error(
+                        "cannot start the screen backend", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    try await outbound.close(.unexpectedServerError, reason: "screen_backend_failed")
+                    return
+                }
+                self.logger.notice("showing the screen to the helper", metadata: metadata)
+                try await self.relay(session, running: running, inbound: inbound, outbound: outbound)
+                await running.stop()
+                self.logger.notice("stopped showing the screen", metadata: metadata)
+            }
+        } catch {
+            logger.warning("screen connection ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    private func relay(
+        _ session: UUID, running: RunningScreen, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+    ) async throws {
+        let channel = running.channel!
+        try await channel.executeThenClose { fromBackend, toBackend in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Desktop to viewer: as the backend writes it, in messages the server accepts.
+                group.addTask {
+                    for try await var buffer in fromBackend {
+                        while buffer.readableBytes > 0 {
+                            let slice = buffer.readSlice(
+                                length: min(buffer.readableBytes, Self.maximumScreenMessageSize))!
+                            try await outbound.write(.binary(slice))
+                        }
+                    }
+                    try await outbound.close(.normalClosure, reason: "the screen backend stopped")
+                }
+                // Viewer to desktop: through this agent's own input filter.
+                var filter = RFBClientStreamFilter()
+                var reported = false
+                do {
+                    for try await message in inbound.messages(maxSize: Self.maximumScreenMessageSize) {
+                        guard case .binary(let buffer) = message else { continue }
+                        guard sessions.withLock({ $0[session]?.accepted == true }) else { break }
+                        filter.controlGranted = hasControl(in: session)
+                        let passed = try filter.filter(buffer.readableBytesView)
+                        if filter.droppedInputMessages > 0, !reported {
+                            reported = true
+                            logger.notice(
+                                "dropping the helper's input: control is not granted",
+                                metadata: ["session.id": "\(session)"])
+                        }
+                        if !passed.isEmpty { try await toBackend.write(ByteBuffer(bytes: passed)) }
+                    }
+                } catch let error as RFBStreamError {
+                    logger.warning(
+                        "closing a screen connection that broke the RFB protocol",
+                        metadata: ["session.id": "\(session)", "error": "\(error)"])
+                }
+                group.cancelAll()
+            }
+        }
     }
 }

@@ -78,10 +78,24 @@ extension ORAAgentCommand {
         @Option(help: "How the person at the machine is asked: terminal, desktop or command.")
         var consent: Provider = .terminal
         @Option(help: "With --consent command: the program to run for each question.") var consentCommand: String?
+        @Option(help: "The X11 display whose screen the helper sees (default: $DISPLAY, else :0).")
+        var display: String?
+        @Option(
+            help: ArgumentHelp(
+                "The program that serves the screen over RFB on its standard input and output, with its arguments.",
+                discussion: "Default: x11vnc -inetd -display DISPLAY -nopw -q -norc -nossl. Split on spaces.",
+                valueName: "command"))
+        var screenCommand: String?
         @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel: String = "notice"
         @OptionGroup var state: StateOption
 
         func validate() throws {
+            if display != nil, screenCommand != nil {
+                throw ValidationError("--display goes with the default screen backend, not with --screen-command")
+            }
+            if let screenCommand, screenCommand.split(separator: " ").isEmpty {
+                throw ValidationError("--screen-command needs a program")
+            }
             if consent == .command, consentCommand == nil {
                 throw ValidationError("--consent command needs --consent-command PROGRAM")
             }
@@ -104,8 +118,13 @@ extension ORAAgentCommand {
                 case .command: CommandConsentProvider(command: [consentCommand ?? ""])
                 }
             do throws(AgentError) {
+                var screen = ScreenBackend.x11vnc(
+                    display: display ?? ProcessInfo.processInfo.environment["DISPLAY"] ?? ":0")
+                if let screenCommand {
+                    screen = try ScreenBackend(command: screenCommand.split(separator: " ").map(String.init))
+                }
                 let runner = try AgentRunner(
-                    state: AgentState(directory: state.stateDir), consent: provider, logger: logger)
+                    state: AgentState(directory: state.stateDir), consent: provider, screen: screen, logger: logger)
                 try await runner.run()
             } catch {
                 throw fail(error)

@@ -90,6 +90,11 @@ public final class ChildProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
+    /// Standard output so far.
+    public var standardOutputSoFar: String {
+        (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+    }
+
     /// Standard error so far.
     public var standardErrorSoFar: String {
         (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""

@@ -21,6 +21,10 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case controlDenied = "control.denied"
     case controlStopped = "control.stopped"
     case inputBlocked = "input.blocked"
+    // The screen
+    case screenOpened = "screen.opened"
+    case screenClosed = "screen.closed"
+    case screenRefused = "screen.refused"
     // Policy
     case policyApplied = "policy.applied"
     case policyRolledBack = "policy.rolled_back"
@@ -56,6 +60,9 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .controlDenied: "ORA2303"
         case .controlStopped: "ORA2304"
         case .inputBlocked: "ORA2401"
+        case .screenOpened: "ORA2501"
+        case .screenClosed: "ORA2502"
+        case .screenRefused: "ORA2503"
         case .policyApplied: "ORA3001"
         case .policyRolledBack: "ORA3002"
         case .agentEnrolled: "ORA4001"

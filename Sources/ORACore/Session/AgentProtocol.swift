@@ -45,6 +45,9 @@ public enum AgentProtocol {
         case controlRequest(session: UUID, request: Int)
         /// The helper gave control back, or the server ended it: drop input at once.
         case controlRevoked(session: UUID)
+        /// The helper attached a viewer: start the screen backend and open a screen connection for the session,
+        /// presenting `ticket` (single use, valid for `ScreenTickets.lifetime`).
+        case openScreen(session: UUID, ticket: String)
         /// The session is over.
         case endSession(session: UUID, reason: SessionEndReason)
         /// The server refuses something; the connection may be closed after it.
@@ -121,7 +124,7 @@ public enum AgentProtocol {
 /// The frames as JSON: `{"type": "...", ...fields}`.
 private enum FrameKey: String, CodingKey {
     case type, machine, agentVersion = "agent_version", operatingSystem = "os", signature, session, receipt, method
-    case nonce, offer, request, reason, code, message
+    case nonce, offer, request, reason, code, message, ticket
 }
 
 private struct AgentFrame: Codable {
@@ -199,6 +202,10 @@ private struct ServerFrame: Codable {
                 session: try container.decode(UUID.self, forKey: .session),
                 request: try container.decode(Int.self, forKey: .request))
         case "control_revoked": message = .controlRevoked(session: try container.decode(UUID.self, forKey: .session))
+        case "open_screen":
+            message = .openScreen(
+                session: try container.decode(UUID.self, forKey: .session),
+                ticket: try container.decode(String.self, forKey: .ticket))
         case "end_session":
             message = .endSession(
                 session: try container.decode(UUID.self, forKey: .session),
@@ -230,6 +237,10 @@ private struct ServerFrame: Codable {
         case .controlRevoked(let session):
             try container.encode("control_revoked", forKey: .type)
             try container.encode(session, forKey: .session)
+        case .openScreen(let session, let ticket):
+            try container.encode("open_screen", forKey: .type)
+            try container.encode(session, forKey: .session)
+            try container.encode(ticket, forKey: .ticket)
         case .endSession(let session, let reason):
             try container.encode("end_session", forKey: .type)
             try container.encode(session, forKey: .session)

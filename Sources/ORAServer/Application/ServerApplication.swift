@@ -72,10 +72,12 @@ public enum ServerApplication {
             machines: machines, replicas: replicas, bus: bus, serverNames: configuration.agents.serverNames,
             logger: logger)
         let agents = AgentService(store: machines, directory: directory, gateway: gateway, logger: logger)
+        let relay = ScreenRelay()
         let broker = SessionBroker(
             gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
-            settings: configuration.agents, logger: logger)
+            settings: configuration.agents, screens: relay, logger: logger)
         gateway.attach(broker)
+        let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, logger: logger)
         let sessions = SessionRouting(
             broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, logger: logger)
         let readiness = ReadinessCheck(database: probe, directory: directory)
@@ -93,9 +95,11 @@ public enum ServerApplication {
         router.addPolicyRoutes(policies: policies, operators: operators)
         router.addAuditRoutes(audit: audit, operators: operators)
         router.addAgentRoutes(agents: agents, operators: operators)
-        router.addSessionRoutes(sessions: sessions, agents: agents, policies: policies, operators: operators)
+        router.addSessionRoutes(
+            sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
         let agentRouter = Router(context: AgentSocketContext.self)
         agentRouter.addAgentGatewayRoute(gateway: gateway)
+        agentRouter.addScreenRoutes(screens: screens)
 
         var services: [any Service] = [
             directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions,

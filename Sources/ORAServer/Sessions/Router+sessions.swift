@@ -32,6 +32,7 @@ extension Router where Context == ORARequestContext {
     /// Adds offers, sessions and the helper's machine list.
     func addSessionRoutes(
         sessions: SessionRouting,
+        screens: ScreenService,
         agents: AgentService,
         policies: PolicyService,
         operators: OperatorService
@@ -102,6 +103,13 @@ extension Router where Context == ORARequestContext {
                 try await sessions.requestControl(try context.sessionID(), by: identity, source: context.sourceAddress))
         }
 
+        // A single-use ticket for the session's screen, for its helper's viewer.
+        api.post("sessions/:id/screen") { _, context -> Response in
+            let identity = try await operators.identity(ofRequest: context.session)
+            return try Response.encodedJSON(
+                try screens.viewerTicket(for: try context.sessionID(), by: identity), status: .created)
+        }
+
         api.delete("sessions/:id") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
             return try Response.encodedJSON(
@@ -139,6 +147,32 @@ extension Router where Context == AgentSocketContext {
         ws("agent/v1/connect") { inbound, outbound, context in
             let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
             await gateway.serve(inbound: inbound, outbound: outbound, source: source)
+        }
+    }
+
+    /// Adds the two legs of the screen relay: `/agent/v1/screen` for agents (the ticket is their first message)
+    /// and `/viewer/v1/screen?ticket=…` for viewers (checked before the upgrade, so a refused viewer gets 403).
+    func addScreenRoutes(screens: ScreenService) {
+        ws("agent/v1/screen") { inbound, outbound, context in
+            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
+            await screens.serveAgent(inbound: inbound, outbound: outbound, source: source)
+        }
+        ws(
+            "viewer/v1/screen",
+            shouldUpgrade: { request, context in
+                let source = context.remoteAddress?.ipAddress ?? "unknown"
+                try await screens.admitViewer(ticket: request.uri.queryParameters.get("ticket"), source: source)
+                // noVNC asks for the `binary` subprotocol; a browser drops a connection that does not get it back.
+                let asked = request.headers[.secWebSocketProtocol] ?? ""
+                guard
+                    asked.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "binary" })
+                else { return .upgrade([:]) }
+                return .upgrade([.secWebSocketProtocol: "binary"])
+            }
+        ) { inbound, outbound, context in
+            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
+            let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
+            await screens.serveViewer(ticket: ticket, inbound: inbound, outbound: outbound, source: source)
         }
     }
 }

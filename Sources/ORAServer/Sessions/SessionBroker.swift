@@ -1,8 +1,8 @@
 public import Foundation
 import HTTPTypes
-public import Logging
+import Logging
 public import ORACore
-public import ORADirectory
+import ORADirectory
 import ORAStore
 public import ServiceLifecycle
 import Synchronization
@@ -40,19 +40,21 @@ public final class SessionBroker: Service, Sendable {
     private let directory: DirectoryClient
     private let audit: AuditWriter
     private let settings: AgentSettings
+    private let screens: ScreenRelay
     private let logger: Logger
     private let state = Mutex(State())
     /// Told of every change of every session, with its revision.
     private let changes = Mutex<(@Sendable (SessionSnapshot, Int) async -> Void)?>(nil)
 
     /// Creates the broker.
-    public init(
+    init(
         gateway: AgentGateway,
         policies: PolicyService,
         agents: AgentService,
         directory: DirectoryClient,
         audit: AuditWriter,
         settings: AgentSettings,
+        screens: ScreenRelay,
         logger: Logger
     ) {
         self.gateway = gateway
@@ -61,6 +63,7 @@ public final class SessionBroker: Service, Sendable {
         self.directory = directory
         self.audit = audit
         self.settings = settings
+        self.screens = screens
         self.logger = logger
     }
 
@@ -72,6 +75,11 @@ public final class SessionBroker: Service, Sendable {
     /// Whether the session runs here, or ended here lately.
     func runsHere(_ id: UUID) -> Bool {
         state.withLock { $0.sessions[id] != nil || $0.ended[id] != nil }
+    }
+
+    /// The offer and state of the live session `id`, if it runs here.
+    func live(_ id: UUID) -> (offer: Offer, state: SessionStateMachine.State)? {
+        state.withLock { state in state.sessions[id].map { ($0.offer, $0.machine.state) } }
     }
 
     // MARK: Offers
@@ -517,6 +525,7 @@ public final class SessionBroker: Service, Sendable {
             if case .ended(let reason) = step.state, type == .sessionEnded {
                 eventDetails["reason"] = .string(reason.rawValue)
                 eventDetails["control_requests"] = .integer(Int64(live.machine.controlRequests))
+                eventDetails["screen"] = (screens.totals(of: id) ?? ScreenRelay.Totals()).auditValue
             }
             if type == .controlRequested || type == .controlGranted || type == .controlDenied {
                 eventDetails["request"] = .integer(Int64(live.machine.controlRequests))
@@ -551,6 +560,7 @@ public final class SessionBroker: Service, Sendable {
             if case .ended = step.state { watcher.finish() }
         }
         await publish(live, id: id)
+        if case .ended = step.state { _ = await screens.end(session: id) }
         if case .ended(let reason) = step.state, reason != .noviceEnded, reason != .declined {
             _ = await gateway.send(.endSession(session: id, reason: reason), to: live.offer.machine)
         }
@@ -598,7 +608,7 @@ public final class SessionBroker: Service, Sendable {
     }
 
     /// Records `event`, or refuses with 503 when the audit log cannot take it.
-    private func record(_ event: AuditEvent) async throws(APIError) {
+    func record(_ event: AuditEvent) async throws(APIError) {
         do {
             try await audit.record(event)
         } catch {

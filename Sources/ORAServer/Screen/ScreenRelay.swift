@@ -1,0 +1,182 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import ORACore
+import ORARelay
+import Synchronization
+
+/// Carries a session's screen between the helper's viewer and the agent: each viewer that attaches gets its own
+/// agent leg (and so its own VNC server on the machine), the two legs meet only through single-use tickets, and the
+/// viewer's bytes pass through `RFBClientStreamFilter`, which drops keyboard, pointer and clipboard input unless the
+/// session's control is granted at that moment.
+///
+/// Back-pressure is the WebSocket writers': each pump reads one message and awaits its write to the other side
+/// before reading the next, so a slow viewer slows the agent's stream instead of filling the server's memory.
+final class ScreenRelay: Sendable {
+    /// How long a viewer waits for the agent to open its leg.
+    static let agentLegTimeout: Duration = .seconds(15)
+    /// The largest message either leg may send.
+    static let maximumMessageSize = 64 * 1024
+
+    /// One session's screen connections so far, for `session.ended`.
+    struct Totals: Sendable, Hashable {
+        var connections = 0
+        var bytesToViewer: Int64 = 0
+        var bytesFromViewer: Int64 = 0
+        var inputDropped = 0
+        var inputBlockedRecorded = false
+
+        var auditValue: AuditValue {
+            .object([
+                "connections": .integer(Int64(connections)), "bytes_to_viewer": .integer(bytesToViewer),
+                "bytes_from_viewer": .integer(bytesFromViewer), "input_dropped": .integer(Int64(inputDropped)),
+            ])
+        }
+    }
+
+    private struct Connection: Sendable {
+        var session: UUID
+        var viewer: WebSocketOutboundWriter
+        var agent: WebSocketOutboundWriter?
+        var waiting: CheckedContinuation<WebSocketOutboundWriter?, Never>?
+    }
+
+    private struct State: Sendable {
+        var tickets = ScreenTickets()
+        var connections: [UUID: Connection] = [:]
+        var totals: [UUID: Totals] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    // MARK: Tickets
+
+    /// A viewer ticket for `session`, for the operator `holder`.
+    func issueViewerTicket(for session: UUID, holder: String) -> String {
+        state.withLock { $0.tickets.issue(for: session, leg: .viewer, holder: holder, now: Date()) }
+    }
+
+    /// Whether `ticket` would admit a viewer now (checked before the upgrade; used by `redeem`).
+    func checkViewerTicket(_ ticket: String) throws(ScreenTicketError) -> ScreenTickets.Claim {
+        try state.withLock { state throws(ScreenTicketError) in
+            try state.tickets.check(ticket, for: .viewer, now: Date())
+        }
+    }
+
+    /// Uses `ticket` for `leg`.
+    func redeem(_ ticket: String, for leg: ScreenTickets.Leg) throws(ScreenTicketError) -> ScreenTickets.Claim {
+        try state.withLock { state throws(ScreenTicketError) in
+            try state.tickets.redeem(ticket, for: leg, now: Date())
+        }
+    }
+
+    // MARK: Pairing
+
+    /// Registers a viewer of `session` and issues the ticket its agent leg must present.
+    /// - Returns: the connection's id and the agent ticket.
+    func addViewer(of session: UUID, outbound: WebSocketOutboundWriter) -> (connection: UUID, agentTicket: String) {
+        let connection = UUID()
+        let ticket = state.withLock { state in
+            state.connections[connection] = Connection(session: session, viewer: outbound)
+            state.totals[session, default: Totals()].connections += 1
+            return state.tickets.issue(for: session, leg: .agent, holder: connection.uuidString, now: Date())
+        }
+        return (connection, ticket)
+    }
+
+    /// Waits until the agent leg of `connection` arrives, or `agentLegTimeout` passes.
+    /// - Returns: the agent leg's writer, or nil when it did not come (or the session ended meanwhile).
+    func agentLeg(of connection: UUID) async -> WebSocketOutboundWriter? {
+        let timer = Task {
+            try? await Task.sleep(for: Self.agentLegTimeout)
+            self.resumeWaiting(connection, with: nil)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> WebSocketOutboundWriter?? in
+                guard let current = state.connections[connection] else { return .some(nil) }
+                if let agent = current.agent { return .some(agent) }
+                state.connections[connection]?.waiting = continuation
+                return .none
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Joins the agent leg that presented a ticket for `connection`.
+    /// - Returns: the viewer's writer and the session, or nil when the viewer is gone.
+    func attachAgent(
+        to connection: UUID, outbound: WebSocketOutboundWriter
+    ) -> (viewer: WebSocketOutboundWriter, session: UUID)? {
+        let found = state.withLock { state -> (Connection, CheckedContinuation<WebSocketOutboundWriter?, Never>?)? in
+            guard var current = state.connections[connection], current.agent == nil else { return nil }
+            let waiting = current.waiting
+            current.agent = outbound
+            current.waiting = nil
+            state.connections[connection] = current
+            return (current, waiting)
+        }
+        guard let (current, waiting) = found else { return nil }
+        waiting?.resume(returning: outbound)
+        return (current.viewer, current.session)
+    }
+
+    private func resumeWaiting(_ connection: UUID, with writer: WebSocketOutboundWriter?) {
+        let waiting = state.withLock { state in
+            let waiting = state.connections[connection]?.waiting
+            state.connections[connection]?.waiting = nil
+            return waiting
+        }
+        waiting?.resume(returning: writer)
+    }
+
+    /// Forgets `connection` and closes both of its legs.
+    func close(_ connection: UUID, code: WebSocketErrorCode = .normalClosure, reason: String? = nil) async {
+        let removed = state.withLock { $0.connections.removeValue(forKey: connection) }
+        guard let removed else { return }
+        removed.waiting?.resume(returning: nil)
+        try? await removed.viewer.close(code, reason: reason)
+        try? await removed.agent?.close(code, reason: reason)
+    }
+
+    // MARK: Accounting
+
+    /// Adds bytes relayed for `session`.
+    func count(session: UUID, toViewer: Int = 0, fromViewer: Int = 0) {
+        state.withLock { state in
+            state.totals[session, default: Totals()].bytesToViewer += Int64(toViewer)
+            state.totals[session, default: Totals()].bytesFromViewer += Int64(fromViewer)
+        }
+    }
+
+    /// Adds `count` input messages dropped while view-only.
+    /// - Returns: true the first time in the session, when `input.blocked` is to be recorded.
+    func countDroppedInput(session: UUID, count: Int) -> Bool {
+        state.withLock { state in
+            state.totals[session, default: Totals()].inputDropped += count
+            guard state.totals[session]?.inputBlockedRecorded == false else { return false }
+            state.totals[session]?.inputBlockedRecorded = true
+            return true
+        }
+    }
+
+    /// The totals of `session` so far.
+    func totals(of session: UUID) -> Totals? {
+        state.withLock { $0.totals[session] }
+    }
+
+    /// The session ended: its tickets stop admitting, its connections close, and its totals are returned.
+    func end(session: UUID) async -> Totals? {
+        let (connections, totals) = state.withLock { state in
+            state.tickets.revoke(session: session)
+            let ids = state.connections.filter { $0.value.session == session }.map(\.key)
+            return (ids, state.totals.removeValue(forKey: session))
+        }
+        for connection in connections {
+            await close(connection, code: .normalClosure, reason: "the session ended")
+        }
+        return totals
+    }
+}

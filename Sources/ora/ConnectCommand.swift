@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import ORACore
+
+extension ORACommand {
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "See a session's screen with any VNC viewer, through a local port.",
+            discussion: """
+                Listens on --listen (127.0.0.1:5901 by default) and relays each VNC viewer that connects there to \
+                the session's screen, through the ora server. Point the viewer at that address, for example \
+                `vncviewer 127.0.0.1::5901`. Keyboard and mouse reach the machine only while the person there has \
+                granted control; ask with `ora session control ID`. Stops when the session ends, or with Ctrl+C.
+                """)
+        @OptionGroup var options: ServerOption
+        @Argument(help: "The session's id.") var id: String
+        @Option(help: "The local address and port the viewer connects to.") var listen = "127.0.0.1:5901"
+
+        func validate() throws {
+            _ = try sessionID(id)
+            _ = try listenAddress()
+        }
+
+        private func listenAddress() throws -> (host: String, port: Int) {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (1...65535).contains(port)
+            else { throw ValidationError("--listen takes HOST:PORT, such as 127.0.0.1:5901") }
+            var host = String(listen[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw ValidationError("--listen takes HOST:PORT, such as 127.0.0.1:5901") }
+            return (host, port)
+        }
+
+        func run() async throws {
+            let session = try sessionID(id)
+            let client = try authenticatedClient(options)
+            let (host, port) = try listenAddress()
+            // A first ticket now, so a session that cannot be viewed is reported before anything listens.
+            let first = try await ScreenTicket.request(for: session, client: client)
+            let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+            do {
+                server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: host, port: port) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+            } catch {
+                throw fail("cannot listen on \(listen): \(error)", code: 1)
+            }
+            say("session \(session.uuidString.lowercased()): point a VNC viewer at \(listen)")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var pending: ScreenTicket? = first
+                    try await server.executeThenClose { viewers in
+                        for try await viewer in viewers {
+                            let ticket: ScreenTicket
+                            if let unused = pending, unused.expiresAt > Date().addingTimeInterval(2) {
+                                ticket = unused
+                            } else {
+                                ticket = try await ScreenTicket.request(for: session, client: client)
+                            }
+                            pending = nil
+                            say("viewer connected")
+                            await relay(viewer, ticket: ticket, server: client.server)
+                            say("viewer disconnected")
+                        }
+                    }
+                }
+                // The session's end ends the command, whether or not a viewer is connected.
+                group.addTask {
+                    let last = try await SessionEvents.follow(session, client: client) { $0.endReason != nil }
+                    if let reason = last.endReason {
+                        say("the session has ended (\(reason))")
+                    } else {
+                        throw fail("lost the session's state from the server", code: 3)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+
+        /// Relays one viewer's TCP connection to the server's viewer WebSocket, both ways, until either side ends.
+        private func relay(
+            _ viewer: NIOAsyncChannel<ByteBuffer, ByteBuffer>, ticket: ScreenTicket, server: String
+        ) async {
+            let scheme = server.hasPrefix("https://") ? "wss://" : "ws://"
+            let url = scheme + server.drop { $0 != ":" }.dropFirst(3) + ticket.path
+            let tls: TLSConfiguration? = server.hasPrefix("https://") ? .makeClientConfiguration() : nil
+            do {
+                _ = try await viewer.executeThenClose { fromViewer, toViewer in
+                    try await WebSocketClient.connect(
+                        url: url, configuration: .init(maxFrameSize: 64 * 1024), tlsConfiguration: tls,
+                        logger: .init(label: "ora-connect")
+                    ) { inbound, outbound, _ in
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                for try await var buffer in fromViewer {
+                                    while buffer.readableBytes > 0 {
+                                        let slice = buffer.readSlice(length: min(buffer.readableBytes, 32 * 1024))!
+                                        try await outbound.write(.binary(slice))
+                                    }
+                                }
+                                try await outbound.close(.normalClosure, reason: nil)
+                            }
+                            for try await message in inbound.messages(maxSize: 64 * 1024) {
+                                guard case .binary(let buffer) = message else { continue }
+                                try await toViewer.write(buffer)
+                            }
+                            group.cancelAll()
+                        }
+                    }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("ora: the screen connection ended: \(error)\n".utf8))
+            }
+        }
+    }
+}
+
+/// Writes `line` to standard output at once: each line is news for whoever watches (a script waiting for the port).
+private func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// A viewer ticket from `POST /api/v1/sessions/{id}/screen`.
+struct ScreenTicket: Decodable {
+    var ticket: String
+    var path: String
+    var expiresAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case ticket, path
+        case expiresAt = "expires_at"
+    }
+
+    static func request(for session: UUID, client: APIClient) async throws -> ScreenTicket {
+        let answer = try await client.send("POST", "/api/v1/sessions/\(session.uuidString.lowercased())/screen")
+        guard answer.status == 201 else { throw answer.failure() }
+        return try answer.decode(ScreenTicket.self)
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// The screen, with real parts: an Xvfb display with a known picture, `x11vnc -inetd` started by the agent for
+/// each viewer, `ora connect` as the helper's local port, and vncdotool (a real RFB client) as the viewer. A window
+/// on the display (`xev`) records every input it gets.
+@Suite("The screen relayed to the helper")
+struct ScreenTests {
+    /// The root window's colour, and the point the input is aimed at (inside the `xev` window, which is white).
+    static let rootColour = [0x33, 0x66, 0xcc]
+    static let windowPoint = (x: 250, y: 170)
+
+    /// A VNC viewer built on vncdotool: `capture` prints the size and two pixels as JSON; `input` moves the
+    /// pointer onto the window, clicks and types `a`.
+    static let viewerScript = """
+        import json, sys
+        from vncdotool import api
+        port, action = sys.argv[1], sys.argv[2]
+        client = api.connect("127.0.0.1::" + port, timeout=20)
+        try:
+            client.refreshScreen()
+            if action == "capture":
+                image = client.screen.convert("RGB")
+                print(json.dumps({"size": list(image.size), "root": list(image.getpixel((10, 10))),
+                                  "window": list(image.getpixel((250, 170)))}))
+            else:
+                client.mouseMove(250, 170)
+                client.mousePress(1)
+                client.keyPress("a")
+                client.refreshScreen()
+                print("sent")
+        finally:
+            client.disconnect()
+            api.shutdown()
+        """
+
+    /// An Xvfb display with a blue root window and an `xev` window recording its input.
+    final class Desktop: @unchecked Sendable {
+        let display: String
+        private let server: ChildProcess
+        private let recorder: ChildProcess
+
+        init() async throws {
+            var chosen: (Int, ChildProcess)?
+            for _ in 0..<20 {
+                let number = Int.random(in: 100...899)
+                guard !FileManager.default.fileExists(atPath: "/tmp/.X\(number)-lock") else { continue }
+                let server = try ChildProcess(
+                    "/usr/bin/Xvfb",
+                    arguments: [":\(number)", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
+                for _ in 0..<100
+                where server.isRunning
+                    && !FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)")
+                {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                if server.isRunning {
+                    chosen = (number, server)
+                    break
+                }
+            }
+            guard let (number, server) = chosen else { throw TestSetupError("Xvfb did not start") }
+            display = ":\(number)"
+            self.server = server
+            let painted = await ChildProcess.runAsync(
+                "/usr/bin/xsetroot", arguments: ["-display", display, "-solid", "#3366cc"])
+            guard painted.status == 0 else { throw TestSetupError("xsetroot: \(painted.standardError)") }
+            recorder = try ChildProcess(
+                "/usr/bin/stdbuf",
+                arguments: ["-oL", "/usr/bin/xev", "-display", display, "-geometry", "100x100+200+120"])
+            for _ in 0..<100 where !recorder.standardOutputSoFar.contains("Expose event") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+
+        deinit {
+            recorder.send(SIGKILL)
+            server.send(SIGKILL)
+        }
+
+        /// The key presses and button presses the window has received so far.
+        var inputs: [String] {
+            recorder.standardOutputSoFar.split(separator: "\n").filter {
+                $0.hasPrefix("KeyPress event") || $0.hasPrefix("ButtonPress event")
+            }.map(String.init)
+        }
+    }
+
+    /// Runs the viewer against `port`.
+    func viewer(_ action: String, port: Int, script: String) async throws -> String {
+        guard let python = ProcessInfo.processInfo.environment["ORA_TEST_PYTHON"] else {
+            throw TestSetupError("ORA_TEST_PYTHON is not set; run the tests with Deploy/dev/test")
+        }
+        let result = await ChildProcess.runAsync(python, arguments: [script, "\(port)", action])
+        guard result.status == 0 else {
+            throw TestSetupError("the viewer (\(action)) failed: \(result.standardError)")
+        }
+        return result.standardOutput
+    }
+
+    /// Waits until `condition` holds, polling, for at most `within`.
+    func eventually(within: Duration = .seconds(15), _ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + within
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try condition()
+    }
+
+    @Test("the helper sees the desktop through ora connect; input reaches it only while the novice grants control")
+    func viewAndControl() async throws {
+        let desktop = try await Desktop()
+        let setup = try await OfferTests.Setup.make(enrolling: "WS-0201")
+        let server = setup.server
+        let offers = OfferTests()
+        let terminal = try await Tmux.start(
+            "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(setup.state) --display \(desktop.display)"
+        )
+        var connect: ChildProcess?
+        do {
+            let files = try TemporaryDirectory()
+            let script = try files.write("viewer.py", Self.viewerScript)
+            let lenaToken = try await server.token("lena.wolf")
+            try await offers.waitUntilOnline("ws-0201", server: server, token: lenaToken)
+            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+            let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001")
+            #expect(offered.status == 0, "\(offered.standardError)")
+            let id = offers.sessionID(in: offered.standardOutput)
+            _ = try await terminal.waitFor("Allow? [y/N]")
+            try await terminal.type("y", "Enter")
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+
+            // `ora connect` opens a local port for any VNC viewer.
+            let port = try Network.freePort()
+            let started = try ChildProcess(
+                SourceTree.binary("ora"), arguments: ["connect", id, "--listen", "127.0.0.1:\(port)"],
+                environment: lena.environment)
+            connect = started
+            #expect(try await eventually { started.standardOutputSoFar.contains("point a VNC viewer") })
+
+            // The known picture arrives: the blue root window and the white window on it.
+            let captured = try await viewer("capture", port: port, script: script)
+            let pixels = try #require(
+                try JSONSerialization.jsonObject(with: Data(captured.utf8)) as? [String: [Int]], "\(captured)")
+            #expect(pixels["size"] == [320, 240])
+            #expect(pixels["root"] == Self.rootColour)
+            #expect(pixels["window"] == [255, 255, 255])
+
+            // View-only: the pointer and key events are dropped; the window records nothing.
+            _ = try await viewer("input", port: port, script: script)
+            try await Task.sleep(for: .seconds(1))
+            #expect(desktop.inputs.isEmpty, "\(desktop.inputs)")
+            #expect(
+                try await eventually {
+                    try server.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1"
+                })
+
+            // Control granted: the same input arrives.
+            #expect(await lena.run("session", "control", id).status == 0)
+            _ = try await terminal.waitFor("asks to use your keyboard and mouse")
+            try await terminal.type("y", "Enter")
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "controlling" }
+            _ = try await viewer("input", port: port, script: script)
+            #expect(try await eventually { desktop.inputs.contains { $0.hasPrefix("KeyPress") } }, "\(desktop.inputs)")
+            #expect(desktop.inputs.contains { $0.hasPrefix("ButtonPress") }, "\(desktop.inputs)")
+
+            // The novice takes control back with ESC: input stops arriving again.
+            _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
+            try await terminal.type("Escape")
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            let before = desktop.inputs.count
+            _ = try await viewer("input", port: port, script: script)
+            try await Task.sleep(for: .seconds(1))
+            #expect(desktop.inputs.count == before, "\(desktop.inputs)")
+
+            // The session ends: `ora connect` stops, and the record accounts for the screen.
+            #expect(await lena.run("session", "end", id).status == 0)
+            let finished = await started.exit()
+            #expect(finished.standardOutput.contains("the session has ended"), "\(finished.standardOutput)")
+            let screen = try server.sql(
+                "SELECT details->'screen' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
+            let totals = try #require(
+                try JSONSerialization.jsonObject(with: Data(screen.utf8)) as? [String: Int], "\(screen)")
+            #expect(totals["connections"] == 4, "\(totals)")
+            #expect((totals["bytes_to_viewer"] ?? 0) > 320 * 240 * 4, "\(totals)")
+            #expect((totals["bytes_from_viewer"] ?? 0) > 0, "\(totals)")
+            #expect((totals["input_dropped"] ?? 0) >= 4, "\(totals)")
+            #expect(
+                try server.sql(
+                    "SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'") == "4")
+            #expect(
+                try server.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1",
+                "recorded once per session")
+            let auditor = try await server.token("sara.klein")
+            let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
+            #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+        } catch {
+            connect?.send(SIGKILL)
+            let log = "agent terminal:\n\(await terminal.screen())\nora connect: \(connect?.standardErrorSoFar ?? "")"
+            Issue.record("\(log)")
+            await terminal.close()
+            throw error
+        }
+        connect?.send(SIGKILL)
+        await terminal.close()
+    }
+}
