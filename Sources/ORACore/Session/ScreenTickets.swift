@@ -20,8 +20,16 @@ public struct ScreenTickets: Sendable {
         public var session: UUID
         /// The side.
         public var leg: Leg
-        /// The operator the ticket was issued to (viewer tickets), by DN.
+        /// For a viewer ticket the operator it was issued to, by DN; for an agent ticket the viewer connection
+        /// it answers.
         public var holder: String?
+
+        /// Creates a claim.
+        public init(session: UUID, leg: Leg, holder: String?) {
+            self.session = session
+            self.leg = leg
+            self.holder = holder
+        }
     }
 
     private struct Entry: Sendable {

@@ -1,0 +1,217 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOWebSocket
+import ORATestSupport
+import Synchronization
+import Testing
+
+/// The relay against viewers that misbehave, speaking RFB over the viewer WebSocket directly: tickets that do not
+/// admit, operators who are not the session's helper, and byte streams no real viewer sends. Each bad viewer is
+/// closed (and recorded); the server goes on serving the next one.
+@Suite("Hostile viewers")
+struct HostileViewerTests {
+    /// How a raw viewer's connection went.
+    struct Outcome: Sendable {
+        /// What the server sent first (the RFB greeting when the desktop answered).
+        var greeting = ""
+        /// The close code the server sent, if it closed.
+        var closeCode: WebSocketErrorCode?
+    }
+
+    /// Connects a viewer with `ticket`, does the RFB handshake (version 3.8, security None, shared), sends
+    /// `payload` in `frames`, and reads until the server closes or `linger` passes.
+    func viewer(
+        _ server: RunningServer, ticket: String, payload: [UInt8] = [], frames: Int = 1, linger: Duration = .seconds(3)
+    ) async throws -> Outcome {
+        let url = server.base.replacingOccurrences(of: "http://", with: "ws://") + "/viewer/v1/screen?ticket=\(ticket)"
+        let outcome = Mutex(Outcome())
+        let close = try await WebSocketClient.connect(url: url, logger: Logger(label: "hostile-viewer")) {
+            inbound, outbound, _ in
+            var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+            // The greeting (12 bytes) and the security types arrive from x11vnc through the relay.
+            var received: [UInt8] = []
+            while received.count < 12, case .binary(let buffer) = try await messages.next() {
+                received += buffer.readableBytesView
+            }
+            outcome.withLock { $0.greeting = String(decoding: received.prefix(12), as: UTF8.self) }
+            try await outbound.write(.binary(ByteBuffer(bytes: Array("RFB 003.008\n".utf8))))
+            while received.count < 14, case .binary(let buffer) = try await messages.next() {
+                received += buffer.readableBytesView
+            }
+            try await outbound.write(.binary(ByteBuffer(bytes: [1])))  // security None
+            try await outbound.write(.binary(ByteBuffer(bytes: [1])))  // ClientInit: shared
+            if !payload.isEmpty {
+                let size = max(1, payload.count / frames)
+                var offset = 0
+                while offset < payload.count {
+                    let end = min(payload.count, offset + size)
+                    try await outbound.write(.binary(ByteBuffer(bytes: payload[offset..<end])))
+                    offset = end
+                }
+            }
+            // Read until the server closes, or until `linger` passes and this viewer leaves by itself.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: linger)
+                    try await outbound.close(.normalClosure, reason: nil)
+                }
+                while try await messages.next() != nil {}
+                group.cancelAll()
+            }
+        }
+        outcome.withLock { $0.closeCode = close?.closeCode }
+        return outcome.withLock { $0 }
+    }
+
+    func ticket(_ id: String, on server: RunningServer, token: String) async throws -> String {
+        let answer = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: token)
+        guard answer.status == 201, let ticket = answer.object["ticket"] as? String else {
+            throw TestSetupError("no screen ticket: \(answer.status) \(answer.body)")
+        }
+        return ticket
+    }
+
+    func refusals(on server: RunningServer) throws -> [String] {
+        try server.sql(
+            "SELECT string_agg(details->>'leg' || ':' || (details->>'reason'), ',' ORDER BY sequence) "
+                + "FROM audit_events WHERE event = 'screen.refused'"
+        ).split(separator: ",").map(String.init)
+    }
+
+    @Test("tickets: only the helper gets one; wrong, replayed and revoked tickets are refused and recorded")
+    func tickets() async throws {
+        let offered = try await OfferedSession.make()
+        defer { offered.stop() }
+        let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
+
+        // Not yet accepted: no screen.
+        let early = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
+        #expect(early.status == 409 && early.object["error"] as? String == "not_accepted", "\(early.body)")
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+
+        // Someone else's session: unknown to another helper, forbidden to an administrator.
+        let lena = try await server.token("lena.wolf")
+        let other = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: lena)
+        #expect(other.status == 404, "\(other.body)")
+        let admin = try await server.token("peter.schmidt")
+        let administrator = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: admin)
+        #expect(administrator.status == 403 && administrator.object["error"] as? String == "forbidden")
+        let anonymous = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen")
+        #expect(anonymous.status == 401)
+
+        // A made-up ticket: the upgrade is refused.
+        await #expect(throws: (any Error).self) {
+            _ = try await viewer(server, ticket: String(repeating: "0", count: 64))
+        }
+        // A good ticket admits once: the desktop answers; the same ticket again is a replay.
+        let used = try await ticket(id, on: server, token: hannah)
+        let first = try await viewer(server, ticket: used, linger: .milliseconds(300))
+        #expect(first.greeting == "RFB 003.008\n", "\(first)")
+        await #expect(throws: (any Error).self) { _ = try await viewer(server, ticket: used) }
+
+        // The session ends: a ticket issued before stops admitting.
+        let unused = try await ticket(id, on: server, token: hannah)
+        #expect(try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: hannah).status == 200)
+        await #expect(throws: (any Error).self) { _ = try await viewer(server, ticket: unused) }
+        let ended = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
+        #expect(ended.status == 409 && ended.object["error"] as? String == "session_ended", "\(ended.body)")
+
+        #expect(
+            try refusals(on: server) == ["viewer:unknown_ticket", "viewer:ticket_replayed", "viewer:unknown_ticket"])
+        #expect(
+            try server.sql("SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'")
+                == "1")
+    }
+
+    @Test("oversized clipboard, unknown messages, a cut stream and a flood of tiny frames: closed, the server goes on")
+    func hostileStreams() async throws {
+        let offered = try await OfferedSession.make()
+        defer { offered.stop() }
+        let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+
+        // ClientCutText claiming 4 GiB: closed as a protocol error, nothing allocated.
+        let cut: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x41]
+        let oversized = try await viewer(server, ticket: try await ticket(id, on: server, token: hannah), payload: cut)
+        #expect(oversized.closeCode == .protocolError, "\(oversized)")
+        // A message type RFB does not define: its length is unknowable, so the stream closes.
+        let unknown = try await viewer(
+            server, ticket: try await ticket(id, on: server, token: hannah), payload: [200, 1, 2, 3])
+        #expect(unknown.closeCode == .protocolError, "\(unknown)")
+        // Thousands of one-byte frames of valid requests (FramebufferUpdateRequest, 10 bytes each): relayed.
+        let request: [UInt8] = [3, 1, 0, 0, 0, 0, 0, 16, 0, 16]
+        let flood = Array(repeating: request, count: 500).flatMap { $0 }
+        let tiny = try await viewer(
+            server, ticket: try await ticket(id, on: server, token: hannah), payload: flood, frames: flood.count,
+            linger: .milliseconds(500))
+        #expect(tiny.greeting == "RFB 003.008\n")
+        #expect(tiny.closeCode != .protocolError, "\(tiny)")
+        // A stream cut in the middle of a PointerEvent: recorded as truncated.
+        let truncated = try await viewer(
+            server, ticket: try await ticket(id, on: server, token: hannah), payload: [5, 0, 0], linger: .zero)
+        #expect(truncated.greeting == "RFB 003.008\n")
+
+        // The session and the server carry on: another viewer gets the desktop.
+        let after = try await viewer(
+            server, ticket: try await ticket(id, on: server, token: hannah), linger: .milliseconds(300))
+        #expect(after.greeting == "RFB 003.008\n")
+        let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
+        #expect(state.object["state"] as? String == "viewing")
+        let errors = try #require(
+            try await OfferTests().eventually {
+                try server.sql(
+                    "SELECT string_agg(details->>'error', '|' ORDER BY sequence) FROM audit_events "
+                        + "WHERE event = 'screen.closed' AND outcome = 'failure'")
+            } until: {
+                $0.components(separatedBy: "|").count == 3
+            })
+        #expect(errors.contains("4294967295"), "\(errors)")
+        #expect(errors.contains("message type 200"), "\(errors)")
+        #expect(errors.contains("the stream ended inside a message"), "\(errors)")
+    }
+}
+
+/// A desktop on Xvfb, a server, and an agent for WS-0101 on that desktop, offered help (view) by hannah.fischer;
+/// the person at the machine (the consent script) accepts.
+struct OfferedSession {
+    let desktop: ScreenTests.Desktop
+    let setup: OfferTests.Setup
+    let agent: ChildProcess
+    let hannah: String
+    let id: String
+    var server: RunningServer { setup.server }
+
+    static func make() async throws -> OfferedSession {
+        let desktop = try await ScreenTests.Desktop()
+        let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
+        let agent = try setup.startAgent("--display", desktop.display)
+        let hannah = try await setup.server.token("hannah.fischer")
+        try await OfferTests().waitUntilOnline("ws-0101", server: setup.server, token: hannah)
+        let offered = try await HTTP.post(
+            setup.server.base + "/api/v1/offers",
+            json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#, token: hannah)
+        guard let id = offered.object["id"] as? String else { throw TestSetupError("offer: \(offered.body)") }
+        return OfferedSession(desktop: desktop, setup: setup, agent: agent, hannah: hannah, id: id)
+    }
+
+    func stop() {
+        agent.send(SIGKILL)
+    }
+}
+
+extension OfferTests {
+    /// Polls `value` until `until` holds for it, for at most `within`; returns the last value either way.
+    func eventually<T>(
+        within: Duration = .seconds(15), _ value: () throws -> T, until: (T) -> Bool
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + within
+        var last = try value()
+        while !until(last), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            last = try value()
+        }
+        return last
+    }
+}
