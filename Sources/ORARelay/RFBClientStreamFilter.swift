@@ -120,9 +120,14 @@ public struct RFBClientStreamFilter: Sendable {
             return (input, 5)
         case 6:  // ClientCutText: 3 padding bytes, a 32-bit length, then the text.
             guard header.count == 8 else { return nil }
-            let length = Int(header[4]) << 24 | Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+            let raw = UInt32(header[4]) << 24 | UInt32(header[5]) << 16 | UInt32(header[6]) << 8 | UInt32(header[7])
+            // The Extended Clipboard extension (which noVNC speaks) sends a negative length: its payload, 4 bytes
+            // of flags and then the data, is -length bytes long.
+            let signed = Int32(bitPattern: raw)
+            let length = signed < 0 ? -Int(signed) : Int(signed)
+            guard signed >= 0 || length >= 4 else { throw .invalidLength(messageType: 6, length: Int(raw)) }
             guard length <= RFBLimits.maximumClientCutTextLength else {
-                throw .tooLong(messageType: 6, length: length)
+                throw .tooLong(messageType: 6, length: Int(raw))
             }
             return (input, length)
         case 150:  // EnableContinuousUpdates: a flag and a rectangle.
@@ -158,6 +163,8 @@ public enum RFBStreamError: Error, Sendable, Hashable, CustomStringConvertible {
     case unknownMessage(UInt8)
     /// A length above the relay's limit.
     case tooLong(messageType: UInt8, length: Int)
+    /// A length that no valid message has.
+    case invalidLength(messageType: UInt8, length: Int)
     /// The stream ended inside a message.
     case truncated
 
@@ -167,6 +174,8 @@ public enum RFBStreamError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unsupportedSecurity(let type): "the viewer chose security type \(type); only None is relayed"
         case .unknownMessage(let type): "the viewer sent message type \(type), which the relay does not know"
         case .tooLong(let type, let length): "message type \(type) announced \(length), above the relay's limit"
+        case .invalidLength(let type, let length):
+            "message type \(type) announced \(length), which is not a valid length"
         case .truncated: "the stream ended inside a message"
         }
     }

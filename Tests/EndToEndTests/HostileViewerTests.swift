@@ -82,13 +82,15 @@ struct HostileViewerTests {
 
     @Test("tickets: only the helper gets one; wrong, replayed and revoked tickets are refused and recorded")
     func tickets() async throws {
-        let offered = try await OfferedSession.make()
+        // The person at the machine does not answer this offer (the consent script waits on INC0000003).
+        let offered = try await OfferedSession.make(ticket: "INC0000003")
         defer { offered.stop() }
-        let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-
-        // Not yet accepted: no screen.
-        let early = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
+        let (server, hannah, unanswered) = (offered.server, offered.hannah, offered.id)
+        let early = try await HTTP.post(server.base + "/api/v1/sessions/\(unanswered)/screen", token: hannah)
         #expect(early.status == 409 && early.object["error"] as? String == "not_accepted", "\(early.body)")
+        #expect(
+            try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(unanswered)", token: hannah).status == 200)
+        let id = try await offered.offerAgain(ticket: "INC0000001")
         _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
 
         // Someone else's session: unknown to another helper, forbidden to an administrator.
@@ -183,17 +185,27 @@ struct OfferedSession {
     let id: String
     var server: RunningServer { setup.server }
 
-    static func make() async throws -> OfferedSession {
+    static func make(ticket: String = "INC0000001") async throws -> OfferedSession {
         let desktop = try await ScreenTests.Desktop()
         let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
         let agent = try setup.startAgent("--display", desktop.display)
         let hannah = try await setup.server.token("hannah.fischer")
         try await OfferTests().waitUntilOnline("ws-0101", server: setup.server, token: hannah)
-        let offered = try await HTTP.post(
-            setup.server.base + "/api/v1/offers",
-            json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#, token: hannah)
-        guard let id = offered.object["id"] as? String else { throw TestSetupError("offer: \(offered.body)") }
+        let id = try await offer(on: setup.server, token: hannah, ticket: ticket)
         return OfferedSession(desktop: desktop, setup: setup, agent: agent, hannah: hannah, id: id)
+    }
+
+    /// Offers help to the machine again (after the first session ended); returns the new session's id.
+    func offerAgain(ticket: String) async throws -> String {
+        try await Self.offer(on: server, token: hannah, ticket: ticket)
+    }
+
+    private static func offer(on server: RunningServer, token: String, ticket: String) async throws -> String {
+        let offered = try await HTTP.post(
+            server.base + "/api/v1/offers",
+            json: #"{"machine": "ws-0101", "mode": "view", "ticket": "\#(ticket)"}"#, token: token)
+        guard let id = offered.object["id"] as? String else { throw TestSetupError("offer: \(offered.body)") }
+        return id
     }
 
     func stop() {

@@ -35,6 +35,70 @@ struct ScreenTests {
             api.shutdown()
         """
 
+    /// Headless Chromium driven over the DevTools protocol: opens the page at argv[1], waits until noVNC is
+    /// connected, screenshots the page and prints the canvas's size, two of its pixels and the header's text; then
+    /// presses "End session" and waits until the page shows the session ended.
+    static let browserScript = """
+        import base64, io, json, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+        import websocket
+        from PIL import Image
+        url = sys.argv[1]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+        profile = tempfile.mkdtemp()
+        browser = subprocess.Popen(["/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+            "--no-first-run", "--window-size=800,600", "--remote-debugging-port=%d" % port,
+            "--user-data-dir=" + profile, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            page = None
+            for _ in range(300):
+                try:
+                    targets = json.load(urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port))
+                    page = next(t for t in targets if t["type"] == "page")
+                    break
+                except Exception:
+                    time.sleep(0.1)
+            connection = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=30)
+            counter = [0]
+            def call(method, **params):
+                counter[0] += 1
+                connection.send(json.dumps({"id": counter[0], "method": method, "params": params}))
+                while True:
+                    message = json.loads(connection.recv())
+                    if message.get("id") == counter[0]:
+                        if "error" in message: raise RuntimeError(message["error"])
+                        return message["result"]
+            def evaluate(expression):
+                return call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+            def wait_for(expression, seconds=30):
+                deadline = time.time() + seconds
+                while time.time() < deadline:
+                    if evaluate(expression): return True
+                    time.sleep(0.2)
+                raise RuntimeError("the page never satisfied: " + expression + "; it shows: "
+                                   + str(evaluate("document.body && document.body.innerText")))
+            call("Page.enable")
+            call("Page.navigate", url=url)
+            wait_for("document.body && document.body.dataset.screen === 'connected'")
+            time.sleep(1.5)
+            rect = json.loads(evaluate("JSON.stringify(document.querySelector('#screen canvas').getBoundingClientRect())"))
+            shot = call("Page.captureScreenshot", format="png")
+            image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
+            x, y = int(rect["left"]), int(rect["top"])
+            result = {"canvas": [rect["width"], rect["height"]], "root": list(image.getpixel((x + 10, y + 10))),
+                      "window": list(image.getpixel((x + 250, y + 170))),
+                      "machine": evaluate("document.querySelector('#machine').textContent"),
+                      "state": evaluate("document.querySelector('#state').textContent"),
+                      "address": evaluate("location.href")}
+            evaluate("document.querySelector('#end').click()")
+            wait_for("document.body.dataset.state === 'ended'")
+            result["after_end"] = evaluate("document.querySelector('#state').textContent")
+            print(json.dumps(result))
+        finally:
+            browser.kill()
+            shutil.rmtree(profile, ignore_errors=True)
+        """
+
     /// An Xvfb display with a blue root window and an `xev` window recording its input.
     final class Desktop: @unchecked Sendable {
         let display: String
@@ -89,12 +153,17 @@ struct ScreenTests {
 
     /// Runs the viewer against `port`.
     func viewer(_ action: String, port: Int, script: String) async throws -> String {
+        try await python(script, "\(port)", action)
+    }
+
+    /// Runs a Python script of the tests' virtual environment (`Deploy/dev/python-tools`).
+    func python(_ script: String, _ arguments: String...) async throws -> String {
         guard let python = ProcessInfo.processInfo.environment["ORA_TEST_PYTHON"] else {
             throw TestSetupError("ORA_TEST_PYTHON is not set; run the tests with Deploy/dev/test")
         }
-        let result = await ChildProcess.runAsync(python, arguments: [script, "\(port)", action])
+        let result = await ChildProcess.runAsync(python, arguments: [script] + arguments)
         guard result.status == 0 else {
-            throw TestSetupError("the viewer (\(action)) failed: \(result.standardError)")
+            throw TestSetupError("\(script) \(arguments) failed: \(result.standardError)")
         }
         return result.standardOutput
     }
@@ -205,5 +274,34 @@ struct ScreenTests {
         }
         connect?.send(SIGKILL)
         await terminal.close()
+    }
+
+    @Test("in headless Chromium, the viewer page shows the desktop on its canvas, the state, and ends the session")
+    func browser() async throws {
+        let offered = try await OfferedSession.make()
+        defer { offered.stop() }
+        let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        let files = try TemporaryDirectory()
+        let script = try files.write("browser.py", Self.browserScript)
+
+        let page = try await HTTP.get(server.base + "/sessions/\(id)/view")
+        #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8")
+        #expect(page.body.contains("/viewer/viewer.js"))
+        #expect(try await HTTP.get(server.base + "/novnc/core/rfb.js").status == 200)
+        #expect(try await HTTP.get(server.base + "/novnc/../../../etc/passwd").status != 200)
+
+        let output = try await python(script, server.base + "/sessions/\(id)/view#token=\(hannah)")
+        let shown = try #require(
+            try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+        #expect(shown["canvas"] as? [Double] == [320, 240], "\(shown)")
+        #expect(shown["root"] as? [Int] == Self.rootColour, "\(shown)")
+        #expect(shown["window"] as? [Int] == [255, 255, 255], "\(shown)")
+        #expect(shown["machine"] as? String == "ws-0101")
+        #expect(shown["state"] as? String == "viewing (no control)")
+        #expect(shown["address"] as? String == server.base + "/sessions/\(id)/view", "the token left the address")
+        #expect(shown["after_end"] as? String == "ended (helper_ended)")
+        let ended = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
+        #expect(ended.object["end_reason"] as? String == "helper_ended")
     }
 }

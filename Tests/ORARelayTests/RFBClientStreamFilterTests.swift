@@ -67,8 +67,14 @@ struct RFBClientStreamFilterTests {
     func oversizedCutText() throws {
         var filter = RFBClientStreamFilter(controlGranted: true)
         _ = try filter.filter(Self.handshake)
-        #expect(throws: RFBStreamError.tooLong(messageType: 6, length: 0xFFFF_FFFF)) {
+        // Read as the Extended Clipboard's signed length that is -1: shorter than its 4 bytes of flags.
+        #expect(throws: RFBStreamError.invalidLength(messageType: 6, length: 0xFFFF_FFFF)) {
             try filter.filter([6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+        }
+        var negative = RFBClientStreamFilter(controlGranted: true)
+        _ = try negative.filter(Self.handshake)
+        #expect(throws: RFBStreamError.tooLong(messageType: 6, length: 0x8000_0000)) {
+            try negative.filter([6, 0, 0, 0, 0x80, 0, 0, 0])
         }
         var limit = RFBClientStreamFilter(controlGranted: true)
         _ = try limit.filter(Self.handshake)
@@ -78,6 +84,19 @@ struct RFBClientStreamFilterTests {
                 6, 0, 0, 0, UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), 1,
             ])
         }
+    }
+
+    @Test("the Extended Clipboard's negative length: its payload is passed with control and dropped without")
+    func extendedClipboard() throws {
+        // noVNC announces its clipboard capabilities: flags and formats, 8 bytes, as length -8.
+        let capabilities: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xF8, 0x01, 0x00, 0x00, 0x1F, 0, 0, 0x10, 0]
+        var viewing = RFBClientStreamFilter()
+        #expect(
+            try viewing.filter(Self.handshake + capabilities + Self.updateRequest) == Self.handshake
+                + Self.updateRequest)
+        #expect(viewing.droppedInputMessages == 1)
+        var controlling = RFBClientStreamFilter(controlGranted: true)
+        #expect(try controlling.filter(Self.handshake + capabilities) == Self.handshake + capabilities)
     }
 
     @Test("hostile streams are refused with what was wrong")

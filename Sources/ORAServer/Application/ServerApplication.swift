@@ -97,6 +97,7 @@ public enum ServerApplication {
         router.addAgentRoutes(agents: agents, operators: operators)
         router.addSessionRoutes(
             sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
+        router.addViewerRoutes(novncPath: configuration.screen.novncPath)
         let agentRouter = Router(context: AgentSocketContext.self)
         agentRouter.addAgentGatewayRoute(gateway: gateway)
         agentRouter.addScreenRoutes(screens: screens)

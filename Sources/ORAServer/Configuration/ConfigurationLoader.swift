@@ -72,6 +72,13 @@ public struct ConfigurationLoader: Sendable {
             try section.rejectUnknownKeys()
         }
 
+        var screen = ScreenSettings()
+        if let node = settings.optional("screen") {
+            var section = try node.mapping()
+            if let path = section.optional("novnc_path") { screen.novncPath = try path.nonEmptyString() }
+            try section.rejectUnknownKeys()
+        }
+
         var logLevel = Logger.Level.info
         if let node = settings.optional("log") {
             var section = try node.mapping()
@@ -84,7 +91,7 @@ public struct ConfigurationLoader: Sendable {
         try settings.rejectUnknownKeys()
         return ServerConfiguration(
             listen: listen, database: database, directory: directory, operators: operators, audit: audit,
-            agents: agents, logLevel: logLevel)
+            agents: agents, screen: screen, logLevel: logLevel)
     }
 
     private func auditSettings(_ node: YAMLNode) throws(YAMLError) -> AuditSettings {

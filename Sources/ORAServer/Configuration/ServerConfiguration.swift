@@ -17,6 +17,8 @@ public struct ServerConfiguration: Sendable {
     public var audit: AuditSettings
     /// Agent connections and offers.
     public var agents: AgentSettings
+    /// The browser viewer.
+    public var screen: ScreenSettings
     /// The least severe log level written.
     public var logLevel: Logger.Level
 
@@ -28,10 +30,12 @@ public struct ServerConfiguration: Sendable {
         operators: OperatorService.Settings = .init(),
         audit: AuditSettings = .init(),
         agents: AgentSettings = .init(),
+        screen: ScreenSettings = .init(),
         logLevel: Logger.Level
     ) {
         self.audit = audit
         self.agents = agents
+        self.screen = screen
         self.listen = listen
         self.database = database
         self.directory = directory
@@ -52,6 +56,17 @@ public struct AgentSettings: Sendable, Hashable {
     public init(serverNames: [String] = ["localhost", "127.0.0.1", "::1"], offersPerMachinePerMinute: Int = 3) {
         self.serverNames = serverNames
         self.offersPerMachinePerMinute = offersPerMachinePerMinute
+    }
+}
+
+/// The browser viewer: where noVNC's files are.
+public struct ScreenSettings: Sendable, Hashable {
+    /// The directory of noVNC (`core/rfb.js` inside), Debian's `novnc` package by default.
+    public var novncPath: String
+
+    /// Creates screen settings.
+    public init(novncPath: String = "/usr/share/novnc") {
+        self.novncPath = novncPath
     }
 }
 

@@ -150,29 +150,4 @@ extension Router where Context == AgentSocketContext {
         }
     }
 
-    /// Adds the two legs of the screen relay: `/agent/v1/screen` for agents (the ticket is their first message)
-    /// and `/viewer/v1/screen?ticket=…` for viewers (checked before the upgrade, so a refused viewer gets 403).
-    func addScreenRoutes(screens: ScreenService) {
-        ws("agent/v1/screen") { inbound, outbound, context in
-            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
-            await screens.serveAgent(inbound: inbound, outbound: outbound, source: source)
-        }
-        ws(
-            "viewer/v1/screen",
-            shouldUpgrade: { request, context in
-                let source = context.remoteAddress?.ipAddress ?? "unknown"
-                try await screens.admitViewer(ticket: request.uri.queryParameters.get("ticket"), source: source)
-                // noVNC asks for the `binary` subprotocol; a browser drops a connection that does not get it back.
-                let asked = request.headers[.secWebSocketProtocol] ?? ""
-                guard
-                    asked.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "binary" })
-                else { return .upgrade([:]) }
-                return .upgrade([.secWebSocketProtocol: "binary"])
-            }
-        ) { inbound, outbound, context in
-            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
-            let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
-            await screens.serveViewer(ticket: ticket, inbound: inbound, outbound: outbound, source: source)
-        }
-    }
 }

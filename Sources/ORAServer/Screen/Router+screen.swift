@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+
+extension Router where Context == ORARequestContext {
+    /// Adds the browser viewer: `/sessions/{id}/view`, its script and style, and noVNC's files under `/novnc/`
+    /// from `novncPath`.
+    func addViewerRoutes(novncPath: String) {
+        add(middleware: FileMiddleware(novncPath, urlBasePath: "/novnc", searchForIndexHtml: false))
+        get("sessions/:id/view") { _, context -> Response in
+            let id = try context.sessionID()
+            return Self.page(ViewerPage.html(session: id.uuidString.lowercased()), type: "text/html; charset=utf-8")
+        }
+        get("viewer/viewer.js") { _, _ -> Response in
+            Self.page(ViewerPage.script, type: "text/javascript; charset=utf-8")
+        }
+        get("viewer/viewer.css") { _, _ -> Response in
+            Self.page(ViewerPage.css, type: "text/css; charset=utf-8")
+        }
+    }
+
+    private static func page(_ text: String, type: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.cacheControl] = "no-store"
+        headers[.contentSecurityPolicy] = ViewerPage.contentSecurityPolicy
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+extension Router where Context == AgentSocketContext {
+    /// Adds the two legs of the screen relay: `/agent/v1/screen` for agents (the ticket is their first message)
+    /// and `/viewer/v1/screen?ticket=…` for viewers (checked before the upgrade, so a refused viewer gets 403).
+    func addScreenRoutes(screens: ScreenService) {
+        ws("agent/v1/screen") { inbound, outbound, context in
+            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
+            await screens.serveAgent(inbound: inbound, outbound: outbound, source: source)
+        }
+        ws(
+            "viewer/v1/screen",
+            shouldUpgrade: { request, context in
+                let source = context.remoteAddress?.ipAddress ?? "unknown"
+                try await screens.admitViewer(ticket: request.uri.queryParameters.get("ticket"), source: source)
+                // noVNC asks for the `binary` subprotocol; a browser drops a connection that does not get it back.
+                let asked = request.headers[.secWebSocketProtocol] ?? ""
+                guard
+                    asked.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "binary" })
+                else { return .upgrade([:]) }
+                return .upgrade([.secWebSocketProtocol: "binary"])
+            }
+        ) { inbound, outbound, context in
+            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
+            let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
+            await screens.serveViewer(ticket: ticket, inbound: inbound, outbound: outbound, source: source)
+        }
+    }
+}
