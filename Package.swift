@@ -77,6 +77,8 @@ let package = Package(
             dependencies: [
                 "ORACore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -152,14 +154,12 @@ let package = Package(
             dependencies: [
                 "ORACore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ORARelay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -171,6 +171,7 @@ let package = Package(
                 "ORAAgent",
                 "ORACore",
                 "ORADirectory",
+                "ORARelay",
                 "ORAServer",
                 "ORAStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

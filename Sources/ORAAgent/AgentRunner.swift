@@ -3,6 +3,7 @@ public import Foundation
 import HummingbirdWSClient
 public import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import ORACore
@@ -180,12 +181,12 @@ public final class AgentRunner: Sendable {
                     }
                 case .controlRevoked(let id):
                     sessions.withLock { $0[id]?.hasControl = false }
-                case .openScreen(let id, let ticket):
+                case .openScreen(let id, let ticket, let port):
                     guard sessions.withLock({ $0[id]?.accepted == true }) else {
                         logger.warning("refusing to open the screen of a session not accepted here")
                         continue
                     }
-                    let task = Task { await self.showScreen(of: id, ticket: ticket) }
+                    let task = Task { await self.showScreen(of: id, ticket: ticket, port: port) }
                     screens.withLock { $0[id, default: []].append(task) }
                 case .endSession(let id, let reason):
                     sessions.withLock { $0[id] = nil }
@@ -254,9 +255,6 @@ public final class AgentRunner: Sendable {
 // MARK: The screen
 
 extension AgentRunner {
-    /// The largest message of a screen connection.
-    static let maximumScreenMessageSize = 64 * 1024
-
     /// Stops the screen connections of the sessions `matching` picks.
     private func stopScreens(matching: (UUID) -> Bool) {
         let stopped = screens.withLock { screens in
@@ -266,30 +264,40 @@ extension AgentRunner {
         for task in stopped { task.cancel() }
     }
 
-    /// Shows the screen to one viewer of `session`: starts the screen backend, opens a screen connection to the
-    /// server with `ticket`, and relays until either side ends. The helper's input reaches the backend only while
+    /// Shows the screen to one viewer of `session`: starts the screen backend, opens a stream to the server's relay
+    /// `port` with `ticket`, and relays until either side ends. The helper's input reaches the backend only while
     /// this agent's own record says control is granted; anything else is dropped here, whatever the server says.
-    func showScreen(of session: UUID, ticket: String) async {
+    func showScreen(of session: UUID, ticket: String, port: Int) async {
         let metadata: Logger.Metadata = ["session.id": "\(session)"]
+        var host = URLComponents(string: enrollment.server)?.host ?? "localhost"
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         do {
-            try await WebSocketClient.connect(
-                url: socketURL("/agent/v1/screen"), configuration: .init(maxFrameSize: Self.maximumScreenMessageSize),
-                tlsConfiguration: tlsConfiguration, logger: logger
-            ) { inbound, outbound, _ in
-                try await outbound.write(.text(ticket))
+            let tls = try tlsConfiguration.map { try NIOSSLContext(configuration: $0) }
+            let channel = try await ScreenStream.connect(host: host, port: port, tls: tls)
+            try await channel.executeThenClose { inbound, outbound in
+                var fromServer = inbound.makeAsyncIterator()
+                let rest = try await ScreenStream.open(
+                    leg: "agent", ticket: ticket, write: { try await outbound.write($0) },
+                    next: { try await fromServer.next() })
                 let running: RunningScreen
                 do {
                     running = try await self.screen.start()
                 } catch {
-                    self.logger.error(
+                    logger.error(
                         "cannot start the screen backend", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                    try await outbound.close(.unexpectedServerError, reason: "screen_backend_failed")
                     return
                 }
-                self.logger.notice("showing the screen to the helper", metadata: metadata)
-                try await self.relay(session, running: running, inbound: inbound, outbound: outbound)
+                logger.notice("showing the screen to the helper", metadata: metadata)
+                var pending: ByteBuffer? = rest.readableBytes > 0 ? rest : nil
+                try await self.relay(session, running: running, outbound: outbound, server: channel.channel) {
+                    if let first = pending {
+                        pending = nil
+                        return first
+                    }
+                    return try await fromServer.next()
+                }
                 await running.stop()
-                self.logger.notice("stopped showing the screen", metadata: metadata)
+                logger.notice("stopped showing the screen", metadata: metadata)
             }
         } catch {
             logger.warning("screen connection ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })
@@ -297,28 +305,22 @@ extension AgentRunner {
     }
 
     private func relay(
-        _ session: UUID, running: RunningScreen, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+        _ session: UUID, running: RunningScreen, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        server: any Channel, next: () async throws -> ByteBuffer?
     ) async throws {
         let channel = running.channel!
         try await channel.executeThenClose { fromBackend, toBackend in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // Desktop to viewer: as the backend writes it, in messages the server accepts.
+                // Desktop to viewer: as the backend writes it; when the backend stops, the connection closes.
                 group.addTask {
-                    for try await var buffer in fromBackend {
-                        while buffer.readableBytes > 0 {
-                            let slice = buffer.readSlice(
-                                length: min(buffer.readableBytes, Self.maximumScreenMessageSize))!
-                            try await outbound.write(.binary(slice))
-                        }
-                    }
-                    try await outbound.close(.normalClosure, reason: "the screen backend stopped")
+                    for try await buffer in fromBackend { try await outbound.write(buffer) }
+                    try? await server.close()
                 }
                 // Viewer to desktop: through this agent's own input filter.
                 var filter = RFBClientStreamFilter()
                 var reported = false
                 do {
-                    for try await message in inbound.messages(maxSize: Self.maximumScreenMessageSize) {
-                        guard case .binary(let buffer) = message else { continue }
+                    while let buffer = try await next() {
                         guard sessions.withLock({ $0[session]?.accepted == true }) else { break }
                         filter.controlGranted = hasControl(in: session)
                         let passed = try filter.filter(buffer.readableBytesView)

@@ -21,65 +21,12 @@ import Synchronization
 /// welcome, then offers.
 enum AgentsBenchmark {
     static func run(count: Int, offers: Int) async throws {
-        let environment = BenchmarkEnvironment()
-        let database = "ora_bench_agents_\(UInt32.random(in: 0...UInt32.max))"
-        try environment.psql("CREATE DATABASE \(database) OWNER \(environment.setting("ORA_PG_USER"))")
-        defer { try? environment.psql("DROP DATABASE \(database) WITH (FORCE)") }
+        let bench = try await BenchmarkServer.start(name: "agents", offersPerMachinePerMinute: 600)
+        defer { bench.stop() }
+        let (server, base, helper, database, environment) = (
+            bench.server, bench.base, bench.helper, bench.database, bench.environment
+        )
         print("agents benchmark: \(count) agents, \(offers) offers, database \(database)")
-
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("ora-bench-agents-\(getpid())")
-        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: files) }
-        let port = Int.random(in: 20000...29999)
-        let configuration = files.appendingPathComponent("ora-server.yaml").path
-        try """
-        listen: { host: 127.0.0.1, port: \(port) }
-        database:
-          host: \(environment.setting("ORA_PG_HOST"))
-          port: \(environment.setting("ORA_PG_PORT"))
-          name: \(database)
-          user: \(environment.setting("ORA_PG_USER"))
-          password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
-          tls: disable
-        directory:
-          uris: ["\(environment.setting("ORA_LDAP_URI"))"]
-          base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
-          bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
-          password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
-        audit:
-          signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))
-        roles:
-          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
-        agents:
-          server_names: ["127.0.0.1"]
-          offers_per_machine_per_minute: 600
-        log:
-          level: warning
-        """.write(toFile: configuration, atomically: true, encoding: .utf8)
-        let base = "http://127.0.0.1:\(port)"
-        let server = ServerProcess(
-            binary: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-                .appendingPathComponent("ora-server").path,
-            configuration: configuration, log: files.appendingPathComponent("ora-server.log").path)
-        try server.start()
-        defer { server.stop() }
-        try await waitUntilServing(base, server: server)
-
-        // Policy: tier 2 may view workstations.
-        let admin = try await login("peter.schmidt", base: base)
-        let policy = """
-            policies:
-              - name: bench-view-workstations
-                helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
-                targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
-                allow: view
-                consent_timeout: 60s
-            roles:
-              administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
-            """
-        let body = try JSONEncoder().encode(["files": [PolicySet.File(name: "bench.yaml", content: policy)]])
-        _ = try await request("PUT", base + "/api/v1/policy", body: body, token: admin, expecting: 200)
-        let helper = try await login("lena.wolf", base: base)
 
         // The machines, enrolled directly in the database: the workstations of the demo directory (which offers
         // go to) and as many more as asked.
@@ -89,7 +36,7 @@ enum AgentsBenchmark {
         try await enroll(names: names, keys: keys, database: database, environment: environment)
 
         let idle = try server.residentKilobytes()
-        let fleet = Fleet(server: "127.0.0.1", url: "ws://127.0.0.1:\(port)/agent/v1/connect")
+        let fleet = Fleet(server: "127.0.0.1", url: bench.socketBase + "/agent/v1/connect")
         let started = ContinuousClock.now
         let runners = Task {
             await withDiscardingTaskGroup { group in
@@ -225,9 +172,7 @@ final class Fleet: Sendable {
     init(server: String, url: String) {
         self.server = server
         self.url = url
-        var logger = Logger(label: "ora-bench-agent")
-        logger.logLevel = .critical
-        self.logger = logger
+        self.logger = .quiet("ora-bench-agent")
     }
 
     var connected: Int { state.withLock { $0.connected } }
@@ -260,12 +205,11 @@ final class Fleet: Sendable {
             guard case .text(let text) = try await messages.next() else { return nil }
             return try AgentProtocol.decodeServerMessage(Array(text.utf8))
         }
-        try await send(.hello(machine: machine, agentVersion: "bench", operatingSystem: "Debian GNU/Linux 12"))
-        guard case .challenge(let nonce) = try await next() else { return }
-        let statement = AgentAuthentication(server: server, machine: machine, nonce: nonce)
-        try await send(
-            .authenticate(signature: try statement.sign(with: P256.Signing.PrivateKey(rawRepresentation: key))))
-        guard case .welcome = try await next() else { return }
+        guard
+            try await Self.authenticate(
+                machine, key: try P256.Signing.PrivateKey(rawRepresentation: key), server: server, send: send,
+                next: next)
+        else { return }
         state.withLock { $0.connected += 1 }
         defer {
             state.withLock { state in
@@ -279,6 +223,21 @@ final class Fleet: Sendable {
                 state.withLock { $0.arrivals[offer.session] = now }
             }
         }
+    }
+
+    /// The agent's handshake: hello, the signed challenge, welcome.
+    /// - Returns: whether the server welcomed the machine.
+    static func authenticate(
+        _ machine: String, key: P256.Signing.PrivateKey, server: String,
+        send: (AgentProtocol.AgentMessage) async throws -> Void,
+        next: () async throws -> AgentProtocol.ServerMessage?
+    ) async throws -> Bool {
+        try await send(.hello(machine: machine, agentVersion: "bench", operatingSystem: "Debian GNU/Linux 12"))
+        guard case .challenge(let nonce) = try await next() else { return false }
+        let statement = AgentAuthentication(server: server, machine: machine, nonce: nonce)
+        try await send(.authenticate(signature: try statement.sign(with: key)))
+        guard case .welcome = try await next() else { return false }
+        return true
     }
 
     /// Waits until `count` agents are connected (after all had lost their connection, when `afterLosingAll`).
@@ -341,6 +300,9 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     var isRunning: Bool { process?.isRunning ?? false }
+
+    /// The server's process id (0 when it is not running).
+    var pid: pid_t { process?.processIdentifier ?? 0 }
 
     /// Stops the server with SIGTERM and waits for it.
     func stop() {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The settings of `Deploy/dev/services`, from its env file.
 struct BenchmarkEnvironment {
@@ -36,4 +37,13 @@ struct BenchmarkEnvironment {
 extension Duration {
     /// The duration in seconds, for printing.
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension Logger {
+    /// A logger for the benchmark's simulated clients, which reports only critical errors.
+    static func quiet(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = .critical
+        return logger
+    }
 }

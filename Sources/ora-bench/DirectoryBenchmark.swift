@@ -5,6 +5,9 @@
 //   .build/release/ora-bench [seconds]   directory: with the settings of `Deploy/dev/services up` in the environment
 //   .build/release/ora-bench policy      policy evaluation and parsing; needs nothing else
 //   .build/release/ora-bench audit [seconds] [events]   pgbench, the audit writer and search over `events` (10M)
+//   .build/release/ora-bench agents [count] [offers]     memory per agent, offer latency, reconnection (10k, 1000)
+//   .build/release/ora-bench relay [MiB] [round trips] [sessions] [seconds]   the screen relay beside a direct
+//       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
 import Foundation
 import Logging
 import NIOPosix
@@ -23,6 +26,14 @@ struct DirectoryBenchmark {
             try await AgentsBenchmark.run(
                 count: arguments.count > 1 ? Int(arguments[1]) ?? 10_000 : 10_000,
                 offers: arguments.count > 2 ? Int(arguments[2]) ?? 1_000 : 1_000)
+            return
+        }
+        if arguments.first == "relay" {
+            try await RelayBenchmark.run(
+                megabytes: arguments.count > 1 ? Int(arguments[1]) ?? 1024 : 1024,
+                pings: arguments.count > 2 ? Int(arguments[2]) ?? 2000 : 2000,
+                sessions: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200,
+                seconds: arguments.count > 4 ? Int(arguments[4]) ?? 10 : 10)
             return
         }
         if arguments.first == "audit" {

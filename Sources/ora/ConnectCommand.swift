@@ -1,12 +1,11 @@
 import ArgumentParser
 import Foundation
-import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
-import NIOWebSocket
 import ORACore
+import ORARelay
 
 extension ORACommand {
     struct Connect: AsyncParsableCommand {
@@ -14,7 +13,7 @@ extension ORACommand {
             abstract: "See a session's screen with any VNC viewer, through a local port.",
             discussion: """
                 Listens on --listen (127.0.0.1:5901 by default) and relays each VNC viewer that connects there to \
-                the session's screen, through the ora server. Point the viewer at that address, for example \
+                the session's screen, through the ora server's relay port. Point the viewer at that address, for example \
                 `vncviewer 127.0.0.1::5901`. Keyboard and mouse reach the machine only while the person there has \
                 granted control; ask with `ora session control ID`. Stops when the session ends, or with Ctrl+C.
                 """)
@@ -88,33 +87,36 @@ extension ORACommand {
             }
         }
 
-        /// Relays one viewer's TCP connection to the server's viewer WebSocket, both ways, until either side ends.
+        /// Relays one viewer's TCP connection to the server's relay port, both ways, until either side ends.
         private func relay(
             _ viewer: NIOAsyncChannel<ByteBuffer, ByteBuffer>, ticket: ScreenTicket, server: String
         ) async {
-            let scheme = server.hasPrefix("https://") ? "wss://" : "ws://"
-            let url = scheme + server.drop { $0 != ":" }.dropFirst(3) + ticket.path
-            let tls: TLSConfiguration? = server.hasPrefix("https://") ? .makeClientConfiguration() : nil
+            var host = URLComponents(string: server)?.host ?? "localhost"
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             do {
-                _ = try await viewer.executeThenClose { fromViewer, toViewer in
-                    try await WebSocketClient.connect(
-                        url: url, configuration: .init(maxFrameSize: 64 * 1024), tlsConfiguration: tls,
-                        logger: .init(label: "ora-connect")
-                    ) { inbound, outbound, _ in
+                let tls =
+                    try server.hasPrefix("https://") ? NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+                let relay = try await ScreenStream.connect(host: host, port: ticket.relayPort, tls: tls)
+                try await relay.executeThenClose { fromServer, toServer in
+                    var incoming = fromServer.makeAsyncIterator()
+                    let rest: ByteBuffer
+                    do {
+                        rest = try await ScreenStream.open(
+                            leg: "viewer", ticket: ticket.ticket, write: { try await toServer.write($0) },
+                            next: { try await incoming.next() })
+                    } catch is ScreenStream.Refused {
+                        throw fail("the server refused the screen connection", code: 2)
+                    }
+                    try await viewer.executeThenClose { fromViewer, toViewer in
                         try await withThrowingTaskGroup(of: Void.self) { group in
+                            // Viewer to desktop, until the viewer leaves: then the relay connection closes.
                             group.addTask {
-                                for try await var buffer in fromViewer {
-                                    while buffer.readableBytes > 0 {
-                                        let slice = buffer.readSlice(length: min(buffer.readableBytes, 32 * 1024))!
-                                        try await outbound.write(.binary(slice))
-                                    }
-                                }
-                                try await outbound.close(.normalClosure, reason: nil)
+                                for try await buffer in fromViewer { try await toServer.write(buffer) }
+                                try? await relay.channel.close()
                             }
-                            for try await message in inbound.messages(maxSize: 64 * 1024) {
-                                guard case .binary(let buffer) = message else { continue }
-                                try await toViewer.write(buffer)
-                            }
+                            // Desktop to viewer, until the server closes (the session ended, say).
+                            if rest.readableBytes > 0 { try await toViewer.write(rest) }
+                            while let buffer = try await incoming.next() { try await toViewer.write(buffer) }
                             group.cancelAll()
                         }
                     }
@@ -135,10 +137,12 @@ private func say(_ line: String) {
 struct ScreenTicket: Decodable {
     var ticket: String
     var path: String
+    var relayPort: Int
     var expiresAt: Date
 
     enum CodingKeys: String, CodingKey {
         case ticket, path
+        case relayPort = "relay_port"
         case expiresAt = "expires_at"
     }
 

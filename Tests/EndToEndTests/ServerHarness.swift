@@ -44,6 +44,8 @@ struct ServerConfigurationFile {
           write_timeout: 2s
         \(auditSigningKeyFile.map { "  signing_key_file: \($0)" } ?? "")
         \(auditExtra)
+        screen:
+          relay_port: 0
         log:
           level: info
         """

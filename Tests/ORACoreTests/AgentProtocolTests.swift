@@ -32,7 +32,7 @@ struct AgentProtocolTests {
             .challenge(nonce: AgentAuthentication.makeNonce()), .welcome(machine: "ws-0101"),
             .offer(ConsentReceiptTests.offer()), .controlRequest(session: Self.session, request: 2),
             .controlRevoked(session: Self.session), .endSession(session: Self.session, reason: .policyRevoked),
-            .openScreen(session: Self.session, ticket: String(repeating: "ab", count: 32)),
+            .openScreen(session: Self.session, ticket: String(repeating: "ab", count: 32), port: 8444),
             .error(code: "revoked", message: "this machine's enrollment was revoked"),
         ]
         for message in messages {

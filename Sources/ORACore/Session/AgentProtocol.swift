@@ -45,9 +45,9 @@ public enum AgentProtocol {
         case controlRequest(session: UUID, request: Int)
         /// The helper gave control back, or the server ended it: drop input at once.
         case controlRevoked(session: UUID)
-        /// The helper attached a viewer: start the screen backend and open a screen connection for the session,
-        /// presenting `ticket` (single use, valid for `ScreenTickets.lifetime`).
-        case openScreen(session: UUID, ticket: String)
+        /// The helper attached a viewer: start the screen backend and open a screen connection for the session to
+        /// the server's relay `port`, presenting `ticket` (single use, valid for `ScreenTickets.lifetime`).
+        case openScreen(session: UUID, ticket: String, port: Int)
         /// The session is over.
         case endSession(session: UUID, reason: SessionEndReason)
         /// The server refuses something; the connection may be closed after it.
@@ -124,7 +124,7 @@ public enum AgentProtocol {
 /// The frames as JSON: `{"type": "...", ...fields}`.
 private enum FrameKey: String, CodingKey {
     case type, machine, agentVersion = "agent_version", operatingSystem = "os", signature, session, receipt, method
-    case nonce, offer, request, reason, code, message, ticket
+    case nonce, offer, request, reason, code, message, ticket, port
 }
 
 private struct AgentFrame: Codable {
@@ -205,7 +205,8 @@ private struct ServerFrame: Codable {
         case "open_screen":
             message = .openScreen(
                 session: try container.decode(UUID.self, forKey: .session),
-                ticket: try container.decode(String.self, forKey: .ticket))
+                ticket: try container.decode(String.self, forKey: .ticket),
+                port: try container.decode(Int.self, forKey: .port))
         case "end_session":
             message = .endSession(
                 session: try container.decode(UUID.self, forKey: .session),
@@ -237,10 +238,11 @@ private struct ServerFrame: Codable {
         case .controlRevoked(let session):
             try container.encode("control_revoked", forKey: .type)
             try container.encode(session, forKey: .session)
-        case .openScreen(let session, let ticket):
+        case .openScreen(let session, let ticket, let port):
             try container.encode("open_screen", forKey: .type)
             try container.encode(session, forKey: .session)
             try container.encode(ticket, forKey: .ticket)
+            try container.encode(port, forKey: .port)
         case .endSession(let session, let reason):
             try container.encode("end_session", forKey: .type)
             try container.encode(session, forKey: .session)

@@ -102,8 +102,11 @@ public enum ServerApplication {
         agentRouter.addAgentGatewayRoute(gateway: gateway)
         agentRouter.addScreenRoutes(screens: screens)
 
+        let relayListener = ScreenRelayListener(
+            host: configuration.listen.host, port: configuration.screen.relayPort ?? configuration.listen.port + 1,
+            screens: screens, logger: logger)
         var services: [any Service] = [
-            directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions,
+            directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions, relayListener,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(

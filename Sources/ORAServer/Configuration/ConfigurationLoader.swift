@@ -76,6 +76,7 @@ public struct ConfigurationLoader: Sendable {
         if let node = settings.optional("screen") {
             var section = try node.mapping()
             if let path = section.optional("novnc_path") { screen.novncPath = try path.nonEmptyString() }
+            if let port = section.optional("relay_port") { screen.relayPort = try port.integer(in: 0...65535) }
             try section.rejectUnknownKeys()
         }
 

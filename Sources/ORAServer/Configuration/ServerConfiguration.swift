@@ -59,14 +59,18 @@ public struct AgentSettings: Sendable, Hashable {
     }
 }
 
-/// The browser viewer: where noVNC's files are.
+/// The screen relay's port and the browser viewer's files.
 public struct ScreenSettings: Sendable, Hashable {
     /// The directory of noVNC (`core/rfb.js` inside), Debian's `novnc` package by default.
     public var novncPath: String
+    /// The relay port for agents and native viewers, on the listen address; nil for the HTTP port + 1, 0 for
+    /// any free port.
+    public var relayPort: Int?
 
     /// Creates screen settings.
-    public init(novncPath: String = "/usr/share/novnc") {
+    public init(novncPath: String = "/usr/share/novnc", relayPort: Int? = nil) {
         self.novncPath = novncPath
+        self.relayPort = relayPort
     }
 }
 

@@ -33,13 +33,9 @@ extension Router where Context == ORARequestContext {
 }
 
 extension Router where Context == AgentSocketContext {
-    /// Adds the two legs of the screen relay: `/agent/v1/screen` for agents (the ticket is their first message)
-    /// and `/viewer/v1/screen?ticket=…` for viewers (checked before the upgrade, so a refused viewer gets 403).
+    /// Adds the browser's leg of the screen relay, `/viewer/v1/screen?ticket=…` (checked before the upgrade, so a
+    /// refused viewer gets 403). Agents and native viewers use the relay port instead (`ScreenRelayListener`).
     func addScreenRoutes(screens: ScreenService) {
-        ws("agent/v1/screen") { inbound, outbound, context in
-            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
-            await screens.serveAgent(inbound: inbound, outbound: outbound, source: source)
-        }
         ws(
             "viewer/v1/screen",
             shouldUpgrade: { request, context in
@@ -48,14 +44,22 @@ extension Router where Context == AgentSocketContext {
                 // noVNC asks for the `binary` subprotocol; a browser drops a connection that does not get it back.
                 let asked = request.headers[.secWebSocketProtocol] ?? ""
                 guard
-                    asked.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "binary" })
+                    asked.split(separator: ",").contains(where: {
+                        $0.trimmingCharacters(in: .whitespaces) == "binary"
+                    })
                 else { return .upgrade([:]) }
                 return .upgrade([.secWebSocketProtocol: "binary"])
             }
         ) { inbound, outbound, context in
             let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
             let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
-            await screens.serveViewer(ticket: ticket, inbound: inbound, outbound: outbound, source: source)
+            var frames = inbound.makeAsyncIterator()
+            await screens.serveViewer(ticket: ticket, leg: WebSocketScreenLeg(outbound: outbound), source: source) {
+                while let frame = try await frames.next() {
+                    if frame.opcode == .binary || frame.opcode == .continuation { return frame.data }
+                }
+                return nil
+            }
         }
     }
 }

@@ -12,8 +12,8 @@ import Synchronization
 /// viewer's bytes pass through `RFBClientStreamFilter`, which drops keyboard, pointer and clipboard input unless the
 /// session's control is granted at that moment.
 ///
-/// Back-pressure is the WebSocket writers': each pump reads one message and awaits its write to the other side
-/// before reading the next, so a slow viewer slows the agent's stream instead of filling the server's memory.
+/// Back-pressure is the legs' writers': each pump reads one chunk and awaits its write to the other side before
+/// reading the next, so a slow viewer slows the agent's stream instead of filling the server's memory.
 final class ScreenRelay: Sendable {
     /// How long a viewer waits for the agent to open its leg.
     static let agentLegTimeout: Duration = .seconds(15)
@@ -38,9 +38,9 @@ final class ScreenRelay: Sendable {
 
     private struct Connection: Sendable {
         var session: UUID
-        var viewer: WebSocketOutboundWriter
-        var agent: WebSocketOutboundWriter?
-        var waiting: CheckedContinuation<WebSocketOutboundWriter?, Never>?
+        var viewer: any ScreenLeg
+        var agent: (any ScreenLeg)?
+        var waiting: CheckedContinuation<(any ScreenLeg)?, Never>?
     }
 
     private struct State: Sendable {
@@ -76,7 +76,7 @@ final class ScreenRelay: Sendable {
 
     /// Registers a viewer of `session` and issues the ticket its agent leg must present.
     /// - Returns: the connection's id and the agent ticket.
-    func addViewer(of session: UUID, outbound: WebSocketOutboundWriter) -> (connection: UUID, agentTicket: String) {
+    func addViewer(of session: UUID, outbound: any ScreenLeg) -> (connection: UUID, agentTicket: String) {
         let connection = UUID()
         let ticket = state.withLock { state in
             state.connections[connection] = Connection(session: session, viewer: outbound)
@@ -88,14 +88,14 @@ final class ScreenRelay: Sendable {
 
     /// Waits until the agent leg of `connection` arrives, or `agentLegTimeout` passes.
     /// - Returns: the agent leg's writer, or nil when it did not come (or the session ended meanwhile).
-    func agentLeg(of connection: UUID) async -> WebSocketOutboundWriter? {
+    func agentLeg(of connection: UUID) async -> (any ScreenLeg)? {
         let timer = Task {
             try? await Task.sleep(for: Self.agentLegTimeout)
             self.resumeWaiting(connection, with: nil)
         }
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> WebSocketOutboundWriter?? in
+            let ready = state.withLock { state -> (any ScreenLeg)?? in
                 guard let current = state.connections[connection] else { return .some(nil) }
                 if let agent = current.agent { return .some(agent) }
                 state.connections[connection]?.waiting = continuation
@@ -108,9 +108,9 @@ final class ScreenRelay: Sendable {
     /// Joins the agent leg that presented a ticket for `connection`.
     /// - Returns: the viewer's writer and the session, or nil when the viewer is gone.
     func attachAgent(
-        to connection: UUID, outbound: WebSocketOutboundWriter
-    ) -> (viewer: WebSocketOutboundWriter, session: UUID)? {
-        let found = state.withLock { state -> (Connection, CheckedContinuation<WebSocketOutboundWriter?, Never>?)? in
+        to connection: UUID, outbound: any ScreenLeg
+    ) -> (viewer: any ScreenLeg, session: UUID)? {
+        let found = state.withLock { state -> (Connection, CheckedContinuation<(any ScreenLeg)?, Never>?)? in
             guard var current = state.connections[connection], current.agent == nil else { return nil }
             let waiting = current.waiting
             current.agent = outbound
@@ -123,7 +123,7 @@ final class ScreenRelay: Sendable {
         return (current.viewer, current.session)
     }
 
-    private func resumeWaiting(_ connection: UUID, with writer: WebSocketOutboundWriter?) {
+    private func resumeWaiting(_ connection: UUID, with writer: (any ScreenLeg)?) {
         let waiting = state.withLock { state in
             let waiting = state.connections[connection]?.waiting
             state.connections[connection]?.waiting = nil
@@ -132,13 +132,13 @@ final class ScreenRelay: Sendable {
         waiting?.resume(returning: writer)
     }
 
-    /// Forgets `connection` and closes both of its legs.
-    func close(_ connection: UUID, code: WebSocketErrorCode = .normalClosure, reason: String? = nil) async {
+    /// Forgets `connection` and closes both of its legs; `failure` when a side broke the protocol.
+    func close(_ connection: UUID, failure: Bool = false, reason: String? = nil) async {
         let removed = state.withLock { $0.connections.removeValue(forKey: connection) }
         guard let removed else { return }
         removed.waiting?.resume(returning: nil)
-        try? await removed.viewer.close(code, reason: reason)
-        try? await removed.agent?.close(code, reason: reason)
+        await removed.viewer.close(failure: failure, reason: reason)
+        await removed.agent?.close(failure: failure, reason: reason)
     }
 
     // MARK: Accounting
@@ -175,8 +175,42 @@ final class ScreenRelay: Sendable {
             return (ids, state.totals.removeValue(forKey: session))
         }
         for connection in connections {
-            await close(connection, code: .normalClosure, reason: "the session ended")
+            await close(connection, reason: "the session ended")
         }
         return totals
+    }
+}
+
+/// One side of a screen connection: a viewer's WebSocket, or a stream on the relay port.
+protocol ScreenLeg: Sendable {
+    /// Sends `buffer` to this side, waiting while it cannot take more.
+    func write(_ buffer: ByteBuffer) async throws
+    /// Closes this side; `failure` when the other side broke the protocol.
+    func close(failure: Bool, reason: String?) async
+}
+
+/// A viewer in the browser: binary WebSocket messages.
+struct WebSocketScreenLeg: ScreenLeg {
+    let outbound: WebSocketOutboundWriter
+
+    func write(_ buffer: ByteBuffer) async throws {
+        try await outbound.write(.binary(buffer))
+    }
+
+    func close(failure: Bool, reason: String?) async {
+        try? await outbound.close(failure ? .protocolError : .normalClosure, reason: reason)
+    }
+}
+
+/// An agent, or a native viewer through `ora connect`: the bytes themselves, on the relay port.
+struct StreamScreenLeg: ScreenLeg {
+    let channel: any Channel
+
+    func write(_ buffer: ByteBuffer) async throws {
+        try await channel.writeAndFlush(buffer)
+    }
+
+    func close(failure: Bool, reason: String?) async {
+        try? await channel.close()
     }
 }

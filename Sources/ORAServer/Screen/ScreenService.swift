@@ -6,6 +6,7 @@ import NIOCore
 import NIOWebSocket
 import ORACore
 import ORARelay
+import Synchronization
 
 /// The screen of a live session, for its helper: issues viewer tickets, and for each viewer that presents one asks
 /// the agent to open a screen leg, pairs the two, and relays between them until either side leaves or the session
@@ -15,10 +16,12 @@ final class ScreenService: Sendable {
     struct TicketDocument: Encodable {
         var ticket: String
         var path: String
+        var relayPort: Int
         var expiresAt: Date
 
         enum CodingKeys: String, CodingKey {
             case ticket, path
+            case relayPort = "relay_port"
             case expiresAt = "expires_at"
         }
     }
@@ -27,6 +30,13 @@ final class ScreenService: Sendable {
     private let gateway: AgentGateway
     private let relay: ScreenRelay
     private let logger: Logger
+    private let port = Mutex(0)
+
+    /// The relay port agents and native viewers connect to (set once the relay listens).
+    var relayPort: Int {
+        get { port.withLock { $0 } }
+        set { port.withLock { $0 = newValue } }
+    }
 
     init(broker: SessionBroker, gateway: AgentGateway, relay: ScreenRelay, logger: Logger) {
         self.broker = broker
@@ -59,7 +69,7 @@ final class ScreenService: Sendable {
         }
         let ticket = relay.issueViewerTicket(for: id, holder: identity.person.dn)
         return TicketDocument(
-            ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)",
+            ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)", relayPort: relayPort,
             expiresAt: Date().addingTimeInterval(Double(ScreenTickets.lifetime.components.seconds)))
     }
 
@@ -75,31 +85,56 @@ final class ScreenService: Sendable {
 
     // MARK: Legs
 
-    /// Serves one viewer: redeems its ticket, has the agent open a leg, and relays until either side leaves.
-    func serveViewer(
-        ticket: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, source: String
-    ) async {
+    /// A connection on the relay port sent its opening line; called on its event loop, the rest goes on in a task.
+    func opened(leg: String, ticket: String, channel: any Channel) {
+        Task { await self.serveStream(leg: leg, ticket: ticket, channel: channel) }
+    }
+
+    private func serveStream(leg kind: String, ticket: String, channel: any Channel) async {
+        let source = channel.remoteAddress?.ipAddress ?? "unknown"
+        let leg = StreamScreenLeg(channel: channel)
+        if kind == "agent" {
+            await attachAgent(ticket: ticket, leg: leg, source: source)
+        } else {
+            await serveStreamViewer(ticket: ticket, leg: leg, source: source)
+        }
+    }
+
+    /// A viewer admitted and paired with its agent leg.
+    private struct Admitted {
+        var session: UUID
+        var connection: UUID
+        var offer: Offer
+        var agent: StreamScreenLeg
+        var metadata: Logger.Metadata
+    }
+
+    /// Redeems a viewer's ticket, has the agent open its leg, and records `screen.opened`; on any failure the
+    /// viewer's leg is closed (and a refused ticket recorded).
+    private func admit(ticket: String, leg: any ScreenLeg, source: String) async -> Admitted? {
         let claim: ScreenTickets.Claim
         do throws(ScreenTicketError) {
             claim = try relay.redeem(ticket, for: .viewer)
         } catch {
             await refuse(error, leg: .viewer, source: source)
-            try? await outbound.close(.policyViolation, reason: error.code)
-            return
+            await leg.close(failure: true, reason: error.code)
+            return nil
         }
         let session = claim.session
         guard let live = broker.live(session), live.state.isActive, live.offer.helper.dn == claim.holder else {
-            try? await outbound.close(.policyViolation, reason: "session_not_active")
-            return
+            await leg.close(failure: true, reason: "session_not_active")
+            return nil
         }
-        let (connection, agentTicket) = relay.addViewer(of: session, outbound: outbound)
+        let (connection, agentTicket) = relay.addViewer(of: session, outbound: leg)
         let metadata: Logger.Metadata = ["session.id": "\(session)", "screen.connection": "\(connection)"]
-        guard await gateway.send(.openScreen(session: session, ticket: agentTicket), to: live.offer.machine),
-            let agent = await relay.agentLeg(of: connection)
+        guard
+            await gateway.send(
+                .openScreen(session: session, ticket: agentTicket, port: relayPort), to: live.offer.machine),
+            let agent = await relay.agentLeg(of: connection) as? StreamScreenLeg
         else {
             logger.notice("the agent did not open the screen", metadata: metadata)
-            await relay.close(connection, code: .unexpectedServerError, reason: "agent_unavailable")
-            return
+            await relay.close(connection, failure: true, reason: "agent_unavailable")
+            return nil
         }
         do throws(APIError) {
             try await broker.record(
@@ -109,95 +144,162 @@ final class ScreenService: Sendable {
                     policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: .success,
                     details: ["connection": .string(connection.uuidString)]))
         } catch {
-            await relay.close(connection, code: .unexpectedServerError, reason: "audit_unavailable")
-            return
+            await relay.close(connection, failure: true, reason: "audit_unavailable")
+            return nil
         }
         logger.notice("screen opened", metadata: metadata)
+        return Admitted(session: session, connection: connection, offer: live.offer, agent: agent, metadata: metadata)
+    }
+
+    /// Serves a viewer in the browser (a WebSocket): relays until either side leaves.
+    /// - Parameter next: the viewer's next bytes; nil at the end.
+    func serveViewer(
+        ticket: String, leg: any ScreenLeg, source: String, next: () async throws -> ByteBuffer?
+    ) async {
+        guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
+        let session = admitted.session
+        let agentChannel = admitted.agent.channel
         var filter = RFBClientStreamFilter()
         var received: Int64 = 0
         var failure: String?
         do {
-            for try await message in inbound.messages(maxSize: ScreenRelay.maximumMessageSize) {
-                guard case .binary(let buffer) = message else { continue }
-                guard let current = broker.live(session), current.state.isActive else { break }
-                filter.controlGranted = current.state.hasControl
-                let dropped = filter.droppedInputMessages
-                let passed = try filter.filter(buffer.readableBytesView)
-                received += Int64(buffer.readableBytes)
-                relay.count(session: session, fromViewer: buffer.readableBytes)
-                if filter.droppedInputMessages > dropped {
-                    await inputDropped(filter.droppedInputMessages - dropped, in: session, offer: live.offer)
+            // The agent's leg is read as an async stream here, since the viewer's writer is async.
+            let agent = try await agentChannel.eventLoop.submit {
+                let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: agentChannel)
+                try agentChannel.pipeline.syncOperations.handler(type: ScreenOpeningHandler.self).startForwarding()
+                return wrapped
+            }.get()
+            try await agent.executeThenClose { fromAgent, toAgent in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await buffer in fromAgent {
+                            self.relay.count(session: session, toViewer: buffer.readableBytes)
+                            try await leg.write(buffer)
+                        }
+                        await leg.close(failure: false, reason: "the screen backend stopped")
+                    }
+                    while let buffer = try await next() {
+                        guard let current = broker.live(session), current.state.isActive else { break }
+                        filter.controlGranted = current.state.hasControl
+                        let dropped = filter.droppedInputMessages
+                        let passed = try filter.filter(buffer.readableBytesView)
+                        received += Int64(buffer.readableBytes)
+                        relay.count(session: session, fromViewer: buffer.readableBytes)
+                        if filter.droppedInputMessages > dropped {
+                            await inputDropped(
+                                filter.droppedInputMessages - dropped, in: session, offer: admitted.offer)
+                        }
+                        if passed.count == buffer.readableBytes {
+                            try await toAgent.write(buffer)
+                        } else if !passed.isEmpty {
+                            try await toAgent.write(ByteBuffer(bytes: passed))
+                        }
+                    }
+                    try filter.finish()
+                    group.cancelAll()
                 }
-                if !passed.isEmpty { try await agent.write(.binary(ByteBuffer(bytes: passed))) }
             }
-            try filter.finish()
         } catch let error as RFBStreamError {
             failure = error.description
         } catch {
-            logger.debug("viewer leg ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            logger.debug("viewer leg ended", metadata: admitted.metadata.merging(["error": "\(error)"]) { $1 })
         }
+        await finish(admitted, received: received, failure: failure)
+    }
+
+    /// Serves a native viewer (a stream from `ora connect`): once paired, both legs are joined on their event
+    /// loops by `ScreenGlueHandler`, with the viewer's side filtered.
+    private func serveStreamViewer(ticket: String, leg: StreamScreenLeg, source: String) async {
+        guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
+        let session = admitted.session
+        let offer = admitted.offer
+        let (viewerChannel, agentChannel) = (leg.channel, admitted.agent.channel)
+        let received = Shared<Int64>(0)
+        let failure = Shared<String?>(nil)
+        let broker = self.broker
+        let relay = self.relay
+        let viewerHooks = ScreenGlueHandler.Hooks(
+            counted: { count in
+                relay.count(session: session, fromViewer: count)
+                received.value.withLock { $0 += Int64(count) }
+            },
+            state: {
+                let state = broker.live(session)?.state
+                return (state?.isActive ?? false, state?.hasControl ?? false)
+            },
+            dropped: { count in Task { await self.inputDropped(count, in: session, offer: offer) } },
+            failed: { description in failure.value.withLock { $0 = $0 ?? description } })
+        let agentHooks = ScreenGlueHandler.Hooks(counted: { relay.count(session: session, toViewer: $0) })
+        do {
+            try await viewerChannel.writeAndFlush(ByteBuffer(string: ScreenStream.accepted))
+            try await Self.join(viewerChannel, to: agentChannel, filtering: true, hooks: viewerHooks)
+            try await Self.join(agentChannel, to: viewerChannel, filtering: false, hooks: agentHooks)
+        } catch {
+            viewerChannel.close(promise: nil)
+            agentChannel.close(promise: nil)
+        }
+        try? await viewerChannel.closeFuture.get()
+        try? await agentChannel.closeFuture.get()
+        await finish(admitted, received: received.value.withLock { $0 }, failure: failure.value.withLock { $0 })
+    }
+
+    /// Adds the glue behind `channel`'s opening handler and lets it read again.
+    private static func join(
+        _ channel: any Channel, to partner: any Channel, filtering: Bool, hooks: ScreenGlueHandler.Hooks
+    ) async throws {
+        try await channel.eventLoop.submit {
+            let opening = try channel.pipeline.syncOperations.handler(type: ScreenOpeningHandler.self)
+            try channel.pipeline.syncOperations.addHandler(
+                ScreenGlueHandler(partner: partner, filtering: filtering, hooks: hooks), position: .after(opening))
+            opening.startForwarding()
+        }.get()
+    }
+
+    /// Closes both legs of a viewer's connection and records `screen.closed`.
+    private func finish(_ admitted: Admitted, received: Int64, failure: String?) async {
         if let failure {
             logger.warning(
                 "closing a viewer that broke the RFB protocol",
-                metadata: metadata.merging(["error": "\(failure)"]) { $1 })
+                metadata: admitted.metadata.merging(["error": "\(failure)"]) { $1 })
         }
-        await relay.close(
-            connection, code: failure == nil ? .normalClosure : .protocolError,
-            reason: failure == nil ? nil : "rfb_error")
+        await relay.close(admitted.connection, failure: failure != nil, reason: failure == nil ? nil : "rfb_error")
+        let offer = admitted.offer
         try? await broker.record(
             AuditEvent(
-                .screenClosed, actor: .operator(dn: live.offer.helper.dn, account: live.offer.helper.account),
-                machine: live.offer.machine, session: session, source: source,
-                policy: .init(version: live.offer.policyVersion, names: live.offer.policies),
+                .screenClosed, actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
+                machine: offer.machine, session: admitted.session, source: nil,
+                policy: .init(version: offer.policyVersion, names: offer.policies),
                 outcome: failure == nil ? .success : .failure,
                 details: [
-                    "connection": .string(connection.uuidString), "bytes_from_viewer": .integer(received),
+                    "connection": .string(admitted.connection.uuidString), "bytes_from_viewer": .integer(received),
                     "error": .text(failure),
                 ]))
-        logger.notice("screen closed", metadata: metadata)
+        logger.notice("screen closed", metadata: admitted.metadata)
     }
 
-    /// Serves one agent leg: its first message is the ticket the server sent with `open_screen`; then everything
-    /// it sends goes to the viewer.
-    func serveAgent(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, source: String) async {
-        var messages = inbound.messages(maxSize: ScreenRelay.maximumMessageSize).makeAsyncIterator()
-        // The ticket comes first, and soon; a leg that does not present one is closed.
-        let first: WebSocketMessage? = await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                guard (try? await Task.sleep(for: .seconds(10))) != nil else { return }
-                try? await outbound.close(.policyViolation, reason: "ticket_expected")
-            }
-            defer { group.cancelAll() }
-            return try? await messages.next()
-        }
-        guard case .text(let ticket) = first else {
-            try? await outbound.close(.policyViolation, reason: "ticket_expected")
-            return
-        }
+    /// An agent's leg, admitted by the ticket the server sent with `open_screen`: it is told so, and the viewer's
+    /// side takes it from there.
+    private func attachAgent(ticket: String, leg: StreamScreenLeg, source: String) async {
         let claim: ScreenTickets.Claim
         do throws(ScreenTicketError) {
             claim = try relay.redeem(ticket, for: .agent)
         } catch {
             await refuse(error, leg: .agent, source: source)
-            try? await outbound.close(.policyViolation, reason: error.code)
-            return
-        }
-        guard let connection = claim.holder.flatMap(UUID.init(uuidString:)),
-            let (viewer, session) = relay.attachAgent(to: connection, outbound: outbound)
-        else {
-            try? await outbound.close(.goingAway, reason: "viewer_gone")
+            await leg.close(failure: true, reason: error.code)
             return
         }
         do {
-            while let message = try await messages.next() {
-                guard case .binary(let buffer) = message else { continue }
-                relay.count(session: session, toViewer: buffer.readableBytes)
-                try await viewer.write(.binary(buffer))
-            }
+            try await leg.write(ByteBuffer(string: ScreenStream.accepted))
         } catch {
-            logger.debug("screen leg of the agent ended", metadata: ["error": "\(error)"])
+            await leg.close(failure: false, reason: nil)
+            return
         }
-        await relay.close(connection)
+        guard let connection = claim.holder.flatMap(UUID.init(uuidString:)),
+            relay.attachAgent(to: connection, outbound: leg) != nil
+        else {
+            await leg.close(failure: false, reason: "viewer_gone")
+            return
+        }
     }
 
     // MARK: Recording
@@ -219,5 +321,14 @@ final class ScreenService: Sendable {
                 machine: offer.machine, session: session, source: nil,
                 policy: .init(version: offer.policyVersion, names: offer.policies), outcome: .denied,
                 details: ["where": "server", "messages": .integer(Int64(count))]))
+    }
+}
+
+/// A value shared between the event loop and tasks.
+final class Shared<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+
+    init(_ value: Value) {
+        self.value = Mutex(value)
     }
 }

@@ -1,0 +1,91 @@
+public import NIOCore
+import NIOPosix
+public import NIOSSL
+
+/// The screen relay's own port: plain byte streams (TLS in production), each opened with one line naming the leg
+/// and its single-use ticket, answered by one line, then the RFB bytes unframed both ways.
+///
+///     client: ORA-SCREEN/1 agent|viewer TICKET\n
+///     server: ORA-SCREEN/1 ok\n            (or the connection closes: the ticket did not admit)
+///
+/// Agents always use it for their leg; `ora connect` uses it for native viewers. Browsers cannot open a raw stream,
+/// so noVNC's leg is a WebSocket on the HTTP port instead.
+public enum ScreenStream {
+    /// The protocol's name and version, the first word of every line.
+    public static let version = "ORA-SCREEN/1"
+    /// The longest opening line accepted.
+    public static let maximumLineLength = 200
+    /// The server's answer when the ticket admitted the leg.
+    public static let accepted = "\(version) ok\n"
+
+    /// The line a client opens a leg with.
+    public static func request(leg: String, ticket: String) -> String {
+        "\(version) \(leg) \(ticket)\n"
+    }
+
+    /// The leg and ticket of an opening line (without its newline), or nil when it is not one.
+    public static func parseRequest(_ line: String) -> (leg: String, ticket: String)? {
+        let words = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count == 3, words[0] == version, ["agent", "viewer"].contains(words[1]),
+            words[2].count == 64, words[2].allSatisfy(\.isHexDigit)
+        else { return nil }
+        return (String(words[1]), String(words[2]))
+    }
+
+    /// Reads one line from `next` (at most `maximumLineLength` bytes before the newline).
+    /// - Returns: the line without its newline, and the bytes that came after it in the same read.
+    /// - Throws: `RFBStreamError.tooLong` for a longer line, `.truncated` when the stream ends first.
+    public static func readLine(
+        _ next: () async throws -> ByteBuffer?
+    ) async throws -> (line: String, rest: ByteBuffer) {
+        var pending = ByteBuffer()
+        while true {
+            if let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                let length = newline - pending.readerIndex
+                let line = pending.readString(length: length) ?? ""
+                pending.moveReaderIndex(forwardBy: 1)
+                return (line, pending)
+            }
+            guard pending.readableBytes <= maximumLineLength else {
+                throw RFBStreamError.tooLong(messageType: 0, length: pending.readableBytes)
+            }
+            guard var buffer = try await next() else { throw RFBStreamError.truncated }
+            pending.writeBuffer(&buffer)
+        }
+    }
+
+    /// The server did not admit the leg.
+    public struct Refused: Error, CustomStringConvertible {
+        public var description: String { "the server refused the screen connection" }
+    }
+
+    /// Connects to the relay port of `host`, with TLS when `tls` is given (verifying the certificate for `host`).
+    public static func connect(
+        host: String, port: Int, tls: NIOSSLContext?
+    ) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls, serverHostname: host))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    /// Opens a `leg` on a connection: sends the opening line and reads the server's answer.
+    /// - Returns: the bytes that came after the answer in the same read.
+    /// - Throws: `Refused` when the server did not admit the leg, or what reading threw.
+    public static func open(
+        leg: String, ticket: String, write: (ByteBuffer) async throws -> Void, next: () async throws -> ByteBuffer?
+    ) async throws -> ByteBuffer {
+        try await write(ByteBuffer(string: request(leg: leg, ticket: ticket)))
+        let (answer, rest) = try await readLine(next)
+        guard answer + "\n" == accepted else { throw Refused() }
+        return rest
+    }
+}

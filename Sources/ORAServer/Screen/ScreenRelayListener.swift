@@ -1,0 +1,52 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The relay port: accepts the streams of agents' screen legs and of native viewers (`ora connect`) and hands each
+/// to `ScreenService`. It stops accepting at shutdown, and the connections still open are closed then.
+///
+/// All relay connections share one event loop of their own, so the two legs of a pair are always on the same
+/// thread and the glue between them hands bytes over without a thread switch; that thread relays about a gigabyte
+/// per second (see `Docs/Screen.md` for the figures).
+final class ScreenRelayListener: Service {
+    private let host: String
+    private let port: Int
+    private let screens: ScreenService
+    private let logger: Logger
+
+    init(host: String, port: Int, screens: ScreenService, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.screens = screens
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let screens = self.screens
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ScreenOpeningHandler { leg, ticket, channel in
+                            screens.opened(leg: leg, ticket: ticket, channel: channel)
+                        })
+                }
+            }
+            .bind(host: host, port: port).get()
+        let bound = server.localAddress?.port ?? port
+        screens.relayPort = bound
+        logger.notice("screen relay listening", metadata: ["address": "\(host):\(bound)"])
+        // Until shutdown; the connections still open then close with their sessions.
+        await withGracefulShutdownHandler {
+            try? await server.closeFuture.get()
+        } onGracefulShutdown: {
+            server.close(promise: nil)
+        }
+    }
+}

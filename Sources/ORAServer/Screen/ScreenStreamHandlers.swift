@@ -1,0 +1,163 @@
+import NIOCore
+import ORARelay
+
+/// The first handler of every connection on the relay port: reads the opening line (`ScreenStream`), then stops
+/// reading until the connection is paired, keeping whatever came after the line. Once paired, `startForwarding`
+/// passes the kept bytes and everything after them on to the handler added behind it. A connection that sends no
+/// valid line within 10 seconds is closed.
+final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let opened: @Sendable (_ leg: String, _ ticket: String, _ channel: any Channel) -> Void
+    private var pending = ByteBuffer()
+    private var haveLine = false
+    private var forwarding = false
+    private var timeout: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(opened: @escaping @Sendable (_ leg: String, _ ticket: String, _ channel: any Channel) -> Void) {
+        self.opened = opened
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let channel = context.channel
+        timeout = context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if forwarding {
+            context.fireChannelRead(data)
+            return
+        }
+        var buffer = unwrapInboundIn(data)
+        pending.writeBuffer(&buffer)
+        guard !haveLine else { return }
+        guard let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+            if pending.readableBytes > ScreenStream.maximumLineLength { context.close(promise: nil) }
+            return
+        }
+        let line = pending.readString(length: newline - pending.readerIndex) ?? ""
+        pending.moveReaderIndex(forwardBy: 1)
+        guard let (leg, ticket) = ScreenStream.parseRequest(line) else {
+            context.close(promise: nil)
+            return
+        }
+        haveLine = true
+        timeout?.cancel()
+        // Nothing more is read until the connection is paired; what arrives meanwhile stays in the socket.
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        opened(leg, ticket, context.channel)
+    }
+
+    /// Passes the kept bytes on, and from now on everything read; reading resumes. On the channel's event loop.
+    func startForwarding() {
+        guard let context, !forwarding else { return }
+        forwarding = true
+        if pending.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(pending))
+            context.fireChannelReadComplete()
+            pending = ByteBuffer()
+        }
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+    }
+}
+
+/// Carries what one channel of a paired screen connection reads to the other, flushing once per read burst. The
+/// viewer's side passes its bytes through `RFBClientStreamFilter` first. When the other side cannot take more,
+/// reading stops until it can again (so a slow viewer slows the desktop instead of filling memory); when either
+/// side closes, so does the other.
+final class ScreenGlueHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    /// What the glue reports, from the event loop.
+    struct Hooks: Sendable {
+        /// Bytes read on this side.
+        var counted: @Sendable (Int) -> Void
+        /// Whether the session is still active, and whether control is granted now (viewer side only).
+        var state: (@Sendable () -> (active: Bool, control: Bool))?
+        /// Input messages dropped while view-only (viewer side only).
+        var dropped: @Sendable (Int) -> Void = { _ in }
+        /// The viewer broke the RFB protocol.
+        var failed: @Sendable (String) -> Void = { _ in }
+    }
+
+    private let partner: any Channel
+    private let hooks: Hooks
+    private var filter: RFBClientStreamFilter?
+    /// What was read in the current burst, written to the partner in one go when the burst ends.
+    private var unwritten: ByteBuffer?
+
+    init(partner: any Channel, filtering: Bool, hooks: Hooks) {
+        self.partner = partner
+        self.hooks = hooks
+        self.filter = filtering ? RFBClientStreamFilter() : nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        hooks.counted(buffer.readableBytes)
+        if var current = filter {
+            let state = hooks.state?() ?? (active: true, control: false)
+            guard state.active else {
+                context.close(promise: nil)
+                return
+            }
+            current.controlGranted = state.control
+            let dropped = current.droppedInputMessages
+            do {
+                let passed = try current.filter(buffer.readableBytesView)
+                if passed.count != buffer.readableBytes { buffer = ByteBuffer(bytes: passed) }
+            } catch {
+                hooks.failed(error.description)
+                context.close(promise: nil)
+                return
+            }
+            if current.droppedInputMessages > dropped { hooks.dropped(current.droppedInputMessages - dropped) }
+            filter = current
+        }
+        guard buffer.readableBytes > 0 else { return }
+        if unwritten == nil {
+            unwritten = buffer
+        } else {
+            unwritten!.writeBuffer(&buffer)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let burst = unwritten {
+            unwritten = nil
+            partner.writeAndFlush(burst, promise: nil)
+            if !partner.isWritable {
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            }
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // This side can take more again: the partner may read again.
+        if context.channel.isWritable {
+            partner.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let filter, (try? filter.finish()) == nil {
+            hooks.failed(RFBStreamError.truncated.description)
+        }
+        partner.close(promise: nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

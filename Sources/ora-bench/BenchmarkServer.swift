@@ -1,0 +1,94 @@
+import Foundation
+import ORACore
+
+/// A release `ora-server` of its own for a benchmark, against the PostgreSQL and slapd of `Deploy/dev/services`, in a
+/// fresh database (dropped at the end), with a policy that lets Helpdesk Tier 2 view workstations, and lena.wolf
+/// (Tier 2) logged in as the helper.
+struct BenchmarkServer {
+    let environment: BenchmarkEnvironment
+    let database: String
+    let files: URL
+    let server: ServerProcess
+    let base: String
+    let helper: String
+
+    /// The server's address for WebSockets.
+    var socketBase: String { base.replacingOccurrences(of: "http://", with: "ws://") }
+
+    static func start(name: String, offersPerMachinePerMinute: Int = 60) async throws -> BenchmarkServer {
+        let environment = BenchmarkEnvironment()
+        let database = "ora_bench_\(name)_\(UInt32.random(in: 0...UInt32.max))"
+        try environment.psql("CREATE DATABASE \(database) OWNER \(environment.setting("ORA_PG_USER"))")
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("ora-bench-\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        let port = Int.random(in: 20000...29999)
+        let configuration = files.appendingPathComponent("ora-server.yaml").path
+        try """
+        listen: { host: 127.0.0.1, port: \(port) }
+        database:
+          host: \(environment.setting("ORA_PG_HOST"))
+          port: \(environment.setting("ORA_PG_PORT"))
+          name: \(database)
+          user: \(environment.setting("ORA_PG_USER"))
+          password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
+          tls: disable
+        directory:
+          uris: ["\(environment.setting("ORA_LDAP_URI"))"]
+          base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
+          bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
+          password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
+        audit:
+          signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+        agents:
+          server_names: ["127.0.0.1"]
+          offers_per_machine_per_minute: \(offersPerMachinePerMinute)
+        screen:
+          relay_port: 0
+        log:
+          level: warning
+        """.write(toFile: configuration, atomically: true, encoding: .utf8)
+        let base = "http://127.0.0.1:\(port)"
+        let server = ServerProcess(
+            binary: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("ora-server").path,
+            configuration: configuration, log: files.appendingPathComponent("ora-server.log").path)
+        do {
+            try server.start()
+            try await AgentsBenchmark.waitUntilServing(base, server: server)
+
+            // Policy: tier 2 may view workstations.
+            let admin = try await AgentsBenchmark.login("peter.schmidt", base: base)
+            let policy = """
+                policies:
+                  - name: bench-view-workstations
+                    helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
+                    targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
+                    allow: view
+                    consent_timeout: 60s
+                roles:
+                  administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+                """
+            let body = try JSONEncoder().encode(["files": [PolicySet.File(name: "bench.yaml", content: policy)]])
+            _ = try await AgentsBenchmark.request(
+                "PUT", base + "/api/v1/policy", body: body, token: admin, expecting: 200)
+            let helper = try await AgentsBenchmark.login("lena.wolf", base: base)
+            return BenchmarkServer(
+                environment: environment, database: database, files: files, server: server, base: base,
+                helper: helper)
+        } catch {
+            server.stop()
+            try? environment.psql("DROP DATABASE \(database) WITH (FORCE)")
+            try? FileManager.default.removeItem(at: files)
+            throw error
+        }
+    }
+
+    /// Stops the server and removes its database and files.
+    func stop() {
+        server.stop()
+        try? environment.psql("DROP DATABASE \(database) WITH (FORCE)")
+        try? FileManager.default.removeItem(at: files)
+    }
+}
