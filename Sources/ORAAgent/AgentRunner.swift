@@ -287,7 +287,10 @@ extension AgentRunner {
                         "cannot start the screen backend", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                     return
                 }
-                logger.notice("showing the screen to the helper", metadata: metadata)
+                let helper = sessions.withLock { $0[session]?.offer.helper }
+                let who = helper.map { "\(AuditText.escaped($0.displayName)) (\(AuditText.escaped($0.account)))" }
+                    ?? "the helper"
+                logger.notice("\(who) now sees your screen", metadata: metadata)
                 var pending: ByteBuffer? = rest.readableBytes > 0 ? rest : nil
                 try await self.relay(session, running: running, outbound: outbound, server: channel.channel) {
                     if let first = pending {
@@ -297,7 +300,7 @@ extension AgentRunner {
                     return try await fromServer.next()
                 }
                 await running.stop()
-                logger.notice("stopped showing the screen", metadata: metadata)
+                logger.notice("\(who) no longer sees your screen", metadata: metadata)
             }
         } catch {
             logger.warning("screen connection ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })

@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import ORATestSupport
 import Synchronization
@@ -113,6 +114,16 @@ struct HostileViewerTests {
         #expect(first.greeting == "RFB 003.008\n", "\(first)")
         await #expect(throws: (any Error).self) { _ = try await viewer(server, ticket: used) }
 
+        // The relay port, as `ora connect` uses it: a native viewer with a good ticket gets the answer line and the
+        // desktop's greeting; the same ticket again, or a line that is not the protocol's, gets nothing but a close.
+        let answer = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
+        let relayPort = try #require(answer.object["relay_port"] as? Int, "\(answer.body)")
+        let native = try #require(answer.object["ticket"] as? String)
+        let admitted = try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n")
+        #expect(admitted.hasPrefix("ORA-SCREEN/1 ok\nRFB 003.008\n"), "\(admitted)")
+        #expect(try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n") == "")
+        #expect(try await RelayPort.exchange(port: relayPort, send: "GET / HTTP/1.1\r\n\r\n") == "")
+
         // The session ends: a ticket issued before stops admitting.
         let unused = try await ticket(id, on: server, token: hannah)
         #expect(try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: hannah).status == 200)
@@ -121,10 +132,12 @@ struct HostileViewerTests {
         #expect(ended.status == 409 && ended.object["error"] as? String == "session_ended", "\(ended.body)")
 
         #expect(
-            try refusals(on: server) == ["viewer:unknown_ticket", "viewer:ticket_replayed", "viewer:unknown_ticket"])
+            try refusals(on: server) == [
+                "viewer:unknown_ticket", "viewer:ticket_replayed", "viewer:ticket_replayed", "viewer:unknown_ticket",
+            ])
         #expect(
             try server.sql("SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'")
-                == "1")
+                == "2")
     }
 
     @Test("oversized clipboard, unknown messages, a cut stream and a flood of tiny frames: closed, the server goes on")
@@ -161,17 +174,43 @@ struct HostileViewerTests {
         #expect(after.greeting == "RFB 003.008\n")
         let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
         #expect(state.object["state"] as? String == "viewing")
-        let errors = try #require(
-            try await OfferTests().eventually {
-                try server.sql(
-                    "SELECT string_agg(details->>'error', '|' ORDER BY sequence) FROM audit_events "
-                        + "WHERE event = 'screen.closed' AND outcome = 'failure'")
-            } until: {
-                $0.components(separatedBy: "|").count == 3
-            })
+        let errors = try await OfferTests().eventually {
+            try server.sql(
+                "SELECT string_agg(details->>'error', '|' ORDER BY sequence) FROM audit_events "
+                    + "WHERE event = 'screen.closed' AND outcome = 'failure'")
+        } until: {
+            $0.components(separatedBy: "|").count == 3
+        }
         #expect(errors.contains("4294967295"), "\(errors)")
         #expect(errors.contains("message type 200"), "\(errors)")
         #expect(errors.contains("the stream ended inside a message"), "\(errors)")
+    }
+}
+
+/// Plain TCP to the relay port.
+enum RelayPort {
+    /// Sends `text`, then reads what comes back for up to two seconds or until the server closes.
+    static func exchange(port: Int, send text: String) async throws -> String {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: text))
+            // The reader stops at the server's close; a timer closes the connection after two seconds otherwise.
+            let timer = Task {
+                try await Task.sleep(for: .seconds(2))
+                try await channel.channel.close()
+            }
+            defer { timer.cancel() }
+            var received = ""
+            do {
+                for try await buffer in inbound { received += String(buffer: buffer) }
+            } catch {}
+            return received
+        }
     }
 }
 

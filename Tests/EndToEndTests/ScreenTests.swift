@@ -216,6 +216,9 @@ struct ScreenTests {
             #expect(pixels["size"] == [320, 240])
             #expect(pixels["root"] == Self.rootColour)
             #expect(pixels["window"] == [255, 255, 255])
+            // The person at the machine is told, where they answered the offer.
+            _ = try await terminal.waitFor("Lena Wolf (lena.wolf) now sees your screen")
+            _ = try await terminal.waitFor("Lena Wolf (lena.wolf) no longer sees your screen")
 
             // View-only: the pointer and key events are dropped; the window records nothing.
             _ = try await viewer("input", port: port, script: script)

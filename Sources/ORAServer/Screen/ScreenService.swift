@@ -47,13 +47,16 @@ final class ScreenService: Sendable {
 
     // MARK: Viewer tickets
 
-    /// A single-use viewer ticket for `id`, for its helper, while the novice has accepted.
-    /// - Throws: `APIError` 404 for a session the operator cannot see, 403 for someone else's, 409 when the session
-    ///   is not active or runs on another replica.
-    func viewerTicket(for id: UUID, by identity: OperatorService.Identity) throws(APIError) -> TicketDocument {
-        let snapshot = try broker.session(id, for: identity)
+    /// A single-use viewer ticket for the session `snapshot` shows, for its helper, while the novice has accepted.
+    /// - Throws: `APIError` 403 for someone else's session, 409 when the session is not active or runs on another
+    ///   replica.
+    func viewerTicket(for snapshot: SessionSnapshot, by identity: OperatorService.Identity) throws(APIError)
+        -> TicketDocument
+    {
+        let id = snapshot.id
         guard snapshot.helperDN == identity.person.dn else {
-            throw APIError(.forbidden, code: "forbidden", message: "only the helper of this session may see its screen")
+            throw APIError(
+                .forbidden, code: "forbidden", message: "only the helper of this session may see its screen")
         }
         guard let live = broker.live(id) else {
             if snapshot.hasEnded {

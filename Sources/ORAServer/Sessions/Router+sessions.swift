@@ -106,8 +106,8 @@ extension Router where Context == ORARequestContext {
         // A single-use ticket for the session's screen, for its helper's viewer.
         api.post("sessions/:id/screen") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            return try Response.encodedJSON(
-                try screens.viewerTicket(for: try context.sessionID(), by: identity), status: .created)
+            let snapshot = try await sessions.session(try context.sessionID(), for: identity)
+            return try Response.encodedJSON(try screens.viewerTicket(for: snapshot, by: identity), status: .created)
         }
 
         api.delete("sessions/:id") { _, context -> Response in
