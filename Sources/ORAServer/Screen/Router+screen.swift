@@ -54,7 +54,10 @@ extension Router where Context == AgentSocketContext {
             let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
             let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
             var frames = inbound.makeAsyncIterator()
-            await screens.serveViewer(ticket: ticket, leg: WebSocketScreenLeg(outbound: outbound), source: source) {
+            await screens.serveViewer(
+                ticket: ticket, leg: WebSocketScreenLeg(outbound: outbound), channel: context.requestContext.channel,
+                source: source
+            ) {
                 while let frame = try await frames.next() {
                     if frame.opcode == .binary || frame.opcode == .continuation { return frame.data }
                 }

@@ -42,10 +42,15 @@ final class ScreenRelayListener: Service {
         let bound = server.localAddress?.port ?? port
         screens.relayPort = bound
         logger.notice("screen relay listening", metadata: ["address": "\(host):\(bound)"])
-        // Until shutdown; the connections still open then close with their sessions.
-        await withGracefulShutdownHandler {
-            try? await server.closeFuture.get()
-        } onGracefulShutdown: {
+        // Until shutdown, or until cancelled (another service failed); the connections still open then close with
+        // their sessions.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                try? await server.closeFuture.get()
+            } onGracefulShutdown: {
+                server.close(promise: nil)
+            }
+        } onCancel: {
             server.close(promise: nil)
         }
     }

@@ -50,7 +50,9 @@ final class ScreenService: Sendable {
     /// A single-use viewer ticket for the session `snapshot` shows, for its helper, while the novice has accepted.
     /// - Throws: `APIError` 403 for someone else's session, 409 when the session is not active or runs on another
     ///   replica.
-    func viewerTicket(for snapshot: SessionSnapshot, by identity: OperatorService.Identity) throws(APIError)
+    func viewerTicket(
+        for snapshot: SessionSnapshot, by identity: OperatorService.Identity
+    ) throws(APIError)
         -> TicketDocument
     {
         let id = snapshot.id
@@ -154,85 +156,43 @@ final class ScreenService: Sendable {
         return Admitted(session: session, connection: connection, offer: live.offer, agent: agent, metadata: metadata)
     }
 
-    /// Serves a viewer in the browser (a WebSocket): relays until either side leaves.
-    /// - Parameter next: the viewer's next bytes; nil at the end.
+    /// Serves a viewer in the browser: once paired, its WebSocket pipeline passes the viewer's binary frames,
+    /// filtered, straight to the agent's leg (`ScreenWebSocketViewerHandler`), and the agent's leg sends binary frames
+    /// straight back (`ScreenGlueHandler`), both on the event loops; this task only follows the WebSocket's control
+    /// frames until it closes.
+    /// - Parameters:
+    ///   - channel: the viewer's channel.
+    ///   - next: the viewer's next data frame; nil at the end (after pairing, only the close is seen here).
     func serveViewer(
-        ticket: String, leg: any ScreenLeg, source: String, next: () async throws -> ByteBuffer?
+        ticket: String, leg: any ScreenLeg, channel viewerChannel: any Channel, source: String,
+        next: () async throws -> ByteBuffer?
     ) async {
         guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
-        let session = admitted.session
         let agentChannel = admitted.agent.channel
-        var filter = RFBClientStreamFilter()
-        var received: Int64 = 0
-        var failure: String?
+        let (viewerHooks, agentHooks, received, failure) = hooks(for: admitted)
         do {
-            // The agent's leg is read as an async stream here, since the viewer's writer is async.
-            let agent = try await agentChannel.eventLoop.submit {
-                let wrapped = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: agentChannel)
-                try agentChannel.pipeline.syncOperations.handler(type: ScreenOpeningHandler.self).startForwarding()
-                return wrapped
+            try await viewerChannel.eventLoop.submit {
+                let decoder = try viewerChannel.pipeline.syncOperations.handler(
+                    type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+                try viewerChannel.pipeline.syncOperations.addHandler(
+                    ScreenWebSocketViewerHandler(agent: agentChannel, hooks: viewerHooks), position: .after(decoder))
             }.get()
-            try await agent.executeThenClose { fromAgent, toAgent in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for try await buffer in fromAgent {
-                            self.relay.count(session: session, toViewer: buffer.readableBytes)
-                            try await leg.write(buffer)
-                        }
-                        await leg.close(failure: false, reason: "the screen backend stopped")
-                    }
-                    while let buffer = try await next() {
-                        guard let current = broker.live(session), current.state.isActive else { break }
-                        filter.controlGranted = current.state.hasControl
-                        let dropped = filter.droppedInputMessages
-                        let passed = try filter.filter(buffer.readableBytesView)
-                        received += Int64(buffer.readableBytes)
-                        relay.count(session: session, fromViewer: buffer.readableBytes)
-                        if filter.droppedInputMessages > dropped {
-                            await inputDropped(
-                                filter.droppedInputMessages - dropped, in: session, offer: admitted.offer)
-                        }
-                        if passed.count == buffer.readableBytes {
-                            try await toAgent.write(buffer)
-                        } else if !passed.isEmpty {
-                            try await toAgent.write(ByteBuffer(bytes: passed))
-                        }
-                    }
-                    try filter.finish()
-                    group.cancelAll()
-                }
-            }
-        } catch let error as RFBStreamError {
-            failure = error.description
+            try await Self.join(agentChannel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
+            while try await next() != nil {}
         } catch {
             logger.debug("viewer leg ended", metadata: admitted.metadata.merging(["error": "\(error)"]) { $1 })
         }
-        await finish(admitted, received: received, failure: failure)
+        agentChannel.close(promise: nil)
+        try? await agentChannel.closeFuture.get()
+        await finish(admitted, received: received.value.withLock { $0 }, failure: failure.value.withLock { $0 })
     }
 
-    /// Serves a native viewer (a stream from `ora connect`): once paired, both legs are joined on their event
-    /// loops by `ScreenGlueHandler`, with the viewer's side filtered.
+    /// Serves a native viewer (a stream from `ora connect`): once paired, both legs are joined on the relay's event
+    /// loop by `ScreenGlueHandler`, with the viewer's side filtered.
     private func serveStreamViewer(ticket: String, leg: StreamScreenLeg, source: String) async {
         guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
-        let session = admitted.session
-        let offer = admitted.offer
         let (viewerChannel, agentChannel) = (leg.channel, admitted.agent.channel)
-        let received = Shared<Int64>(0)
-        let failure = Shared<String?>(nil)
-        let broker = self.broker
-        let relay = self.relay
-        let viewerHooks = ScreenGlueHandler.Hooks(
-            counted: { count in
-                relay.count(session: session, fromViewer: count)
-                received.value.withLock { $0 += Int64(count) }
-            },
-            state: {
-                let state = broker.live(session)?.state
-                return (state?.isActive ?? false, state?.hasControl ?? false)
-            },
-            dropped: { count in Task { await self.inputDropped(count, in: session, offer: offer) } },
-            failed: { description in failure.value.withLock { $0 = $0 ?? description } })
-        let agentHooks = ScreenGlueHandler.Hooks(counted: { relay.count(session: session, toViewer: $0) })
+        let (viewerHooks, agentHooks, received, failure) = hooks(for: admitted)
         do {
             try await viewerChannel.writeAndFlush(ByteBuffer(string: ScreenStream.accepted))
             try await Self.join(viewerChannel, to: agentChannel, filtering: true, hooks: viewerHooks)
@@ -246,14 +206,43 @@ final class ScreenService: Sendable {
         await finish(admitted, received: received.value.withLock { $0 }, failure: failure.value.withLock { $0 })
     }
 
+    /// What the glue of a viewer's connection reports to: the session's totals, its state, dropped input, and how
+    /// the viewer broke the protocol (if it did).
+    private func hooks(
+        for admitted: Admitted
+    ) -> (
+        viewer: ScreenGlueHandler.Hooks, agent: ScreenGlueHandler.Hooks, received: Shared<Int64>,
+        failure: Shared<String?>
+    ) {
+        let (session, offer) = (admitted.session, admitted.offer)
+        let received = Shared<Int64>(0)
+        let failure = Shared<String?>(nil)
+        let (broker, relay) = (self.broker, self.relay)
+        let viewer = ScreenGlueHandler.Hooks(
+            counted: { count in
+                relay.count(session: session, fromViewer: count)
+                received.value.withLock { $0 += Int64(count) }
+            },
+            state: {
+                let state = broker.live(session)?.state
+                return (state?.isActive ?? false, state?.hasControl ?? false)
+            },
+            dropped: { count in Task { await self.inputDropped(count, in: session, offer: offer) } },
+            failed: { description in failure.value.withLock { $0 = $0 ?? description } })
+        let agent = ScreenGlueHandler.Hooks(counted: { relay.count(session: session, toViewer: $0) })
+        return (viewer, agent, received, failure)
+    }
+
     /// Adds the glue behind `channel`'s opening handler and lets it read again.
     private static func join(
-        _ channel: any Channel, to partner: any Channel, filtering: Bool, hooks: ScreenGlueHandler.Hooks
+        _ channel: any Channel, to partner: any Channel, filtering: Bool, framed: Bool = false,
+        hooks: ScreenGlueHandler.Hooks
     ) async throws {
         try await channel.eventLoop.submit {
             let opening = try channel.pipeline.syncOperations.handler(type: ScreenOpeningHandler.self)
             try channel.pipeline.syncOperations.addHandler(
-                ScreenGlueHandler(partner: partner, filtering: filtering, hooks: hooks), position: .after(opening))
+                ScreenGlueHandler(partner: partner, filtering: filtering, framed: framed, hooks: hooks),
+                position: .after(opening))
             opening.startForwarding()
         }.get()
     }

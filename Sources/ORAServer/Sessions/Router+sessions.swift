@@ -128,16 +128,20 @@ extension ORARequestContext {
     }
 }
 
-/// The context of agent WebSocket upgrades: the peer's address, and the handler the upgrade runs.
+/// The context of WebSocket upgrades (agents, browser viewers): the peer's address and channel, and the handler the
+/// upgrade runs.
 struct AgentSocketContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<Self>
     let remoteAddress: SocketAddress?
+    /// The connection, for handlers that join it at the channel level (the screen relay).
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }
 
