@@ -156,35 +156,53 @@ final class ScreenService: Sendable {
         return Admitted(session: session, connection: connection, offer: live.offer, agent: agent, metadata: metadata)
     }
 
-    /// Serves a viewer in the browser: once paired, its WebSocket pipeline passes the viewer's binary frames,
-    /// filtered, straight to the agent's leg (`ScreenWebSocketViewerHandler`), and the agent's leg sends binary frames
-    /// straight back (`ScreenGlueHandler`), both on the event loops; this task only follows the WebSocket's control
-    /// frames until it closes.
+    /// Serves a viewer in the browser. The viewer's messages come through `next` in order, are filtered here and
+    /// written to the agent's leg; the agent's bytes go back as binary frames straight from its channel
+    /// (`ScreenGlueHandler`), which is where the screen's bulk flows.
     /// - Parameters:
     ///   - channel: the viewer's channel.
-    ///   - next: the viewer's next data frame; nil at the end (after pairing, only the close is seen here).
+    ///   - next: the viewer's next data; nil at the end.
     func serveViewer(
         ticket: String, leg: any ScreenLeg, channel viewerChannel: any Channel, source: String,
         next: () async throws -> ByteBuffer?
     ) async {
         guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
-        let agentChannel = admitted.agent.channel
-        let (viewerHooks, agentHooks, received, failure) = hooks(for: admitted)
+        let session = admitted.session
+        let agent = admitted.agent
+        let (_, agentHooks, _, _) = hooks(for: admitted)
+        var filter = RFBClientStreamFilter()
+        var received: Int64 = 0
+        var failure: String?
         do {
             try await viewerChannel.eventLoop.submit {
-                let decoder = try viewerChannel.pipeline.syncOperations.handler(
-                    type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
                 try viewerChannel.pipeline.syncOperations.addHandler(
-                    ScreenWebSocketViewerHandler(agent: agentChannel, hooks: viewerHooks), position: .after(decoder))
+                    ScreenViewerWritabilityHandler(agent: agent.channel))
             }.get()
-            try await Self.join(agentChannel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
-            while try await next() != nil {}
+            try await Self.join(agent.channel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
+            while let buffer = try await next() {
+                guard let current = broker.live(session), current.state.isActive else { break }
+                filter.controlGranted = current.state.hasControl
+                let dropped = filter.droppedInputMessages
+                let passed = try filter.filter(buffer.readableBytesView)
+                received += Int64(buffer.readableBytes)
+                relay.count(session: session, fromViewer: buffer.readableBytes)
+                if filter.droppedInputMessages > dropped {
+                    await inputDropped(filter.droppedInputMessages - dropped, in: session, offer: admitted.offer)
+                }
+                if passed.count == buffer.readableBytes {
+                    try await agent.write(buffer)
+                } else if !passed.isEmpty {
+                    try await agent.write(ByteBuffer(bytes: passed))
+                }
+            }
+            try filter.finish()
+        } catch let error as RFBStreamError {
+            failure = error.description
         } catch {
             logger.debug("viewer leg ended", metadata: admitted.metadata.merging(["error": "\(error)"]) { $1 })
         }
-        agentChannel.close(promise: nil)
-        try? await agentChannel.closeFuture.get()
-        await finish(admitted, received: received.value.withLock { $0 }, failure: failure.value.withLock { $0 })
+        // The viewer is closed first, with 1002 when it broke the protocol, then the agent's leg.
+        await finish(admitted, received: received, failure: failure)
     }
 
     /// Serves a native viewer (a stream from `ora connect`): once paired, both legs are joined on the relay's event

@@ -170,76 +170,15 @@ final class ScreenGlueHandler: ChannelInboundHandler {
     }
 }
 
-/// A browser viewer's side of a screen connection, in its WebSocket pipeline right after the frame decoder: binary
-/// frames are unmasked, filtered like a stream viewer's bytes and written to the agent's leg, flushed once per read
-/// burst; control frames (ping, pong, close) go on to the WebSocket handler as before. A viewer that breaks the RFB
-/// protocol gets a close frame with 1002 (protocol error).
-final class ScreenWebSocketViewerHandler: ChannelInboundHandler {
+/// In a browser viewer's WebSocket pipeline, once paired: when the viewer can take more again, the agent's leg may
+/// read again (its glue stops reading while the viewer cannot keep up); when the viewer goes, so does the agent's leg.
+final class ScreenViewerWritabilityHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
 
     private let agent: any Channel
-    private let hooks: ScreenGlueHandler.Hooks
-    private var filter = RFBClientStreamFilter()
-    private var unwritten: ByteBuffer?
-    private var failed = false
 
-    init(agent: any Channel, hooks: ScreenGlueHandler.Hooks) {
+    init(agent: any Channel) {
         self.agent = agent
-        self.hooks = hooks
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        guard frame.opcode == .binary || frame.opcode == .continuation else {
-            // A viewer that says goodbye inside a message cut its stream short.
-            if frame.opcode == .connectionClose, !failed, (try? filter.finish()) == nil {
-                failed = true
-                hooks.failed(RFBStreamError.truncated.description)
-            }
-            context.fireChannelRead(data)
-            return
-        }
-        guard !failed else { return }
-        var buffer = frame.unmaskedData
-        hooks.counted(buffer.readableBytes)
-        let state = hooks.state?() ?? (active: true, control: false)
-        guard state.active else {
-            context.close(promise: nil)
-            return
-        }
-        filter.controlGranted = state.control
-        let dropped = filter.droppedInputMessages
-        do {
-            let passed = try filter.filter(buffer.readableBytesView)
-            if passed.count != buffer.readableBytes { buffer = ByteBuffer(bytes: passed) }
-        } catch {
-            failed = true
-            hooks.failed(error.description)
-            var code = context.channel.allocator.buffer(capacity: 2)
-            code.write(webSocketErrorCode: .protocolError)
-            let channel = context.channel
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: code))
-                .whenComplete { _ in channel.close(promise: nil) }
-            return
-        }
-        if filter.droppedInputMessages > dropped { hooks.dropped(filter.droppedInputMessages - dropped) }
-        guard buffer.readableBytes > 0 else { return }
-        if unwritten == nil {
-            unwritten = buffer
-        } else {
-            unwritten!.writeBuffer(&buffer)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if let burst = unwritten {
-            unwritten = nil
-            agent.writeAndFlush(burst, promise: nil)
-            if !agent.isWritable {
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-            }
-        }
-        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -250,9 +189,6 @@ final class ScreenWebSocketViewerHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !failed, (try? filter.finish()) == nil {
-            hooks.failed(RFBStreamError.truncated.description)
-        }
         agent.close(promise: nil)
         context.fireChannelInactive()
     }
