@@ -288,16 +288,23 @@ extension AgentRunner {
                     return
                 }
                 let helper = sessions.withLock { $0[session]?.offer.helper }
-                let who = helper.map { "\(AuditText.escaped($0.displayName)) (\(AuditText.escaped($0.account)))" }
+                let who =
+                    helper.map { "\(AuditText.escaped($0.displayName)) (\(AuditText.escaped($0.account)))" }
                     ?? "the helper"
                 logger.notice("\(who) now sees your screen", metadata: metadata)
                 var pending: ByteBuffer? = rest.readableBytes > 0 ? rest : nil
-                try await self.relay(session, running: running, outbound: outbound, server: channel.channel) {
-                    if let first = pending {
-                        pending = nil
-                        return first
+                // However the relay ends (the viewer left, the session ended and this task was cancelled, an
+                // error), the backend is stopped and the person is told.
+                do {
+                    try await self.relay(session, running: running, outbound: outbound, server: channel.channel) {
+                        if let first = pending {
+                            pending = nil
+                            return first
+                        }
+                        return try await fromServer.next()
                     }
-                    return try await fromServer.next()
+                } catch {
+                    logger.debug("screen relay ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 }
                 await running.stop()
                 logger.notice("\(who) no longer sees your screen", metadata: metadata)

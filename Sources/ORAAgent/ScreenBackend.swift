@@ -70,7 +70,7 @@ public struct ScreenBackend: Sendable, Hashable {
             running.channel = channel
             return running
         } catch {
-            close(mine)
+            // NIO owns (and has closed) the descriptor once it tried to make a channel of it.
             await running.stop()
             throw .state("cannot talk to the screen backend \(command[0]): \(error)")
         }
@@ -93,9 +93,13 @@ final class RunningScreen: @unchecked Sendable {
     /// it is killed.
     func stop() async {
         try? await channel?.channel.close()
-        if await exited.wait(upTo: .seconds(2)) { return }
-        kill(pid, SIGKILL)
-        _ = await exited.wait(upTo: .seconds(2))
+        // In a task of its own, so that a cancelled caller still waits for the program instead of giving up at once.
+        let (pid, exited) = (self.pid, self.exited)
+        await Task {
+            if await exited.wait(upTo: .seconds(2)) { return }
+            kill(pid, SIGKILL)
+            _ = await exited.wait(upTo: .seconds(2))
+        }.value
     }
 }
 

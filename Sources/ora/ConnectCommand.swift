@@ -42,6 +42,7 @@ extension ORACommand {
             let (host, port) = try listenAddress()
             // A first ticket now, so a session that cannot be viewed is reported before anything listens.
             let first = try await ScreenTicket.request(for: session, client: client)
+            let firstReceived = ContinuousClock.now
             let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
             do {
                 server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -60,11 +61,19 @@ extension ORACommand {
                     var pending: ScreenTicket? = first
                     try await server.executeThenClose { viewers in
                         for try await viewer in viewers {
+                            // The first ticket serves the first viewer if it comes soon (tickets last 30 s; this
+                            // clock, not the server's, says how long it has been); every other viewer gets its own.
                             let ticket: ScreenTicket
-                            if let unused = pending, unused.expiresAt > Date().addingTimeInterval(2) {
+                            if let unused = pending, ContinuousClock.now - firstReceived < .seconds(20) {
                                 ticket = unused
                             } else {
-                                ticket = try await ScreenTicket.request(for: session, client: client)
+                                do {
+                                    ticket = try await ScreenTicket.request(for: session, client: client)
+                                } catch {
+                                    // The reason is on standard error already; this viewer goes, the next may try.
+                                    try? await viewer.channel.close()
+                                    continue
+                                }
                             }
                             pending = nil
                             say("viewer connected")
@@ -99,14 +108,9 @@ extension ORACommand {
                 let relay = try await ScreenStream.connect(host: host, port: ticket.relayPort, tls: tls)
                 try await relay.executeThenClose { fromServer, toServer in
                     var incoming = fromServer.makeAsyncIterator()
-                    let rest: ByteBuffer
-                    do {
-                        rest = try await ScreenStream.open(
-                            leg: "viewer", ticket: ticket.ticket, write: { try await toServer.write($0) },
-                            next: { try await incoming.next() })
-                    } catch is ScreenStream.Refused {
-                        throw fail("the server refused the screen connection", code: 2)
-                    }
+                    let rest = try await ScreenStream.open(
+                        leg: "viewer", ticket: ticket.ticket, write: { try await toServer.write($0) },
+                        next: { try await incoming.next() })
                     try await viewer.executeThenClose { fromViewer, toViewer in
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             // Viewer to desktop, until the viewer leaves: then the relay connection closes.
@@ -121,6 +125,8 @@ extension ORACommand {
                         }
                     }
                 }
+            } catch let refused as ScreenStream.Refused {
+                FileHandle.standardError.write(Data("ora: error: \(refused.description)\n".utf8))
             } catch {
                 FileHandle.standardError.write(Data("ora: the screen connection ended: \(error)\n".utf8))
             }

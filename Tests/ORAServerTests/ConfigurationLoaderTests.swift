@@ -117,6 +117,18 @@ struct ConfigurationLoaderTests {
         #expect(configuration.operators.loginLimits.window == .seconds(600))
     }
 
+    @Test("the screen: relay port and noVNC's directory, with their defaults")
+    func screen() throws {
+        let defaults = try loader().parse(Self.valid, file: "ora.yaml")
+        #expect(defaults.screen == ScreenSettings(novncPath: "/usr/share/novnc", relayPort: nil))
+        #expect(defaults.screen.defaultRelayPort(listening: 8443) == 8444)
+        #expect(defaults.screen.defaultRelayPort(listening: 0) == 0)
+        #expect(defaults.screen.defaultRelayPort(listening: 65535) == 0)
+        let set = try loader().parse(
+            Self.valid + "\nscreen:\n  relay_port: 9443\n  novnc_path: /opt/novnc", file: "ora.yaml")
+        #expect(set.screen == ScreenSettings(novncPath: "/opt/novnc", relayPort: 9443))
+    }
+
     @Test("certificate verification is on unless explicitly turned off")
     func insecureIsExplicit() throws {
         let verified = try loader().parse(Self.valid, file: "ora.yaml")
@@ -298,6 +310,16 @@ extension ConfigurationLoaderTests {
             Self.valid.replacingOccurrences(
                 of: "  timeout: 4s", with: "  timeout: 4s\n  computers: {filter: \"(cn=*)\"}"),
             "directory.computers.filter: expected an LDAP filter in parentheses containing {name}"
+        ),
+        Mistake(
+            "relay port out of range",
+            Self.valid + "\nscreen:\n  relay_port: 70000",
+            "ora.yaml:22:15: screen.relay_port: expected a whole number from 0 to 65535, found \"70000\""
+        ),
+        Mistake(
+            "unknown screen setting",
+            Self.valid + "\nscreen:\n  codec: h264",
+            "ora.yaml:22:3: screen.codec: unknown setting"
         ),
         Mistake(
             "listen port out of range",

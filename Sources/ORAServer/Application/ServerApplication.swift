@@ -103,7 +103,10 @@ public enum ServerApplication {
         agentRouter.addScreenRoutes(screens: screens)
 
         let relayListener = ScreenRelayListener(
-            host: configuration.listen.host, port: configuration.screen.relayPort ?? configuration.listen.port + 1,
+            host: configuration.listen.host,
+            port: configuration.screen.relayPort
+                ?? configuration.screen.defaultRelayPort(
+                    listening: configuration.listen.port),
             screens: screens, logger: logger)
         var services: [any Service] = [
             directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions, relayListener,

@@ -72,6 +72,11 @@ public struct ScreenSettings: Sendable, Hashable {
         self.novncPath = novncPath
         self.relayPort = relayPort
     }
+
+    /// The relay port when none is set: the HTTP port + 1, or any free port when the HTTP port is 0 or 65535.
+    public func defaultRelayPort(listening port: Int) -> Int {
+        port == 0 || port == 65535 ? 0 : port + 1
+    }
 }
 
 /// The address and port of the HTTP server.

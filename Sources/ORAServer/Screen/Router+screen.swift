@@ -53,13 +53,22 @@ extension Router where Context == AgentSocketContext {
         ) { inbound, outbound, context in
             let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
             let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
+            let channel = context.requestContext.channel
             var frames = inbound.makeAsyncIterator()
+            var inText = false
             await screens.serveViewer(
-                ticket: ticket, leg: WebSocketScreenLeg(outbound: outbound), channel: context.requestContext.channel,
+                ticket: ticket, leg: WebSocketScreenLeg(outbound: outbound, channel: channel), channel: channel,
                 source: source
             ) {
+                // Binary messages carry RFB; text messages (and their continuations) are not part of it.
                 while let frame = try await frames.next() {
-                    if frame.opcode == .binary || frame.opcode == .continuation { return frame.data }
+                    switch frame.opcode {
+                    case .binary: inText = false
+                    case .text: inText = true
+                    case .continuation where !inText: break
+                    default: continue
+                    }
+                    if !inText { return frame.data }
                 }
                 return nil
             }

@@ -74,16 +74,27 @@ final class ScreenRelay: Sendable {
 
     // MARK: Pairing
 
+    /// How many viewers one session may have at once: each starts a VNC server on the person's machine.
+    static let maximumViewersPerSession = 4
+
+    /// How many viewers of `session` are connected or connecting now.
+    func viewers(of session: UUID) -> Int {
+        state.withLock { state in state.connections.values.filter { $0.session == session }.count }
+    }
+
     /// Registers a viewer of `session` and issues the ticket its agent leg must present.
-    /// - Returns: the connection's id and the agent ticket.
-    func addViewer(of session: UUID, outbound: any ScreenLeg) -> (connection: UUID, agentTicket: String) {
+    /// - Returns: the connection's id and the agent ticket, or nil when the session has its most viewers already.
+    func addViewer(of session: UUID, outbound: any ScreenLeg) -> (connection: UUID, agentTicket: String)? {
         let connection = UUID()
-        let ticket = state.withLock { state in
+        return state.withLock { state -> (UUID, String)? in
+            guard state.connections.values.filter({ $0.session == session }).count < Self.maximumViewersPerSession
+            else { return nil }
             state.connections[connection] = Connection(session: session, viewer: outbound)
             state.totals[session, default: Totals()].connections += 1
-            return state.tickets.issue(for: session, leg: .agent, holder: connection.uuidString, now: Date())
+            return (
+                connection, state.tickets.issue(for: session, leg: .agent, holder: connection.uuidString, now: Date())
+            )
         }
-        return (connection, ticket)
     }
 
     /// Waits until the agent leg of `connection` arrives, or `agentLegTimeout` passes.
@@ -132,7 +143,8 @@ final class ScreenRelay: Sendable {
         waiting?.resume(returning: writer)
     }
 
-    /// Forgets `connection` and closes both of its legs; `failure` when a side broke the protocol.
+    /// Forgets `connection` and closes both of its legs: the viewer's first (with a close frame saying why, if it
+    /// takes one within two seconds), then the agent's; `failure` when a side broke the protocol.
     func close(_ connection: UUID, failure: Bool = false, reason: String? = nil) async {
         let removed = state.withLock { $0.connections.removeValue(forKey: connection) }
         guard let removed else { return }
@@ -143,11 +155,11 @@ final class ScreenRelay: Sendable {
 
     // MARK: Accounting
 
-    /// Adds bytes relayed for `session`.
+    /// Adds bytes relayed for `session` (none once it has ended: its totals are in `session.ended`).
     func count(session: UUID, toViewer: Int = 0, fromViewer: Int = 0) {
         state.withLock { state in
-            state.totals[session, default: Totals()].bytesToViewer += Int64(toViewer)
-            state.totals[session, default: Totals()].bytesFromViewer += Int64(fromViewer)
+            state.totals[session]?.bytesToViewer += Int64(toViewer)
+            state.totals[session]?.bytesFromViewer += Int64(fromViewer)
         }
     }
 
@@ -155,7 +167,8 @@ final class ScreenRelay: Sendable {
     /// - Returns: true the first time in the session, when `input.blocked` is to be recorded.
     func countDroppedInput(session: UUID, count: Int) -> Bool {
         state.withLock { state in
-            state.totals[session, default: Totals()].inputDropped += count
+            guard state.totals[session] != nil else { return false }
+            state.totals[session]?.inputDropped += count
             guard state.totals[session]?.inputBlockedRecorded == false else { return false }
             state.totals[session]?.inputBlockedRecorded = true
             return true
@@ -192,13 +205,27 @@ protocol ScreenLeg: Sendable {
 /// A viewer in the browser: binary WebSocket messages.
 struct WebSocketScreenLeg: ScreenLeg {
     let outbound: WebSocketOutboundWriter
+    let channel: any Channel
 
     func write(_ buffer: ByteBuffer) async throws {
         try await outbound.write(.binary(buffer))
     }
 
+    /// Sends a close frame, giving up after two seconds (a viewer that stopped reading never takes it); then the
+    /// connection is closed either way.
     func close(failure: Bool, reason: String?) async {
-        try? await outbound.close(failure ? .protocolError : .normalClosure, reason: reason)
+        let outbound = self.outbound
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await outbound.close(failure ? .protocolError : .normalClosure, reason: reason) }
+            group.addTask { try? await Task.sleep(for: .seconds(2)) }
+            await group.next()
+            group.cancelAll()
+        }
+        if channel.isActive {
+            // Let the close frame reach the wire before the connection goes.
+            try? await Task.sleep(for: .milliseconds(50))
+            try? await channel.close()
+        }
     }
 }
 

@@ -31,6 +31,9 @@ final class ScreenService: Sendable {
     private let relay: ScreenRelay
     private let logger: Logger
     private let port = Mutex(0)
+    /// Refused tickets recorded lately, by source address.
+    private let refusals = Mutex<[String: (since: ContinuousClock.Instant, count: Int)]>([:])
+    static let refusalsRecordedPerMinute = 20
 
     /// The relay port agents and native viewers connect to (set once the relay listens).
     var relayPort: Int {
@@ -71,6 +74,11 @@ final class ScreenService: Sendable {
         guard live.state.isActive else {
             throw APIError(
                 .conflict, code: "not_accepted", message: "the person at the machine has not accepted the session")
+        }
+        guard relay.viewers(of: id) < ScreenRelay.maximumViewersPerSession else {
+            throw APIError(
+                .conflict, code: "too_many_viewers",
+                message: "the session has \(ScreenRelay.maximumViewersPerSession) viewers already; close one first")
         }
         let ticket = relay.issueViewerTicket(for: id, holder: identity.person.dn)
         return TicketDocument(
@@ -130,8 +138,16 @@ final class ScreenService: Sendable {
             await leg.close(failure: true, reason: "session_not_active")
             return nil
         }
-        let (connection, agentTicket) = relay.addViewer(of: session, outbound: leg)
+        guard let (connection, agentTicket) = relay.addViewer(of: session, outbound: leg) else {
+            await leg.close(failure: true, reason: "too_many_viewers")
+            return nil
+        }
         let metadata: Logger.Metadata = ["session.id": "\(session)", "screen.connection": "\(connection)"]
+        // The session may have ended while this viewer was being registered; then it goes with it.
+        guard broker.live(session)?.state.isActive == true else {
+            await relay.close(connection, reason: "session_not_active")
+            return nil
+        }
         guard
             await gateway.send(
                 .openScreen(session: session, ticket: agentTicket, port: relayPort), to: live.offer.machine),
@@ -176,11 +192,15 @@ final class ScreenService: Sendable {
         do {
             try await viewerChannel.eventLoop.submit {
                 try viewerChannel.pipeline.syncOperations.addHandler(
-                    ScreenViewerWritabilityHandler(agent: agent.channel))
+                    ScreenViewerClosingHandler(agent: agent.channel))
             }.get()
             try await Self.join(agent.channel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
+            var sessionEnded = false
             while let buffer = try await next() {
-                guard let current = broker.live(session), current.state.isActive else { break }
+                guard let current = broker.live(session), current.state.isActive else {
+                    sessionEnded = true
+                    break
+                }
                 filter.controlGranted = current.state.hasControl
                 let dropped = filter.droppedInputMessages
                 let passed = try filter.filter(buffer.readableBytesView)
@@ -195,7 +215,8 @@ final class ScreenService: Sendable {
                     try await agent.write(ByteBuffer(bytes: passed))
                 }
             }
-            try filter.finish()
+            // A viewer that ends its own stream inside a message broke it; the session's end does not count.
+            if !sessionEnded, broker.live(session)?.state.isActive == true { try filter.finish() }
         } catch let error as RFBStreamError {
             failure = error.description
         } catch {
@@ -314,9 +335,21 @@ final class ScreenService: Sendable {
 
     // MARK: Recording
 
+    /// Records a refused ticket, at most `refusalsRecordedPerMinute` per source address a minute: anyone who can
+    /// reach the relay port can present made-up tickets, and must not be able to fill the audit log with them.
     private func refuse(_ error: ScreenTicketError, leg: ScreenTickets.Leg, source: String) async {
+        let now = ContinuousClock.now
+        let recorded = refusals.withLock { refusals -> Bool in
+            refusals = refusals.filter { now - $0.value.since < .seconds(60) }
+            var entry = refusals[source] ?? (since: now, count: 0)
+            entry.count += 1
+            refusals[source] = entry
+            return entry.count <= Self.refusalsRecordedPerMinute
+        }
+        guard recorded else { return }
         logger.warning(
-            "screen connection refused", metadata: ["leg": "\(leg.rawValue)", "reason": "\(error.code)"])
+            "screen connection refused",
+            metadata: ["leg": "\(leg.rawValue)", "reason": "\(error.code)", "source": "\(source)"])
         try? await broker.record(
             AuditEvent(
                 .screenRefused, actor: .system(ServerApplication.instanceName), source: source, outcome: .denied,

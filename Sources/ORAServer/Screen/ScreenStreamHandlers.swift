@@ -70,10 +70,11 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// Carries what one channel of a paired screen connection reads to the other, flushing once per read burst. The
-/// viewer's side passes its bytes through `RFBClientStreamFilter` first. When the other side cannot take more,
-/// reading stops until it can again (so a slow viewer slows the desktop instead of filling memory); when either
-/// side closes, so does the other.
+/// Carries what one channel of a paired screen connection reads to the other, written once per read burst. The
+/// viewer's side passes its bytes through `RFBClientStreamFilter` first. Back-pressure counts the bytes written to
+/// the other side and not yet handed to its socket: above `pauseAbove` this side stops reading until they fall
+/// below `resumeBelow`, so a slow viewer slows the desktop instead of filling the server's memory, wherever the
+/// other side's event loop is. When either side closes, so does the other.
 final class ScreenGlueHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -89,6 +90,9 @@ final class ScreenGlueHandler: ChannelInboundHandler {
         var failed: @Sendable (String) -> Void = { _ in }
     }
 
+    static let pauseAbove = 1 << 20
+    static let resumeBelow = 256 << 10
+
     private let partner: any Channel
     private let hooks: Hooks
     private var filter: RFBClientStreamFilter?
@@ -96,6 +100,9 @@ final class ScreenGlueHandler: ChannelInboundHandler {
     private let framed: Bool
     /// What was read in the current burst, written to the partner in one go when the burst ends.
     private var unwritten: ByteBuffer?
+    /// Bytes written to the partner that its socket has not taken yet.
+    private var pending = 0
+    private var paused = false
 
     init(partner: any Channel, filtering: Bool, framed: Bool = false, hooks: Hooks) {
         self.partner = partner
@@ -137,28 +144,39 @@ final class ScreenGlueHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         if let burst = unwritten {
             unwritten = nil
+            let size = burst.readableBytes
+            pending += size
+            let written = partner.eventLoop.makePromise(of: Void.self)
             if framed {
-                partner.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, data: burst), promise: nil)
+                partner.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, data: burst), promise: written)
             } else {
-                partner.writeAndFlush(burst, promise: nil)
+                partner.writeAndFlush(burst, promise: written)
             }
-            if !partner.isWritable {
+            let glue = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let channel = context.channel
+            written.futureResult.hop(to: context.eventLoop).whenComplete { _ in
+                glue.value.taken(size, on: channel)
+            }
+            if pending > Self.pauseAbove, !paused {
+                paused = true
                 context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
             }
         }
         context.fireChannelReadComplete()
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // This side can take more again: the partner may read again.
-        if context.channel.isWritable {
-            partner.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+    /// The partner's socket took `size` bytes: reading resumes once little is left in flight.
+    private func taken(_ size: Int, on channel: any Channel) {
+        pending -= size
+        if paused, pending < Self.resumeBelow {
+            paused = false
+            channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         }
-        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let filter, (try? filter.finish()) == nil {
+        // A viewer that closes inside a message broke its stream, unless the session or the agent ended it.
+        if let filter, hooks.state?().active ?? false, partner.isActive, (try? filter.finish()) == nil {
             hooks.failed(RFBStreamError.truncated.description)
         }
         partner.close(promise: nil)
@@ -170,22 +188,14 @@ final class ScreenGlueHandler: ChannelInboundHandler {
     }
 }
 
-/// In a browser viewer's WebSocket pipeline, once paired: when the viewer can take more again, the agent's leg may
-/// read again (its glue stops reading while the viewer cannot keep up); when the viewer goes, so does the agent's leg.
-final class ScreenViewerWritabilityHandler: ChannelInboundHandler {
+/// In a browser viewer's WebSocket pipeline, once paired: when the viewer goes, so does the agent's leg.
+final class ScreenViewerClosingHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
 
     private let agent: any Channel
 
     init(agent: any Channel) {
         self.agent = agent
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            agent.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
-        }
-        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
