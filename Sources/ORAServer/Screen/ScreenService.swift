@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import HummingbirdWebSocket
@@ -172,9 +173,10 @@ final class ScreenService: Sendable {
         return Admitted(session: session, connection: connection, offer: live.offer, agent: agent, metadata: metadata)
     }
 
-    /// Serves a viewer in the browser. The viewer's messages come through `next` in order, are filtered here and
-    /// written to the agent's leg; the agent's bytes go back as binary frames straight from its channel
-    /// (`ScreenGlueHandler`), which is where the screen's bulk flows.
+    /// Serves a viewer in the browser. Once paired, its binary frames go, filtered, from its WebSocket pipeline
+    /// straight to the agent's leg (`ScreenViewerInputHandler`), and the agent's bytes come back as binary frames
+    /// straight from its channel (`ScreenGlueHandler`). Frames that arrived before that are passed on in order
+    /// here; then this task only follows the WebSocket until it closes.
     /// - Parameters:
     ///   - channel: the viewer's channel.
     ///   - next: the viewer's next data; nil at the end.
@@ -183,47 +185,34 @@ final class ScreenService: Sendable {
         next: () async throws -> ByteBuffer?
     ) async {
         guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
-        let session = admitted.session
-        let agent = admitted.agent
-        let (_, agentHooks, _, _) = hooks(for: admitted)
-        var filter = RFBClientStreamFilter()
-        var received: Int64 = 0
-        var failure: String?
+        let agentChannel = admitted.agent.channel
+        let (viewerHooks, agentHooks, received, failure) = hooks(for: admitted)
+        let marker = ByteBuffer(bytes: SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
         do {
             try await viewerChannel.eventLoop.submit {
+                let decoder = try viewerChannel.pipeline.syncOperations.handler(
+                    type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
                 try viewerChannel.pipeline.syncOperations.addHandler(
-                    ScreenViewerClosingHandler(agent: agent.channel))
+                    ScreenViewerInputHandler(agent: agentChannel, hooks: viewerHooks, marker: marker),
+                    position: .after(decoder))
             }.get()
-            try await Self.join(agent.channel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
-            var sessionEnded = false
+            try await Self.join(agentChannel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
+            var marked = false
             while let buffer = try await next() {
-                guard let current = broker.live(session), current.state.isActive else {
-                    sessionEnded = true
-                    break
-                }
-                filter.controlGranted = current.state.hasControl
-                let dropped = filter.droppedInputMessages
-                let passed = try filter.filter(buffer.readableBytesView)
-                received += Int64(buffer.readableBytes)
-                relay.count(session: session, fromViewer: buffer.readableBytes)
-                if filter.droppedInputMessages > dropped {
-                    await inputDropped(filter.droppedInputMessages - dropped, in: session, offer: admitted.offer)
-                }
-                if passed.count == buffer.readableBytes {
-                    try await agent.write(buffer)
-                } else if !passed.isEmpty {
-                    try await agent.write(ByteBuffer(bytes: passed))
-                }
+                guard !marked else { continue }
+                let early = buffer
+                marked = early == marker
+                try await viewerChannel.eventLoop.submit {
+                    let input = try viewerChannel.pipeline.syncOperations.handler(type: ScreenViewerInputHandler.self)
+                    if early == marker { input.go() } else { input.early(early) }
+                }.get()
             }
-            // A viewer that ends its own stream inside a message broke it; the session's end does not count.
-            if !sessionEnded, broker.live(session)?.state.isActive == true { try filter.finish() }
-        } catch let error as RFBStreamError {
-            failure = error.description
         } catch {
             logger.debug("viewer leg ended", metadata: admitted.metadata.merging(["error": "\(error)"]) { $1 })
         }
-        // The viewer is closed first, with 1002 when it broke the protocol, then the agent's leg.
-        await finish(admitted, received: received, failure: failure)
+        // The viewer is closed first (with 1002 when it broke the protocol), then the agent's leg.
+        let broken = failure.value.withLock { $0 }
+        await finish(admitted, received: received.value.withLock { $0 }, failure: broken)
     }
 
     /// Serves a native viewer (a stream from `ora connect`): once paired, both legs are joined on the relay's event
@@ -250,14 +239,14 @@ final class ScreenService: Sendable {
     private func hooks(
         for admitted: Admitted
     ) -> (
-        viewer: ScreenGlueHandler.Hooks, agent: ScreenGlueHandler.Hooks, received: Shared<Int64>,
+        viewer: ScreenGlueHooks, agent: ScreenGlueHooks, received: Shared<Int64>,
         failure: Shared<String?>
     ) {
         let (session, offer) = (admitted.session, admitted.offer)
         let received = Shared<Int64>(0)
         let failure = Shared<String?>(nil)
         let (broker, relay) = (self.broker, self.relay)
-        let viewer = ScreenGlueHandler.Hooks(
+        let viewer = ScreenGlueHooks(
             counted: { count in
                 relay.count(session: session, fromViewer: count)
                 received.value.withLock { $0 += Int64(count) }
@@ -268,14 +257,14 @@ final class ScreenService: Sendable {
             },
             dropped: { count in Task { await self.inputDropped(count, in: session, offer: offer) } },
             failed: { description in failure.value.withLock { $0 = $0 ?? description } })
-        let agent = ScreenGlueHandler.Hooks(counted: { relay.count(session: session, toViewer: $0) })
+        let agent = ScreenGlueHooks(counted: { relay.count(session: session, toViewer: $0) })
         return (viewer, agent, received, failure)
     }
 
     /// Adds the glue behind `channel`'s opening handler and lets it read again.
     private static func join(
         _ channel: any Channel, to partner: any Channel, filtering: Bool, framed: Bool = false,
-        hooks: ScreenGlueHandler.Hooks
+        hooks: ScreenGlueHooks
     ) async throws {
         try await channel.eventLoop.submit {
             let opening = try channel.pipeline.syncOperations.handler(type: ScreenOpeningHandler.self)

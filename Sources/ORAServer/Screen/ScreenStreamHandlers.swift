@@ -70,56 +70,51 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// Carries what one channel of a paired screen connection reads to the other, written once per read burst. The
+/// What the glue of a screen connection reports, from the event loop.
+struct ScreenGlueHooks: Sendable {
+    /// Bytes read on this side.
+    var counted: @Sendable (Int) -> Void
+    /// Whether the session is still active, and whether control is granted now (viewer side only).
+    var state: (@Sendable () -> (active: Bool, control: Bool))?
+    /// Input messages dropped while view-only (viewer side only).
+    var dropped: @Sendable (Int) -> Void = { _ in }
+    /// The viewer broke the RFB protocol.
+    var failed: @Sendable (String) -> Void = { _ in }
+}
+
+/// Carries what one side of a paired screen connection reads to the other, written once per read burst. The
 /// viewer's side passes its bytes through `RFBClientStreamFilter` first. Back-pressure counts the bytes written to
 /// the other side and not yet handed to its socket: above `pauseAbove` this side stops reading until they fall
 /// below `resumeBelow`, so a slow viewer slows the desktop instead of filling the server's memory, wherever the
-/// other side's event loop is. When either side closes, so does the other.
-final class ScreenGlueHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    /// What the glue reports, from the event loop.
-    struct Hooks: Sendable {
-        /// Bytes read on this side.
-        var counted: @Sendable (Int) -> Void
-        /// Whether the session is still active, and whether control is granted now (viewer side only).
-        var state: (@Sendable () -> (active: Bool, control: Bool))?
-        /// Input messages dropped while view-only (viewer side only).
-        var dropped: @Sendable (Int) -> Void = { _ in }
-        /// The viewer broke the RFB protocol.
-        var failed: @Sendable (String) -> Void = { _ in }
-    }
-
+/// other side's event loop is. Used on this side's event loop only.
+final class ScreenForwarder {
     static let pauseAbove = 1 << 20
     static let resumeBelow = 256 << 10
 
-    private let partner: any Channel
-    private let hooks: Hooks
+    let partner: any Channel
+    private let hooks: ScreenGlueHooks
     private var filter: RFBClientStreamFilter?
     /// Whether the partner is a WebSocket, which takes binary frames rather than bytes.
     private let framed: Bool
-    /// What was read in the current burst, written to the partner in one go when the burst ends.
     private var unwritten: ByteBuffer?
-    /// Bytes written to the partner that its socket has not taken yet.
     private var pending = 0
     private var paused = false
 
-    init(partner: any Channel, filtering: Bool, framed: Bool = false, hooks: Hooks) {
+    init(partner: any Channel, filtering: Bool, framed: Bool, hooks: ScreenGlueHooks) {
         self.partner = partner
         self.hooks = hooks
         self.filter = filtering ? RFBClientStreamFilter() : nil
         self.framed = framed
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
+    /// Takes bytes read on this side.
+    /// - Returns: nil to go on, or why the connection must close (`""` when the session is over).
+    func read(_ input: ByteBuffer) -> String? {
+        var buffer = input
         hooks.counted(buffer.readableBytes)
         if var current = filter {
             let state = hooks.state?() ?? (active: true, control: false)
-            guard state.active else {
-                context.close(promise: nil)
-                return
-            }
+            guard state.active else { return "" }
             current.controlGranted = state.control
             let dropped = current.droppedInputMessages
             do {
@@ -127,42 +122,40 @@ final class ScreenGlueHandler: ChannelInboundHandler {
                 if passed.count != buffer.readableBytes { buffer = ByteBuffer(bytes: passed) }
             } catch {
                 hooks.failed(error.description)
-                context.close(promise: nil)
-                return
+                return error.description
             }
             if current.droppedInputMessages > dropped { hooks.dropped(current.droppedInputMessages - dropped) }
             filter = current
         }
-        guard buffer.readableBytes > 0 else { return }
+        guard buffer.readableBytes > 0 else { return nil }
         if unwritten == nil {
             unwritten = buffer
         } else {
             unwritten!.writeBuffer(&buffer)
         }
+        return nil
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if let burst = unwritten {
-            unwritten = nil
-            let size = burst.readableBytes
-            pending += size
-            let written = partner.eventLoop.makePromise(of: Void.self)
-            if framed {
-                partner.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, data: burst), promise: written)
-            } else {
-                partner.writeAndFlush(burst, promise: written)
-            }
-            let glue = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let channel = context.channel
-            written.futureResult.hop(to: context.eventLoop).whenComplete { _ in
-                glue.value.taken(size, on: channel)
-            }
-            if pending > Self.pauseAbove, !paused {
-                paused = true
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-            }
+    /// A read burst ended: what it brought goes to the partner.
+    func flush(on channel: any Channel) {
+        guard let burst = unwritten else { return }
+        unwritten = nil
+        let size = burst.readableBytes
+        pending += size
+        let written = partner.eventLoop.makePromise(of: Void.self)
+        if framed {
+            partner.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, data: burst), promise: written)
+        } else {
+            partner.writeAndFlush(burst, promise: written)
         }
-        context.fireChannelReadComplete()
+        let forwarder = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        written.futureResult.hop(to: channel.eventLoop).whenComplete { _ in
+            forwarder.value.taken(size, on: channel)
+        }
+        if pending > Self.pauseAbove, !paused {
+            paused = true
+            channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
     }
 
     /// The partner's socket took `size` bytes: reading resumes once little is left in flight.
@@ -174,12 +167,39 @@ final class ScreenGlueHandler: ChannelInboundHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        // A viewer that closes inside a message broke its stream, unless the session or the agent ended it.
+    /// This side's stream ended: a viewer that stops inside a message broke its stream, unless the session or the
+    /// agent ended it.
+    func checkEnd() {
         if let filter, hooks.state?().active ?? false, partner.isActive, (try? filter.finish()) == nil {
+            self.filter = nil
             hooks.failed(RFBStreamError.truncated.description)
         }
-        partner.close(promise: nil)
+    }
+}
+
+/// Joins one side of a paired screen connection (a stream on the relay port) to the other, through a
+/// `ScreenForwarder`; when either side closes, so does the other.
+final class ScreenGlueHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let forwarder: ScreenForwarder
+
+    init(partner: any Channel, filtering: Bool, framed: Bool = false, hooks: ScreenGlueHooks) {
+        forwarder = ScreenForwarder(partner: partner, filtering: filtering, framed: framed, hooks: hooks)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if forwarder.read(unwrapInboundIn(data)) != nil { context.close(promise: nil) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        forwarder.flush(on: context.channel)
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        forwarder.checkEnd()
+        forwarder.partner.close(promise: nil)
         context.fireChannelInactive()
     }
 
@@ -188,18 +208,91 @@ final class ScreenGlueHandler: ChannelInboundHandler {
     }
 }
 
-/// In a browser viewer's WebSocket pipeline, once paired: when the viewer goes, so does the agent's leg.
-final class ScreenViewerClosingHandler: ChannelInboundHandler {
+/// A browser viewer's side of a paired screen connection, in its WebSocket pipeline right after the frame decoder:
+/// binary frames are unmasked, filtered and written to the agent's leg from the event loop (`ScreenForwarder`);
+/// control frames go on to the WebSocket handler. Frames that reached the WebSocket handler before this handler was
+/// added come back through `early(_:)`, in order: this handler sends a marker frame after them and holds what it
+/// reads itself until the marker has come round (`go()`). A viewer that breaks the RFB protocol gets a close frame
+/// with 1002 (protocol error); when the viewer goes, so does the agent's leg.
+final class ScreenViewerInputHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
 
-    private let agent: any Channel
+    private let forwarder: ScreenForwarder
+    private let marker: ByteBuffer
+    private var held: [ByteBuffer] = []
+    private var going = false
+    private var closing = false
+    private var context: ChannelHandlerContext?
 
-    init(agent: any Channel) {
-        self.agent = agent
+    init(agent: any Channel, hooks: ScreenGlueHooks, marker: ByteBuffer) {
+        forwarder = ScreenForwarder(partner: agent, filtering: true, framed: false, hooks: hooks)
+        self.marker = marker
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // Behind every frame the WebSocket handler already has, so `next()` returns it after them.
+        context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .binary, data: marker)))
+        context.fireChannelReadComplete()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard frame.opcode == .binary || frame.opcode == .continuation else {
+            if frame.opcode == .connectionClose { forwarder.checkEnd() }
+            context.fireChannelRead(data)
+            return
+        }
+        if going {
+            take(frame.unmaskedData, context: context)
+        } else {
+            held.append(frame.unmaskedData)
+        }
+    }
+
+    /// A frame that reached the WebSocket handler before this one was added.
+    func early(_ buffer: ByteBuffer) {
+        guard let context, !going else { return }
+        take(buffer, context: context)
+        forwarder.flush(on: context.channel)
+    }
+
+    /// The marker came round: what was held goes now, and every frame from now on as it comes.
+    func go() {
+        guard let context, !going else { return }
+        going = true
+        for buffer in held { take(buffer, context: context) }
+        held = []
+        forwarder.flush(on: context.channel)
+    }
+
+    private func take(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        guard !closing, let reason = forwarder.read(buffer) else { return }
+        closing = true
+        guard !reason.isEmpty else {
+            context.close(promise: nil)
+            return
+        }
+        var code = context.channel.allocator.buffer(capacity: 2)
+        code.write(webSocketErrorCode: .protocolError)
+        let channel = context.channel
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: code))
+            .whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if going { forwarder.flush(on: context.channel) }
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        agent.close(promise: nil)
+        forwarder.checkEnd()
+        forwarder.partner.close(promise: nil)
         context.fireChannelInactive()
     }
 }
