@@ -235,6 +235,19 @@ public final class AgentRunner: Sendable {
             answering: question.kind, request: question.request, of: question.offer, answer: answer,
             at: AuditTimestamp.now, signingWith: key)
         try await send(.consent(receipt))
+        if question.kind == .session, answer == .granted {
+            // The person sees that the session goes on, and can end it at any moment.
+            let ended = await consent.watchSession(question.offer) { [weak self] in
+                self?.sessions.withLock { $0[id]?.accepted == true } ?? false
+            }
+            guard ended else { return }
+            let wasOpen = sessions.withLock { $0.removeValue(forKey: id) != nil }
+            guard wasOpen else { return }
+            stopScreens { $0 == id }
+            logger.notice("the person at the machine ended the session", metadata: ["session.id": "\(id)"])
+            try await send(.sessionEnded(session: id))
+            return
+        }
         guard question.kind == .control, answer == .granted else { return }
         // The person can take control back at any moment; the agent drops control first, then tells the server.
         let method = await consent.watchForStop(question.offer) { [weak self] in

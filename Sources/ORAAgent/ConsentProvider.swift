@@ -55,9 +55,21 @@ public protocol ConsentProvider: Sendable {
     /// - Parameter stillControlling: polled; once false (control ended another way) the watch ends.
     /// - Returns: how the person took control back, or `nil` when control ended another way.
     func watchForStop(_ offer: Offer, stillControlling: @escaping @Sendable () -> Bool) async -> ControlStopMethod?
+
+    /// While the session of `offer` goes on, shows the person that they are being helped and offers a way to end
+    /// the session at once.
+    /// - Parameter stillActive: polled; once false (the session ended another way) the watch ends.
+    /// - Returns: true when the person ended the session.
+    func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool
 }
 
 extension ConsentProvider {
+    /// Providers without a window of their own (`terminal`, `command`) watch nothing; the terminal shows the
+    /// session's progress in the agent's output.
+    public func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool {
+        false
+    }
+
     /// Providers without a way to stop control on the machine (`command`) watch nothing.
     public func watchForStop(
         _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
@@ -128,30 +140,51 @@ public struct DesktopConsentProvider: ConsentProvider {
         return status == 0 ? .granted : status == 5 ? nil : .declined
     }
 
+    /// A window that stays while the session goes on, with one button: "End session".
+    public func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool {
+        let who = "\(AuditText.escaped(offer.helper.displayName)) (\(AuditText.escaped(offer.helper.account)))"
+        let what = offer.mode == .control ? "can see your screen and may ask for control" : "can see your screen"
+        return await Self.window(
+            title: "Remote assistance in progress", text: "\(who) from the helpdesk \(what).", button: "End session",
+            zenity: zenity, while: stillActive)
+    }
+
+    /// Shows a window with `text` and one `button` while `condition` holds.
+    /// - Returns: true when the person pressed the button or closed the window; false when `condition` ended it.
+    static func window(
+        title: String, text: String, button: String, zenity: String,
+        while condition: @escaping @Sendable () -> Bool
+    ) async -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: zenity)
+        process.arguments = [
+            "--info", "--title=\(title)", "--no-markup", "--ok-label=\(button)", "--text=\(text)",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        while process.isRunning {
+            if !condition() {
+                process.terminate()
+                return false
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return condition()
+    }
+
     /// A window that stays while the helper has control, with one button: "Stop control".
     public func watchForStop(
         _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
     ) async
         -> ControlStopMethod?
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: zenity)
-        process.arguments = [
-            "--info", "--title=Remote assistance", "--no-markup", "--ok-label=Stop control",
-            "--text=\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse.",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        while process.isRunning {
-            if !stillControlling() {
-                process.terminate()
-                return nil
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        // The button (exit 0) stops control; closing the window does too: the person wants it gone.
-        return stillControlling() ? .button : nil
+        let pressed = await Self.window(
+            title: "Remote assistance: control",
+            text: "\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse.",
+            button: "Stop control", zenity: zenity, while: stillControlling)
+        // The button stops control; closing the window does too: the person wants it gone.
+        return pressed ? .button : nil
     }
 }
 

@@ -80,11 +80,18 @@ struct ScreenTests {
             call("Page.enable")
             call("Page.navigate", url=url)
             wait_for("document.body && document.body.dataset.screen === 'connected'")
-            time.sleep(1.5)
+            # The first picture has been drawn once the canvas is no longer noVNC's background (40, 40, 40).
+            wait_for("(() => { const c = document.querySelector('#screen canvas'); if (!c) return false; "
+                     "const p = c.getContext('2d').getImageData(10, 10, 1, 1).data; return p[0] !== 40; })()")
             rect = json.loads(evaluate("JSON.stringify(document.querySelector('#screen canvas').getBoundingClientRect())"))
-            shot = call("Page.captureScreenshot", format="png")
-            image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
             x, y = int(rect["left"]), int(rect["top"])
+            # The compositor may show the canvas a moment after it was drawn: screenshots until it does.
+            for _ in range(50):
+                shot = call("Page.captureScreenshot", format="png")
+                image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
+                if image.getpixel((x + 10, y + 10)) != (40, 40, 40):
+                    break
+                time.sleep(0.2)
             result = {"canvas": [rect["width"], rect["height"]], "root": list(image.getpixel((x + 10, y + 10))),
                       "window": list(image.getpixel((x + 250, y + 170))),
                       "machine": evaluate("document.querySelector('#machine').textContent"),

@@ -1,0 +1,68 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// The `desktop` consent provider on a real X display (Xvfb): zenity's dialogs, answered with the keyboard through
+/// xdotool as the person at the machine would.
+@Suite("Desktop consent")
+struct DesktopConsentTests {
+    /// The ids of the windows titled `title` on `display`.
+    func dialogs(_ title: String = "^Remote assistance", on display: String) async -> [String] {
+        let found = await ChildProcess.runAsync(
+            "/usr/bin/xdotool", arguments: ["search", "--name", title], environment: ["DISPLAY": display])
+        return found.standardOutput.split(separator: "\n").map(String.init)
+    }
+
+    /// Waits for a dialog titled `title`, and presses Return in it (its default button).
+    func pressReturn(_ title: String, on display: String) async throws {
+        for _ in 0..<100 {
+            if let window = await dialogs(title, on: display).first {
+                let pressed = await ChildProcess.runAsync(
+                    "/usr/bin/xdotool", arguments: ["windowfocus", "--sync", window, "key", "Return"],
+                    environment: ["DISPLAY": display])
+                guard pressed.status == 0 else { throw TestSetupError("xdotool: \(pressed.standardError)") }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestSetupError("no dialog titled \(title) appeared on \(display)")
+    }
+
+    @Test("the person allows in a dialog, sees that the session goes on, and ends it with End session")
+    func endSessionButton() async throws {
+        let desktop = try await ScreenTests.Desktop()
+        let setup = try await OfferTests.Setup.make(enrolling: "WS-0102")
+        let server = setup.server
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: ["run", "--consent", "desktop", "--state-dir", setup.state, "--display", desktop.display],
+            environment: ["DISPLAY": desktop.display])
+        defer { agent.send(SIGKILL) }
+        let hannah = try await server.token("hannah.fischer")
+        try await OfferTests().waitUntilOnline("ws-0102", server: server, token: hannah)
+        let offered = try await HTTP.post(
+            server.base + "/api/v1/offers", json: #"{"machine": "ws-0102", "mode": "view", "ticket": "INC0000001"}"#,
+            token: hannah)
+        let id = try #require(offered.object["id"] as? String, "\(offered.body)")
+
+        // The question: Return presses Allow.
+        try await pressReturn("^Remote assistance$", on: desktop.display)
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        // Then a window says the session goes on; its button ends it.
+        try await pressReturn("^Remote assistance in progress$", on: desktop.display)
+        let ended = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "ended" }
+        #expect(ended["end_reason"] as? String == "novice_ended", "\(ended)")
+        #expect(
+            try server.sql(
+                "SELECT actor_kind || ':' || actor_id FROM audit_events WHERE event = 'session.ended' "
+                    + "AND session_id = '\(id)'") == "machine:ws-0102")
+        #expect(agent.standardErrorSoFar.contains("the person at the machine ended the session"))
+        // No window stays behind.
+        var remaining = await dialogs(on: desktop.display)
+        for _ in 0..<50 where !remaining.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            remaining = await dialogs(on: desktop.display)
+        }
+        #expect(remaining.isEmpty, "\(remaining)")
+    }
+}
