@@ -200,7 +200,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ORARelayTests",
-            dependencies: ["ORARelay"],
+            dependencies: ["ORACore", "ORARelay", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -290,7 +290,7 @@ extension AgentRunner {
             try await channel.executeThenClose { inbound, outbound in
                 var fromServer = inbound.makeAsyncIterator()
                 let rest = try await ScreenStream.open(
-                    leg: "agent", ticket: ticket, write: { try await outbound.write($0) },
+                    leg: .agent, ticket: ticket, write: { try await outbound.write($0) },
                     next: { try await fromServer.next() })
                 let running: RunningScreen
                 do {

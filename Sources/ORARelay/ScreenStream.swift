@@ -1,6 +1,7 @@
 public import NIOCore
 import NIOPosix
 public import NIOSSL
+public import ORACore
 
 /// The screen relay's own port: plain byte streams (TLS in production), each opened with one line naming the leg
 /// and its single-use ticket, answered by one line, then the RFB bytes unframed both ways.
@@ -19,17 +20,17 @@ public enum ScreenStream {
     public static let accepted = "\(version) ok\n"
 
     /// The line a client opens a leg with.
-    public static func request(leg: String, ticket: String) -> String {
-        "\(version) \(leg) \(ticket)\n"
+    public static func request(leg: ScreenTickets.Leg, ticket: String) -> String {
+        "\(version) \(leg.rawValue) \(ticket)\n"
     }
 
     /// The leg and ticket of an opening line (without its newline), or nil when it is not one.
-    public static func parseRequest(_ line: String) -> (leg: String, ticket: String)? {
+    public static func parseRequest(_ line: String) -> (leg: ScreenTickets.Leg, ticket: String)? {
         let words = line.split(separator: " ", omittingEmptySubsequences: false)
-        guard words.count == 3, words[0] == version, ["agent", "viewer"].contains(words[1]),
+        guard words.count == 3, words[0] == version, let leg = ScreenTickets.Leg(rawValue: String(words[1])),
             words[2].count == 64, words[2].allSatisfy(\.isHexDigit)
         else { return nil }
-        return (String(words[1]), String(words[2]))
+        return (leg, String(words[2]))
     }
 
     /// Reads one line from `next` (at most `maximumLineLength` bytes before the newline).
@@ -81,7 +82,8 @@ public enum ScreenStream {
     /// - Returns: the bytes that came after the answer in the same read.
     /// - Throws: `Refused` when the server did not admit the leg, or what reading threw.
     public static func open(
-        leg: String, ticket: String, write: (ByteBuffer) async throws -> Void, next: () async throws -> ByteBuffer?
+        leg: ScreenTickets.Leg, ticket: String, write: (ByteBuffer) async throws -> Void,
+        next: () async throws -> ByteBuffer?
     ) async throws -> ByteBuffer {
         try await write(ByteBuffer(string: request(leg: leg, ticket: ticket)))
         let (answer, rest) = try await readLine(next)

@@ -566,14 +566,14 @@ enum StreamViewer {
     )
         async throws
     {
-        try await open(port: port, leg: "viewer", ticket: ticket) { next, write in
+        try await open(port: port, leg: .viewer, ticket: ticket) { next, write in
             try await body(ClosureViewer(next: next, write: write))
         }
     }
 
     /// Opens a `leg` with `ticket` and runs `body` with the stream's reader and writer.
     static func open(
-        port: Int, leg: String, ticket: String,
+        port: Int, leg: ScreenTickets.Leg, ticket: String,
         _ body: (
             _ next: @escaping () async throws -> ByteBuffer?, _ write: @escaping (ByteBuffer) async throws -> Void
         ) async throws -> Void
@@ -716,7 +716,7 @@ final class ScreenAgents: Sendable {
     /// One screen leg on the relay port: the opening line with the ticket, then this agent answers as the desktop
     /// itself, so the path measured is viewer → relay → desktop, as for socat and websockify.
     private func screenLeg(ticket: String, port: Int) async throws {
-        try await StreamViewer.open(port: port, leg: "agent", ticket: ticket) { next, write in
+        try await StreamViewer.open(port: port, leg: .agent, ticket: ticket) { next, write in
             try await BenchDesktop.answer(next: next, write: write)
         }
     }

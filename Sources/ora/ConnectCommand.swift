@@ -109,7 +109,7 @@ extension ORACommand {
                 try await relay.executeThenClose { fromServer, toServer in
                     var incoming = fromServer.makeAsyncIterator()
                     let rest = try await ScreenStream.open(
-                        leg: "viewer", ticket: ticket.ticket, write: { try await toServer.write($0) },
+                        leg: .viewer, ticket: ticket.ticket, write: { try await toServer.write($0) },
                         next: { try await incoming.next() })
                     try await viewer.executeThenClose { fromViewer, toViewer in
                         try await withThrowingTaskGroup(of: Void.self) { group in

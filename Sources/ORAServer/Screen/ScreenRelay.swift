@@ -39,8 +39,8 @@ final class ScreenRelay: Sendable {
     private struct Connection: Sendable {
         var session: UUID
         var viewer: any ScreenLeg
-        var agent: (any ScreenLeg)?
-        var waiting: CheckedContinuation<(any ScreenLeg)?, Never>?
+        var agent: StreamScreenLeg?
+        var waiting: CheckedContinuation<StreamScreenLeg?, Never>?
     }
 
     private struct State: Sendable {
@@ -99,14 +99,14 @@ final class ScreenRelay: Sendable {
 
     /// Waits until the agent leg of `connection` arrives, or `agentLegTimeout` passes.
     /// - Returns: the agent leg's writer, or nil when it did not come (or the session ended meanwhile).
-    func agentLeg(of connection: UUID) async -> (any ScreenLeg)? {
+    func agentLeg(of connection: UUID) async -> StreamScreenLeg? {
         let timer = Task {
             try? await Task.sleep(for: Self.agentLegTimeout)
             self.resumeWaiting(connection, with: nil)
         }
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> (any ScreenLeg)?? in
+            let ready = state.withLock { state -> StreamScreenLeg?? in
                 guard let current = state.connections[connection] else { return .some(nil) }
                 if let agent = current.agent { return .some(agent) }
                 state.connections[connection]?.waiting = continuation
@@ -119,9 +119,9 @@ final class ScreenRelay: Sendable {
     /// Joins the agent leg that presented a ticket for `connection`.
     /// - Returns: the viewer's writer and the session, or nil when the viewer is gone.
     func attachAgent(
-        to connection: UUID, outbound: any ScreenLeg
+        to connection: UUID, outbound: StreamScreenLeg
     ) -> (viewer: any ScreenLeg, session: UUID)? {
-        let found = state.withLock { state -> (Connection, CheckedContinuation<(any ScreenLeg)?, Never>?)? in
+        let found = state.withLock { state -> (Connection, CheckedContinuation<StreamScreenLeg?, Never>?)? in
             guard var current = state.connections[connection], current.agent == nil else { return nil }
             let waiting = current.waiting
             current.agent = outbound
@@ -134,7 +134,7 @@ final class ScreenRelay: Sendable {
         return (current.viewer, current.session)
     }
 
-    private func resumeWaiting(_ connection: UUID, with writer: (any ScreenLeg)?) {
+    private func resumeWaiting(_ connection: UUID, with writer: StreamScreenLeg?) {
         let waiting = state.withLock { state in
             let waiting = state.connections[connection]?.waiting
             state.connections[connection]?.waiting = nil
@@ -194,10 +194,8 @@ final class ScreenRelay: Sendable {
     }
 }
 
-/// One side of a screen connection: a viewer's WebSocket, or a stream on the relay port.
+/// One side of a screen connection: a viewer's WebSocket, or a stream on the relay port (always the agent's).
 protocol ScreenLeg: Sendable {
-    /// Sends `buffer` to this side, waiting while it cannot take more.
-    func write(_ buffer: ByteBuffer) async throws
     /// Closes this side; `failure` when the other side broke the protocol.
     func close(failure: Bool, reason: String?) async
 }
@@ -206,10 +204,6 @@ protocol ScreenLeg: Sendable {
 struct WebSocketScreenLeg: ScreenLeg {
     let outbound: WebSocketOutboundWriter
     let channel: any Channel
-
-    func write(_ buffer: ByteBuffer) async throws {
-        try await outbound.write(.binary(buffer))
-    }
 
     /// Sends a close frame, giving up after two seconds (a viewer that stopped reading never takes it); then the
     /// connection is closed either way.

@@ -100,14 +100,14 @@ final class ScreenService: Sendable {
     // MARK: Legs
 
     /// A connection on the relay port sent its opening line; called on its event loop, the rest goes on in a task.
-    func opened(leg: String, ticket: String, channel: any Channel) {
+    func opened(leg: ScreenTickets.Leg, ticket: String, channel: any Channel) {
         Task { await self.serveStream(leg: leg, ticket: ticket, channel: channel) }
     }
 
-    private func serveStream(leg kind: String, ticket: String, channel: any Channel) async {
+    private func serveStream(leg kind: ScreenTickets.Leg, ticket: String, channel: any Channel) async {
         let source = channel.remoteAddress?.ipAddress ?? "unknown"
         let leg = StreamScreenLeg(channel: channel)
-        if kind == "agent" {
+        if kind == .agent {
             await attachAgent(ticket: ticket, leg: leg, source: source)
         } else {
             await serveStreamViewer(ticket: ticket, leg: leg, source: source)
@@ -152,7 +152,7 @@ final class ScreenService: Sendable {
         guard
             await gateway.send(
                 .openScreen(session: session, ticket: agentTicket, port: relayPort), to: live.offer.machine),
-            let agent = await relay.agentLeg(of: connection) as? StreamScreenLeg
+            let agent = await relay.agentLeg(of: connection)
         else {
             logger.notice("the agent did not open the screen", metadata: metadata)
             await relay.close(connection, failure: true, reason: "agent_unavailable")

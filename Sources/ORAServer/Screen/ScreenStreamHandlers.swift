@@ -1,5 +1,6 @@
 import NIOCore
 import NIOWebSocket
+import ORACore
 import ORARelay
 
 /// The first handler of every connection on the relay port: reads the opening line (`ScreenStream`), then stops
@@ -10,14 +11,14 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private let opened: @Sendable (_ leg: String, _ ticket: String, _ channel: any Channel) -> Void
+    private let opened: @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void
     private var pending = ByteBuffer()
     private var haveLine = false
     private var forwarding = false
     private var timeout: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    init(opened: @escaping @Sendable (_ leg: String, _ ticket: String, _ channel: any Channel) -> Void) {
+    init(opened: @escaping @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void) {
         self.opened = opened
     }
 

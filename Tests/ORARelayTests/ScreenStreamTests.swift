@@ -1,0 +1,66 @@
+import NIOCore
+import ORACore
+import ORARelay
+import Testing
+
+@Suite("The relay port's opening line")
+struct ScreenStreamTests {
+    static let ticket = String(repeating: "ab", count: 32)
+
+    @Test("a request names the leg and the ticket, and is read back as it was written")
+    func roundTrip() {
+        let line = ScreenStream.request(leg: .viewer, ticket: Self.ticket)
+        #expect(line == "ORA-SCREEN/1 viewer \(Self.ticket)\n")
+        let parsed = ScreenStream.parseRequest(String(line.dropLast()))
+        #expect(parsed?.leg == .viewer && parsed?.ticket == Self.ticket)
+        #expect(ScreenStream.parseRequest("ORA-SCREEN/1 agent \(Self.ticket)")?.leg == .agent)
+    }
+
+    @Test(
+        "anything else is not a request",
+        arguments: [
+            "", "GET / HTTP/1.1", "ORA-SCREEN/2 viewer \(ticket)", "ORA-SCREEN/1 helper \(ticket)",
+            "ORA-SCREEN/1 viewer abc", "ORA-SCREEN/1 viewer \(String(repeating: "zz", count: 32))",
+            "ORA-SCREEN/1 viewer \(ticket) extra", "ORA-SCREEN/1  viewer \(ticket)", "ORA-SCREEN/1 viewer \(ticket)\r",
+        ])
+    func notARequest(_ line: String) {
+        #expect(ScreenStream.parseRequest(line) == nil)
+    }
+
+    @Test("a line is read across reads, and what follows it in the same read is kept")
+    func readLine() async throws {
+        var chunks = [ByteBuffer(string: "ORA-SCREEN/1 o"), ByteBuffer(string: "k\nRFB 003.008\n")]
+        let (line, rest) = try await ScreenStream.readLine { chunks.isEmpty ? nil : chunks.removeFirst() }
+        #expect(line == "ORA-SCREEN/1 ok")
+        #expect(String(buffer: rest) == "RFB 003.008\n")
+    }
+
+    @Test("a line longer than the limit, or a stream that ends first, is refused")
+    func badLines() async {
+        var long = [ByteBuffer(string: String(repeating: "a", count: ScreenStream.maximumLineLength + 1))]
+        await #expect(throws: RFBStreamError.tooLong(messageType: 0, length: ScreenStream.maximumLineLength + 1)) {
+            _ = try await ScreenStream.readLine { long.isEmpty ? nil : long.removeFirst() }
+        }
+        var cut = [ByteBuffer(string: "ORA-SCREEN/1 ")]
+        await #expect(throws: RFBStreamError.truncated) {
+            _ = try await ScreenStream.readLine { cut.isEmpty ? nil : cut.removeFirst() }
+        }
+    }
+
+    @Test("a refusal from the server is Refused; the answer's rest is returned")
+    func open() async throws {
+        var written: [String] = []
+        var answers = [ByteBuffer(string: "ORA-SCREEN/1 ok\nxy")]
+        let rest = try await ScreenStream.open(
+            leg: .agent, ticket: Self.ticket, write: { written.append(String(buffer: $0)) },
+            next: { answers.isEmpty ? nil : answers.removeFirst() })
+        #expect(written == ["ORA-SCREEN/1 agent \(Self.ticket)\n"])
+        #expect(String(buffer: rest) == "xy")
+        var refused = [ByteBuffer(string: "no\n")]
+        await #expect(throws: ScreenStream.Refused.self) {
+            _ = try await ScreenStream.open(
+                leg: .viewer, ticket: Self.ticket, write: { _ in },
+                next: { refused.isEmpty ? nil : refused.removeFirst() })
+        }
+    }
+}
