@@ -282,11 +282,9 @@ extension AgentRunner {
     /// this agent's own record says control is granted; anything else is dropped here, whatever the server says.
     func showScreen(of session: UUID, ticket: String, port: Int) async {
         let metadata: Logger.Metadata = ["session.id": "\(session)"]
-        var host = URLComponents(string: enrollment.server)?.host ?? "localhost"
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         do {
             let tls = try tlsConfiguration.map { try NIOSSLContext(configuration: $0) }
-            let channel = try await ScreenStream.connect(host: host, port: port, tls: tls)
+            let channel = try await ScreenStream.connect(host: serverName, port: port, tls: tls)
             try await channel.executeThenClose { inbound, outbound in
                 var fromServer = inbound.makeAsyncIterator()
                 let rest = try await ScreenStream.open(

@@ -21,7 +21,7 @@ struct BenchmarkServer {
         try environment.psql("CREATE DATABASE \(database) OWNER \(environment.setting("ORA_PG_USER"))")
         let files = FileManager.default.temporaryDirectory.appendingPathComponent("ora-bench-\(name)-\(getpid())")
         try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
-        let port = Int.random(in: 20000...29999)
+        let port = try RelayBenchmark.freePort()
         let configuration = files.appendingPathComponent("ora-server.yaml").path
         try """
         listen: { host: 127.0.0.1, port: \(port) }

@@ -626,8 +626,7 @@ final class WebSocketViewer: BenchViewer, @unchecked Sendable {
     }
 
     static func with(url: String, _ body: @escaping @Sendable (any BenchViewer) async throws -> Void) async throws {
-        var logger = Logger(label: "ora-bench-viewer")
-        logger.logLevel = .critical
+        let logger = Logger.quiet("ora-bench-viewer")
         _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20), logger: logger) {
             inbound, outbound, _ in
             try await body(WebSocketViewer(inbound: inbound.makeAsyncIterator(), outbound: outbound))

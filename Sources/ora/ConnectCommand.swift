@@ -61,10 +61,10 @@ extension ORACommand {
                     var pending: ScreenTicket? = first
                     try await server.executeThenClose { viewers in
                         for try await viewer in viewers {
-                            // The first ticket serves the first viewer if it comes soon (tickets last 30 s; this
+                            // The first ticket serves the first viewer if it comes well within its lifetime (this
                             // clock, not the server's, says how long it has been); every other viewer gets its own.
                             let ticket: ScreenTicket
-                            if let unused = pending, ContinuousClock.now - firstReceived < .seconds(20) {
+                            if let unused = pending, ContinuousClock.now - firstReceived < ScreenTickets.lifetime / 3 * 2 {
                                 ticket = unused
                             } else {
                                 do {
@@ -142,14 +142,11 @@ private func say(_ line: String) {
 /// A viewer ticket from `POST /api/v1/sessions/{id}/screen`.
 struct ScreenTicket: Decodable {
     var ticket: String
-    var path: String
     var relayPort: Int
-    var expiresAt: Date
 
     enum CodingKeys: String, CodingKey {
-        case ticket, path
+        case ticket
         case relayPort = "relay_port"
-        case expiresAt = "expires_at"
     }
 
     static func request(for session: UUID, client: APIClient) async throws -> ScreenTicket {

@@ -121,12 +121,13 @@ struct ConfigurationLoaderTests {
     func screen() throws {
         let defaults = try loader().parse(Self.valid, file: "ora.yaml")
         #expect(defaults.screen == ScreenSettings(novncPath: "/usr/share/novnc", relayPort: nil))
-        #expect(defaults.screen.defaultRelayPort(listening: 8443) == 8444)
-        #expect(defaults.screen.defaultRelayPort(listening: 0) == 0)
-        #expect(defaults.screen.defaultRelayPort(listening: 65535) == 0)
+        #expect(defaults.screen.relayPort(listening: 8443) == 8444)
+        #expect(defaults.screen.relayPort(listening: 0) == 0)
+        #expect(defaults.screen.relayPort(listening: 65535) == 0)
         let set = try loader().parse(
             Self.valid + "\nscreen:\n  relay_port: 9443\n  novnc_path: /opt/novnc", file: "ora.yaml")
         #expect(set.screen == ScreenSettings(novncPath: "/opt/novnc", relayPort: 9443))
+        #expect(set.screen.relayPort(listening: 8443) == 9443)
     }
 
     @Test("certificate verification is on unless explicitly turned off")

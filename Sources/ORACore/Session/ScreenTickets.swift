@@ -9,6 +9,11 @@ public struct ScreenTickets: Sendable {
     /// How long a ticket may wait to be used.
     public static let lifetime: Duration = .seconds(30)
 
+    /// When a ticket issued at `date` expires.
+    public static func expiry(ofTicketIssuedAt date: Date) -> Date {
+        date.addingTimeInterval(Double(lifetime.components.seconds))
+    }
+
     /// Which side of the relay a ticket admits.
     public enum Leg: String, Sendable, Hashable, Codable {
         case viewer, agent
@@ -51,7 +56,7 @@ public struct ScreenTickets: Sendable {
         let ticket = Hex.encode(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
         entries[Self.hash(ticket)] = Entry(
             claim: Claim(session: session, leg: leg, holder: holder),
-            expires: now.addingTimeInterval(Double(Self.lifetime.components.seconds)))
+            expires: Self.expiry(ofTicketIssuedAt: now))
         return ticket
     }
 

@@ -104,9 +104,7 @@ public enum ServerApplication {
 
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
-            port: configuration.screen.relayPort
-                ?? configuration.screen.defaultRelayPort(
-                    listening: configuration.listen.port),
+            port: configuration.screen.relayPort(listening: configuration.listen.port),
             screens: screens, logger: logger)
         var services: [any Service] = [
             directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions, relayListener,

@@ -73,9 +73,10 @@ public struct ScreenSettings: Sendable, Hashable {
         self.relayPort = relayPort
     }
 
-    /// The relay port when none is set: the HTTP port + 1, or any free port when the HTTP port is 0 or 65535.
-    public func defaultRelayPort(listening port: Int) -> Int {
-        port == 0 || port == 65535 ? 0 : port + 1
+    /// The relay port for a server listening on `port`: the one set, else the HTTP port + 1, or any free port when
+    /// the HTTP port is 0 or 65535.
+    public func relayPort(listening port: Int) -> Int {
+        relayPort ?? (port == 0 || port == 65535 ? 0 : port + 1)
     }
 }
 

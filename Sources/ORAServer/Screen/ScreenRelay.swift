@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import ORACore
-import ORARelay
 import Synchronization
 
 /// Carries a session's screen between the helper's viewer and the agent: each viewer that attaches gets its own
@@ -12,13 +11,11 @@ import Synchronization
 /// viewer's bytes pass through `RFBClientStreamFilter`, which drops keyboard, pointer and clipboard input unless the
 /// session's control is granted at that moment.
 ///
-/// Back-pressure is the legs' writers': each pump reads one chunk and awaits its write to the other side before
-/// reading the next, so a slow viewer slows the agent's stream instead of filling the server's memory.
+/// The bytes themselves are carried by the channel handlers (`ScreenGlueHandler`, `ScreenViewerInputHandler`), whose
+/// `ScreenForwarder` also applies back-pressure; this type holds the tickets, the pairs and the totals.
 final class ScreenRelay: Sendable {
     /// How long a viewer waits for the agent to open its leg.
     static let agentLegTimeout: Duration = .seconds(15)
-    /// The largest message either leg may send.
-    static let maximumMessageSize = 64 * 1024
 
     /// One session's screen connections so far, for `session.ended`.
     struct Totals: Sendable, Hashable {
@@ -47,15 +44,22 @@ final class ScreenRelay: Sendable {
         var tickets = ScreenTickets()
         var connections: [UUID: Connection] = [:]
         var totals: [UUID: Totals] = [:]
+
+        /// The connections of `session`.
+        func connections(of session: UUID) -> [UUID] {
+            connections.filter { $0.value.session == session }.map(\.key)
+        }
     }
 
     private let state = Mutex(State())
 
     // MARK: Tickets
 
-    /// A viewer ticket for `session`, for the operator `holder`.
-    func issueViewerTicket(for session: UUID, holder: String) -> String {
-        state.withLock { $0.tickets.issue(for: session, leg: .viewer, holder: holder, now: Date()) }
+    /// A viewer ticket for `session`, for the operator `holder`, and when it expires.
+    func issueViewerTicket(for session: UUID, holder: String) -> (ticket: String, expires: Date) {
+        let now = Date()
+        let ticket = state.withLock { $0.tickets.issue(for: session, leg: .viewer, holder: holder, now: now) }
+        return (ticket, ScreenTickets.expiry(ofTicketIssuedAt: now))
     }
 
     /// Whether `ticket` would admit a viewer now (checked before the upgrade; used by `redeem`).
@@ -79,7 +83,7 @@ final class ScreenRelay: Sendable {
 
     /// How many viewers of `session` are connected or connecting now.
     func viewers(of session: UUID) -> Int {
-        state.withLock { state in state.connections.values.filter { $0.session == session }.count }
+        state.withLock { $0.connections(of: session).count }
     }
 
     /// Registers a viewer of `session` and issues the ticket its agent leg must present.
@@ -87,8 +91,7 @@ final class ScreenRelay: Sendable {
     func addViewer(of session: UUID, outbound: any ScreenLeg) -> (connection: UUID, agentTicket: String)? {
         let connection = UUID()
         return state.withLock { state -> (UUID, String)? in
-            guard state.connections.values.filter({ $0.session == session }).count < Self.maximumViewersPerSession
-            else { return nil }
+            guard state.connections(of: session).count < Self.maximumViewersPerSession else { return nil }
             state.connections[connection] = Connection(session: session, viewer: outbound)
             state.totals[session, default: Totals()].connections += 1
             return (
@@ -117,21 +120,19 @@ final class ScreenRelay: Sendable {
     }
 
     /// Joins the agent leg that presented a ticket for `connection`.
-    /// - Returns: the viewer's writer and the session, or nil when the viewer is gone.
-    func attachAgent(
-        to connection: UUID, outbound: StreamScreenLeg
-    ) -> (viewer: any ScreenLeg, session: UUID)? {
-        let found = state.withLock { state -> (Connection, CheckedContinuation<StreamScreenLeg?, Never>?)? in
-            guard var current = state.connections[connection], current.agent == nil else { return nil }
+    /// - Returns: false when the viewer is gone (or has its agent leg already).
+    func attachAgent(to connection: UUID, outbound: StreamScreenLeg) -> Bool {
+        let found = state.withLock { state -> CheckedContinuation<StreamScreenLeg?, Never>?? in
+            guard var current = state.connections[connection], current.agent == nil else { return .none }
             let waiting = current.waiting
             current.agent = outbound
             current.waiting = nil
             state.connections[connection] = current
-            return (current, waiting)
+            return .some(waiting)
         }
-        guard let (current, waiting) = found else { return nil }
+        guard let waiting = found else { return false }
         waiting?.resume(returning: outbound)
-        return (current.viewer, current.session)
+        return true
     }
 
     private func resumeWaiting(_ connection: UUID, with writer: StreamScreenLeg?) {
@@ -180,17 +181,17 @@ final class ScreenRelay: Sendable {
         state.withLock { $0.totals[session] }
     }
 
-    /// The session ended: its tickets stop admitting, its connections close, and its totals are returned.
-    func end(session: UUID) async -> Totals? {
-        let (connections, totals) = state.withLock { state in
+    /// The session ended (its totals are in `session.ended` already): its tickets stop admitting, its connections
+    /// close, and its totals are forgotten.
+    func end(session: UUID) async {
+        let connections = state.withLock { state in
             state.tickets.revoke(session: session)
-            let ids = state.connections.filter { $0.value.session == session }.map(\.key)
-            return (ids, state.totals.removeValue(forKey: session))
+            state.totals[session] = nil
+            return state.connections(of: session)
         }
         for connection in connections {
             await close(connection, reason: "the session ended")
         }
-        return totals
     }
 }
 

@@ -81,10 +81,9 @@ final class ScreenService: Sendable {
                 .conflict, code: "too_many_viewers",
                 message: "the session has \(ScreenRelay.maximumViewersPerSession) viewers already; close one first")
         }
-        let ticket = relay.issueViewerTicket(for: id, holder: identity.person.dn)
+        let (ticket, expires) = relay.issueViewerTicket(for: id, holder: identity.person.dn)
         return TicketDocument(
-            ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)", relayPort: relayPort,
-            expiresAt: Date().addingTimeInterval(Double(ScreenTickets.lifetime.components.seconds)))
+            ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)", relayPort: relayPort, expiresAt: expires)
     }
 
     /// Checks a viewer's ticket before the WebSocket upgrade; a refusal is recorded and answered with 403.
@@ -315,7 +314,7 @@ final class ScreenService: Sendable {
             return
         }
         guard let connection = claim.holder.flatMap(UUID.init(uuidString:)),
-            relay.attachAgent(to: connection, outbound: leg) != nil
+            relay.attachAgent(to: connection, outbound: leg)
         else {
             await leg.close(failure: false, reason: "viewer_gone")
             return

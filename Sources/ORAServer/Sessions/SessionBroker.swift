@@ -564,7 +564,7 @@ public final class SessionBroker: Service, Sendable {
             _ = await gateway.send(.endSession(session: id, reason: reason), to: live.offer.machine)
         }
         // Its screens close after the agent has been told, so a viewer slow to close delays nothing else.
-        if case .ended = step.state { _ = await screens.end(session: id) }
+        if case .ended = step.state { await screens.end(session: id) }
     }
 
     private func restore(_ id: UUID, to before: Live, unless after: Live) {
