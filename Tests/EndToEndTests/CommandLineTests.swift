@@ -54,6 +54,23 @@ struct CommandLineTests {
                 ["agents", "token", "create", "--expires", "soon"],
                 "--expires takes a duration such as 30m, 1h or 7d, not 'soon'"
             ),
+            (["connect", "x"], "'x' is not a session id"),
+            (
+                ["connect", "11111111-2222-4333-8444-555555555555", "--listen", "5901"],
+                "--listen takes HOST:PORT, such as 127.0.0.1:5901"
+            ),
+            (
+                ["connect", "11111111-2222-4333-8444-555555555555", "--listen", ":5901"],
+                "--listen takes HOST:PORT, such as 127.0.0.1:5901"
+            ),
+            (
+                ["connect", "11111111-2222-4333-8444-555555555555", "--listen", "[]:5901"],
+                "--listen takes HOST:PORT, such as 127.0.0.1:5901"
+            ),
+            (
+                ["connect", "11111111-2222-4333-8444-555555555555", "--listen", "127.0.0.1:0"],
+                "--listen takes HOST:PORT, such as 127.0.0.1:5901"
+            ),
         ])
     func badArguments(arguments: [String], message: String) async throws {
         let home = try TemporaryDirectory()
@@ -77,6 +94,11 @@ struct CommandLineTests {
                 "The value 'telepathy' is invalid for '--consent <consent>'. Please provide one of 'terminal', 'desktop' or 'command'."
             ),
             (["run", "--consent", "terminal"], 2, "this machine is not enrolled"),
+            (
+                ["run", "--display", ":1", "--screen-command", "x11vnc -inetd"], 64,
+                "--display goes with the default screen backend, not with --screen-command"
+            ),
+            (["run", "--screen-command", " "], 64, "--screen-command needs a program"),
         ])
     func agentArguments(arguments: [String], status: Int32, message: String) async throws {
         let state = try TemporaryDirectory()

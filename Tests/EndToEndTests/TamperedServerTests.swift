@@ -113,11 +113,8 @@ struct TamperedServerTests {
         enrollment["server"] = "http://127.0.0.1:\(socketPort)"
         try JSONSerialization.data(withJSONObject: enrollment).write(to: URL(fileURLWithPath: record))
 
-        guard let python = ProcessInfo.processInfo.environment["ORA_TEST_PYTHON"] else {
-            throw TestSetupError("ORA_TEST_PYTHON is not set; run the tests with Deploy/dev/test")
-        }
         let server = try ChildProcess(
-            python, arguments: [script, "ws-0101", "\(socketPort)", "\(relayPort)", markers])
+            try ScreenTests.testPython(), arguments: [script, "ws-0101", "\(socketPort)", "\(relayPort)", markers])
         defer { server.send(SIGKILL) }
         func marked(_ name: String) -> Bool { FileManager.default.fileExists(atPath: markers + "/" + name) }
         #expect(try await ScreenTests().eventually { marked("listening") }, "\(server.standardErrorSoFar)")
