@@ -33,23 +33,32 @@ public enum ScreenStream {
         return (leg, String(words[2]))
     }
 
-    /// Reads one line from `next` (at most `maximumLineLength` bytes before the newline).
+    /// An opening line longer than `maximumLineLength`.
+    public struct LineTooLong: Error, Hashable, CustomStringConvertible {
+        public var description: String { "the opening line is longer than \(ScreenStream.maximumLineLength) bytes" }
+    }
+
+    /// Takes one line (without its newline) from the front of `pending`, if it holds a whole one.
+    /// - Throws: `LineTooLong` once `pending` holds more than `maximumLineLength` bytes without a newline.
+    public static func takeLine(from pending: inout ByteBuffer) throws(LineTooLong) -> String? {
+        guard let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+            guard pending.readableBytes <= maximumLineLength else { throw LineTooLong() }
+            return nil
+        }
+        let line = pending.readString(length: newline - pending.readerIndex) ?? ""
+        pending.moveReaderIndex(forwardBy: 1)
+        return line
+    }
+
+    /// Reads one line from `next`.
     /// - Returns: the line without its newline, and the bytes that came after it in the same read.
-    /// - Throws: `RFBStreamError.tooLong` for a longer line, `.truncated` when the stream ends first.
+    /// - Throws: `LineTooLong` for a longer line, `RFBStreamError.truncated` when the stream ends first.
     public static func readLine(
         _ next: () async throws -> ByteBuffer?
     ) async throws -> (line: String, rest: ByteBuffer) {
         var pending = ByteBuffer()
         while true {
-            if let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-                let length = newline - pending.readerIndex
-                let line = pending.readString(length: length) ?? ""
-                pending.moveReaderIndex(forwardBy: 1)
-                return (line, pending)
-            }
-            guard pending.readableBytes <= maximumLineLength else {
-                throw RFBStreamError.tooLong(messageType: 0, length: pending.readableBytes)
-            }
+            if let line = try takeLine(from: &pending) { return (line, pending) }
             guard var buffer = try await next() else { throw RFBStreamError.truncated }
             pending.writeBuffer(&buffer)
         }

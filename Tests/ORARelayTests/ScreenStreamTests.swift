@@ -38,7 +38,7 @@ struct ScreenStreamTests {
     @Test("a line longer than the limit, or a stream that ends first, is refused")
     func badLines() async {
         var long = [ByteBuffer(string: String(repeating: "a", count: ScreenStream.maximumLineLength + 1))]
-        await #expect(throws: RFBStreamError.tooLong(messageType: 0, length: ScreenStream.maximumLineLength + 1)) {
+        await #expect(throws: ScreenStream.LineTooLong.self) {
             _ = try await ScreenStream.readLine { long.isEmpty ? nil : long.removeFirst() }
         }
         var cut = [ByteBuffer(string: "ORA-SCREEN/1 ")]

@@ -41,12 +41,14 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
         var buffer = unwrapInboundIn(data)
         pending.writeBuffer(&buffer)
         guard !haveLine else { return }
-        guard let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if pending.readableBytes > ScreenStream.maximumLineLength { context.close(promise: nil) }
+        let line: String
+        do throws(ScreenStream.LineTooLong) {
+            guard let taken = try ScreenStream.takeLine(from: &pending) else { return }
+            line = taken
+        } catch {
+            context.close(promise: nil)
             return
         }
-        let line = pending.readString(length: newline - pending.readerIndex) ?? ""
-        pending.moveReaderIndex(forwardBy: 1)
         guard let (leg, ticket) = ScreenStream.parseRequest(line) else {
             context.close(promise: nil)
             return
