@@ -491,14 +491,16 @@ struct Tmux: Sendable {
     static func start(_ command: String) async throws -> Tmux {
         let tmux = Tmux()
         // The tmux server stays in the background; it must not keep the descriptor by which Foundation learns
-        // that the process it started has ended, so descriptors above 2 are closed before tmux starts. The test
+        // that the process it started has ended, so every descriptor above 2 is closed before tmux starts (all of
+        // them, as /proc lists them: after many tests that descriptor's number can be well above 1023). The test
         // process blocks signals its children would inherit; unblocked, the agent ends on kill-server's SIGHUP.
         let started = await ChildProcess.runAsync(
             "/usr/bin/perl",
             arguments: [
                 "-MPOSIX", "-e",
-                "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); POSIX::close($_) for 3 .. 1023; "
-                    + "exec @ARGV or die qq(exec: $!)",
+                "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); opendir(my $fds, '/proc/self/fd') or die qq($!); "
+                    + "my @open = grep { /^[0-9]+$/ && $_ > 2 } readdir($fds); closedir($fds); "
+                    + "POSIX::close($_) for @open; exec @ARGV or die qq(exec: $!)",
                 "--",
                 "/usr/bin/tmux", "-L", tmux.socket, "new-session", "-d", "-s", "agent", "-x", "200", "-y", "50",
                 command,

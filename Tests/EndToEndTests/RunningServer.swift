@@ -59,18 +59,30 @@ final class RunningServer: @unchecked Sendable {
         self.partner = partner
         ownsDatabase = partner == nil
         files = try TemporaryDirectory()
-        let port = try Network.freePort()
-        let configuration = ServerConfigurationFile(
-            port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
-            ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
-            databasePasswordFile: asServerRole ? services.postgresServerPasswordFile : services.postgresPasswordFile,
-            directoryExtra: directoryExtra, databaseUser: asServerRole ? services.postgresServerUser : "ora",
-            auditSigningKeyFile: services.auditSigningKeyFile, auditExtra: auditExtra)
-        let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
-        configurationPath = path
-        process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
-        base = "http://127.0.0.1:\(port)"
-        try await HTTP.waitUntilServing(base + "/healthz", process: process)
+        // A port that was free a moment ago can be taken by another test before the server binds it; the server
+        // then stops with "Address already in use", and another port is tried.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try Network.freePort()
+            let configuration = ServerConfigurationFile(
+                port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
+                ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
+                databasePasswordFile: asServerRole
+                    ? services.postgresServerPasswordFile : services.postgresPasswordFile,
+                directoryExtra: directoryExtra, databaseUser: asServerRole ? services.postgresServerUser : "ora",
+                auditSigningKeyFile: services.auditSigningKeyFile, auditExtra: auditExtra)
+            let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
+            let process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
+            let base = "http://127.0.0.1:\(port)"
+            do {
+                try await HTTP.waitUntilServing(base + "/healthz", process: process)
+            } catch  where attempt < 5 && process.standardErrorSoFar.contains("Address already in use") {
+                continue
+            }
+            (self.process, self.base, configurationPath) = (process, base, path)
+            return
+        }
     }
 
     deinit {

@@ -41,16 +41,23 @@ public final class ChildProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // The program gets its own copies of these descriptors; the test's are closed once it has started (the
+        // Process would otherwise keep them open for as long as the test process runs).
+        var handles: [FileHandle] = []
+        defer { for handle in handles { try? handle.close() } }
         if let standardInput {
             let inputFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).in")
             try Data(standardInput.utf8).write(to: inputFile)
-            process.standardInput = try FileHandle(forReadingFrom: inputFile)
+            handles.append(try FileHandle(forReadingFrom: inputFile))
             try? FileManager.default.removeItem(at: inputFile)
+            process.standardInput = handles.last
         } else {
             process.standardInput = FileHandle.nullDevice
         }
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        process.standardError = try FileHandle(forWritingTo: errorFile)
+        handles.append(try FileHandle(forWritingTo: outputFile))
+        process.standardOutput = handles.last
+        handles.append(try FileHandle(forWritingTo: errorFile))
+        process.standardError = handles.last
         process.terminationHandler = { [ended] _ in ended.signal() }
         try process.run()
     }
@@ -100,24 +107,39 @@ public final class ChildProcess: @unchecked Sendable {
         (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
     }
 
-    /// Waits for the program to end and returns what it did.
-    public func waitUntilExit() -> Result {
+    /// The exit status reported for a program that did not end in time, as timeout(1) reports it.
+    public static let timedOut: Int32 = 124
+
+    /// Waits for the program to end and returns what it did. A program still running after `within` is killed and
+    /// reported with status `timedOut`, so a test that waits for a hung program fails instead of waiting forever.
+    public func waitUntilExit(within: Duration = .seconds(300)) -> Result {
+        let deadline = ContinuousClock.now + within
         // Woken by the termination handler, but never relying on it alone: `isRunning` is checked as well.
-        while process.isRunning {
+        while process.isRunning, ContinuousClock.now < deadline {
             _ = ended.wait(timeout: .now() + .milliseconds(50))
+        }
+        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        let error = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+        guard !process.isRunning else {
+            send(SIGKILL)
+            let name = process.executableURL?.lastPathComponent ?? "the program"
+            return Result(
+                status: Self.timedOut, killedBySignal: true, standardOutput: output,
+                standardError: "\(name) \(process.arguments ?? []) did not end within \(within); killed\n\(error)")
         }
         return Result(
             status: process.terminationStatus,
             killedBySignal: process.terminationReason == .uncaughtSignal,
-            standardOutput: (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "",
-            standardError: (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+            standardOutput: output,
+            standardError: error
         )
     }
 
-    /// Waits in the background for the program to end, so async tests do not block a cooperative thread.
-    public func exit() async -> Result {
+    /// Waits in the background for the program to end (at most `within`, as `waitUntilExit(within:)`), so async
+    /// tests do not block a cooperative thread.
+    public func exit(within: Duration = .seconds(300)) async -> Result {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: self.waitUntilExit()) }
+            DispatchQueue.global().async { continuation.resume(returning: self.waitUntilExit(within: within)) }
         }
     }
 }
