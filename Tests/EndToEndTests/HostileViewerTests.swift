@@ -189,8 +189,8 @@ struct HostileViewerTests {
 
 /// Plain TCP to the relay port.
 enum RelayPort {
-    /// Sends `text`, then reads what comes back for up to two seconds or until the server closes.
-    static func exchange(port: Int, send text: String) async throws -> String {
+    /// Sends `text`, then reads what comes back for up to `within` or until the server closes.
+    static func exchange(port: Int, send text: String, within: Duration = .seconds(2)) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -199,9 +199,9 @@ enum RelayPort {
             }
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: text))
-            // The reader stops at the server's close; a timer closes the connection after two seconds otherwise.
+            // The reader stops at the server's close; a timer closes the connection after `within` otherwise.
             let timer = Task {
-                try await Task.sleep(for: .seconds(2))
+                try await Task.sleep(for: within)
                 try await channel.channel.close()
             }
             defer { timer.cancel() }

@@ -130,6 +130,22 @@ struct ConfigurationLoaderTests {
         #expect(set.screen.relayPort(listening: 8443) == 9443)
     }
 
+    @Test("agents: the names they use, the offer limit and the ping interval, with their defaults")
+    func agents() throws {
+        let defaults = try loader().parse(Self.valid, file: "ora.yaml").agents
+        #expect(defaults.offersPerMachinePerMinute == 3)
+        #expect(defaults.pingInterval == .seconds(30))
+        let set = try loader().parse(
+            Self.valid + "\nagents:\n  server_names: [ora.corp.example]\n  offers_per_machine_per_minute: 5\n"
+                + "  ping_interval: 45s",
+            file: "ora.yaml"
+        ).agents
+        #expect(
+            set
+                == AgentSettings(
+                    serverNames: ["ora.corp.example"], offersPerMachinePerMinute: 5, pingInterval: .seconds(45)))
+    }
+
     @Test("certificate verification is on unless explicitly turned off")
     func insecureIsExplicit() throws {
         let verified = try loader().parse(Self.valid, file: "ora.yaml")
@@ -316,6 +332,11 @@ extension ConfigurationLoaderTests {
             "relay port out of range",
             Self.valid + "\nscreen:\n  relay_port: 70000",
             "ora.yaml:22:15: screen.relay_port: expected a whole number from 0 to 65535, found \"70000\""
+        ),
+        Mistake(
+            "ping interval out of range",
+            Self.valid + "\nagents:\n  ping_interval: 500ms",
+            "ora.yaml:22:18: agents.ping_interval: must be between 1s and 10m"
         ),
         Mistake(
             "unknown screen setting",

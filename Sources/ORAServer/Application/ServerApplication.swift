@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 import NIOCore
@@ -69,8 +70,7 @@ public enum ServerApplication {
         let replicas = ReplicaStore(client: postgres, logger: logger)
         let bus = ReplicaBus(instance: instance, store: replicas, client: postgres, logger: logger)
         let gateway = AgentGateway(
-            machines: machines, replicas: replicas, bus: bus, serverNames: configuration.agents.serverNames,
-            logger: logger)
+            machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, logger: logger)
         let agents = AgentService(store: machines, directory: directory, gateway: gateway, logger: logger)
         let relay = ScreenRelay()
         let broker = SessionBroker(
@@ -98,9 +98,9 @@ public enum ServerApplication {
         router.addSessionRoutes(
             sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
         router.addViewerRoutes(novncPath: configuration.screen.novncPath)
-        let agentRouter = Router(context: AgentSocketContext.self)
-        agentRouter.addAgentGatewayRoute(gateway: gateway)
-        agentRouter.addScreenRoutes(screens: screens)
+        let webSocketRouter = Router(context: ViewerSocketContext.self)
+        webSocketRouter.addScreenRoutes(screens: screens)
+        let webSocketResponder = webSocketRouter.buildResponder()
 
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
@@ -108,6 +108,7 @@ public enum ServerApplication {
             screens: screens, logger: logger)
         var services: [any Service] = [
             directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions, relayListener,
+            gateway,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(
@@ -118,9 +119,15 @@ public enum ServerApplication {
 
         var application = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: agentRouter,
-                configuration: .init(ws: .init(maxFrameSize: AgentProtocol.maximumFrameSize))),
+            // Agents' connections are served by the gateway's channel handlers; the rest (the API, the pages and
+            // the browsers' screen WebSockets) by Hummingbird.
+            server: HTTPServerBuilder { responder in
+                AgentAwareChildChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(
+                        responder: responder, webSocketResponder: webSocketResponder,
+                        configuration: .init(ws: .init(maxFrameSize: AgentProtocol.maximumFrameSize))),
+                    gateway: gateway)
+            },
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "ora-server"

@@ -69,6 +69,9 @@ public struct ConfigurationLoader: Sendable {
             if let limit = section.optional("offers_per_machine_per_minute") {
                 agents.offersPerMachinePerMinute = try limit.integer(in: 1...600)
             }
+            if let interval = section.optional("ping_interval") {
+                agents.pingInterval = try interval.duration(in: .seconds(1) ... .seconds(600))
+            }
             try section.rejectUnknownKeys()
         }
 

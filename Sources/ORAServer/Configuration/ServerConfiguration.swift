@@ -51,11 +51,18 @@ public struct AgentSettings: Sendable, Hashable {
     public var serverNames: [String]
     /// How many offers one machine may receive per minute, so that nobody at a machine is flooded with questions.
     public var offersPerMachinePerMinute: Int
+    /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected, so a
+    /// machine that vanished without closing its connection is offline after at most twice this.
+    public var pingInterval: Duration
 
     /// Creates agent settings.
-    public init(serverNames: [String] = ["localhost", "127.0.0.1", "::1"], offersPerMachinePerMinute: Int = 3) {
+    public init(
+        serverNames: [String] = ["localhost", "127.0.0.1", "::1"], offersPerMachinePerMinute: Int = 3,
+        pingInterval: Duration = .seconds(30)
+    ) {
         self.serverNames = serverNames
         self.offersPerMachinePerMinute = offersPerMachinePerMinute
+        self.pingInterval = pingInterval
     }
 }
 

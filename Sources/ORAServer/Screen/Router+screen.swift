@@ -32,7 +32,7 @@ extension Router where Context == ORARequestContext {
     }
 }
 
-extension Router where Context == AgentSocketContext {
+extension Router where Context == ViewerSocketContext {
     /// Adds the browser's leg of the screen relay, `/viewer/v1/screen?ticket=…` (checked before the upgrade, so a
     /// refused viewer gets 403). Agents and native viewers use the relay port instead (`ScreenRelayListener`).
     func addScreenRoutes(screens: ScreenService) {
@@ -73,5 +73,22 @@ extension Router where Context == AgentSocketContext {
                 return nil
             }
         }
+    }
+}
+
+/// The context of Hummingbird's WebSocket upgrades (the browsers' screen legs; agents' connections never reach the
+/// router): the peer's address and channel, and the handler the upgrade runs.
+struct ViewerSocketContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let webSocket: WebSocketHandlerReference<Self>
+    let remoteAddress: SocketAddress?
+    /// The connection, for handlers that join it at the channel level (the screen relay).
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+        remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 }

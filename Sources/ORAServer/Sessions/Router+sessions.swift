@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 import ORACore
 import ORAStore
@@ -126,32 +125,4 @@ extension ORARequestContext {
         }
         return id
     }
-}
-
-/// The context of WebSocket upgrades (agents, browser viewers): the peer's address and channel, and the handler the
-/// upgrade runs.
-struct AgentSocketContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
-    var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<Self>
-    let remoteAddress: SocketAddress?
-    /// The connection, for handlers that join it at the channel level (the screen relay).
-    let channel: any Channel
-
-    init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        webSocket = .init()
-        remoteAddress = source.channel.remoteAddress
-        channel = source.channel
-    }
-}
-
-extension Router where Context == AgentSocketContext {
-    /// Adds `/agent/v1/connect`, the agents' WebSocket.
-    func addAgentGatewayRoute(gateway: AgentGateway) {
-        ws("agent/v1/connect") { inbound, outbound, context in
-            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
-            await gateway.serve(inbound: inbound, outbound: outbound, source: source)
-        }
-    }
-
 }

@@ -1,0 +1,74 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// The agents' WebSocket as the server keeps it: handshakes that stall, requests that are not WebSocket upgrades,
+/// and agents that stop answering.
+@Suite("Agent connections")
+struct AgentConnectionTests {
+    @Test(
+        "an agent that stops answering is disconnected at the next ping and its session ends; running again, it is back"
+    )
+    func frozenAgent() async throws {
+        let setup = try await OfferTests.Setup.make(
+            enrolling: "WS-0101", configuration: OfferTests.configuration + "\n  ping_interval: 1s")
+        let server = setup.server
+        let agent = try setup.startAgent()
+        defer { agent.send(SIGKILL) }
+        let offers = OfferTests()
+        let lenaToken = try await server.token("lena.wolf")
+        try await offers.waitUntilOnline("ws-0101", server: server, token: lenaToken)
+        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let offered = await lena.run("offer", "ws-0101", "--ticket", "INC0000001", "--wait")
+        #expect(offered.status == 0, "\(offered.standardError)")
+        let id = offers.sessionID(in: offered.standardOutput)
+
+        // Stopped, the agent keeps its connection open but answers nothing, as a machine that lost its network.
+        agent.send(SIGSTOP)
+        let ended = try await offers.session(id, on: server, token: lenaToken, within: .seconds(15)) {
+            $0["state"] as? String == "ended"
+        }
+        #expect(ended["end_reason"] as? String == "agent_disconnected", "\(ended)")
+        let machines = try await HTTP.get(server.base + "/api/v1/machines", token: lenaToken)
+        #expect(machines.body.contains(#""name":"ws-0101","online":false"#), "\(machines.body)")
+        #expect(server.process.standardErrorSoFar.contains("agent disconnected"))
+
+        // Running again, it finds its connection closed and connects anew.
+        agent.send(SIGCONT)
+        try await offers.waitUntilOnline("ws-0101", server: server, token: lenaToken, within: .seconds(30))
+    }
+
+    @Test("a handshake that stalls is closed after 10 seconds; a request that is not an upgrade gets 400")
+    func stalledHandshake() async throws {
+        let server = try await RunningServer()
+        let port = try #require(URL(string: server.base)?.port)
+
+        let plain = try await RelayPort.exchange(
+            port: port, send: "GET /agent/v1/connect HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        #expect(plain.hasPrefix("HTTP/1.1 400 Bad Request"), "\(plain)")
+        #expect(plain.contains("agents connect here with a WebSocket upgrade"))
+
+        // A WebSocket that never says hello: the server answers the upgrade, waits 10 seconds, sends a close frame
+        // (1008, policy violation) and closes.
+        let upgrade = """
+            GET /agent/v1/connect HTTP/1.1\r
+            Host: localhost\r
+            Upgrade: websocket\r
+            Connection: Upgrade\r
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r
+            Sec-WebSocket-Version: 13\r
+            \r
+
+            """
+        let started = ContinuousClock.now
+        let silent = try await RelayPort.exchange(port: port, send: upgrade, within: .seconds(20))
+        let waited = ContinuousClock.now - started
+        #expect(silent.hasPrefix("HTTP/1.1 101 Switching Protocols"), "\(silent)")
+        #expect(silent.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "the accept key of RFC 6455's example")
+        #expect(silent.contains("the handshake took too long"), "\(silent)")
+        #expect(waited >= .seconds(9) && waited < .seconds(20), "closed after \(waited)")
+
+        // The server goes on serving.
+        #expect(try await HTTP.get(server.base + "/healthz").status == 200)
+    }
+}
