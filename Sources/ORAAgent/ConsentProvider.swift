@@ -1,5 +1,6 @@
 import Foundation
 public import ORACore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -237,8 +238,13 @@ enum ChildProgram {
     }
 }
 
-/// Asks on the agent's terminal (`/dev/tty`): the question, then `Allow? [y/N]`; only `y` or `yes` grants.
+/// Asks on the agent's terminal (`/dev/tty`): the question, then `Allow? [y/N]`; only `y` or `yes` grants. While a
+/// session goes on, the terminal reads single keys: E ends the session, and while the helper has control, ESC or
+/// Ctrl+C takes it back. One reader has the terminal at a time: a question while it is asked, the session's watch
+/// otherwise.
 public struct TerminalConsentProvider: ConsentProvider {
+    private let terminal = TerminalKeys()
+
     /// Creates the provider.
     public init() {}
 
@@ -246,15 +252,29 @@ public struct TerminalConsentProvider: ConsentProvider {
         let seconds = timeout.components.seconds
         let prompt =
             "\n\(question.text)\nAllow? [y/N] (no answer in \(seconds) s means no) "
+        let terminal = self.terminal
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(returning: Self.readAnswer(prompt: prompt, timeout: timeout))
+                let answer = terminal.exclusively { Self.readAnswer(prompt: prompt, timeout: timeout) }
+                continuation.resume(returning: answer)
             }
         }
     }
 
-    /// Tells the person how to take control back, then reads the terminal key by key (no echo, no line
-    /// editing, no signals) until ESC or Ctrl+C, or until control ends another way.
+    /// Tells the person that the session goes on and how to end it, then reads keys until E or the session's end.
+    public func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool {
+        let notice =
+            "\n\(AuditText.escaped(offer.helper.displayName)) is helping you. Press E at any time to end the session.\n"
+        let terminal = self.terminal
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: terminal.watch(notice: notice, stillActive: stillActive))
+            }
+        }
+    }
+
+    /// Tells the person how to take control back, then waits for ESC or Ctrl+C (read by the session's watch), or
+    /// until control ends another way.
     public func watchForStop(
         _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
     ) async
@@ -262,37 +282,14 @@ public struct TerminalConsentProvider: ConsentProvider {
     {
         let notice =
             "\n\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse. "
-            + "Press ESC or Ctrl+C to take control back.\n"
-        return await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: Self.readStopKey(notice: notice, stillControlling: stillControlling))
-            }
-        }
-    }
-
-    private static func readStopKey(notice: String, stillControlling: @Sendable () -> Bool) -> ControlStopMethod? {
-        let descriptor = open("/dev/tty", O_RDWR | O_NOCTTY)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var original = termios()
-        guard tcgetattr(descriptor, &original) == 0 else { return nil }
-        var raw = original
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG)
-        tcsetattr(descriptor, TCSANOW, &raw)
-        defer { tcsetattr(descriptor, TCSANOW, &original) }
-        _ = notice.withCString { write(descriptor, $0, strlen($0)) }
+            + "Press ESC or Ctrl+C to take control back, E to end the session.\n"
+        terminal.show(notice)
+        let terminal = self.terminal
+        terminal.stopKey.withLock { $0 = .waiting }
+        defer { terminal.stopKey.withLock { $0 = .notWatched } }
         while stillControlling() {
-            var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&waiting, 1, 200)
-            if ready < 0 { return nil }
-            if ready == 0 { continue }
-            var byte: UInt8 = 0
-            guard read(descriptor, &byte, 1) == 1 else { return nil }
-            switch byte {
-            case 0x1b: return .escape
-            case 0x03: return .ctrlC
-            default: continue
-            }
+            if case .pressed(let method) = terminal.stopKey.withLock({ $0 }) { return method }
+            try? await Task.sleep(for: .milliseconds(100))
         }
         return nil
     }
@@ -319,5 +316,90 @@ public struct TerminalConsentProvider: ConsentProvider {
         }
         _ = "\nno answer: declined\n".withCString { write(descriptor, $0, strlen($0)) }
         return nil
+    }
+}
+
+/// The agent's terminal as the terminal provider shares it: a question has it while it is asked (line by line,
+/// echoed); otherwise the session's watch reads it key by key (no echo, no line editing, no signals).
+final class TerminalKeys: Sendable {
+    /// Whether a control watch waits for ESC or Ctrl+C, and which was pressed.
+    enum StopKey: Sendable {
+        case notWatched
+        case waiting
+        case pressed(ControlStopMethod)
+    }
+
+    let stopKey = Mutex(StopKey.notWatched)
+    /// Held by whoever reads the terminal.
+    private let reader = NSLock()
+    private let questionsWaiting = Mutex(0)
+
+    /// Runs `read` with the terminal to itself, as soon as the watch has let go of it.
+    func exclusively<Result>(_ read: () -> Result) -> Result {
+        questionsWaiting.withLock { $0 += 1 }
+        reader.lock()
+        questionsWaiting.withLock { $0 -= 1 }
+        defer { reader.unlock() }
+        return read()
+    }
+
+    /// Writes `text` to the terminal.
+    func show(_ text: String) {
+        let descriptor = open("/dev/tty", O_WRONLY | O_NOCTTY)
+        guard descriptor >= 0 else { return }
+        _ = text.withCString { write(descriptor, $0, strlen($0)) }
+        close(descriptor)
+    }
+
+    /// Shows `notice`, then reads keys while `stillActive`, letting go of the terminal while a question is asked.
+    /// - Returns: true when the person pressed E.
+    func watch(notice: String, stillActive: () -> Bool) -> Bool {
+        show(notice)
+        while stillActive() {
+            let ended = exclusivelyRaw { descriptor in
+                while stillActive(), questionsWaiting.withLock({ $0 }) == 0 {
+                    var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                    let ready = poll(&waiting, 1, 200)
+                    if ready < 0 { return false }
+                    if ready == 0 { continue }
+                    var byte: UInt8 = 0
+                    guard read(descriptor, &byte, 1) == 1 else { return false }
+                    switch byte {
+                    case UInt8(ascii: "e"), UInt8(ascii: "E"): return true
+                    case 0x1b: pressed(.escape)
+                    case 0x03: pressed(.ctrlC)
+                    default: continue
+                    }
+                }
+                return false
+            }
+            if ended == true { return true }
+            if ended == nil { return false }
+            // A question is asked: it takes the terminal now.
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    private func pressed(_ method: ControlStopMethod) {
+        stopKey.withLock { key in
+            if case .waiting = key { key = .pressed(method) }
+        }
+    }
+
+    /// Runs `read` on the terminal in raw mode, restoring its mode afterwards; `nil` without a terminal.
+    private func exclusivelyRaw(_ read: (Int32) -> Bool) -> Bool? {
+        reader.lock()
+        defer { reader.unlock() }
+        let descriptor = open("/dev/tty", O_RDWR | O_NOCTTY)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var original = termios()
+        guard tcgetattr(descriptor, &original) == 0 else { return nil }
+        var raw = original
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG)
+        tcsetattr(descriptor, TCSANOW, &raw)
+        defer { tcsetattr(descriptor, TCSANOW, &original) }
+        return read(descriptor)
     }
 }

@@ -218,7 +218,9 @@ struct OfferTests {
         #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
     }
 
-    @Test("with the terminal provider in tmux: the novice answers at the keyboard and takes control back with ESC")
+    @Test(
+        "with the terminal provider in tmux: the novice answers at the keyboard, takes control back with ESC and ends the session with E"
+    )
     func terminalConsent() async throws {
         let setup = try await Setup.make(enrolling: "WS-0102")
         let (server, state) = (setup.server, setup.state)
@@ -254,12 +256,24 @@ struct OfferTests {
                 try server.sql(
                     "SELECT details->>'how' FROM audit_events WHERE event = 'control.stopped' AND session_id = '\(id)'")
                     == "esc")
-            #expect(await lena.run("session", "end", id).status == 0)
+            #expect(try await terminal.waitFor("Press E at any time to end the session").contains("Lena Wolf"))
+            try await terminal.type("e")
+            let ended = try await session(id, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
+            #expect(ended["end_reason"] as? String == "novice_ended", "\(ended)")
             #expect(
                 try events(of: id, on: server) == [
                     "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                     "control.granted", "control.stopped", "session.ended",
                 ])
+            // The agent goes on, and the next offer is asked at the keyboard again.
+            let again = await lena.run("offer", "ws-0102", "--ticket", "INC0000001")
+            #expect(again.status == 0, "\(again.standardError)")
+            _ = try await terminal.waitFor("Ticket: INC0000001")
+            try await terminal.type("n", "Enter")
+            let declined = try await session(sessionID(in: again.standardOutput), on: server, token: lenaToken) {
+                $0["state"] as? String == "ended"
+            }
+            #expect(declined["end_reason"] as? String == "declined", "\(declined)")
         } catch {
             await terminal.close()
             throw error
