@@ -199,7 +199,10 @@ struct OfferTests {
         let third = sessionID(in: lost.standardOutput)
         agent.send(SIGKILL)
         _ = await agent.exit()
-        let gone = try await session(third, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
+        // Its closed connection is noticed at once, not at the next ping (30 s).
+        let gone = try await session(third, on: server, token: lenaToken, within: .seconds(5)) {
+            $0["state"] as? String == "ended"
+        }
         #expect(gone["end_reason"] as? String == "agent_disconnected")
         let offline = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
         #expect(offline.status == 2)

@@ -52,6 +52,8 @@ struct AgentAwareChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     /// The HTTP request of an agent's connection, upgraded to a WebSocket served by `AgentConnectionHandler`; a
     /// request that is not a WebSocket upgrade gets 400.
     private static func configureAgentPipeline(_ channel: any Channel, gateway: AgentGateway) throws {
+        // An agent whose side is closed is gone: no half-closed connections (Hummingbird allows them for HTTP).
+        try channel.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: false)
         let source = channel.remoteAddress?.ipAddress ?? "unknown"
         let connection = NIOLoopBound(
             AgentConnectionHandler(gateway: gateway, source: source, channel: channel), eventLoop: channel.eventLoop)
@@ -127,7 +129,10 @@ final class AgentRequestSniffer<Value: Sendable>: ChannelInboundHandler, Removab
         guard let isAgent = Self.isAgent(received!.readableBytesView) else { return }
         decided = true
         timeout?.cancel()
-        configure(context.channel, isAgent).cascade(to: promise)
+        let channel = context.channel
+        let configured = configure(channel, isAgent)
+        configured.whenFailure { _ in channel.close(promise: nil) }
+        configured.cascade(to: promise)
         context.fireChannelRead(wrapInboundOut(received!))
         received = nil
         context.fireChannelReadComplete()
@@ -139,11 +144,13 @@ final class AgentRequestSniffer<Value: Sendable>: ChannelInboundHandler, Removab
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
+        switch event {
+        case is ChannelShouldQuiesceEvent, ChannelEvent.inputClosed:
+            // Stopping, or the client closed before saying anything.
             context.close(promise: nil)
-            return
+        default:
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -40,7 +40,7 @@ final class AgentConnectionHandler: ChannelInboundHandler {
     private var phase = Phase.awaitingHello
     private var handshakeTimeout: Scheduled<Void>?
     private var pinger: RepeatedTask?
-    /// Whether anything arrived since the last ping was sent.
+    /// Whether the agent answered the last ping.
     private var heard = true
     /// Whether this side sent its close frame; nothing the agent sends after it is handled.
     private var closeSent = false
@@ -94,7 +94,8 @@ final class AgentConnectionHandler: ChannelInboundHandler {
             close(context, code: request.code, reason: request.reason)
         case is Ping:
             guard case .connected = phase else { return }
-            guard heard else {
+            // An agent that does not read cannot answer; one whose writes pile up is not reading either.
+            guard heard, context.channel.isWritable else {
                 close(context, code: .goingAway, reason: "no answer to the last ping")
                 return
             }
@@ -105,6 +106,9 @@ final class AgentConnectionHandler: ChannelInboundHandler {
             // The server is stopping: the agent reconnects to whichever server is up.
             serverStopping = true
             close(context, code: .goingAway, reason: "the server is stopping")
+        case ChannelEvent.inputClosed:
+            // The agent's side is gone (its process ended, its machine shut down): nothing more can come.
+            context.close(promise: nil)
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -112,7 +116,6 @@ final class AgentConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        heard = true
         switch frame.opcode {
         case .text:
             received(frame.unmaskedData, context: context)
@@ -121,14 +124,19 @@ final class AgentConnectionHandler: ChannelInboundHandler {
                 wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
             guard closeSent else {
-                // The agent closes: the same code goes back, and the connection ends.
+                // The agent closes: its code goes back (one that may be sent), and the connection ends.
                 var data = frame.unmaskedData
-                close(context, code: data.readWebSocketErrorCode() ?? .normalClosure, reason: "")
+                var code = data.readWebSocketErrorCode() ?? .normalClosure
+                if [1005, 1006, 1015].contains(UInt16(webSocketErrorCode: code)) { code = .normalClosure }
+                close(context, code: code, reason: "")
+                context.close(promise: nil)
                 return
             }
             context.close(promise: nil)
+        case .pong:
+            heard = true
         default:
-            // Pongs only show that the agent is there; binary frames are not part of the protocol and ignored.
+            // Binary frames are not part of the protocol and are ignored.
             break
         }
     }
@@ -171,6 +179,7 @@ final class AgentConnectionHandler: ChannelInboundHandler {
                 return
             }
             handshakeTimeout?.cancel()
+            handshakeTimeout = nil
             write(.welcome(machine: enrolled.name), context: context)
             gateway.logger.notice(
                 "agent connected",
@@ -182,7 +191,12 @@ final class AgentConnectionHandler: ChannelInboundHandler {
             phase = .connected(machine: enrolled.name, inbox: inbox)
             gateway.connected(enrolled.name, channel: context.channel, inbox: inbox, source: source)
         case .connected(let machine, let inbox):
-            gateway.deliver(.message(message), from: machine, inbox: inbox, source: source)
+            guard gateway.deliver(.message(message), from: machine, inbox: inbox, source: source) else {
+                gateway.logger.warning(
+                    "agent sent more messages than it may have waiting", metadata: ["machine": "\(machine)"])
+                close(context, code: .policyViolation, reason: "too many messages at once")
+                return
+            }
         case .closed:
             break
         }
@@ -196,7 +210,9 @@ final class AgentConnectionHandler: ChannelInboundHandler {
             let outcome = await gateway.enrolledMachine(name)
             handler.eventLoop.execute {
                 let handler = handler.value
-                guard let context = handler.context, case .lookingUp = handler.phase else { return }
+                guard let context = handler.context, !handler.closeSent, case .lookingUp = handler.phase else {
+                    return
+                }
                 switch outcome {
                 case .enrolled(let record):
                     let nonce = AgentAuthentication.makeNonce()
@@ -222,8 +238,8 @@ final class AgentConnectionHandler: ChannelInboundHandler {
         close(context, code: .policyViolation, reason: code)
     }
 
-    /// Sends a close frame and closes the connection once it is written, or after 2 seconds when it cannot be (an
-    /// agent that stopped reading).
+    /// Sends a close frame; the connection is closed when the agent's close frame comes back, or after 2 seconds
+    /// (an agent that does not answer, or stopped reading).
     private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode, reason: String) {
         guard !closeSent else { return }
         closeSent = true
@@ -231,8 +247,8 @@ final class AgentConnectionHandler: ChannelInboundHandler {
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-            .whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
         context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 
@@ -254,15 +270,29 @@ final class AgentInbox: Sendable {
         case disconnected(serverStopping: Bool)
     }
 
+    /// What `push` did.
+    enum Pushed {
+        /// Queued, and the caller has to start draining.
+        case drain
+        /// Queued behind others that are being handled.
+        case queued
+        /// Refused: the agent's messages waiting already reach `limit`.
+        case full
+    }
+
+    /// How many of an agent's messages may wait; an agent has little to say, so more means it floods.
+    static let limit = 64
+
     private let state = Mutex<(items: [Item], draining: Bool)>(([], false))
 
-    /// Adds `item`; `true` when the caller has to start draining.
-    func push(_ item: Item) -> Bool {
+    /// Adds `item`; a message only while fewer than `limit` wait (the connection's start and end always).
+    func push(_ item: Item) -> Pushed {
         state.withLock { state in
+            if case .message = item, state.items.count >= Self.limit { return .full }
             state.items.append(item)
-            guard !state.draining else { return false }
+            guard !state.draining else { return .queued }
             state.draining = true
-            return true
+            return .drain
         }
     }
 

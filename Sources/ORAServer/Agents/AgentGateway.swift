@@ -145,18 +145,30 @@ public final class AgentGateway: Service, Sendable {
     }
 
     /// Queues `item` of `machine`'s connection; a task handles the queue while it is not empty.
-    func deliver(_ item: AgentInbox.Item, from machine: String, inbox: AgentInbox, source: String) {
-        guard inbox.push(item) else { return }
-        Task {
-            while let item = inbox.next() {
-                await handle(item, from: machine, inbox: inbox, source: source)
+    /// - Returns: false when the agent has too many messages waiting (`AgentInbox.limit`); the item is dropped.
+    @discardableResult
+    func deliver(_ item: AgentInbox.Item, from machine: String, inbox: AgentInbox, source: String) -> Bool {
+        switch inbox.push(item) {
+        case .full: return false
+        case .queued: return true
+        case .drain:
+            Task {
+                while let item = inbox.next() {
+                    await handle(item, from: machine, inbox: inbox, source: source)
+                }
             }
+            return true
         }
     }
 
     private func handle(_ item: AgentInbox.Item, from machine: String, inbox: AgentInbox, source: String) async {
         switch item {
         case .connected:
+            // A revocation between the handshake's look-up and this link found no link to close; it does now.
+            if let enrolled = try? await machines.machine(named: machine), enrolled.revokedAt != nil {
+                await disconnectHere(machine)
+                return
+            }
             do {
                 try await replicas.recordConnection(of: machine, to: bus.instance, at: Date())
             } catch {
