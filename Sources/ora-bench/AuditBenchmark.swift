@@ -83,7 +83,7 @@ enum AuditBenchmark {
                                     actor: .operator(
                                         dn: "uid=user-\(caller % 1000),ou=People,dc=corp,dc=example",
                                         account: "user-\(caller % 1000)"),
-                                    machine: "WS-\(caller % 5000)", session: UUID(), source: "192.0.2.7",
+                                    machine: "WS-\(caller % 5000)", session: .random(), source: "192.0.2.7",
                                     policy: .init(version: 3, names: ["tier1-view-workstations"]), outcome: .success,
                                     details: ["mode": "view", "ticket": "INC0012345"])
                                 let start = ContinuousClock.now

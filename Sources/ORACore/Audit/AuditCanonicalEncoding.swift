@@ -30,7 +30,7 @@ public enum AuditCanonicalEncoding {
         output.raw(",\"event\":")
         output.string(event.name)
         output.raw(",\"id\":")
-        output.string(event.id.uuidString.lowercased())
+        output.string(event.id.lowercasedText)
         output.raw(",\"machine\":")
         output.optionalString(event.machine)
         output.raw(",\"outcome\":")
@@ -52,7 +52,7 @@ public enum AuditCanonicalEncoding {
         let before = output.bytes
         output = JSONWriter()
         output.raw(",\"session\":")
-        output.optionalString(event.session?.uuidString.lowercased())
+        output.optionalString(event.session?.lowercasedText)
         output.raw(",\"source\":")
         output.optionalString(event.source)
         output.raw(",\"time\":")
@@ -91,6 +91,17 @@ struct JSONWriter {
 
     mutating func string(_ text: String) {
         bytes.append(0x22)
+        // Most text needs no escape: copied at once.
+        var plain = true
+        for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5c {
+            plain = false
+            break
+        }
+        guard !plain else {
+            bytes.append(contentsOf: text.utf8)
+            bytes.append(0x22)
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case 0x22: bytes.append(contentsOf: [0x5c, 0x22])

@@ -44,7 +44,7 @@ public struct AuditEvent: Sendable, Hashable {
     /// Creates an event with a new id.
     public init(
         _ type: AuditEventType,
-        id: UUID = UUID(),
+        id: UUID = .random(),
         time: AuditTimestamp = .now,
         actor: AuditActor,
         machine: String? = nil,

@@ -29,13 +29,11 @@ public final class AuditWriter: Service, Sendable {
         }
     }
 
-    private struct Pending {
-        var event: AuditLog.PreparedEvent
-        var continuation: CheckedContinuation<Void, any Error>
-    }
-
     private struct State {
-        var queue: [Pending] = []
+        /// The events waiting, and their callers in the same order; kept apart so a batch is taken without
+        /// copying either.
+        var queue: [AuditLog.PreparedEvent] = []
+        var waiting: [CheckedContinuation<Void, any Error>] = []
         var accepting = true
         /// The chain's head after this writer's last batch; the next batch is appended after it in one statement,
         /// which notices when another server has moved it meanwhile.
@@ -66,7 +64,8 @@ public final class AuditWriter: Service, Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let accepted = state.withLock { state in
                     guard state.accepting else { return false }
-                    state.queue.append(Pending(event: prepared, continuation: continuation))
+                    state.queue.append(prepared)
+                    state.waiting.append(continuation)
                     return true
                 }
                 if accepted {
@@ -93,27 +92,35 @@ public final class AuditWriter: Service, Sendable {
         }
         let left = state.withLock { state in
             state.accepting = false
-            defer { state.queue = [] }
-            return state.queue
+            defer { (state.queue, state.waiting) = ([], []) }
+            return state.waiting
         }
-        for pending in left {
-            pending.continuation.resume(throwing: AuditUnavailableError(reason: "the server is shutting down"))
+        for caller in left {
+            caller.resume(throwing: AuditUnavailableError(reason: "the server is shutting down"))
         }
     }
 
     private func drain() async {
         while true {
-            let batch = state.withLock { state in
-                let count = min(state.queue.count, settings.maximumBatch)
-                defer { state.queue.removeFirst(count) }
-                return Array(state.queue.prefix(count))
+            let (events, callers) = state.withLock { state in
+                guard state.queue.count > settings.maximumBatch else {
+                    // Usually everything waiting: the arrays are taken whole.
+                    defer { (state.queue, state.waiting) = ([], []) }
+                    return (state.queue, state.waiting)
+                }
+                let count = settings.maximumBatch
+                defer {
+                    state.queue.removeFirst(count)
+                    state.waiting.removeFirst(count)
+                }
+                return (Array(state.queue.prefix(count)), Array(state.waiting.prefix(count)))
             }
-            if batch.isEmpty { return }
-            let result = await write(batch.map(\.event))
-            for pending in batch {
+            if events.isEmpty { return }
+            let result = await write(events)
+            for caller in callers {
                 switch result {
-                case .success: pending.continuation.resume()
-                case .failure(let error): pending.continuation.resume(throwing: error)
+                case .success: caller.resume()
+                case .failure(let error): caller.resume(throwing: error)
                 }
             }
         }

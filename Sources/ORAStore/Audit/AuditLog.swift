@@ -140,7 +140,7 @@ public struct AuditLog: Sendable {
             actorID = event.actor.id
             actorName = value(event.actor.name, bit: 0)
             machine = value(event.machine, bit: 1)
-            session = value(event.session?.uuidString, bit: 2)
+            session = value(event.session?.lowercasedText, bit: 2)
             source = value(event.source, bit: 3)
             policyVersion = event.policy?.version ?? 0
             if event.policy?.version == nil { nulls |= 1 << 4 }
@@ -152,11 +152,17 @@ public struct AuditLog: Sendable {
 
         /// `names` as a PostgreSQL array literal: `{"a","b"}`.
         static func arrayLiteral(_ names: [String]) -> String {
-            let quoted = names.map {
-                "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                    + "\""
+            var literal = "{"
+            for (index, name) in names.enumerated() {
+                if index > 0 { literal += "," }
+                literal += "\""
+                for character in name.unicodeScalars {
+                    if character == "\\" || character == "\"" { literal.unicodeScalars.append("\\") }
+                    literal.unicodeScalars.append(character)
+                }
+                literal += "\""
             }
-            return "{" + quoted.joined(separator: ",") + "}"
+            return literal + "}"
         }
     }
 
