@@ -301,5 +301,52 @@ public enum Schema {
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON sessions TO ora_server",
             ]
         ),
+        Migration(
+            version: 7,
+            name: "audit batches inserted before the chain lock",
+            statements: [
+                // The rows go in first, while the batch ahead (on another connection) may still hold the chain
+                // lock; then the lock, and the head moves only from where this batch was chained. If it is not
+                // there (the batch ahead failed, or another server appended), the block's changes are undone and
+                // false is returned.
+                """
+                CREATE FUNCTION ora_audit_append(
+                    after_sequence bigint, after_hash bytea, new_sequence bigint, new_hash bytea,
+                    s bigint[], i uuid[], t text[], ev text[], c text[], ak text[], ai text[], an text[], m text[],
+                    si text[], sa text[], pv bigint[], pn text[], o text[], d text[], n integer[], ph bytea[],
+                    h bytea[]
+                ) RETURNS boolean LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id,
+                        actor_name, machine, session_id, source_address, policy_version, policy_names, outcome,
+                        details, previous_hash, hash)
+                    SELECT e.s, e.i, e.t::timestamptz, e.ev, e.c, e.ak, e.ai, CASE WHEN e.n & 1 = 0 THEN e.an END,
+                        CASE WHEN e.n & 2 = 0 THEN e.m END, CASE WHEN e.n & 4 = 0 THEN e.si::uuid END,
+                        CASE WHEN e.n & 8 = 0 THEN e.sa END, CASE WHEN e.n & 16 = 0 THEN e.pv END,
+                        CASE WHEN e.n & 32 = 0 THEN e.pn::text[] END, e.o, e.d::jsonb, e.ph, e.h
+                    FROM unnest(s, i, t, ev, c, ak, ai, an, m, si, sa, pv, pn, o, d, n, ph, h)
+                        AS e(s, i, t, ev, c, ak, ai, an, m, si, sa, pv, pn, o, d, n, ph, h);
+                    PERFORM pg_advisory_xact_lock(\(AuditLog.chainLockKey));
+                    UPDATE audit_chain_head SET sequence = new_sequence, hash = new_hash
+                        WHERE sequence = after_sequence AND hash = after_hash;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'the audit chain head moved' USING ERRCODE = 'OR001';
+                    END IF;
+                    RETURN true;
+                EXCEPTION WHEN SQLSTATE 'OR001' THEN
+                    RETURN false;
+                END
+                $$
+                """,
+                """
+                REVOKE ALL ON FUNCTION ora_audit_append(bigint, bytea, bigint, bytea, bigint[], uuid[], text[], text[], text[], text[], text[],
+                    text[], text[], text[], text[], bigint[], text[], text[], text[], integer[], bytea[], bytea[]) FROM PUBLIC
+                """,
+                """
+                GRANT EXECUTE ON FUNCTION ora_audit_append(bigint, bytea, bigint, bytea, bigint[], uuid[], text[], text[], text[], text[], text[],
+                    text[], text[], text[], text[], bigint[], text[], text[], text[], integer[], bytea[], bytea[]) TO ora_server
+                """,
+            ]
+        ),
     ]
 }

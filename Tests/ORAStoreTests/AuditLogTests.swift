@@ -95,27 +95,80 @@ struct AuditLogTests {
             try await Migrator(client: client, logger: logger).migrate()
             let log = AuditLog(client: client, logger: logger)
             let first = (0..<3).map { _ in AuditLog.PreparedEvent(Self.event()) }
-            let head = try #require(
-                try await AuditLog.append(first, after: try await log.head(), on: client, logger: logger))
+            let batch = AuditLog.ChainedBatch(first, after: try await log.head())
+            #expect(try await AuditLog.appendBehind(batch, on: client, logger: logger))
+            let head = batch.next
             #expect(head == (try await log.head()))
             #expect(head.sequence == 3)
 
             // Another writer moved the head: nothing is written against the old one.
             try await append([Self.event(.policyApplied)], client: client)
-            #expect(
-                try await AuditLog.append(
-                    [AuditLog.PreparedEvent(Self.event())], after: head, on: client, logger: logger) == nil)
+            let late = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: head)
+            #expect(try await AuditLog.appendBehind(late, on: client, logger: logger) == false)
             #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "4|4")
 
             // A stored id refuses the whole statement, head included.
             let current = try await log.head()
-            let batch = [Self.event(), first[1].chain.event, Self.event()].map(AuditLog.PreparedEvent.init)
+            let repeated = AuditLog.ChainedBatch(
+                [Self.event(), first[1].chain.event, Self.event()].map(AuditLog.PreparedEvent.init), after: current)
             let refusal = await #expect(throws: PSQLError.self) {
-                try await AuditLog.append(batch, after: current, on: client, logger: logger)
+                try await AuditLog.appendBehind(repeated, on: client, logger: logger)
             }
             #expect(refusal?.serverInfo?[.sqlState] == "23505", "a unique violation, not another failure")
             #expect(try await log.head() == current)
             #expect(try database.sql("SELECT count(*) FROM audit_events") == "4")
+            #expect(try await log.verify().intact)
+        }
+    }
+
+    @Test("a batch behind another commits right after it, in order; behind one that failed, it writes nothing")
+    func appendBehind() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let log = AuditLog(client: client, logger: logger)
+            let start = try await log.head()
+            let ahead = AuditLog.ChainedBatch(
+                (0..<200).map { _ in AuditLog.PreparedEvent(Self.event()) }, after: start)
+            let behind = AuditLog.ChainedBatch(
+                (0..<200).map { _ in AuditLog.PreparedEvent(Self.event(.policyApplied)) }, after: ahead.next)
+            // Both on their way at once, on two connections: while another transaction holds the chain lock, each
+            // inserts its rows and waits for the lock, the one ahead first.
+            func waitingForTheLock() throws -> String {
+                try database.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            }
+            let (first, second) = try await client.withTransaction(logger: logger) { holder in
+                try await holder.query("SELECT pg_advisory_xact_lock(\(Int64(0x6f72_615f_6175_6474)))", logger: logger)
+                let first = Task { try await AuditLog.appendBehind(ahead, on: client, logger: logger) }
+                for _ in 0..<100 where try waitingForTheLock() != "1" { try await Task.sleep(for: .milliseconds(50)) }
+                let second = Task { try await AuditLog.appendBehind(behind, on: client, logger: logger) }
+                for _ in 0..<100 where try waitingForTheLock() != "2" { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(try waitingForTheLock() == "2")
+                return (first, second)
+            }
+            #expect(try await (first.value, second.value) == (true, true))
+            #expect(try await log.head() == behind.next)
+            #expect(
+                try database.sql(
+                    "SELECT count(*), min(sequence), max(sequence), count(DISTINCT event) FROM audit_events")
+                    == "400|1|400|2")
+            #expect(
+                try database.sql("SELECT max(sequence) FROM audit_events WHERE event = 'offer.requested'") == "200",
+                "the batch ahead is first in the chain")
+
+            // Behind a batch that never came (chained after a head that is not stored): nothing is written.
+            let lost = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: start)
+            let stray = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: lost.next)
+            #expect(try await AuditLog.appendBehind(stray, on: client, logger: logger) == false)
+            #expect(try await AuditLog.appendBehind(lost, on: client, logger: logger) == false)
+            #expect(try database.sql("SELECT count(*) FROM audit_events") == "400")
+            #expect(try await log.head() == behind.next)
+
+            // The server's role may call it; the chain verifies.
+            #expect(
+                try database.sql(
+                    "SELECT has_function_privilege('ora_server', 'ora_audit_append(bigint, bytea, bigint, bytea, "
+                        + "bigint[], uuid[], text[], text[], text[], text[], text[], text[], text[], text[], text[], "
+                        + "bigint[], text[], text[], text[], integer[], bytea[], bytea[])', 'EXECUTE')") == "t")
             #expect(try await log.verify().intact)
         }
     }

@@ -84,8 +84,13 @@ public final class AuditWriter: Service, Sendable {
     /// Writes batches until graceful shutdown, then refuses what is left.
     public func run() async {
         await withGracefulShutdownHandler {
+            var pipeline = Pipeline()
             for await _ in wakeups {
-                await drain()
+                await advance(&pipeline)
+            }
+            // Shutting down: what is on its way is answered before the rest is refused.
+            while let first = pipeline.first {
+                pipeline = Pipeline(first: await settle(first, before: pipeline.second))
             }
         } onGracefulShutdown: {
             self.wake.finish()
@@ -100,35 +105,171 @@ public final class AuditWriter: Service, Sendable {
         }
     }
 
-    private func drain() async {
-        while true {
-            let (events, callers) = state.withLock { state in
-                guard state.queue.count > settings.maximumBatch else {
-                    // Usually everything waiting: the arrays are taken whole.
-                    defer { (state.queue, state.waiting) = ([], []) }
-                    return (state.queue, state.waiting)
-                }
-                let count = settings.maximumBatch
+    /// A batch on its way to the database, chained (in memory) after the one ahead of it.
+    private final class InFlight: Sendable {
+        let events: [AuditLog.PreparedEvent]
+        let callers: [CheckedContinuation<Void, any Error>]
+        let task: Task<Bool, any Error>
+        private let ended = EndFlag()
+
+        init(
+            _ batch: AuditLog.ChainedBatch, events: [AuditLog.PreparedEvent],
+            callers: [CheckedContinuation<Void, any Error>], writer: AuditWriter
+        ) {
+            self.events = events
+            self.callers = callers
+            let ended = self.ended
+            let (client, logger, limit, wake) = (
+                writer.client, writer.logger, writer.settings.writeTimeout, writer.wake
+            )
+            task = Task {
                 defer {
-                    state.queue.removeFirst(count)
-                    state.waiting.removeFirst(count)
+                    ended.set()
+                    wake.yield()
                 }
-                return (Array(state.queue.prefix(count)), Array(state.waiting.prefix(count)))
+                return try await withTimeout(limit) {
+                    try await AuditLog.appendBehind(batch, on: client, logger: logger)
+                }
             }
-            if events.isEmpty { return }
-            let result = await write(events)
-            for caller in callers {
-                switch result {
-                case .success: caller.resume()
-                case .failure(let error): caller.resume(throwing: error)
-                }
+        }
+
+        var hasEnded: Bool { ended.isSet }
+    }
+
+    /// Set once, when a batch's task has ended.
+    private final class EndFlag: Sendable {
+        private let value = Atomic(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
+
+    /// At most two batches on their way: while the first commits, the second (chained after it) is already
+    /// inserting on another connection, and commits right after it.
+    private struct Pipeline {
+        var first: InFlight?
+        var second: InFlight?
+    }
+
+    /// Answers the batches that have ended and starts the next ones: a batch when none is on its way; a second
+    /// one behind it once as many events wait as the first carries (so the database gets full batches on both
+    /// connections, not a trickle); with two on their way, it waits for the first. Returns when nothing more can
+    /// be done until the next wake-up.
+    private func advance(_ pipeline: inout Pipeline) async {
+        while true {
+            if let first = pipeline.first, first.hasEnded || pipeline.second != nil {
+                pipeline = Pipeline(first: await settle(first, before: pipeline.second))
+                continue
+            }
+            let waiting = state.withLock { $0.queue.count }
+            if waiting == 0 { return }
+            if let first = pipeline.first {
+                // The head the first leaves, known since it was launched.
+                guard waiting >= max(64, first.events.count / 2), let head = state.withLock({ $0.head }) else { return }
+                let (events, callers) = takeBatch()
+                pipeline.second = launch(events, callers, after: head)
+                continue
+            }
+            let (events, callers) = takeBatch()
+            guard let head = await storedHead() else {
+                // The head cannot be read: the careful way decides.
+                resume(callers, with: await write(events))
+                continue
+            }
+            pipeline.first = launch(events, callers, after: head)
+        }
+    }
+
+    private func launch(
+        _ events: [AuditLog.PreparedEvent], _ callers: [CheckedContinuation<Void, any Error>],
+        after head: AuditChainHead
+    ) -> InFlight {
+        let batch = AuditLog.ChainedBatch(events, after: head)
+        state.withLock { $0.head = batch.next }
+        return InFlight(batch, events: events, callers: callers, writer: self)
+    }
+
+    /// The events waiting (at most a batch) and their callers.
+    private func takeBatch() -> ([AuditLog.PreparedEvent], [CheckedContinuation<Void, any Error>]) {
+        state.withLock { state in
+            guard state.queue.count > settings.maximumBatch else {
+                // Usually everything waiting: the arrays are taken whole.
+                defer { (state.queue, state.waiting) = ([], []) }
+                return (state.queue, state.waiting)
+            }
+            let count = settings.maximumBatch
+            defer {
+                state.queue.removeFirst(count)
+                state.waiting.removeFirst(count)
+            }
+            return (Array(state.queue.prefix(count)), Array(state.waiting.prefix(count)))
+        }
+    }
+
+    /// The head this writer left, or the stored one when it does not know; `nil` when that cannot be read.
+    private func storedHead() async -> AuditChainHead? {
+        if let known = state.withLock({ $0.head }) { return known }
+        let log = AuditLog(client: client, logger: logger)
+        return try? await withTimeout(settings.writeTimeout) { try await log.head() }
+    }
+
+    /// Waits for `batch` and answers its callers. When it failed, `following` (chained after it) cannot have
+    /// followed it unless it was stored after all: both are written again the careful way, in order; when the
+    /// database refuses `batch` again, `following` is refused with it rather than waiting as long once more.
+    /// - Returns: `following` while it is still on its way, `nil` when it was answered here.
+    private func settle(_ batch: InFlight, before following: InFlight?) async -> InFlight? {
+        let outcome = await batch.task.result
+        if case .success(true) = outcome {
+            resume(batch.callers, with: .success(()))
+            return following
+        }
+        state.withLock { $0.head = nil }
+        let followed = await following?.task.result
+        let written = await write(batch.events, after: Self.failure(of: outcome))
+        resume(batch.callers, with: written)
+        if let following {
+            switch (followed, written) {
+            case (.success(true), _): resume(following.callers, with: .success(()))
+            case (_, .failure(let error)): resume(following.callers, with: .failure(error))
+            default:
+                resume(following.callers, with: await write(following.events, after: followed.flatMap(Self.failure)))
+            }
+        }
+        return nil
+    }
+
+    /// The error of a pipelined attempt that threw; `nil` for one that found the head moved (not a failure: the
+    /// careful way starts from its first attempt).
+    private static func failure(of outcome: Result<Bool, any Error>) -> (any Error)? {
+        if case .failure(let error) = outcome { return error }
+        return nil
+    }
+
+    private func resume(
+        _ callers: [CheckedContinuation<Void, any Error>], with result: Result<Void, AuditUnavailableError>
+    ) {
+        for caller in callers {
+            switch result {
+            case .success: caller.resume()
+            case .failure(let error): caller.resume(throwing: error)
             }
         }
     }
 
-    private func write(_ events: [AuditLog.PreparedEvent]) async -> Result<Void, AuditUnavailableError> {
-        var lastError = ""
-        for attempt in 1...max(1, settings.attempts) {
+    /// Writes `events` the careful way: the chain lock, the head read, and retries that look for events stored
+    /// already.
+    /// - Parameter failure: why a first (pipelined) attempt failed; the attempts go on from the second.
+    private func write(
+        _ events: [AuditLog.PreparedEvent], after failure: (any Error)? = nil
+    ) async -> Result<Void, AuditUnavailableError> {
+        var lastError = failure.map(DatabaseErrorDescription.describe) ?? ""
+        let first = failure == nil ? 1 : 2
+        if failure != nil {
+            logger.log(
+                level: first <= settings.attempts ? .warning : .error, "could not write audit events",
+                metadata: ["audit.events": "\(events.count)", "attempt": "1", "error": "\(lastError)"])
+        }
+        guard first <= settings.attempts else { return .failure(AuditUnavailableError(reason: lastError)) }
+        for attempt in first...settings.attempts {
             do {
                 // The first attempt writes without looking for stored ids (the common case, and the fast one); a
                 // retry looks, so an event whose commit was only unacknowledged is stored once.
@@ -167,8 +308,9 @@ extension AuditWriter {
             } else {
                 head = try await AuditLog(client: client, logger: logger).head()
             }
-            if let next = try await AuditLog.append(events, after: head, on: client, logger: logger) {
-                state.withLock { $0.head = next }
+            let batch = AuditLog.ChainedBatch(events, after: head)
+            if try await AuditLog.appendBehind(batch, on: client, logger: logger) {
+                state.withLock { $0.head = batch.next }
                 return true
             }
             state.withLock { $0.head = nil }

@@ -185,85 +185,67 @@ public struct AuditLog: Sendable {
             if !stored.isEmpty { fresh = events.filter { !stored.contains($0.chain.event.id) } }
         }
         guard !fresh.isEmpty else { return [] }
-        var head = try await chainHead(on: connection, logger: logger)
-        let chained = head.append(fresh.map(\.chain))
-        // One statement, not COPY: a COPY stays open between client messages, and a backend in that state holds
-        // up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more. A stored id (a
-        // first attempt does not look) violates the unique key, and the whole transaction is refused.
-        try await connection.query(insertStatement(fresh, chained), logger: logger)
-        try await connection.query(
-            "UPDATE audit_chain_head SET sequence = \(head.sequence), hash = \(ByteBuffer(bytes: head.hash))",
-            logger: logger)
-        return chained
+        let batch = ChainedBatch(fresh, after: try await chainHead(on: connection, logger: logger))
+        // A stored id (a first attempt does not look) violates the unique key, and the whole transaction is refused.
+        // With the lock held the head cannot have moved.
+        let rows = try await connection.query(batch.statement, logger: logger)
+        for try await appended in rows.decode(Bool.self) where !appended { throw AuditLogError.headMoved }
+        return batch.chained
     }
 
-    /// Appends `events` after `head` in one statement of its own (one round trip, committed when it returns): it
-    /// takes the chain lock, moves the head from `head` to the last event, and inserts the events, all or nothing.
-    /// - Returns: the new head; `nil` when the head is no longer `head` (another server appended meanwhile) and
-    ///   nothing was written: read the head and try again.
-    /// - Throws: when an event's id is stored already (nothing is written then; `append(_:on:logger:checkingForStored:)`
-    ///   with `checkingForStored` skips it), or when the database fails.
-    public static func append(
-        _ events: [PreparedEvent],
-        after head: AuditChainHead,
-        on client: PostgresClient,
-        logger: Logger
-    ) async throws -> AuditChainHead? {
-        guard !events.isEmpty else { return head }
-        var next = head
-        let chained = next.append(events.map(\.chain))
-        let insert = insertStatement(events, chained)
-        // The lock comes first (the sub-select runs before the row is locked), then the head row: the same order
-        // as every other writer, which takes the lock and then reads the head. If the head moved while this
-        // statement waited, the row no longer matches and nothing is inserted.
-        var bindings = insert.binds
-        let lock = bindings.count + 1
-        bindings.append(chainLockKey)
-        bindings.append(head.sequence)
-        bindings.append(ByteBuffer(bytes: head.hash))
-        bindings.append(next.sequence)
-        bindings.append(ByteBuffer(bytes: next.hash))
-        let statement = PostgresQuery(
-            unsafeSQL: """
-                WITH head AS (
-                    UPDATE audit_chain_head SET sequence = $\(lock + 3), hash = $\(lock + 4)
-                    WHERE (SELECT 1 FROM pg_advisory_xact_lock($\(lock))) = 1
-                        AND sequence = $\(lock + 1) AND hash = $\(lock + 2)
-                    RETURNING 1
-                ), inserted AS (
-                    \(insert.sql) WHERE EXISTS (SELECT 1 FROM head)
-                )
-                SELECT count(*) FROM head
-                """,
-            binds: bindings)
-        let rows = try await client.query(statement, logger: logger)
-        for try await moved in rows.decode(Int.self) where moved == 1 { return next }
-        return nil
+    /// Events chained after a head, in memory, ready for `appendBehind`.
+    public struct ChainedBatch: Sendable {
+        let events: [PreparedEvent]
+        let chained: [ChainedAuditEvent]
+        /// The head the batch was chained after.
+        public let head: AuditChainHead
+        /// The head once the batch is appended.
+        public let next: AuditChainHead
+
+        /// Chains `events` after `head`.
+        public init(_ events: [PreparedEvent], after head: AuditChainHead) {
+            var next = head
+            chained = next.append(events.map(\.chain))
+            self.events = events
+            self.head = head
+            self.next = next
+        }
+
+        /// `ora_audit_append` with the batch, its columns as arrays in PostgreSQL's binary format (which it reads
+        /// without parsing). One statement, not COPY: a COPY stays open between client messages, and a backend in
+        /// that state holds up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more.
+        var statement: PostgresQuery {
+            let rows = events.map(\.row)
+            return """
+                SELECT ora_audit_append(\(head.sequence), \(ByteBuffer(bytes: head.hash)), \(next.sequence),
+                    \(ByteBuffer(bytes: next.hash)), \(chained.map(\.sequence))::bigint[], \(rows.map(\.id))::uuid[],
+                    \(rows.map(\.time))::text[], \(rows.map(\.event))::text[], \(rows.map(\.code))::text[],
+                    \(rows.map(\.actorKind))::text[], \(rows.map(\.actorID))::text[],
+                    \(rows.map(\.actorName))::text[], \(rows.map(\.machine))::text[],
+                    \(rows.map(\.session))::text[], \(rows.map(\.source))::text[],
+                    \(rows.map(\.policyVersion))::bigint[], \(rows.map(\.policyNames))::text[],
+                    \(rows.map(\.outcome))::text[], \(rows.map(\.details))::text[], \(rows.map(\.nulls))::integer[],
+                    \(chained.map { ByteBuffer(bytes: $0.previousHash) })::bytea[],
+                    \(chained.map { ByteBuffer(bytes: $0.hash) })::bytea[])
+                """
+        }
     }
 
-    /// `INSERT … SELECT` of the chained events, their columns as arrays in PostgreSQL's binary format (which it
-    /// reads without parsing); the caller completes the statement.
-    private static func insertStatement(_ events: [PreparedEvent], _ chained: [ChainedAuditEvent]) -> PostgresQuery {
-        let rows = events.map(\.row)
-        return """
-            INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
-                machine, session_id, source_address, policy_version, policy_names, outcome, details,
-                previous_hash, hash)
-            SELECT s, i, t::timestamptz, ev, c, ak, ai, CASE WHEN n & 1 = 0 THEN an END,
-                CASE WHEN n & 2 = 0 THEN m END, CASE WHEN n & 4 = 0 THEN si::uuid END,
-                CASE WHEN n & 8 = 0 THEN sa END, CASE WHEN n & 16 = 0 THEN pv END,
-                CASE WHEN n & 32 = 0 THEN pn::text[] END, o, d::jsonb, ph, h
-            FROM unnest(\(chained.map(\.sequence))::bigint[], \(rows.map(\.id))::uuid[],
-                \(rows.map(\.time))::text[], \(rows.map(\.event))::text[], \(rows.map(\.code))::text[],
-                \(rows.map(\.actorKind))::text[], \(rows.map(\.actorID))::text[],
-                \(rows.map(\.actorName))::text[], \(rows.map(\.machine))::text[], \(rows.map(\.session))::text[],
-                \(rows.map(\.source))::text[], \(rows.map(\.policyVersion))::bigint[],
-                \(rows.map(\.policyNames))::text[], \(rows.map(\.outcome))::text[], \(rows.map(\.details))::text[],
-                \(rows.map(\.nulls))::integer[],
-                \(chained.map { ByteBuffer(bytes: $0.previousHash) })::bytea[],
-                \(chained.map { ByteBuffer(bytes: $0.hash) })::bytea[])
-                AS e(s, i, t, ev, c, ak, ai, an, m, si, sa, pv, pn, o, d, n, ph, h)
-            """
+    /// Appends `batch` with `ora_audit_append`, in one statement of its own: the rows are inserted before the
+    /// chain lock is taken, so this runs while the batch ahead of it (the one that leaves the head where `batch`
+    /// was chained) still commits on another connection, and commits right after that one.
+    /// - Returns: false when, once the lock was held, the head was not where `batch` was chained (the batch ahead
+    ///   failed, or another server appended); nothing was written then.
+    /// - Throws: when an event's id is stored already (nothing is written then), or when the database fails.
+    public static func appendBehind(
+        _ batch: ChainedBatch, on client: PostgresClient, logger: Logger
+    ) async throws
+        -> Bool
+    {
+        guard !batch.events.isEmpty else { return true }
+        let result = try await client.query(batch.statement, logger: logger)
+        for try await appended in result.decode(Bool.self) { return appended }
+        return false
     }
 
     /// The ids of `events` that are stored already.
@@ -449,12 +431,15 @@ public struct AuditLog: Sendable {
 public enum AuditLogError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The chain head row is missing: the schema was tampered with.
     case missingHead
+    /// The chain head changed while this writer held the chain lock: someone wrote around the lock.
+    case headMoved
     /// A stored row cannot be read as an event.
     case unreadable(sequence: Int64, id: UUID?, reason: String)
 
     public var description: String {
         switch self {
         case .missingHead: "the audit chain head is missing"
+        case .headMoved: "the audit chain head moved while the chain lock was held"
         case .unreadable(let sequence, _, let reason): "audit event \(sequence) cannot be read: \(reason)"
         }
     }
