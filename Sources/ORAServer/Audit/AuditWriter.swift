@@ -151,9 +151,9 @@ public final class AuditWriter: Service, Sendable {
     }
 
     /// Answers the batches that have ended and starts the next ones: a batch when none is on its way; a second
-    /// one behind it once as many events wait as the first carries (so the database gets full batches on both
-    /// connections, not a trickle); with two on their way, it waits for the first. Returns when nothing more can
-    /// be done until the next wake-up.
+    /// one behind it once half as many events wait as the first carries, and at least 64 (so the database gets
+    /// sizeable batches on both connections, not a trickle); with two on their way, it waits for the first.
+    /// Returns when nothing more can be done until the next wake-up.
     private func advance(_ pipeline: inout Pipeline) async {
         while true {
             if let first = pipeline.first, first.hasEnded || pipeline.second != nil {
