@@ -311,7 +311,7 @@ public enum Schema {
                 // false is returned.
                 """
                 CREATE FUNCTION ora_audit_append(
-                    after_sequence bigint, after_hash bytea, new_sequence bigint, new_hash bytea,
+                    lock_wait text, after_sequence bigint, after_hash bytea, new_sequence bigint, new_hash bytea,
                     s bigint[], i uuid[], t text[], ev text[], c text[], ak text[], ai text[], an text[], m text[],
                     si text[], sa text[], pv bigint[], pn text[], o text[], d text[], n integer[], ph bytea[],
                     h bytea[]
@@ -326,6 +326,8 @@ public enum Schema {
                         CASE WHEN e.n & 32 = 0 THEN e.pn::text[] END, e.o, e.d::jsonb, e.ph, e.h
                     FROM unnest(s, i, t, ev, c, ak, ai, an, m, si, sa, pv, pn, o, d, n, ph, h)
                         AS e(s, i, t, ev, c, ak, ai, an, m, si, sa, pv, pn, o, d, n, ph, h);
+                    -- A writer stuck behind a lock that is not released is refused, not left waiting.
+                    PERFORM set_config('lock_timeout', lock_wait, true);
                     PERFORM pg_advisory_xact_lock(\(AuditLog.chainLockKey));
                     UPDATE audit_chain_head SET sequence = new_sequence, hash = new_hash
                         WHERE sequence = after_sequence AND hash = after_hash;
@@ -339,11 +341,11 @@ public enum Schema {
                 $$
                 """,
                 """
-                REVOKE ALL ON FUNCTION ora_audit_append(bigint, bytea, bigint, bytea, bigint[], uuid[], text[], text[], text[], text[], text[],
+                REVOKE ALL ON FUNCTION ora_audit_append(text, bigint, bytea, bigint, bytea, bigint[], uuid[], text[], text[], text[], text[], text[],
                     text[], text[], text[], text[], bigint[], text[], text[], text[], integer[], bytea[], bytea[]) FROM PUBLIC
                 """,
                 """
-                GRANT EXECUTE ON FUNCTION ora_audit_append(bigint, bytea, bigint, bytea, bigint[], uuid[], text[], text[], text[], text[], text[],
+                GRANT EXECUTE ON FUNCTION ora_audit_append(text, bigint, bytea, bigint, bytea, bigint[], uuid[], text[], text[], text[], text[], text[],
                     text[], text[], text[], text[], bigint[], text[], text[], text[], integer[], bytea[], bytea[]) TO ora_server
                 """,
             ]

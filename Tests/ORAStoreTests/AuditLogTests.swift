@@ -96,7 +96,7 @@ struct AuditLogTests {
             let log = AuditLog(client: client, logger: logger)
             let first = (0..<3).map { _ in AuditLog.PreparedEvent(Self.event()) }
             let batch = AuditLog.ChainedBatch(first, after: try await log.head())
-            #expect(try await AuditLog.appendBehind(batch, on: client, logger: logger))
+            #expect(try await AuditLog.appendBehind(batch, lockWait: .seconds(120), on: client, logger: logger))
             let head = batch.next
             #expect(head == (try await log.head()))
             #expect(head.sequence == 3)
@@ -104,7 +104,7 @@ struct AuditLogTests {
             // Another writer moved the head: nothing is written against the old one.
             try await append([Self.event(.policyApplied)], client: client)
             let late = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: head)
-            #expect(try await AuditLog.appendBehind(late, on: client, logger: logger) == false)
+            #expect(try await AuditLog.appendBehind(late, lockWait: .seconds(120), on: client, logger: logger) == false)
             #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "4|4")
 
             // A stored id refuses the whole statement, head included.
@@ -112,7 +112,7 @@ struct AuditLogTests {
             let repeated = AuditLog.ChainedBatch(
                 [Self.event(), first[1].chain.event, Self.event()].map(AuditLog.PreparedEvent.init), after: current)
             let refusal = await #expect(throws: PSQLError.self) {
-                try await AuditLog.appendBehind(repeated, on: client, logger: logger)
+                try await AuditLog.appendBehind(repeated, lockWait: .seconds(120), on: client, logger: logger)
             }
             #expect(refusal?.serverInfo?[.sqlState] == "23505", "a unique violation, not another failure")
             #expect(try await log.head() == current)
@@ -121,7 +121,9 @@ struct AuditLogTests {
         }
     }
 
-    @Test("a batch behind another commits right after it, in order; behind one that failed, it writes nothing")
+    @Test(
+        "a batch behind another commits right after it, in order; behind one that failed, or stuck behind the lock, it writes nothing"
+    )
     func appendBehind() async throws {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
@@ -134,14 +136,26 @@ struct AuditLogTests {
             // Both on their way at once, on two connections: while another transaction holds the chain lock, each
             // inserts its rows and waits for the lock, the one ahead first.
             func waitingForTheLock() throws -> String {
-                try database.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                try database.sql(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                        + "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted")
+            }
+            func waitUntilWaiting(_ count: String) async throws {
+                for _ in 0..<600 {
+                    if try waitingForTheLock() == count { return }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
             }
             let (first, second) = try await client.withTransaction(logger: logger) { holder in
                 try await holder.query("SELECT pg_advisory_xact_lock(\(Int64(0x6f72_615f_6175_6474)))", logger: logger)
-                let first = Task { try await AuditLog.appendBehind(ahead, on: client, logger: logger) }
-                for _ in 0..<100 where try waitingForTheLock() != "1" { try await Task.sleep(for: .milliseconds(50)) }
-                let second = Task { try await AuditLog.appendBehind(behind, on: client, logger: logger) }
-                for _ in 0..<100 where try waitingForTheLock() != "2" { try await Task.sleep(for: .milliseconds(50)) }
+                let first = Task {
+                    try await AuditLog.appendBehind(ahead, lockWait: .seconds(120), on: client, logger: logger)
+                }
+                try await waitUntilWaiting("1")
+                let second = Task {
+                    try await AuditLog.appendBehind(behind, lockWait: .seconds(120), on: client, logger: logger)
+                }
+                try await waitUntilWaiting("2")
                 #expect(try waitingForTheLock() == "2")
                 return (first, second)
             }
@@ -158,15 +172,27 @@ struct AuditLogTests {
             // Behind a batch that never came (chained after a head that is not stored): nothing is written.
             let lost = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: start)
             let stray = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: lost.next)
-            #expect(try await AuditLog.appendBehind(stray, on: client, logger: logger) == false)
-            #expect(try await AuditLog.appendBehind(lost, on: client, logger: logger) == false)
+            #expect(
+                try await AuditLog.appendBehind(stray, lockWait: .seconds(120), on: client, logger: logger) == false)
+            #expect(try await AuditLog.appendBehind(lost, lockWait: .seconds(120), on: client, logger: logger) == false)
             #expect(try database.sql("SELECT count(*) FROM audit_events") == "400")
             #expect(try await log.head() == behind.next)
+
+            // A lock that is not released refuses the batch after its wait, and nothing is written.
+            try await client.withTransaction(logger: logger) { holder in
+                try await holder.query("SELECT pg_advisory_xact_lock(\(Int64(0x6f72_615f_6175_6474)))", logger: logger)
+                let stuck = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: behind.next)
+                let refusal = await #expect(throws: PSQLError.self) {
+                    try await AuditLog.appendBehind(stuck, lockWait: .milliseconds(300), on: client, logger: logger)
+                }
+                #expect(refusal?.serverInfo?[.sqlState] == "55P03", "lock_not_available")
+            }
+            #expect(try database.sql("SELECT count(*) FROM audit_events") == "400")
 
             // The server's role may call it; the chain verifies.
             #expect(
                 try database.sql(
-                    "SELECT has_function_privilege('ora_server', 'ora_audit_append(bigint, bytea, bigint, bytea, "
+                    "SELECT has_function_privilege('ora_server', 'ora_audit_append(text, bigint, bytea, bigint, bytea, "
                         + "bigint[], uuid[], text[], text[], text[], text[], text[], text[], text[], text[], text[], "
                         + "bigint[], text[], text[], text[], integer[], bytea[], bytea[])', 'EXECUTE')") == "t")
             #expect(try await log.verify().intact)

@@ -83,25 +83,23 @@ public final class AuditWriter: Service, Sendable {
 
     /// Writes batches until graceful shutdown, then refuses what is left.
     public func run() async {
+        var pipeline = Pipeline()
         await withGracefulShutdownHandler {
-            var pipeline = Pipeline()
             for await _ in wakeups {
                 await advance(&pipeline)
-            }
-            // Shutting down: what is on its way is answered before the rest is refused.
-            while let first = pipeline.first {
-                pipeline = Pipeline(first: await settle(first, before: pipeline.second))
             }
         } onGracefulShutdown: {
             self.wake.finish()
         }
-        let left = state.withLock { state in
-            state.accepting = false
-            defer { (state.queue, state.waiting) = ([], []) }
-            return state.waiting
+        // Shutting down: nothing more is taken, and what was taken is written before the writer stops.
+        state.withLock { $0.accepting = false }
+        while let first = pipeline.first {
+            pipeline = Pipeline(first: await settle(first, before: pipeline.second))
         }
-        for caller in left {
-            caller.resume(throwing: AuditUnavailableError(reason: "the server is shutting down"))
+        while true {
+            let (events, callers) = takeBatch()
+            if events.isEmpty { break }
+            resume(callers, with: await write(events))
         }
     }
 
@@ -128,7 +126,7 @@ public final class AuditWriter: Service, Sendable {
                     wake.yield()
                 }
                 return try await withTimeout(limit) {
-                    try await AuditLog.appendBehind(batch, on: client, logger: logger)
+                    try await AuditLog.appendBehind(batch, lockWait: limit, on: client, logger: logger)
                 }
             }
         }
@@ -278,7 +276,8 @@ public final class AuditWriter: Service, Sendable {
                     self.state.withLock { $0.head = nil }
                     try await self.client.withTransaction(logger: self.logger) { connection in
                         _ = try await AuditLog.append(
-                            events, on: connection, logger: self.logger, checkingForStored: attempt > 1)
+                            events, on: connection, logger: self.logger, checkingForStored: attempt > 1,
+                            lockWait: self.settings.writeTimeout)
                     }
                 }
                 return .success(())
@@ -309,7 +308,7 @@ extension AuditWriter {
                 head = try await AuditLog(client: client, logger: logger).head()
             }
             let batch = AuditLog.ChainedBatch(events, after: head)
-            if try await AuditLog.appendBehind(batch, on: client, logger: logger) {
+            if try await AuditLog.appendBehind(batch, lockWait: settings.writeTimeout, on: client, logger: logger) {
                 state.withLock { $0.head = batch.next }
                 return true
             }

@@ -170,14 +170,20 @@ public struct AuditLog: Sendable {
     /// - Parameter checkingForStored: whether to look for events stored already. A first attempt may skip the
     ///   look-up: an event stored before makes the unique key refuse the whole batch, nothing is written, and the
     ///   retry, which checks, stores the rest.
+    /// - Parameter lockWait: how long to wait for the chain lock before the transaction fails; no limit when nil.
     @discardableResult
     public static func append(
         _ events: [PreparedEvent],
         on connection: PostgresConnection,
         logger: Logger,
-        checkingForStored: Bool
+        checkingForStored: Bool,
+        lockWait: Duration? = nil
     ) async throws -> [ChainedAuditEvent] {
         guard !events.isEmpty else { return [] }
+        if let lockWait {
+            try await connection.query(
+                "SELECT set_config('lock_timeout', \(lockTimeout(lockWait)), true)", logger: logger)
+        }
         try await connection.query("SELECT pg_advisory_xact_lock(\(chainLockKey))", logger: logger)
         var fresh = events
         if checkingForStored {
@@ -188,7 +194,7 @@ public struct AuditLog: Sendable {
         let batch = ChainedBatch(fresh, after: try await chainHead(on: connection, logger: logger))
         // A stored id (a first attempt does not look) violates the unique key, and the whole transaction is refused.
         // With the lock held the head cannot have moved.
-        let rows = try await connection.query(batch.statement, logger: logger)
+        let rows = try await connection.query(batch.statement(lockWait: lockWait), logger: logger)
         for try await appended in rows.decode(Bool.self) where !appended { throw AuditLogError.headMoved }
         return batch.chained
     }
@@ -214,10 +220,11 @@ public struct AuditLog: Sendable {
         /// `ora_audit_append` with the batch, its columns as arrays in PostgreSQL's binary format (which it reads
         /// without parsing). One statement, not COPY: a COPY stays open between client messages, and a backend in
         /// that state holds up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more.
-        var statement: PostgresQuery {
+        func statement(lockWait: Duration?) -> PostgresQuery {
             let rows = events.map(\.row)
             return """
-                SELECT ora_audit_append(\(head.sequence), \(ByteBuffer(bytes: head.hash)), \(next.sequence),
+                SELECT ora_audit_append(\(AuditLog.lockTimeout(lockWait)), \(head.sequence),
+                    \(ByteBuffer(bytes: head.hash)), \(next.sequence),
                     \(ByteBuffer(bytes: next.hash)), \(chained.map(\.sequence))::bigint[], \(rows.map(\.id))::uuid[],
                     \(rows.map(\.time))::text[], \(rows.map(\.event))::text[], \(rows.map(\.code))::text[],
                     \(rows.map(\.actorKind))::text[], \(rows.map(\.actorID))::text[],
@@ -237,15 +244,23 @@ public struct AuditLog: Sendable {
     /// - Returns: false when, once the lock was held, the head was not where `batch` was chained (the batch ahead
     ///   failed, or another server appended); nothing was written then.
     /// - Throws: when an event's id is stored already (nothing is written then), or when the database fails.
+    /// - Parameter lockWait: how long to wait for the chain lock before the statement fails.
     public static func appendBehind(
-        _ batch: ChainedBatch, on client: PostgresClient, logger: Logger
+        _ batch: ChainedBatch, lockWait: Duration, on client: PostgresClient, logger: Logger
     ) async throws
         -> Bool
     {
         guard !batch.events.isEmpty else { return true }
-        let result = try await client.query(batch.statement, logger: logger)
+        let result = try await client.query(batch.statement(lockWait: lockWait), logger: logger)
         for try await appended in result.decode(Bool.self) { return appended }
         return false
+    }
+
+    /// `lock_timeout`'s value for `wait`: whole milliseconds, at least one; `0` (no limit) for nil.
+    static func lockTimeout(_ wait: Duration?) -> String {
+        guard let wait else { return "0" }
+        let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+        return "\(max(1, milliseconds))ms"
     }
 
     /// The ids of `events` that are stored already.
