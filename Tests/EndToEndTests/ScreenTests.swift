@@ -153,6 +153,9 @@ struct ScreenTests {
         deinit {
             recorder.send(SIGKILL)
             server.send(SIGKILL)
+            // Killed, Xvfb leaves its lock and socket behind, and the display number would stay taken for good.
+            try? FileManager.default.removeItem(atPath: "/tmp/.X\(display.dropFirst())-lock")
+            try? FileManager.default.removeItem(atPath: "/tmp/.X11-unix/X\(display.dropFirst())")
         }
 
         /// The key presses and button presses the window has received so far.
