@@ -63,7 +63,8 @@ public final class AgentGateway: Service, Sendable {
     /// stops) are handled, for at most 10 seconds.
     public func run() async throws {
         try? await gracefulShutdown()
-        for _ in 0..<200 where open.withLock({ $0 }) > 0 {
+        for _ in 0..<200 {
+            if open.withLock({ $0 }) == 0 { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
