@@ -9,13 +9,18 @@ import Foundation
 public enum AuditCanonicalEncoding {
     /// The encoding of `event` at position `sequence` of the chain, as UTF-8.
     public static func encode(_ event: AuditEvent, sequence: Int64) -> [UInt8] {
-        let (before, after) = parts(event)
-        return before + Array(String(sequence).utf8) + after
+        let parts = parts(event)
+        return parts.before + Array(String(sequence).utf8) + parts.after
     }
 
     /// The encoding of `event` in two parts, before and after the sequence number, so that the work can be done
-    /// before the event's place in the chain is known.
-    static func parts(_ event: AuditEvent) -> (before: [UInt8], after: [UInt8]) {
+    /// before the event's place in the chain is known; with the encodings of its details and time on their own,
+    /// which the database's columns take as they are.
+    static func parts(_ event: AuditEvent) -> (before: [UInt8], after: [UInt8], details: [UInt8], time: [UInt8]) {
+        var details = JSONWriter()
+        details.object(event.details)
+        var time: [UInt8] = []
+        event.time.appendText(to: &time)
         var output = JSONWriter()
         output.raw("{\"actor\":{\"id\":")
         output.string(event.actor.id)
@@ -26,7 +31,7 @@ public enum AuditCanonicalEncoding {
         output.raw("},\"code\":")
         output.string(event.code)
         output.raw(",\"details\":")
-        output.object(event.details)
+        output.bytes.append(contentsOf: details.bytes)
         output.raw(",\"event\":")
         output.string(event.name)
         output.raw(",\"id\":")
@@ -55,10 +60,10 @@ public enum AuditCanonicalEncoding {
         output.optionalString(event.session?.lowercasedText)
         output.raw(",\"source\":")
         output.optionalString(event.source)
-        output.raw(",\"time\":")
-        output.string(event.time.description)
-        output.raw("}")
-        return (before, output.bytes)
+        output.raw(",\"time\":\"")
+        output.bytes.append(contentsOf: time)
+        output.raw("\"}")
+        return (before, output.bytes, details.bytes, time)
     }
 
     /// `value` in canonical form: used for the details column's text and by the exports.

@@ -78,11 +78,18 @@ public struct PreparedAuditEvent: Sendable, Hashable {
     public let event: AuditEvent
     let before: [UInt8]
     let after: [UInt8]
+    /// The event's details in canonical form, as text.
+    public let detailsText: String
+    /// The event's time in the canonical encoding's form.
+    public let timeText: String
 
     /// Encodes `event`.
     public init(_ event: AuditEvent) {
         self.event = event
-        (before, after) = AuditCanonicalEncoding.parts(event)
+        let parts = AuditCanonicalEncoding.parts(event)
+        (before, after) = (parts.before, parts.after)
+        detailsText = String(decoding: parts.details, as: UTF8.self)
+        timeText = String(decoding: parts.time, as: UTF8.self)
     }
 }
 

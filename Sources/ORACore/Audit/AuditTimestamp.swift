@@ -27,16 +27,48 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, CustomStringConver
     /// RFC 3339 in UTC with exactly six fractional digits, such as `2026-11-22T09:30:00.000000Z`: the form in the
     /// canonical encoding.
     public var description: String {
+        var text: [UInt8] = []
+        appendText(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Appends `description`'s UTF-8 to `bytes`, without making a string first.
+    func appendText(to bytes: inout [UInt8]) {
         let (seconds, fraction) = microseconds.floorDividedBy(1_000_000)
         let (days, secondOfDay) = seconds.floorDividedBy(86_400)
         let (year, month, day) = Self.civil(fromDays: days)
-        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
-            + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "." + pad(fraction, 6) + "Z"
+        bytes.reserveCapacity(bytes.count + 27)
+        if year < 0 || year > 9999 {
+            // Outside four digits (never a real event's time): as the general formatting pads.
+            let digits = String(year)
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: max(0, 4 - digits.count)))
+            bytes.append(contentsOf: digits.utf8)
+        } else {
+            Self.append(year, digits: 4, to: &bytes)
+        }
+        func field(_ separator: Unicode.Scalar, _ value: Int64, _ digits: Int) {
+            bytes.append(UInt8(ascii: separator))
+            Self.append(value, digits: digits, to: &bytes)
+        }
+        field("-", month, 2)
+        field("-", day, 2)
+        field("T", secondOfDay / 3600, 2)
+        field(":", secondOfDay / 60 % 60, 2)
+        field(":", secondOfDay % 60, 2)
+        field(".", fraction, 6)
+        bytes.append(UInt8(ascii: "Z"))
     }
 
-    private func pad(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    /// Appends non-negative `value` as exactly `digits` decimal digits.
+    private static func append(_ value: Int64, digits: Int, to bytes: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<digits { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     /// Year, month and day of the proleptic Gregorian calendar for days since 1970-01-01 (Howard Hinnant's

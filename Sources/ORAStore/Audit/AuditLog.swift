@@ -102,7 +102,7 @@ public struct AuditLog: Sendable {
         /// Encodes `event`.
         public init(_ event: AuditEvent) {
             chain = PreparedAuditEvent(event)
-            row = Row(event)
+            row = Row(chain)
         }
     }
 
@@ -126,14 +126,15 @@ public struct AuditLog: Sendable {
         /// Bit 0 actor name, 1 machine, 2 session, 3 source, 4 policy version, 5 policy names: absent.
         var nulls: Int32
 
-        init(_ event: AuditEvent) {
+        init(_ prepared: PreparedAuditEvent) {
+            let event = prepared.event
             var nulls: Int32 = 0
             func value(_ text: String?, bit: Int32) -> String {
                 if text == nil { nulls |= 1 << bit }
                 return text ?? ""
             }
             id = event.id
-            time = event.time.description
+            time = prepared.timeText
             self.event = event.name
             code = event.code
             actorKind = event.actor.kind.rawValue
@@ -146,7 +147,7 @@ public struct AuditLog: Sendable {
             if event.policy?.version == nil { nulls |= 1 << 4 }
             policyNames = value(event.policy.map { Self.arrayLiteral($0.names) }, bit: 5)
             outcome = event.outcome.rawValue
-            details = String(decoding: AuditCanonicalEncoding.encode(.object(event.details)), as: UTF8.self)
+            details = prepared.detailsText
             self.nulls = nulls
         }
 
