@@ -51,7 +51,9 @@ public enum ServerApplication {
                 network path can read operators' passwords. Use this in a lab only.
                 """)
         }
-        let auditWriter = AuditWriter(client: postgres, settings: configuration.audit.writer, logger: logger)
+        let auditWriter = AuditWriter(
+            configuration: try configuration.database.clientConfiguration(), settings: configuration.audit.writer,
+            logger: logger)
         let audit = AuditService(
             log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
             instance: instanceName, logger: logger)

@@ -1,4 +1,6 @@
 public import Logging
+import NIOCore
+import NIOPosix
 public import ORACore
 import ORAStore
 public import PostgresNIO
@@ -20,12 +22,18 @@ public final class AuditWriter: Service, Sendable {
         public var writeTimeout: Duration
         /// How often a failed write is tried, in all; retries are idempotent (event ids are kept).
         public var attempts: Int
+        /// The most batches on their way to the database at once, each on its own connection: while the first
+        /// commits, the ones chained after it are already inserting.
+        public var depth: Int
 
         /// Creates settings.
-        public init(maximumBatch: Int = 2_000, writeTimeout: Duration = .seconds(5), attempts: Int = 2) {
+        public init(
+            maximumBatch: Int = 2_000, writeTimeout: Duration = .seconds(5), attempts: Int = 2, depth: Int = 2
+        ) {
             self.maximumBatch = maximumBatch
             self.writeTimeout = writeTimeout
             self.attempts = attempts
+            self.depth = max(1, depth)
         }
     }
 
@@ -40,16 +48,24 @@ public final class AuditWriter: Service, Sendable {
         var head: AuditChainHead?
     }
 
+    /// The writer's own connections, on `thread`, where the writer's tasks run too: a reply is handled, and the
+    /// next batch sent, on the thread that read it, without waiting for a turn in the pool the callers share.
     private let client: PostgresClient
+    private let thread: MultiThreadedEventLoopGroup
     private let settings: Settings
     private let logger: Logger
     private let state = Mutex(State())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    /// Creates a writer on `client`.
-    public init(client: PostgresClient, settings: Settings = .init(), logger: Logger) {
-        self.client = client
+    /// Creates a writer with connections of its own to the database `configuration` names (as many as batches
+    /// may be on their way, and one more), opened when it runs.
+    public init(configuration: PostgresClient.Configuration, settings: Settings = .init(), logger: Logger) {
+        var configuration = configuration
+        configuration.options.maximumConnections = settings.depth + 1
+        configuration.options.minimumConnections = 0
+        thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        client = PostgresClient(configuration: configuration, eventLoopGroup: thread, backgroundLogger: logger)
         self.settings = settings
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -83,10 +99,22 @@ public final class AuditWriter: Service, Sendable {
 
     /// Writes batches until graceful shutdown, then refuses what is left.
     public func run() async {
-        var pipeline = Pipeline()
+        let executor = WriterExecutor(loop: thread.next())
+        await withTaskExecutorPreference(executor) {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.client.run() }
+                await writeUntilShutdown(on: executor)
+                group.cancelAll()
+            }
+        }
+        try? await thread.shutdownGracefully()
+    }
+
+    private func writeUntilShutdown(on executor: WriterExecutor) async {
+        var pipeline: [InFlight] = []
         await withGracefulShutdownHandler {
             for await _ in wakeups {
-                await advance(&pipeline)
+                await advance(&pipeline, on: executor)
             }
         } onGracefulShutdown: {
             self.wake.finish()
@@ -94,7 +122,7 @@ public final class AuditWriter: Service, Sendable {
         // Shutting down: nothing more is taken, and what was taken is written before the writer stops.
         state.withLock { $0.accepting = false }
         while let first = pipeline.first {
-            pipeline = Pipeline(first: await settle(first, before: pipeline.second))
+            pipeline = await settle(first, before: pipeline.dropFirst())
         }
         while true {
             let (events, callers) = takeBatch()
@@ -112,7 +140,8 @@ public final class AuditWriter: Service, Sendable {
 
         init(
             _ batch: AuditLog.ChainedBatch, events: [AuditLog.PreparedEvent],
-            callers: [CheckedContinuation<Void, any Error>], writer: AuditWriter
+            callers: [CheckedContinuation<Void, any Error>], writer: AuditWriter,
+            executor: WriterExecutor
         ) {
             self.events = events
             self.callers = callers
@@ -120,7 +149,7 @@ public final class AuditWriter: Service, Sendable {
             let (client, logger, limit, wake) = (
                 writer.client, writer.logger, writer.settings.writeTimeout, writer.wake
             )
-            task = Task {
+            task = Task(executorPreference: executor) {
                 defer {
                     ended.set()
                     wake.yield()
@@ -141,30 +170,23 @@ public final class AuditWriter: Service, Sendable {
         var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
-    /// At most two batches on their way: while the first commits, the second (chained after it) is already
-    /// inserting on another connection, and commits right after it.
-    private struct Pipeline {
-        var first: InFlight?
-        var second: InFlight?
-    }
-
-    /// Answers the batches that have ended and starts the next ones: a batch when none is on its way; a second
-    /// one behind it once half as many events wait as the first carries, and at least 64 (so the database gets
-    /// sizeable batches on both connections, not a trickle); with two on their way, it waits for the first.
-    /// Returns when nothing more can be done until the next wake-up.
-    private func advance(_ pipeline: inout Pipeline) async {
+    /// Answers the batches that have ended and starts the next ones: a batch when none is on its way; another
+    /// behind the last (at most `Settings.depth` on their way) once half as many events wait as that one carries,
+    /// and at least 64, so the database gets sizeable batches on each connection, not a trickle; with the pipeline
+    /// full, it waits for the first. Returns when nothing more can be done until the next wake-up.
+    private func advance(_ pipeline: inout [InFlight], on executor: WriterExecutor) async {
         while true {
-            if let first = pipeline.first, first.hasEnded || pipeline.second != nil {
-                pipeline = Pipeline(first: await settle(first, before: pipeline.second))
+            if let first = pipeline.first, first.hasEnded || pipeline.count >= settings.depth {
+                pipeline = await settle(first, before: pipeline.dropFirst())
                 continue
             }
             let waiting = state.withLock { $0.queue.count }
             if waiting == 0 { return }
-            if let first = pipeline.first {
-                // The head the first leaves, known since it was launched.
-                guard waiting >= max(64, first.events.count / 2), let head = state.withLock({ $0.head }) else { return }
+            if let last = pipeline.last {
+                // The head the last one leaves, known since it was launched.
+                guard waiting >= max(64, last.events.count / 2), let head = state.withLock({ $0.head }) else { return }
                 let (events, callers) = takeBatch()
-                pipeline.second = launch(events, callers, after: head)
+                pipeline.append(launch(events, callers, after: head, on: executor))
                 continue
             }
             let (events, callers) = takeBatch()
@@ -173,17 +195,17 @@ public final class AuditWriter: Service, Sendable {
                 resume(callers, with: await write(events))
                 continue
             }
-            pipeline.first = launch(events, callers, after: head)
+            pipeline.append(launch(events, callers, after: head, on: executor))
         }
     }
 
     private func launch(
         _ events: [AuditLog.PreparedEvent], _ callers: [CheckedContinuation<Void, any Error>],
-        after head: AuditChainHead
+        after head: AuditChainHead, on executor: WriterExecutor
     ) -> InFlight {
         let batch = AuditLog.ChainedBatch(events, after: head)
         state.withLock { $0.head = batch.next }
-        return InFlight(batch, events: events, callers: callers, writer: self)
+        return InFlight(batch, events: events, callers: callers, writer: self, executor: executor)
     }
 
     /// The events waiting (at most a batch) and their callers.
@@ -210,29 +232,35 @@ public final class AuditWriter: Service, Sendable {
         return try? await withTimeout(settings.writeTimeout) { try await log.head() }
     }
 
-    /// Waits for `batch` and answers its callers. When it failed, `following` (chained after it) cannot have
-    /// followed it unless it was stored after all: both are written again the careful way, in order; when the
-    /// database refuses `batch` again, `following` is refused with it rather than waiting as long once more.
-    /// - Returns: `following` while it is still on its way, `nil` when it was answered here.
-    private func settle(_ batch: InFlight, before following: InFlight?) async -> InFlight? {
+    /// Waits for `batch` and answers its callers. When it failed, the batches `following` it (each chained after
+    /// the one before) cannot have followed it unless it was stored after all: they are awaited, and each one that
+    /// did not succeed is written again the careful way, in order; once the database refuses a batch again, the
+    /// ones after it are refused with it rather than waiting as long once more.
+    /// - Returns: `following` while they are still on their way, none when they were answered here.
+    private func settle(_ batch: InFlight, before following: ArraySlice<InFlight>) async -> [InFlight] {
         let outcome = await batch.task.result
         if case .success(true) = outcome {
-            resume(batch.callers, with: .success(()))
-            return following
+            // Answered from the shared pool: resuming hundreds of callers here would hold up the next batch.
+            let callers = batch.callers
+            Task(executorPreference: globalConcurrentExecutor) { self.resume(callers, with: .success(())) }
+            return Array(following)
         }
         state.withLock { $0.head = nil }
-        let followed = await following?.task.result
-        let written = await write(batch.events, after: Self.failure(of: outcome))
+        var outcomes: [Result<Bool, any Error>] = []
+        for next in following { outcomes.append(await next.task.result) }
+        var written = await write(batch.events, after: Self.failure(of: outcome))
         resume(batch.callers, with: written)
-        if let following {
-            switch (followed, written) {
-            case (.success(true), _): resume(following.callers, with: .success(()))
-            case (_, .failure(let error)): resume(following.callers, with: .failure(error))
-            default:
-                resume(following.callers, with: await write(following.events, after: followed.flatMap(Self.failure)))
+        for (next, followed) in zip(following, outcomes) {
+            if case .success(true) = followed {
+                resume(next.callers, with: .success(()))
+            } else if case .failure = written {
+                resume(next.callers, with: written)
+            } else {
+                written = await write(next.events, after: Self.failure(of: followed))
+                resume(next.callers, with: written)
             }
         }
-        return nil
+        return []
     }
 
     /// The error of a pipelined attempt that threw; `nil` for one that found the head moved (not a failure: the
@@ -315,6 +343,20 @@ extension AuditWriter {
             state.withLock { $0.head = nil }
         }
         return false
+    }
+}
+
+/// Runs the writer's tasks on the event loop of its database connections.
+private final class WriterExecutor: TaskExecutor {
+    private let loop: any EventLoop
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
