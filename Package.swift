@@ -226,8 +226,11 @@ let package = Package(
                 "ORACore",
                 "ORADirectory",
                 "ORAServer",
+                "ORAStore",
                 "ORATestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

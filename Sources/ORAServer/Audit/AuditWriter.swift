@@ -97,17 +97,19 @@ public final class AuditWriter: Service, Sendable {
         }
     }
 
-    /// Writes batches until graceful shutdown, then refuses what is left.
+    /// Writes batches until graceful shutdown, then writes what it had accepted and refuses the rest.
     public func run() async {
+        // The connections run apart from the service group's graceful shutdown, which would close them at once:
+        // they stay open until everything accepted is written.
+        let connections = Task.detached { await self.client.run() }
         let executor = WriterExecutor(loop: thread.next())
         await withTaskExecutorPreference(executor) {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.client.run() }
-                await writeUntilShutdown(on: executor)
-                group.cancelAll()
-            }
+            await writeUntilShutdown(on: executor)
         }
-        try? await thread.shutdownGracefully()
+        connections.cancel()
+        await connections.value
+        // From a task of its own: this one may still be running on that thread.
+        try? await Task.detached { try await self.thread.shutdownGracefully() }.value
     }
 
     private func writeUntilShutdown(on executor: WriterExecutor) async {
