@@ -1,5 +1,6 @@
 import Foundation
 import ORATestSupport
+import Testing
 
 /// An `ora-server` process a test started, with its own database and a private slapd (or those of another server it
 /// runs beside), stopped with SIGTERM when released.
@@ -88,7 +89,12 @@ final class RunningServer: @unchecked Sendable {
     deinit {
         if process.isRunning {
             process.send(SIGTERM)
-            _ = process.waitUntilExit()
+            // A server that does not stop is a failure of the test it ran in, not a delay to pass over.
+            let result = process.waitUntilExit(within: .seconds(60))
+            if result.status == ChildProcess.timedOut {
+                let end = process.standardErrorSoFar.split(separator: "\n").suffix(15).joined(separator: "\n")
+                Issue.record("ora-server did not exit within 60 s of SIGTERM and was killed; its log ends:\n\(end)")
+            }
         }
         if ownsDatabase { try? services.dropDatabase(database) }
     }
