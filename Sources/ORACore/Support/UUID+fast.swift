@@ -1,11 +1,13 @@
+import Crypto
 public import Foundation
+import Synchronization
 
 extension UUID {
-    /// A random (version 4) UUID from the standard library's system generator. Foundation's `UUID()` opens, reads
-    /// and closes `/dev/urandom` for every UUID, which an audit event paid on every action.
+    /// A random (version 4) UUID. Its bytes come from a pool filled 4 KiB at a time by swift-crypto's generator
+    /// (BoringSSL's): Foundation's `UUID()` opens, reads and closes `/dev/urandom` for every UUID, and the system
+    /// generator makes a system call for every 8 bytes, which an audit event paid on every action.
     public static func random() -> UUID {
-        var generator = SystemRandomNumberGenerator()
-        var bytes = (generator.next() as UInt64, generator.next() as UInt64)
+        var bytes = randomPool.withLock { $0.next() }
         return withUnsafeMutableBytes(of: &bytes) { raw in
             raw[6] = raw[6] & 0x0f | 0x40  // version 4
             raw[8] = raw[8] & 0x3f | 0x80  // the RFC 4122 variant
@@ -33,6 +35,29 @@ extension UUID {
                 }
                 return 36
             }
+        }
+    }
+}
+
+private let randomPool = Mutex(RandomPool())
+
+/// Random bytes drawn in bulk and handed out 16 at a time, each once.
+private struct RandomPool {
+    private static let size = 4096
+    private var bytes: [UInt8] = []
+    private var offset = 0
+
+    mutating func next() -> (UInt64, UInt64) {
+        if offset + 16 > bytes.count {
+            bytes = SymmetricKey(size: SymmetricKeySize(bitCount: Self.size * 8)).withUnsafeBytes { Array($0) }
+            offset = 0
+        }
+        defer { offset += 16 }
+        return bytes.withUnsafeBytes { raw in
+            (
+                raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+                raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+            )
         }
     }
 }
