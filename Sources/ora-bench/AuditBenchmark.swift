@@ -4,6 +4,7 @@ import ORACore
 import ORAServer
 import ORAStore
 import PostgresNIO
+import Synchronization
 
 /// The audit log against the PostgreSQL of `Deploy/dev/services`, in a fresh database:
 /// 1. raw batched INSERT throughput of rows of the audit table's shape, with pgbench;
@@ -113,6 +114,16 @@ enum AuditBenchmark {
                         callerCount, seconds, Double(count) / seconds, failures))
                 DirectoryBenchmark.report("  record() until committed", latencies)
             }
+            // An open load, as a server's requests arrive: events at a fixed rate, whatever the commits do. A rate
+            // the writer sustains keeps every event's wait short; above it, the backlog and the waits grow.
+            for rate in [20_000, 25_000, 30_000, 35_000, 40_000] {
+                let (done, failed, elapsed, waits) = await openLoad(writer: writer, rate: rate, seconds: seconds)
+                print(
+                    String(
+                        format: "audit writer, open load of %d events/s for %.0f s: %.0f events/s committed, %d failed",
+                        rate, seconds, Double(done) / elapsed.seconds, failed))
+                DirectoryBenchmark.report("  record() until committed", waits)
+            }
             let report = try await AuditLog(client: client, logger: logger).verify()
             print("  chain verified: \(report.intact ? "intact" : "BROKEN"), \(report.verified) events")
 
@@ -190,6 +201,55 @@ enum AuditBenchmark {
                     exported, Double(bytes) / 1e6, Double(exported) / exportSeconds, Double(memoryBefore) / 1e6,
                     Double(peak) / 1e6))
         }
+    }
+
+    /// Records events at `rate` a second for `seconds`, each in a task of its own (as a request handler would),
+    /// and returns how many were committed, how many failed, the time until the last was answered, and each wait.
+    static func openLoad(
+        writer: AuditWriter, rate: Int, seconds: Double
+    ) async -> (Int, Int, Duration, [Duration]) {
+        final class Results: Sendable {
+            let waits = Mutex<[Duration]>([])
+            let failed = Atomic(0)
+        }
+        let results = Results()
+        let actors = (0..<1000).map {
+            AuditActor.operator(dn: "uid=user-\($0),ou=People,dc=corp,dc=example", account: "user-\($0)")
+        }
+        let machines = (0..<5000).map { "WS-\($0)" }
+        let policy = AuditEvent.PolicyReference(version: 3, names: ["tier1-view-workstations"])
+        let details: [String: AuditValue] = ["mode": "view", "ticket": "INC0012345"]
+        let total = Int(Double(rate) * seconds)
+        let start = ContinuousClock.now
+        await withDiscardingTaskGroup { group in
+            var sent = 0
+            while sent < total {
+                // As many as are due by now; the clock, not the sleeps, sets the pace.
+                let due = min(total, Int((ContinuousClock.now - start).seconds * Double(rate)) + 1)
+                while sent < due {
+                    let index = sent
+                    group.addTask {
+                        let event = AuditEvent(
+                            .offerRequested, actor: actors[index % 1000], machine: machines[index % 5000],
+                            session: .random(), source: "192.0.2.7", policy: policy, outcome: .success,
+                            details: details)
+                        let begun = ContinuousClock.now
+                        do {
+                            try await writer.record(event)
+                            let wait = ContinuousClock.now - begun
+                            results.waits.withLock { $0.append(wait) }
+                        } catch {
+                            results.failed.add(1, ordering: .relaxed)
+                        }
+                    }
+                    sent += 1
+                }
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        let waits = results.waits.withLock { $0 }
+        return (waits.count, results.failed.load(ordering: .relaxed), elapsed, waits)
     }
 
     /// This process's resident memory in bytes.
