@@ -66,7 +66,8 @@ public enum AuditCanonicalEncoding {
         return (before, output.bytes, details.bytes, time)
     }
 
-    /// `value` in canonical form: used for the details column's text and by the exports.
+    /// `value` in canonical form, as exports, syslog and the CLI write details (the database column takes
+    /// `PreparedAuditEvent.detailsText`, encoded with the hash).
     public static func encode(_ value: AuditValue) -> [UInt8] {
         var output = JSONWriter()
         output.value(value)
