@@ -227,11 +227,15 @@ public final class AuditWriter: Service, Sendable {
         }
     }
 
-    /// The head this writer left, or the stored one when it does not know; `nil` when that cannot be read.
-    private func storedHead() async -> AuditChainHead? {
+    /// The head this writer left, or the stored one when it does not know.
+    private func currentHead() async throws -> AuditChainHead {
         if let known = state.withLock({ $0.head }) { return known }
-        let log = AuditLog(client: client, logger: logger)
-        return try? await withTimeout(settings.writeTimeout) { try await log.head() }
+        return try await AuditLog(client: client, logger: logger).head()
+    }
+
+    /// `currentHead()`, or `nil` when it cannot be read in time.
+    private func storedHead() async -> AuditChainHead? {
+        try? await withTimeout(settings.writeTimeout) { try await self.currentHead() }
     }
 
     /// Waits for `batch` and answers its callers. When it failed, the batches `following` it (each chained after
@@ -331,13 +335,7 @@ extension AuditWriter {
     /// - Returns: `false` when another server moved the head twice in a row; the caller appends the slower way.
     fileprivate func appendAfterKnownHead(_ events: [AuditLog.PreparedEvent]) async throws -> Bool {
         for _ in 0..<2 {
-            let head: AuditChainHead
-            if let known = state.withLock({ $0.head }) {
-                head = known
-            } else {
-                head = try await AuditLog(client: client, logger: logger).head()
-            }
-            let batch = AuditLog.ChainedBatch(events, after: head)
+            let batch = AuditLog.ChainedBatch(events, after: try await currentHead())
             if try await AuditLog.appendBehind(batch, lockWait: settings.writeTimeout, on: client, logger: logger) {
                 state.withLock { $0.head = batch.next }
                 return true
