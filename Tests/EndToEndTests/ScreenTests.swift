@@ -116,14 +116,17 @@ struct ScreenTests {
             var chosen: (Int, ChildProcess)?
             for _ in 0..<20 {
                 let number = Int.random(in: 100...899)
-                guard !FileManager.default.fileExists(atPath: "/tmp/.X\(number)-lock") else { continue }
+                // A socket left by a killed server would look like this one ready before it listens.
+                guard !FileManager.default.fileExists(atPath: "/tmp/.X\(number)-lock"),
+                    !FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)")
+                else { continue }
                 let server = try ChildProcess(
                     "/usr/bin/Xvfb",
                     arguments: [":\(number)", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
-                for _ in 0..<100
-                where server.isRunning
-                    && !FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)")
-                {
+                for _ in 0..<100 {
+                    if !server.isRunning || FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") {
+                        break
+                    }
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 if server.isRunning, FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") {
