@@ -191,7 +191,10 @@ let package = Package(
         // MARK: Tests mirror the targets
         .target(
             name: "ORATestSupport",
-            dependencies: [],
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Tests/ORATestSupport",
             swiftSettings: swiftSettings
         ),

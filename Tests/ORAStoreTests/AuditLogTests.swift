@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ORACore
 import ORAStore
+import ORATestSupport
 import PostgresNIO
 import Testing
 

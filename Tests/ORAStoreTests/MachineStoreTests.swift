@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import ORACore
 import ORAStore
+import ORATestSupport
 import PostgresNIO
 import Testing
 

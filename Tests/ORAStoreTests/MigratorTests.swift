@@ -1,5 +1,6 @@
 import Logging
 import ORAStore
+import ORATestSupport
 import PostgresNIO
 import Testing
 

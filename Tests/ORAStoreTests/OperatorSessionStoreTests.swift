@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ORACore
 import ORAStore
+import ORATestSupport
 import PostgresNIO
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import ORACore
 import ORAStore
+import ORATestSupport
 import PostgresNIO
 import Testing
 

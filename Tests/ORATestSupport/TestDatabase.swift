@@ -1,0 +1,60 @@
+public import Logging
+public import PostgresNIO
+
+/// A fresh database for one test, with a running `PostgresClient` on it; dropped afterwards.
+public struct TestDatabase: Sendable {
+    /// A logger that keeps test output to warnings and errors.
+    public static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// The services the database is on.
+    public let services: TestServices
+    /// The database's name.
+    public let name: String
+
+    /// Runs `body` with a fresh database and a running client on it, and drops the database afterwards.
+    public static func with<Result: Sendable>(
+        _ body: (TestDatabase, PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        let services = try TestServices.fromEnvironment()
+        let name = try services.createDatabase()
+        let database = TestDatabase(services: services, name: name)
+        defer { try? services.dropDatabase(name) }
+        let client = database.makeClient()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(database, client)
+        }
+    }
+
+    /// A client for the database, to be run by the caller.
+    public func makeClient() -> PostgresClient {
+        PostgresClient(configuration: configuration, backgroundLogger: Self.logger)
+    }
+
+    /// The application role's connection settings for the database.
+    public var configuration: PostgresClient.Configuration {
+        PostgresClient.Configuration(
+            host: services.postgresHost,
+            port: services.postgresPort,
+            username: services.postgresUser,
+            password: services.postgresPassword,
+            database: name,
+            tls: .disable
+        )
+    }
+
+    /// Runs SQL through psql, independently of the code under test.
+    public func sql(_ statement: String) throws -> String {
+        try services.sql(statement, database: name)
+    }
+
+    /// Runs SQL through psql as the superuser.
+    public func superuserSQL(_ statement: String) throws -> String {
+        try services.superuserSQL(statement, database: name)
+    }
+}
