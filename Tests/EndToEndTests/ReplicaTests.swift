@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import ORATestSupport
 import Testing
 
@@ -8,15 +11,11 @@ import Testing
 struct ReplicaTests {
     @Test("an offer, control and the end reach the agent through the replica that holds it; a crash ends its sessions")
     func offerThroughAnotherReplica() async throws {
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0201")
-        // The agent connects to the first replica, the one it enrolled with; the helper uses the second.
-        let holder = setup.server
-        let front = try await RunningServer(sharing: holder, extra: OfferTests.configuration)
-        let agent = try setup.startAgent()
-        let token = try await front.token("lena.wolf")
+        let replicas = try await Replicas.make(enrolling: "WS-0201")
+        let (holder, front, agent, token, lena) = (
+            replicas.holder, replicas.front, replicas.agent, replicas.token, replicas.lena
+        )
         let offers = OfferTests()
-        try await offers.waitUntilOnline("ws-0201", server: front, token: token)
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
 
         // Offer, consent, control and the end, all through the replica without the agent.
         let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
@@ -76,5 +75,56 @@ struct ReplicaTests {
         let auditor = try await front.token("sara.klein")
         let verified = try await HTTP.get(front.base + "/api/v1/audit/verify", token: auditor)
         #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+    }
+
+    @Test("a replica stops promptly while a helper follows, through it, a session held by another; the follow ends")
+    func stopWhileFollowingElsewhere() async throws {
+        let replicas = try await Replicas.make(enrolling: "WS-0202")
+        let offered = await replicas.lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
+        #expect(offered.status == 0, "\(offered.standardError)")
+        let id = OfferTests().sessionID(in: offered.standardOutput)
+
+        // The helper's browser follows the session's events through the replica without the agent.
+        var request = HTTPClientRequest(url: replicas.front.base + "/api/v1/sessions/\(id)/events")
+        request.headers.add(name: "Authorization", value: "Bearer \(replicas.token)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+        #expect(response.status == .ok)
+        var events = response.body.makeAsyncIterator()
+        var received = ""
+        while !received.contains("\n\n"), let chunk = try await events.next() { received += String(buffer: chunk) }
+        #expect(received.contains(#""state":"viewing""#), "\(received)")
+
+        // It stops by itself, without its stopping limit's help (the harness checks that too), and the stream ends
+        // as a stream should.
+        let stopped = await replicas.front.stop()
+        #expect(stopped.status == 0, "\(stopped.standardError)")
+        #expect(stopped.standardError.contains("ora-server stopped"), "\(stopped.standardError)")
+        #expect(!stopped.standardError.contains("did not stop within"), "\(stopped.standardError)")
+        while let chunk = try await events.next() { received += String(buffer: chunk) }
+        // The session itself goes on where the agent is.
+        let still = try await HTTP.get(replicas.holder.base + "/api/v1/sessions/\(id)", token: replicas.token)
+        #expect(still.object["state"] as? String == "viewing", "\(still.body)")
+        #expect(replicas.agent.isRunning)
+    }
+
+    /// Two replicas: the agent of `machine` connects to the first, the one it enrolled with (`holder`); Lena Wolf
+    /// uses the second (`front`), where the machine is seen online.
+    struct Replicas {
+        let setup: OfferTests.Setup
+        let front: RunningServer
+        let agent: ChildProcess
+        let token: String
+        let lena: AgentEnrollmentTests.CLI
+        var holder: RunningServer { setup.server }
+
+        static func make(enrolling machine: String) async throws -> Replicas {
+            let setup = try await OfferTests.Setup.make(enrolling: machine)
+            let front = try await RunningServer(sharing: setup.server, extra: OfferTests.configuration)
+            let agent = try setup.startAgent()
+            let token = try await front.token("lena.wolf")
+            try await OfferTests().waitUntilOnline(machine.lowercased(), server: front, token: token)
+            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
+            return Replicas(setup: setup, front: front, agent: agent, token: token, lena: lena)
+        }
     }
 }

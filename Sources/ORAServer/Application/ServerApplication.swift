@@ -12,6 +12,7 @@ import ORAStore
 import PostgresNIO
 public import Prometheus
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// Builds the ora-server HTTP application and the services that run with it.
@@ -153,14 +154,67 @@ public enum ServerApplication {
         return application
     }
 
-    /// Builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully.
-    /// - Throws: when the configuration cannot be used, migrations fail, or the server cannot listen.
+    /// How long stopping may take before what is still running is cancelled: enough for agents' disconnections
+    /// (`AgentGateway` waits 10 seconds at most) and for the audit events of the sessions that end to be written
+    /// (`AuditWriter.Settings.writeTimeout`, twice), well inside a service manager's own limit (systemd's is 90 s).
+    static let stoppingLimit = Duration.seconds(30)
+
+    /// Builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully, within
+    /// `stoppingLimit`.
+    /// - Throws: when the configuration cannot be used, migrations fail, or the server cannot listen;
+    ///   `StoppingLimitExceeded` when stopping took longer than `stoppingLimit` and what was left was cancelled.
     public static func run(
         configuration: ServerConfiguration,
         metrics: PrometheusCollectorRegistry,
         logger: Logger
     ) async throws {
         let application = try build(configuration: configuration, metrics: metrics, logger: logger)
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        let announcement = StoppingAnnouncement(limit: stoppingLimit, logger: logger)
+        var group = ServiceGroupConfiguration(
+            // Stopped in reverse order: the announcement first.
+            services: [application, announcement],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = stoppingLimit
+        try await ServiceGroup(configuration: group).run()
+        if announcement.exceeded { throw StoppingLimitExceeded(limit: stoppingLimit) }
+    }
+}
+
+/// Stopping took longer than the server allows, and what was still running was cancelled.
+public struct StoppingLimitExceeded: Error, CustomStringConvertible {
+    /// The limit.
+    public var limit: Duration
+
+    public var description: String {
+        "stopping took longer than \(limit.components.seconds) seconds; what was still running was cancelled"
+    }
+}
+
+/// Says in the log when the server begins to stop and, if stopping takes longer than `limit` (after which the
+/// service group cancels what is still running), that it did.
+private final class StoppingAnnouncement: Service, Sendable {
+    private let limit: Duration
+    private let logger: Logger
+    private let passed = Mutex(false)
+
+    init(limit: Duration, logger: Logger) {
+        self.limit = limit
+        self.logger = logger
+    }
+
+    /// Whether stopping went on past the limit.
+    var exceeded: Bool { passed.withLock { $0 } }
+
+    func run() async {
+        try? await gracefulShutdown()
+        logger.notice("ora-server stopping")
+        // Ends with the process when stopping takes less.
+        Task.detached { [self] in
+            try? await Task.sleep(for: limit)
+            passed.withLock { $0 = true }
+            logger.error(
+                "ora-server did not stop within \(limit.components.seconds) seconds; what is still running is cancelled"
+            )
+        }
     }
 }

@@ -13,6 +13,7 @@ public enum ServerErrorDescription {
         case let error as MigrationError: return error.description
         case let error as LDAPError: return error.description
         case let error as DatabaseUnavailableError: return error.description
+        case let error as StoppingLimitExceeded: return error.description
         case let error as IOError:
             return "cannot listen on the configured address (listen.host, listen.port): "
                 + String(cString: strerror(error.errnoCode))

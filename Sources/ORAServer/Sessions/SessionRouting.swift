@@ -186,15 +186,21 @@ final class SessionRouting: Service, Sendable {
             continuation.finish()
             return stream
         }
+        // It ends when this server stops, too: the session goes on where it runs, and a follower still reading
+        // here would keep this server from stopping (its requests are waited for) for as long as the session lasts.
         let reader = Task { [store] in
-            var last = first
-            for await _ in changes {
-                guard let stored = try? await store.session(id), let snapshot = Self.decode(stored) else { continue }
-                if snapshot != last {
-                    continuation.yield(snapshot)
-                    last = snapshot
+            await cancelWhenGracefulShutdown {
+                var last = first
+                for await _ in changes {
+                    guard let stored = try? await store.session(id), let snapshot = Self.decode(stored) else {
+                        continue
+                    }
+                    if snapshot != last {
+                        continuation.yield(snapshot)
+                        last = snapshot
+                    }
+                    if snapshot.hasEnded || !stored.instanceAlive { break }
                 }
-                if snapshot.hasEnded || !stored.instanceAlive { break }
             }
             continuation.finish()
         }
