@@ -59,9 +59,9 @@ struct AuditResilienceTests {
         #expect(try await HTTP.post(base + "/api/v1/logout", token: token).status == 204)
 
         // Exactly what was acknowledged: two logins and one logout, each once; the refused ones left nothing behind.
-        #expect(
-            try postgres.sql("SELECT string_agg(event || ':' || actor_name, ',' ORDER BY sequence) FROM audit_events")
-                == "operator.login:peter.schmidt,operator.login:lena.wolf,operator.logout:peter.schmidt")
+        let stored = try postgres.sql(
+            "SELECT string_agg(event || ':' || actor_name, ',' ORDER BY sequence) FROM audit_events")
+        #expect(stored == "operator.login:peter.schmidt,operator.login:lena.wolf,operator.logout:peter.schmidt")
         #expect(try postgres.sql("SELECT count(*) FROM operator_sessions") == "2")
         let auditor = try await login("peter.schmidt")
         let verify = try await HTTP.get(base + "/api/v1/audit/verify", token: auditor.object["token"] as? String)
