@@ -176,7 +176,7 @@ public enum ServerApplication {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = stoppingLimit
         try await ServiceGroup(configuration: group).run()
-        if announcement.exceeded { throw StoppingLimitExceeded(limit: stoppingLimit) }
+        if announcement.stopped() { throw StoppingLimitExceeded(limit: stoppingLimit) }
     }
 }
 
@@ -195,26 +195,33 @@ public struct StoppingLimitExceeded: Error, CustomStringConvertible {
 private final class StoppingAnnouncement: Service, Sendable {
     private let limit: Duration
     private let logger: Logger
-    private let passed = Mutex(false)
+    /// The timer started when stopping begins, and whether it ran out.
+    private let timer = Mutex<(task: Task<Void, Never>?, ranOut: Bool)>((nil, false))
 
     init(limit: Duration, logger: Logger) {
         self.limit = limit
         self.logger = logger
     }
 
-    /// Whether stopping went on past the limit.
-    var exceeded: Bool { passed.withLock { $0 } }
+    /// Stops the timer, once the server has stopped.
+    /// - Returns: whether stopping went on past the limit.
+    func stopped() -> Bool {
+        timer.withLock { timer in
+            timer.task?.cancel()
+            return timer.ranOut
+        }
+    }
 
     func run() async {
         try? await gracefulShutdown()
         logger.notice("ora-server stopping")
-        // Ends with the process when stopping takes less.
-        Task.detached { [self] in
-            try? await Task.sleep(for: limit)
-            passed.withLock { $0 = true }
+        let task = Task.detached { [self] in
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            timer.withLock { $0.ranOut = true }
             logger.error(
                 "ora-server did not stop within \(limit.components.seconds) seconds; what is still running is cancelled"
             )
         }
+        timer.withLock { $0.task = task }
     }
 }
