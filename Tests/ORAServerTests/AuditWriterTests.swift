@@ -59,6 +59,52 @@ struct AuditWriterTests {
         }
     }
 
+    @Test(
+        "a write that outlasts the write timeout is refused, and the database gives it up too: it is not stored later")
+    func slowWriteNotStoredAfterRefusal() async throws {
+        try await TestDatabase.with { database, client in
+            let logger = TestDatabase.logger
+            try await Migrator(client: client, logger: logger).migrate()
+            // Every insert into the log takes 3 seconds, three times as long as the writer waits for one.
+            _ = try database.superuserSQL(
+                """
+                CREATE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql
+                    AS $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+                CREATE TRIGGER test_slow_insert BEFORE INSERT ON audit_events
+                    FOR EACH STATEMENT EXECUTE FUNCTION test_slow_insert();
+                """)
+            let writer = AuditWriter(
+                configuration: database.configuration, settings: .init(writeTimeout: .seconds(1), attempts: 2),
+                logger: logger)
+            let serviceGroup = ServiceGroup(configuration: .init(services: [.init(service: writer)], logger: logger))
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await serviceGroup.run() }
+                var refusal: AuditUnavailableError?
+                do throws(AuditUnavailableError) {
+                    try await writer.record(
+                        AuditEvent(
+                            .operatorLogin, actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"),
+                            outcome: .success))
+                } catch {
+                    refusal = error
+                }
+                #expect(refusal != nil, "the login must be refused: its event was not committed in time")
+                // Until no statement of this database runs any more: one still running could commit after that.
+                for _ in 0..<300 {
+                    let running = try database.superuserSQL(
+                        """
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()
+                        """)
+                    if running == "0" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(try database.sql("SELECT count(*) FROM audit_events") == "0", "refused, and yet stored")
+                await serviceGroup.triggerGracefulShutdown()
+            }
+        }
+    }
+
     /// What the callers saw.
     final class Tally: Sendable {
         let written = Atomic(0)

@@ -64,6 +64,11 @@ public final class AuditWriter: Service, Sendable {
         var configuration = configuration
         configuration.options.maximumConnections = settings.depth + 1
         configuration.options.minimumConnections = 0
+        // The database gives up on a statement when the writer does. Cancelling a query leaves it running, and a
+        // batch appended in one statement commits by itself: without this, a slow batch whose callers were refused
+        // could still be stored after they had been told it was not, and the action was not done.
+        configuration.options.additionalStartupParameters.append(
+            ("statement_timeout", AuditLog.timeoutSetting(settings.writeTimeout)))
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         client = PostgresClient(configuration: configuration, eventLoopGroup: thread, backgroundLogger: logger)
         self.settings = settings

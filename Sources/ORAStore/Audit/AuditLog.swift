@@ -183,7 +183,7 @@ public struct AuditLog: Sendable {
         guard !events.isEmpty else { return [] }
         if let lockWait {
             try await connection.query(
-                "SELECT set_config('lock_timeout', \(lockTimeout(lockWait)), true)", logger: logger)
+                "SELECT set_config('lock_timeout', \(timeoutSetting(lockWait)), true)", logger: logger)
         }
         try await connection.query("SELECT pg_advisory_xact_lock(\(chainLockKey))", logger: logger)
         var fresh = events
@@ -224,7 +224,7 @@ public struct AuditLog: Sendable {
         func statement(lockWait: Duration?) -> PostgresQuery {
             let rows = events.map(\.row)
             return """
-                SELECT ora_audit_append(\(AuditLog.lockTimeout(lockWait)), \(head.sequence),
+                SELECT ora_audit_append(\(AuditLog.timeoutSetting(lockWait)), \(head.sequence),
                     \(ByteBuffer(bytes: head.hash)), \(next.sequence),
                     \(ByteBuffer(bytes: next.hash)), \(chained.map(\.sequence))::bigint[], \(rows.map(\.id))::uuid[],
                     \(rows.map(\.time))::text[], \(rows.map(\.event))::text[], \(rows.map(\.code))::text[],
@@ -257,8 +257,9 @@ public struct AuditLog: Sendable {
         return false
     }
 
-    /// `lock_timeout`'s value for `wait`: whole milliseconds, at least one; `0` (no limit) for nil.
-    static func lockTimeout(_ wait: Duration?) -> String {
+    /// A value for `lock_timeout` or `statement_timeout` of `wait`: whole milliseconds, at least one; `0` (no
+    /// limit) for nil.
+    public static func timeoutSetting(_ wait: Duration?) -> String {
         guard let wait else { return "0" }
         let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
         return "\(max(1, milliseconds))ms"
