@@ -89,16 +89,20 @@ struct AuditWriterTests {
                     refusal = error
                 }
                 #expect(refusal != nil, "the login must be refused: its event was not committed in time")
-                // Until no statement of this database runs any more: one still running could commit after that.
-                for _ in 0..<300 {
-                    let running = try database.superuserSQL(
-                        """
-                        SELECT count(*) FROM pg_stat_activity
-                        WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()
-                        """)
-                    if running == "0" { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                // Until no statement of this database runs any more: one still running could commit after that, so
+                // the count below means something only once it is quiet.
+                var (quiet, looks) = (false, 0)
+                while !quiet, looks < 300 {
+                    if looks > 0 { try await Task.sleep(for: .milliseconds(100)) }
+                    looks += 1
+                    quiet =
+                        try database.superuserSQL(
+                            """
+                            SELECT count(*) FROM pg_stat_activity
+                            WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()
+                            """) == "0"
                 }
+                #expect(quiet, "a statement of the refused write still runs after 30 seconds")
                 #expect(try database.sql("SELECT count(*) FROM audit_events") == "0", "refused, and yet stored")
                 await serviceGroup.triggerGracefulShutdown()
             }
