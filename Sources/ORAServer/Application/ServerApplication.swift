@@ -185,6 +185,11 @@ public struct StoppingLimitExceeded: Error, CustomStringConvertible {
     /// The limit.
     public var limit: Duration
 
+    /// Creates the error for `limit`.
+    public init(limit: Duration) {
+        self.limit = limit
+    }
+
     public var description: String {
         "stopping took longer than \(limit.components.seconds) seconds; what was still running was cancelled"
     }
