@@ -1,11 +1,15 @@
-import Crypto
 public import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension UUID {
-    /// A random (version 4) UUID. Its bytes come from a pool filled 4 KiB at a time by swift-crypto's generator
-    /// (BoringSSL's): Foundation's `UUID()` opens, reads and closes `/dev/urandom` for every UUID, and the system
-    /// generator makes a system call for every 8 bytes, which an audit event paid on every action.
+    /// A random (version 4) UUID. Its bytes come from a pool the kernel's generator fills 4 KiB at a time, in one
+    /// read of `/dev/urandom`: Foundation's `UUID()` opens, reads and closes `/dev/urandom` for every UUID, and
+    /// Swift's system generator (which swift-crypto's `SymmetricKey` uses too) makes a system call for every 8
+    /// bytes, which an audit event paid on every action.
     public static func random() -> UUID {
         var bytes = randomPool.withLock { $0.next() }
         return withUnsafeMutableBytes(of: &bytes) { raw in
@@ -46,10 +50,11 @@ private struct RandomPool {
     private static let size = 4096
     private var bytes: [UInt8] = []
     private var offset = 0
+    private var urandom: Int32 = -1
 
     mutating func next() -> (UInt64, UInt64) {
         if offset + 16 > bytes.count {
-            bytes = SymmetricKey(size: SymmetricKeySize(bitCount: Self.size * 8)).withUnsafeBytes { Array($0) }
+            bytes = fresh()
             offset = 0
         }
         defer { offset += 16 }
@@ -58,6 +63,32 @@ private struct RandomPool {
                 raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
                 raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
             )
+        }
+    }
+
+    /// `size` bytes from the kernel's generator: through `/dev/urandom`, kept open, one read for the pool; where
+    /// it cannot be opened, through Swift's system generator, 8 bytes a call.
+    private mutating func fresh() -> [UInt8] {
+        if urandom == -1 { urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC) }
+        let descriptor = urandom
+        return [UInt8](unsafeUninitializedCapacity: Self.size) { buffer, count in
+            count = Self.size
+            guard descriptor >= 0 else {
+                var generator = SystemRandomNumberGenerator()
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                for offset in stride(from: 0, to: Self.size, by: 8) {
+                    raw.storeBytes(of: generator.next(), toByteOffset: offset, as: UInt64.self)
+                }
+                return
+            }
+            var filled = 0
+            while filled < Self.size {
+                let got = read(descriptor, buffer.baseAddress! + filled, Self.size - filled)
+                // Only a signal can interrupt it; anything else would leave the pool without randomness, which
+                // must never be handed out.
+                precondition(got > 0 || (got < 0 && errno == EINTR), "/dev/urandom cannot be read: errno \(errno)")
+                filled += max(0, got)
+            }
         }
     }
 }
