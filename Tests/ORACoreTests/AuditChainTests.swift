@@ -79,6 +79,17 @@ struct AuditChainTests {
         #expect(Array(hasher.finalize()) == chained[1].hash)
     }
 
+    @Test("a link from the encoding done ahead is the link of the whole encoding, at any sequence")
+    func preparedLink() {
+        let event = Self.event(4)
+        let prepared = PreparedAuditEvent(event)
+        let previous = (0..<32).map { UInt8($0 * 7 % 256) }
+        for sequence: Int64 in [1, 9, 10, 99, 100, 1_234_567_890_123, .max, 0, -1, .min] {
+            let link = previous.withUnsafeBytes { Array(prepared.link(sequence: sequence, after: $0)) }
+            #expect(link == AuditChainHead.link(event, sequence: sequence, after: previous), "sequence \(sequence)")
+        }
+    }
+
     static func chain(_ count: Int) -> [ChainedAuditEvent] {
         var head = AuditChainHead.empty
         return head.append((1...count).map { event($0) })

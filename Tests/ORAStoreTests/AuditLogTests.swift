@@ -42,15 +42,21 @@ struct AuditLogTests {
                 Self.event(account: hostile, machine: hostile, session: UUID(), details: ["text": .string(hostile)]),
                 Self.event(.policyApplied, machine: nil, details: ["nested": ["list": [1, true, nil, "x"]]]),
                 AuditEvent(.auditCheckpoint, actor: .system("host:1"), outcome: .success),
+                // Policy names travel as an array literal in the batch: every character it treats specially.
+                AuditEvent(
+                    .offerDenied, actor: .system("host:1"), machine: "WS-0102",
+                    policy: .init(
+                        version: 7, names: [#"quo"te"#, #"back\slash"#, "com,ma", "{braces}", "", "NULL", hostile]),
+                    outcome: .denied),
             ]
             try await append(events, client: client)
             let page = try await log.search(.init(), limit: 10)
-            #expect(page.events.map(\.sequence) == [3, 2, 1])
+            #expect(page.events.map(\.sequence) == [4, 3, 2, 1])
             #expect(page.events.reversed().map(\.event) == events)
             #expect(page.events.last?.event.machine?.contains("nul:\u{FFFD}") == true)
             let report = try await log.verify()
             #expect(report.intact)
-            #expect(report.verified == 3)
+            #expect(report.verified == 4)
             #expect(try database.sql("SELECT to_regclass('audit_events') IS NOT NULL") == "t")
         }
     }

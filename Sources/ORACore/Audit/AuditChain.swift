@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 public import Foundation
 
 /// An event in its place in the chain: `hash = SHA-256(previousHash ‖ canonical encoding of the event at
@@ -59,12 +59,7 @@ public struct AuditChainHead: Sendable, Hashable, Codable {
     public mutating func append(_ events: [PreparedAuditEvent]) -> [ChainedAuditEvent] {
         events.map { prepared in
             let sequence = self.sequence + 1
-            var hasher = SHA256()
-            hasher.update(data: self.hash)
-            hasher.update(data: prepared.before)
-            hasher.update(data: Array(String(sequence).utf8))
-            hasher.update(data: prepared.after)
-            let hash = Array(hasher.finalize())
+            let hash = hash.withUnsafeBytes { Array(prepared.link(sequence: sequence, after: $0)) }
             defer { self = AuditChainHead(sequence: sequence, hash: hash) }
             return ChainedAuditEvent(sequence: sequence, event: prepared.event, previousHash: self.hash, hash: hash)
         }
@@ -90,6 +85,31 @@ public struct PreparedAuditEvent: Sendable, Hashable {
         (before, after) = (parts.before, parts.after)
         detailsText = String(decoding: parts.details, as: UTF8.self)
         timeText = String(decoding: parts.time, as: UTF8.self)
+    }
+
+    /// The event's link at `sequence` after the 32 bytes of `previousHash`: SHA-256(previous hash ‖ canonical
+    /// encoding). Nothing is copied or allocated for it.
+    public func link(sequence: Int64, after previousHash: UnsafeRawBufferPointer) -> SHA256Digest {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: previousHash)
+        hasher.update(data: before)
+        // The sequence in decimal, written backwards from the end of a buffer long enough for any Int64.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var value = sequence.magnitude
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            } while value > 0
+            if sequence < 0 {
+                // Never a stored sequence (they start at 1), but encoded as `String(sequence)` would be.
+                hasher.update(data: [UInt8(ascii: "-")])
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: digits.baseAddress! + start, count: 20 - start))
+        }
+        hasher.update(data: after)
+        return hasher.finalize()
     }
 }
 

@@ -153,17 +153,19 @@ public struct AuditLog: Sendable {
 
         /// `names` as a PostgreSQL array literal: `{"a","b"}`.
         static func arrayLiteral(_ names: [String]) -> String {
-            var literal = "{"
+            var literal: [UInt8] = [UInt8(ascii: "{")]
             for (index, name) in names.enumerated() {
-                if index > 0 { literal += "," }
-                literal += "\""
-                for character in name.unicodeScalars {
-                    if character == "\\" || character == "\"" { literal.unicodeScalars.append("\\") }
-                    literal.unicodeScalars.append(character)
+                if index > 0 { literal.append(UInt8(ascii: ",")) }
+                literal.append(UInt8(ascii: "\""))
+                // `"` and `\` are single bytes in UTF-8, never part of another character's.
+                for byte in name.utf8 {
+                    if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { literal.append(UInt8(ascii: "\\")) }
+                    literal.append(byte)
                 }
-                literal += "\""
+                literal.append(UInt8(ascii: "\""))
             }
-            return literal + "}"
+            literal.append(UInt8(ascii: "}"))
+            return String(decoding: literal, as: UTF8.self)
         }
     }
 
@@ -203,7 +205,9 @@ public struct AuditLog: Sendable {
     /// Events chained after a head, in memory, ready for `appendBehind`.
     public struct ChainedBatch: Sendable {
         let events: [PreparedEvent]
-        let chained: [ChainedAuditEvent]
+        /// The head's hash, then each event's, 32 bytes apiece: event `i`'s previous hash starts at `32 * i` and
+        /// its own at `32 * (i + 1)`.
+        let hashes: [UInt8]
         /// The head the batch was chained after.
         public let head: AuditChainHead
         /// The head once the batch is appended.
@@ -211,31 +215,130 @@ public struct AuditLog: Sendable {
 
         /// Chains `events` after `head`.
         public init(_ events: [PreparedEvent], after head: AuditChainHead) {
-            var next = head
-            chained = next.append(events.map(\.chain))
+            precondition(head.hash.count == 32, "a chain head's hash is 32 bytes")
+            let size = 32 * (events.count + 1)
+            hashes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                let hashes = UnsafeMutableRawBufferPointer(buffer)
+                hashes.copyBytes(from: head.hash)
+                for index in events.indices {
+                    let link = events[index].chain.link(
+                        sequence: head.sequence + 1 + Int64(index),
+                        after: UnsafeRawBufferPointer(rebasing: hashes[32 * index..<32 * (index + 1)]))
+                    link.withUnsafeBytes {
+                        UnsafeMutableRawBufferPointer(rebasing: hashes[32 * (index + 1)..<32 * (index + 2)]).copyMemory(
+                            from: $0)
+                    }
+                }
+                count = size
+            }
             self.events = events
             self.head = head
-            self.next = next
+            next = AuditChainHead(sequence: head.sequence + Int64(events.count), hash: Array(hashes.suffix(32)))
+        }
+
+        /// The events with their sequences and hashes.
+        var chained: [ChainedAuditEvent] {
+            events.indices.map { index in
+                ChainedAuditEvent(
+                    sequence: head.sequence + 1 + Int64(index), event: events[index].chain.event,
+                    previousHash: Array(hashes[32 * index..<32 * (index + 1)]),
+                    hash: Array(hashes[32 * (index + 1)..<32 * (index + 2)]))
+            }
         }
 
         /// `ora_audit_append` with the batch, its columns as arrays in PostgreSQL's binary format (which it reads
         /// without parsing). One statement, not COPY: a COPY stays open between client messages, and a backend in
         /// that state holds up database-wide operations (DROP DATABASE … WITH (FORCE)) until the client sends more.
         func statement(lockWait: Duration?) -> PostgresQuery {
-            let rows = events.map(\.row)
+            let first = head.sequence + 1
+            let (events, hashes) = (self.events, self.hashes)
+            func column(_ type: BinaryArray.Element, _ write: @escaping (Int, inout ByteBuffer) -> Void) -> BinaryArray
+            {
+                BinaryArray(elementType: type, count: events.count, element: write)
+            }
+            func text(_ value: @escaping (Row) -> String) -> BinaryArray {
+                column(.text) { index, buffer in _ = buffer.writeString(value(events[index].row)) }
+            }
+            func hash(_ offset: Int) -> BinaryArray {
+                column(.bytea) { index, buffer in
+                    let start = 32 * (index + offset)
+                    hashes.withUnsafeBytes {
+                        _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[start..<start + 32]))
+                    }
+                }
+            }
+            let sequences = column(.int8) { index, buffer in _ = buffer.writeInteger(first + Int64(index)) }
+            let ids = column(.uuid) { index, buffer in
+                withUnsafeBytes(of: events[index].row.id.uuid) { _ = buffer.writeBytes($0) }
+            }
+            let versions = column(.int8) { index, buffer in _ = buffer.writeInteger(events[index].row.policyVersion) }
+            let nulls = column(.int4) { index, buffer in _ = buffer.writeInteger(events[index].row.nulls) }
             return """
                 SELECT ora_audit_append(\(AuditLog.timeoutSetting(lockWait)), \(head.sequence),
-                    \(ByteBuffer(bytes: head.hash)), \(next.sequence),
-                    \(ByteBuffer(bytes: next.hash)), \(chained.map(\.sequence))::bigint[], \(rows.map(\.id))::uuid[],
-                    \(rows.map(\.time))::text[], \(rows.map(\.event))::text[], \(rows.map(\.code))::text[],
-                    \(rows.map(\.actorKind))::text[], \(rows.map(\.actorID))::text[],
-                    \(rows.map(\.actorName))::text[], \(rows.map(\.machine))::text[],
-                    \(rows.map(\.session))::text[], \(rows.map(\.source))::text[],
-                    \(rows.map(\.policyVersion))::bigint[], \(rows.map(\.policyNames))::text[],
-                    \(rows.map(\.outcome))::text[], \(rows.map(\.details))::text[], \(rows.map(\.nulls))::integer[],
-                    \(chained.map { ByteBuffer(bytes: $0.previousHash) })::bytea[],
-                    \(chained.map { ByteBuffer(bytes: $0.hash) })::bytea[])
+                    \(ByteBuffer(bytes: head.hash)), \(next.sequence), \(ByteBuffer(bytes: next.hash)),
+                    \(sequences)::bigint[], \(ids)::uuid[], \(text { $0.time })::text[], \(text { $0.event })::text[],
+                    \(text { $0.code })::text[], \(text { $0.actorKind })::text[], \(text { $0.actorID })::text[],
+                    \(text { $0.actorName })::text[], \(text { $0.machine })::text[], \(text { $0.session })::text[],
+                    \(text { $0.source })::text[], \(versions)::bigint[], \(text { $0.policyNames })::text[],
+                    \(text { $0.outcome })::text[], \(text { $0.details })::text[], \(nulls)::integer[],
+                    \(hash(0))::bytea[], \(hash(1))::bytea[])
                 """
+        }
+    }
+
+    /// A one-dimensional PostgreSQL array without NULLs in binary form, each element written by `element` straight
+    /// into the message: a batch's column is sent without making an array of its values first.
+    struct BinaryArray: PostgresDynamicTypeEncodable {
+        /// The types of element used.
+        enum Element {
+            case int4, int8, uuid, bytea, text
+
+            var type: PostgresDataType {
+                switch self {
+                case .int4: .int4
+                case .int8: .int8
+                case .uuid: .uuid
+                case .bytea: .bytea
+                case .text: .text
+                }
+            }
+
+            var arrayType: PostgresDataType {
+                switch self {
+                case .int4: .int4Array
+                case .int8: .int8Array
+                case .uuid: .uuidArray
+                case .bytea: .byteaArray
+                case .text: .textArray
+                }
+            }
+        }
+
+        let elementType: Element
+        let count: Int
+        /// Writes the bytes of element `index` (its length is added around them).
+        let element: (Int, inout ByteBuffer) -> Void
+
+        var psqlType: PostgresDataType { elementType.arrayType }
+
+        var psqlFormat: PostgresFormat { .binary }
+
+        func encode<JSONEncoder: PostgresJSONEncoder>(
+            into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>
+        ) {
+            // Dimensions, whether there are NULLs, the element type; then the one dimension's length and lower bound.
+            buffer.writeInteger(count == 0 ? 0 : 1, as: Int32.self)
+            buffer.writeInteger(0, as: Int32.self)
+            buffer.writeInteger(elementType.type.rawValue)
+            guard count > 0 else { return }
+            buffer.writeInteger(Int32(count))
+            buffer.writeInteger(1, as: Int32.self)
+            for index in 0..<count {
+                let lengthIndex = buffer.writerIndex
+                buffer.writeInteger(0, as: Int32.self)
+                element(index, &buffer)
+                buffer.setInteger(Int32(buffer.writerIndex - lengthIndex - 4), at: lengthIndex)
+            }
         }
     }
 
