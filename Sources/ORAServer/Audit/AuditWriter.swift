@@ -178,9 +178,10 @@ public final class AuditWriter: Service, Sendable {
     }
 
     /// Answers the batches that have ended and starts the next ones: a batch when none is on its way; another
-    /// behind the last (at most `Settings.depth` on their way) once half as many events wait as that one carries,
-    /// and at least 64, so the database gets sizeable batches on each connection, not a trickle; with the pipeline
-    /// full, it waits for the first. Returns when nothing more can be done until the next wake-up.
+    /// behind the last (at most `Settings.depth` on their way) once as many events wait as that one carries, and at
+    /// least 64, so each connection gets as much work as the one ahead and the two insert side by side (a smaller
+    /// batch behind a large one is done long before the lock it waits for, and leaves a connection idle); with the
+    /// pipeline full, it waits for the first. Returns when nothing more can be done until the next wake-up.
     private func advance(_ pipeline: inout [InFlight], on executor: WriterExecutor) async {
         while true {
             if let first = pipeline.first, first.hasEnded || pipeline.count >= settings.depth {
@@ -191,7 +192,7 @@ public final class AuditWriter: Service, Sendable {
             if waiting == 0 { return }
             if let last = pipeline.last {
                 // The head the last one leaves, known since it was launched.
-                guard waiting >= max(64, last.events.count / 2), let head = state.withLock({ $0.head }) else { return }
+                guard waiting >= max(64, last.events.count), let head = state.withLock({ $0.head }) else { return }
                 let (events, callers) = takeBatch()
                 pipeline.append(launch(events, callers, after: head, on: executor))
                 continue
