@@ -8,7 +8,7 @@ import Synchronization
 
 /// The audit log against the PostgreSQL of `Deploy/dev/services`, in a fresh database:
 /// 1. raw batched INSERT throughput of rows of the audit table's shape, with pgbench;
-/// 2. the audit writer's sustained throughput with chaining, many callers at once;
+/// 2. the audit writer's sustained throughput with chaining, many callers at once (1 and 2 take turns, in rounds);
 /// 3. first-page search latency over 10 million events, by operator and by machine, for one day.
 enum AuditBenchmark {
     static func run(seconds: Double, events searchEvents: Int) async throws {
@@ -49,71 +49,62 @@ enum AuditBenchmark {
                 sha256(g::text::bytea)
             FROM generate_series(1, 500) AS g;
             """.write(to: script, atomically: true, encoding: .utf8)
-            for clients in [1, 2] {
+            // Each phase starts from the same state: an empty table, the chain at its start, and a checkpoint just
+            // done, so that none inherits the rows or the dirty pages of the one before.
+            func reset() throws {
+                try environment.psql(
+                    // As a superuser with triggers off: the append-only triggers would refuse this, as they should.
+                    """
+                    SET session_replication_role = replica; TRUNCATE audit_events;
+                    UPDATE audit_chain_head SET sequence = 0, hash = decode(repeat('00', 32), 'hex')
+                    """,
+                    database: database)
+                try environment.psql("CHECKPOINT", database: database)
+            }
+            func rawRate(clients: Int) throws -> Double {
+                try reset()
                 let rate = try pgbench(
                     script: script.path, clients: clients, seconds: Int(seconds), host: host, port: port,
                     user: superuser, password: superuserPassword, database: database)
-                print(String(format: "pgbench raw batched INSERT, %d client(s): %.0f rows/s", clients, rate * 500))
+                return rate * 500
             }
-            try environment.psql(
-                // As a superuser with triggers off: the append-only triggers would refuse this, as they should.
-                "SET session_replication_role = replica; TRUNCATE audit_events",
-                database: database)
-            try environment.psql(
-                "UPDATE audit_chain_head SET sequence = 0, hash = decode(repeat('00', 32), 'hex')",
-                database: database)
 
             // 2. The audit writer: many callers, each recording an event and waiting for its commit, again and
             // again. Group commit makes a transaction of what arrives while the last one commits, so the rate grows
-            // with the number of callers waiting at once; two counts are measured.
+            // with the number of callers waiting at once. A writer that finds the head moved under it (as by the
+            // resets here) reads it again, as it does when another server has appended.
             let writer = AuditWriter(configuration: configuration, logger: logger)
             group.addTask { await writer.run() }
-            for callerCount in [512, 2048] {
-                let deadline = ContinuousClock.now + .seconds(seconds)
-                var count = 0
-                var failures = 0
-                var latencies: [Duration] = []
-                try await withThrowingTaskGroup(of: (Int, Int, [Duration]).self) { callers in
-                    for caller in 0..<callerCount {
-                        callers.addTask {
-                            var mine: [Duration] = []
-                            var failed = 0
-                            // The load itself is kept cheap: what each event shares with this caller's others is
-                            // made once, so the time measured is the writer's (each event still gets its own id,
-                            // time and session).
-                            let actor = AuditActor.operator(
-                                dn: "uid=user-\(caller % 1000),ou=People,dc=corp,dc=example",
-                                account: "user-\(caller % 1000)")
-                            let machine = "WS-\(caller % 5000)"
-                            let policy = AuditEvent.PolicyReference(version: 3, names: ["tier1-view-workstations"])
-                            let details: [String: AuditValue] = ["mode": "view", "ticket": "INC0012345"]
-                            while ContinuousClock.now < deadline {
-                                let event = AuditEvent(
-                                    .offerRequested, actor: actor, machine: machine, session: .random(),
-                                    source: "192.0.2.7", policy: policy, outcome: .success, details: details)
-                                let start = ContinuousClock.now
-                                do {
-                                    try await writer.record(event)
-                                    mine.append(ContinuousClock.now - start)
-                                } catch {
-                                    failed += 1
-                                }
-                            }
-                            return (mine.count, failed, mine)
-                        }
-                    }
-                    for try await (done, failed, mine) in callers {
-                        count += done
-                        failures += failed
-                        latencies += mine
-                    }
-                }
+            func writerRate(callers: Int) async throws -> Double {
+                try reset()
+                let (count, failures, latencies) = try await closedLoad(
+                    writer: writer, callers: callers, seconds: seconds)
                 print(
                     String(
                         format: "audit writer, %d callers, %.0f s: %.0f events/s committed and chained, %d failed",
-                        callerCount, seconds, Double(count) / seconds, failures))
+                        callers, seconds, Double(count) / seconds, failures))
                 DirectoryBenchmark.report("  record() until committed", latencies)
+                return Double(count) / seconds
             }
+
+            // pgbench and the writer take turns, in rounds; each round's ratio compares phases run a few seconds
+            // apart, and the median of the rounds is the figure (the machine's speed drifts over a run).
+            var ratios: [Double] = []
+            for round in 1...3 {
+                let one = try rawRate(clients: 1)
+                print(String(format: "round %d: pgbench raw batched INSERT, 1 client: %.0f rows/s", round, one))
+                let two = try rawRate(clients: 2)
+                print(String(format: "round %d: pgbench raw batched INSERT, 2 clients: %.0f rows/s", round, two))
+                let written = try await writerRate(callers: 2048)
+                ratios.append(written / two)
+                print(
+                    String(
+                        format: "round %d: the writer reached %.0f %% of 2-client pgbench, %.0f %% of 1-client", round,
+                        100 * written / two, 100 * written / one))
+            }
+            print(String(format: "median ratio to 2-client pgbench: %.0f %%", 100 * ratios.sorted()[ratios.count / 2]))
+            _ = try await writerRate(callers: 512)
+
             // An open load, as a server's requests arrive: events at a fixed rate, whatever the commits do. A rate
             // the writer sustains keeps every event's wait short; above it, the backlog and the waits grow.
             for rate in [20_000, 25_000, 30_000, 35_000, 40_000] {
@@ -201,6 +192,50 @@ enum AuditBenchmark {
                     exported, Double(bytes) / 1e6, Double(exported) / exportSeconds, Double(memoryBefore) / 1e6,
                     Double(peak) / 1e6))
         }
+    }
+
+    /// Has `callers` callers each record an event and wait for its commit, again and again, for `seconds`; returns
+    /// how many were committed, how many failed, and each wait.
+    static func closedLoad(writer: AuditWriter, callers: Int, seconds: Double) async throws -> (Int, Int, [Duration]) {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        var count = 0
+        var failures = 0
+        var latencies: [Duration] = []
+        try await withThrowingTaskGroup(of: (Int, Int, [Duration]).self) { group in
+            for caller in 0..<callers {
+                group.addTask {
+                    var mine: [Duration] = []
+                    var failed = 0
+                    // The load itself is kept cheap: what each event shares with this caller's others is made
+                    // once, so the time measured is the writer's (each event still gets its own id, time and
+                    // session).
+                    let actor = AuditActor.operator(
+                        dn: "uid=user-\(caller % 1000),ou=People,dc=corp,dc=example", account: "user-\(caller % 1000)")
+                    let machine = "WS-\(caller % 5000)"
+                    let policy = AuditEvent.PolicyReference(version: 3, names: ["tier1-view-workstations"])
+                    let details: [String: AuditValue] = ["mode": "view", "ticket": "INC0012345"]
+                    while ContinuousClock.now < deadline {
+                        let event = AuditEvent(
+                            .offerRequested, actor: actor, machine: machine, session: .random(), source: "192.0.2.7",
+                            policy: policy, outcome: .success, details: details)
+                        let start = ContinuousClock.now
+                        do {
+                            try await writer.record(event)
+                            mine.append(ContinuousClock.now - start)
+                        } catch {
+                            failed += 1
+                        }
+                    }
+                    return (mine.count, failed, mine)
+                }
+            }
+            for try await (done, failed, mine) in group {
+                count += done
+                failures += failed
+                latencies += mine
+            }
+        }
+        return (count, failures, latencies)
     }
 
     /// Records events at `rate` a second for `seconds`, each in a task of its own (as a request handler would),
