@@ -13,15 +13,26 @@ struct DesktopConsentTests {
         return found.standardOutput.split(separator: "\n").map(String.init)
     }
 
-    /// Waits for a dialog titled `title`, and presses Return in it (its default button).
+    /// Waits for a dialog titled `title`, and presses Return in it (its default button). A dialog just mapped may
+    /// not take keys yet (seen on a loaded machine): while it stays open, Return is pressed again, as a person would.
     func pressReturn(_ title: String, on display: String) async throws {
         for _ in 0..<100 {
             if let window = await dialogs(title, on: display).first {
-                let pressed = await ChildProcess.runAsync(
-                    "/usr/bin/xdotool", arguments: ["windowfocus", "--sync", window, "key", "Return"],
-                    environment: ["DISPLAY": display])
-                guard pressed.status == 0 else { throw TestSetupError("xdotool: \(pressed.standardError)") }
-                return
+                for _ in 0..<5 {
+                    let pressed = await ChildProcess.runAsync(
+                        "/usr/bin/xdotool", arguments: ["windowfocus", "--sync", window, "key", "Return"],
+                        environment: ["DISPLAY": display])
+                    guard pressed.status == 0 else {
+                        // The dialog closed between the search and the key: the last press was taken.
+                        if await !dialogs(title, on: display).contains(window) { return }
+                        throw TestSetupError("xdotool: \(pressed.standardError)")
+                    }
+                    for _ in 0..<20 {
+                        if await !dialogs(title, on: display).contains(window) { return }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                throw TestSetupError("the dialog titled \(title) on \(display) stayed open after Return, 5 times")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
