@@ -289,29 +289,16 @@ public struct AuditLog: Sendable {
     /// A one-dimensional PostgreSQL array without NULLs in binary form, each element written by `element` straight
     /// into the message: a batch's column is sent without making an array of its values first.
     struct BinaryArray: PostgresDynamicTypeEncodable {
-        /// The types of element used.
-        enum Element {
-            case int4, int8, uuid, bytea, text
+        /// An element type and the type of its arrays.
+        struct Element {
+            let type: PostgresDataType
+            let arrayType: PostgresDataType
 
-            var type: PostgresDataType {
-                switch self {
-                case .int4: .int4
-                case .int8: .int8
-                case .uuid: .uuid
-                case .bytea: .bytea
-                case .text: .text
-                }
-            }
-
-            var arrayType: PostgresDataType {
-                switch self {
-                case .int4: .int4Array
-                case .int8: .int8Array
-                case .uuid: .uuidArray
-                case .bytea: .byteaArray
-                case .text: .textArray
-                }
-            }
+            static let int4 = Element(type: .int4, arrayType: .int4Array)
+            static let int8 = Element(type: .int8, arrayType: .int8Array)
+            static let uuid = Element(type: .uuid, arrayType: .uuidArray)
+            static let bytea = Element(type: .bytea, arrayType: .byteaArray)
+            static let text = Element(type: .text, arrayType: .textArray)
         }
 
         let elementType: Element
