@@ -16,24 +16,25 @@ struct DesktopConsentTests {
     /// Waits for a dialog titled `title`, and presses Return in it (its default button). A dialog just mapped may
     /// not take keys yet (seen on a loaded machine): while it stays open, Return is pressed again, as a person would.
     func pressReturn(_ title: String, on display: String) async throws {
-        for _ in 0..<100 {
-            if let window = await dialogs(title, on: display).first {
-                for _ in 0..<5 {
-                    let pressed = await ChildProcess.runAsync(
-                        "/usr/bin/xdotool", arguments: ["windowfocus", "--sync", window, "key", "Return"],
-                        environment: ["DISPLAY": display])
-                    guard pressed.status == 0 else {
-                        // The dialog closed between the search and the key: the last press was taken.
-                        if await !dialogs(title, on: display).contains(window) { return }
-                        throw TestSetupError("xdotool: \(pressed.standardError)")
-                    }
-                    for _ in 0..<20 {
-                        if await !dialogs(title, on: display).contains(window) { return }
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
-                }
-                throw TestSetupError("the dialog titled \(title) on \(display) stayed open after Return, 5 times")
+        let window = try await dialog(title, on: display)
+        for _ in 0..<5 {
+            let pressed = await ChildProcess.runAsync(
+                "/usr/bin/xdotool", arguments: ["windowfocus", "--sync", window, "key", "Return"],
+                environment: ["DISPLAY": display])
+            // A press that fails because the dialog closed meanwhile was taken by the one before.
+            for _ in 0..<20 {
+                if await !dialogs(title, on: display).contains(window) { return }
+                guard pressed.status == 0 else { throw TestSetupError("xdotool: \(pressed.standardError)") }
+                try await Task.sleep(for: .milliseconds(100))
             }
+        }
+        throw TestSetupError("the dialog titled \(title) on \(display) stayed open after Return, 5 times")
+    }
+
+    /// The first dialog titled `title`, once one appears.
+    func dialog(_ title: String, on display: String) async throws -> String {
+        for _ in 0..<100 {
+            if let window = await dialogs(title, on: display).first { return window }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestSetupError("no dialog titled \(title) appeared on \(display)")
