@@ -59,16 +59,35 @@ public struct MachineStore: Sendable {
     public enum EnrollmentOutcome: Sendable, Hashable {
         /// The machine is new.
         case enrolled
-        /// The machine was enrolled before; its key (shown) was replaced and any revocation lifted.
-        case reenrolled(previousKey: String)
+        /// An administrator's re-key token replaced the key shown; a revocation, if there was one, is lifted.
+        case rekeyed(previousKey: String, wasRevoked: Bool)
+    }
+
+    /// A valid token, as stored: what it may enroll and who made it.
+    public struct TokenGrant: Sendable, Hashable {
+        /// What the token may enroll.
+        public var binding: EnrollmentBinding
+        /// Whether it is an administrator's re-key of an enrolled or revoked machine.
+        public var rekey: Bool
+        /// The administrator who made it.
+        public var createdBy: String
     }
 
     /// Why an enrollment was refused.
     public enum EnrollmentError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The token is unknown, used up or expired; which of these is not told, so a guess learns nothing.
         case invalidToken
+        /// The name is enrolled already (or was, and is revoked); only an administrator's re-key token replaces
+        /// its key.
+        case alreadyEnrolled(revoked: Bool)
 
-        public var description: String { "the enrollment token is not valid: unknown, used up or expired" }
+        public var description: String {
+            switch self {
+            case .invalidToken: "the enrollment token is not valid: unknown, used up or expired"
+            case .alreadyEnrolled(let revoked):
+                "the machine is \(revoked ? "revoked" : "enrolled already"); only an administrator's re-key replaces its key"
+            }
+        }
     }
 
     private let client: PostgresClient
@@ -82,9 +101,14 @@ public struct MachineStore: Sendable {
 
     // MARK: Enrollment tokens
 
-    /// Stores a new enrollment token, good for `uses` enrollments until `expiresAt`, and its audit event.
+    /// Stores a new enrollment token, good for `uses` enrollments of what `binding` allows until `expiresAt`, and
+    /// its audit event.
+    /// - Parameter rekey: whether the token may replace the key of the enrolled or revoked machine it is bound to
+    ///   (an administrator's re-key: one machine, one use).
     public func createToken(
         _ token: EnrollmentToken,
+        binding: EnrollmentBinding,
+        rekey: Bool = false,
         createdBy administrator: String,
         expiresAt: Date,
         uses: Int,
@@ -96,8 +120,10 @@ public struct MachineStore: Sendable {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 """
-                INSERT INTO enrollment_tokens (token_hash, created_by, expires_at, uses_left, comment)
-                VALUES (\(hash), \(administrator), \(expiresAt), \(Int32(clamping: uses)), \(comment))
+                INSERT INTO enrollment_tokens (token_hash, created_by, expires_at, uses_left, comment, bound_kind,
+                    bound_to, rekey)
+                VALUES (\(hash), \(administrator), \(expiresAt), \(Int32(clamping: uses)), \(comment),
+                    \(binding.kind), \(binding.value), \(rekey))
                 """,
                 logger: logger
             )
@@ -105,16 +131,38 @@ public struct MachineStore: Sendable {
         }
     }
 
+    /// What `token` may enroll, when it is known, not used up and not expired at `time`; nothing is used.
+    public func grant(of token: EnrollmentToken, at time: Date) async throws -> TokenGrant? {
+        let hash = ByteBuffer(bytes: token.hash)
+        return try await client.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT bound_kind, bound_to, rekey, created_by FROM enrollment_tokens
+                WHERE token_hash = \(hash) AND uses_left > 0 AND expires_at > \(time)
+                """,
+                logger: logger
+            )
+            var grant: TokenGrant?
+            for try await (kind, value, rekey, creator) in rows.decode((String, String, Bool, String).self) {
+                grant = try? TokenGrant(
+                    binding: EnrollmentBinding(kind: kind, value: value), rekey: rekey, createdBy: creator)
+            }
+            return grant
+        }
+    }
+
     // MARK: Machines
 
-    /// Uses one of `token`'s enrollments to enroll `machine`, replacing the key of an earlier enrollment of the
-    /// same name, and appends the audit event in the same transaction.
+    /// Uses one of `token`'s enrollments to enroll `machine`, and appends the audit event in the same
+    /// transaction. A name that is enrolled or revoked already is enrolled again only with a re-key token, which
+    /// replaces its key and lifts its revocation.
     /// - Parameters:
-    ///   - machine: the machine, already checked against the directory; its `enrolledBy` is filled in from the
-    ///     token.
-    ///   - auditEvent: the `agent.enrolled` event, given the token's creator and what enrolling did.
-    /// - Throws: `EnrollmentError.invalidToken` when the token is unknown, used up or expired at `time`; nothing
-    ///   changes.
+    ///   - machine: the machine, already checked against the directory and the token's binding; its `enrolledBy`
+    ///     is filled in from the token.
+    ///   - auditEvent: the event, given the token's creator and what enrolling did.
+    /// - Throws: `EnrollmentError.invalidToken` when the token is unknown, used up or expired at `time`, or not
+    ///   bound to this machine's name where it is a re-key; `.alreadyEnrolled` when the name is taken and the token
+    ///   is no re-key. Nothing changes then, and the token is not used.
     @discardableResult
     public func enroll(
         _ machine: Machine,
@@ -129,23 +177,28 @@ public struct MachineStore: Sendable {
                 """
                 UPDATE enrollment_tokens SET uses_left = uses_left - 1
                 WHERE token_hash = \(hash) AND uses_left > 0 AND expires_at > \(time)
-                RETURNING created_by
+                RETURNING created_by, bound_kind, bound_to, rekey
                 """,
                 logger: logger
             )
-            var creator: String?
-            for try await value in used.decode(String.self) { creator = value }
-            guard let creator else { throw EnrollmentError.invalidToken }
+            var grant: (creator: String, kind: String, value: String, rekey: Bool)?
+            for try await row in used.decode((String, String, String, Bool).self) { grant = row }
+            guard let grant else { throw EnrollmentError.invalidToken }
+            if grant.rekey, grant.kind != "machine" || grant.value != machine.name {
+                throw EnrollmentError.invalidToken
+            }
             let previous = try await connection.query(
-                "SELECT public_key FROM machines WHERE name = \(machine.name) FOR UPDATE", logger: logger)
-            var previousKey: String?
-            for try await value in previous.decode(String.self) { previousKey = value }
+                "SELECT public_key, revoked_at IS NOT NULL FROM machines WHERE name = \(machine.name) FOR UPDATE",
+                logger: logger)
+            var found: (key: String, revoked: Bool)?
+            for try await row in previous.decode((String, Bool).self) { found = row }
+            if let found, !grant.rekey { throw EnrollmentError.alreadyEnrolled(revoked: found.revoked) }
             try await connection.query(
                 """
                 INSERT INTO machines (name, computer_dn, public_key, operating_system, agent_version, enrolled_at,
                     enrolled_by)
                 VALUES (\(machine.name), \(machine.computerDN), \(machine.publicKey), \(machine.operatingSystem),
-                    \(machine.agentVersion), \(machine.enrolledAt), \(creator))
+                    \(machine.agentVersion), \(machine.enrolledAt), \(grant.creator))
                 ON CONFLICT (name) DO UPDATE SET computer_dn = excluded.computer_dn,
                     public_key = excluded.public_key, operating_system = excluded.operating_system,
                     agent_version = excluded.agent_version, enrolled_at = excluded.enrolled_at,
@@ -153,8 +206,9 @@ public struct MachineStore: Sendable {
                 """,
                 logger: logger
             )
-            let outcome: EnrollmentOutcome = previousKey.map { .reenrolled(previousKey: $0) } ?? .enrolled
-            try await AuditLog.append([auditEvent(creator, outcome)], on: connection, logger: logger)
+            let outcome: EnrollmentOutcome =
+                found.map { .rekeyed(previousKey: $0.key, wasRevoked: $0.revoked) } ?? .enrolled
+            try await AuditLog.append([auditEvent(grant.creator, outcome)], on: connection, logger: logger)
             return outcome
         }
     }

@@ -350,5 +350,29 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 8,
+            name: "enrollment tokens bound to what they enroll",
+            statements: [
+                // Tokens made before could enroll any computer; they are withdrawn rather than honoured.
+                "DELETE FROM enrollment_tokens",
+                """
+                ALTER TABLE enrollment_tokens
+                    ADD COLUMN bound_kind text NOT NULL CHECK (bound_kind IN ('machine', 'ou', 'group')),
+                    ADD COLUMN bound_to text NOT NULL CHECK (bound_to <> ''),
+                    ADD COLUMN rekey boolean NOT NULL DEFAULT false,
+                    ADD CONSTRAINT enrollment_tokens_rekey_one_machine
+                        CHECK (NOT rekey OR (bound_kind = 'machine' AND uses_left <= 1))
+                """,
+                """
+                COMMENT ON COLUMN enrollment_tokens.bound_kind IS
+                    'what the token may enroll: one machine by name, the computers below an OU, or a computer group'
+                """,
+                """
+                COMMENT ON COLUMN enrollment_tokens.rekey IS
+                    'an administrator''s re-key: the only token that replaces an enrolled or revoked machine''s key'
+                """,
+            ]
+        ),
     ]
 }

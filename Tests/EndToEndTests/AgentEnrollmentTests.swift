@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import ORATestSupport
 import Testing
@@ -43,14 +44,19 @@ struct AgentEnrollmentTests {
             ])
     }
 
-    @Test("tokens enroll domain computers only, as often as they may; revoked machines re-enroll with a new key")
+    @Test("tokens enroll only what they are bound to, as often as they may; domain computers only")
     func enrollment() async throws {
         let server = try await RunningServer(extra: Self.roles)
         let admin = try await CLI("peter.schmidt", server: server, ora: ora)
-        let created = await admin.run("agents", "token", "create", "--uses", "2", "--comment", "new laptops")
+        let created = await admin.run(
+            "agents", "token", "create", "--ou", "ou=Workstations,ou=Computers,dc=corp,dc=example", "--uses", "2",
+            "--comment", "new workstations")
         #expect(created.status == 0, "\(created.standardError)")
         let token = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(token.hasPrefix("ora_enr_"))
+        #expect(
+            created.standardError.contains(
+                "enrolls computers below ou=Workstations,ou=Computers,dc=corp,dc=example; valid until"))
         #expect(created.standardError.contains("for 2 enrollments"))
 
         let states = try TemporaryDirectory()
@@ -62,19 +68,43 @@ struct AgentEnrollmentTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         #expect(try String(contentsOfFile: keyFile, encoding: .utf8).contains("BEGIN PRIVATE KEY"))
 
-        // Not a computer object: refused before the token is used.
+        // Not a computer object, or not below the token's OU: refused before the token is used.
         let stranger = await enroll(server, token: token, machine: "LAPTOP-HOME", state: states.path + "/x")
         #expect(stranger.status == 2)
         #expect(
             stranger.standardError.contains(
                 "the directory has no computer object named LAPTOP-HOME; only domain machines may enroll"))
         #expect(!FileManager.default.fileExists(atPath: states.path + "/x/device-key.pem"))
+        let laptop = await enroll(server, token: token, machine: "LT-0042", state: states.path + "/x")
+        #expect(laptop.status == 2)
+        #expect(
+            laptop.standardError.contains(
+                "this enrollment token may enroll ou ou=Workstations,ou=Computers,dc=corp,dc=example, which LT-0042 is not"
+            ), "\(laptop.standardError)")
 
         let second = await enroll(server, token: token, machine: "WS-0102", state: states.path + "/b")
         #expect(second.status == 0, "\(second.standardError)")
         let third = await enroll(server, token: token, machine: "WS-0201", state: states.path + "/c")
         #expect(third.status == 2)
         #expect(third.standardError.contains("the enrollment token is not valid: unknown, used up or expired"))
+
+        // Bound to a computer group (nested membership counts) and to one machine.
+        let group = await admin.run(
+            "agents", "token", "create", "--group",
+            "cn=Finance Workstations,ou=Computer Groups,ou=Groups,dc=corp,dc=example", "--uses", "5")
+        let groupToken = group.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let outsideGroup = await enroll(server, token: groupToken, machine: "LT-0043", state: states.path + "/x")
+        #expect(outsideGroup.standardError.contains("which LT-0043 is not"), "\(outsideGroup.standardError)")
+        let one = await admin.run("agents", "token", "create", "--machine", "WS-0202")
+        #expect(one.standardError.contains("enrolls machine ws-0202"))
+        let oneToken = one.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let wrongName = await enroll(server, token: oneToken, machine: "WS-0201", state: states.path + "/x")
+        #expect(wrongName.status == 2)
+        #expect(
+            wrongName.standardError.contains("this enrollment token may enroll machine ws-0202, which WS-0201 is not"))
+        #expect(await enroll(server, token: oneToken, machine: "ws-0202", state: states.path + "/d").status == 0)
+        let manyForOne = await admin.run("agents", "token", "create", "--machine", "WS-0201", "--uses", "2")
+        #expect(manyForOne.standardError.contains("a token bound to one machine is good for one enrollment"))
 
         // An operator's token is not an enrollment token.
         let operatorToken = try await server.token("peter.schmidt")
@@ -84,18 +114,19 @@ struct AgentEnrollmentTests {
 
         // Administrators and auditors see the machines; helpdesk operators do not, nor may they make tokens.
         let listed = await admin.run("agents", "list")
-        #expect(listed.standardOutput.split(separator: "\n").map { $0.prefix(7) } == ["ws-0101", "ws-0102"])
+        #expect(
+            listed.standardOutput.split(separator: "\n").map { $0.prefix(7) } == ["ws-0101", "ws-0102", "ws-0202"])
         let auditor = try await CLI("sara.klein", server: server, ora: ora)
         #expect(await auditor.run("agents", "list").status == 0)
         let helpdesk = try await CLI("hannah.fischer", server: server, ora: ora)
         let refused = await helpdesk.run("agents", "list")
         #expect(refused.status == 2)
         #expect(refused.standardError.contains("only an administrator or auditor may list enrolled machines"))
-        #expect(await helpdesk.run("agents", "token", "create").status == 2)
-        #expect(await auditor.run("agents", "token", "create").status == 2)
+        #expect(await helpdesk.run("agents", "token", "create", "--machine", "ws-0201").status == 2)
+        #expect(await auditor.run("agents", "token", "create", "--machine", "ws-0201").status == 2)
+        #expect(await helpdesk.run("agents", "rekey", "ws-0101").status == 2)
 
         // Revoked: shown as such; revoking again is refused.
-        let keyBefore = (await admin.run("agents", "show", "ws-0101")).standardOutput
         #expect(await admin.run("agents", "revoke", "WS-0101").status == 0)
         let shown = await admin.run("agents", "show", "ws-0101")
         #expect(shown.standardOutput.contains("status:        revoked"))
@@ -104,25 +135,108 @@ struct AgentEnrollmentTests {
         #expect(again.status == 2)
         #expect(again.standardError.contains("ws-0101 is already revoked"))
         #expect((await admin.run("agents", "revoke", "ws-9999")).standardError.contains("no machine named ws-9999"))
+        #expect(
+            try server.sql(
+                "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE event LIKE 'agent.%'")
+                == "agent.token_created,agent.enrolled,agent.enrolled,agent.token_created,agent.token_created,"
+                + "agent.enrolled,agent.revoked")
+    }
 
-        // A new token re-enrolls it with a new key.
-        let renewed = await admin.run("agents", "token", "create", "--expires", "10m")
-        let reenrolled = await enroll(
-            server, token: renewed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), machine: "ws-0101",
-            state: states.path + "/a")
-        #expect(reenrolled.status == 0, "\(reenrolled.standardError)")
+    @Test(
+        "a token holder cannot take over an enrolled or revoked machine; only an administrator's re-key moves its key, and both fingerprints are audited"
+    )
+    func hijack() async throws {
+        let server = try await RunningServer(extra: Self.roles)
+        let admin = try await CLI("peter.schmidt", server: server, ora: ora)
+        let created = await admin.run(
+            "agents", "token", "create", "--ou", "ou=Computers,dc=corp,dc=example", "--uses", "5", "--comment",
+            "new laptops")
+        let token = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let states = try TemporaryDirectory()
+        #expect(await enroll(server, token: token, machine: "WS-0101", state: states.path + "/real").status == 0)
+        let realKey = keyLine((await admin.run("agents", "show", "ws-0101")).standardOutput)
+
+        // The attacker holds the same token and says it is WS-0101.
+        let taken = await enroll(server, token: token, machine: "WS-0101", state: states.path + "/attacker")
+        #expect(taken.status == 2)
+        #expect(
+            taken.standardError.contains(
+                "ws-0101 is enrolled already; only an administrator can give it a new key (ora agents rekey ws-0101)"),
+            "\(taken.standardError)")
+        #expect(keyLine((await admin.run("agents", "show", "ws-0101")).standardOutput) == realKey)
+        #expect(try server.sql("SELECT uses_left FROM enrollment_tokens") == "4", "a refused attempt uses nothing")
+
+        // Revoking does not free the name for the token either.
+        #expect(await admin.run("agents", "revoke", "ws-0101").status == 0)
+        let afterRevoke = await enroll(server, token: token, machine: "ws-0101", state: states.path + "/attacker")
+        #expect(afterRevoke.standardError.contains("ws-0101 is revoked; only an administrator can give it a new key"))
+        #expect(try server.sql("SELECT revoked_at IS NOT NULL FROM machines WHERE name = 'ws-0101'") == "t")
+
+        // The agent hears the same for its revoked name as for a name never enrolled.
+        let revokedRun = await ChildProcess.runAsync(
+            agent, arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir",
+                states.path + "/real"])
+        let unknownState = states.path + "/unknown"
+        try FileManager.default.copyItem(atPath: states.path + "/real", toPath: unknownState)
+        let enrollment = try String(contentsOfFile: unknownState + "/agent.json", encoding: .utf8)
+        try enrollment.replacingOccurrences(of: "ws-0101", with: "ws-0202").write(
+            toFile: unknownState + "/agent.json", atomically: true, encoding: .utf8)
+        let unknownRun = await ChildProcess.runAsync(
+            agent, arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir",
+                unknownState])
+        #expect(revokedRun.status == 2)
+        #expect(unknownRun.status == 2)
+        #expect(
+            revokedRun.standardError.contains("this machine is not enrolled, or its enrollment was revoked"),
+            "\(revokedRun.standardError)")
+        #expect(
+            revokedRun.standardError.replacingOccurrences(of: "ws-0101", with: "NAME")
+                == unknownRun.standardError.replacingOccurrences(of: "ws-0202", with: "NAME"))
+
+        // The administrator's re-key: one use, that name only.
+        let rekey = await admin.run("agents", "rekey", "WS-0101", "--comment", "INC0012345 disk replaced")
+        #expect(rekey.status == 0, "\(rekey.standardError)")
+        #expect(rekey.standardError.contains("re-keys ws-0101 once"))
+        let rekeyToken = rekey.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let elsewhere = await enroll(server, token: rekeyToken, machine: "WS-0102", state: states.path + "/x")
+        #expect(elsewhere.standardError.contains("this enrollment token may enroll machine ws-0101, which WS-0102 is not"))
+        let rekeyed = await enroll(server, token: rekeyToken, machine: "ws-0101", state: states.path + "/real")
+        #expect(rekeyed.status == 0, "\(rekeyed.standardError)")
         let after = (await admin.run("agents", "show", "ws-0101")).standardOutput
         #expect(after.contains("status:        enrolled"))
-        #expect(keyLine(after) != keyLine(keyBefore))
+        let newKey = keyLine(after)
+        #expect(newKey != realKey)
+        let replay = await enroll(server, token: rekeyToken, machine: "ws-0101", state: states.path + "/attacker")
+        #expect(replay.standardError.contains("the enrollment token is not valid"))
+        #expect((await admin.run("agents", "rekey", "ws-9999")).standardError.contains("no machine named ws-9999"))
 
         #expect(
             try server.sql(
                 "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE event LIKE 'agent.%'")
-                == "agent.token_created,agent.enrolled,agent.enrolled,agent.revoked,agent.token_created,agent.enrolled")
+                == "agent.token_created,agent.enrolled,agent.revoked,agent.token_created,agent.rekeyed")
         #expect(
             try server.sql(
-                "SELECT details->>'replaced_key' = \(quoted(keyLine(keyBefore))) FROM audit_events WHERE event = 'agent.enrolled' ORDER BY sequence DESC LIMIT 1"
-            ) == "t")
+                """
+                SELECT concat_ws('|', machine, details->>'purpose', details->>'bound_kind', details->>'revoked',
+                    details->>'public_key_fingerprint', details->>'comment')
+                FROM audit_events WHERE event = 'agent.token_created' ORDER BY sequence DESC LIMIT 1
+                """) == "ws-0101|rekey|machine|true|\(Self.fingerprint(realKey))|INC0012345 disk replaced")
+        #expect(
+            try server.sql(
+                """
+                SELECT concat_ws('|', details->>'previous_key_fingerprint', details->>'public_key_fingerprint',
+                    details->>'revocation_lifted', actor_id)
+                FROM audit_events WHERE event = 'agent.rekeyed'
+                """) == "\(Self.fingerprint(realKey))|\(Self.fingerprint(newKey))|true|ws-0101")
+        let auditor = try await server.token("sara.klein")
+        let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
+        #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+    }
+
+    /// `SHA256:` and the unpadded base64 of the key's DER digest, computed here independently of the server.
+    static func fingerprint(_ key: String) -> String {
+        let digest = SHA256.hash(data: Data(base64Encoded: key) ?? Data())
+        return "SHA256:" + Data(digest).base64EncodedString().replacingOccurrences(of: "=", with: "")
     }
 
     @Test("malformed enrollments are refused with what was wrong, and nothing is stored")
@@ -130,7 +244,7 @@ struct AgentEnrollmentTests {
         let server = try await RunningServer(extra: Self.roles)
         let admin = try await server.token("peter.schmidt")
         let created = try await HTTP.post(
-            server.base + "/api/v1/agents/tokens", json: #"{"expires_in_seconds": 600, "uses": 5}"#, token: admin)
+            server.base + "/api/v1/agents/tokens", json: #"{"expires_in_seconds": 600, "uses": 5, "ou": "dc=corp,dc=example"}"#, token: admin)
         #expect(created.status == 201)
         let token = try #require(created.object["token"] as? String)
         let key =
@@ -153,6 +267,16 @@ struct AgentEnrollmentTests {
                 #"{"token": "ora_enr_guess", "machine": "WS-0101", "public_key": "\#(key)", "os": "Debian", "agent_version": "1"}"#,
                 401, "the enrollment token is not valid"
             ),
+            // A well-formed token nobody made: 401 whether or not the name exists, so nothing about the directory
+            // is told.
+            (
+                #"{"token": "ora_enr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "machine": "NO-SUCH-PC", "public_key": "\#(key)", "os": "Debian", "agent_version": "1"}"#,
+                401, "the enrollment token is not valid"
+            ),
+            (
+                #"{"token": "ora_enr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "machine": "WS-0101", "public_key": "\#(key)", "os": "Debian", "agent_version": "1"}"#,
+                401, "the enrollment token is not valid"
+            ),
         ]
         for (body, status, message) in cases {
             let answer = try await HTTP.post(server.base + "/agent/v1/enroll", json: body)
@@ -162,10 +286,22 @@ struct AgentEnrollmentTests {
         #expect(try server.sql("SELECT count(*) FROM machines") == "0")
         #expect(try server.sql("SELECT uses_left FROM enrollment_tokens") == "5")
         // Out-of-range tokens are refused too.
-        for body in [#"{"expires_in_seconds": 10}"#, #"{"expires_in_seconds": 99999999}"#, #"{"uses": 0}"#] {
+        let bad: [(String, String)] = [
+            (#"{"machine": "ws-0101", "expires_in_seconds": 10}"#, "a token must be valid for between 1 minute and 30 days"),
+            (#"{"machine": "ws-0101", "expires_in_seconds": 99999999}"#, "between 1 minute and 30 days"),
+            (#"{"ou": "dc=corp,dc=example", "uses": 0}"#, "a token must be good for between 1 and 10000 enrollments"),
+            (#"{"uses": 3}"#, "a token must be bound to exactly one of 'machine' (a name), 'ou' (a DN) or 'group'"),
+            (#"{"machine": "ws-0101", "ou": "dc=corp,dc=example"}"#, "a token must be bound to exactly one of"),
+            (#"{"ou": "not a dn"}"#, "'ou' must be a DN: not a valid DN"),
+            (#"{"machine": "ws 0101"}"#, "'machine' must be a machine name of 1 to 200 characters without spaces"),
+            (#"{"machine": "ws-0101", "comment": "\#(String(repeating: "x", count: 501))"}"#, "'comment' must be at most 500 characters"),
+        ]
+        for (body, message) in bad {
             let answer = try await HTTP.post(server.base + "/api/v1/agents/tokens", json: body, token: admin)
             #expect(answer.status == 400, "\(body)")
+            #expect((answer.object["message"] as? String)?.contains(message) == true, "\(answer.body)")
         }
+        #expect(try server.sql("SELECT count(*) FROM enrollment_tokens") == "1")
     }
 
     private func keyLine(_ text: String) -> String {

@@ -51,9 +51,18 @@ struct CommandLineTests {
             (["session", "end", "42"], "'42' is not a session id"),
             (["session", "control", "x"], "'x' is not a session id"),
             (
-                ["agents", "token", "create", "--expires", "soon"],
+                ["agents", "token", "create", "--machine", "ws-0101", "--expires", "soon"],
                 "--expires takes a duration such as 30m, 1h or 7d, not 'soon'"
             ),
+            (
+                ["agents", "token", "create"],
+                "say what the token may enroll: exactly one of --machine NAME, --ou DN or --group DN"
+            ),
+            (
+                ["agents", "token", "create", "--machine", "ws-0101", "--ou", "ou=Laptops,dc=corp,dc=example"],
+                "say what the token may enroll: exactly one of --machine NAME, --ou DN or --group DN"
+            ),
+            (["agents", "rekey", "ws-0101", "--expires", "later"], "--expires takes a duration such as 30m, 1h or 2d, not 'later'"),
             (["connect", "x"], "'x' is not a session id"),
             (
                 ["connect", "11111111-2222-4333-8444-555555555555", "--listen", "5901"],

@@ -215,7 +215,7 @@ struct OfferTests {
             arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir", state])
         let refused = await agent.exit()
         #expect(refused.status == 2)
-        #expect(refused.standardError.contains("this machine's enrollment was revoked"), "\(refused.standardError)")
+        #expect(refused.standardError.contains("this machine is not enrolled, or its enrollment was revoked"), "\(refused.standardError)")
         let auditor = try await server.token("sara.klein")
         let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
         #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
@@ -474,7 +474,7 @@ struct OfferTests {
             let applied = await admin.run("policy", "apply", policies.path)
             guard applied.status == 0 else { throw TestSetupError("policy apply: \(applied.standardError)") }
             let setup = Setup(server: server, admin: admin, files: try TemporaryDirectory(), policies: policies)
-            let token = await admin.run("agents", "token", "create")
+            let token = await admin.run("agents", "token", "create", "--machine", machine)
             let enrolled = await ChildProcess.runAsync(
                 SourceTree.binary("ora-agent"),
                 arguments: [

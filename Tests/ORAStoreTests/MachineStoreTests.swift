@@ -22,17 +22,20 @@ struct MachineStoreTests {
 
     static let enrolled: @Sendable (String, MachineStore.EnrollmentOutcome) -> AuditEvent = { creator, outcome in
         var details: [String: AuditValue] = ["token_created_by": .string(creator)]
-        if case .reenrolled(let previous) = outcome { details["previous_key"] = .string(previous) }
+        if case .rekeyed(let previous, _) = outcome { details["previous_key"] = .string(previous) }
         return AuditEvent(
             .agentEnrolled, actor: .system("test"), machine: "ws-0101", outcome: .success, details: details)
     }
 
+    static let workstations = try! DistinguishedName("ou=Workstations,ou=Computers,dc=corp,dc=example")
+
     static func createToken(
-        _ store: MachineStore, uses: Int = 1, expiresAt: Date = MachineStoreTests.now + 3600
+        _ store: MachineStore, uses: Int = 1, expiresAt: Date = MachineStoreTests.now + 3600,
+        binding: EnrollmentBinding = .organizationalUnit(MachineStoreTests.workstations), rekey: Bool = false
     ) async throws -> EnrollmentToken {
         let token = EnrollmentToken.generate()
         try await store.createToken(
-            token, createdBy: Self.administrator, expiresAt: expiresAt, uses: uses, comment: "new laptops",
+            token, binding: binding, rekey: rekey, createdBy: Self.administrator, expiresAt: expiresAt, uses: uses, comment: "new laptops",
             auditEvent: AuditEvent(.agentTokenCreated, actor: .system("test"), outcome: .success))
         return token
     }
@@ -90,8 +93,8 @@ struct MachineStoreTests {
         }
     }
 
-    @Test("enrolling again replaces the key, lifts a revocation and says which key it replaced")
-    func reenrollment() async throws {
+    @Test("a taken name keeps its key: only a re-key token for that name replaces it, lifts a revocation and says which key it replaced")
+    func rekey() async throws {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
             let store = MachineStore(client: client, logger: logger)
@@ -100,6 +103,10 @@ struct MachineStoreTests {
             try await store.enroll(
                 Self.machine(key: oldKey), with: try await Self.createToken(store), at: Self.now,
                 auditEvent: Self.enrolled)
+            let plain = try await Self.createToken(store, uses: 3)
+            await #expect(throws: MachineStore.EnrollmentError.alreadyEnrolled(revoked: false)) {
+                try await store.enroll(Self.machine(key: newKey), with: plain, at: Self.now, auditEvent: Self.enrolled)
+            }
             let revokeEvent = AuditEvent(.agentRevoked, actor: .system("test"), machine: "ws-0101", outcome: .success)
             #expect(try await store.revoke("ws-0101", by: Self.administrator, at: Self.now, auditEvent: revokeEvent))
             #expect(
@@ -109,11 +116,22 @@ struct MachineStoreTests {
             let revoked = try #require(try await store.machine(named: "ws-0101"))
             #expect(revoked.revokedAt == Self.now)
             #expect(revoked.revokedBy == Self.administrator)
+            await #expect(throws: MachineStore.EnrollmentError.alreadyEnrolled(revoked: true)) {
+                try await store.enroll(Self.machine(key: newKey), with: plain, at: Self.now, auditEvent: Self.enrolled)
+            }
+            #expect(
+                try database.sql("SELECT uses_left FROM enrollment_tokens WHERE NOT rekey ORDER BY created_at DESC LIMIT 1")
+                    == "3", "refused attempts use nothing")
 
+            // A re-key token for another name does nothing here.
+            let other = try await Self.createToken(store, binding: .machine("ws-0102"), rekey: true)
+            await #expect(throws: MachineStore.EnrollmentError.invalidToken) {
+                try await store.enroll(Self.machine(key: newKey), with: other, at: Self.now, auditEvent: Self.enrolled)
+            }
+            let rekey = try await Self.createToken(store, binding: .machine("ws-0101"), rekey: true)
             let outcome = try await store.enroll(
-                Self.machine(key: newKey), with: try await Self.createToken(store), at: Self.now + 60,
-                auditEvent: Self.enrolled)
-            #expect(outcome == .reenrolled(previousKey: oldKey))
+                Self.machine(key: newKey), with: rekey, at: Self.now + 60, auditEvent: Self.enrolled)
+            #expect(outcome == .rekeyed(previousKey: oldKey, wasRevoked: true))
             let machine = try #require(try await store.machine(named: "ws-0101"))
             #expect(machine.publicKey == newKey)
             #expect(machine.revokedAt == nil)
@@ -123,6 +141,31 @@ struct MachineStoreTests {
                     "SELECT details->>'previous_key' FROM audit_events WHERE event = 'agent.enrolled' ORDER BY sequence DESC LIMIT 1"
                 ) == oldKey)
             #expect(try database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.revoked'") == "1")
+            await #expect(throws: MachineStore.EnrollmentError.invalidToken, "a re-key is good once") {
+                try await store.enroll(Self.machine(key: oldKey), with: rekey, at: Self.now, auditEvent: Self.enrolled)
+            }
+        }
+    }
+
+    @Test("a token's grant is read without using it; the database refuses a re-key token for many machines")
+    func grants() async throws {
+        try await TestDatabase.with { database, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = MachineStore(client: client, logger: logger)
+            let token = try await Self.createToken(store, uses: 2)
+            let grant = try #require(try await store.grant(of: token, at: Self.now))
+            #expect(grant.binding == .organizationalUnit(Self.workstations))
+            #expect(!grant.rekey)
+            #expect(grant.createdBy == Self.administrator)
+            #expect(try await store.grant(of: token, at: Self.now + 3600) == nil, "expired")
+            #expect(try await store.grant(of: EnrollmentToken.generate(), at: Self.now) == nil)
+            #expect(try database.sql("SELECT uses_left FROM enrollment_tokens") == "2")
+            await #expect(throws: (any Error).self) {
+                _ = try await Self.createToken(store, uses: 2, binding: .machine("ws-0101"), rekey: true)
+            }
+            await #expect(throws: (any Error).self) {
+                _ = try await Self.createToken(store, binding: .organizationalUnit(Self.workstations), rekey: true)
+            }
         }
     }
 

@@ -32,6 +32,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case agentEnrolled = "agent.enrolled"
     case agentRevoked = "agent.revoked"
     case agentTokenCreated = "agent.token_created"
+    case agentRekeyed = "agent.rekeyed"
     // The audit log itself
     case auditCheckpoint = "audit.checkpoint"
     case auditPartitionDetached = "audit.partition_detached"
@@ -68,6 +69,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .agentEnrolled: "ORA4001"
         case .agentRevoked: "ORA4002"
         case .agentTokenCreated: "ORA4003"
+        case .agentRekeyed: "ORA4004"
         case .auditCheckpoint: "ORA5001"
         case .auditPartitionDetached: "ORA5002"
         }

@@ -27,6 +27,27 @@ public enum AuditText {
         return result
     }
 
+    /// Whether `text` has at most `characters` characters (and so at most four times as many bytes): the bound
+    /// every text from outside meets before it reaches an audit column or an index.
+    public static func isBounded(_ text: String, to characters: Int) -> Bool {
+        text.utf8.count <= characters || (text.utf8.count <= characters * 4 && text.count <= characters)
+    }
+
+    /// Whether `text` holds characters that change how the text around them is shown without being seen
+    /// themselves: bidirectional overrides, embeddings and isolates (U+202A–202E, U+2066–2069), marks (U+200E,
+    /// U+200F, U+061C) and zero-width characters (U+200B–200D, U+2060, U+FEFF). In a reason or a name they can make
+    /// a question read differently from what it says.
+    public static func hasInvisibleFormatting(_ text: String) -> Bool {
+        text.unicodeScalars.contains(where: isInvisibleFormatting)
+    }
+
+    static func isInvisibleFormatting(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x202A...0x202E, 0x2066...0x2069, 0x200B...0x200F, 0x061C, 0x2060, 0xFEFF: true
+        default: false
+        }
+    }
+
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar.value == 0x2028
             || scalar.value == 0x2029

@@ -108,14 +108,15 @@ public final class AgentGateway: Service, Sendable {
 
     // MARK: From the connections
 
+    static let notEnrolled =
+        "this machine is not enrolled, or its enrollment was revoked; an administrator can re-key it (ora agents rekey)"
+
     /// The enrolled machine `name` (as the agent spelt it), or why an agent saying it is that machine is refused.
     func enrolledMachine(_ name: String) async -> LookUp {
         do {
-            guard let enrolled = try await machines.machine(named: name.lowercased()) else {
-                return .refused(code: "not_enrolled", text: "this machine is not enrolled; enroll it again")
-            }
-            guard enrolled.revokedAt == nil else {
-                return .refused(code: "revoked", text: "this machine's enrollment was revoked")
+            // Unknown and revoked names get the same answer: a connection learns nothing about which names exist.
+            guard let enrolled = try await machines.machine(named: name.lowercased()), enrolled.revokedAt == nil else {
+                return .refused(code: "not_enrolled", text: Self.notEnrolled)
             }
             // A key that cannot be read refuses the machine now rather than after its answer.
             _ = try DevicePublicKey.parse(enrolled.publicKey)

@@ -35,18 +35,37 @@ public final class AgentService: Sendable {
         public var expiresAt: Date
         /// How many enrollments it is good for.
         public var uses: Int
+        /// What it may enroll.
+        public var binding: EnrollmentBinding
+        /// Whether it re-keys an enrolled or revoked machine.
+        public var rekey: Bool
 
         enum CodingKeys: String, CodingKey {
             case token
             case expiresAt = "expires_at"
-            case uses
+            case uses, machine, ou, group, purpose
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(token, forKey: .token)
+            try container.encode(expiresAt, forKey: .expiresAt)
+            try container.encode(uses, forKey: .uses)
+            switch binding {
+            case .machine(let name): try container.encode(name, forKey: .machine)
+            case .organizationalUnit(let dn): try container.encode(dn.original, forKey: .ou)
+            case .computerGroup(let dn): try container.encode(dn.original, forKey: .group)
+            }
+            try container.encode(rekey ? "rekey" : "enroll", forKey: .purpose)
         }
     }
 
-    /// Creates an enrollment token for `lifetime` and `uses` enrollments; the creation is audited first.
+    /// Creates an enrollment token for `lifetime` and `uses` enrollments of what `binding` allows; the creation
+    /// is audited first.
     /// - Throws: `APIError` 400 for a lifetime or number of uses out of range, 503 when it cannot be stored.
     public func createToken(
         by administrator: Operator,
+        binding: EnrollmentBinding,
         lifetime: Duration,
         uses: Int,
         comment: String?,
@@ -63,24 +82,63 @@ public final class AgentService: Sendable {
                 .badRequest, code: "invalid_request",
                 message: "a token must be good for between 1 and \(Self.mostTokenUses) enrollments")
         }
+        if case .machine = binding, uses != 1 {
+            throw .invalidRequest("a token bound to one machine is good for one enrollment")
+        }
+        return try await storeToken(
+            binding: binding, rekey: false, by: administrator, lifetime: lifetime, uses: uses, comment: comment,
+            source: source, now: now)
+    }
+
+    /// Authorises a new key for the enrolled or revoked machine `name`: a single-use token, bound to that name,
+    /// with which its agent enrolls again; the old key stops working then, and a revocation is lifted.
+    /// - Throws: `APIError` 404 when no such machine was ever enrolled, 503 when it cannot be stored.
+    public func authorizeRekey(
+        of name: String, by administrator: Operator, lifetime: Duration, comment: String?, source: String,
+        now: Date = Date()
+    ) async throws(APIError) -> CreatedToken {
+        let machine = try await self.machine(named: name)
+        guard lifetime >= .seconds(60), lifetime <= .seconds(7 * 24 * 3600) else {
+            throw .invalidRequest("a re-key token must be valid for between 1 minute and 7 days")
+        }
+        return try await storeToken(
+            binding: .machine(machine.name), rekey: true, by: administrator, lifetime: lifetime, uses: 1,
+            comment: comment, source: source, now: now,
+            extra: [
+                "public_key_fingerprint": .text(DevicePublicKey.fingerprint(machine.publicKey)),
+                "revoked": .bool(machine.revokedAt != nil),
+            ])
+    }
+
+    private func storeToken(
+        binding: EnrollmentBinding, rekey: Bool, by administrator: Operator, lifetime: Duration, uses: Int,
+        comment: String?, source: String, now: Date, extra: [String: AuditValue] = [:]
+    ) async throws(APIError) -> CreatedToken {
+        if let comment, !AuditText.isBounded(comment, to: 500) {
+            throw .invalidRequest("'comment' must be at most 500 characters")
+        }
         let token = EnrollmentToken.generate()
         let expiresAt = now.addingTimeInterval(lifetime.timeInterval)
+        var details: [String: AuditValue] = [
+            "token_hash_prefix": .string(String(Hex.encode(token.hash).prefix(12))),
+            "expires_at": .string(AuditTimestamp(expiresAt).description), "uses": .integer(Int64(uses)),
+            "comment": .text(comment), "bound_kind": .string(binding.kind), "bound_to": .string(binding.value),
+            "purpose": .string(rekey ? "rekey" : "enroll"),
+        ]
+        details.merge(extra) { _, new in new }
+        var machine: String?
+        if case .machine(let name) = binding { machine = name }
         let event = AuditEvent(
             .agentTokenCreated, actor: .operator(dn: administrator.dn, account: administrator.account),
-            source: source, outcome: .success,
-            details: [
-                "token_hash_prefix": .string(String(Hex.encode(token.hash).prefix(12))),
-                "expires_at": .string(AuditTimestamp(expiresAt).description), "uses": .integer(Int64(uses)),
-                "comment": .text(comment),
-            ])
+            machine: machine, source: source, outcome: .success, details: details)
         do {
             try await store.createToken(
-                token, createdBy: administrator.dn, expiresAt: expiresAt, uses: uses, comment: comment,
-                auditEvent: event)
+                token, binding: binding, rekey: rekey, createdBy: administrator.dn, expiresAt: expiresAt, uses: uses,
+                comment: comment, auditEvent: event)
         } catch {
             throw .databaseUnavailable(error, doing: "creating an enrollment token", logger: logger)
         }
-        return CreatedToken(token: token.value, expiresAt: expiresAt, uses: uses)
+        return CreatedToken(token: token.value, expiresAt: expiresAt, uses: uses, binding: binding, rekey: rekey)
     }
 
     /// What an agent sends to enroll.
@@ -104,11 +162,15 @@ public final class AgentService: Sendable {
         }
     }
 
-    /// Enrolls a machine: the token must be valid, the key a P-256 public key, and the name a computer object in
-    /// the directory. The enrollment and its `agent.enrolled` event are stored together.
+    /// Enrolls a machine. The token is checked first, before anything is asked of the directory, so a stranger
+    /// learns nothing about which computers exist; then the key, the name's computer object and the token's
+    /// binding. A name that is enrolled or revoked already takes a new key only with an administrator's re-key
+    /// token. The enrollment and its event (`agent.enrolled`, or `agent.rekeyed` with both key fingerprints) are
+    /// stored together; the agent of a replaced key is disconnected.
     /// - Returns: the machine as enrolled.
     /// - Throws: `APIError` 400 for a malformed request, 401 for a bad token, 403 for a name that is not a domain
-    ///   computer, 502/503 when the directory or the database cannot answer.
+    ///   computer or not one the token may enroll, 409 for a name enrolled already, 502/503 when the directory or
+    ///   the database cannot answer.
     public func enroll(
         _ request: EnrollmentRequest, source: String, now: Date = Date()
     ) async throws(APIError)
@@ -116,6 +178,13 @@ public final class AgentService: Sendable {
     {
         let token = EnrollmentToken(value: request.token)
         guard token.isWellFormed else { throw Self.invalidEnrollmentToken }
+        let grant: MachineStore.TokenGrant?
+        do {
+            grant = try await store.grant(of: token, at: now)
+        } catch {
+            throw .databaseUnavailable(error, doing: "checking an enrollment token", logger: logger)
+        }
+        guard let grant else { throw Self.invalidEnrollmentToken }
         guard (try? DevicePublicKey.parse(request.publicKey)) != nil else {
             throw APIError(
                 .badRequest, code: "invalid_request", message: DevicePublicKeyError().description)
@@ -127,37 +196,57 @@ public final class AgentService: Sendable {
                 .badRequest, code: "invalid_request",
                 message: "'\(name)' must be 1 to 200 characters without control characters")
         }
+        guard grant.binding.mayName(request.machine) else { throw Self.notBoundTo(request.machine, grant.binding) }
         let computer = try await directory.computer(
             named: request.machine,
             otherwise: APIError(
                 .forbidden, code: "not_a_domain_machine",
                 message:
                     "the directory has no computer object named \(request.machine); only domain machines may enroll"))
+        guard grant.binding.admits(computer) else { throw Self.notBoundTo(request.machine, grant.binding) }
         let machine = MachineStore.Machine(
             name: computer.name.lowercased(), computerDN: computer.dn.original, publicKey: request.publicKey,
             operatingSystem: request.operatingSystem, agentVersion: request.agentVersion, enrolledAt: now)
         let eventID = UUID()
+        let outcome: MachineStore.EnrollmentOutcome
         do {
-            try await store.enroll(machine, with: token, at: now) { creator, outcome in
+            outcome = try await store.enroll(machine, with: token, at: now) { creator, outcome in
                 var details: [String: AuditValue] = [
                     "computer_dn": .string(machine.computerDN), "public_key": .string(machine.publicKey),
+                    "public_key_fingerprint": .text(DevicePublicKey.fingerprint(machine.publicKey)),
                     "os": .string(machine.operatingSystem), "agent_version": .string(machine.agentVersion),
                     "token_created_by": .string(creator),
                     "token_hash_prefix": .string(String(Hex.encode(token.hash).prefix(12))),
                 ]
-                if case .reenrolled(let previous) = outcome {
-                    details["replaced_key"] = .string(previous)
+                var type = AuditEventType.agentEnrolled
+                if case .rekeyed(let previous, let wasRevoked) = outcome {
+                    type = .agentRekeyed
+                    details["previous_key"] = .string(previous)
+                    details["previous_key_fingerprint"] = .text(DevicePublicKey.fingerprint(previous))
+                    details["revocation_lifted"] = .bool(wasRevoked)
                 }
                 return AuditEvent(
-                    .agentEnrolled, id: eventID, actor: .machine(machine.name), machine: machine.name, source: source,
+                    type, id: eventID, actor: .machine(machine.name), machine: machine.name, source: source,
                     outcome: .success, details: details)
             }
+        } catch MachineStore.EnrollmentError.alreadyEnrolled(let revoked) {
+            throw APIError(
+                .conflict, code: revoked ? "machine_revoked" : "already_enrolled",
+                message:
+                    "\(machine.name) is \(revoked ? "revoked" : "enrolled already"); only an administrator can give it a new key (ora agents rekey \(machine.name))"
+            )
         } catch is MachineStore.EnrollmentError {
             throw Self.invalidEnrollmentToken
         } catch {
             throw .databaseUnavailable(error, doing: "enrolling a machine", logger: logger)
         }
-        logger.notice("machine enrolled", metadata: ["machine": "\(machine.name)"])
+        if case .rekeyed = outcome {
+            logger.notice("machine re-keyed", metadata: ["machine": "\(machine.name)"])
+            // The agent holding the old key, if it is still connected, has no business staying.
+            await gateway?.disconnect(machine.name)
+        } else {
+            logger.notice("machine enrolled", metadata: ["machine": "\(machine.name)"])
+        }
         return machine
     }
 
@@ -211,6 +300,12 @@ public final class AgentService: Sendable {
     static let invalidEnrollmentToken = APIError(
         .unauthorized, code: "invalid_enrollment_token",
         message: "the enrollment token is not valid: unknown, used up or expired; ask an administrator for a new one")
+
+    static func notBoundTo(_ name: String, _ binding: EnrollmentBinding) -> APIError {
+        APIError(
+            .forbidden, code: "token_not_for_machine",
+            message: "this enrollment token may enroll \(binding.description), which \(name) is not")
+    }
 
     static func unknownMachine(_ name: String) -> APIError {
         APIError(.notFound, code: "unknown_machine", message: "no machine named \(name) is enrolled")

@@ -8,10 +8,43 @@ struct EnrollmentTokenRequest: Decodable {
     var expiresInSeconds: Int64?
     var uses: Int?
     var comment: String?
+    var machine: String?
+    var ou: String?
+    var group: String?
 
     enum CodingKeys: String, CodingKey {
         case expiresInSeconds = "expires_in_seconds"
-        case uses, comment
+        case uses, comment, machine, ou, group
+    }
+
+    /// What the token may enroll: exactly one of `machine`, `ou` and `group`.
+    func binding() throws(APIError) -> EnrollmentBinding {
+        let given = [("machine", machine), ("ou", ou), ("group", group)].compactMap { kind, value in
+            value.map { (kind, $0) }
+        }
+        guard given.count == 1, let (kind, value) = given.first else {
+            throw APIError(
+                .badRequest, code: "invalid_request",
+                message:
+                    "a token must be bound to exactly one of 'machine' (a name), 'ou' (a DN) or 'group' (a computer group's DN)"
+            )
+        }
+        do {
+            return try EnrollmentBinding(kind: kind, value: value)
+        } catch {
+            throw APIError(.badRequest, code: "invalid_request", message: error.description)
+        }
+    }
+}
+
+/// The JSON body of `POST /api/v1/agents/{name}/rekey`.
+struct RekeyRequest: Decodable {
+    var expiresInSeconds: Int64?
+    var comment: String?
+
+    enum CodingKeys: String, CodingKey {
+        case expiresInSeconds = "expires_in_seconds"
+        case comment
     }
 }
 
@@ -75,9 +108,21 @@ extension Router where Context == ORARequestContext {
                 [.administrator], of: context.session, toDo: "create enrollment tokens")
             let body = try await request.decodeJSON(
                 EnrollmentTokenRequest.self, context: context,
-                expected: #"{"expires_in_seconds", "uses", "comment"}"#)
+                expected: #"{"machine" or "ou" or "group", "expires_in_seconds", "uses", "comment"}"#)
             let created = try await agents.createToken(
-                by: identity.person, lifetime: .seconds(body.expiresInSeconds ?? 3600), uses: body.uses ?? 1,
+                by: identity.person, binding: try body.binding(), lifetime: .seconds(body.expiresInSeconds ?? 3600),
+                uses: body.uses ?? 1, comment: body.comment, source: context.sourceAddress)
+            return try Response.encodedJSON(created, status: .created)
+        }
+
+        api.post(":name/rekey") { request, context -> Response in
+            let identity = try await operators.require(
+                [.administrator], of: context.session, toDo: "re-key machines")
+            let name = try context.parameters.require("name")
+            let body = try await request.decodeJSON(
+                RekeyRequest.self, context: context, expected: #"{"expires_in_seconds", "comment"} (both optional: {})"#)
+            let created = try await agents.authorizeRekey(
+                of: name, by: identity.person, lifetime: .seconds(body.expiresInSeconds ?? 3600),
                 comment: body.comment, source: context.sourceAddress)
             return try Response.encodedJSON(created, status: .created)
         }

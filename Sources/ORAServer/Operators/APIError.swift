@@ -43,6 +43,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         )
     }
 
+    /// 400 `invalid_request`, saying what was wrong with the request.
+    static func invalidRequest(_ message: String) -> APIError {
+        APIError(.badRequest, code: "invalid_request", message: message)
+    }
     static let invalidCredentials = APIError(
         .unauthorized, code: "invalid_credentials", message: "invalid user name or password")
     static let invalidToken = APIError(
