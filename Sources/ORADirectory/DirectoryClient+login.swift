@@ -15,12 +15,17 @@ extension DirectoryClient {
     ///   - user: what the person typed as their user name.
     ///   - password: their password; never logged.
     /// - Returns: the operator.
+    ///   - admit: asked with the person's DN once they are found, before their password is tried; `false` refuses
+    ///     the login as `.invalidCredentials` without a bind (the caller's limits keyed on the person).
     /// - Throws: `.invalidCredentials`, or `.unavailable` when the directory cannot decide.
-    public func authenticate(user: String, password: String) async throws(DirectoryError) -> Operator {
+    public func authenticate(
+        user: String, password: String, admitting admit: (_ dn: String) -> Bool = { _ in true }
+    ) async throws(DirectoryError) -> Operator {
         // An empty password is an anonymous bind, which directories answer with success.
         guard !password.isEmpty else { throw reject(user, reason: "empty password") }
         let (found, reason) = try await findPerson(named: user)
         guard let entry = found else { throw reject(user, reason: reason) }
+        guard admit(entry.dn) else { throw reject(user, reason: "too many failed logins", dn: entry.dn) }
         do {
             try await bind(dn: entry.dn, password: password)
         } catch .invalidCredentials {

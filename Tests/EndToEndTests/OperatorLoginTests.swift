@@ -111,6 +111,90 @@ struct OperatorLoginTests {
         #expect(try await server.login("lena.wolf", password: "ora-demo").status == 200)
     }
 
+    @Test("200 logins with 20 KB names beside 30 real ones: every real login succeeds, every poisoned one gets 400")
+    func poisonedNames() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        let people = ["hannah.fischer", "tom.berger", "lena.wolf", "omar.haddad", "sara.klein", "peter.schmidt"]
+        let poison = String(repeating: "\u{00e9}x", count: 10_000)
+        let answers = try await withThrowingTaskGroup(of: (Bool, UInt, String).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let answer = try await server.login(poison + "\(index)", password: "guess")
+                    return (false, answer.status, answer.object["message"] as? String ?? answer.body)
+                }
+            }
+            for index in 0..<30 {
+                group.addTask {
+                    let answer = try await server.login(people[index % people.count])
+                    return (true, answer.status, answer.body)
+                }
+            }
+            var all: [(Bool, UInt, String)] = []
+            for try await answer in group { all.append(answer) }
+            return all
+        }
+        let real = answers.filter { $0.0 }
+        #expect(real.count == 30)
+        #expect(real.allSatisfy { $0.1 == 200 }, "\(real.filter { $0.1 != 200 })")
+        let poisoned = answers.filter { !$0.0 }
+        #expect(poisoned.allSatisfy { $0.1 == 400 })
+        #expect(
+            Set(poisoned.map { $0.2 }) == [
+                "the user name must be 1 to 256 characters, without control or invisible formatting characters"
+            ])
+        #expect(
+            try server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success'")
+                == "30")
+        #expect(try server.sql("SELECT max(octet_length(actor_id)) < 300 FROM audit_events") == "t")
+        let overlong = try await server.login("lena.wolf", password: String(repeating: "p", count: 1025))
+        #expect(overlong.status == 400)
+        #expect(overlong.object["message"] as? String == "the password must be at most 1024 bytes")
+    }
+
+    @Test(
+        "every spelling of a name counts against one account: a locked-out account stays locked under any of them; logins are recorded under the DN and the account's own name"
+    )
+    func nameVariants() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        // Each of these logs in as lena.wolf.
+        for variant in [" lena.wolf", "lena.wolf\u{A0}", "ｌｅｎａ.wolf"] {
+            let answer = try await server.login(variant)
+            #expect(answer.status == 200, "\(variant.debugDescription): \(answer.body)")
+        }
+        #expect(
+            try server.sql(
+                "SELECT string_agg(DISTINCT actor_id || '|' || actor_name, ',') FROM audit_events WHERE event = 'operator.login'"
+            ) == "uid=lena.wolf,ou=People,dc=corp,dc=example|lena.wolf")
+        // Three failures under three spellings lock the account (the limit is three) for every spelling.
+        for variant in [" lena.wolf", "lena.wolf\u{A0}", "ｌｅｎａ.wolf"] {
+            #expect(try await server.login(variant, password: "guess").status == 401)
+        }
+        for variant in ["lena.wolf", "LENA.WOLF", "ｌｅｎａ．ｗｏｌｆ", "lena.wolf "] {
+            let answer = try await server.login(variant)
+            #expect(answer.status == 429, "\(variant.debugDescription): \(answer.body)")
+        }
+        // Failures are recorded under the DN once the directory has found the person.
+        #expect(
+            try server.sql(
+                """
+                SELECT string_agg(DISTINCT actor_id, ',') FROM audit_events
+                WHERE event = 'operator.login_failed' AND details->>'reason' = 'invalid_credentials'
+                """) == "uid=lena.wolf,ou=People,dc=corp,dc=example")
+        // Other accounts are not affected.
+        #expect(try await server.login("omar.haddad").status == 200)
+    }
+
+    @Test("refusals over the limit are recorded at most 20 a minute per address, and the rest counted")
+    func limitedRefusalsAggregated() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        for _ in 0..<3 { #expect(try await server.login("tom.berger", password: "guess").status == 401) }
+        for _ in 0..<40 { #expect(try await server.login("tom.berger", password: "guess").status == 429) }
+        #expect(
+            try server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'rate_limited'"
+            ) == "20")
+    }
+
     @Test("directory down: login and identity answer 503, and recover when it is back")
     func directoryDown() async throws {
         // No cache, so the outage shows at once rather than after the cache's lifetime.

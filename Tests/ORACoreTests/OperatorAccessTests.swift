@@ -99,6 +99,42 @@ struct LoginRateLimiterTests {
         #expect(begin(&limiter, "z", from: "192.0.2.1") == nil)
     }
 
+    @Test("the person the directory finds is limited under whatever name they were typed as")
+    func perPerson() throws {
+        var limiter = LoginRateLimiter(limits: limits)
+        let dn = "uid=lena.wolf,ou=people,dc=corp,dc=example"
+        for name in ["lena.wolf", "LENA.WOLF ", "lena.wolf\u{A0}"] {
+            var attempt = try #require(begin(&limiter, name, from: "192.0.2.1"))
+            #expect(limiter.admit(person: dn, to: &attempt, now: start) == nil)  // and the password was wrong
+        }
+        // A fourth spelling passes the name check, but not the person's.
+        var fourth = try #require(begin(&limiter, "uid-alias", from: "192.0.2.1"))
+        #expect(limiter.admit(person: dn, to: &fourth, now: start + .seconds(1)) == .seconds(59))
+        #expect(limiter.rememberedKeys.people == 1)
+        // A success clears the person's failures.
+        limiter = LoginRateLimiter(limits: limits)
+        var failed = try #require(begin(&limiter, "a", from: "192.0.2.1"))
+        _ = limiter.admit(person: dn, to: &failed, now: start)
+        var succeeded = try #require(begin(&limiter, "b", from: "192.0.2.1"))
+        #expect(limiter.admit(person: dn, to: &succeeded, now: start) == nil)
+        limiter.succeeded(succeeded)
+        #expect(limiter.rememberedKeys.people == 0)
+    }
+
+    @Test("a flood of made-up names costs bounded memory")
+    func boundedMemory() {
+        var limiter = LoginRateLimiter(
+            limits: .init(failuresPerAccount: 3, failuresPerAddress: 1_000_000, window: .seconds(60), mostKeys: 1_000))
+        for index in 0..<20_000 {
+            _ = begin(&limiter, "made-up-\(index)", from: "192.0.2.\(index % 200)", after: index / 1_000)
+        }
+        #expect(limiter.rememberedKeys.accounts <= 1_000)
+        #expect(limiter.rememberedKeys.addresses <= 200)
+        // The most recent failures are the ones kept.
+        for _ in 0..<2 { _ = begin(&limiter, "made-up-19999", from: "192.0.2.250", after: 20) }
+        #expect(begin(&limiter, "made-up-19999", from: "192.0.2.250", after: 20) == nil)
+    }
+
     @Test("an attempt the directory could not decide counts against nobody")
     func undecided() {
         var limiter = LoginRateLimiter(limits: limits)
@@ -127,5 +163,70 @@ struct RoleAssignmentTests {
             ]) == [.administrator, .auditor])
         #expect(
             assignments.roles(forGroups: [try DistinguishedName("cn=Helpdesk,ou=Groups,dc=corp,dc=example")]).isEmpty)
+    }
+}
+
+@Suite("User names at login")
+struct LoginNameTests {
+    @Test(
+        "every spelling the directory takes for one account becomes one name",
+        arguments: [
+            "lena.wolf", " lena.wolf", "lena.wolf\u{A0}", "\u{3000}lena.wolf\u{2003}", "ｌｅｎａ.wolf", "LENA.WOLF",
+            "Ｌｅｎａ．ｗｏｌｆ",
+        ])
+    func variants(typed: String) throws {
+        let name = try LoginName(typed: typed)
+        #expect(name.key == "lena.wolf")
+    }
+
+    @Test("inner white space is one space, as the directory compares it")
+    func innerSpace() throws {
+        #expect(try LoginName(typed: "Lena  \u{A0}Wolf").text == "Lena Wolf")
+    }
+
+    @Test(
+        "names that can be nobody's are refused before anything is asked",
+        arguments: [
+            "", "   ", "\u{A0}", String(repeating: "a", count: 257), String(repeating: "x", count: 20_000),
+            "lena\u{0}wolf", "lena\r\nwolf", "lena.wolf\n", "\tlena.wolf", "lena\u{1B}[31m", "\u{202E}flow.anel", "lena\u{200B}.wolf",
+            "lena\u{2066}.wolf",
+        ])
+    func refused(typed: String) {
+        #expect(throws: LoginNameError()) { try LoginName(typed: typed) }
+    }
+
+    @Test("the error says what a name must be")
+    func message() {
+        #expect(
+            LoginNameError().description
+                == "the user name must be 1 to 256 characters, without control or invisible formatting characters")
+    }
+}
+
+@Suite("Refusals recorded one by one, and the rest counted")
+struct RefusalSamplerTests {
+    let start = ContinuousClock.now
+
+    @Test("at most so many a minute per source; the next recorded one carries the count")
+    func sampling() {
+        var sampler = RefusalSampler(perMinute: 3)
+        let first = (0..<10).map { sampler.sample(from: "192.0.2.1", now: start + .seconds($0)) }
+        #expect(first == [.record(suppressedBefore: 0)] + Array(repeating: .record(suppressedBefore: 0), count: 2)
+            + Array(repeating: .suppress, count: 7))
+        #expect(sampler.sample(from: "192.0.2.2", now: start + .seconds(10)) == .record(suppressedBefore: 0))
+        #expect(sampler.sample(from: "192.0.2.1", now: start + .seconds(61)) == .record(suppressedBefore: 7))
+    }
+
+    @Test("memory is bounded; counts of forgotten sources are still reported")
+    func bounded() {
+        var sampler = RefusalSampler(perMinute: 1, mostSources: 100)
+        var reported = 0
+        for index in 0..<1_000 {
+            for _ in 0..<2 {  // the second is suppressed
+                if case .record(let carried) = sampler.sample(from: "s\(index)", now: start) { reported += carried }
+            }
+        }
+        // Forgotten windows' counts went out with later refusals; at most the last hundred sources' are still held.
+        #expect(reported >= 900 && reported <= 1_000, "\(reported)")
     }
 }

@@ -109,6 +109,79 @@ struct AuditWriterTests {
         }
     }
 
+    @Test(
+        "an event the database refuses fails alone: the events batched with it are stored, in a chain that holds; an oversized one is refused before it joins a batch"
+    )
+    func poisonedBatch() async throws {
+        try await TestDatabase.with { database, client in
+            let logger = TestDatabase.logger
+            try await Migrator(client: client, logger: logger).migrate()
+            // The database refuses any event whose actor is 'poison', as it would a value it cannot store.
+            _ = try database.superuserSQL(
+                """
+                CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.actor_id LIKE 'poison%' THEN
+                        RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER test_refuse_poison BEFORE INSERT ON audit_events_default
+                    FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();
+                """)
+            for partition in try database.sql(
+                "SELECT string_agg(relname, ' ') FROM pg_class WHERE relname LIKE 'audit_events_2%' AND relkind = 'r'"
+            ).split(separator: " ") {
+                _ = try database.superuserSQL(
+                    "CREATE TRIGGER test_refuse_poison BEFORE INSERT ON \(partition) FOR EACH ROW EXECUTE FUNCTION test_refuse_poison()"
+                )
+            }
+            let writer = AuditWriter(configuration: database.configuration, logger: logger)
+            let serviceGroup = ServiceGroup(configuration: .init(services: [.init(service: writer)], logger: logger))
+            let outcomes = Outcomes()
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await serviceGroup.run() }
+                try await withThrowingDiscardingTaskGroup { callers in
+                    // 300 callers at once, 5 of them poisoned, and one whose actor no index can hold.
+                    for caller in 0..<300 {
+                        callers.addTask {
+                            let actor =
+                                caller % 60 == 7
+                                ? "poison-\(caller)"
+                                : caller == 150 ? String(repeating: "x", count: 20_000) : "uid=user-\(caller),dc=example"
+                            let outcome: String
+                            do throws(AuditUnavailableError) {
+                                try await writer.record(
+                                    AuditEvent(
+                                        .operatorLoginFailed, actor: AuditActor(kind: .operator, id: actor, name: nil),
+                                        outcome: .failure))
+                                outcome = "stored"
+                            } catch {
+                                outcome = error.refusedData ? "refused" : "unavailable: \(error.reason)"
+                            }
+                            outcomes.value.withLock { $0[String(actor.prefix(40))] = outcome }
+                        }
+                    }
+                }
+                await serviceGroup.triggerGracefulShutdown()
+            }
+            let all = outcomes.value.withLock { $0 }
+            let refused = all.filter { $0.value == "refused" }.keys.sorted()
+            #expect(refused == ["poison-127", "poison-187", "poison-247", "poison-67", "poison-7", String(repeating: "x", count: 40)])
+            #expect(all.filter { $0.value == "stored" }.count == 294, "\(all.filter { $0.value != "stored" })")
+            #expect(try database.sql("SELECT count(*) FROM audit_events") == "294")
+            #expect(try database.sql("SELECT count(*) FROM audit_events WHERE actor_id LIKE 'poison%'") == "0")
+            let report = try await AuditLog(client: client, logger: logger).verify()
+            #expect(report.intact)
+            #expect(report.verified == 294)
+        }
+    }
+
+    /// What each caller saw, by its actor.
+    final class Outcomes: Sendable {
+        let value = Mutex<[String: String]>([:])
+    }
+
     /// What the callers saw.
     final class Tally: Sendable {
         let written = Atomic(0)

@@ -81,6 +81,13 @@ public final class AuditWriter: Service, Sendable {
     public func record(_ event: AuditEvent) async throws(AuditUnavailableError) {
         // Encoded here, by each caller at once, so the writer holding the chain lock only hashes and sends.
         let prepared = AuditLog.PreparedEvent(event)
+        // An event the database would refuse is refused here, alone, before it can fail a batch of others.
+        if let oversized = prepared.oversizedColumn {
+            logger.error(
+                "refusing an audit event the database cannot store",
+                metadata: ["audit.event": "\(event.name)", "reason": "\(oversized)"])
+            throw AuditUnavailableError(reason: "the event cannot be stored: \(oversized)", refusedData: true)
+        }
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let accepted = state.withLock { state in
@@ -134,7 +141,7 @@ public final class AuditWriter: Service, Sendable {
         while true {
             let (events, callers) = takeBatch()
             if events.isEmpty { break }
-            resume(callers, with: await write(events))
+            _ = await writeIsolating(events, callers)
         }
     }
 
@@ -200,7 +207,7 @@ public final class AuditWriter: Service, Sendable {
             let (events, callers) = takeBatch()
             guard let head = await storedHead() else {
                 // The head cannot be read: the careful way decides.
-                resume(callers, with: await write(events))
+                _ = await writeIsolating(events, callers)
                 continue
             }
             pipeline.append(launch(events, callers, after: head, on: executor))
@@ -260,19 +267,59 @@ public final class AuditWriter: Service, Sendable {
         state.withLock { $0.head = nil }
         var outcomes: [Result<Bool, any Error>] = []
         for next in following { outcomes.append(await next.task.result) }
-        var written = await write(batch.events, after: Self.failure(of: outcome))
-        resume(batch.callers, with: written)
+        var written = await writeIsolating(batch.events, batch.callers, after: Self.failure(of: outcome))
         for (next, followed) in zip(following, outcomes) {
             if case .success(true) = followed {
                 resume(next.callers, with: .success(()))
             } else if case .failure = written {
                 resume(next.callers, with: written)
             } else {
-                written = await write(next.events, after: Self.failure(of: followed))
-                resume(next.callers, with: written)
+                written = await writeIsolating(next.events, next.callers, after: Self.failure(of: followed))
             }
         }
         return []
+    }
+
+    /// Writes `events` the careful way and answers their `callers`. When the database refuses the data itself
+    /// (not a lost connection or a timeout), the batch is split and the halves written apart, in order, until the
+    /// event it refuses is alone: that caller is refused, every other event is stored.
+    /// - Parameter failure: why a first (pipelined) attempt failed, if it did.
+    /// - Returns: a failure only when the database was unavailable, so the batches behind are refused with it.
+    private func writeIsolating(
+        _ events: [AuditLog.PreparedEvent], _ callers: [CheckedContinuation<Void, any Error>],
+        after failure: (any Error)? = nil
+    ) async -> Result<Void, AuditUnavailableError> {
+        if let failure, AuditLog.isRefusedData(failure), events.count > 1 {
+            return await writeHalves(events, callers)
+        }
+        let written = await write(events, after: failure)
+        switch written {
+        case .success:
+            resume(callers, with: written)
+            return written
+        case .failure(let error) where error.refusedData:
+            if events.count > 1 { return await writeHalves(events, callers) }
+            logger.error(
+                "the database refused an audit event; it alone is refused",
+                metadata: ["audit.event": "\(events[0].chain.event.name)", "error": "\(error.reason)"])
+            resume(callers, with: written)
+            return .success(())
+        case .failure:
+            resume(callers, with: written)
+            return written
+        }
+    }
+
+    private func writeHalves(
+        _ events: [AuditLog.PreparedEvent], _ callers: [CheckedContinuation<Void, any Error>]
+    ) async -> Result<Void, AuditUnavailableError> {
+        let middle = events.count / 2
+        let first = await writeIsolating(Array(events[..<middle]), Array(callers[..<middle]))
+        if case .failure = first {
+            resume(Array(callers[middle...]), with: first)
+            return first
+        }
+        return await writeIsolating(Array(events[middle...]), Array(callers[middle...]))
     }
 
     /// The error of a pipelined attempt that threw; `nil` for one that found the head moved (not a failure: the
@@ -306,7 +353,10 @@ public final class AuditWriter: Service, Sendable {
                 level: first <= settings.attempts ? .warning : .error, "could not write audit events",
                 metadata: ["audit.events": "\(events.count)", "attempt": "1", "error": "\(lastError)"])
         }
-        guard first <= settings.attempts else { return .failure(AuditUnavailableError(reason: lastError)) }
+        guard first <= settings.attempts else {
+            return .failure(
+                AuditUnavailableError(reason: lastError, refusedData: failure.map(AuditLog.isRefusedData) ?? false))
+        }
         for attempt in first...settings.attempts {
             do {
                 // The first attempt writes without looking for stored ids (the common case, and the fast one); a
@@ -323,6 +373,10 @@ public final class AuditWriter: Service, Sendable {
                 return .success(())
             } catch {
                 lastError = DatabaseErrorDescription.describe(error)
+                // The same events would be refused again: the caller splits the batch instead.
+                if AuditLog.isRefusedData(error) {
+                    return .failure(AuditUnavailableError(reason: lastError, refusedData: true))
+                }
                 logger.log(
                     level: attempt < settings.attempts ? .warning : .error,
                     "could not write audit events",
@@ -370,6 +424,14 @@ private final class WriterExecutor: TaskExecutor {
 public struct AuditUnavailableError: Error, Sendable, CustomStringConvertible {
     /// Why, for the server's log.
     public var reason: String
+    /// Whether the database refused this event itself (it would refuse it again), rather than being unavailable.
+    public var refusedData: Bool
+
+    /// Creates the error.
+    public init(reason: String, refusedData: Bool = false) {
+        self.reason = reason
+        self.refusedData = refusedData
+    }
 
     public var description: String { "the audit log is unavailable: \(reason)" }
 }

@@ -74,6 +74,7 @@ public final class OperatorService: Sendable {
     private let audit: AuditWriter
     private let logger: Logger
     private let limiter: Mutex<LoginRateLimiter>
+    private let refusals = Mutex(RefusalSampler(perMinute: OperatorService.limitedLoginsRecordedPerMinute))
     private let now: @Sendable () -> ContinuousClock.Instant
     private let policyRoles: @Sendable () -> RoleAssignments
 
@@ -99,42 +100,73 @@ public final class OperatorService: Sendable {
         self.now = now
     }
 
-    /// Logs in `user` with `password` from `sourceAddress`.
-    /// - Throws: `APIError`: 401 for wrong credentials, 429 when limited, 503 when the directory or database is down.
-    public func login(user: String, password: String, sourceAddress: String) async throws(APIError) -> LoginResult {
-        let attempt: LoginRateLimiter.Attempt
-        switch limiter.withLock({ $0.begin(account: user, address: sourceAddress, now: now()) }) {
-        case .allowed(let started):
-            attempt = started
+    /// The most bytes a password may have; longer ones are refused before the directory is asked.
+    public static let longestPassword = 1024
+    /// The most refused logins (over the limits) recorded one by one per source address a minute.
+    static let limitedLoginsRecordedPerMinute = 20
+
+    /// Logs in `user` with `password` from `sourceAddress`. The name is bounded and normalised first
+    /// (`LoginName`); failed logins count against that name, the person the directory finds for it, and the
+    /// address.
+    /// - Throws: `APIError`: 400 for a name or password that cannot be anyone's, 401 for wrong credentials, 429 when
+    ///   limited, 503 when the directory or database is down.
+    public func login(user typed: String, password: String, sourceAddress: String) async throws(APIError) -> LoginResult {
+        let name: LoginName
+        do {
+            name = try LoginName(typed: typed)
+        } catch {
+            throw .invalidRequest(error.description)
+        }
+        guard password.utf8.count <= Self.longestPassword else {
+            throw .invalidRequest("the password must be at most \(Self.longestPassword) bytes")
+        }
+        let started: LoginRateLimiter.Attempt
+        switch limiter.withLock({ $0.begin(account: name.key, address: sourceAddress, now: now()) }) {
+        case .allowed(let attempt):
+            started = attempt
         case .limited(let retryAfter):
-            try await recordFailure(user: user, reason: "rate_limited", outcome: .denied, from: sourceAddress)
-            let seconds = max(1, Int(retryAfter.components.seconds) + 1)
-            throw APIError(
-                .tooManyRequests, code: "too_many_attempts",
-                message: "too many failed logins; try again in \(seconds) seconds",
-                headers: [.retryAfter: "\(seconds)"])
+            try await refuseLimited(name, person: nil, retryAfter: retryAfter, from: sourceAddress)
         }
 
+        // The directory finds the person; their own failures, under whatever name, are checked before the bind.
+        let inProgress = Mutex(started)
+        let found = Mutex<String?>(nil)
+        let personLimit = Mutex<(dn: String, wait: Duration)?>(nil)
         let person: Operator
         do {
-            person = try await directory.authenticate(user: user, password: password)
+            person = try await directory.authenticate(user: name.text, password: password) { dn in
+                found.withLock { $0 = dn }
+                let key = (try? DistinguishedName(dn))?.normalized ?? dn.lowercased()
+                let wait = inProgress.withLock { attempt in
+                    limiter.withLock { $0.admit(person: key, to: &attempt, now: now()) }
+                }
+                if let wait { personLimit.withLock { $0 = (dn, wait) } }
+                return wait == nil
+            }
         } catch .invalidCredentials {
-            try await recordFailure(user: user, reason: "invalid_credentials", outcome: .failure, from: sourceAddress)
+            if let limited = personLimit.withLock({ $0 }) {
+                try await refuseLimited(name, person: limited.dn, retryAfter: limited.wait, from: sourceAddress)
+            }
+            try await recordFailure(
+                name, person: found.withLock { $0 }, reason: "invalid_credentials", outcome: .failure,
+                from: sourceAddress)
             throw .invalidCredentials
         } catch {
+            let attempt = inProgress.withLock { $0 }
             limiter.withLock { $0.undecided(attempt) }
             try await recordFailure(
-                user: user, reason: "directory_unavailable", outcome: .failure, from: sourceAddress,
+                name, person: nil, reason: "directory_unavailable", outcome: .failure, from: sourceAddress,
                 extra: ["error": .string(error.description)])
             throw .directory(error)
         }
 
+        let attempt = inProgress.withLock { $0 }
         limiter.withLock { $0.succeeded(attempt) }
         let token = OperatorToken.generate()
         let expiresAt = Date().addingTimeInterval(settings.sessionLifetime.timeInterval)
         try await record(
             AuditEvent(
-                .operatorLogin, actor: .operator(dn: person.dn, account: user), source: sourceAddress,
+                .operatorLogin, actor: .operator(dn: person.dn, account: person.account), source: sourceAddress,
                 outcome: .success,
                 details: [
                     "display_name": .string(person.displayName),
@@ -233,9 +265,10 @@ public final class OperatorService: Sendable {
     }
 
     /// Records a failed login; if the record cannot be written, the attempt is refused (503). The actor is the
-    /// name as typed: there is no DN for it.
+    /// person's DN when the directory found them, else the name as normalised.
     private func recordFailure(
-        user: String,
+        _ name: LoginName,
+        person dn: String?,
         reason: String,
         outcome: AuditOutcome,
         from sourceAddress: String,
@@ -243,8 +276,27 @@ public final class OperatorService: Sendable {
     ) async throws(APIError) {
         try await record(
             AuditEvent(
-                .operatorLoginFailed, actor: AuditActor(kind: .operator, id: user, name: user), source: sourceAddress,
-                outcome: outcome, details: extra.merging(["reason": .string(reason)]) { $1 }))
+                .operatorLoginFailed, actor: AuditActor(kind: .operator, id: dn ?? name.text, name: name.text),
+                source: sourceAddress, outcome: outcome, details: extra.merging(["reason": .string(reason)]) { $1 }))
+    }
+
+    /// Refuses a login over the limits with 429. The refusal is recorded, but at most
+    /// `limitedLoginsRecordedPerMinute` per address a minute, each with how many were only counted before it: a
+    /// flood of refused logins must not become a flood of audit rows.
+    private func refuseLimited(
+        _ name: LoginName, person dn: String?, retryAfter: Duration, from sourceAddress: String
+    ) async throws(APIError) -> Never {
+        if case .record(let suppressed) = refusals.withLock({ $0.sample(from: sourceAddress, now: now()) }) {
+            var extra: [String: AuditValue] = [:]
+            if suppressed > 0 { extra["suppressed_before"] = .integer(Int64(suppressed)) }
+            try await recordFailure(
+                name, person: dn, reason: "rate_limited", outcome: .denied, from: sourceAddress, extra: extra)
+        }
+        let seconds = max(1, Int(retryAfter.components.seconds) + 1)
+        throw APIError(
+            .tooManyRequests, code: "too_many_attempts",
+            message: "too many failed logins; try again in \(seconds) seconds",
+            headers: [.retryAfter: "\(seconds)"])
     }
 
     /// Records `event`, or refuses the action with 503 when the audit log cannot take it.

@@ -33,8 +33,8 @@ final class ScreenService: Sendable {
     private let logger: Logger
     private let port = Mutex(0)
     /// Refused tickets recorded lately, by source address.
-    private let refusals = Mutex<[String: (since: ContinuousClock.Instant, count: Int)]>([:])
     static let refusalsRecordedPerMinute = 20
+    private let refusals = Mutex(RefusalSampler(perMinute: ScreenService.refusalsRecordedPerMinute))
 
     /// The relay port agents and native viewers connect to (set once the relay listens).
     var relayPort: Int {
@@ -323,25 +323,20 @@ final class ScreenService: Sendable {
 
     // MARK: Recording
 
-    /// Records a refused ticket, at most `refusalsRecordedPerMinute` per source address a minute: anyone who can
-    /// reach the relay port can present made-up tickets, and must not be able to fill the audit log with them.
+    /// Records a refused ticket, at most `refusalsRecordedPerMinute` per source address a minute, each with how
+    /// many were only counted before it: anyone who can reach the relay port can present made-up tickets, and must
+    /// not be able to fill the audit log with them.
     private func refuse(_ error: ScreenTicketError, leg: ScreenTickets.Leg, source: String) async {
-        let now = ContinuousClock.now
-        let recorded = refusals.withLock { refusals -> Bool in
-            refusals = refusals.filter { now - $0.value.since < .seconds(60) }
-            var entry = refusals[source] ?? (since: now, count: 0)
-            entry.count += 1
-            refusals[source] = entry
-            return entry.count <= Self.refusalsRecordedPerMinute
-        }
-        guard recorded else { return }
+        guard case .record(let suppressed) = refusals.withLock({ $0.sample(from: source, now: .now) }) else { return }
+        var details: [String: AuditValue] = ["leg": .string(leg.rawValue), "reason": .string(error.code)]
+        if suppressed > 0 { details["suppressed_before"] = .integer(Int64(suppressed)) }
         logger.warning(
             "screen connection refused",
             metadata: ["leg": "\(leg.rawValue)", "reason": "\(error.code)", "source": "\(source)"])
         try? await broker.record(
             AuditEvent(
                 .screenRefused, actor: .system(ServerApplication.instanceName), source: source, outcome: .denied,
-                details: ["leg": .string(leg.rawValue), "reason": .string(error.code)]))
+                details: details))
     }
 
     private func inputDropped(_ count: Int, in session: UUID, offer: Offer) async {

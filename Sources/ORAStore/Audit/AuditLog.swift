@@ -104,6 +104,43 @@ public struct AuditLog: Sendable {
             chain = PreparedAuditEvent(event)
             row = Row(chain)
         }
+
+        /// The most bytes of an indexed column (actor, account, machine) and of the source address: well below
+        /// what one index entry can hold (about 2,700 bytes), so an event that passed the edge can always be stored.
+        public static let longestIndexedText = 1024
+        /// The most bytes of the encoded details.
+        public static let longestDetails = 256 * 1024
+
+        /// Why the database would refuse this event, if it would: the column and its size; `nil` when it fits. An
+        /// event is checked before it joins a batch, so one oversized event is refused alone and never fails the
+        /// events written with it.
+        public var oversizedColumn: String? {
+            for (column, text) in [
+                ("actor_id", row.actorID), ("actor_name", row.actorName), ("machine", row.machine),
+                ("source_address", row.source),
+            ] where text.utf8.count > Self.longestIndexedText {
+                return "\(column) has \(text.utf8.count) bytes, more than \(Self.longestIndexedText)"
+            }
+            if row.details.utf8.count > Self.longestDetails {
+                return "details have \(row.details.utf8.count) bytes, more than \(Self.longestDetails)"
+            }
+            return nil
+        }
+    }
+
+    /// Whether `error` is the database refusing what was sent (a value out of range, a constraint, a size limit)
+    /// rather than being unavailable: the same events would be refused again, and another batch without them
+    /// would not.
+    public static func isRefusedData(_ error: any Error) -> Bool {
+        if let transaction = error as? PostgresTransactionError {
+            if let closureError = transaction.closureError { return isRefusedData(closureError) }
+            return false
+        }
+        guard let error = error as? PSQLError, error.code == .server,
+            let state = error.serverInfo?[.sqlState]
+        else { return false }
+        // 22: data exception; 23: integrity constraint violation; 54: program limit exceeded (an index row too big).
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
     }
 
     /// The columns of one event, as text where PostgreSQL parses them (time, details, policy names) and with the
