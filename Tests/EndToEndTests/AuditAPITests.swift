@@ -39,7 +39,11 @@ struct AuditAPITests {
         let auditor = try await server.token("sara.klein")
         let helper = try await server.token("hannah.fischer")
         #expect(try await server.login("hannah.fischer", password: "wrong").status == 401)
-        let hostile = "evil\r\n2026-01-01 forged line\u{1b}[2J"
+        // A name with control characters is refused before anything is recorded; one that only looks like escapes
+        // is recorded as typed, and shown so that it cannot pass for them.
+        let controls = try await server.login("evil\r\n2026-01-01 forged line\u{1b}[2J", password: "x")
+        #expect(controls.status == 400)
+        let hostile = #"evil\r\n2026-01-01 forged line\u{1b}[2J"#
         #expect(try await server.login(hostile, password: "x").status == 401)
 
         let refused = try await HTTP.get(server.base + "/api/v1/audit", token: helper)
@@ -90,7 +94,8 @@ struct AuditAPITests {
         let lines = listed.standardOutput.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(
-            lines.first?.contains("operator.login_failed  failure  evil\\r\\n2026-01-01 forged line\\u{1b}[2J") == true)
+            lines.first?.contains(#"operator.login_failed  failure  evil\\r\\n2026-01-01 forged line\\u{1b}[2J"#) == true,
+            "\(lines)")
         let json = await cli.run(["audit", "search", "--operator", "sara.klein", "--json"])
         #expect(json.standardOutput.split(separator: "\n").count == 2)  // her login, and her own CLI login
         let badOutcome = await cli.run(["audit", "search", "--outcome", "maybe"])

@@ -72,7 +72,8 @@ final class RunningServer: @unchecked Sendable {
                 databasePasswordFile: asServerRole
                     ? services.postgresServerPasswordFile : services.postgresPasswordFile,
                 directoryExtra: directoryExtra, databaseUser: asServerRole ? services.postgresServerUser : "ora",
-                auditSigningKeyFile: services.auditSigningKeyFile, auditExtra: auditExtra)
+                auditSigningKeyFile: services.auditSigningKeyFile, auditJournal: files.path + "/audit-journal",
+                auditExtra: auditExtra)
             let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
             let process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
             let base = "http://127.0.0.1:\(port)"

@@ -16,6 +16,8 @@ struct ServerConfigurationFile {
     var directoryExtra: String = ""
     var databaseUser = "ora"
     var auditSigningKeyFile: String? = nil
+    /// The audit journal's file (`audit.journal`).
+    var auditJournal: String? = nil
     /// Settings added to the `audit` section (indented by two spaces).
     var auditExtra: String = ""
 
@@ -43,6 +45,7 @@ struct ServerConfigurationFile {
         audit:
           write_timeout: 2s
         \(auditSigningKeyFile.map { "  signing_key_file: \($0)" } ?? "")
+        \(auditJournal.map { "  journal: \($0)" } ?? "")
         \(auditExtra)
         screen:
           relay_port: 0

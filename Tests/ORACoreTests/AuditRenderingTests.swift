@@ -68,3 +68,22 @@ struct AuditRenderingTests {
         #expect(String(decoding: frame, as: UTF8.self) == "\(message.utf8.count) \(message)")
     }
 }
+
+@Suite("Audit events kept as JSON")
+struct AuditEventCodingTests {
+    @Test("an event decodes to an equal one, every kind of value included")
+    func roundTrip() throws {
+        let event = AuditEvent(
+            .sessionEnded, actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"),
+            machine: "ws-0101", session: UUID(), source: "192.0.2.1",
+            policy: .init(version: 7, names: ["tier2-control"]), outcome: .success,
+            details: [
+                "reason": "helper_ended", "zero": 0, "one": 1, "big": .integer(Int64.max), "yes": true, "no": false,
+                "nothing": nil, "list": [1, "two", [true]], "object": ["inner": "\u{202E}text\n"],
+            ])
+        let decoded = try JSONDecoder().decode(AuditEvent.self, from: try JSONEncoder().encode(event))
+        #expect(decoded == event)
+        let machineless = AuditEvent(.operatorLoginFailed, actor: .system("x"), outcome: .failure)
+        #expect(try JSONDecoder().decode(AuditEvent.self, from: try JSONEncoder().encode(machineless)) == machineless)
+    }
+}

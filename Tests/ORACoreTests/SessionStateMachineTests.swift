@@ -115,6 +115,13 @@ struct SessionStateMachineTests {
                     #expect(step.state == next, "\(state.name) + \(input)")
                     #expect(step.events == events, "\(state.name) + \(input)")
                     #expect(machine.state == next)
+                    // Only steps that take access away (or leave none) skip the wait for their record.
+                    let takesAway: Bool
+                    switch (next, input) {
+                    case (.ended, _), (_, .stopControl), (_, .controlAnswer(.declined)): takesAway = true
+                    default: takesAway = false
+                    }
+                    #expect(step.reducesAccess == takesAway, "\(state.name) + \(input)")
                 case .refused(let kind):
                     let error = SessionTransitionError(kind, input: input, state: state)
                     #expect(throws: error, "\(state.name) + \(input)") {
@@ -150,6 +157,7 @@ struct SessionStateMachineTests {
         let step = try #require(expired)
         #expect(
             step == .init(state: .ended(.consentTimeout), events: [.consentTimeout, .sessionEnded], timedOut: true))
+        #expect(step.reducesAccess)
         #expect(machine.deadline == nil)
         #expect(machine.expire(at: Self.seconds(1_000)) == nil)
 
@@ -184,6 +192,7 @@ struct SessionStateMachineTests {
         let expired = machine.expire(at: Self.seconds(63))
         let step = try #require(expired)
         #expect(step == .init(state: .viewing, events: [.controlDenied], timedOut: true))
+        #expect(step.reducesAccess, "a refusal by deadline is never held up by its record")
         #expect(machine.deadline == Self.seconds(2 + 7200), "back to the session's own limit")
         // A second request is a new question with a new number.
         try machine.handle(.requestControl, at: Self.seconds(100))

@@ -142,6 +142,18 @@ public struct TestServices: Sendable {
         try psql(statement, database: database, user: postgresSuperuser, password: postgresSuperuserPassword)
     }
 
+    /// Starts psql running `statement` as the application role in `database` and returns it still running: a
+    /// session that holds a lock until the process is stopped.
+    public func backgroundSQL(_ statement: String, database: String) throws -> ChildProcess {
+        try ChildProcess(
+            "/usr/bin/psql",
+            arguments: [
+                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", postgresHost, "-p", "\(postgresPort)", "-U",
+                postgresUser, "-d", database, "-c", statement,
+            ],
+            environment: ["PGPASSWORD": postgresPassword, "PGCONNECT_TIMEOUT": "10"])
+    }
+
     private func psql(_ statement: String, database: String, user: String, password: String) throws -> String {
         let result = try ChildProcess.run(
             "/usr/bin/psql",

@@ -96,3 +96,48 @@ public struct AuditEvent: Sendable, Hashable {
         !name.isEmpty && name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f }
     }
 }
+
+extension AuditEvent: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id, time, name, code, actor, machine, session, source, policy, outcome, details
+    }
+
+    /// Decodes an event as `encode(to:)` wrote it (the time as microseconds since the Unix epoch).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let details = try container.decode([String: AuditValue].self, forKey: .details)
+        guard details.keys.allSatisfy(Self.isValidDetailName) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .details, in: container, debugDescription: "a detail name is not lowercase ASCII")
+        }
+        self.init(
+            id: try container.decode(UUID.self, forKey: .id),
+            time: AuditTimestamp(microseconds: try container.decode(Int64.self, forKey: .time)),
+            name: try container.decode(String.self, forKey: .name),
+            code: try container.decode(String.self, forKey: .code),
+            actor: try container.decode(AuditActor.self, forKey: .actor),
+            machine: try container.decodeIfPresent(String.self, forKey: .machine),
+            session: try container.decodeIfPresent(UUID.self, forKey: .session),
+            source: try container.decodeIfPresent(String.self, forKey: .source),
+            policy: try container.decodeIfPresent(PolicyReference.self, forKey: .policy),
+            outcome: try container.decode(AuditOutcome.self, forKey: .outcome),
+            details: details)
+    }
+
+    /// Encodes every field, so the event decodes to an equal one (kept in a server's journal of events still to
+    /// be stored).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(time.microseconds, forKey: .time)
+        try container.encode(name, forKey: .name)
+        try container.encode(code, forKey: .code)
+        try container.encode(actor, forKey: .actor)
+        try container.encodeIfPresent(machine, forKey: .machine)
+        try container.encodeIfPresent(session, forKey: .session)
+        try container.encodeIfPresent(source, forKey: .source)
+        try container.encodeIfPresent(policy, forKey: .policy)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encode(details, forKey: .details)
+    }
+}

@@ -82,6 +82,14 @@ public struct SessionStateMachine: Sendable, Hashable {
             self.events = events
             self.timedOut = timedOut
         }
+
+        /// Whether the step takes access away or leaves none to take: the session ended, control was stopped, or a
+        /// control request was refused. Such a step takes effect at once and its events are recorded afterwards,
+        /// retried until stored; every other step gives access (or asks for it) and happens only once recorded.
+        public var reducesAccess: Bool {
+            if case .ended = state { return true }
+            return events.contains(.controlStopped) || events.contains(.controlDenied)
+        }
     }
 
     /// The most the session may reach: `view` sessions can never request control.

@@ -55,6 +55,21 @@ public enum ServerApplication {
         let auditWriter = AuditWriter(
             configuration: try configuration.database.clientConfiguration(), settings: configuration.audit.writer,
             logger: logger)
+        if configuration.audit.journalPath == nil {
+            logger.warning(
+                """
+                audit.journal is not set: events of ended sessions that cannot be written to the audit log at once \
+                are kept in memory only, and lost if the server stops before the database is back
+                """)
+        }
+        let journal: AuditJournal
+        do {
+            journal = try AuditJournal(
+                writer: auditWriter, log: AuditLog(client: postgres, logger: logger),
+                path: configuration.audit.journalPath, logger: logger)
+        } catch {
+            throw .auditJournal(error)
+        }
         let audit = AuditService(
             log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
             instance: instanceName, logger: logger)
@@ -78,7 +93,7 @@ public enum ServerApplication {
         let relay = ScreenRelay()
         let broker = SessionBroker(
             gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
-            settings: configuration.agents, screens: relay, logger: logger)
+            journal: journal, settings: configuration.agents, screens: relay, logger: logger)
         gateway.attach(broker)
         let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, logger: logger)
         let sessions = SessionRouting(
@@ -110,7 +125,8 @@ public enum ServerApplication {
             port: configuration.screen.relayPort(listening: configuration.listen.port),
             screens: screens, logger: logger)
         var services: [any Service] = [
-            directoryThreads, postgres, auditWriter, heartbeat, policies, audit, bus, broker, sessions, relayListener,
+            directoryThreads, postgres, auditWriter, journal, heartbeat, policies, audit, bus, broker, sessions,
+            relayListener,
             gateway,
         ]
         if let syslog = configuration.audit.syslog {

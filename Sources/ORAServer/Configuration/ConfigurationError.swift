@@ -6,6 +6,8 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
     /// The file's content is wrong at a known place.
     case invalid(YAMLError)
+    /// The audit journal (`audit.journal`) cannot be opened or read.
+    case auditJournal(AuditJournalError)
 
     public var description: String {
         switch self {
@@ -13,6 +15,8 @@ public enum ConfigurationError: Error, Sendable, CustomStringConvertible {
             return "\(path): cannot read the configuration file: \(reason)"
         case .invalid(let error):
             return error.description
+        case .auditJournal(let error):
+            return "audit.journal: \(error.description)"
         }
     }
 }

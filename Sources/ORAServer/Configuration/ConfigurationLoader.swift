@@ -121,6 +121,7 @@ public struct ConfigurationLoader: Sendable {
         if let timeout = section.optional("write_timeout") {
             result.writer.writeTimeout = try timeout.duration(in: .milliseconds(100) ... .seconds(60))
         }
+        if let journal = section.optional("journal") { result.journalPath = try journal.nonEmptyString() }
         if let syslogNode = section.optional("syslog") {
             var syslog = try syslogNode.mapping()
             let addressNode = try syslog.required("address")

@@ -168,6 +168,9 @@ public struct AuditSettings: Sendable {
     public var writer: AuditWriter.Settings
     /// Where events are forwarded, if anywhere.
     public var syslog: SyslogSettings?
+    /// The file that keeps the events of ended access until the audit log has them (`AuditJournal`); `nil` keeps
+    /// them in memory only.
+    public var journalPath: String?
 
     /// The key checkpoints are signed with.
     public var signingKey: Curve25519.Signing.PrivateKey? {

@@ -283,7 +283,7 @@ final class ScreenService: Sendable {
         }
         await relay.close(admitted.connection, failure: failure != nil, reason: failure == nil ? nil : "rfb_error")
         let offer = admitted.offer
-        try? await broker.record(
+        broker.recordEventually(
             AuditEvent(
                 .screenClosed, actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
                 machine: offer.machine, session: admitted.session, source: nil,
@@ -333,7 +333,7 @@ final class ScreenService: Sendable {
         logger.warning(
             "screen connection refused",
             metadata: ["leg": "\(leg.rawValue)", "reason": "\(error.code)", "source": "\(source)"])
-        try? await broker.record(
+        broker.recordEventually(
             AuditEvent(
                 .screenRefused, actor: .system(ServerApplication.instanceName), source: source, outcome: .denied,
                 details: details))
@@ -341,7 +341,7 @@ final class ScreenService: Sendable {
 
     private func inputDropped(_ count: Int, in session: UUID, offer: Offer) async {
         guard relay.countDroppedInput(session: session, count: count) else { return }
-        try? await broker.record(
+        broker.recordEventually(
             AuditEvent(
                 .inputBlocked, actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
                 machine: offer.machine, session: session, source: nil,

@@ -12,8 +12,11 @@ import Synchronization
 /// `SessionStateMachine`, checks each consent the agent signs, and ends sessions when their deadline passes, their
 /// agent disconnects, or the policy no longer allows them.
 ///
-/// Every transition is recorded in the audit log before its effect (a message to the agent, an answer to the
-/// helper); when the record cannot be written, the transition is undone and the action refused.
+/// A transition that gives access (or asks for it) is recorded in the audit log before its effect (a message to the
+/// agent, an answer to the helper); when the record cannot be written, the transition is undone and the action
+/// refused. A transition that takes access away — the session ends, control is stopped or refused — never waits for
+/// the log: it takes effect at once (screen tickets revoked, viewers closed, the agent told) and its events go to the
+/// `AuditJournal`, which stores them as soon as it can, in order, and keeps them across a restart.
 public final class SessionBroker: Service, Sendable {
     /// One live session.
     struct Live: Sendable {
@@ -39,6 +42,7 @@ public final class SessionBroker: Service, Sendable {
     private let agents: AgentService
     private let directory: DirectoryClient
     private let audit: AuditWriter
+    private let journal: AuditJournal
     private let settings: AgentSettings
     private let screens: ScreenRelay
     private let logger: Logger
@@ -53,6 +57,7 @@ public final class SessionBroker: Service, Sendable {
         agents: AgentService,
         directory: DirectoryClient,
         audit: AuditWriter,
+        journal: AuditJournal,
         settings: AgentSettings,
         screens: ScreenRelay,
         logger: Logger
@@ -62,6 +67,7 @@ public final class SessionBroker: Service, Sendable {
         self.agents = agents
         self.directory = directory
         self.audit = audit
+        self.journal = journal
         self.settings = settings
         self.screens = screens
         self.logger = logger
@@ -364,14 +370,22 @@ public final class SessionBroker: Service, Sendable {
         logger.warning(
             "consent rejected",
             metadata: ["session.id": "\(receipt.session)", "machine": "\(machine)", "reason": "\(reason)"])
-        try? await record(
+        // Nothing was allowed by it; the record must not be lost, nor wait.
+        journal.record([
             AuditEvent(
                 .consentRejected, actor: .machine(machine), machine: machine, session: receipt.session, source: source,
                 outcome: .denied,
                 details: [
                     "reason": .string(reason), "question": .string(receipt.question.rawValue),
                     "request": .integer(Int64(receipt.request)), "answer": .string(receipt.answer.rawValue),
-                ]))
+                ])
+        ])
+    }
+
+    /// Records `event` through the journal: for what happened and cannot be undone by refusing (a screen closed,
+    /// input dropped, a ticket refused), which must not be lost and must not hold anything up.
+    func recordEventually(_ event: AuditEvent) {
+        journal.record([event])
     }
 
     // MARK: Deadlines and policy
@@ -408,24 +422,17 @@ public final class SessionBroker: Service, Sendable {
             state.sessions.filter { $0.value.machine.deadline.map { $0 <= now } ?? false }.map(\.key)
         }
         for id in due {
-            let result = state.withLock { state -> (Live, Live, SessionStateMachine.Step)? in
-                guard var live = state.sessions[id] else { return nil }
-                let before = live
-                guard let step = live.machine.expire(at: now) else { return nil }
+            let result = state.withLock { state -> (Live, SessionStateMachine.Step)? in
+                guard var live = state.sessions[id], let step = live.machine.expire(at: now) else { return nil }
                 live.revision += 1
                 state.sessions[id] = live
-                return (before, live, step)
+                return (live, step)
             }
-            guard let (before, after, step) = result else { continue }
-            do throws(APIError) {
-                try await recordStep(
-                    step, of: after, id: id, actor: .system(ServerApplication.instanceName), source: nil,
-                    details: step.timedOut ? ["timed_out": true] : [:])
-            } catch {
-                restore(id, to: before, unless: after)
-                continue
-            }
-            await announce(step, of: after, id: id)
+            guard let (after, step) = result else { continue }
+            // Every deadline takes access away (or refuses it): it is never held up by its record.
+            await takeEffect(
+                step, of: after, id: id, actor: .system(ServerApplication.instanceName), source: nil,
+                details: step.timedOut ? ["timed_out": true] : [:], confirmingWithin: .zero)
         }
         pruneEnded(before: date.addingTimeInterval(-3600))
     }
@@ -464,8 +471,13 @@ public final class SessionBroker: Service, Sendable {
 
     // MARK: Transitions
 
-    /// Applies `input` to the session, records the step, and announces it to watchers (and the agent when it
-    /// ends). When the step cannot be recorded it is undone.
+    /// How long a request that ended access waits for its events to be stored before it is answered anyway (the
+    /// end has taken effect; the events are stored later).
+    static let endRecordWait = Duration.seconds(2)
+
+    /// Applies `input` to the session and announces it to watchers (and the agent when it ends). A step that gives
+    /// access is recorded first and undone when it cannot be; one that takes access away takes effect at once and
+    /// is recorded through the journal (waiting for that at most `confirmingWithin`).
     /// - Returns: the step and the session's control request number after it.
     @discardableResult
     private func transition(
@@ -473,7 +485,8 @@ public final class SessionBroker: Service, Sendable {
         _ input: SessionStateMachine.Input,
         actor: AuditActor,
         source: String?,
-        details: [String: AuditValue] = [:]
+        details: [String: AuditValue] = [:],
+        confirmingWithin wait: Duration = SessionBroker.endRecordWait
     ) async throws(APIError) -> (SessionSnapshot, Int) {
         let now = AuditTimestamp.now
         let result = state.withLock { state -> Result<(Live, Live, SessionStateMachine.Step), APIError> in
@@ -491,8 +504,15 @@ public final class SessionBroker: Service, Sendable {
             }
         }
         let (before, after, step) = try result.get()
+        if step.reducesAccess {
+            await takeEffect(
+                step, of: after, id: id, actor: actor, source: source, details: details, confirmingWithin: wait)
+            return (Self.snapshot(after, id: id), after.machine.controlRequests)
+        }
         do throws(APIError) {
-            try await recordStep(step, of: after, id: id, actor: actor, source: source, details: details)
+            for event in events(of: step, of: after, id: id, actor: actor, source: source, details: details) {
+                try await record(event)
+            }
         } catch {
             restore(id, to: before, unless: after)
             throw error
@@ -501,25 +521,50 @@ public final class SessionBroker: Service, Sendable {
         return (Self.snapshot(after, id: id), after.machine.controlRequests)
     }
 
-    /// Ends a session for a reason of the server's (agent gone, shutdown), recording it.
+    /// A step that takes access away: its events go to the journal (on disk) first, then it takes effect at once —
+    /// watchers told, the agent told, screens closed — and only then is its record awaited, at most `wait`.
+    private func takeEffect(
+        _ step: SessionStateMachine.Step,
+        of live: Live,
+        id: UUID,
+        actor: AuditActor,
+        source: String?,
+        details: [String: AuditValue],
+        confirmingWithin wait: Duration
+    ) async {
+        let events = events(of: step, of: live, id: id, actor: actor, source: source, details: details)
+        journal.record(events)
+        await announce(step, of: live, id: id)
+        if let last = events.last, !(await journal.waitUntilStored(last.id, atMost: wait)), wait > .zero {
+            logger.warning(
+                "access ended; its record waits for the audit log",
+                metadata: ["session.id": "\(id)", "audit.event": "\(last.name)"])
+        }
+    }
+
+    /// Ends a session for a reason of the server's (agent gone, shutdown, policy, membership), recording it.
     private func end(_ id: UUID, reason: SessionEndReason, actor: AuditActor) async {
         do throws(APIError) {
-            try await transition(id, .end(reason), actor: actor, source: nil)
+            // A stopping server does not wait for the records of the sessions it ends: the journal keeps them.
+            try await transition(
+                id, .end(reason), actor: actor, source: nil,
+                confirmingWithin: reason == .serverRestart ? .zero : Self.endRecordWait)
         } catch {
             logger.error(
                 "could not end a session", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
         }
     }
 
-    private func recordStep(
-        _ step: SessionStateMachine.Step,
+    /// The audit events that record `step`, in order.
+    private func events(
+        of step: SessionStateMachine.Step,
         of live: Live,
         id: UUID,
         actor: AuditActor,
         source: String?,
         details: [String: AuditValue]
-    ) async throws(APIError) {
-        for type in step.events {
+    ) -> [AuditEvent] {
+        step.events.map { type in
             var eventDetails = details
             eventDetails["state"] = .string(step.state.name)
             if case .ended(let reason) = step.state, type == .sessionEnded {
@@ -535,11 +580,10 @@ public final class SessionBroker: Service, Sendable {
                 case .consentDeclined, .consentTimeout, .controlDenied: .denied
                 default: .success
                 }
-            try await record(
-                AuditEvent(
-                    type, actor: actor, machine: live.offer.machine, session: id, source: source,
-                    policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: outcome,
-                    details: eventDetails))
+            return AuditEvent(
+                type, actor: actor, machine: live.offer.machine, session: id, source: source,
+                policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: outcome,
+                details: eventDetails)
         }
     }
 

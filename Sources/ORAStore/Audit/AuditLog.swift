@@ -425,6 +425,14 @@ public struct AuditLog: Sendable {
 
     // MARK: Reading
 
+    /// The ids of `events` that are stored already.
+    public func storedIDs(of events: [AuditEvent]) async throws -> Set<UUID> {
+        guard !events.isEmpty else { return [] }
+        return try await client.withConnection { connection in
+            try await Self.storedIDs(of: events, on: connection, logger: logger)
+        }
+    }
+
     /// The newest event's sequence and hash.
     public func head() async throws -> AuditChainHead {
         try await client.withConnection { try await Self.chainHead(on: $0, logger: logger) }
