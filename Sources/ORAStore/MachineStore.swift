@@ -227,13 +227,15 @@ public struct MachineStore: Sendable {
         }
     }
 
-    /// Revokes the machine called `name`: its agent can no longer connect until it enrolls again with a new token.
+    /// Revokes the machine called `name`: its agent can no longer connect until an administrator re-keys it.
+    /// - Parameter auditEvent: appended in the same transaction, when given; a caller that must not wait for the
+    ///   audit log records it another way.
     /// - Returns: `false` when no such machine is enrolled or it is already revoked; nothing is recorded then.
     public func revoke(
         _ name: String,
         by administrator: String,
         at time: Date,
-        auditEvent: AuditEvent
+        auditEvent: AuditEvent?
     ) async throws -> Bool {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
@@ -246,7 +248,7 @@ public struct MachineStore: Sendable {
             )
             var revoked = false
             for try await _ in rows.decode(String.self) { revoked = true }
-            if revoked { try await AuditLog.append([auditEvent], on: connection, logger: logger) }
+            if revoked, let auditEvent { try await AuditLog.append([auditEvent], on: connection, logger: logger) }
             return revoked
         }
     }

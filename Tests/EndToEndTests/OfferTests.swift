@@ -421,6 +421,9 @@ struct OfferTests {
             (#"{"machine": "ws-0102", "mode": "admin"}"#, 400, "invalid_request"),
             (#"{"mode": "view"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-0102", "reason": "line one\nline two"}"#, 400, "invalid_request"),
+            // Text that would read differently from what it says, at the machine.
+            (#"{"machine": "ws-0102", "ticket": "INC0000001", "reason": "update \u202Eexe.fdp"}"#, 400, "invalid_request"),
+            (#"{"machine": "ws-0102", "ticket": "INC\u200B0000001"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-0102", "ticket": "\#(String(repeating: "9", count: 101))"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-9999", "ticket": "INC0000001"}"#, 404, "unknown_machine"),
             (#"{"machine": "ws-0102", "mode": "control"}"#, 403, "denied_by_policy"),
@@ -438,6 +441,37 @@ struct OfferTests {
         }
         #expect(
             try setup.server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'") == "0")
+    }
+
+    @Test("an offer refused because the directory cannot be reached is answered 503 and still recorded as offer.denied")
+    func directoryUnreachable() async throws {
+        // A cache of one entry: the helper's groups stay known, the machine's do not.
+        let setup = try await Setup.make(enrolling: "WS-0101", directoryExtra: "  cache: { ttl: 600s, size: 1 }")
+        let server = setup.server
+        let second = await setup.admin.run("agents", "token", "create", "--machine", "WS-0102")
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", server.base, "--token",
+                second.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0102",
+                "--state-dir", setup.files.path + "/second",
+            ])
+        #expect(enrolled.status == 0, "\(enrolled.standardError)")
+        let token = try await server.token("lena.wolf")
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
+        try server.directory.stop()
+        let answer = try await HTTP.post(
+            server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#,
+            token: token)
+        #expect(answer.status == 503, "\(answer.body)")
+        #expect(answer.object["error"] as? String == "directory_unavailable")
+        #expect(
+            try server.sql(
+                """
+                SELECT concat_ws('|', actor_id, machine, outcome, details->>'refused', details->>'mode')
+                FROM audit_events WHERE event = 'offer.denied'
+                """) == "uid=lena.wolf,ou=People,dc=corp,dc=example|ws-0101|failure|directory_unavailable|view")
+        try server.directory.start()
     }
 
     /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine

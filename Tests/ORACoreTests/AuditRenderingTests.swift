@@ -21,6 +21,7 @@ struct AuditRenderingTests {
         arguments: [
             ("plain", "plain"), ("two\nlines", "two\\nlines"), ("cr\rlf", "cr\\rlf"), ("\u{1b}[2J", "\\u{1b}[2J"),
             ("back\\n", "back\\\\n"), ("\u{85}\u{2028}", "\\u{85}\\u{2028}"),
+            ("\u{202E}gnp.exe", "\\u{202e}gnp.exe"), ("a\u{200B}b\u{2066}c\u{FEFF}", "a\\u{200b}b\\u{2066}c\\u{feff}"),
         ])
     func terminal(input: String, expected: String) {
         #expect(AuditText.escaped(input) == expected)

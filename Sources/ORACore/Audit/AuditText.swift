@@ -8,8 +8,9 @@ public enum AuditText {
     }
 
     /// `text` for one line of a terminal or a log: control characters (CR, LF, ESC, DEL, C1 and the Unicode line
-    /// and paragraph separators) become `\n`, `\r`, `\t` or `\u{…}` escapes, and a backslash is doubled, so the
-    /// rendering is unambiguous.
+    /// and paragraph separators) and invisible formatting characters (bidirectional overrides, zero-width
+    /// characters) become `\n`, `\r`, `\t` or `\u{…}` escapes, and a backslash is doubled, so the rendering is
+    /// unambiguous and reads in the order it was written.
     public static func escaped(_ text: String) -> String {
         var result = ""
         result.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
@@ -19,7 +20,7 @@ public enum AuditText {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
-            case _ where isControl(scalar):
+            case _ where isControl(scalar) || isInvisibleFormatting(scalar):
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: result.unicodeScalars.append(scalar)
             }

@@ -16,14 +16,19 @@ public final class AgentService: Sendable {
     private let store: MachineStore
     private let directory: DirectoryClient
     private let gateway: AgentGateway?
+    private let journal: AuditJournal
     private let logger: Logger
 
     /// Creates the service.
     /// - Parameter gateway: where revoked machines' agents are disconnected.
-    public init(store: MachineStore, directory: DirectoryClient, gateway: AgentGateway?, logger: Logger) {
+    /// - Parameter journal: where revocations are recorded (they never wait for the audit log).
+    public init(
+        store: MachineStore, directory: DirectoryClient, gateway: AgentGateway?, journal: AuditJournal, logger: Logger
+    ) {
         self.store = store
         self.directory = directory
         self.gateway = gateway
+        self.journal = journal
         self.logger = logger
     }
 
@@ -272,7 +277,9 @@ public final class AgentService: Sendable {
         return found
     }
 
-    /// Revokes the machine called `name`; the revocation and its `agent.revoked` event are stored together.
+    /// Revokes the machine called `name`: the revocation is stored and its agent disconnected at once; the
+    /// `agent.revoked` event goes through the journal, and the answer waits for it at most
+    /// `SessionBroker.endRecordWait`.
     /// - Throws: `APIError` 404 when no such machine is enrolled, 409 when it is already revoked.
     public func revoke(
         _ name: String, by administrator: Operator, source: String, now: Date = Date()
@@ -286,15 +293,19 @@ public final class AgentService: Sendable {
             details: ["computer_dn": .string(machine.computerDN), "public_key": .string(machine.publicKey)])
         let revoked: Bool
         do {
-            revoked = try await store.revoke(machine.name, by: administrator.dn, at: now, auditEvent: event)
+            // Revoking ends access: it is stored and takes effect without waiting for the audit log, which gets the
+            // event through the journal.
+            revoked = try await store.revoke(machine.name, by: administrator.dn, at: now, auditEvent: nil)
         } catch {
             throw .databaseUnavailable(error, doing: "revoking a machine", logger: logger)
         }
         guard revoked else {
             throw APIError(.conflict, code: "already_revoked", message: "\(machine.name) is already revoked")
         }
-        logger.notice("machine revoked", metadata: ["machine": "\(machine.name)"])
         await gateway?.disconnect(machine.name)
+        journal.record([event])
+        logger.notice("machine revoked", metadata: ["machine": "\(machine.name)"])
+        await journal.waitUntilStored(event.id, atMost: SessionBroker.endRecordWait)
     }
 
     static let invalidEnrollmentToken = APIError(

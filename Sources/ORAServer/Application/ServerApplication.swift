@@ -80,6 +80,7 @@ public enum ServerApplication {
             directory: directory,
             store: OperatorSessionStore(client: postgres, logger: logger),
             audit: auditWriter,
+            journal: journal,
             logger: logger,
             policyRoles: { policies.active.set.roles }
         )
@@ -89,7 +90,8 @@ public enum ServerApplication {
         let bus = ReplicaBus(instance: instance, store: replicas, client: postgres, logger: logger)
         let gateway = AgentGateway(
             machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, logger: logger)
-        let agents = AgentService(store: machines, directory: directory, gateway: gateway, logger: logger)
+        let agents = AgentService(
+            store: machines, directory: directory, gateway: gateway, journal: journal, logger: logger)
         let relay = ScreenRelay()
         let broker = SessionBroker(
             gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,

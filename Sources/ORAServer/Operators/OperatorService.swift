@@ -72,6 +72,7 @@ public final class OperatorService: Sendable {
     private let directory: DirectoryClient
     private let store: OperatorSessionStore
     private let audit: AuditWriter
+    private let journal: AuditJournal
     private let logger: Logger
     private let limiter: Mutex<LoginRateLimiter>
     private let refusals = Mutex(RefusalSampler(perMinute: OperatorService.limitedLoginsRecordedPerMinute))
@@ -86,6 +87,7 @@ public final class OperatorService: Sendable {
         directory: DirectoryClient,
         store: OperatorSessionStore,
         audit: AuditWriter,
+        journal: AuditJournal,
         logger: Logger,
         policyRoles: @escaping @Sendable () -> RoleAssignments = { RoleAssignments() },
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
@@ -95,6 +97,7 @@ public final class OperatorService: Sendable {
         self.directory = directory
         self.store = store
         self.audit = audit
+        self.journal = journal
         self.logger = logger
         self.limiter = Mutex(LoginRateLimiter(limits: settings.loginLimits))
         self.now = now
@@ -251,17 +254,20 @@ public final class OperatorService: Sendable {
         return identity
     }
 
-    /// Ends `session`: the logout is recorded first, and without a record the session stays (503).
+    /// Ends `session` at once; the logout is recorded afterwards through the journal (ending access never waits
+    /// for the audit log).
+    /// - Throws: 503 when the database cannot revoke the token (it cannot be used then either).
     public func logout(_ session: AuthenticatedSession, sourceAddress: String) async throws(APIError) {
-        try await record(
-            AuditEvent(
-                .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
-                source: sourceAddress, outcome: .success))
         do {
             _ = try await withTimeout(settings.databaseTimeout) { [store] in try await store.revoke(session.token) }
         } catch {
             throw .databaseUnavailable()
         }
+        let event = AuditEvent(
+            .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
+            source: sourceAddress, outcome: .success)
+        journal.record([event])
+        await journal.waitUntilStored(event.id, atMost: SessionBroker.endRecordWait)
     }
 
     /// Records a failed login; if the record cannot be written, the attempt is refused (503). The actor is the

@@ -105,29 +105,48 @@ public final class SessionBroker: Service, Sendable {
         source: String,
         now: Date = Date()
     ) async throws(APIError) -> SessionSnapshot {
-        if let reason, reason.count > 500 || !AgentProtocol.isReportable(reason) {
-            throw APIError(
-                .badRequest, code: "invalid_request", message: "the reason must be 1 to 500 characters on one line")
+        // What the person at the machine is shown must read as it is: no control characters, and none that reorder
+        // or hide the text around them.
+        if let reason, reason.count > 500 || !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
+        {
+            throw .invalidRequest(
+                "the reason must be 1 to 500 characters on one line, without invisible formatting characters (bidirectional overrides, zero-width characters)"
+            )
         }
-        if let ticket, ticket.count > 100 || !AgentProtocol.isReportable(ticket) {
-            throw APIError(
-                .badRequest, code: "invalid_request", message: "the ticket must be 1 to 100 characters on one line")
+        if let ticket, ticket.count > 100 || !AgentProtocol.isReportable(ticket) || AuditText.hasInvisibleFormatting(ticket)
+        {
+            throw .invalidRequest(
+                "the ticket must be 1 to 100 characters on one line, without invisible formatting characters")
         }
         let enrolled = try await agents.machine(named: machineName)
         guard enrolled.revokedAt == nil else {
             throw APIError(.conflict, code: "machine_revoked", message: "\(enrolled.name) is revoked")
         }
-        let computer = try await directory.computer(
-            named: enrolled.name,
-            otherwise: APIError(
-                .conflict, code: "not_in_directory",
-                message: "\(enrolled.name) is no longer a computer object in the directory"))
+        let actor = AuditActor.operator(dn: identity.person.dn, account: identity.person.account)
+        let computer: Computer
+        do {
+            computer = try await directory.computer(
+                named: enrolled.name,
+                otherwise: APIError(
+                    .conflict, code: "not_in_directory",
+                    message: "\(enrolled.name) is no longer a computer object in the directory"))
+        } catch {
+            // Refused without a decision (the directory could not say what the machine is): recorded all the same.
+            try await record(
+                AuditEvent(
+                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
+                    policy: .init(version: policies.active.activation?.version), outcome: .failure,
+                    details: [
+                        "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
+                        "refused": .string(error.code), "explanation": .string(error.message),
+                    ]))
+            throw error
+        }
         let groups = Set(identity.groups.compactMap { try? DistinguishedName($0) })
         let active = policies.active
         let version = active.activation?.version
         let decision = active.set.decide(
             operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: now)
-        let actor = AuditActor.operator(dn: identity.person.dn, account: identity.person.account)
         var details: [String: AuditValue] = [
             "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
             "explanation": .string(decision.explanation),
