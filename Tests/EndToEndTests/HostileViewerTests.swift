@@ -66,6 +66,32 @@ struct HostileViewerTests {
         return outcome.withLock { $0 }
     }
 
+    /// Sends a WebSocket upgrade request over a plain socket, as a browser's page at `origin` would, and returns
+    /// the status line's code (101 when the server upgraded) and the line.
+    static func upgradeRequest(_ url: String, origin: String?) async -> (status: Int, head: String) {
+        let script = """
+            import socket, sys, urllib.parse
+            url = urllib.parse.urlsplit(sys.argv[1])
+            request = ("GET %s?%s HTTP/1.1\\r\\nHost: %s\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n"
+                       "Sec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"
+                       % (url.path, url.query, url.netloc))
+            if sys.argv[2]:
+                request += "Origin: %s\\r\\n" % sys.argv[2]
+            with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+                s.sendall((request + "\\r\\n").encode())
+                data = b""
+                while b"\\r\\n" not in data:
+                    chunk = s.recv(1024)
+                    if not chunk:
+                        break
+                    data += chunk
+            print(data.split(b"\\r\\n")[0].decode())
+            """
+        let result = await ChildProcess.runAsync("/usr/bin/python3", arguments: ["-c", script, url, origin ?? ""])
+        let head = result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0, head + result.standardError)
+    }
+
     func ticket(_ id: String, on server: RunningServer, token: String) async throws -> String {
         let answer = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: token)
         guard answer.status == 201, let ticket = answer.object["ticket"] as? String else {
@@ -104,10 +130,25 @@ struct HostileViewerTests {
         let anonymous = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen")
         #expect(anonymous.status == 401)
 
-        // A made-up ticket: the upgrade is refused.
+        // A made-up ticket: the upgrade is refused (400, as the WebSocket library answers every refused upgrade; the
+        // reason is recorded).
         await #expect(throws: (any Error).self) {
             _ = try await viewer(server, ticket: String(repeating: "0", count: 64))
         }
+        let made = await Self.upgradeRequest(
+            server.base + "/viewer/v1/screen?ticket=" + String(repeating: "1", count: 64), origin: nil)
+        #expect(made.status == 400, "\(made)")
+        // A page of another site cannot use a good ticket, and does not use it up.
+        let stolen = try await ticket(id, on: server, token: hannah)
+        let refusedSite = await Self.upgradeRequest(
+            server.base + "/viewer/v1/screen?ticket=" + stolen, origin: "https://attacker.example")
+        #expect(refusedSite.status == 400, "\(refusedSite)")
+        #expect(
+            await Self.upgradeRequest(server.base + "/viewer/v1/screen?ticket=" + stolen, origin: "null").status == 400)
+        // A page of this server (the same host and port) is let through with it.
+        let sameSite = await Self.upgradeRequest(
+            server.base + "/viewer/v1/screen?ticket=" + stolen, origin: server.base.uppercased())
+        #expect(sameSite.status == 101, "\(sameSite)")
         // A good ticket admits once: the desktop answers; the same ticket again is a replay.
         let used = try await ticket(id, on: server, token: hannah)
         let first = try await viewer(server, ticket: used, linger: .milliseconds(300))
@@ -133,11 +174,16 @@ struct HostileViewerTests {
 
         #expect(
             try refusals(on: server) == [
-                "viewer:unknown_ticket", "viewer:ticket_replayed", "viewer:ticket_replayed", "viewer:unknown_ticket",
+                "viewer:unknown_ticket", "viewer:unknown_ticket", "viewer:ticket_replayed", "viewer:ticket_replayed",
+                "viewer:unknown_ticket",
             ])
         #expect(
             try server.sql("SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'")
-                == "2")
+                == "3")
+        #expect(
+            try server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'screen.closed' AND session_id = '\(id)'") == "3",
+            "the viewer that left at once is recorded too")
     }
 
     @Test("oversized clipboard, unknown messages, a cut stream and a flood of tiny frames: closed, the server goes on")

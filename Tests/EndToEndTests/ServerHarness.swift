@@ -77,10 +77,12 @@ enum HTTP {
         try await send("POST", url, body: json, token: token)
     }
 
-    static func send(_ method: String, _ url: String, body: String? = nil, token: String? = nil) async throws -> Answer
-    {
+    static func send(
+        _ method: String, _ url: String, body: String? = nil, token: String? = nil, headers: [String: String] = [:]
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -2,7 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import Logging
 import NIOCore
+import ORACore
 
 extension Router where Context == ORARequestContext {
     /// Adds the browser viewer: `/sessions/{id}/view`, its script and style, and noVNC's files under `/novnc/`
@@ -40,6 +42,18 @@ extension Router where Context == ViewerSocketContext {
             "viewer/v1/screen",
             shouldUpgrade: { request, context in
                 let source = context.remoteAddress?.ipAddress ?? "unknown"
+                // A page of another site must not open a viewer with a ticket it got hold of: browsers send the
+                // page's origin, which must be this server's own (the host the request was sent to).
+                if let origin = request.headers[.origin] {
+                    guard ViewerOrigin.isAllowed(origin: origin, host: request.head.authority) else {
+                        context.logger.warning(
+                            "screen connection refused: a page of another site",
+                            metadata: ["origin": "\(AuditText.escaped(origin))", "source": "\(source)"])
+                        throw APIError(
+                            .forbidden, code: "cross_site_viewer",
+                            message: "the viewer connection comes from another site (\(AuditText.escaped(origin)))")
+                    }
+                }
                 try await screens.admitViewer(ticket: request.uri.queryParameters.get("ticket"), source: source)
                 // noVNC asks for the `binary` subprotocol; a browser drops a connection that does not get it back.
                 let asked = request.headers[.secWebSocketProtocol] ?? ""
@@ -90,5 +104,22 @@ struct ViewerSocketContext: RequestContext, WebSocketRequestContext, RemoteAddre
         webSocket = .init()
         remoteAddress = source.channel.remoteAddress
         channel = source.channel
+    }
+}
+
+/// Whether a WebSocket may come from the page that opened it.
+enum ViewerOrigin {
+    /// Whether `origin` may open a viewer on `host` (the request's `host[:port]`). A browser sends the page's origin,
+    /// `http(s)://host[:port]`, which must name this server's own host and port (compared without case; the scheme
+    /// is not compared, since a proxy may terminate TLS in front of the server); `null` (a sandboxed or local page)
+    /// is refused. Other clients (native viewers, tools) are not pages, and their Origin, if any, says nothing.
+    static func isAllowed(origin: String, host: String?) -> Bool {
+        let lowered = origin.lowercased()
+        if lowered == "null" { return false }
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else { return true }
+        guard let host, !host.isEmpty, let separator = lowered.range(of: "://") else { return false }
+        let authority = lowered[separator.upperBound...]
+        guard !authority.contains("/"), !authority.contains("@") else { return false }
+        return authority == host.lowercased()
     }
 }
