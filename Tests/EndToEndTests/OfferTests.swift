@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import ORATestSupport
 import Testing
 
@@ -472,6 +475,54 @@ struct OfferTests {
                 FROM audit_events WHERE event = 'offer.denied'
                 """) == "uid=lena.wolf,ou=People,dc=corp,dc=example|ws-0101|failure|directory_unavailable|view")
         try server.directory.start()
+    }
+
+    @Test("an operator follows at most 16 sessions' event streams at once; the 17th gets 429 until one ends")
+    func eventStreamLimit() async throws {
+        let setup = try await Setup.make(enrolling: "WS-0101")
+        let agent = try setup.startAgent()
+        defer { agent.send(SIGTERM) }
+        let server = setup.server
+        let lena = try await server.token("lena.wolf")
+        try await waitUntilOnline("ws-0101", server: server, token: lena)
+        // The person at the machine does not answer this one for a minute: the session stays live.
+        let offered = try await HTTP.post(
+            server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000003"}"#,
+            token: lena)
+        let id = try #require(offered.object["id"] as? String, "\(offered.body)")
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        func follow(_ token: String) async throws -> HTTPClientResponse {
+            var request = HTTPClientRequest(url: server.base + "/api/v1/sessions/\(id)/events")
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            return try await client.execute(request, timeout: .seconds(30))
+        }
+        var open: [HTTPClientResponse] = []
+        for _ in 0..<16 {
+            let response = try await follow(lena)
+            #expect(response.status.code == 200)
+            open.append(response)
+        }
+        let refused = try await follow(lena)
+        #expect(refused.status.code == 429)
+        let body = String(buffer: try await refused.body.collect(upTo: 1 << 16))
+        #expect(body.contains("too_many_streams"), "\(body)")
+        #expect(refused.headers.first(name: "retry-after") == "5")
+        // Others are not affected.
+        #expect(try await follow(try await server.token("peter.schmidt")).status.code == 200)
+        // The session ends: its streams end, and their slots are free again.
+        #expect(try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena).status == 200)
+        for response in open { _ = try await response.body.collect(upTo: 1 << 20) }
+        open.removeAll()
+        var again: UInt = 0
+        for _ in 0..<50 {
+            again = UInt(try await follow(lena).status.code)
+            if again == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(again == 200)
+        try await client.shutdown()
     }
 
     /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine

@@ -75,9 +75,18 @@ extension Router where Context == ORARequestContext {
             return try Response.encodedJSON(try await sessions.session(try context.sessionID(), for: identity))
         }
 
-        // Server-sent events: the session's state now and at every change, until it ends.
+        // Server-sent events: the session's state now and at every change, until it ends; at most
+        // `EventStreamSlots.perOperator` open per operator.
+        let slots = EventStreamSlots()
         api.get("sessions/:id/events") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
+            guard let slot = slots.take(for: identity.person.dn) else {
+                throw APIError(
+                    .tooManyRequests, code: "too_many_streams",
+                    message:
+                        "you follow \(slots.perOperator) sessions at once already; close one (a browser tab, an ora offer --wait) first",
+                    headers: [.retryAfter: "5"])
+            }
             let stream = try await sessions.watch(try context.sessionID(), for: identity)
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
@@ -85,6 +94,8 @@ extension Router where Context == ORARequestContext {
             return Response(
                 status: .ok, headers: headers,
                 body: ResponseBody { writer in
+                    // Held while the stream is written; freed when the response is gone.
+                    defer { _ = slot }
                     let encoder = JSONEncoder()
                     encoder.dateEncodingStrategy = .iso8601
                     encoder.outputFormatting = [.sortedKeys]
