@@ -309,7 +309,13 @@ struct ScreenTests {
         let page = try await HTTP.get(server.base + "/sessions/\(id)/view")
         #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8")
         #expect(page.body.contains("/viewer/viewer.js"))
-        #expect(try await HTTP.get(server.base + "/novnc/core/rfb.js").status == 200)
+        let module = try await HTTP.get(server.base + "/novnc/core/rfb.js")
+        #expect(module.status == 200)
+        #expect(module.contentSecurityPolicy?.contains("default-src 'none'") == true, "\(module)")
+        // noVNC's own pages, which connect wherever a link says and have no policy, are not served.
+        for page in ["/novnc/vnc.html", "/novnc/vnc_lite.html", "/novnc/VNC.HTML", "/novnc/"] {
+            #expect(try await HTTP.get(server.base + page).status == 404, "\(page)")
+        }
         // Sent as written (an HTTP client would fold the dots away before the server saw them).
         let port = try #require(URL(string: server.base)?.port)
         let escape = try await RelayPort.exchange(

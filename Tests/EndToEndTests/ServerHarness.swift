@@ -62,6 +62,7 @@ enum HTTP {
         var body: String
         var contentType: String?
         var retryAfter: String? = nil
+        var contentSecurityPolicy: String? = nil
 
         /// The body as a JSON object.
         var object: [String: Any] {
@@ -93,7 +94,8 @@ enum HTTP {
         return Answer(
             status: UInt(response.status.code), body: String(buffer: body),
             contentType: response.headers.first(name: "content-type"),
-            retryAfter: response.headers.first(name: "retry-after"))
+            retryAfter: response.headers.first(name: "retry-after"),
+            contentSecurityPolicy: response.headers.first(name: "content-security-policy"))
     }
 
     /// Waits until `url` answers at all, while `process` still runs; gives up after `attempts` tries.

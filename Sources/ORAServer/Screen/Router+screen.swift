@@ -10,7 +10,7 @@ extension Router where Context == ORARequestContext {
     /// Adds the browser viewer: `/sessions/{id}/view`, its script and style, and noVNC's files under `/novnc/`
     /// from `novncPath`.
     func addViewerRoutes(novncPath: String) {
-        add(middleware: FileMiddleware(novncPath, urlBasePath: "/novnc", searchForIndexHtml: false))
+        add(middleware: NoVNCFilesMiddleware(path: novncPath))
         get("sessions/:id/view") { _, context -> Response in
             let id = try context.sessionID()
             return Self.page(ViewerPage.html(session: id.uuidString.lowercased()), type: "text/html; charset=utf-8")
