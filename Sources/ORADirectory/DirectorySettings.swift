@@ -60,6 +60,27 @@ public struct DirectorySettings: Sendable {
     }
 }
 
+extension DirectorySettings {
+    /// What about these settings puts operators' passwords at risk, one sentence each; empty when nothing does.
+    /// The server logs each at every start, and `GET /readyz` (so `ora status`) shows them.
+    public var securityWarnings: [String] {
+        var warnings: [String] = []
+        let plain = uris.filter { $0.lowercased().hasPrefix("ldap://") }
+        if !plain.isEmpty, !tls.startTLS {
+            warnings.append(
+                "directory connections to \(plain.joined(separator: ", ")) are not encrypted (ldap:// without StartTLS): "
+                    + "operators' passwords cross the network in clear text; use ldaps:// or directory.tls.start_tls: true"
+            )
+        }
+        if !tls.verifyCertificates {
+            warnings.append(
+                "directory TLS certificate verification is OFF (directory.tls.insecure_skip_verify): anyone on the "
+                    + "network path can read operators' passwords; use this in a lab only")
+        }
+        return warnings
+    }
+}
+
 /// TLS for directory connections. `ldaps://` URIs always use TLS; `startTLS` upgrades `ldap://` connections.
 public struct DirectoryTLS: Sendable, Hashable {
     /// Upgrade `ldap://` connections with StartTLS before binding; a server that refuses is an error, never a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORACore
 
 extension ORACommand {
     struct Status: AsyncParsableCommand {
@@ -17,6 +18,7 @@ extension ORACommand {
             print("server:    \(base) \(readiness.status == "ready" ? "ready" : "NOT READY")")
             print("database:  \(readiness.database.summary)")
             print("directory: \(readiness.directory.summary)")
+            for warning in readiness.warnings ?? [] { print("warning:   \(AuditText.escaped(warning))") }
             if readiness.status != "ready" { throw ExitCode(1) }
         }
     }
@@ -31,4 +33,5 @@ struct ReadinessBody: Decodable {
     var status: String
     var database: Check
     var directory: Check
+    var warnings: [String]?
 }

@@ -120,6 +120,7 @@ struct ReadinessDocument: Decodable {
     var status: String
     var database: Check
     var directory: Check
+    var warnings: [String]?
 
     init(_ text: String) throws {
         self = try JSONDecoder().decode(Self.self, from: Data(text.utf8))

@@ -36,6 +36,11 @@ struct ServerProcessTests {
         let status = await ChildProcess.runAsync(SourceTree.binary("ora"), arguments: ["status", "--server", base])
         #expect(status.status == 0)
         #expect(status.standardOutput.contains("directory: ok"))
+        // The test directory is plain ldap:// without StartTLS: said at start, and by every status.
+        let plain = "directory connections to \(directory.uri) are not encrypted (ldap:// without StartTLS)"
+        #expect(status.standardOutput.contains("warning:   " + plain), "\(status.standardOutput)")
+        #expect(readyDocument.warnings?.first?.hasPrefix(plain) == true, "\(ready.body)")
+        #expect(server.process.standardErrorSoFar.contains(plain))
 
         let metrics = try await HTTP.get(base + "/metrics")
         #expect(metrics.status == 200)

@@ -45,13 +45,7 @@ public enum ServerApplication {
         let directoryThreads = ThreadPoolService(threads: max(8, configuration.directory.poolSize * 2))
         let directory = DirectoryClient(
             settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger)
-        if !configuration.directory.tls.verifyCertificates {
-            logger.warning(
-                """
-                directory TLS certificate verification is OFF (directory.tls.insecure_skip_verify): anyone on the \
-                network path can read operators' passwords. Use this in a lab only.
-                """)
-        }
+        for warning in configuration.directory.securityWarnings { logger.warning("\(warning)") }
         let auditWriter = AuditWriter(
             configuration: try configuration.database.clientConfiguration(), settings: configuration.audit.writer,
             logger: logger)

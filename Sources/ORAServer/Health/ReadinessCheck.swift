@@ -23,7 +23,8 @@ public struct ReadinessCheck: Sendable {
     public func run() async -> Readiness {
         async let database = check(name: "database") { try await self.database.ping() }
         async let directory = check(name: "directory") { try await self.directory.checkReachable() }
-        return await Readiness(database: database, directory: directory)
+        return await Readiness(
+            database: database, directory: directory, warnings: self.directory.settings.securityWarnings)
     }
 
     private func check(name: String, _ body: @escaping @Sendable () async throws -> Void) async -> Readiness.Check {
