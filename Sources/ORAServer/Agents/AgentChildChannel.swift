@@ -24,12 +24,17 @@ struct AgentAwareChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
 
     let inner: Inner
     let gateway: AgentGateway
+    /// The connections still sending their first request head, per address.
+    let openings: OpeningConnections
 
     /// Adds the sniffer. The channel is registered, and so read, only once this returns, so the decision is a
     /// future of the value rather than a condition for it.
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let promise = channel.eventLoop.makePromise(of: Kind.self)
+            // Every connection, an agent's or not, sends its first request head within a limit.
+            try channel.pipeline.syncOperations.addHandler(
+                OpeningDeadline(.requestHead, within: ServerApplication.requestHeadLimit, connections: openings))
             try channel.pipeline.syncOperations.addHandler(
                 AgentRequestSniffer(promise: promise) { channel, isAgent in
                     guard isAgent else { return inner.setup(channel: channel, logger: logger).map(Kind.other) }

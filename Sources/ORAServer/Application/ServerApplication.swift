@@ -20,6 +20,13 @@ public enum ServerApplication {
     /// The version this build reports in `/healthz` and the server instance table.
     public static let version = "0.1.0"
     /// How this process names itself as the actor of events it records on its own: host and process id.
+    /// How long a connection may take to send its first request head (the relay port: its opening line).
+    static let requestHeadLimit = TimeAmount.seconds(10)
+    /// How long a connection may stay open between two requests, or while a later request's head arrives.
+    static let idleLimit = Duration.seconds(30)
+    /// How many connections one address may have sending their first request head (or opening line) at once.
+    static let openingsPerAddress = 128
+
     static let instanceName = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
     /// Builds the application for `configuration`.
@@ -116,10 +123,11 @@ public enum ServerApplication {
         webSocketRouter.addScreenRoutes(screens: screens)
         let webSocketResponder = webSocketRouter.buildResponder()
 
+        let openings = OpeningConnections(perAddress: openingsPerAddress)
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
             port: configuration.screen.relayPort(listening: configuration.listen.port),
-            screens: screens, logger: logger)
+            screens: screens, openings: openings, logger: logger)
         var services: [any Service] = [
             directoryThreads, postgres, auditWriter, journal, heartbeat, policies, audit, bus, broker, sessions,
             relayListener,
@@ -140,8 +148,10 @@ public enum ServerApplication {
                 AgentAwareChildChannel(
                     inner: HTTP1WebSocketUpgradeChannel(
                         responder: responder, webSocketResponder: webSocketResponder,
-                        configuration: .init(ws: .init(maxFrameSize: AgentProtocol.maximumFrameSize))),
-                    gateway: gateway)
+                        configuration: .init(
+                            http1: .init(idleTimeout: .init(idleLimit)),
+                            ws: .init(maxFrameSize: AgentProtocol.maximumFrameSize))),
+                    gateway: gateway, openings: openings)
             },
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),

@@ -13,17 +13,19 @@ final class ScreenRelayListener: Service {
     private let host: String
     private let port: Int
     private let screens: ScreenService
+    private let openings: OpeningConnections
     private let logger: Logger
 
-    init(host: String, port: Int, screens: ScreenService, logger: Logger) {
+    init(host: String, port: Int, screens: ScreenService, openings: OpeningConnections, logger: Logger) {
         self.host = host
         self.port = port
         self.screens = screens
+        self.openings = openings
         self.logger = logger
     }
 
     func run() async throws {
-        let screens = self.screens
+        let (screens, openings) = (self.screens, self.openings)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
         let server = try await ServerBootstrap(group: group)
@@ -32,6 +34,8 @@ final class ScreenRelayListener: Service {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        OpeningDeadline(.line, within: ServerApplication.requestHeadLimit, connections: openings))
                     try channel.pipeline.syncOperations.addHandler(
                         ScreenOpeningHandler { leg, ticket, channel in
                             screens.opened(leg: leg, ticket: ticket, channel: channel)

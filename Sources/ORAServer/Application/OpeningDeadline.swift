@@ -1,0 +1,127 @@
+import NIOCore
+import Synchronization
+
+/// Counts, per remote address, the connections that have not yet finished their opening (an HTTP request head, the
+/// relay's opening line), and refuses more than `perAddress` of them: a client that opens connections and sends
+/// their first bytes slowly cannot hold many of the server's sockets. Connections past their opening do not count,
+/// so thousands of agents behind one NAT address are not limited by it.
+final class OpeningConnections: Sendable {
+    /// The most connections one address may have in their opening at once.
+    let perAddress: Int
+    private let open = Mutex<[String: Int]>([:])
+
+    init(perAddress: Int) {
+        self.perAddress = perAddress
+    }
+
+    /// Counts a new connection from `address`; `false` when that address has `perAddress` in their opening already.
+    func admit(_ address: String) -> Bool {
+        open.withLock { open in
+            guard open[address, default: 0] < perAddress else { return false }
+            open[address, default: 0] += 1
+            return true
+        }
+    }
+
+    /// A connection from `address` finished its opening, or closed before it did.
+    func release(_ address: String) {
+        open.withLock { open in
+            open[address, default: 1] -= 1
+            if open[address] == 0 { open[address] = nil }
+        }
+    }
+
+    /// How many connections from `address` are in their opening.
+    func count(_ address: String) -> Int {
+        open.withLock { $0[address, default: 0] }
+    }
+}
+
+/// The first handler of a connection: closes it unless its opening — the first HTTP request's head (up to its empty
+/// line), or the relay's opening line — has arrived within `limit`, and refuses it at once when its address has too
+/// many connections in their opening (`OpeningConnections`). It passes every byte on and leaves once the opening is
+/// complete; after that, the HTTP server's idle timeout bounds a slow head of a later request on the connection.
+final class OpeningDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    /// Where the opening ends.
+    enum Opening {
+        /// At the first empty line: an HTTP request head (lines may end in CRLF or LF).
+        case requestHead
+        /// At the end of the first line.
+        case line
+    }
+
+    private let opening: Opening
+    private let limit: TimeAmount
+    private let connections: OpeningConnections
+    private var address: String?
+    private var timeout: Scheduled<Void>?
+    /// The length of the line being read, carriage returns not counted.
+    private var lineLength = 0
+    /// Whether a line with something on it has been read (empty lines before a request line do not end its head).
+    private var sawLine = false
+
+    init(_ opening: Opening, within limit: TimeAmount, connections: OpeningConnections) {
+        self.opening = opening
+        self.limit = limit
+        self.connections = connections
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        guard connections.admit(address) else {
+            context.close(promise: nil)
+            return
+        }
+        self.address = address
+        let channel = context.channel
+        timeout = context.eventLoop.scheduleTask(in: limit) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let complete = isComplete(after: unwrapInboundIn(data).readableBytesView)
+        context.fireChannelRead(data)
+        if complete {
+            finish()
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    /// Reads `bytes` on from where the last read stopped; `true` once the opening is complete.
+    private func isComplete(after bytes: ByteBufferView) -> Bool {
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\n"):
+                if opening == .line || (lineLength == 0 && sawLine) { return true }
+                sawLine = sawLine || lineLength > 0
+                lineLength = 0
+            case UInt8(ascii: "\r"):
+                continue
+            default:
+                lineLength += 1
+            }
+        }
+        return false
+    }
+
+    /// Stops the clock and no longer counts the connection as opening; once.
+    private func finish() {
+        timeout?.cancel()
+        timeout = nil
+        if let address {
+            connections.release(address)
+            self.address = nil
+        }
+    }
+}
