@@ -7,12 +7,18 @@ public import PostgresNIO
 public struct OperatorSessionStore: Sendable {
     /// A stored session, as looked up by its token.
     public struct Session: Sendable, Equatable {
+        /// The session's id (not its token), by which an administrator lists and revokes it.
+        public var id: UUID
         /// The operator it belongs to.
         public var person: Operator
+        /// Where its login came from.
+        public var sourceAddress: String?
         /// When it was created.
         public var createdAt: Date
         /// When it stops being valid.
         public var expiresAt: Date
+        /// When the directory last confirmed the account.
+        public var checkedAt: Date
     }
 
     private let client: PostgresClient
@@ -48,22 +54,60 @@ public struct OperatorSessionStore: Sendable {
     /// The session of `token` if it exists, has not expired and was not revoked.
     public func session(for token: OperatorToken) async throws -> Session? {
         let hash = ByteBuffer(bytes: token.hash)
+        return try await sessions(where: "token_hash = \(hash)").first
+    }
+
+    /// Every live session (not expired, not revoked), newest first; only `operatorDN`'s when given (compared without
+    /// case).
+    public func liveSessions(of operatorDN: String? = nil) async throws -> [Session] {
+        try await sessions(where: "(\(operatorDN)::text IS NULL OR lower(operator_dn) = lower(\(operatorDN)))")
+    }
+
+    /// The live session with `id`, if there is one.
+    public func liveSession(id: UUID) async throws -> Session? {
+        try await sessions(where: "id = \(id)").first
+    }
+
+    private func sessions(where condition: PostgresQuery) async throws -> [Session] {
+        var query: PostgresQuery = """
+            SELECT id, operator_dn, account, display_name, mail, source_address, created_at, expires_at, checked_at
+            FROM operator_sessions WHERE revoked_at IS NULL AND expires_at > now() AND
+            """
+        query.sql += " " + condition.sql + " ORDER BY created_at DESC"
+        query.binds = condition.binds
+        let rows = try await client.query(query, logger: logger)
+        var sessions: [Session] = []
+        for try await (id, dn, account, displayName, mail, source, createdAt, expiresAt, checkedAt) in rows.decode(
+            (UUID, String, String, String, String?, String?, Date, Date, Date).self)
+        {
+            sessions.append(
+                Session(
+                    id: id, person: Operator(dn: dn, account: account, displayName: displayName, mail: mail),
+                    sourceAddress: source, createdAt: createdAt, expiresAt: expiresAt, checkedAt: checkedAt))
+        }
+        return sessions
+    }
+
+    /// Notes that the directory confirmed the account of session `id` at `time`.
+    public func markChecked(_ id: UUID, at time: Date) async throws {
+        try await client.query("UPDATE operator_sessions SET checked_at = \(time) WHERE id = \(id)", logger: logger)
+    }
+
+    /// Revokes the live sessions with these ids, saying who did and why.
+    /// - Returns: the sessions revoked (those already ended are left alone).
+    @discardableResult
+    public func revoke(ids: [UUID], by revoker: String, reason: String) async throws -> [UUID] {
         let rows = try await client.query(
             """
-            SELECT operator_dn, account, display_name, mail, created_at, expires_at
-            FROM operator_sessions
-            WHERE token_hash = \(hash) AND revoked_at IS NULL AND expires_at > now()
+            UPDATE operator_sessions SET revoked_at = now(), revoked_by = \(revoker), revoke_reason = \(reason)
+            WHERE id = ANY(\(ids)) AND revoked_at IS NULL AND expires_at > now()
+            RETURNING id
             """,
             logger: logger
         )
-        for try await (dn, account, displayName, mail, createdAt, expiresAt) in rows.decode(
-            (String, String, String, String?, Date, Date).self)
-        {
-            return Session(
-                person: Operator(dn: dn, account: account, displayName: displayName, mail: mail),
-                createdAt: createdAt, expiresAt: expiresAt)
-        }
-        return nil
+        var revoked: [UUID] = []
+        for try await id in rows.decode(UUID.self) { revoked.append(id) }
+        return revoked
     }
 
     /// Revokes the session of `token`.

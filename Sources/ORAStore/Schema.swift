@@ -374,5 +374,24 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 9,
+            name: "operator sessions an administrator can list and revoke",
+            statements: [
+                """
+                ALTER TABLE operator_sessions
+                    ADD COLUMN id uuid NOT NULL DEFAULT gen_random_uuid(),
+                    ADD COLUMN checked_at timestamptz NOT NULL DEFAULT now(),
+                    ADD COLUMN revoked_by text,
+                    ADD COLUMN revoke_reason text
+                """,
+                "CREATE UNIQUE INDEX operator_sessions_id ON operator_sessions (id)",
+                "CREATE INDEX operator_sessions_operator ON operator_sessions (lower(operator_dn)) WHERE revoked_at IS NULL",
+                """
+                COMMENT ON COLUMN operator_sessions.checked_at IS
+                    'when the directory last confirmed the account exists and is not locked or disabled'
+                """,
+            ]
+        ),
     ]
 }

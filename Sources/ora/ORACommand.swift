@@ -11,6 +11,7 @@ struct ORACommand: AsyncParsableCommand {
         subcommands: [
             Login.self, WhoAmI.self, Logout.self, Status.self, Machines.self, OfferCommand.self, Sessions.self,
             SessionCommand.self, Connect.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self,
+            OperatorsCommand.self,
         ]
     )
 }

@@ -195,6 +195,74 @@ struct OperatorLoginTests {
             ) == "20")
     }
 
+    @Test(
+        "administrators list live sessions and revoke one or all of an operator's at once; a locked account loses its session at the next check"
+    )
+    func sessionsRevoked() async throws {
+        let server = try await RunningServer(extra: Self.configuration)
+        let peter = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
+        let lenaFirst = try await server.token("lena.wolf")
+        let lenaSecond = try await server.token("lena.wolf")
+        let tom = try await server.token("tom.berger")
+
+        let listed = await peter.run("operators", "sessions", "--operator", "lena.wolf")
+        #expect(listed.status == 0, "\(listed.standardError)")
+        let lines = listed.standardOutput.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.allSatisfy { $0.contains("lena.wolf  Lena Wolf  from 127.0.0.1") }, "\(lines)")
+        #expect(!listed.standardOutput.contains("ora_op_"), "tokens are never shown")
+        let everyone = await peter.run("operators", "sessions")
+        #expect(everyone.standardOutput.split(separator: "\n").count == 4)
+        let hannah = try await AgentEnrollmentTests.CLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
+        let notAllowed = await hannah.run("operators", "sessions")
+        #expect(notAllowed.status == 2)
+        #expect(notAllowed.standardError.contains("only an administrator or auditor may list operator sessions"))
+
+        // One of Lena's sessions: it stops working at once; her other one goes on.
+        let newest = String(lines[0].prefix(36))
+        let revoked = await peter.run("operators", "revoke", newest, "--reason", "INC0012345 laptop stolen")
+        #expect(revoked.status == 0, "\(revoked.standardError)")
+        #expect(revoked.standardOutput.hasPrefix("revoked \(newest)"))
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaSecond).status == 401)
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaFirst).status == 200)
+        let again = await peter.run("operators", "revoke", newest)
+        #expect(again.standardError.contains("no live operator session \(newest)"))
+        // All of them.
+        let all = await peter.run("operators", "revoke", "--operator", "uid=lena.wolf,ou=People,dc=corp,dc=example")
+        #expect(all.status == 0, "\(all.standardError)")
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaFirst).status == 401)
+        #expect(await hannah.run("operators", "revoke", "--operator", "tom.berger").status == 2)
+        #expect(
+            try server.sql(
+                """
+                SELECT string_agg(concat_ws('|', actor_id, details->>'account', details->>'reason'), ',' ORDER BY sequence)
+                FROM audit_events WHERE event = 'operator.session_revoked'
+                """)
+                == "uid=peter.schmidt,ou=People,dc=corp,dc=example|lena.wolf|INC0012345 laptop stolen,"
+                + "uid=peter.schmidt,ou=People,dc=corp,dc=example|lena.wolf|revoked by an administrator")
+
+        // Tom's account is locked in the directory: his session ends at its next check, and he cannot log in again.
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: tom).status == 200)
+        try server.directory.modify(
+            "dn: uid=tom.berger,ou=People,dc=corp,dc=example\nchangetype: modify\nadd: pwdAccountLockedTime\n"
+                + "pwdAccountLockedTime: 000001010000Z\n")
+        _ = try server.sql("UPDATE operator_sessions SET checked_at = now() - interval '1 hour'")
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: tom).status == 401)
+        #expect(try await server.login("tom.berger").status == 401)
+        #expect(
+            try server.sql(
+                """
+                SELECT actor_kind || '|' || (details->>'reason') FROM audit_events
+                WHERE event = 'operator.session_revoked' AND details->>'account' = 'tom.berger'
+                """) == "system|the account is locked by the password policy since 000001010000Z")
+        #expect(
+            try server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'account_disabled'"
+            ) == "1")
+        // Peter's session was checked too, and goes on.
+        #expect(await peter.run("whoami").status == 0)
+    }
+
     @Test("directory down: login and identity answer 503, and recover when it is back")
     func directoryDown() async throws {
         // No cache, so the outage shows at once rather than after the cache's lifetime.

@@ -52,6 +52,17 @@ public final class PrivateDirectory: @unchecked Sendable {
             SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
     }
 
+    /// Applies LDIF as the directory's administrator (either naming context).
+    public func modify(_ ldif: String) throws {
+        let files = try TemporaryDirectory()
+        let path = try files.write("change.ldif", ldif)
+        let admin = ldif.lowercased().contains("dc=ad,dc=example") ? "cn=admin,dc=ad,dc=example" : "cn=admin,dc=corp,dc=example"
+        let result = try ChildProcess.run(
+            "/usr/bin/ldapmodify",
+            arguments: ["-x", "-H", uri, "-D", admin, "-y", state.path + "/slapd/admin-password", "-f", path])
+        guard result.status == 0 else { throw TestSetupError("ldapmodify failed: \(result.standardError)") }
+    }
+
     /// Stops it (SIGTERM).
     public func stop() throws {
         let result = try ChildProcess.run(

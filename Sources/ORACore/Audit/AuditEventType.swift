@@ -5,6 +5,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case operatorLogin = "operator.login"
     case operatorLoginFailed = "operator.login_failed"
     case operatorLogout = "operator.logout"
+    case operatorSessionRevoked = "operator.session_revoked"
     // Offers and consent
     case offerRequested = "offer.requested"
     case offerDenied = "offer.denied"
@@ -47,6 +48,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .operatorLogin: "ORA1001"
         case .operatorLoginFailed: "ORA1002"
         case .operatorLogout: "ORA1003"
+        case .operatorSessionRevoked: "ORA1004"
         case .offerRequested: "ORA2001"
         case .offerDenied: "ORA2002"
         case .offerDelivered: "ORA2003"

@@ -28,6 +28,8 @@ public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
 
 /// An operator authenticated by their bearer token.
 public struct AuthenticatedSession: Sendable {
+    /// The session's id (not its token).
+    public var id: UUID
     /// Who.
     public var person: Operator
     /// The token that proved it.

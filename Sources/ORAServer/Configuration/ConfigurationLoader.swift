@@ -258,6 +258,9 @@ public struct ConfigurationLoader: Sendable {
         }
         if let node = settings.optional("sessions") {
             var sessions = try node.mapping()
+            if let interval = sessions.optional("account_check_interval") {
+                result.accountCheckInterval = try interval.duration(in: .seconds(10) ... .seconds(3600))
+            }
             if let lifetime = sessions.optional("lifetime") {
                 result.sessionLifetime = try lifetime.duration(in: .seconds(60) ... .seconds(7 * 86_400))
             }

@@ -19,14 +19,19 @@ public final class OperatorService: Sendable {
         public var loginLimits: LoginRateLimiter.Limits
         /// How long a session lookup or change may wait for the database before the request gets 503.
         public var databaseTimeout: Duration
+        /// How often a session's account is checked again in the directory (exists, not locked or disabled); a
+        /// session whose account fails the check is revoked.
+        public var accountCheckInterval: Duration
 
         /// Creates settings.
         public init(
             sessionLifetime: Duration = .seconds(8 * 3600),
             roles: RoleAssignments = RoleAssignments(),
             loginLimits: LoginRateLimiter.Limits = .init(),
-            databaseTimeout: Duration = .seconds(5)
+            databaseTimeout: Duration = .seconds(5),
+            accountCheckInterval: Duration = .seconds(300)
         ) {
+            self.accountCheckInterval = accountCheckInterval
             self.databaseTimeout = databaseTimeout
             self.sessionLifetime = sessionLifetime
             self.roles = roles
@@ -164,6 +169,14 @@ public final class OperatorService: Sendable {
         }
 
         let attempt = inProgress.withLock { $0 }
+        // A locked or disabled account does not log in, whatever the directory's bind said.
+        if case .some(let refusal) = try await accountRefusal(of: person) {
+            limiter.withLock { $0.undecided(attempt) }
+            try await recordFailure(
+                name, person: person.dn, reason: "account_disabled", outcome: .denied, from: sourceAddress,
+                extra: ["detail": .string(refusal)])
+            throw .invalidCredentials
+        }
         limiter.withLock { $0.succeeded(attempt) }
         let token = OperatorToken.generate()
         let expiresAt = Date().addingTimeInterval(settings.sessionLifetime.timeInterval)
@@ -191,8 +204,10 @@ public final class OperatorService: Sendable {
         return LoginResult(token: token.value, expiresAt: expiresAt, person: person)
     }
 
-    /// The session of a bearer token.
-    /// - Throws: `APIError` 401 for an unknown, expired or revoked token; 503 when the database is down.
+    /// The session of a bearer token. Once `Settings.accountCheckInterval` has passed since its account was last
+    /// confirmed, the directory is asked again: a session whose account is gone, locked or disabled is revoked.
+    /// - Throws: `APIError` 401 for an unknown, expired or revoked token (or one just revoked for its account); 503
+    ///   when the database is down, or the directory when a check is due.
     public func session(for token: OperatorToken) async throws(APIError) -> AuthenticatedSession {
         guard token.isWellFormed else { throw .invalidToken }
         let stored: OperatorSessionStore.Session?
@@ -204,7 +219,127 @@ public final class OperatorService: Sendable {
             throw .databaseUnavailable()
         }
         guard let stored else { throw .invalidToken }
-        return AuthenticatedSession(person: stored.person, token: token, expiresAt: stored.expiresAt)
+        if Date().timeIntervalSince(stored.checkedAt) >= settings.accountCheckInterval.timeInterval {
+            try await recheckAccount(of: stored)
+        }
+        return AuthenticatedSession(id: stored.id, person: stored.person, token: token, expiresAt: stored.expiresAt)
+    }
+
+    /// Why `person`'s account may not be used now (locked, disabled, gone), or `nil` when it may.
+    /// - Throws: the directory's error when it cannot say.
+    private func accountRefusal(of person: Operator) async throws(APIError) -> String? {
+        let dn: DistinguishedName
+        do {
+            dn = try DistinguishedName(person.dn)
+        } catch {
+            return "the account's DN is not valid"
+        }
+        let status: AccountStatus
+        do {
+            status = try await directory.accountStatus(of: dn)
+        } catch {
+            throw .directory(error)
+        }
+        switch status {
+        case .active: return nil
+        case .disabled(let why): return "the account is \(why)"
+        case .missing: return "the account no longer exists in the directory"
+        }
+    }
+
+    /// Checks the account of `session` in the directory: confirmed, the check is noted; refused, the session is
+    /// revoked at once (recorded as `operator.session_revoked`) and the request gets 401.
+    private func recheckAccount(of session: OperatorSessionStore.Session) async throws(APIError) {
+        guard let refusal = try await accountRefusal(of: session.person) else {
+            do {
+                try await withTimeout(settings.databaseTimeout) { [store] in
+                    try await store.markChecked(session.id, at: Date())
+                }
+            } catch {
+                throw .databaseUnavailable()
+            }
+            return
+        }
+        logger.notice(
+            "operator session revoked: the account may no longer be used",
+            metadata: ["operator.dn": "\(session.person.dn)", "reason": "\(refusal)"])
+        try await revoke([session], by: .system(ServerApplication.instanceName), reason: refusal, source: nil)
+        throw .invalidToken
+    }
+
+    /// The live sessions, newest first: every operator's, or only `operatorDN`'s.
+    public func liveSessions(of operatorDN: String? = nil) async throws(APIError) -> [OperatorSessionStore.Session] {
+        do {
+            return try await withTimeout(settings.databaseTimeout) { [store] in
+                try await store.liveSessions(of: operatorDN)
+            }
+        } catch {
+            throw .databaseUnavailable()
+        }
+    }
+
+    /// Revokes the live session `id`, as an administrator.
+    /// - Throws: 404 when no live session has that id.
+    public func revokeSession(
+        _ id: UUID, by administrator: Operator, reason: String?, source: String
+    ) async throws(APIError) -> OperatorSessionStore.Session {
+        let found: OperatorSessionStore.Session?
+        do {
+            found = try await withTimeout(settings.databaseTimeout) { [store] in try await store.liveSession(id: id) }
+        } catch {
+            throw .databaseUnavailable()
+        }
+        guard let found else {
+            throw APIError(
+                .notFound, code: "unknown_operator_session",
+                message: "no live operator session \(id.uuidString.lowercased())")
+        }
+        try await revoke(
+            [found], by: .operator(dn: administrator.dn, account: administrator.account),
+            reason: reason ?? "revoked by an administrator", source: source)
+        return found
+    }
+
+    /// Revokes every live session of the operator named `name` (their DN or account name), as an administrator.
+    /// - Returns: the sessions revoked; none when they had none.
+    public func revokeSessions(
+        of name: String, by administrator: Operator, reason: String?, source: String
+    ) async throws(APIError) -> [OperatorSessionStore.Session] {
+        let dn = try? DistinguishedName(name)
+        let sessions = try await liveSessions().filter { session in
+            session.person.account.lowercased() == name.lowercased()
+                || (dn != nil && (try? DistinguishedName(session.person.dn)) == dn)
+        }
+        try await revoke(
+            sessions, by: .operator(dn: administrator.dn, account: administrator.account),
+            reason: reason ?? "revoked by an administrator", source: source)
+        return sessions
+    }
+
+    /// Revokes `sessions` at once and records each through the journal: ending access never waits for the audit
+    /// log.
+    private func revoke(
+        _ sessions: [OperatorSessionStore.Session], by actor: AuditActor, reason: String, source: String?
+    ) async throws(APIError) {
+        guard !sessions.isEmpty else { return }
+        let revoked: [UUID]
+        do {
+            revoked = try await withTimeout(settings.databaseTimeout) { [store] in
+                try await store.revoke(ids: sessions.map(\.id), by: actor.id, reason: reason)
+            }
+        } catch {
+            throw .databaseUnavailable()
+        }
+        let events = sessions.filter { revoked.contains($0.id) }.map { session in
+            AuditEvent(
+                .operatorSessionRevoked, actor: actor, source: source, outcome: .success,
+                details: [
+                    "session": .string(session.id.uuidString.lowercased()), "operator_dn": .string(session.person.dn),
+                    "account": .string(session.person.account), "reason": .string(reason),
+                ])
+        }
+        journal.record(events)
+        if let last = events.last { await journal.waitUntilStored(last.id, atMost: SessionBroker.endRecordWait) }
     }
 
     /// Who the session's operator is now: groups resolved live (within the cache's short lifetime) and roles.
