@@ -340,10 +340,21 @@ extension AgentRunner {
                 // Viewer to desktop: through this agent's own input filter.
                 var filter = RFBClientStreamFilter()
                 var reported = false
+                /// Releases the keys and buttons the helper's input holds down, where a message may be put in.
+                func releaseHeld() async throws {
+                    guard filter.holdsInput, filter.isAtMessageBoundary else { return }
+                    logger.notice(
+                        "releasing the keys and buttons the helper held when control ended",
+                        metadata: ["session.id": "\(session)"])
+                    try await toBackend.write(ByteBuffer(bytes: filter.releaseHeldInput()))
+                }
                 do {
                     while let buffer = try await next() {
                         guard sessions.withLock({ $0[session]?.accepted == true }) else { break }
-                        filter.controlGranted = hasControl(in: session)
+                        let control = hasControl(in: session)
+                        // Control ended: nothing the helper held down stays pressed on the machine.
+                        if !control { try await releaseHeld() }
+                        filter.controlGranted = control
                         let passed = try filter.filter(buffer.readableBytesView)
                         if filter.droppedInputMessages > 0, !reported {
                             reported = true
@@ -353,6 +364,8 @@ extension AgentRunner {
                         }
                         if !passed.isEmpty { try await toBackend.write(ByteBuffer(bytes: passed)) }
                     }
+                    // The viewer left (or the session ended): the same.
+                    try await releaseHeld()
                 } catch let error as RFBStreamError {
                     logger.warning(
                         "closing a screen connection that broke the RFB protocol",

@@ -1,7 +1,11 @@
 /// Reads the viewer→desktop half of an RFB stream (RFC 6143) and decides, message by message, what reaches the
 /// desktop: everything that only asks to see the screen passes; keyboard, pointer and clipboard input pass only while
 /// the person at the machine has granted control. Bytes are passed on as they arrive (nothing is held back beyond
-/// the header of a message), so the relay adds no delay of its own.
+/// the header of a message; the short input messages are their own header), so the relay adds no delay of its own.
+///
+/// It remembers which keys and pointer buttons the input it passed holds down, so that whoever relays can release
+/// them when control ends (`releaseHeldInput()`): otherwise a key the helper held at that moment (Ctrl, a mouse
+/// button) would stay pressed on the machine.
 ///
 /// The stream is refused, not guessed at, when it cannot be parsed: an unknown message type (its length cannot be
 /// known), a length above `RFBLimits`, or a security type other than None (ora's tickets authenticate the viewer;
@@ -31,6 +35,19 @@ public struct RFBClientStreamFilter: Sendable {
     private var remaining = 0
     /// Whether the rest of the current message is passed on.
     private var passing = true
+    /// The keysyms of the key events passed that are down now.
+    private var heldKeys: Set<UInt32> = []
+    /// The extended (QEMU) key events passed that are down now: keycode to keysym.
+    private var heldExtendedKeys: [UInt32: UInt32] = [:]
+    /// The button mask of the last pointer event passed, and where it was.
+    private var buttons: UInt8 = 0
+    private var pointer: (x: UInt16, y: UInt16) = (0, 0)
+
+    /// Whether the input passed holds any key or button down.
+    public var holdsInput: Bool { !heldKeys.isEmpty || !heldExtendedKeys.isEmpty || buttons != 0 }
+
+    /// Whether the stream is between two messages, where a message of the relay's own may be put in.
+    public var isAtMessageBoundary: Bool { phase == .messages && header.isEmpty && remaining == 0 }
 
     /// Creates a filter for a new stream.
     public init(controlGranted: Bool = false) {
@@ -56,6 +73,7 @@ public struct RFBClientStreamFilter: Sendable {
             index = chunk.index(after: index)
             if let decided = try decide() {
                 if decided.passes {
+                    if phase == .messages { remember(header) }
                     output.append(contentsOf: header)
                 } else {
                     droppedInputMessages += 1
@@ -66,6 +84,56 @@ public struct RFBClientStreamFilter: Sendable {
             }
         }
         return output
+    }
+
+    /// The messages that release every key and button the input passed holds down (key-up events, extended key-up
+    /// events, and a pointer event with no button at the last position), in that order; empty when nothing is held.
+    /// What they release is no longer held. Put them in only at a message boundary (`isAtMessageBoundary`).
+    public mutating func releaseHeldInput() -> [UInt8] {
+        var messages: [UInt8] = []
+        for key in heldKeys.sorted() {
+            messages += [4, 0, 0, 0] + Self.bigEndian(key)
+        }
+        for (code, key) in heldExtendedKeys.sorted(by: { $0.key < $1.key }) {
+            messages += [255, 0, 0, 0] + Self.bigEndian(key) + Self.bigEndian(code)
+        }
+        if buttons != 0 {
+            messages += [5, 0, UInt8(pointer.x >> 8), UInt8(pointer.x & 0xff), UInt8(pointer.y >> 8), UInt8(pointer.y & 0xff)]
+        }
+        heldKeys.removeAll()
+        heldExtendedKeys.removeAll()
+        buttons = 0
+        return messages
+    }
+
+    /// Notes what a whole input message that passed holds down or lets go.
+    private mutating func remember(_ message: [UInt8]) {
+        switch message.first {
+        case 4 where message.count == 8:
+            let key = Self.word(message, at: 4)
+            if message[1] != 0 { heldKeys.insert(key) } else { heldKeys.remove(key) }
+        case 5 where message.count == 6:
+            buttons = message[1]
+            pointer = (UInt16(message[2]) << 8 | UInt16(message[3]), UInt16(message[4]) << 8 | UInt16(message[5]))
+        case 255 where message.count == 12:
+            let code = Self.word(message, at: 8)
+            if message[2] != 0 || message[3] != 0 {
+                heldExtendedKeys[code] = Self.word(message, at: 4)
+            } else {
+                heldExtendedKeys[code] = nil
+            }
+        default:
+            break
+        }
+    }
+
+    private static func word(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
+            | UInt32(bytes[offset + 3])
+    }
+
+    private static func bigEndian(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
     /// Whether the stream ended between messages.
@@ -114,10 +182,12 @@ public struct RFBClientStreamFilter: Sendable {
             return (true, count * 4)
         case 3:  // FramebufferUpdateRequest.
             return (true, 9)
-        case 4:  // KeyEvent.
-            return (input, 7)
-        case 5:  // PointerEvent.
-            return (input, 5)
+        case 4:  // KeyEvent: read whole, so that what it holds down is known.
+            guard header.count == 8 else { return nil }
+            return (input, 0)
+        case 5:  // PointerEvent: read whole, likewise.
+            guard header.count == 6 else { return nil }
+            return (input, 0)
         case 6:  // ClientCutText: 3 padding bytes, a 32-bit length, then the text.
             guard header.count == 8 else { return nil }
             let raw = UInt32(header[4]) << 24 | UInt32(header[5]) << 16 | UInt32(header[6]) << 8 | UInt32(header[7])
@@ -143,10 +213,11 @@ public struct RFBClientStreamFilter: Sendable {
             guard header.count == 8 else { return nil }
             let screens = Int(header[6])
             return (input, screens * 16)
-        case 255:  // QEMU client message: subtype 0 is the extended key event, 12 bytes in all.
-            guard header.count == 2 else { return nil }
+        case 255:  // QEMU client message: subtype 0 is the extended key event, 12 bytes in all, read whole.
+            guard header.count >= 2 else { return nil }
             guard header[1] == 0 else { throw .unknownMessage(255) }
-            return (input, 10)
+            guard header.count == 12 else { return nil }
+            return (input, 0)
         default:
             throw .unknownMessage(header[0])
         }

@@ -485,11 +485,12 @@ struct OfferTests {
         let server = setup.server
         let lena = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0101", server: server, token: lena)
-        // The person at the machine does not answer this one for a minute: the session stays live.
+        // Accepted: the session stays live (for an hour) until it is ended below.
         let offered = try await HTTP.post(
-            server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000003"}"#,
+            server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#,
             token: lena)
         let id = try #require(offered.object["id"] as? String, "\(offered.body)")
+        _ = try await session(id, on: server, token: lena) { $0["state"] as? String == "viewing" }
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

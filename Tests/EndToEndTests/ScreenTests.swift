@@ -161,6 +161,14 @@ struct ScreenTests {
             try? FileManager.default.removeItem(atPath: "/tmp/.X11-unix/X\(display.dropFirst())")
         }
 
+        /// Every key and button event the window has received so far, presses and releases, as xev names them.
+        var keyAndButtonEvents: [String] {
+            recorder.standardOutputSoFar.split(separator: "\n").filter {
+                $0.hasPrefix("KeyPress event") || $0.hasPrefix("KeyRelease event") || $0.hasPrefix("ButtonPress event")
+                    || $0.hasPrefix("ButtonRelease event")
+            }.map(String.init)
+        }
+
         /// The key presses and button presses the window has received so far.
         var inputs: [String] {
             recorder.standardOutputSoFar.split(separator: "\n").filter {
@@ -294,6 +302,108 @@ struct ScreenTests {
             throw error
         }
         connect?.send(SIGKILL)
+        await terminal.close()
+    }
+
+    /// A viewer that holds Ctrl and mouse button 1 down on the window, prints `held`, waits until the file argv[3]
+    /// exists, asks for a screen update (any message from the viewer lets the agent act), prints `refreshed`, waits
+    /// until the file argv[4] exists, and leaves.
+    static let holdingViewerScript = """
+        import os, sys, time
+        from vncdotool import api
+        port, go, leave = sys.argv[1], sys.argv[3], sys.argv[4]
+        def wait_for(path):
+            for _ in range(600):
+                if os.path.exists(path): return
+                time.sleep(0.1)
+            raise SystemExit("never told to go on: " + path)
+        client = api.connect("127.0.0.1::" + port, timeout=20)
+        try:
+            client.refreshScreen()
+            client.mouseMove(250, 170)
+            client.keyDown("ctrl")
+            client.mouseDown(1)
+            client.refreshScreen()
+            print("held", flush=True)
+            wait_for(go)
+            client.refreshScreen()
+            print("refreshed", flush=True)
+            wait_for(leave)
+        finally:
+            client.disconnect()
+            api.shutdown()
+        """
+
+    @Test("keys and buttons the helper holds down when the person takes control back are released on the desktop")
+    func heldInputReleased() async throws {
+        let desktop = try await Desktop()
+        let setup = try await OfferTests.Setup.make(enrolling: "WS-0202")
+        let server = setup.server
+        let offers = OfferTests()
+        let terminal = try await Tmux.start(
+            "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(setup.state) --display \(desktop.display)"
+        )
+        var processes: [ChildProcess] = []
+        defer {
+            for process in processes { process.send(SIGKILL) }
+        }
+        do {
+            let files = try TemporaryDirectory()
+            let script = try files.write("holding.py", Self.holdingViewerScript)
+            let lenaToken = try await server.token("lena.wolf")
+            try await offers.waitUntilOnline("ws-0202", server: server, token: lenaToken)
+            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+            let offered = await lena.run("offer", "ws-0202", "--control", "--ticket", "INC0000001")
+            let id = offers.sessionID(in: offered.standardOutput)
+            _ = try await terminal.waitFor("Allow? [y/N]")
+            try await terminal.type("y", "Enter")
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            #expect(await lena.run("session", "control", id).status == 0)
+            _ = try await terminal.waitFor("asks to use your keyboard and mouse")
+            try await terminal.type("y", "Enter")
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "controlling" }
+
+            let port = try Network.freePort()
+            let connect = try ChildProcess(
+                SourceTree.binary("ora"), arguments: ["connect", id, "--listen", "127.0.0.1:\(port)"],
+                environment: lena.environment)
+            processes.append(connect)
+            #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
+            let go = files.path + "/go"
+            let leave = files.path + "/leave"
+            let viewer = try ChildProcess(try Self.testPython(), arguments: [script, "\(port)", "hold", go, leave])
+            processes.append(viewer)
+            #expect(try await eventually { viewer.standardOutputSoFar.contains("held") }, "\(viewer.standardErrorSoFar)")
+            #expect(
+                try await eventually {
+                    desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyPress") }
+                        && desktop.keyAndButtonEvents.contains { $0.hasPrefix("ButtonPress") }
+                }, "\(desktop.keyAndButtonEvents)")
+            #expect(!desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyRelease") || $0.hasPrefix("ButtonRelease") })
+
+            // The person takes control back while Ctrl and the button are down.
+            _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
+            try await terminal.type("Escape")
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            // The viewer is still connected and sends its next message: both are released, at once.
+            try files.write("go", "")
+            #expect(try await eventually { viewer.standardOutputSoFar.contains("refreshed") })
+            #expect(
+                try await eventually {
+                    desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyRelease") }
+                        && desktop.keyAndButtonEvents.contains { $0.hasPrefix("ButtonRelease") }
+                }, "\(desktop.keyAndButtonEvents)")
+            #expect(viewer.isRunning, "released while the viewer is still there, not by its leaving")
+            let events = desktop.keyAndButtonEvents
+            #expect(events.filter { $0.hasPrefix("KeyRelease") }.count == 1, "\(events)")
+            #expect(events.filter { $0.hasPrefix("ButtonRelease") }.count == 1, "\(events)")
+            try files.write("leave", "")
+            _ = await viewer.exit()
+        } catch {
+            Issue.record("agent terminal:\n\(await terminal.screen())")
+            await terminal.close()
+            throw error
+        }
         await terminal.close()
     }
 

@@ -41,6 +41,45 @@ struct RFBClientStreamFilterTests {
         #expect(filter.droppedInputMessages == 2)
     }
 
+    @Test("what the helper holds down when control ends is released: keys, extended keys and buttons, once")
+    func releaseHeld() throws {
+        var filter = RFBClientStreamFilter(controlGranted: true)
+        let control: [UInt8] = [4, 1, 0, 0, 0, 0, 0xFF, 0xE3]  // Control_L down
+        let shift: [UInt8] = [4, 1, 0, 0, 0, 0, 0xFF, 0xE1]  // Shift_L down
+        let shiftUp: [UInt8] = [4, 0, 0, 0, 0, 0, 0xFF, 0xE1]
+        let button: [UInt8] = [5, 0b101, 0x01, 0x02, 0x00, 0x30]  // buttons 1 and 3 at (258, 48)
+        _ = try filter.filter(Self.handshake + control + shift + shiftUp + button + Self.qemuKey)
+        #expect(filter.holdsInput)
+        #expect(filter.isAtMessageBoundary)
+        filter.controlGranted = false
+        // Dropped while view-only: the key-up and the button release never reached the desktop.
+        _ = try filter.filter([4, 0, 0, 0, 0, 0, 0xFF, 0xE3] + [5, 0, 0, 0, 0, 0])
+        let released = filter.releaseHeldInput()
+        #expect(
+            released
+                == [4, 0, 0, 0, 0, 0, 0xFF, 0xE3] + [255, 0, 0, 0, 0, 0, 0, 0x61, 0, 0, 0, 30]
+                + [5, 0, 0x01, 0x02, 0x00, 0x30])
+        #expect(!filter.holdsInput)
+        #expect(filter.releaseHeldInput().isEmpty)
+        // What the released messages are, the filter itself reads as well-formed input.
+        var reader = RFBClientStreamFilter(controlGranted: true)
+        #expect(try reader.filter(Self.handshake + released) == Self.handshake + released)
+        #expect(!reader.holdsInput)
+    }
+
+    @Test("input dropped while view-only is not remembered as held; half a message is not a boundary")
+    func droppedNotHeld() throws {
+        var filter = RFBClientStreamFilter()
+        _ = try filter.filter(Self.handshake + Self.keyDown + Self.pointer)
+        #expect(!filter.holdsInput)
+        filter.controlGranted = true
+        _ = try filter.filter(Array(Self.keyDown.prefix(5)))
+        #expect(!filter.isAtMessageBoundary)
+        _ = try filter.filter(Array(Self.keyDown.dropFirst(5)))
+        #expect(filter.isAtMessageBoundary)
+        #expect(filter.holdsInput)
+    }
+
     @Test("the same decisions however the stream is cut into pieces, down to one byte at a time")
     func anySplit() throws {
         let stream = Self.handshake + Self.viewing + Self.input + Self.viewing
