@@ -26,10 +26,13 @@ public struct ScreenBackend: Sendable, Hashable {
     }
 
     /// `x11vnc` on `display`, speaking RFB on its standard streams (`-inetd`), without a password (only the relay
-    /// reaches it), quiet (its standard error is not the viewer's), and reading no configuration file.
+    /// reaches it), quiet (its standard error is not the viewer's), reading no configuration file, and sharing no
+    /// clipboard or selection (`-nosel`): what the person has copied must never reach a helper who may only look,
+    /// and the relay does not read the desktop's side of the stream to tell.
     public static func x11vnc(display: String) -> ScreenBackend {
         // A literal, non-empty command.
-        try! ScreenBackend(command: ["x11vnc", "-inetd", "-display", display, "-nopw", "-q", "-norc", "-nossl"])
+        try! ScreenBackend(
+            command: ["x11vnc", "-inetd", "-display", display, "-nopw", "-q", "-norc", "-nossl", "-nosel"])
     }
 
     /// Starts the program; its standard error goes to `/dev/null`. Its standard input and output are one end of

@@ -270,8 +270,11 @@ struct OfferedSession {
     let id: String
     var server: RunningServer { setup.server }
 
-    static func make(ticket: String = "INC0000001") async throws -> OfferedSession {
-        let desktop = try await ScreenTests.Desktop()
+    static func make(
+        ticket: String = "INC0000001", desktop given: ScreenTests.Desktop? = nil
+    ) async throws -> OfferedSession {
+        let desktop: ScreenTests.Desktop
+        if let given { desktop = given } else { desktop = try await ScreenTests.Desktop() }
         let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
         let agent = try setup.startAgent("--display", desktop.display)
         let hannah = try await setup.server.token("hannah.fischer")

@@ -305,6 +305,111 @@ struct ScreenTests {
         await terminal.close()
     }
 
+    /// A raw RFB viewer that reads every message the desktop sends, prints `ready` after the first screen update,
+    /// and, once the file argv[2] exists, goes on reading for 4 seconds; then prints the clipboard texts it was sent
+    /// (ServerCutText), as JSON.
+    static let clipboardViewerScript = #"""
+        import json, os, socket, struct, sys, time
+        port, go = int(sys.argv[1]), sys.argv[2]
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        def recv(n):
+            data = b""
+            while len(data) < n:
+                chunk = s.recv(n - len(data))
+                if not chunk:
+                    raise EOFError("the connection closed")
+                data += chunk
+            return data
+        recv(12); s.sendall(b"RFB 003.008\n")
+        recv(recv(1)[0]); s.sendall(b"\x01"); recv(4); s.sendall(b"\x01")
+        width, height = struct.unpack(">HH", recv(4)); pixel = recv(16); recv(struct.unpack(">I", recv(4))[0])
+        depth = pixel[0] // 8
+        s.sendall(struct.pack(">BBHi", 2, 0, 1, 0))
+        s.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+        cuts, ready, until = [], False, None
+        while until is None or time.time() < until:
+            if ready and until is None and os.path.exists(go):
+                until = time.time() + 4
+            s.settimeout(0.3)
+            try:
+                kind = recv(1)[0]
+            except socket.timeout:
+                continue
+            s.settimeout(20)
+            if kind == 0:
+                recv(1)
+                for _ in range(struct.unpack(">H", recv(2))[0]):
+                    x, y, w, h, encoding = struct.unpack(">HHHHi", recv(12))
+                    if encoding == 0:
+                        recv(w * h * depth)
+                if not ready:
+                    ready = True
+                    print("ready", flush=True)
+                s.sendall(struct.pack(">BBHHHH", 3, 1, 0, 0, width, height))
+            elif kind == 1:
+                recv(3); recv(struct.unpack(">H", recv(2))[0] * 6)
+            elif kind == 2:
+                pass
+            elif kind == 3:
+                recv(3); cuts.append(recv(struct.unpack(">I", recv(4))[0]).decode("latin-1"))
+            else:
+                raise SystemExit("unexpected message %d" % kind)
+        print(json.dumps({"cuts": cuts}), flush=True)
+        """#
+
+    /// Makes xclip own `selection` on the desktop with `text`; it stays in the background as the owner until the
+    /// desktop goes. Every descriptor above 2 is closed first and its output goes nowhere, so the owner left behind
+    /// holds none of the test's pipes (nor the one by which Foundation learns that a child ended).
+    static func own(_ selection: String, on desktop: Desktop, text: String) async -> Bool {
+        let result = await ChildProcess.runAsync(
+            "/usr/bin/perl",
+            arguments: [
+                "-MPOSIX", "-e",
+                "opendir(my $fds, '/proc/self/fd') or die qq($!); "
+                    + "my @open = grep { /^[0-9]+$/ && $_ > 2 } readdir($fds); closedir($fds); "
+                    + "POSIX::close($_) for @open; exec @ARGV or die qq(exec: $!)",
+                "--", "/bin/sh", "-c",
+                "printf %s \"$1\" | /usr/bin/xclip -display \"$2\" -selection \"$3\" -i >/dev/null 2>&1", "own",
+                text, desktop.display, selection,
+            ])
+        return result.status == 0
+    }
+
+    @Test("the machine's clipboard never reaches a view-only helper, whoever owns it on the desktop")
+    func clipboardNotShared() async throws {
+        let desktop = try await Desktop()
+        let offered = try await OfferedSession.make(desktop: desktop)
+        defer { offered.stop() }
+        let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        // Something secret is on the clipboard (and selected) before the helper looks...
+        for selection in ["clipboard", "primary"] {
+            #expect(await Self.own(selection, on: desktop, text: "secret-before-\(selection)"))
+        }
+        let files = try TemporaryDirectory()
+        let script = try files.write("clipboard.py", Self.clipboardViewerScript)
+        let hannahCLI = try await AgentEnrollmentTests.CLI(
+            "hannah.fischer", server: server, ora: SourceTree.binary("ora"))
+        let port = try Network.freePort()
+        let connect = try ChildProcess(
+            SourceTree.binary("ora"), arguments: ["connect", id, "--listen", "127.0.0.1:\(port)"],
+            environment: hannahCLI.environment)
+        defer { connect.send(SIGKILL) }
+        #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
+        let viewer = try ChildProcess(try Self.testPython(), arguments: [script, "\(port)", files.path + "/go"])
+        defer { viewer.send(SIGKILL) }
+        #expect(try await eventually { viewer.standardOutputSoFar.contains("ready") }, "\(viewer.standardErrorSoFar)")
+        // ...and while the helper looks, it changes.
+        for selection in ["clipboard", "primary"] {
+            #expect(await Self.own(selection, on: desktop, text: "secret-during-\(selection)"))
+        }
+        try files.write("go", "")
+        let finished = await viewer.exit(within: .seconds(30))
+        #expect(finished.status == 0, "\(finished.standardError)")
+        let report = finished.standardOutput.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(report == #"{"cuts": []}"#, "\(finished.standardOutput)")
+    }
+
     /// A viewer that holds Ctrl and mouse button 1 down on the window, prints `held`, waits until the file argv[3]
     /// exists, asks for a screen update (any message from the viewer lets the agent act), prints `refreshed`, waits
     /// until the file argv[4] exists, and leaves.
