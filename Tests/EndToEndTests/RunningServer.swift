@@ -134,6 +134,13 @@ final class RunningServer: @unchecked Sendable {
         try await HTTP.waitUntilServing(base + "/healthz", process: process)
     }
 
+    /// Whether `GET /api/v1/audit/verify`, asked as the auditor sara.klein, finds the audit chain intact; the
+    /// answer's body otherwise.
+    func auditChainIntact() async throws -> (intact: Bool, body: String) {
+        let verified = try await HTTP.get(base + "/api/v1/audit/verify", token: try await token("sara.klein"))
+        return (verified.object["intact"] as? Bool == true, verified.body)
+    }
+
     /// Runs SQL in the server's database.
     func sql(_ statement: String) throws -> String {
         try services.sql(statement, database: database)
