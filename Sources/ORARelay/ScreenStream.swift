@@ -28,7 +28,7 @@ public enum ScreenStream {
     public static func parseRequest(_ line: String) -> (leg: ScreenTickets.Leg, ticket: String)? {
         let words = line.split(separator: " ", omittingEmptySubsequences: false)
         guard words.count == 3, words[0] == version, let leg = ScreenTickets.Leg(rawValue: String(words[1])),
-            words[2].count == 64, words[2].allSatisfy(\.isHexDigit)
+            words[2].utf8.count == 64, words[2].utf8.allSatisfy(Hex.isDigit)
         else { return nil }
         return (leg, String(words[2]))
     }
@@ -39,12 +39,14 @@ public enum ScreenStream {
     }
 
     /// Takes one line (without its newline) from the front of `pending`, if it holds a whole one.
-    /// - Throws: `LineTooLong` once `pending` holds more than `maximumLineLength` bytes without a newline.
+    /// - Throws: `LineTooLong` once `pending` holds more than `maximumLineLength` bytes without a newline, or a line
+    ///   longer than that (however the bytes were cut into reads).
     public static func takeLine(from pending: inout ByteBuffer) throws(LineTooLong) -> String? {
         guard let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
             guard pending.readableBytes <= maximumLineLength else { throw LineTooLong() }
             return nil
         }
+        guard newline - pending.readerIndex <= maximumLineLength else { throw LineTooLong() }
         let line = pending.readString(length: newline - pending.readerIndex) ?? ""
         pending.moveReaderIndex(forwardBy: 1)
         return line

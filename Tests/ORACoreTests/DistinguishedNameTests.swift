@@ -14,6 +14,7 @@ struct DistinguishedNameTests {
             ("2.5.4.3=Helpdesk,0.9.2342.19200300.100.1.25=corp", "cn=helpdesk,dc=corp"),
             ("uid=a+cn=B,dc=x", "CN=b+UID=A,DC=x"),
             ("cn=a;dc=x", "cn=a,dc=x"),
+            ("OID.2.5.4.3=Helpdesk,oid.2.5.4.11=Groups", "cn=helpdesk,ou=groups"),
         ]
     )
     func equal(first: String, second: String) throws {
@@ -86,10 +87,24 @@ struct DistinguishedNameTests {
 
     @Test(
         "malformed names are rejected with a reason",
-        arguments: ["cn", "=value", "cn=a,", "cn=a\\", "cn=a\\zz", "cn=a\"b", "c n=x", "cn=\"open", "cn=<x>"]
+        arguments: [
+            "cn", "=value", "cn=a,", "cn=a\\", "cn=a\\zz", "cn=a\"b", "c n=x", "cn=\"open", "cn=<x>",
+            // Attribute types (RFC 4514 §3): a name starting with a letter, or a dotted number, after at most one OID.
+            "oid.=x", "OID.oid.2.5.4.3=x", "oid.cn=x", "1cn=x", "-cn=x", "5=x", "2.5..4.3=x", "2.05.4.3=x", "2.5.4.3.=x",
+        ]
     )
     func malformed(text: String) {
         #expect(throws: DistinguishedNameError.self) { try DistinguishedName(text) }
+    }
+
+    @Test("an attribute type that is neither a name nor a dotted number is named in the error")
+    func badAttributeType() {
+        #expect {
+            try DistinguishedName("oid.=x,dc=corp")
+        } throws: { error in
+            (error as? DistinguishedNameError)?.reason
+                == "\"oid.\" is not an attribute type (a name such as cn, or a dotted number such as 2.5.4.3)"
+        }
     }
 
     @Test("the empty DN is the root")

@@ -68,6 +68,12 @@ struct PolicyParserTests {
                 of: "    allow: view", with: "    allow: view\n    require: {ticket: '^INC[0-9'}"),
             expected: ["policies[0].require.ticket: not a valid regular expression: ^INC[0-9"]),
         Broken(
+            name: "ticket pattern too long",
+            text: valid.replacingOccurrences(
+                of: "    allow: view",
+                with: "    allow: view\n    require: {ticket: '^INC\(String(repeating: "[0-9]", count: 64))$'}"),
+            expected: ["policies[0].require.ticket: a ticket pattern may be at most 256 characters long; this one has 325"]),
+        Broken(
             name: "bad time zone",
             text: valid.replacingOccurrences(
                 of: "    allow: view",
@@ -200,6 +206,9 @@ struct PolicyRoundTripTests {
     static let texts = [
         "Helpdesk", "Tier 2", "Müller, Klaus", "a+b", "quote \"q\"", "back\\slash", "#hash", "Ünïcödé", "x=y",
         "semi;colon",
+        // Characters YAML does not allow as they are, or reads as line breaks or a byte order mark.
+        "c1 \u{80}\u{9F}", "next\u{85}line", "line\u{2028}para\u{2029}", "bom\u{FEFF}", "not\u{FFFE}\u{FFFF}",
+        "del\u{7F}bell\u{7}",
     ]
     static let patterns = ["^INC[0-9]{7}$", "^(CHG|INC)\\d+$", "[A-Z]{3}-\\d{4}", "^\\S+$"]
     static let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]

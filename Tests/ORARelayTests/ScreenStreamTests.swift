@@ -22,6 +22,8 @@ struct ScreenStreamTests {
             "", "GET / HTTP/1.1", "ORA-SCREEN/2 viewer \(ticket)", "ORA-SCREEN/1 helper \(ticket)",
             "ORA-SCREEN/1 viewer abc", "ORA-SCREEN/1 viewer \(String(repeating: "zz", count: 32))",
             "ORA-SCREEN/1 viewer \(ticket) extra", "ORA-SCREEN/1  viewer \(ticket)", "ORA-SCREEN/1 viewer \(ticket)\r",
+            // Full-width digits are hex digits to Character.isHexDigit, but not to a ticket.
+            "ORA-SCREEN/1 viewer \(String(repeating: "\u{FF10}\u{FF11}", count: 32))",
         ])
     func notARequest(_ line: String) {
         #expect(ScreenStream.parseRequest(line) == nil)
@@ -35,12 +37,21 @@ struct ScreenStreamTests {
         #expect(String(buffer: rest) == "RFB 003.008\n")
     }
 
-    @Test("a line longer than the limit, or a stream that ends first, is refused")
-    func badLines() async {
+    @Test("a line longer than the limit, also with its newline in the same read, or a stream that ends first, is refused")
+    func badLines() async throws {
         var long = [ByteBuffer(string: String(repeating: "a", count: ScreenStream.maximumLineLength + 1))]
         await #expect(throws: ScreenStream.LineTooLong.self) {
             _ = try await ScreenStream.readLine { long.isEmpty ? nil : long.removeFirst() }
         }
+        var longWithNewline = [
+            ByteBuffer(string: String(repeating: "a", count: ScreenStream.maximumLineLength + 1) + "\nrest")
+        ]
+        await #expect(throws: ScreenStream.LineTooLong.self) {
+            _ = try await ScreenStream.readLine { longWithNewline.isEmpty ? nil : longWithNewline.removeFirst() }
+        }
+        var longest = [ByteBuffer(string: String(repeating: "a", count: ScreenStream.maximumLineLength) + "\n")]
+        let (line, _) = try await ScreenStream.readLine { longest.isEmpty ? nil : longest.removeFirst() }
+        #expect(line.utf8.count == ScreenStream.maximumLineLength)
         var cut = [ByteBuffer(string: "ORA-SCREEN/1 ")]
         await #expect(throws: RFBStreamError.truncated) {
             _ = try await ScreenStream.readLine { cut.isEmpty ? nil : cut.removeFirst() }

@@ -11,8 +11,9 @@ import ORARelay
 // Checked for every input, besides not crashing, not hanging and not running out of memory:
 // * what is pending never grows past the longest line plus one read: a peer that sends no newline is cut off;
 // * a line, once taken, is the text before the first newline, and the bytes after it in the same read are kept;
-// * the reads change nothing but when a line is refused as too long: a line taken from reads is the line taken
-//   from the whole;
+// * a line longer than the longest accepted is refused, whether or not its newline came in the same read;
+// * the reads change nothing: a line taken from reads is the line taken from the whole, and a line refused from
+//   reads is refused from the whole;
 // * a request that parses is one the client side could have written (`ScreenStream.request`), its ticket is 64
 //   hex digits, and the line is within the longest line accepted.
 
@@ -52,10 +53,12 @@ private func open(_ bytes: ArraySlice<UInt8>, cut: () -> Int) -> Opening {
         do {
             line = try ScreenStream.takeLine(from: &pending)
         } catch {
-            guard
-                pending.readableBytes > ScreenStream.maximumLineLength
-                    && !pending.readableBytesView.contains(UInt8(ascii: "\n"))
-            else { fatalError("a line was refused as too long while a newline had come or it was within the limit") }
+            let lineLength = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")).map {
+                $0 - pending.readerIndex
+            }
+            guard (lineLength ?? pending.readableBytes) > ScreenStream.maximumLineLength else {
+                fatalError("a line within the limit was refused as too long")
+            }
             return .tooLong
         }
         guard let line else {
@@ -82,16 +85,18 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let whole = open(connection) { connection.count }
     var sizes = ReadSizes(state: UInt64(bytes[0]))
     let reads = open(connection) { sizes.next() }
-    if case .line(let line, _) = reads {
-        guard case .line(let wholeLine, _) = whole, wholeLine == line else {
-            fatalError("the reads gave the line \(line), the whole stream \(whole)")
-        }
+    switch (reads, whole) {
+    case (.line(let line, _), .line(let wholeLine, _)) where line == wholeLine: break
+    case (.tooLong, .tooLong), (.unfinished, .unfinished): break
+    default: fatalError("the reads gave \(reads), the whole stream \(whole)")
     }
     if let newline = connection.firstIndex(of: UInt8(ascii: "\n")) {
+        let length = newline - connection.startIndex
         let expected = String(decoding: connection[..<newline], as: UTF8.self)
-        guard whole == .line(expected, rest: Array(connection[(newline + 1)...])) else {
-            fatalError("the whole line misread")
-        }
+        guard
+            length > ScreenStream.maximumLineLength
+                ? whole == .tooLong : whole == .line(expected, rest: Array(connection[(newline + 1)...]))
+        else { fatalError("the whole line misread") }
     }
 
     for case .line(let line, _) in [whole, reads] {

@@ -187,11 +187,36 @@ private struct DNParser {
         }
         let type = String(String.UnicodeScalarView(scalars[start..<index]))
         guard !type.isEmpty else { throw fail("missing attribute type at position \(start + 1)") }
+        guard Self.isAttributeType(type) else {
+            throw fail("\"\(type)\" is not an attribute type (a name such as cn, or a dotted number such as 2.5.4.3)")
+        }
         skipSpaces()
         guard index < scalars.count, scalars[index] == "=" else { throw fail("missing '=' after \(type)") }
         index += 1  // "="
         skipSpaces()
         return DistinguishedName.Attribute(type: type, value: try value())
+    }
+
+    /// RFC 4514 §3: a descriptor (`ALPHA *(ALPHA / DIGIT / "-")`) or a numeric OID (`number 1*("." number)`,
+    /// without leading zeros), optionally after RFC 2253's one `OID.` prefix before a numeric OID.
+    static func isAttributeType(_ type: String) -> Bool {
+        let scalars = Array(type.unicodeScalars)
+        func isLetter(_ scalar: Unicode.Scalar) -> Bool { ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) }
+        func isDigit(_ scalar: Unicode.Scalar) -> Bool { ("0"..."9").contains(scalar) }
+        func isNumericOID(_ scalars: ArraySlice<Unicode.Scalar>) -> Bool {
+            let numbers = scalars.split(separator: ".", omittingEmptySubsequences: false)
+            return numbers.count >= 2
+                && numbers.allSatisfy { number in
+                    !number.isEmpty && number.allSatisfy(isDigit) && (number.count == 1 || number.first != "0")
+                }
+        }
+        if scalars.count > 4, String(String.UnicodeScalarView(scalars[..<4])).lowercased() == "oid." {
+            return isNumericOID(scalars[4...])
+        }
+        if let first = scalars.first, isLetter(first) {
+            return scalars.allSatisfy { isLetter($0) || isDigit($0) || $0 == "-" }
+        }
+        return isNumericOID(scalars[...])
     }
 
     private mutating func value() throws(DistinguishedNameError) -> String {

@@ -127,6 +127,11 @@ public struct Policy: Sendable, Hashable {
 
 /// A ticket pattern compiled once. `NSRegularExpression` is immutable and safe to share between threads once made.
 final class TicketExpression: @unchecked Sendable, Hashable {
+    /// The longest pattern a policy file may give, in UTF-16 code units (as `NSRegularExpression` counts): a ticket
+    /// format needs a few dozen characters, and compiling patterns of many kilobytes costs time and memory that a
+    /// policy check should not spend (and longer patterns leak in swift-corelibs-foundation; see Docs/Fuzzing.md).
+    static let maximumPatternLength = 256
+
     let pattern: String
     /// `nil` when the pattern is not a valid regular expression: then no ticket matches (fail closed).
     private let expression: NSRegularExpression?

@@ -128,6 +128,11 @@ public enum PolicyParser {
                         ticketExpression =
                             attempt { () throws(YAMLError) in
                                 let pattern = try ticketNode.nonEmptyString()
+                                guard pattern.utf16.count <= TicketExpression.maximumPatternLength else {
+                                    throw ticketNode.error(
+                                        "a ticket pattern may be at most \(TicketExpression.maximumPatternLength) "
+                                            + "characters long; this one has \(pattern.utf16.count)")
+                                }
                                 if let compiled = expressions[pattern] { return compiled }
                                 let compiled = TicketExpression(pattern: pattern)
                                 guard compiled.isValid else {

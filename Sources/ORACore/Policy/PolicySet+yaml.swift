@@ -51,7 +51,9 @@ extension PolicySet {
         return text
     }
 
-    /// A YAML double-quoted scalar: backslash, quote and control characters escaped.
+    /// A YAML double-quoted scalar: backslash and quote escaped, and every character that YAML does not allow
+    /// written as it is (controls, C1 controls, U+FFFE and U+FFFF) or reads as a line break (U+0085, U+2028,
+    /// U+2029) or a byte order mark (U+FEFF) written as an escape.
     static func quoted(_ value: String) -> String {
         var result = "\""
         for scalar in value.unicodeScalars {
@@ -60,8 +62,10 @@ extension PolicySet {
             case "\"": result += "\\\""
             case "\n": result += "\\n"
             case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
                 result += "\\x" + Hex.encode([UInt8(scalar.value)])
+            case "\u{2028}", "\u{2029}", "\u{FEFF}", "\u{FFFE}", "\u{FFFF}":
+                result += "\\u" + Hex.encode([UInt8(scalar.value >> 8), UInt8(scalar.value & 0xff)])
             default: result.unicodeScalars.append(scalar)
             }
         }

@@ -13,4 +13,15 @@ public enum Hex {
         }
         return result
     }
+
+    /// Whether `byte` is an ASCII hex digit of either case (and nothing else: not the full-width digits that
+    /// `Character.isHexDigit` also accepts).
+    public static func isDigit(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+            UInt8(ascii: "A")...UInt8(ascii: "F"):
+            true
+        default: false
+        }
+    }
 }
