@@ -34,6 +34,31 @@ struct BenchmarkEnvironment {
     }
 }
 
+extension BenchmarkEnvironment {
+    /// Runs `sql` (given on standard input, so it may be long) as the PostgreSQL superuser in `database`, and returns
+    /// what it printed, unaligned, one row a line, columns separated by `|`.
+    func query(_ sql: String, database: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = [
+            "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", setting("ORA_PG_HOST"), "-p", setting("ORA_PG_PORT"),
+            "-U", setting("ORA_PG_SUPERUSER"), "-d", database, "-f", "-",
+        ]
+        process.environment = ["PGPASSWORD": try secret("ORA_PG_SUPERUSER_PASSWORD_FILE")]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(sql.utf8))
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchmarkError("psql failed: \(sql.prefix(120))") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
 extension Duration {
     /// The duration in seconds, for printing.
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }

@@ -2,7 +2,7 @@ import Foundation
 import ORACore
 
 /// A release `ora-server` of its own for a benchmark, against the PostgreSQL and slapd of `Deploy/dev/services`, in a
-/// fresh database (dropped at the end), with a policy that lets Helpdesk Tier 2 view workstations, and lena.wolf
+/// fresh database (dropped at the end), with a policy that lets Helpdesk Tier 2 view (or control) workstations, and lena.wolf
 /// (Tier 2) logged in as the helper.
 struct BenchmarkServer {
     let environment: BenchmarkEnvironment
@@ -15,7 +15,9 @@ struct BenchmarkServer {
     /// The server's address for WebSockets.
     var socketBase: String { base.replacingOccurrences(of: "http://", with: "ws://") }
 
-    static func start(name: String, offersPerMachinePerMinute: Int = 60) async throws -> BenchmarkServer {
+    static func start(
+        name: String, offersPerMachinePerMinute: Int = 60, access: AccessMode = .view, journal: Bool = false
+    ) async throws -> BenchmarkServer {
         let environment = BenchmarkEnvironment()
         let database = "ora_bench_\(name)_\(UInt32.random(in: 0...UInt32.max))"
         try environment.psql("CREATE DATABASE \(database) OWNER \(environment.setting("ORA_PG_USER"))")
@@ -23,32 +25,11 @@ struct BenchmarkServer {
         try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
         let port = try RelayBenchmark.freePort()
         let configuration = files.appendingPathComponent("ora-server.yaml").path
-        try """
-        listen: { host: 127.0.0.1, port: \(port) }
-        database:
-          host: \(environment.setting("ORA_PG_HOST"))
-          port: \(environment.setting("ORA_PG_PORT"))
-          name: \(database)
-          user: \(environment.setting("ORA_PG_USER"))
-          password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
-          tls: disable
-        directory:
-          uris: ["\(environment.setting("ORA_LDAP_URI"))"]
-          base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
-          bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
-          password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
-        audit:
-          signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))
-        roles:
-          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
-        agents:
-          server_names: ["127.0.0.1"]
-          offers_per_machine_per_minute: \(offersPerMachinePerMinute)
-        screen:
-          relay_port: 0
-        log:
-          level: warning
-        """.write(toFile: configuration, atomically: true, encoding: .utf8)
+        try Self.configuration(
+            port: port, database: database, environment: environment,
+            offersPerMachinePerMinute: offersPerMachinePerMinute,
+            journal: journal ? files.appendingPathComponent("journal-1").path : nil
+        ).write(toFile: configuration, atomically: true, encoding: .utf8)
         let base = "http://127.0.0.1:\(port)"
         let server = ServerProcess(
             binary: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -58,17 +39,18 @@ struct BenchmarkServer {
             try server.start()
             try await AgentsBenchmark.waitUntilServing(base, server: server)
 
-            // Policy: tier 2 may view workstations.
+            // Policy: tier 2 may view workstations (or control them, when `access` says so).
             let admin = try await AgentsBenchmark.login("peter.schmidt", base: base)
             let policy = """
                 policies:
                   - name: bench-view-workstations
                     helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
                     targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
-                    allow: view
+                    allow: \(access.rawValue)
                     consent_timeout: 60s
                 roles:
                   administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+                  auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
                 """
             let body = try JSONEncoder().encode(["files": [PolicySet.File(name: "bench.yaml", content: policy)]])
             _ = try await AgentsBenchmark.request(
@@ -83,6 +65,55 @@ struct BenchmarkServer {
             try? FileManager.default.removeItem(at: files)
             throw error
         }
+    }
+
+    /// The configuration file of a server on `port` with the benchmark's database and the services' settings.
+    static func configuration(
+        port: Int, database: String, environment: BenchmarkEnvironment, offersPerMachinePerMinute: Int,
+        journal: String?
+    ) -> String {
+        """
+        listen: { host: 127.0.0.1, port: \(port) }
+        database:
+          host: \(environment.setting("ORA_PG_HOST"))
+          port: \(environment.setting("ORA_PG_PORT"))
+          name: \(database)
+          user: \(environment.setting("ORA_PG_USER"))
+          password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
+          tls: disable
+        directory:
+          uris: ["\(environment.setting("ORA_LDAP_URI"))"]
+          base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
+          bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
+          password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
+        audit:
+          signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))\(journal.map { "\n  journal: \($0)" } ?? "")
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+          auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
+        agents:
+          server_names: ["127.0.0.1"]
+          offers_per_machine_per_minute: \(offersPerMachinePerMinute)
+        screen:
+          relay_port: 0
+        log:
+          level: warning
+        """
+    }
+
+    /// Another replica of the server on the same database, with its own port and journal; not started yet.
+    func replica(_ number: Int) throws -> (process: ServerProcess, base: String) {
+        let port = try RelayBenchmark.freePort()
+        let configuration = files.appendingPathComponent("ora-server-\(number).yaml").path
+        try Self.configuration(
+            port: port, database: database, environment: environment, offersPerMachinePerMinute: 600,
+            journal: files.appendingPathComponent("journal-\(number)").path
+        ).write(toFile: configuration, atomically: true, encoding: .utf8)
+        let process = ServerProcess(
+            binary: URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("ora-server").path,
+            configuration: configuration, log: files.appendingPathComponent("ora-server-\(number).log").path)
+        return (process, "http://127.0.0.1:\(port)")
     }
 
     /// Stops the server and removes its database and files.

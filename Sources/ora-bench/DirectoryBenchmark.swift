@@ -8,6 +8,8 @@
 //   .build/release/ora-bench agents [count] [offers]     memory per agent, offer latency, reconnection (10k, 1000)
 //   .build/release/ora-bench relay [MiB] [round trips] [sessions] [seconds]   the screen relay beside a direct
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
+//   .build/release/ora-bench faults [agents] [seconds]  two replicas under load while PostgreSQL, slapd, a replica and
+//       agent connections fail; then the audit record against what was acknowledged (1000, 150)
 import Foundation
 import Logging
 import NIOPosix
@@ -34,6 +36,12 @@ struct DirectoryBenchmark {
                 pings: arguments.count > 2 ? Int(arguments[2]) ?? 2000 : 2000,
                 sessions: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200,
                 seconds: arguments.count > 4 ? Int(arguments[4]) ?? 10 : 10)
+            return
+        }
+        if arguments.first == "faults" {
+            try await FaultsBenchmark.run(
+                count: arguments.count > 1 ? Int(arguments[1]) ?? 1_000 : 1_000,
+                seconds: arguments.count > 2 ? Int(arguments[2]) ?? 150 : 150)
             return
         }
         if arguments.first == "audit" {
