@@ -197,18 +197,10 @@ final class Fleet: Sendable {
         _ machine: String, key: Data, inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter
     ) async throws {
-        var messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
-        func send(_ message: AgentProtocol.AgentMessage) async throws {
-            try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
-        }
-        func next() async throws -> AgentProtocol.ServerMessage? {
-            guard case .text(let text) = try await messages.next() else { return nil }
-            return try AgentProtocol.decodeServerMessage(Array(text.utf8))
-        }
+        var link = SimulatedAgentLink(inbound: inbound, outbound: outbound)
         guard
-            try await Self.authenticate(
-                machine, key: try P256.Signing.PrivateKey(rawRepresentation: key), server: server, send: send,
-                next: next)
+            try await link.authenticate(
+                machine, key: try P256.Signing.PrivateKey(rawRepresentation: key), server: server)
         else { return }
         state.withLock { $0.connected += 1 }
         defer {
@@ -217,27 +209,12 @@ final class Fleet: Sendable {
                 if state.connected == 0 { state.lostAll = true }
             }
         }
-        while let message = try await next() {
+        while let message = try await link.next() {
             if case .offer(let offer) = message {
                 let now = ContinuousClock.now
                 state.withLock { $0.arrivals[offer.session] = now }
             }
         }
-    }
-
-    /// The agent's handshake: hello, the signed challenge, welcome.
-    /// - Returns: whether the server welcomed the machine.
-    static func authenticate(
-        _ machine: String, key: P256.Signing.PrivateKey, server: String,
-        send: (AgentProtocol.AgentMessage) async throws -> Void,
-        next: () async throws -> AgentProtocol.ServerMessage?
-    ) async throws -> Bool {
-        try await send(.hello(machine: machine, agentVersion: "bench", operatingSystem: "Debian GNU/Linux 12"))
-        guard case .challenge(let nonce) = try await next() else { return false }
-        let statement = AgentAuthentication(server: server, machine: machine, nonce: nonce)
-        try await send(.authenticate(signature: try statement.sign(with: key)))
-        guard case .welcome = try await next() else { return false }
-        return true
     }
 
     /// Waits until `count` agents are connected (after all had lost their connection, when `afterLosingAll`).
@@ -319,5 +296,37 @@ final class ServerProcess: @unchecked Sendable {
             let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
         else { throw BenchmarkError("no VmRSS for the server") }
         return kilobytes
+    }
+}
+
+/// A simulated agent's side of its WebSocket: protocol messages out and in, and the handshake.
+struct SimulatedAgentLink {
+    private var messages: WebSocketInboundMessageStream.AsyncIterator
+    private let outbound: WebSocketOutboundWriter
+
+    init(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) {
+        self.messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
+        self.outbound = outbound
+    }
+
+    func send(_ message: AgentProtocol.AgentMessage) async throws {
+        try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
+    }
+
+    /// The server's next message, or nil when the connection ended.
+    mutating func next() async throws -> AgentProtocol.ServerMessage? {
+        guard case .text(let text) = try await messages.next() else { return nil }
+        return try AgentProtocol.decodeServerMessage(Array(text.utf8))
+    }
+
+    /// The agent's handshake: hello, the signed challenge, welcome.
+    /// - Returns: whether the server welcomed the machine.
+    mutating func authenticate(_ machine: String, key: P256.Signing.PrivateKey, server: String) async throws -> Bool {
+        try await send(.hello(machine: machine, agentVersion: "bench", operatingSystem: "Debian GNU/Linux 12"))
+        guard case .challenge(let nonce) = try await next() else { return false }
+        let statement = AgentAuthentication(server: server, machine: machine, nonce: nonce)
+        try await send(.authenticate(signature: try statement.sign(with: key)))
+        guard case .welcome = try await next() else { return false }
+        return true
     }
 }

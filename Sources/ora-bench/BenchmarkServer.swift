@@ -2,8 +2,8 @@ import Foundation
 import ORACore
 
 /// A release `ora-server` of its own for a benchmark, against the PostgreSQL and slapd of `Deploy/dev/services`, in a
-/// fresh database (dropped at the end), with a policy that lets Helpdesk Tier 2 view (or control) workstations, and lena.wolf
-/// (Tier 2) logged in as the helper.
+/// fresh database (dropped at the end), with a policy that lets Helpdesk Tier 2 view (or control) workstations, and
+/// lena.wolf (Tier 2) logged in as the helper.
 struct BenchmarkServer {
     let environment: BenchmarkEnvironment
     let database: String
@@ -72,33 +72,34 @@ struct BenchmarkServer {
         port: Int, database: String, environment: BenchmarkEnvironment, offersPerMachinePerMinute: Int,
         journal: String?
     ) -> String {
-        """
-        listen: { host: 127.0.0.1, port: \(port) }
-        database:
-          host: \(environment.setting("ORA_PG_HOST"))
-          port: \(environment.setting("ORA_PG_PORT"))
-          name: \(database)
-          user: \(environment.setting("ORA_PG_USER"))
-          password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
-          tls: disable
-        directory:
-          uris: ["\(environment.setting("ORA_LDAP_URI"))"]
-          base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
-          bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
-          password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
-        audit:
-          signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))\(journal.map { "\n  journal: \($0)" } ?? "")
-        roles:
-          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
-          auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
-        agents:
-          server_names: ["127.0.0.1"]
-          offers_per_machine_per_minute: \(offersPerMachinePerMinute)
-        screen:
-          relay_port: 0
-        log:
-          level: warning
-        """
+        let journalLine = journal.map { "\n  journal: \($0)" } ?? ""
+        return """
+            listen: { host: 127.0.0.1, port: \(port) }
+            database:
+              host: \(environment.setting("ORA_PG_HOST"))
+              port: \(environment.setting("ORA_PG_PORT"))
+              name: \(database)
+              user: \(environment.setting("ORA_PG_USER"))
+              password_file: \(environment.setting("ORA_PG_PASSWORD_FILE"))
+              tls: disable
+            directory:
+              uris: ["\(environment.setting("ORA_LDAP_URI"))"]
+              base_dn: "\(environment.setting("ORA_LDAP_BASE_DN"))"
+              bind_dn: "\(environment.setting("ORA_LDAP_BIND_DN"))"
+              password_file: \(environment.setting("ORA_LDAP_PASSWORD_FILE"))
+            audit:
+              signing_key_file: \(environment.setting("ORA_AUDIT_SIGNING_KEY_FILE"))\(journalLine)
+            roles:
+              administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+              auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
+            agents:
+              server_names: ["127.0.0.1"]
+              offers_per_machine_per_minute: \(offersPerMachinePerMinute)
+            screen:
+              relay_port: 0
+            log:
+              level: warning
+            """
     }
 
     /// Another replica of the server on the same database, with its own port and journal; not started yet.

@@ -44,7 +44,8 @@ enum FaultsBenchmark {
         let keys = names.map { _ in P256.Signing.PrivateKey() }
         try await AgentsBenchmark.enroll(names: names, keys: keys, database: database, environment: environment)
 
-        let agents = FaultAgents(server: "127.0.0.1", urls: bases.map { $0.replacingOccurrences(of: "http", with: "ws") })
+        let agents = FaultAgents(
+            server: "127.0.0.1", urls: bases.map { $0.replacingOccurrences(of: "http", with: "ws") })
         let fleet = Task {
             await withDiscardingTaskGroup { group in
                 for (index, (name, key)) in zip(names, keys).enumerated() {
@@ -70,7 +71,9 @@ enum FaultsBenchmark {
                 for helper in 0..<helpers {
                     let mine = targets.enumerated().filter { $0.offset % helpers == helper }.map(\.element)
                     group.addTask {
-                        await HelperLoop(bases: bases, machines: mine, ledger: ledger).run { stop.value.withLock { $0 } }
+                        await HelperLoop(bases: bases, machines: mine, ledger: ledger).run {
+                            stop.value.withLock { $0 }
+                        }
                     }
                 }
                 for worker in 0..<2 {
@@ -89,11 +92,14 @@ enum FaultsBenchmark {
         func note(_ text: String) {
             print(String(format: "%6.1f s  %@", (ContinuousClock.now - started).seconds, text))
         }
+        func restart(_ service: String, _ name: String) throws {
+            note("\(name) restarting")
+            try services.run("down", service)
+            try services.run("up", service)
+            note("\(name) running again")
+        }
         try await at(0.1)
-        note("PostgreSQL restarting")
-        try services.run("down", "postgres")
-        try services.run("up", "postgres")
-        note("PostgreSQL running again")
+        try restart("postgres", "PostgreSQL")
         try await at(0.25)
         let slapd = try services.slapdProcess()
         kill(slapd, SIGSTOP)
@@ -102,10 +108,7 @@ enum FaultsBenchmark {
         kill(slapd, SIGCONT)
         note("slapd thawed (SIGCONT)")
         try await at(0.45)
-        note("slapd restarting")
-        try services.run("down", "slapd")
-        try services.run("up", "slapd")
-        note("slapd running again")
+        try restart("slapd", "slapd")
         try await at(0.6)
         kill(second.pid, SIGKILL)
         note("replica 2 killed (SIGKILL)")
@@ -231,7 +234,8 @@ private struct HelperLoop {
             }
             ledger.note { $0.offered.append(id) }
             if await waitFor(["viewing"], of: id, token: current) == "viewing" {
-                let control = await send("POST", bases[turn % bases.count] + "/api/v1/sessions/\(id)/control", token: current)
+                let control = await send(
+                    "POST", bases[turn % bases.count] + "/api/v1/sessions/\(id)/control", token: current)
                 if control.status == 200 {
                     ledger.note { $0.controlRequested.append(id) }
                     if await waitFor(["controlling"], of: id, token: current) == "controlling" {
@@ -300,7 +304,8 @@ private struct LoginLoop {
             turn += 1
             let base = bases[turn % bases.count]
             let user = users[turn % users.count]
-            let login = await send("POST", base + "/api/v1/login", body: #"{"user": "\#(user)", "password": "ora-demo"}"#)
+            let login = await send(
+                "POST", base + "/api/v1/login", body: #"{"user": "\#(user)", "password": "ora-demo"}"#)
             guard login.status == 200, let token = field("token", in: login.body) else {
                 ledger.refused("login", status: login.status)
                 try? await Task.sleep(for: .milliseconds(200))
@@ -364,33 +369,24 @@ final class FaultAgents: Sendable {
         _ machine: String, key: Data, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async throws {
         let signingKey = try P256.Signing.PrivateKey(rawRepresentation: key)
-        var messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
-        func send(_ message: AgentProtocol.AgentMessage) async throws {
-            try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
-        }
-        func next() async throws -> AgentProtocol.ServerMessage? {
-            guard case .text(let text) = try await messages.next() else { return nil }
-            return try AgentProtocol.decodeServerMessage(Array(text.utf8))
-        }
-        guard try await Fleet.authenticate(machine, key: signingKey, server: server, send: send, next: next) else {
-            return
-        }
+        var link = SimulatedAgentLink(inbound: inbound, outbound: outbound)
+        guard try await link.authenticate(machine, key: signingKey, server: server) else { return }
         counts.withLock { $0.connected += 1 }
         defer { counts.withLock { $0.connected -= 1 } }
         var offers: [UUID: Offer] = [:]
-        while let message = try await next() {
+        while let message = try await link.next() {
             switch message {
             case .offer(let offer):
                 offers[offer.session] = offer
-                try await send(.offerReceived(session: offer.session))
-                try await send(
+                try await link.send(.offerReceived(session: offer.session))
+                try await link.send(
                     .consent(
                         try ConsentReceipt(
                             answering: .session, request: 0, of: offer, answer: .granted, at: .now,
                             signingWith: signingKey)))
             case .controlRequest(let session, let request):
                 guard let offer = offers[session] else { continue }
-                try await send(
+                try await link.send(
                     .consent(
                         try ConsentReceipt(
                             answering: .control, request: request, of: offer, answer: .granted, at: .now,
@@ -517,14 +513,39 @@ private struct Checks {
         func each(_ ids: [UUID], _ condition: String) -> String {
             "SELECT count(*) FROM unnest(\(list(ids))) AS a(id) WHERE \(condition)"
         }
+        /// Events of a session named `event` that have no `earlier` event in the same session.
+        func without(_ event: String, _ earlier: String) -> String {
+            """
+            SELECT count(*) FROM audit_events s WHERE s.event = '\(event)' AND NOT EXISTS (SELECT 1 FROM audit_events e
+                WHERE e.session_id = s.session_id AND e.event = '\(earlier)')
+            """
+        }
         let users = "('hannah.fischer', 'tom.berger', 'omar.haddad', 'sara.klein', 'lena.wolf')"
         let checks: [(String, String)] = [
-            ("acknowledged offers without exactly one offer.requested", each(ledger.offered, "\(rows("offer.requested")) <> 1")),
-            ("acknowledged offers without exactly one session.ended", each(ledger.offered, "\(rows("session.ended")) <> 1")),
-            ("acknowledged ends without exactly one session.ended", each(ledger.ended, "\(rows("session.ended")) <> 1")),
-            ("acknowledged control requests without exactly one control.requested", each(ledger.controlRequested, "\(rows("control.requested")) <> 1")),
-            ("control seen granted without exactly one control.granted", each(ledger.controlled, "\(rows("control.granted")) <> 1")),
-            ("events stored twice (one id, two rows)", "SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d"),
+            (
+                "acknowledged offers without exactly one offer.requested",
+                each(ledger.offered, "\(rows("offer.requested")) <> 1")
+            ),
+            (
+                "acknowledged offers without exactly one session.ended",
+                each(ledger.offered, "\(rows("session.ended")) <> 1")
+            ),
+            (
+                "acknowledged ends without exactly one session.ended",
+                each(ledger.ended, "\(rows("session.ended")) <> 1")
+            ),
+            (
+                "acknowledged control requests without exactly one control.requested",
+                each(ledger.controlRequested, "\(rows("control.requested")) <> 1")
+            ),
+            (
+                "control seen granted without exactly one control.granted",
+                each(ledger.controlled, "\(rows("control.granted")) <> 1")
+            ),
+            (
+                "events stored twice (one id, two rows)",
+                "SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d"
+            ),
             (
                 "sessions with a step recorded twice",
                 """
@@ -537,16 +558,13 @@ private struct Checks {
             ("sessions still active", "SELECT count(*) FROM sessions WHERE NOT ended"),
             (
                 "sessions in the database without their offer.requested",
-                "SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.session_id = s.id AND e.event = 'offer.requested')"
+                """
+                SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM audit_events e
+                    WHERE e.session_id = s.id AND e.event = 'offer.requested')
+                """
             ),
-            (
-                "session.started without consent.granted",
-                "SELECT count(*) FROM audit_events s WHERE s.event = 'session.started' AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.session_id = s.session_id AND e.event = 'consent.granted')"
-            ),
-            (
-                "control.granted without control.requested",
-                "SELECT count(*) FROM audit_events s WHERE s.event = 'control.granted' AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.session_id = s.session_id AND e.event = 'control.requested')"
-            ),
+            ("session.started without consent.granted", without("session.started", "consent.granted")),
+            ("control.granted without control.requested", without("control.granted", "control.requested")),
             (
                 "operator sessions stored beyond their operator.login events",
                 """
@@ -556,11 +574,17 @@ private struct Checks {
             ),
             (
                 "acknowledged logins beyond the operator.login events",
-                "SELECT greatest(0, \(ledger.logins) - (SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success' AND actor_name <> 'lena.wolf' AND actor_name <> 'peter.schmidt'))"
+                """
+                SELECT greatest(0, \(ledger.logins) - (SELECT count(*) FROM audit_events WHERE event = 'operator.login'
+                    AND outcome = 'success' AND actor_name NOT IN ('lena.wolf', 'peter.schmidt')))
+                """
             ),
             (
                 "acknowledged logouts beyond the operator.logout events",
-                "SELECT greatest(0, \(ledger.logouts) - (SELECT count(*) FROM audit_events WHERE event = 'operator.logout'))"
+                """
+                SELECT greatest(0, \(ledger.logouts) - (SELECT count(*) FROM audit_events
+                    WHERE event = 'operator.logout'))
+                """
             ),
         ]
         var broken: [(String, Int)] = []

@@ -679,25 +679,16 @@ final class ScreenAgents: Sendable {
         _ machine: String, key: Data, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
     ) async throws {
         let signingKey = try P256.Signing.PrivateKey(rawRepresentation: key)
-        var messages = inbound.messages(maxSize: AgentProtocol.maximumFrameSize).makeAsyncIterator()
-        func send(_ message: AgentProtocol.AgentMessage) async throws {
-            try await outbound.write(.text(String(decoding: AgentProtocol.encode(message), as: UTF8.self)))
-        }
-        func next() async throws -> AgentProtocol.ServerMessage? {
-            guard case .text(let text) = try await messages.next() else { return nil }
-            return try AgentProtocol.decodeServerMessage(Array(text.utf8))
-        }
-        guard try await Fleet.authenticate(machine, key: signingKey, server: server, send: send, next: next) else {
-            return
-        }
+        var link = SimulatedAgentLink(inbound: inbound, outbound: outbound)
+        guard try await link.authenticate(machine, key: signingKey, server: server) else { return }
         connected.withLock { $0 += 1 }
         defer { connected.withLock { $0 -= 1 } }
         try await withThrowingDiscardingTaskGroup { group in
-            while let message = try await next() {
+            while let message = try await link.next() {
                 switch message {
                 case .offer(let offer):
-                    try await send(.offerReceived(session: offer.session))
-                    try await send(
+                    try await link.send(.offerReceived(session: offer.session))
+                    try await link.send(
                         .consent(
                             try ConsentReceipt(
                                 answering: .session, request: 0, of: offer, answer: .granted, at: .now,

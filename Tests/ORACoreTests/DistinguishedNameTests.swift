@@ -90,7 +90,8 @@ struct DistinguishedNameTests {
         arguments: [
             "cn", "=value", "cn=a,", "cn=a\\", "cn=a\\zz", "cn=a\"b", "c n=x", "cn=\"open", "cn=<x>",
             // Attribute types (RFC 4514 §3): a name starting with a letter, or a dotted number, after at most one OID.
-            "oid.=x", "OID.oid.2.5.4.3=x", "oid.cn=x", "1cn=x", "-cn=x", "5=x", "2.5..4.3=x", "2.05.4.3=x", "2.5.4.3.=x",
+            "oid.=x", "OID.oid.2.5.4.3=x", "oid.cn=x", "1cn=x", "-cn=x", "5=x", "2.5..4.3=x", "2.05.4.3=x",
+            "2.5.4.3.=x",
         ]
     )
     func malformed(text: String) {

@@ -187,8 +187,16 @@ public final class AgentGateway: Service, Sendable {
                 return true
             }
             if removed {
-                try? await replicas.recordDisconnection(of: machine, from: bus.instance, at: Date())
                 logger.notice("agent disconnected", metadata: ["machine": "\(machine)"])
+                // Not an audit record: the machine's presence for other replicas. Its sessions end below either way;
+                // while the row says otherwise, an offer routed here finds no agent and is refused as offline.
+                do {
+                    try await replicas.recordDisconnection(of: machine, from: bus.instance, at: Date())
+                } catch {
+                    logger.warning(
+                        "could not record an agent's disconnection; offers routed here for it are refused as offline",
+                        metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
+                }
                 await broker.withLock({ $0 })?.agentDisconnected(machine, serverStopping: serverStopping)
             }
             open.withLock { $0 -= 1 }
