@@ -157,6 +157,8 @@ final class Ledger: Sendable {
         var offered: [UUID] = []
         /// Sessions whose end was answered 200.
         var ended: [UUID] = []
+        /// Sessions whose end was answered 409: they had ended already.
+        var endedBefore: [UUID] = []
         /// Sessions whose control request was answered 200.
         var controlRequested: [UUID] = []
         /// Sessions the helper saw in `controlling`.
@@ -274,7 +276,8 @@ private struct HelperLoop {
         return nil
     }
 
-    /// Ends the session, through one replica and then the other, until one acknowledges (for two minutes at most).
+    /// Ends the session, through one replica and then the other, until one acknowledges or answers that it has ended
+    /// (for two minutes at most).
     private func end(_ id: UUID, token: String) async {
         let deadline = ContinuousClock.now + .seconds(120)
         var turn = 0
@@ -283,6 +286,12 @@ private struct HelperLoop {
             let answer = await send("DELETE", bases[turn % bases.count] + "/api/v1/sessions/\(id)", token: token)
             if answer.status == 200 {
                 ledger.note { $0.ended.append(id) }
+                return
+            }
+            if answer.status == 409 {
+                // It ended already: by the person, the agent's going, a replica's crash, or an end of ours whose
+                // answer was lost.
+                ledger.note { $0.endedBefore.append(id) }
                 return
             }
             ledger.refused("end", status: answer.status)
@@ -484,7 +493,8 @@ private struct Checks {
             var lines = [
                 "",
                 "acknowledged: \(ledger.offered.count) offers, \(ledger.controlRequested.count) control requests "
-                    + "(\(ledger.controlled.count) seen granted), \(ledger.ended.count) ends, \(ledger.logins) logins, "
+                    + "(\(ledger.controlled.count) seen granted), \(ledger.ended.count) ends (and "
+                    + "\(ledger.endedBefore.count) found ended already), \(ledger.logins) logins, "
                     + "\(ledger.logouts) logouts",
                 "not acknowledged (request and status): "
                     + ledger.refusals.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
@@ -533,6 +543,10 @@ private struct Checks {
             (
                 "acknowledged ends without exactly one session.ended",
                 each(ledger.ended, "\(rows("session.ended")) <> 1")
+            ),
+            (
+                "ends answered 'ended already' without exactly one session.ended",
+                each(ledger.endedBefore, "\(rows("session.ended")) <> 1")
             ),
             (
                 "acknowledged control requests without exactly one control.requested",
