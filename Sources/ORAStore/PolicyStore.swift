@@ -85,6 +85,15 @@ public struct PolicyStore: Sendable {
         self.logger = logger
     }
 
+    /// Listens for activations on a connection of its own and runs `body` with them: a notification for each version
+    /// that any server activates after `body` starts (the payload is its number). The sequence throws when the
+    /// connection breaks.
+    public func withActivations<Result: Sendable>(
+        _ body: @Sendable (DatabaseNotifications) async throws -> Result
+    ) async throws -> Result {
+        try await client.listen(to: [Self.channel], body)
+    }
+
     /// Stores `set` as a new version and activates it, unless the active version is no longer `base`.
     /// - Parameters:
     ///   - set: a validated set.

@@ -43,6 +43,29 @@ public struct ReplicaStore: Sendable {
         self.logger = logger
     }
 
+    /// What a replica hears from the others.
+    public enum Message: Sendable, Hashable {
+        /// A call or an answer addressed to this replica (the payload as sent).
+        case addressed(String)
+        /// Some replica changed the session with this id (the payload as sent: a UUID, unless a sender is broken).
+        case sessionChanged(String)
+    }
+
+    /// Listens on `instance`'s channel and on the sessions channel, on one connection of its own, and runs `body`
+    /// with the messages that arrive on either after it starts. The sequence throws when the connection breaks.
+    public func withMessages<Result: Sendable>(
+        for instance: UUID,
+        _ body: @Sendable (AsyncThrowingMapSequence<DatabaseNotifications, Message>) async throws -> Result
+    ) async throws -> Result {
+        try await client.listen(to: [Self.channel(of: instance), Self.sessionsChannel]) { notifications in
+            try await body(
+                notifications.map { notification in
+                    notification.channel == Self.sessionsChannel
+                        ? .sessionChanged(notification.payload) : .addressed(notification.payload)
+                })
+        }
+    }
+
     /// Notes that `machine`'s agent is connected to `instance` since `time`.
     public func recordConnection(of machine: String, to instance: UUID, at time: Date) async throws {
         _ = try await client.query(

@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import Foundation
 
 /// What the person at the machine is asked to accept: who offers help, to do what, why, and under which policy.

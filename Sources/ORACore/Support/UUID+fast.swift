@@ -1,13 +1,10 @@
+import Crypto
 public import Foundation
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension UUID {
-    /// A random (version 4) UUID. Its bytes come from a pool the kernel's generator fills 4 KiB at a time, in one
-    /// read of `/dev/urandom`: Foundation's `UUID()` opens, reads and closes `/dev/urandom` for every UUID, and
+    /// A random (version 4) UUID. Its bytes come from a pool refilled 4 KiB at a time with the ChaCha20 keystream
+    /// under a fresh random key: Foundation's `UUID()` opens, reads and closes `/dev/urandom` for every UUID, and
     /// Swift's system generator (which swift-crypto's `SymmetricKey` uses too) makes a system call for every 8
     /// bytes, which an audit event paid on every action.
     public static func random() -> UUID {
@@ -50,7 +47,6 @@ private struct RandomPool {
     private static let size = 4096
     private var bytes: [UInt8] = []
     private var offset = 0
-    private var urandom: Int32 = -1
 
     mutating func next() -> (UInt64, UInt64) {
         if offset + 16 > bytes.count {
@@ -66,29 +62,14 @@ private struct RandomPool {
         }
     }
 
-    /// `size` bytes from the kernel's generator: through `/dev/urandom`, kept open, one read for the pool; where
-    /// it cannot be opened, through Swift's system generator, 8 bytes a call.
-    private mutating func fresh() -> [UInt8] {
-        if urandom == -1 { urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC) }
-        let descriptor = urandom
-        return [UInt8](unsafeUninitializedCapacity: Self.size) { buffer, count in
-            count = Self.size
-            guard descriptor >= 0 else {
-                var generator = SystemRandomNumberGenerator()
-                let raw = UnsafeMutableRawBufferPointer(buffer)
-                for offset in stride(from: 0, to: Self.size, by: 8) {
-                    raw.storeBytes(of: generator.next(), toByteOffset: offset, as: UInt64.self)
-                }
-                return
-            }
-            var filled = 0
-            while filled < Self.size {
-                let got = read(descriptor, buffer.baseAddress! + filled, Self.size - filled)
-                // Only a signal can interrupt it; anything else would leave the pool without randomness, which
-                // must never be handed out.
-                precondition(got > 0 || (got < 0 && errno == EINTR), "/dev/urandom cannot be read: errno \(errno)")
-                filled += max(0, got)
-            }
+    /// `size` fresh random bytes: the ChaCha20 keystream under a key drawn from Swift's system generator (four of
+    /// its calls for 256 UUIDs, where drawing every UUID from it takes two).
+    private func fresh() -> [UInt8] {
+        let zeros = [UInt8](repeating: 0, count: Self.size)
+        guard let sealed = try? ChaChaPoly.seal(zeros, using: SymmetricKey(size: .bits256)) else {
+            // Sealing fails only for a wrong key or nonce size, and neither is chosen here.
+            preconditionFailure("ChaCha20 could not produce random bytes")
         }
+        return Array(sealed.ciphertext)
     }
 }

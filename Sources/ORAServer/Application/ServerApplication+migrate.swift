@@ -42,13 +42,7 @@ extension ServerApplication {
     /// A server running with such a role works, and says so at every start.
     static func warnIfAuditLogIsUnprotected(client: PostgresClient, logger: Logger) async {
         do {
-            let rows = try await client.query(
-                """
-                SELECT pg_has_role(current_user, c.relowner, 'USAGE') OR r.rolsuper
-                FROM pg_class c, pg_roles r WHERE c.oid = 'audit_events'::regclass AND r.rolname = current_user
-                """,
-                logger: logger)
-            for try await owns in rows.decode(Bool.self) where owns {
+            if try await AuditLog(client: client, logger: logger).connectedRoleCanUnprotect() {
                 logger.warning(
                     """
                     the server's database role owns the audit log (or is a superuser), so it could switch off the \

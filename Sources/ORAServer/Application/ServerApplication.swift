@@ -75,7 +75,7 @@ public enum ServerApplication {
             log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
             instance: instanceName, logger: logger)
         let policyStore = PolicyStore(client: postgres, logger: logger)
-        let policies = PolicyService(store: policyStore, client: postgres, directory: directory, logger: logger)
+        let policies = PolicyService(store: policyStore, directory: directory, logger: logger)
         let operators = OperatorService(
             settings: configuration.operators,
             directory: directory,
@@ -88,7 +88,7 @@ public enum ServerApplication {
         let machines = MachineStore(client: postgres, logger: logger)
         let instance = UUID()
         let replicas = ReplicaStore(client: postgres, logger: logger)
-        let bus = ReplicaBus(instance: instance, store: replicas, client: postgres, logger: logger)
+        let bus = ReplicaBus(instance: instance, store: replicas, logger: logger)
         let gateway = AgentGateway(
             machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, logger: logger)
         let agents = AgentService(
@@ -136,8 +136,7 @@ public enum ServerApplication {
         if let syslog = configuration.audit.syslog {
             services.append(
                 AuditForwarder(
-                    log: AuditLog(client: postgres, logger: logger), client: postgres, settings: syslog, logger: logger)
-            )
+                    forwarding: AuditForwarding(client: postgres, logger: logger), settings: syslog, logger: logger))
         }
 
         var application = Application(

@@ -5,7 +5,6 @@ import NIOPosix
 import NIOSSL
 import ORACore
 import ORAStore
-import PostgresNIO
 import ServiceLifecycle
 
 /// Forwards the audit log to a SIEM as RFC 5424 syslog over TCP or TLS, at least once, from a position stored in
@@ -17,23 +16,19 @@ import ServiceLifecycle
 /// the connection is still up; after a break everything not yet confirmed is sent again. The collector may see a
 /// few events twice, never a gap.
 final class AuditForwarder: Service, Sendable {
-    /// The advisory lock key of the forwarding replica ("ora_fwd!" in ASCII).
-    static let lockKey: Int64 = 0x6f72_615f_6677_6421
-
-    private let client: PostgresClient
+    private let forwarding: AuditForwarding
     private let settings: SyslogSettings
     private let logger: Logger
     private let confirmDelay: Duration
     private let batchSize = 500
 
     init(
-        log: AuditLog,
-        client: PostgresClient,
+        forwarding: AuditForwarding,
         settings: SyslogSettings,
         logger: Logger,
         confirmDelay: Duration = .seconds(1)
     ) {
-        self.client = client
+        self.forwarding = forwarding
         self.settings = settings
         self.logger = logger
         self.confirmDelay = confirmDelay
@@ -63,31 +58,15 @@ final class AuditForwarder: Service, Sendable {
 
     /// Takes the forwarding lock and forwards until something breaks. Returns `false` when another replica holds it.
     private func forwardWhileLeader() async throws -> Bool {
-        try await client.withConnection { connection in
-            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: logger)
-            var locked = false
-            for try await value in rows.decode(Bool.self) { locked = value }
-            guard locked else { return false }
-            do {
-                try await forward(on: connection)
-            } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
-                throw error
-            }
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+        try await forwarding.whileLeader(forwardingTo: settings.destination) { cursor in
+            try await forward(from: cursor)
             return true
-        }
+        } ?? false
     }
 
-    private func forward(on connection: PostgresConnection) async throws {
+    private func forward(from cursor: AuditForwarding.Cursor) async throws {
         let destination = settings.destination
-        try await connection.query(
-            "INSERT INTO audit_forwarding (destination, sequence) VALUES (\(destination), 0) ON CONFLICT DO NOTHING",
-            logger: logger)
-        var confirmed: Int64 = 0
-        let rows = try await connection.query(
-            "SELECT sequence FROM audit_forwarding WHERE destination = \(destination)", logger: logger)
-        for try await value in rows.decode(Int64.self) { confirmed = value }
+        var confirmed = try await cursor.confirmed()
 
         let channel = try await connect()
         defer { channel.close(promise: nil) }
@@ -97,7 +76,7 @@ final class AuditForwarder: Service, Sendable {
         var sent = confirmed
         var unconfirmed: [(sequence: Int64, at: ContinuousClock.Instant)] = []
         while !Task.isCancelled {
-            let events = try await AuditLog.events(after: sent, limit: batchSize, on: connection, logger: logger)
+            let events = try await cursor.events(after: sent, limit: batchSize)
             if !events.isEmpty {
                 var buffer = channel.allocator.buffer(capacity: events.count * 700)
                 for event in events {
@@ -114,12 +93,7 @@ final class AuditForwarder: Service, Sendable {
             if let index = unconfirmed.lastIndex(where: { $0.at <= due }) {
                 confirmed = unconfirmed[index].sequence
                 unconfirmed.removeFirst(index + 1)
-                try await connection.query(
-                    """
-                    UPDATE audit_forwarding SET sequence = \(confirmed), updated_at = now()
-                    WHERE destination = \(destination)
-                    """,
-                    logger: logger)
+                try await cursor.confirm(confirmed)
             }
             if events.count < batchSize {
                 try await Task.sleep(for: .milliseconds(200))

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 public import ORACore
 import ORAStore
+// Only for the type of the configuration the writer's connections are made with.
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -50,7 +51,7 @@ public final class AuditWriter: Service, Sendable {
 
     /// The writer's own connections, on `thread`, where the writer's tasks run too: a reply is handled, and the
     /// next batch sent, on the thread that read it, without waiting for a turn in the pool the callers share.
-    private let client: PostgresClient
+    private let database: AuditWriterConnections
     private let thread: MultiThreadedEventLoopGroup
     private let settings: Settings
     private let logger: Logger
@@ -61,16 +62,10 @@ public final class AuditWriter: Service, Sendable {
     /// Creates a writer with connections of its own to the database `configuration` names (as many as batches
     /// may be on their way, and one more), opened when it runs.
     public init(configuration: PostgresClient.Configuration, settings: Settings = .init(), logger: Logger) {
-        var configuration = configuration
-        configuration.options.maximumConnections = settings.depth + 1
-        configuration.options.minimumConnections = 0
-        // The database gives up on a statement when the writer does. Cancelling a query leaves it running, and a
-        // batch appended in one statement commits by itself: without this, a slow batch whose callers were refused
-        // could still be stored after they had been told it was not, and the action was not done.
-        configuration.options.additionalStartupParameters.append(
-            ("statement_timeout", AuditLog.timeoutSetting(settings.writeTimeout)))
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        client = PostgresClient(configuration: configuration, eventLoopGroup: thread, backgroundLogger: logger)
+        database = AuditWriterConnections(
+            configuration: configuration, connections: settings.depth + 1, statementTimeout: settings.writeTimeout,
+            eventLoopGroup: thread, logger: logger)
         self.settings = settings
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -113,7 +108,7 @@ public final class AuditWriter: Service, Sendable {
     public func run() async {
         // The connections run apart from the service group's graceful shutdown, which would close them at once:
         // they stay open until everything accepted is written.
-        let connections = Task.detached { await self.client.run() }
+        let connections = Task.detached { await self.database.run() }
         let executor = WriterExecutor(loop: thread.next())
         await withTaskExecutorPreference(executor) {
             await writeUntilShutdown(on: executor)
@@ -160,16 +155,14 @@ public final class AuditWriter: Service, Sendable {
             self.events = events
             self.callers = callers
             let ended = self.ended
-            let (client, logger, limit, wake) = (
-                writer.client, writer.logger, writer.settings.writeTimeout, writer.wake
-            )
+            let (database, limit, wake) = (writer.database, writer.settings.writeTimeout, writer.wake)
             task = Task(executorPreference: executor) {
                 defer {
                     ended.set()
                     wake.yield()
                 }
                 return try await withTimeout(limit) {
-                    try await AuditLog.appendBehind(batch, lockWait: limit, on: client, logger: logger)
+                    try await database.appendBehind(batch, lockWait: limit)
                 }
             }
         }
@@ -243,7 +236,7 @@ public final class AuditWriter: Service, Sendable {
     /// The head this writer left, or the stored one when it does not know.
     private func currentHead() async throws -> AuditChainHead {
         if let known = state.withLock({ $0.head }) { return known }
-        return try await AuditLog(client: client, logger: logger).head()
+        return try await database.head()
     }
 
     /// `currentHead()`, or `nil` when it cannot be read in time.
@@ -364,11 +357,8 @@ public final class AuditWriter: Service, Sendable {
                 try await withTimeout(settings.writeTimeout) {
                     if attempt == 1, try await self.appendAfterKnownHead(events) { return }
                     self.state.withLock { $0.head = nil }
-                    try await self.client.withTransaction(logger: self.logger) { connection in
-                        _ = try await AuditLog.append(
-                            events, on: connection, logger: self.logger, checkingForStored: attempt > 1,
-                            lockWait: self.settings.writeTimeout)
-                    }
+                    try await self.database.append(
+                        events, checkingForStored: attempt > 1, lockWait: self.settings.writeTimeout)
                 }
                 return .success(())
             } catch {
@@ -396,7 +386,7 @@ extension AuditWriter {
     fileprivate func appendAfterKnownHead(_ events: [AuditLog.PreparedEvent]) async throws -> Bool {
         for _ in 0..<2 {
             let batch = AuditLog.ChainedBatch(events, after: try await currentHead())
-            if try await AuditLog.appendBehind(batch, lockWait: settings.writeTimeout, on: client, logger: logger) {
+            if try await database.appendBehind(batch, lockWait: settings.writeTimeout) {
                 state.withLock { $0.head = batch.next }
                 return true
             }

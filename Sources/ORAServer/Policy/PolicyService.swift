@@ -4,7 +4,6 @@ public import Logging
 public import ORACore
 public import ORADirectory
 public import ORAStore
-public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
 
@@ -21,7 +20,6 @@ public final class PolicyService: Service, Sendable {
     }
 
     private let store: PolicyStore
-    private let client: PostgresClient
     private let directory: DirectoryClient
     private let logger: Logger
     private let state = Mutex(Active(activation: nil, set: PolicySet(policies: [])))
@@ -29,12 +27,10 @@ public final class PolicyService: Service, Sendable {
     /// Creates the service.
     /// - Parameters:
     ///   - store: where versions are kept.
-    ///   - client: the database, for listening to activations.
     ///   - directory: resolves operators and machines for explanations.
     ///   - logger: where version changes are logged.
-    public init(store: PolicyStore, client: PostgresClient, directory: DirectoryClient, logger: Logger) {
+    public init(store: PolicyStore, directory: DirectoryClient, logger: Logger) {
         self.store = store
-        self.client = client
         self.directory = directory
         self.logger = logger
     }
@@ -258,13 +254,11 @@ public final class PolicyService: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try await self.client.withConnection { connection in
-                        try await connection.listen(on: PolicyStore.channel) { notifications in
-                            // Anything activated while this server was not listening.
+                    try await self.store.withActivations { activations in
+                        // Anything activated while this server was not listening.
+                        try await self.reload()
+                        for try await _ in activations {
                             try await self.reload()
-                            for try await _ in notifications {
-                                try await self.reload()
-                            }
                         }
                     }
                 } catch {

@@ -3,7 +3,6 @@ import HTTPTypes
 import Logging
 import ORACore
 import ORAStore
-import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
@@ -78,14 +77,12 @@ final class ReplicaBus: Service, Sendable {
     /// This replica's id, as in `server_instances`.
     let instance: UUID
     private let store: ReplicaStore
-    private let client: PostgresClient
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(instance: UUID, store: ReplicaStore, client: PostgresClient, logger: Logger) {
+    init(instance: UUID, store: ReplicaStore, logger: Logger) {
         self.instance = instance
         self.store = store
-        self.client = client
         self.logger = logger
     }
 
@@ -168,20 +165,11 @@ final class ReplicaBus: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try await self.client.withConnection { connection in
-                        try await connection.listen(on: ReplicaStore.channel(of: self.instance)) { calls in
-                            try await connection.listen(on: ReplicaStore.sessionsChannel) { changes in
-                                try await withThrowingTaskGroup(of: Void.self) { group in
-                                    group.addTask {
-                                        for try await call in calls { await self.received(call.payload) }
-                                    }
-                                    group.addTask {
-                                        for try await change in changes { await self.sessionChanged(change.payload) }
-                                    }
-                                    // Either ending means the connection is gone: listen again on a new one.
-                                    try await group.next()
-                                    group.cancelAll()
-                                }
+                    try await self.store.withMessages(for: self.instance) { messages in
+                        for try await message in messages {
+                            switch message {
+                            case .addressed(let payload): await self.received(payload)
+                            case .sessionChanged(let payload): await self.sessionChanged(payload)
                             }
                         }
                     }
