@@ -1,5 +1,4 @@
 public import Foundation
-import HTTPTypes
 public import Logging
 public import ORACore
 public import ORADirectory
@@ -67,7 +66,7 @@ public final class AgentService: Sendable {
 
     /// Creates an enrollment token for `lifetime` and `uses` enrollments of what `binding` allows; the creation
     /// is audited first.
-    /// - Throws: `APIError` 400 for a lifetime or number of uses out of range, 503 when it cannot be stored.
+    /// - Throws: `AgentError.invalidRequest` for a lifetime or number of uses out of range, `.databaseUnavailable`.
     public func createToken(
         by administrator: Operator,
         binding: EnrollmentBinding,
@@ -76,16 +75,12 @@ public final class AgentService: Sendable {
         comment: String?,
         source: String,
         now: Date = Date()
-    ) async throws(APIError) -> CreatedToken {
+    ) async throws(AgentError) -> CreatedToken {
         guard lifetime >= .seconds(60), lifetime <= Self.longestTokenLifetime else {
-            throw APIError(
-                .badRequest, code: "invalid_request",
-                message: "a token must be valid for between 1 minute and 30 days")
+            throw .invalidRequest("a token must be valid for between 1 minute and 30 days")
         }
         guard (1...Self.mostTokenUses).contains(uses) else {
-            throw APIError(
-                .badRequest, code: "invalid_request",
-                message: "a token must be good for between 1 and \(Self.mostTokenUses) enrollments")
+            throw .invalidRequest("a token must be good for between 1 and \(Self.mostTokenUses) enrollments")
         }
         if case .machine = binding, uses != 1 {
             throw .invalidRequest("a token bound to one machine is good for one enrollment")
@@ -97,11 +92,11 @@ public final class AgentService: Sendable {
 
     /// Authorises a new key for the enrolled or revoked machine `name`: a single-use token, bound to that name,
     /// with which its agent enrolls again; the old key stops working then, and a revocation is lifted.
-    /// - Throws: `APIError` 404 when no such machine was ever enrolled, 503 when it cannot be stored.
+    /// - Throws: `AgentError.unknownMachine` when no such machine was ever enrolled, `.databaseUnavailable`.
     public func authorizeRekey(
         of name: String, by administrator: Operator, lifetime: Duration, comment: String?, source: String,
         now: Date = Date()
-    ) async throws(APIError) -> CreatedToken {
+    ) async throws(AgentError) -> CreatedToken {
         let machine = try await self.machine(named: name)
         guard lifetime >= .seconds(60), lifetime <= .seconds(7 * 24 * 3600) else {
             throw .invalidRequest("a re-key token must be valid for between 1 minute and 7 days")
@@ -118,7 +113,7 @@ public final class AgentService: Sendable {
     private func storeToken(
         binding: EnrollmentBinding, rekey: Bool, by administrator: Operator, lifetime: Duration, uses: Int,
         comment: String?, source: String, now: Date, extra: [String: AuditValue] = [:]
-    ) async throws(APIError) -> CreatedToken {
+    ) async throws(AgentError) -> CreatedToken {
         if let comment, !AuditText.isBounded(comment, to: 500) {
             throw .invalidRequest("'comment' must be at most 500 characters")
         }
@@ -141,7 +136,7 @@ public final class AgentService: Sendable {
                 token, binding: binding, rekey: rekey, createdBy: administrator.dn, expiresAt: expiresAt, uses: uses,
                 comment: comment, auditEvent: event)
         } catch {
-            throw .databaseUnavailable(error, doing: "creating an enrollment token", logger: logger)
+            throw databaseFailed(error, doing: "creating an enrollment token")
         }
         return CreatedToken(token: token.value, expiresAt: expiresAt, uses: uses, binding: binding, rekey: rekey)
     }
@@ -173,42 +168,44 @@ public final class AgentService: Sendable {
     /// token. The enrollment and its event (`agent.enrolled`, or `agent.rekeyed` with both key fingerprints) are
     /// stored together; the agent of a replaced key is disconnected.
     /// - Returns: the machine as enrolled.
-    /// - Throws: `APIError` 400 for a malformed request, 401 for a bad token, 403 for a name that is not a domain
-    ///   computer or not one the token may enroll, 409 for a name enrolled already, 502/503 when the directory or
-    ///   the database cannot answer.
+    /// - Throws: `AgentError`: `.invalidRequest` for a malformed request, `.invalidEnrollmentToken`,
+    ///   `.notADomainMachine` or `.tokenNotFor` for a name the token may not enroll, `.alreadyEnrolled`, and
+    ///   `.directory` or `.databaseUnavailable` when they cannot answer.
     public func enroll(
         _ request: EnrollmentRequest, source: String, now: Date = Date()
-    ) async throws(APIError)
+    ) async throws(AgentError)
         -> MachineStore.Machine
     {
         let token = EnrollmentToken(value: request.token)
-        guard token.isWellFormed else { throw Self.invalidEnrollmentToken }
+        guard token.isWellFormed else { throw .invalidEnrollmentToken }
         let grant: MachineStore.TokenGrant?
         do {
             grant = try await store.grant(of: token, at: now)
         } catch {
-            throw .databaseUnavailable(error, doing: "checking an enrollment token", logger: logger)
+            throw databaseFailed(error, doing: "checking an enrollment token")
         }
-        guard let grant else { throw Self.invalidEnrollmentToken }
+        guard let grant else { throw .invalidEnrollmentToken }
         guard (try? DevicePublicKey.parse(request.publicKey)) != nil else {
-            throw APIError(
-                .badRequest, code: "invalid_request", message: DevicePublicKeyError().description)
+            throw .invalidRequest(DevicePublicKeyError().description)
         }
         for (name, text) in [
             ("machine", request.machine), ("os", request.operatingSystem), ("agent_version", request.agentVersion),
         ] where !AgentProtocol.isReportable(text) {
-            throw APIError(
-                .badRequest, code: "invalid_request",
-                message: "'\(name)' must be 1 to 200 characters without control characters")
+            throw .invalidRequest("'\(name)' must be 1 to 200 characters without control characters")
         }
-        guard grant.binding.mayName(request.machine) else { throw Self.notBoundTo(request.machine, grant.binding) }
-        let computer = try await directory.computer(
-            named: request.machine,
-            otherwise: APIError(
-                .forbidden, code: "not_a_domain_machine",
-                message:
-                    "the directory has no computer object named \(request.machine); only domain machines may enroll"))
-        guard grant.binding.admits(computer) else { throw Self.notBoundTo(request.machine, grant.binding) }
+        guard grant.binding.mayName(request.machine) else {
+            throw .tokenNotFor(machine: request.machine, binding: grant.binding)
+        }
+        let found: Computer?
+        do {
+            found = try await directory.computer(named: request.machine)
+        } catch {
+            throw .directory(error)
+        }
+        guard let computer = found else { throw .notADomainMachine(request.machine) }
+        guard grant.binding.admits(computer) else {
+            throw .tokenNotFor(machine: request.machine, binding: grant.binding)
+        }
         let machine = MachineStore.Machine(
             name: computer.name.lowercased(), computerDN: computer.dn.original, publicKey: request.publicKey,
             operatingSystem: request.operatingSystem, agentVersion: request.agentVersion, enrolledAt: now)
@@ -235,15 +232,11 @@ public final class AgentService: Sendable {
                     outcome: .success, details: details)
             }
         } catch MachineStore.EnrollmentError.alreadyEnrolled(let revoked) {
-            throw APIError(
-                .conflict, code: revoked ? "machine_revoked" : "already_enrolled",
-                message:
-                    "\(machine.name) is \(revoked ? "revoked" : "enrolled already"); only an administrator can give it a new key (ora agents rekey \(machine.name))"
-            )
+            throw .alreadyEnrolled(machine.name, revoked: revoked)
         } catch is MachineStore.EnrollmentError {
-            throw Self.invalidEnrollmentToken
+            throw .invalidEnrollmentToken
         } catch {
-            throw .databaseUnavailable(error, doing: "enrolling a machine", logger: logger)
+            throw databaseFailed(error, doing: "enrolling a machine")
         }
         if case .rekeyed = outcome {
             logger.notice("machine re-keyed", metadata: ["machine": "\(machine.name)"])
@@ -256,35 +249,35 @@ public final class AgentService: Sendable {
     }
 
     /// Every enrolled machine.
-    public func machines() async throws(APIError) -> [MachineStore.Machine] {
+    public func machines() async throws(AgentError) -> [MachineStore.Machine] {
         do {
             return try await store.machines()
         } catch {
-            throw .databaseUnavailable(error, doing: "listing machines", logger: logger)
+            throw databaseFailed(error, doing: "listing machines")
         }
     }
 
     /// The enrolled machine called `name`.
-    /// - Throws: `APIError` 404 when none is.
-    public func machine(named name: String) async throws(APIError) -> MachineStore.Machine {
+    /// - Throws: `AgentError.unknownMachine` when none is.
+    public func machine(named name: String) async throws(AgentError) -> MachineStore.Machine {
         let found: MachineStore.Machine?
         do {
             found = try await store.machine(named: name.lowercased())
         } catch {
-            throw .databaseUnavailable(error, doing: "looking up a machine", logger: logger)
+            throw databaseFailed(error, doing: "looking up a machine")
         }
-        guard let found else { throw Self.unknownMachine(name) }
+        guard let found else { throw .unknownMachine(name) }
         return found
     }
 
     /// Revokes the machine called `name`: the revocation is stored and its agent disconnected at once; the
     /// `agent.revoked` event goes through the journal, and the answer waits for it at most
     /// `SessionBroker.endRecordWait`.
-    /// - Throws: `APIError` 404 when no such machine is enrolled, 409 when it is already revoked.
+    /// - Throws: `AgentError.unknownMachine`, `.alreadyRevoked`.
     public func revoke(
         _ name: String, by administrator: Operator, source: String, now: Date = Date()
     )
-        async throws(APIError)
+        async throws(AgentError)
     {
         let machine = try await self.machine(named: name)
         let event = AuditEvent(
@@ -297,10 +290,10 @@ public final class AgentService: Sendable {
             // event through the journal.
             revoked = try await store.revoke(machine.name, by: administrator.dn, at: now, auditEvent: nil)
         } catch {
-            throw .databaseUnavailable(error, doing: "revoking a machine", logger: logger)
+            throw databaseFailed(error, doing: "revoking a machine")
         }
         guard revoked else {
-            throw APIError(.conflict, code: "already_revoked", message: "\(machine.name) is already revoked")
+            throw .alreadyRevoked(machine.name)
         }
         await gateway?.disconnect(machine.name)
         journal.record([event])
@@ -308,18 +301,9 @@ public final class AgentService: Sendable {
         await journal.waitUntilStored(event.id, atMost: SessionBroker.endRecordWait)
     }
 
-    static let invalidEnrollmentToken = APIError(
-        .unauthorized, code: "invalid_enrollment_token",
-        message: "the enrollment token is not valid: unknown, used up or expired; ask an administrator for a new one")
-
-    static func notBoundTo(_ name: String, _ binding: EnrollmentBinding) -> APIError {
-        APIError(
-            .forbidden, code: "token_not_for_machine",
-            message: "this enrollment token may enroll \(binding.description), which \(name) is not")
+    /// `.databaseUnavailable`, with the failure logged for the server's operators (the client is not told why).
+    private func databaseFailed(_ error: any Error, doing action: String) -> AgentError {
+        logDatabaseFailure(error, doing: action, logger: logger)
+        return .databaseUnavailable
     }
-
-    static func unknownMachine(_ name: String) -> APIError {
-        APIError(.notFound, code: "unknown_machine", message: "no machine named \(name) is enrolled")
-    }
-
 }

@@ -1,6 +1,5 @@
 import Crypto
 public import Foundation
-import HTTPTypes
 public import Logging
 public import ORACore
 public import ORAStore
@@ -30,7 +29,9 @@ public final class AuditService: Service, Sendable {
     }
 
     /// A page of events matching `filter`, newest first.
-    public func search(_ filter: AuditLog.Filter, before: Int64?, limit: Int) async throws(APIError) -> AuditLog.Page {
+    public func search(
+        _ filter: AuditLog.Filter, before: Int64?, limit: Int
+    ) async throws(AuditServiceError) -> AuditLog.Page {
         do {
             return try await log.search(filter, before: before, limit: limit)
         } catch {
@@ -39,7 +40,7 @@ public final class AuditService: Service, Sendable {
     }
 
     /// Every event of one remote assistance session, in order.
-    public func timeline(ofSession id: UUID) async throws(APIError) -> [ChainedAuditEvent] {
+    public func timeline(ofSession id: UUID) async throws(AuditServiceError) -> [ChainedAuditEvent] {
         do {
             return try await log.timeline(ofSession: id)
         } catch {
@@ -48,7 +49,7 @@ public final class AuditService: Service, Sendable {
     }
 
     /// Re-verifies the chain, or the events `from`…`through`.
-    public func verify(from: Int64?, through: Int64?) async throws(APIError) -> AuditLog.VerificationReport {
+    public func verify(from: Int64?, through: Int64?) async throws(AuditServiceError) -> AuditLog.VerificationReport {
         do {
             return try await log.verify(from: from, through: through, trustedKeys: trustedKeys)
         } catch {
@@ -62,12 +63,10 @@ public final class AuditService: Service, Sendable {
     }
 
     /// Signs and stores a checkpoint of the chain head now.
-    /// - Throws: `APIError` 409 when no signing key is configured, 503 when the database is down.
-    public func checkpoint(by actor: AuditActor, source: String?) async throws(APIError) -> AuditCheckpoint {
+    /// - Throws: `AuditServiceError.noSigningKey` when no signing key is configured, `.databaseUnavailable`.
+    public func checkpoint(by actor: AuditActor, source: String?) async throws(AuditServiceError) -> AuditCheckpoint {
         guard let key = settings.signingKey else {
-            throw APIError(
-                .conflict, code: "no_signing_key",
-                message: "this server has no audit signing key (audit.signing_key_file), so it cannot sign checkpoints")
+            throw .noSigningKey
         }
         do {
             return try await log.checkpoint(signingWith: key, actor: actor, source: source)
@@ -77,7 +76,7 @@ public final class AuditService: Service, Sendable {
     }
 
     /// Every checkpoint, oldest first.
-    public func checkpoints() async throws(APIError) -> [AuditCheckpoint] {
+    public func checkpoints() async throws(AuditServiceError) -> [AuditCheckpoint] {
         do {
             return try await log.checkpoints()
         } catch {
@@ -136,7 +135,8 @@ public final class AuditService: Service, Sendable {
         }
     }
 
-    private func unavailable(_ error: any Error) -> APIError {
-        .databaseUnavailable(error, doing: "reading the audit log", logger: logger)
+    private func unavailable(_ error: any Error) -> AuditServiceError {
+        logDatabaseFailure(error, doing: "reading the audit log", logger: logger)
+        return .databaseUnavailable
     }
 }

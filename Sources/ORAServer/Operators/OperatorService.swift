@@ -1,5 +1,4 @@
 public import Foundation
-import HTTPTypes
 public import Logging
 public import ORACore
 public import ORADirectory
@@ -17,7 +16,7 @@ public final class OperatorService: Sendable {
         public var roles: RoleAssignments
         /// Failed-login limits.
         public var loginLimits: LoginRateLimiter.Limits
-        /// How long a session lookup or change may wait for the database before the request gets 503.
+        /// How long a session lookup or change may wait for the database before the request is refused.
         public var databaseTimeout: Duration
         /// How often a session's account is checked again in the directory (exists, not locked or disabled); a
         /// session whose account fails the check is revoked.
@@ -116,9 +115,12 @@ public final class OperatorService: Sendable {
     /// Logs in `user` with `password` from `sourceAddress`. The name is bounded and normalised first
     /// (`LoginName`); failed logins count against that name, the person the directory finds for it, and the
     /// address.
-    /// - Throws: `APIError`: 400 for a name or password that cannot be anyone's, 401 for wrong credentials, 429 when
-    ///   limited, 503 when the directory or database is down.
-    public func login(user typed: String, password: String, sourceAddress: String) async throws(APIError) -> LoginResult {
+    /// - Throws: `OperatorError`: `.invalidRequest` for a name or password that cannot be anyone's,
+    ///   `.invalidCredentials`, `.tooManyAttempts` when limited, `.directory` or `.databaseUnavailable` when they
+    ///   are down.
+    public func login(
+        user typed: String, password: String, sourceAddress: String
+    ) async throws(OperatorError) -> LoginResult {
         let name: LoginName
         do {
             name = try LoginName(typed: typed)
@@ -197,7 +199,7 @@ public final class OperatorService: Sendable {
             logger.error(
                 "could not store an operator session",
                 metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-            throw .databaseUnavailable()
+            throw .databaseUnavailable
         }
         logger.info(
             "operator logged in", metadata: ["operator.dn": "\(person.dn)", "source.address": "\(sourceAddress)"])
@@ -206,19 +208,19 @@ public final class OperatorService: Sendable {
 
     /// The session of a bearer token. Once `Settings.accountCheckInterval` has passed since its account was last
     /// confirmed, the directory is asked again: a session whose account is gone, locked or disabled is revoked.
-    /// - Throws: `APIError` 401 for an unknown, expired or revoked token (or one just revoked for its account); 503
-    ///   when the database is down, or the directory when a check is due.
-    public func session(for token: OperatorToken) async throws(APIError) -> AuthenticatedSession {
-        guard token.isWellFormed else { throw .invalidToken }
+    /// - Throws: `OperatorError.notLoggedIn` for an unknown, expired or revoked token (or one just revoked for its
+    ///   account); `.databaseUnavailable`, or `.directory` when a check is due and it cannot answer.
+    public func session(for token: OperatorToken) async throws(OperatorError) -> AuthenticatedSession {
+        guard token.isWellFormed else { throw .notLoggedIn }
         let stored: OperatorSessionStore.Session?
         do {
             stored = try await withTimeout(settings.databaseTimeout) { [store] in try await store.session(for: token) }
         } catch {
             logger.error(
                 "could not look up a session", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-            throw .databaseUnavailable()
+            throw .databaseUnavailable
         }
-        guard let stored else { throw .invalidToken }
+        guard let stored else { throw .notLoggedIn }
         if Date().timeIntervalSince(stored.checkedAt) >= settings.accountCheckInterval.timeInterval {
             try await recheckAccount(of: stored)
         }
@@ -227,7 +229,7 @@ public final class OperatorService: Sendable {
 
     /// Why `person`'s account may not be used now (locked, disabled, gone), or `nil` when it may.
     /// - Throws: the directory's error when it cannot say.
-    private func accountRefusal(of person: Operator) async throws(APIError) -> String? {
+    private func accountRefusal(of person: Operator) async throws(OperatorError) -> String? {
         let dn: DistinguishedName
         do {
             dn = try DistinguishedName(person.dn)
@@ -248,15 +250,15 @@ public final class OperatorService: Sendable {
     }
 
     /// Checks the account of `session` in the directory: confirmed, the check is noted; refused, the session is
-    /// revoked at once (recorded as `operator.session_revoked`) and the request gets 401.
-    private func recheckAccount(of session: OperatorSessionStore.Session) async throws(APIError) {
+    /// revoked at once (recorded as `operator.session_revoked`) and the request is refused as not logged in.
+    private func recheckAccount(of session: OperatorSessionStore.Session) async throws(OperatorError) {
         guard let refusal = try await accountRefusal(of: session.person) else {
             do {
                 try await withTimeout(settings.databaseTimeout) { [store] in
                     try await store.markChecked(session.id, at: Date())
                 }
             } catch {
-                throw .databaseUnavailable()
+                throw .databaseUnavailable
             }
             return
         }
@@ -264,35 +266,34 @@ public final class OperatorService: Sendable {
             "operator session revoked: the account may no longer be used",
             metadata: ["operator.dn": "\(session.person.dn)", "reason": "\(refusal)"])
         try await revoke([session], by: .system(ServerApplication.instanceName), reason: refusal, source: nil)
-        throw .invalidToken
+        throw .notLoggedIn
     }
 
     /// The live sessions, newest first: every operator's, or only `operatorDN`'s.
-    public func liveSessions(of operatorDN: String? = nil) async throws(APIError) -> [OperatorSessionStore.Session] {
+    public func liveSessions(of operatorDN: String? = nil) async throws(OperatorError) -> [OperatorSessionStore.Session]
+    {
         do {
             return try await withTimeout(settings.databaseTimeout) { [store] in
                 try await store.liveSessions(of: operatorDN)
             }
         } catch {
-            throw .databaseUnavailable()
+            throw .databaseUnavailable
         }
     }
 
     /// Revokes the live session `id`, as an administrator.
-    /// - Throws: 404 when no live session has that id.
+    /// - Throws: `OperatorError.unknownOperatorSession` when no live session has that id.
     public func revokeSession(
         _ id: UUID, by administrator: Operator, reason: String?, source: String
-    ) async throws(APIError) -> OperatorSessionStore.Session {
+    ) async throws(OperatorError) -> OperatorSessionStore.Session {
         let found: OperatorSessionStore.Session?
         do {
             found = try await withTimeout(settings.databaseTimeout) { [store] in try await store.liveSession(id: id) }
         } catch {
-            throw .databaseUnavailable()
+            throw .databaseUnavailable
         }
         guard let found else {
-            throw APIError(
-                .notFound, code: "unknown_operator_session",
-                message: "no live operator session \(id.uuidString.lowercased())")
+            throw .unknownOperatorSession(id)
         }
         try await revoke(
             [found], by: .operator(dn: administrator.dn, account: administrator.account),
@@ -304,7 +305,7 @@ public final class OperatorService: Sendable {
     /// - Returns: the sessions revoked; none when they had none.
     public func revokeSessions(
         of name: String, by administrator: Operator, reason: String?, source: String
-    ) async throws(APIError) -> [OperatorSessionStore.Session] {
+    ) async throws(OperatorError) -> [OperatorSessionStore.Session] {
         let dn = try? DistinguishedName(name)
         let sessions = try await liveSessions().filter { session in
             session.person.account.lowercased() == name.lowercased()
@@ -320,7 +321,7 @@ public final class OperatorService: Sendable {
     /// log.
     private func revoke(
         _ sessions: [OperatorSessionStore.Session], by actor: AuditActor, reason: String, source: String?
-    ) async throws(APIError) {
+    ) async throws(OperatorError) {
         guard !sessions.isEmpty else { return }
         let revoked: [UUID]
         do {
@@ -328,7 +329,7 @@ public final class OperatorService: Sendable {
                 try await store.revoke(ids: sessions.map(\.id), by: actor.id, reason: reason)
             }
         } catch {
-            throw .databaseUnavailable()
+            throw .databaseUnavailable
         }
         let events = sessions.filter { revoked.contains($0.id) }.map { session in
             AuditEvent(
@@ -343,17 +344,17 @@ public final class OperatorService: Sendable {
     }
 
     /// Who the session's operator is now: groups resolved live (within the cache's short lifetime) and roles.
-    public func identity(of session: AuthenticatedSession) async throws(APIError) -> Identity {
+    public func identity(of session: AuthenticatedSession) async throws(OperatorError) -> Identity {
         try await identity(of: session.person, expiresAt: session.expiresAt)
     }
 
     /// The identity of `person`, with their groups and roles as the directory has them now.
-    public func identity(of person: Operator, expiresAt: Date) async throws(APIError) -> Identity {
+    public func identity(of person: Operator, expiresAt: Date) async throws(OperatorError) -> Identity {
         let dn: DistinguishedName
         do {
             dn = try DistinguishedName(person.dn)
         } catch {
-            throw APIError(.internalServerError, code: "invalid_operator", message: "the operator's DN is not valid")
+            throw .invalidOperatorDN
         }
         let groups: Set<DistinguishedName>
         do {
@@ -369,34 +370,33 @@ public final class OperatorService: Sendable {
             expiresAt: expiresAt)
     }
 
-    /// The identity of the request's operator, whatever their roles; 401 when the request has no valid token.
-    public func identity(ofRequest session: AuthenticatedSession?) async throws(APIError) -> Identity {
-        guard let session else { throw .invalidToken }
+    /// The identity of the request's operator, whatever their roles; `.notLoggedIn` without a valid token.
+    public func identity(ofRequest session: AuthenticatedSession?) async throws(OperatorError) -> Identity {
+        guard let session else { throw .notLoggedIn }
         return try await identity(of: session)
     }
 
-    /// The identity of the request's operator, refused with 403 unless they have one of `roles`.
+    /// The identity of the request's operator, refused (`.requiresRole`) unless they have one of `roles`.
     public func require(
         _ roles: Set<OperatorRole>,
         of session: AuthenticatedSession?,
         toDo action: String
-    ) async throws(APIError) -> Identity {
+    ) async throws(OperatorError) -> Identity {
         let identity = try await identity(ofRequest: session)
         guard !roles.isDisjoint(with: identity.roles) else {
-            let names = roles.sorted().map(\.rawValue).joined(separator: " or ")
-            throw APIError(.forbidden, code: "forbidden", message: "only an \(names) may \(action)")
+            throw .requiresRole(roles.sorted(), action: action)
         }
         return identity
     }
 
     /// Ends `session` at once; the logout is recorded afterwards through the journal (ending access never waits
     /// for the audit log).
-    /// - Throws: 503 when the database cannot revoke the token (it cannot be used then either).
-    public func logout(_ session: AuthenticatedSession, sourceAddress: String) async throws(APIError) {
+    /// - Throws: `.databaseUnavailable` when the database cannot revoke the token (it cannot be used then either).
+    public func logout(_ session: AuthenticatedSession, sourceAddress: String) async throws(OperatorError) {
         do {
             _ = try await withTimeout(settings.databaseTimeout) { [store] in try await store.revoke(session.token) }
         } catch {
-            throw .databaseUnavailable()
+            throw .databaseUnavailable
         }
         let event = AuditEvent(
             .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
@@ -405,8 +405,8 @@ public final class OperatorService: Sendable {
         await journal.waitUntilStored(event.id, atMost: SessionBroker.endRecordWait)
     }
 
-    /// Records a failed login; if the record cannot be written, the attempt is refused (503). The actor is the
-    /// person's DN when the directory found them, else the name as normalised.
+    /// Records a failed login; if the record cannot be written, the attempt is refused (`.auditUnavailable`). The
+    /// actor is the person's DN when the directory found them, else the name as normalised.
     private func recordFailure(
         _ name: LoginName,
         person dn: String?,
@@ -414,19 +414,19 @@ public final class OperatorService: Sendable {
         outcome: AuditOutcome,
         from sourceAddress: String,
         extra: [String: AuditValue] = [:]
-    ) async throws(APIError) {
+    ) async throws(OperatorError) {
         try await record(
             AuditEvent(
                 .operatorLoginFailed, actor: AuditActor(kind: .operator, id: dn ?? name.text, name: name.text),
                 source: sourceAddress, outcome: outcome, details: extra.merging(["reason": .string(reason)]) { $1 }))
     }
 
-    /// Refuses a login over the limits with 429. The refusal is recorded, but at most
+    /// Refuses a login over the limits (`.tooManyAttempts`). The refusal is recorded, but at most
     /// `limitedLoginsRecordedPerMinute` per address a minute, each with how many were only counted before it: a
     /// flood of refused logins must not become a flood of audit rows.
     private func refuseLimited(
         _ name: LoginName, person dn: String?, retryAfter: Duration, from sourceAddress: String
-    ) async throws(APIError) -> Never {
+    ) async throws(OperatorError) -> Never {
         if case .record(let suppressed) = refusals.withLock({ $0.sample(from: sourceAddress, now: now()) }) {
             var extra: [String: AuditValue] = [:]
             if suppressed > 0 { extra["suppressed_before"] = .integer(Int64(suppressed)) }
@@ -434,21 +434,18 @@ public final class OperatorService: Sendable {
                 name, person: dn, reason: "rate_limited", outcome: .denied, from: sourceAddress, extra: extra)
         }
         let seconds = max(1, Int(retryAfter.components.seconds) + 1)
-        throw APIError(
-            .tooManyRequests, code: "too_many_attempts",
-            message: "too many failed logins; try again in \(seconds) seconds",
-            headers: [.retryAfter: "\(seconds)"])
+        throw .tooManyAttempts(retryAfterSeconds: seconds)
     }
 
-    /// Records `event`, or refuses the action with 503 when the audit log cannot take it.
-    func record(_ event: AuditEvent) async throws(APIError) {
+    /// Records `event`, or refuses the action (`.auditUnavailable`) when the audit log cannot take it.
+    func record(_ event: AuditEvent) async throws(OperatorError) {
         do {
             try await audit.record(event)
         } catch {
             logger.error(
                 "refusing an action that cannot be audited",
                 metadata: ["audit.event": "\(event.name)", "error": "\(error.reason)"])
-            throw .auditUnavailable()
+            throw .auditUnavailable
         }
     }
 }

@@ -1,5 +1,4 @@
 public import Foundation
-import HTTPTypes
 public import Logging
 public import ORACore
 public import ORADirectory
@@ -78,21 +77,19 @@ public final class PolicyService: Service, Sendable {
     /// - Parameters:
     ///   - author: the administrator.
     ///   - source: where the request came from.
-    /// - Throws: `APIError` 422 listing every mistake, 409 on a conflict, 503 when the database is down.
+    /// - Throws: `PolicyError.invalidPolicySet` listing every mistake, `.conflict`, `.databaseUnavailable`.
     public func apply(
         files: [PolicySet.File],
         author: Operator,
         source: String,
         comment: String?,
         base: PolicyStore.Base
-    ) async throws(APIError) -> PolicyStore.ApplyOutcome {
+    ) async throws(PolicyError) -> PolicyStore.ApplyOutcome {
         let set: PolicySet
         do {
             set = try PolicyParser.parse(files)
         } catch {
-            throw APIError(
-                .unprocessableContent, code: "invalid_policy",
-                message: "the policy set has mistakes; nothing was changed", errors: error.errors.map(\.description))
+            throw .invalidPolicySet(mistakes: error.errors.map(\.description))
         }
         let outcome: PolicyStore.ApplyOutcome
         let eventID = UUID()
@@ -117,7 +114,7 @@ public final class PolicyService: Service, Sendable {
                     ])
             }
         } catch let conflict as PolicyStore.ConflictError {
-            throw APIError(.conflict, code: "conflict", message: conflict.description)
+            throw .conflict(conflict.description)
         } catch {
             throw databaseUnavailable(error)
         }
@@ -126,13 +123,13 @@ public final class PolicyService: Service, Sendable {
     }
 
     /// Makes an earlier version active again; the rollback and its `policy.rolled_back` event are stored together.
-    /// - Throws: `APIError` 404 for an unknown version, 503 when the database is down.
+    /// - Throws: `PolicyError.unknownVersion`, `.databaseUnavailable`.
     public func rollback(
         to version: Int64,
         actor: Operator,
         source: String,
         comment: String?
-    ) async throws(APIError) {
+    ) async throws(PolicyError) {
         let eventID = UUID()
         do {
             try await store.rollback(to: version, actor: actor.dn, comment: comment) { hash, previous in
@@ -147,7 +144,7 @@ public final class PolicyService: Service, Sendable {
                     ])
             }
         } catch let conflict as PolicyStore.ConflictError {
-            throw APIError(.notFound, code: "unknown_version", message: conflict.description)
+            throw .unknownVersion(conflict.description)
         } catch {
             throw databaseUnavailable(error)
         }
@@ -155,7 +152,7 @@ public final class PolicyService: Service, Sendable {
     }
 
     /// Every activation, newest first.
-    public func history() async throws(APIError) -> [PolicyStore.Activation] {
+    public func history() async throws(PolicyError) -> [PolicyStore.Activation] {
         do {
             return try await store.history()
         } catch {
@@ -166,53 +163,53 @@ public final class PolicyService: Service, Sendable {
     /// What the active version decides for the operator named `user` offering help to the machine `machine`, with
     /// groups and computer facts resolved from the directory now.
     /// - Returns: the decision and the version that made it.
-    /// - Throws: `APIError` 404 for an unknown operator or machine; 502/503 when the directory cannot answer.
+    /// - Throws: `PolicyError.unknownOperator` or `.unknownMachine`; `.directory` when it cannot answer.
     public func explain(
         user: String,
         machine: String,
         mode: AccessMode,
         ticket: String?,
         at date: Date
-    ) async throws(APIError) -> (decision: Decision, version: Int64?) {
+    ) async throws(PolicyError) -> (decision: Decision, version: Int64?) {
+        let found: (Operator?, Computer?)
         do {
-            guard let person = try await directory.person(named: user) else {
-                throw APIError(.notFound, code: "unknown_operator", message: "no single person is named \(user)")
-            }
-            guard let computer = try await directory.computer(named: machine) else {
-                throw APIError(.notFound, code: "unknown_machine", message: "no computer object is named \(machine)")
-            }
-            guard let dn = try? DistinguishedName(person.dn) else {
-                throw APIError.directory(.failed(reason: "the directory returned an invalid DN for \(user)"))
-            }
-            let groups = try await directory.groups(of: dn)
-            let active = self.active
-            let decision = active.set.decide(
-                operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: date)
-            return (decision, active.activation?.version)
-        } catch let error as APIError {
-            throw error
-        } catch let error as DirectoryError {
-            throw APIError.directory(error)
+            found.0 = try await directory.person(named: user)
+            found.1 = found.0 == nil ? nil : try await directory.computer(named: machine)
         } catch {
-            throw APIError.directoryUnavailable()
+            throw .directory(error)
         }
+        guard let person = found.0 else { throw .unknownOperator(user) }
+        guard let computer = found.1 else { throw .unknownMachine(machine) }
+        guard let dn = try? DistinguishedName(person.dn) else {
+            throw .directory(.failed(reason: "the directory returned an invalid DN for \(user)"))
+        }
+        let groups: Set<DistinguishedName>
+        do {
+            groups = try await directory.groups(of: dn)
+        } catch {
+            throw .directory(error)
+        }
+        let active = self.active
+        let decision = active.set.decide(
+            operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: date)
+        return (decision, active.activation?.version)
     }
 
     /// The strongest access an operator with `groups` may offer on `machine` now, with the machine's facts from the
     /// directory, and the sentence that says why. A ticket requirement does not count against it: the operator
     /// brings the ticket with the offer.
     /// - Returns: `nil` access when nothing may be offered; the explanation says why.
-    /// - Throws: `APIError` 502/503 when the directory cannot answer.
+    /// - Throws: `PolicyError.directory` when it cannot answer.
     public func strongestOffer(
         groups: [String], machine: String, at date: Date
-    ) async throws(APIError)
+    ) async throws(PolicyError)
         -> (access: AccessMode?, explanation: String)
     {
         let computer: Computer?
         do {
             computer = try await directory.computer(named: machine)
         } catch {
-            throw APIError.directory(error)
+            throw .directory(error)
         }
         guard let computer else { return (nil, "not a computer object in the directory") }
         let set = active.set
@@ -245,8 +242,9 @@ public final class PolicyService: Service, Sendable {
         }
     }
 
-    private func databaseUnavailable(_ error: any Error) -> APIError {
-        .databaseUnavailable(error, doing: "storing or reading policy versions", logger: logger)
+    private func databaseUnavailable(_ error: any Error) -> PolicyError {
+        logDatabaseFailure(error, doing: "storing or reading policy versions", logger: logger)
+        return .databaseUnavailable
     }
 
     /// Listens for activations until shutdown.

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -52,47 +51,41 @@ final class ScreenService: Sendable {
     // MARK: Viewer tickets
 
     /// A single-use viewer ticket for the session `snapshot` shows, for its helper, while the novice has accepted.
-    /// - Throws: `APIError` 403 for someone else's session, 409 when the session is not active or runs on another
-    ///   replica.
+    /// - Throws: `ScreenError`: `.onlyTheHelperMaySeeTheScreen` for someone else's session; `.sessionEnded`,
+    ///   `.notAccepted`, `.sessionElsewhere` or `.tooManyViewers` when no viewer may join now.
     func viewerTicket(
         for snapshot: SessionSnapshot, by identity: OperatorService.Identity
-    ) throws(APIError)
+    ) throws(ScreenError)
         -> TicketDocument
     {
         let id = snapshot.id
         guard snapshot.helperDN == identity.person.dn else {
-            throw APIError(
-                .forbidden, code: "forbidden", message: "only the helper of this session may see its screen")
+            throw .onlyTheHelperMaySeeTheScreen
         }
         guard let live = broker.live(id) else {
             if snapshot.hasEnded {
-                throw APIError(.conflict, code: "session_ended", message: "the session has ended")
+                throw .sessionEnded
             }
-            throw APIError(
-                .conflict, code: "session_elsewhere",
-                message: "the session runs on another server replica; ask that replica for the screen")
+            throw .sessionElsewhere
         }
         guard live.state.isActive else {
-            throw APIError(
-                .conflict, code: "not_accepted", message: "the person at the machine has not accepted the session")
+            throw .notAccepted
         }
         guard relay.viewers(of: id) < ScreenRelay.maximumViewersPerSession else {
-            throw APIError(
-                .conflict, code: "too_many_viewers",
-                message: "the session has \(ScreenRelay.maximumViewersPerSession) viewers already; close one first")
+            throw .tooManyViewers(ScreenRelay.maximumViewersPerSession)
         }
         let (ticket, expires) = relay.issueViewerTicket(for: id, holder: identity.person.dn)
         return TicketDocument(
             ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)", relayPort: relayPort, expiresAt: expires)
     }
 
-    /// Checks a viewer's ticket before the WebSocket upgrade; a refusal is recorded and answered with 403.
-    func admitViewer(ticket: String?, source: String) async throws(APIError) {
+    /// Checks a viewer's ticket before the WebSocket upgrade; a refusal is recorded.
+    func admitViewer(ticket: String?, source: String) async throws(ScreenError) {
         do throws(ScreenTicketError) {
             _ = try relay.checkViewerTicket(ticket ?? "")
         } catch {
             await refuse(error, leg: .viewer, source: source)
-            throw APIError(.forbidden, code: error.code, message: error.description)
+            throw .ticketRefused(error)
         }
     }
 
@@ -157,7 +150,7 @@ final class ScreenService: Sendable {
             await relay.close(connection, failure: true, reason: "agent_unavailable")
             return nil
         }
-        do throws(APIError) {
+        do throws(SessionError) {
             try await broker.record(
                 AuditEvent(
                     .screenOpened, actor: .operator(dn: live.offer.helper.dn, account: live.offer.helper.account),

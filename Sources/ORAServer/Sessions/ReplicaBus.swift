@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import Logging
 import ORACore
 import ORAStore
@@ -24,26 +23,16 @@ enum ReplicaCall: Codable, Sendable {
 enum ReplicaAnswer: Codable, Sendable {
     /// The session acted on; its state is in the `sessions` table, written before this answer.
     case session(UUID)
-    case refused(status: Int, code: String, message: String, retryAfter: String?)
+    /// The other replica refused, for this reason.
+    case refused(ReplicaRefusal)
     case done
 
-    init(_ error: APIError) {
-        self = .refused(
-            status: error.status.code, code: error.code, message: error.message,
-            retryAfter: error.headers[.retryAfter])
-    }
-
-    /// The session's id, or the refusal as the `APIError` it was on the other replica.
-    func session() throws(APIError) -> UUID {
+    /// The session's id, or the refusal the other replica gave.
+    func session() throws(SessionError) -> UUID {
         switch self {
-        case .session(let id):
-            return id
-        case .refused(let status, let code, let message, let retryAfter):
-            throw APIError(
-                .init(code: status), code: code, message: message,
-                headers: retryAfter.map { [.retryAfter: $0] } ?? [:])
-        case .done:
-            throw APIError(.internalServerError, code: "internal", message: "the other server gave no session")
+        case .session(let id): return id
+        case .refused(let refusal): throw .refusedElsewhere(refusal)
+        case .done: throw .unreadableReplicaAnswer
         }
     }
 }
@@ -92,10 +81,11 @@ final class ReplicaBus: Service, Sendable {
     }
 
     /// Asks `instance` to do `call` and waits for its answer.
-    /// - Throws: `APIError` 503 when the message cannot be sent or no answer comes within `timeout`.
+    /// - Throws: `SessionError.replicaDidNotAnswer` when the message cannot be sent or no answer comes within
+    ///   `timeout`.
     func call(
         _ call: ReplicaCall, on instance: UUID, timeout: Duration = .seconds(10)
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> ReplicaAnswer
     {
         let id = UUID()
@@ -103,10 +93,10 @@ final class ReplicaBus: Service, Sendable {
         do {
             payload = try Self.encode(Envelope(id: id, replyTo: self.instance, call: call))
         } catch {
-            throw APIError(.internalServerError, code: "internal", message: "the request could not be encoded")
+            throw .unreadableReplicaAnswer
         }
         guard payload.utf8.count < 8000 else {
-            throw APIError(.badRequest, code: "invalid_request", message: "the request is too large to pass on")
+            throw .tooLargeToPassOn
         }
         let answer = await withCheckedContinuation { continuation in
             state.withLock { $0.pending[id] = continuation }
@@ -131,9 +121,7 @@ final class ReplicaBus: Service, Sendable {
             }
         }
         guard let answer else {
-            throw APIError(
-                .serviceUnavailable, code: "server_unavailable",
-                message: "the server the machine's agent is connected to did not answer; try again")
+            throw .replicaDidNotAnswer
         }
         return answer
     }
@@ -204,7 +192,7 @@ final class ReplicaBus: Service, Sendable {
             let handler = state.withLock { $0.handler }
             let answer =
                 await handler?(call)
-                ?? ReplicaAnswer(APIError(.serviceUnavailable, code: "server_starting", message: "try again"))
+                ?? .refused(ReplicaRefusal(SessionError.replicaStarting))
             do {
                 try await store.notify(
                     ReplicaStore.channel(of: replyTo), Self.encode(Envelope(id: envelope.id, answer: answer)))

@@ -1,5 +1,4 @@
 public import Foundation
-import HTTPTypes
 import Logging
 public import ORACore
 import ORADirectory
@@ -32,7 +31,7 @@ public final class SessionBroker: Service, Sendable {
         /// Ended sessions, kept a while so helpers can read how they ended.
         var ended: [UUID: (live: Live, at: Date)] = [:]
         var watchers: [UUID: [UUID: AsyncStream<SessionSnapshot>.Continuation]] = [:]
-        var offersByMachine: [String: [Date]] = [:]
+        var offers: OfferRateLimiter
         /// Machines with an offer being recorded: one session per machine, even for offers made at once.
         var reserved: Set<String> = []
     }
@@ -46,7 +45,7 @@ public final class SessionBroker: Service, Sendable {
     private let settings: AgentSettings
     private let screens: ScreenRelay
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     /// Told of every change of every session, with its revision.
     private let changes = Mutex<(@Sendable (SessionSnapshot, Int) async -> Void)?>(nil)
 
@@ -71,6 +70,7 @@ public final class SessionBroker: Service, Sendable {
         self.settings = settings
         self.screens = screens
         self.logger = logger
+        state = Mutex(State(offers: OfferRateLimiter(offersPerWindow: settings.offersPerMachinePerMinute)))
     }
 
     /// Tells `handler` the state of every session at its start and after every change.
@@ -93,9 +93,9 @@ public final class SessionBroker: Service, Sendable {
     /// Offers assistance to `machineName` as `identity`: decides with the active policy and the directory's facts
     /// now, records `offer.requested` (or `offer.denied`) first, then sends the offer to the agent.
     /// - Returns: the new session.
-    /// - Throws: `APIError` 403 with the explanation when policy denies it, 404 for a machine that is not
-    ///   enrolled, 409 when it is offline or already in a session, 429 when it was offered help too often,
-    ///   503 when the directory or the audit log is unavailable.
+    /// - Throws: `SessionError`: `.deniedByPolicy` with the explanation, `.machine` for a machine that is not
+    ///   enrolled, `.machineOffline` or `.machineBusy`, `.tooManyOffers` when it was offered help too often,
+    ///   `.directory` or `.auditUnavailable` when they cannot answer.
     public func offer(
         by identity: OperatorService.Identity,
         to machineName: String,
@@ -104,32 +104,41 @@ public final class SessionBroker: Service, Sendable {
         reason: String?,
         source: String,
         now: Date = Date()
-    ) async throws(APIError) -> SessionSnapshot {
+    ) async throws(SessionError) -> SessionSnapshot {
         // What the person at the machine is shown must read as it is: no control characters, and none that reorder
         // or hide the text around them.
-        if let reason, reason.count > 500 || !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
+        if let reason,
+            reason.count > 500 || !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
         {
             throw .invalidRequest(
-                "the reason must be 1 to 500 characters on one line, without invisible formatting characters (bidirectional overrides, zero-width characters)"
+                "the reason must be 1 to 500 characters on one line, without invisible formatting characters "
+                    + "(bidirectional overrides, zero-width characters)"
             )
         }
-        if let ticket, ticket.count > 100 || !AgentProtocol.isReportable(ticket) || AuditText.hasInvisibleFormatting(ticket)
+        if let ticket,
+            ticket.count > 100 || !AgentProtocol.isReportable(ticket) || AuditText.hasInvisibleFormatting(ticket)
         {
             throw .invalidRequest(
                 "the ticket must be 1 to 100 characters on one line, without invisible formatting characters")
         }
-        let enrolled = try await agents.machine(named: machineName)
-        guard enrolled.revokedAt == nil else {
-            throw APIError(.conflict, code: "machine_revoked", message: "\(enrolled.name) is revoked")
+        let enrolled: MachineStore.Machine
+        do {
+            enrolled = try await agents.machine(named: machineName)
+        } catch {
+            throw .machine(error)
         }
+        guard enrolled.revokedAt == nil else { throw .machineRevoked(enrolled.name) }
         let actor = AuditActor.operator(dn: identity.person.dn, account: identity.person.account)
         let computer: Computer
-        do {
-            computer = try await directory.computer(
-                named: enrolled.name,
-                otherwise: APIError(
-                    .conflict, code: "not_in_directory",
-                    message: "\(enrolled.name) is no longer a computer object in the directory"))
+        do throws(SessionError) {
+            let found: Computer?
+            do {
+                found = try await directory.computer(named: enrolled.name)
+            } catch {
+                throw .directory(error)
+            }
+            guard let found else { throw .notInDirectory(enrolled.name) }
+            computer = found
         } catch {
             // Refused without a decision (the directory could not say what the machine is): recorded all the same.
             try await record(
@@ -153,7 +162,7 @@ public final class SessionBroker: Service, Sendable {
         ]
         /// Records the refusal as `offer.denied` (by policy: `denied`; otherwise `failure`, saying why), then
         /// refuses.
-        func refuse(_ error: APIError, outcome: AuditOutcome) async throws(APIError) -> Never {
+        func refuse(_ error: SessionError, outcome: AuditOutcome) async throws(SessionError) -> Never {
             var recorded = details
             if outcome == .failure { recorded["refused"] = .string(error.code) }
             try await record(
@@ -165,26 +174,18 @@ public final class SessionBroker: Service, Sendable {
         guard let allowed = decision.allowed, allowed >= mode, let consentTimeout = decision.consentTimeout,
             let maximumDuration = decision.maximumDuration
         else {
-            try await refuse(
-                APIError(.forbidden, code: "denied_by_policy", message: decision.explanation), outcome: .denied)
+            try await refuse(.deniedByPolicy(explanation: decision.explanation), outcome: .denied)
         }
         let session = UUID()
-        let refusal: APIError? = state.withLock { state in
+        let refusal: SessionError? = state.withLock { state in
             if state.reserved.contains(enrolled.name)
                 || state.sessions.values.contains(where: { $0.offer.machine == enrolled.name })
             {
-                return APIError(
-                    .conflict, code: "machine_busy", message: "\(enrolled.name) is already in a session")
+                return .machineBusy(enrolled.name)
             }
-            let recent = (state.offersByMachine[enrolled.name] ?? []).filter { now.timeIntervalSince($0) < 60 }
-            if recent.count >= settings.offersPerMachinePerMinute {
-                return APIError(
-                    .tooManyRequests, code: "too_many_offers",
-                    message:
-                        "\(enrolled.name) was offered help \(recent.count) times in the last minute; wait a moment",
-                    headers: [.retryAfter: "60"])
+            if case .limited(let recent, let retryAfter) = state.offers.admit(enrolled.name, at: now) {
+                return .tooManyOffers(machine: enrolled.name, recent: recent, retryAfter: retryAfter)
             }
-            state.offersByMachine[enrolled.name] = recent + [now]
             state.reserved.insert(enrolled.name)
             return nil
         }
@@ -195,9 +196,7 @@ public final class SessionBroker: Service, Sendable {
         }
         if let refusal { try await refuse(refusal, outcome: .failure) }
         guard gateway.isOnline(enrolled.name) else {
-            try await refuse(
-                APIError(.conflict, code: "machine_offline", message: "\(enrolled.name) is not connected"),
-                outcome: .failure)
+            try await refuse(.machineOffline(enrolled.name), outcome: .failure)
         }
         let offer = Offer(
             session: session, machine: enrolled.name,
@@ -234,17 +233,16 @@ public final class SessionBroker: Service, Sendable {
     // MARK: Helper actions
 
     /// Asks the novice to grant control, as the session's helper.
-    /// - Throws: `APIError` 404 for a session the operator cannot see, 403 for someone else's, 409 when control
-    ///   cannot be requested now (with why).
+    /// - Throws: `SessionError.unknownSession` for a session the operator cannot see,
+    ///   `.onlyTheHelperMayRequestControl`, `.invalidState` when control cannot be requested now (with why).
     public func requestControl(
         _ id: UUID, by identity: OperatorService.Identity, source: String
     )
-        async throws(APIError) -> SessionSnapshot
+        async throws(SessionError) -> SessionSnapshot
     {
         let live = try visible(id, to: identity)
         guard live.offer.helper.dn == identity.person.dn else {
-            throw APIError(
-                .forbidden, code: "forbidden", message: "only the helper of this session may request control")
+            throw .onlyTheHelperMayRequestControl
         }
         let (_, request) = try await transition(
             id, .requestControl,
@@ -254,18 +252,17 @@ public final class SessionBroker: Service, Sendable {
     }
 
     /// Ends a session, as its helper or an administrator.
-    /// - Throws: `APIError` 404 for a session the operator cannot see, 403 for someone else's (unless an
-    ///   administrator), 409 when it has already ended.
+    /// - Throws: `SessionError.unknownSession` for a session the operator cannot see,
+    ///   `.onlyTheHelperOrAnAdministratorMayEnd`, `.sessionEnded` or `.invalidState` when it has already ended.
     public func end(
         _ id: UUID, by identity: OperatorService.Identity, source: String
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> SessionSnapshot
     {
         let live = try visible(id, to: identity)
         let isHelper = live.offer.helper.dn == identity.person.dn
         guard isHelper || identity.roles.contains(.administrator) else {
-            throw APIError(
-                .forbidden, code: "forbidden", message: "only the helper or an administrator may end a session")
+            throw .onlyTheHelperOrAnAdministratorMayEnd
         }
         _ = try await transition(
             id, .end(isHelper ? .helperEnded : .adminTerminated),
@@ -283,14 +280,14 @@ public final class SessionBroker: Service, Sendable {
     }
 
     /// One session, if `identity` may see it.
-    public func session(_ id: UUID, for identity: OperatorService.Identity) throws(APIError) -> SessionSnapshot {
+    public func session(_ id: UUID, for identity: OperatorService.Identity) throws(SessionError) -> SessionSnapshot {
         Self.snapshot(try visible(id, to: identity), id: id)
     }
 
     /// The session's state now and at every change, until it ends.
     public func watch(
         _ id: UUID, for identity: OperatorService.Identity
-    ) throws(APIError)
+    ) throws(SessionError)
         -> AsyncStream<SessionSnapshot>
     {
         let live = try visible(id, to: identity)
@@ -506,11 +503,11 @@ public final class SessionBroker: Service, Sendable {
         source: String?,
         details: [String: AuditValue] = [:],
         confirmingWithin wait: Duration = SessionBroker.endRecordWait
-    ) async throws(APIError) -> (SessionSnapshot, Int) {
+    ) async throws(SessionError) -> (SessionSnapshot, Int) {
         let now = AuditTimestamp.now
-        let result = state.withLock { state -> Result<(Live, Live, SessionStateMachine.Step), APIError> in
+        let result = state.withLock { state -> Result<(Live, Live, SessionStateMachine.Step), SessionError> in
             guard var live = state.sessions[id] else {
-                return .failure(APIError(.conflict, code: "session_ended", message: "the session has ended"))
+                return .failure(.sessionEnded)
             }
             let before = live
             do throws(SessionTransitionError) {
@@ -519,7 +516,7 @@ public final class SessionBroker: Service, Sendable {
                 state.sessions[id] = live
                 return .success((before, live, step))
             } catch {
-                return .failure(APIError(.conflict, code: "invalid_state", message: error.description))
+                return .failure(.invalidState(error))
             }
         }
         let (before, after, step) = try result.get()
@@ -528,7 +525,7 @@ public final class SessionBroker: Service, Sendable {
                 step, of: after, id: id, actor: actor, source: source, details: details, confirmingWithin: wait)
             return (Self.snapshot(after, id: id), after.machine.controlRequests)
         }
-        do throws(APIError) {
+        do throws(SessionError) {
             for event in events(of: step, of: after, id: id, actor: actor, source: source, details: details) {
                 try await record(event)
             }
@@ -563,7 +560,7 @@ public final class SessionBroker: Service, Sendable {
 
     /// Ends a session for a reason of the server's (agent gone, shutdown, policy, membership), recording it.
     private func end(_ id: UUID, reason: SessionEndReason, actor: AuditActor) async {
-        do throws(APIError) {
+        do throws(SessionError) {
             // A stopping server does not wait for the records of the sessions it ends: the journal keeps them.
             try await transition(
                 id, .end(reason), actor: actor, source: nil,
@@ -648,10 +645,10 @@ public final class SessionBroker: Service, Sendable {
         state.withLock { $0.sessions[id]?.offer.machine == machine }
     }
 
-    private func visible(_ id: UUID, to identity: OperatorService.Identity) throws(APIError) -> Live {
+    private func visible(_ id: UUID, to identity: OperatorService.Identity) throws(SessionError) -> Live {
         let found = state.withLock { $0.sessions[id] ?? $0.ended[id]?.live }
         guard let found, identity.maySee(Self.snapshot(found, id: id)) else {
-            throw APIError(.notFound, code: "unknown_session", message: "no session \(id) is known here")
+            throw .unknownSession(id)
         }
         return found
     }
@@ -671,15 +668,15 @@ public final class SessionBroker: Service, Sendable {
             deadline: live.machine.deadline?.date, controlRequests: live.machine.controlRequests)
     }
 
-    /// Records `event`, or refuses with 503 when the audit log cannot take it.
-    func record(_ event: AuditEvent) async throws(APIError) {
+    /// Records `event`, or refuses when the audit log cannot take it.
+    func record(_ event: AuditEvent) async throws(SessionError) {
         do {
             try await audit.record(event)
         } catch {
             logger.error(
                 "refusing an action that cannot be audited",
                 metadata: ["audit.event": "\(event.name)", "error": "\(error.reason)"])
-            throw .auditUnavailable()
+            throw .auditUnavailable
         }
     }
 }

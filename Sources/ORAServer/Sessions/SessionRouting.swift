@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import Logging
 import ORACore
 import ORAStore
@@ -15,7 +14,7 @@ final class SessionRouting: Service, Sendable {
     private let operators: OperatorService
     private let bus: ReplicaBus
     private let store: ReplicaStore
-    private let logger: Logger
+    fileprivate let logger: Logger
 
     init(
         broker: SessionBroker,
@@ -45,11 +44,16 @@ final class SessionRouting: Service, Sendable {
             await bus.announce(snapshot.id)
         }
         bus.handle { [broker, gateway, operators] call in
-            do throws(APIError) {
+            do throws(SessionError) {
                 switch call {
                 case .offer(let identity, let machine, let mode, let ticket, let reason, let source):
                     // Groups as the directory has them now, resolved here as for any offer.
-                    let resolved = try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
+                    let resolved: OperatorService.Identity
+                    do throws(OperatorError) {
+                        resolved = try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
+                    } catch {
+                        return .refused(ReplicaRefusal(error))
+                    }
                     return .session(
                         try await broker.offer(
                             by: resolved, to: machine, mode: mode, ticket: ticket, reason: reason, source: source
@@ -63,7 +67,7 @@ final class SessionRouting: Service, Sendable {
                     return .done
                 }
             } catch {
-                return ReplicaAnswer(error)
+                return .refused(ReplicaRefusal(error))
             }
         }
     }
@@ -78,7 +82,7 @@ final class SessionRouting: Service, Sendable {
         ticket: String?,
         reason: String?,
         source: String
-    ) async throws(APIError) -> SessionSnapshot {
+    ) async throws(SessionError) -> SessionSnapshot {
         let name = machineName.lowercased()
         if !gateway.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance {
             let call = ReplicaCall.offer(
@@ -92,12 +96,12 @@ final class SessionRouting: Service, Sendable {
     /// Asks the novice for control, on the replica running the session.
     func requestControl(
         _ id: UUID, by identity: OperatorService.Identity, source: String
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> SessionSnapshot
     {
         try await act(
             on: id, for: identity,
-            here: { [broker] () async throws(APIError) in
+            here: { [broker] () async throws(SessionError) in
                 try await broker.requestControl(id, by: identity, source: source)
             }, there: .requestControl(session: id, identity: identity.passedOn, source: source))
     }
@@ -105,12 +109,12 @@ final class SessionRouting: Service, Sendable {
     /// Ends a session, on the replica running it.
     func end(
         _ id: UUID, by identity: OperatorService.Identity, source: String
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> SessionSnapshot
     {
         try await act(
             on: id, for: identity,
-            here: { [broker] () async throws(APIError) in
+            here: { [broker] () async throws(SessionError) in
                 try await broker.end(id, by: identity, source: source)
             }, there: .end(session: id, identity: identity.passedOn, source: source))
     }
@@ -119,9 +123,9 @@ final class SessionRouting: Service, Sendable {
     private func act(
         on id: UUID,
         for identity: OperatorService.Identity,
-        here: () async throws(APIError) -> SessionSnapshot,
+        here: () async throws(SessionError) -> SessionSnapshot,
         there call: ReplicaCall
-    ) async throws(APIError) -> SessionSnapshot {
+    ) async throws(SessionError) -> SessionSnapshot {
         if broker.runsHere(id) { return try await here() }
         let running = try await elsewhere(id, for: identity)
         return try await stored(bus.call(call, on: running.instance), for: identity)
@@ -131,7 +135,7 @@ final class SessionRouting: Service, Sendable {
     /// state need not fit in a notification).
     private func stored(
         _ answer: ReplicaAnswer, for identity: OperatorService.Identity
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> SessionSnapshot
     {
         try await snapshot(of: elsewhere(answer.session(), for: identity))
@@ -140,23 +144,23 @@ final class SessionRouting: Service, Sendable {
     // MARK: Reading
 
     /// The machines whose agents are connected to this replica or to another one that is running.
-    func onlineMachines() async throws(APIError) -> Set<String> {
+    func onlineMachines() async throws(SessionError) -> Set<String> {
         do {
             return try await store.connectedMachines().union(gateway.onlineMachines)
         } catch {
-            throw .databaseUnavailable(error, doing: "listing connected machines", logger: logger)
+            throw databaseFailed(error, doing: "listing connected machines")
         }
     }
 
     /// The sessions `identity` may see, on every replica: those running and those ended in the last hour.
-    func sessions(for identity: OperatorService.Identity) async throws(APIError) -> [SessionSnapshot] {
+    func sessions(for identity: OperatorService.Identity) async throws(SessionError) -> [SessionSnapshot] {
         var sessions = broker.sessions(for: identity)
         let known = Set(sessions.map(\.id))
         let stored: [ReplicaStore.StoredSession]
         do {
             stored = try await store.sessions(notOn: bus.instance, changedSince: Date().addingTimeInterval(-3600))
         } catch {
-            throw .databaseUnavailable(error, doing: "reading sessions and connections", logger: logger)
+            throw databaseFailed(error, doing: "reading sessions and connections")
         }
         for session in stored where !known.contains(session.id) {
             if let snapshot = Self.decode(session), identity.maySee(snapshot) { sessions.append(snapshot) }
@@ -165,7 +169,7 @@ final class SessionRouting: Service, Sendable {
     }
 
     /// One session, wherever it runs.
-    func session(_ id: UUID, for identity: OperatorService.Identity) async throws(APIError) -> SessionSnapshot {
+    func session(_ id: UUID, for identity: OperatorService.Identity) async throws(SessionError) -> SessionSnapshot {
         if broker.runsHere(id) { return try broker.session(id, for: identity) }
         return try await snapshot(of: elsewhere(id, for: identity))
     }
@@ -173,7 +177,7 @@ final class SessionRouting: Service, Sendable {
     /// The session's state now and at every change until it ends, wherever it runs.
     func watch(
         _ id: UUID, for identity: OperatorService.Identity
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> AsyncStream<SessionSnapshot>
     {
         if broker.runsHere(id) { return try broker.watch(id, for: identity) }
@@ -258,35 +262,35 @@ final class SessionRouting: Service, Sendable {
 
     // MARK: Helpers
 
-    private func connectedInstance(of machine: String) async throws(APIError) -> UUID? {
+    private func connectedInstance(of machine: String) async throws(SessionError) -> UUID? {
         do {
             return try await store.connectedInstance(of: machine)
         } catch {
-            throw .databaseUnavailable(error, doing: "reading sessions and connections", logger: logger)
+            throw databaseFailed(error, doing: "reading sessions and connections")
         }
     }
 
     /// The copy of a session another replica runs, if `identity` may see it.
     private func elsewhere(
         _ id: UUID, for identity: OperatorService.Identity
-    ) async throws(APIError)
+    ) async throws(SessionError)
         -> ReplicaStore.StoredSession
     {
         let stored: ReplicaStore.StoredSession?
         do {
             stored = try await store.session(id)
         } catch {
-            throw .databaseUnavailable(error, doing: "reading sessions and connections", logger: logger)
+            throw databaseFailed(error, doing: "reading sessions and connections")
         }
         guard let stored, let snapshot = Self.decode(stored), identity.maySee(snapshot) else {
-            throw APIError(.notFound, code: "unknown_session", message: "no session \(id) is known here")
+            throw .unknownSession(id)
         }
         return stored
     }
 
-    private func snapshot(of stored: ReplicaStore.StoredSession) throws(APIError) -> SessionSnapshot {
+    private func snapshot(of stored: ReplicaStore.StoredSession) throws(SessionError) -> SessionSnapshot {
         guard let snapshot = Self.decode(stored) else {
-            throw APIError(.internalServerError, code: "internal", message: "the session's stored state is not valid")
+            throw .unreadableReplicaAnswer
         }
         return snapshot
     }
@@ -302,6 +306,14 @@ final class SessionRouting: Service, Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return try? decoder.decode(SessionSnapshot.self, from: Data(stored.snapshot.utf8))
+    }
+}
+
+extension SessionRouting {
+    /// `.databaseUnavailable`, with the failure logged for the server's operators (the client is not told why).
+    fileprivate func databaseFailed(_ error: any Error, doing action: String) -> SessionError {
+        logDatabaseFailure(error, doing: action, logger: logger)
+        return .databaseUnavailable
     }
 }
 

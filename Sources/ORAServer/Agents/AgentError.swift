@@ -1,0 +1,69 @@
+public import ORACore
+public import ORADirectory
+
+/// Why `AgentService` refused: enrollment, tokens and the register of machines.
+public enum AgentError: ServiceError, Equatable {
+    /// A value in the request is out of range or malformed; says which and why.
+    case invalidRequest(String)
+    /// The enrollment token is unknown, used up or expired.
+    case invalidEnrollmentToken
+    /// The token may enroll only what its binding allows, and `machine` is not that.
+    case tokenNotFor(machine: String, binding: EnrollmentBinding)
+    /// The directory has no computer object with this name.
+    case notADomainMachine(String)
+    /// The name is enrolled (or revoked) already; only an administrator's re-key gives it a new key.
+    case alreadyEnrolled(String, revoked: Bool)
+    /// No machine of this name is enrolled.
+    case unknownMachine(String)
+    /// The machine is revoked already.
+    case alreadyRevoked(String)
+    /// The directory could not answer.
+    case directory(DirectoryError)
+    /// The database could not be reached (the cause is in the server's log).
+    case databaseUnavailable
+
+    public var code: String {
+        switch self {
+        case .invalidRequest: "invalid_request"
+        case .invalidEnrollmentToken: "invalid_enrollment_token"
+        case .tokenNotFor: "token_not_for_machine"
+        case .notADomainMachine: "not_a_domain_machine"
+        case .alreadyEnrolled(_, let revoked): revoked ? "machine_revoked" : "already_enrolled"
+        case .unknownMachine: "unknown_machine"
+        case .alreadyRevoked: "already_revoked"
+        case .directory(let error): error.code
+        case .databaseUnavailable: "database_unavailable"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidRequest(let message): message
+        case .invalidEnrollmentToken:
+            "the enrollment token is not valid: unknown, used up or expired; ask an administrator for a new one"
+        case .tokenNotFor(let machine, let binding):
+            "this enrollment token may enroll \(binding.description), which \(machine) is not"
+        case .notADomainMachine(let name):
+            "the directory has no computer object named \(name); only domain machines may enroll"
+        case .alreadyEnrolled(let name, let revoked):
+            "\(name) is \(revoked ? "revoked" : "enrolled already"); only an administrator can give it a new key "
+                + "(ora agents rekey \(name))"
+        case .unknownMachine(let name): "no machine named \(name) is enrolled"
+        case .alreadyRevoked(let name): "\(name) is already revoked"
+        case .directory(let error): error.message
+        case .databaseUnavailable: CommonFailure.databaseUnavailable
+        }
+    }
+
+    public var kind: ServiceErrorKind {
+        switch self {
+        case .invalidRequest: .invalid
+        case .invalidEnrollmentToken: .unauthenticated
+        case .tokenNotFor, .notADomainMachine: .forbidden
+        case .alreadyEnrolled, .alreadyRevoked: .conflict
+        case .unknownMachine: .notFound
+        case .directory(let error): error.kind
+        case .databaseUnavailable: .unavailable
+        }
+    }
+}

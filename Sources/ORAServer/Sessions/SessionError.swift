@@ -1,0 +1,137 @@
+public import Foundation
+public import ORACore
+public import ORADirectory
+
+/// Why an offer or an action on a session was refused, on this replica or on the one that runs the session.
+public enum SessionError: ServiceError, Equatable {
+    /// A value in the request is out of range or cannot be shown to the person at the machine; says which.
+    case invalidRequest(String)
+    /// The machine could not be looked up among the enrolled ones (unknown, or the database is unavailable).
+    case machine(AgentError)
+    /// The machine is revoked.
+    case machineRevoked(String)
+    /// The machine is enrolled but no longer a computer object in the directory.
+    case notInDirectory(String)
+    /// The directory could not say what the machine is.
+    case directory(DirectoryError)
+    /// Policy does not allow this operator this access to this machine; the explanation says which policies.
+    case deniedByPolicy(explanation: String)
+    /// The machine is in a session already.
+    case machineBusy(String)
+    /// The machine was offered help `recent` times in the last minute, the most allowed.
+    case tooManyOffers(machine: String, recent: Int, retryAfter: Duration)
+    /// The machine's agent is not connected.
+    case machineOffline(String)
+    /// Only the session's helper may ask for control.
+    case onlyTheHelperMayRequestControl
+    /// Only the session's helper or an administrator may end it.
+    case onlyTheHelperOrAnAdministratorMayEnd
+    /// No session with this id is visible to the person asking.
+    case unknownSession(UUID)
+    /// The session has ended.
+    case sessionEnded
+    /// The session's state does not allow this step now.
+    case invalidState(SessionTransitionError)
+    /// The audit log could not record the action, so it was not performed.
+    case auditUnavailable
+    /// The database could not be reached (the cause is in the server's log).
+    case databaseUnavailable
+    /// The replica holding the machine's agent, or running the session, did not answer in time.
+    case replicaDidNotAnswer
+    /// The replica asked is still starting.
+    case replicaStarting
+    /// The request is too large to pass on to another replica.
+    case tooLargeToPassOn
+    /// The session's state as another replica stored it cannot be read, or its answer named no session.
+    case unreadableReplicaAnswer
+    /// The replica running the session refused, for this reason.
+    case refusedElsewhere(ReplicaRefusal)
+
+    public var code: String {
+        switch self {
+        case .invalidRequest: "invalid_request"
+        case .machine(let error): error.code
+        case .machineRevoked: "machine_revoked"
+        case .notInDirectory: "not_in_directory"
+        case .directory(let error): error.code
+        case .deniedByPolicy: "denied_by_policy"
+        case .machineBusy: "machine_busy"
+        case .tooManyOffers: "too_many_offers"
+        case .machineOffline: "machine_offline"
+        case .onlyTheHelperMayRequestControl, .onlyTheHelperOrAnAdministratorMayEnd: "forbidden"
+        case .unknownSession: "unknown_session"
+        case .sessionEnded: "session_ended"
+        case .invalidState: "invalid_state"
+        case .auditUnavailable: "audit_unavailable"
+        case .databaseUnavailable: "database_unavailable"
+        case .replicaDidNotAnswer: "server_unavailable"
+        case .replicaStarting: "server_starting"
+        case .tooLargeToPassOn: "invalid_request"
+        case .unreadableReplicaAnswer: "internal"
+        case .refusedElsewhere(let refusal): refusal.code
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidRequest(let message): message
+        case .machine(let error): error.message
+        case .machineRevoked(let name): "\(name) is revoked"
+        case .notInDirectory(let name): "\(name) is no longer a computer object in the directory"
+        case .directory(let error): error.message
+        case .deniedByPolicy(let explanation): explanation
+        case .machineBusy(let name): "\(name) is already in a session"
+        case .tooManyOffers(let name, let recent, _):
+            "\(name) was offered help \(recent) times in the last minute; wait a moment"
+        case .machineOffline(let name): "\(name) is not connected"
+        case .onlyTheHelperMayRequestControl: "only the helper of this session may request control"
+        case .onlyTheHelperOrAnAdministratorMayEnd: "only the helper or an administrator may end a session"
+        case .unknownSession(let id): "no session \(id) is known here"
+        case .sessionEnded: "the session has ended"
+        case .invalidState(let error): error.description
+        case .auditUnavailable: CommonFailure.auditUnavailable
+        case .databaseUnavailable: CommonFailure.databaseUnavailable
+        case .replicaDidNotAnswer: "the server the machine's agent is connected to did not answer; try again"
+        case .replicaStarting: "try again"
+        case .tooLargeToPassOn: "the request is too large to pass on"
+        case .unreadableReplicaAnswer: "the other server's answer about the session cannot be read"
+        case .refusedElsewhere(let refusal): refusal.message
+        }
+    }
+
+    public var kind: ServiceErrorKind {
+        switch self {
+        case .invalidRequest, .tooLargeToPassOn: .invalid
+        case .machine(let error): error.kind
+        case .machineRevoked, .notInDirectory, .machineBusy, .machineOffline, .sessionEnded, .invalidState: .conflict
+        case .directory(let error): error.kind
+        case .deniedByPolicy, .onlyTheHelperMayRequestControl, .onlyTheHelperOrAnAdministratorMayEnd: .forbidden
+        case .tooManyOffers(_, _, let retryAfter): .limited(retryAfter: retryAfter)
+        case .unknownSession: .notFound
+        case .auditUnavailable, .databaseUnavailable, .replicaDidNotAnswer, .replicaStarting: .unavailable
+        case .unreadableReplicaAnswer: .internal
+        case .refusedElsewhere(let refusal): refusal.kind
+        }
+    }
+}
+
+/// A refusal as one replica passes it to another: what any service error says, in a form that travels.
+public struct ReplicaRefusal: ServiceError, Codable, Hashable {
+    public var code: String
+    public var message: String
+    public var kind: ServiceErrorKind
+
+    /// A refusal with this code, sentence and kind.
+    public init(code: String, message: String, kind: ServiceErrorKind) {
+        self.code = code
+        self.message = message
+        self.kind = kind
+    }
+
+    /// The refusal `error` is.
+    public init(_ error: some ServiceError) {
+        code = error.code
+        message = error.message
+        kind = error.kind
+    }
+}
