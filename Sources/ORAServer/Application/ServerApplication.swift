@@ -29,6 +29,155 @@ public enum ServerApplication {
 
     static let instanceName = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
+    /// Everything the server is made of, each part built from the ones before it.
+    struct Components {
+        let postgres: PostgresClient
+        let probe: DatabaseProbe
+        let directoryThreads: ThreadPoolService
+        let directory: DirectoryClient
+        let auditWriter: AuditWriter
+        let journal: AuditJournal
+        let audit: AuditService
+        let policyStore: PolicyStore
+        let policies: PolicyService
+        let operators: OperatorService
+        let machines: MachineStore
+        let instance: UUID
+        let replicas: ReplicaStore
+        let bus: ReplicaBus
+        let gateway: AgentGateway
+        let agents: AgentService
+        let relay: ScreenRelay
+        let broker: SessionBroker
+        let screens: ScreenService
+        let sessions: SessionRouting
+        let readiness: ReadinessCheck
+        let heartbeat: ServerInstanceHeartbeat
+
+        init(configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
+            let postgres = PostgresClient(
+                configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
+            let probe = DatabaseProbe(configuration: try configuration.database.probeConfiguration(), logger: logger)
+            // libldap blocks while it waits for the directory, so its calls get threads of their own: enough for every
+            // pooled connection to be busy while new logins bind.
+            let directoryThreads = ThreadPoolService(threads: max(8, configuration.directory.poolSize * 2))
+            let directory = DirectoryClient(
+                settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger)
+            for warning in configuration.directory.securityWarnings { logger.warning("\(warning)") }
+            let auditWriter = AuditWriter(
+                configuration: try configuration.database.clientConfiguration(), settings: configuration.audit.writer,
+                logger: logger)
+            if configuration.audit.journalPath == nil {
+                logger.warning(
+                    """
+                    audit.journal is not set: events of ended sessions that cannot be written to the audit log at once \
+                    are kept in memory only, and lost if the server stops before the database is back
+                    """)
+            }
+            let journal: AuditJournal
+            do {
+                journal = try AuditJournal(
+                    writer: auditWriter, log: AuditLog(client: postgres, logger: logger),
+                    path: configuration.audit.journalPath, logger: logger)
+            } catch {
+                throw .auditJournal(error)
+            }
+            let audit = AuditService(
+                log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
+                instance: instanceName, logger: logger)
+            let policyStore = PolicyStore(client: postgres, logger: logger)
+            let policies = PolicyService(store: policyStore, directory: directory, logger: logger)
+            let operators = OperatorService(
+                settings: configuration.operators,
+                directory: directory,
+                store: OperatorSessionStore(client: postgres, logger: logger),
+                audit: auditWriter,
+                journal: journal,
+                logger: logger,
+                policyRoles: { policies.active.set.roles }
+            )
+            let machines = MachineStore(client: postgres, logger: logger)
+            let instance = UUID()
+            let replicas = ReplicaStore(client: postgres, logger: logger)
+            let bus = ReplicaBus(instance: instance, store: replicas, logger: logger)
+            let gateway = AgentGateway(
+                machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, logger: logger)
+            let agents = AgentService(
+                store: machines, directory: directory, gateway: gateway, journal: journal, logger: logger)
+            let relay = ScreenRelay()
+            let broker = SessionBroker(
+                gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
+                journal: journal, settings: configuration.agents, screens: relay, logger: logger)
+            gateway.attach(broker)
+            let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, logger: logger)
+            let sessions = SessionRouting(
+                broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, logger: logger)
+            let readiness = ReadinessCheck(database: probe, directory: directory)
+            let heartbeat = ServerInstanceHeartbeat(
+                id: instance,
+                registry: ServerInstanceRegistry(client: postgres, logger: logger),
+                version: version,
+                logger: logger
+            )
+            self.postgres = postgres
+            self.probe = probe
+            self.directoryThreads = directoryThreads
+            self.directory = directory
+            self.auditWriter = auditWriter
+            self.journal = journal
+            self.audit = audit
+            self.policyStore = policyStore
+            self.policies = policies
+            self.operators = operators
+            self.machines = machines
+            self.instance = instance
+            self.replicas = replicas
+            self.bus = bus
+            self.gateway = gateway
+            self.agents = agents
+            self.relay = relay
+            self.broker = broker
+            self.screens = screens
+            self.sessions = sessions
+            self.readiness = readiness
+            self.heartbeat = heartbeat
+        }
+
+        /// The router of the API, the health endpoints and the pages (the browsers' screen WebSockets have their
+        /// own).
+        func router(
+            configuration: ServerConfiguration, metrics: PrometheusCollectorRegistry
+        ) -> Router<ORARequestContext> {
+            let router = Router(context: ORARequestContext.self)
+            router.add(middleware: MetricsMiddleware())
+            router.addHealthRoutes(readiness: readiness, metrics: metrics)
+            router.addOperatorRoutes(service: operators)
+            router.addPolicyRoutes(policies: policies, operators: operators)
+            router.addAuditRoutes(audit: audit, operators: operators)
+            router.addAgentRoutes(agents: agents, operators: operators)
+            router.addSessionRoutes(
+                sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
+            router.addViewerRoutes(novncPath: configuration.screen.novncPath)
+            return router
+        }
+    }
+
+    /// The routes `build` serves on the HTTP port, as "METHOD /path" with `{name}` for a parameter, sorted: what
+    /// the API's document (`Docs/openapi.yaml`) is checked against. Nothing is connected to.
+    public static func routes(
+        configuration: ServerConfiguration, logger: Logger
+    ) throws(ConfigurationError) -> [String] {
+        let components = try Components(configuration: configuration, logger: logger)
+        let router = components.router(configuration: configuration, metrics: PrometheusCollectorRegistry())
+        return router.routes.map { route in
+            let path = route.path.components.map { component in
+                let text = "\(component)"
+                return text.hasPrefix(":") ? "{" + text.dropFirst() + "}" : text
+            }
+            return "\(route.method) /" + path.joined(separator: "/")
+        }.sorted()
+    }
+
     /// Builds the application for `configuration`.
     ///
     /// Database migrations run before the HTTP server accepts connections; the PostgreSQL client and the
@@ -44,94 +193,23 @@ public enum ServerApplication {
         metrics: PrometheusCollectorRegistry,
         logger: Logger
     ) throws(ConfigurationError) -> some ApplicationProtocol {
-        let postgres = PostgresClient(
-            configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
-        let probe = DatabaseProbe(configuration: try configuration.database.probeConfiguration(), logger: logger)
-        // libldap blocks while it waits for the directory, so its calls get threads of their own: enough for every
-        // pooled connection to be busy while new logins bind.
-        let directoryThreads = ThreadPoolService(threads: max(8, configuration.directory.poolSize * 2))
-        let directory = DirectoryClient(
-            settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger)
-        for warning in configuration.directory.securityWarnings { logger.warning("\(warning)") }
-        let auditWriter = AuditWriter(
-            configuration: try configuration.database.clientConfiguration(), settings: configuration.audit.writer,
-            logger: logger)
-        if configuration.audit.journalPath == nil {
-            logger.warning(
-                """
-                audit.journal is not set: events of ended sessions that cannot be written to the audit log at once \
-                are kept in memory only, and lost if the server stops before the database is back
-                """)
-        }
-        let journal: AuditJournal
-        do {
-            journal = try AuditJournal(
-                writer: auditWriter, log: AuditLog(client: postgres, logger: logger),
-                path: configuration.audit.journalPath, logger: logger)
-        } catch {
-            throw .auditJournal(error)
-        }
-        let audit = AuditService(
-            log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
-            instance: instanceName, logger: logger)
-        let policyStore = PolicyStore(client: postgres, logger: logger)
-        let policies = PolicyService(store: policyStore, directory: directory, logger: logger)
-        let operators = OperatorService(
-            settings: configuration.operators,
-            directory: directory,
-            store: OperatorSessionStore(client: postgres, logger: logger),
-            audit: auditWriter,
-            journal: journal,
-            logger: logger,
-            policyRoles: { policies.active.set.roles }
+        let components = try Components(configuration: configuration, logger: logger)
+        let (postgres, probe, policies, heartbeat) = (
+            components.postgres, components.probe, components.policies, components.heartbeat
         )
-        let machines = MachineStore(client: postgres, logger: logger)
-        let instance = UUID()
-        let replicas = ReplicaStore(client: postgres, logger: logger)
-        let bus = ReplicaBus(instance: instance, store: replicas, logger: logger)
-        let gateway = AgentGateway(
-            machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, logger: logger)
-        let agents = AgentService(
-            store: machines, directory: directory, gateway: gateway, journal: journal, logger: logger)
-        let relay = ScreenRelay()
-        let broker = SessionBroker(
-            gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
-            journal: journal, settings: configuration.agents, screens: relay, logger: logger)
-        gateway.attach(broker)
-        let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, logger: logger)
-        let sessions = SessionRouting(
-            broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, logger: logger)
-        let readiness = ReadinessCheck(database: probe, directory: directory)
-        let heartbeat = ServerInstanceHeartbeat(
-            id: instance,
-            registry: ServerInstanceRegistry(client: postgres, logger: logger),
-            version: version,
-            logger: logger
-        )
-
-        let router = Router(context: ORARequestContext.self)
-        router.add(middleware: MetricsMiddleware())
-        router.addHealthRoutes(readiness: readiness, metrics: metrics)
-        router.addOperatorRoutes(service: operators)
-        router.addPolicyRoutes(policies: policies, operators: operators)
-        router.addAuditRoutes(audit: audit, operators: operators)
-        router.addAgentRoutes(agents: agents, operators: operators)
-        router.addSessionRoutes(
-            sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
-        router.addViewerRoutes(novncPath: configuration.screen.novncPath)
+        let (gateway, screens) = (components.gateway, components.screens)
+        let router = components.router(configuration: configuration, metrics: metrics)
         let webSocketRouter = Router(context: ViewerSocketContext.self)
         webSocketRouter.addScreenRoutes(screens: screens)
         let webSocketResponder = webSocketRouter.buildResponder()
-
         let openings = OpeningConnections(perAddress: openingsPerAddress)
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
             port: configuration.screen.relayPort(listening: configuration.listen.port),
             screens: screens, openings: openings, logger: logger)
         var services: [any Service] = [
-            directoryThreads, postgres, auditWriter, journal, heartbeat, policies, audit, bus, broker, sessions,
-            relayListener,
-            gateway,
+            components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
+            components.audit, components.bus, components.broker, components.sessions, relayListener, gateway,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(

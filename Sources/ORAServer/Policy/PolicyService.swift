@@ -22,6 +22,7 @@ public final class PolicyService: Service, Sendable {
     private let directory: DirectoryClient
     private let logger: Logger
     private let state = Mutex(Active(activation: nil, set: PolicySet(policies: [])))
+    private let watchers = Mutex<[ObjectIdentifier: Wakeup]>([:])
 
     /// Creates the service.
     /// - Parameters:
@@ -36,6 +37,11 @@ public final class PolicyService: Service, Sendable {
 
     /// The active policy.
     public var active: Active { state.withLock { $0 } }
+
+    /// Signals `wakeup` whenever another version becomes active.
+    func signalActivations(to wakeup: Wakeup) {
+        watchers.withLock { $0[ObjectIdentifier(wakeup)] = wakeup }
+    }
 
     /// Reads the active version from the database and switches to it.
     public func reload() async throws {
@@ -64,6 +70,7 @@ public final class PolicyService: Service, Sendable {
             return true
         }
         guard installed else { return }
+        for watcher in watchers.withLock({ Array($0.values) }) { watcher.signal() }
         logger.notice(
             "policy version active",
             metadata: [

@@ -46,6 +46,8 @@ public final class SessionBroker: Service, Sendable {
     private let screens: ScreenRelay
     private let logger: Logger
     private let state: Mutex<State>
+    /// Ends the deadline loop's sleep when a session or the policy changed.
+    private let wakeup = Wakeup()
     /// Told of every change of every session, with its revision.
     private let changes = Mutex<(@Sendable (SessionSnapshot, Int) async -> Void)?>(nil)
 
@@ -406,8 +408,11 @@ public final class SessionBroker: Service, Sendable {
 
     // MARK: Deadlines and policy
 
-    /// Checks deadlines several times a second until shutdown.
+    /// Applies deadlines as they fall due, and checks live sessions again when another policy version becomes active
+    /// and every minute for lost memberships, until shutdown. Between two rounds it sleeps until the next deadline,
+    /// woken early by any change of a session (which may bring a deadline closer) or of the policy.
     public func run() async throws {
+        policies.signalActivations(to: wakeup)
         await cancelWhenGracefulShutdown {
             var version = self.policies.active.activation?.version
             var lastMembershipCheck = ContinuousClock.now
@@ -417,11 +422,12 @@ public final class SessionBroker: Service, Sendable {
                 if current != version {
                     version = current
                     await self.recheck(endingWith: .policyRevoked)
-                } else if ContinuousClock.now - lastMembershipCheck > .seconds(60) {
+                } else if ContinuousClock.now - lastMembershipCheck > Self.membershipCheckInterval {
                     lastMembershipCheck = ContinuousClock.now
                     await self.recheck(endingWith: .membershipLost)
                 }
-                try? await Task.sleep(for: .milliseconds(200))
+                let membershipDue = Self.membershipCheckInterval - (ContinuousClock.now - lastMembershipCheck)
+                await self.wakeup.wait(atMost: max(.milliseconds(10), min(membershipDue, self.untilNextDeadline())))
             }
         }
         // Shutting down: the sessions held here cannot go on.
@@ -429,6 +435,16 @@ public final class SessionBroker: Service, Sendable {
         for id in ids {
             await end(id, reason: .serverRestart, actor: .system(ServerApplication.instanceName))
         }
+    }
+
+    /// How often live sessions are checked for helpers who lost the group that allowed them.
+    static let membershipCheckInterval = Duration.seconds(60)
+
+    /// The time until the earliest deadline of the live sessions (at most a minute).
+    private func untilNextDeadline() -> Duration {
+        let next = state.withLock { state in state.sessions.values.compactMap(\.machine.deadline).min() }
+        guard let next else { return .seconds(60) }
+        return min(.seconds(60), .seconds(max(0, next.date.timeIntervalSinceNow)))
     }
 
     /// Applies every deadline that has passed at `date`.
@@ -634,6 +650,8 @@ public final class SessionBroker: Service, Sendable {
     }
 
     private func publish(_ live: Live, id: UUID) async {
+        // The session's deadline may have moved: the deadline loop looks again.
+        wakeup.signal()
         await changes.withLock({ $0 })?(Self.snapshot(live, id: id), live.revision)
     }
 
