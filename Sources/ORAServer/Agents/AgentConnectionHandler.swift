@@ -20,24 +20,13 @@ final class AgentConnectionHandler: ChannelInboundHandler {
         var reason: String
     }
 
-    private enum Phase {
-        case awaitingHello
-        case lookingUp
-        case awaitingAnswer(name: String, enrolled: MachineRecord, nonce: String, version: String, system: String)
-        case connected(machine: String, inbox: AgentInbox)
-        case closed
-    }
-
-    /// What the handshake needs of an enrolled machine.
-    struct MachineRecord: Sendable {
-        var name: String
-        /// The enrolled device key, as stored.
-        var publicKey: String
-    }
-
     private let gateway: AgentGateway
     private let source: String
-    private var phase = Phase.awaitingHello
+    /// The conversation: what the agent's messages mean, and what answers them.
+    private var handshake: AgentHandshake
+    /// The authenticated agent's machine and its messages for the gateway, from the welcome until the connection
+    /// is gone (however the conversation ended).
+    private var connected: (machine: String, inbox: AgentInbox)?
     private var handshakeTimeout: Scheduled<Void>?
     private var pinger: RepeatedTask?
     /// Whether the agent answered the last ping.
@@ -51,6 +40,7 @@ final class AgentConnectionHandler: ChannelInboundHandler {
     init(gateway: AgentGateway, source: String, channel: any Channel) {
         self.gateway = gateway
         self.source = source
+        handshake = AgentHandshake(serverNames: gateway.serverNames)
         handshakeTimeout = channel.eventLoop.scheduleTask(in: AgentGateway.handshakeTimeout) {
             channel.pipeline.fireUserInboundEventTriggered(
                 Close(code: .policyViolation, reason: "the handshake took too long"))
@@ -77,10 +67,10 @@ final class AgentConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
         pinger?.cancel()
-        if case .connected(let machine, let inbox) = phase {
+        if let (machine, inbox) = connected {
             gateway.deliver(.disconnected(serverStopping: serverStopping), from: machine, inbox: inbox, source: source)
         }
-        phase = .closed
+        handshake.close()
         context.fireChannelInactive()
     }
 
@@ -93,7 +83,7 @@ final class AgentConnectionHandler: ChannelInboundHandler {
         case let request as Close:
             close(context, code: request.code, reason: request.reason)
         case is Ping:
-            guard case .connected = phase else { return }
+            guard case .connected = handshake.phase else { return }
             // An agent that does not read cannot answer; one whose writes pile up is not reading either.
             guard heard, context.channel.isWritable else {
                 close(context, code: .goingAway, reason: "no answer to the last ping")
@@ -145,83 +135,66 @@ final class AgentConnectionHandler: ChannelInboundHandler {
 
     private func received(_ text: ByteBuffer, context: ChannelHandlerContext) {
         guard !closeSent else { return }
-        let message: AgentProtocol.AgentMessage
+        let message: Result<AgentProtocol.AgentMessage, AgentProtocol.DecodingError>
         do throws(AgentProtocol.DecodingError) {
-            message = try AgentProtocol.decodeAgentMessage(text.readableBytesView)
+            message = .success(try AgentProtocol.decodeAgentMessage(text.readableBytesView))
         } catch {
-            if case .connected(let machine, _) = phase {
+            if case .connected(let machine) = handshake.phase {
                 gateway.logger.warning(
                     "agent sent a message that is not valid",
                     metadata: ["machine": "\(machine)", "error": "\(error.description)"])
-                refuse(context, "protocol", error.description)
-            } else {
-                refuse(context, "protocol", "the handshake failed")
             }
-            return
+            message = .failure(error)
         }
-        switch phase {
-        case .awaitingHello:
-            guard case .hello(let name, let version, let system) = message else {
-                refuse(context, "protocol", "the first message must be hello")
-                return
-            }
-            phase = .lookingUp
-            lookUp(name, version: version, system: system, context: context)
-        case .lookingUp:
-            refuse(context, "protocol", "the handshake failed")
-        case .awaitingAnswer(let name, let enrolled, let nonce, let version, let system):
-            guard case .authenticate(let signature) = message else {
-                refuse(context, "protocol", "the second message must be authenticate")
-                return
-            }
-            guard gateway.isAuthentic(signature, machine: name, nonce: nonce, publicKey: enrolled.publicKey) else {
-                refuse(context, "authentication_failed", "the answer is not signed with the enrolled device key")
-                return
-            }
+        perform(handshake.received(message), context: context)
+    }
+
+    /// Does what the conversation says.
+    private func perform(_ action: AgentHandshake.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .lookUp(let machine):
+            lookUp(machine, context: context)
+        case .challenge(let nonce):
+            write(.challenge(nonce: nonce), context: context)
+        case .welcome(let machine, let version, let system):
             handshakeTimeout?.cancel()
             handshakeTimeout = nil
-            write(.welcome(machine: enrolled.name), context: context)
+            write(.welcome(machine: machine), context: context)
             gateway.logger.notice(
                 "agent connected",
                 metadata: [
-                    "machine": "\(enrolled.name)", "source": "\(source)",
+                    "machine": "\(machine)", "source": "\(source)",
                     "agent.version": "\(AuditText.escaped(version))", "os": "\(AuditText.escaped(system))",
                 ])
             let inbox = AgentInbox()
-            phase = .connected(machine: enrolled.name, inbox: inbox)
-            gateway.connected(enrolled.name, channel: context.channel, inbox: inbox, source: source)
-        case .connected(let machine, let inbox):
+            connected = (machine, inbox)
+            gateway.connected(machine, channel: context.channel, inbox: inbox, source: source)
+        case .deliver(let message):
+            guard let (machine, inbox) = connected else { return }
             guard gateway.deliver(.message(message), from: machine, inbox: inbox, source: source) else {
                 gateway.logger.warning(
                     "agent sent more messages than it may have waiting", metadata: ["machine": "\(machine)"])
                 close(context, code: .policyViolation, reason: "too many messages at once")
                 return
             }
-        case .closed:
+        case .refuse(let code, let text):
+            refuse(context, code, text)
+        case .nothing:
             break
         }
     }
 
-    /// Looks the machine up in a task, then answers with a challenge or a refusal on the event loop.
-    private func lookUp(_ name: String, version: String, system: String, context: ChannelHandlerContext) {
+    /// Looks the machine up in a task, then goes on with what was found on the event loop.
+    private func lookUp(_ name: String, context: ChannelHandlerContext) {
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let gateway = self.gateway
         Task {
-            let outcome = await gateway.enrolledMachine(name)
+            let found = await gateway.enrolledMachine(name)
             handler.eventLoop.execute {
                 let handler = handler.value
-                guard let context = handler.context, !handler.closeSent, case .lookingUp = handler.phase else {
-                    return
-                }
-                switch outcome {
-                case .enrolled(let record):
-                    let nonce = AgentAuthentication.makeNonce()
-                    handler.phase = .awaitingAnswer(
-                        name: name, enrolled: record, nonce: nonce, version: version, system: system)
-                    handler.write(.challenge(nonce: nonce), context: context)
-                case .refused(let code, let text):
-                    handler.refuse(context, code, text)
-                }
+                guard let context = handler.context, !handler.closeSent else { return }
+                handler.perform(
+                    handler.handshake.lookedUp(found, nonce: AgentAuthentication.makeNonce()), context: context)
             }
         }
     }

@@ -23,16 +23,11 @@ public final class AgentGateway: Service, Sendable {
         let inbox: AgentInbox
     }
 
-    /// What the handshake learns about the machine an agent says it is.
-    enum LookUp: Sendable {
-        case enrolled(AgentConnectionHandler.MachineRecord)
-        case refused(code: String, text: String)
-    }
-
     private let machines: MachineStore
     private let replicas: ReplicaStore
     private let bus: ReplicaBus
-    private let serverNames: [String]
+    /// The names agents may address this server by; a handshake's signature is good for any of them.
+    let serverNames: [String]
     /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected.
     let pingInterval: TimeAmount
     let logger: Logger
@@ -112,7 +107,7 @@ public final class AgentGateway: Service, Sendable {
         "this machine is not enrolled, or its enrollment was revoked; an administrator can re-key it (ora agents rekey)"
 
     /// The enrolled machine `name` (as the agent spelt it), or why an agent saying it is that machine is refused.
-    func enrolledMachine(_ name: String) async -> LookUp {
+    func enrolledMachine(_ name: String) async -> AgentHandshake.LookUp {
         do {
             // Unknown and revoked names get the same answer: a connection learns nothing about which names exist.
             guard let enrolled = try await machines.machine(named: name.lowercased()), enrolled.revokedAt == nil else {
@@ -120,20 +115,12 @@ public final class AgentGateway: Service, Sendable {
             }
             // A key that cannot be read refuses the machine now rather than after its answer.
             _ = try DevicePublicKey.parse(enrolled.publicKey)
-            return .enrolled(.init(name: enrolled.name, publicKey: enrolled.publicKey))
+            return .enrolled(name: enrolled.name, publicKey: enrolled.publicKey)
         } catch {
             logger.warning(
                 "could not look up a connecting agent's machine",
                 metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
             return .refused(code: "protocol", text: "the handshake failed")
-        }
-    }
-
-    /// Whether `signature` answers the challenge `nonce` for `machine`, addressed to one of this server's names.
-    func isAuthentic(_ signature: String, machine: String, nonce: String, publicKey: String) -> Bool {
-        guard let key = try? DevicePublicKey.parse(publicKey) else { return false }
-        return serverNames.contains {
-            AgentAuthentication(server: $0, machine: machine, nonce: nonce).isValid(signature: signature, for: key)
         }
     }
 
