@@ -22,13 +22,8 @@ final class ServerInstanceHeartbeat: Service, Sendable {
     }
 
     func run() async throws {
-        let interval = self.interval
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
-                await self.beat()
-            }
+        for await _ in Ticks.every(interval) {
+            await beat()
         }
         do {
             try await registry.remove(id: id)

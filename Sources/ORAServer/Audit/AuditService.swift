@@ -91,20 +91,20 @@ public final class AuditService: Service, Sendable {
                 "no audit signing key is configured (audit.signing_key_file): checkpoints of the audit chain are not made"
             )
         }
-        await cancelWhenGracefulShutdown {
-            await self.upkeep()
-        }
+        await upkeep()
     }
 
+    /// Prepares partitions now and then every hour (or checkpoint interval, if shorter), and signs a checkpoint
+    /// every checkpoint interval, until shutdown.
     private func upkeep() async {
         var lastCheckpoint = ContinuousClock.now
-        while !Task.isCancelled {
+        await preparePartitions()
+        for await _ in Ticks.every(min(.seconds(3600), settings.checkpointInterval)) {
             await preparePartitions()
             if let key = settings.signingKey, ContinuousClock.now - lastCheckpoint >= settings.checkpointInterval {
                 lastCheckpoint = .now
                 await checkpointIfMoved(key)
             }
-            try? await Task.sleep(for: min(.seconds(3600), settings.checkpointInterval))
         }
     }
 

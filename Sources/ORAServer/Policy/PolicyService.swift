@@ -256,24 +256,15 @@ public final class PolicyService: Service, Sendable {
 
     /// Listens for activations until shutdown.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.store.withActivations { activations in
-                        // Anything activated while this server was not listening.
-                        try await self.reload()
-                        for try await _ in activations {
-                            try await self.reload()
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    self.logger.warning(
-                        "listening for policy changes failed; retrying",
-                        metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-                    try? await Task.sleep(for: .seconds(1))
+        await keepRunning(logging: "listening for policy changes failed; retrying", logger: logger) {
+            try await self.store.withActivations { activations in
+                // Anything activated while this server was not listening.
+                try await self.reload()
+                for try await _ in activations {
+                    try await self.reload()
                 }
             }
         }
     }
+
 }

@@ -150,24 +150,14 @@ final class ReplicaBus: Service, Sendable {
 
     /// Listens on this replica's channel and on `ora_sessions`, on one connection, until shutdown.
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.store.withMessages(for: self.instance) { messages in
-                        for try await message in messages {
-                            switch message {
-                            case .addressed(let payload): await self.received(payload)
-                            case .sessionChanged(let payload): await self.sessionChanged(payload)
-                            }
-                        }
+        await keepRunning(logging: "listening to other servers failed; retrying", logger: logger) {
+            try await self.store.withMessages(for: self.instance) { messages in
+                for try await message in messages {
+                    switch message {
+                    case .addressed(let payload): await self.received(payload)
+                    case .sessionChanged(let payload): await self.sessionChanged(payload)
                     }
-                } catch {
-                    if Task.isCancelled { break }
-                    self.logger.warning(
-                        "listening to other servers failed; retrying",
-                        metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
                 }
-                try? await Task.sleep(for: .seconds(1))
             }
         }
         let (pending, senders) = state.withLock { state in

@@ -216,13 +216,9 @@ final class SessionRouting: Service, Sendable {
 
     /// Ends, every few seconds, the sessions of replicas that stopped without ending them.
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            // The first look waits for the migrations the server runs as it starts.
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(5))
-                if Task.isCancelled { break }
-                await self.endOrphanedSessions()
-            }
+        // The first look waits for the migrations the server runs as it starts.
+        for await _ in Ticks.every(.seconds(5)) {
+            await endOrphanedSessions()
         }
     }
 
