@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import ORARelay
 import ServiceLifecycle
 
 /// The relay port: accepts the streams of agents' screen legs and of native viewers (`ora connect`) and hands each

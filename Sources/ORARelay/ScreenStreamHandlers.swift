@@ -1,15 +1,14 @@
-import NIOCore
-import NIOWebSocket
-import ORACore
-import ORARelay
+public import NIOCore
+public import NIOWebSocket
+public import ORACore
 
 /// The first handler of every connection on the relay port: reads the opening line (`ScreenStream`), then stops
 /// reading until the connection is paired, keeping whatever came after the line. Once paired, `startForwarding`
 /// passes the kept bytes and everything after them on to the handler added behind it. A connection that sends no
 /// valid line within 10 seconds is closed.
-final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+public final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
 
     private let opened: @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void
     private var pending = ByteBuffer()
@@ -18,22 +17,24 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
     private var timeout: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    init(opened: @escaping @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void) {
+    public init(
+        opened: @escaping @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void
+    ) {
         self.opened = opened
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let channel = context.channel
         timeout = context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         timeout?.cancel()
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if forwarding {
             context.fireChannelRead(data)
             return
@@ -61,7 +62,7 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     /// Passes the kept bytes on, and from now on everything read; reading resumes. On the channel's event loop.
-    func startForwarding() {
+    public func startForwarding() {
         guard let context, !forwarding else { return }
         forwarding = true
         if pending.readableBytes > 0 {
@@ -74,15 +75,28 @@ final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler
 }
 
 /// What the glue of a screen connection reports, from the event loop.
-struct ScreenGlueHooks: Sendable {
+public struct ScreenGlueHooks: Sendable {
     /// Bytes read on this side.
-    var counted: @Sendable (Int) -> Void
+    public var counted: @Sendable (Int) -> Void
     /// Whether the session is still active, and whether control is granted now (viewer side only).
-    var state: (@Sendable () -> (active: Bool, control: Bool))?
+    public var state: (@Sendable () -> (active: Bool, control: Bool))?
     /// Input messages dropped while view-only (viewer side only).
-    var dropped: @Sendable (Int) -> Void = { _ in }
+    public var dropped: @Sendable (Int) -> Void = { _ in }
     /// The viewer broke the RFB protocol.
-    var failed: @Sendable (String) -> Void = { _ in }
+    public var failed: @Sendable (String) -> Void = { _ in }
+
+    /// Creates the hooks; `state`, `dropped` and `failed` concern the viewer's side only.
+    public init(
+        counted: @escaping @Sendable (Int) -> Void,
+        state: (@Sendable () -> (active: Bool, control: Bool))? = nil,
+        dropped: @escaping @Sendable (Int) -> Void = { _ in },
+        failed: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.counted = counted
+        self.state = state
+        self.dropped = dropped
+        self.failed = failed
+    }
 }
 
 /// Carries what one side of a paired screen connection reads to the other, written once per read burst. The
@@ -90,7 +104,7 @@ struct ScreenGlueHooks: Sendable {
 /// the other side and not yet handed to its socket: above `pauseAbove` this side stops reading until they fall
 /// below `resumeBelow`, so a slow viewer slows the desktop instead of filling the server's memory, wherever the
 /// other side's event loop is. Used on this side's event loop only.
-final class ScreenForwarder {
+public final class ScreenForwarder {
     static let pauseAbove = 1 << 20
     static let resumeBelow = 256 << 10
 
@@ -182,31 +196,31 @@ final class ScreenForwarder {
 
 /// Joins one side of a paired screen connection (a stream on the relay port) to the other, through a
 /// `ScreenForwarder`; when either side closes, so does the other.
-final class ScreenGlueHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+public final class ScreenGlueHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
 
     private let forwarder: ScreenForwarder
 
-    init(partner: any Channel, filtering: Bool, framed: Bool = false, hooks: ScreenGlueHooks) {
+    public init(partner: any Channel, filtering: Bool, framed: Bool = false, hooks: ScreenGlueHooks) {
         forwarder = ScreenForwarder(partner: partner, filtering: filtering, framed: framed, hooks: hooks)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if forwarder.read(unwrapInboundIn(data)) != nil { context.close(promise: nil) }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    public func channelReadComplete(context: ChannelHandlerContext) {
         forwarder.flush(on: context.channel)
         context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         forwarder.checkEnd()
         forwarder.partner.close(promise: nil)
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
 }
@@ -217,9 +231,9 @@ final class ScreenGlueHandler: ChannelInboundHandler {
 /// added come back through `early(_:)`, in order: this handler sends a marker frame after them and holds what it
 /// reads itself until the marker has come round (`go()`). A viewer that breaks the RFB protocol gets a close frame
 /// with 1002 (protocol error); when the viewer goes, so does the agent's leg.
-final class ScreenViewerInputHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias InboundOut = WebSocketFrame
+public final class ScreenViewerInputHandler: ChannelInboundHandler {
+    public typealias InboundIn = WebSocketFrame
+    public typealias InboundOut = WebSocketFrame
 
     private let forwarder: ScreenForwarder
     private let marker: ByteBuffer
@@ -228,23 +242,23 @@ final class ScreenViewerInputHandler: ChannelInboundHandler {
     private var closing = false
     private var context: ChannelHandlerContext?
 
-    init(agent: any Channel, hooks: ScreenGlueHooks, marker: ByteBuffer) {
+    public init(agent: any Channel, hooks: ScreenGlueHooks, marker: ByteBuffer) {
         forwarder = ScreenForwarder(partner: agent, filtering: true, framed: false, hooks: hooks)
         self.marker = marker
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // Behind every frame the WebSocket handler already has, so `next()` returns it after them.
         context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: .binary, data: marker)))
         context.fireChannelReadComplete()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard frame.opcode == .binary || frame.opcode == .continuation else {
             if frame.opcode == .connectionClose { forwarder.checkEnd() }
@@ -259,14 +273,14 @@ final class ScreenViewerInputHandler: ChannelInboundHandler {
     }
 
     /// A frame that reached the WebSocket handler before this one was added.
-    func early(_ buffer: ByteBuffer) {
+    public func early(_ buffer: ByteBuffer) {
         guard let context, !going else { return }
         take(buffer, context: context)
         forwarder.flush(on: context.channel)
     }
 
     /// The marker came round: what was held goes now, and every frame from now on as it comes.
-    func go() {
+    public func go() {
         guard let context, !going else { return }
         going = true
         for buffer in held { take(buffer, context: context) }
@@ -288,12 +302,12 @@ final class ScreenViewerInputHandler: ChannelInboundHandler {
             .whenComplete { _ in channel.close(promise: nil) }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    public func channelReadComplete(context: ChannelHandlerContext) {
         if going { forwarder.flush(on: context.channel) }
         context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         forwarder.checkEnd()
         forwarder.partner.close(promise: nil)
         context.fireChannelInactive()
