@@ -1,3 +1,4 @@
+import Foundation
 import ORACore
 import Testing
 
@@ -124,5 +125,24 @@ struct DistinguishedNameTests {
                 try DistinguishedName("ou=Kiosks,ou=Computers,cn=Site,dc=corp"),
                 try DistinguishedName("ou=Computers,cn=Site,dc=corp"),
             ])
+    }
+
+    @Test("a DN travels as its text as given, and text that is not a DN is refused when read back, not dropped")
+    func codable() throws {
+        let groups = [
+            try DistinguishedName("CN=Helpdesk Tier 2,OU=Groups,DC=corp,DC=example"),
+            try DistinguishedName("cn=Kiosk\\2C Lobby,ou=Groups,dc=corp,dc=example"),
+        ]
+        let encoded = try JSONEncoder().encode(groups)
+        #expect(
+            String(decoding: encoded, as: UTF8.self)
+                == #"["CN=Helpdesk Tier 2,OU=Groups,DC=corp,DC=example","cn=Kiosk\\2C Lobby,ou=Groups,dc=corp,dc=example"]"#
+        )
+        let decoded = try JSONDecoder().decode([DistinguishedName].self, from: encoded)
+        #expect(decoded == groups)
+        #expect(decoded.map(\.original) == groups.map(\.original))
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode([DistinguishedName].self, from: Data(#"["cn=ok,dc=x","not a dn"]"#.utf8))
+        }
     }
 }

@@ -308,3 +308,21 @@ extension Unicode.Scalar {
         }
     }
 }
+
+/// A DN travels as its text, as given; reading it back parses it, and text that is not a DN is refused.
+extension DistinguishedName: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(original)
+    }
+}

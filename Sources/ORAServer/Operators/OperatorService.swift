@@ -42,8 +42,8 @@ public final class OperatorService: Sendable {
     public struct Identity: Sendable, Codable {
         /// The operator.
         public var person: Operator
-        /// Their groups, nested included, as DNs.
-        public var groups: [String]
+        /// Their groups, nested included.
+        public var groups: [DistinguishedName]
         /// Their roles.
         public var roles: [OperatorRole]
         /// When the session ends.
@@ -365,7 +365,7 @@ public final class OperatorService: Sendable {
         }
         return Identity(
             person: person,
-            groups: groups.map(\.original).sorted(),
+            groups: groups.sorted { $0.original < $1.original },
             roles: settings.roles.roles(forGroups: groups).union(policyRoles().roles(forGroups: groups)).sorted(),
             expiresAt: expiresAt)
     }

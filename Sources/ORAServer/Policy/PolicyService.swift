@@ -208,7 +208,7 @@ public final class PolicyService: Service, Sendable {
     /// - Returns: `nil` access when nothing may be offered; the explanation says why.
     /// - Throws: `PolicyError.directory` when it cannot answer.
     public func strongestOffer(
-        groups: [String], machine: String, at date: Date
+        groups: [DistinguishedName], machine: String, at date: Date
     ) async throws(PolicyError)
         -> (access: AccessMode?, explanation: String)
     {
@@ -220,7 +220,7 @@ public final class PolicyService: Service, Sendable {
         }
         guard let computer else { return (nil, "not a computer object in the directory") }
         let set = active.set
-        let operatorGroups = Set(groups.compactMap { try? DistinguishedName($0) })
+        let operatorGroups = Set(groups)
         var explanation = ""
         for mode in [AccessMode.control, .view] {
             let decision = set.decide(

@@ -153,7 +153,7 @@ public final class SessionBroker: Service, Sendable {
                     ]))
             throw error
         }
-        let groups = Set(identity.groups.compactMap { try? DistinguishedName($0) })
+        let groups = Set(identity.groups)
         let active = policies.active
         let version = active.activation?.version
         let decision = active.set.decide(
