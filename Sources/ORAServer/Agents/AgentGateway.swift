@@ -31,6 +31,7 @@ public final class AgentGateway: Service, Sendable {
     /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected.
     let pingInterval: TimeAmount
     let logger: Logger
+    private let clock: ServerClock
     private let links = Mutex<[String: Link]>([:])
     /// Connections authenticated and not yet handled as gone.
     private let open = Mutex(0)
@@ -40,7 +41,11 @@ public final class AgentGateway: Service, Sendable {
     /// Creates the gateway.
     /// - Parameter settings: the names agents may address this server by, and how often they are pinged.
     /// - Parameter replicas: where connections are recorded, so other replicas can route to this one.
-    init(machines: MachineStore, replicas: ReplicaStore, bus: ReplicaBus, settings: AgentSettings, logger: Logger) {
+    init(
+        machines: MachineStore, replicas: ReplicaStore, bus: ReplicaBus, settings: AgentSettings, clock: ServerClock,
+        logger: Logger
+    ) {
+        self.clock = clock
         self.machines = machines
         self.replicas = replicas
         self.bus = bus
@@ -159,7 +164,7 @@ public final class AgentGateway: Service, Sendable {
                 return
             }
             do {
-                try await replicas.recordConnection(of: machine, to: bus.instance, at: Date())
+                try await replicas.recordConnection(of: machine, to: bus.instance, at: clock.now())
             } catch {
                 logger.warning(
                     "could not record an agent's connection; other servers will see it offline",
@@ -178,7 +183,7 @@ public final class AgentGateway: Service, Sendable {
                 // Not an audit record: the machine's presence for other replicas. Its sessions end below either way;
                 // while the row says otherwise, an offer routed here finds no agent and is refused as offline.
                 do {
-                    try await replicas.recordDisconnection(of: machine, from: bus.instance, at: Date())
+                    try await replicas.recordDisconnection(of: machine, from: bus.instance, at: clock.now())
                 } catch {
                     logger.warning(
                         "could not record an agent's disconnection; offers routed here for it are refused as offline",

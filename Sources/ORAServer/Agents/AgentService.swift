@@ -17,13 +17,16 @@ public final class AgentService: Sendable {
     private let gateway: AgentGateway?
     private let journal: AuditJournal
     private let logger: Logger
+    private let clock: ServerClock
 
     /// Creates the service.
     /// - Parameter gateway: where revoked machines' agents are disconnected.
     /// - Parameter journal: where revocations are recorded (they never wait for the audit log).
     public init(
-        store: MachineStore, directory: DirectoryClient, gateway: AgentGateway?, journal: AuditJournal, logger: Logger
+        store: MachineStore, directory: DirectoryClient, gateway: AgentGateway?, journal: AuditJournal,
+        clock: ServerClock, logger: Logger
     ) {
+        self.clock = clock
         self.store = store
         self.directory = directory
         self.gateway = gateway
@@ -73,9 +76,9 @@ public final class AgentService: Sendable {
         lifetime: Duration,
         uses: Int,
         comment: String?,
-        source: String,
-        now: Date = Date()
+        source: String
     ) async throws(AgentError) -> CreatedToken {
+        let now = clock.now()
         guard lifetime >= .seconds(60), lifetime <= Self.longestTokenLifetime else {
             throw .invalidRequest("a token must be valid for between 1 minute and 30 days")
         }
@@ -94,9 +97,9 @@ public final class AgentService: Sendable {
     /// with which its agent enrolls again; the old key stops working then, and a revocation is lifted.
     /// - Throws: `AgentError.unknownMachine` when no such machine was ever enrolled, `.databaseUnavailable`.
     public func authorizeRekey(
-        of name: String, by administrator: Operator, lifetime: Duration, comment: String?, source: String,
-        now: Date = Date()
+        of name: String, by administrator: Operator, lifetime: Duration, comment: String?, source: String
     ) async throws(AgentError) -> CreatedToken {
+        let now = clock.now()
         let machine = try await self.machine(named: name)
         guard lifetime >= .seconds(60), lifetime <= .seconds(7 * 24 * 3600) else {
             throw .invalidRequest("a re-key token must be valid for between 1 minute and 7 days")
@@ -172,10 +175,11 @@ public final class AgentService: Sendable {
     ///   `.notADomainMachine` or `.tokenNotFor` for a name the token may not enroll, `.alreadyEnrolled`, and
     ///   `.directory` or `.databaseUnavailable` when they cannot answer.
     public func enroll(
-        _ request: EnrollmentRequest, source: String, now: Date = Date()
+        _ request: EnrollmentRequest, source: String
     ) async throws(AgentError)
         -> MachineStore.Machine
     {
+        let now = clock.now()
         let token = EnrollmentToken(value: request.token)
         guard token.isWellFormed else { throw .invalidEnrollmentToken }
         let grant: MachineStore.TokenGrant?
@@ -275,10 +279,11 @@ public final class AgentService: Sendable {
     /// `SessionBroker.endRecordWait`.
     /// - Throws: `AgentError.unknownMachine`, `.alreadyRevoked`.
     public func revoke(
-        _ name: String, by administrator: Operator, source: String, now: Date = Date()
+        _ name: String, by administrator: Operator, source: String
     )
         async throws(AgentError)
     {
+        let now = clock.now()
         let machine = try await self.machine(named: name)
         let event = AuditEvent(
             .agentRevoked, actor: .operator(dn: administrator.dn, account: administrator.account),

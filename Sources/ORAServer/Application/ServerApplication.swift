@@ -82,6 +82,8 @@ public enum ServerApplication {
             } catch {
                 throw .auditJournal(error)
             }
+            // The one clock every service reads the time from.
+            let clock = ServerClock.system
             let audit = AuditService(
                 log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
                 instance: instanceName, logger: logger)
@@ -94,24 +96,27 @@ public enum ServerApplication {
                 audit: auditWriter,
                 journal: journal,
                 logger: logger,
-                policyRoles: { policies.active.set.roles }
+                policyRoles: { policies.active.set.roles },
+                clock: clock
             )
             let machines = MachineStore(client: postgres, logger: logger)
             let instance = UUID()
             let replicas = ReplicaStore(client: postgres, logger: logger)
             let bus = ReplicaBus(instance: instance, store: replicas, logger: logger)
             let gateway = AgentGateway(
-                machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, logger: logger)
+                machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, clock: clock,
+                logger: logger)
             let agents = AgentService(
-                store: machines, directory: directory, gateway: gateway, journal: journal, logger: logger)
-            let relay = ScreenRelay()
+                store: machines, directory: directory, gateway: gateway, journal: journal, clock: clock, logger: logger)
+            let relay = ScreenRelay(clock: clock)
             let broker = SessionBroker(
                 gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
-                journal: journal, settings: configuration.agents, screens: relay, logger: logger)
+                journal: journal, settings: configuration.agents, screens: relay, clock: clock, logger: logger)
             gateway.attach(broker)
-            let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, logger: logger)
+            let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, clock: clock, logger: logger)
             let sessions = SessionRouting(
-                broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, logger: logger)
+                broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, clock: clock,
+                logger: logger)
             let readiness = ReadinessCheck(database: probe, directory: directory)
             let heartbeat = ServerInstanceHeartbeat(
                 id: instance,

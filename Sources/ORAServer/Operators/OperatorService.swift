@@ -80,7 +80,7 @@ public final class OperatorService: Sendable {
     private let logger: Logger
     private let limiter: Mutex<LoginRateLimiter>
     private let refusals = Mutex(RefusalSampler(perMinute: OperatorService.limitedLoginsRecordedPerMinute))
-    private let now: @Sendable () -> ContinuousClock.Instant
+    private let clock: ServerClock
     private let policyRoles: @Sendable () -> RoleAssignments
 
     /// Creates the service.
@@ -94,7 +94,7 @@ public final class OperatorService: Sendable {
         journal: AuditJournal,
         logger: Logger,
         policyRoles: @escaping @Sendable () -> RoleAssignments = { RoleAssignments() },
-        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+        clock: ServerClock
     ) {
         self.policyRoles = policyRoles
         self.settings = settings
@@ -104,7 +104,7 @@ public final class OperatorService: Sendable {
         self.journal = journal
         self.logger = logger
         self.limiter = Mutex(LoginRateLimiter(limits: settings.loginLimits))
-        self.now = now
+        self.clock = clock
     }
 
     /// The most bytes a password may have; longer ones are refused before the directory is asked.
@@ -131,7 +131,7 @@ public final class OperatorService: Sendable {
             throw .invalidRequest("the password must be at most \(Self.longestPassword) bytes")
         }
         let started: LoginRateLimiter.Attempt
-        switch limiter.withLock({ $0.begin(account: name.key, address: sourceAddress, now: now()) }) {
+        switch limiter.withLock({ $0.begin(account: name.key, address: sourceAddress, now: clock.instant()) }) {
         case .allowed(let attempt):
             started = attempt
         case .limited(let retryAfter):
@@ -148,7 +148,7 @@ public final class OperatorService: Sendable {
                 found.withLock { $0 = dn }
                 let key = (try? DistinguishedName(dn))?.normalized ?? dn.lowercased()
                 let wait = inProgress.withLock { attempt in
-                    limiter.withLock { $0.admit(person: key, to: &attempt, now: now()) }
+                    limiter.withLock { $0.admit(person: key, to: &attempt, now: clock.instant()) }
                 }
                 if let wait { personLimit.withLock { $0 = (dn, wait) } }
                 return wait == nil
@@ -181,7 +181,7 @@ public final class OperatorService: Sendable {
         }
         limiter.withLock { $0.succeeded(attempt) }
         let token = OperatorToken.generate()
-        let expiresAt = Date().addingTimeInterval(settings.sessionLifetime.timeInterval)
+        let expiresAt = clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval)
         try await record(
             AuditEvent(
                 .operatorLogin, actor: .operator(dn: person.dn, account: person.account), source: sourceAddress,
@@ -221,7 +221,7 @@ public final class OperatorService: Sendable {
             throw .databaseUnavailable
         }
         guard let stored else { throw .notLoggedIn }
-        if Date().timeIntervalSince(stored.checkedAt) >= settings.accountCheckInterval.timeInterval {
+        if clock.now().timeIntervalSince(stored.checkedAt) >= settings.accountCheckInterval.timeInterval {
             try await recheckAccount(of: stored)
         }
         return AuthenticatedSession(id: stored.id, person: stored.person, token: token, expiresAt: stored.expiresAt)
@@ -254,8 +254,8 @@ public final class OperatorService: Sendable {
     private func recheckAccount(of session: OperatorSessionStore.Session) async throws(OperatorError) {
         guard let refusal = try await accountRefusal(of: session.person) else {
             do {
-                try await withTimeout(settings.databaseTimeout) { [store] in
-                    try await store.markChecked(session.id, at: Date())
+                try await withTimeout(settings.databaseTimeout) { [store, clock] in
+                    try await store.markChecked(session.id, at: clock.now())
                 }
             } catch {
                 throw .databaseUnavailable
@@ -427,7 +427,7 @@ public final class OperatorService: Sendable {
     private func refuseLimited(
         _ name: LoginName, person dn: String?, retryAfter: Duration, from sourceAddress: String
     ) async throws(OperatorError) -> Never {
-        if case .record(let suppressed) = refusals.withLock({ $0.sample(from: sourceAddress, now: now()) }) {
+        if case .record(let suppressed) = refusals.withLock({ $0.sample(from: sourceAddress, now: clock.instant()) }) {
             var extra: [String: AuditValue] = [:]
             if suppressed > 0 { extra["suppressed_before"] = .integer(Int64(suppressed)) }
             try await recordFailure(

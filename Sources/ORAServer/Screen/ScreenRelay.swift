@@ -52,12 +52,18 @@ final class ScreenRelay: Sendable {
     }
 
     private let state = Mutex(State())
+    private let clock: ServerClock
+
+    /// Creates the relay; tickets are issued and checked at `clock`'s time.
+    init(clock: ServerClock) {
+        self.clock = clock
+    }
 
     // MARK: Tickets
 
     /// A viewer ticket for `session`, for the operator `holder`, and when it expires.
     func issueViewerTicket(for session: UUID, holder: String) -> (ticket: String, expires: Date) {
-        let now = Date()
+        let now = clock.now()
         let ticket = state.withLock { $0.tickets.issue(for: session, leg: .viewer, holder: holder, now: now) }
         return (ticket, ScreenTickets.expiry(ofTicketIssuedAt: now))
     }
@@ -65,14 +71,14 @@ final class ScreenRelay: Sendable {
     /// Whether `ticket` would admit a viewer now (checked before the upgrade; used by `redeem`).
     func checkViewerTicket(_ ticket: String) throws(ScreenTicketError) -> ScreenTickets.Claim {
         try state.withLock { state throws(ScreenTicketError) in
-            try state.tickets.check(ticket, for: .viewer, now: Date())
+            try state.tickets.check(ticket, for: .viewer, now: clock.now())
         }
     }
 
     /// Uses `ticket` for `leg`.
     func redeem(_ ticket: String, for leg: ScreenTickets.Leg) throws(ScreenTicketError) -> ScreenTickets.Claim {
         try state.withLock { state throws(ScreenTicketError) in
-            try state.tickets.redeem(ticket, for: leg, now: Date())
+            try state.tickets.redeem(ticket, for: leg, now: clock.now())
         }
     }
 
@@ -95,7 +101,8 @@ final class ScreenRelay: Sendable {
             state.connections[connection] = Connection(session: session, viewer: outbound)
             state.totals[session, default: Totals()].connections += 1
             return (
-                connection, state.tickets.issue(for: session, leg: .agent, holder: connection.uuidString, now: Date())
+                connection,
+                state.tickets.issue(for: session, leg: .agent, holder: connection.uuidString, now: clock.now())
             )
         }
     }

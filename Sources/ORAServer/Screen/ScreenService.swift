@@ -34,6 +34,7 @@ final class ScreenService: Sendable {
     /// Refused tickets recorded lately, by source address.
     static let refusalsRecordedPerMinute = 20
     private let refusals = Mutex(RefusalSampler(perMinute: ScreenService.refusalsRecordedPerMinute))
+    private let clock: ServerClock
 
     /// The relay port agents and native viewers connect to (set once the relay listens).
     var relayPort: Int {
@@ -41,7 +42,8 @@ final class ScreenService: Sendable {
         set { port.withLock { $0 = newValue } }
     }
 
-    init(broker: SessionBroker, gateway: AgentGateway, relay: ScreenRelay, logger: Logger) {
+    init(broker: SessionBroker, gateway: AgentGateway, relay: ScreenRelay, clock: ServerClock, logger: Logger) {
+        self.clock = clock
         self.broker = broker
         self.gateway = gateway
         self.relay = relay
@@ -320,7 +322,9 @@ final class ScreenService: Sendable {
     /// many were only counted before it: anyone who can reach the relay port can present made-up tickets, and must
     /// not be able to fill the audit log with them.
     private func refuse(_ error: ScreenTicketError, leg: ScreenTickets.Leg, source: String) async {
-        guard case .record(let suppressed) = refusals.withLock({ $0.sample(from: source, now: .now) }) else { return }
+        guard case .record(let suppressed) = refusals.withLock({ $0.sample(from: source, now: clock.instant()) }) else {
+            return
+        }
         var details: [String: AuditValue] = ["leg": .string(leg.rawValue), "reason": .string(error.code)]
         if suppressed > 0 { details["suppressed_before"] = .integer(Int64(suppressed)) }
         logger.warning(

@@ -44,6 +44,7 @@ public final class SessionBroker: Service, Sendable {
     private let journal: AuditJournal
     private let settings: AgentSettings
     private let screens: ScreenRelay
+    private let clock: ServerClock
     private let logger: Logger
     private let state: Mutex<State>
     /// Ends the deadline loop's sleep when a session or the policy changed.
@@ -61,6 +62,7 @@ public final class SessionBroker: Service, Sendable {
         journal: AuditJournal,
         settings: AgentSettings,
         screens: ScreenRelay,
+        clock: ServerClock,
         logger: Logger
     ) {
         self.gateway = gateway
@@ -71,6 +73,7 @@ public final class SessionBroker: Service, Sendable {
         self.journal = journal
         self.settings = settings
         self.screens = screens
+        self.clock = clock
         self.logger = logger
         state = Mutex(State(offers: OfferRateLimiter(offersPerWindow: settings.offersPerMachinePerMinute)))
     }
@@ -104,9 +107,9 @@ public final class SessionBroker: Service, Sendable {
         mode: AccessMode,
         ticket: String?,
         reason: String?,
-        source: String,
-        now: Date = Date()
+        source: String
     ) async throws(SessionError) -> SessionSnapshot {
+        let now = clock.now()
         // What the person at the machine is shown must read as it is: no control characters, and none that reorder
         // or hide the text around them.
         if let reason,
@@ -415,18 +418,18 @@ public final class SessionBroker: Service, Sendable {
         policies.signalActivations(to: wakeup)
         await cancelWhenGracefulShutdown {
             var version = self.policies.active.activation?.version
-            var lastMembershipCheck = ContinuousClock.now
+            var lastMembershipCheck = self.clock.instant()
             while !Task.isCancelled {
-                await self.expireDue(at: Date())
+                await self.expireDue(at: self.clock.now())
                 let current = self.policies.active.activation?.version
                 if current != version {
                     version = current
                     await self.recheck(endingWith: .policyRevoked)
-                } else if ContinuousClock.now - lastMembershipCheck > Self.membershipCheckInterval {
-                    lastMembershipCheck = ContinuousClock.now
+                } else if self.clock.instant() - lastMembershipCheck > Self.membershipCheckInterval {
+                    lastMembershipCheck = self.clock.instant()
                     await self.recheck(endingWith: .membershipLost)
                 }
-                let membershipDue = Self.membershipCheckInterval - (ContinuousClock.now - lastMembershipCheck)
+                let membershipDue = Self.membershipCheckInterval - (self.clock.instant() - lastMembershipCheck)
                 await self.wakeup.wait(atMost: max(.milliseconds(10), min(membershipDue, self.untilNextDeadline())))
             }
         }
@@ -444,7 +447,7 @@ public final class SessionBroker: Service, Sendable {
     private func untilNextDeadline() -> Duration {
         let next = state.withLock { state in state.sessions.values.compactMap(\.machine.deadline).min() }
         guard let next else { return .seconds(60) }
-        return min(.seconds(60), .seconds(max(0, next.date.timeIntervalSinceNow)))
+        return min(.seconds(60), .seconds(max(0, next.date.timeIntervalSince(clock.now()))))
     }
 
     /// Applies every deadline that has passed at `date`.
@@ -486,7 +489,7 @@ public final class SessionBroker: Service, Sendable {
                 let groups = try await directory.groups(of: dn)
                 let decision = policies.active.set.decide(
                     operatorGroups: groups, machine: MachineFacts(computer), mode: live.offer.mode,
-                    ticket: live.offer.ticket, at: Date())
+                    ticket: live.offer.ticket, at: clock.now())
                 allowed = decision.allowed.map { $0 >= live.offer.mode } ?? false
             } catch {
                 logger.warning(
@@ -520,7 +523,7 @@ public final class SessionBroker: Service, Sendable {
         details: [String: AuditValue] = [:],
         confirmingWithin wait: Duration = SessionBroker.endRecordWait
     ) async throws(SessionError) -> (SessionSnapshot, Int) {
-        let now = AuditTimestamp.now
+        let now = clock.timestamp
         let result = state.withLock { state -> Result<(Live, Live, SessionStateMachine.Step), SessionError> in
             guard var live = state.sessions[id] else {
                 return .failure(.sessionEnded)
@@ -626,7 +629,7 @@ public final class SessionBroker: Service, Sendable {
             let watchers = Array((state.watchers[id] ?? [:]).values)
             if case .ended = step.state {
                 state.sessions[id] = nil
-                state.ended[id] = (live, Date())
+                state.ended[id] = (live, clock.now())
                 state.watchers[id] = nil
             }
             return watchers

@@ -15,6 +15,7 @@ final class SessionRouting: Service, Sendable {
     private let bus: ReplicaBus
     private let store: ReplicaStore
     fileprivate let logger: Logger
+    private let clock: ServerClock
 
     init(
         broker: SessionBroker,
@@ -22,8 +23,10 @@ final class SessionRouting: Service, Sendable {
         operators: OperatorService,
         bus: ReplicaBus,
         store: ReplicaStore,
+        clock: ServerClock,
         logger: Logger
     ) {
+        self.clock = clock
         self.broker = broker
         self.gateway = gateway
         self.operators = operators
@@ -158,7 +161,7 @@ final class SessionRouting: Service, Sendable {
         let known = Set(sessions.map(\.id))
         let stored: [ReplicaStore.StoredSession]
         do {
-            stored = try await store.sessions(notOn: bus.instance, changedSince: Date().addingTimeInterval(-3600))
+            stored = try await store.sessions(notOn: bus.instance, changedSince: clock.now().addingTimeInterval(-3600))
         } catch {
             throw databaseFailed(error, doing: "reading sessions and connections")
         }
@@ -243,7 +246,7 @@ final class SessionRouting: Service, Sendable {
                 guard let encoded = try? Self.encode(snapshot) else { return nil }
                 return (event, encoded)
             }
-            try await store.pruneSessions(endedBefore: Date().addingTimeInterval(-7 * 86400))
+            try await store.pruneSessions(endedBefore: clock.now().addingTimeInterval(-7 * 86400))
         } catch {
             logger.warning(
                 "could not end the sessions of stopped servers",
