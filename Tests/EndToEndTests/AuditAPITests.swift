@@ -81,10 +81,21 @@ struct AuditAPITests {
             ("outcome=maybe", "outcome must be one of success, denied, failure, not \"maybe\""),
             ("session=42", "session must be a session id (a UUID), not \"42\""),
             ("machne=WS-0101", "unknown query parameter \"machne\""),
+            ("operator=%00", "operator must be at most 1024 characters without control characters"),
+            ("q=a%0Ab", "q must be at most 1024 characters without control characters"),
+            (
+                "machine=" + String(repeating: "x", count: 1025),
+                "machine must be at most 1024 characters without control characters"
+            ),
         ] {
             let answer = try await HTTP.get(server.base + "/api/v1/audit?" + query, token: auditor)
             #expect(answer.status == 400, "\(query)")
             #expect(answer.object["message"] as? String == message)
+            // The export reads the same filters (not the paging), and refuses them before its stream starts.
+            guard query.hasPrefix("operator") || query.hasPrefix("q=") || query.hasPrefix("machine=") else { continue }
+            let export = try await HTTP.get(server.base + "/api/v1/audit/export?" + query, token: auditor)
+            #expect(export.status == 400, "export?\(query)")
+            #expect(export.object["message"] as? String == message)
         }
 
         // The CLI prints one line per event, with outside text escaped.
@@ -94,7 +105,8 @@ struct AuditAPITests {
         let lines = listed.standardOutput.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(
-            lines.first?.contains(#"operator.login_failed  failure  evil\\r\\n2026-01-01 forged line\\u{1b}[2J"#) == true,
+            lines.first?.contains(#"operator.login_failed  failure  evil\\r\\n2026-01-01 forged line\\u{1b}[2J"#)
+                == true,
             "\(lines)")
         let json = await cli.run(["audit", "search", "--operator", "sara.klein", "--json"])
         #expect(json.standardOutput.split(separator: "\n").count == 2)  // her login, and her own CLI login

@@ -127,6 +127,23 @@ struct AuditQueryParameters {
         values.removeValue(forKey: name).flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// The longest text a filter may have: as long as the longest text the audit log indexes.
+    static let longestText = AuditLog.PreparedEvent.longestIndexedText
+
+    /// A text filter: at most `longestText` characters, without control characters (which no stored name has, and
+    /// which the database refuses outright).
+    mutating func text(_ name: String) throws(APIError) -> String? {
+        guard let text = take(name) else { return nil }
+        guard text.count <= Self.longestText,
+            !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw APIError(
+                .badRequest, code: "invalid_parameter",
+                message: "\(name) must be at most \(Self.longestText) characters without control characters")
+        }
+        return text
+    }
+
     mutating func integer(_ name: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64? {
         guard let text = take(name) else { return nil }
         guard let value = Int64(text), range.contains(value) else {
@@ -153,10 +170,10 @@ struct AuditQueryParameters {
         var filter = AuditLog.Filter()
         filter.since = try time("since")
         filter.until = try time("until")
-        filter.event = take("event")
-        filter.code = take("code")
-        filter.operatorName = take("operator")
-        filter.machine = take("machine")
+        filter.event = try text("event")
+        filter.code = try text("code")
+        filter.operatorName = try text("operator")
+        filter.machine = try text("machine")
         if let text = take("session") {
             guard let id = UUID(uuidString: text) else {
                 throw APIError(
@@ -174,7 +191,7 @@ struct AuditQueryParameters {
             }
             filter.outcome = outcome
         }
-        filter.text = take("q")
+        filter.text = try text("q")
         return filter
     }
 

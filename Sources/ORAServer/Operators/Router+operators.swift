@@ -78,14 +78,16 @@ struct RevokeRequest: Decodable {
     var `operator`: String?
     var reason: String?
 
-    /// The reason, when it is one line of at most 500 characters without hidden text.
+    /// The reason, when it is one line of at most 200 characters (`AgentProtocol.maximumReportedTextLength`) without
+    /// hidden text.
     func checkedReason() throws(APIError) -> String? {
         guard let reason else { return nil }
-        guard AuditText.isBounded(reason, to: 500), AgentProtocol.isReportable(reason),
+        guard AgentProtocol.isReportable(reason),
             !AuditText.hasInvisibleFormatting(reason)
         else {
             throw APIError.invalidRequest(
-                "the reason must be 1 to 500 characters on one line, without invisible formatting characters")
+                "the reason must be 1 to \(AgentProtocol.maximumReportedTextLength) characters on one line, without invisible formatting characters"
+            )
         }
         return reason
     }

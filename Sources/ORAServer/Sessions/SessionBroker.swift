@@ -113,10 +113,11 @@ public final class SessionBroker: Service, Sendable {
         // What the person at the machine is shown must read as it is: no control characters, and none that reorder
         // or hide the text around them.
         if let reason,
-            reason.count > 500 || !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
+            !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
         {
             throw .invalidRequest(
-                "the reason must be 1 to 500 characters on one line, without invisible formatting characters "
+                "the reason must be 1 to \(AgentProtocol.maximumReportedTextLength) characters on one line, without "
+                    + "invisible formatting characters "
                     + "(bidirectional overrides, zero-width characters)"
             )
         }
