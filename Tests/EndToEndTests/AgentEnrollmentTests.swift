@@ -174,16 +174,22 @@ struct AgentEnrollmentTests {
 
         // The agent hears the same for its revoked name as for a name never enrolled.
         let revokedRun = await ChildProcess.runAsync(
-            agent, arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir",
-                states.path + "/real"])
+            agent,
+            arguments: [
+                "run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir",
+                states.path + "/real",
+            ])
         let unknownState = states.path + "/unknown"
         try FileManager.default.copyItem(atPath: states.path + "/real", toPath: unknownState)
         let enrollment = try String(contentsOfFile: unknownState + "/agent.json", encoding: .utf8)
         try enrollment.replacingOccurrences(of: "ws-0101", with: "ws-0202").write(
             toFile: unknownState + "/agent.json", atomically: true, encoding: .utf8)
         let unknownRun = await ChildProcess.runAsync(
-            agent, arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir",
-                unknownState])
+            agent,
+            arguments: [
+                "run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir",
+                unknownState,
+            ])
         #expect(revokedRun.status == 2)
         #expect(unknownRun.status == 2)
         #expect(
@@ -199,7 +205,8 @@ struct AgentEnrollmentTests {
         #expect(rekey.standardError.contains("re-keys ws-0101 once"))
         let rekeyToken = rekey.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         let elsewhere = await enroll(server, token: rekeyToken, machine: "WS-0102", state: states.path + "/x")
-        #expect(elsewhere.standardError.contains("this enrollment token may enroll machine ws-0101, which WS-0102 is not"))
+        #expect(
+            elsewhere.standardError.contains("this enrollment token may enroll machine ws-0101, which WS-0102 is not"))
         let rekeyed = await enroll(server, token: rekeyToken, machine: "ws-0101", state: states.path + "/real")
         #expect(rekeyed.status == 0, "\(rekeyed.standardError)")
         let after = (await admin.run("agents", "show", "ws-0101")).standardOutput
@@ -243,7 +250,8 @@ struct AgentEnrollmentTests {
         let server = try await RunningServer(extra: Self.roles)
         let admin = try await server.token("peter.schmidt")
         let created = try await HTTP.post(
-            server.base + "/api/v1/agents/tokens", json: #"{"expires_in_seconds": 600, "uses": 5, "ou": "dc=corp,dc=example"}"#, token: admin)
+            server.base + "/api/v1/agents/tokens",
+            json: #"{"expires_in_seconds": 600, "uses": 5, "ou": "dc=corp,dc=example"}"#, token: admin)
         #expect(created.status == 201)
         let token = try #require(created.object["token"] as? String)
         let key =
@@ -284,16 +292,31 @@ struct AgentEnrollmentTests {
         }
         #expect(try server.sql("SELECT count(*) FROM machines") == "0")
         #expect(try server.sql("SELECT uses_left FROM enrollment_tokens") == "5")
+        // A good request answers with the machine as stored, the token's creator among it.
+        let enrolled = try await HTTP.post(
+            server.base + "/agent/v1/enroll",
+            json:
+                #"{"token": "\#(token)", "machine": "WS-0101", "public_key": "\#(key)", "os": "Debian", "agent_version": "1"}"#
+        )
+        #expect(enrolled.status == 201, "\(enrolled.body)")
+        #expect(enrolled.object["enrolled_by"] as? String == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
+        #expect(try server.sql("SELECT enrolled_by FROM machines") == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
         // Out-of-range tokens are refused too.
         let bad: [(String, String)] = [
-            (#"{"machine": "ws-0101", "expires_in_seconds": 10}"#, "a token must be valid for between 1 minute and 30 days"),
+            (
+                #"{"machine": "ws-0101", "expires_in_seconds": 10}"#,
+                "a token must be valid for between 1 minute and 30 days"
+            ),
             (#"{"machine": "ws-0101", "expires_in_seconds": 99999999}"#, "between 1 minute and 30 days"),
             (#"{"ou": "dc=corp,dc=example", "uses": 0}"#, "a token must be good for between 1 and 10000 enrollments"),
             (#"{"uses": 3}"#, "a token must be bound to exactly one of 'machine' (a name), 'ou' (a DN) or 'group'"),
             (#"{"machine": "ws-0101", "ou": "dc=corp,dc=example"}"#, "a token must be bound to exactly one of"),
             (#"{"ou": "not a dn"}"#, "'ou' must be a DN: not a valid DN"),
             (#"{"machine": "ws 0101"}"#, "'machine' must be a machine name of 1 to 200 characters without spaces"),
-            (#"{"machine": "ws-0101", "comment": "\#(String(repeating: "x", count: 501))"}"#, "'comment' must be at most 500 characters"),
+            (
+                #"{"machine": "ws-0101", "comment": "\#(String(repeating: "x", count: 501))"}"#,
+                "'comment' must be at most 500 characters"
+            ),
         ]
         for (body, message) in bad {
             let answer = try await HTTP.post(server.base + "/api/v1/agents/tokens", json: body, token: admin)

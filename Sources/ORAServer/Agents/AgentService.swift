@@ -212,7 +212,9 @@ public final class AgentService: Sendable {
         }
         let machine = MachineStore.Machine(
             name: computer.name.lowercased(), computerDN: computer.dn.original, publicKey: request.publicKey,
-            operatingSystem: request.operatingSystem, agentVersion: request.agentVersion, enrolledAt: now)
+            operatingSystem: request.operatingSystem, agentVersion: request.agentVersion, enrolledAt: now,
+            // The store records the token's creator; the answer says the same.
+            enrolledBy: grant.createdBy)
         let eventID = UUID()
         let outcome: MachineStore.EnrollmentOutcome
         do {
