@@ -62,7 +62,10 @@ struct CommandLineTests {
                 ["agents", "token", "create", "--machine", "ws-0101", "--ou", "ou=Laptops,dc=corp,dc=example"],
                 "say what the token may enroll: exactly one of --machine NAME, --ou DN or --group DN"
             ),
-            (["agents", "rekey", "ws-0101", "--expires", "later"], "--expires takes a duration such as 30m, 1h or 2d, not 'later'"),
+            (
+                ["agents", "rekey", "ws-0101", "--expires", "later"],
+                "--expires takes a duration such as 30m, 1h or 2d, not 'later'"
+            ),
             (["connect", "x"], "'x' is not a session id"),
             (
                 ["connect", "11111111-2222-4333-8444-555555555555", "--listen", "5901"],

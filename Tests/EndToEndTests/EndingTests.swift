@@ -15,14 +15,16 @@ struct EndingTests {
     static func lockChain(_ server: RunningServer) async throws -> ChildProcess {
         let holder = try server.services.backgroundSQL(
             "SELECT pg_advisory_lock(\(chainLockKey)); SELECT pg_sleep(600)", database: server.database)
-        let held = try await OfferTests().eventually(within: .seconds(10), {
-            try server.sql(
-                """
-                SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = \(chainLockKey & 0xffff_ffff)
-                    AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                """
-            ) == "1"
-        }, until: { $0 })
+        let held = try await eventually(
+            within: .seconds(10),
+            {
+                try server.sql(
+                    """
+                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = \(chainLockKey & 0xffff_ffff)
+                        AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """
+                ) == "1"
+            }, until: { $0 })
         guard held else { throw TestSetupError("the chain lock was not taken") }
         return holder
     }
@@ -64,7 +66,8 @@ struct EndingTests {
             environment: lena.environment)
         defer { connect.send(SIGKILL) }
         #expect(
-            try await offers.eventually(within: .seconds(15), { connect.standardOutputSoFar.contains("point a VNC viewer") }, until: { $0 }))
+            try await eventually(
+                within: .seconds(15), { connect.standardOutputSoFar.contains("point a VNC viewer") }, until: { $0 }))
 
         let holder = try await Self.lockChain(server)
         defer { holder.send(SIGKILL) }
@@ -93,10 +96,13 @@ struct EndingTests {
 
         try await Self.unlockChain(server, holder)
         #expect(
-            try await offers.eventually(within: .seconds(20), {
-                try server.sql(
-                    "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'") == "1"
-            }, until: { $0 }))
+            try await eventually(
+                within: .seconds(20),
+                {
+                    try server.sql(
+                        "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
+                        == "1"
+                }, until: { $0 }))
         #expect(
             try server.sql(
                 "SELECT actor_id || '|' || (details->>'reason') FROM audit_events WHERE event = 'session.ended'")
@@ -130,10 +136,13 @@ struct EndingTests {
         try await Self.unlockChain(server, holder)
         try await server.start()
         #expect(
-            try await offers.eventually(within: .seconds(20), {
-                try server.sql(
-                    "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'") == "1"
-            }, until: { $0 }))
+            try await eventually(
+                within: .seconds(20),
+                {
+                    try server.sql(
+                        "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
+                        == "1"
+                }, until: { $0 }))
         #expect(
             try server.sql(
                 "SELECT details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
@@ -144,7 +153,9 @@ struct EndingTests {
         defer { agent.send(SIGTERM) }
         try await offers.waitUntilOnline("ws-0102", server: server, token: try await server.token("lena.wolf"))
         #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "1")
-        #expect(try server.sql("SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d") == "0")
+        #expect(
+            try server.sql("SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d")
+                == "0")
         let chain = try await server.auditChainIntact()
         #expect(chain.intact, "\(chain.body)")
     }

@@ -220,7 +220,7 @@ struct HostileViewerTests {
         #expect(after.greeting == "RFB 003.008\n")
         let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
         #expect(state.object["state"] as? String == "viewing")
-        let errors = try await OfferTests().eventually {
+        let errors = try await eventually {
             try server.sql(
                 "SELECT string_agg(details->>'error', '|' ORDER BY sequence) FROM audit_events "
                     + "WHERE event = 'screen.closed' AND outcome = 'failure'")
@@ -298,20 +298,5 @@ struct OfferedSession {
 
     func stop() {
         agent.send(SIGKILL)
-    }
-}
-
-extension OfferTests {
-    /// Polls `value` until `until` holds for it, for at most `within`; returns the last value either way.
-    func eventually<T>(
-        within: Duration = .seconds(15), _ value: () throws -> T, until: (T) -> Bool
-    ) async throws -> T {
-        let deadline = ContinuousClock.now + within
-        var last = try value()
-        while !until(last), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-            last = try value()
-        }
-        return last
     }
 }

@@ -218,7 +218,9 @@ struct OfferTests {
             arguments: ["run", "--consent", "command", "--consent-command", "/bin/false", "--state-dir", state])
         let refused = await agent.exit()
         #expect(refused.status == 2)
-        #expect(refused.standardError.contains("this machine is not enrolled, or its enrollment was revoked"), "\(refused.standardError)")
+        #expect(
+            refused.standardError.contains("this machine is not enrolled, or its enrollment was revoked"),
+            "\(refused.standardError)")
         let auditor = try await server.token("sara.klein")
         let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
         #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
@@ -429,7 +431,10 @@ struct OfferTests {
             (#"{"mode": "view"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-0102", "reason": "line one\nline two"}"#, 400, "invalid_request"),
             // Text that would read differently from what it says, at the machine.
-            (#"{"machine": "ws-0102", "ticket": "INC0000001", "reason": "update \u202Eexe.fdp"}"#, 400, "invalid_request"),
+            (
+                #"{"machine": "ws-0102", "ticket": "INC0000001", "reason": "update \u202Eexe.fdp"}"#, 400,
+                "invalid_request"
+            ),
             (#"{"machine": "ws-0102", "ticket": "INC\u200B0000001"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-0102", "ticket": "\#(String(repeating: "9", count: 101))"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-9999", "ticket": "INC0000001"}"#, 404, "unknown_machine"),

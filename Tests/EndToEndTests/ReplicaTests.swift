@@ -71,7 +71,9 @@ struct ReplicaTests {
         #expect(await admin.run("agents", "revoke", "ws-0201").status == 0)
         let refused = await agent.exit()
         #expect(refused.status == 2)
-        #expect(refused.standardError.contains("this machine is not enrolled, or its enrollment was revoked"), "\(refused.standardError)")
+        #expect(
+            refused.standardError.contains("this machine is not enrolled, or its enrollment was revoked"),
+            "\(refused.standardError)")
         let auditor = try await front.token("sara.klein")
         let verified = try await HTTP.get(front.base + "/api/v1/audit/verify", token: auditor)
         #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")

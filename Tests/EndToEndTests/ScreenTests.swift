@@ -199,11 +199,6 @@ struct ScreenTests {
         return result.standardOutput
     }
 
-    /// Waits until `condition` holds, polling, for at most `within`.
-    func eventually(within: Duration = .seconds(15), _ condition: () throws -> Bool) async throws -> Bool {
-        try await OfferTests().eventually(within: within, condition, until: { $0 })
-    }
-
     @Test("the helper sees the desktop through ora connect; input reaches it only while the novice grants control")
     func viewAndControl() async throws {
         let desktop = try await Desktop()
@@ -478,13 +473,15 @@ struct ScreenTests {
             let leave = files.path + "/leave"
             let viewer = try ChildProcess(try Self.testPython(), arguments: [script, "\(port)", "hold", go, leave])
             processes.append(viewer)
-            #expect(try await eventually { viewer.standardOutputSoFar.contains("held") }, "\(viewer.standardErrorSoFar)")
+            #expect(
+                try await eventually { viewer.standardOutputSoFar.contains("held") }, "\(viewer.standardErrorSoFar)")
             #expect(
                 try await eventually {
                     desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyPress") }
                         && desktop.keyAndButtonEvents.contains { $0.hasPrefix("ButtonPress") }
                 }, "\(desktop.keyAndButtonEvents)")
-            #expect(!desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyRelease") || $0.hasPrefix("ButtonRelease") })
+            #expect(
+                !desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyRelease") || $0.hasPrefix("ButtonRelease") })
 
             // The person takes control back while Ctrl and the button are down.
             _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")

@@ -117,20 +117,20 @@ struct TamperedServerTests {
             try ScreenTests.testPython(), arguments: [script, "ws-0101", "\(socketPort)", "\(relayPort)", markers])
         defer { server.send(SIGKILL) }
         func marked(_ name: String) -> Bool { FileManager.default.fileExists(atPath: markers + "/" + name) }
-        #expect(try await ScreenTests().eventually { marked("listening") }, "\(server.standardErrorSoFar)")
+        #expect(try await eventually { marked("listening") }, "\(server.standardErrorSoFar)")
 
         // The person at the machine (the consent script) accepts the offer and, later, the control request.
         let agent = try setup.startAgent("--display", desktop.display)
         defer { agent.send(SIGKILL) }
         #expect(
-            try await ScreenTests().eventually(within: .seconds(30)) { marked("phase1") },
+            try await eventually(within: .seconds(30)) { marked("phase1") },
             "server: \(server.standardErrorSoFar)\nagent: \(agent.standardErrorSoFar)")
         #expect(desktop.inputs.isEmpty, "input reached the desktop without control: \(desktop.inputs)")
         #expect(agent.standardErrorSoFar.contains("dropping the helper's input: control is not granted"))
 
         try files.write("go", "")
         #expect(
-            try await ScreenTests().eventually(within: .seconds(30)) { marked("phase2") },
+            try await eventually(within: .seconds(30)) { marked("phase2") },
             "server: \(server.standardErrorSoFar)\nagent: \(agent.standardErrorSoFar)")
         #expect(desktop.inputs.contains { $0.hasPrefix("KeyPress") }, "\(desktop.inputs)")
         #expect(desktop.inputs.contains { $0.hasPrefix("ButtonPress") }, "\(desktop.inputs)")
