@@ -436,6 +436,12 @@ struct OfferTests {
                 "invalid_request"
             ),
             (#"{"machine": "ws-0102", "ticket": "INC\u200B0000001"}"#, 400, "invalid_request"),
+            // One character to count, but 20,000 combining marks to store: bounded in bytes too.
+            (
+                #"{"machine": "ws-0102", "ticket": "INC0000001", "reason": "a\#(String(repeating: "\u{301}", count: 20_000))"}"#,
+                400, "invalid_request"
+            ),
+            (#"{"machine": "ws-0102", "reason": "\#(String(repeating: "x", count: 201))"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-0102", "ticket": "\#(String(repeating: "9", count: 101))"}"#, 400, "invalid_request"),
             (#"{"machine": "ws-9999", "ticket": "INC0000001"}"#, 404, "unknown_machine"),
             (#"{"machine": "ws-0102", "mode": "control"}"#, 403, "denied_by_policy"),

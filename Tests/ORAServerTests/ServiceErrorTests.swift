@@ -89,6 +89,6 @@ struct ServiceErrorTests {
         #expect(there.code == here.code)
         #expect(there.message == here.message)
         #expect(there.headers[.retryAfter] == here.headers[.retryAfter])
-        #expect(throws: SessionError.unreadableReplicaAnswer) { try ReplicaAnswer.done.session() }
+        #expect(throws: SessionError.noSessionInAnswer) { try ReplicaAnswer.done.session() }
     }
 }

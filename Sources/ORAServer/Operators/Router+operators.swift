@@ -82,7 +82,8 @@ struct RevokeRequest: Decodable {
     /// hidden text.
     func checkedReason() throws(APIError) -> String? {
         guard let reason else { return nil }
-        guard AgentProtocol.isReportable(reason),
+        guard AuditText.isBounded(reason, to: AgentProtocol.maximumReportedTextLength),
+            AgentProtocol.isReportable(reason),
             !AuditText.hasInvisibleFormatting(reason)
         else {
             throw APIError.invalidRequest(

@@ -47,6 +47,7 @@ public final class PolicyService: Service, Sendable {
     public func reload() async throws {
         guard let (activation, files) = try await store.active() else {
             state.withLock { $0 = Active(activation: nil, set: PolicySet(policies: [])) }
+            for watcher in watchers.withLock({ Array($0.values) }) { watcher.signal() }
             return
         }
         // Reloads can overlap (a notification and the applying request); never go back to an older activation.

@@ -32,7 +32,7 @@ enum ReplicaAnswer: Codable, Sendable {
         switch self {
         case .session(let id): return id
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .done: throw .unreadableReplicaAnswer
+        case .done: throw .noSessionInAnswer
         }
     }
 }
@@ -93,7 +93,7 @@ final class ReplicaBus: Service, Sendable {
         do {
             payload = try Self.encode(Envelope(id: id, replyTo: self.instance, call: call))
         } catch {
-            throw .unreadableReplicaAnswer
+            throw .requestNotEncodable
         }
         guard payload.utf8.count < 8000 else {
             throw .tooLargeToPassOn

@@ -113,7 +113,8 @@ public final class SessionBroker: Service, Sendable {
         // What the person at the machine is shown must read as it is: no control characters, and none that reorder
         // or hide the text around them.
         if let reason,
-            !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
+            !AuditText.isBounded(reason, to: AgentProtocol.maximumReportedTextLength)
+                || !AgentProtocol.isReportable(reason) || AuditText.hasInvisibleFormatting(reason)
         {
             throw .invalidRequest(
                 "the reason must be 1 to \(AgentProtocol.maximumReportedTextLength) characters on one line, without "

@@ -42,8 +42,12 @@ public enum SessionError: ServiceError, Equatable {
     case replicaStarting
     /// The request is too large to pass on to another replica.
     case tooLargeToPassOn
-    /// The session's state as another replica stored it cannot be read, or its answer named no session.
-    case unreadableReplicaAnswer
+    /// The session's state as its replica stored it cannot be read.
+    case unreadableStoredSession
+    /// The request cannot be encoded to pass on to another replica.
+    case requestNotEncodable
+    /// The other replica's answer named no session.
+    case noSessionInAnswer
     /// The replica running the session refused, for this reason.
     case refusedElsewhere(ReplicaRefusal)
 
@@ -67,7 +71,7 @@ public enum SessionError: ServiceError, Equatable {
         case .replicaDidNotAnswer: "server_unavailable"
         case .replicaStarting: "server_starting"
         case .tooLargeToPassOn: "invalid_request"
-        case .unreadableReplicaAnswer: "internal"
+        case .unreadableStoredSession, .requestNotEncodable, .noSessionInAnswer: "internal"
         case .refusedElsewhere(let refusal): refusal.code
         }
     }
@@ -94,7 +98,9 @@ public enum SessionError: ServiceError, Equatable {
         case .replicaDidNotAnswer: "the server the machine's agent is connected to did not answer; try again"
         case .replicaStarting: "try again"
         case .tooLargeToPassOn: "the request is too large to pass on"
-        case .unreadableReplicaAnswer: "the other server's answer about the session cannot be read"
+        case .unreadableStoredSession: "the session's stored state is not valid"
+        case .requestNotEncodable: "the request could not be encoded"
+        case .noSessionInAnswer: "the other server gave no session"
         case .refusedElsewhere(let refusal): refusal.message
         }
     }
@@ -109,7 +115,7 @@ public enum SessionError: ServiceError, Equatable {
         case .tooManyOffers(_, _, let retryAfter): .limited(retryAfter: retryAfter)
         case .unknownSession: .notFound
         case .auditUnavailable, .databaseUnavailable, .replicaDidNotAnswer, .replicaStarting: .unavailable
-        case .unreadableReplicaAnswer: .internal
+        case .unreadableStoredSession, .requestNotEncodable, .noSessionInAnswer: .internal
         case .refusedElsewhere(let refusal): refusal.kind
         }
     }

@@ -289,7 +289,7 @@ final class SessionRouting: Service, Sendable {
 
     private func snapshot(of stored: ReplicaStore.StoredSession) throws(SessionError) -> SessionSnapshot {
         guard let snapshot = Self.decode(stored) else {
-            throw .unreadableReplicaAnswer
+            throw .unreadableStoredSession
         }
         return snapshot
     }
