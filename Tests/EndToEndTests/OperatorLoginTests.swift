@@ -218,8 +218,16 @@ struct OperatorLoginTests {
         #expect(notAllowed.status == 2)
         #expect(notAllowed.standardError.contains("only an administrator or auditor may list operator sessions"))
 
-        // One of Lena's sessions: it stops working at once; her other one goes on.
+        // One of Lena's sessions: it stops working at once; her other one goes on. A reason that is one character to
+        // count but megabytes to store is refused first, and revokes nothing.
         let newest = String(lines[0].prefix(36))
+        let peterToken = try await server.token("peter.schmidt")
+        let heavy = try await HTTP.post(
+            server.base + "/api/v1/operators/sessions/\(newest)/revoke",
+            json: #"{"reason": "a\#(String(repeating: "\u{301}", count: 20_000))"}"#, token: peterToken)
+        #expect(heavy.status == 400, "\(heavy.body)")
+        #expect(heavy.object["error"] as? String == "invalid_request")
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaSecond).status == 200)
         let revoked = await peter.run("operators", "revoke", newest, "--reason", "INC0012345 laptop stolen")
         #expect(revoked.status == 0, "\(revoked.standardError)")
         #expect(revoked.standardOutput.hasPrefix("revoked \(newest)"))
