@@ -233,7 +233,7 @@ public final class AgentRunner: Sendable {
             metadata: ["session.id": "\(id)", "question": "\(question.kind.rawValue)", "answer": "\(answer.rawValue)"])
         let receipt = try ConsentReceipt(
             answering: question.kind, request: question.request, of: question.offer, answer: answer,
-            at: AuditTimestamp.now, signingWith: key)
+            at: AuditTimestamp(Date()), signingWith: key)
         try await send(.consent(receipt))
         if question.kind == .session, answer == .granted {
             // The person sees that the session goes on, and can end it at any moment.

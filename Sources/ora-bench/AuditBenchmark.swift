@@ -216,7 +216,8 @@ enum AuditBenchmark {
                     let details: [String: AuditValue] = ["mode": "view", "ticket": "INC0012345"]
                     while ContinuousClock.now < deadline {
                         let event = AuditEvent(
-                            .offerRequested, actor: actor, machine: machine, session: .random(), source: "192.0.2.7",
+                            .offerRequested, time: AuditTimestamp(Date()), actor: actor, machine: machine,
+                            session: .random(), source: "192.0.2.7",
                             policy: policy, outcome: .success, details: details)
                         let start = ContinuousClock.now
                         do {
@@ -265,7 +266,8 @@ enum AuditBenchmark {
                     let index = sent
                     group.addTask {
                         let event = AuditEvent(
-                            .offerRequested, actor: actors[index % 1000], machine: machines[index % 5000],
+                            .offerRequested, time: AuditTimestamp(Date()), actor: actors[index % 1000],
+                            machine: machines[index % 5000],
                             session: .random(), source: "192.0.2.7", policy: policy, outcome: .success,
                             details: details)
                         let begun = ContinuousClock.now

@@ -391,14 +391,15 @@ final class FaultAgents: Sendable {
                 try await link.send(
                     .consent(
                         try ConsentReceipt(
-                            answering: .session, request: 0, of: offer, answer: .granted, at: .now,
+                            answering: .session, request: 0, of: offer, answer: .granted, at: AuditTimestamp(Date()),
                             signingWith: signingKey)))
             case .controlRequest(let session, let request):
                 guard let offer = offers[session] else { continue }
                 try await link.send(
                     .consent(
                         try ConsentReceipt(
-                            answering: .control, request: request, of: offer, answer: .granted, at: .now,
+                            answering: .control, request: request, of: offer, answer: .granted,
+                            at: AuditTimestamp(Date()),
                             signingWith: signingKey)))
             case .endSession(let session, _):
                 offers[session] = nil

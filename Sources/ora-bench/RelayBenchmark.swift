@@ -691,7 +691,8 @@ final class ScreenAgents: Sendable {
                     try await link.send(
                         .consent(
                             try ConsentReceipt(
-                                answering: .session, request: 0, of: offer, answer: .granted, at: .now,
+                                answering: .session, request: 0, of: offer, answer: .granted,
+                                at: AuditTimestamp(Date()),
                                 signingWith: signingKey)))
                 case .openScreen(_, let ticket, let port):
                     group.addTask { try? await self.screenLeg(ticket: ticket, port: port) }

@@ -41,7 +41,8 @@ struct ForgedConsentTests {
                     ) throws -> AgentProtocol.AgentMessage {
                         .consent(
                             try ConsentReceipt(
-                                answering: question, request: request, of: offer, answer: answer, at: .now,
+                                answering: question, request: request, of: offer, answer: answer,
+                                at: AuditTimestamp(Date()),
                                 signingWith: signer))
                     }
                     try await send(.hello(machine: "WS-0201", agentVersion: "impostor", operatingSystem: "none"))

@@ -211,14 +211,16 @@ struct AuditChainTests {
             -> AuditEvent
         {
             AuditEvent(
-                type, actor: .machine("ws-0101"), machine: "ws-0101", session: offer.session, outcome: .success,
+                type, time: AuditTimestamp(Date()), actor: .machine("ws-0101"), machine: "ws-0101",
+                session: offer.session, outcome: .success,
                 details: [
                     "receipt": receipt.auditValue,
                     "public_key": .string(DevicePublicKey.text(recordedKey.publicKey)),
                 ])
         }
         let enrolled = AuditEvent(
-            .agentEnrolled, actor: .machine("ws-0101"), machine: "ws-0101", outcome: .success,
+            .agentEnrolled, time: AuditTimestamp(Date()), actor: .machine("ws-0101"), machine: "ws-0101",
+            outcome: .success,
             details: ["public_key": .string(DevicePublicKey.text(key.publicKey))])
         func problem(_ events: [AuditEvent]) -> AuditChainProblem? {
             var head = AuditChainHead.empty
@@ -255,7 +257,8 @@ struct AuditChainTests {
             ),
             (
                 AuditEvent(
-                    .consentGranted, actor: .machine("ws-0101"), machine: "ws-0101", session: offer.session,
+                    .consentGranted, time: AuditTimestamp(Date()), actor: .machine("ws-0101"), machine: "ws-0101",
+                    session: offer.session,
                     outcome: .success, details: ["receipt": "forged", "public_key": "x"]),
                 "cannot be read as a signed receipt"
             ),

@@ -75,7 +75,8 @@ struct AuditEventCodingTests {
     @Test("an event decodes to an equal one, every kind of value included")
     func roundTrip() throws {
         let event = AuditEvent(
-            .sessionEnded, actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"),
+            .sessionEnded, time: AuditTimestamp(Date()),
+            actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"),
             machine: "ws-0101", session: UUID(), source: "192.0.2.1",
             policy: .init(version: 7, names: ["tier2-control"]), outcome: .success,
             details: [
@@ -84,7 +85,8 @@ struct AuditEventCodingTests {
             ])
         let decoded = try JSONDecoder().decode(AuditEvent.self, from: try JSONEncoder().encode(event))
         #expect(decoded == event)
-        let machineless = AuditEvent(.operatorLoginFailed, actor: .system("x"), outcome: .failure)
+        let machineless = AuditEvent(
+            .operatorLoginFailed, time: AuditTimestamp(Date()), actor: .system("x"), outcome: .failure)
         #expect(try JSONDecoder().decode(AuditEvent.self, from: try JSONEncoder().encode(machineless)) == machineless)
     }
 }

@@ -12,12 +12,15 @@ import Testing
 struct AuditJournalTests {
     static func event(_ number: Int) -> AuditEvent {
         AuditEvent(
-            .sessionEnded, actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"), machine: "ws-0101",
+            .sessionEnded, time: AuditTimestamp(Date()),
+            actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"), machine: "ws-0101",
             session: UUID(), outcome: .success,
             details: ["reason": "helper_ended", "number": .integer(Int64(number)), "flag": true, "none": nil])
     }
 
-    @Test("events left in the journal are stored once and in order at start, a line cut short by a crash is dropped, and the file is emptied")
+    @Test(
+        "events left in the journal are stored once and in order at start, a line cut short by a crash is dropped, and the file is emptied"
+    )
     func replay() async throws {
         try await TestDatabase.with { database, client in
             let logger = TestDatabase.logger

@@ -28,7 +28,7 @@ struct AuditWriterTests {
                             do throws(AuditUnavailableError) {
                                 try await writer.record(
                                     AuditEvent(
-                                        .offerRequested,
+                                        .offerRequested, time: AuditTimestamp(Date()),
                                         actor: .operator(dn: "uid=user-\(caller),dc=example", account: nil),
                                         machine: "WS-\(caller)", outcome: .success))
                                 tally.written.add(1, ordering: .relaxed)
@@ -83,7 +83,8 @@ struct AuditWriterTests {
                 do throws(AuditUnavailableError) {
                     try await writer.record(
                         AuditEvent(
-                            .operatorLogin, actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"),
+                            .operatorLogin, time: AuditTimestamp(Date()),
+                            actor: .operator(dn: "uid=lena.wolf,dc=example", account: "lena.wolf"),
                             outcome: .success))
                 } catch {
                     refusal = error
@@ -148,12 +149,14 @@ struct AuditWriterTests {
                             let actor =
                                 caller % 60 == 7
                                 ? "poison-\(caller)"
-                                : caller == 150 ? String(repeating: "x", count: 20_000) : "uid=user-\(caller),dc=example"
+                                : caller == 150
+                                    ? String(repeating: "x", count: 20_000) : "uid=user-\(caller),dc=example"
                             let outcome: String
                             do throws(AuditUnavailableError) {
                                 try await writer.record(
                                     AuditEvent(
-                                        .operatorLoginFailed, actor: AuditActor(kind: .operator, id: actor, name: nil),
+                                        .operatorLoginFailed, time: AuditTimestamp(Date()),
+                                        actor: AuditActor(kind: .operator, id: actor, name: nil),
                                         outcome: .failure))
                                 outcome = "stored"
                             } catch {
@@ -167,7 +170,11 @@ struct AuditWriterTests {
             }
             let all = outcomes.value.withLock { $0 }
             let refused = all.filter { $0.value == "refused" }.keys.sorted()
-            #expect(refused == ["poison-127", "poison-187", "poison-247", "poison-67", "poison-7", String(repeating: "x", count: 40)])
+            #expect(
+                refused == [
+                    "poison-127", "poison-187", "poison-247", "poison-67", "poison-7",
+                    String(repeating: "x", count: 40),
+                ])
             #expect(all.filter { $0.value == "stored" }.count == 294, "\(all.filter { $0.value != "stored" })")
             #expect(try database.sql("SELECT count(*) FROM audit_events") == "294")
             #expect(try database.sql("SELECT count(*) FROM audit_events WHERE actor_id LIKE 'poison%'") == "0")

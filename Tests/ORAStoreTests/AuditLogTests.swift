@@ -17,7 +17,7 @@ struct AuditLogTests {
         machine: String? = "WS-0101",
         session: UUID? = nil,
         outcome: AuditOutcome = .success,
-        at time: AuditTimestamp = .now,
+        at time: AuditTimestamp = AuditTimestamp(Date()),
         details: [String: AuditValue] = [:]
     ) -> AuditEvent {
         AuditEvent(
@@ -41,10 +41,10 @@ struct AuditLogTests {
             let events = [
                 Self.event(account: hostile, machine: hostile, session: UUID(), details: ["text": .string(hostile)]),
                 Self.event(.policyApplied, machine: nil, details: ["nested": ["list": [1, true, nil, "x"]]]),
-                AuditEvent(.auditCheckpoint, actor: .system("host:1"), outcome: .success),
+                AuditEvent(.auditCheckpoint, time: AuditTimestamp(Date()), actor: .system("host:1"), outcome: .success),
                 // Policy names travel as an array literal in the batch: every character it treats specially.
                 AuditEvent(
-                    .offerDenied, actor: .system("host:1"), machine: "WS-0102",
+                    .offerDenied, time: AuditTimestamp(Date()), actor: .system("host:1"), machine: "WS-0102",
                     policy: .init(
                         version: 7, names: [#"quo"te"#, #"back\slash"#, "com,ma", "{braces}", "", "NULL", hostile]),
                     outcome: .denied),

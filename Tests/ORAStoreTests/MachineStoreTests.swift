@@ -24,7 +24,8 @@ struct MachineStoreTests {
         var details: [String: AuditValue] = ["token_created_by": .string(creator)]
         if case .rekeyed(let previous, _) = outcome { details["previous_key"] = .string(previous) }
         return AuditEvent(
-            .agentEnrolled, actor: .system("test"), machine: "ws-0101", outcome: .success, details: details)
+            .agentEnrolled, time: AuditTimestamp(Date()), actor: .system("test"), machine: "ws-0101", outcome: .success,
+            details: details)
     }
 
     static let workstations = try! DistinguishedName("ou=Workstations,ou=Computers,dc=corp,dc=example")
@@ -35,8 +36,10 @@ struct MachineStoreTests {
     ) async throws -> EnrollmentToken {
         let token = EnrollmentToken.generate()
         try await store.createToken(
-            token, binding: binding, rekey: rekey, createdBy: Self.administrator, expiresAt: expiresAt, uses: uses, comment: "new laptops",
-            auditEvent: AuditEvent(.agentTokenCreated, actor: .system("test"), outcome: .success))
+            token, binding: binding, rekey: rekey, createdBy: Self.administrator, expiresAt: expiresAt, uses: uses,
+            comment: "new laptops",
+            auditEvent: AuditEvent(
+                .agentTokenCreated, time: AuditTimestamp(Date()), actor: .system("test"), outcome: .success))
         return token
     }
 
@@ -93,7 +96,9 @@ struct MachineStoreTests {
         }
     }
 
-    @Test("a taken name keeps its key: only a re-key token for that name replaces it, lifts a revocation and says which key it replaced")
+    @Test(
+        "a taken name keeps its key: only a re-key token for that name replaces it, lifts a revocation and says which key it replaced"
+    )
     func rekey() async throws {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
@@ -107,7 +112,9 @@ struct MachineStoreTests {
             await #expect(throws: MachineStore.EnrollmentError.alreadyEnrolled(revoked: false)) {
                 try await store.enroll(Self.machine(key: newKey), with: plain, at: Self.now, auditEvent: Self.enrolled)
             }
-            let revokeEvent = AuditEvent(.agentRevoked, actor: .system("test"), machine: "ws-0101", outcome: .success)
+            let revokeEvent = AuditEvent(
+                .agentRevoked, time: AuditTimestamp(Date()), actor: .system("test"), machine: "ws-0101",
+                outcome: .success)
             #expect(try await store.revoke("ws-0101", by: Self.administrator, at: Self.now, auditEvent: revokeEvent))
             #expect(
                 !(try await store.revoke("ws-0101", by: Self.administrator, at: Self.now, auditEvent: revokeEvent)),
@@ -120,7 +127,8 @@ struct MachineStoreTests {
                 try await store.enroll(Self.machine(key: newKey), with: plain, at: Self.now, auditEvent: Self.enrolled)
             }
             #expect(
-                try database.sql("SELECT uses_left FROM enrollment_tokens WHERE NOT rekey ORDER BY created_at DESC LIMIT 1")
+                try database.sql(
+                    "SELECT uses_left FROM enrollment_tokens WHERE NOT rekey ORDER BY created_at DESC LIMIT 1")
                     == "3", "refused attempts use nothing")
 
             // A re-key token for another name does nothing here.

@@ -9,13 +9,15 @@ import Testing
 struct PolicyStoreTests {
     static let applied: @Sendable (Int64, Int64?) -> AuditEvent = { version, previous in
         AuditEvent(
-            .policyApplied, actor: .operator(dn: "uid=peter", account: "peter"), policy: .init(version: version),
+            .policyApplied, time: AuditTimestamp(Date()), actor: .operator(dn: "uid=peter", account: "peter"),
+            policy: .init(version: version),
             outcome: .success,
             details: ["version": .integer(version), "previous_version": previous.map { .integer($0) } ?? .null])
     }
     static let rolledBack: @Sendable (String, Int64?) -> AuditEvent = { hash, previous in
         AuditEvent(
-            .policyRolledBack, actor: .operator(dn: "uid=peter", account: "peter"), outcome: .success,
+            .policyRolledBack, time: AuditTimestamp(Date()), actor: .operator(dn: "uid=peter", account: "peter"),
+            outcome: .success,
             details: ["content_hash": .string(hash), "previous_version": previous.map { .integer($0) } ?? .null])
     }
 

@@ -90,7 +90,9 @@ struct ReplicaStoreTests {
             let ending: @Sendable (ReplicaStore.StoredSession) -> (event: AuditEvent, snapshot: String)? = {
                 guard $0.id != unreadable else { return nil }
                 return (
-                    AuditEvent(.sessionEnded, actor: .system("test"), session: $0.id, outcome: .success),
+                    AuditEvent(
+                        .sessionEnded, time: AuditTimestamp(Date()), actor: .system("test"), session: $0.id,
+                        outcome: .success),
                     #"{"state": "ended"}"#
                 )
             }

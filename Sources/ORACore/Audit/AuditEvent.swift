@@ -45,7 +45,7 @@ public struct AuditEvent: Sendable, Hashable {
     public init(
         _ type: AuditEventType,
         id: UUID = .random(),
-        time: AuditTimestamp = .now,
+        time: AuditTimestamp,
         actor: AuditActor,
         machine: String? = nil,
         session: UUID? = nil,

@@ -16,9 +16,6 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, CustomStringConver
         microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
     }
 
-    /// Now, from the system clock.
-    public static var now: AuditTimestamp { AuditTimestamp(Date()) }
-
     /// The same moment as a `Date`.
     public var date: Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }
 

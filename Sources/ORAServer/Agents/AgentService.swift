@@ -132,7 +132,8 @@ public final class AgentService: Sendable {
         var machine: String?
         if case .machine(let name) = binding { machine = name }
         let event = AuditEvent(
-            .agentTokenCreated, actor: .operator(dn: administrator.dn, account: administrator.account),
+            .agentTokenCreated, time: clock.timestamp,
+            actor: .operator(dn: administrator.dn, account: administrator.account),
             machine: machine, source: source, outcome: .success, details: details)
         do {
             try await store.createToken(
@@ -234,7 +235,8 @@ public final class AgentService: Sendable {
                     details["revocation_lifted"] = .bool(wasRevoked)
                 }
                 return AuditEvent(
-                    type, id: eventID, actor: .machine(machine.name), machine: machine.name, source: source,
+                    type, id: eventID, time: clock.timestamp, actor: .machine(machine.name), machine: machine.name,
+                    source: source,
                     outcome: .success, details: details)
             }
         } catch MachineStore.EnrollmentError.alreadyEnrolled(let revoked) {
@@ -288,7 +290,8 @@ public final class AgentService: Sendable {
         let now = clock.now()
         let machine = try await self.machine(named: name)
         let event = AuditEvent(
-            .agentRevoked, actor: .operator(dn: administrator.dn, account: administrator.account),
+            .agentRevoked, time: clock.timestamp,
+            actor: .operator(dn: administrator.dn, account: administrator.account),
             machine: machine.name, source: source, outcome: .success,
             details: ["computer_dn": .string(machine.computerDN), "public_key": .string(machine.publicKey)])
         let revoked: Bool

@@ -55,6 +55,8 @@ public enum ServerApplication {
         let heartbeat: ServerInstanceHeartbeat
 
         init(configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
+            // The one clock every service reads the time from.
+            let clock = ServerClock.system
             let postgres = PostgresClient(
                 configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
             let probe = DatabaseProbe(configuration: try configuration.database.probeConfiguration(), logger: logger)
@@ -82,13 +84,11 @@ public enum ServerApplication {
             } catch {
                 throw .auditJournal(error)
             }
-            // The one clock every service reads the time from.
-            let clock = ServerClock.system
             let audit = AuditService(
                 log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
                 instance: instanceName, logger: logger)
             let policyStore = PolicyStore(client: postgres, logger: logger)
-            let policies = PolicyService(store: policyStore, directory: directory, logger: logger)
+            let policies = PolicyService(store: policyStore, directory: directory, clock: clock, logger: logger)
             let operators = OperatorService(
                 settings: configuration.operators,
                 directory: directory,

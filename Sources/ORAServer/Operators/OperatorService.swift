@@ -184,7 +184,8 @@ public final class OperatorService: Sendable {
         let expiresAt = clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval)
         try await record(
             AuditEvent(
-                .operatorLogin, actor: .operator(dn: person.dn, account: person.account), source: sourceAddress,
+                .operatorLogin, time: clock.timestamp, actor: .operator(dn: person.dn, account: person.account),
+                source: sourceAddress,
                 outcome: .success,
                 details: [
                     "display_name": .string(person.displayName),
@@ -333,7 +334,7 @@ public final class OperatorService: Sendable {
         }
         let events = sessions.filter { revoked.contains($0.id) }.map { session in
             AuditEvent(
-                .operatorSessionRevoked, actor: actor, source: source, outcome: .success,
+                .operatorSessionRevoked, time: clock.timestamp, actor: actor, source: source, outcome: .success,
                 details: [
                     "session": .string(session.id.uuidString.lowercased()), "operator_dn": .string(session.person.dn),
                     "account": .string(session.person.account), "reason": .string(reason),
@@ -399,7 +400,8 @@ public final class OperatorService: Sendable {
             throw .databaseUnavailable
         }
         let event = AuditEvent(
-            .operatorLogout, actor: .operator(dn: session.person.dn, account: session.person.account),
+            .operatorLogout, time: clock.timestamp,
+            actor: .operator(dn: session.person.dn, account: session.person.account),
             source: sourceAddress, outcome: .success)
         journal.record([event])
         await journal.waitUntilStored(event.id, atMost: SessionBroker.endRecordWait)
@@ -417,7 +419,8 @@ public final class OperatorService: Sendable {
     ) async throws(OperatorError) {
         try await record(
             AuditEvent(
-                .operatorLoginFailed, actor: AuditActor(kind: .operator, id: dn ?? name.text, name: name.text),
+                .operatorLoginFailed, time: clock.timestamp,
+                actor: AuditActor(kind: .operator, id: dn ?? name.text, name: name.text),
                 source: sourceAddress, outcome: outcome, details: extra.merging(["reason": .string(reason)]) { $1 }))
     }
 

@@ -19,6 +19,7 @@ public final class PolicyService: Service, Sendable {
     }
 
     private let store: PolicyStore
+    private let clock: ServerClock
     private let directory: DirectoryClient
     private let logger: Logger
     private let state = Mutex(Active(activation: nil, set: PolicySet(policies: [])))
@@ -29,7 +30,8 @@ public final class PolicyService: Service, Sendable {
     ///   - store: where versions are kept.
     ///   - directory: resolves operators and machines for explanations.
     ///   - logger: where version changes are logged.
-    public init(store: PolicyStore, directory: DirectoryClient, logger: Logger) {
+    public init(store: PolicyStore, directory: DirectoryClient, clock: ServerClock, logger: Logger) {
+        self.clock = clock
         self.store = store
         self.directory = directory
         self.logger = logger
@@ -107,7 +109,8 @@ public final class PolicyService: Service, Sendable {
             outcome = try await store.apply(set, author: author.dn, comment: comment, base: base) {
                 version, previous in
                 AuditEvent(
-                    .policyApplied, id: eventID, actor: .operator(dn: author.dn, account: author.account),
+                    .policyApplied, id: eventID, time: clock.timestamp,
+                    actor: .operator(dn: author.dn, account: author.account),
                     source: source, policy: .init(version: version), outcome: .success,
                     details: [
                         "version": .integer(version),
@@ -142,7 +145,8 @@ public final class PolicyService: Service, Sendable {
         do {
             try await store.rollback(to: version, actor: actor.dn, comment: comment) { hash, previous in
                 AuditEvent(
-                    .policyRolledBack, id: eventID, actor: .operator(dn: actor.dn, account: actor.account),
+                    .policyRolledBack, id: eventID, time: clock.timestamp,
+                    actor: .operator(dn: actor.dn, account: actor.account),
                     source: source, policy: .init(version: version), outcome: .success,
                     details: [
                         "version": .integer(version),

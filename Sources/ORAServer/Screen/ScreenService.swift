@@ -155,7 +155,8 @@ final class ScreenService: Sendable {
         do throws(SessionError) {
             try await broker.record(
                 AuditEvent(
-                    .screenOpened, actor: .operator(dn: live.offer.helper.dn, account: live.offer.helper.account),
+                    .screenOpened, time: clock.timestamp,
+                    actor: .operator(dn: live.offer.helper.dn, account: live.offer.helper.account),
                     machine: live.offer.machine, session: session, source: source,
                     policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: .success,
                     details: ["connection": .string(connection.uuidString)]))
@@ -280,7 +281,8 @@ final class ScreenService: Sendable {
         let offer = admitted.offer
         broker.recordEventually(
             AuditEvent(
-                .screenClosed, actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
+                .screenClosed, time: clock.timestamp,
+                actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
                 machine: offer.machine, session: admitted.session, source: nil,
                 policy: .init(version: offer.policyVersion, names: offer.policies),
                 outcome: failure == nil ? .success : .failure,
@@ -332,7 +334,8 @@ final class ScreenService: Sendable {
             metadata: ["leg": "\(leg.rawValue)", "reason": "\(error.code)", "source": "\(source)"])
         broker.recordEventually(
             AuditEvent(
-                .screenRefused, actor: .system(ServerApplication.instanceName), source: source, outcome: .denied,
+                .screenRefused, time: clock.timestamp, actor: .system(ServerApplication.instanceName), source: source,
+                outcome: .denied,
                 details: details))
     }
 
@@ -340,7 +343,8 @@ final class ScreenService: Sendable {
         guard relay.countDroppedInput(session: session, count: count) else { return }
         broker.recordEventually(
             AuditEvent(
-                .inputBlocked, actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
+                .inputBlocked, time: clock.timestamp,
+                actor: .operator(dn: offer.helper.dn, account: offer.helper.account),
                 machine: offer.machine, session: session, source: nil,
                 policy: .init(version: offer.policyVersion, names: offer.policies), outcome: .denied,
                 details: ["where": "server", "messages": .integer(Int64(count))]))

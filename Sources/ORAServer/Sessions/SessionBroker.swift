@@ -150,7 +150,7 @@ public final class SessionBroker: Service, Sendable {
             // Refused without a decision (the directory could not say what the machine is): recorded all the same.
             try await record(
                 AuditEvent(
-                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
+                    .offerDenied, time: clock.timestamp, actor: actor, machine: enrolled.name, source: source,
                     policy: .init(version: policies.active.activation?.version), outcome: .failure,
                     details: [
                         "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
@@ -174,7 +174,7 @@ public final class SessionBroker: Service, Sendable {
             if outcome == .failure { recorded["refused"] = .string(error.code) }
             try await record(
                 AuditEvent(
-                    .offerDenied, actor: actor, machine: enrolled.name, source: source,
+                    .offerDenied, time: clock.timestamp, actor: actor, machine: enrolled.name, source: source,
                     policy: .init(version: version, names: decision.policies), outcome: outcome, details: recorded))
             throw error
         }
@@ -216,7 +216,8 @@ public final class SessionBroker: Service, Sendable {
         details["max_duration_seconds"] = .integer(maximumDuration.components.seconds)
         try await record(
             AuditEvent(
-                .offerRequested, actor: actor, machine: enrolled.name, session: session, source: source,
+                .offerRequested, time: clock.timestamp, actor: actor, machine: enrolled.name, session: session,
+                source: source,
                 policy: .init(version: version, names: decision.policies), outcome: .success, details: details))
         let live = Live(
             offer: offer, machineKey: enrolled.publicKey,
@@ -396,7 +397,8 @@ public final class SessionBroker: Service, Sendable {
         // Nothing was allowed by it; the record must not be lost, nor wait.
         journal.record([
             AuditEvent(
-                .consentRejected, actor: .machine(machine), machine: machine, session: receipt.session, source: source,
+                .consentRejected, time: clock.timestamp, actor: .machine(machine), machine: machine,
+                session: receipt.session, source: source,
                 outcome: .denied,
                 details: [
                     "reason": .string(reason), "question": .string(receipt.question.rawValue),
@@ -618,7 +620,7 @@ public final class SessionBroker: Service, Sendable {
                 default: .success
                 }
             return AuditEvent(
-                type, actor: actor, machine: live.offer.machine, session: id, source: source,
+                type, time: clock.timestamp, actor: actor, machine: live.offer.machine, session: id, source: source,
                 policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: outcome,
                 details: eventDetails)
         }

@@ -232,7 +232,8 @@ final class SessionRouting: Service, Sendable {
             ended = try await store.endOrphanedSessions { stored in
                 guard var snapshot = Self.decode(stored) else { return nil }
                 let event = AuditEvent(
-                    .sessionEnded, actor: .system(ServerApplication.instanceName), machine: snapshot.machine,
+                    .sessionEnded, time: self.clock.timestamp, actor: .system(ServerApplication.instanceName),
+                    machine: snapshot.machine,
                     session: snapshot.id, policy: .init(version: snapshot.policyVersion, names: snapshot.policies),
                     outcome: .success,
                     details: [

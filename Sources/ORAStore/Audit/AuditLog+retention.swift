@@ -63,7 +63,7 @@ extension AuditLog {
                 guard let (count, first, last, lastHash, oldest) = row else { continue }
                 if let first, first != oldest { throw RetentionError.notOldest(table: table) }
                 let event = AuditEvent(
-                    .auditPartitionDetached, actor: actor, outcome: .success,
+                    .auditPartitionDetached, time: AuditTimestamp(Date()), actor: actor, outcome: .success,
                     details: [
                         "partition": .string(table), "events": .integer(count),
                         "first_sequence": first.map { .integer($0) } ?? .null,

@@ -173,7 +173,7 @@ extension AuditLog {
         return try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.chainLockKey))", logger: logger)
             let head = try await Self.chainHead(on: connection, logger: logger)
-            let time = AuditTimestamp.now
+            let time = AuditTimestamp(Date())
             let checkpoint = try AuditCheckpoint(signing: head, at: time, with: key)
             try await connection.query(
                 """
