@@ -193,6 +193,7 @@ let package = Package(
         .target(
             name: "ORATestSupport",
             dependencies: [
+                "ORAStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

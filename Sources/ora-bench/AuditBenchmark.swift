@@ -73,7 +73,10 @@ enum AuditBenchmark {
             // again. Group commit makes a transaction of what arrives while the last one commits, so the rate grows
             // with the number of callers waiting at once. A writer that finds the head moved under it (as by the
             // resets here) reads it again, as it does when another server has appended.
-            let writer = AuditWriter(configuration: configuration, logger: logger)
+            let probe = PostgresConnection.Configuration(
+                host: host, port: port, username: user, password: password, database: database, tls: .disable)
+            let writer = AuditWriter(
+                endpoint: DatabaseEndpoint(client: configuration, probe: probe), logger: logger)
             group.addTask { await writer.run() }
             func writerRate(callers: Int) async throws -> Double {
                 try reset()

@@ -37,7 +37,7 @@ struct AuditJournalTests {
             }
             let path = try files.write("journal", lines.joined(separator: "\n") + "\n{\"event\":{\"id\":\"7")
 
-            let writer = AuditWriter(configuration: database.configuration, logger: logger)
+            let writer = AuditWriter(endpoint: database.endpoint, logger: logger)
             let journal = try AuditJournal(
                 writer: writer, log: AuditLog(client: client, logger: logger), path: path, logger: logger)
             #expect(journal.pendingCount == 2)
@@ -65,7 +65,7 @@ struct AuditJournalTests {
             let path = try files.write("journal", "{\"event\":\(good)}\nnot json\n{}\n")
             #expect {
                 try AuditJournal(
-                    writer: AuditWriter(configuration: database.configuration, logger: logger),
+                    writer: AuditWriter(endpoint: database.endpoint, logger: logger),
                     log: AuditLog(client: client, logger: logger), path: path, logger: logger)
             } throws: { error in
                 "\(error)".contains("line 2 of the audit journal \(path) is not readable")

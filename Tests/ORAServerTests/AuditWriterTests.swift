@@ -16,7 +16,7 @@ struct AuditWriterTests {
         try await TestDatabase.with { database, client in
             let logger = TestDatabase.logger
             try await Migrator(client: client, logger: logger).migrate()
-            let writer = AuditWriter(configuration: database.configuration, logger: logger)
+            let writer = AuditWriter(endpoint: database.endpoint, logger: logger)
             let serviceGroup = ServiceGroup(configuration: .init(services: [.init(service: writer)], logger: logger))
             let tally = Tally()
             try await withThrowingDiscardingTaskGroup { group in
@@ -74,7 +74,7 @@ struct AuditWriterTests {
                     FOR EACH STATEMENT EXECUTE FUNCTION test_slow_insert();
                 """)
             let writer = AuditWriter(
-                configuration: database.configuration, settings: .init(writeTimeout: .seconds(1), attempts: 2),
+                endpoint: database.endpoint, settings: .init(writeTimeout: .seconds(1), attempts: 2),
                 logger: logger)
             let serviceGroup = ServiceGroup(configuration: .init(services: [.init(service: writer)], logger: logger))
             try await withThrowingDiscardingTaskGroup { group in
@@ -137,7 +137,7 @@ struct AuditWriterTests {
                     "CREATE TRIGGER test_refuse_poison BEFORE INSERT ON \(partition) FOR EACH ROW EXECUTE FUNCTION test_refuse_poison()"
                 )
             }
-            let writer = AuditWriter(configuration: database.configuration, logger: logger)
+            let writer = AuditWriter(endpoint: database.endpoint, logger: logger)
             let serviceGroup = ServiceGroup(configuration: .init(services: [.init(service: writer)], logger: logger))
             let outcomes = Outcomes()
             try await withThrowingDiscardingTaskGroup { group in

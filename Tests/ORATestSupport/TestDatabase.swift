@@ -1,4 +1,5 @@
 public import Logging
+public import ORAStore
 public import PostgresNIO
 
 /// A fresh database for one test, with a running `PostgresClient` on it; dropped afterwards.
@@ -46,6 +47,18 @@ public struct TestDatabase: Sendable {
             database: name,
             tls: .disable
         )
+    }
+
+    /// The same settings for a direct connection, as start-up checks open.
+    public var probeConfiguration: PostgresConnection.Configuration {
+        PostgresConnection.Configuration(
+            host: services.postgresHost, port: services.postgresPort, username: services.postgresUser,
+            password: services.postgresPassword, database: name, tls: .disable)
+    }
+
+    /// Where the database is, as ORAStore connects to it.
+    public var endpoint: DatabaseEndpoint {
+        DatabaseEndpoint(client: configuration, probe: probeConfiguration)
     }
 
     /// Runs SQL through psql, independently of the code under test.

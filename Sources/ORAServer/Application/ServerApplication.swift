@@ -9,7 +9,6 @@ import NIOSSL
 import ORACore
 import ORADirectory
 import ORAStore
-import PostgresNIO
 public import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -31,7 +30,7 @@ public enum ServerApplication {
 
     /// Everything the server is made of, each part built from the ones before it.
     struct Components {
-        let postgres: PostgresClient
+        let postgres: DatabaseClient
         let probe: DatabaseProbe
         let directoryThreads: ThreadPoolService
         let directory: DirectoryClient
@@ -57,18 +56,16 @@ public enum ServerApplication {
         init(configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
             // The one clock every service reads the time from.
             let clock = ServerClock.system
-            let postgres = PostgresClient(
-                configuration: try configuration.database.clientConfiguration(), backgroundLogger: logger)
-            let probe = DatabaseProbe(configuration: try configuration.database.probeConfiguration(), logger: logger)
+            let endpoint = try configuration.database.endpoint()
+            let postgres = endpoint.makeClient(logger: logger)
+            let probe = endpoint.makeProbe(logger: logger)
             // libldap blocks while it waits for the directory, so its calls get threads of their own: enough for every
             // pooled connection to be busy while new logins bind.
             let directoryThreads = ThreadPoolService(threads: max(8, configuration.directory.poolSize * 2))
             let directory = DirectoryClient(
                 settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger)
             for warning in configuration.directory.securityWarnings { logger.warning("\(warning)") }
-            let auditWriter = AuditWriter(
-                configuration: try configuration.database.clientConfiguration(), settings: configuration.audit.writer,
-                logger: logger)
+            let auditWriter = AuditWriter(endpoint: endpoint, settings: configuration.audit.writer, logger: logger)
             if configuration.audit.journalPath == nil {
                 logger.warning(
                     """
@@ -251,7 +248,7 @@ public enum ServerApplication {
             logger: logger
         )
         application.beforeServerStarts {
-            try await prepareDatabase(client: postgres, probe: probe, logger: logger)
+            try await DatabaseSetup.prepare(client: postgres, probe: probe, logger: logger)
             await heartbeat.beat()
             try await policies.reload()
         }

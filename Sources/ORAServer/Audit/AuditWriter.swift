@@ -2,9 +2,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 public import ORACore
-import ORAStore
-// Only for the type of the configuration the writer's connections are made with.
-public import PostgresNIO
+public import ORAStore
 public import ServiceLifecycle
 import Synchronization
 
@@ -59,12 +57,12 @@ public final class AuditWriter: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    /// Creates a writer with connections of its own to the database `configuration` names (as many as batches
+    /// Creates a writer with connections of its own to `endpoint`'s database (as many as batches
     /// may be on their way, and one more), opened when it runs.
-    public init(configuration: PostgresClient.Configuration, settings: Settings = .init(), logger: Logger) {
+    public init(endpoint: DatabaseEndpoint, settings: Settings = .init(), logger: Logger) {
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         database = AuditWriterConnections(
-            configuration: configuration, connections: settings.depth + 1, statementTimeout: settings.writeTimeout,
+            endpoint: endpoint, connections: settings.depth + 1, statementTimeout: settings.writeTimeout,
             eventLoopGroup: thread, logger: logger)
         self.settings = settings
         self.logger = logger

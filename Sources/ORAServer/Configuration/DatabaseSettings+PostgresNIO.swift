@@ -1,9 +1,17 @@
 import NIOCore
 import NIOSSL
 import ORACore
+import ORAStore
 import PostgresNIO
 
 extension DatabaseSettings {
+    /// Where the server's database is, for ORAStore to connect to: the only place in ORAServer that speaks
+    /// PostgresNIO's configuration.
+    /// - Throws: `ConfigurationError` when the TLS settings cannot be used.
+    func endpoint() throws(ConfigurationError) -> DatabaseEndpoint {
+        DatabaseEndpoint(client: try clientConfiguration(), probe: try probeConfiguration())
+    }
+
     /// The settings of the direct connection readiness and start-up checks open.
     func probeConfiguration() throws(ConfigurationError) -> PostgresConnection.Configuration {
         let settings = self

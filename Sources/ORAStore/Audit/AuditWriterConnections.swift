@@ -12,19 +12,19 @@ public final class AuditWriterConnections: Sendable {
     private let client: PostgresClient
     private let logger: Logger
 
-    /// Creates the connections to the database `configuration` names, opened when `run` runs.
+    /// Creates the connections to `endpoint`'s database, opened when `run` runs.
     /// - Parameters:
     ///   - connections: the most connections open at once.
     ///   - statementTimeout: how long any one statement may take.
     ///   - eventLoopGroup: where the connections run.
     public init(
-        configuration: PostgresClient.Configuration,
+        endpoint: DatabaseEndpoint,
         connections: Int,
         statementTimeout: Duration,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger
     ) {
-        var configuration = configuration
+        var configuration = endpoint.client
         configuration.options.maximumConnections = connections
         configuration.options.minimumConnections = 0
         configuration.options.additionalStartupParameters.append(
