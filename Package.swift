@@ -110,6 +110,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            resources: [.copy("Resources/viewer")],
             swiftSettings: swiftSettings
         ),
         .target(

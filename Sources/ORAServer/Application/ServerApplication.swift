@@ -51,6 +51,7 @@ public enum ServerApplication {
         let screens: ScreenService
         let sessions: SessionRouting
         let readiness: ReadinessCheck
+        let viewer: ViewerPage
         let heartbeat: ServerInstanceHeartbeat
 
         init(configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
@@ -115,6 +116,7 @@ public enum ServerApplication {
                 broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, clock: clock,
                 logger: logger)
             let readiness = ReadinessCheck(database: probe, directory: directory)
+            let viewer = try ViewerPage.load()
             let heartbeat = ServerInstanceHeartbeat(
                 id: instance,
                 registry: ServerInstanceRegistry(client: postgres, logger: logger),
@@ -142,6 +144,7 @@ public enum ServerApplication {
             self.screens = screens
             self.sessions = sessions
             self.readiness = readiness
+            self.viewer = viewer
             self.heartbeat = heartbeat
         }
 
@@ -159,7 +162,7 @@ public enum ServerApplication {
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
                 sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
-            router.addViewerRoutes(novncPath: configuration.screen.novncPath)
+            router.addViewerRoutes(page: viewer, novncPath: configuration.screen.novncPath)
             return router
         }
     }

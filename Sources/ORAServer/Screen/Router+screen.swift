@@ -7,30 +7,31 @@ import NIOCore
 import ORACore
 
 extension Router where Context == ORARequestContext {
-    /// Adds the browser viewer: `/sessions/{id}/view`, its script and style, and noVNC's files under `/novnc/`
-    /// from `novncPath`.
-    func addViewerRoutes(novncPath: String) {
+    /// Adds the browser viewer: `/sessions/{id}/view`, its script and style (`page`'s files), and noVNC's files
+    /// under `/novnc/` from `novncPath`.
+    func addViewerRoutes(page: ViewerPage, novncPath: String) {
         add(middleware: NoVNCFilesMiddleware(path: novncPath))
         get("sessions/:id/view") { _, context -> Response in
-            let id = try context.sessionID()
-            return Self.page(ViewerPage.html(session: id.uuidString.lowercased()), type: "text/html; charset=utf-8")
+            // Only for a session id: anything else is not a page of this server.
+            _ = try context.sessionID()
+            return Self.page(page.html, type: "text/html; charset=utf-8")
         }
         get("viewer/viewer.js") { _, _ -> Response in
-            Self.page(ViewerPage.script, type: "text/javascript; charset=utf-8")
+            Self.page(page.script, type: "text/javascript; charset=utf-8")
         }
         get("viewer/viewer.css") { _, _ -> Response in
-            Self.page(ViewerPage.css, type: "text/css; charset=utf-8")
+            Self.page(page.css, type: "text/css; charset=utf-8")
         }
     }
 
-    private static func page(_ text: String, type: String) -> Response {
+    private static func page(_ body: ByteBuffer, type: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = type
         headers[.cacheControl] = "no-store"
         headers[.contentSecurityPolicy] = ViewerPage.contentSecurityPolicy
         headers[.xContentTypeOptions] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 }
 

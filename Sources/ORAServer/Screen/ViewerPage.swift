@@ -1,183 +1,42 @@
+import Foundation
+import NIOCore
+
 /// The browser viewer: one page per session (`/sessions/{id}/view`) with noVNC showing the screen, the session's
 /// state as it changes, "Request control" and "End session". The page holds no data of its own: everything comes
 /// from the API with the operator's token, and text from elsewhere (machine and account names) is only ever set as
 /// text, never parsed as HTML. The token is kept in the tab's session storage; a link may hand it over in the URL's
 /// fragment (`#token=…`), which browsers do not send to servers, and the page removes it from the address at once.
-enum ViewerPage {
+///
+/// The page, its script and its style are files among the server's resources (`Resources/viewer`), read once when
+/// the server is built; the script finds the session in the page's address.
+struct ViewerPage: Sendable {
     /// The Content-Security-Policy of the page: its own script and noVNC's, nothing inline, connections to this
     /// server only.
     static let contentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
         + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    /// The page for `session` (a UUID, so nothing in it needs escaping).
-    static func html(session: String) -> String {
-        """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>ora: remote assistance</title>
-        <link rel="stylesheet" href="/viewer/viewer.css">
-        <script type="module" src="/viewer/viewer.js"></script>
-        </head>
-        <body data-session="\(session)" data-state="loading" data-screen="none">
-        <header>
-          <strong>ora</strong>
-          <span id="machine">…</span>
-          <span id="helper"></span>
-          <span id="state" role="status">loading</span>
-          <button id="control" type="button" disabled>Request control</button>
-          <button id="end" type="button" disabled>End session</button>
-        </header>
-        <form id="login" hidden>
-          <p>Log in with your directory account to see this session.</p>
-          <label>Account <input id="user" autocomplete="username" required></label>
-          <label>Password <input id="password" type="password" autocomplete="current-password" required></label>
-          <button type="submit">Log in</button>
-        </form>
-        <p id="message" role="alert"></p>
-        <div id="screen"></div>
-        </body>
-        </html>
-        """
-    }
+    /// The page, the same for every session.
+    let html: ByteBuffer
+    /// The page's script.
+    let script: ByteBuffer
+    /// The page's style.
+    let css: ByteBuffer
 
-    static let css = """
-        body { margin: 0; font: 14px system-ui, sans-serif; background: #222; color: #eee; }
-        header { display: flex; gap: 1em; align-items: center; padding: 0.5em 1em; background: #333; }
-        header #state { flex: 1; }
-        form, #message { padding: 0 1em; }
-        form label { display: block; margin: 0.5em 0; }
-        #message:empty { display: none; }
-        #screen { width: 100vw; height: calc(100vh - 3em); }
-        """
-
-    static let script = """
-        import RFB from '/novnc/core/rfb.js';
-
-        const session = document.body.dataset.session;
-        const $ = (selector) => document.querySelector(selector);
-        const fragment = new URLSearchParams(location.hash.slice(1));
-        if (fragment.has('token')) {
-          sessionStorage.setItem('ora.token', fragment.get('token'));
-          history.replaceState(null, '', location.pathname);
-        }
-        let rfb = null;
-        let opening = false;
-
-        async function api(method, path, body) {
-          const headers = { 'Authorization': 'Bearer ' + sessionStorage.getItem('ora.token') };
-          if (body) headers['Content-Type'] = 'application/json';
-          const response = await fetch('/api/v1' + path, { method, headers, body: body && JSON.stringify(body) });
-          const answer = response.status === 204 ? {} : await response.json().catch(() => ({}));
-          if (response.status === 401) { askToLogIn(); }
-          if (!response.ok) throw new Error(answer.message || ('the server answered HTTP ' + response.status));
-          return answer;
-        }
-
-        function say(text) { $('#message').textContent = text; }
-
-        const sentences = {
-          offered: 'offered, waiting for the machine',
-          awaiting_consent: 'waiting for the person at the machine to answer',
-          viewing: 'viewing (no control)',
-          control_requested: 'control requested, waiting for the answer',
-          controlling: 'you have control',
-          ended: 'ended',
-        };
-
-        function show(state) {
-          $('#machine').textContent = state.machine;
-          $('#helper').textContent = 'helper: ' + state.helper;
-          $('#state').textContent = (sentences[state.state] || state.state)
-            + (state.end_reason ? ' (' + state.end_reason + ')' : '');
-          document.body.dataset.state = state.state;
-          const active = ['viewing', 'control_requested', 'controlling'].includes(state.state);
-          $('#control').disabled = !(state.state === 'viewing' && state.mode === 'control');
-          $('#end').disabled = state.state === 'ended';
-          if (rfb) rfb.viewOnly = state.state !== 'controlling';
-          if (active && !rfb && !opening) openScreen().catch((error) => say(error.message));
-          if (!active && rfb) rfb.disconnect();
-        }
-
-        async function openScreen() {
-          opening = true;
-          try {
-            const ticket = await api('POST', '/sessions/' + session + '/screen');
-            const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-            rfb = new RFB($('#screen'), scheme + location.host + ticket.path, { wsProtocols: ['binary'] });
-            rfb.viewOnly = document.body.dataset.state !== 'controlling';
-            rfb.addEventListener('connect', () => { document.body.dataset.screen = 'connected'; say(''); });
-            rfb.addEventListener('disconnect', () => {
-              document.body.dataset.screen = 'disconnected';
-              rfb = null;
-              if (document.body.dataset.state !== 'ended') say('The screen connection closed; reload to see it again.');
-            });
-          } finally {
-            opening = false;
-          }
-        }
-
-        async function follow() {
-          const response = await fetch('/api/v1/sessions/' + session + '/events', {
-            headers: { 'Authorization': 'Bearer ' + sessionStorage.getItem('ora.token') },
-          });
-          if (response.status === 401) return askToLogIn();
-          if (!response.ok) {
-            const answer = await response.json().catch(() => ({}));
-            return say(answer.message || ('the server answered HTTP ' + response.status));
-          }
-          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-          let pending = '';
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            pending += value;
-            let end;
-            while ((end = pending.indexOf('\\n\\n')) >= 0) {
-              const line = pending.slice(0, end).split('\\n').find((text) => text.startsWith('data: '));
-              pending = pending.slice(end + 2);
-              if (line) show(JSON.parse(line.slice(6)));
+    /// Reads the viewer's files from the server's resources.
+    /// - Throws: `ConfigurationError.unreadableFile` naming a file that is missing or cannot be read: the
+    ///   installation is incomplete.
+    static func load() throws(ConfigurationError) -> ViewerPage {
+        func read(_ name: String) throws(ConfigurationError) -> ByteBuffer {
+            guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "viewer") else {
+                throw .unreadableFile(path: "viewer/" + name, reason: "it is not among ora-server's resources")
             }
-          }
+            do {
+                return ByteBuffer(bytes: try Data(contentsOf: url))
+            } catch {
+                throw .unreadableFile(path: url.path, reason: "\(error)")
+            }
         }
-
-        function askToLogIn() {
-          sessionStorage.removeItem('ora.token');
-          $('#login').hidden = false;
-        }
-
-        $('#login').addEventListener('submit', async (event) => {
-          event.preventDefault();
-          try {
-            const result = await fetch('/api/v1/login', {
-              method: 'POST', headers: { 'Content-Type': 'application/json' },
-              body: JSON.stringify({ user: $('#user').value, password: $('#password').value }),
-            });
-            const answer = await result.json().catch(() => ({}));
-            if (!result.ok) throw new Error(answer.message || ('the server answered HTTP ' + result.status));
-            sessionStorage.setItem('ora.token', answer.token);
-            $('#login').hidden = true;
-            $('#password').value = '';
-            say('');
-            follow().catch((error) => say(error.message));
-          } catch (error) {
-            say(error.message);
-          }
-        });
-        $('#control').addEventListener('click', () => {
-          api('POST', '/sessions/' + session + '/control').then(show, (error) => say(error.message));
-        });
-        $('#end').addEventListener('click', () => {
-          api('DELETE', '/sessions/' + session).then(show, (error) => say(error.message));
-        });
-
-        if (sessionStorage.getItem('ora.token')) {
-          follow().catch((error) => say(error.message));
-        } else {
-          askToLogIn();
-        }
-        """
+        return ViewerPage(html: try read("viewer.html"), script: try read("viewer.js"), css: try read("viewer.css"))
+    }
 }
