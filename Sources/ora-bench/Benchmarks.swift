@@ -15,36 +15,24 @@
 struct Benchmarks {
     static func main() async throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "policy" {
+        /// The number at `index` (after the benchmark's name), or `fallback` when it is not given or not a number.
+        func number<Value: LosslessStringConvertible>(_ index: Int, _ fallback: Value) -> Value {
+            index < arguments.count ? Value(arguments[index]) ?? fallback : fallback
+        }
+        switch arguments.first {
+        case "policy":
             try PolicyBenchmark.run()
-            return
-        }
-        if arguments.first == "agents" {
-            try await AgentsBenchmark.run(
-                count: arguments.count > 1 ? Int(arguments[1]) ?? 10_000 : 10_000,
-                offers: arguments.count > 2 ? Int(arguments[2]) ?? 1_000 : 1_000)
-            return
-        }
-        if arguments.first == "relay" {
+        case "agents":
+            try await AgentsBenchmark.run(count: number(1, 10_000), offers: number(2, 1_000))
+        case "relay":
             try await RelayBenchmark.run(
-                megabytes: arguments.count > 1 ? Int(arguments[1]) ?? 1024 : 1024,
-                pings: arguments.count > 2 ? Int(arguments[2]) ?? 2000 : 2000,
-                sessions: arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200,
-                seconds: arguments.count > 4 ? Int(arguments[4]) ?? 10 : 10)
-            return
+                megabytes: number(1, 1024), pings: number(2, 2000), sessions: number(3, 200), seconds: number(4, 10))
+        case "faults":
+            try await FaultsBenchmark.run(count: number(1, 1_000), seconds: number(2, 150))
+        case "audit":
+            try await AuditBenchmark.run(seconds: number(1, 10.0), events: number(2, 10_000_000))
+        default:
+            try await DirectoryBenchmark.run()
         }
-        if arguments.first == "faults" {
-            try await FaultsBenchmark.run(
-                count: arguments.count > 1 ? Int(arguments[1]) ?? 1_000 : 1_000,
-                seconds: arguments.count > 2 ? Int(arguments[2]) ?? 150 : 150)
-            return
-        }
-        if arguments.first == "audit" {
-            try await AuditBenchmark.run(
-                seconds: arguments.count > 1 ? Double(arguments[1]) ?? 10 : 10,
-                events: arguments.count > 2 ? Int(arguments[2]) ?? 10_000_000 : 10_000_000)
-            return
-        }
-        try await DirectoryBenchmark.run()
     }
 }
