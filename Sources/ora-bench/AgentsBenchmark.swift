@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ORAAgent
+import ORAClient
 import ORACore
 import PostgresNIO
 import Synchronization
@@ -64,16 +65,15 @@ enum AgentsBenchmark {
         for index in 0..<(offers + 20) {
             let machine = targets[index % targets.count]
             let offered = ContinuousClock.now
-            let answer = try await request(
-                "POST", base + "/api/v1/offers",
-                body: Data(#"{"machine": "\#(machine)", "mode": "view"}"#.utf8), token: helper, expecting: 201)
-            guard let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any],
-                let text = object["id"] as? String, let session = UUID(uuidString: text)
-            else { throw BenchmarkError("the offer's answer has no session id") }
+            let api = client(base, token: helper)
+            let text = try await api.offerHelp(body: .json(.init(machine: machine, mode: .view))).created.body.json.id
+            guard let session = UUID(uuidString: text) else {
+                throw BenchmarkError("the offer's answer has no session id")
+            }
             let received = try await fleet.arrival(of: session, within: .seconds(10))
             // The first offers warm the directory cache and the connections; they are not counted.
             if index >= 20 { latencies.append(received - offered) }
-            _ = try await request("DELETE", base + "/api/v1/sessions/\(text)", token: helper, expecting: 200)
+            _ = try await api.endSession(path: .init(id: text)).ok
         }
         DirectoryBenchmark.report("offer to agent, with \(count) agents connected", latencies)
 
@@ -118,37 +118,19 @@ enum AgentsBenchmark {
         }
     }
 
-    static func login(_ user: String, base: String) async throws -> String {
-        let body = try JSONEncoder().encode(["user": user, "password": "ora-demo"])
-        let answer = try await request("POST", base + "/api/v1/login", body: body, expecting: 200)
-        guard let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any],
-            let token = object["token"] as? String
-        else { throw BenchmarkError("login as \(user) gave no token") }
-        return token
+    /// The API of the server at `base`, as the operator `token` when given.
+    static func client(_ base: String, token: String? = nil) -> Client {
+        Client(server: URL(string: base)!, token: token, timeout: .seconds(10))
     }
 
-    static func request(
-        _ method: String, _ url: String, body: Data? = nil, token: String? = nil, expecting status: UInt
-    ) async throws -> Data {
-        var request = HTTPClientRequest(url: url)
-        request.method = .init(rawValue: method)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
-        guard response.status.code == status else {
-            throw BenchmarkError("\(method) \(url): \(response.status.code) \(String(decoding: data, as: UTF8.self))")
-        }
-        return data
+    static func login(_ user: String, base: String) async throws -> String {
+        try await client(base).login(body: .json(.init(user: user, password: "ora-demo"))).ok.body.json.token
     }
 
     static func waitUntilServing(_ base: String, server: ServerProcess) async throws {
         for _ in 0..<300 {
             guard server.isRunning else { throw BenchmarkError("the server stopped; see \(server.log)") }
-            if (try? await request("GET", base + "/healthz", expecting: 200)) != nil { return }
+            if (try? await client(base).health().ok) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw BenchmarkError("the server did not start; see its log")

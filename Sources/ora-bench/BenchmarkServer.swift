@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORACore
 
 /// A release `ora-server` of its own for a benchmark, against the PostgreSQL and slapd of `Deploy/dev/services`, in a
@@ -52,9 +53,9 @@ struct BenchmarkServer {
                   administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
                   auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
                 """
-            let body = try JSONEncoder().encode(["files": [PolicySet.File(name: "bench.yaml", content: policy)]])
-            _ = try await AgentsBenchmark.request(
-                "PUT", base + "/api/v1/policy", body: body, token: admin, expecting: 200)
+            let policyFiles = [Components.Schemas.PolicyFile(name: "bench.yaml", content: policy)]
+            _ = try await AgentsBenchmark.client(base, token: admin)
+                .applyPolicy(body: .json(.init(files: policyFiles))).ok
             let helper = try await AgentsBenchmark.login("lena.wolf", base: base)
             return BenchmarkServer(
                 environment: environment, database: database, files: files, server: server, base: base,

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ORAAgent
+import ORAClient
 import ORACore
 import Synchronization
 
@@ -139,10 +140,7 @@ enum FaultsBenchmark {
         note(report.clean ? "the record is complete" : "the record is NOT complete after waiting 240 s")
 
         let auditor = try await AgentsBenchmark.login("sara.klein", base: bench.base)
-        let verified = try await AgentsBenchmark.request(
-            "GET", bench.base + "/api/v1/audit/verify", token: auditor, expecting: 200)
-        let intact =
-            (try JSONSerialization.jsonObject(with: verified) as? [String: Any])?["intact"] as? Bool ?? false
+        let intact = try await AgentsBenchmark.client(bench.base, token: auditor).verifyAudit().ok.body.json.intact
         print(report.text(ledger: ledger.snapshot, agents: agents.reconnections, verified: intact))
         if !report.clean || !intact { throw BenchmarkError("the record does not match what was acknowledged") }
     }
@@ -200,8 +198,9 @@ private func send(
     }
 }
 
-private func field(_ name: String, in data: Data) -> String? {
-    (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?[name] as? String
+/// `data` as `type` of the API, or `nil` when it is not one.
+private func decoded<Value: Decodable>(_ type: Value.Type, from data: Data) -> Value? {
+    try? JSONDecoder.oraAPI().decode(type, from: data)
 }
 
 /// A helper: offers control sessions to its machines one after another, through either replica (the other one
@@ -228,7 +227,9 @@ private struct HelperLoop {
                 "POST", base + "/api/v1/offers",
                 body: #"{"machine": "\#(machine)", "mode": "control", "reason": "faults benchmark"}"#,
                 token: current)
-            guard answer.status == 201, let text = field("id", in: answer.body), let id = UUID(uuidString: text) else {
+            guard answer.status == 201, let text = decoded(Components.Schemas.Session.self, from: answer.body)?.id,
+                let id = UUID(uuidString: text)
+            else {
                 ledger.refused("offer", status: answer.status)
                 if answer.status == 401 { token = nil }
                 try? await Task.sleep(for: .milliseconds(200))
@@ -254,7 +255,8 @@ private struct HelperLoop {
 
     private func login(_ base: String) async -> String? {
         let answer = await send("POST", base + "/api/v1/login", body: #"{"user": "lena.wolf", "password": "ora-demo"}"#)
-        guard answer.status == 200, let token = field("token", in: answer.body) else {
+        guard answer.status == 200, let token = decoded(Components.Schemas.LoginResult.self, from: answer.body)?.token
+        else {
             ledger.refused("helper login", status: answer.status)
             return nil
         }
@@ -268,7 +270,9 @@ private struct HelperLoop {
         while ContinuousClock.now < deadline {
             turn += 1
             let answer = await send("GET", bases[turn % bases.count] + "/api/v1/sessions/\(id)", token: token)
-            if answer.status == 200, let state = field("state", in: answer.body) {
+            if answer.status == 200,
+                let state = decoded(Components.Schemas.Session.self, from: answer.body)?.state.rawValue
+            {
                 if states.contains(state) || state == "ended" { return state }
             }
             try? await Task.sleep(for: .milliseconds(100))
@@ -315,7 +319,8 @@ private struct LoginLoop {
             let user = users[turn % users.count]
             let login = await send(
                 "POST", base + "/api/v1/login", body: #"{"user": "\#(user)", "password": "ora-demo"}"#)
-            guard login.status == 200, let token = field("token", in: login.body) else {
+            guard login.status == 200, let token = decoded(Components.Schemas.LoginResult.self, from: login.body)?.token
+            else {
                 ledger.refused("login", status: login.status)
                 try? await Task.sleep(for: .milliseconds(200))
                 continue

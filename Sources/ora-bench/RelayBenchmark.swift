@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import ORAClient
 import ORACore
 import ORARelay
 import Synchronization
@@ -254,38 +255,26 @@ enum RelayBenchmark {
 
     /// The live sessions' ids by machine.
     static func liveSessions(bench: BenchmarkServer) async throws -> [String: String] {
-        let data = try await AgentsBenchmark.request(
-            "GET", bench.base + "/api/v1/sessions", token: bench.helper, expecting: 200)
-        let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []
+        let sessions = try await AgentsBenchmark.client(bench.base, token: bench.helper).listSessions().ok.body.json
         var live: [String: String] = [:]
-        for session in list where session["end_reason"] == nil || session["end_reason"] is NSNull {
-            if let machine = session["machine"] as? String, let id = session["id"] as? String { live[machine] = id }
-        }
+        for session in sessions where session.endReason == nil { live[session.machine] = session.id }
         return live
     }
 
     /// Offers help to `machine` (its simulated agent accepts) and returns a viewer ticket.
     static func openScreen(on machine: String, bench: BenchmarkServer) async throws -> ViewerTicket {
-        let answer = try await AgentsBenchmark.request(
-            "POST", bench.base + "/api/v1/offers", body: Data(#"{"machine": "\#(machine)", "mode": "view"}"#.utf8),
-            token: bench.helper, expecting: 201)
-        guard let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any],
-            let id = object["id"] as? String
-        else { throw BenchmarkError("the offer's answer has no session id") }
+        let id = try await AgentsBenchmark.client(bench.base, token: bench.helper)
+            .offerHelp(body: .json(.init(machine: machine, mode: .view))).created.body.json.id
         return try await ticketPath(of: id, bench: bench)
     }
 
     /// A viewer ticket for session `id`, once the agent has accepted it.
     static func ticketPath(of id: String, bench: BenchmarkServer) async throws -> ViewerTicket {
+        let api = AgentsBenchmark.client(bench.base, token: bench.helper)
         for _ in 0..<200 {
             // 409 until the agent's consent has arrived.
-            if let data = try? await AgentsBenchmark.request(
-                "POST", bench.base + "/api/v1/sessions/\(id)/screen", token: bench.helper, expecting: 201),
-                let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let path = object["path"] as? String, let ticket = object["ticket"] as? String,
-                let port = object["relay_port"] as? Int
-            {
-                return ViewerTicket(ticket: ticket, path: path, relayPort: port)
+            if let answer = try? await api.openScreen(path: .init(id: id)).created.body.json {
+                return ViewerTicket(ticket: answer.ticket, path: answer.path, relayPort: answer.relayPort)
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -1,98 +1,58 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOHTTP1
+import ORAClient
 
-/// Calls the ora server's JSON API.
+/// The server's API for one command, and how its failures become exits.
 struct APIClient {
     var server: String
     var token: String?
+    /// The generated client of Docs/openapi.yaml.
+    var api: Client
 
-    struct Answer {
-        var status: UInt
-        var body: String
-
-        func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
-            do {
-                return try decoder.decode(type, from: Data(body.utf8))
-            } catch {
-                throw fail("the server's answer was not understood", code: 1)
-            }
-        }
-
-        /// The error to exit with: the server's message, and an exit code by kind (2 refused, 3 unavailable).
-        func failure() -> ExitCode {
-            let answer = try? JSONDecoder().decode(ErrorAnswer.self, from: Data(body.utf8))
-            for line in answer?.errors ?? [] { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
-            let message = answer?.message ?? "the server answered HTTP \(status)"
-            switch status {
-            case 401, 403, 409, 422, 429: return fail(message, code: 2)
-            case 503: return fail(message, code: 3)
-            default: return fail(message, code: 1)
-            }
-        }
+    /// - Parameter timeout: how long a whole answer may take; long work (verifying a large audit log) passes more.
+    init(server: String, token: String? = nil, timeout: Duration = .seconds(30)) {
+        self.server = server
+        self.token = token
+        // `ServerOption.url` checked the address already.
+        api = Client(server: URL(string: server)!, token: token, timeout: timeout)
     }
 
-    /// The server's error answer: a message and, for an invalid policy set, one line per mistake.
-    struct ErrorAnswer: Decodable {
-        var message: String
-        var errors: [String]?
-    }
-
-    func send(_ method: String, _ path: String, json: [String: String]? = nil) async throws -> Answer {
-        try await send(method, path, body: try json.map { try JSONEncoder().encode($0) })
-    }
-
-    func send(_ method: String, _ path: String, encoding value: some Encodable) async throws -> Answer {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        return try await send(method, path, body: try encoder.encode(value))
-    }
-
-    /// GETs `path` and copies the body to standard output as it arrives, whatever its size.
-    /// - Throws: the server's error, when it answered with one.
-    func download(_ path: String) async throws {
-        var request = HTTPClientRequest(url: server + path)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response: HTTPClientResponse
+    /// Runs `operation` against the server.
+    /// - Throws: on a refusal, the server's message (and one line per mistake) on standard error and exit 2 when
+    ///   refused, 3 when unavailable, 1 otherwise; exit 3 when the server cannot be reached; exit 1 when its answer
+    ///   is not one this client understands.
+    func call<Value>(_ operation: (Client) async throws -> Value) async throws -> Value {
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .hours(24))
+            return try await operation(api)
         } catch {
-            throw fail("cannot reach \(server): \(error)", code: 3)
-        }
-        guard response.status == .ok else {
-            let body = try await response.body.collect(upTo: 1 << 20)
-            throw Answer(status: response.status.code, body: String(buffer: body)).failure()
-        }
-        do {
-            for try await chunk in response.body {
-                FileHandle.standardOutput.write(Data(chunk.readableBytesView))
-            }
-        } catch {
-            throw fail("the download from \(server) broke off: \(error)", code: 3)
+            throw failure(error)
         }
     }
 
-    /// - Parameter timeout: how long to wait for the whole answer; long-running requests (verifying a large audit
-    ///   log) pass more.
-    func send(_ method: String, _ path: String, body: Data?, timeout: TimeAmount = .seconds(30)) async throws -> Answer
-    {
-        var request = HTTPClientRequest(url: server + path)
-        request.method = HTTPMethod(rawValue: method)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return Answer(status: response.status.code, body: String(buffer: body))
-        } catch {
-            throw fail("cannot reach \(server): \(error)", code: 3)
+    /// The exit for an error `call` or a stream read from the server threw.
+    func failure(_ error: any Error) -> any Error {
+        if error is ExitCode || error is CancellationError { return error }
+        switch CallFailure(error) {
+        case .refused(let refusal):
+            for line in refusal.errors { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+            switch refusal.status {
+            case 401, 403, 409, 422, 429: return fail(refusal.message, code: 2)
+            case 503: return fail(refusal.message, code: 3)
+            default: return fail(refusal.message, code: 1)
+            }
+        case .unreachable(let cause): return fail("cannot reach \(server): \(cause)", code: 3)
+        case .notUnderstood(let cause): return fail("the server's answer was not understood: \(cause)", code: 1)
         }
     }
+}
+
+/// Prints `value` as one line of JSON, keys sorted, times as the server writes them.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(RFC3339Transcoder.microseconds(date))
+    }
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORAClient
 import ORACore
 
 extension ORACommand {
@@ -12,32 +13,7 @@ extension ORACommand {
     }
 }
 
-/// An enrolled machine as the server answers it.
-struct MachineAnswer: Decodable {
-    var name: String
-    var computerDN: String
-    var operatingSystem: String
-    var agentVersion: String
-    var publicKey: String
-    var enrolledAt: Date
-    var enrolledBy: String
-    var revokedAt: Date?
-    var revokedBy: String?
-    var lastSeenAt: Date?
-
-    enum CodingKeys: String, CodingKey {
-        case name
-        case computerDN = "computer_dn"
-        case operatingSystem = "os"
-        case agentVersion = "agent_version"
-        case publicKey = "public_key"
-        case enrolledAt = "enrolled_at"
-        case enrolledBy = "enrolled_by"
-        case revokedAt = "revoked_at"
-        case revokedBy = "revoked_by"
-        case lastSeenAt = "last_seen_at"
-    }
-
+extension Components.Schemas.Machine {
     /// `enrolled`, or `revoked` with when.
     var status: String {
         revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "enrolled"
@@ -56,15 +32,15 @@ extension ORACommand.AgentsCommand {
         @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
-            let answer = try await authenticatedClient(options).send("GET", "/api/v1/agents")
-            guard answer.status == 200 else { throw answer.failure() }
-            if json { return print(answer.body) }
-            let machines = try answer.decode([MachineAnswer].self)
+            let machines = try await authenticatedClient(options).call {
+                try await $0.listEnrolledMachines().ok.body.json
+            }
+            if json { return try printJSON(machines) }
             if machines.isEmpty { return print("no machines are enrolled") }
             for machine in machines {
                 let seen = machine.lastSeenAt.map { "last seen \($0.formatted(.iso8601))" } ?? "never connected"
                 print(
-                    "\(AuditText.escaped(machine.name))  \(machine.status)  \(AuditText.escaped(machine.operatingSystem))  "
+                    "\(AuditText.escaped(machine.name))  \(machine.status)  \(AuditText.escaped(machine.os))  "
                         + "agent \(AuditText.escaped(machine.agentVersion))  \(seen)")
             }
         }
@@ -76,14 +52,13 @@ extension ORACommand.AgentsCommand {
         @Argument(help: "The machine's name.") var name: String
 
         func run() async throws {
-            let path = "/api/v1/agents/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)
-            let answer = try await authenticatedClient(options).send("GET", path)
-            guard answer.status == 200 else { throw answer.failure() }
-            let machine = try answer.decode(MachineAnswer.self)
+            let machine = try await authenticatedClient(options).call {
+                try await $0.getMachine(path: .init(name: name)).ok.body.json
+            }
             print("machine:       \(AuditText.escaped(machine.name))")
-            print("computer:      \(AuditText.escaped(machine.computerDN))")
+            print("computer:      \(AuditText.escaped(machine.computerDn))")
             print("status:        \(machine.status)\(machine.revokedBy.map { " by \(AuditText.escaped($0))" } ?? "")")
-            print("os:            \(AuditText.escaped(machine.operatingSystem))")
+            print("os:            \(AuditText.escaped(machine.os))")
             print("agent:         \(AuditText.escaped(machine.agentVersion))")
             print("enrolled:      \(machine.enrolledAt.formatted(.iso8601)) (token of \(machine.enrolledBy))")
             print("last seen:     \(machine.lastSeenAt.map { $0.formatted(.iso8601) } ?? "never")")
@@ -98,12 +73,10 @@ extension ORACommand.AgentsCommand {
         @Argument(help: "The machine's name.") var name: String
 
         func run() async throws {
-            let path =
-                "/api/v1/agents/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)
-                + "/revoke"
-            let answer = try await authenticatedClient(options).send("POST", path, body: nil)
-            guard answer.status == 200 else { throw answer.failure() }
-            print("\(name.lowercased()) is revoked")
+            let revocation = try await authenticatedClient(options).call {
+                try await $0.revokeMachine(path: .init(name: name)).ok.body.json
+            }
+            print("\(revocation.machine) is revoked")
         }
     }
 }
@@ -121,27 +94,21 @@ extension ORACommand.AgentsCommand {
         @Option(help: "How long the token is valid: 30m, 1h, 2d (at most 7d).") var expires: String = "1h"
         @Option(help: "Why, kept with the token (a ticket, say).") var comment: String?
 
-        struct Body: Encodable {
-            var expires_in_seconds: Int64
-            var comment: String?
-        }
-
         func run() async throws {
             guard let lifetime = Duration(text: expires) else {
                 throw ValidationError("--expires takes a duration such as 30m, 1h or 2d, not '\(expires)'")
             }
-            let path =
-                "/api/v1/agents/" + (name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)
-                + "/rekey"
-            let answer = try await authenticatedClient(options).send(
-                "POST", path, encoding: Body(expires_in_seconds: lifetime.components.seconds, comment: comment))
-            guard answer.status == 201 else { throw answer.failure() }
-            let created = try answer.decode(ORACommand.AgentsCommand.TokenCommand.Create.Created.self)
+            let request = Components.Schemas.RekeyRequest(
+                expiresInSeconds: lifetime.components.seconds, comment: comment)
+            let created = try await authenticatedClient(options).call {
+                try await $0.rekeyMachine(path: .init(name: name), body: .json(request)).created.body.json
+            }
             print(created.token)
             FileHandle.standardError.write(
                 Data(
-                    "re-keys \(created.machine ?? name.lowercased()) once, until \(created.expires_at.formatted(.iso8601)); on the machine run: ora-agent enroll --server URL --token TOKEN\n"
-                        .utf8))
+                    ("re-keys \(created.machine ?? name.lowercased()) once, until "
+                        + "\(created.expiresAt.formatted(.iso8601)); on the machine run: "
+                        + "ora-agent enroll --server URL --token TOKEN\n").utf8))
         }
     }
 }
@@ -163,23 +130,6 @@ extension ORACommand.AgentsCommand.TokenCommand {
         @Option(help: "How many machines may enroll with it.") var uses: Int = 1
         @Option(help: "What it is for, kept with the token.") var comment: String?
 
-        struct Body: Encodable {
-            var expires_in_seconds: Int64
-            var uses: Int
-            var comment: String?
-            var machine: String?
-            var ou: String?
-            var group: String?
-        }
-        struct Created: Decodable {
-            var token: String
-            var expires_at: Date
-            var uses: Int
-            var machine: String?
-            var ou: String?
-            var group: String?
-        }
-
         func validate() throws {
             guard [machine, ou, group].compactMap({ $0 }).count == 1 else {
                 throw ValidationError(
@@ -191,21 +141,21 @@ extension ORACommand.AgentsCommand.TokenCommand {
             guard let lifetime = Duration(text: expires) else {
                 throw ValidationError("--expires takes a duration such as 30m, 1h or 7d, not '\(expires)'")
             }
-            let answer = try await authenticatedClient(options).send(
-                "POST", "/api/v1/agents/tokens",
-                encoding: Body(
-                    expires_in_seconds: lifetime.components.seconds, uses: uses, comment: comment, machine: machine,
-                    ou: ou, group: group))
-            guard answer.status == 201 else { throw answer.failure() }
-            let created = try answer.decode(Created.self)
+            let request = Components.Schemas.EnrollmentTokenRequest(
+                machine: machine, ou: ou, group: group, expiresInSeconds: lifetime.components.seconds, uses: uses,
+                comment: comment)
+            let created = try await authenticatedClient(options).call {
+                try await $0.createEnrollmentToken(body: .json(request)).created.body.json
+            }
             print(created.token)
             let bound =
                 created.machine.map { "machine \($0)" } ?? created.ou.map { "computers below \($0)" }
                 ?? created.group.map { "members of \($0)" } ?? "?"
             FileHandle.standardError.write(
                 Data(
-                    "enrolls \(bound); valid until \(created.expires_at.formatted(.iso8601)) for \(created.uses) enrollment\(created.uses == 1 ? "" : "s"); on the machine run: ora-agent enroll --server URL --token TOKEN\n"
-                        .utf8))
+                    ("enrolls \(bound); valid until \(created.expiresAt.formatted(.iso8601)) for \(created.uses) "
+                        + "enrollment\(created.uses == 1 ? "" : "s"); on the machine run: "
+                        + "ora-agent enroll --server URL --token TOKEN\n").utf8))
         }
     }
 }

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
-import NIOCore
+import ORAClient
 import ORACore
+import OpenAPIRuntime
 
 extension ORACommand {
     struct AuditCommand: AsyncParsableCommand {
@@ -25,59 +26,51 @@ struct AuditFilterOptions: ParsableArguments {
     @Option(help: "success, denied or failure.") var outcome: String?
     @Option(name: .customLong("text"), help: "Text anywhere in the details.") var text: String?
 
-    var query: [URLQueryItem] {
-        [
-            ("since", since), ("until", until), ("event", event), ("code", code), ("operator", person),
-            ("machine", machine), ("session", session), ("outcome", outcome), ("q", text),
-        ].compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+    var query: Operations.SearchAudit.Input.Query {
+        .init(
+            since: since, until: until, event: event, code: code, _operator: person, machine: machine,
+            session: session, outcome: try? outcomeFilter, q: text)
     }
+
+    /// `--outcome`, checked.
+    var outcomeFilter: Components.Schemas.AuditOutcome? {
+        get throws {
+            guard let outcome else { return nil }
+            guard let value = Components.Schemas.AuditOutcome(rawValue: outcome) else {
+                throw ValidationError("--outcome is success, denied or failure, not '\(outcome)'")
+            }
+            return value
+        }
+    }
+
+    func validate() throws { _ = try outcomeFilter }
 }
 
 extension ORACommand.AuditCommand {
-    /// `path` with `items` as its query string.
-    static func path(_ path: String, _ items: [URLQueryItem]) -> String {
-        var components = URLComponents()
-        components.path = path
-        components.queryItems = items.isEmpty ? nil : items
-        // `+` is a space in query strings; keep it literal in times such as 2026-11-22T09:00:00+01:00.
-        return components.string!.replacingOccurrences(of: "+", with: "%2B")
-    }
-
-    struct Page: Decodable {
-        var events: [AuditEventDocument]
-        var next: String?
-    }
-
     /// One line per event; every value from outside is escaped, so a crafted name cannot forge a line.
-    static func line(_ event: AuditEventDocument) -> String {
+    static func line(_ event: Components.Schemas.AuditEvent) throws -> String {
         var parts = [
             event.time, "#\(event.sequence)", event.event, event.outcome.rawValue,
             AuditText.escaped(event.actor.name ?? event.actor.id),
         ]
         if let machine = event.machine { parts.append("machine=" + AuditText.escaped(machine)) }
-        if let session = event.session { parts.append("session=" + session.uuidString.lowercased()) }
+        if let session = event.session { parts.append("session=" + session.lowercased()) }
         if let source = event.source { parts.append("from=" + AuditText.escaped(source)) }
         if let policy = event.policy {
             let names = policy.names.map(AuditText.escaped).joined(separator: ",")
             parts.append("policy=v\(policy.version.map(String.init) ?? "-")" + (names.isEmpty ? "" : "(\(names))"))
         }
-        if !event.details.isEmpty {
-            parts.append(
-                AuditText.escaped(
-                    String(decoding: AuditCanonicalEncoding.encode(.object(event.details)), as: UTF8.self)))
+        if !event.details.additionalProperties.value.isEmpty {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            parts.append(AuditText.escaped(String(decoding: try encoder.encode(event.details), as: UTF8.self)))
         }
         return parts.joined(separator: "  ")
     }
 
-    static func printEvents(_ events: [AuditEventDocument], json: Bool) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    static func printEvents(_ events: [Components.Schemas.AuditEvent], json: Bool) throws {
         for event in events {
-            if json {
-                print(String(decoding: try encoder.encode(event), as: UTF8.self))
-            } else {
-                print(line(event))
-            }
+            if json { try printJSON(event) } else { print(try line(event)) }
         }
     }
 
@@ -91,13 +84,12 @@ extension ORACommand.AuditCommand {
         @Flag(help: "One JSON object per event.") var json = false
 
         func run() async throws {
-            let client = try authenticatedClient(options)
-            var items = filter.query
-            items.append(URLQueryItem(name: "limit", value: String(limit)))
-            if let before { items.append(URLQueryItem(name: "before", value: String(before))) }
-            let answer = try await client.send("GET", ORACommand.AuditCommand.path("/api/v1/audit", items))
-            guard answer.status == 200 else { throw answer.failure() }
-            let page = try answer.decode(Page.self)
+            var query = filter.query
+            query.limit = Int64(limit)
+            query.before = before
+            let page = try await authenticatedClient(options).call {
+                try await $0.searchAudit(query: query).ok.body.json
+            }
             try ORACommand.AuditCommand.printEvents(page.events, json: json)
             if let next = page.next {
                 FileHandle.standardError.write(Data("more: ora audit search … --before \(next)\n".utf8))
@@ -112,15 +104,13 @@ extension ORACommand.AuditCommand {
         @Flag(help: "One JSON object per event.") var json = false
 
         func run() async throws {
-            guard let session = UUID(uuidString: id) else {
+            guard let session = UUID(uuidString: id)?.uuidString.lowercased() else {
                 throw fail("\"\(id)\" is not a session id (a UUID)", code: 64)
             }
-            let client = try authenticatedClient(options)
-            let answer = try await client.send(
-                "GET", "/api/v1/audit/sessions/\(session.uuidString.lowercased())")
-            guard answer.status == 200 else { throw answer.failure() }
-            let page = try answer.decode(Page.self)
-            if page.events.isEmpty && !json { print("no events for session \(session.uuidString.lowercased())") }
+            let page = try await authenticatedClient(options).call {
+                try await $0.getSessionAuditTimeline(path: .init(id: session)).ok.body.json
+            }
+            if page.events.isEmpty && !json { print("no events for session \(session)") }
             try ORACommand.AuditCommand.printEvents(page.events, json: json)
         }
     }
@@ -133,13 +123,27 @@ extension ORACommand.AuditCommand {
         @Option(help: "jsonl (re-verifiable, see Docs/AuditEvents.md) or csv.") var format: String = "jsonl"
 
         func run() async throws {
-            guard format == "jsonl" || format == "csv" else {
+            guard let format = Operations.ExportAudit.Input.Query.FormatPayload(rawValue: format) else {
                 throw fail("--format must be jsonl or csv, not \"\(format)\"", code: 64)
             }
-            let client = try authenticatedClient(options)
-            try await client.download(
-                ORACommand.AuditCommand.path(
-                    "/api/v1/audit/export", [URLQueryItem(name: "format", value: format)] + filter.query))
+            let filter = filter.query
+            let query = Operations.ExportAudit.Input.Query(
+                format: format, since: filter.since, until: filter.until, event: filter.event, code: filter.code,
+                _operator: filter._operator, machine: filter.machine, session: filter.session,
+                outcome: filter.outcome, q: filter.q)
+            // Any size: read as it arrives, for as long as it takes.
+            let client = try authenticatedClient(options, timeout: .seconds(24 * 3600))
+            let body = try await client.call { try await $0.exportAudit(query: query).ok.body }
+            let bytes: HTTPBody
+            switch body {
+            case .applicationXNdjson(let lines): bytes = lines
+            case .csv(let table): bytes = table
+            }
+            do {
+                for try await chunk in bytes { FileHandle.standardOutput.write(Data(chunk)) }
+            } catch {
+                throw fail("the download from \(client.server) broke off: \(error)", code: 3)
+            }
         }
     }
 
@@ -151,41 +155,18 @@ extension ORACommand.AuditCommand {
         @Option(help: "The last sequence to check.") var through: Int64?
         @Flag(help: "Print the server's JSON report.") var json = false
 
-        struct Report: Decodable {
-            struct Problem: Decodable {
-                var kind: String
-                var sequence: Int64
-                var eventID: String?
-                var detail: String
-                enum CodingKeys: String, CodingKey {
-                    case kind, sequence, detail
-                    case eventID = "event_id"
-                }
-            }
-            var intact: Bool
-            var verified: Int64
-            var first: Int64?
-            var last: Int64?
-            var head: Int64
-            var checkpoints: Int
-            var problem: Problem?
-        }
-
         func run() async throws {
-            let client = try authenticatedClient(options)
-            var items: [URLQueryItem] = []
-            if let from { items.append(URLQueryItem(name: "from", value: String(from))) }
-            if let through { items.append(URLQueryItem(name: "through", value: String(through))) }
-            let answer = try await client.send(
-                "GET", ORACommand.AuditCommand.path("/api/v1/audit/verify", items), body: nil, timeout: .hours(2))
-            guard answer.status == 200 else { throw answer.failure() }
-            let report = try answer.decode(Report.self)
-            if json { print(answer.body) }
+            let client = try authenticatedClient(options, timeout: .seconds(2 * 3600))
+            let report = try await client.call {
+                try await $0.verifyAudit(query: .init(from: from, through: through)).ok.body.json
+            }
+            if json { try printJSON(report) }
             let range = report.first.map { "\($0)–\(report.last ?? $0)" } ?? "none"
             if let problem = report.problem {
-                let id = problem.eventID.map { " (\($0.lowercased()))" } ?? ""
+                let id = problem.eventId.map { " (\($0.lowercased()))" } ?? ""
                 throw fail(
-                    "the audit log is NOT intact: event \(problem.sequence)\(id): \(problem.detail) [\(problem.kind)]; "
+                    "the audit log is NOT intact: event \(problem.sequence)\(id): \(problem.detail) "
+                        + "[\(problem.kind.rawValue)]; "
                         + "\(report.verified) events before it verified", code: 1)
             }
             if !json {
@@ -204,16 +185,11 @@ extension ORACommand.AuditCommand {
 
         func run() async throws {
             let client = try authenticatedClient(options)
-            let answer = try await client.send(list ? "GET" : "POST", "/api/v1/audit/checkpoints", body: nil)
-            guard answer.status == 200 || answer.status == 201 else { throw answer.failure() }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             if list {
-                for checkpoint in try answer.decode([AuditCheckpoint].self) {
-                    print(String(decoding: try encoder.encode(checkpoint), as: UTF8.self))
-                }
+                let checkpoints = try await client.call { try await $0.listAuditCheckpoints().ok.body.json }
+                for checkpoint in checkpoints { try printJSON(checkpoint) }
             } else {
-                print(String(decoding: try encoder.encode(try answer.decode(AuditCheckpoint.self)), as: UTF8.self))
+                try printJSON(try await client.call { try await $0.createAuditCheckpoint().created.body.json })
             }
         }
     }

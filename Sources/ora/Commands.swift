@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ORACore
+import ORAClient
 
 extension ORACommand {
     struct Login: AsyncParsableCommand {
@@ -24,17 +24,15 @@ extension ORACommand {
                 }
                 password = typed
             }
-            let client = APIClient(server: server)
-            let answer = try await client.send("POST", "/api/v1/login", json: ["user": user, "password": password])
-            guard answer.status == 200 else { throw answer.failure() }
-            let result = try answer.decode(LoginAnswer.self)
-            try Credentials(
-                server: server, token: result.token, account: result.person.account, expiresAt: result.expiresAt
-            )
-            .save()
+            let result = try await APIClient(server: server).call {
+                try await $0.login(body: .json(.init(user: user, password: password))).ok.body.json
+            }
+            let person = result._operator
+            try Credentials(server: server, token: result.token, account: person.account, expiresAt: result.expiresAt)
+                .save()
             print(
-                "Logged in to \(server) as \(result.person.displayName) (\(result.person.account)) until \(result.expiresAt.formatted(date: .abbreviated, time: .shortened))."
-            )
+                "Logged in to \(server) as \(person.displayName) (\(person.account)) until "
+                    + "\(result.expiresAt.formatted(date: .abbreviated, time: .shortened)).")
         }
     }
 
@@ -47,17 +45,14 @@ extension ORACommand {
         var json = false
 
         func run() async throws {
-            let answer = try await authenticatedClient(options).send("GET", "/api/v1/me")
-            guard answer.status == 200 else { throw answer.failure() }
-            if json {
-                print(answer.body)
-                return
-            }
-            let identity = try answer.decode(IdentityAnswer.self)
-            print("\(identity.person.displayName) (\(identity.person.account))")
-            print("  dn:      \(identity.person.dn)")
-            if let mail = identity.person.mail { print("  mail:    \(mail)") }
-            print("  roles:   \(identity.roles.isEmpty ? "none" : identity.roles.joined(separator: ", "))")
+            let identity = try await authenticatedClient(options).call { try await $0.getMe().ok.body.json }
+            if json { return try printJSON(identity) }
+            let person = identity._operator
+            print("\(person.displayName) (\(person.account))")
+            print("  dn:      \(person.dn)")
+            if let mail = person.mail { print("  mail:    \(mail)") }
+            let roles = identity.roles.map(\.rawValue)
+            print("  roles:   \(roles.isEmpty ? "none" : roles.joined(separator: ", "))")
             print("  session: until \(identity.expiresAt.formatted(date: .abbreviated, time: .shortened))")
             print("  groups:")
             for group in identity.groups { print("    \(group)") }
@@ -75,36 +70,16 @@ extension ORACommand {
                 return
             }
             let client = APIClient(server: try options.url(saved: saved), token: saved.token)
-            let answer = try await client.send("POST", "/api/v1/logout")
-            // An expired or already ended session is logged out too; only outages keep the saved token.
-            guard answer.status == 204 || answer.status == 401 else { throw answer.failure() }
+            do {
+                _ = try await client.api.logout().noContent
+            } catch {
+                // An expired or already ended session is logged out too; only outages keep the saved token.
+                guard case .refused(let refusal) = CallFailure(error), refusal.status == 401 else {
+                    throw client.failure(error)
+                }
+            }
             Credentials.remove()
             print("Logged out.")
         }
-    }
-}
-
-struct LoginAnswer: Decodable {
-    var token: String
-    var expiresAt: Date
-    var person: Operator
-
-    enum CodingKeys: String, CodingKey {
-        case token
-        case expiresAt = "expires_at"
-        case person = "operator"
-    }
-}
-
-struct IdentityAnswer: Decodable {
-    var person: Operator
-    var groups: [String]
-    var roles: [String]
-    var expiresAt: Date
-
-    enum CodingKeys: String, CodingKey {
-        case person = "operator"
-        case groups, roles
-        case expiresAt = "expires_at"
     }
 }

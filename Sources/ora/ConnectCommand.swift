@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import ORAClient
 import ORACore
 import ORARelay
 
@@ -55,7 +56,7 @@ extension ORACommand {
             } catch {
                 throw fail("cannot listen on \(listen): \(error)", code: 1)
             }
-            say("session \(session.uuidString.lowercased()): point a VNC viewer at \(listen)")
+            say("session \(session): point a VNC viewer at \(listen)")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     var pending: ScreenTicket? = first
@@ -64,7 +65,9 @@ extension ORACommand {
                             // The first ticket serves the first viewer if it comes well within its lifetime (this
                             // clock, not the server's, says how long it has been); every other viewer gets its own.
                             let ticket: ScreenTicket
-                            if let unused = pending, ContinuousClock.now - firstReceived < ScreenTickets.lifetime / 3 * 2 {
+                            if let unused = pending,
+                                ContinuousClock.now - firstReceived < ScreenTickets.lifetime / 3 * 2
+                            {
                                 ticket = unused
                             } else {
                                 do {
@@ -140,18 +143,10 @@ private func say(_ line: String) {
 }
 
 /// A viewer ticket from `POST /api/v1/sessions/{id}/screen`.
-struct ScreenTicket: Decodable {
-    var ticket: String
-    var relayPort: Int
+typealias ScreenTicket = Components.Schemas.ScreenTicket
 
-    enum CodingKeys: String, CodingKey {
-        case ticket
-        case relayPort = "relay_port"
-    }
-
-    static func request(for session: UUID, client: APIClient) async throws -> ScreenTicket {
-        let answer = try await client.send("POST", "/api/v1/sessions/\(session.uuidString.lowercased())/screen")
-        guard answer.status == 201 else { throw answer.failure() }
-        return try answer.decode(ScreenTicket.self)
+extension Components.Schemas.ScreenTicket {
+    static func request(for session: String, client: APIClient) async throws -> Self {
+        try await client.call { try await $0.openScreen(path: .init(id: session)).created.body.json }
     }
 }

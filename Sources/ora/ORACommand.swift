@@ -32,9 +32,10 @@ struct ServerOption: ParsableArguments {
 }
 
 /// A logged-in client, from the saved credentials.
-func authenticatedClient(_ options: ServerOption) throws -> APIClient {
+/// - Parameter timeout: how long a whole answer may take.
+func authenticatedClient(_ options: ServerOption, timeout: Duration = .seconds(30)) throws -> APIClient {
     guard let saved = Credentials.load() else { throw fail("not logged in; run: ora login --user NAME", code: 4) }
-    return APIClient(server: try options.url(saved: saved), token: saved.token)
+    return APIClient(server: try options.url(saved: saved), token: saved.token, timeout: timeout)
 }
 
 /// Prints an error for the person at the terminal and exits with `code`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORAClient
 import ORACore
 
 extension ORACommand {
@@ -12,21 +13,12 @@ extension ORACommand {
     }
 }
 
-/// A live operator session as the server answers it.
-struct OperatorSessionAnswer: Decodable {
-    var id: String
-    var operator_dn: String
-    var account: String
-    var display_name: String
-    var source: String?
-    var created_at: Date
-    var expires_at: Date
-    var checked_at: Date
-
+extension Components.Schemas.OperatorSession {
     /// One line: id, account, display name, source, since, until.
     var line: String {
-        "\(id)  \(AuditText.escaped(account))  \(AuditText.escaped(display_name))  from \(AuditText.escaped(source ?? "?"))  "
-            + "since \(created_at.formatted(.iso8601))  until \(expires_at.formatted(.iso8601))"
+        "\(id)  \(AuditText.escaped(account))  \(AuditText.escaped(displayName))  "
+            + "from \(AuditText.escaped(source ?? "?"))  "
+            + "since \(createdAt.formatted(.iso8601))  until \(expiresAt.formatted(.iso8601))"
     }
 }
 
@@ -39,14 +31,10 @@ extension ORACommand.OperatorsCommand {
         @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
-            var path = "/api/v1/operators/sessions"
-            if let name = `operator` {
-                path += "?operator=" + (name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name)
+            let sessions = try await authenticatedClient(options).call {
+                try await $0.listOperatorSessions(query: .init(_operator: `operator`)).ok.body.json
             }
-            let answer = try await authenticatedClient(options).send("GET", path)
-            guard answer.status == 200 else { throw answer.failure() }
-            if json { return print(answer.body) }
-            let sessions = try answer.decode([OperatorSessionAnswer].self)
+            if json { return try printJSON(sessions) }
             if sessions.isEmpty { return print("no live operator sessions") }
             for session in sessions { print(session.line) }
         }
@@ -73,23 +61,19 @@ extension ORACommand.OperatorsCommand {
             }
         }
 
-        struct Body: Encodable {
-            var `operator`: String?
-            var reason: String?
-        }
-
         func run() async throws {
-            let client = try await authenticatedClient(options)
-            let answer =
+            let client = try authenticatedClient(options)
+            let revoked = try await client.call { api in
                 if let session {
-                    try await client.send(
-                        "POST", "/api/v1/operators/sessions/\(session.lowercased())/revoke",
-                        encoding: Body(reason: reason))
+                    try await api.revokeOperatorSession(
+                        path: .init(id: session.lowercased()), body: .json(.init(reason: reason))
+                    ).ok.body.json
                 } else {
-                    try await client.send("POST", "/api/v1/operators/revoke", encoding: Body(operator: `operator`, reason: reason))
+                    try await api.revokeOperatorSessions(
+                        body: .json(.init(_operator: `operator` ?? "", reason: reason))
+                    ).ok.body.json
                 }
-            guard answer.status == 200 else { throw answer.failure() }
-            let revoked = try answer.decode([OperatorSessionAnswer].self)
+            }
             if revoked.isEmpty { return print("\(`operator` ?? "") has no live sessions") }
             for session in revoked { print("revoked \(session.line)") }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORAClient
 import ORACore
 
 extension ORACommand {
@@ -53,38 +54,12 @@ enum PolicyFiles {
     }
 }
 
-struct ActivePolicy: Decodable {
-    struct Activation: Decodable {
-        var version: Int64
-        var action: String
-        var actorDN: String
-        var comment: String?
-        var activatedAt: Date
-        var contentHash: String
-
-        enum CodingKeys: String, CodingKey {
-            case version, action, comment
-            case actorDN = "actor_dn"
-            case activatedAt = "activated_at"
-            case contentHash = "content_hash"
-        }
-    }
-    struct Summary: Decodable {
-        var name: String
-        var effect: String
-        var access: String?
-        var location: String
-    }
-    var activation: Activation?
-    var policies: [Summary]
-    var files: [PolicySet.File]
-}
+/// The active policy as the server answers it.
+typealias ActivePolicy = Components.Schemas.PolicyDocument
 
 extension ORACommand.PolicyCommand {
     static func fetchActive(_ client: APIClient) async throws -> ActivePolicy {
-        let answer = try await client.send("GET", "/api/v1/policy")
-        guard answer.status == 200 else { throw answer.failure() }
-        return try answer.decode(ActivePolicy.self)
+        try await client.call { try await $0.getPolicy().ok.body.json }
     }
 
     /// Reads and validates a policy directory; on mistakes, prints each (`DIR/file:line:column: …`) and exits 1
@@ -102,7 +77,8 @@ extension ORACommand.PolicyCommand {
     }
 
     static func diff(active: ActivePolicy, local: PolicySet) -> PolicyDiff {
-        let current = active.files.isEmpty ? nil : try? PolicyParser.parse(active.files)
+        let files = active.files.map { PolicySet.File(name: $0.name, content: $0.content) }
+        let current = files.isEmpty ? nil : try? PolicyParser.parse(files)
         return PolicyDiff(from: current, to: local)
     }
 
@@ -128,35 +104,19 @@ extension ORACommand.PolicyCommand {
         @Argument(help: "The directory holding the policy files.") var directory: String
         @Option(help: "Why: kept with the version.") var comment: String?
 
-        struct Body: Encodable {
-            var files: [PolicySet.File]
-            var comment: String?
-            var basedOn: Int64?
-            var basedOnNothing: Bool
-
-            enum CodingKeys: String, CodingKey {
-                case files, comment
-                case basedOn = "based_on"
-                case basedOnNothing = "based_on_nothing"
-            }
-        }
-
         func run() async throws {
             let local = try ORACommand.PolicyCommand.parseLocal(directory)
             let client = try authenticatedClient(options)
             let active = try await ORACommand.PolicyCommand.fetchActive(client)
             let changes = ORACommand.PolicyCommand.diff(active: active, local: local)
-            let answer = try await client.send(
-                "PUT", "/api/v1/policy",
-                encoding: Body(
-                    files: local.files, comment: comment, basedOn: active.activation?.version,
-                    basedOnNothing: active.activation == nil))
-            guard answer.status == 200 else { throw answer.failure() }
-            let result = try answer.decode([String: String].self)
-            if result["outcome"] == "unchanged" {
-                print("no change: version \(result["version"] ?? "?") already has these files")
+            let request = Components.Schemas.PolicyApplyRequest(
+                files: local.files.map { .init(name: $0.name, content: $0.content) }, comment: comment,
+                basedOn: active.activation?.version, basedOnNothing: active.activation == nil)
+            let result = try await client.call { try await $0.applyPolicy(body: .json(request)).ok.body.json }
+            if result.outcome == .unchanged {
+                print("no change: version \(result.version) already has these files")
             } else {
-                print("applied as version \(result["version"] ?? "?"):")
+                print("applied as version \(result.version):")
                 for line in changes.lines { print("  " + line) }
             }
         }
@@ -173,11 +133,11 @@ extension ORACommand.PolicyCommand {
                 return
             }
             print(
-                "version \(activation.version) (\(activation.action) by \(activation.actorDN), \(activation.activatedAt.formatted()))"
-            )
+                "version \(activation.version) (\(activation.action.rawValue) by \(activation.actorDn), "
+                    + "\(activation.activatedAt.formatted()))")
             if let comment = activation.comment { print("  \(comment)") }
             for policy in active.policies {
-                let effect = policy.effect == "deny" ? "deny" : "allow \(policy.access ?? "")"
+                let effect = policy.effect == .deny ? "deny" : "allow \(policy.access?.rawValue ?? "")"
                 let column = effect.padding(toLength: 14, withPad: " ", startingAt: 0)
                 print("  \(column)\(policy.name)  (\(policy.location))")
             }
@@ -189,12 +149,11 @@ extension ORACommand.PolicyCommand {
         @OptionGroup var options: ServerOption
 
         func run() async throws {
-            let answer = try await authenticatedClient(options).send("GET", "/api/v1/policy/versions")
-            guard answer.status == 200 else { throw answer.failure() }
-            for entry in try answer.decode([ActivePolicy.Activation].self) {
+            let entries = try await authenticatedClient(options).call { try await $0.listPolicyVersions().ok.body.json }
+            for entry in entries {
                 print(
-                    "\(entry.activatedAt.formatted())  version \(entry.version)  \(entry.action)  \(entry.actorDN)  \(entry.comment ?? "")"
-                )
+                    "\(entry.activatedAt.formatted())  version \(entry.version)  \(entry.action.rawValue)  "
+                        + "\(entry.actorDn)  \(entry.comment ?? "")")
             }
         }
     }
@@ -205,15 +164,11 @@ extension ORACommand.PolicyCommand {
         @Argument(help: "The version to activate.") var version: Int64
         @Option(help: "Why: kept in the history.") var comment: String?
 
-        struct Body: Encodable {
-            var version: Int64
-            var comment: String?
-        }
-
         func run() async throws {
-            let answer = try await authenticatedClient(options).send(
-                "POST", "/api/v1/policy/rollback", encoding: Body(version: version, comment: comment))
-            guard answer.status == 200 else { throw answer.failure() }
+            let request = Components.Schemas.PolicyRollbackRequest(version: version, comment: comment)
+            _ = try await authenticatedClient(options).call {
+                try await $0.rollbackPolicy(body: .json(request)).ok.body.json
+            }
             print("version \(version) is active again")
         }
     }
@@ -229,16 +184,10 @@ extension ORACommand.PolicyCommand {
         @Option(help: "When, as ISO 8601 (default: now).") var at: String?
         @Flag(help: "Print the server's JSON answer.") var json = false
 
-        struct Body: Encodable {
-            var `operator`: String
-            var machine: String
-            var mode: String
-            var ticket: String?
-            var at: Date?
-        }
-
         func run() async throws {
-            guard mode == "view" || mode == "control" else { throw ValidationError("--mode is view or control") }
+            guard let mode = Components.Schemas.AccessMode(rawValue: mode) else {
+                throw ValidationError("--mode is view or control")
+            }
             var date: Date?
             if let at {
                 guard let parsed = ISO8601DateFormatter().date(from: at) else {
@@ -246,16 +195,12 @@ extension ORACommand.PolicyCommand {
                 }
                 date = parsed
             }
-            let answer = try await authenticatedClient(options).send(
-                "POST", "/api/v1/policy/explain",
-                encoding: Body(operator: `operator`, machine: machine, mode: mode, ticket: ticket, at: date))
-            guard answer.status == 200 else { throw answer.failure() }
-            if json {
-                print(answer.body)
-                return
+            let request = Components.Schemas.PolicyExplainRequest(
+                _operator: `operator`, machine: machine, mode: mode, ticket: ticket, at: date)
+            let result = try await authenticatedClient(options).call {
+                try await $0.explainPolicy(body: .json(request)).ok.body.json
             }
-            struct Result: Decodable { var explanation: String; var allowed: Bool }
-            let result = try answer.decode(Result.self)
+            if json { return try printJSON(result) }
             print(result.explanation)
             if !result.allowed { throw ExitCode(1) }
         }

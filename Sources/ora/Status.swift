@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ORAClient
 import ORACore
 
 extension ORACommand {
@@ -11,27 +12,28 @@ extension ORACommand {
 
         func run() async throws {
             let base = try options.url(saved: Credentials.load())
-            let answer = try await APIClient(server: base).send("GET", "/readyz")
-            guard let readiness = try? JSONDecoder().decode(ReadinessBody.self, from: Data(answer.body.utf8)) else {
-                throw fail("\(base) answered HTTP \(answer.status), not an ora server", code: 3)
+            let client = APIClient(server: base)
+            let readiness: Components.Schemas.Readiness
+            do {
+                switch try await client.api.readiness() {
+                case .ok(let ready): readiness = try ready.body.json
+                case .serviceUnavailable(let notReady): readiness = try notReady.body.json
+                case .undocumented(let status, _):
+                    throw fail("\(base) answered HTTP \(status), not an ora server", code: 3)
+                }
+            } catch {
+                guard case .notUnderstood = CallFailure(error) else { throw client.failure(error) }
+                throw fail("\(base) did not answer as an ora server", code: 3)
             }
-            print("server:    \(base) \(readiness.status == "ready" ? "ready" : "NOT READY")")
+            print("server:    \(base) \(readiness.status == .ready ? "ready" : "NOT READY")")
             print("database:  \(readiness.database.summary)")
             print("directory: \(readiness.directory.summary)")
             for warning in readiness.warnings ?? [] { print("warning:   \(AuditText.escaped(warning))") }
-            if readiness.status != "ready" { throw ExitCode(1) }
+            if readiness.status != .ready { throw ExitCode(1) }
         }
     }
 }
 
-struct ReadinessBody: Decodable {
-    struct Check: Decodable {
-        var ready: Bool
-        var error: String?
-        var summary: String { ready ? "ok" : "unavailable: \(error ?? "unknown reason")" }
-    }
-    var status: String
-    var database: Check
-    var directory: Check
-    var warnings: [String]?
+extension Components.Schemas.ReadinessCheck {
+    var summary: String { ready ? "ok" : "unavailable: \(error ?? "unknown reason")" }
 }

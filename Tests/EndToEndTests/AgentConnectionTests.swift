@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -26,9 +27,9 @@ struct AgentConnectionTests {
         // Stopped, the agent keeps its connection open but answers nothing, as a machine that lost its network.
         agent.send(SIGSTOP)
         let ended = try await offers.session(id, on: server, token: lenaToken, within: .seconds(15)) {
-            $0["state"] as? String == "ended"
+            $0.state == .ended
         }
-        #expect(ended["end_reason"] as? String == "agent_disconnected", "\(ended)")
+        #expect(ended.endReason?.rawValue == "agent_disconnected", "\(ended)")
         let machines = try await HTTP.get(server.base + "/api/v1/machines", token: lenaToken)
         #expect(machines.body.contains(#""name":"ws-0101","online":false"#), "\(machines.body)")
         #expect(server.process.standardErrorSoFar.contains("agent disconnected"))

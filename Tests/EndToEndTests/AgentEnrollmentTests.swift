@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -253,7 +254,7 @@ struct AgentEnrollmentTests {
             server.base + "/api/v1/agents/tokens",
             json: #"{"expires_in_seconds": 600, "uses": 5, "ou": "dc=corp,dc=example"}"#, token: admin)
         #expect(created.status == 201)
-        let token = try #require(created.object["token"] as? String)
+        let token = try #require(created.json(Schemas.CreatedEnrollmentToken.self)?.token)
         let key =
             "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEcYHg4E+3k3NwTqOJxsWCS3n92UYZLu9v64/JRuOL8veYNVpSm22MhxwyXBtYexZgIVwUEBDpwm0OYLEtSkFPJA=="
         let cases: [(String, Int, String)] = [
@@ -288,7 +289,7 @@ struct AgentEnrollmentTests {
         for (body, status, message) in cases {
             let answer = try await HTTP.post(server.base + "/agent/v1/enroll", json: body)
             #expect(answer.status == status, "\(body)")
-            #expect((answer.object["message"] as? String)?.contains(message) == true, "\(answer.body)")
+            #expect((answer.refusal?.message)?.contains(message) == true, "\(answer.body)")
         }
         #expect(try server.sql("SELECT count(*) FROM machines") == "0")
         #expect(try server.sql("SELECT uses_left FROM enrollment_tokens") == "5")
@@ -299,7 +300,7 @@ struct AgentEnrollmentTests {
                 #"{"token": "\#(token)", "machine": "WS-0101", "public_key": "\#(key)", "os": "Debian", "agent_version": "1"}"#
         )
         #expect(enrolled.status == 201, "\(enrolled.body)")
-        #expect(enrolled.object["enrolled_by"] as? String == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
+        #expect(enrolled.json(Schemas.Machine.self)?.enrolledBy == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
         #expect(try server.sql("SELECT enrolled_by FROM machines") == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
         // Out-of-range tokens are refused too.
         let bad: [(String, String)] = [
@@ -321,7 +322,7 @@ struct AgentEnrollmentTests {
         for (body, message) in bad {
             let answer = try await HTTP.post(server.base + "/api/v1/agents/tokens", json: body, token: admin)
             #expect(answer.status == 400, "\(body)")
-            #expect((answer.object["message"] as? String)?.contains(message) == true, "\(answer.body)")
+            #expect((answer.refusal?.message)?.contains(message) == true, "\(answer.body)")
         }
         #expect(try server.sql("SELECT count(*) FROM enrollment_tokens") == "1")
     }

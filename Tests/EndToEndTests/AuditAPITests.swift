@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import ORAClient
 import ORATestSupport
+import OpenAPIRuntime
 import Testing
 
 /// The audit log through the real server and CLI: who may read it, search, timelines, exports an outside tool
@@ -48,29 +50,30 @@ struct AuditAPITests {
 
         let refused = try await HTTP.get(server.base + "/api/v1/audit", token: helper)
         #expect(refused.status == 403)
-        #expect(refused.object["message"] as? String == "only an administrator or auditor may search the audit log")
+        #expect(refused.refusal?.message == "only an administrator or auditor may search the audit log")
         #expect(try await HTTP.get(server.base + "/api/v1/audit").status == 401)
 
         let all = try await HTTP.get(server.base + "/api/v1/audit", token: auditor)
         #expect(all.status == 200)
-        let events = all.object["events"] as? [[String: Any]] ?? []
+        let events = try all.decode(Schemas.AuditEventPage.self).events
         #expect(
-            events.map { $0["event"] as? String } == [
+            events.map(\.event) == [
                 "operator.login_failed", "operator.login_failed", "operator.login", "operator.login",
             ])
-        #expect(events.map { $0["sequence"] as? Int } == [4, 3, 2, 1])
-        #expect((events[0]["actor"] as? [String: Any])?["id"] as? String == hostile)
-        #expect((events[1]["details"] as? [String: Any])?["reason"] as? String == "invalid_credentials")
-        #expect(events[2]["source"] as? String == "127.0.0.1")
+        #expect(events.map(\.sequence) == [4, 3, 2, 1])
+        #expect(events[0].actor.id == hostile)
+        #expect(events[1].details.additionalProperties.value["reason"] as? String == "invalid_credentials")
+        #expect(events[2].source == "127.0.0.1")
 
         let failed = try await HTTP.get(
             server.base + "/api/v1/audit?event=operator.login_failed&operator=Hannah.Fischer&limit=1", token: auditor)
-        #expect((failed.object["events"] as? [[String: Any]])?.count == 1)
-        #expect(failed.object["next"] is NSNull)
+        let failedPage = try failed.decode(Schemas.AuditEventPage.self)
+        #expect(failedPage.events.count == 1)
+        #expect(failedPage.next == nil && failed.body.contains(#""next":null"#), "\(failed.body)")
         let paged = try await HTTP.get(server.base + "/api/v1/audit?event=operator.*&limit=3", token: auditor)
-        #expect(paged.object["next"] as? String == "2")
+        #expect(paged.json(Schemas.AuditEventPage.self)?.next == "2")
         let rest = try await HTTP.get(server.base + "/api/v1/audit?event=operator.*&limit=3&before=2", token: auditor)
-        #expect((rest.object["events"] as? [[String: Any]])?.map { $0["sequence"] as? Int } == [1])
+        #expect(rest.json(Schemas.AuditEventPage.self)?.events.map(\.sequence) == [1])
 
         for (query, message) in [
             ("limit=0", "limit must be a whole number from 1 to 1000, not \"0\""),
@@ -90,12 +93,12 @@ struct AuditAPITests {
         ] {
             let answer = try await HTTP.get(server.base + "/api/v1/audit?" + query, token: auditor)
             #expect(answer.status == 400, "\(query)")
-            #expect(answer.object["message"] as? String == message)
+            #expect(answer.refusal?.message == message)
             // The export reads the same filters (not the paging), and refuses them before its stream starts.
             guard query.hasPrefix("operator") || query.hasPrefix("q=") || query.hasPrefix("machine=") else { continue }
             let export = try await HTTP.get(server.base + "/api/v1/audit/export?" + query, token: auditor)
             #expect(export.status == 400, "export?\(query)")
-            #expect(export.object["message"] as? String == message)
+            #expect(export.refusal?.message == message)
         }
 
         // The CLI prints one line per event, with outside text escaped.
@@ -111,8 +114,8 @@ struct AuditAPITests {
         let json = await cli.run(["audit", "search", "--operator", "sara.klein", "--json"])
         #expect(json.standardOutput.split(separator: "\n").count == 2)  // her login, and her own CLI login
         let badOutcome = await cli.run(["audit", "search", "--outcome", "maybe"])
-        #expect(badOutcome.status == 1)
-        #expect(badOutcome.standardError.contains("outcome must be one of success, denied, failure"))
+        #expect(badOutcome.status == 64)
+        #expect(badOutcome.standardError.contains("--outcome is success, denied or failure, not 'maybe'"))
         let unknownSession = await cli.run(["audit", "session", "not-a-uuid"])
         #expect(unknownSession.status == 64)
         let session = await cli.run(["audit", "session", UUID().uuidString])
@@ -208,8 +211,8 @@ struct AuditAPITests {
         }
         let auditor = try await second.token("sara.klein")
         let report = try await HTTP.get(first.base + "/api/v1/audit/verify", token: auditor)
-        #expect(report.object["intact"] as? Bool == true, "\(report.body)")
-        #expect(report.object["verified"] as? Int == 41)
+        #expect(report.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(report.body)")
+        #expect(report.json(Schemas.AuditVerificationReport.self)?.verified == 41)
         #expect(try first.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "41|41")
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -36,14 +37,14 @@ struct AuditResilienceTests {
 
         let admin = try await login("peter.schmidt")
         #expect(admin.status == 200)
-        let token = admin.object["token"] as? String
+        let token = admin.json(Schemas.LoginResult.self)?.token
 
         try postgres.stop()
         for (user, password) in [("lena.wolf", "ora-demo"), ("omar.haddad", "wrong"), ("hannah.fischer", "ora-demo")] {
             let refused = try await login(user, password)
             #expect(refused.status == 503, "\(user): \(refused.body)")
-            #expect(refused.object["error"] as? String == "audit_unavailable")
-            #expect(refused.object["token"] == nil)
+            #expect(refused.refusal?.error == "audit_unavailable")
+            #expect(refused.json(Schemas.LoginResult.self) == nil)
         }
         let logout = try await HTTP.post(base + "/api/v1/logout", token: token)
         #expect(logout.status == 503)
@@ -64,8 +65,9 @@ struct AuditResilienceTests {
         #expect(stored == "operator.login:peter.schmidt,operator.login:lena.wolf,operator.logout:peter.schmidt")
         #expect(try postgres.sql("SELECT count(*) FROM operator_sessions") == "2")
         let auditor = try await login("peter.schmidt")
-        let verify = try await HTTP.get(base + "/api/v1/audit/verify", token: auditor.object["token"] as? String)
-        #expect(verify.object["intact"] as? Bool == true, "\(verify.body)")
+        let verify = try await HTTP.get(
+            base + "/api/v1/audit/verify", token: auditor.json(Schemas.LoginResult.self)?.token)
+        #expect(verify.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(verify.body)")
     }
 
     @Test("syslog forwarding survives the collector going away and coming back: no gap, the same fields")

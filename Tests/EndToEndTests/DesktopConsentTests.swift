@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -55,15 +56,15 @@ struct DesktopConsentTests {
         let offered = try await HTTP.post(
             server.base + "/api/v1/offers", json: #"{"machine": "ws-0102", "mode": "view", "ticket": "INC0000001"}"#,
             token: hannah)
-        let id = try #require(offered.object["id"] as? String, "\(offered.body)")
+        let id = try #require(offered.json(Schemas.Session.self)?.id, "\(offered.body)")
 
         // The question: Return presses Allow.
         try await pressReturn("^Remote assistance$", on: desktop.display)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
         // Then a window says the session goes on; its button ends it.
         try await pressReturn("^Remote assistance in progress$", on: desktop.display)
-        let ended = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "ended" }
-        #expect(ended["end_reason"] as? String == "novice_ended", "\(ended)")
+        let ended = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .ended }
+        #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
         #expect(
             try server.sql(
                 "SELECT actor_kind || ':' || actor_id FROM audit_events WHERE event = 'session.ended' "

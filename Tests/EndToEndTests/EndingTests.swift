@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -58,7 +59,7 @@ struct EndingTests {
         let offered = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
         #expect(offered.status == 0, "\(offered.standardError)")
         let id = offers.sessionID(in: offered.standardOutput)
-        _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+        _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
         let port = try Network.freePort()
         let connect = try ChildProcess(
@@ -82,9 +83,10 @@ struct EndingTests {
         let took = ContinuousClock.now - started
         #expect(ended.status == 0, "\(ended.standardError)")
         #expect(took < .seconds(5), "the end waited \(took)")
-        let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lenaToken).object
-        #expect(state["state"] as? String == "ended")
-        #expect(state["end_reason"] as? String == "admin_terminated")
+        let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lenaToken).decode(
+            Schemas.Session.self)
+        #expect(state.state == .ended)
+        #expect(state.endReason == .adminTerminated)
         // The viewer's local port closes at once.
         let finished = await connect.exit(within: .seconds(1))
         #expect(finished.status != ChildProcess.timedOut, "ora connect still runs after the end")
@@ -122,7 +124,7 @@ struct EndingTests {
         let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0102", "--control", "--ticket", "INC0000001")
         let id = offers.sessionID(in: offered.standardOutput)
-        _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+        _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
         let holder = try await Self.lockChain(server)
         defer { holder.send(SIGKILL) }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HummingbirdWSClient
 import Logging
+import ORAClient
 import ORACore
 import ORATestSupport
 import Synchronization
@@ -87,7 +88,7 @@ struct ForgedConsentTests {
                 json: #"{"machine": "ws-0201", "mode": "control", "ticket": "INC0000001"}"#,
                 token: lena)
             #expect(offered.status == 201, "\(offered.body)")
-            let id = try #require(offered.object["id"] as? String)
+            let id = try #require(offered.json(Schemas.Session.self)?.id)
             try await waitFor { sent.steps.withLock { $0.contains("answered") } }
             let viewing = try await waitForState(id, "viewing", server: server, token: lena)
             #expect(viewing == "viewing")
@@ -133,7 +134,8 @@ struct ForgedConsentTests {
     ) async throws -> String? {
         var last: String?
         for _ in 0..<200 {
-            last = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: token).object["state"] as? String
+            last = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: token).json(Schemas.Session.self)?
+                .state.rawValue
             if last == state { return last }
             try await Task.sleep(for: .milliseconds(50))
         }

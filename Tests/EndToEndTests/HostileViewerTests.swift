@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import ORAClient
 import ORATestSupport
 import Synchronization
 import Testing
@@ -94,7 +95,7 @@ struct HostileViewerTests {
 
     func ticket(_ id: String, on server: RunningServer, token: String) async throws -> String {
         let answer = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: token)
-        guard answer.status == 201, let ticket = answer.object["ticket"] as? String else {
+        guard answer.status == 201, let ticket = answer.json(Schemas.ScreenTicket.self)?.ticket else {
             throw TestSetupError("no screen ticket: \(answer.status) \(answer.body)")
         }
         return ticket
@@ -114,11 +115,11 @@ struct HostileViewerTests {
         defer { offered.stop() }
         let (server, hannah, unanswered) = (offered.server, offered.hannah, offered.id)
         let early = try await HTTP.post(server.base + "/api/v1/sessions/\(unanswered)/screen", token: hannah)
-        #expect(early.status == 409 && early.object["error"] as? String == "not_accepted", "\(early.body)")
+        #expect(early.status == 409 && early.refusal?.error == "not_accepted", "\(early.body)")
         #expect(
             try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(unanswered)", token: hannah).status == 200)
         let id = try await offered.offerAgain(ticket: "INC0000001")
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
 
         // Someone else's session: unknown to another helper, forbidden to an administrator.
         let lena = try await server.token("lena.wolf")
@@ -126,7 +127,7 @@ struct HostileViewerTests {
         #expect(other.status == 404, "\(other.body)")
         let admin = try await server.token("peter.schmidt")
         let administrator = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: admin)
-        #expect(administrator.status == 403 && administrator.object["error"] as? String == "forbidden")
+        #expect(administrator.status == 403 && administrator.refusal?.error == "forbidden")
         let anonymous = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen")
         #expect(anonymous.status == 401)
 
@@ -158,8 +159,8 @@ struct HostileViewerTests {
         // The relay port, as `ora connect` uses it: a native viewer with a good ticket gets the answer line and the
         // desktop's greeting; the same ticket again, or a line that is not the protocol's, gets nothing but a close.
         let answer = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
-        let relayPort = try #require(answer.object["relay_port"] as? Int, "\(answer.body)")
-        let native = try #require(answer.object["ticket"] as? String)
+        let relayPort = try #require(answer.json(Schemas.ScreenTicket.self)?.relayPort, "\(answer.body)")
+        let native = try #require(answer.json(Schemas.ScreenTicket.self)?.ticket)
         let admitted = try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n")
         #expect(admitted.hasPrefix("ORA-SCREEN/1 ok\nRFB 003.008\n"), "\(admitted)")
         #expect(try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n") == "")
@@ -170,7 +171,7 @@ struct HostileViewerTests {
         #expect(try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: hannah).status == 200)
         await #expect(throws: (any Error).self) { _ = try await viewer(server, ticket: unused) }
         let ended = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
-        #expect(ended.status == 409 && ended.object["error"] as? String == "session_ended", "\(ended.body)")
+        #expect(ended.status == 409 && ended.refusal?.error == "session_ended", "\(ended.body)")
 
         #expect(
             try refusals(on: server) == [
@@ -191,7 +192,7 @@ struct HostileViewerTests {
         let offered = try await OfferedSession.make()
         defer { offered.stop() }
         let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
 
         // ClientCutText claiming 4 GiB: closed as a protocol error, nothing allocated.
         let cut: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x41]
@@ -219,7 +220,7 @@ struct HostileViewerTests {
             server, ticket: try await ticket(id, on: server, token: hannah), linger: .milliseconds(300))
         #expect(after.greeting == "RFB 003.008\n")
         let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
-        #expect(state.object["state"] as? String == "viewing")
+        #expect(state.json(Schemas.Session.self)?.state.rawValue == "viewing")
         let errors = try await eventually {
             try server.sql(
                 "SELECT string_agg(details->>'error', '|' ORDER BY sequence) FROM audit_events "
@@ -292,7 +293,7 @@ struct OfferedSession {
         let offered = try await HTTP.post(
             server.base + "/api/v1/offers",
             json: #"{"machine": "ws-0101", "mode": "view", "ticket": "\#(ticket)"}"#, token: token)
-        guard let id = offered.object["id"] as? String else { throw TestSetupError("offer: \(offered.body)") }
+        guard let id = offered.json(Schemas.Session.self)?.id else { throw TestSetupError("offer: \(offered.body)") }
         return id
     }
 

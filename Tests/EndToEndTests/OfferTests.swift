@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ORAClient
 import ORATestSupport
+import OpenAPIRuntime
 import Testing
 
 /// The flow of an offer with the real binaries: `ora offer` as a helpdesk operator, the server deciding with
@@ -57,18 +59,29 @@ struct OfferTests {
         return path
     }
 
-    /// Waits, at most `within`, until `condition` holds for the session's JSON.
+    /// Follows the session's event stream, at most `within`, until `condition` holds for its state; the stream is
+    /// closed when this returns.
     func session(
         _ id: String, on server: RunningServer, token: String, within: Duration = .seconds(30),
-        until condition: ([String: Any]) -> Bool
-    ) async throws -> [String: Any] {
-        var last: [String: Any] = [:]
-        for _ in 0..<(within.components.seconds * 10) {
-            last = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: token).object
-            if condition(last) { return last }
-            try await Task.sleep(for: .milliseconds(100))
+        until condition: @escaping @Sendable (Schemas.Session) -> Bool
+    ) async throws -> Schemas.Session {
+        let client = Client(server: URL(string: server.base)!, token: token, timeout: within)
+        return try await withThrowingTaskGroup(of: Schemas.Session?.self) { group in
+            group.addTask {
+                let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
+                for try await event in events.asDecodedServerSentEventsWithJSONData(
+                    of: Schemas.Session.self, decoder: .oraAPI())
+                {
+                    if let state = event.data, condition(state) { return state }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let state = try await group.next() ?? nil else {
+                throw TestSetupError("session \(id) ended its event stream before reaching the expected state")
+            }
+            return state
         }
-        throw TestSetupError("session \(id) did not reach the expected state within \(within); last: \(last)")
     }
 
     /// The audit events of one session, in order.
@@ -121,9 +134,9 @@ struct OfferTests {
         #expect(both.map(\.status).sorted() == [201, 409], "\(both.map(\.body))")
         let winner = try #require(both.first { $0.status == 201 })
         let loser = try #require(both.first { $0.status == 409 })
-        #expect(loser.object["error"] as? String == "machine_busy")
+        #expect(loser.refusal?.error == "machine_busy")
         let winnerToken = both[0].status == 201 ? hannahToken : lenaToken
-        let raced = try #require(winner.object["id"] as? String)
+        let raced = try #require(winner.json(Schemas.Session.self)?.id)
         #expect(
             try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(raced)", token: winnerToken).status == 200)
 
@@ -178,8 +191,8 @@ struct OfferTests {
                 .replacingOccurrences(of: "Helpdesk Tier 2", with: "Helpdesk Tier 1") + "\n"
                 + Self.configuration.components(separatedBy: "agents:")[0])
         #expect(await admin.run("policy", "apply", narrowed.path).status == 0)
-        let revoked = try await session(second, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
-        #expect(revoked["end_reason"] as? String == "policy_revoked")
+        let revoked = try await session(second, on: server, token: lenaToken) { $0.state == .ended }
+        #expect(revoked.endReason?.rawValue == "policy_revoked")
         #expect(
             try events(of: second, on: server) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
@@ -204,9 +217,9 @@ struct OfferTests {
         _ = await agent.exit()
         // Its closed connection is noticed at once, not at the next ping (30 s).
         let gone = try await session(third, on: server, token: lenaToken, within: .seconds(5)) {
-            $0["state"] as? String == "ended"
+            $0.state == .ended
         }
-        #expect(gone["end_reason"] as? String == "agent_disconnected")
+        #expect(gone.endReason?.rawValue == "agent_disconnected")
         let offline = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
         #expect(offline.status == 2)
         #expect(offline.standardError.contains("ws-0101 is not connected"))
@@ -223,7 +236,7 @@ struct OfferTests {
             "\(refused.standardError)")
         let auditor = try await server.token("sara.klein")
         let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
-        #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+        #expect(verified.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(verified.body)")
     }
 
     @Test(
@@ -247,27 +260,24 @@ struct OfferTests {
             #expect(question.contains("Lena Wolf (lena.wolf) from the helpdesk offers to help you"))
             #expect(question.contains("Ticket: INC0000001"))
             try await terminal.type("y", "Enter")
-            _ = try await session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
             #expect(await lena.run("session", "control", id).status == 0)
             _ = try await terminal.waitFor("asks to use your keyboard and mouse")
             try await terminal.type("y", "Enter")
-            let controlling = try await session(id, on: server, token: lenaToken) {
-                $0["state"] as? String == "controlling"
-            }
-            #expect(controlling["state"] as? String == "controlling")
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .controlling }
             _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
             try await terminal.type("Escape")
-            let viewing = try await session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
-            #expect(viewing["state"] as? String == "viewing", "control stopped, the session goes on")
+            // Control stopped, the session goes on.
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             #expect(
                 try server.sql(
                     "SELECT details->>'how' FROM audit_events WHERE event = 'control.stopped' AND session_id = '\(id)'")
                     == "esc")
             #expect(try await terminal.waitFor("Press E at any time to end the session").contains("Lena Wolf"))
             try await terminal.type("e")
-            let ended = try await session(id, on: server, token: lenaToken) { $0["state"] as? String == "ended" }
-            #expect(ended["end_reason"] as? String == "novice_ended", "\(ended)")
+            let ended = try await session(id, on: server, token: lenaToken) { $0.state == .ended }
+            #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
             #expect(
                 try events(of: id, on: server) == [
                     "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
@@ -279,9 +289,9 @@ struct OfferTests {
             _ = try await terminal.waitFor("Ticket: INC0000001")
             try await terminal.type("n", "Enter")
             let declined = try await session(sessionID(in: again.standardOutput), on: server, token: lenaToken) {
-                $0["state"] as? String == "ended"
+                $0.state == .ended
             }
-            #expect(declined["end_reason"] as? String == "declined", "\(declined)")
+            #expect(declined.endReason?.rawValue == "declined", "\(declined)")
         } catch {
             await terminal.close()
             throw error
@@ -311,9 +321,9 @@ struct OfferTests {
         try await waitUntilOnline("ws-0202", server: server, token: token)
         // The helper still sees how the session ended, and nothing is left running.
         let sessions = try await HTTP.get(server.base + "/api/v1/sessions", token: token)
-        let listed = try #require(try JSONSerialization.jsonObject(with: Data(sessions.body.utf8)) as? [[String: Any]])
-        #expect(listed.map { $0["end_reason"] as? String } == ["server_restart"], "\(sessions.body)")
-        #expect((listed.first?["id"] as? String)?.lowercased() == id.lowercased())
+        let listed = try sessions.decode([Schemas.Session].self)
+        #expect(listed.map(\.endReason) == [.serverRestart], "\(sessions.body)")
+        #expect(listed.first?.id.lowercased() == id.lowercased())
         let after = await lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
         #expect(after.status == 0, "\(after.standardError)")
         #expect(after.standardOutput.contains("accepted"))
@@ -333,13 +343,13 @@ struct OfferTests {
         let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         let id = sessionID(in: offered.standardOutput)
-        let started = try await session(id, on: server, token: token) { $0["state"] as? String == "viewing" }
-        #expect(started["deadline"] as? String != nil, "a viewing session shows when it runs out")
+        let started = try await session(id, on: server, token: token) { $0.state == .viewing }
+        #expect(started.deadline != nil, "a viewing session shows when it runs out")
         // Sixty seconds after the offer, and a little more.
         let ended = try await session(id, on: server, token: token, within: .seconds(120)) {
-            $0["state"] as? String == "ended"
+            $0.state == .ended
         }
-        #expect(ended["end_reason"] as? String == "max_duration", "\(ended)")
+        #expect(ended.endReason?.rawValue == "max_duration", "\(ended)")
         #expect(
             try server.sql(
                 "SELECT actor_kind, details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'"
@@ -384,9 +394,9 @@ struct OfferTests {
         #expect(modified.status == 0, "\(modified.standardError)")
         // The broker checks live sessions against the directory once a minute.
         let ended = try await session(id, on: server, token: token, within: .seconds(120)) {
-            $0["state"] as? String == "ended"
+            $0.state == .ended
         }
-        #expect(ended["end_reason"] as? String == "membership_lost", "\(ended)")
+        #expect(ended.endReason?.rawValue == "membership_lost", "\(ended)")
         #expect(
             try server.sql(
                 "SELECT actor_kind, details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'"
@@ -411,7 +421,7 @@ struct OfferTests {
         // No agent runs: the first two are counted and refused as offline, the third is not even tried.
         #expect(answers.map(\.status) == [409, 409, 429])
         #expect(
-            answers.map { $0.object["error"] as? String } == ["machine_offline", "machine_offline", "too_many_offers"])
+            answers.map { $0.refusal?.error } == ["machine_offline", "machine_offline", "too_many_offers"])
         // The next offer may come once the first has left the minute, and not before.
         let retryAfter = try #require(answers[2].retryAfter.flatMap { Int64($0) })
         #expect((60 - waited - 1)...60 ~= retryAfter, "Retry-After \(retryAfter) after \(waited) s")
@@ -449,13 +459,13 @@ struct OfferTests {
         for (body, status, code) in cases {
             let answer = try await HTTP.post(offers, json: body, token: token)
             #expect(answer.status == status, "\(body): \(answer.body)")
-            #expect(answer.object["error"] as? String == code, "\(body): \(answer.body)")
+            #expect(answer.refusal?.error == code, "\(body): \(answer.body)")
         }
         #expect(try await HTTP.post(offers, json: #"{"machine": "ws-0102"}"#).status == 401)
         for path in ["/api/v1/sessions/not-a-uuid", "/api/v1/sessions/\(UUID().uuidString)"] {
             let answer = try await HTTP.get(setup.server.base + path, token: token)
             #expect(answer.status == 404, "\(path)")
-            #expect(answer.object["error"] as? String == "unknown_session")
+            #expect(answer.refusal?.error == "unknown_session")
         }
         #expect(
             try setup.server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'") == "0")
@@ -482,7 +492,7 @@ struct OfferTests {
             server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#,
             token: token)
         #expect(answer.status == 503, "\(answer.body)")
-        #expect(answer.object["error"] as? String == "directory_unavailable")
+        #expect(answer.refusal?.error == "directory_unavailable")
         #expect(
             try server.sql(
                 """
@@ -504,8 +514,15 @@ struct OfferTests {
         let offered = try await HTTP.post(
             server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#,
             token: lena)
-        let id = try #require(offered.object["id"] as? String, "\(offered.body)")
-        _ = try await session(id, on: server, token: lena) { $0["state"] as? String == "viewing" }
+        let id = try #require(offered.json(Schemas.Session.self)?.id, "\(offered.body)")
+        // Read, not followed: every stream of hers counts against the limit measured here.
+        var state: Schemas.SessionState?
+        for _ in 0..<300 where state != .viewing {
+            state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lena).json(Schemas.Session.self)?
+                .state
+            if state != .viewing { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(state == .viewing)
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

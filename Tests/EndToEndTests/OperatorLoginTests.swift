@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -17,26 +18,26 @@ struct OperatorLoginTests {
         let server = try await RunningServer(extra: Self.configuration)
         let answer = try await server.login("peter.schmidt", password: "ora-demo")
         #expect(answer.status == 200, "\(answer.body)")
-        let token = try #require(answer.object["token"] as? String)
+        let token = try #require(answer.json(Schemas.LoginResult.self)?.token)
         #expect(token.hasPrefix("ora_op_"))
 
         let me = try await HTTP.get(server.base + "/api/v1/me", token: token)
         #expect(me.status == 200)
-        #expect(me.object["roles"] as? [String] == ["administrator"])
-        #expect((me.object["groups"] as? [String])?.contains("cn=IT Staff,ou=Groups,dc=corp,dc=example") == true)
-        #expect((me.object["operator"] as? [String: Any])?["display_name"] as? String == "Peter Schmidt")
+        #expect(me.json(Schemas.Identity.self)?.roles.map(\.rawValue) == ["administrator"])
+        #expect(me.json(Schemas.Identity.self)?.groups.contains("cn=IT Staff,ou=Groups,dc=corp,dc=example") == true)
+        #expect(me.json(Schemas.Identity.self)?._operator.displayName == "Peter Schmidt")
 
         let auditor = try await server.login("sara.klein", password: "ora-demo")
-        let auditorToken = try #require(auditor.object["token"] as? String)
+        let auditorToken = try #require(auditor.json(Schemas.LoginResult.self)?.token)
         #expect(
-            try await HTTP.get(server.base + "/api/v1/me", token: auditorToken).object["roles"] as? [String] == [
-                "auditor"
-            ])
+            try await HTTP.get(server.base + "/api/v1/me", token: auditorToken).json(Schemas.Identity.self)?.roles
+                == [.auditor])
         let helper = try await server.login("hannah.fischer", password: "ora-demo")
-        let helperToken = try #require(helper.object["token"] as? String)
-        let helperIdentity = try await HTTP.get(server.base + "/api/v1/me", token: helperToken).object
-        #expect(helperIdentity["roles"] as? [String] == [])
-        #expect((helperIdentity["groups"] as? [String])?.contains("cn=Helpdesk,ou=Groups,dc=corp,dc=example") == true)
+        let helperToken = try #require(helper.json(Schemas.LoginResult.self)?.token)
+        let helperIdentity = try await HTTP.get(server.base + "/api/v1/me", token: helperToken).decode(
+            Schemas.Identity.self)
+        #expect(helperIdentity.roles == [])
+        #expect(helperIdentity.groups.contains("cn=Helpdesk,ou=Groups,dc=corp,dc=example"))
 
         #expect(try await HTTP.post(server.base + "/api/v1/logout", token: token).status == 204)
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 401)
@@ -76,7 +77,7 @@ struct OperatorLoginTests {
 
         let malformed = try await HTTP.post(server.base + "/api/v1/login", json: #"{"user": "lena.wolf"}"#)
         #expect(malformed.status == 400)
-        #expect(malformed.object["error"] as? String == "invalid_request")
+        #expect(malformed.refusal?.error == "invalid_request")
     }
 
     @Test("tokens: missing, malformed, unknown and expired are refused")
@@ -87,12 +88,13 @@ struct OperatorLoginTests {
         #expect(
             try await HTTP.get(server.base + "/api/v1/me", token: "ora_op_" + String(repeating: "A", count: 43)).status
                 == 401)
-        let token = try #require(try await server.login("lena.wolf", password: "ora-demo").object["token"] as? String)
+        let token = try #require(
+            try await server.login("lena.wolf", password: "ora-demo").json(Schemas.LoginResult.self)?.token)
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
         _ = try server.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
         let expired = try await HTTP.get(server.base + "/api/v1/me", token: token)
         #expect(expired.status == 401)
-        #expect(expired.object["error"] as? String == "invalid_token")
+        #expect(expired.refusal?.error == "invalid_token")
     }
 
     @Test("repeated failures for one account are limited with Retry-After, even with the right password")
@@ -101,7 +103,7 @@ struct OperatorLoginTests {
         for _ in 0..<3 { #expect(try await server.login("tom.berger", password: "guess").status == 401) }
         let limited = try await server.login("tom.berger", password: "ora-demo")
         #expect(limited.status == 429)
-        #expect(limited.object["error"] as? String == "too_many_attempts")
+        #expect(limited.refusal?.error == "too_many_attempts")
         #expect(Int(limited.retryAfter ?? "") ?? 0 > 0)
         #expect(
             try server.sql(
@@ -120,7 +122,7 @@ struct OperatorLoginTests {
             for index in 0..<200 {
                 group.addTask {
                     let answer = try await server.login(poison + "\(index)", password: "guess")
-                    return (false, answer.status, answer.object["message"] as? String ?? answer.body)
+                    return (false, answer.status, answer.refusal?.message ?? answer.body)
                 }
             }
             for index in 0..<30 {
@@ -148,7 +150,7 @@ struct OperatorLoginTests {
         #expect(try server.sql("SELECT max(octet_length(actor_id)) < 300 FROM audit_events") == "t")
         let overlong = try await server.login("lena.wolf", password: String(repeating: "p", count: 1025))
         #expect(overlong.status == 400)
-        #expect(overlong.object["message"] as? String == "the password must be at most 1024 bytes")
+        #expect(overlong.refusal?.message == "the password must be at most 1024 bytes")
     }
 
     @Test(
@@ -226,7 +228,7 @@ struct OperatorLoginTests {
             server.base + "/api/v1/operators/sessions/\(newest)/revoke",
             json: #"{"reason": "a\#(String(repeating: "\u{301}", count: 20_000))"}"#, token: peterToken)
         #expect(heavy.status == 400, "\(heavy.body)")
-        #expect(heavy.object["error"] as? String == "invalid_request")
+        #expect(heavy.refusal?.error == "invalid_request")
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaSecond).status == 200)
         let revoked = await peter.run("operators", "revoke", newest, "--reason", "INC0012345 laptop stolen")
         #expect(revoked.status == 0, "\(revoked.standardError)")
@@ -275,15 +277,16 @@ struct OperatorLoginTests {
     func directoryDown() async throws {
         // No cache, so the outage shows at once rather than after the cache's lifetime.
         let server = try await RunningServer(extra: Self.configuration, directoryExtra: "  cache: {ttl: 0s}")
-        let token = try #require(try await server.login("lena.wolf", password: "ora-demo").object["token"] as? String)
+        let token = try #require(
+            try await server.login("lena.wolf", password: "ora-demo").json(Schemas.LoginResult.self)?.token)
         try server.directory.stop()
 
         let login = try await server.login("lena.wolf", password: "ora-demo")
         #expect(login.status == 503)
-        #expect(login.object["error"] as? String == "directory_unavailable")
+        #expect(login.refusal?.error == "directory_unavailable")
         let me = try await HTTP.get(server.base + "/api/v1/me", token: token)
         #expect(me.status == 503)
-        #expect(me.object["error"] as? String == "directory_unavailable")
+        #expect(me.refusal?.error == "directory_unavailable")
         #expect(
             try server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'directory_unavailable'"
@@ -321,8 +324,8 @@ struct OperatorLoginTests {
         #expect(whoami.standardOutput.contains("Lena Wolf (lena.wolf)"))
         #expect(whoami.standardOutput.contains("cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"))
         let json = await ChildProcess.runAsync(ora, arguments: ["whoami", "--json"], environment: environment)
-        let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
-        #expect((object?["operator"] as? [String: Any])?["account"] as? String == "lena.wolf")
+        let identity = try JSONDecoder.oraAPI().decode(Schemas.Identity.self, from: Data(json.standardOutput.utf8))
+        #expect(identity._operator.account == "lena.wolf")
 
         let logout = await ChildProcess.runAsync(ora, arguments: ["logout"], environment: environment)
         #expect(logout.status == 0)

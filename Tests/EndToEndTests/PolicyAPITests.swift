@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -12,11 +13,11 @@ struct PolicyAPITests {
         """
 
     /// The active version a server reports, waiting (boundedly) for it to become `expected`.
-    private func activeVersion(_ server: RunningServer, token: String, expected: Int) async throws -> Int? {
-        var version: Int?
+    private func activeVersion(_ server: RunningServer, token: String, expected: Int64) async throws -> Int64? {
+        var version: Int64?
         for _ in 0..<200 {
             let answer = try await HTTP.get(server.base + "/api/v1/policy", token: token)
-            version = (answer.object["activation"] as? [String: Any])?["version"] as? Int
+            version = answer.json(Schemas.PolicyDocument.self)?.activation?.version
             if version == expected { return version }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -50,8 +51,10 @@ struct PolicyAPITests {
             json:
                 #"{"operator": "hannah.fischer", "machine": "WS-0101", "ticket": "INC0012345", "at": "2026-11-23T09:00:00Z"}"#,
             token: admin)
-        #expect(explain.object["explanation"] as? String == #"allowed (view) by "tier1-view-workstations""#)
-        #expect(explain.object["policy_version"] as? Int == 1)
+        #expect(
+            explain.json(Schemas.PolicyExplanation.self)?.explanation == #"allowed (view) by "tier1-view-workstations""#
+        )
+        #expect(explain.json(Schemas.PolicyExplanation.self)?.policyVersion == 1)
 
         // A change: version 2, then back to 1.
         let changed = try TemporaryDirectory()
@@ -68,10 +71,7 @@ struct PolicyAPITests {
         #expect(rollback.status == 0)
         #expect(try await activeVersion(second, token: admin, expected: 1) == 1)
         let history = try await HTTP.get(second.base + "/api/v1/policy/versions", token: admin)
-        #expect(
-            (try JSONSerialization.jsonObject(with: Data(history.body.utf8)) as? [[String: Any]])?.compactMap {
-                $0["action"] as? String
-            } == ["rollback", "apply", "apply"])
+        #expect(try history.decode([Schemas.PolicyActivation].self).map(\.action) == [.rollback, .apply, .apply])
 
         // A stale base version is a conflict; an invalid set is refused with every mistake; nothing changes.
         let stale = try await HTTP.send(
@@ -83,7 +83,7 @@ struct PolicyAPITests {
             body: #"{"files": [{"name": "a.yaml", "content": "policies:\n  - name: x\n    allow: all\n"}]}"#,
             token: admin)
         #expect(invalid.status == 422)
-        #expect((invalid.object["errors"] as? [String])?.count == 3)
+        #expect(invalid.refusal?.errors?.count == 3)
         #expect(try await activeVersion(first, token: admin, expected: 1) == 1)
         #expect(try first.sql("SELECT count(*) FROM policy_versions") == "2")
 
@@ -160,7 +160,7 @@ struct PolicyAPITests {
         for (method, url) in [("PUT", policy), ("POST", policy + "/rollback"), ("POST", policy + "/explain")] {
             let answer = try await HTTP.send(method, url, body: #"{"unexpected": true}"#, token: admin)
             #expect(answer.status == 400, "\(method) \(url)")
-            #expect(answer.object["error"] as? String == "invalid_request")
+            #expect(answer.refusal?.error == "invalid_request")
         }
 
         // A change reviewed against "nothing active" after something was applied is a conflict.
@@ -170,27 +170,27 @@ struct PolicyAPITests {
         let stale = try await HTTP.send(
             "PUT", policy, body: #"{"files": \#(files), "based_on_nothing": true}"#, token: admin)
         #expect(stale.status == 409)
-        #expect(stale.object["error"] as? String == "conflict")
+        #expect(stale.refusal?.error == "conflict")
 
         let unknownVersion = try await HTTP.post(policy + "/rollback", json: #"{"version": 42}"#, token: admin)
         #expect(unknownVersion.status == 404)
-        #expect(unknownVersion.object["error"] as? String == "unknown_version")
+        #expect(unknownVersion.refusal?.error == "unknown_version")
 
         let unknownOperator = try await HTTP.post(
             policy + "/explain", json: #"{"operator": "nobody.here", "machine": "WS-0101"}"#, token: auditor)
         #expect(unknownOperator.status == 404)
-        #expect(unknownOperator.object["error"] as? String == "unknown_operator")
+        #expect(unknownOperator.refusal?.error == "unknown_operator")
         let unknownMachine = try await HTTP.post(
             policy + "/explain", json: #"{"operator": "lena.wolf", "machine": "PC-NOWHERE"}"#, token: auditor)
         #expect(unknownMachine.status == 404)
-        #expect(unknownMachine.object["error"] as? String == "unknown_machine")
+        #expect(unknownMachine.refusal?.error == "unknown_machine")
 
         // Auditors read and explain but do not change; people without a role do neither.
         #expect(try await HTTP.get(policy, token: auditor).status == 200)
         #expect(try await HTTP.get(policy + "/versions", token: auditor).status == 200)
         let auditorApply = try await HTTP.send("PUT", policy, body: #"{"files": \#(files)}"#, token: auditor)
         #expect(auditorApply.status == 403)
-        #expect(auditorApply.object["message"] as? String == "only an administrator may apply policy")
+        #expect(auditorApply.refusal?.message == "only an administrator may apply policy")
         #expect(try await HTTP.post(policy + "/rollback", json: #"{"version": 1}"#, token: auditor).status == 403)
         #expect(try await HTTP.get(policy + "/versions", token: helper).status == 403)
         #expect(
@@ -204,7 +204,7 @@ struct PolicyAPITests {
         let down = try await HTTP.post(
             policy + "/explain", json: #"{"operator": "lena.wolf", "machine": "WS-0101"}"#, token: admin)
         #expect(down.status == 503)
-        #expect(down.object["error"] as? String == "directory_unavailable")
+        #expect(down.refusal?.error == "directory_unavailable")
         #expect(try server.sql("SELECT count(*) FROM policy_versions") == "1")
     }
 }

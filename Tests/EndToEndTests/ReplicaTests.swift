@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -55,8 +56,8 @@ struct ReplicaTests {
         await holder.crash()
         // Its heartbeat stops; a minute later it no longer counts as running.
         _ = try holder.sql("UPDATE server_instances SET last_seen_at = now() - interval '1 minute'")
-        let gone = try await offers.session(orphan, on: front, token: token) { $0["state"] as? String == "ended" }
-        #expect(gone["end_reason"] as? String == "server_restart", "\(gone)")
+        let gone = try await offers.session(orphan, on: front, token: token) { $0.state == .ended }
+        #expect(gone.endReason?.rawValue == "server_restart", "\(gone)")
         #expect(
             try front.sql(
                 "SELECT details->>'reason', details->>'last_state' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(orphan)'"
@@ -76,7 +77,7 @@ struct ReplicaTests {
             "\(refused.standardError)")
         let auditor = try await front.token("sara.klein")
         let verified = try await HTTP.get(front.base + "/api/v1/audit/verify", token: auditor)
-        #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+        #expect(verified.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(verified.body)")
     }
 
     @Test("a replica stops promptly while a helper follows, through it, a session held by another; the follow ends")
@@ -105,7 +106,7 @@ struct ReplicaTests {
         while let chunk = try await events.next() { received += String(buffer: chunk) }
         // The session itself goes on where the agent is.
         let still = try await HTTP.get(replicas.holder.base + "/api/v1/sessions/\(id)", token: replicas.token)
-        #expect(still.object["state"] as? String == "viewing", "\(still.body)")
+        #expect(still.json(Schemas.Session.self)?.state.rawValue == "viewing", "\(still.body)")
         #expect(replicas.agent.isRunning)
     }
 

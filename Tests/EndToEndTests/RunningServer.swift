@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -138,7 +139,7 @@ final class RunningServer: @unchecked Sendable {
     /// answer's body otherwise.
     func auditChainIntact() async throws -> (intact: Bool, body: String) {
         let verified = try await HTTP.get(base + "/api/v1/audit/verify", token: try await token("sara.klein"))
-        return (verified.object["intact"] as? Bool == true, verified.body)
+        return (verified.json(Schemas.AuditVerificationReport.self)?.intact == true, verified.body)
     }
 
     /// Runs SQL in the server's database.
@@ -155,7 +156,7 @@ final class RunningServer: @unchecked Sendable {
     /// The bearer token of a successful login.
     func token(_ user: String) async throws -> String {
         let answer = try await login(user)
-        guard let token = answer.object["token"] as? String else {
+        guard let token = answer.json(Schemas.LoginResult.self)?.token else {
             throw TestSetupError("login as \(user) failed: \(answer.body)")
         }
         return token

@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 import ORATestSupport
 import Testing
 
@@ -220,7 +221,7 @@ struct ScreenTests {
             let id = offers.sessionID(in: offered.standardOutput)
             _ = try await terminal.waitFor("Allow? [y/N]")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
             // `ora connect` opens a local port for any VNC viewer.
             let port = try Network.freePort()
@@ -254,7 +255,7 @@ struct ScreenTests {
             #expect(await lena.run("session", "control", id).status == 0)
             _ = try await terminal.waitFor("asks to use your keyboard and mouse")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "controlling" }
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .controlling }
             _ = try await viewer("input", port: port, script: script)
             #expect(try await eventually { desktop.inputs.contains { $0.hasPrefix("KeyPress") } }, "\(desktop.inputs)")
             #expect(desktop.inputs.contains { $0.hasPrefix("ButtonPress") }, "\(desktop.inputs)")
@@ -262,7 +263,7 @@ struct ScreenTests {
             // The novice takes control back with ESC: input stops arriving again.
             _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
             try await terminal.type("Escape")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
             let before = desktop.inputs.count
             _ = try await viewer("input", port: port, script: script)
             try await Task.sleep(for: .seconds(1))
@@ -288,7 +289,7 @@ struct ScreenTests {
                 "recorded once per session")
             let auditor = try await server.token("sara.klein")
             let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)
-            #expect(verified.object["intact"] as? Bool == true, "\(verified.body)")
+            #expect(verified.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(verified.body)")
         } catch {
             connect?.send(SIGKILL)
             let log = "agent terminal:\n\(await terminal.screen())\nora connect: \(connect?.standardErrorSoFar ?? "")"
@@ -376,7 +377,7 @@ struct ScreenTests {
         let offered = try await OfferedSession.make(desktop: desktop)
         defer { offered.stop() }
         let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
         // Something secret is on the clipboard (and selected) before the helper looks...
         for selection in ["clipboard", "primary"] {
             #expect(await Self.own(selection, on: desktop, text: "secret-before-\(selection)"))
@@ -457,11 +458,11 @@ struct ScreenTests {
             let id = offers.sessionID(in: offered.standardOutput)
             _ = try await terminal.waitFor("Allow? [y/N]")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
             #expect(await lena.run("session", "control", id).status == 0)
             _ = try await terminal.waitFor("asks to use your keyboard and mouse")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "controlling" }
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .controlling }
 
             let port = try Network.freePort()
             let connect = try ChildProcess(
@@ -486,7 +487,7 @@ struct ScreenTests {
             // The person takes control back while Ctrl and the button are down.
             _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
             try await terminal.type("Escape")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0["state"] as? String == "viewing" }
+            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
             // The viewer is still connected and sends its next message: both are released, at once.
             try files.write("go", "")
             #expect(try await eventually { viewer.standardOutputSoFar.contains("refreshed") })
@@ -514,7 +515,7 @@ struct ScreenTests {
         let offered = try await OfferedSession.make()
         defer { offered.stop() }
         let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0["state"] as? String == "viewing" }
+        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
         let files = try TemporaryDirectory()
         let script = try files.write("browser.py", Self.browserScript)
 
@@ -546,6 +547,6 @@ struct ScreenTests {
         #expect(shown["address"] as? String == server.base + "/sessions/\(id)/view", "the token left the address")
         #expect(shown["after_end"] as? String == "ended (helper_ended)")
         let ended = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
-        #expect(ended.object["end_reason"] as? String == "helper_ended")
+        #expect(ended.json(Schemas.Session.self)?.endReason?.rawValue == "helper_ended")
     }
 }

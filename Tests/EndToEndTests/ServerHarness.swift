@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import ORAClient
 import ORATestSupport
 
 /// Writes ora-server configuration files for tests.
@@ -64,10 +65,16 @@ enum HTTP {
         var retryAfter: String? = nil
         var contentSecurityPolicy: String? = nil
 
-        /// The body as a JSON object.
-        var object: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        /// The body as `type` of the API's document.
+        func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
+            try JSONDecoder.oraAPI().decode(type, from: Data(body.utf8))
         }
+
+        /// The body as `type`, or `nil` when it is not one.
+        func json<Value: Decodable>(_ type: Value.Type) -> Value? { try? decode(type) }
+
+        /// The body in the API's one error shape, or `nil` when it is not in it.
+        var refusal: Schemas._Error? { json(Schemas._Error.self) }
     }
 
     static func get(_ url: String, token: String? = nil) async throws -> Answer {

@@ -1,0 +1,142 @@
+public import Foundation
+import HTTPTypes
+import NIOCore
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+
+extension Client {
+    /// A client of the ora server at `server` (`https://host:port`, no path), as the operator `token` when given.
+    ///
+    /// Every answer outside 2xx is thrown as a ``ServerRefusal`` (inside the runtime's `ClientError`; see
+    /// ``ServerRefusal/init(_:)``), so callers only read the success they expect.
+    /// - Parameter timeout: how long a whole answer may take; long work such as verifying a large audit log passes
+    ///   more.
+    public init(server: URL, token: String? = nil, timeout: Duration = .seconds(30)) {
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        self.init(
+            serverURL: server,
+            configuration: Configuration(dateTranscoder: RFC3339Transcoder()),
+            transport: AsyncHTTPClientTransport(configuration: .init(timeout: .nanoseconds(nanoseconds))),
+            middlewares: [RefusalMiddleware(), BearerTokenMiddleware(token: token)]
+        )
+    }
+}
+
+/// The server's answer outside 2xx, in the one error shape of the API.
+public struct ServerRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The HTTP status, such as 403 or 503.
+    public var status: Int
+    /// The stable code, such as `denied_by_policy`; empty when the answer was not in the error shape.
+    public var code: String
+    /// What happened, for the person using the client.
+    public var message: String
+    /// One line per mistake, for an invalid policy set.
+    public var errors: [String]
+    /// The seconds `Retry-After` asked to wait, on 429.
+    public var retryAfter: Int?
+
+    public init(status: Int, code: String, message: String, errors: [String] = [], retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+        self.retryAfter = retryAfter
+    }
+
+    /// The refusal inside an error the client threw, or `nil` when the server was not reached or answered nothing
+    /// a client of this document understands.
+    public init?(_ error: any Error) {
+        if let refusal = error as? ServerRefusal {
+            self = refusal
+        } else if let error = error as? ClientError, let refusal = error.underlyingError as? ServerRefusal {
+            self = refusal
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String { "HTTP \(status) \(code): \(message)" }
+}
+
+/// What went wrong with a call, for the person using the client.
+public enum CallFailure: Sendable, CustomStringConvertible {
+    /// The server answered outside 2xx.
+    case refused(ServerRefusal)
+    /// The server could not be reached, or the connection broke before an answer: the cause.
+    case unreachable(String)
+    /// The server answered something this client does not understand: the cause.
+    case notUnderstood(String)
+
+    public init(_ error: any Error) {
+        if let refusal = ServerRefusal(error) {
+            self = .refused(refusal)
+        } else if let error = error as? ClientError {
+            self =
+                error.response == nil
+                ? .unreachable("\(error.underlyingError)") : .notUnderstood("\(error.underlyingError)")
+        } else {
+            self = .notUnderstood("\(error)")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .refused(let refusal): refusal.description
+        case .unreachable(let cause): "unreachable: \(cause)"
+        case .notUnderstood(let cause): "not understood: \(cause)"
+        }
+    }
+}
+
+/// Sends `Authorization: Bearer …` with every request, when there is a token.
+struct BearerTokenMiddleware: ClientMiddleware {
+    var token: String?
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        if let token { request.headerFields[.authorization] = "Bearer \(token)" }
+        return try await next(request, body, baseURL)
+    }
+}
+
+/// Throws every answer outside 2xx as a ``ServerRefusal``, read from the error shape.
+struct RefusalMiddleware: ClientMiddleware {
+    /// The operations whose answers outside 2xx are documents of their own: readiness answers 503 with its checks.
+    static let answeredInOwnShape: Set<String> = ["readiness"]
+
+    /// The most of an error answer that is read.
+    static let limit = 1 << 20
+
+    private struct Shape: Decodable {
+        var error: String
+        var message: String
+        var errors: [String]?
+    }
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        let (response, responseBody) = try await next(request, body, baseURL)
+        guard response.status.kind == .clientError || response.status.kind == .serverError,
+            !Self.answeredInOwnShape.contains(operationID)
+        else {
+            return (response, responseBody)
+        }
+        var bytes = Data()
+        if let responseBody { bytes = try await Data(collecting: responseBody, upTo: Self.limit) }
+        let retryAfter = response.headerFields[.retryAfter].flatMap { Int($0) }
+        guard let shape = try? JSONDecoder().decode(Shape.self, from: bytes) else {
+            throw ServerRefusal(
+                status: response.status.code, code: "", message: "the server answered HTTP \(response.status.code)",
+                retryAfter: retryAfter)
+        }
+        throw ServerRefusal(
+            status: response.status.code, code: shape.error, message: shape.message, errors: shape.errors ?? [],
+            retryAfter: retryAfter)
+    }
+}
