@@ -18,10 +18,10 @@ import Testing
 struct AgentConnectionHandlerTests {
     static let server = "ora.test"
 
-    /// A gateway on `client`, with `key` enrolled as WS-0101's device key.
+    /// A gateway on `client`, with `key` enrolled as WS-0101's device key, and the links it keeps.
     static func gateway(
         _ database: TestDatabase, _ client: PostgresClient, key: P256.Signing.PublicKey
-    ) async throws -> AgentGateway {
+    ) async throws -> (gateway: AgentGateway, links: AgentLinks) {
         let logger = TestDatabase.logger
         try await Migrator(client: client, logger: logger).migrate()
         _ = try database.sql(
@@ -32,10 +32,24 @@ struct AgentConnectionHandlerTests {
                 'Debian 12', '0.1.0', now(), 'uid=peter.schmidt,ou=People,dc=corp,dc=example')
             """)
         let replicas = ReplicaStore(client: client, logger: logger)
-        return AgentGateway(
-            machines: MachineStore(client: client, logger: logger), replicas: replicas,
-            bus: ReplicaBus(instance: UUID(), store: replicas, logger: logger),
-            settings: AgentSettings(serverNames: [server]), clock: .system, logger: logger)
+        let writer = AuditWriter(endpoint: database.endpoint, logger: logger)
+        let audit = SessionAudit(
+            writer: writer,
+            journal: try AuditJournal(
+                writer: writer, log: AuditLog(client: client, logger: logger), path: nil, logger: logger),
+            logger: logger)
+        let links = AgentLinks()
+        let table = SessionTable(offersPerMinute: 6)
+        let instance = UUID()
+        let broker = SessionBroker(
+            table: table, links: links, audit: audit, screens: ScreenRelay(clock: .system),
+            copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: .system,
+            logger: logger)
+        let gateway = AgentGateway(
+            links: links, messages: AgentMessages(table: table, broker: broker, clock: .system, logger: logger),
+            broker: broker, machines: MachineStore(client: client, logger: logger), replicas: replicas,
+            instance: instance, settings: AgentSettings(serverNames: [server]), clock: .system, logger: logger)
+        return (gateway, links)
     }
 
     static func frame(_ message: AgentProtocol.AgentMessage) -> WebSocketFrame {
@@ -55,7 +69,7 @@ struct AgentConnectionHandlerTests {
     func welcome() async throws {
         let key = P256.Signing.PrivateKey()
         try await TestDatabase.with { database, client in
-            let gateway = try await Self.gateway(database, client, key: key.publicKey)
+            let (gateway, links) = try await Self.gateway(database, client, key: key.publicKey)
             let channel = NIOAsyncTestingChannel()
             try await channel.pipeline.addHandler(
                 AgentConnectionHandler(gateway: gateway, source: "192.0.2.7", channel: channel))
@@ -69,7 +83,7 @@ struct AgentConnectionHandlerTests {
                 with: key)
             try await channel.writeInbound(Self.frame(.authenticate(signature: signature)))
             #expect(try Self.message(try await Self.written(channel)) == .welcome(machine: "ws-0101"))
-            #expect(gateway.isOnline("ws-0101"))
+            #expect(links.isOnline("ws-0101"))
             _ = try? await channel.finish()
         }
     }
@@ -80,7 +94,7 @@ struct AgentConnectionHandlerTests {
     func refused(case: String) async throws {
         let key = P256.Signing.PrivateKey()
         try await TestDatabase.with { database, client in
-            let gateway = try await Self.gateway(database, client, key: key.publicKey)
+            let (gateway, links) = try await Self.gateway(database, client, key: key.publicKey)
             let channel = NIOAsyncTestingChannel()
             try await channel.pipeline.addHandler(
                 AgentConnectionHandler(gateway: gateway, source: "192.0.2.7", channel: channel))
@@ -112,7 +126,7 @@ struct AgentConnectionHandlerTests {
             #expect(close.opcode == .connectionClose)
             var data = close.unmaskedData
             #expect(data.readWebSocketErrorCode() == .policyViolation)
-            #expect(!gateway.isOnline("ws-0101"))
+            #expect(!links.isOnline("ws-0101"))
             _ = try? await channel.finish()
         }
     }

@@ -8,55 +8,53 @@ public import ServiceLifecycle
 import Synchronization
 
 /// The agents' connections to this server: each agent keeps one WebSocket open (`AgentConnectionHandler`), proves
-/// its device key on every connection, and then receives offers over it. The gateway knows which machines are
-/// online here, hands the agents' messages to the broker, and, as a service, lets the server stop only once the
-/// agents' disconnections are handled (their sessions end as `server_restart`).
+/// its device key on every connection, and then receives offers over it. The gateway keeps `AgentLinks` up to date,
+/// hands the agents' messages to the broker, and, as a service, lets the server stop only once the agents'
+/// disconnections are handled (their sessions end as `server_restart`).
 public final class AgentGateway: Service, Sendable {
     /// Where agents connect.
     static let path = "/agent/v1/connect"
     /// How long an agent has for the handshake.
     static let handshakeTimeout = TimeAmount.seconds(10)
 
-    private struct Link: Sendable {
-        let channel: any Channel
-        /// The connection's inbox, which also tells this connection from a newer one of the same machine.
-        let inbox: AgentInbox
-    }
-
+    private let links: AgentLinks
+    private let messages: AgentMessages
+    private let broker: SessionBroker
     private let machines: MachineStore
     private let replicas: ReplicaStore
-    private let bus: ReplicaBus
+    /// This replica's id, as connections are recorded for other replicas.
+    private let instance: UUID
     /// The names agents may address this server by; a handshake's signature is good for any of them.
     let serverNames: [String]
     /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected.
     let pingInterval: TimeAmount
     let logger: Logger
     private let clock: ServerClock
-    private let links = Mutex<[String: Link]>([:])
     /// Connections authenticated and not yet handled as gone.
     private let open = Mutex(0)
-    /// Set once the broker exists; the broker needs the gateway to send, the gateway the broker to deliver.
-    private let broker = Mutex<SessionBroker?>(nil)
 
     /// Creates the gateway.
-    /// - Parameter settings: the names agents may address this server by, and how often they are pinged.
-    /// - Parameter replicas: where connections are recorded, so other replicas can route to this one.
+    /// - Parameters:
+    ///   - links: the links it keeps, through which the broker sends.
+    ///   - messages: what the agents' messages go to.
+    ///   - broker: who hears of their disconnections, and ends their sessions.
+    ///   - settings: the names agents may address this server by, and how often they are pinged.
+    ///   - replicas: where connections are recorded (as this replica, `instance`), so other replicas can route here.
     init(
-        machines: MachineStore, replicas: ReplicaStore, bus: ReplicaBus, settings: AgentSettings, clock: ServerClock,
-        logger: Logger
+        links: AgentLinks, messages: AgentMessages, broker: SessionBroker, machines: MachineStore,
+        replicas: ReplicaStore, instance: UUID,
+        settings: AgentSettings, clock: ServerClock, logger: Logger
     ) {
+        self.links = links
+        self.messages = messages
+        self.broker = broker
         self.clock = clock
         self.machines = machines
         self.replicas = replicas
-        self.bus = bus
+        self.instance = instance
         serverNames = settings.serverNames
         pingInterval = TimeAmount(settings.pingInterval)
         self.logger = logger
-    }
-
-    /// Connects the broker that receives the agents' messages.
-    public func attach(_ broker: SessionBroker) {
-        self.broker.withLock { $0 = broker }
     }
 
     /// Waits for the server to stop, then until the disconnections of its agents (which the server closes when it
@@ -69,41 +67,12 @@ public final class AgentGateway: Service, Sendable {
         }
     }
 
-    /// Whether `machine`'s agent is connected to this server.
-    public func isOnline(_ machine: String) -> Bool {
-        links.withLock { $0[machine] != nil }
-    }
-
-    /// The machines whose agents are connected here.
-    public var onlineMachines: Set<String> {
-        links.withLock { Set($0.keys) }
-    }
-
-    /// Closes the connection of `machine`'s agent, here or on the replica it is connected to (after a revocation).
-    func disconnect(_ machine: String) async {
-        await disconnectHere(machine)
-        guard let owner = try? await replicas.connectedInstance(of: machine), owner != bus.instance else { return }
-        _ = try? await bus.call(.disconnect(machine: machine), on: owner)
-    }
-
-    /// Closes the connection of `machine`'s agent, if it has one here.
+    /// Closes the connection of `machine`'s agent, if it has one here, and ends its sessions at once.
     func disconnectHere(_ machine: String) async {
-        guard let link = links.withLock({ $0.removeValue(forKey: machine) }) else { return }
+        guard let link = links.remove(machine) else { return }
         link.channel.pipeline.fireUserInboundEventTriggered(
             AgentConnectionHandler.Close(code: .policyViolation, reason: "revoked"))
-        await broker.withLock({ $0 })?.agentDisconnected(machine, serverStopping: false)
-    }
-
-    /// Sends `message` to `machine`'s agent.
-    /// - Returns: `false` when the agent is not connected here or the send failed.
-    func send(_ message: AgentProtocol.ServerMessage, to machine: String) async -> Bool {
-        guard let link = links.withLock({ $0[machine] }) else { return false }
-        do {
-            try await link.channel.writeAndFlush(AgentConnectionHandler.frame(message)).get()
-            return true
-        } catch {
-            return false
-        }
+        await broker.agentDisconnected(machine, serverStopping: false)
     }
 
     // MARK: From the connections
@@ -132,7 +101,7 @@ public final class AgentGateway: Service, Sendable {
     /// Takes `machine`'s authenticated connection as its agent's link here, closing an older one.
     func connected(_ machine: String, channel: any Channel, inbox: AgentInbox, source: String) {
         open.withLock { $0 += 1 }
-        let replaced = links.withLock { $0.updateValue(Link(channel: channel, inbox: inbox), forKey: machine) }
+        let replaced = links.add(AgentLinks.Link(channel: channel, inbox: inbox), for: machine)
         replaced?.channel.pipeline.fireUserInboundEventTriggered(
             AgentConnectionHandler.Close(code: .goingAway, reason: "replaced by a newer connection"))
         deliver(.connected, from: machine, inbox: inbox, source: source)
@@ -164,32 +133,27 @@ public final class AgentGateway: Service, Sendable {
                 return
             }
             do {
-                try await replicas.recordConnection(of: machine, to: bus.instance, at: clock.now())
+                try await replicas.recordConnection(of: machine, to: instance, at: clock.now())
             } catch {
                 logger.warning(
                     "could not record an agent's connection; other servers will see it offline",
                     metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
             }
         case .message(let message):
-            await broker.withLock({ $0 })?.handle(message, from: machine, source: source)
+            await messages.handle(message, from: machine, source: source)
         case .disconnected(let serverStopping):
-            let removed = links.withLock { links in
-                guard links[machine]?.inbox === inbox else { return false }
-                links[machine] = nil
-                return true
-            }
-            if removed {
+            if links.remove(machine, ifFrom: inbox) {
                 logger.notice("agent disconnected", metadata: ["machine": "\(machine)"])
                 // Not an audit record: the machine's presence for other replicas. Its sessions end below either way;
                 // while the row says otherwise, an offer routed here finds no agent and is refused as offline.
                 do {
-                    try await replicas.recordDisconnection(of: machine, from: bus.instance, at: clock.now())
+                    try await replicas.recordDisconnection(of: machine, from: instance, at: clock.now())
                 } catch {
                     logger.warning(
                         "could not record an agent's disconnection; offers routed here for it are refused as offline",
                         metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
                 }
-                await broker.withLock({ $0 })?.agentDisconnected(machine, serverStopping: serverStopping)
+                await broker.agentDisconnected(machine, serverStopping: serverStopping)
             }
             open.withLock { $0 -= 1 }
         }

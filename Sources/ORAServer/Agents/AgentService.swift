@@ -14,22 +14,28 @@ public final class AgentService: Sendable {
 
     private let store: MachineStore
     private let directory: DirectoryClient
-    private let gateway: AgentGateway?
+    private let gateway: AgentGateway
+    private let replicas: ReplicaStore
+    private let bus: ReplicaBus
     private let journal: AuditJournal
     private let logger: Logger
     private let clock: ServerClock
 
     /// Creates the service.
-    /// - Parameter gateway: where revoked machines' agents are disconnected.
-    /// - Parameter journal: where revocations are recorded (they never wait for the audit log).
-    public init(
-        store: MachineStore, directory: DirectoryClient, gateway: AgentGateway?, journal: AuditJournal,
-        clock: ServerClock, logger: Logger
+    /// - Parameters:
+    ///   - gateway: where revoked machines' agents are disconnected when they are connected here; `replicas` says
+    ///     which replica holds them otherwise, and `bus` asks it to.
+    ///   - journal: where revocations are recorded (they never wait for the audit log).
+    init(
+        store: MachineStore, directory: DirectoryClient, gateway: AgentGateway, replicas: ReplicaStore,
+        bus: ReplicaBus, journal: AuditJournal, clock: ServerClock, logger: Logger
     ) {
         self.clock = clock
         self.store = store
         self.directory = directory
         self.gateway = gateway
+        self.replicas = replicas
+        self.bus = bus
         self.journal = journal
         self.logger = logger
     }
@@ -249,7 +255,7 @@ public final class AgentService: Sendable {
         if case .rekeyed = outcome {
             logger.notice("machine re-keyed", metadata: ["machine": "\(machine.name)"])
             // The agent holding the old key, if it is still connected, has no business staying.
-            await gateway?.disconnect(machine.name)
+            await disconnect(machine.name)
         } else {
             logger.notice("machine enrolled", metadata: ["machine": "\(machine.name)"])
         }
@@ -268,14 +274,30 @@ public final class AgentService: Sendable {
     /// The enrolled machine called `name`.
     /// - Throws: `AgentError.unknownMachine` when none is.
     public func machine(named name: String) async throws(AgentError) -> MachineStore.Machine {
+        try await Self.machine(named: name, in: store, logger: logger)
+    }
+
+    /// The enrolled machine called `name` (in any case) in `store`, revoked or not.
+    /// - Throws: `AgentError.unknownMachine`, `.databaseUnavailable`.
+    static func machine(
+        named name: String, in store: MachineStore, logger: Logger
+    ) async throws(AgentError) -> MachineStore.Machine {
         let found: MachineStore.Machine?
         do {
             found = try await store.machine(named: name.lowercased())
         } catch {
-            throw databaseFailed(error, doing: "looking up a machine")
+            logDatabaseFailure(error, doing: "looking up a machine", logger: logger)
+            throw .databaseUnavailable
         }
         guard let found else { throw .unknownMachine(name) }
         return found
+    }
+
+    /// Closes the connection of `machine`'s agent, here or on the replica it is connected to.
+    private func disconnect(_ machine: String) async {
+        await gateway.disconnectHere(machine)
+        guard let owner = try? await replicas.connectedInstance(of: machine), owner != bus.instance else { return }
+        _ = try? await bus.call(.disconnect(machine: machine), on: owner)
     }
 
     /// Revokes the machine called `name`: the revocation is stored and its agent disconnected at once; the
@@ -305,7 +327,7 @@ public final class AgentService: Sendable {
         guard revoked else {
             throw .alreadyRevoked(machine.name)
         }
-        await gateway?.disconnect(machine.name)
+        await disconnect(machine.name)
         journal.record([event])
         logger.notice("machine revoked", metadata: ["machine": "\(machine.name)"])
         await journal.waitUntilStored(event.id, atMost: SessionBroker.endRecordWait)

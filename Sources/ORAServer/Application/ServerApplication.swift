@@ -48,6 +48,7 @@ public enum ServerApplication {
         let agents: AgentService
         let relay: ScreenRelay
         let broker: SessionBroker
+        let deadlines: SessionDeadlines
         let screens: ScreenService
         let sessions: SessionRouting
         let readiness: ReadinessCheck
@@ -100,21 +101,36 @@ public enum ServerApplication {
             let machines = MachineStore(client: postgres, logger: logger)
             let instance = UUID()
             let replicas = ReplicaStore(client: postgres, logger: logger)
-            let bus = ReplicaBus(instance: instance, store: replicas, logger: logger)
-            let gateway = AgentGateway(
-                machines: machines, replicas: replicas, bus: bus, settings: configuration.agents, clock: clock,
-                logger: logger)
-            let agents = AgentService(
-                store: machines, directory: directory, gateway: gateway, journal: journal, clock: clock, logger: logger)
+            // Built in order, each from what it needs: the links the gateway keeps and the broker sends through,
+            // the session table the broker, the offers and the deadlines share, the gateway that hands the agents'
+            // messages on, and the bus that answers other replicas with all of them.
+            let links = AgentLinks()
+            let table = SessionTable(offersPerMinute: configuration.agents.offersPerMachinePerMinute)
+            let sessionAudit = SessionAudit(writer: auditWriter, journal: journal, logger: logger)
             let relay = ScreenRelay(clock: clock)
             let broker = SessionBroker(
-                gateway: gateway, policies: policies, agents: agents, directory: directory, audit: auditWriter,
-                journal: journal, settings: configuration.agents, screens: relay, clock: clock, logger: logger)
-            gateway.attach(broker)
-            let screens = ScreenService(broker: broker, gateway: gateway, relay: relay, clock: clock, logger: logger)
-            let sessions = SessionRouting(
-                broker: broker, gateway: gateway, operators: operators, bus: bus, store: replicas, clock: clock,
+                table: table, links: links, audit: sessionAudit, screens: relay,
+                copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: clock,
                 logger: logger)
+            let intake = OfferIntake(
+                machines: machines, directory: directory, policies: policies, table: table, links: links,
+                broker: broker, audit: sessionAudit, clock: clock, logger: logger)
+            let deadlines = SessionDeadlines(
+                table: table, broker: broker, policies: policies, directory: directory, clock: clock, logger: logger)
+            let gateway = AgentGateway(
+                links: links, messages: AgentMessages(table: table, broker: broker, clock: clock, logger: logger),
+                broker: broker, machines: machines, replicas: replicas, instance: instance,
+                settings: configuration.agents, clock: clock, logger: logger)
+            let bus = ReplicaBus(instance: instance, store: replicas, logger: logger) { call in
+                await SessionRouting.answer(
+                    call, intake: intake, broker: broker, gateway: gateway, operators: operators)
+            }
+            let agents = AgentService(
+                store: machines, directory: directory, gateway: gateway, replicas: replicas, bus: bus,
+                journal: journal, clock: clock, logger: logger)
+            let screens = ScreenService(broker: broker, links: links, relay: relay, clock: clock, logger: logger)
+            let sessions = SessionRouting(
+                intake: intake, broker: broker, links: links, bus: bus, store: replicas, clock: clock, logger: logger)
             let readiness = ReadinessCheck(database: probe, directory: directory)
             let viewer = try ViewerPage.load()
             let heartbeat = ServerInstanceHeartbeat(
@@ -141,6 +157,7 @@ public enum ServerApplication {
             self.agents = agents
             self.relay = relay
             self.broker = broker
+            self.deadlines = deadlines
             self.screens = screens
             self.sessions = sessions
             self.readiness = readiness
@@ -214,7 +231,7 @@ public enum ServerApplication {
             screens: screens, openings: openings, logger: logger)
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
-            components.audit, components.bus, components.broker, components.sessions, relayListener, gateway,
+            components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(

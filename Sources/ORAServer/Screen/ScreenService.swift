@@ -27,7 +27,7 @@ final class ScreenService: Sendable {
     }
 
     private let broker: SessionBroker
-    private let gateway: AgentGateway
+    private let links: AgentLinks
     private let relay: ScreenRelay
     private let logger: Logger
     private let port = Mutex(0)
@@ -42,10 +42,10 @@ final class ScreenService: Sendable {
         set { port.withLock { $0 = newValue } }
     }
 
-    init(broker: SessionBroker, gateway: AgentGateway, relay: ScreenRelay, clock: ServerClock, logger: Logger) {
+    init(broker: SessionBroker, links: AgentLinks, relay: ScreenRelay, clock: ServerClock, logger: Logger) {
         self.clock = clock
         self.broker = broker
-        self.gateway = gateway
+        self.links = links
         self.relay = relay
         self.logger = logger
     }
@@ -144,7 +144,7 @@ final class ScreenService: Sendable {
             return nil
         }
         guard
-            await gateway.send(
+            await links.send(
                 .openScreen(session: session, ticket: agentTicket, port: relayPort), to: live.offer.machine),
             let agent = await relay.agentLeg(of: connection)
         else {

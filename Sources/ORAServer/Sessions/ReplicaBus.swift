@@ -7,7 +7,7 @@ import Synchronization
 
 /// An action one replica asks of the replica that holds a machine's agent connection.
 enum ReplicaCall: Codable, Sendable {
-    /// Offer help (`SessionBroker.offer`); the identity comes without groups, the receiver resolves them itself.
+    /// Offer help (`OfferIntake.offer`); the identity comes without groups, the receiver resolves them itself.
     case offer(
         identity: OperatorService.Identity, machine: String, mode: AccessMode, ticket: String?, reason: String?,
         source: String)
@@ -59,25 +59,23 @@ final class ReplicaBus: Service, Sendable {
         var pending: [UUID: CheckedContinuation<ReplicaAnswer?, Never>] = [:]
         /// What sends each call and gives up on it after the timeout; cancelled when the answer comes first.
         var senders: [UUID: Task<Void, Never>] = [:]
-        var handler: Handler?
         var watchers: [UUID: [UUID: AsyncStream<Void>.Continuation]] = [:]
     }
 
     /// This replica's id, as in `server_instances`.
     let instance: UUID
     private let store: ReplicaStore
+    /// What answers calls from other replicas.
+    private let handler: Handler
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(instance: UUID, store: ReplicaStore, logger: Logger) {
+    /// - Parameter handler: what answers calls from other replicas (`SessionRouting.answer`).
+    init(instance: UUID, store: ReplicaStore, logger: Logger, handler: @escaping Handler) {
         self.instance = instance
         self.store = store
+        self.handler = handler
         self.logger = logger
-    }
-
-    /// Sets what answers calls from other replicas.
-    func handle(with handler: @escaping Handler) {
-        state.withLock { $0.handler = handler }
     }
 
     /// Asks `instance` to do `call` and waits for its answer.
@@ -179,10 +177,7 @@ final class ReplicaBus: Service, Sendable {
         }
         guard let call = envelope.call, let replyTo = envelope.replyTo else { return }
         Task {
-            let handler = state.withLock { $0.handler }
-            let answer =
-                await handler?(call)
-                ?? .refused(ReplicaRefusal(SessionError.replicaStarting))
+            let answer = await handler(call)
             do {
                 try await store.notify(
                     ReplicaStore.channel(of: replyTo), Self.encode(Envelope(id: envelope.id, answer: answer)))

@@ -9,75 +9,67 @@ import ServiceLifecycle
 /// replica writes of its sessions. Sessions of a replica that stopped without ending them (it crashed) are ended
 /// by whichever replica notices first, as `server_restart`.
 final class SessionRouting: Service, Sendable {
+    private let intake: OfferIntake
     private let broker: SessionBroker
-    private let gateway: AgentGateway
-    private let operators: OperatorService
+    private let links: AgentLinks
     private let bus: ReplicaBus
     private let store: ReplicaStore
     fileprivate let logger: Logger
     private let clock: ServerClock
 
     init(
+        intake: OfferIntake,
         broker: SessionBroker,
-        gateway: AgentGateway,
-        operators: OperatorService,
+        links: AgentLinks,
         bus: ReplicaBus,
         store: ReplicaStore,
         clock: ServerClock,
         logger: Logger
     ) {
+        self.intake = intake
         self.clock = clock
         self.broker = broker
-        self.gateway = gateway
-        self.operators = operators
+        self.links = links
         self.bus = bus
         self.store = store
         self.logger = logger
-        broker.publishChanges { [store, bus, logger] snapshot, revision in
-            do {
-                try await store.saveSession(
-                    snapshot.id, machine: snapshot.machine, helperDN: snapshot.helperDN, instance: bus.instance,
-                    revision: revision, ended: snapshot.hasEnded, snapshot: Self.encode(snapshot))
-            } catch {
-                logger.warning(
-                    "could not share a session's state with other servers",
-                    metadata: ["session.id": "\(snapshot.id)", "error": "\(DatabaseErrorDescription.describe(error))"])
-                return
-            }
-            await bus.announce(snapshot.id)
-        }
-        bus.handle { [broker, gateway, operators] call in
-            do throws(SessionError) {
-                switch call {
-                case .offer(let identity, let machine, let mode, let ticket, let reason, let source):
-                    // Groups as the directory has them now, resolved here as for any offer.
-                    let resolved: OperatorService.Identity
-                    do throws(OperatorError) {
-                        resolved = try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
-                    } catch {
-                        return .refused(ReplicaRefusal(error))
-                    }
-                    return .session(
-                        try await broker.offer(
-                            by: resolved, to: machine, mode: mode, ticket: ticket, reason: reason, source: source
-                        ).id)
-                case .requestControl(let id, let identity, let source):
-                    return .session(try await broker.requestControl(id, by: identity, source: source).id)
-                case .end(let id, let identity, let source):
-                    return .session(try await broker.end(id, by: identity, source: source).id)
-                case .disconnect(let machine):
-                    await gateway.disconnectHere(machine)
-                    return .done
+    }
+
+    /// What this replica answers another that asks it to act on a machine or session held here.
+    static func answer(
+        _ call: ReplicaCall, intake: OfferIntake, broker: SessionBroker, gateway: AgentGateway,
+        operators: OperatorService
+    ) async -> ReplicaAnswer {
+        do throws(SessionError) {
+            switch call {
+            case .offer(let identity, let machine, let mode, let ticket, let reason, let source):
+                // Groups as the directory has them now, resolved here as for any offer.
+                let resolved: OperatorService.Identity
+                do throws(OperatorError) {
+                    resolved = try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
+                } catch {
+                    return .refused(ReplicaRefusal(error))
                 }
-            } catch {
-                return .refused(ReplicaRefusal(error))
+                return .session(
+                    try await intake.offer(
+                        by: resolved, to: machine, mode: mode, ticket: ticket, reason: reason, source: source
+                    ).id)
+            case .requestControl(let id, let identity, let source):
+                return .session(try await broker.requestControl(id, by: identity, source: source).id)
+            case .end(let id, let identity, let source):
+                return .session(try await broker.end(id, by: identity, source: source).id)
+            case .disconnect(let machine):
+                await gateway.disconnectHere(machine)
+                return .done
             }
+        } catch {
+            return .refused(ReplicaRefusal(error))
         }
     }
 
     // MARK: Helper actions
 
-    /// Offers help on the replica that holds the machine's agent (see `SessionBroker.offer`).
+    /// Offers help on the replica that holds the machine's agent (see `OfferIntake.offer`).
     func offer(
         by identity: OperatorService.Identity,
         to machineName: String,
@@ -87,12 +79,12 @@ final class SessionRouting: Service, Sendable {
         source: String
     ) async throws(SessionError) -> SessionSnapshot {
         let name = machineName.lowercased()
-        if !gateway.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance {
+        if !links.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance {
             let call = ReplicaCall.offer(
                 identity: identity.passedOn, machine: name, mode: mode, ticket: ticket, reason: reason, source: source)
             return try await stored(bus.call(call, on: owner), for: identity)
         }
-        return try await broker.offer(
+        return try await intake.offer(
             by: identity, to: machineName, mode: mode, ticket: ticket, reason: reason, source: source)
     }
 
@@ -149,7 +141,7 @@ final class SessionRouting: Service, Sendable {
     /// The machines whose agents are connected to this replica or to another one that is running.
     func onlineMachines() async throws(SessionError) -> Set<String> {
         do {
-            return try await store.connectedMachines().union(gateway.onlineMachines)
+            return try await store.connectedMachines().union(links.onlineMachines)
         } catch {
             throw databaseFailed(error, doing: "listing connected machines")
         }
@@ -295,7 +287,7 @@ final class SessionRouting: Service, Sendable {
         return snapshot
     }
 
-    private static func encode(_ snapshot: SessionSnapshot) throws -> String {
+    static func encode(_ snapshot: SessionSnapshot) throws -> String {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]

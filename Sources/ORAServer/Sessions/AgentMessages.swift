@@ -1,0 +1,98 @@
+import Foundation
+import Logging
+import ORACore
+
+/// What an authenticated agent says about its sessions: that an offer arrived, the person's signed answers (checked
+/// against the offer and the machine's device key before they count), control taken back, the session ended. A
+/// message about a session of another machine is ignored; a consent that does not verify is turned away and
+/// recorded as `consent.rejected`.
+struct AgentMessages: Sendable {
+    let table: SessionTable
+    let broker: SessionBroker
+    let clock: ServerClock
+    let logger: Logger
+
+    /// Handles a message from the authenticated agent of `machine`.
+    func handle(_ message: AgentProtocol.AgentMessage, from machine: String, source: String) async {
+        let actor = AuditActor.machine(machine)
+        switch message {
+        case .hello, .authenticate:
+            return
+        case .offerReceived(let id):
+            guard belongs(id, to: machine) else { return }
+            _ = try? await broker.transition(id, .delivered, actor: actor, source: source)
+        case .consent(let receipt):
+            await handleConsent(receipt, from: machine, source: source)
+        case .controlStopped(let id, let method):
+            guard belongs(id, to: machine) else { return }
+            _ = try? await broker.transition(
+                id, .stopControl(method), actor: actor, source: source, details: ["how": .string(method.rawValue)])
+        case .sessionEnded(let id):
+            guard belongs(id, to: machine) else { return }
+            _ = try? await broker.transition(id, .end(.noviceEnded), actor: actor, source: source)
+        }
+    }
+
+    private func handleConsent(_ receipt: ConsentReceipt, from machine: String, source: String) async {
+        let id = receipt.session
+        guard let live = table.live(id), live.offer.machine == machine else {
+            await rejectConsent(receipt, machine: machine, source: source, reason: "unknown_session")
+            return
+        }
+        let question: ConsentReceipt.Question
+        let request: Int
+        switch live.machine.state {
+        case .offered, .awaitingConsent:
+            (question, request) = (.session, 0)
+        case .controlRequested:
+            (question, request) = (.control, live.machine.controlRequests)
+        default:
+            await rejectConsent(receipt, machine: machine, source: source, reason: "no_question_pending")
+            return
+        }
+        guard let key = try? DevicePublicKey.parse(live.machineKey) else {
+            await rejectConsent(receipt, machine: machine, source: source, reason: "bad_signature")
+            return
+        }
+        do throws(ConsentReceiptError) {
+            try receipt.verify(answering: question, request: request, of: live.offer, with: key)
+        } catch {
+            await rejectConsent(receipt, machine: machine, source: source, reason: error.code)
+            return
+        }
+        let input: SessionStateMachine.Input =
+            question == .session ? .consent(receipt.answer) : .controlAnswer(receipt.answer)
+        let details: [String: AuditValue] = [
+            "receipt": receipt.auditValue,
+            "public_key": .string(live.machineKey),
+        ]
+        do {
+            _ = try await broker.transition(id, input, actor: .machine(machine), source: source, details: details)
+        } catch {
+            // Too late (the deadline passed) or not recorded: the answer does not count.
+            logger.notice(
+                "consent not applied", metadata: ["session.id": "\(id)", "reason": "\(error.message)"])
+        }
+    }
+
+    private func rejectConsent(_ receipt: ConsentReceipt, machine: String, source: String, reason: String) async {
+        logger.warning(
+            "consent rejected",
+            metadata: ["session.id": "\(receipt.session)", "machine": "\(machine)", "reason": "\(reason)"])
+        // Nothing was allowed by it; the record must not be lost, nor wait.
+        broker.audit.recordEventually([
+            AuditEvent(
+                .consentRejected, time: clock.timestamp, actor: .machine(machine), machine: machine,
+                session: receipt.session, source: source,
+                outcome: .denied,
+                details: [
+                    "reason": .string(reason), "question": .string(receipt.question.rawValue),
+                    "request": .integer(Int64(receipt.request)), "answer": .string(receipt.answer.rawValue),
+                ])
+        ])
+    }
+
+    private func belongs(_ id: UUID, to machine: String) -> Bool {
+        table.live(id)?.offer.machine == machine
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import ORACore
+import Synchronization
+
+/// The sessions this server runs, and those that ended here in the last hour: one session per machine, each with
+/// the offer it started from and its `SessionStateMachine`. Only bookkeeping: deciding, recording and telling
+/// anyone is the broker's (`SessionBroker`), the offers' (`OfferIntake`) and the deadlines' (`SessionDeadlines`).
+final class SessionTable: Sendable {
+    /// One live session.
+    struct Live: Sendable {
+        var offer: Offer
+        var machineKey: String
+        var machine: SessionStateMachine
+        /// Counts the changes, so copies written elsewhere can tell which is newer.
+        var revision = 0
+    }
+
+    private struct State: Sendable {
+        var sessions: [UUID: Live] = [:]
+        /// Ended sessions, kept a while so helpers can read how they ended.
+        var ended: [UUID: (live: Live, at: Date)] = [:]
+        var watchers: [UUID: [UUID: AsyncStream<SessionSnapshot>.Continuation]] = [:]
+        var offers: OfferRateLimiter
+        /// Machines with an offer being recorded: one session per machine, even for offers made at once.
+        var reserved: Set<String> = []
+    }
+
+    private let state: Mutex<State>
+    /// Woken at every change of a session (which may bring a deadline closer) and of the policy.
+    let wakeup = Wakeup()
+
+    /// - Parameter offersPerMinute: how many offers one machine may get in a minute.
+    init(offersPerMinute: Int) {
+        state = Mutex(State(offers: OfferRateLimiter(offersPerWindow: offersPerMinute)))
+    }
+
+    // MARK: Offers
+
+    /// Holds `machine` for an offer being recorded, unless it is in a session or being offered already, or was
+    /// offered too often in the last minute.
+    /// - Returns: why not, or `nil` when it is held (until `open` or `release`).
+    func reserve(_ machine: String, at now: Date) -> SessionError? {
+        state.withLock { state in
+            if state.reserved.contains(machine)
+                || state.sessions.values.contains(where: { $0.offer.machine == machine })
+            {
+                return .machineBusy(machine)
+            }
+            if case .limited(let recent, let retryAfter) = state.offers.admit(machine, at: now) {
+                return .tooManyOffers(machine: machine, recent: recent, retryAfter: retryAfter)
+            }
+            state.reserved.insert(machine)
+            return nil
+        }
+    }
+
+    /// Lets go of a machine `reserve` held, for an offer that failed.
+    func release(_ machine: String) {
+        _ = state.withLock { $0.reserved.remove(machine) }
+    }
+
+    /// Puts the new session `id` in place of its machine's reservation.
+    func open(_ live: Live, id: UUID) {
+        state.withLock { state in
+            state.sessions[id] = live
+            state.reserved.remove(live.offer.machine)
+        }
+    }
+
+    // MARK: Reading
+
+    /// The live session `id`, if it runs here.
+    func live(_ id: UUID) -> Live? {
+        state.withLock { $0.sessions[id] }
+    }
+
+    /// Whether the session runs here, or ended here lately.
+    func contains(_ id: UUID) -> Bool {
+        state.withLock { $0.sessions[id] != nil || $0.ended[id] != nil }
+    }
+
+    /// The session `id`, live or ended lately.
+    func any(_ id: UUID) -> Live? {
+        state.withLock { $0.sessions[id] ?? $0.ended[id]?.live }
+    }
+
+    /// The live sessions.
+    var allLive: [(id: UUID, live: Live)] {
+        state.withLock { $0.sessions.map { ($0.key, $0.value) } }
+    }
+
+    /// The live sessions of `machine`.
+    func ids(of machine: String) -> [UUID] {
+        state.withLock { $0.sessions.filter { $0.value.offer.machine == machine }.map(\.key) }
+    }
+
+    /// Every session, live or ended lately, as `identity` may see them.
+    func snapshots(for identity: OperatorService.Identity) -> [SessionSnapshot] {
+        state.withLock { state in
+            let live = state.sessions.map { ($0.key, $0.value) } + state.ended.map { ($0.key, $0.value.live) }
+            return live.map { Self.snapshot($0.1, id: $0.0) }.filter(identity.maySee)
+                .sorted { $0.offeredAt > $1.offeredAt }
+        }
+    }
+
+    /// The session `id`, live or ended lately, if `identity` may see it.
+    /// - Throws: `SessionError.unknownSession` otherwise.
+    func visible(_ id: UUID, to identity: OperatorService.Identity) throws(SessionError) -> Live {
+        guard let found = any(id), identity.maySee(Self.snapshot(found, id: id)) else {
+            throw .unknownSession(id)
+        }
+        return found
+    }
+
+    /// The session's state now, or `nil` when it is not here.
+    func snapshot(of id: UUID) -> SessionSnapshot? {
+        any(id).map { Self.snapshot($0, id: id) }
+    }
+
+    static func snapshot(_ live: Live, id: UUID) -> SessionSnapshot {
+        var endReason: SessionEndReason?
+        if case .ended(let reason) = live.machine.state { endReason = reason }
+        return SessionSnapshot(
+            id: id, machine: live.offer.machine, helper: live.offer.helper.account, helperDN: live.offer.helper.dn,
+            mode: live.offer.mode, state: live.machine.state.name, endReason: endReason, ticket: live.offer.ticket,
+            reason: live.offer.reason, policies: live.offer.policies, policyVersion: live.offer.policyVersion,
+            offeredAt: live.machine.offeredAt.date, startedAt: live.machine.startedAt?.date,
+            deadline: live.machine.deadline?.date, controlRequests: live.machine.controlRequests)
+    }
+
+    // MARK: Changing
+
+    /// Applies `change` to the live session `id` and counts the change.
+    /// - Returns: the session before and after, and what `change` returned; `nil` when the session is not live or
+    ///   `change` returned `nil` (and changed nothing).
+    func update<Step>(
+        _ id: UUID, _ change: (inout SessionStateMachine) throws(SessionError) -> Step?
+    ) throws(SessionError) -> (before: Live, after: Live, step: Step)? {
+        let result = state.withLock { state -> Result<(Live, Live, Step)?, SessionError> in
+            guard var live = state.sessions[id] else { return .success(nil) }
+            let before = live
+            do throws(SessionError) {
+                guard let step = try change(&live.machine) else { return .success(nil) }
+                live.revision += 1
+                state.sessions[id] = live
+                return .success((before, live, step))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get().map { (before: $0.0, after: $0.1, step: $0.2) }
+    }
+
+    /// Puts `before` back, unless the session changed again since `after`.
+    func restore(_ id: UUID, to before: Live, unless after: Live) {
+        state.withLock { state in
+            if let current = state.sessions[id], current.revision == after.revision { state.sessions[id] = before }
+        }
+    }
+
+    /// Moves the session to the ended ones (at `date`) when `ended`, and hands out its watchers (finished with it).
+    func watchers(
+        of id: UUID, ending ended: Bool, with live: Live, at date: Date
+    )
+        -> [AsyncStream<SessionSnapshot>.Continuation]
+    {
+        state.withLock { state in
+            let watchers = Array((state.watchers[id] ?? [:]).values)
+            if ended {
+                state.sessions[id] = nil
+                state.ended[id] = (live, date)
+                state.watchers[id] = nil
+            }
+            return watchers
+        }
+    }
+
+    /// The session's state now and at every change, until it ends.
+    func watch(_ id: UUID, seen live: Live) -> AsyncStream<SessionSnapshot> {
+        let (stream, continuation) = AsyncStream<SessionSnapshot>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        let watcher = UUID()
+        let current = state.withLock { state -> SessionSnapshot? in
+            guard let session = state.sessions[id] else { return nil }
+            state.watchers[id, default: [:]][watcher] = continuation
+            return Self.snapshot(session, id: id)
+        }
+        continuation.yield(current ?? Self.snapshot(live, id: id))
+        if current == nil { continuation.finish() }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { $0.watchers[id]?[watcher] = nil }
+        }
+        return stream
+    }
+
+    // MARK: Deadlines
+
+    /// The live sessions whose deadline has passed at `now`.
+    func due(at now: AuditTimestamp) -> [UUID] {
+        state.withLock { state in
+            state.sessions.filter { $0.value.machine.deadline.map { $0 <= now } ?? false }.map(\.key)
+        }
+    }
+
+    /// The earliest deadline of the live sessions.
+    var nextDeadline: AuditTimestamp? {
+        state.withLock { state in state.sessions.values.compactMap(\.machine.deadline).min() }
+    }
+
+    /// Forgets the sessions that ended before `date`.
+    func pruneEnded(before date: Date) {
+        state.withLock { state in state.ended = state.ended.filter { $0.value.at >= date } }
+    }
+}
