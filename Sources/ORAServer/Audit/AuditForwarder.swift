@@ -34,25 +34,16 @@ final class AuditForwarder: Service, Sendable {
         self.confirmDelay = confirmDelay
     }
 
+    /// Forwards while this replica holds the forwarding lock; after an interruption (the collector or the database
+    /// went away) it resumes from the last confirmed event, waiting half a second at first and up to 30 seconds
+    /// while it keeps failing.
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var backoff = Duration.milliseconds(500)
-            while !Task.isCancelled {
-                do {
-                    let forwarded = try await self.forwardWhileLeader()
-                    if forwarded { backoff = .milliseconds(500) }
-                } catch {
-                    if Task.isCancelled { break }
-                    self.logger.warning(
-                        "audit forwarding interrupted; resuming from the last confirmed event",
-                        metadata: [
-                            "syslog.destination": "\(self.settings.destination)",
-                            "error": "\(DatabaseErrorDescription.describe(error))",
-                        ])
-                }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(30))
-            }
+        await keepRunning(
+            logging: "audit forwarding interrupted; resuming from the last confirmed event "
+                + "(syslog destination \(settings.destination))",
+            logger: logger, pause: .milliseconds(500), longestPause: .seconds(30)
+        ) {
+            try await self.forwardWhileLeader()
         }
     }
 

@@ -38,15 +38,30 @@ func keepRunning(
     logging failure: String, logger: Logger, pause: Duration = .seconds(1),
     _ body: @escaping @Sendable () async throws -> Void
 ) async {
+    await keepRunning(logging: failure, logger: logger, pause: pause, longestPause: pause) {
+        try await body()
+        return true
+    }
+}
+
+/// Runs `body` until graceful shutdown, again after each time it fails or returns, logging each failure as
+/// `failure`. The pause starts at `pause` and doubles, up to `longestPause`, while runs fail or come to nothing;
+/// a run that made progress (`body` returned `true`) sets it back to `pause`.
+func keepRunning(
+    logging failure: String, logger: Logger, pause: Duration, longestPause: Duration,
+    _ body: @escaping @Sendable () async throws -> Bool
+) async {
     await cancelWhenGracefulShutdown {
+        var next = pause
         while !Task.isCancelled {
             do {
-                try await body()
+                if try await body() { next = pause }
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("\(failure)", metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
             }
-            try? await Task.sleep(for: pause)
+            try? await Task.sleep(for: next)
+            next = min(next * 2, longestPause)
         }
     }
 }
