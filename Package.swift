@@ -212,8 +212,13 @@ let package = Package(
         .target(
             name: "ORATestSupport",
             dependencies: [
+                "ORAClient",
                 "ORAStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/ORATestSupport",

@@ -11,12 +11,12 @@ struct APIContractTests {
 
     @Test("no 5xx, no answer outside the document, every error in the one JSON shape")
     func schemathesis() async throws {
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let agent = try setup.startAgent()
         defer { agent.send(SIGTERM) }
         // An administrator with every role, so every operation is reached past its role check.
         let token = try await setup.server.token("peter.schmidt")
-        try await OfferTests().waitUntilOnline("ws-0101", server: setup.server, token: token)
+        try await waitUntilOnline("ws-0101", server: setup.server, token: token)
         let reports = try TemporaryDirectory()
         let python = try ScreenTests.testPython()
         let schemathesis = URL(fileURLWithPath: python).deletingLastPathComponent().appendingPathComponent(

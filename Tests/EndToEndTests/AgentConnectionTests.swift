@@ -11,22 +11,21 @@ struct AgentConnectionTests {
         "an agent that stops answering is disconnected at the next ping and its session ends; running again, it is back"
     )
     func frozenAgent() async throws {
-        let setup = try await OfferTests.Setup.make(
-            enrolling: "WS-0101", configuration: OfferTests.configuration + "\n  ping_interval: 1s")
+        let setup = try await OfferSetup.make(
+            enrolling: "WS-0101", configuration: OfferFixtures.configuration + "\n  ping_interval: 1s")
         let server = setup.server
         let agent = try setup.startAgent()
         defer { agent.send(SIGKILL) }
-        let offers = OfferTests()
         let lenaToken = try await server.token("lena.wolf")
-        try await offers.waitUntilOnline("ws-0101", server: server, token: lenaToken)
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0101", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
-        let id = offers.sessionID(in: offered.standardOutput)
+        let id = sessionID(in: offered.standardOutput)
 
         // Stopped, the agent keeps its connection open but answers nothing, as a machine that lost its network.
         agent.send(SIGSTOP)
-        let ended = try await offers.session(id, on: server, token: lenaToken, within: .seconds(15)) {
+        let ended = try await session(id, on: server, token: lenaToken, within: .seconds(15)) {
             $0.state == .ended
         }
         #expect(ended.endReason?.rawValue == "agent_disconnected", "\(ended)")
@@ -36,7 +35,7 @@ struct AgentConnectionTests {
 
         // Running again, it finds its connection closed and connects anew.
         agent.send(SIGCONT)
-        try await offers.waitUntilOnline("ws-0101", server: server, token: lenaToken, within: .seconds(30))
+        try await waitUntilOnline("ws-0101", server: server, token: lenaToken, within: .seconds(30))
     }
 
     @Test("a handshake that stalls is closed after 10 seconds; a request that is not an upgrade gets 400")

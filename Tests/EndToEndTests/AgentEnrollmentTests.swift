@@ -17,26 +17,6 @@ struct AgentEnrollmentTests {
     let agent = SourceTree.binary("ora-agent")
 
     /// `ora` logged in as `user` against `server`.
-    struct CLI {
-        let ora: String
-        let environment: [String: String]
-        let home: TemporaryDirectory
-
-        init(_ user: String, server: RunningServer, ora: String) async throws {
-            home = try TemporaryDirectory()
-            self.ora = ora
-            environment = ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": server.base, "HOME": home.path]
-            let login = await ChildProcess.runAsync(
-                ora, arguments: ["login", "--user", user, "--password-stdin"], environment: environment,
-                standardInput: "ora-demo\n")
-            guard login.status == 0 else { throw TestSetupError("login as \(user): \(login.standardError)") }
-        }
-
-        func run(_ arguments: String...) async -> ChildProcess.Result {
-            await ChildProcess.runAsync(ora, arguments: arguments, environment: environment)
-        }
-    }
-
     func enroll(_ server: RunningServer, token: String, machine: String, state: String) async -> ChildProcess.Result {
         await ChildProcess.runAsync(
             agent,
@@ -48,7 +28,7 @@ struct AgentEnrollmentTests {
     @Test("tokens enroll only what they are bound to, as often as they may; domain computers only")
     func enrollment() async throws {
         let server = try await RunningServer(extra: Self.roles)
-        let admin = try await CLI("peter.schmidt", server: server, ora: ora)
+        let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
         let created = await admin.run(
             "agents", "token", "create", "--ou", "ou=Workstations,ou=Computers,dc=corp,dc=example", "--uses", "2",
             "--comment", "new workstations")
@@ -117,9 +97,9 @@ struct AgentEnrollmentTests {
         let listed = await admin.run("agents", "list")
         #expect(
             listed.standardOutput.split(separator: "\n").map { $0.prefix(7) } == ["ws-0101", "ws-0102", "ws-0202"])
-        let auditor = try await CLI("sara.klein", server: server, ora: ora)
+        let auditor = try await OperatorCLI("sara.klein", server: server, ora: ora)
         #expect(await auditor.run("agents", "list").status == 0)
-        let helpdesk = try await CLI("hannah.fischer", server: server, ora: ora)
+        let helpdesk = try await OperatorCLI("hannah.fischer", server: server, ora: ora)
         let refused = await helpdesk.run("agents", "list")
         #expect(refused.status == 2)
         #expect(refused.standardError.contains("only an administrator or auditor may list enrolled machines"))
@@ -148,7 +128,7 @@ struct AgentEnrollmentTests {
     )
     func hijack() async throws {
         let server = try await RunningServer(extra: Self.roles)
-        let admin = try await CLI("peter.schmidt", server: server, ora: ora)
+        let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
         let created = await admin.run(
             "agents", "token", "create", "--ou", "ou=Computers,dc=corp,dc=example", "--uses", "5", "--comment",
             "new laptops")

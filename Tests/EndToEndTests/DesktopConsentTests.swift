@@ -43,8 +43,8 @@ struct DesktopConsentTests {
 
     @Test("the person allows in a dialog, sees that the session goes on, and ends it with End session")
     func endSessionButton() async throws {
-        let desktop = try await ScreenTests.Desktop()
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0102")
+        let desktop = try await TestDesktop()
+        let setup = try await OfferSetup.make(enrolling: "WS-0102")
         let server = setup.server
         let agent = try ChildProcess(
             SourceTree.binary("ora-agent"),
@@ -52,7 +52,7 @@ struct DesktopConsentTests {
             environment: ["DISPLAY": desktop.display])
         defer { agent.send(SIGKILL) }
         let hannah = try await server.token("hannah.fischer")
-        try await OfferTests().waitUntilOnline("ws-0102", server: server, token: hannah)
+        try await waitUntilOnline("ws-0102", server: server, token: hannah)
         let offered = try await HTTP.post(
             server.base + "/api/v1/offers", json: #"{"machine": "ws-0102", "mode": "view", "ticket": "INC0000001"}"#,
             token: hannah)
@@ -60,10 +60,10 @@ struct DesktopConsentTests {
 
         // The question: Return presses Allow.
         try await pressReturn("^Remote assistance$", on: desktop.display)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
+        _ = try await session(id, on: server, token: hannah) { $0.state == .viewing }
         // Then a window says the session goes on; its button ends it.
         try await pressReturn("^Remote assistance in progress$", on: desktop.display)
-        let ended = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .ended }
+        let ended = try await session(id, on: server, token: hannah) { $0.state == .ended }
         #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
         #expect(
             try server.sql(

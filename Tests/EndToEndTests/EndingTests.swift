@@ -47,19 +47,18 @@ struct EndingTests {
         "End session while the chain head is locked: the viewer is cut off at once, no new ticket, the event stored once the lock goes"
     )
     func endWhileLocked() async throws {
-        let desktop = try await ScreenTests.Desktop()
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
+        let desktop = try await TestDesktop()
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let server = setup.server
-        let offers = OfferTests()
         let agent = try setup.startAgent("--display", desktop.display)
         defer { agent.send(SIGTERM) }
         let lenaToken = try await server.token("lena.wolf")
-        try await offers.waitUntilOnline("ws-0101", server: server, token: lenaToken)
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
         #expect(offered.status == 0, "\(offered.standardError)")
-        let id = offers.sessionID(in: offered.standardOutput)
-        _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
+        let id = sessionID(in: offered.standardOutput)
+        _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
         let port = try Network.freePort()
         let connect = try ChildProcess(
@@ -115,16 +114,15 @@ struct EndingTests {
 
     @Test("an end recorded while the log is locked survives a restart of the server, and is stored exactly once")
     func endSurvivesRestart() async throws {
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0102")
+        let setup = try await OfferSetup.make(enrolling: "WS-0102")
         let server = setup.server
-        let offers = OfferTests()
         var agent = try setup.startAgent()
         let lenaToken = try await server.token("lena.wolf")
-        try await offers.waitUntilOnline("ws-0102", server: server, token: lenaToken)
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        try await waitUntilOnline("ws-0102", server: server, token: lenaToken)
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0102", "--control", "--ticket", "INC0000001")
-        let id = offers.sessionID(in: offered.standardOutput)
-        _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
+        let id = sessionID(in: offered.standardOutput)
+        _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
         let holder = try await Self.lockChain(server)
         defer { holder.send(SIGKILL) }
@@ -153,7 +151,7 @@ struct EndingTests {
         try await server.restart()
         agent = try setup.startAgent()
         defer { agent.send(SIGTERM) }
-        try await offers.waitUntilOnline("ws-0102", server: server, token: try await server.token("lena.wolf"))
+        try await waitUntilOnline("ws-0102", server: server, token: try await server.token("lena.wolf"))
         #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "1")
         #expect(
             try server.sql("SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d")

@@ -14,7 +14,7 @@ import Testing
 struct ForgedConsentTests {
     @Test("receipts with a foreign key, for another session, question or offer, or replayed, are refused and audited")
     func forgedReceipts() async throws {
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0201")
+        let setup = try await OfferSetup.make(enrolling: "WS-0201")
         let (server, state) = (setup.server, setup.state)
         let pem = try String(contentsOfFile: state + "/device-key.pem", encoding: .utf8)
         let keyBytes = try P256.Signing.PrivateKey(pemRepresentation: pem).rawRepresentation

@@ -119,7 +119,7 @@ struct HostileViewerTests {
         #expect(
             try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(unanswered)", token: hannah).status == 200)
         let id = try await offered.offerAgain(ticket: "INC0000001")
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
+        _ = try await session(id, on: server, token: hannah) { $0.state == .viewing }
 
         // Someone else's session: unknown to another helper, forbidden to an administrator.
         let lena = try await server.token("lena.wolf")
@@ -192,7 +192,7 @@ struct HostileViewerTests {
         let offered = try await OfferedSession.make()
         defer { offered.stop() }
         let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
+        _ = try await session(id, on: server, token: hannah) { $0.state == .viewing }
 
         // ClientCutText claiming 4 GiB: closed as a protocol error, nothing allocated.
         let cut: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x41]
@@ -264,22 +264,22 @@ enum RelayPort {
 /// A desktop on Xvfb, a server, and an agent for WS-0101 on that desktop, offered help (view) by hannah.fischer;
 /// the person at the machine (the consent script) accepts.
 struct OfferedSession {
-    let desktop: ScreenTests.Desktop
-    let setup: OfferTests.Setup
+    let desktop: TestDesktop
+    let setup: OfferSetup
     let agent: ChildProcess
     let hannah: String
     let id: String
     var server: RunningServer { setup.server }
 
     static func make(
-        ticket: String = "INC0000001", desktop given: ScreenTests.Desktop? = nil
+        ticket: String = "INC0000001", desktop given: TestDesktop? = nil
     ) async throws -> OfferedSession {
-        let desktop: ScreenTests.Desktop
-        if let given { desktop = given } else { desktop = try await ScreenTests.Desktop() }
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
+        let desktop: TestDesktop
+        if let given { desktop = given } else { desktop = try await TestDesktop() }
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let agent = try setup.startAgent("--display", desktop.display)
         let hannah = try await setup.server.token("hannah.fischer")
-        try await OfferTests().waitUntilOnline("ws-0101", server: setup.server, token: hannah)
+        try await waitUntilOnline("ws-0101", server: setup.server, token: hannah)
         let id = try await offer(on: setup.server, token: hannah, ticket: ticket)
         return OfferedSession(desktop: desktop, setup: setup, agent: agent, hannah: hannah, id: id)
     }

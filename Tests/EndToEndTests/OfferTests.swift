@@ -12,100 +12,15 @@ import Testing
 /// provider, and every step in the audit log.
 @Suite("Offers, consent and control")
 struct OfferTests {
-    static let configuration = """
-        roles:
-          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
-          auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
-        agents:
-          offers_per_machine_per_minute: 30
-        """
-
-    /// Tier 2 may control workstations, tier 1 only view them; no schedule, so the test runs at any hour.
-    static let policy = """
-        policies:
-          - name: tier2-control-workstations
-            helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
-            targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
-            allow: control
-            require: { ticket: '^INC[0-9]{7}$' }
-            consent_timeout: 10s
-            max_duration: 1h
-          - name: tier1-view-workstations
-            helpers: { groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"] }
-            targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
-            allow: view
-            consent_timeout: 10s
-        """
-
-    /// The person at the machine, played by a script: yes to tickets ending in 1, no to those ending in 2, no
-    /// answer to those ending in 3; control questions are answered with the content of `control-answer`.
-    static func consentScript(in directory: TemporaryDirectory) throws -> String {
-        let path = try directory.write(
-            "consent.sh",
-            """
-            #!/bin/sh
-            input=$(cat)
-            printf '%s\\n' "$input" >> \(directory.path)/questions.log
-            case "$input" in
-              *'"question":"control"'*) cat \(directory.path)/control-answer; exit 0 ;;
-            esac
-            case "$input" in
-              *INC0000001*) echo yes ;;
-              *INC0000003*) sleep 60; echo yes ;;
-              *) echo no ;;
-            esac
-            """, permissions: 0o755)
-        try directory.write("control-answer", "yes\n", permissions: 0o644)
-        return path
-    }
-
-    /// Follows the session's event stream, at most `within`, until `condition` holds for its state; the stream is
-    /// closed when this returns.
-    func session(
-        _ id: String, on server: RunningServer, token: String, within: Duration = .seconds(30),
-        until condition: @escaping @Sendable (Schemas.Session) -> Bool
-    ) async throws -> Schemas.Session {
-        let client = Client(server: URL(string: server.base)!, token: token, timeout: within)
-        return try await withThrowingTaskGroup(of: Schemas.Session?.self) { group in
-            group.addTask {
-                let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
-                for try await event in events.asDecodedServerSentEventsWithJSONData(
-                    of: Schemas.Session.self, decoder: .oraAPI())
-                {
-                    if let state = event.data, condition(state) { return state }
-                }
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let state = try await group.next() ?? nil else {
-                throw TestSetupError("session \(id) ended its event stream before reaching the expected state")
-            }
-            return state
-        }
-    }
-
-    /// The audit events of one session, in order.
-    func events(of id: String, on server: RunningServer) throws -> [String] {
-        try server.sql(
-            "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE session_id = '\(id)'"
-        ).split(separator: ",").map(String.init)
-    }
-
-    /// The session id `ora offer` printed on its first line.
-    func sessionID(in output: String) -> String {
-        let first = output.split(separator: "\n").first.map(String.init) ?? ""
-        return first.components(separatedBy: "session ").last ?? ""
-    }
-
     @Test("offer, consent, control, policy revocation and a lost agent, each step audited with a signed receipt")
     func offerFlow() async throws {
-        let setup = try await Setup.make(enrolling: "WS-0101")
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let (server, admin, files, policies, state) = (
             setup.server, setup.admin, setup.files, setup.policies, setup.state
         )
         var agent = try setup.startAgent()
-        let hannah = try await AgentEnrollmentTests.CLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let hannah = try await OperatorCLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let lenaToken = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
         let machines = await hannah.run("machines")
@@ -154,7 +69,7 @@ struct OfferTests {
         let ended = await hannah.run("session", "end", first)
         #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
         #expect(
-            try events(of: first, on: server) == [
+            try auditEvents(of: first, on: server) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "session.ended",
             ])
         // The consent carries the machine's signed receipt.
@@ -168,7 +83,7 @@ struct OfferTests {
         #expect(declined.status == 2)
         #expect(declined.standardOutput.contains("ended: the person at the machine declined the offer"))
         #expect(
-            try events(of: sessionID(in: declined.standardOutput), on: server) == [
+            try auditEvents(of: sessionID(in: declined.standardOutput), on: server) == [
                 "offer.requested", "offer.delivered", "consent.declined", "session.ended",
             ])
 
@@ -187,14 +102,14 @@ struct OfferTests {
         let narrowed = try TemporaryDirectory()
         try narrowed.write(
             "test.yaml",
-            Self.policy.components(separatedBy: "  - name: tier1-view-workstations")[0]
+            OfferFixtures.policy.components(separatedBy: "  - name: tier1-view-workstations")[0]
                 .replacingOccurrences(of: "Helpdesk Tier 2", with: "Helpdesk Tier 1") + "\n"
-                + Self.configuration.components(separatedBy: "agents:")[0])
+                + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
         #expect(await admin.run("policy", "apply", narrowed.path).status == 0)
         let revoked = try await session(second, on: server, token: lenaToken) { $0.state == .ended }
         #expect(revoked.endReason?.rawValue == "policy_revoked")
         #expect(
-            try events(of: second, on: server) == [
+            try auditEvents(of: second, on: server) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                 "control.granted", "session.ended",
             ])
@@ -205,7 +120,7 @@ struct OfferTests {
         #expect(unanswered.status == 2)
         #expect(unanswered.standardOutput.contains("did not answer in time"), "\(unanswered.standardOutput)")
         #expect(
-            try events(of: sessionID(in: unanswered.standardOutput), on: server) == [
+            try auditEvents(of: sessionID(in: unanswered.standardOutput), on: server) == [
                 "offer.requested", "offer.delivered", "consent.timeout", "session.ended",
             ])
 
@@ -243,7 +158,7 @@ struct OfferTests {
         "with the terminal provider in tmux: the novice answers at the keyboard, takes control back with ESC and ends the session with E"
     )
     func terminalConsent() async throws {
-        let setup = try await Setup.make(enrolling: "WS-0102")
+        let setup = try await OfferSetup.make(enrolling: "WS-0102")
         let (server, state) = (setup.server, setup.state)
         let terminal = try await Tmux.start(
             "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(state)")
@@ -252,7 +167,7 @@ struct OfferTests {
             let lenaToken = try await server.token("lena.wolf")
             try await waitUntilOnline("ws-0102", server: server, token: lenaToken)
 
-            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+            let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
             let offered = await lena.run("offer", "ws-0102", "--control", "--ticket", "INC0000001", "--reason", "mail")
             #expect(offered.status == 0, "\(offered.standardError)")
             let id = sessionID(in: offered.standardOutput)
@@ -279,7 +194,7 @@ struct OfferTests {
             let ended = try await session(id, on: server, token: lenaToken) { $0.state == .ended }
             #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
             #expect(
-                try events(of: id, on: server) == [
+                try auditEvents(of: id, on: server) == [
                     "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                     "control.granted", "control.stopped", "session.ended",
                 ])
@@ -302,10 +217,10 @@ struct OfferTests {
     @Test(
         "a server restart ends its sessions as server_restart; the agent comes back by itself and can be offered again")
     func serverRestart() async throws {
-        let setup = try await Setup.make(enrolling: "WS-0202")
+        let setup = try await OfferSetup.make(enrolling: "WS-0202")
         let agent = try setup.startAgent()
         let server = setup.server
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         try await waitUntilOnline("ws-0202", server: server, token: try await server.token("lena.wolf"))
         let before = await lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
         #expect(before.status == 0, "\(before.standardError)")
@@ -332,14 +247,14 @@ struct OfferTests {
 
     @Test("a session ends by itself at the policy's max_duration, recorded as such, and the agent is told")
     func maximumDuration() async throws {
-        let setup = try await Setup.make(
+        let setup = try await OfferSetup.make(
             enrolling: "WS-0201",
-            policy: Self.policy.replacingOccurrences(of: "max_duration: 1h", with: "max_duration: 60s"))
+            policy: OfferFixtures.policy.replacingOccurrences(of: "max_duration: 1h", with: "max_duration: 60s"))
         let agent = try setup.startAgent("--log-level", "info")
         let server = setup.server
         let token = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0201", server: server, token: token)
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         let id = sessionID(in: offered.standardOutput)
@@ -365,12 +280,12 @@ struct OfferTests {
     @Test("a helper removed from the group that allowed the session loses it at the next check: membership_lost")
     func membershipLost() async throws {
         // No directory cache, so the check a minute later sees the change.
-        let setup = try await Setup.make(enrolling: "WS-0202", directoryExtra: "  cache: { ttl: 0s }")
+        let setup = try await OfferSetup.make(enrolling: "WS-0202", directoryExtra: "  cache: { ttl: 0s }")
         let agent = try setup.startAgent()
         let server = setup.server
         let token = try await server.token("lena.wolf")
         try await waitUntilOnline("ws-0202", server: server, token: token)
-        let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let offered = await lena.run("offer", "ws-0202", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         let id = sessionID(in: offered.standardOutput)
@@ -406,9 +321,9 @@ struct OfferTests {
 
     @Test("a machine is offered help a limited number of times a minute; the rest get 429 and are audited")
     func offerRateLimit() async throws {
-        let setup = try await Setup.make(
+        let setup = try await OfferSetup.make(
             enrolling: "WS-0101",
-            configuration: Self.configuration.replacingOccurrences(
+            configuration: OfferFixtures.configuration.replacingOccurrences(
                 of: "offers_per_machine_per_minute: 30", with: "offers_per_machine_per_minute: 2"))
         let token = try await setup.server.token("lena.wolf")
         let body = #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#
@@ -433,7 +348,7 @@ struct OfferTests {
 
     @Test("malformed offers and unknown sessions are refused with what was wrong, and nothing is offered")
     func offerRefusals() async throws {
-        let setup = try await Setup.make(enrolling: "WS-0102")
+        let setup = try await OfferSetup.make(enrolling: "WS-0102")
         let token = try await setup.server.token("lena.wolf")
         let offers = setup.server.base + "/api/v1/offers"
         let cases: [(String, UInt, String)] = [
@@ -474,7 +389,7 @@ struct OfferTests {
     @Test("an offer refused because the directory cannot be reached is answered 503 and still recorded as offer.denied")
     func directoryUnreachable() async throws {
         // A cache of one entry: the helper's groups stay known, the machine's do not.
-        let setup = try await Setup.make(enrolling: "WS-0101", directoryExtra: "  cache: { ttl: 600s, size: 1 }")
+        let setup = try await OfferSetup.make(enrolling: "WS-0101", directoryExtra: "  cache: { ttl: 600s, size: 1 }")
         let server = setup.server
         let second = await setup.admin.run("agents", "token", "create", "--machine", "WS-0102")
         let enrolled = await ChildProcess.runAsync(
@@ -504,7 +419,7 @@ struct OfferTests {
 
     @Test("an operator follows at most 16 sessions' event streams at once; the 17th gets 429 until one ends")
     func eventStreamLimit() async throws {
-        let setup = try await Setup.make(enrolling: "WS-0101")
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let agent = try setup.startAgent()
         defer { agent.send(SIGTERM) }
         let server = setup.server
@@ -556,64 +471,6 @@ struct OfferTests {
         }
         #expect(again == 200)
         try await client.shutdown()
-    }
-
-    /// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine
-    /// enrolled, its agent's state in `state`.
-    struct Setup {
-        let server: RunningServer
-        let admin: AgentEnrollmentTests.CLI
-        let files: TemporaryDirectory
-        let policies: TemporaryDirectory
-        var state: String { files.path + "/agent" }
-
-        /// Starts `ora-agent run` for the enrolled machine, the person at it played by `consentScript`.
-        func startAgent(_ extraArguments: String...) throws -> ChildProcess {
-            try ChildProcess(
-                SourceTree.binary("ora-agent"),
-                arguments: [
-                    "run", "--consent", "command", "--consent-command", try OfferTests.consentScript(in: files),
-                    "--state-dir", state,
-                ] + extraArguments)
-        }
-
-        static func make(
-            enrolling machine: String, configuration: String = OfferTests.configuration,
-            policy: String = OfferTests.policy, directoryExtra: String = ""
-        ) async throws
-            -> Setup
-        {
-            let server = try await RunningServer(extra: configuration, directoryExtra: directoryExtra)
-            let ora = SourceTree.binary("ora")
-            let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: ora)
-            let policies = try TemporaryDirectory()
-            try policies.write(
-                "test.yaml", policy + "\n" + OfferTests.configuration.components(separatedBy: "agents:")[0])
-            let applied = await admin.run("policy", "apply", policies.path)
-            guard applied.status == 0 else { throw TestSetupError("policy apply: \(applied.standardError)") }
-            let setup = Setup(server: server, admin: admin, files: try TemporaryDirectory(), policies: policies)
-            let token = await admin.run("agents", "token", "create", "--machine", machine)
-            let enrolled = await ChildProcess.runAsync(
-                SourceTree.binary("ora-agent"),
-                arguments: [
-                    "enroll", "--server", server.base, "--token",
-                    token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", machine,
-                    "--state-dir", setup.state,
-                ])
-            guard enrolled.status == 0 else { throw TestSetupError("enroll \(machine): \(enrolled.standardError)") }
-            return setup
-        }
-    }
-
-    func waitUntilOnline(
-        _ machine: String, server: RunningServer, token: String, within: Duration = .seconds(20)
-    ) async throws {
-        for _ in 0..<(within.components.seconds * 10) {
-            let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
-            if answer.body.contains(#""name":"\#(machine)","online":true"#) { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestSetupError("\(machine) did not come online")
     }
 }
 

@@ -202,7 +202,7 @@ struct OperatorLoginTests {
     )
     func sessionsRevoked() async throws {
         let server = try await RunningServer(extra: Self.configuration)
-        let peter = try await AgentEnrollmentTests.CLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
+        let peter = try await OperatorCLI("peter.schmidt", server: server, ora: SourceTree.binary("ora"))
         let lenaFirst = try await server.token("lena.wolf")
         let lenaSecond = try await server.token("lena.wolf")
         let tom = try await server.token("tom.berger")
@@ -215,7 +215,7 @@ struct OperatorLoginTests {
         #expect(!listed.standardOutput.contains("ora_op_"), "tokens are never shown")
         let everyone = await peter.run("operators", "sessions")
         #expect(everyone.standardOutput.split(separator: "\n").count == 4)
-        let hannah = try await AgentEnrollmentTests.CLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
+        let hannah = try await OperatorCLI("hannah.fischer", server: server, ora: SourceTree.binary("ora"))
         let notAllowed = await hannah.run("operators", "sessions")
         #expect(notAllowed.status == 2)
         #expect(notAllowed.standardError.contains("only an administrator or auditor may list operator sessions"))

@@ -16,13 +16,12 @@ struct ReplicaTests {
         let (holder, front, agent, token, lena) = (
             replicas.holder, replicas.front, replicas.agent, replicas.token, replicas.lena
         )
-        let offers = OfferTests()
 
         // Offer, consent, control and the end, all through the replica without the agent.
         let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         #expect(offered.standardOutput.contains("accepted: you see the screen of ws-0201"), "\(offered.standardOutput)")
-        let id = offers.sessionID(in: offered.standardOutput)
+        let id = sessionID(in: offered.standardOutput)
         let granted = await lena.run("session", "control", id, "--wait")
         #expect(granted.status == 0, "\(granted.standardError)")
         #expect(granted.standardOutput.contains("control granted"), "\(granted.standardOutput)")
@@ -39,7 +38,7 @@ struct ReplicaTests {
         let ended = await lena.run("session", "end", id)
         #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
         #expect(
-            try offers.events(of: id, on: front) == [
+            try auditEvents(of: id, on: front) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                 "control.granted", "session.ended",
             ])
@@ -52,23 +51,23 @@ struct ReplicaTests {
         // The replica holding the agent crashes mid-session: the other one ends the session for it.
         let crashed = await lena.run("offer", "ws-0201", "--ticket", "INC0000001", "--wait")
         #expect(crashed.status == 0, "\(crashed.standardError)")
-        let orphan = offers.sessionID(in: crashed.standardOutput)
+        let orphan = sessionID(in: crashed.standardOutput)
         await holder.crash()
         // Its heartbeat stops; a minute later it no longer counts as running.
         _ = try holder.sql("UPDATE server_instances SET last_seen_at = now() - interval '1 minute'")
-        let gone = try await offers.session(orphan, on: front, token: token) { $0.state == .ended }
+        let gone = try await session(orphan, on: front, token: token) { $0.state == .ended }
         #expect(gone.endReason?.rawValue == "server_restart", "\(gone)")
         #expect(
             try front.sql(
                 "SELECT details->>'reason', details->>'last_state' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(orphan)'"
             ) == "server_restart|viewing")
-        #expect(try offers.events(of: orphan, on: front).last == "session.ended")
+        #expect(try auditEvents(of: orphan, on: front).last == "session.ended")
 
         // The agent comes back to the restarted replica; a revocation made on the other disconnects it at once.
         try await holder.start()
         // The agent has been backing off while its server was down.
-        try await offers.waitUntilOnline("ws-0201", server: front, token: token, within: .seconds(90))
-        let admin = try await AgentEnrollmentTests.CLI("peter.schmidt", server: front, ora: SourceTree.binary("ora"))
+        try await waitUntilOnline("ws-0201", server: front, token: token, within: .seconds(90))
+        let admin = try await OperatorCLI("peter.schmidt", server: front, ora: SourceTree.binary("ora"))
         #expect(await admin.run("agents", "revoke", "ws-0201").status == 0)
         let refused = await agent.exit()
         #expect(refused.status == 2)
@@ -85,7 +84,7 @@ struct ReplicaTests {
         let replicas = try await Replicas.make(enrolling: "WS-0202")
         let offered = await replicas.lena.run("offer", "ws-0202", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
-        let id = OfferTests().sessionID(in: offered.standardOutput)
+        let id = sessionID(in: offered.standardOutput)
 
         // The helper's browser follows the session's events through the replica without the agent.
         var request = HTTPClientRequest(url: replicas.front.base + "/api/v1/sessions/\(id)/events")
@@ -113,20 +112,20 @@ struct ReplicaTests {
     /// Two replicas: the agent of `machine` connects to the first, the one it enrolled with (`holder`); Lena Wolf
     /// uses the second (`front`), where the machine is seen online.
     struct Replicas {
-        let setup: OfferTests.Setup
+        let setup: OfferSetup
         let front: RunningServer
         let agent: ChildProcess
         let token: String
-        let lena: AgentEnrollmentTests.CLI
+        let lena: OperatorCLI
         var holder: RunningServer { setup.server }
 
         static func make(enrolling machine: String) async throws -> Replicas {
-            let setup = try await OfferTests.Setup.make(enrolling: machine)
-            let front = try await RunningServer(sharing: setup.server, extra: OfferTests.configuration)
+            let setup = try await OfferSetup.make(enrolling: machine)
+            let front = try await RunningServer(sharing: setup.server, extra: OfferFixtures.configuration)
             let agent = try setup.startAgent()
             let token = try await front.token("lena.wolf")
-            try await OfferTests().waitUntilOnline(machine.lowercased(), server: front, token: token)
-            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
+            try await waitUntilOnline(machine.lowercased(), server: front, token: token)
+            let lena = try await OperatorCLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
             return Replicas(setup: setup, front: front, agent: agent, token: token, lena: lena)
         }
     }

@@ -107,77 +107,6 @@ struct ScreenTests {
             shutil.rmtree(profile, ignore_errors=True)
         """
 
-    /// An Xvfb display with a blue root window and an `xev` window recording its input.
-    final class Desktop: @unchecked Sendable {
-        let display: String
-        private let server: ChildProcess
-        private let recorder: ChildProcess
-
-        init() async throws {
-            var chosen: (Int, ChildProcess)?
-            for _ in 0..<20 {
-                let number = Int.random(in: 100...899)
-                // A socket left by a killed server would look like this one ready before it listens.
-                guard !FileManager.default.fileExists(atPath: "/tmp/.X\(number)-lock"),
-                    !FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)")
-                else { continue }
-                let server = try ChildProcess(
-                    "/usr/bin/Xvfb",
-                    arguments: [":\(number)", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
-                for _ in 0..<100 {
-                    if !server.isRunning || FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") {
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                if server.isRunning, FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") {
-                    chosen = (number, server)
-                    break
-                }
-                server.send(SIGKILL)
-            }
-            guard let (number, server) = chosen else { throw TestSetupError("Xvfb did not start") }
-            display = ":\(number)"
-            self.server = server
-            let painted = await ChildProcess.runAsync(
-                "/usr/bin/xsetroot", arguments: ["-display", display, "-solid", "#3366cc"])
-            guard painted.status == 0 else { throw TestSetupError("xsetroot: \(painted.standardError)") }
-            recorder = try ChildProcess(
-                "/usr/bin/stdbuf",
-                arguments: ["-oL", "/usr/bin/xev", "-display", display, "-geometry", "100x100+200+120"])
-            for _ in 0..<100 where !recorder.standardOutputSoFar.contains("Expose event") {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            // Without its window on the screen, "no input arrived" would prove nothing.
-            guard recorder.standardOutputSoFar.contains("Expose event") else {
-                throw TestSetupError("the xev window did not appear on \(display)")
-            }
-        }
-
-        deinit {
-            recorder.send(SIGKILL)
-            server.send(SIGKILL)
-            // Killed, Xvfb leaves its lock and socket behind, and the display number would stay taken for good.
-            try? FileManager.default.removeItem(atPath: "/tmp/.X\(display.dropFirst())-lock")
-            try? FileManager.default.removeItem(atPath: "/tmp/.X11-unix/X\(display.dropFirst())")
-        }
-
-        /// Every key and button event the window has received so far, presses and releases, as xev names them.
-        var keyAndButtonEvents: [String] {
-            recorder.standardOutputSoFar.split(separator: "\n").filter {
-                $0.hasPrefix("KeyPress event") || $0.hasPrefix("KeyRelease event") || $0.hasPrefix("ButtonPress event")
-                    || $0.hasPrefix("ButtonRelease event")
-            }.map(String.init)
-        }
-
-        /// The key presses and button presses the window has received so far.
-        var inputs: [String] {
-            recorder.standardOutputSoFar.split(separator: "\n").filter {
-                $0.hasPrefix("KeyPress event") || $0.hasPrefix("ButtonPress event")
-            }.map(String.init)
-        }
-    }
-
     /// Runs the viewer against `port`.
     func viewer(_ action: String, port: Int, script: String) async throws -> String {
         try await python(script, "\(port)", action)
@@ -202,10 +131,9 @@ struct ScreenTests {
 
     @Test("the helper sees the desktop through ora connect; input reaches it only while the novice grants control")
     func viewAndControl() async throws {
-        let desktop = try await Desktop()
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0201")
+        let desktop = try await TestDesktop()
+        let setup = try await OfferSetup.make(enrolling: "WS-0201")
         let server = setup.server
-        let offers = OfferTests()
         let terminal = try await Tmux.start(
             "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(setup.state) --display \(desktop.display)"
         )
@@ -214,14 +142,14 @@ struct ScreenTests {
             let files = try TemporaryDirectory()
             let script = try files.write("viewer.py", Self.viewerScript)
             let lenaToken = try await server.token("lena.wolf")
-            try await offers.waitUntilOnline("ws-0201", server: server, token: lenaToken)
-            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+            try await waitUntilOnline("ws-0201", server: server, token: lenaToken)
+            let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
             let offered = await lena.run("offer", "ws-0201", "--control", "--ticket", "INC0000001")
             #expect(offered.status == 0, "\(offered.standardError)")
-            let id = offers.sessionID(in: offered.standardOutput)
+            let id = sessionID(in: offered.standardOutput)
             _ = try await terminal.waitFor("Allow? [y/N]")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
             // `ora connect` opens a local port for any VNC viewer.
             let port = try Network.freePort()
@@ -255,7 +183,7 @@ struct ScreenTests {
             #expect(await lena.run("session", "control", id).status == 0)
             _ = try await terminal.waitFor("asks to use your keyboard and mouse")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .controlling }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .controlling }
             _ = try await viewer("input", port: port, script: script)
             #expect(try await eventually { desktop.inputs.contains { $0.hasPrefix("KeyPress") } }, "\(desktop.inputs)")
             #expect(desktop.inputs.contains { $0.hasPrefix("ButtonPress") }, "\(desktop.inputs)")
@@ -263,7 +191,7 @@ struct ScreenTests {
             // The novice takes control back with ESC: input stops arriving again.
             _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
             try await terminal.type("Escape")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             let before = desktop.inputs.count
             _ = try await viewer("input", port: port, script: script)
             try await Task.sleep(for: .seconds(1))
@@ -356,7 +284,7 @@ struct ScreenTests {
     /// Makes xclip own `selection` on the desktop with `text`; it stays in the background as the owner until the
     /// desktop goes. Every descriptor above 2 is closed first and its output goes nowhere, so the owner left behind
     /// holds none of the test's pipes (nor the one by which Foundation learns that a child ended).
-    static func own(_ selection: String, on desktop: Desktop, text: String) async -> Bool {
+    static func own(_ selection: String, on desktop: TestDesktop, text: String) async -> Bool {
         let result = await ChildProcess.runAsync(
             "/usr/bin/perl",
             arguments: [
@@ -373,18 +301,18 @@ struct ScreenTests {
 
     @Test("the machine's clipboard never reaches a view-only helper, whoever owns it on the desktop")
     func clipboardNotShared() async throws {
-        let desktop = try await Desktop()
+        let desktop = try await TestDesktop()
         let offered = try await OfferedSession.make(desktop: desktop)
         defer { offered.stop() }
         let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
+        _ = try await session(id, on: server, token: hannah) { $0.state == .viewing }
         // Something secret is on the clipboard (and selected) before the helper looks...
         for selection in ["clipboard", "primary"] {
             #expect(await Self.own(selection, on: desktop, text: "secret-before-\(selection)"))
         }
         let files = try TemporaryDirectory()
         let script = try files.write("clipboard.py", Self.clipboardViewerScript)
-        let hannahCLI = try await AgentEnrollmentTests.CLI(
+        let hannahCLI = try await OperatorCLI(
             "hannah.fischer", server: server, ora: SourceTree.binary("ora"))
         let port = try Network.freePort()
         let connect = try ChildProcess(
@@ -437,10 +365,9 @@ struct ScreenTests {
 
     @Test("keys and buttons the helper holds down when the person takes control back are released on the desktop")
     func heldInputReleased() async throws {
-        let desktop = try await Desktop()
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0202")
+        let desktop = try await TestDesktop()
+        let setup = try await OfferSetup.make(enrolling: "WS-0202")
         let server = setup.server
-        let offers = OfferTests()
         let terminal = try await Tmux.start(
             "\(SourceTree.binary("ora-agent")) run --consent terminal --state-dir \(setup.state) --display \(desktop.display)"
         )
@@ -452,17 +379,17 @@ struct ScreenTests {
             let files = try TemporaryDirectory()
             let script = try files.write("holding.py", Self.holdingViewerScript)
             let lenaToken = try await server.token("lena.wolf")
-            try await offers.waitUntilOnline("ws-0202", server: server, token: lenaToken)
-            let lena = try await AgentEnrollmentTests.CLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+            try await waitUntilOnline("ws-0202", server: server, token: lenaToken)
+            let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
             let offered = await lena.run("offer", "ws-0202", "--control", "--ticket", "INC0000001")
-            let id = offers.sessionID(in: offered.standardOutput)
+            let id = sessionID(in: offered.standardOutput)
             _ = try await terminal.waitFor("Allow? [y/N]")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             #expect(await lena.run("session", "control", id).status == 0)
             _ = try await terminal.waitFor("asks to use your keyboard and mouse")
             try await terminal.type("y", "Enter")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .controlling }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .controlling }
 
             let port = try Network.freePort()
             let connect = try ChildProcess(
@@ -487,7 +414,7 @@ struct ScreenTests {
             // The person takes control back while Ctrl and the button are down.
             _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
             try await terminal.type("Escape")
-            _ = try await offers.session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             // The viewer is still connected and sends its next message: both are released, at once.
             try files.write("go", "")
             #expect(try await eventually { viewer.standardOutputSoFar.contains("refreshed") })
@@ -515,7 +442,7 @@ struct ScreenTests {
         let offered = try await OfferedSession.make()
         defer { offered.stop() }
         let (server, hannah, id) = (offered.server, offered.hannah, offered.id)
-        _ = try await OfferTests().session(id, on: server, token: hannah) { $0.state == .viewing }
+        _ = try await session(id, on: server, token: hannah) { $0.state == .viewing }
         let files = try TemporaryDirectory()
         let script = try files.write("browser.py", Self.browserScript)
 

@@ -99,8 +99,8 @@ struct TamperedServerTests {
 
     @Test("input sent before the person granted control never reaches the desktop; after their grant it does")
     func agentEnforcesControl() async throws {
-        let desktop = try await ScreenTests.Desktop()
-        let setup = try await OfferTests.Setup.make(enrolling: "WS-0101")
+        let desktop = try await TestDesktop()
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let files = try TemporaryDirectory()
         let script = try files.write("tampered.py", Self.script)
         let markers = files.path

@@ -1,16 +1,15 @@
-import Foundation
-import ORAClient
-import ORATestSupport
+public import Foundation
+public import ORAClient
 import Testing
 
 /// An `ora-server` process a test started, with its own database and a private slapd (or those of another server it
 /// runs beside), stopped with SIGTERM when released.
-final class RunningServer: @unchecked Sendable {
-    let services: TestServices
-    let directory: PrivateDirectory
-    let database: String
-    private(set) var process: ChildProcess
-    let base: String
+public final class RunningServer: @unchecked Sendable {
+    public let services: TestServices
+    public let directory: PrivateDirectory
+    public let database: String
+    public private(set) var process: ChildProcess
+    public let base: String
     private let configurationPath: String
     private let files: TemporaryDirectory
     /// Whether this server created the database (and drops it when released).
@@ -23,7 +22,7 @@ final class RunningServer: @unchecked Sendable {
     ///   - extra: settings appended to the configuration file.
     ///   - directoryExtra: settings added to its `directory` section (indented by two spaces).
     ///   - auditExtra: settings added to its `audit` section (indented by two spaces).
-    convenience init(extra: String = "", directoryExtra: String = "", auditExtra: String = "") async throws {
+    public convenience init(extra: String = "", directoryExtra: String = "", auditExtra: String = "") async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
             services: services, directory: try PrivateDirectory(), database: try services.createDatabase(prefix: "e2e"),
@@ -33,7 +32,7 @@ final class RunningServer: @unchecked Sendable {
     /// Starts a second replica on the same database and directory as `other`.
     /// - Parameter asServerRole: run with the login role that has only the `ora_server` role's rights (INSERT and
     ///   SELECT on the audit log), as a production server does, instead of the schema's owner.
-    convenience init(
+    public convenience init(
         sharing other: RunningServer,
         extra: String = "",
         directoryExtra: String = "",
@@ -97,7 +96,7 @@ final class RunningServer: @unchecked Sendable {
     }
 
     /// Sends SIGTERM and waits for the process to end.
-    func stop() async -> ChildProcess.Result {
+    public func stop() async -> ChildProcess.Result {
         process.send(SIGTERM)
         let result = await process.exit(within: .seconds(60))
         Self.checkStopped(result)
@@ -118,43 +117,43 @@ final class RunningServer: @unchecked Sendable {
     }
 
     /// Stops the server with SIGTERM and starts it again, with the same configuration and port.
-    func restart() async throws {
+    public func restart() async throws {
         _ = await stop()
         try await start()
     }
 
     /// Kills the server with SIGKILL, as a crash would: it does nothing more.
-    func crash() async {
+    public func crash() async {
         process.send(SIGKILL)
         _ = await process.exit()
     }
 
     /// Starts the stopped server again, with the same configuration and port.
-    func start() async throws {
+    public func start() async throws {
         process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", configurationPath])
         try await HTTP.waitUntilServing(base + "/healthz", process: process)
     }
 
     /// Whether `GET /api/v1/audit/verify`, asked as the auditor sara.klein, finds the audit chain intact; the
     /// answer's body otherwise.
-    func auditChainIntact() async throws -> (intact: Bool, body: String) {
+    public func auditChainIntact() async throws -> (intact: Bool, body: String) {
         let verified = try await HTTP.get(base + "/api/v1/audit/verify", token: try await token("sara.klein"))
         return (verified.json(Schemas.AuditVerificationReport.self)?.intact == true, verified.body)
     }
 
     /// Runs SQL in the server's database.
-    func sql(_ statement: String) throws -> String {
+    public func sql(_ statement: String) throws -> String {
         try services.sql(statement, database: database)
     }
 
     /// `POST /api/v1/login`.
-    func login(_ user: String, password: String = "ora-demo") async throws -> HTTP.Answer {
+    public func login(_ user: String, password: String = "ora-demo") async throws -> HTTP.Answer {
         let body = String(decoding: try JSONEncoder().encode(["user": user, "password": password]), as: UTF8.self)
         return try await HTTP.post(base + "/api/v1/login", json: body)
     }
 
     /// The bearer token of a successful login.
-    func token(_ user: String) async throws -> String {
+    public func token(_ user: String) async throws -> String {
         let answer = try await login(user)
         guard let token = answer.json(Schemas.LoginResult.self)?.token else {
             throw TestSetupError("login as \(user) failed: \(answer.body)")

@@ -1,28 +1,47 @@
 import AsyncHTTPClient
-import Foundation
+public import Foundation
 import NIOCore
 import NIOHTTP1
-import ORAClient
-import ORATestSupport
+public import ORAClient
 
 /// Writes ora-server configuration files for tests.
-struct ServerConfigurationFile {
-    var port: Int
-    var databaseName: String
-    var databasePort: Int
-    var ldapURI: String
-    var ldapBindDN: String
-    var ldapPasswordFile: String
-    var databasePasswordFile: String
-    var directoryExtra: String = ""
-    var databaseUser = "ora"
-    var auditSigningKeyFile: String? = nil
+public struct ServerConfigurationFile {
+    public var port: Int
+    public var databaseName: String
+    public var databasePort: Int
+    public var ldapURI: String
+    public var ldapBindDN: String
+    public var ldapPasswordFile: String
+    public var databasePasswordFile: String
+    public var directoryExtra: String = ""
+    public var databaseUser = "ora"
+    public var auditSigningKeyFile: String? = nil
     /// The audit journal's file (`audit.journal`).
-    var auditJournal: String? = nil
+    public var auditJournal: String? = nil
     /// Settings added to the `audit` section (indented by two spaces).
-    var auditExtra: String = ""
+    public var auditExtra: String = ""
 
-    var yaml: String {
+    public init(
+        port: Int, databaseName: String, databasePort: Int, ldapURI: String, ldapBindDN: String,
+        ldapPasswordFile: String, databasePasswordFile: String, directoryExtra: String = "",
+        databaseUser: String = "ora", auditSigningKeyFile: String? = nil, auditJournal: String? = nil,
+        auditExtra: String = ""
+    ) {
+        self.port = port
+        self.databaseName = databaseName
+        self.databasePort = databasePort
+        self.ldapURI = ldapURI
+        self.ldapBindDN = ldapBindDN
+        self.ldapPasswordFile = ldapPasswordFile
+        self.databasePasswordFile = databasePasswordFile
+        self.directoryExtra = directoryExtra
+        self.databaseUser = databaseUser
+        self.auditSigningKeyFile = auditSigningKeyFile
+        self.auditJournal = auditJournal
+        self.auditExtra = auditExtra
+    }
+
+    public var yaml: String {
         """
         listen:
           host: 127.0.0.1
@@ -57,35 +76,35 @@ struct ServerConfigurationFile {
 }
 
 /// HTTP requests against a server a test started.
-enum HTTP {
-    struct Answer {
-        var status: UInt
-        var body: String
-        var contentType: String?
-        var retryAfter: String? = nil
-        var contentSecurityPolicy: String? = nil
+public enum HTTP {
+    public struct Answer {
+        public var status: UInt
+        public var body: String
+        public var contentType: String?
+        public var retryAfter: String? = nil
+        public var contentSecurityPolicy: String? = nil
 
         /// The body as `type` of the API's document.
-        func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
+        public func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
             try JSONDecoder.oraAPI().decode(type, from: Data(body.utf8))
         }
 
         /// The body as `type`, or `nil` when it is not one.
-        func json<Value: Decodable>(_ type: Value.Type) -> Value? { try? decode(type) }
+        public func json<Value: Decodable>(_ type: Value.Type) -> Value? { try? decode(type) }
 
         /// The body in the API's one error shape, or `nil` when it is not in it.
-        var refusal: Schemas._Error? { json(Schemas._Error.self) }
+        public var refusal: Schemas._Error? { json(Schemas._Error.self) }
     }
 
-    static func get(_ url: String, token: String? = nil) async throws -> Answer {
+    public static func get(_ url: String, token: String? = nil) async throws -> Answer {
         try await send("GET", url, token: token)
     }
 
-    static func post(_ url: String, json: String? = nil, token: String? = nil) async throws -> Answer {
+    public static func post(_ url: String, json: String? = nil, token: String? = nil) async throws -> Answer {
         try await send("POST", url, body: json, token: token)
     }
 
-    static func send(
+    public static func send(
         _ method: String, _ url: String, body: String? = nil, token: String? = nil, headers: [String: String] = [:]
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
@@ -106,7 +125,7 @@ enum HTTP {
     }
 
     /// Waits until `url` answers at all, while `process` still runs; gives up after `attempts` tries.
-    static func waitUntilServing(_ url: String, process: ChildProcess, attempts: Int = 240) async throws {
+    public static func waitUntilServing(_ url: String, process: ChildProcess, attempts: Int = 240) async throws {
         for _ in 0..<attempts {
             guard process.isRunning else {
                 throw TestSetupError("ora-server exited before serving: \(process.standardErrorSoFar)")
@@ -119,17 +138,17 @@ enum HTTP {
 }
 
 /// The readiness document of `GET /readyz`.
-struct ReadinessDocument: Decodable {
-    struct Check: Decodable {
-        var ready: Bool
-        var error: String?
+public struct ReadinessDocument: Decodable {
+    public struct Check: Decodable {
+        public var ready: Bool
+        public var error: String?
     }
-    var status: String
-    var database: Check
-    var directory: Check
-    var warnings: [String]?
+    public var status: String
+    public var database: Check
+    public var directory: Check
+    public var warnings: [String]?
 
-    init(_ text: String) throws {
+    public init(_ text: String) throws {
         self = try JSONDecoder().decode(Self.self, from: Data(text.utf8))
     }
 }

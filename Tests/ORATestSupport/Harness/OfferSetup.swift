@@ -1,0 +1,150 @@
+public import Foundation
+public import ORAClient
+import OpenAPIRuntime
+
+/// The server settings, policy and person at the machine that tests of offers share.
+public enum OfferFixtures {
+    public static let configuration = """
+        roles:
+          administrators: ["cn=RA Admins,ou=Groups,dc=corp,dc=example"]
+          auditors: ["cn=Security,ou=Groups,dc=corp,dc=example"]
+        agents:
+          offers_per_machine_per_minute: 30
+        """
+
+    /// Tier 2 may control workstations, tier 1 only view them; no schedule, so the test runs at any hour.
+    public static let policy = """
+        policies:
+          - name: tier2-control-workstations
+            helpers: { groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"] }
+            targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
+            allow: control
+            require: { ticket: '^INC[0-9]{7}$' }
+            consent_timeout: 10s
+            max_duration: 1h
+          - name: tier1-view-workstations
+            helpers: { groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"] }
+            targets: { ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"] }
+            allow: view
+            consent_timeout: 10s
+        """
+
+    /// The person at the machine, played by a script: yes to tickets ending in 1, no to those ending in 2, no
+    /// answer to those ending in 3; control questions are answered with the content of `control-answer`.
+    public static func consentScript(in directory: TemporaryDirectory) throws -> String {
+        let path = try directory.write(
+            "consent.sh",
+            """
+            #!/bin/sh
+            input=$(cat)
+            printf '%s\\n' "$input" >> \(directory.path)/questions.log
+            case "$input" in
+              *'"question":"control"'*) cat \(directory.path)/control-answer; exit 0 ;;
+            esac
+            case "$input" in
+              *INC0000001*) echo yes ;;
+              *INC0000003*) sleep 60; echo yes ;;
+              *) echo no ;;
+            esac
+            """, permissions: 0o755)
+        try directory.write("control-answer", "yes\n", permissions: 0o644)
+        return path
+    }
+}
+
+/// What a test of offers starts from: a server with the test policy applied, an administrator, and one machine
+/// enrolled, its agent's state in `state`.
+public struct OfferSetup: Sendable {
+    public let server: RunningServer
+    public let admin: OperatorCLI
+    public let files: TemporaryDirectory
+    public let policies: TemporaryDirectory
+    public var state: String { files.path + "/agent" }
+
+    /// Starts `ora-agent run` for the enrolled machine, the person at it played by `consentScript`.
+    public func startAgent(_ extraArguments: String...) throws -> ChildProcess {
+        try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try OfferFixtures.consentScript(in: files),
+                "--state-dir", state,
+            ] + extraArguments)
+    }
+
+    public static func make(
+        enrolling machine: String, configuration: String = OfferFixtures.configuration,
+        policy: String = OfferFixtures.policy, directoryExtra: String = ""
+    ) async throws
+        -> OfferSetup
+    {
+        let server = try await RunningServer(extra: configuration, directoryExtra: directoryExtra)
+        let ora = SourceTree.binary("ora")
+        let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
+        let policies = try TemporaryDirectory()
+        try policies.write(
+            "test.yaml", policy + "\n" + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
+        let applied = await admin.run("policy", "apply", policies.path)
+        guard applied.status == 0 else { throw TestSetupError("policy apply: \(applied.standardError)") }
+        let setup = OfferSetup(server: server, admin: admin, files: try TemporaryDirectory(), policies: policies)
+        let token = await admin.run("agents", "token", "create", "--machine", machine)
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", server.base, "--token",
+                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", machine,
+                "--state-dir", setup.state,
+            ])
+        guard enrolled.status == 0 else { throw TestSetupError("enroll \(machine): \(enrolled.standardError)") }
+        return setup
+    }
+}
+
+/// Follows the session's event stream, at most `within`, until `condition` holds for its state; the stream is
+/// closed when this returns.
+public func session(
+    _ id: String, on server: RunningServer, token: String, within: Duration = .seconds(30),
+    until condition: @escaping @Sendable (Schemas.Session) -> Bool
+) async throws -> Schemas.Session {
+    let client = Client(server: URL(string: server.base)!, token: token, timeout: within)
+    return try await withThrowingTaskGroup(of: Schemas.Session?.self) { group in
+        group.addTask {
+            let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
+            for try await event in events.asDecodedServerSentEventsWithJSONData(
+                of: Schemas.Session.self, decoder: .oraAPI())
+            {
+                if let state = event.data, condition(state) { return state }
+            }
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let state = try await group.next() ?? nil else {
+            throw TestSetupError("session \(id) ended its event stream before reaching the expected state")
+        }
+        return state
+    }
+}
+
+/// The audit events of one session, in order.
+public func auditEvents(of id: String, on server: RunningServer) throws -> [String] {
+    try server.sql(
+        "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE session_id = '\(id)'"
+    ).split(separator: ",").map(String.init)
+}
+
+/// The session id `ora offer` printed on its first line.
+public func sessionID(in output: String) -> String {
+    let first = output.split(separator: "\n").first.map(String.init) ?? ""
+    return first.components(separatedBy: "session ").last ?? ""
+}
+
+/// Waits, at most `within`, until the machine's agent is online.
+public func waitUntilOnline(
+    _ machine: String, server: RunningServer, token: String, within: Duration = .seconds(20)
+) async throws {
+    for _ in 0..<(within.components.seconds * 10) {
+        let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
+        if answer.body.contains(#""name":"\#(machine)","online":true"#) { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw TestSetupError("\(machine) did not come online")
+}

@@ -1,0 +1,22 @@
+public import Foundation
+
+/// `ora` as one operator, logged in with the demo password, with a home of its own.
+public struct OperatorCLI: Sendable {
+    public let ora: String
+    public let environment: [String: String]
+    public let home: TemporaryDirectory
+
+    public init(_ user: String, server: RunningServer, ora: String) async throws {
+        home = try TemporaryDirectory()
+        self.ora = ora
+        environment = ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": server.base, "HOME": home.path]
+        let login = await ChildProcess.runAsync(
+            ora, arguments: ["login", "--user", user, "--password-stdin"], environment: environment,
+            standardInput: "ora-demo\n")
+        guard login.status == 0 else { throw TestSetupError("login as \(user): \(login.standardError)") }
+    }
+
+    public func run(_ arguments: String...) async -> ChildProcess.Result {
+        await ChildProcess.runAsync(ora, arguments: arguments, environment: environment)
+    }
+}

@@ -1,0 +1,4 @@
+public import ORAClient
+
+/// The API's types, as Docs/openapi.yaml names them.
+public typealias Schemas = Components.Schemas
