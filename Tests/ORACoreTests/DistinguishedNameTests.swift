@@ -109,6 +109,20 @@ struct DistinguishedNameTests {
         }
     }
 
+    @Test("a DN of 64 RDNs is read; one of 65 is refused, saying why")
+    func depth() throws {
+        let deepest = (1...64).map { "ou=level\($0)" }.joined(separator: ",")
+        #expect(try DistinguishedName(deepest).ancestors.count == 63)
+        #expect {
+            try DistinguishedName("cn=one more," + deepest)
+        } throws: { error in
+            (error as? DistinguishedNameError)?.reason == "more than 64 RDNs"
+        }
+        // Multi-valued RDNs count once.
+        #expect(try DistinguishedName("cn=a+uid=b," + deepest.split(separator: ",").dropFirst().joined(separator: ","))
+            .rdns.count == 64)
+    }
+
     @Test("the empty DN is the root")
     func empty() throws {
         let root = try DistinguishedName("")

@@ -25,8 +25,13 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
     /// The hash of `normalized`, computed once: DNs are looked up in sets and dictionaries on every decision.
     private let normalizedHash: Int
 
+    /// The most RDNs a DN may have. Directories nest a few levels deep; a DN deeper than this is refused, so that
+    /// one hostile name cannot make every decision about it walk hundreds of ancestors.
+    public static let maximumDepth = 64
+
     /// Parses `text`.
-    /// - Throws: `DistinguishedNameError` saying what is wrong and where.
+    /// - Throws: `DistinguishedNameError` saying what is wrong and where, also for a DN of more than
+    ///   `maximumDepth` RDNs.
     public init(_ text: String) throws(DistinguishedNameError) {
         var parser = DNParser(Array(text.unicodeScalars), text: text)
         let rdns = try parser.parse()
@@ -163,6 +168,9 @@ private struct DNParser {
                 index += 1
                 rdns.append(rdn)
                 rdn = []
+                guard rdns.count < DistinguishedName.maximumDepth else {
+                    throw fail("more than \(DistinguishedName.maximumDepth) RDNs")
+                }
             default:
                 throw fail("unexpected \"\(scalars[index])\" at position \(index + 1)")
             }
