@@ -46,13 +46,15 @@ struct APIClient {
     }
 }
 
-/// Prints `value` as one line of JSON, keys sorted, times as the server writes them.
+/// Prints `value` as one line of JSON, keys sorted, times as the server writes them (whole seconds, or microseconds
+/// when they have a fraction).
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .custom { date, encoder in
         var container = encoder.singleValueContainer()
-        try container.encode(RFC3339Transcoder.microseconds(date))
+        let whole = date.timeIntervalSince1970.rounded(.down) == date.timeIntervalSince1970
+        try container.encode(whole ? try RFC3339Transcoder().encode(date) : RFC3339Transcoder.microseconds(date))
     }
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
