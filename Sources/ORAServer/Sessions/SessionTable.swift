@@ -76,7 +76,7 @@ final class SessionTable: Sendable {
 
     /// Whether the session runs here, or ended here lately.
     func contains(_ id: UUID) -> Bool {
-        state.withLock { $0.sessions[id] != nil || $0.ended[id] != nil }
+        any(id) != nil
     }
 
     /// The session `id`, live or ended lately.
