@@ -98,7 +98,9 @@ public struct RFBClientStreamFilter: Sendable {
             messages += [255, 0, 0, 0] + Self.bigEndian(key) + Self.bigEndian(code)
         }
         if buttons != 0 {
-            messages += [5, 0, UInt8(pointer.x >> 8), UInt8(pointer.x & 0xff), UInt8(pointer.y >> 8), UInt8(pointer.y & 0xff)]
+            messages += [
+                5, 0, UInt8(pointer.x >> 8), UInt8(pointer.x & 0xff), UInt8(pointer.y >> 8), UInt8(pointer.y & 0xff),
+            ]
         }
         heldKeys.removeAll()
         heldExtendedKeys.removeAll()
@@ -126,6 +128,9 @@ public struct RFBClientStreamFilter: Sendable {
             break
         }
     }
+
+    /// The Extended Clipboard's "caps" action bit.
+    private static let extendedClipboardCapabilities: UInt32 = 0x0100_0000
 
     private static func word(_ bytes: [UInt8], at offset: Int) -> UInt32 {
         UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
@@ -189,7 +194,7 @@ public struct RFBClientStreamFilter: Sendable {
             guard header.count == 6 else { return nil }
             return (input, 0)
         case 6:  // ClientCutText: 3 padding bytes, a 32-bit length, then the text.
-            guard header.count == 8 else { return nil }
+            guard header.count >= 8 else { return nil }
             let raw = UInt32(header[4]) << 24 | UInt32(header[5]) << 16 | UInt32(header[6]) << 8 | UInt32(header[7])
             // The Extended Clipboard extension (which noVNC speaks) sends a negative length: its payload, 4 bytes
             // of flags and then the data, is -length bytes long.
@@ -199,7 +204,15 @@ public struct RFBClientStreamFilter: Sendable {
             guard length <= RFBLimits.maximumClientCutTextLength else {
                 throw .tooLong(messageType: 6, length: Int(raw))
             }
-            return (input, length)
+            guard signed < 0 else { return (input, length) }
+            // Extended: the flags decide. A viewer answers the desktop's capabilities with its own (the caps action
+            // bit, then one 4-byte size limit per format it names): that carries no clipboard content and is part
+            // of seeing the screen, so it passes and is not counted as input. Anything else moves a clipboard.
+            guard header.count == 12 else { return nil }
+            let flags = Self.word(header, at: 8)
+            let isCapabilities =
+                flags & Self.extendedClipboardCapabilities != 0 && length == 4 + 4 * (flags & 0xFFFF).nonzeroBitCount
+            return (input || isCapabilities, length - 4)
         case 150:  // EnableContinuousUpdates: a flag and a rectangle.
             return (true, 9)
         case 248:  // ClientFence: 3 padding bytes, 32-bit flags, an 8-bit length (at most 64), the payload.

@@ -125,17 +125,28 @@ struct RFBClientStreamFilterTests {
         }
     }
 
-    @Test("the Extended Clipboard's negative length: its payload is passed with control and dropped without")
+    @Test(
+        "the Extended Clipboard: the viewer's capabilities always pass, uncounted; clipboard content only with control"
+    )
     func extendedClipboard() throws {
-        // noVNC announces its clipboard capabilities: flags and formats, 8 bytes, as length -8.
-        let capabilities: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xF8, 0x01, 0x00, 0x00, 0x1F, 0, 0, 0x10, 0]
+        // noVNC answers the desktop's capabilities with its own: caps, request, peek, notify and provide for the text
+        // format, and the text format's size limit (0: none), 8 bytes in all, as length -8.
+        let capabilities: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xF8, 0x1F, 0x00, 0x00, 0x01, 0, 0, 0, 0]
+        // "Provide" with 4 bytes of (compressed) text.
+        let provide: [UInt8] = [6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xF8, 0x10, 0x00, 0x00, 0x01, 0x78, 0x9C, 0x01, 0x02]
+        // The caps bit, but more than the size limits after it: content in disguise.
+        let disguised: [UInt8] = [
+            6, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xF4, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0x41, 0x42, 0x43, 0x44,
+        ]
         var viewing = RFBClientStreamFilter()
         #expect(
-            try viewing.filter(Self.handshake + capabilities + Self.updateRequest) == Self.handshake
-                + Self.updateRequest)
-        #expect(viewing.droppedInputMessages == 1)
+            try viewing.filter(Self.handshake + capabilities + provide + disguised + Self.updateRequest)
+                == Self.handshake + capabilities + Self.updateRequest)
+        #expect(viewing.droppedInputMessages == 2)
         var controlling = RFBClientStreamFilter(controlGranted: true)
-        #expect(try controlling.filter(Self.handshake + capabilities) == Self.handshake + capabilities)
+        let all = capabilities + provide + disguised
+        #expect(try controlling.filter(Self.handshake + all) == Self.handshake + all)
+        #expect(controlling.droppedInputMessages == 0)
     }
 
     @Test("hostile streams are refused with what was wrong")
