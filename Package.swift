@@ -127,7 +127,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Resources/viewer")],
+            resources: [.copy("Resources/console")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -17,6 +17,11 @@ struct APIClient {
         api = Client(server: URL(string: server)!, token: token, timeout: timeout)
     }
 
+    /// The console's page of a session, for a browser.
+    func consolePage(ofSession id: String) -> String {
+        (server.hasSuffix("/") ? String(server.dropLast()) : server) + "/sessions/" + id.lowercased()
+    }
+
     /// Runs `operation` against the server.
     /// - Throws: on a refusal, the server's message (and one line per mistake) on standard error and exit 2 when
     ///   refused, 3 when unavailable, 1 otherwise; exit 3 when the server cannot be reached; exit 1 when its answer

@@ -63,6 +63,7 @@ extension ORACommand {
             print(
                 "offered \(session.mode) to \(session.machine), allowed by \(session.policies.joined(separator: ", ")) "
                     + "(policy version \(session.policyVersion)); session \(session.id.lowercased())")
+            print("watch it in the console: \(client.consolePage(ofSession: session.id))")
             guard wait else { return }
             let last = try await SessionEvents.follow(
                 session.id, client: client, until: { $0.state != .offered && $0.state != .awaitingConsent })
@@ -104,10 +105,10 @@ extension ORACommand.SessionCommand {
 
         func run() async throws {
             let id = try sessionID(id)
-            let session = try await authenticatedClient(options).call {
-                try await $0.getSession(path: .init(id: id)).ok.body.json
-            }
+            let client = try authenticatedClient(options)
+            let session = try await client.call { try await $0.getSession(path: .init(id: id)).ok.body.json }
             print("session:   \(session.id.lowercased())")
+            print("page:      \(client.consolePage(ofSession: session.id))")
             print("machine:   \(session.machine)")
             print("helper:    \(session.helper)")
             print("mode:      \(session.mode.rawValue)")

@@ -146,6 +146,12 @@ struct HostileViewerTests {
         #expect(refusedSite.status == 400, "\(refusedSite)")
         #expect(
             await Self.upgradeRequest(server.base + "/viewer/v1/screen?ticket=" + stolen, origin: "null").status == 400)
+        // Nor a page of another service on the same host: browsers count it as the same site, so its requests
+        // carry the console's cookie too.
+        let otherPort = "http://127.0.0.1:\(try Network.freePort())"
+        let refusedPort = await Self.upgradeRequest(
+            server.base + "/viewer/v1/screen?ticket=" + stolen, origin: otherPort)
+        #expect(refusedPort.status == 400, "\(refusedPort)")
         // A page of this server (the same host and port) is let through with it.
         let sameSite = await Self.upgradeRequest(
             server.base + "/viewer/v1/screen?ticket=" + stolen, origin: server.base.uppercased())

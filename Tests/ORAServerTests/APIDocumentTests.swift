@@ -10,9 +10,12 @@ struct APIDocumentTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// The routes the server serves that are not part of the JSON API: the viewer page and its files, for the
+    /// The routes the server serves that are not part of the JSON API: the console's page and its files, for the
     /// browser.
-    static let pages: Set<String> = ["GET /sessions/{id}/view", "GET /viewer/viewer.css", "GET /viewer/viewer.js"]
+    static let pages: Set<String> = [
+        "GET /", "GET /login", "GET /machines", "GET /sessions", "GET /sessions/{id}", "GET /sessions/{id}/view",
+        "GET /console/{version}/{file}",
+    ]
 
     static func configuration() throws -> ServerConfiguration {
         let text = """

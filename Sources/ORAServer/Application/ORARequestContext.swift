@@ -12,12 +12,15 @@ public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     /// The operator whose token authenticated the request, set by `OperatorAuthenticationMiddleware`.
     public var session: AuthenticatedSession?
+    /// Whether the token came from the console's cookie rather than an `Authorization` header.
+    public var authenticatedByCookie: Bool
 
     /// Creates the context for a request arriving on `source`'s channel.
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
         self.session = nil
+        self.authenticatedByCookie = false
     }
 
     /// The peer's IP address as text, for records and limits.

@@ -52,7 +52,7 @@ public enum ServerApplication {
         let screens: ScreenService
         let sessions: SessionRouting
         let readiness: ReadinessCheck
-        let viewer: ViewerPage
+        let console: ConsoleFiles
         let heartbeat: ServerInstanceHeartbeat
 
         init(configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
@@ -132,7 +132,7 @@ public enum ServerApplication {
             let sessions = SessionRouting(
                 intake: intake, broker: broker, links: links, bus: bus, store: replicas, clock: clock, logger: logger)
             let readiness = ReadinessCheck(database: probe, directory: directory)
-            let viewer = try ViewerPage.load()
+            let console = try ConsoleFiles.load()
             let heartbeat = ServerInstanceHeartbeat(
                 id: instance,
                 registry: ServerInstanceRegistry(client: postgres, logger: logger),
@@ -161,7 +161,7 @@ public enum ServerApplication {
             self.screens = screens
             self.sessions = sessions
             self.readiness = readiness
-            self.viewer = viewer
+            self.console = console
             self.heartbeat = heartbeat
         }
 
@@ -179,7 +179,7 @@ public enum ServerApplication {
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
                 sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
-            router.addViewerRoutes(page: viewer, novncPath: configuration.screen.novncPath)
+            router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }
     }
@@ -222,7 +222,7 @@ public enum ServerApplication {
         let (gateway, screens) = (components.gateway, components.screens)
         let router = components.router(configuration: configuration, metrics: metrics)
         let webSocketRouter = Router(context: ViewerSocketContext.self)
-        webSocketRouter.addScreenRoutes(screens: screens)
+        webSocketRouter.addScreenRoutes(screens: screens, names: configuration.agents.serverNames)
         let webSocketResponder = webSocketRouter.buildResponder()
         let openings = OpeningConnections(perAddress: openingsPerAddress)
         let relayListener = ScreenRelayListener(

@@ -74,6 +74,7 @@ public struct ConfigurationLoader: Sendable {
             }
             try section.rejectUnknownKeys()
         }
+        operators.browserNames = agents.serverNames
 
         var screen = ScreenSettings()
         if let node = settings.optional("screen") {

@@ -21,6 +21,9 @@ public final class OperatorService: Sendable {
         /// How often a session's account is checked again in the directory (exists, not locked or disabled); a
         /// session whose account fails the check is revoked.
         public var accountCheckInterval: Duration
+        /// The names browsers reach the console by (the server's names, `agents.server_names`): a request that the
+        /// console's cookie authenticates and that changes something must come from a page of one of them.
+        public var browserNames: [String]
 
         /// Creates settings.
         public init(
@@ -28,8 +31,10 @@ public final class OperatorService: Sendable {
             roles: RoleAssignments = RoleAssignments(),
             loginLimits: LoginRateLimiter.Limits = .init(),
             databaseTimeout: Duration = .seconds(5),
-            accountCheckInterval: Duration = .seconds(300)
+            accountCheckInterval: Duration = .seconds(300),
+            browserNames: [String] = ["localhost", "127.0.0.1", "::1"]
         ) {
+            self.browserNames = browserNames
             self.accountCheckInterval = accountCheckInterval
             self.databaseTimeout = databaseTimeout
             self.sessionLifetime = sessionLifetime

@@ -10,7 +10,7 @@ struct LoginRequest: Decodable {
 }
 
 extension Router where Context == ORARequestContext {
-    /// Adds `POST /api/v1/login`, `GET /api/v1/me` and `POST /api/v1/logout`.
+    /// Adds `POST /api/v1/login`, `POST /api/v1/login/browser`, `GET /api/v1/me` and `POST /api/v1/logout`.
     func addOperatorRoutes(service: OperatorService) {
         let api = group("api/v1")
         api.post("login") { request, context -> Response in
@@ -20,15 +20,34 @@ extension Router where Context == ORARequestContext {
                 user: body.user, password: body.password, sourceAddress: context.sourceAddress)
             return try Response.encodedJSON(result)
         }
+        // The console's login: the token goes into a cookie scripts cannot read, never into the answer. Only a page
+        // of this server may ask, so that another site cannot log a browser in under its own account.
+        api.post("login/browser") { request, context -> Response in
+            try OperatorAuthenticationMiddleware.requirePage(request, names: service.settings.browserNames)
+            let body = try await request.decodeJSON(
+                LoginRequest.self, context: context, expected: #"{"user": "…", "password": "…"}"#)
+            let result = try await service.login(
+                user: body.user, password: body.password, sourceAddress: context.sourceAddress)
+            var response = try Response.encodedJSON(BrowserLoginResult(result))
+            response.headers[.setCookie] = BrowserCredential.cookie(
+                token: result.token, expiresAt: result.expiresAt, now: Date(),
+                secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+            return response
+        }
         let authenticated = api.group().add(middleware: OperatorAuthenticationMiddleware(service: service))
         authenticated.get("me") { _, context -> Response in
             guard let session = context.session else { throw APIError.invalidToken }
             return try Response.encodedJSON(try await service.identity(of: session))
         }
-        authenticated.post("logout") { _, context -> Response in
+        authenticated.post("logout") { request, context -> Response in
             guard let session = context.session else { throw APIError.invalidToken }
             try await service.logout(session, sourceAddress: context.sourceAddress)
-            return Response(status: .noContent)
+            var response = Response(status: .noContent)
+            if context.authenticatedByCookie {
+                response.headers[.setCookie] = BrowserCredential.expiredCookie(
+                    secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+            }
+            return response
         }
 
         // Administrators see who is logged in, and end a session or all of an operator's at once.
@@ -126,7 +145,26 @@ struct OperatorSessionDocument: Encodable {
     }
 }
 
-/// Checks `Authorization: Bearer …` and puts the session into the context; 401 without a valid token.
+/// The answer to the console's login: who, and until when; the token itself stays in the cookie.
+struct BrowserLoginResult: Encodable {
+    var person: Operator
+    var expiresAt: Date
+
+    init(_ login: OperatorService.LoginResult) {
+        person = login.person
+        expiresAt = login.expiresAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case person = "operator"
+        case expiresAt = "expires_at"
+    }
+}
+
+/// Checks the operator's token and puts the session into the context; 401 without a valid one. The token comes
+/// from `Authorization: Bearer …` (the CLI, scripts) or from the console's cookie (`BrowserCredential`); a request
+/// that the cookie authenticates and that changes something must come from a page of this server, else 403
+/// `cross_site_request`.
 struct OperatorAuthenticationMiddleware: RouterMiddleware {
     typealias Context = ORARequestContext
     let service: OperatorService
@@ -136,13 +174,36 @@ struct OperatorAuthenticationMiddleware: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        let token: OperatorToken
+        var byCookie = false
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer ") else { throw APIError.invalidToken }
+            token = OperatorToken(value: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
+        } else if let value = BrowserCredential.token(in: request.headers[values: .cookie]) {
+            if ![.get, .head].contains(request.method) {
+                try Self.requirePage(request, names: service.settings.browserNames)
+            }
+            token = OperatorToken(value: value)
+            byCookie = true
+        } else {
             throw APIError.invalidToken
         }
-        let token = OperatorToken(value: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
         let session = try await service.session(for: token)
         var context = context
         context.session = session
+        context.authenticatedByCookie = byCookie
         return try await next(request, context)
+    }
+
+    /// Refuses (403 `cross_site_request`) a request that does not carry the `Origin` of a page of this server.
+    static func requirePage(_ request: Request, names: [String]) throws(APIError) {
+        guard let origin = request.headers[.origin],
+            BrowserOrigin.isPage(origin: origin, host: request.head.authority, names: names)
+        else {
+            throw APIError(
+                .forbidden, code: "cross_site_request",
+                message: "the request does not come from a page of this server (its Origin is "
+                    + (request.headers[.origin].map { "'\(AuditText.escaped($0))'" } ?? "missing") + ")")
+        }
     }
 }

@@ -83,6 +83,8 @@ public enum HTTP {
         public var contentType: String?
         public var retryAfter: String? = nil
         public var contentSecurityPolicy: String? = nil
+        /// Every header, by its name in lower case (the first value of each).
+        public var headers: [String: String] = [:]
 
         /// The body as `type` of the API's document.
         public func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
@@ -121,7 +123,9 @@ public enum HTTP {
             status: UInt(response.status.code), body: String(buffer: body),
             contentType: response.headers.first(name: "content-type"),
             retryAfter: response.headers.first(name: "retry-after"),
-            contentSecurityPolicy: response.headers.first(name: "content-security-policy"))
+            contentSecurityPolicy: response.headers.first(name: "content-security-policy"),
+            headers: Dictionary(
+                response.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first }))
     }
 
     /// Waits until `url` answers at all, while `process` still runs; gives up after `attempts` tries.

@@ -1,9 +1,9 @@
 import HTTPTypes
 import Hummingbird
 
-/// Serves noVNC's modules under `/novnc/` for the viewer page, and only those: noVNC's own pages (`vnc.html`,
-/// `vnc_lite.html`) are not served, since they would connect anywhere a link told them and run without ora's
-/// Content-Security-Policy; every file served carries that policy and `nosniff`.
+/// Serves noVNC's modules under `/novnc/` for the console's session page, and only those: noVNC's own pages
+/// (`vnc.html`, `vnc_lite.html`) are not served, since they would connect anywhere a link told them and run without
+/// ora's Content-Security-Policy; every file served carries that policy and `nosniff`.
 struct NoVNCFilesMiddleware<Context: RequestContext>: RouterMiddleware {
     let files: FileMiddleware<Context, LocalFileSystem>
 
@@ -11,7 +11,9 @@ struct NoVNCFilesMiddleware<Context: RequestContext>: RouterMiddleware {
         files = FileMiddleware(path, urlBasePath: "/novnc", searchForIndexHtml: false)
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws
         -> Response
     {
         let path = request.uri.path
@@ -21,7 +23,7 @@ struct NoVNCFilesMiddleware<Context: RequestContext>: RouterMiddleware {
             throw HTTPError(.notFound)
         }
         var response = try await files.handle(request, context: context, next: next)
-        response.headers[.contentSecurityPolicy] = ViewerPage.contentSecurityPolicy
+        response.headers[.contentSecurityPolicy] = ConsoleFiles.contentSecurityPolicy
         response.headers[.xContentTypeOptions] = "nosniff"
         return response
     }

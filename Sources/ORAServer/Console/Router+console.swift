@@ -1,0 +1,41 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension Router where Context == ORARequestContext {
+    /// The console's pages: one page for every address a person may open or bookmark; its script shows what the
+    /// address names.
+    static var consolePages: [RouterPath] {
+        ["/", "login", "machines", "sessions", "sessions/:id", "sessions/:id/view"]
+    }
+
+    /// Adds the console: its page at each of `consolePages`, its files under `/console/{version}/`, and noVNC's
+    /// files under `/novnc/` from `novncPath`.
+    func addConsoleRoutes(files: ConsoleFiles, novncPath: String) {
+        add(middleware: NoVNCFilesMiddleware(path: novncPath))
+        for path in Self.consolePages {
+            get(path) { _, context -> Response in
+                // A session's page only for a session id: anything else is not a page of this server.
+                if context.parameters.get("id") != nil { _ = try context.sessionID() }
+                return Self.file(files.page, type: "text/html; charset=utf-8", cache: "no-store")
+            }
+        }
+        get("console/:version/:file") { _, context -> Response in
+            guard context.parameters.get("version") == files.version,
+                let name = context.parameters.get("file"), let file = files.assets[name]
+            else { throw HTTPError(.notFound) }
+            return Self.file(file.body, type: file.contentType, cache: "public, max-age=31536000, immutable")
+        }
+    }
+
+    private static func file(_ body: ByteBuffer, type: String, cache: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.cacheControl] = cache
+        headers[.contentSecurityPolicy] = ConsoleFiles.contentSecurityPolicy
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+    }
+}

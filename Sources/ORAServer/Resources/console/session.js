@@ -1,0 +1,183 @@
+// A session's page: the state in a banner that cannot be mistaken, the screen through noVNC, and the helper's
+// actions. The state follows the session's event stream; the screen opens while the session lets the helper see it
+// and closes when it does not.
+import RFB from '/novnc/core/rfb.js';
+import { api, follow } from './api.js';
+import { describeState, formatTime, relative, template } from './format.js';
+
+const seeing = ['viewing', 'control_requested', 'controlling'];
+
+/** Shows the session `match[1]` in `main`. */
+export function show(main, shell, match) {
+  const id = match[1].toLowerCase();
+  main.append(template('session-page'));
+  const page = main.querySelector('section.session');
+  const part = (selector) => page.querySelector(selector);
+  const screen = part('.screen');
+  const confirm = main.querySelector('dialog.confirm-end');
+  const streams = new AbortController();
+  let session = null;
+  let rfb = null;
+  let opening = false;
+  // Set when the screen closed unexpectedly: it is opened again only when the helper asks.
+  let dropped = false;
+  let stopped = false;
+
+  function problem(text) {
+    part('.problem').textContent = text;
+  }
+
+  function update(next) {
+    session = next;
+    const me = shell.me.operator.account;
+    const [title, sentence] = describeState(next, me);
+    page.dataset.state = next.state;
+    part('.state').textContent = title;
+    part('.detail').textContent = sentence;
+    part('.machine').textContent = next.machine;
+    confirm.querySelector('.machine').textContent = next.machine;
+    part('.helper').textContent = next.helper === me ? 'you (' + me + ')' : next.helper;
+    part('.ticket').textContent = next.ticket || '—';
+    part('.reason').textContent = next.reason || '—';
+    showDeadline();
+    document.title = next.machine + ' — ' + title + ' — ora';
+
+    const controlling = next.state === 'controlling';
+    const request = part('.request-control');
+    request.disabled = !(next.state === 'viewing' && next.mode === 'control');
+    request.title = next.mode === 'control' ? '' : 'This session was offered for viewing only';
+    part('.ctrl-alt-del').hidden = !controlling;
+    part('.clipboard').hidden = !controlling;
+    part('.end').disabled = next.state === 'ended';
+    part('.next').hidden = next.state !== 'ended';
+    if (rfb) rfb.viewOnly = !controlling;
+
+    if (seeing.includes(next.state)) {
+      if (!rfb && !opening && !dropped) openScreen();
+    } else {
+      closeScreen();
+      part('.reconnect').hidden = true;
+      if (next.state === 'ended') problem('');
+    }
+  }
+
+  function showDeadline() {
+    const deadline = session && session.state !== 'ended' && session.deadline;
+    part('.deadline').textContent = deadline
+      ? formatTime(session.deadline) + ' (' + relative(session.deadline) + ')' : '—';
+  }
+
+  async function openScreen() {
+    opening = true;
+    problem('');
+    part('.reconnect').hidden = true;
+    try {
+      const ticket = await api('POST', '/sessions/' + id + '/screen');
+      if (stopped || !session || !seeing.includes(session.state)) return;
+      const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+      const connection = new RFB(screen, scheme + location.host + ticket.path, { wsProtocols: ['binary'] });
+      rfb = connection;
+      connection.viewOnly = session.state !== 'controlling';
+      connection.scaleViewport = part('.scale').checked;
+      connection.addEventListener('connect', () => {
+        page.dataset.screen = 'connected';
+        problem('');
+      });
+      connection.addEventListener('securityfailure', (event) => {
+        problem('The machine refused the screen connection: ' + (event.detail.reason || 'no reason given') + '.');
+      });
+      connection.addEventListener('clipboard', (event) => {
+        if (session && session.state === 'controlling') part('#clipboard-text').value = event.detail.text;
+      });
+      connection.addEventListener('disconnect', (event) => {
+        if (rfb === connection) rfb = null;
+        page.dataset.screen = 'closed';
+        if (stopped || !session || !seeing.includes(session.state)) return;
+        dropped = true;
+        part('.reconnect').hidden = false;
+        problem(event.detail.clean
+          ? 'The machine closed the screen: its display could not be shown. The session goes on; you can try again.'
+          : 'The screen connection was lost. The session goes on; reconnect to see the screen again.');
+      });
+    } catch (refusal) {
+      dropped = true;
+      part('.reconnect').hidden = false;
+      problem('The screen cannot be shown: ' + refusal.message);
+    } finally {
+      opening = false;
+    }
+  }
+
+  function closeScreen() {
+    if (!rfb) return;
+    const connection = rfb;
+    rfb = null;
+    connection.disconnect();
+    page.dataset.screen = 'closed';
+  }
+
+  part('.reconnect').addEventListener('click', () => {
+    dropped = false;
+    if (session && seeing.includes(session.state) && !rfb && !opening) openScreen();
+  });
+  part('.request-control').addEventListener('click', async (event) => {
+    event.target.disabled = true;
+    try {
+      update(await api('POST', '/sessions/' + id + '/control'));
+    } catch (refusal) {
+      problem(refusal.message);
+      event.target.disabled = false;
+    }
+  });
+  part('.ctrl-alt-del').addEventListener('click', () => {
+    if (rfb && session.state === 'controlling') rfb.sendCtrlAltDel();
+  });
+  part('.paste').addEventListener('click', () => {
+    if (rfb && session.state === 'controlling') rfb.clipboardPasteFrom(part('#clipboard-text').value);
+  });
+  part('.scale').addEventListener('change', (event) => {
+    if (rfb) rfb.scaleViewport = event.target.checked;
+  });
+  part('.fullscreen').addEventListener('click', () => {
+    screen.requestFullscreen().catch(() => problem('This browser did not allow full screen.'));
+  });
+  part('.end').addEventListener('click', () => confirm.showModal());
+  confirm.querySelector('.cancel').addEventListener('click', () => confirm.close());
+  confirm.querySelector('form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    confirm.close();
+    try {
+      update(await api('DELETE', '/sessions/' + id));
+    } catch (refusal) {
+      problem(refusal.message);
+    }
+  });
+
+  async function watch() {
+    while (!stopped) {
+      try {
+        await follow('/sessions/' + id + '/events', update, streams.signal);
+      } catch (refusal) {
+        if (stopped) return;
+        if (refusal.status) {
+          page.dataset.state = 'unavailable';
+          part('.state').textContent = refusal.status === 404 ? 'No such session' : 'The session cannot be shown';
+          part('.detail').textContent = refusal.message;
+          part('.next').hidden = false;
+          return;
+        }
+      }
+      if (stopped || (session && session.state === 'ended')) return;
+      // The stream closed while the session runs (a server restarting): follow it again shortly.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+  watch();
+  const clock = setInterval(showDeadline, 1000);
+  return () => {
+    stopped = true;
+    streams.abort();
+    clearInterval(clock);
+    closeScreen();
+  };
+}

@@ -1,0 +1,210 @@
+"""Drives the console in Debian's headless Chromium through Playwright, as the people who use it would.
+
+    console.py helpdesk BASE SHOTS    a helper's whole task: log in, find a machine, offer, see the screen, request
+                                      control, end with confirmation; then a tier 1 helper sees only viewing
+    console.py cross-site BASE EVIL   a page of another origin (EVIL, on another port of the same host) tries to use
+                                      the operator's cookie
+
+Prints one JSON object with what the pages showed; the Swift tests assert on it and on the audit log. Screenshots
+(1280x800) go to SHOTS.
+"""
+import io
+import json
+import sys
+import time
+
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+PASSWORD = "ora-demo"
+
+
+def launch(playwright):
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(30000)
+    return browser, page
+
+
+def log_in(page, base, user):
+    page.goto(base + "/")
+    page.fill("#login-user", user)
+    page.fill("#login-password", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#bar:not([hidden])")
+
+
+def wait_until(page, expression, seconds=30):
+    """Polls `expression` in the page until it is true. (Playwright's wait_for_function compiles its predicate with
+    eval, which the console's Content-Security-Policy forbids, as it should.)"""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if page.evaluate(expression):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the page never satisfied: " + expression + "; it shows: " + page.inner_text("body"))
+
+
+def canvas_pixel(page, x, y):
+    return page.evaluate(
+        """([x, y]) => { const c = document.querySelector('.screen canvas');
+        if (!c || !c.width) return null; return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data); }""",
+        [x, y])
+
+
+def helpdesk(base, shots):
+    result = {"alerts": []}
+    with sync_playwright() as playwright:
+        browser, page = launch_and_remember(playwright)
+        page.on("dialog", lambda dialog: (result["alerts"].append(dialog.message), dialog.dismiss()))
+        page.goto(base + "/")
+        page.wait_for_selector("#login-user")
+        result["login_address"] = page.url
+        page.screenshot(path=shots + "/login.png")
+        page.fill("#login-user", "lena.wolf")
+        page.fill("#login-password", "wrong")
+        page.click("form button[type=submit]")
+        page.wait_for_selector(".login .error:not(:empty)")
+        result["wrong_password"] = page.text_content(".login .error")
+        page.fill("#login-password", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_selector("tr[data-machine='ws-0101'] .status.online")
+        result["who"] = page.text_content("#who")
+        result["cookie_readable"] = page.evaluate("document.cookie")
+        result["storage"] = page.evaluate("JSON.stringify([localStorage.length, sessionStorage.length])")
+        page.fill("#machine-search", "ws-01")
+        result["found"] = page.eval_on_selector_all("tbody tr", "rows => rows.map(r => r.dataset.machine)")
+        result["access"] = page.text_content("tr[data-machine='ws-0101'] details summary")
+        page.click("tr[data-machine='ws-0101'] details summary")
+        result["explanation"] = page.text_content("tr[data-machine='ws-0101'] details p")
+        page.screenshot(path=shots + "/machines.png")
+
+        page.click("button[aria-label='Offer help to ws-0101']")
+        page.wait_for_selector("dialog.offer[open]")
+        result["offer_policy"] = page.text_content("dialog.offer .policy")
+        page.check("dialog.offer input[value=control]")
+        page.fill("#offer-ticket", "bad ticket")
+        page.click("dialog.offer button[type=submit]")
+        page.wait_for_selector("dialog.offer .error:not(:empty)")
+        result["offer_refused"] = page.text_content("dialog.offer .error")
+        page.fill("#offer-ticket", "INC0000001")
+        page.fill("#offer-reason", "<img src=x onerror=alert(1)> printer queue")
+        page.screenshot(path=shots + "/offer.png")
+        page.click("dialog.offer button[type=submit]")
+        page.wait_for_url("**/sessions/*")
+        result["session_address"] = page.url
+        page.wait_for_selector("section.session[data-state=viewing]")
+        page.wait_for_selector("section.session[data-screen=connected]")
+        wait_until(page, """(() => { const c = document.querySelector('.screen canvas');
+            if (!c || !c.width) return false; const p = c.getContext('2d').getImageData(10, 10, 1, 1).data; return p[3] === 255 && p[0] !== 40; })()""")
+        result["viewing_banner"] = page.text_content(".banner").split()
+        result["reason_shown"] = page.text_content(".facts .reason")
+        result["images_on_page"] = page.eval_on_selector_all("main img", "images => images.length")
+        result["root_pixel"] = canvas_pixel(page, 10, 10)
+        # What the person sees: the page as the browser composes it, the desktop inside the frame.
+        box = page.locator(".screen canvas").bounding_box()
+        for _ in range(50):
+            # The compositor may show the canvas a moment after it was drawn.
+            shot = Image.open(io.BytesIO(page.screenshot(path=shots + "/session-viewing.png"))).convert("RGB")
+            seen = shot.getpixel((int(box["x"]) + 10, int(box["y"]) + 10))
+            if seen != (40, 40, 40):
+                break
+            time.sleep(0.2)
+        result["seen_pixel"] = list(seen)
+        result["ctrl_alt_del_while_viewing"] = page.is_visible(".ctrl-alt-del")
+
+        page.click(".request-control")
+        page.wait_for_selector("section.session[data-state=controlling]")
+        result["control_banner"] = page.text_content(".banner .state")
+        result["ctrl_alt_del_while_controlling"] = page.is_visible(".ctrl-alt-del")
+        result["frame_colour"] = page.eval_on_selector(".screen", "s => getComputedStyle(s).borderTopColor")
+        page.screenshot(path=shots + "/session-control.png")
+
+        page.click(".actions .end")
+        page.wait_for_selector("dialog.confirm-end[open]")
+        page.screenshot(path=shots + "/session-end.png")
+        page.click("dialog.confirm-end button[type=submit]")
+        page.wait_for_selector("section.session[data-state=ended]")
+        result["ended_banner"] = " ".join(page.text_content(".banner").split())
+        result["screen_after_end"] = page.is_visible(".screen")
+        page.screenshot(path=shots + "/session-ended.png")
+
+        page.click("#bar a[data-section=sessions]")
+        page.wait_for_selector("tbody tr[data-state=ended]")
+        result["my_sessions"] = [cell.strip() for cell in page.inner_text("tbody tr").split("\t")]
+        page.screenshot(path=shots + "/sessions.png")
+
+        page.click("#logout")
+        page.wait_for_selector("#login-user")
+        result["after_logout"] = page.text_content("#notice")
+        result["me_after_logout"] = page.evaluate("fetch('/api/v1/me').then(r => r.status)")
+
+        # A tier 1 helper may only view: the same machine offers no control.
+        log_in(page, base, "hannah.fischer")
+        page.wait_for_selector("tr[data-machine='ws-0101']")
+        result["tier1_access"] = page.text_content("tr[data-machine='ws-0101'] details summary")
+        page.click("button[aria-label='Offer help to ws-0101']")
+        result["tier1_control_choice"] = page.is_enabled("dialog.offer input[value=control]")
+        browser.close()
+    print(json.dumps(result))
+
+
+def cross_site(base, evil):
+    """The operator is logged in on `base`; a page on `evil` (same host, another port) tries its credential."""
+    result = {}
+    with sync_playwright() as playwright:
+        browser, page = launch_and_remember(playwright)
+        log_in(page, base, "lena.wolf")
+        statuses = []
+        page.on("response", lambda response: statuses.append(
+            [response.request.method, response.url.replace(base, ""), response.status]))
+        page.goto(evil + "/")
+        result["attempts"] = page.evaluate("""async (base) => {
+            const tries = {};
+            const attempt = async (name, call) => {
+                try { const r = await call(); tries[name] = 'read:' + r.status; }
+                catch (error) { tries[name] = 'blocked'; }
+            };
+            await attempt('read_me', () => fetch(base + '/api/v1/me', { credentials: 'include' }));
+            await attempt('offer', () => fetch(base + '/api/v1/offers', { method: 'POST', credentials: 'include',
+                mode: 'no-cors', headers: { 'Content-Type': 'text/plain' },
+                body: JSON.stringify({ machine: 'ws-0101', mode: 'control', ticket: 'INC0000001' }) }));
+            await attempt('logout', () => fetch(base + '/api/v1/logout', { method: 'POST', credentials: 'include',
+                mode: 'no-cors' }));
+            await attempt('login', () => fetch(base + '/api/v1/login/browser', { method: 'POST',
+                credentials: 'include', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' },
+                body: JSON.stringify({ user: 'omar.haddad', password: 'ora-demo' }) }));
+            return tries;
+        }""", base)
+        result["server_answers"] = statuses
+        page.goto(base + "/machines")
+        page.wait_for_selector("tr[data-machine='ws-0101']")
+        result["still_logged_in"] = page.text_content("#who")
+        browser.close()
+    print(json.dumps(result))
+
+
+PAGES = []
+
+
+def launch_and_remember(playwright):
+    browser, page = launch(playwright)
+    PAGES.append(page)
+    return browser, page
+
+
+if __name__ == "__main__":
+    flow = sys.argv[1]
+    flows = {"helpdesk": helpdesk, "cross-site": cross_site}
+    if flow not in flows:
+        sys.exit("unknown flow " + flow)
+    try:
+        flows[flow](*sys.argv[2:])
+    except Exception:
+        # What the page showed when the flow failed, to tell a slow machine from a wrong page.
+        for page in PAGES:
+            try:
+                sys.stderr.write("the page at %s shows:\n%s\n" % (page.url, page.inner_text("body")))
+            except Exception as error:
+                sys.stderr.write("the page could not be read: %s\n" % error)
+        raise

@@ -1,0 +1,227 @@
+import Foundation
+import ORAClient
+import ORATestSupport
+import Testing
+
+/// The console in Debian's headless Chromium (Playwright, `Tests/Browser/console.py`), against the real server,
+/// agent, desktop, directory and database: what each person sees, and what another site cannot do.
+@Suite("The console in a browser", .serialized)
+struct ConsoleTests {
+    /// A server with WS-0101 enrolled and online, its agent showing a test desktop; the person at it accepts.
+    struct Machine {
+        let desktop: TestDesktop
+        let setup: OfferSetup
+        let agent: ChildProcess
+        var server: RunningServer { setup.server }
+
+        static func make() async throws -> Machine {
+            let desktop = try await TestDesktop()
+            let setup = try await OfferSetup.make(enrolling: "WS-0101")
+            let agent = try setup.startAgent("--display", desktop.display)
+            try await waitUntilOnline("ws-0101", server: setup.server, token: try await setup.server.token("lena.wolf"))
+            return Machine(desktop: desktop, setup: setup, agent: agent)
+        }
+
+        func stop() {
+            agent.send(SIGKILL)
+        }
+    }
+
+    /// Runs a flow of `console.py` and reads the JSON it prints.
+    static func browse(_ flow: String, _ arguments: String...) async throws -> [String: Any] {
+        guard let python = ProcessInfo.processInfo.environment["ORA_TEST_PYTHON"] else {
+            throw TestSetupError("ORA_TEST_PYTHON is not set; run the tests with Deploy/dev/test")
+        }
+        let script = SourceTree.root + "/Tests/Browser/console.py"
+        let result = await ChildProcess.runAsync(python, arguments: [script, flow] + arguments)
+        guard result.status == 0 else { throw TestSetupError("console.py \(flow) failed: \(result.standardError)") }
+        let last = result.standardOutput.split(separator: "\n").last.map(String.init) ?? ""
+        return try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(last)")
+    }
+
+    @Test("a helper logs in, finds the machine, offers help, sees the screen, gets control and ends with confirmation")
+    func helpdesk() async throws {
+        let machine = try await Machine.make()
+        defer { machine.stop() }
+        let server = machine.server
+        // The pages' screenshots; Docs/Console.md shows them (ORA_SCREENSHOTS=Docs/images/console keeps them).
+        let temporary = try TemporaryDirectory()
+        let shots = ProcessInfo.processInfo.environment["ORA_SCREENSHOTS"] ?? temporary.path
+        let shown = try await Self.browse("helpdesk", server.base, shots)
+
+        #expect(shown["alerts"] as? [String] == [], "a text from elsewhere ran as a script")
+        #expect(shown["login_address"] as? String == server.base + "/")
+        #expect((shown["wrong_password"] as? String)?.isEmpty == false, "\(shown)")
+        #expect(shown["who"] as? String == "Lena Wolf (lena.wolf)")
+        #expect(shown["cookie_readable"] as? String == "", "the credential is readable by scripts")
+        #expect(shown["storage"] as? String == "[0,0]", "the page keeps something in web storage")
+        #expect(shown["found"] as? [String] == ["ws-0101"])
+        #expect(shown["access"] as? String == "See and control")
+        #expect((shown["explanation"] as? String)?.contains("tier2-control-workstations") == true, "\(shown)")
+        #expect((shown["offer_policy"] as? String)?.hasPrefix("Policy: ") == true)
+        #expect((shown["offer_refused"] as? String)?.contains("ticket") == true, "\(shown)")
+        #expect((shown["session_address"] as? String)?.hasPrefix(server.base + "/sessions/") == true)
+        #expect((shown["viewing_banner"] as? [String])?.first == "Viewing", "\(shown)")
+        #expect(shown["reason_shown"] as? String == "<img src=x onerror=alert(1)> printer queue")
+        #expect(shown["images_on_page"] as? Int == 0)
+        #expect(shown["root_pixel"] as? [Int] == [0x33, 0x66, 0xcc, 255], "the desktop's pixels are not on the canvas")
+        #expect(shown["seen_pixel"] as? [Int] == [0x33, 0x66, 0xcc], "the page does not show the desktop")
+        #expect(shown["ctrl_alt_del_while_viewing"] as? Bool == false)
+        #expect(shown["control_banner"] as? String == "You have control")
+        #expect(shown["ctrl_alt_del_while_controlling"] as? Bool == true)
+        #expect(shown["frame_colour"] as? String == "rgb(185, 61, 7)")
+        #expect(shown["ended_banner"] as? String == "Session ended You ended it.")
+        #expect(shown["screen_after_end"] as? Bool == false)
+        let mine = try #require(shown["my_sessions"] as? [String], "\(shown)")
+        #expect(mine.first == "ws-0101" && mine.dropFirst().first == "Session ended You ended it.", "\(mine)")
+        #expect(shown["after_logout"] as? String == "You logged out.")
+        #expect(shown["me_after_logout"] as? Int == 401)
+        #expect(shown["tier1_access"] as? String == "See the screen")
+        #expect(shown["tier1_control_choice"] as? Bool == false)
+
+        // The audit log tells the same story as the page.
+        let address = try #require(shown["session_address"] as? String)
+        let id = String(address.split(separator: "/").last ?? "")
+        let events = try auditEvents(of: id, on: server)
+        #expect(
+            events == [
+                "offer.requested", "offer.delivered", "consent.granted", "session.started", "screen.opened",
+                "control.requested", "control.granted", "session.ended", "screen.closed",
+            ], "\(events)")
+        for name in ["login", "machines", "offer", "session-viewing", "session-control", "session-end", "sessions"] {
+            #expect(FileManager.default.fileExists(atPath: shots + "/\(name).png"), "\(name).png")
+        }
+    }
+
+    @Test("a page of another origin on the same host can neither read nor use the operator's cookie")
+    func crossSite() async throws {
+        let machine = try await Machine.make()
+        defer { machine.stop() }
+        let server = machine.server
+        let evilFiles = try TemporaryDirectory()
+        _ = try evilFiles.write("index.html", "<!DOCTYPE html><title>another site</title>", permissions: 0o644)
+        let port = try Network.freePort()
+        let evil = try ChildProcess(
+            "/usr/bin/python3",
+            arguments: ["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", evilFiles.path])
+        defer { evil.send(SIGKILL) }
+        var serving = false
+        for _ in 0..<100 where !serving {
+            serving = (try? await HTTP.get("http://127.0.0.1:\(port)/"))?.status == 200
+            if !serving { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(serving, "the other site never served its page")
+        let shown = try await Self.browse("cross-site", server.base, "http://127.0.0.1:\(port)")
+
+        let attempts = try #require(shown["attempts"] as? [String: String], "\(shown)")
+        #expect(attempts["read_me"] == "blocked", "the other page read an answer: \(attempts)")
+        let answers = try #require(shown["server_answers"] as? [[Any]])
+        func status(_ method: String, _ path: String) -> Int? {
+            answers.first { $0[0] as? String == method && $0[1] as? String == path }?[2] as? Int
+        }
+        #expect(status("POST", "/api/v1/offers") == 403, "\(answers)")
+        #expect(status("POST", "/api/v1/logout") == 403, "\(answers)")
+        #expect(status("POST", "/api/v1/login/browser") == 403, "\(answers)")
+        #expect(
+            shown["still_logged_in"] as? String == "Lena Wolf (lena.wolf)", "the other page logged the operator out")
+        let offers = try server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'")
+        #expect(offers == "0", "the other page offered help")
+    }
+
+    @Test("the console's page is never cached and names its files by version; they are cached, the rest is not served")
+    func files() async throws {
+        let server = try await RunningServer()
+        for path in ["/", "/login", "/machines", "/sessions", "/sessions/\(UUID().uuidString.lowercased())"] {
+            let page = try await HTTP.get(server.base + path)
+            #expect(page.status == 200 && page.contentType == "text/html; charset=utf-8", "\(path)")
+            #expect(page.headers["cache-control"] == "no-store", "\(path)")
+            #expect(page.contentSecurityPolicy?.contains("script-src 'self';") == true, "\(path)")
+            #expect(page.headers["x-frame-options"] == "DENY")
+        }
+        #expect(try await HTTP.get(server.base + "/sessions/not-a-session").status == 404)
+        let page = try await HTTP.get(server.base + "/")
+        let script = try #require(page.body.firstMatch(of: /src="(\/console\/[0-9a-f]{16}\/)app\.js"/)?.1)
+        let module = try await HTTP.get(server.base + script + "app.js")
+        #expect(module.status == 200 && module.contentType == "text/javascript; charset=utf-8")
+        #expect(module.headers["cache-control"] == "public, max-age=31536000, immutable")
+        #expect(try await HTTP.get(server.base + script + "console.css").contentType == "text/css; charset=utf-8")
+        #expect(try await HTTP.get(server.base + script + "index.html").status == 404)
+        #expect(try await HTTP.get(server.base + "/console/0000000000000000/app.js").status == 404)
+
+        let novnc = try await HTTP.get(server.base + "/novnc/core/rfb.js")
+        #expect(novnc.status == 200)
+        #expect(novnc.contentSecurityPolicy?.contains("default-src 'none'") == true, "\(novnc)")
+        // noVNC's own pages, which connect wherever a link says and have no policy, are not served.
+        for page in ["/novnc/vnc.html", "/novnc/vnc_lite.html", "/novnc/VNC.HTML", "/novnc/"] {
+            #expect(try await HTTP.get(server.base + page).status == 404, "\(page)")
+        }
+        // Sent as written (an HTTP client would fold the dots away before the server saw them).
+        let port = try #require(URL(string: server.base)?.port)
+        for path in ["/novnc/../../../etc/passwd", "/console/\(script.split(separator: "/")[1])/../../etc/passwd"] {
+            let escape = try await RelayPort.exchange(
+                port: port, send: "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            #expect(escape.hasPrefix("HTTP/1.1 4"), "\(escape.prefix(200))")
+            #expect(!escape.contains("root:"))
+        }
+    }
+
+    @Test(
+        "the console's cookie: scripts cannot read it, only this server's pages may log in or change anything with it")
+    func cookie() async throws {
+        let server = try await RunningServer()
+        let base = server.base
+        let origin = base
+        let elsewhere = "http://127.0.0.1:\(try Network.freePort())"
+        let credentials = #"{"user": "lena.wolf", "password": "ora-demo"}"#
+        func login(origin: String?) async throws -> HTTP.Answer {
+            try await HTTP.send(
+                "POST", base + "/api/v1/login/browser", body: credentials,
+                headers: origin.map { ["Origin": $0] } ?? [:])
+        }
+        for wrong in [nil, elsewhere, "null", base + "/page"] {
+            let refused = try await login(origin: wrong)
+            #expect(
+                refused.status == 403 && refused.refusal?.error == "cross_site_request", "\(String(describing: wrong))")
+            #expect(refused.headers["set-cookie"] == nil)
+        }
+        let answer = try await login(origin: origin)
+        #expect(answer.status == 200, "\(answer.body)")
+        #expect(!answer.body.contains("ora_op_"), "the token is in the answer")
+        #expect(answer.json(Schemas.BrowserLoginResult.self)?._operator.account == "lena.wolf")
+        let setCookie = try #require(answer.headers["set-cookie"])
+        let cookie = try #require(setCookie.firstMatch(of: /^ora_session=(ora_op_[A-Za-z0-9_-]{43});/)?.1)
+        for attribute in ["Path=/", "HttpOnly", "SameSite=Strict"] {
+            #expect(setCookie.contains("; \(attribute)"), "\(setCookie)")
+        }
+        #expect(!setCookie.contains("Secure"), "over plain HTTP a Secure cookie would be dropped")
+        let withCookie = ["Cookie": "ora_session=\(cookie)"]
+
+        // Reading needs no Origin; changing does.
+        let me = try await HTTP.send("GET", base + "/api/v1/me", headers: withCookie)
+        #expect(me.json(Schemas.Identity.self)?._operator.account == "lena.wolf")
+        let offer = #"{"machine": "ws-0101", "mode": "view"}"#
+        for wrong in [nil, elsewhere] {
+            var headers = withCookie
+            headers["Origin"] = wrong
+            let refused = try await HTTP.send("POST", base + "/api/v1/offers", body: offer, headers: headers)
+            #expect(refused.status == 403 && refused.refusal?.error == "cross_site_request", "\(refused.body)")
+        }
+        // From the server's own page the request is the operator's (here: no such machine is enrolled).
+        let sameSite = try await HTTP.send(
+            "POST", base + "/api/v1/offers", body: offer, headers: withCookie.merging(["Origin": origin]) { $1 })
+        #expect(sameSite.refusal?.error == "unknown_machine", "\(sameSite.body)")
+        // A bearer token is not a browser's credential: no Origin is needed with it.
+        let token = try await server.token("lena.wolf")
+        #expect(
+            try await HTTP.post(base + "/api/v1/offers", json: offer, token: token).refusal?.error == "unknown_machine")
+
+        // Logging out ends the session and tells the browser to forget the cookie.
+        let refusedLogout = try await HTTP.send("POST", base + "/api/v1/logout", headers: withCookie)
+        #expect(refusedLogout.status == 403)
+        let logout = try await HTTP.send(
+            "POST", base + "/api/v1/logout", headers: withCookie.merging(["Origin": origin]) { $1 })
+        #expect(logout.status == 204)
+        #expect(logout.headers["set-cookie"]?.hasPrefix("ora_session=; Path=/; Max-Age=0") == true, "\(logout)")
+        #expect(try await HTTP.send("GET", base + "/api/v1/me", headers: withCookie).status == 401)
+    }
+}
