@@ -110,6 +110,39 @@ public struct OperatorSessionStore: Sendable {
         return revoked
     }
 
+    /// Stores a single-use login link for the live session `session`, whose code hashes to `codeHash`, that opens
+    /// `target` until `expiresAt`; links that expired a while ago are removed on the way.
+    public func createLoginLink(
+        codeHash: [UInt8], session: UUID, target: String, expiresAt: Date
+    ) async throws {
+        let hash = ByteBuffer(bytes: codeHash)
+        try await client.query(
+            "DELETE FROM login_links WHERE expires_at < now() - interval '1 hour'", logger: logger)
+        try await client.query(
+            """
+            INSERT INTO login_links (code_hash, session_id, target, expires_at)
+            VALUES (\(hash), \(session), \(target), \(expiresAt))
+            """,
+            logger: logger)
+    }
+
+    /// Uses up the login link whose code hashes to `codeHash`: it is removed whatever follows, so it works once.
+    /// - Returns: the live session that made it and the page it opens; nil when there is no such link, it expired,
+    ///   or its session has ended since.
+    public func redeemLoginLink(codeHash: [UInt8]) async throws -> (session: Session, target: String)? {
+        let hash = ByteBuffer(bytes: codeHash)
+        let rows = try await client.query(
+            """
+            DELETE FROM login_links WHERE code_hash = \(hash)
+            RETURNING session_id, target, expires_at > now()
+            """,
+            logger: logger)
+        var found: (UUID, String)?
+        for try await (id, target, live) in rows.decode((UUID, String, Bool).self) where live { found = (id, target) }
+        guard let (id, target) = found, let session = try await liveSession(id: id) else { return nil }
+        return (session, target)
+    }
+
     /// Revokes the session of `token`.
     /// - Returns: whether a live session was revoked.
     @discardableResult

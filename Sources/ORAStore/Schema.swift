@@ -393,5 +393,26 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 10,
+            name: "one-time login links that open the console from the command line",
+            statements: [
+                """
+                CREATE TABLE login_links (
+                    code_hash bytea PRIMARY KEY CHECK (octet_length(code_hash) = 32),
+                    session_id uuid NOT NULL,
+                    target text NOT NULL CHECK (length(target) <= 200),
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    expires_at timestamptz NOT NULL
+                )
+                """,
+                "CREATE INDEX login_links_expires_at ON login_links (expires_at)",
+                """
+                COMMENT ON TABLE login_links IS
+                    'single-use links that log a browser in as the operator session that made them; SHA-256 only'
+                """,
+                "GRANT SELECT, INSERT, DELETE ON login_links TO ora_server",
+            ]
+        ),
     ]
 }

@@ -10,7 +10,7 @@ struct ORACommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Login.self, WhoAmI.self, Logout.self, Status.self, Machines.self, OfferCommand.self, Sessions.self,
-            SessionCommand.self, Connect.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self,
+            SessionCommand.self, Connect.self, Open.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self,
             OperatorsCommand.self,
         ]
     )

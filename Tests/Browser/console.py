@@ -4,6 +4,7 @@
                                       control, end with confirmation; then a tier 1 helper sees only viewing
     console.py cross-site BASE EVIL   a page of another origin (EVIL, on another port of the same host) tries to use
                                       the operator's cookie
+    console.py login-link LINK        opens a one-time login link of `ora open`, then the same link again
 
 Prints one JSON object with what the pages showed; the Swift tests assert on it and on the audit log. Screenshots
 (1280x800) go to SHOTS.
@@ -184,6 +185,27 @@ def cross_site(base, evil):
     print(json.dumps(result))
 
 
+def login_link(link):
+    """Opens a login link from `ora open`, then the same link again, as a person who kept it would."""
+    result = {}
+    with sync_playwright() as playwright:
+        browser, page = launch_and_remember(playwright)
+        page.goto(link)
+        page.wait_for_selector("#bar:not([hidden])")
+        page.wait_for_selector("section.session .state:not(:empty)")
+        result["address"] = page.url
+        result["who"] = page.text_content("#who")
+        result["state"] = page.text_content("section.session .state")
+        second = browser.new_page()
+        PAGES.append(second)
+        second.goto(link)
+        second.wait_for_selector("#login-user")
+        result["second_address"] = second.url
+        result["second_notice"] = second.text_content("#notice")
+        browser.close()
+    print(json.dumps(result))
+
+
 PAGES = []
 
 
@@ -195,7 +217,7 @@ def launch_and_remember(playwright):
 
 if __name__ == "__main__":
     flow = sys.argv[1]
-    flows = {"helpdesk": helpdesk, "cross-site": cross_site}
+    flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link}
     if flow not in flows:
         sys.exit("unknown flow " + flow)
     try:

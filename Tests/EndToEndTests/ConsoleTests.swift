@@ -224,4 +224,56 @@ struct ConsoleTests {
         #expect(logout.headers["set-cookie"]?.hasPrefix("ora_session=; Path=/; Max-Age=0") == true, "\(logout)")
         #expect(try await HTTP.send("GET", base + "/api/v1/me", headers: withCookie).status == 401)
     }
+
+    @Test("ora open: a one-time link logs the browser in on the session's page; used, expired or refused, it fails")
+    func loginLink() async throws {
+        let server = try await RunningServer()
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let id = UUID().uuidString.lowercased()
+        let opened = await lena.run("open", id, "--print")
+        #expect(opened.status == 0, "\(opened.standardError)")
+        let link = try #require(opened.standardOutput.split(separator: "\n").last.map(String.init))
+        #expect(link.hasPrefix(server.base + "/login/link#ora_link_"), "\(opened.standardOutput)")
+        #expect(await lena.run("open", "not-a-session").status == 64)
+
+        let shown = try await Self.browse("login-link", link)
+        #expect(shown["address"] as? String == server.base + "/sessions/\(id)", "the code stayed in the address")
+        #expect(shown["who"] as? String == "Lena Wolf (lena.wolf)")
+        #expect(shown["state"] as? String == "No such session")
+        #expect(shown["second_address"] as? String == server.base + "/login")
+        #expect((shown["second_notice"] as? String)?.contains("was used already") == true, "\(shown)")
+        #expect(
+            try server.sql(
+                "SELECT details->>'from_session' IS NOT NULL FROM audit_events "
+                    + "WHERE event = 'operator.login' AND details->>'method' = 'link'") == "t")
+
+        // The API: a link opens a console page and nothing else, only from a page of this server, once.
+        let token = try await server.token("lena.wolf")
+        let links = server.base + "/api/v1/login/links"
+        let elsewhere = try await HTTP.post(links, json: #"{"target": "https://evil.example/"}"#, token: token)
+        #expect(elsewhere.status == 400 && elsewhere.refusal?.error == "invalid_request")
+        let made = try await HTTP.post(links, json: "{}", token: token)
+        #expect(made.status == 201, "\(made.body)")
+        let path = try #require(made.json(Schemas.LoginLink.self)?.path)
+        let code = String(path.dropFirst("/login/link#".count))
+        let use = #"{"code": "\#(code)"}"#
+        let foreign = try await HTTP.send(
+            "POST", server.base + "/api/v1/login/link", body: use, headers: ["Origin": "http://127.0.0.1:1"])
+        #expect(foreign.status == 403, "a page of another origin used the link")
+        let used = try await HTTP.send(
+            "POST", server.base + "/api/v1/login/link", body: use, headers: ["Origin": server.base])
+        #expect(used.status == 200, "\(used.body)")
+        #expect(used.json(Schemas.BrowserLoginResult.self)?.target == "/")
+        #expect(used.headers["set-cookie"]?.hasPrefix("ora_session=ora_op_") == true)
+        let again = try await HTTP.send(
+            "POST", server.base + "/api/v1/login/link", body: use, headers: ["Origin": server.base])
+        #expect(again.status == 401 && again.refusal?.error == "invalid_login_link")
+        // A link of a session that has ended since does not log anyone in.
+        let late = try #require(try await HTTP.post(links, json: "{}", token: token).json(Schemas.LoginLink.self))
+        #expect(try await HTTP.post(server.base + "/api/v1/logout", token: token).status == 204)
+        let ended = try await HTTP.send(
+            "POST", server.base + "/api/v1/login/link",
+            body: #"{"code": "\#(late.path.dropFirst("/login/link#".count))"}"#, headers: ["Origin": server.base])
+        #expect(ended.refusal?.error == "invalid_login_link")
+    }
 }

@@ -188,7 +188,8 @@ struct LoginNameTests {
         "names that can be nobody's are refused before anything is asked",
         arguments: [
             "", "   ", "\u{A0}", String(repeating: "a", count: 257), String(repeating: "x", count: 20_000),
-            "lena\u{0}wolf", "lena\r\nwolf", "lena.wolf\n", "\tlena.wolf", "lena\u{1B}[31m", "\u{202E}flow.anel", "lena\u{200B}.wolf",
+            "lena\u{0}wolf", "lena\r\nwolf", "lena.wolf\n", "\tlena.wolf", "lena\u{1B}[31m", "\u{202E}flow.anel",
+            "lena\u{200B}.wolf",
             "lena\u{2066}.wolf",
         ])
     func refused(typed: String) {
@@ -211,8 +212,9 @@ struct RefusalSamplerTests {
     func sampling() {
         var sampler = RefusalSampler(perMinute: 3)
         let first = (0..<10).map { sampler.sample(from: "192.0.2.1", now: start + .seconds($0)) }
-        #expect(first == [.record(suppressedBefore: 0)] + Array(repeating: .record(suppressedBefore: 0), count: 2)
-            + Array(repeating: .suppress, count: 7))
+        #expect(
+            first == [.record(suppressedBefore: 0)] + Array(repeating: .record(suppressedBefore: 0), count: 2)
+                + Array(repeating: .suppress, count: 7))
         #expect(sampler.sample(from: "192.0.2.2", now: start + .seconds(10)) == .record(suppressedBefore: 0))
         #expect(sampler.sample(from: "192.0.2.1", now: start + .seconds(61)) == .record(suppressedBefore: 7))
     }
@@ -228,5 +230,30 @@ struct RefusalSamplerTests {
         }
         // Forgotten windows' counts went out with later refusals; at most the last hundred sources' are still held.
         #expect(reported >= 900 && reported <= 1_000, "\(reported)")
+    }
+}
+
+@Suite("Login link codes")
+struct LoginLinkCodeTests {
+    @Test("a code is the prefix and 256 random bits; only its hash is kept; an operator token is not one")
+    func shape() {
+        let code = LoginLinkCode.generate()
+        #expect(code.value.hasPrefix("ora_link_") && code.isWellFormed)
+        #expect(code.hash.count == 32 && code.hash != LoginLinkCode.generate().hash)
+        #expect(!LoginLinkCode(value: OperatorToken.generate().value).isWellFormed)
+        #expect(!LoginLinkCode(value: code.value + "x").isWellFormed)
+    }
+
+    @Test(
+        "a link opens a console page and nothing else",
+        arguments: [
+            ("/", true), ("/machines", true), ("/sessions", true),
+            ("/sessions/5b0fa3c4-1d2e-4f60-8a9b-0c1d2e3f4a5b", true),
+            ("", false), ("/sessions/x", false), ("//evil.example/", false), ("https://evil.example/", false),
+            ("/machines?x=1", false), ("/api/v1/logout", false),
+            ("/sessions/5b0fa3c4-1d2e-4f60-8a9b-0c1d2e3f4a5b/x", false),
+        ])
+    func pages(path: String, allowed: Bool) {
+        #expect(LoginLinkCode.isConsolePage(path) == allowed)
     }
 }

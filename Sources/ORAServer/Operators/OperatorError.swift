@@ -14,6 +14,8 @@ public enum OperatorError: ServiceError, Equatable {
     case tooManyAttempts(retryAfterSeconds: Int)
     /// Only an operator with one of these roles may do `action`.
     case requiresRole([OperatorRole], action: String)
+    /// A login link that is unknown, used already, expired, or whose session has ended.
+    case invalidLoginLink
     /// No live operator session has this id.
     case unknownOperatorSession(UUID)
     /// The operator's DN, as stored, is not a DN.
@@ -32,6 +34,7 @@ public enum OperatorError: ServiceError, Equatable {
         case .notLoggedIn: "invalid_token"
         case .tooManyAttempts: "too_many_attempts"
         case .requiresRole: "forbidden"
+        case .invalidLoginLink: "invalid_login_link"
         case .unknownOperatorSession: "unknown_operator_session"
         case .invalidOperatorDN: "invalid_operator"
         case .directory(let error): error.code
@@ -48,6 +51,8 @@ public enum OperatorError: ServiceError, Equatable {
         case .tooManyAttempts(let seconds): "too many failed logins; try again in \(seconds) seconds"
         case .requiresRole(let roles, let action):
             "only an \(roles.sorted().map(\.rawValue).joined(separator: " or ")) may \(action)"
+        case .invalidLoginLink:
+            "this login link is unknown, was used already or has expired (links work once, for a minute); run ora open again"
         case .unknownOperatorSession(let id): "no live operator session \(id.uuidString.lowercased())"
         case .invalidOperatorDN: "the operator's DN is not valid"
         case .directory(let error): error.message
@@ -59,7 +64,7 @@ public enum OperatorError: ServiceError, Equatable {
     public var kind: ServiceErrorKind {
         switch self {
         case .invalidRequest: .invalid
-        case .invalidCredentials: .unauthenticated
+        case .invalidCredentials, .invalidLoginLink: .unauthenticated
         case .notLoggedIn: .notLoggedIn
         case .tooManyAttempts(let seconds): .limited(retryAfter: .seconds(seconds))
         case .requiresRole: .forbidden

@@ -79,13 +79,13 @@ public final class OperatorService: Sendable {
 
     let settings: Settings
     private let directory: DirectoryClient
-    private let store: OperatorSessionStore
+    let store: OperatorSessionStore
     private let audit: AuditWriter
     private let journal: AuditJournal
-    private let logger: Logger
+    let logger: Logger
     private let limiter: Mutex<LoginRateLimiter>
     private let refusals = Mutex(RefusalSampler(perMinute: OperatorService.limitedLoginsRecordedPerMinute))
-    private let clock: ServerClock
+    let clock: ServerClock
     private let policyRoles: @Sendable () -> RoleAssignments
 
     /// Creates the service.

@@ -34,7 +34,27 @@ extension Router where Context == ORARequestContext {
                 secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
             return response
         }
+        // A login link from `ora open`, used once by the console's page at /login/link.
+        api.post("login/link") { request, context -> Response in
+            try OperatorAuthenticationMiddleware.requirePage(request, names: service.settings.browserNames)
+            let body = try await request.decodeJSON(LoginLinkRequest.self, context: context, expected: #"{"code"}"#)
+            let (result, target) = try await service.redeemLoginLink(
+                LoginLinkCode(value: body.code), sourceAddress: context.sourceAddress)
+            var response = try Response.encodedJSON(BrowserLoginResult(result, target: target))
+            response.headers[.setCookie] = BrowserCredential.cookie(
+                token: result.token, expiresAt: result.expiresAt, now: Date(),
+                secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+            return response
+        }
         let authenticated = api.group().add(middleware: OperatorAuthenticationMiddleware(service: service))
+        authenticated.post("login/links") { request, context -> Response in
+            guard let session = context.session else { throw APIError.invalidToken }
+            let body = try await request.decodeJSON(
+                LoginLinksRequest.self, context: context, expected: #"{"target": "/sessions/…"} (optional: {})"#)
+            let link = try await service.makeLoginLink(for: session, target: body.target ?? "/")
+            return try Response.encodedJSON(
+                LoginLinkDocument(path: "/login/link#" + link.code.value, expiresAt: link.expiresAt), status: .created)
+        }
         authenticated.get("me") { _, context -> Response in
             guard let session = context.session else { throw APIError.invalidToken }
             return try Response.encodedJSON(try await service.identity(of: session))
@@ -145,18 +165,43 @@ struct OperatorSessionDocument: Encodable {
     }
 }
 
-/// The answer to the console's login: who, and until when; the token itself stays in the cookie.
+/// The answer to the console's login: who, and until when; the token itself stays in the cookie. After a login
+/// link, also the page it opens.
 struct BrowserLoginResult: Encodable {
     var person: Operator
     var expiresAt: Date
+    var target: String?
 
-    init(_ login: OperatorService.LoginResult) {
+    init(_ login: OperatorService.LoginResult, target: String? = nil) {
         person = login.person
         expiresAt = login.expiresAt
+        self.target = target
     }
 
     enum CodingKeys: String, CodingKey {
         case person = "operator"
+        case expiresAt = "expires_at"
+        case target
+    }
+}
+
+/// The body of `POST /api/v1/login/links`.
+struct LoginLinksRequest: Decodable {
+    var target: String?
+}
+
+/// The body of `POST /api/v1/login/link`.
+struct LoginLinkRequest: Decodable {
+    var code: String
+}
+
+/// A login link as `POST /api/v1/login/links` answers it.
+struct LoginLinkDocument: Encodable {
+    var path: String
+    var expiresAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case path
         case expiresAt = "expires_at"
     }
 }

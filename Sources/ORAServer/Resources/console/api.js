@@ -45,7 +45,7 @@ export async function api(method, path, body) {
   } catch {
     throw new ApiError(0, 'unreachable', 'The server cannot be reached. Check your connection and try again.');
   }
-  if (response.status === 401 && path !== '/login/browser') {
+  if (response.status === 401 && !path.startsWith('/login/')) {
     for (const listener of loggedOutListeners) listener();
   }
   if (!response.ok) throw await refusal(response);

@@ -88,10 +88,19 @@ document.addEventListener('click', (event) => {
 });
 window.addEventListener('popstate', route);
 
+/** Uses a one-time login link (`ora open`): its code is in the address's fragment, which no server ever saw. */
+async function useLoginLink() {
+  const code = location.hash.slice(1);
+  history.replaceState(null, '', '/login');
+  const answer = await api('POST', '/login/link', { code });
+  history.replaceState(null, '', answer.target || '/machines');
+}
+
 try {
+  if (location.pathname === '/login/link') await useLoginLink();
   loggedIn(await api('GET', '/me'));
 } catch (error) {
   me = null;
   route();
-  if (error.status !== 401) shell.notify(error.message);
+  if (error.status !== 401 || error.code === 'invalid_login_link') shell.notify(error.message);
 }
