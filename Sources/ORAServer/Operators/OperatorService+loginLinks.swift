@@ -52,33 +52,10 @@ extension OperatorService {
             throw .databaseUnavailable
         }
         guard let (origin, target) = found else { throw .invalidLoginLink }
-        let person = origin.person
-        let token = OperatorToken.generate()
         let expiresAt = min(origin.expiresAt, clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval))
-        try await record(
-            AuditEvent(
-                .operatorLogin, time: clock.timestamp, actor: .operator(dn: person.dn, account: person.account),
-                source: sourceAddress, outcome: .success,
-                details: [
-                    "display_name": .string(person.displayName),
-                    "expires_at": .string(AuditTimestamp(expiresAt).description),
-                    "method": .string("link"),
-                    "from_session": .string(origin.id.uuidString.lowercased()),
-                ]))
-        do {
-            try await withTimeout(settings.databaseTimeout) { [store] in
-                try await store.createSession(
-                    token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt)
-            }
-        } catch {
-            logger.error(
-                "could not store an operator session",
-                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-            throw .databaseUnavailable
-        }
-        logger.info(
-            "operator logged in with a login link",
-            metadata: ["operator.dn": "\(person.dn)", "source.address": "\(sourceAddress)"])
-        return (LoginResult(token: token.value, expiresAt: expiresAt, person: person), target)
+        let login = try await startSession(
+            for: origin.person, until: expiresAt, from: sourceAddress,
+            details: ["method": .string("link"), "from_session": .string(origin.id.uuidString.lowercased())])
+        return (login, target)
     }
 }

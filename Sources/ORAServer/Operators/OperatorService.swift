@@ -185,17 +185,28 @@ public final class OperatorService: Sendable {
             throw .invalidCredentials
         }
         limiter.withLock { $0.succeeded(attempt) }
+        return try await startSession(
+            for: person, until: clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval),
+            from: sourceAddress)
+    }
+
+    /// Starts a session for `person` until `expiresAt`: recorded as `operator.login` (with `details` besides the
+    /// display name and expiry) before the session exists.
+    /// - Throws: `OperatorError.auditUnavailable` when it cannot be recorded (no session then),
+    ///   `.databaseUnavailable` when it cannot be stored.
+    func startSession(
+        for person: Operator, until expiresAt: Date, from sourceAddress: String, details: [String: AuditValue] = [:]
+    ) async throws(OperatorError) -> LoginResult {
         let token = OperatorToken.generate()
-        let expiresAt = clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval)
         try await record(
             AuditEvent(
                 .operatorLogin, time: clock.timestamp, actor: .operator(dn: person.dn, account: person.account),
                 source: sourceAddress,
                 outcome: .success,
-                details: [
+                details: details.merging([
                     "display_name": .string(person.displayName),
                     "expires_at": .string(AuditTimestamp(expiresAt).description),
-                ]))
+                ]) { $1 }))
         do {
             try await withTimeout(settings.databaseTimeout) { [store] in
                 try await store.createSession(
