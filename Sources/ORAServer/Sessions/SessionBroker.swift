@@ -254,13 +254,9 @@ public final class SessionBroker: Sendable {
 
     /// Tells watchers, and the agent when the session ended or control was taken back by the helper's side.
     private func announce(_ step: SessionStateMachine.Step, of live: Live, id: UUID) async {
-        let snapshot = SessionTable.snapshot(live, id: id)
         var ended = false
         if case .ended = step.state { ended = true }
-        for watcher in table.watchers(of: id, ending: ended, with: live, at: clock.now()) {
-            watcher.yield(snapshot)
-            if ended { watcher.finish() }
-        }
+        for watcher in table.announce(id, ending: ended, with: live, at: clock.now()) { watcher.finish() }
         await publish(live, id: id)
         if case .ended(let reason) = step.state, reason != .noviceEnded, reason != .declined {
             _ = await links.send(.endSession(session: id, reason: reason), to: live.offer.machine)

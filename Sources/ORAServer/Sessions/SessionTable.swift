@@ -158,19 +158,28 @@ final class SessionTable: Sendable {
         }
     }
 
-    /// Moves the session to the ended ones (at `date`) when `ended`, and hands out its watchers (finished with it).
-    func watchers(
-        of id: UUID, ending ended: Bool, with live: Live, at date: Date
+    /// Tells the session's watchers its state, and moves it to the ended ones (at `date`) when `ended`.
+    ///
+    /// Each watcher is given the session's state as the table holds it *now*, under the table's lock, not the state
+    /// of the change that called: two changes announced at once (the helper's request for control and the
+    /// machine's quick answer) then cannot reach a watcher in the wrong order and leave it showing the older one.
+    /// - Returns: the watchers to finish, once the session ended (outside the lock: finishing calls back into it).
+    func announce(
+        _ id: UUID, ending ended: Bool, with live: Live, at date: Date
     )
         -> [AsyncStream<SessionSnapshot>.Continuation]
     {
         state.withLock { state in
             let watchers = Array((state.watchers[id] ?? [:]).values)
-            if ended {
-                state.sessions[id] = nil
-                state.ended[id] = (live, date)
-                state.watchers[id] = nil
+            let current = ended ? live : state.sessions[id]
+            if let current {
+                let snapshot = Self.snapshot(current, id: id)
+                for watcher in watchers { watcher.yield(snapshot) }
             }
+            guard ended else { return [] }
+            state.sessions[id] = nil
+            state.ended[id] = (live, date)
+            state.watchers[id] = nil
             return watchers
         }
     }
@@ -179,13 +188,17 @@ final class SessionTable: Sendable {
     func watch(_ id: UUID, seen live: Live) -> AsyncStream<SessionSnapshot> {
         let (stream, continuation) = AsyncStream<SessionSnapshot>.makeStream(bufferingPolicy: .bufferingNewest(16))
         let watcher = UUID()
-        let current = state.withLock { state -> SessionSnapshot? in
-            guard let session = state.sessions[id] else { return nil }
+        // The first state is given under the lock, as changes are (`announce`), so none can come before it.
+        let watching = state.withLock { state -> Bool in
+            guard let session = state.sessions[id] else { return false }
             state.watchers[id, default: [:]][watcher] = continuation
-            return Self.snapshot(session, id: id)
+            continuation.yield(Self.snapshot(session, id: id))
+            return true
         }
-        continuation.yield(current ?? Self.snapshot(live, id: id))
-        if current == nil { continuation.finish() }
+        if !watching {
+            continuation.yield(Self.snapshot(live, id: id))
+            continuation.finish()
+        }
         continuation.onTermination = { [weak self] _ in
             self?.state.withLock { $0.watchers[id]?[watcher] = nil }
         }

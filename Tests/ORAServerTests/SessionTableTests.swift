@@ -1,0 +1,67 @@
+import Foundation
+import ORACore
+import Testing
+
+@testable import ORAServer
+
+@Suite("The table of live sessions")
+struct SessionTableTests {
+    static let start = AuditTimestamp(microseconds: 1_795_340_000_000_000)
+
+    /// A table with one session of `mode`, accepted, and its id.
+    static func viewing() throws -> (SessionTable, UUID) {
+        let id = UUID()
+        let offer = Offer(
+            session: id, machine: "ws-0101",
+            helper: .init(account: "lena.wolf", dn: "uid=lena.wolf,ou=People,dc=corp,dc=example", displayName: "Lena"),
+            mode: .control, ticket: nil, reason: nil, policyVersion: 1, policies: ["p"], consentTimeoutSeconds: 10,
+            issuedAt: start)
+        var machine = SessionStateMachine(
+            mode: .control, offeredAt: start, consentTimeout: .seconds(10), maximumDuration: .seconds(3600))
+        _ = try machine.handle(.consent(.granted), at: start)
+        let table = SessionTable(offersPerMinute: 6)
+        table.open(SessionTable.Live(offer: offer, machineKey: "key", machine: machine), id: id)
+        return (table, id)
+    }
+
+    /// The states a watcher was given, once the stream holds `count` of them.
+    static func states(_ stream: AsyncStream<SessionSnapshot>, count: Int) async -> [String] {
+        var states: [String] = []
+        for await snapshot in stream {
+            states.append(snapshot.state)
+            if states.count == count { break }
+        }
+        return states
+    }
+
+    @Test("changes announced out of order still leave a watcher on the latest state, never on an older one")
+    func announcedOutOfOrder() async throws {
+        let (table, id) = try Self.viewing()
+        let stream = table.watch(id, seen: try #require(table.live(id)))
+        // The helper asks for control and the machine answers at once; the answer is announced first.
+        let requested = try #require(
+            try table.update(id) { machine in try? machine.handle(.requestControl, at: Self.start) })
+        let granted = try #require(
+            try table.update(id) { machine in try? machine.handle(.controlAnswer(.granted), at: Self.start) })
+        _ = table.announce(id, ending: false, with: granted.after, at: Date())
+        _ = table.announce(id, ending: false, with: requested.after, at: Date())
+        #expect(await Self.states(stream, count: 3) == ["viewing", "controlling", "controlling"])
+    }
+
+    @Test("a watcher starts with the state of the moment; the end finishes its stream")
+    func startAndEnd() async throws {
+        let (table, id) = try Self.viewing()
+        let stream = table.watch(id, seen: try #require(table.live(id)))
+        let ended = try #require(
+            try table.update(id) { machine in try? machine.handle(.end(.helperEnded), at: Self.start) })
+        let finished = table.announce(id, ending: true, with: ended.after, at: Date())
+        #expect(finished.count == 1)
+        for watcher in finished { watcher.finish() }
+        var states: [String] = []
+        for await snapshot in stream { states.append(snapshot.state) }
+        #expect(states == ["viewing", "ended"])
+        // Announced late, an older change reaches nobody, and the session stays ended.
+        #expect(table.announce(id, ending: false, with: ended.before, at: Date()).isEmpty)
+        #expect(table.live(id) == nil)
+    }
+}
