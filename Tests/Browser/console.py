@@ -5,6 +5,9 @@
     console.py cross-site BASE EVIL   a page of another origin (EVIL, on another port of the same host) tries to use
                                       the operator's cookie
     console.py login-link LINK        opens a one-time login link of `ora open`, then the same link again
+    console.py security BASE SHOTS SESSION
+                                      the security team: a helper is kept out; the timeline filtered, exported and
+                                      verified; SESSION's story
 
 Prints one JSON object with what the pages showed; the Swift tests assert on it and on the audit log. Screenshots
 (1280x800) go to SHOTS.
@@ -13,6 +16,7 @@ import io
 import json
 import sys
 import time
+from contextlib import nullcontext
 
 from PIL import Image
 from playwright.sync_api import sync_playwright
@@ -55,7 +59,7 @@ def canvas_pixel(page, x, y):
 
 def helpdesk(base, shots):
     result = {"alerts": []}
-    with sync_playwright() as playwright:
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
         browser, page = launch_and_remember(playwright)
         page.on("dialog", lambda dialog: (result["alerts"].append(dialog.message), dialog.dismiss()))
         page.goto(base + "/")
@@ -153,7 +157,7 @@ def helpdesk(base, shots):
 def cross_site(base, evil):
     """The operator is logged in on `base`; a page on `evil` (same host, another port) tries its credential."""
     result = {}
-    with sync_playwright() as playwright:
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
         browser, page = launch_and_remember(playwright)
         log_in(page, base, "lena.wolf")
         statuses = []
@@ -185,10 +189,61 @@ def cross_site(base, evil):
     print(json.dumps(result))
 
 
+def security(base, shots, session):
+    """The security team: the timeline filtered, a session's story, an export of what is filtered, the chain."""
+    result = {}
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
+        browser, page = launch_and_remember(playwright)
+        log_in(page, base, "lena.wolf")
+        result["helper_sees_audit"] = page.is_visible("#bar a[data-section=audit]")
+        page.goto(base + "/audit")
+        page.wait_for_selector(".audit .error:not(:empty)")
+        result["helper_audit_refusal"] = page.text_content(".audit .error")
+        page.click("#logout")
+        page.wait_for_selector("#login-user")
+
+        log_in(page, base, "sara.klein")
+        page.click("#bar a[data-section=audit]")
+        page.wait_for_selector(".audit tbody tr")
+        page.select_option("select[name=range]", "hour")
+        page.fill("input[name=machine]", "ws-0101")
+        page.fill("input[name=event]", "offer.*")
+        page.click(".filters button[type=submit]")
+        wait_until(page, "[...document.querySelectorAll('.audit tbody tr')].every(r => r.dataset.event.startsWith('offer.'))")
+        result["filtered_events"] = page.eval_on_selector_all(".audit tbody tr", "rows => rows.map(r => r.dataset.event)")
+        result["address"] = page.url
+        page.fill("input[name=event]", "")
+        page.fill("input[name=session]", session)
+        page.click(".filters button[type=submit]")
+        wait_until(page, "document.querySelectorAll('.audit tbody tr').length > 2 && "
+                         "[...document.querySelectorAll('.audit tbody tr')].every(r => r.querySelector('a[href*=\"%s\"]'))" % session)
+        result["session_rows"] = page.eval_on_selector_all(
+            ".audit tbody tr", "rows => rows.map(r => r.dataset.event)")
+        result["summaries"] = page.eval_on_selector_all(".audit tbody .summary", "cells => cells.map(c => c.textContent)")
+        page.click(".audit tbody tr details.raw summary")
+        result["raw_json"] = json.loads(page.text_content(".audit tbody tr details.raw pre"))["session"]
+        page.click(".audit tbody tr details.raw summary")
+        with page.expect_download() as download:
+            page.click(".filters .export-csv")
+        result["csv_lines"] = open(download.value.path(), encoding="utf-8").read().splitlines()
+        page.click(".chain .verify")
+        page.wait_for_selector(".chain[data-intact]")
+        result["chain"] = page.text_content(".chain-state")
+        page.screenshot(path=shots + "/audit.png", full_page=False)
+
+        page.click(".audit tbody tr a[href^='/audit/sessions/']")
+        page.wait_for_selector(".story .timeline li")
+        result["story_events"] = page.eval_on_selector_all(".story .timeline li", "items => items.map(i => i.dataset.event)")
+        result["story_facts"] = [" ".join(t.split()) for t in page.eval_on_selector_all(".story .facts div", "ds => ds.map(d => d.innerText)")]
+        page.screenshot(path=shots + "/audit-session.png", full_page=False)
+        browser.close()
+    print(json.dumps(result))
+
+
 def login_link(link):
     """Opens a login link from `ora open`, then the same link again, as a person who kept it would."""
     result = {}
-    with sync_playwright() as playwright:
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
         browser, page = launch_and_remember(playwright)
         page.goto(link)
         page.wait_for_selector("#bar:not([hidden])")
@@ -207,6 +262,8 @@ def login_link(link):
 
 
 PAGES = []
+# The one Playwright of the run: the flows use it, and a failure can still read their pages before it stops.
+PLAYWRIGHT = [None]
 
 
 def launch_and_remember(playwright):
@@ -217,16 +274,18 @@ def launch_and_remember(playwright):
 
 if __name__ == "__main__":
     flow = sys.argv[1]
-    flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link}
+    flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link, "security": security}
     if flow not in flows:
         sys.exit("unknown flow " + flow)
-    try:
-        flows[flow](*sys.argv[2:])
-    except Exception:
-        # What the page showed when the flow failed, to tell a slow machine from a wrong page.
-        for page in PAGES:
-            try:
-                sys.stderr.write("the page at %s shows:\n%s\n" % (page.url, page.inner_text("body")))
-            except Exception as error:
-                sys.stderr.write("the page could not be read: %s\n" % error)
-        raise
+    with sync_playwright() as running:
+        PLAYWRIGHT[0] = running
+        try:
+            flows[flow](*sys.argv[2:])
+        except Exception:
+            # What the page showed when the flow failed, to tell a slow machine from a wrong page.
+            for page in PAGES:
+                try:
+                    sys.stderr.write("the page at %s shows:\n%s\n" % (page.url, page.inner_text("body")))
+                except Exception as error:
+                    sys.stderr.write("the page could not be read: %s\n" % error)
+            raise

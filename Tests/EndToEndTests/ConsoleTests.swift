@@ -47,7 +47,18 @@ struct ConsoleTests {
         // The pages' screenshots; Docs/Console.md shows them (ORA_SCREENSHOTS=Docs/images/console keeps them).
         let temporary = try TemporaryDirectory()
         let shots = ProcessInfo.processInfo.environment["ORA_SCREENSHOTS"] ?? temporary.path
-        let shown = try await Self.browse("helpdesk", server.base, shots)
+        let shown: [String: Any]
+        do {
+            shown = try await Self.browse("helpdesk", server.base, shots)
+        } catch {
+            // What the machine was asked and what the agent and the server said, to tell where it stopped.
+            let questions = (try? String(contentsOfFile: machine.setup.files.path + "/questions.log", encoding: .utf8))
+            let agentLog = String(machine.agent.standardErrorSoFar.suffix(3000))
+            let serverLog = String(server.process.standardErrorSoFar.suffix(6000))
+            Issue.record(
+                "questions asked at the machine:\n\(questions ?? "none")\nagent:\n\(agentLog)\nserver:\n\(serverLog)")
+            throw error
+        }
 
         #expect(shown["alerts"] as? [String] == [], "a text from elsewhere ran as a script")
         #expect(shown["login_address"] as? String == server.base + "/")
@@ -91,6 +102,30 @@ struct ConsoleTests {
         for name in ["login", "machines", "offer", "session-viewing", "session-control", "session-end", "sessions"] {
             #expect(FileManager.default.fileExists(atPath: shots + "/\(name).png"), "\(name).png")
         }
+
+        // The security team reads the same story in the audit log.
+        let audited = try await Self.browse("security", server.base, shots, id)
+        #expect(audited["helper_sees_audit"] as? Bool == false)
+        #expect(
+            (audited["helper_audit_refusal"] as? String)?.contains("administrator or auditor") == true, "\(audited)")
+        #expect(
+            audited["filtered_events"] as? [String] == ["offer.delivered", "offer.requested", "offer.denied"],
+            "\(audited)")
+        #expect((audited["address"] as? String)?.contains("machine=ws-0101") == true)
+        let rows = try #require(audited["session_rows"] as? [String])
+        #expect(rows == events.reversed(), "the timeline is not the session's events, newest first")
+        let summaries = try #require(audited["summaries"] as? [String])
+        #expect(summaries.contains("lena.wolf offered to see and control ws-0101 (ticket INC0000001)"), "\(summaries)")
+        #expect(summaries.contains("The person at ws-0101 accepted the offer (answer signed by the machine)"))
+        #expect(audited["raw_json"] as? String == id)
+        // The export holds exactly the filtered events: a header line, then one line each.
+        let lines = try #require(audited["csv_lines"] as? [String])
+        #expect(lines.first?.hasPrefix("sequence,time,event,code,outcome") == true)
+        #expect(lines.count == rows.count + 1, "\(lines.count) lines for \(rows.count) events")
+        #expect((audited["chain"] as? String)?.hasPrefix("Intact: ") == true, "\(audited)")
+        #expect(audited["story_events"] as? [String] == events)
+        let facts = try #require(audited["story_facts"] as? [String])
+        #expect(facts.contains("Helper lena.wolf") && facts.contains("Outcome ended: lena.wolf ended it"), "\(facts)")
     }
 
     @Test("a page of another origin on the same host can neither read nor use the operator's cookie")

@@ -6,7 +6,10 @@ extension Router where Context == ORARequestContext {
     /// The console's pages: one page for every address a person may open or bookmark; its script shows what the
     /// address names.
     static var consolePages: [RouterPath] {
-        ["/", "login", "login/link", "machines", "sessions", "sessions/:id", "sessions/:id/view"]
+        [
+            "/", "login", "login/link", "machines", "sessions", "sessions/:id", "sessions/:id/view", "audit",
+            "audit/sessions/:id",
+        ]
     }
 
     /// Adds the console: its page at each of `consolePages`, its files under `/console/{version}/`, and noVNC's

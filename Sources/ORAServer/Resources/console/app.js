@@ -5,11 +5,15 @@ import * as login from './login.js';
 import * as machines from './machines.js';
 import * as sessions from './sessions.js';
 import * as session from './session.js';
+import * as audit from './audit.js';
+import * as story from './story.js';
 
 const pages = [
   { path: /^\/(machines)?$/, section: 'machines', page: machines },
   { path: /^\/sessions$/, section: 'sessions', page: sessions },
   { path: /^\/sessions\/([0-9A-Fa-f-]{36})(\/view)?$/, section: 'sessions', page: session },
+  { path: /^\/audit$/, section: 'audit', page: audit },
+  { path: /^\/audit\/sessions\/([0-9A-Fa-f-]{36})$/, section: 'audit', page: story },
 ];
 
 const main = document.getElementById('main');
@@ -54,6 +58,10 @@ function loggedIn(identity) {
   const bar = document.getElementById('bar');
   document.getElementById('who').textContent = identity.operator.display_name + ' (' + identity.operator.account + ')';
   bar.hidden = false;
+  // Sections for a role are shown to those who have it; the server checks the role on every request anyway.
+  for (const link of document.querySelectorAll('#bar nav a[data-roles]')) {
+    link.hidden = !link.dataset.roles.split(' ').some((role) => identity.roles.includes(role));
+  }
   if (location.pathname === '/login') history.replaceState(null, '', '/machines');
   route();
 }
@@ -81,8 +89,8 @@ document.getElementById('logout').addEventListener('click', async () => {
 
 // Links inside the console change the page without reloading it.
 document.addEventListener('click', (event) => {
-  const link = event.target.closest('a[href^="/"]');
-  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  const link = event.target.closest('a[href^="/"]:not([download])');
+  if (!link || link.getAttribute('href').startsWith('/api/') || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
   event.preventDefault();
   shell.navigate(link.getAttribute('href'));
 });

@@ -29,12 +29,21 @@ export function template(id) {
 const timeFormat = new Intl.DateTimeFormat(undefined, {
   year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
 });
+const secondsFormat = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  timeZoneName: 'short',
+});
 const clockFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 
 /** A time in the viewer's own zone, with the zone named: "5 Dec 2026, 14:32 UTC". */
 export function formatTime(text) {
   if (!text) return '';
   return timeFormat.format(new Date(text));
+}
+
+/** A time to the second, in the viewer's zone, with the zone named: for the audit log. */
+export function formatSeconds(text) {
+  return text ? secondsFormat.format(new Date(text)) : '';
 }
 
 /** The time of day only, in the viewer's zone: "14:32". */
@@ -67,7 +76,7 @@ const endReasons = {
 
 /** Why a session ended, in words; `me` is the viewer's account name. */
 export function endReason(session, me) {
-  if (session.end_reason === 'helper_ended') {
+  if (session.end_reason === 'helper_ended' && session.helper) {
     return session.helper === me ? 'you ended it' : session.helper + ' ended it';
   }
   return endReasons[session.end_reason] || 'it ended';
