@@ -177,6 +177,16 @@ public struct PolicyStore: Sendable {
         }
     }
 
+    /// The files of stored version `version`, or `nil` when no version has that number.
+    public func files(ofVersion version: Int64) async throws -> [PolicySet.File]? {
+        let rows = try await client.query(
+            "SELECT files::text FROM policy_versions WHERE version = \(version)", logger: logger)
+        for try await files in rows.decode(String.self) {
+            return try JSONDecoder().decode([PolicySet.File].self, from: Data(files.utf8))
+        }
+        return nil
+    }
+
     /// Every activation, newest first.
     public func history(limit: Int = 100) async throws -> [Activation] {
         try await client.withConnection { connection in

@@ -8,6 +8,9 @@
     console.py security BASE SHOTS SESSION
                                       the security team: a helper is kept out; the timeline filtered, exported and
                                       verified; SESSION's story
+    console.py administrator BASE SHOTS
+                                      an administrator: versions compared, a decision explained, a machine revoked,
+                                      an enrollment token made
 
 Prints one JSON object with what the pages showed; the Swift tests assert on it and on the audit log. Screenshots
 (1280x800) go to SHOTS.
@@ -240,6 +243,51 @@ def security(base, shots, session):
     print(json.dumps(result))
 
 
+def administrator(base, shots):
+    """An administrator: two policy versions compared field by field, a decision explained, a machine revoked, an
+    enrollment token made."""
+    result = {}
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
+        browser, page = launch_and_remember(playwright)
+        log_in(page, base, "peter.schmidt")
+        page.click("#bar a[data-section=policy]")
+        page.wait_for_selector(".policy .history tbody tr")
+        result["active"] = page.text_content(".policy .active")
+        result["versions"] = page.eval_on_selector_all(".policy .history tbody tr", "rows => rows.map(r => r.dataset.version)")
+        page.click(".policy .compare")
+        page.wait_for_selector(".policy .diff li")
+        result["diff"] = page.eval_on_selector_all(
+            ".policy .diff li.changed", "items => items.map(i => [i.dataset.policy, [...i.querySelectorAll('li')].map(l => l.textContent)])")
+        page.fill("form.explain input[name=operator]", "hannah.fischer")
+        page.fill("form.explain input[name=machine]", "ws-0101")
+        page.select_option("form.explain select[name=mode]", "control")
+        page.click("form.explain button[type=submit]")
+        page.wait_for_selector(".policy .decision[data-allowed]")
+        result["explain_control"] = [page.get_attribute(".policy .decision", "data-allowed"),
+                                     page.text_content(".policy .decision .verdict")]
+        page.select_option("form.explain select[name=mode]", "view")
+        page.click("form.explain button[type=submit]")
+        page.wait_for_selector(".policy .decision[data-allowed=true]")
+        result["explain_view"] = page.text_content(".policy .decision .verdict")
+        page.screenshot(path=shots + "/policy.png", full_page=True)
+
+        page.click("#bar a[data-section=agents]")
+        page.wait_for_selector(".agents tbody tr[data-machine='ws-0101']")
+        page.click("button[aria-label='Revoke ws-0101']")
+        page.wait_for_selector("dialog.confirm-revoke[open]")
+        page.click("dialog.confirm-revoke button[type=submit]")
+        page.wait_for_selector(".agents tbody tr[data-machine='ws-0101'] .status.revoked")
+        result["revoked"] = page.text_content(".agents tbody tr[data-machine='ws-0101'] .status")
+        page.fill("form.token input[name=target]", "ws-0199")
+        page.click("form.token button[type=submit]")
+        page.wait_for_selector(".agents .created:not([hidden])")
+        result["token"] = page.text_content(".agents .token-value")
+        result["command"] = page.text_content(".agents .command")
+        page.screenshot(path=shots + "/agents.png", full_page=False)
+        browser.close()
+    print(json.dumps(result))
+
+
 def login_link(link):
     """Opens a login link from `ora open`, then the same link again, as a person who kept it would."""
     result = {}
@@ -274,7 +322,8 @@ def launch_and_remember(playwright):
 
 if __name__ == "__main__":
     flow = sys.argv[1]
-    flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link, "security": security}
+    flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link, "security": security,
+             "administrator": administrator}
     if flow not in flows:
         sys.exit("unknown flow " + flow)
     with sync_playwright() as running:

@@ -126,6 +126,36 @@ struct ConsoleTests {
         #expect(audited["story_events"] as? [String] == events)
         let facts = try #require(audited["story_facts"] as? [String])
         #expect(facts.contains("Helper lena.wolf") && facts.contains("Outcome ended: lena.wolf ended it"), "\(facts)")
+
+        // An administrator changes the policy (with the CLI), then reads the change in the console.
+        let setup = machine.setup
+        let changed = OfferFixtures.policy
+            .replacingOccurrences(of: "max_duration: 1h", with: "max_duration: 30m")
+            .replacingOccurrences(
+                of: "targets: { ous: [\"ou=Workstations,ou=Computers,dc=corp,dc=example\"] }\n    allow: view",
+                with: "targets: { ous: [\"ou=Workstations,ou=Computers,dc=corp,dc=example\"], machines: [PC-9] }\n"
+                    + "    allow: view")
+        #expect(changed.contains("PC-9"))
+        _ = try setup.policies.write(
+            "test.yaml", changed + "\n" + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
+        let applied = await setup.admin.run("policy", "apply", setup.policies.path, "--comment", "kiosk test machine")
+        #expect(applied.status == 0, "\(applied.standardError)")
+        let administered = try await Self.browse("administrator", server.base, shots)
+        #expect((administered["active"] as? String)?.hasPrefix("Version 2, applied by uid=peter.schmidt") == true)
+        #expect(administered["versions"] as? [String] == ["2", "1"], "\(administered)")
+        let diff = try #require(administered["diff"] as? [[Any]], "\(administered)")
+        #expect(diff.count == 2, "\(diff)")
+        #expect(diff.first?.first as? String == "tier2-control-workstations")
+        #expect(diff.first?.last as? [String] == ["max_duration: 1h → 30m"], "\(diff)")
+        #expect(diff.last?.last as? [String] == ["targets.machines: + pc-9"], "\(diff)")
+        #expect(administered["explain_control"] as? [String] == ["false", "Denied"], "\(administered)")
+        #expect(administered["explain_view"] as? String == "Allowed: see the screen")
+        #expect((administered["revoked"] as? String)?.hasPrefix("Revoked") == true)
+        #expect(
+            try server.sql("SELECT revoked_at IS NOT NULL FROM machines WHERE name = 'ws-0101'") == "t",
+            "the console's revocation did not reach the register")
+        #expect((administered["token"] as? String)?.hasPrefix("ora_enr_") == true)
+        #expect((administered["command"] as? String)?.hasSuffix("--machine ws-0199") == true)
     }
 
     @Test("a page of another origin on the same host can neither read nor use the operator's cookie")

@@ -72,7 +72,9 @@ struct PolicyParserTests {
             text: valid.replacingOccurrences(
                 of: "    allow: view",
                 with: "    allow: view\n    require: {ticket: '^INC\(String(repeating: "[0-9]", count: 64))$'}"),
-            expected: ["policies[0].require.ticket: a ticket pattern may be at most 256 characters long; this one has 325"]),
+            expected: [
+                "policies[0].require.ticket: a ticket pattern may be at most 256 characters long; this one has 325"
+            ]),
         Broken(
             name: "bad time zone",
             text: valid.replacingOccurrences(
@@ -186,6 +188,54 @@ struct PolicyDiffTests {
         let diff = PolicyDiff(from: old, to: new)
         #expect(diff.lines == ["+ three", "- two", "~ one"])
         #expect(PolicyDiff(from: nil, to: old).added == ["one", "two"])
+    }
+
+    static let tier2 = """
+          - name: tier2
+            description: Second line
+            helpers: {groups: ["cn=Tier 2,ou=Groups,dc=corp,dc=example"]}
+            targets: {ous: ["ou=Workstations,dc=corp,dc=example"], machines: [PC-1]}
+            allow: view
+            consent_timeout: 60s
+
+        """
+
+    @Test(
+        "what changed in a policy, field by field, in the words of the file",
+        arguments: [
+            ("allow: view", "allow: control", ["allow: view → control"]),
+            (
+                "ous: [\"ou=Workstations,dc=corp,dc=example\"]",
+                "ous: [\"ou=Workstations,dc=corp,dc=example\", \"ou=Kiosks,dc=corp,dc=example\"]",
+                ["targets.ous: + ou=Kiosks,dc=corp,dc=example"]
+            ),
+            ("machines: [PC-1]", "machines: [PC-2]", ["targets.machines: − pc-1; + pc-2"]),
+            (
+                "Tier 2", "Tier 3",
+                ["helpers.groups: − cn=Tier 2,ou=Groups,dc=corp,dc=example; + cn=Tier 3,ou=Groups,dc=corp,dc=example"]
+            ),
+            ("consent_timeout: 60s", "consent_timeout: 90s", ["consent_timeout: 1m → 1m30s"]),
+            (
+                "description: Second line", "description: Second line support",
+                ["description: Second line → Second line support"]
+            ),
+            (
+                "allow: view",
+                "allow: view\n    require: {ticket: '^INC[0-9]{7}$'}\n    max_duration: 30m",
+                ["require.ticket: none → ^INC[0-9]{7}$", "max_duration: 2h → 30m"]
+            ),
+            ("allow: view", "effect: deny", ["allow: view → deny"]),
+        ])
+    func fields(before: String, after: String, expected: [String]) throws {
+        let old = try Self.set(Self.tier2)
+        let new = try Self.set(Self.tier2.replacingOccurrences(of: before, with: after))
+        let changes = PolicyDiff.fieldChanges(from: old, to: new)
+        #expect(changes.map(\.policy) == ["tier2"])
+        #expect(changes.first?.changes.map(\.summary) == expected)
+        #expect(PolicyDiff(from: old, to: new).changed == ["tier2"])
+        // Nothing changed, nothing to say; a new or removed policy is not a field change.
+        #expect(PolicyDiff.fieldChanges(from: old, to: old).isEmpty)
+        #expect(PolicyDiff.fieldChanges(from: nil, to: new).isEmpty)
     }
 }
 

@@ -14,7 +14,7 @@ struct APIDocumentTests {
     /// browser.
     static let pages: Set<String> = [
         "GET /", "GET /login", "GET /login/link", "GET /machines", "GET /sessions", "GET /sessions/{id}", "GET /sessions/{id}/view",
-        "GET /console/{version}/{file}", "GET /audit", "GET /audit/sessions/{id}",
+        "GET /console/{version}/{file}", "GET /audit", "GET /audit/sessions/{id}", "GET /policy", "GET /agents",
     ]
 
     static func configuration() throws -> ServerConfiguration {

@@ -8,7 +8,7 @@ extension Router where Context == ORARequestContext {
     static var consolePages: [RouterPath] {
         [
             "/", "login", "login/link", "machines", "sessions", "sessions/:id", "sessions/:id/view", "audit",
-            "audit/sessions/:id",
+            "audit/sessions/:id", "policy", "agents",
         ]
     }
 

@@ -172,6 +172,32 @@ public final class PolicyService: Service, Sendable {
         }
     }
 
+    /// What changed from stored version `old` to stored version `new`: policies added and removed, and field by field
+    /// in those changed.
+    /// - Throws: `PolicyError.unknownVersion` naming a version that was never stored, `.databaseUnavailable`.
+    public func difference(
+        from old: Int64, to new: Int64
+    ) async throws(PolicyError) -> (diff: PolicyDiff, fields: [(policy: String, changes: [PolicyFieldChange])]) {
+        func set(_ version: Int64) async throws(PolicyError) -> PolicySet {
+            let files: [PolicySet.File]?
+            do {
+                files = try await store.files(ofVersion: version)
+            } catch {
+                throw databaseUnavailable(error)
+            }
+            guard let files else { throw .unknownVersion("no policy version \(version) was ever stored") }
+            do {
+                return try PolicyParser.parse(files)
+            } catch {
+                // A stored version was valid when it was applied; one that no longer parses cannot be compared.
+                throw .invalidPolicySet(mistakes: error.errors.map(\.description))
+            }
+        }
+        let before = try await set(old)
+        let after = try await set(new)
+        return (PolicyDiff(from: before, to: after), PolicyDiff.fieldChanges(from: before, to: after))
+    }
+
     /// What the active version decides for the operator named `user` offering help to the machine `machine`, with
     /// groups and computer facts resolved from the directory now.
     /// - Returns: the decision and the version that made it.

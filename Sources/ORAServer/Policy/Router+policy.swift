@@ -92,6 +92,18 @@ extension Router where Context == ORARequestContext {
             return try Response.encodedJSON(try await policies.history())
         }
 
+        api.get("diff") { request, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "compare policy versions")
+            let parameters = request.uri.queryParameters
+            guard let from = parameters.get("from").flatMap(Int64.init), from > 0,
+                let to = parameters.get("to").flatMap(Int64.init), to > 0
+            else {
+                throw APIError.invalidRequest("'from' and 'to' must each be a policy version number")
+            }
+            let (diff, fields) = try await policies.difference(from: from, to: to)
+            return try Response.encodedJSON(PolicyDiffDocument(from: from, to: to, diff: diff, fields: fields))
+        }
+
         api.put { request, context -> Response in
             let identity = try await operators.require([.administrator], of: context.session, toDo: "apply policy")
             let body = try await request.decodeJSON(
@@ -154,5 +166,47 @@ struct ExplainDocument: Encodable {
         case consentTimeoutSeconds = "consent_timeout_seconds"
         case maxDurationSeconds = "max_duration_seconds"
         case policyVersion = "policy_version"
+    }
+}
+
+/// What changed between two policy versions, as `GET /api/v1/policy/diff` answers.
+struct PolicyDiffDocument: Encodable {
+    struct Changed: Encodable {
+        var name: String
+        var fields: [Field]
+    }
+
+    struct Field: Encodable {
+        var field: String
+        var removed: [String]
+        var added: [String]
+        var summary: String
+    }
+
+    var from: Int64
+    var to: Int64
+    var added: [String]
+    var removed: [String]
+    var changed: [Changed]
+    var rolesChanged: Bool
+
+    init(from: Int64, to: Int64, diff: PolicyDiff, fields: [(policy: String, changes: [PolicyFieldChange])]) {
+        self.from = from
+        self.to = to
+        added = diff.added
+        removed = diff.removed
+        changed = fields.map { entry in
+            Changed(
+                name: entry.policy,
+                fields: entry.changes.map {
+                    Field(field: $0.field, removed: $0.removed, added: $0.added, summary: $0.summary)
+                })
+        }
+        rolesChanged = diff.rolesChanged
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, added, removed, changed
+        case rolesChanged = "roles_changed"
     }
 }

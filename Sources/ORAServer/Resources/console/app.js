@@ -7,6 +7,8 @@ import * as sessions from './sessions.js';
 import * as session from './session.js';
 import * as audit from './audit.js';
 import * as story from './story.js';
+import * as policy from './policy.js';
+import * as agents from './agents.js';
 
 const pages = [
   { path: /^\/(machines)?$/, section: 'machines', page: machines },
@@ -14,6 +16,8 @@ const pages = [
   { path: /^\/sessions\/([0-9A-Fa-f-]{36})(\/view)?$/, section: 'sessions', page: session },
   { path: /^\/audit$/, section: 'audit', page: audit },
   { path: /^\/audit\/sessions\/([0-9A-Fa-f-]{36})$/, section: 'audit', page: story },
+  { path: /^\/policy$/, section: 'policy', page: policy },
+  { path: /^\/agents$/, section: 'agents', page: agents },
 ];
 
 const main = document.getElementById('main');
