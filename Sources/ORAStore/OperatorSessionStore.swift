@@ -31,30 +31,43 @@ public struct OperatorSessionStore: Sendable {
     }
 
     /// Stores the session of a successful login.
+    /// - Parameter idleTimeout: for a console session, how long it may go unused before it ends; nil for none.
     public func createSession(
         token: OperatorToken,
         for person: Operator,
         sourceAddress: String?,
-        expiresAt: Date
+        expiresAt: Date,
+        idleTimeout: Duration? = nil
     ) async throws {
         let hash = ByteBuffer(bytes: token.hash)
+        let idleSeconds = idleTimeout.map { Int32(clamping: $0.components.seconds) }
         _ = try await client.withConnection { connection in
             try await connection.query(
                 """
                 INSERT INTO operator_sessions (token_hash, operator_dn, account, display_name, mail, source_address,
-                    expires_at)
+                    expires_at, idle_timeout_seconds)
                 VALUES (\(hash), \(person.dn), \(person.account), \(person.displayName), \(person.mail),
-                    \(sourceAddress), \(expiresAt))
+                    \(sourceAddress), \(expiresAt), \(idleSeconds))
                 """,
                 logger: logger
             )
         }
     }
 
-    /// The session of `token` if it exists, has not expired and was not revoked.
+    /// The session of `token` if it exists, has not expired, was not revoked and, for a console session, was used
+    /// within its idle timeout; that use is noted (at most once a minute, so that a busy console is not a write per
+    /// request).
     public func session(for token: OperatorToken) async throws -> Session? {
         let hash = ByteBuffer(bytes: token.hash)
-        return try await sessions(where: "token_hash = \(hash)").first
+        guard let session = try await sessions(where: "token_hash = \(hash)").first else { return nil }
+        try await client.query(
+            """
+            UPDATE operator_sessions SET used_at = now()
+            WHERE token_hash = \(hash) AND idle_timeout_seconds IS NOT NULL 
+                AND used_at < now() - least(interval '60 seconds', idle_timeout_seconds * interval '0.5 second')
+            """,
+            logger: logger)
+        return session
     }
 
     /// Every live session (not expired, not revoked), newest first; only `operatorDN`'s when given (compared without
@@ -71,7 +84,8 @@ public struct OperatorSessionStore: Sendable {
     private func sessions(where condition: PostgresQuery) async throws -> [Session] {
         var query: PostgresQuery = """
             SELECT id, operator_dn, account, display_name, mail, source_address, created_at, expires_at, checked_at
-            FROM operator_sessions WHERE revoked_at IS NULL AND expires_at > now() AND
+            FROM operator_sessions WHERE revoked_at IS NULL AND expires_at > now()
+                AND (idle_timeout_seconds IS NULL OR used_at > now() - idle_timeout_seconds * interval '1 second') AND
             """
         query.sql += " " + condition.sql + " ORDER BY created_at DESC"
         query.binds = condition.binds

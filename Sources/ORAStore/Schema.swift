@@ -414,5 +414,20 @@ public enum Schema {
                 "GRANT SELECT, INSERT, DELETE ON login_links TO ora_server",
             ]
         ),
+        Migration(
+            version: 11,
+            name: "console sessions that end after a while without use",
+            statements: [
+                """
+                ALTER TABLE operator_sessions
+                    ADD COLUMN idle_timeout_seconds integer CHECK (idle_timeout_seconds > 0),
+                    ADD COLUMN used_at timestamptz NOT NULL DEFAULT now()
+                """,
+                """
+                COMMENT ON COLUMN operator_sessions.idle_timeout_seconds IS
+                    'a console session ends when unused this long (null: only at expires_at)'
+                """,
+            ]
+        ),
     ]
 }

@@ -341,4 +341,30 @@ struct ConsoleTests {
             body: #"{"code": "\#(late.path.dropFirst("/login/link#".count))"}"#, headers: ["Origin": server.base])
         #expect(ended.refusal?.error == "invalid_login_link")
     }
+
+    @Test("a console session ends after its idle timeout without use, and use keeps it; a bearer token has none")
+    func idleTimeout() async throws {
+        let server = try await RunningServer(extra: "sessions: {console_idle_timeout: 3s}")
+        let login = try await HTTP.send(
+            "POST", server.base + "/api/v1/login/browser", body: #"{"user": "lena.wolf", "password": "ora-demo"}"#,
+            headers: ["Origin": server.base])
+        let setCookie = try #require(login.headers["set-cookie"], "\(login.body)")
+        let cookie = try #require(setCookie.split(separator: ";").first.map(String.init))
+        let token = try await server.token("lena.wolf")
+        func me(byCookie: Bool) async throws -> UInt {
+            try await HTTP.send(
+                "GET", server.base + "/api/v1/me", token: byCookie ? nil : token,
+                headers: byCookie ? ["Cookie": cookie] : [:]
+            ).status
+        }
+        // Used every second, it lives past its idle timeout.
+        for _ in 0..<5 {
+            #expect(try await me(byCookie: true) == 200)
+            try await Task.sleep(for: .seconds(1))
+        }
+        // Unused for longer than that, it has ended; the bearer token, as old, has not.
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await me(byCookie: true) == 401)
+        #expect(try await me(byCookie: false) == 200)
+    }
 }

@@ -262,6 +262,9 @@ public struct ConfigurationLoader: Sendable {
             if let interval = sessions.optional("account_check_interval") {
                 result.accountCheckInterval = try interval.duration(in: .seconds(10) ... .seconds(3600))
             }
+            if let idle = sessions.optional("console_idle_timeout") {
+                result.consoleIdleTimeout = try idle.duration(in: .seconds(1) ... .seconds(8 * 3600))
+            }
             if let lifetime = sessions.optional("lifetime") {
                 result.sessionLifetime = try lifetime.duration(in: .seconds(60) ... .seconds(7 * 86_400))
             }

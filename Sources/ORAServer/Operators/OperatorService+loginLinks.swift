@@ -54,7 +54,7 @@ extension OperatorService {
         guard let (origin, target) = found else { throw .invalidLoginLink }
         let expiresAt = min(origin.expiresAt, clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval))
         let login = try await startSession(
-            for: origin.person, until: expiresAt, from: sourceAddress,
+            for: origin.person, until: expiresAt, from: sourceAddress, idleTimeout: settings.consoleIdleTimeout,
             details: ["method": .string("link"), "from_session": .string(origin.id.uuidString.lowercased())])
         return (login, target)
     }

@@ -24,6 +24,8 @@ public final class OperatorService: Sendable {
         /// The names browsers reach the console by (the server's names, `agents.server_names`): a request that the
         /// console's cookie authenticates and that changes something must come from a page of one of them.
         public var browserNames: [String]
+        /// How long a console session (the browser's cookie) may go unused before it ends; CLI tokens only expire.
+        public var consoleIdleTimeout: Duration
 
         /// Creates settings.
         public init(
@@ -32,8 +34,10 @@ public final class OperatorService: Sendable {
             loginLimits: LoginRateLimiter.Limits = .init(),
             databaseTimeout: Duration = .seconds(5),
             accountCheckInterval: Duration = .seconds(300),
-            browserNames: [String] = ["localhost", "127.0.0.1", "::1"]
+            browserNames: [String] = ["localhost", "127.0.0.1", "::1"],
+            consoleIdleTimeout: Duration = .seconds(30 * 60)
         ) {
+            self.consoleIdleTimeout = consoleIdleTimeout
             self.browserNames = browserNames
             self.accountCheckInterval = accountCheckInterval
             self.databaseTimeout = databaseTimeout
@@ -123,8 +127,9 @@ public final class OperatorService: Sendable {
     /// - Throws: `OperatorError`: `.invalidRequest` for a name or password that cannot be anyone's,
     ///   `.invalidCredentials`, `.tooManyAttempts` when limited, `.directory` or `.databaseUnavailable` when they
     ///   are down.
+    /// - Parameter idleTimeout: for the console's login, how long the session may go unused before it ends.
     public func login(
-        user typed: String, password: String, sourceAddress: String
+        user typed: String, password: String, sourceAddress: String, idleTimeout: Duration? = nil
     ) async throws(OperatorError) -> LoginResult {
         let name: LoginName
         do {
@@ -187,7 +192,7 @@ public final class OperatorService: Sendable {
         limiter.withLock { $0.succeeded(attempt) }
         return try await startSession(
             for: person, until: clock.now().addingTimeInterval(settings.sessionLifetime.timeInterval),
-            from: sourceAddress)
+            from: sourceAddress, idleTimeout: idleTimeout)
     }
 
     /// Starts a session for `person` until `expiresAt`: recorded as `operator.login` (with `details` besides the
@@ -195,7 +200,8 @@ public final class OperatorService: Sendable {
     /// - Throws: `OperatorError.auditUnavailable` when it cannot be recorded (no session then),
     ///   `.databaseUnavailable` when it cannot be stored.
     func startSession(
-        for person: Operator, until expiresAt: Date, from sourceAddress: String, details: [String: AuditValue] = [:]
+        for person: Operator, until expiresAt: Date, from sourceAddress: String, idleTimeout: Duration? = nil,
+        details: [String: AuditValue] = [:]
     ) async throws(OperatorError) -> LoginResult {
         let token = OperatorToken.generate()
         try await record(
@@ -210,7 +216,8 @@ public final class OperatorService: Sendable {
         do {
             try await withTimeout(settings.databaseTimeout) { [store] in
                 try await store.createSession(
-                    token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt)
+                    token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt,
+                    idleTimeout: idleTimeout)
             }
         } catch {
             logger.error(

@@ -27,7 +27,8 @@ extension Router where Context == ORARequestContext {
             let body = try await request.decodeJSON(
                 LoginRequest.self, context: context, expected: #"{"user": "…", "password": "…"}"#)
             let result = try await service.login(
-                user: body.user, password: body.password, sourceAddress: context.sourceAddress)
+                user: body.user, password: body.password, sourceAddress: context.sourceAddress,
+                idleTimeout: service.settings.consoleIdleTimeout)
             var response = try Response.encodedJSON(BrowserLoginResult(result))
             response.headers[.setCookie] = BrowserCredential.cookie(
                 token: result.token, expiresAt: result.expiresAt, now: Date(),

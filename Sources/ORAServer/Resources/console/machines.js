@@ -92,6 +92,11 @@ export function show(main, shell) {
   let timer = null;
   let stopped = false;
   async function load() {
+    // A tab in the background does not ask the server, so that a forgotten console ends by its idle timeout.
+    if (document.hidden) {
+      if (!stopped) timer = setTimeout(load, 10000);
+      return;
+    }
     try {
       machines = await api('GET', '/machines');
       machines.sort((a, b) => a.name.localeCompare(b.name));

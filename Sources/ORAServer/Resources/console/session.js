@@ -174,10 +174,16 @@ export function show(main, shell, match) {
   }
   watch();
   const clock = setInterval(showDeadline, 1000);
+  // Watching a live session in a visible tab is use of the console: its idle timeout must not log the helper out
+  // in the middle of it (the event stream alone is one long request).
+  const presence = setInterval(() => {
+    if (!document.hidden && session && session.state !== 'ended') api('GET', '/me').catch(() => {});
+  }, 60000);
   return () => {
     stopped = true;
     streams.abort();
     clearInterval(clock);
+    clearInterval(presence);
     closeScreen();
   };
 }

@@ -37,6 +37,11 @@ export function show(main, shell) {
   let stopped = false;
   async function load() {
     clearTimeout(timer);
+    // A tab in the background does not ask the server, so that a forgotten console ends by its idle timeout.
+    if (document.hidden) {
+      if (!stopped) timer = setTimeout(load, 3000);
+      return;
+    }
     try {
       const sessions = await api('GET', '/sessions');
       const mine = sessions.filter((session) => session.helper === shell.me.operator.account);
