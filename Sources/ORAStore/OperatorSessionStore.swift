@@ -30,18 +30,21 @@ public struct OperatorSessionStore: Sendable {
         self.logger = logger
     }
 
-    /// Stores the session of a successful login.
+    /// Stores the session of a successful login, and `event` (its `operator.login`) in the audit log in the same
+    /// transaction: a login is recorded exactly when its session exists, whatever fails in between.
     /// - Parameter idleTimeout: for a console session, how long it may go unused before it ends; nil for none.
     public func createSession(
         token: OperatorToken,
         for person: Operator,
         sourceAddress: String?,
         expiresAt: Date,
-        idleTimeout: Duration? = nil
+        idleTimeout: Duration? = nil,
+        recording event: AuditEvent? = nil
     ) async throws {
         let hash = ByteBuffer(bytes: token.hash)
         let idleSeconds = idleTimeout.map { Int32(clamping: $0.components.seconds) }
-        _ = try await client.withConnection { connection in
+        try await client.withTransaction(logger: logger) { connection in
+            if let event { try await AuditLog.append([event], on: connection, logger: logger) }
             try await connection.query(
                 """
                 INSERT INTO operator_sessions (token_hash, operator_dn, account, display_name, mail, source_address,

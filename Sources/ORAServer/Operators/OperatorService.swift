@@ -195,35 +195,33 @@ public final class OperatorService: Sendable {
             from: sourceAddress, idleTimeout: idleTimeout)
     }
 
-    /// Starts a session for `person` until `expiresAt`: recorded as `operator.login` (with `details` besides the
-    /// display name and expiry) before the session exists.
-    /// - Throws: `OperatorError.auditUnavailable` when it cannot be recorded (no session then),
-    ///   `.databaseUnavailable` when it cannot be stored.
+    /// Starts a session for `person` until `expiresAt`, recorded as `operator.login` (with `details` besides the
+    /// display name and expiry) in the same transaction: the log holds a login exactly when its session exists.
+    /// - Throws: `OperatorError.auditUnavailable` when the transaction fails (no session, no record then).
     func startSession(
         for person: Operator, until expiresAt: Date, from sourceAddress: String, idleTimeout: Duration? = nil,
         details: [String: AuditValue] = [:]
     ) async throws(OperatorError) -> LoginResult {
         let token = OperatorToken.generate()
-        try await record(
-            AuditEvent(
-                .operatorLogin, time: clock.timestamp, actor: .operator(dn: person.dn, account: person.account),
-                source: sourceAddress,
-                outcome: .success,
-                details: details.merging([
-                    "display_name": .string(person.displayName),
-                    "expires_at": .string(AuditTimestamp(expiresAt).description),
-                ]) { $1 }))
+        let event = AuditEvent(
+            .operatorLogin, time: clock.timestamp, actor: .operator(dn: person.dn, account: person.account),
+            source: sourceAddress,
+            outcome: .success,
+            details: details.merging([
+                "display_name": .string(person.displayName),
+                "expires_at": .string(AuditTimestamp(expiresAt).description),
+            ]) { $1 })
         do {
             try await withTimeout(settings.databaseTimeout) { [store] in
                 try await store.createSession(
                     token: token, for: person, sourceAddress: sourceAddress, expiresAt: expiresAt,
-                    idleTimeout: idleTimeout)
+                    idleTimeout: idleTimeout, recording: event)
             }
         } catch {
             logger.error(
-                "could not store an operator session",
+                "refusing a login that cannot be recorded with its session",
                 metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
-            throw .databaseUnavailable
+            throw .auditUnavailable
         }
         logger.info(
             "operator logged in", metadata: ["operator.dn": "\(person.dn)", "source.address": "\(sourceAddress)"])
