@@ -207,25 +207,30 @@ def security(base, shots, session):
 
         log_in(page, base, "sara.klein")
         page.click("#bar a[data-section=audit]")
-        page.wait_for_selector(".audit tbody tr")
+        page.wait_for_selector(".audit .events tbody tr")
+        page.wait_for_selector(".audit .ranking li")
+        result["top_operators"] = page.eval_on_selector_all(
+            ".audit .ranking:nth-of-type(2) li", "items => items.map(i => i.innerText.split('\\n').join(' '))")
+        result["bars"] = page.eval_on_selector_all(".audit .chart rect.sessions", "bars => bars.length")
+        result["consent_rate"] = page.text_content(".audit .consent-rate")
         page.select_option("select[name=range]", "hour")
         page.fill("input[name=machine]", "ws-0101")
         page.fill("input[name=event]", "offer.*")
         page.click(".filters button[type=submit]")
-        wait_until(page, "[...document.querySelectorAll('.audit tbody tr')].every(r => r.dataset.event.startsWith('offer.'))")
-        result["filtered_events"] = page.eval_on_selector_all(".audit tbody tr", "rows => rows.map(r => r.dataset.event)")
+        wait_until(page, "[...document.querySelectorAll('.audit .events tbody tr')].every(r => r.dataset.event.startsWith('offer.'))")
+        result["filtered_events"] = page.eval_on_selector_all(".audit .events tbody tr", "rows => rows.map(r => r.dataset.event)")
         result["address"] = page.url
         page.fill("input[name=event]", "")
         page.fill("input[name=session]", session)
         page.click(".filters button[type=submit]")
-        wait_until(page, "document.querySelectorAll('.audit tbody tr').length > 2 && "
-                         "[...document.querySelectorAll('.audit tbody tr')].every(r => r.querySelector('a[href*=\"%s\"]'))" % session)
+        wait_until(page, "document.querySelectorAll('.audit .events tbody tr').length > 2 && "
+                         "[...document.querySelectorAll('.audit .events tbody tr')].every(r => r.querySelector('a[href*=\"%s\"]'))" % session)
         result["session_rows"] = page.eval_on_selector_all(
-            ".audit tbody tr", "rows => rows.map(r => r.dataset.event)")
-        result["summaries"] = page.eval_on_selector_all(".audit tbody .summary", "cells => cells.map(c => c.textContent)")
-        page.click(".audit tbody tr details.raw summary")
-        result["raw_json"] = json.loads(page.text_content(".audit tbody tr details.raw pre"))["session"]
-        page.click(".audit tbody tr details.raw summary")
+            ".audit .events tbody tr", "rows => rows.map(r => r.dataset.event)")
+        result["summaries"] = page.eval_on_selector_all(".audit .events tbody .summary", "cells => cells.map(c => c.textContent)")
+        page.click(".audit .events tbody tr details.raw summary")
+        result["raw_json"] = json.loads(page.text_content(".audit .events tbody tr details.raw pre"))["session"]
+        page.click(".audit .events tbody tr details.raw summary")
         with page.expect_download() as download:
             page.click(".filters .export-csv")
         result["csv_lines"] = open(download.value.path(), encoding="utf-8").read().splitlines()
@@ -234,7 +239,7 @@ def security(base, shots, session):
         result["chain"] = page.text_content(".chain-state")
         page.screenshot(path=shots + "/audit.png", full_page=False)
 
-        page.click(".audit tbody tr a[href^='/audit/sessions/']")
+        page.click(".audit .events tbody tr a[href^='/audit/sessions/']")
         page.wait_for_selector(".story .timeline li")
         result["story_events"] = page.eval_on_selector_all(".story .timeline li", "items => items.map(i => i.dataset.event)")
         result["story_facts"] = [" ".join(t.split()) for t in page.eval_on_selector_all(".story .facts div", "ds => ds.map(d => d.innerText)")]

@@ -106,6 +106,17 @@ struct ConsoleTests {
         // The security team reads the same story in the audit log.
         let audited = try await Self.browse("security", server.base, shots, id)
         #expect(audited["helper_sees_audit"] as? Bool == false)
+        #expect(audited["bars"] as? Int == 1, "one day of sessions: \(audited)")
+        #expect((audited["top_operators"] as? [String])?.first?.hasPrefix("lena.wolf") == true, "\(audited)")
+        #expect(
+            audited["consent_rate"] as? String
+                == "Answers of the people at the machines: 1 accepted, 0 declined, 0 unanswered — 0% declined or unanswered."
+        )
+        let sara = try await server.token("sara.klein")
+        for wrong in ["zone=Not/AZone", "zone=UTC;DROP", "since=2026-01-01&until=2025-01-01", "week=1"] {
+            let refused = try await HTTP.get(server.base + "/api/v1/audit/statistics?" + wrong, token: sara)
+            #expect(refused.status == 400 && refused.refusal?.error == "invalid_parameter", "\(wrong): \(refused.body)")
+        }
         #expect(
             (audited["helper_audit_refusal"] as? String)?.contains("administrator or auditor") == true, "\(audited)")
         #expect(

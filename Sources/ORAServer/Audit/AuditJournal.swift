@@ -1,5 +1,5 @@
-import Glibc
 public import Foundation
+import Glibc
 public import Logging
 public import ORACore
 public import ORAStore
@@ -125,7 +125,8 @@ public final class AuditJournal: Service, Sendable {
                 "stopping with ending events not yet in the audit log",
                 metadata: [
                     "audit.events": "\(left)",
-                    "audit.journal": "\(file.map { "kept in \($0.path) for the next start" } ?? "lost: no journal file is configured")",
+                    "audit.journal":
+                        "\(file.map { "kept in \($0.path) for the next start" } ?? "lost: no journal file is configured")",
                 ])
         }
         state.withLock { state in
@@ -181,7 +182,9 @@ public final class AuditJournal: Service, Sendable {
             } catch let error as AuditUnavailableError where error.refusedData {
                 logger.error(
                     "the audit log refuses an ending event; it is dropped from the journal",
-                    metadata: ["audit.event": "\(next.name)", "audit.event.id": "\(next.id)", "error": "\(error.reason)"])
+                    metadata: [
+                        "audit.event": "\(next.name)", "audit.event.id": "\(next.id)", "error": "\(error.reason)",
+                    ])
                 markStored(next.id)
             } catch {
                 if !failed {
@@ -245,7 +248,8 @@ private final class JournalFile: Sendable {
         self.path = path
         let opened = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard opened >= 0 else {
-            throw AuditJournalError(description: "cannot open the audit journal \(path): \(String(cString: strerror(errno)))")
+            throw AuditJournalError(
+                description: "cannot open the audit journal \(path): \(String(cString: strerror(errno)))")
         }
         descriptor = Mutex(opened)
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -321,7 +325,8 @@ private final class JournalFile: Sendable {
             return fsync(descriptor) == 0 ? nil : errno
         }
         if let error {
-            throw AuditJournalError(description: "cannot write the audit journal \(path): \(String(cString: strerror(error)))")
+            throw AuditJournalError(
+                description: "cannot write the audit journal \(path): \(String(cString: strerror(error)))")
         }
     }
 }

@@ -57,6 +57,17 @@ public final class AuditService: Service, Sendable {
         }
     }
 
+    /// What the charts of the security team show from `since` until `until`, days in `timeZone`.
+    public func statistics(
+        since: Date, until: Date, timeZone: TimeZone
+    ) async throws(AuditServiceError) -> AuditLog.Statistics {
+        do {
+            return try await log.statistics(since: since, until: until, timeZone: timeZone.identifier)
+        } catch {
+            throw unavailable(error)
+        }
+    }
+
     /// The events matching `filter`, oldest first, read page by page as they are consumed.
     public func export(_ filter: AuditLog.Filter) -> AuditLog.Events {
         log.export(filter)

@@ -84,6 +84,31 @@ extension Router where Context == ORARequestContext {
             return try Response.encodedJSON(try await audit.verify(from: from, through: through))
         }
 
+        api.get("statistics") { request, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "read audit statistics")
+            var parameters = try AuditQueryParameters(
+                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            let until = try parameters.time("until")?.date ?? Date()
+            let since = try parameters.time("since")?.date ?? until.addingTimeInterval(-7 * 86_400)
+            let zoneName = parameters.take("zone") ?? "UTC"
+            try parameters.rejectUnknown()
+            guard zoneName.count <= 64,
+                zoneName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/_+-".contains($0)) }),
+                let zone = TimeZone(identifier: zoneName)
+            else {
+                throw APIError(
+                    .badRequest, code: "invalid_parameter",
+                    message: "zone must be a time zone's IANA name, such as Europe/Berlin")
+            }
+            guard since < until, until.timeIntervalSince(since) <= 366 * 86_400 else {
+                throw APIError(
+                    .badRequest, code: "invalid_parameter",
+                    message: "since must come before until, at most 366 days earlier")
+            }
+            let statistics = try await audit.statistics(since: since, until: until, timeZone: zone)
+            return try Response.encodedJSON(AuditStatisticsDocument(statistics, since: since, until: until, zone: zone))
+        }
+
         api.get("checkpoints") { _, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "read audit checkpoints")
             return try Response.encodedJSON(try await audit.checkpoints())
@@ -214,5 +239,43 @@ enum AuditTimeParser {
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.date(from: text)
+    }
+}
+
+/// What `GET /api/v1/audit/statistics` answers.
+struct AuditStatisticsDocument: Encodable {
+    struct Day: Encodable {
+        var day: String
+        var sessions: Int
+        var denials: Int
+    }
+
+    struct Count: Encodable {
+        var name: String
+        var count: Int
+    }
+
+    var since: Date
+    var until: Date
+    var zone: String
+    var days: [Day]
+    var topOperators: [Count]
+    var topMachines: [Count]
+    var consent: [String: Int]
+
+    init(_ statistics: AuditLog.Statistics, since: Date, until: Date, zone: TimeZone) {
+        self.since = since
+        self.until = until
+        self.zone = zone.identifier
+        days = statistics.days.map { Day(day: $0.day, sessions: $0.sessions, denials: $0.denials) }
+        topOperators = statistics.topOperators.map { Count(name: $0.name, count: $0.count) }
+        topMachines = statistics.topMachines.map { Count(name: $0.name, count: $0.count) }
+        consent = statistics.consent
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case since, until, zone, days, consent
+        case topOperators = "top_operators"
+        case topMachines = "top_machines"
     }
 }

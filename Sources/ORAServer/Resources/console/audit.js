@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { element, formatSeconds } from './format.js';
 import { describeEvent, describePolicy, eventTime, outcomeBadge, rawEvent } from './events.js';
+import { dailyBars, ranking } from './charts.js';
 import { template } from './format.js';
 
 const filterNames = ['operator', 'machine', 'event', 'session', 'outcome', 'q'];
@@ -90,6 +91,30 @@ export function show(main, shell) {
     }
   }
 
+  /** The charts of the chosen time (the other filters narrow the timeline only). */
+  async function overview() {
+    const parameters = new URLSearchParams();
+    if (current.has('since')) parameters.set('since', current.get('since'));
+    if (current.has('until')) parameters.set('until', current.get('until'));
+    if (!current.has('since')) parameters.set('since', new Date(Date.now() - 30 * 86400 * 1000).toISOString());
+    parameters.set('zone', Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC');
+    const charts = main.querySelector('.charts');
+    try {
+      const numbers = await api('GET', '/audit/statistics?' + parameters);
+      charts.replaceChildren(
+        dailyBars(numbers.days, 'Sessions offered and offers refused per day (' + numbers.zone + ')'),
+        ranking('Operators who offered help most', numbers.top_operators),
+        ranking('Machines offered help most', numbers.top_machines));
+      const { granted, declined, timeout } = numbers.consent;
+      const asked = granted + declined + timeout;
+      main.querySelector('.consent-rate').textContent = asked === 0 ? 'No offer was answered in this time.'
+        : 'Answers of the people at the machines: ' + granted + ' accepted, ' + declined + ' declined, ' + timeout
+          + ' unanswered — ' + Math.round((100 * (declined + timeout)) / asked) + '% declined or unanswered.';
+    } catch (refusal) {
+      charts.replaceChildren(element('p', { class: 'error', text: refusal.message }));
+    }
+  }
+
   function search() {
     current = query(form);
     const kept = new URLSearchParams();
@@ -104,6 +129,7 @@ export function show(main, shell) {
     }
     next = null;
     load(false);
+    overview();
   }
 
   form.range.addEventListener('change', showCustom);
