@@ -75,7 +75,8 @@ public struct MachineStore: Sendable {
 
     /// Why an enrollment was refused.
     public enum EnrollmentError: Error, Sendable, Hashable, CustomStringConvertible {
-        /// The token is unknown, used up or expired; which of these is not told, so a guess learns nothing.
+        /// The token is unknown, used up, expired or revoked; which of these is not told, so a guess learns
+        /// nothing.
         case invalidToken
         /// The name is enrolled already (or was, and is revoked); only an administrator's re-key token replaces
         /// its key.
@@ -83,7 +84,8 @@ public struct MachineStore: Sendable {
 
         public var description: String {
             switch self {
-            case .invalidToken: "the enrollment token is not valid: unknown, used up or expired"
+            case .invalidToken:
+                "the enrollment token is not valid: unknown, used up, expired or revoked"
             case .alreadyEnrolled(let revoked):
                 "the machine is \(revoked ? "revoked" : "enrolled already"); only an administrator's re-key replaces its key"
             }
@@ -131,6 +133,75 @@ public struct MachineStore: Sendable {
         }
     }
 
+    /// An enrollment token as the register keeps it: never the token, only what it is for and what is left of it.
+    public struct TokenRecord: Sendable, Equatable {
+        /// Its id, by which an administrator revokes it.
+        public var id: UUID
+        /// What it may enroll.
+        public var binding: EnrollmentBinding
+        /// Whether it is an administrator's re-key.
+        public var rekey: Bool
+        /// The DN of the administrator who made it.
+        public var createdBy: String
+        public var createdAt: Date
+        public var expiresAt: Date
+        /// How many enrollments it has left (none once revoked).
+        public var usesLeft: Int
+        public var comment: String?
+        /// When and by whom it was revoked, if it was.
+        public var revokedAt: Date?
+        public var revokedBy: String?
+    }
+
+    /// The tokens still good at `time` and those made or ended in the 30 days before, newest first.
+    public func tokens(at time: Date) async throws -> [TokenRecord] {
+        let monthAgo = time.addingTimeInterval(-30 * 86_400)
+        return try await tokens(where: "expires_at > \(monthAgo) OR created_at > \(monthAgo)")
+    }
+
+    /// Revokes the token `id` (it can enroll nothing from now on), with its audit event in the same transaction.
+    /// - Returns: the token as revoked; nil when there is no such token, or it was revoked already.
+    public func revokeToken(
+        id: UUID, by administrator: String, auditEvent: @Sendable (TokenRecord) -> AuditEvent
+    ) async throws -> TokenRecord? {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE enrollment_tokens SET uses_left = 0, revoked_at = now(), revoked_by = \(administrator)
+                WHERE id = \(id) AND revoked_at IS NULL
+                RETURNING \(unescaped: Self.tokenColumns)
+                """,
+                logger: logger)
+            var revoked: TokenRecord?
+            for try await row in rows.decode(TokenRow.self) { revoked = Self.record(row) }
+            if let revoked { try await AuditLog.append([auditEvent(revoked)], on: connection, logger: logger) }
+            return revoked
+        }
+    }
+
+    private typealias TokenRow = (UUID, String, String, Bool, String, Date, Date, Int32, String?, Date?, String?)
+    private static let tokenColumns =
+        "id, bound_kind, bound_to, rekey, created_by, created_at, expires_at, uses_left, comment, revoked_at, "
+        + "revoked_by"
+
+    private static func record(_ row: TokenRow) -> TokenRecord? {
+        guard let binding = try? EnrollmentBinding(kind: row.1, value: row.2) else { return nil }
+        return TokenRecord(
+            id: row.0, binding: binding, rekey: row.3, createdBy: row.4, createdAt: row.5, expiresAt: row.6,
+            usesLeft: Int(row.7), comment: row.8, revokedAt: row.9, revokedBy: row.10)
+    }
+
+    private func tokens(where condition: PostgresQuery) async throws -> [TokenRecord] {
+        var query: PostgresQuery = "SELECT \(unescaped: Self.tokenColumns) FROM enrollment_tokens WHERE "
+        query.sql += condition.sql + " ORDER BY created_at DESC LIMIT 1000"
+        query.binds = condition.binds
+        var records: [TokenRecord] = []
+        for try await row in try await client.query(query, logger: logger).decode(TokenRow.self) {
+            if let record = Self.record(row) { records.append(record) }
+        }
+        return records
+    }
+
     /// What `token` may enroll, when it is known, not used up and not expired at `time`; nothing is used.
     public func grant(of token: EnrollmentToken, at time: Date) async throws -> TokenGrant? {
         let hash = ByteBuffer(bytes: token.hash)
@@ -160,9 +231,9 @@ public struct MachineStore: Sendable {
     ///   - machine: the machine, already checked against the directory and the token's binding; its `enrolledBy`
     ///     is filled in from the token.
     ///   - auditEvent: the event, given the token's creator and what enrolling did.
-    /// - Throws: `EnrollmentError.invalidToken` when the token is unknown, used up or expired at `time`, or not
-    ///   bound to this machine's name where it is a re-key; `.alreadyEnrolled` when the name is taken and the token
-    ///   is no re-key. Nothing changes then, and the token is not used.
+    /// - Throws: `EnrollmentError.invalidToken` when the token is unknown, used up, expired or revoked at `time`,
+    ///   or not bound to this machine's name where it is a re-key; `.alreadyEnrolled` when the name is taken and
+    ///   the token is no re-key. Nothing changes then, and the token is not used.
     @discardableResult
     public func enroll(
         _ machine: Machine,

@@ -429,5 +429,19 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 12,
+            name: "enrollment tokens an administrator can list and revoke",
+            statements: [
+                """
+                ALTER TABLE enrollment_tokens
+                    ADD COLUMN id uuid NOT NULL DEFAULT gen_random_uuid(),
+                    ADD COLUMN revoked_at timestamptz,
+                    ADD COLUMN revoked_by text
+                """,
+                "CREATE UNIQUE INDEX enrollment_tokens_id ON enrollment_tokens (id)",
+                "CREATE INDEX enrollment_tokens_expires_at ON enrollment_tokens (expires_at)",
+            ]
+        ),
     ]
 }

@@ -23,7 +23,7 @@ extension Components.Schemas.Machine {
 extension ORACommand.AgentsCommand {
     struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "token", abstract: "Enrollment tokens.", subcommands: [Create.self])
+            commandName: "token", abstract: "Enrollment tokens.", subcommands: [Create.self, List.self, Revoke.self])
     }
 
     struct List: AsyncParsableCommand {
@@ -156,6 +156,54 @@ extension ORACommand.AgentsCommand.TokenCommand {
                     ("enrolls \(bound); valid until \(created.expiresAt.formatted(.iso8601)) for \(created.uses) "
                         + "enrollment\(created.uses == 1 ? "" : "s"); on the machine run: "
                         + "ora-agent enroll --server URL --token TOKEN\n").utf8))
+        }
+    }
+}
+
+extension ORACommand.AgentsCommand.TokenCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the enrollment tokens still good, and those made or ended in the last 30 days.")
+        @OptionGroup var options: ServerOption
+        @Flag(help: "Print the server's JSON answer.") var json = false
+
+        func run() async throws {
+            let tokens = try await authenticatedClient(options).call {
+                try await $0.listEnrollmentTokens().ok.body.json
+            }
+            if json { return try printJSON(tokens) }
+            if tokens.isEmpty { return print("no enrollment tokens in the last 30 days") }
+            for token in tokens {
+                let state =
+                    token.revokedAt.map { "revoked \($0.formatted(.iso8601))" }
+                    ?? (token.usesLeft == 0
+                        ? "used up"
+                        : token.expiresAt <= Date()
+                            ? "expired" : "good until \(token.expiresAt.formatted(.iso8601)), \(token.usesLeft) left")
+                print(
+                    "\(token.id)  \(token.boundKind.rawValue) \(AuditText.escaped(token.boundTo))  "
+                        + "\(token.purpose.rawValue)  \(state)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke an enrollment token at once: it enrolls nothing from then on.")
+        @OptionGroup var options: ServerOption
+        @Argument(help: "The token's id (from 'ora agents token list').") var id: String
+
+        func validate() throws {
+            guard UUID(uuidString: id) != nil else { throw ValidationError("'\(id)' is not a token id") }
+        }
+
+        func run() async throws {
+            let revoked = try await authenticatedClient(options).call {
+                try await $0.revokeEnrollmentToken(path: .init(id: id.lowercased())).ok.body.json
+            }
+            print(
+                "the token \(revoked.id) for \(revoked.boundKind.rawValue) \(AuditText.escaped(revoked.boundTo)) is revoked"
+            )
         }
     }
 }

@@ -67,7 +67,7 @@ struct AgentEnrollmentTests {
         #expect(second.status == 0, "\(second.standardError)")
         let third = await enroll(server, token: token, machine: "WS-0201", state: states.path + "/c")
         #expect(third.status == 2)
-        #expect(third.standardError.contains("the enrollment token is not valid: unknown, used up or expired"))
+        #expect(third.standardError.contains("the enrollment token is not valid: unknown, used up, expired or revoked"))
 
         // Bound to a computer group (nested membership counts) and to one machine.
         let group = await admin.run(
@@ -224,6 +224,33 @@ struct AgentEnrollmentTests {
     static func fingerprint(_ key: String) -> String {
         let digest = SHA256.hash(data: Data(base64Encoded: key) ?? Data())
         return "SHA256:" + Data(digest).base64EncodedString().replacingOccurrences(of: "=", with: "")
+    }
+
+    @Test("an administrator lists enrollment tokens (never the tokens) and revokes one: it enrolls nothing after")
+    func tokenRevocation() async throws {
+        let server = try await RunningServer(extra: Self.roles)
+        let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
+        let created = await admin.run("agents", "token", "create", "--machine", "WS-0102", "--comment", "spare")
+        let token = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let listed = await admin.run("agents", "token", "list")
+        #expect(listed.status == 0, "\(listed.standardError)")
+        #expect(listed.standardOutput.contains("machine ws-0102  enroll  good until"), "\(listed.standardOutput)")
+        #expect(!listed.standardOutput.contains(token), "the list shows the token itself")
+        let id = String(listed.standardOutput.prefix(36))
+        #expect(await admin.run("agents", "token", "revoke", "not-an-id").status == 64)
+        let revoked = await admin.run("agents", "token", "revoke", id)
+        #expect(
+            revoked.standardOutput == "the token \(id) for machine ws-0102 is revoked\n", "\(revoked.standardError)")
+        let again = await admin.run("agents", "token", "revoke", id)
+        #expect(again.status == 1 && again.standardError.contains("revoked already"), "\(again.standardError)")
+        #expect(
+            (await admin.run("agents", "token", "list")).standardOutput.contains("machine ws-0102  enroll  revoked"))
+        let refused = await enroll(server, token: token, machine: "WS-0102", state: try TemporaryDirectory().path)
+        #expect(refused.status != 0 && refused.standardError.contains("revoked"), "\(refused.standardError)")
+        // Auditors may list; only administrators revoke.
+        let auditor = try await OperatorCLI("sara.klein", server: server, ora: ora)
+        #expect(await auditor.run("agents", "token", "list").status == 0)
+        #expect(await auditor.run("agents", "token", "revoke", id).status == 2)
     }
 
     @Test("malformed enrollments are refused with what was wrong, and nothing is stored")

@@ -167,6 +167,18 @@ struct ConsoleTests {
             "the console's revocation did not reach the register")
         #expect((administered["token"] as? String)?.hasPrefix("ora_enr_") == true)
         #expect((administered["command"] as? String)?.hasSuffix("--machine ws-0199") == true)
+        #expect(administered["tokens_before"] as? [String] == ["good", "used"], "\(administered)")
+        #expect(administered["tokens_after"] as? [String] == ["revoked", "used"], "\(administered)")
+        // The revoked token enrolls nothing, and its revocation is in the audit log.
+        let revokedToken = try #require(administered["token"] as? String)
+        let refused = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", server.base, "--token", revokedToken, "--machine", "WS-0199", "--state-dir",
+                setup.files.path + "/agent-ws-0199",
+            ])
+        #expect(refused.status != 0 && refused.standardError.contains("not valid"), "\(refused.standardError)")
+        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.token_revoked'") == "1")
     }
 
     @Test("a page of another origin on the same host can neither read nor use the operator's cookie")

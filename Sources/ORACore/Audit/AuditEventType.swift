@@ -33,6 +33,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case agentEnrolled = "agent.enrolled"
     case agentRevoked = "agent.revoked"
     case agentTokenCreated = "agent.token_created"
+    case agentTokenRevoked = "agent.token_revoked"
     case agentRekeyed = "agent.rekeyed"
     // The audit log itself
     case auditCheckpoint = "audit.checkpoint"
@@ -72,6 +73,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .agentRevoked: "ORA4002"
         case .agentTokenCreated: "ORA4003"
         case .agentRekeyed: "ORA4004"
+        case .agentTokenRevoked: "ORA4005"
         case .auditCheckpoint: "ORA5001"
         case .auditPartitionDetached: "ORA5002"
         }

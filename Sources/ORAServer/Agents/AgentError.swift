@@ -1,3 +1,4 @@
+public import Foundation
 public import ORACore
 public import ORADirectory
 
@@ -5,7 +6,7 @@ public import ORADirectory
 public enum AgentError: ServiceError, Equatable {
     /// A value in the request is out of range or malformed; says which and why.
     case invalidRequest(String)
-    /// The enrollment token is unknown, used up or expired.
+    /// The enrollment token is unknown, used up, expired or revoked.
     case invalidEnrollmentToken
     /// The token may enroll only what its binding allows, and `machine` is not that.
     case tokenNotFor(machine: String, binding: EnrollmentBinding)
@@ -15,6 +16,8 @@ public enum AgentError: ServiceError, Equatable {
     case alreadyEnrolled(String, revoked: Bool)
     /// No machine of this name is enrolled.
     case unknownMachine(String)
+    /// No enrollment token has this id, or it was revoked already.
+    case unknownToken(UUID)
     /// The machine is revoked already.
     case alreadyRevoked(String)
     /// The directory could not answer.
@@ -30,6 +33,7 @@ public enum AgentError: ServiceError, Equatable {
         case .notADomainMachine: "not_a_domain_machine"
         case .alreadyEnrolled(_, let revoked): revoked ? "machine_revoked" : "already_enrolled"
         case .unknownMachine: "unknown_machine"
+        case .unknownToken: "unknown_token"
         case .alreadyRevoked: "already_revoked"
         case .directory(let error): error.code
         case .databaseUnavailable: "database_unavailable"
@@ -40,7 +44,8 @@ public enum AgentError: ServiceError, Equatable {
         switch self {
         case .invalidRequest(let message): message
         case .invalidEnrollmentToken:
-            "the enrollment token is not valid: unknown, used up or expired; ask an administrator for a new one"
+            "the enrollment token is not valid: unknown, used up, expired or revoked; "
+                + "ask an administrator for a new one"
         case .tokenNotFor(let machine, let binding):
             "this enrollment token may enroll \(binding.description), which \(machine) is not"
         case .notADomainMachine(let name):
@@ -49,6 +54,8 @@ public enum AgentError: ServiceError, Equatable {
             "\(name) is \(revoked ? "revoked" : "enrolled already"); only an administrator can give it a new key "
                 + "(ora agents rekey \(name))"
         case .unknownMachine(let name): "no machine named \(name) is enrolled"
+        case .unknownToken(let id):
+            "no enrollment token \(id.uuidString.lowercased()) can be revoked (none, or revoked already)"
         case .alreadyRevoked(let name): "\(name) is already revoked"
         case .directory(let error): error.message
         case .databaseUnavailable: CommonFailure.databaseUnavailable
@@ -61,7 +68,7 @@ public enum AgentError: ServiceError, Equatable {
         case .invalidEnrollmentToken: .unauthenticated
         case .tokenNotFor, .notADomainMachine: .forbidden
         case .alreadyEnrolled, .alreadyRevoked: .conflict
-        case .unknownMachine: .notFound
+        case .unknownMachine, .unknownToken: .notFound
         case .directory(let error): error.kind
         case .databaseUnavailable: .unavailable
         }

@@ -99,6 +99,44 @@ public final class AgentService: Sendable {
             source: source, now: now)
     }
 
+    /// The enrollment tokens still good and those made or ended in the last 30 days, newest first; never a token.
+    public func tokens() async throws(AgentError) -> [MachineStore.TokenRecord] {
+        do {
+            return try await store.tokens(at: clock.now())
+        } catch {
+            throw databaseFailed(error, doing: "listing enrollment tokens")
+        }
+    }
+
+    /// Revokes the enrollment token `id` at once: it enrolls nothing from now on. Recorded as `agent.token_revoked`
+    /// in the same transaction.
+    /// - Throws: `AgentError.unknownToken` when there is no such token or it was revoked already.
+    public func revokeToken(
+        _ id: UUID, by administrator: Operator, source: String
+    ) async throws(AgentError) -> MachineStore.TokenRecord {
+        let time = clock.timestamp
+        let revoked: MachineStore.TokenRecord?
+        do {
+            revoked = try await store.revokeToken(id: id, by: administrator.dn) { token in
+                var machine: String?
+                if case .machine(let name) = token.binding { machine = name }
+                return AuditEvent(
+                    .agentTokenRevoked, time: time,
+                    actor: .operator(dn: administrator.dn, account: administrator.account), machine: machine,
+                    source: source, outcome: .success,
+                    details: [
+                        "token": .string(id.uuidString.lowercased()), "bound_kind": .string(token.binding.kind),
+                        "bound_to": .string(token.binding.value),
+                        "purpose": .string(token.rekey ? "rekey" : "enroll"),
+                    ])
+            }
+        } catch {
+            throw databaseFailed(error, doing: "revoking an enrollment token")
+        }
+        guard let revoked else { throw .unknownToken(id) }
+        return revoked
+    }
+
     /// Authorises a new key for the enrolled or revoked machine `name`: a single-use token, bound to that name,
     /// with which its agent enrolls again; the old key stops working then, and a revocation is lifted.
     /// - Throws: `AgentError.unknownMachine` when no such machine was ever enrolled, `.databaseUnavailable`.

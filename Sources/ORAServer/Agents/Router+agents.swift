@@ -115,12 +115,28 @@ extension Router where Context == ORARequestContext {
             return try Response.encodedJSON(created, status: .created)
         }
 
+        api.get("tokens") { _, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "list enrollment tokens")
+            return try Response.encodedJSON(try await agents.tokens().map(EnrollmentTokenDocument.init))
+        }
+
+        api.post("tokens/:id/revoke") { _, context -> Response in
+            let identity = try await operators.require(
+                [.administrator], of: context.session, toDo: "revoke enrollment tokens")
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+                throw APIError.invalidRequest("the token id must be a UUID")
+            }
+            let revoked = try await agents.revokeToken(id, by: identity.person, source: context.sourceAddress)
+            return try Response.encodedJSON(EnrollmentTokenDocument(revoked))
+        }
+
         api.post(":name/rekey") { request, context -> Response in
             let identity = try await operators.require(
                 [.administrator], of: context.session, toDo: "re-key machines")
             let name = try context.parameters.require("name")
             let body = try await request.decodeJSON(
-                RekeyRequest.self, context: context, expected: #"{"expires_in_seconds", "comment"} (both optional: {})"#)
+                RekeyRequest.self, context: context, expected: #"{"expires_in_seconds", "comment"} (both optional: {})"#
+            )
             let created = try await agents.authorizeRekey(
                 of: name, by: identity.person, lifetime: .seconds(body.expiresInSeconds ?? 3600),
                 comment: body.comment, source: context.sourceAddress)
@@ -144,5 +160,47 @@ extension Router where Context == ORARequestContext {
             try await agents.revoke(name, by: identity.person, source: context.sourceAddress)
             return try Response.encodedJSON(["outcome": "revoked", "machine": name.lowercased()])
         }
+    }
+}
+
+/// An enrollment token as `GET /api/v1/agents/tokens` lists it: what it is for and what is left of it, never the
+/// token itself.
+struct EnrollmentTokenDocument: Encodable {
+    var id: String
+    var boundKind: String
+    var boundTo: String
+    var purpose: String
+    var createdBy: String
+    var createdAt: Date
+    var expiresAt: Date
+    var usesLeft: Int
+    var comment: String?
+    var revokedAt: Date?
+    var revokedBy: String?
+
+    init(_ token: MachineStore.TokenRecord) {
+        id = token.id.uuidString.lowercased()
+        boundKind = token.binding.kind
+        boundTo = token.binding.value
+        purpose = token.rekey ? "rekey" : "enroll"
+        createdBy = token.createdBy
+        createdAt = token.createdAt
+        expiresAt = token.expiresAt
+        usesLeft = token.usesLeft
+        comment = token.comment
+        revokedAt = token.revokedAt
+        revokedBy = token.revokedBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, purpose, comment
+        case boundKind = "bound_kind"
+        case boundTo = "bound_to"
+        case createdBy = "created_by"
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case usesLeft = "uses_left"
+        case revokedAt = "revoked_at"
+        case revokedBy = "revoked_by"
     }
 }

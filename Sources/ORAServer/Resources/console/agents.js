@@ -70,11 +70,53 @@ export function show(main, shell) {
       part('.expires').textContent = 'Valid until ' + formatTime(created.expires_at) + ', for ' + created.uses
         + ' enrollment(s).';
       part('.created').hidden = false;
+      loadTokens();
     } catch (refusal) {
       part('.error').textContent = refusal.message;
     }
   });
 
+  function tokenState(token) {
+    if (token.revoked_at) return ['revoked', 'Revoked ' + formatTime(token.revoked_at)];
+    if (token.uses_left === 0) return ['used', 'Used up'];
+    if (new Date(token.expires_at) <= new Date()) return ['expired', 'Expired'];
+    return ['good', 'Good'];
+  }
+
+  async function loadTokens() {
+    try {
+      const tokens = await api('GET', '/agents/tokens');
+      const kinds = { machine: 'machine ', ou: 'computers below ', group: 'members of ' };
+      part('.tokens tbody').replaceChildren(...tokens.map((token) => {
+        const [state, words] = tokenState(token);
+        return element('tr', { 'data-token': token.id, 'data-state': state },
+          element('td', { text: (kinds[token.bound_kind] || '') + token.bound_to }),
+          element('td', { text: token.purpose === 'rekey' ? 're-key' : 'enroll' }),
+          element('td', { text: formatTime(token.created_at), title: 'by ' + token.created_by }),
+          element('td', { text: formatTime(token.expires_at) }),
+          element('td', { text: String(token.uses_left) }),
+          element('td', { text: words + (token.comment ? ' — ' + token.comment : '') }),
+          element('td', {}, administrator && state === 'good' ? element('button', {
+            type: 'button', class: 'danger', text: 'Revoke', 'aria-label': 'Revoke the token for ' + token.bound_to,
+            onclick: async (event) => {
+              event.target.disabled = true;
+              try {
+                await api('POST', '/agents/tokens/' + token.id + '/revoke', {});
+                shell.notify('The token for ' + token.bound_to + ' is revoked; it enrolls nothing from now on.');
+                loadTokens();
+              } catch (refusal) {
+                part('.error').textContent = refusal.message;
+                event.target.disabled = false;
+              }
+            },
+          }) : null));
+      }));
+    } catch (refusal) {
+      part('.error').textContent = refusal.message;
+    }
+  }
+
   load();
+  loadTokens();
   return () => {};
 }
