@@ -293,6 +293,7 @@ def administrator(base, shots):
         page.click("button[aria-label='Revoke the token for ws-0199']")
         page.wait_for_selector(".agents .tokens tbody tr[data-state=revoked]")
         result["tokens_after"] = page.eval_on_selector_all(".agents .tokens tbody tr", "rows => rows.map(r => r.dataset.state)")
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=shots + "/agents.png", full_page=False)
         browser.close()
     print(json.dumps(result))

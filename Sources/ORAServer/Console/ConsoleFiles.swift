@@ -26,9 +26,6 @@ struct ConsoleFiles: Sendable {
     /// The modules and the style, by file name.
     let assets: [String: File]
 
-    /// The path the files are served under.
-    var assetsPath: String { "/console/\(version)" }
-
     /// Reads the console's files from the server's resources.
     /// - Throws: `ConfigurationError.unreadableFile` when the folder or a file is missing or cannot be read: the
     ///   installation is incomplete.
