@@ -4,7 +4,8 @@
                                       control, end with confirmation; then a tier 1 helper sees only viewing
     console.py cross-site BASE EVIL   a page of another origin (EVIL, on another port of the same host) tries to use
                                       the operator's cookie
-    console.py login-link LINK        opens a one-time login link of `ora open`, then the same link again
+    console.py login-link LINK ADMIN  opens a one-time login link of `ora open`, then the same link again; then the
+                                      administrator (bearer token ADMIN) ends the browser's session
     console.py security BASE SHOTS SESSION
                                       the security team: a helper is kept out; the timeline filtered, exported and
                                       verified; SESSION's story
@@ -19,6 +20,7 @@ import io
 import json
 import sys
 import time
+import urllib.request
 from contextlib import nullcontext
 
 from PIL import Image
@@ -299,8 +301,9 @@ def administrator(base, shots):
     print(json.dumps(result))
 
 
-def login_link(link):
-    """Opens a login link from `ora open`, then the same link again, as a person who kept it would."""
+def login_link(link, admin_token):
+    """Opens a login link from `ora open`, then the same link again, as a person who kept it would; then an
+    administrator ends the first browser's session, which the page notices on its next request."""
     result = {}
     with nullcontext(PLAYWRIGHT[0]) as playwright:
         browser, page = launch_and_remember(playwright)
@@ -310,6 +313,16 @@ def login_link(link):
         result["address"] = page.url
         result["who"] = page.text_content("#who")
         result["state"] = page.text_content("section.session .state")
+        page.click("#bar a[data-section=sessions]")
+        page.wait_for_selector("section.sessions")
+        base = link.split("/login/link")[0]
+        request = urllib.request.Request(
+            base + "/api/v1/operators/revoke", method="POST",
+            data=json.dumps({"operator": "lena.wolf", "reason": "test"}).encode(),
+            headers={"Authorization": "Bearer " + admin_token, "Content-Type": "application/json"})
+        urllib.request.urlopen(request).read()
+        page.wait_for_selector("#login-user")
+        result["after_revocation"] = page.text_content("#notice")
         second = browser.new_page()
         PAGES.append(second)
         second.goto(link)

@@ -53,7 +53,8 @@ struct ConsoleTests {
         } catch {
             // What the machine was asked and what the agent and the server said, to tell where it stopped.
             let questions = (try? String(contentsOfFile: machine.setup.files.path + "/questions.log", encoding: .utf8))
-            let agentLog = String(machine.agent.standardErrorSoFar.suffix(3000))
+            let recorded = (try? server.sql("SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events")) ?? "?"
+            let agentLog = "audit log: \(recorded)\n" + String(machine.agent.standardErrorSoFar.suffix(3000))
             let serverLog = String(server.process.standardErrorSoFar.suffix(6000))
             Issue.record(
                 "questions asked at the machine:\n\(questions ?? "none")\nagent:\n\(agentLog)\nserver:\n\(serverLog)")
@@ -315,7 +316,7 @@ struct ConsoleTests {
 
     @Test("ora open: a one-time link logs the browser in on the session's page; used, expired or refused, it fails")
     func loginLink() async throws {
-        let server = try await RunningServer()
+        let server = try await RunningServer(extra: OfferFixtures.configuration)
         let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         let id = UUID().uuidString.lowercased()
         let opened = await lena.run("open", id, "--print")
@@ -324,12 +325,14 @@ struct ConsoleTests {
         #expect(link.hasPrefix(server.base + "/login/link#ora_link_"), "\(opened.standardOutput)")
         #expect(await lena.run("open", "not-a-session").status == 64)
 
-        let shown = try await Self.browse("login-link", link)
+        let peter = try await server.token("peter.schmidt")
+        let shown = try await Self.browse("login-link", link, peter)
         #expect(shown["address"] as? String == server.base + "/sessions/\(id)", "the code stayed in the address")
         #expect(shown["who"] as? String == "Lena Wolf (lena.wolf)")
         #expect(shown["state"] as? String == "No such session")
         #expect(shown["second_address"] as? String == server.base + "/login")
         #expect((shown["second_notice"] as? String)?.contains("was used already") == true, "\(shown)")
+        #expect(shown["after_revocation"] as? String == "Your session has ended. Log in again to continue.")
         #expect(
             try server.sql(
                 "SELECT details->>'from_session' IS NOT NULL FROM audit_events "

@@ -102,7 +102,8 @@ export function show(main, shell) {
       machines.sort((a, b) => a.name.localeCompare(b.name));
       render();
     } catch (refusal) {
-      shell.notify(refusal.message);
+      // A page that was left (the session ended meanwhile) says nothing more.
+      if (!stopped) shell.notify(refusal.message);
     }
     // Online states change: the list is read again while the page is open.
     if (!stopped) timer = setTimeout(load, 10000);

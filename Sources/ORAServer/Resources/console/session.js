@@ -123,7 +123,9 @@ export function show(main, shell, match) {
   part('.request-control').addEventListener('click', async (event) => {
     event.target.disabled = true;
     try {
-      update(await api('POST', '/sessions/' + id + '/control'));
+      // The event stream shows the request and the answer; the request's own answer is not shown, since the
+      // person's quick answer may arrive on the stream before it and must not be overwritten by an older state.
+      await api('POST', '/sessions/' + id + '/control');
     } catch (refusal) {
       problem(refusal.message);
       event.target.disabled = false;
@@ -147,6 +149,7 @@ export function show(main, shell, match) {
     event.preventDefault();
     confirm.close();
     try {
+      // Ended is the last state: showing it at once cannot hide a later one.
       update(await api('DELETE', '/sessions/' + id));
     } catch (refusal) {
       problem(refusal.message);

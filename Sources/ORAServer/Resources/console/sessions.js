@@ -19,7 +19,7 @@ export function show(main, shell) {
           await api('DELETE', '/sessions/' + id);
           await load();
         } catch (refusal) {
-          shell.notify(refusal.message);
+          if (!stopped) shell.notify(refusal.message);
           event.target.disabled = false;
         }
       },
@@ -49,7 +49,8 @@ export function show(main, shell) {
       body.replaceChildren(...mine.map(row));
       empty.hidden = mine.length > 0;
     } catch (refusal) {
-      shell.notify(refusal.message);
+      // A page that was left (the session ended meanwhile) says nothing more.
+      if (!stopped) shell.notify(refusal.message);
     }
     if (!stopped) timer = setTimeout(load, 3000);
   }
