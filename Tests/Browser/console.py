@@ -4,6 +4,8 @@
                                       control, end with confirmation; then a tier 1 helper sees only viewing
     console.py cross-site BASE EVIL   a page of another origin (EVIL, on another port of the same host) tries to use
                                       the operator's cookie
+    console.py no-screen BASE         a machine whose display cannot be shown: the page says why, and offers to
+                                      reconnect
     console.py login-link LINK ADMIN  opens a one-time login link of `ora open`, then the same link again; then the
                                       administrator (bearer token ADMIN) ends the browser's session
     console.py security BASE SHOTS SESSION
@@ -301,6 +303,28 @@ def administrator(base, shots):
     print(json.dumps(result))
 
 
+def no_screen(base):
+    """A machine whose display cannot be shown: the session goes on, and the page says why it shows no screen."""
+    result = {}
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
+        browser, page = launch_and_remember(playwright)
+        log_in(page, base, "lena.wolf")
+        page.wait_for_selector("tr[data-machine='ws-0101'] .status.online")
+        page.click("button[aria-label='Offer help to ws-0101']")
+        page.fill("#offer-ticket", "INC0000001")
+        page.click("dialog.offer button[type=submit]")
+        page.wait_for_selector("section.session[data-state=viewing]")
+        page.wait_for_selector("section.session .problem:not(:empty)")
+        result["problem"] = page.text_content("section.session .problem")
+        result["reconnect"] = page.is_visible("section.session .reconnect")
+        result["banner"] = page.text_content("section.session .banner .state")
+        page.click("section.session .reconnect")
+        page.wait_for_selector("section.session .reconnect:visible")
+        result["problem_again"] = page.text_content("section.session .problem")
+        browser.close()
+    print(json.dumps(result))
+
+
 def login_link(link, admin_token):
     """Opens a login link from `ora open`, then the same link again, as a person who kept it would; then an
     administrator ends the first browser's session, which the page notices on its next request."""
@@ -347,7 +371,7 @@ def launch_and_remember(playwright):
 if __name__ == "__main__":
     flow = sys.argv[1]
     flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link, "security": security,
-             "administrator": administrator}
+             "administrator": administrator, "no-screen": no_screen}
     if flow not in flows:
         sys.exit("unknown flow " + flow)
     with sync_playwright() as running:

@@ -393,4 +393,22 @@ struct ConsoleTests {
         #expect(try await me(byCookie: true) == 401)
         #expect(try await me(byCookie: false) == 200)
     }
+
+    @Test("a machine whose display cannot be shown: the session goes on, and the page says why it shows no screen")
+    func noScreen() async throws {
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        // A display no X server answers on.
+        let agent = try setup.startAgent("--display", ":\(Int.random(in: 900...999))")
+        defer { agent.send(SIGKILL) }
+        try await waitUntilOnline("ws-0101", server: setup.server, token: try await setup.server.token("lena.wolf"))
+        let shown = try await Self.browse("no-screen", setup.server.base)
+        #expect(shown["banner"] as? String == "Viewing")
+        #expect(
+            shown["problem"] as? String
+                == "The machine could not show its screen: it has no display that can be shown, or its screen program "
+                + "failed. The session goes on; you can try again.",
+            "\(shown)")
+        #expect(shown["reconnect"] as? Bool == true)
+        #expect((shown["problem_again"] as? String)?.isEmpty == false)
+    }
 }

@@ -79,7 +79,9 @@ export function show(main, shell, match) {
       rfb = connection;
       connection.viewOnly = session.state !== 'controlling';
       connection.scaleViewport = part('.scale').checked;
+      let shown = false;
       connection.addEventListener('connect', () => {
+        shown = true;
         page.dataset.screen = 'connected';
         problem('');
       });
@@ -95,9 +97,14 @@ export function show(main, shell, match) {
         if (stopped || !session || !seeing.includes(session.state)) return;
         dropped = true;
         part('.reconnect').hidden = false;
-        problem(event.detail.clean
-          ? 'The machine closed the screen: its display could not be shown. The session goes on; you can try again.'
-          : 'The screen connection was lost. The session goes on; reconnect to see the screen again.');
+        // Closed before the desktop answered at all, the machine could not show its screen; closed after, the
+        // connection was lost or the machine stopped showing it.
+        problem(!shown
+          ? 'The machine could not show its screen: it has no display that can be shown, or its screen program '
+            + 'failed. The session goes on; you can try again.'
+          : event.detail.clean
+            ? 'The machine stopped showing its screen. The session goes on; you can try again.'
+            : 'The screen connection was lost. The session goes on; reconnect to see the screen again.');
       });
     } catch (refusal) {
       dropped = true;
