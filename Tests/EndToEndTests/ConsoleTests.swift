@@ -227,7 +227,9 @@ struct ConsoleTests {
             #expect(page.contentSecurityPolicy?.contains("script-src 'self';") == true, "\(path)")
             #expect(page.headers["x-frame-options"] == "DENY")
         }
-        #expect(try await HTTP.get(server.base + "/sessions/not-a-session").status == 404)
+        // Not a session id: the console's page, which says there is no such page, with the status saying it too.
+        let notFound = try await HTTP.get(server.base + "/sessions/not-a-session")
+        #expect(notFound.status == 404 && notFound.contentType == "text/html; charset=utf-8")
         let page = try await HTTP.get(server.base + "/")
         let script = try #require(page.body.firstMatch(of: /src="(\/console\/[0-9a-f]{16}\/)app\.js"/)?.1)
         let module = try await HTTP.get(server.base + script + "app.js")

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -18,9 +19,11 @@ extension Router where Context == ORARequestContext {
         add(middleware: NoVNCFilesMiddleware(path: novncPath))
         for path in Self.consolePages {
             get(path) { _, context -> Response in
-                // A session's page only for a session id: anything else is not a page of this server.
-                if context.parameters.get("id") != nil { _ = try context.sessionID() }
-                return Self.file(files.page, type: "text/html; charset=utf-8", cache: "no-store")
+                var response = Self.file(files.page, type: "text/html; charset=utf-8", cache: "no-store")
+                // A session's page only for a session id: for anything else the page says there is no such page,
+                // and the status says so too.
+                if let id = context.parameters.get("id"), UUID(uuidString: id) == nil { response.status = .notFound }
+                return response
             }
         }
         get("console/:version/:file") { _, context -> Response in
