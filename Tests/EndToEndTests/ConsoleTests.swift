@@ -152,6 +152,15 @@ struct ConsoleTests {
             "test.yaml", changed + "\n" + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
         let applied = await setup.admin.run("policy", "apply", setup.policies.path, "--comment", "kiosk test machine")
         #expect(applied.status == 0, "\(applied.standardError)")
+        // A comparison names what it needs and which version does not exist.
+        let peter = try await server.token("peter.schmidt")
+        for (query, status, error) in [
+            ("from=1", 400, "invalid_request"), ("from=x&to=2", 400, "invalid_request"),
+            ("from=1&to=99", 404, "unknown_version"),
+        ] {
+            let answer = try await HTTP.get(server.base + "/api/v1/policy/diff?" + query, token: peter)
+            #expect(answer.status == UInt(status) && answer.refusal?.error == error, "\(query): \(answer.body)")
+        }
         let administered = try await Self.browse("administrator", server.base, shots)
         #expect((administered["active"] as? String)?.hasPrefix("Version 2, applied by uid=peter.schmidt") == true)
         #expect(administered["versions"] as? [String] == ["2", "1"], "\(administered)")

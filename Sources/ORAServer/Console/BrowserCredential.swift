@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 
 /// The console's credential: the operator's token in a cookie that page scripts cannot read (`HttpOnly`), that
 /// browsers send only with requests a page of this same site makes (`SameSite=Strict`), and only over TLS when the
@@ -15,6 +16,13 @@ enum BrowserCredential {
         let seconds = max(0, Int(expiresAt.timeIntervalSince(now).rounded(.down)))
         return "\(cookieName)=\(token); Path=/; Max-Age=\(seconds); HttpOnly; SameSite=Strict"
             + (secure ? "; Secure" : "")
+    }
+
+    /// Hands the token of `login` to the browser in `response`'s cookie, `Secure` when `request` came over TLS.
+    static func hand(_ login: OperatorService.LoginResult, to response: inout Response, answering request: Request) {
+        response.headers[.setCookie] = cookie(
+            token: login.token, expiresAt: login.expiresAt, now: Date(),
+            secure: isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
     }
 
     /// The `Set-Cookie` value that makes the browser forget the credential.

@@ -30,9 +30,7 @@ extension Router where Context == ORARequestContext {
                 user: body.user, password: body.password, sourceAddress: context.sourceAddress,
                 idleTimeout: service.settings.consoleIdleTimeout)
             var response = try Response.encodedJSON(BrowserLoginResult(result))
-            response.headers[.setCookie] = BrowserCredential.cookie(
-                token: result.token, expiresAt: result.expiresAt, now: Date(),
-                secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+            BrowserCredential.hand(result, to: &response, answering: request)
             return response
         }
         // A login link from `ora open`, used once by the console's page at /login/link.
@@ -42,9 +40,7 @@ extension Router where Context == ORARequestContext {
             let (result, target) = try await service.redeemLoginLink(
                 LoginLinkCode(value: body.code), sourceAddress: context.sourceAddress)
             var response = try Response.encodedJSON(BrowserLoginResult(result, target: target))
-            response.headers[.setCookie] = BrowserCredential.cookie(
-                token: result.token, expiresAt: result.expiresAt, now: Date(),
-                secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+            BrowserCredential.hand(result, to: &response, answering: request)
             return response
         }
         let authenticated = api.group().add(middleware: OperatorAuthenticationMiddleware(service: service))
