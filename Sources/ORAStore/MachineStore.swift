@@ -92,8 +92,8 @@ public struct MachineStore: Sendable {
         }
     }
 
-    private let client: PostgresClient
-    private let logger: Logger
+    let client: PostgresClient
+    let logger: Logger
 
     /// Creates a store on `client`.
     public init(client: PostgresClient, logger: Logger) {

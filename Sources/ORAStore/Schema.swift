@@ -443,5 +443,36 @@ public enum Schema {
                 "CREATE INDEX enrollment_tokens_expires_at ON enrollment_tokens (expires_at)",
             ]
         ),
+        Migration(
+            version: 13,
+            name: "machines' directory facts, kept for searching without asking the directory",
+            statements: [
+                """
+                ALTER TABLE machines
+                    ADD COLUMN directory_dn text,
+                    ADD COLUMN directory_containers text[] NOT NULL DEFAULT '{}',
+                    ADD COLUMN directory_container_keys text[] NOT NULL DEFAULT '{}',
+                    ADD COLUMN directory_groups text[] NOT NULL DEFAULT '{}',
+                    ADD COLUMN directory_group_keys text[] NOT NULL DEFAULT '{}',
+                    ADD COLUMN directory_checked_at timestamptz,
+                    ADD COLUMN directory_claimed_at timestamptz
+                """,
+                """
+                COMMENT ON COLUMN machines.directory_dn IS
+                    'its computer object when last looked up (null: not found then, or never looked up)'
+                """,
+                """
+                COMMENT ON COLUMN machines.directory_container_keys IS
+                    'normalised DNs of the OUs and containers above its computer object, for searching'
+                """,
+                """
+                COMMENT ON COLUMN machines.directory_group_keys IS
+                    'normalised DNs of its computer groups, nested included, for searching'
+                """,
+                "CREATE INDEX machines_directory_containers ON machines USING gin (directory_container_keys)",
+                "CREATE INDEX machines_directory_groups ON machines USING gin (directory_group_keys)",
+                "CREATE INDEX machines_directory_checked ON machines (directory_checked_at NULLS FIRST)",
+            ]
+        ),
     ]
 }

@@ -26,19 +26,65 @@ extension Components.Schemas.Session {
 extension ORACommand {
     struct Machines: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List enrolled machines, whether they are online, and what you may do on each now.")
+            abstract: "Search enrolled machines: whether they are online, and what you may do on each now.",
+            discussion: """
+                Machines come by name, 100 at a time; --all lists every match. OU and group conditions use each \
+                machine's directory facts as last looked up (ora machines --scopes lists the OUs and groups).
+                """)
         @OptionGroup var options: ServerOption
+        @Argument(help: "Text the machine's name contains.") var search: String?
+        @Option(help: "Only machines below this OU or container (a DN).") var ou: String?
+        @Option(help: "Only machines in this computer group (a DN), nested groups included.") var group: String?
+        @Flag(help: "Only machines whose agent is connected now.") var online = false
+        @Option(help: "Only machines where you may ask for at least this: view or control.") var access: String?
+        @Option(help: "Only machines whose names come after this one (where the last page ended).") var after: String?
+        @Option(help: "How many machines at most (1 to 500).") var limit: Int = 100
+        @Flag(help: "Every match, a page after another.") var all = false
+        @Flag(help: "List the OUs, containers and computer groups machines lie in, with how many.") var scopes = false
         @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
-            let machines = try await authenticatedClient(options).call { try await $0.listMachines().ok.body.json }
-            if json { return try printJSON(machines) }
-            if machines.isEmpty { return print("no machines are enrolled") }
-            for machine in machines {
+            let client = try authenticatedClient(options)
+            if scopes {
+                let scopes = try await client.call { try await $0.listMachineScopes().ok.body.json }
+                if json { return try printJSON(scopes) }
+                print("OUs and containers:")
+                for scope in scopes.containers { print("  \(scope.machines)\t\(AuditText.escaped(scope.dn))") }
+                print("Computer groups:")
+                for scope in scopes.groups { print("  \(scope.machines)\t\(AuditText.escaped(scope.dn))") }
+                return
+            }
+            let accessLeast = try access.map { text in
+                guard let mode = Operations.ListMachines.Input.Query.AccessPayload(rawValue: text) else {
+                    throw ValidationError("--access must be view or control, not \"\(text)\"")
+                }
+                return mode
+            }
+            var cursor = after
+            var pages: [Components.Schemas.HelperMachinePage] = []
+            repeat {
+                let query = Operations.ListMachines.Input.Query(
+                    q: search, ou: ou, group: group, online: online ? true : nil, access: accessLeast, after: cursor,
+                    limit: Int64(limit))
+                let page = try await client.call { try await $0.listMachines(query: query).ok.body.json }
+                if !json { printMachines(page) }
+                pages.append(page)
+                cursor = page.next
+            } while all && cursor != nil
+            if json { return try printJSON(pages.count == 1 ? pages[0].machines : pages.flatMap(\.machines)) }
+            let shown = pages.reduce(0) { $0 + $1.machines.count }
+            if let next = pages.last?.next {
+                print("\(shown) shown of \(pages[0].matched) that match; more with --after \(next) or --all")
+            } else if shown == 0 {
+                print(pages[0].matched == 0 ? "no machine matches" : "none of the \(pages[0].matched) that match")
+            }
+        }
+
+        private func printMachines(_ page: Components.Schemas.HelperMachinePage) {
+            for machine in page.machines {
                 let access = machine.access.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
-                print(
-                    "\(AuditText.escaped(machine.name))  \(machine.online ? "online " : "offline")  "
-                        + "\(access)  \(machine.explanation)")
+                let state = machine.revoked ? "revoked" : machine.online ? "online " : "offline"
+                print("\(AuditText.escaped(machine.name))  \(state)  \(access)  \(machine.explanation)")
             }
         }
     }

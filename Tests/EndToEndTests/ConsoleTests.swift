@@ -44,6 +44,8 @@ struct ConsoleTests {
         let machine = try await Machine.make()
         defer { machine.stop() }
         let server = machine.server
+        // Others to search among: a workstation, a laptop and a kiosk, enrolled but offline.
+        try await machine.setup.enroll(["WS-0201", "LT-0042", "KIOSK-LOBBY1"])
         // The pages' screenshots; Docs/Console.md shows them (ORA_SCREENSHOTS=Docs/images/console keeps them).
         let temporary = try TemporaryDirectory()
         let shots = ProcessInfo.processInfo.environment["ORA_SCREENSHOTS"] ?? temporary.path
@@ -67,7 +69,19 @@ struct ConsoleTests {
         #expect(shown["who"] as? String == "Lena Wolf (lena.wolf)")
         #expect(shown["cookie_readable"] as? String == "", "the credential is readable by scripts")
         #expect(shown["storage"] as? String == "[0,0]", "the page keeps something in web storage")
+        #expect(shown["listed"] as? [String] == ["kiosk-lobby1", "lt-0042", "ws-0101", "ws-0201"])
+        #expect(shown["listed_count"] as? String == "4 machines")
+        #expect(shown["in_workstations"] as? [String] == ["ws-0101", "ws-0201"])
+        #expect(
+            shown["ou_choices"] as? [String] == [
+                "every OU", "Computers (4)", "Computers › Kiosks (1)", "Computers › Laptops (1)",
+                "Computers › Workstations (2)",
+            ])
+        #expect(
+            shown["ou_address"] as? String
+                == "/machines?ou=ou%3DWorkstations%2Cou%3DComputers%2Cdc%3Dcorp%2Cdc%3Dexample")
         #expect(shown["found"] as? [String] == ["ws-0101"])
+        #expect(shown["where"] as? String == "Computers › Workstations")
         #expect(shown["access"] as? String == "See and control")
         #expect((shown["explanation"] as? String)?.contains("tier2-control-workstations") == true, "\(shown)")
         #expect((shown["offer_policy"] as? String)?.hasPrefix("Policy: ") == true)
@@ -177,8 +191,9 @@ struct ConsoleTests {
             "the console's revocation did not reach the register")
         #expect((administered["token"] as? String)?.hasPrefix("ora_enr_") == true)
         #expect((administered["command"] as? String)?.hasSuffix("--machine ws-0199") == true)
-        #expect(administered["tokens_before"] as? [String] == ["good", "used"], "\(administered)")
-        #expect(administered["tokens_after"] as? [String] == ["revoked", "used"], "\(administered)")
+        // The new token, and the used ones of WS-0101 and of the three machines the helper searched among.
+        #expect(administered["tokens_before"] as? [String] == ["good", "used", "used"], "\(administered)")
+        #expect(administered["tokens_after"] as? [String] == ["revoked", "used", "used"], "\(administered)")
         // The revoked token enrolls nothing, and its revocation is in the audit log.
         let revokedToken = try #require(administered["token"] as? String)
         let refused = await ChildProcess.runAsync(

@@ -56,6 +56,9 @@ struct DistinguishedNameTests {
             ])
         #expect(machine.isWithin(try DistinguishedName("OU=Computers,DC=Corp,DC=Example")))
         #expect(machine.isWithin(machine))
+        #expect(machine.ancestors.map(\.isDomainComponent) == [false, false, true, true])
+        #expect(try DistinguishedName("DC=corp").isDomainComponent)
+        #expect(!(try DistinguishedName("dc=a+cn=b,dc=corp")).isDomainComponent)
         #expect(!machine.isWithin(try DistinguishedName("ou=Servers,ou=Computers,dc=corp,dc=example")))
         // A suffix of the text that is not a whole RDN is not an ancestor.
         #expect(
@@ -119,8 +122,9 @@ struct DistinguishedNameTests {
             (error as? DistinguishedNameError)?.reason == "more than 64 RDNs"
         }
         // Multi-valued RDNs count once.
-        #expect(try DistinguishedName("cn=a+uid=b," + deepest.split(separator: ",").dropFirst().joined(separator: ","))
-            .rdns.count == 64)
+        #expect(
+            try DistinguishedName("cn=a+uid=b," + deepest.split(separator: ",").dropFirst().joined(separator: ","))
+                .rdns.count == 64)
     }
 
     @Test("the empty DN is the root")

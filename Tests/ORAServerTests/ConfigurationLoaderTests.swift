@@ -130,20 +130,22 @@ struct ConfigurationLoaderTests {
         #expect(set.screen.relayPort(listening: 8443) == 9443)
     }
 
-    @Test("agents: the names they use, the offer limit and the ping interval, with their defaults")
+    @Test("agents: the names they use, the offer limit, the ping and directory refresh intervals, with their defaults")
     func agents() throws {
         let defaults = try loader().parse(Self.valid, file: "ora.yaml").agents
         #expect(defaults.offersPerMachinePerMinute == 3)
         #expect(defaults.pingInterval == .seconds(30))
+        #expect(defaults.directoryRefreshInterval == .seconds(900))
         let set = try loader().parse(
             Self.valid + "\nagents:\n  server_names: [ora.corp.example]\n  offers_per_machine_per_minute: 5\n"
-                + "  ping_interval: 45s",
+                + "  ping_interval: 45s\n  directory_refresh_interval: 1h",
             file: "ora.yaml"
         ).agents
         #expect(
             set
                 == AgentSettings(
-                    serverNames: ["ora.corp.example"], offersPerMachinePerMinute: 5, pingInterval: .seconds(45)))
+                    serverNames: ["ora.corp.example"], offersPerMachinePerMinute: 5, pingInterval: .seconds(45),
+                    directoryRefreshInterval: .seconds(3600)))
     }
 
     @Test("certificate verification is on unless explicitly turned off")
@@ -337,6 +339,11 @@ extension ConfigurationLoaderTests {
             "ping interval out of range",
             Self.valid + "\nagents:\n  ping_interval: 500ms",
             "ora.yaml:22:18: agents.ping_interval: must be between 1s and 10m"
+        ),
+        Mistake(
+            "directory refresh interval out of range",
+            Self.valid + "\nagents:\n  directory_refresh_interval: 2d",
+            "ora.yaml:22:31: agents.directory_refresh_interval: must be between 10s and 1d"
         ),
         Mistake(
             "unknown screen setting",

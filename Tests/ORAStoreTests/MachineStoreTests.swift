@@ -195,4 +195,62 @@ struct MachineStoreTests {
             }
         }
     }
+
+    @Test("directory facts are stored and searched; a due machine is taken by one caller until its claim lapses")
+    func directoryFacts() async throws {
+        try await TestDatabase.with { _, client in
+            try await Migrator(client: client, logger: logger).migrate()
+            let store = MachineStore(client: client, logger: logger)
+            let token = try await Self.createToken(store, uses: 3)
+            for name in ["ws-0101", "ws-0102", "ws-0103"] {
+                try await store.enroll(Self.machine(name), with: token, at: Self.now, auditEvent: Self.enrolled)
+            }
+            _ = try await store.revoke("ws-0103", by: Self.administrator, at: Self.now, auditEvent: nil)
+
+            // Never looked up: due, the revoked one excepted; taken once, then not again until the claim lapses.
+            let due = try await store.claimDirectoryChecks(checkedBefore: Self.now, limit: 10, at: Self.now)
+            #expect(due.sorted() == ["ws-0101", "ws-0102"])
+            #expect(try await store.claimDirectoryChecks(checkedBefore: Self.now, limit: 10, at: Self.now).isEmpty)
+            let later = Self.now + 301
+            #expect(try await store.claimDirectoryChecks(checkedBefore: later, limit: 1, at: later).count == 1)
+
+            let finance = try DistinguishedName(
+                "cn=Finance Workstations,ou=Computer Groups,ou=Groups,dc=corp,dc=example")
+            let computer = Computer(
+                name: "ws-0101",
+                dn: try DistinguishedName("cn=WS-0101,ou=Workstations,ou=Computers,dc=corp,dc=example"),
+                groups: [finance])
+            try await store.recordDirectoryFacts(of: "ws-0101", computer, at: later)
+            try await store.recordDirectoryFacts(of: "ws-0102", nil, at: later)
+            // Looked up at `later`: not due before it, due after it.
+            #expect(try await store.claimDirectoryChecks(checkedBefore: later, limit: 10, at: later).isEmpty)
+            let due2 = try await store.claimDirectoryChecks(checkedBefore: later + 1, limit: 10, at: later + 1)
+            #expect(due2.sorted() == ["ws-0101", "ws-0102"])
+
+            let listed = try await store.machines(matching: .init(), limit: 10)
+            #expect(listed.map(\.name) == ["ws-0101", "ws-0102", "ws-0103"])
+            #expect(listed[0].directory == MachineStore.DirectoryFacts(computer: computer, checkedAt: later))
+            #expect(listed[1].directory == MachineStore.DirectoryFacts(computer: nil, checkedAt: later))
+            #expect(listed[2].directory == nil)
+            #expect(listed.allSatisfy { !$0.online })
+            let inGroup = MachineStore.MachineSearch(
+                group: try DistinguishedName("CN=finance workstations, OU=Computer Groups,OU=Groups,DC=corp,DC=example")
+            )
+            #expect(try await store.machines(matching: inGroup, limit: 10).map(\.name) == ["ws-0101"])
+            let inOU = MachineStore.MachineSearch(container: try DistinguishedName("ou=Computers,dc=corp,dc=example"))
+            #expect(try await store.countMachines(matching: inOU) == 1)
+            // A domain component is no scope: every machine lies below it.
+            let domain = MachineStore.MachineSearch(container: try DistinguishedName("dc=corp,dc=example"))
+            #expect(try await store.countMachines(matching: domain) == 0)
+            #expect(
+                try await store.machines(matching: .init(nameContains: "WS-010"), after: "ws-0101", limit: 1)
+                    .map(\.name) == ["ws-0102"])
+            let scopes = try await store.scopes()
+            #expect(
+                scopes.containers.map(\.dn.original) == [
+                    "ou=Computers,dc=corp,dc=example", "ou=Workstations,ou=Computers,dc=corp,dc=example",
+                ])
+            #expect(scopes.groups.map(\.machines) == [1])
+        }
+    }
 }

@@ -75,6 +75,12 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
             && normalizedRDNs.suffix(other.normalizedRDNs.count).elementsEqual(other.normalizedRDNs)
     }
 
+    /// Whether the entry is a domain component (`dc=corp,dc=example`): the root of a directory's tree, not an OU or
+    /// container inside it.
+    public var isDomainComponent: Bool {
+        rdns.first.map { $0.count == 1 && Self.normalizedType($0[0].type) == "dc" } ?? false
+    }
+
     /// Whether the RDN at `level` (0 is the most specific) names an organisational unit, however its type is spelt.
     func isOrganizationalUnit(level: Int) -> Bool {
         rdns[level].count == 1 && Self.normalizedType(rdns[level][0].type) == "ou"

@@ -18,11 +18,6 @@ final class AgentLinks: Sendable {
         links.withLock { $0[machine] != nil }
     }
 
-    /// The machines whose agents are connected here.
-    var onlineMachines: Set<String> {
-        links.withLock { Set($0.keys) }
-    }
-
     /// Sends `message` to `machine`'s agent.
     /// - Returns: `false` when the agent is not connected here or the send failed.
     func send(_ message: AgentProtocol.ServerMessage, to machine: String) async -> Bool {

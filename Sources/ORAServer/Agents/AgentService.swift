@@ -290,6 +290,12 @@ public final class AgentService: Sendable {
         } catch {
             throw databaseFailed(error, doing: "enrolling a machine")
         }
+        do {
+            // What the machine list searches by; failing, the next round of look-ups stores it.
+            try await store.recordDirectoryFacts(of: machine.name, computer, at: now)
+        } catch {
+            logDatabaseFailure(error, doing: "storing a machine's directory facts", logger: logger)
+        }
         if case .rekeyed = outcome {
             logger.notice("machine re-keyed", metadata: ["machine": "\(machine.name)"])
             // The agent holding the old key, if it is still connected, has no business staying.

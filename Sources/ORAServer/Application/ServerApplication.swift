@@ -46,6 +46,7 @@ public enum ServerApplication {
         let bus: ReplicaBus
         let gateway: AgentGateway
         let agents: AgentService
+        let machineDirectory: MachineDirectory
         let relay: ScreenRelay
         let broker: SessionBroker
         let deadlines: SessionDeadlines
@@ -128,6 +129,9 @@ public enum ServerApplication {
             let agents = AgentService(
                 store: machines, directory: directory, gateway: gateway, replicas: replicas, bus: bus,
                 journal: journal, clock: clock, logger: logger)
+            let machineDirectory = MachineDirectory(
+                store: machines, directory: directory, policies: policies,
+                refreshInterval: configuration.agents.directoryRefreshInterval, clock: clock, logger: logger)
             let screens = ScreenService(broker: broker, links: links, relay: relay, clock: clock, logger: logger)
             let sessions = SessionRouting(
                 intake: intake, broker: broker, links: links, bus: bus, store: replicas, clock: clock, logger: logger)
@@ -155,6 +159,7 @@ public enum ServerApplication {
             self.bus = bus
             self.gateway = gateway
             self.agents = agents
+            self.machineDirectory = machineDirectory
             self.relay = relay
             self.broker = broker
             self.deadlines = deadlines
@@ -178,7 +183,7 @@ public enum ServerApplication {
             router.addAuditRoutes(audit: audit, operators: operators)
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
-                sessions: sessions, screens: screens, agents: agents, policies: policies, operators: operators)
+                sessions: sessions, screens: screens, machines: machineDirectory, operators: operators)
             router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }
@@ -232,6 +237,7 @@ public enum ServerApplication {
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
+            components.machineDirectory,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(

@@ -13,8 +13,7 @@ extension Router where Context == ORARequestContext {
 
         api.get { request, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "search the audit log")
-            var parameters = try AuditQueryParameters(
-                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            var parameters = try QueryParameters(request)
             let filter = try parameters.filter()
             let limit = try parameters.integer("limit", in: 1...1000) ?? 100
             let before = try parameters.integer("before", in: 1...Int64.max)
@@ -35,8 +34,7 @@ extension Router where Context == ORARequestContext {
 
         api.get("export") { request, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "export the audit log")
-            var parameters = try AuditQueryParameters(
-                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            var parameters = try QueryParameters(request)
             let format = parameters.take("format") ?? "jsonl"
             guard format == "jsonl" || format == "csv" else {
                 throw APIError(
@@ -76,8 +74,7 @@ extension Router where Context == ORARequestContext {
 
         api.get("verify") { request, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "verify the audit log")
-            var parameters = try AuditQueryParameters(
-                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            var parameters = try QueryParameters(request)
             let from = try parameters.integer("from", in: 1...Int64.max)
             let through = try parameters.integer("through", in: 1...Int64.max)
             try parameters.rejectUnknown()
@@ -86,8 +83,7 @@ extension Router where Context == ORARequestContext {
 
         api.get("statistics") { request, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "read audit statistics")
-            var parameters = try AuditQueryParameters(
-                request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+            var parameters = try QueryParameters(request)
             let until = try parameters.time("until")?.date ?? Date()
             let since = try parameters.time("since")?.date ?? until.addingTimeInterval(-7 * 86_400)
             let zoneName = parameters.take("zone") ?? "UTC"
@@ -134,50 +130,15 @@ extension Router where Context == ORARequestContext {
     }
 }
 
-/// The query parameters of the audit API, each read once; what is left over is an error, so that a misspelt
-/// filter is not silently ignored.
-struct AuditQueryParameters {
-    private var values: [String: String] = [:]
-
-    init(_ parameters: [(String, String)]) throws(APIError) {
-        for (name, value) in parameters {
-            guard values[name] == nil else {
-                throw APIError(.badRequest, code: "invalid_parameter", message: "\(name) is given more than once")
-            }
-            values[name] = value
-        }
-    }
-
-    mutating func take(_ name: String) -> String? {
-        values.removeValue(forKey: name).flatMap { $0.isEmpty ? nil : $0 }
-    }
-
+/// The audit API's filters, read from its query parameters.
+extension QueryParameters {
     /// The longest text a filter may have: as long as the longest text the audit log indexes.
-    static let longestText = AuditLog.PreparedEvent.longestIndexedText
+    static let longestAuditText = AuditLog.PreparedEvent.longestIndexedText
 
-    /// A text filter: at most `longestText` characters, without control characters (which no stored name has, and
-    /// which the database refuses outright).
+    /// A text filter: at most `longestAuditText` characters, without control characters (which no stored name
+    /// has, and which the database refuses outright).
     mutating func text(_ name: String) throws(APIError) -> String? {
-        guard let text = take(name) else { return nil }
-        guard text.count <= Self.longestText,
-            !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
-            throw APIError(
-                .badRequest, code: "invalid_parameter",
-                message: "\(name) must be at most \(Self.longestText) characters without control characters")
-        }
-        return text
-    }
-
-    mutating func integer(_ name: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64? {
-        guard let text = take(name) else { return nil }
-        guard let value = Int64(text), range.contains(value) else {
-            throw APIError(
-                .badRequest, code: "invalid_parameter",
-                message:
-                    "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
-        }
-        return value
+        try text(name, atMost: Self.longestAuditText)
     }
 
     mutating func time(_ name: String) throws(APIError) -> AuditTimestamp? {
@@ -207,22 +168,9 @@ struct AuditQueryParameters {
             }
             filter.session = id
         }
-        if let text = take("outcome") {
-            guard let outcome = AuditOutcome(rawValue: text) else {
-                let choices = AuditOutcome.allCases.map(\.rawValue).joined(separator: ", ")
-                throw APIError(
-                    .badRequest, code: "invalid_parameter",
-                    message: "outcome must be one of \(choices), not \"\(text)\"")
-            }
-            filter.outcome = outcome
-        }
+        filter.outcome = try choice("outcome", of: AuditOutcome.self)
         filter.text = try text("q")
         return filter
-    }
-
-    func rejectUnknown() throws(APIError) {
-        guard let name = values.keys.sorted().first else { return }
-        throw APIError(.badRequest, code: "invalid_parameter", message: "unknown query parameter \"\(name)\"")
     }
 }
 

@@ -72,6 +72,9 @@ public struct ConfigurationLoader: Sendable {
             if let interval = section.optional("ping_interval") {
                 agents.pingInterval = try interval.duration(in: .seconds(1) ... .seconds(600))
             }
+            if let interval = section.optional("directory_refresh_interval") {
+                agents.directoryRefreshInterval = try interval.duration(in: .seconds(10) ... .seconds(86_400))
+            }
             try section.rejectUnknownKeys()
         }
         operators.browserNames = agents.serverNames

@@ -54,15 +54,19 @@ public struct AgentSettings: Sendable, Hashable {
     /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected, so a
     /// machine that vanished without closing its connection is offline after at most twice this.
     public var pingInterval: Duration
+    /// How old a machine's directory facts (its OU and computer groups, which the machine list searches and
+    /// decides with) may grow before they are looked up again. An offer always asks the directory itself.
+    public var directoryRefreshInterval: Duration
 
     /// Creates agent settings.
     public init(
         serverNames: [String] = ["localhost", "127.0.0.1", "::1"], offersPerMachinePerMinute: Int = 3,
-        pingInterval: Duration = .seconds(30)
+        pingInterval: Duration = .seconds(30), directoryRefreshInterval: Duration = .seconds(900)
     ) {
         self.serverNames = serverNames
         self.offersPerMachinePerMinute = offersPerMachinePerMinute
         self.pingInterval = pingInterval
+        self.directoryRefreshInterval = directoryRefreshInterval
     }
 }
 

@@ -233,29 +233,17 @@ public final class PolicyService: Service, Sendable {
         return (decision, active.activation?.version)
     }
 
-    /// The strongest access an operator with `groups` may offer on `machine` now, with the machine's facts from the
-    /// directory, and the sentence that says why. A ticket requirement does not count against it: the operator
-    /// brings the ticket with the offer.
+    /// The strongest access an operator with `groups` may offer on `computer` at `date`, and the sentence that says
+    /// why. A ticket requirement does not count against it: the operator brings the ticket with the offer.
     /// - Returns: `nil` access when nothing may be offered; the explanation says why.
-    /// - Throws: `PolicyError.directory` when it cannot answer.
     public func strongestOffer(
-        groups: [DistinguishedName], machine: String, at date: Date
-    ) async throws(PolicyError)
-        -> (access: AccessMode?, explanation: String)
-    {
-        let computer: Computer?
-        do {
-            computer = try await directory.computer(named: machine)
-        } catch {
-            throw .directory(error)
-        }
-        guard let computer else { return (nil, "not a computer object in the directory") }
+        groups: Set<DistinguishedName>, computer: Computer, at date: Date
+    ) -> (access: AccessMode?, explanation: String) {
         let set = active.set
-        let operatorGroups = Set(groups)
+        let facts = MachineFacts(computer)
         var explanation = ""
         for mode in [AccessMode.control, .view] {
-            let decision = set.decide(
-                operatorGroups: operatorGroups, machine: MachineFacts(computer), mode: mode, ticket: nil, at: date)
+            let decision = set.decide(operatorGroups: groups, machine: facts, mode: mode, ticket: nil, at: date)
             if decision.isAllowed { return (mode, decision.explanation) }
             if case .ticketRequired = decision.denial {
                 return (

@@ -20,11 +20,48 @@ struct HelperMachineDocument: Encodable {
     var access: String
     var explanation: String
     var lastSeenAt: Date?
+    var computerDN: String?
+    var directoryCheckedAt: Date?
+
+    init(_ machine: MachineDirectory.HelperMachine) {
+        name = machine.machine.name
+        online = machine.machine.online
+        revoked = machine.machine.revokedAt != nil
+        access = machine.access?.rawValue ?? "none"
+        explanation = machine.explanation
+        lastSeenAt = machine.machine.lastSeenAt
+        computerDN = machine.machine.directory?.computer?.dn.original
+        directoryCheckedAt = machine.machine.directory?.checkedAt
+    }
 
     enum CodingKeys: String, CodingKey {
         case name, online, revoked, access, explanation
         case lastSeenAt = "last_seen_at"
+        case computerDN = "computer_dn"
+        case directoryCheckedAt = "directory_checked_at"
     }
+}
+
+/// What `GET /api/v1/machines` answers: a page of machines, the cursor of the next and how many match.
+struct HelperMachinePageDocument: Encodable {
+    var machines: [HelperMachineDocument]
+    var next: String?
+    var matched: Int
+}
+
+/// What `GET /api/v1/machines/scopes` answers: the OUs and groups machines lie in, to search by.
+struct MachineScopesDocument: Encodable {
+    struct Scope: Encodable {
+        var dn: String
+        var machines: Int
+        init(_ scope: MachineStore.Scope) {
+            dn = scope.dn.original
+            machines = scope.machines
+        }
+    }
+
+    var containers: [Scope]
+    var groups: [Scope]
 }
 
 extension Router where Context == ORARequestContext {
@@ -32,27 +69,38 @@ extension Router where Context == ORARequestContext {
     func addSessionRoutes(
         sessions: SessionRouting,
         screens: ScreenService,
-        agents: AgentService,
-        policies: PolicyService,
+        machines: MachineDirectory,
         operators: OperatorService
     ) {
         let api = group("api/v1").add(middleware: OperatorAuthenticationMiddleware(service: operators))
 
-        api.get("machines") { _, context -> Response in
+        api.get("machines") { request, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            let online = try await sessions.onlineMachines()
-            var documents: [HelperMachineDocument] = []
-            for machine in try await agents.machines() {
-                let (access, explanation) = try await policies.strongestOffer(
-                    groups: identity.groups, machine: machine.name, at: Date())
-                documents.append(
-                    HelperMachineDocument(
-                        name: machine.name, online: online.contains(machine.name), revoked: machine.revokedAt != nil,
-                        access: machine.revokedAt == nil ? access?.rawValue ?? "none" : "none",
-                        explanation: machine.revokedAt == nil ? explanation : "the machine's enrollment is revoked",
-                        lastSeenAt: machine.lastSeenAt))
-            }
-            return try Response.encodedJSON(documents)
+            var parameters = try QueryParameters(request)
+            let search = MachineStore.MachineSearch(
+                nameContains: try parameters.text("q", atMost: 200),
+                container: try parameters.distinguishedName("ou"),
+                group: try parameters.distinguishedName("group"),
+                onlineOnly: try parameters.boolean("online") ?? false)
+            let access = try parameters.choice("access", of: AccessMode.self)
+            let after = try parameters.text("after", atMost: 200)
+            let limit = try parameters.integer("limit", in: 1...Int64(MachineDirectory.largestPage)) ?? 100
+            try parameters.rejectUnknown()
+            let page = try await machines.search(
+                search, accessAtLeast: access, after: after?.lowercased(), limit: Int(limit),
+                for: Set(identity.groups))
+            return try Response.encodedJSON(
+                HelperMachinePageDocument(
+                    machines: page.machines.map(HelperMachineDocument.init), next: page.next, matched: page.matched))
+        }
+
+        api.get("machines/scopes") { _, context -> Response in
+            _ = try await operators.identity(ofRequest: context.session)
+            let scopes = try await machines.scopes()
+            return try Response.encodedJSON(
+                MachineScopesDocument(
+                    containers: scopes.containers.map(MachineScopesDocument.Scope.init),
+                    groups: scopes.groups.map(MachineScopesDocument.Scope.init)))
         }
 
         api.post("offers") { request, context -> Response in

@@ -138,15 +138,6 @@ final class SessionRouting: Service, Sendable {
 
     // MARK: Reading
 
-    /// The machines whose agents are connected to this replica or to another one that is running.
-    func onlineMachines() async throws(SessionError) -> Set<String> {
-        do {
-            return try await store.connectedMachines().union(links.onlineMachines)
-        } catch {
-            throw databaseFailed(error, doing: "listing connected machines")
-        }
-    }
-
     /// The sessions `identity` may see, on every replica: those running and those ended in the last hour.
     func sessions(for identity: OperatorService.Identity) async throws(SessionError) -> [SessionSnapshot] {
         var sessions = broker.sessions(for: identity)

@@ -1,5 +1,7 @@
+import Crypto
 public import Foundation
 public import ORAClient
+import ORACore
 import OpenAPIRuntime
 
 /// The server settings, policy and person at the machine that tests of offers share.
@@ -99,6 +101,26 @@ public struct OfferSetup: Sendable {
     }
 }
 
+extension OfferSetup {
+    /// Enrolls `machines` (computer objects below `ou`) with one token, as their agents would, without starting
+    /// agents: machines for the lists to show.
+    public func enroll(_ machines: [String], below ou: String = "ou=Computers,dc=corp,dc=example") async throws {
+        let token = await admin.run("agents", "token", "create", "--ou", ou, "--uses", String(machines.count))
+        guard token.status == 0 else { throw TestSetupError("token create: \(token.standardError)") }
+        let secret = token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        for machine in machines {
+            let key = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
+            let answer = try await HTTP.post(
+                server.base + "/agent/v1/enroll",
+                json: #"""
+                    {"token": "\#(secret)", "machine": "\#(machine)", "public_key": "\#(key)", "os": "Debian",
+                     "agent_version": "1"}
+                    """#)
+            guard answer.status == 201 else { throw TestSetupError("enroll \(machine): \(answer.body)") }
+        }
+    }
+}
+
 /// Follows the session's event stream, at most `within`, until `condition` holds for its state; the stream is
 /// closed when this returns.
 public func session(
@@ -142,7 +164,7 @@ public func waitUntilOnline(
     _ machine: String, server: RunningServer, token: String, within: Duration = .seconds(20)
 ) async throws {
     for _ in 0..<(within.components.seconds * 10) {
-        let answer = try await HTTP.get(server.base + "/api/v1/machines", token: token)
+        let answer = try await HTTP.get(server.base + "/api/v1/machines?q=\(machine)&online=true", token: token)
         if answer.body.contains(#""name":"\#(machine)","online":true"#) { return }
         try await Task.sleep(for: .milliseconds(100))
     }

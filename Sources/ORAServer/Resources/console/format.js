@@ -26,6 +26,46 @@ export function template(id) {
   return document.getElementById(id).content.cloneNode(true);
 }
 
+/**
+ * The values of a DN's parts, most specific first, with escapes undone: "ou=Kiosks,ou=Workstations,dc=corp" →
+ * [["ou", "Kiosks"], ["ou", "Workstations"], ["dc", "corp"]].
+ */
+export function dnParts(dn) {
+  const parts = [];
+  let current = '';
+  for (let index = 0; index < dn.length; index += 1) {
+    const character = dn[index];
+    if (character === '\\' && index + 1 < dn.length) {
+      const hex = dn.slice(index + 1, index + 3);
+      if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+        current += String.fromCharCode(parseInt(hex, 16));
+        index += 2;
+      } else {
+        current += dn[index + 1];
+        index += 1;
+      }
+    } else if (character === ',') {
+      parts.push(current);
+      current = '';
+    } else {
+      current += character;
+    }
+  }
+  parts.push(current);
+  return parts.map((part) => {
+    const equals = part.indexOf('=');
+    return [part.slice(0, equals).trim().toLowerCase(), part.slice(equals + 1).trim()];
+  });
+}
+
+/**
+ * An entry's place, read from the top, without the domain: "Computers › Kiosks"; `skip` leaves out that many of the
+ * most specific parts (1: where the entry lies, not its own name).
+ */
+export function dnPath(dn, skip = 0) {
+  return dnParts(dn).slice(skip).filter(([type]) => type !== 'dc').map(([, value]) => value).reverse().join(' › ');
+}
+
 const timeFormat = new Intl.DateTimeFormat(undefined, {
   year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
 });
