@@ -122,31 +122,9 @@ enum AuditBenchmark {
             print("  chain verified: \(report.intact ? "intact" : "BROKEN"), \(report.verified) events")
 
             // 3. Search over many events spread over 200 days, 1,000 operators, 5,000 machines.
-            try environment.psql(
-                """
-                SELECT ora_audit_prepare_partition((date '2026-01-01' + m * interval '1 month')::date)
-                FROM generate_series(0, 7) AS m
-                """, database: database)
-            let loadStart = ContinuousClock.now
-            let chunk = 1_000_000
-            for offset in stride(from: 0, to: searchEvents, by: chunk) {
-                try environment.psql(
-                    """
-                    INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
-                        machine, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
-                    SELECT 2000000000::bigint + g, gen_random_uuid(),
-                        timestamptz '2026-01-01 00:00:00+00' + g * (interval '200 days' / \(searchEvents)),
-                        'offer.requested', 'ORA2001', 'operator',
-                        'uid=user-' || (g * 7919 % 1000) || ',ou=People,dc=corp,dc=example', 'user-' || (g * 7919 % 1000),
-                        'WS-' || (g * 104729 % 5000), '192.0.2.7', 3, '{tier1}', 'success',
-                        jsonb_build_object('ticket', 'INC' || g), decode(repeat('00', 32), 'hex'), sha256(g::text::bytea)
-                    FROM generate_series(\(offset + 1)::bigint, \(min(offset + chunk, searchEvents))::bigint) AS g
-                    """, database: database)
-            }
-            try environment.psql("ANALYZE audit_events", database: database)
-            print("loaded \(searchEvents) events for search in \(ContinuousClock.now - loadStart)")
+            try loadSearchEvents(searchEvents, environment: environment, database: database)
             let log = AuditLog(client: client, logger: logger)
-            let dayStart = 1_767_225_600_000_000 as Int64  // 2026-01-01
+            let dayStart = searchEventsStart
             var byOperator: [Duration] = []
             var byMachine: [Duration] = []
             var found = 0
@@ -195,6 +173,38 @@ enum AuditBenchmark {
                     exported, Double(bytes) / 1e6, Double(exported) / exportSeconds, Double(memoryBefore) / 1e6,
                     Double(peak) / 1e6))
         }
+    }
+
+    /// The first day of the events `loadSearchEvents` writes: 2026-01-01, in microseconds since 1970.
+    static let searchEventsStart = 1_767_225_600_000_000 as Int64
+
+    /// Writes `count` events into `database`'s audit log, spread evenly over the 200 days from 2026-01-01, by 1,000
+    /// operators (`user-0` …) on 5,000 machines (`WS-0` …), straight into the table (the chain is not extended:
+    /// these are for searching), and analyses the table.
+    static func loadSearchEvents(_ count: Int, environment: BenchmarkEnvironment, database: String) throws {
+        try environment.psql(
+            """
+            SELECT ora_audit_prepare_partition((date '2026-01-01' + m * interval '1 month')::date)
+            FROM generate_series(0, 7) AS m
+            """, database: database)
+        let loadStart = ContinuousClock.now
+        let chunk = 1_000_000
+        for offset in stride(from: 0, to: count, by: chunk) {
+            try environment.psql(
+                """
+                INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name,
+                    machine, source_address, policy_version, policy_names, outcome, details, previous_hash, hash)
+                SELECT 2000000000::bigint + g, gen_random_uuid(),
+                    timestamptz '2026-01-01 00:00:00+00' + g * (interval '200 days' / \(count)),
+                    'offer.requested', 'ORA2001', 'operator',
+                    'uid=user-' || (g * 7919 % 1000) || ',ou=People,dc=corp,dc=example', 'user-' || (g * 7919 % 1000),
+                    'WS-' || (g * 104729 % 5000), '192.0.2.7', 3, '{tier1}', 'success',
+                    jsonb_build_object('ticket', 'INC' || g), decode(repeat('00', 32), 'hex'), sha256(g::text::bytea)
+                FROM generate_series(\(offset + 1)::bigint, \(min(offset + chunk, count))::bigint) AS g
+                """, database: database)
+        }
+        try environment.psql("ANALYZE audit_events", database: database)
+        print("loaded \(count) events for search in \(ContinuousClock.now - loadStart)")
     }
 
     /// Has `callers` callers each record an event and wait for its commit, again and again, for `seconds`; returns

@@ -9,6 +9,8 @@
 //   .build/release/ora-bench agents [count] [offers]     memory per agent, offer latency, reconnection (10k, 1000)
 //   .build/release/ora-bench relay [MiB] [round trips] [sessions] [seconds]   the screen relay beside a direct
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
+//   .build/release/ora-bench console [machines] [events]   machine search, the audit timeline, exports and the
+//       machine page in Chromium, with 10,000 machines and 10 million audit events; from the package root
 //   .build/release/ora-bench faults [agents] [seconds]  two replicas under load while PostgreSQL, slapd, a replica and
 //       agent connections fail; then the audit record against what was acknowledged (1000, 150)
 @main
@@ -29,6 +31,8 @@ struct Benchmarks {
                 megabytes: number(1, 1024), pings: number(2, 2000), sessions: number(3, 200), seconds: number(4, 10))
         case "faults":
             try await FaultsBenchmark.run(count: number(1, 1_000), seconds: number(2, 150))
+        case "console":
+            try await ConsoleBenchmark.run(machines: number(1, 10_000), events: number(2, 10_000_000))
         case "audit":
             try await AuditBenchmark.run(seconds: number(1, 10.0), events: number(2, 10_000_000))
         default:

@@ -33,6 +33,8 @@ public final class MachineDirectory: Service {
 
     /// The most machines one page holds.
     public static let largestPage = 500
+    /// How many machines a search with an access condition reads at a time.
+    static let machinesPerRead = 200
     /// How many machines one look-up round takes at most; rounds follow each other while machines are due.
     static let lookupsPerRound = 200
 
@@ -68,16 +70,18 @@ public final class MachineDirectory: Service {
         var found: [HelperMachine] = []
         var cursor = after
         var exhausted = false
+        // Machines never looked up are asked of the directory on the way, a page's worth at most.
+        var lookups = limit
         let matched: Int
         do {
             matched = try await store.countMachines(matching: search)
             // Without an access condition one read answers; with one, reads go on until the page is full.
             while found.count <= limit, !exhausted {
-                let batch = accessAtLeast == nil ? limit + 1 : max(limit + 1, Self.lookupsPerRound)
+                let batch = accessAtLeast == nil ? limit + 1 : max(limit + 1, Self.machinesPerRead)
                 let listed = try await store.machines(matching: search, after: cursor, limit: batch)
                 exhausted = listed.count < batch
                 cursor = listed.last?.name
-                for machine in try await withFactsLookedUp(listed, at: now) {
+                for machine in try await withFactsLookedUp(listed, at: now, atMost: &lookups) {
                     let decided = decide(machine, for: groups, at: now)
                     guard let least = accessAtLeast else {
                         found.append(decided)
@@ -147,17 +151,21 @@ public final class MachineDirectory: Service {
     }
 
     /// `machines`, with the facts of those never looked up asked of the directory now (a machine enrolled before
-    /// facts were kept, or whose facts could not be stored). When the directory cannot answer they stay unknown.
+    /// facts were kept, or whose facts could not be stored), `budget` of them at most. When the directory cannot
+    /// answer they stay unknown, and no more are asked for: one timeout is enough to wait.
     private func withFactsLookedUp(
-        _ machines: [MachineStore.ListedMachine], at now: Date
+        _ machines: [MachineStore.ListedMachine], at now: Date, atMost budget: inout Int
     ) async throws -> [MachineStore.ListedMachine] {
         var result = machines
         for index in result.indices where result[index].directory == nil && result[index].revokedAt == nil {
+            guard budget > 0 else { break }
+            budget -= 1
             let computer: Computer?
             do {
                 computer = try await directory.computer(named: result[index].name)
             } catch {
-                continue
+                budget = 0
+                break
             }
             result[index].directory = MachineStore.DirectoryFacts(computer: computer, checkedAt: now)
             try await store.recordDirectoryFacts(of: result[index].name, computer, at: now)

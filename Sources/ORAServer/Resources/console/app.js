@@ -2,27 +2,29 @@
 // exports `show(main, shell)` and returns a function that stops what it started (streams, timers, the screen).
 import { api, onLoggedOut } from './api.js';
 import * as login from './login.js';
-import * as machines from './machines.js';
-import * as sessions from './sessions.js';
-import * as session from './session.js';
-import * as audit from './audit.js';
-import * as story from './story.js';
-import * as policy from './policy.js';
-import * as agents from './agents.js';
 
+// Each page's module is fetched when it is first shown, so that opening the console does not wait for the screen
+// viewer (noVNC) or the audit pages.
 const pages = [
-  { path: /^\/(machines)?$/, section: 'machines', page: machines },
-  { path: /^\/sessions$/, section: 'sessions', page: sessions },
-  { path: /^\/sessions\/([0-9A-Fa-f-]{36})(\/view)?$/, section: 'sessions', page: session },
-  { path: /^\/audit$/, section: 'audit', page: audit },
-  { path: /^\/audit\/sessions\/([0-9A-Fa-f-]{36})$/, section: 'audit', page: story },
-  { path: /^\/policy$/, section: 'policy', page: policy },
-  { path: /^\/agents$/, section: 'agents', page: agents },
+  { path: /^\/(machines)?$/, section: 'machines', page: () => import('./machines.js') },
+  { path: /^\/sessions$/, section: 'sessions', page: () => import('./sessions.js') },
+  { path: /^\/sessions\/([0-9A-Fa-f-]{36})(\/view)?$/, section: 'sessions', page: () => import('./session.js') },
+  { path: /^\/audit$/, section: 'audit', page: () => import('./audit.js') },
+  { path: /^\/audit\/sessions\/([0-9A-Fa-f-]{36})$/, section: 'audit', page: () => import('./story.js') },
+  { path: /^\/policy$/, section: 'policy', page: () => import('./policy.js') },
+  { path: /^\/agents$/, section: 'agents', page: () => import('./agents.js') },
 ];
 
 const main = document.getElementById('main');
 let me = null;
 let stop = null;
+
+// The machine list is where most visits begin: its first page is asked for together with the session check, not
+// after it. A refusal reaches whoever takes the answer.
+const firstMachines = '/machines?limit=100';
+let early = /^\/(machines)?$/.test(location.pathname) && !location.search
+  ? { path: firstMachines, answer: api('GET', firstMachines) } : null;
+early?.answer.catch(() => {});
 
 /** What every page gets: who is logged in, how to move to another page, and a line to tell the person something. */
 const shell = {
@@ -34,13 +36,25 @@ const shell = {
   notify(text) {
     document.getElementById('notice').textContent = text;
   },
+  /** The answer to `GET path` when the console asked for it while starting, once; otherwise null. */
+  early(path) {
+    if (!early || early.path !== path) return null;
+    const { answer } = early;
+    early = null;
+    return answer;
+  },
 };
 
-function route() {
+let routed = 0;
+
+async function route() {
   if (stop) { stop(); stop = null; }
+  const number = ++routed;
   shell.notify('');
   main.replaceChildren();
   if (!me) {
+    // Asked for before anyone logged in: refused, and no use afterwards.
+    early = null;
     stop = login.show(main, shell, loggedIn);
     return;
   }
@@ -53,7 +67,16 @@ function route() {
     main.textContent = 'There is no such page here.';
     return;
   }
-  stop = found.page.show(main, shell, location.pathname.match(found.path)) || null;
+  let page;
+  try {
+    page = await found.page();
+  } catch {
+    if (number === routed) shell.notify('This page could not be loaded. Reload to try again.');
+    return;
+  }
+  // Another page was asked for while this one's module came.
+  if (number !== routed) return;
+  stop = page.show(main, shell, location.pathname.match(found.path)) || null;
   main.focus({ preventScroll: true });
 }
 

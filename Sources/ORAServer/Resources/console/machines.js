@@ -42,7 +42,8 @@ export function show(main, shell) {
     parameters.set('limit', String(append ? pageSize : Math.min(500, Math.max(pageSize, shown))));
     if (append && next) parameters.set('after', next);
     try {
-      const page = await api('GET', '/machines?' + parameters);
+      const path = '/machines?' + parameters;
+      const page = await (shell.early(path) || api('GET', path));
       // An answer to a search typed over since is not shown.
       if (number !== asked) return;
       error.textContent = '';
@@ -186,8 +187,8 @@ export function show(main, shell) {
     // Online states change: the list is read again while the page is open.
     if (!stopped) timer = setTimeout(refresh, 10000);
   }
-  const choices = scopes();
-  if (address.has('ou') || address.has('group')) choices.then(refresh); else refresh();
+  // The OU and group choices come after the first machines, unless the address names one to search by.
+  if (address.has('ou') || address.has('group')) scopes().then(refresh); else refresh().then(scopes);
   search.q.focus();
   return () => { stopped = true; clearTimeout(timer); clearTimeout(typing); };
 }
