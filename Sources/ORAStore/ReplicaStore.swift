@@ -96,20 +96,6 @@ public struct ReplicaStore: Sendable {
         return nil
     }
 
-    /// The machines whose agents are connected to a running replica.
-    public func connectedMachines() async throws -> Set<String> {
-        let rows = try await client.query(
-            """
-            SELECT m.name FROM machines m
-            JOIN server_instances i ON i.id = m.connected_instance
-            WHERE i.last_seen_at > now() - \(Self.livenessWindow)::interval
-            """,
-            logger: logger)
-        var names: Set<String> = []
-        for try await name in rows.decode(String.self) { names.insert(name) }
-        return names
-    }
-
     /// Sends `payload` (at most 8,000 bytes) on `channel`.
     public func notify(_ channel: String, _ payload: String) async throws {
         _ = try await client.query("SELECT pg_notify(\(channel), \(payload))", logger: logger)

@@ -238,6 +238,18 @@ struct AgentEnrollmentTests {
         #expect(!listed.standardOutput.contains(token), "the list shows the token itself")
         let id = String(listed.standardOutput.prefix(36))
         #expect(await admin.run("agents", "token", "revoke", "not-an-id").status == 64)
+        // The server says the same to a client that does not check first.
+        let adminToken = try await server.token("peter.schmidt")
+        let malformed = try await HTTP.post(
+            server.base + "/api/v1/agents/tokens/not-an-id/revoke", json: "{}", token: adminToken)
+        #expect(malformed.status == 400)
+        #expect(malformed.refusal?.error == "invalid_request")
+        #expect(malformed.refusal?.message == "the token id must be a UUID")
+        let unknown = try await HTTP.post(
+            server.base + "/api/v1/agents/tokens/\(UUID().uuidString.lowercased())/revoke", json: "{}",
+            token: adminToken)
+        #expect(unknown.status == 404)
+        #expect(unknown.refusal?.error == "unknown_token")
         let revoked = await admin.run("agents", "token", "revoke", id)
         #expect(
             revoked.standardOutput == "the token \(id) for machine ws-0102 is revoked\n", "\(revoked.standardError)")

@@ -229,6 +229,10 @@ struct OperatorLoginTests {
             json: #"{"reason": "a\#(String(repeating: "\u{301}", count: 20_000))"}"#, token: peterToken)
         #expect(heavy.status == 400, "\(heavy.body)")
         #expect(heavy.refusal?.error == "invalid_request")
+        let malformed = try await HTTP.post(
+            server.base + "/api/v1/operators/sessions/lena/revoke", json: "{}", token: peterToken)
+        #expect(malformed.status == 400)
+        #expect(malformed.refusal?.message == "the session id must be a UUID")
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaSecond).status == 200)
         let revoked = await peter.run("operators", "revoke", newest, "--reason", "INC0012345 laptop stolen")
         #expect(revoked.status == 0, "\(revoked.standardError)")

@@ -36,7 +36,11 @@ struct ReplicaStoreTests {
             try await store.recordConnection(of: "ws-0102", to: stopped, at: MachineStoreTests.now)
             #expect(try await store.connectedInstance(of: "ws-0101") == running)
             #expect(try await store.connectedInstance(of: "ws-0102") == nil)
-            #expect(try await store.connectedMachines() == ["ws-0101"])
+            // The machine search says the same: online only while connected to a running replica.
+            #expect(
+                try await machines.machines(matching: .init(onlineOnly: true), limit: 10).map(\.name) == ["ws-0101"])
+            #expect(try await machines.machines(matching: .init(), limit: 10).map(\.online) == [true, false])
+            #expect(try await machines.countMachines(matching: .init(onlineOnly: true)) == 1)
 
             // The agent moved to another replica before the first one noticed it had gone.
             try await store.recordConnection(of: "ws-0102", to: running, at: MachineStoreTests.now)

@@ -123,9 +123,7 @@ extension Router where Context == ORARequestContext {
         api.post("tokens/:id/revoke") { _, context -> Response in
             let identity = try await operators.require(
                 [.administrator], of: context.session, toDo: "revoke enrollment tokens")
-            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-                throw APIError.invalidRequest("the token id must be a UUID")
-            }
+            let id = try context.id(of: "token")
             let revoked = try await agents.revokeToken(id, by: identity.person, source: context.sourceAddress)
             return try Response.encodedJSON(EnrollmentTokenDocument(revoked))
         }

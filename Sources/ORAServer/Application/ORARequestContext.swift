@@ -27,6 +27,15 @@ public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
     public var sourceAddress: String {
         remoteAddress?.ipAddress ?? "unknown"
     }
+
+    /// The `:id` path parameter as the id (a UUID) of `what`.
+    /// - Throws: 400 `invalid_request` ("the token id must be a UUID") when it is not one.
+    func id(of what: String) throws(APIError) -> UUID {
+        guard let id = parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw APIError.invalidRequest("the \(what) id must be a UUID")
+        }
+        return id
+    }
 }
 
 /// An operator authenticated by their bearer token.

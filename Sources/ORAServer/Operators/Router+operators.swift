@@ -84,9 +84,7 @@ extension Router where Context == ORARequestContext {
         authenticated.post("operators/sessions/:id/revoke") { request, context -> Response in
             let identity = try await service.require(
                 [.administrator], of: context.session, toDo: "revoke operator sessions")
-            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-                throw APIError.invalidRequest("the session id must be a UUID")
-            }
+            let id = try context.id(of: "session")
             let body = try await request.decodeJSON(
                 RevokeRequest.self, context: context, expected: #"{"reason"} (optional: {})"#)
             let reason = try body.checkedReason()

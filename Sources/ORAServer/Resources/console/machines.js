@@ -163,7 +163,8 @@ export function show(main, shell) {
   let typing = null;
   function searchNow() {
     clearTimeout(typing);
-    history.replaceState(null, '', '/machines' + (query().toString() ? '?' + query() : ''));
+    const kept = query().toString();
+    history.replaceState(null, '', '/machines' + (kept ? '?' + kept : ''));
     shown = 0;
     next = null;
     load(false);
