@@ -240,6 +240,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ORAAgentTests",
+            dependencies: ["ORAAgent", "ORACore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ORARelayTests",
             dependencies: ["ORACore", "ORARelay", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

@@ -20,6 +20,9 @@ public final class AgentRunner: Sendable {
         var offer: Offer
         var accepted = false
         var hasControl = false
+        /// What the person is shown, once they accepted; drawn by `window`.
+        var view: SessionView?
+        var window: (any SessionWindow)?
     }
 
     /// The device key's raw bytes (keys themselves are not Sendable).
@@ -69,8 +72,14 @@ public final class AgentRunner: Sendable {
             } catch {
                 logger.warning("connection to the server lost", metadata: ["error": "\(error)"])
             }
-            sessions.withLock { $0.removeAll() }
+            let lost = sessions.withLock { sessions in
+                defer { sessions.removeAll() }
+                return sessions.values.compactMap { local in local.window.map { ($0, local.offer.helper) } }
+            }
             stopScreens { _ in true }
+            for (window, helper) in lost {
+                window.close(note: SessionView.endNote(.agentDisconnected, helper: helper, at: Date(), in: .current))
+            }
             if ContinuousClock.now - started > .seconds(30) { failures = 0 }
             failures += 1
             let delay = Self.backOff(after: failures)
@@ -180,7 +189,10 @@ public final class AgentRunner: Sendable {
                             timeout: .seconds(local.offer.consentTimeoutSeconds), send: send)
                     }
                 case .controlRevoked(let id):
-                    sessions.withLock { $0[id]?.hasControl = false }
+                    update(id) { local in
+                        local.hasControl = false
+                        local.view?.controlEnded(at: Date())
+                    }
                 case .openScreen(let id, let ticket, let port):
                     guard sessions.withLock({ $0[id]?.accepted == true }) else {
                         logger.warning("refusing to open the screen of a session not accepted here")
@@ -189,9 +201,17 @@ public final class AgentRunner: Sendable {
                     let task = Task { await self.showScreen(of: id, ticket: ticket, port: port) }
                     screens.withLock { $0[id, default: []].append(task) }
                 case .endSession(let id, let reason):
-                    sessions.withLock { $0[id] = nil }
+                    let ended = sessions.withLock { $0.removeValue(forKey: id) }
                     stopScreens { $0 == id }
+                    if let ended, let window = ended.window {
+                        window.close(
+                            note: SessionView.endNote(reason, helper: ended.offer.helper, at: Date(), in: .current))
+                    }
                     logger.notice("session ended", metadata: ["session.id": "\(id)", "reason": "\(reason.rawValue)"])
+                case .chat(let id, let message):
+                    update(id) { local in local.view?.receive(message) }
+                case .chatRefused(let id, let reason):
+                    update(id) { local in local.view?.refuseOldestSending(because: reason) }
                 case .error(let code, let message):
                     logger.warning(
                         "the server reported an error", metadata: ["code": "\(code)", "message": "\(message)"])
@@ -228,6 +248,10 @@ public final class AgentRunner: Sendable {
             return true
         }
         guard stillOpen else { return }
+        if question.kind == .control, answer == .granted {
+            // The person sees it before the helper's input can arrive (that waits for the signed answer).
+            update(id) { local in local.view?.changeAccess(to: .controls, at: Date()) }
+        }
         logger.notice(
             "the person at the machine answered",
             metadata: ["session.id": "\(id)", "question": "\(question.kind.rawValue)", "answer": "\(answer.rawValue)"])
@@ -236,32 +260,98 @@ public final class AgentRunner: Sendable {
             at: AuditTimestamp(Date()), signingWith: key)
         try await send(.consent(receipt))
         if question.kind == .session, answer == .granted {
-            // The person sees that the session goes on, and can end it at any moment.
-            let ended = await consent.watchSession(question.offer) { [weak self] in
-                self?.sessions.withLock { $0[id]?.accepted == true } ?? false
-            }
-            guard ended else { return }
-            let wasOpen = sessions.withLock { $0.removeValue(forKey: id) != nil }
-            guard wasOpen else { return }
-            stopScreens { $0 == id }
-            logger.notice("the person at the machine ended the session", metadata: ["session.id": "\(id)"])
-            try await send(.sessionEnded(session: id))
-            return
+            try await showSession(question.offer, send: send)
         }
-        guard question.kind == .control, answer == .granted else { return }
-        // The person can take control back at any moment; the agent drops control first, then tells the server.
-        let method = await consent.watchForStop(question.offer) { [weak self] in
-            self?.hasControl(in: id) ?? false
+    }
+
+    /// Applies `change` to the session `id`, if it is still open here, and shows the person the result.
+    private func update(_ id: UUID, _ change: (inout LocalSession) -> Void) {
+        let shown = sessions.withLock { sessions -> (SessionView, any SessionWindow)? in
+            guard var local = sessions[id] else { return nil }
+            change(&local)
+            local.view?.revision += 1
+            sessions[id] = local
+            guard let view = local.view, let window = local.window else { return nil }
+            return (view, window)
         }
-        guard let method else { return }
-        let wasControlling = sessions.withLock { sessions -> Bool in
-            guard sessions[id]?.hasControl == true else { return false }
-            sessions[id]?.hasControl = false
+        if let (view, window) = shown { window.show(view) }
+    }
+
+    /// Shows the person the session they accepted, until it ends, and acts on what they do there. A window that
+    /// goes away without the agent closing it ends the session: the screen is never shared without it.
+    private func showSession(
+        _ offer: Offer, send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void
+    ) async throws {
+        let id = offer.session
+        let view = SessionView(offer: offer, acceptedAt: Date())
+        guard let window = await consent.openWindow(view) else { return }
+        let open = sessions.withLock { sessions -> Bool in
+            guard sessions[id] != nil else { return false }
+            sessions[id]?.view = view
+            sessions[id]?.window = window
             return true
         }
+        guard open else {
+            window.close(note: "The session ended.")
+            return
+        }
+        for await action in window.actions {
+            switch action {
+            case .shown:
+                try await send(.presence(session: id, presence: PersonPresence(window: true, typing: false)))
+            case .typing(let typing):
+                try await send(.presence(session: id, presence: PersonPresence(window: true, typing: typing)))
+            case .stopControl(let method):
+                try await takeControlBack(id, method: method, send: send)
+            case .chat(let text):
+                do throws(ChatLineError) {
+                    _ = try ChatLine(text)
+                } catch {
+                    update(id) { local in local.view?.notice = "Not sent: \(error.description)" }
+                    continue
+                }
+                update(id) { local in local.view?.write(text, at: Date()) }
+                try await send(.chat(session: id, text: text))
+            case .endSession:
+                try await endedByThePerson(id, send: send, windowGone: false)
+            case .gone:
+                try await endedByThePerson(id, send: send, windowGone: true)
+            }
+        }
+    }
+
+    /// The person took control back: the agent drops control first, then tells the server.
+    private func takeControlBack(
+        _ id: UUID, method: ControlStopMethod, send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void
+    ) async throws {
+        let wasControlling = sessions.withLock { sessions -> Bool in
+            sessions[id]?.hasControl == true
+        }
         guard wasControlling else { return }
+        update(id) { local in
+            local.hasControl = false
+            local.view?.controlEnded(at: Date())
+        }
         logger.notice("control taken back", metadata: ["session.id": "\(id)", "how": "\(method.rawValue)"])
         try await send(.controlStopped(session: id, method: method))
+    }
+
+    /// The person ended the session, or their window went away: it ends for everyone at once.
+    private func endedByThePerson(
+        _ id: UUID, send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void, windowGone: Bool
+    ) async throws {
+        guard let ended = sessions.withLock({ $0.removeValue(forKey: id) }) else { return }
+        stopScreens { $0 == id }
+        if windowGone {
+            logger.warning(
+                "the session window went away while the session went on: ending the session",
+                metadata: ["session.id": "\(id)"])
+        } else {
+            logger.notice("the person at the machine ended the session", metadata: ["session.id": "\(id)"])
+            ended.window?.close(
+                note: SessionView.endNote(.noviceEnded, helper: ended.offer.helper, at: Date(), in: .current))
+        }
+        try await send(.sessionEnded(session: id))
     }
 }
 
@@ -303,6 +393,7 @@ extension AgentRunner {
                     helper.map { "\(AuditText.escaped($0.displayName)) (\(AuditText.escaped($0.account)))" }
                     ?? "the helper"
                 logger.notice("\(who) now sees your screen", metadata: metadata)
+                update(session) { local in local.view?.viewerAttached(at: Date()) }
                 var pending: ByteBuffer? = rest.readableBytes > 0 ? rest : nil
                 // However the relay ends (the viewer left, the session ended and this task was cancelled, an
                 // error), the backend is stopped and the person is told.
@@ -319,6 +410,7 @@ extension AgentRunner {
                 }
                 await running.stop()
                 logger.notice("\(who) no longer sees your screen", metadata: metadata)
+                update(session) { local in local.view?.viewerLeft(at: Date()) }
             }
         } catch {
             logger.warning("screen connection ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })

@@ -52,31 +52,15 @@ public protocol ConsentProvider: Sendable {
     ///   deadline then declines the question).
     func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer?
 
-    /// While the helper of `offer` has control, offers the person a way to take it back at once.
-    /// - Parameter stillControlling: polled; once false (control ended another way) the watch ends.
-    /// - Returns: how the person took control back, or `nil` when control ended another way.
-    func watchForStop(_ offer: Offer, stillControlling: @escaping @Sendable () -> Bool) async -> ControlStopMethod?
-
-    /// While the session of `offer` goes on, shows the person that they are being helped and offers a way to end
-    /// the session at once.
-    /// - Parameter stillActive: polled; once false (the session ended another way) the watch ends.
-    /// - Returns: true when the person ended the session.
-    func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool
+    /// Opens the window (or pane) that shows the person the session `view` describes, from acceptance to end.
+    /// - Returns: the window, or `nil` for a provider without one (`command`: a site's own program shows what it
+    ///   chooses).
+    func openWindow(_ view: SessionView) async -> (any SessionWindow)?
 }
 
 extension ConsentProvider {
-    /// Providers without a window of their own (`terminal`, `command`) watch nothing; the terminal shows the
-    /// session's progress in the agent's output.
-    public func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool {
-        false
-    }
-
-    /// Providers without a way to stop control on the machine (`command`) watch nothing.
-    public func watchForStop(
-        _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
-    ) async
-        -> ControlStopMethod?
-    {
+    /// No window: for providers that only answer questions.
+    public func openWindow(_ view: SessionView) async -> (any SessionWindow)? {
         nil
     }
 }
@@ -119,14 +103,31 @@ public struct CommandConsentProvider: ConsentProvider {
 }
 
 /// Asks in a dialog on the user's X11 display with zenity (Debian's `zenity`): Yes grants; No, closing the
-/// dialog or its timeout declines.
+/// dialog or its timeout declines. The session is shown in the session window (`ora-agent-window`, GTK 3).
 public struct DesktopConsentProvider: ConsentProvider {
     /// The zenity program.
     public var zenity: String
+    /// The session window program.
+    public var windowProgram: String
+    /// The Python 3 that runs it.
+    public var python: String
+
+    /// Where the session window program is looked for when none is named: next to the agent's executable, then
+    /// where the package installs it.
+    public static var defaultWindowProgram: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("ora-agent-window").path
+        return FileManager.default.fileExists(atPath: beside) ? beside : "/usr/lib/ora-agent/ora-agent-window"
+    }
 
     /// Creates the provider.
-    public init(zenity: String = "/usr/bin/zenity") {
+    public init(
+        zenity: String = "/usr/bin/zenity", windowProgram: String = Self.defaultWindowProgram,
+        python: String = "/usr/bin/python3"
+    ) {
         self.zenity = zenity
+        self.windowProgram = windowProgram
+        self.python = python
     }
 
     public func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer? {
@@ -141,51 +142,8 @@ public struct DesktopConsentProvider: ConsentProvider {
         return status == 0 ? .granted : status == 5 ? nil : .declined
     }
 
-    /// A window that stays while the session goes on, with one button: "End session".
-    public func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool {
-        let who = "\(AuditText.escaped(offer.helper.displayName)) (\(AuditText.escaped(offer.helper.account)))"
-        let what = offer.mode == .control ? "can see your screen and may ask for control" : "can see your screen"
-        return await Self.window(
-            title: "Remote assistance in progress", text: "\(who) from the helpdesk \(what).", button: "End session",
-            zenity: zenity, while: stillActive)
-    }
-
-    /// Shows a window with `text` and one `button` while `condition` holds.
-    /// - Returns: true when the person pressed the button or closed the window; false when `condition` ended it.
-    static func window(
-        title: String, text: String, button: String, zenity: String,
-        while condition: @escaping @Sendable () -> Bool
-    ) async -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: zenity)
-        process.arguments = [
-            "--info", "--title=\(title)", "--no-markup", "--ok-label=\(button)", "--text=\(text)",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        while process.isRunning {
-            if !condition() {
-                process.terminate()
-                return false
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return condition()
-    }
-
-    /// A window that stays while the helper has control, with one button: "Stop control".
-    public func watchForStop(
-        _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
-    ) async
-        -> ControlStopMethod?
-    {
-        let pressed = await Self.window(
-            title: "Remote assistance: control",
-            text: "\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse.",
-            button: "Stop control", zenity: zenity, while: stillControlling)
-        // The button stops control; closing the window does too: the person wants it gone.
-        return pressed ? .button : nil
+    public func openWindow(_ view: SessionView) async -> (any SessionWindow)? {
+        DesktopSessionWindow(program: windowProgram, python: python, view: view)
     }
 }
 
@@ -239,9 +197,8 @@ enum ChildProgram {
 }
 
 /// Asks on the agent's terminal (`/dev/tty`): the question, then `Allow? [y/N]`; only `y` or `yes` grants. While a
-/// session goes on, the terminal reads single keys: E ends the session, and while the helper has control, ESC or
-/// Ctrl+C takes it back. One reader has the terminal at a time: a question while it is asked, the session's watch
-/// otherwise.
+/// session goes on, the terminal shows it, kept current, and reads single keys (`TerminalSessionWindow`). One
+/// reader has the terminal at a time: a question while it is asked, the session's pane otherwise.
 public struct TerminalConsentProvider: ConsentProvider {
     private let terminal = TerminalKeys()
 
@@ -261,37 +218,9 @@ public struct TerminalConsentProvider: ConsentProvider {
         }
     }
 
-    /// Tells the person that the session goes on and how to end it, then reads keys until E or the session's end.
-    public func watchSession(_ offer: Offer, stillActive: @escaping @Sendable () -> Bool) async -> Bool {
-        let notice =
-            "\n\(AuditText.escaped(offer.helper.displayName)) is helping you. Press E at any time to end the session.\n"
-        let terminal = self.terminal
-        return await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: terminal.watch(notice: notice, stillActive: stillActive))
-            }
-        }
-    }
-
-    /// Tells the person how to take control back, then waits for ESC or Ctrl+C (read by the session's watch), or
-    /// until control ends another way.
-    public func watchForStop(
-        _ offer: Offer, stillControlling: @escaping @Sendable () -> Bool
-    ) async
-        -> ControlStopMethod?
-    {
-        let notice =
-            "\n\(AuditText.escaped(offer.helper.displayName)) is using your keyboard and mouse. "
-            + "Press ESC or Ctrl+C to take control back, E to end the session.\n"
-        terminal.show(notice)
-        let terminal = self.terminal
-        terminal.stopKey.withLock { $0 = .waiting }
-        defer { terminal.stopKey.withLock { $0 = .notWatched } }
-        while stillControlling() {
-            if case .pressed(let method) = terminal.stopKey.withLock({ $0 }) { return method }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return nil
+    /// Shows the session in this terminal, kept current, and reads the person's keys there.
+    public func openWindow(_ view: SessionView) async -> (any SessionWindow)? {
+        TerminalSessionWindow(terminal: terminal, view: view)
     }
 
     private static func readAnswer(prompt: String, timeout: Duration) -> ConsentAnswer? {
@@ -316,90 +245,5 @@ public struct TerminalConsentProvider: ConsentProvider {
         }
         _ = "\nno answer: declined\n".withCString { write(descriptor, $0, strlen($0)) }
         return nil
-    }
-}
-
-/// The agent's terminal as the terminal provider shares it: a question has it while it is asked (line by line,
-/// echoed); otherwise the session's watch reads it key by key (no echo, no line editing, no signals).
-final class TerminalKeys: Sendable {
-    /// Whether a control watch waits for ESC or Ctrl+C, and which was pressed.
-    enum StopKey: Sendable {
-        case notWatched
-        case waiting
-        case pressed(ControlStopMethod)
-    }
-
-    let stopKey = Mutex(StopKey.notWatched)
-    /// Held by whoever reads the terminal.
-    private let reader = NSLock()
-    private let questionsWaiting = Mutex(0)
-
-    /// Runs `read` with the terminal to itself, as soon as the watch has let go of it.
-    func exclusively<Result>(_ read: () -> Result) -> Result {
-        questionsWaiting.withLock { $0 += 1 }
-        reader.lock()
-        questionsWaiting.withLock { $0 -= 1 }
-        defer { reader.unlock() }
-        return read()
-    }
-
-    /// Writes `text` to the terminal.
-    func show(_ text: String) {
-        let descriptor = open("/dev/tty", O_WRONLY | O_NOCTTY)
-        guard descriptor >= 0 else { return }
-        _ = text.withCString { write(descriptor, $0, strlen($0)) }
-        close(descriptor)
-    }
-
-    /// Shows `notice`, then reads keys while `stillActive`, letting go of the terminal while a question is asked.
-    /// - Returns: true when the person pressed E.
-    func watch(notice: String, stillActive: () -> Bool) -> Bool {
-        show(notice)
-        while stillActive() {
-            let ended = exclusivelyRaw { descriptor in
-                while stillActive(), questionsWaiting.withLock({ $0 }) == 0 {
-                    var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                    let ready = poll(&waiting, 1, 200)
-                    if ready < 0 { return false }
-                    if ready == 0 { continue }
-                    var byte: UInt8 = 0
-                    guard read(descriptor, &byte, 1) == 1 else { return false }
-                    switch byte {
-                    case UInt8(ascii: "e"), UInt8(ascii: "E"): return true
-                    case 0x1b: pressed(.escape)
-                    case 0x03: pressed(.ctrlC)
-                    default: continue
-                    }
-                }
-                return false
-            }
-            if ended == true { return true }
-            if ended == nil { return false }
-            // A question is asked: it takes the terminal now.
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
-
-    private func pressed(_ method: ControlStopMethod) {
-        stopKey.withLock { key in
-            if case .waiting = key { key = .pressed(method) }
-        }
-    }
-
-    /// Runs `read` on the terminal in raw mode, restoring its mode afterwards; `nil` without a terminal.
-    private func exclusivelyRaw(_ read: (Int32) -> Bool) -> Bool? {
-        reader.lock()
-        defer { reader.unlock() }
-        let descriptor = open("/dev/tty", O_RDWR | O_NOCTTY)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var original = termios()
-        guard tcgetattr(descriptor, &original) == 0 else { return nil }
-        var raw = original
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG)
-        tcsetattr(descriptor, TCSANOW, &raw)
-        defer { tcsetattr(descriptor, TCSANOW, &original) }
-        return read(descriptor)
     }
 }

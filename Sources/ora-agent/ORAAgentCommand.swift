@@ -68,7 +68,9 @@ extension ORAAgentCommand {
                 Every offer and every control request is a question for the person at the machine; there is no \
                 way to answer on their behalf. --consent chooses how they are asked: terminal (this terminal), \
                 desktop (a dialog on the X11 display, with zenity) or command (a program of yours that gets the \
-                question as JSON on standard input and prints yes to allow).
+                question as JSON on standard input and prints yes to allow). Once the person accepts, the session \
+                is shown to them until it ends — who helps, what they can do now, Stop control, End session and \
+                the chat: in this terminal (terminal), or in the session window ora-agent-window (desktop).
                 """)
 
         enum Provider: String, ExpressibleByArgument, CaseIterable {
@@ -78,6 +80,12 @@ extension ORAAgentCommand {
         @Option(help: "How the person at the machine is asked: terminal, desktop or command.")
         var consent: Provider = .terminal
         @Option(help: "With --consent command: the program to run for each question.") var consentCommand: String?
+        @Option(
+            help: ArgumentHelp(
+                "With --consent desktop: the session window program.",
+                discussion: "Default: ora-agent-window beside this program, else /usr/lib/ora-agent/ora-agent-window.",
+                valueName: "path"))
+        var windowProgram: String?
         @Option(help: "The X11 display whose screen the helper sees (default: $DISPLAY, else :0).")
         var display: String?
         @Option(
@@ -102,6 +110,9 @@ extension ORAAgentCommand {
             if consent != .command, consentCommand != nil {
                 throw ValidationError("--consent-command goes with --consent command")
             }
+            if consent != .desktop, windowProgram != nil {
+                throw ValidationError("--window-program goes with --consent desktop")
+            }
             guard Logger.Level(rawValue: logLevel) != nil else {
                 throw ValidationError("--log-level takes debug, info, notice, warning or error")
             }
@@ -109,12 +120,16 @@ extension ORAAgentCommand {
 
         func run() async throws {
             LoggingSystem.bootstrap(StreamLogHandler.standardError)
+            // A session window that is gone fails a write to it, rather than ending the agent.
+            signal(SIGPIPE, SIG_IGN)
             var logger = Logger(label: "ora-agent")
             logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
             let provider: any ConsentProvider =
                 switch consent {
                 case .terminal: TerminalConsentProvider()
-                case .desktop: DesktopConsentProvider()
+                case .desktop:
+                    DesktopConsentProvider(
+                        windowProgram: windowProgram ?? DesktopConsentProvider.defaultWindowProgram)
                 case .command: CommandConsentProvider(command: [consentCommand ?? ""])
                 }
             do throws(AgentError) {

@@ -112,6 +112,22 @@ extension ORACommand.AuditCommand {
             }
             if page.events.isEmpty && !json { print("no events for session \(session)") }
             try ORACommand.AuditCommand.printEvents(page.events, json: json)
+            guard !json else { return }
+            let chat = page.events.filter { $0.event == "chat.message" }
+            guard !chat.isEmpty else { return }
+            print("\nchat transcript (\(chat.count) lines):")
+            for event in chat { print(Self.transcriptLine(event)) }
+        }
+
+        /// A `chat.message` event as a line of the transcript: "2026-12-06T14:31:02Z Lena Wolf: text", or the digest
+        /// where only that is kept.
+        static func transcriptLine(_ event: Components.Schemas.AuditEvent) -> String {
+            let details = event.details.additionalProperties.value
+            let name = details["name"] as? String ?? event.actor.name ?? event.actor.id
+            let text =
+                (details["text"] as? String).map(AuditText.escaped)
+                ?? "[text not kept: \(details["digest"] as? String ?? "no digest")]"
+            return "\(event.time) \(AuditText.escaped(name)): \(text)"
         }
     }
 

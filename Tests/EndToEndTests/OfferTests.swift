@@ -155,7 +155,7 @@ struct OfferTests {
     }
 
     @Test(
-        "with the terminal provider in tmux: the novice answers at the keyboard, takes control back with ESC and ends the session with E"
+        "with the terminal provider in tmux: the person answers at the keyboard, the pane stays current through chat, control and ESC, and E ends the session"
     )
     func terminalConsent() async throws {
         let setup = try await OfferSetup.make(enrolling: "WS-0102")
@@ -176,32 +176,64 @@ struct OfferTests {
             #expect(question.contains("Ticket: INC0000001"))
             try await terminal.type("y", "Enter")
             _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            // The pane says who is there and what they can do, and nothing else.
+            var pane = try await terminal.waitUntilShowing("Lena Wolf may see your screen (not looking now)")
+            #expect(pane.contains("Helper: Lena Wolf (lena.wolf), since "), "\(pane)")
+            #expect(pane.contains("Ticket: INC0000001") && pane.contains("Reason: mail"), "\(pane)")
+            #expect(pane.contains("E: end session · Enter: write to your helper"), "\(pane)")
+            #expect(!pane.contains("stop control"), "\(pane)")
+            let shown = try await session(id, on: server, token: lenaToken) { $0.person?.window == true }
+            #expect(shown.person?.typing == false)
+
+            // Chat both ways: the helper's line appears in the pane; the person's arrives at the helper's chat.
+            let sent = await lena.run("session", "chat", id, "Please open Outlook <b>now</b>")
+            #expect(sent.status == 0, "\(sent.standardError)")
+            #expect(sent.standardOutput.contains("Lena Wolf: Please open Outlook <b>now</b>"), "\(sent.standardOutput)")
+            _ = try await terminal.waitUntilShowing("Lena Wolf: Please open Outlook <b>now</b>")
+            try await terminal.type("Enter")
+            _ = try await terminal.waitUntilShowing("Message (Enter sends, Esc cancels):")
+            try await terminal.type("It asks for my password")
+            _ = try await session(id, on: server, token: lenaToken) { $0.person?.typing == true }
+            try await terminal.type("Enter")
+            pane = try await terminal.waitUntilShowing("You: It asks for my password")
+            let transcript = try await HTTP.get(server.base + "/api/v1/sessions/\(id)/chat", token: lenaToken)
+            let lines = try #require(transcript.json(Schemas.ChatTranscript.self)?.messages, "\(transcript.body)")
+            #expect(lines.map(\.from.rawValue) == ["helper", "person"])
+            #expect(lines.map(\.text) == ["Please open Outlook <b>now</b>", "It asks for my password"])
+            #expect(lines.map(\.name) == ["Lena Wolf", "WS-0102"])
+            _ = try await terminal.waitUntilShowing("E: end session")
+            #expect(!(await terminal.visible()).contains("(sending…)"))
 
             #expect(await lena.run("session", "control", id).status == 0)
             _ = try await terminal.waitFor("asks to use your keyboard and mouse")
             try await terminal.type("y", "Enter")
             _ = try await session(id, on: server, token: lenaToken) { $0.state == .controlling }
-            _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
+            pane = try await terminal.waitUntilShowing("controls your keyboard and mouse")
+            #expect(pane.contains("Esc or Ctrl+C: stop control"), "\(pane)")
             try await terminal.type("Escape")
-            // Control stopped, the session goes on.
-            _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            // Control stopped, the session goes on, and the pane no longer says the helper controls anything.
+            let stopped = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
+            #expect(stopped.controlStoppedBy == .esc)
             #expect(
                 try server.sql(
                     "SELECT details->>'how' FROM audit_events WHERE event = 'control.stopped' AND session_id = '\(id)'")
                     == "esc")
-            #expect(try await terminal.waitFor("Press E at any time to end the session").contains("Lena Wolf"))
+            pane = try await terminal.waitUntilShowing("Lena Wolf may see your screen (not looking now)")
+            #expect(!pane.contains("controls") && !pane.contains("stop control"), "\(pane)")
             try await terminal.type("e")
             let ended = try await session(id, on: server, token: lenaToken) { $0.state == .ended }
             #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
+            pane = try await terminal.waitUntilShowing("You ended the session at ")
+            #expect(pane.contains("Nobody sees your screen now.") && !pane.contains("Lena Wolf may see"), "\(pane)")
             #expect(
                 try auditEvents(of: id, on: server) == [
-                    "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
-                    "control.granted", "control.stopped", "session.ended",
+                    "offer.requested", "offer.delivered", "consent.granted", "session.started", "chat.message",
+                    "chat.message", "control.requested", "control.granted", "control.stopped", "session.ended",
                 ])
             // The agent goes on, and the next offer is asked at the keyboard again.
             let again = await lena.run("offer", "ws-0102", "--ticket", "INC0000001")
             #expect(again.status == 0, "\(again.standardError)")
-            _ = try await terminal.waitFor("Ticket: INC0000001")
+            _ = try await terminal.waitUntilShowing("Allow? [y/N]")
             try await terminal.type("n", "Enter")
             let declined = try await session(sessionID(in: again.standardOutput), on: server, token: lenaToken) {
                 $0.state == .ended
@@ -512,14 +544,28 @@ struct Tmux: Sendable {
         await run(["capture-pane", "-p", "-t", "agent", "-S", "-200"]).standardOutput
     }
 
-    /// Waits (boundedly) until the terminal shows `text`, and returns the screen.
+    /// What the terminal shows on its screen now, without what scrolled away.
+    func visible() async -> String {
+        await run(["capture-pane", "-p", "-t", "agent"]).standardOutput
+    }
+
+    /// Waits (boundedly) until the terminal's screen — not what scrolled away — shows `text`, and returns it.
+    func waitUntilShowing(_ text: String) async throws -> String {
+        try await wait(for: text, in: visible)
+    }
+
+    /// Waits (boundedly) until the terminal shows `text`, also in what scrolled away, and returns the screen.
     func waitFor(_ text: String) async throws -> String {
+        try await wait(for: text, in: screen)
+    }
+
+    private func wait(for text: String, in read: () async -> String) async throws -> String {
         for _ in 0..<200 {
-            let shown = await screen()
+            let shown = await read()
             if shown.contains(text) { return shown }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw TestSetupError("the terminal never showed '\(text)'; it shows:\n\(await screen())")
+        throw TestSetupError("the terminal never showed '\(text)'; it shows:\n\(await read())")
     }
 
     /// Stops the tmux server and the program in it.

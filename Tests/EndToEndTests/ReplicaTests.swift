@@ -28,6 +28,19 @@ struct ReplicaTests {
         let listed = try await HTTP.get(front.base + "/api/v1/sessions", token: token)
         #expect(listed.body.lowercased().contains(#""id":"\#(id.lowercased())""#), "\(listed.body)")
         #expect(listed.body.contains(#""state":"controlling""#), "\(listed.body)")
+        // Chat through the replica without the agent: numbered and recorded by the one running the session, and
+        // followed, in order, on both.
+        async let seenOnFront = chatLines(of: id, on: front, token: token, count: 2)
+        async let seenOnHolder = chatLines(of: id, on: holder, token: token, count: 2)
+        try await Task.sleep(for: .milliseconds(300))
+        for line in ["Hello from the helpdesk", "Please open Outlook"] {
+            let sent = await lena.run("session", "chat", id, line)
+            #expect(sent.status == 0, "\(sent.standardError)")
+        }
+        for seen in [try await seenOnFront, try await seenOnHolder] {
+            #expect(seen.map(\.sequence) == [1, 2])
+            #expect(seen.map(\.text) == ["Hello from the helpdesk", "Please open Outlook"])
+        }
         // A second offer to the busy machine is refused by the replica that runs its session.
         let busy = await lena.run("offer", "ws-0201", "--ticket", "INC0000001")
         #expect(busy.status == 2)
@@ -40,7 +53,7 @@ struct ReplicaTests {
         #expect(
             try auditEvents(of: id, on: front) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
-                "control.granted", "session.ended",
+                "control.granted", "chat.message", "chat.message", "session.ended",
             ])
         // The offer was decided and recorded by the replica holding the agent, for the helper's address.
         #expect(

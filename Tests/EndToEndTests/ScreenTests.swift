@@ -95,9 +95,10 @@ struct ScreenTests {
             #expect(pixels["size"] == [320, 240])
             #expect(pixels["root"] == Self.rootColour)
             #expect(pixels["window"] == [255, 255, 255])
-            // The person at the machine is told, where they answered the offer.
-            _ = try await terminal.waitFor("Lena Wolf (lena.wolf) now sees your screen")
-            _ = try await terminal.waitFor("Lena Wolf (lena.wolf) no longer sees your screen")
+            // The person at the machine is told, where they answered the offer: their pane said so while the viewer
+            // was open, and says so no more.
+            _ = try await terminal.waitFor("Lena Wolf sees your screen")
+            _ = try await terminal.waitUntilShowing("Lena Wolf may see your screen (not looking now)")
 
             // View-only: the pointer and key events are dropped; the window records nothing.
             _ = try await viewer("input", port: port, script: script)
@@ -118,7 +119,7 @@ struct ScreenTests {
             #expect(desktop.inputs.contains { $0.hasPrefix("ButtonPress") }, "\(desktop.inputs)")
 
             // The novice takes control back with ESC: input stops arriving again.
-            _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
+            _ = try await terminal.waitUntilShowing("Esc or Ctrl+C: stop control")
             try await terminal.type("Escape")
             _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             let before = desktop.inputs.count
@@ -341,7 +342,7 @@ struct ScreenTests {
                 !desktop.keyAndButtonEvents.contains { $0.hasPrefix("KeyRelease") || $0.hasPrefix("ButtonRelease") })
 
             // The person takes control back while Ctrl and the button are down.
-            _ = try await terminal.waitFor("Press ESC or Ctrl+C to take control back")
+            _ = try await terminal.waitUntilShowing("Esc or Ctrl+C: stop control")
             try await terminal.type("Escape")
             _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             // The viewer is still connected and sends its next message: both are released, at once.

@@ -16,6 +16,8 @@ struct AgentProtocolTests {
             .hello(machine: "ws-0101", agentVersion: "0.1.0", operatingSystem: "Debian GNU/Linux 12"),
             .authenticate(signature: "c2lnbmF0dXJl"), .offerReceived(session: Self.session), .consent(receipt),
             .controlStopped(session: Self.session, method: .ctrlC), .sessionEnded(session: Self.session),
+            .chat(session: Self.session, text: "It asks for my password again <b>now</b>"),
+            .presence(session: Self.session, presence: PersonPresence(window: true, typing: false)),
         ]
         for message in messages {
             #expect(try AgentProtocol.decodeAgentMessage(AgentProtocol.encode(message)) == message)
@@ -24,6 +26,12 @@ struct AgentProtocolTests {
             String(
                 decoding: AgentProtocol.encode(.controlStopped(session: Self.session, method: .escape)), as: UTF8.self)
                 == #"{"method":"esc","session":"11111111-2222-4333-8444-555555555555","type":"control_stopped"}"#)
+        #expect(
+            String(
+                decoding: AgentProtocol.encode(
+                    .presence(session: Self.session, presence: PersonPresence(window: true, typing: true))),
+                as: UTF8.self)
+                == #"{"session":"11111111-2222-4333-8444-555555555555","type":"presence","typing":true,"window":true}"#)
     }
 
     @Test("every server message survives its frame")
@@ -34,6 +42,12 @@ struct AgentProtocolTests {
             .controlRevoked(session: Self.session), .endSession(session: Self.session, reason: .policyRevoked),
             .openScreen(session: Self.session, ticket: String(repeating: "ab", count: 32), port: 8444),
             .error(code: "revoked", message: "this machine's enrollment was revoked"),
+            .chat(
+                session: Self.session,
+                message: ChatMessage(
+                    sequence: 3, from: .helper, name: "Lena Wolf", text: "Please open Outlook",
+                    at: Date(timeIntervalSince1970: 1_800_000_000.25))),
+            .chatRefused(session: Self.session, reason: "at most 20 chat messages in 20 seconds"),
         ]
         for message in messages {
             #expect(try AgentProtocol.decodeServerMessage(AgentProtocol.encode(message)) == message)
@@ -49,6 +63,11 @@ struct AgentProtocolTests {
             (#"{"type":"offer_received"}"#, "the message has no 'session'"),
             (#"{"type":"offer_received","session":"not-a-uuid"}"#, "'session' is not valid"),
             (#"{"type":"authenticate","signature":5}"#, "'signature' has the wrong type"),
+            (#"{"type":"chat","session":"11111111-2222-4333-8444-555555555555"}"#, "the message has no 'text'"),
+            (
+                #"{"type":"presence","session":"11111111-2222-4333-8444-555555555555","window":"yes","typing":false}"#,
+                "'window' has the wrong type"
+            ),
             (
                 #"{"type":"control_stopped","session":"11111111-2222-4333-8444-555555555555","method":"sudo"}"#,
                 "'method' is not valid"

@@ -19,6 +19,10 @@ struct ChatLineTests {
         #expect(try ChatLine(text).text == text)
     }
 
+    /// A hundred characters of a letter and 30 combining marks each: 61 bytes a character, too large a line.
+    static let heavilyAccented = String(
+        repeating: "e" + String(repeating: "\u{0301}", count: 30), count: 100)
+
     @Test(
         "each broken rule is refused with what and where",
         arguments: [
@@ -28,6 +32,7 @@ struct ChatLineTests {
             (String(repeating: "x", count: 100_000), .tooLong(characters: 100_000)),
             // Characters count, not bytes: a thousand four-byte characters are a line (above), one more is not.
             (String(repeating: "👋", count: ChatLine.longest + 1), .tooLong(characters: ChatLine.longest + 1)),
+            (ChatLineTests.heavilyAccented, .tooLarge(bytes: 6_100)),
             ("two\nlines", .controlCharacter(0x0A, position: 4)),
             ("carriage\rreturn", .controlCharacter(0x0D, position: 9)),
             ("a\ttab", .controlCharacter(0x09, position: 2)),
@@ -50,6 +55,9 @@ struct ChatLineTests {
         #expect(
             ChatLineError.tooLong(characters: 1_500).description
                 == "a chat message may have at most 1000 characters, not 1500")
+        #expect(
+            ChatLineError.tooLarge(bytes: 6_100).description
+                == "a chat message may take at most 4000 bytes of UTF-8, not 6100")
         #expect(
             ChatLineError.controlCharacter(0x0A, position: 4).description
                 == "a chat message is one line of text: character 4 is a control character (U+000A)")

@@ -148,6 +148,13 @@ struct ConfigurationLoaderTests {
                     directoryRefreshInterval: .seconds(3600)))
     }
 
+    @Test("chat lines are kept as text unless the configuration says digest")
+    func chatRecording() throws {
+        #expect(try loader().parse(Self.valid, file: "ora.yaml").audit.chatRecording == .text)
+        let digest = try loader().parse(Self.valid + "\naudit:\n  chat: digest", file: "ora.yaml")
+        #expect(digest.audit.chatRecording == .digest)
+    }
+
     @Test("certificate verification is on unless explicitly turned off")
     func insecureIsExplicit() throws {
         let verified = try loader().parse(Self.valid, file: "ora.yaml")
@@ -210,6 +217,11 @@ struct Mistake: Sendable, CustomTestStringConvertible {
 
 extension ConfigurationLoaderTests {
     static let mistakes: [Mistake] = [
+        Mistake(
+            "chat recorded neither as text nor as digest",
+            Self.valid + "\naudit:\n  chat: nothing",
+            "ora.yaml:22:9: audit.chat: expected one of text, digest, found \"nothing\""
+        ),
 
         Mistake(
             "unknown key",

@@ -25,9 +25,10 @@ struct SessionTableTests {
     }
 
     /// The states a watcher was given, once the stream holds `count` of them.
-    static func states(_ stream: AsyncStream<SessionSnapshot>, count: Int) async -> [String] {
+    static func states(_ stream: AsyncStream<SessionEvent>, count: Int) async -> [String] {
         var states: [String] = []
-        for await snapshot in stream {
+        for await event in stream {
+            guard case .state(let snapshot) = event else { continue }
             states.append(snapshot.state)
             if states.count == count { break }
         }
@@ -58,10 +59,71 @@ struct SessionTableTests {
         #expect(finished.count == 1)
         for watcher in finished { watcher.finish() }
         var states: [String] = []
-        for await snapshot in stream { states.append(snapshot.state) }
+        for await event in stream {
+            if case .state(let snapshot) = event { states.append(snapshot.state) }
+        }
         #expect(states == ["viewing", "ended"])
         // Announced late, an older change reaches nobody, and the session stays ended.
         #expect(table.announce(id, ending: false, with: ended.before, at: Date()).isEmpty)
         #expect(table.live(id) == nil)
+    }
+
+    @Test("chat lines are numbered in order and reach every watcher between the states, none dropped")
+    func chatLines() async throws {
+        let (table, id) = try Self.viewing()
+        let first = table.watch(id, seen: try #require(table.live(id)))
+        let second = table.watch(id, seen: try #require(table.live(id)))
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        // More lines than a state stream would keep: each is delivered.
+        for number in 1...(2 * SessionTable.chatLinesPerWindow) {
+            let author: ChatMessage.Author = number.isMultiple(of: 2) ? .person : .helper
+            let delivered = try #require(
+                table.deliverChat(id) { sequence in
+                    ChatMessage(sequence: sequence, from: author, name: "n", text: "line \(number)", at: at)
+                })
+            #expect(delivered.message.sequence == number)
+        }
+        #expect(table.snapshot(of: id)?.chatMessages == 2 * SessionTable.chatLinesPerWindow)
+        let ended = try #require(
+            try table.update(id) { machine in try? machine.handle(.end(.helperEnded), at: Self.start) })
+        for watcher in table.announce(id, ending: true, with: ended.after, at: Date()) { watcher.finish() }
+        for stream in [first, second] {
+            var seen: [String] = []
+            for await event in stream {
+                switch event {
+                case .state(let snapshot): seen.append(snapshot.state)
+                case .chat(let message): seen.append("\(message.sequence):\(message.text)")
+                }
+            }
+            #expect(
+                seen
+                    == ["viewing"] + (1...(2 * SessionTable.chatLinesPerWindow)).map { "\($0):line \($0)" } + ["ended"])
+        }
+        // Once ended, no line is delivered.
+        #expect(
+            table.deliverChat(id) { ChatMessage(sequence: $0, from: .helper, name: "n", text: "late", at: at) } == nil)
+    }
+
+    @Test("each side of a session may write its own share of lines within the window")
+    func chatRate() throws {
+        let (table, id) = try Self.viewing()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        for _ in 0..<SessionTable.chatLinesPerWindow {
+            #expect(table.admitChat(id, from: .helper, at: now) == .allowed)
+        }
+        #expect(
+            table.admitChat(id, from: .helper, at: now)
+                == .limited(recent: SessionTable.chatLinesPerWindow, retryAfter: SessionTable.chatWindow))
+        #expect(table.admitChat(id, from: .person, at: now) == .allowed)
+        #expect(table.admitChat(id, from: .helper, at: now + 20) == .allowed)
+    }
+
+    @Test("what the agent says of the person changes the session only when it differs")
+    func presence() throws {
+        let (table, id) = try Self.viewing()
+        let shown = PersonPresence(window: true, typing: false)
+        #expect(table.setPresence(shown, of: id)?.presence == shown)
+        #expect(table.setPresence(shown, of: id) == nil)
+        #expect(table.snapshot(of: id)?.person == shown)
     }
 }

@@ -17,6 +17,8 @@ public final class ChildProcess: @unchecked Sendable {
     private let process = Process()
     private let outputFile: URL
     private let errorFile: URL
+    /// Where `type(_:)` writes, for an interactive program.
+    private var input: FileHandle?
     /// Signalled by Foundation when the program has ended. `Process.waitUntilExit()` is not used: it runs a run loop
     /// that can miss an end that happened just before it started, and then waits forever.
     private let ended = DispatchSemaphore(value: 0)
@@ -27,11 +29,13 @@ public final class ChildProcess: @unchecked Sendable {
     ///   - arguments: its arguments.
     ///   - environment: variables added to (or replacing those of) the test's own environment.
     ///   - standardInput: text the program reads on standard input; none (end of file) when `nil`.
+    ///   - interactive: standard input stays open for `type(_:)` (and `standardInput` is not used).
     public init(
         _ executable: String,
         arguments: [String],
         environment: [String: String] = [:],
-        standardInput: String? = nil
+        standardInput: String? = nil,
+        interactive: Bool = false
     ) throws {
         let directory = FileManager.default.temporaryDirectory
         outputFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).out")
@@ -45,7 +49,12 @@ public final class ChildProcess: @unchecked Sendable {
         // Process would otherwise keep them open for as long as the test process runs).
         var handles: [FileHandle] = []
         defer { for handle in handles { try? handle.close() } }
-        if let standardInput {
+        if interactive {
+            let pipe = Pipe()
+            input = pipe.fileHandleForWriting
+            handles.append(pipe.fileHandleForReading)
+            process.standardInput = pipe.fileHandleForReading
+        } else if let standardInput {
             let inputFile = directory.appendingPathComponent("ora-test-\(UUID().uuidString).in")
             try Data(standardInput.utf8).write(to: inputFile)
             handles.append(try FileHandle(forReadingFrom: inputFile))
@@ -62,7 +71,19 @@ public final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// Writes `text` to the standard input of a program started `interactive`.
+    public func type(_ text: String) throws {
+        guard let input else { throw TestSetupError("the program was not started interactive") }
+        try input.write(contentsOf: Data(text.utf8))
+    }
+
+    /// Ends the standard input of a program started `interactive`.
+    public func closeInput() {
+        try? input?.close()
+    }
+
     deinit {
+        try? input?.close()
         if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: outputFile)
         try? FileManager.default.removeItem(at: errorFile)

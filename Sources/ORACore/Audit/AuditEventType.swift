@@ -26,6 +26,8 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case screenOpened = "screen.opened"
     case screenClosed = "screen.closed"
     case screenRefused = "screen.refused"
+    // Chat
+    case chatMessage = "chat.message"
     // Policy
     case policyApplied = "policy.applied"
     case policyRolledBack = "policy.rolled_back"
@@ -67,6 +69,7 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .screenOpened: "ORA2501"
         case .screenClosed: "ORA2502"
         case .screenRefused: "ORA2503"
+        case .chatMessage: "ORA2601"
         case .policyApplied: "ORA3001"
         case .policyRolledBack: "ORA3002"
         case .agentEnrolled: "ORA4001"

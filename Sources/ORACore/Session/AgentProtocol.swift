@@ -31,6 +31,10 @@ public enum AgentProtocol {
         case controlStopped(session: UUID, method: ControlStopMethod)
         /// The novice ended the session.
         case sessionEnded(session: UUID)
+        /// The person at the machine wrote a chat line (checked by the server as a `ChatLine`).
+        case chat(session: UUID, text: String)
+        /// Whether the person has the session window on screen, and is typing.
+        case presence(session: UUID, presence: PersonPresence)
     }
 
     /// What the server sends.
@@ -50,6 +54,10 @@ public enum AgentProtocol {
         case openScreen(session: UUID, ticket: String, port: Int)
         /// The session is over.
         case endSession(session: UUID, reason: SessionEndReason)
+        /// A chat line of the session, recorded and numbered: the helper's, or the person's own line confirmed.
+        case chat(session: UUID, message: ChatMessage)
+        /// The person's oldest unconfirmed chat line was not delivered, and why.
+        case chatRefused(session: UUID, reason: String)
         /// The server refuses something; the connection may be closed after it.
         case error(code: String, message: String)
     }
@@ -124,7 +132,7 @@ public enum AgentProtocol {
 /// The frames as JSON: `{"type": "...", ...fields}`.
 private enum FrameKey: String, CodingKey {
     case type, machine, agentVersion = "agent_version", operatingSystem = "os", signature, session, receipt, method
-    case nonce, offer, request, reason, code, message, ticket, port
+    case nonce, offer, request, reason, code, message, ticket, port, text, window, typing
 }
 
 private struct AgentFrame: Codable {
@@ -151,6 +159,16 @@ private struct AgentFrame: Codable {
                 session: try container.decode(UUID.self, forKey: .session),
                 method: try container.decode(ControlStopMethod.self, forKey: .method))
         case "session_ended": message = .sessionEnded(session: try container.decode(UUID.self, forKey: .session))
+        case "chat":
+            message = .chat(
+                session: try container.decode(UUID.self, forKey: .session),
+                text: try container.decode(String.self, forKey: .text))
+        case "presence":
+            message = .presence(
+                session: try container.decode(UUID.self, forKey: .session),
+                presence: PersonPresence(
+                    window: try container.decode(Bool.self, forKey: .window),
+                    typing: try container.decode(Bool.self, forKey: .typing)))
         default: throw AgentProtocol.DecodingError("unknown message type from the agent")
         }
     }
@@ -179,6 +197,15 @@ private struct AgentFrame: Codable {
         case .sessionEnded(let session):
             try container.encode("session_ended", forKey: .type)
             try container.encode(session, forKey: .session)
+        case .chat(let session, let text):
+            try container.encode("chat", forKey: .type)
+            try container.encode(session, forKey: .session)
+            try container.encode(text, forKey: .text)
+        case .presence(let session, let presence):
+            try container.encode("presence", forKey: .type)
+            try container.encode(session, forKey: .session)
+            try container.encode(presence.window, forKey: .window)
+            try container.encode(presence.typing, forKey: .typing)
         }
     }
 }
@@ -211,6 +238,14 @@ private struct ServerFrame: Codable {
             message = .endSession(
                 session: try container.decode(UUID.self, forKey: .session),
                 reason: try container.decode(SessionEndReason.self, forKey: .reason))
+        case "chat":
+            message = .chat(
+                session: try container.decode(UUID.self, forKey: .session),
+                message: try container.decode(ChatMessage.self, forKey: .message))
+        case "chat_refused":
+            message = .chatRefused(
+                session: try container.decode(UUID.self, forKey: .session),
+                reason: try container.decode(String.self, forKey: .reason))
         case "error":
             message = .error(
                 code: try container.decode(String.self, forKey: .code),
@@ -245,6 +280,14 @@ private struct ServerFrame: Codable {
             try container.encode(port, forKey: .port)
         case .endSession(let session, let reason):
             try container.encode("end_session", forKey: .type)
+            try container.encode(session, forKey: .session)
+            try container.encode(reason, forKey: .reason)
+        case .chat(let session, let message):
+            try container.encode("chat", forKey: .type)
+            try container.encode(session, forKey: .session)
+            try container.encode(message, forKey: .message)
+        case .chatRefused(let session, let reason):
+            try container.encode("chat_refused", forKey: .type)
             try container.encode(session, forKey: .session)
             try container.encode(reason, forKey: .reason)
         case .error(let code, let message):

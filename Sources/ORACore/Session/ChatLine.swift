@@ -5,6 +5,9 @@
 public struct ChatLine: Sendable, Hashable, CustomStringConvertible {
     /// The most characters a line may have.
     public static let longest = 1_000
+    /// The most bytes of UTF-8 a line may take: a character made of many combining marks counts as one character
+    /// but not as one byte, and a line must fit in any message that carries it.
+    public static let largest = 4_000
 
     /// The text, as typed.
     public let text: String
@@ -13,7 +16,13 @@ public struct ChatLine: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: `ChatLineError` saying which rule it breaks, and where.
     public init(_ text: String) throws(ChatLineError) {
         guard !text.allSatisfy(\.isWhitespace) else { throw .empty }
-        guard AuditText.isBounded(text, to: Self.longest) else { throw .tooLong(characters: text.count) }
+        // Whatever carried the text bounded it already (a frame, a request body), so counting is cheap.
+        let bytes = text.utf8.count
+        if bytes > Self.largest {
+            let characters = text.count
+            throw characters > Self.longest ? .tooLong(characters: characters) : .tooLarge(bytes: bytes)
+        }
+        guard bytes <= Self.longest || text.count <= Self.longest else { throw .tooLong(characters: text.count) }
         for (index, scalar) in text.unicodeScalars.enumerated() {
             if AuditText.isControl(scalar) {
                 throw .controlCharacter(scalar.value, position: Self.position(of: index, in: text))
@@ -41,6 +50,8 @@ public enum ChatLineError: Error, Sendable, Hashable, CustomStringConvertible {
     case empty
     /// More than `ChatLine.longest` characters.
     case tooLong(characters: Int)
+    /// More than `ChatLine.largest` bytes of UTF-8.
+    case tooLarge(bytes: Int)
     /// A control character (a line break, tab, escape …), at a 1-based character position.
     case controlCharacter(UInt32, position: Int)
     /// An invisible formatting character (a bidirectional override, a zero-width character …).
@@ -52,6 +63,8 @@ public enum ChatLineError: Error, Sendable, Hashable, CustomStringConvertible {
             "a chat message must not be empty"
         case .tooLong(let characters):
             "a chat message may have at most \(ChatLine.longest) characters, not \(characters)"
+        case .tooLarge(let bytes):
+            "a chat message may take at most \(ChatLine.largest) bytes of UTF-8, not \(bytes)"
         case .controlCharacter(let value, let position):
             "a chat message is one line of text: character \(position) is a control character (U+\(Self.hex(value)))"
         case .invisibleFormatting(let value, let position):

@@ -109,6 +109,16 @@ public struct SessionStateMachine: Sendable, Hashable {
     /// How many control requests the helper has made; each one's consent names its number, so an old answer
     /// cannot be replayed for a new request.
     public private(set) var controlRequests: Int
+    /// When control was last taken back, and how, once it has been.
+    public private(set) var lastControlStop: ControlStop?
+
+    /// Control taken back: how, and when.
+    public struct ControlStop: Sendable, Hashable {
+        /// How: ESC, Ctrl+C or the button at the machine, or the helper giving it back.
+        public var method: ControlStopMethod
+        /// When.
+        public var at: AuditTimestamp
+    }
 
     /// A new session, just offered.
     public init(mode: AccessMode, offeredAt: AuditTimestamp, consentTimeout: Duration, maximumDuration: Duration) {
@@ -120,6 +130,7 @@ public struct SessionStateMachine: Sendable, Hashable {
         self.startedAt = nil
         self.controlRequestedAt = nil
         self.controlRequests = 0
+        self.lastControlStop = nil
     }
 
     /// When the current state runs out by itself: the consent or control deadline, or the end of the maximum
@@ -171,7 +182,8 @@ public struct SessionStateMachine: Sendable, Hashable {
         case (.controlRequested, .controlAnswer(.declined)):
             controlRequestedAt = nil
             step = Step(state: .viewing, events: [.controlDenied])
-        case (.controlling, .stopControl):
+        case (.controlling, .stopControl(let method)):
+            lastControlStop = ControlStop(method: method, at: time)
             step = Step(state: .viewing, events: [.controlStopped])
         case (_, .end(let reason)):
             guard Self.endReasonsFromOutside.contains(reason) else {

@@ -112,7 +112,7 @@ public enum ServerApplication {
             let broker = SessionBroker(
                 table: table, links: links, audit: sessionAudit, screens: relay,
                 copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: clock,
-                logger: logger)
+                logger: logger, chatRecording: configuration.audit.chatRecording)
             let intake = OfferIntake(
                 machines: machines, directory: directory, policies: policies, table: table, links: links,
                 broker: broker, audit: sessionAudit, clock: clock, logger: logger)
@@ -183,7 +183,7 @@ public enum ServerApplication {
             router.addAuditRoutes(audit: audit, operators: operators)
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
-                sessions: sessions, screens: screens, machines: machineDirectory, operators: operators)
+                sessions: sessions, screens: screens, machines: machineDirectory, operators: operators, audit: audit)
             router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }

@@ -126,6 +126,10 @@ public struct ConfigurationLoader: Sendable {
             result.writer.writeTimeout = try timeout.duration(in: .milliseconds(100) ... .seconds(60))
         }
         if let journal = section.optional("journal") { result.journalPath = try journal.nonEmptyString() }
+        if let chat = section.optional("chat") {
+            result.chatRecording = ChatRecording(
+                rawValue: try chat.choice(ChatRecording.allCases.map(\.rawValue)))!
+        }
         if let syslogNode = section.optional("syslog") {
             var syslog = try syslogNode.mapping()
             let addressNode = try syslog.required("address")

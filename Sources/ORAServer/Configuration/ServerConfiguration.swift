@@ -1,6 +1,7 @@
 public import Crypto
 public import Foundation
 public import Logging
+public import ORACore
 public import ORADirectory
 
 /// Everything `ora-server` needs to run, read from its YAML configuration file.
@@ -175,6 +176,8 @@ public struct AuditSettings: Sendable {
     /// The file that keeps the events of ended access until the audit log has them (`AuditJournal`); `nil` keeps
     /// them in memory only.
     public var journalPath: String?
+    /// How chat lines are kept: as typed (the default) or only their digest.
+    public var chatRecording: ChatRecording = .text
 
     /// The key checkpoints are signed with.
     public var signingKey: Curve25519.Signing.PrivateKey? {

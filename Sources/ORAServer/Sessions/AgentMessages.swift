@@ -3,7 +3,8 @@ import Logging
 import ORACore
 
 /// What an authenticated agent says about its sessions: that an offer arrived, the person's signed answers (checked
-/// against the offer and the machine's device key before they count), control taken back, the session ended. A
+/// against the offer and the machine's device key before they count), control taken back, the session ended, the
+/// person's chat lines and whether their session window is on screen. A
 /// message about a session of another machine is ignored; a consent that does not verify is turned away and
 /// recorded as `consent.rejected`.
 struct AgentMessages: Sendable {
@@ -30,6 +31,12 @@ struct AgentMessages: Sendable {
         case .sessionEnded(let id):
             guard belongs(id, to: machine) else { return }
             _ = try? await broker.transition(id, .end(.noviceEnded), actor: actor, source: source)
+        case .chat(let id, let text):
+            guard belongs(id, to: machine) else { return }
+            await broker.chat(id, text: text, fromPersonAt: machine, source: source)
+        case .presence(let id, let presence):
+            guard belongs(id, to: machine) else { return }
+            await broker.presence(presence, in: id)
         }
     }
 

@@ -17,6 +17,8 @@ enum ReplicaCall: Codable, Sendable {
     case end(session: UUID, identity: OperatorService.Identity, source: String)
     /// Close the connection of a machine's agent (after a revocation).
     case disconnect(machine: String)
+    /// A chat line from the session's helper (`SessionBroker.chat`).
+    case chat(session: UUID, identity: OperatorService.Identity, text: String, source: String)
 }
 
 /// The answer to a `ReplicaCall`.
@@ -26,13 +28,24 @@ enum ReplicaAnswer: Codable, Sendable {
     /// The other replica refused, for this reason.
     case refused(ReplicaRefusal)
     case done
+    /// The chat line as delivered.
+    case chat(ChatMessage)
 
     /// The session's id, or the refusal the other replica gave.
     func session() throws(SessionError) -> UUID {
         switch self {
         case .session(let id): return id
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .done: throw .noSessionInAnswer
+        case .done, .chat: throw .noSessionInAnswer
+        }
+    }
+
+    /// The chat line delivered, or the refusal the other replica gave.
+    func chatMessage() throws(SessionError) -> ChatMessage {
+        switch self {
+        case .chat(let message): return message
+        case .refused(let refusal): throw .refusedElsewhere(refusal)
+        case .session, .done: throw .noSessionInAnswer
         }
     }
 }
@@ -59,7 +72,7 @@ final class ReplicaBus: Service, Sendable {
         var pending: [UUID: CheckedContinuation<ReplicaAnswer?, Never>] = [:]
         /// What sends each call and gives up on it after the timeout; cancelled when the answer comes first.
         var senders: [UUID: Task<Void, Never>] = [:]
-        var watchers: [UUID: [UUID: AsyncStream<Void>.Continuation]] = [:]
+        var watchers: [UUID: [UUID: AsyncStream<SessionNotice>.Continuation]] = [:]
     }
 
     /// This replica's id, as in `server_instances`.
@@ -135,9 +148,18 @@ final class ReplicaBus: Service, Sendable {
         }
     }
 
-    /// A signal each time any replica announces that session `id` changed.
-    func changes(of id: UUID) -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// What a replica hears of a session that runs on another.
+    enum SessionNotice: Sendable, Hashable {
+        /// It changed: read its copy.
+        case changed
+        /// A chat line was delivered.
+        case chat(ChatMessage)
+    }
+
+    /// A notice each time any replica announces that session `id` changed, or passes on one of its chat lines.
+    func changes(of id: UUID) -> AsyncStream<SessionNotice> {
+        // Changes need no more than one waiting (the copy read then is the latest); chat lines each need theirs.
+        let (stream, continuation) = AsyncStream<SessionNotice>.makeStream(bufferingPolicy: .bufferingNewest(64))
         let watcher = UUID()
         state.withLock { $0.watchers[id, default: [:]][watcher] = continuation }
         continuation.onTermination = { [weak self] _ in
@@ -190,9 +212,16 @@ final class ReplicaBus: Service, Sendable {
     }
 
     @Sendable private func sessionChanged(_ payload: String) async {
-        guard let id = UUID(uuidString: payload) else { return }
+        let (id, notice): (UUID, SessionNotice)
+        if let changed = UUID(uuidString: payload) {
+            (id, notice) = (changed, .changed)
+        } else if let chat = ReplicaChat.decode(payload) {
+            (id, notice) = (chat.session, .chat(chat.chat))
+        } else {
+            return
+        }
         let watchers = state.withLock { Array(($0.watchers[id] ?? [:]).values) }
-        for watcher in watchers { watcher.yield() }
+        for watcher in watchers { watcher.yield(notice) }
     }
 
     private func resume(_ id: UUID, with answer: ReplicaAnswer?) {

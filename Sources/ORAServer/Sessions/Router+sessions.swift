@@ -4,6 +4,48 @@ import NIOCore
 import ORACore
 import ORAStore
 
+/// The JSON body of `POST /api/v1/sessions/{id}/chat`.
+struct ChatRequest: Decodable {
+    var text: String
+}
+
+/// A chat line as the API shows it: live (numbered as delivered) or from the audit log, where the text may be kept
+/// only as its digest.
+struct ChatMessageDocument: Encodable {
+    var sequence: Int
+    var from: ChatMessage.Author
+    var name: String
+    var text: String?
+    var digest: String?
+    var at: Date
+
+    init(_ message: ChatMessage) {
+        sequence = message.sequence
+        from = message.from
+        name = message.name
+        text = message.text
+        at = message.at
+    }
+
+    /// The line a `chat.message` event records, as the `sequence`-th of its session; `nil` for another event.
+    init?(_ event: AuditEvent, sequence: Int) {
+        guard event.name == AuditEventType.chatMessage.name,
+            case .string(let from) = event.details["from"], let author = ChatMessage.Author(rawValue: from)
+        else { return nil }
+        self.sequence = sequence
+        self.from = author
+        if case .string(let name) = event.details["name"] { self.name = name } else { self.name = event.actor.id }
+        if case .string(let text) = event.details["text"] { self.text = text }
+        if case .string(let digest) = event.details["digest"] { self.digest = digest }
+        at = event.time.date
+    }
+}
+
+/// What `GET /api/v1/sessions/{id}/chat` answers: the session's chat so far, from the audit log.
+struct ChatTranscriptDocument: Encodable {
+    var messages: [ChatMessageDocument]
+}
+
 /// The JSON body of `POST /api/v1/offers`.
 struct OfferRequest: Decodable {
     var machine: String
@@ -70,7 +112,8 @@ extension Router where Context == ORARequestContext {
         sessions: SessionRouting,
         screens: ScreenService,
         machines: MachineDirectory,
-        operators: OperatorService
+        operators: OperatorService,
+        audit: AuditService
     ) {
         let api = group("api/v1").add(middleware: OperatorAuthenticationMiddleware(service: operators))
 
@@ -147,12 +190,41 @@ extension Router where Context == ORARequestContext {
                     let encoder = JSONEncoder()
                     encoder.dateEncodingStrategy = .iso8601
                     encoder.outputFormatting = [.sortedKeys]
-                    for await snapshot in stream {
-                        let json = String(decoding: try encoder.encode(snapshot), as: UTF8.self)
-                        try await writer.write(ByteBuffer(string: "event: state\ndata: \(json)\n\n"))
+                    for await event in stream {
+                        let (name, json) =
+                            switch event {
+                            case .state(let snapshot): ("state", try encoder.encode(snapshot))
+                            case .chat(let message): ("chat", try encoder.encode(ChatMessageDocument(message)))
+                            }
+                        let data = String(decoding: json, as: UTF8.self)
+                        try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n"))
                     }
                     try await writer.finish(nil)
                 })
+        }
+
+        // A chat line to the person at the machine, as the session's helper.
+        api.post("sessions/:id/chat") { request, context -> Response in
+            let identity = try await operators.identity(ofRequest: context.session)
+            let body = try await request.decodeJSON(ChatRequest.self, context: context, expected: #"{"text"}"#)
+            let message = try await sessions.chat(
+                try context.sessionID(), text: body.text, by: identity, source: context.sourceAddress)
+            return try Response.encodedJSON(ChatMessageDocument(message), status: .created)
+        }
+
+        // The session's chat so far, as the audit log keeps it.
+        api.get("sessions/:id/chat") { _, context -> Response in
+            let identity = try await operators.identity(ofRequest: context.session)
+            let id = try context.sessionID()
+            _ = try await sessions.session(id, for: identity)
+            let events = try await audit.timeline(ofSession: id).map(\.event)
+                .filter { $0.name == AuditEventType.chatMessage.name }
+            return try Response.encodedJSON(
+                ChatTranscriptDocument(
+                    messages: events.enumerated().compactMap {
+                        ChatMessageDocument($0.element, sequence: $0.offset + 1)
+                    }
+                ))
         }
 
         api.post("sessions/:id/control") { _, context -> Response in

@@ -16,21 +16,25 @@ public final class SessionBroker: Sendable {
     typealias Live = SessionTable.Live
 
     let table: SessionTable
-    private let links: AgentLinks
+    let links: AgentLinks
     let audit: SessionAudit
     private let screens: ScreenRelay
-    private let copies: SessionCopies
+    let copies: SessionCopies
     let clock: ServerClock
     let logger: Logger
+    /// How chat lines are kept in the audit log: as typed, or only their digest.
+    let chatRecording: ChatRecording
 
     /// Creates the broker.
     /// - Parameters:
     ///   - links: where messages to the agents go.
     ///   - copies: where every change is written for the other replicas.
+    ///   - chatRecording: how chat lines are kept in the audit log.
     init(
         table: SessionTable, links: AgentLinks, audit: SessionAudit, screens: ScreenRelay, copies: SessionCopies,
-        clock: ServerClock, logger: Logger
+        clock: ServerClock, logger: Logger, chatRecording: ChatRecording = .text
     ) {
+        self.chatRecording = chatRecording
         self.table = table
         self.links = links
         self.audit = audit
@@ -113,10 +117,10 @@ public final class SessionBroker: Sendable {
         SessionTable.snapshot(try table.visible(id, to: identity), id: id)
     }
 
-    /// The session's state now and at every change, until it ends.
-    public func watch(
+    /// The session's state now and at every change, and its chat lines as they come, until it ends.
+    func watch(
         _ id: UUID, for identity: OperatorService.Identity
-    ) throws(SessionError) -> AsyncStream<SessionSnapshot> {
+    ) throws(SessionError) -> AsyncStream<SessionEvent> {
         table.watch(id, seen: try table.visible(id, to: identity))
     }
 
@@ -265,7 +269,7 @@ public final class SessionBroker: Sendable {
         if case .ended = step.state { await screens.end(session: id) }
     }
 
-    private func publish(_ live: Live, id: UUID) async {
+    func publish(_ live: Live, id: UUID) async {
         // The session's deadline may have moved: the deadline loop looks again.
         table.wakeup.signal()
         await copies.publish(SessionTable.snapshot(live, id: id), revision: live.revision)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ORACore
 import ORAStore
 
 /// The copy of each session's state that this replica writes for the others, and the announcement that it changed:
@@ -30,5 +31,33 @@ struct SessionCopies: Sendable {
                 "could not announce a session change",
                 metadata: ["session.id": "\(snapshot.id)", "error": "\(DatabaseErrorDescription.describe(error))"])
         }
+    }
+
+    /// Tells the other replicas' watchers of session `id` a chat line. Only the replica running the session numbers
+    /// lines, so each reaches every watcher once, in order. A line fits in one notification: `ChatLine.largest`
+    /// bytes of text and the rest is far below PostgreSQL's 8000 bytes.
+    func publish(_ message: ChatMessage, of id: UUID) async {
+        do {
+            try await store.notify(ReplicaStore.sessionsChannel, ReplicaChat(session: id, chat: message).encoded())
+        } catch {
+            logger.warning(
+                "could not pass a chat line on to other servers",
+                metadata: ["session.id": "\(id)", "error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+}
+
+/// A chat line as replicas pass it on, on the sessions channel: a JSON object, where a change is a bare id.
+struct ReplicaChat: Codable, Sendable {
+    var session: UUID
+    var chat: ChatMessage
+
+    func encoded() throws -> String {
+        // Dates as numbers: exact to the fraction of a second, and read only by replicas.
+        String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+    }
+
+    static func decode(_ payload: String) -> ReplicaChat? {
+        try? JSONDecoder().decode(ReplicaChat.self, from: Data(payload.utf8))
     }
 }

@@ -26,6 +26,14 @@ public enum SessionError: ServiceError, Equatable {
     case onlyTheHelperMayRequestControl
     /// Only the session's helper or an administrator may end it.
     case onlyTheHelperOrAnAdministratorMayEnd
+    /// Only the session's helper may chat with the person at the machine.
+    case onlyTheHelperMayChat
+    /// Chat is open from the person's acceptance to the session's end; the state says where the session is.
+    case chatNotOpen(state: String)
+    /// The chat line breaks a rule, and which.
+    case invalidChatLine(ChatLineError)
+    /// This side of the session wrote as many chat lines as it may lately.
+    case tooManyChatLines(retryAfter: Duration)
     /// No session with this id is visible to the person asking.
     case unknownSession(UUID)
     /// The session has ended.
@@ -62,7 +70,11 @@ public enum SessionError: ServiceError, Equatable {
         case .machineBusy: "machine_busy"
         case .tooManyOffers: "too_many_offers"
         case .machineOffline: "machine_offline"
-        case .onlyTheHelperMayRequestControl, .onlyTheHelperOrAnAdministratorMayEnd: "forbidden"
+        case .onlyTheHelperMayRequestControl, .onlyTheHelperOrAnAdministratorMayEnd, .onlyTheHelperMayChat:
+            "forbidden"
+        case .chatNotOpen: "chat_not_open"
+        case .invalidChatLine: "invalid_chat_message"
+        case .tooManyChatLines: "too_many_chat_messages"
         case .unknownSession: "unknown_session"
         case .sessionEnded: "session_ended"
         case .invalidState: "invalid_state"
@@ -90,6 +102,16 @@ public enum SessionError: ServiceError, Equatable {
         case .machineOffline(let name): "\(name) is not connected"
         case .onlyTheHelperMayRequestControl: "only the helper of this session may request control"
         case .onlyTheHelperOrAnAdministratorMayEnd: "only the helper or an administrator may end a session"
+        case .onlyTheHelperMayChat: "only the helper of this session may chat with the person at the machine"
+        case .chatNotOpen(let state):
+            state == "ended"
+                ? "the session has ended; chat ended with it"
+                : "chat opens when the person at the machine accepts; the session is "
+                    + state.replacingOccurrences(of: "_", with: " ")
+        case .invalidChatLine(let error): error.description
+        case .tooManyChatLines:
+            "at most \(SessionTable.chatLinesPerWindow) chat messages in "
+                + "\(SessionTable.chatWindow.components.seconds) seconds; wait a moment"
         case .unknownSession(let id): "no session \(id) is known here"
         case .sessionEnded: "the session has ended"
         case .invalidState(let error): error.description
@@ -109,9 +131,15 @@ public enum SessionError: ServiceError, Equatable {
         switch self {
         case .invalidRequest, .tooLargeToPassOn: .invalid
         case .machine(let error): error.kind
-        case .machineRevoked, .notInDirectory, .machineBusy, .machineOffline, .sessionEnded, .invalidState: .conflict
+        case .machineRevoked, .notInDirectory, .machineBusy, .machineOffline, .sessionEnded, .invalidState,
+            .chatNotOpen:
+            .conflict
+        case .invalidChatLine: .invalid
+        case .tooManyChatLines(let retryAfter): .limited(retryAfter: retryAfter)
         case .directory(let error): error.kind
-        case .deniedByPolicy, .onlyTheHelperMayRequestControl, .onlyTheHelperOrAnAdministratorMayEnd: .forbidden
+        case .deniedByPolicy, .onlyTheHelperMayRequestControl, .onlyTheHelperOrAnAdministratorMayEnd,
+            .onlyTheHelperMayChat:
+            .forbidden
         case .tooManyOffers(_, _, let retryAfter): .limited(retryAfter: retryAfter)
         case .unknownSession: .notFound
         case .auditUnavailable, .databaseUnavailable, .replicaDidNotAnswer, .replicaStarting: .unavailable

@@ -61,6 +61,8 @@ final class SessionRouting: Service, Sendable {
             case .disconnect(let machine):
                 await gateway.disconnectHere(machine)
                 return .done
+            case .chat(let id, let identity, let text, let source):
+                return .chat(try await broker.chat(id, text: text, by: identity, source: source))
             }
         } catch {
             return .refused(ReplicaRefusal(error))
@@ -114,6 +116,16 @@ final class SessionRouting: Service, Sendable {
             }, there: .end(session: id, identity: identity.passedOn, source: source))
     }
 
+    /// A chat line from the session's helper, on the replica running the session.
+    func chat(
+        _ id: UUID, text: String, by identity: OperatorService.Identity, source: String
+    ) async throws(SessionError) -> ChatMessage {
+        if broker.runsHere(id) { return try await broker.chat(id, text: text, by: identity, source: source) }
+        let running = try await elsewhere(id, for: identity)
+        let call = ReplicaCall.chat(session: id, identity: identity.passedOn, text: text, source: source)
+        return try await bus.call(call, on: running.instance).chatMessage()
+    }
+
     /// Does `here` when the session runs on this replica, otherwise asks the replica running it to do `there`.
     private func act(
         on id: UUID,
@@ -160,18 +172,19 @@ final class SessionRouting: Service, Sendable {
         return try await snapshot(of: elsewhere(id, for: identity))
     }
 
-    /// The session's state now and at every change until it ends, wherever it runs.
+    /// The session's state now and at every change, and its chat lines as they come, until it ends, wherever it
+    /// runs.
     func watch(
         _ id: UUID, for identity: OperatorService.Identity
     ) async throws(SessionError)
-        -> AsyncStream<SessionSnapshot>
+        -> AsyncStream<SessionEvent>
     {
         if broker.runsHere(id) { return try broker.watch(id, for: identity) }
         // Listen before reading, so that no change falls between the two.
         let changes = bus.changes(of: id)
         let first = try await snapshot(of: elsewhere(id, for: identity))
-        let (stream, continuation) = AsyncStream<SessionSnapshot>.makeStream(bufferingPolicy: .bufferingNewest(16))
-        continuation.yield(first)
+        let (stream, continuation) = AsyncStream<SessionEvent>.makeStream(bufferingPolicy: .bufferingNewest(64))
+        continuation.yield(.state(first))
         guard !first.hasEnded else {
             continuation.finish()
             return stream
@@ -181,12 +194,16 @@ final class SessionRouting: Service, Sendable {
         let reader = Task { [store] in
             await cancelWhenGracefulShutdown {
                 var last = first
-                for await _ in changes {
+                for await notice in changes {
+                    if case .chat(let message) = notice {
+                        continuation.yield(.chat(message))
+                        continue
+                    }
                     guard let stored = try? await store.session(id), let snapshot = Self.decode(stored) else {
                         continue
                     }
                     if snapshot != last {
-                        continuation.yield(snapshot)
+                        continuation.yield(.state(snapshot))
                         last = snapshot
                     }
                     if snapshot.hasEnded || !stored.instanceAlive { break }

@@ -13,14 +13,20 @@ final class SessionTable: Sendable {
         var machine: SessionStateMachine
         /// Counts the changes, so copies written elsewhere can tell which is newer.
         var revision = 0
+        /// What the person's agent last said of them: the session window on screen, typing.
+        var presence: PersonPresence?
+        /// How many chat lines were delivered; the next is numbered one more.
+        var chatLines = 0
     }
 
     private struct State: Sendable {
         var sessions: [UUID: Live] = [:]
         /// Ended sessions, kept a while so helpers can read how they ended.
         var ended: [UUID: (live: Live, at: Date)] = [:]
-        var watchers: [UUID: [UUID: AsyncStream<SessionSnapshot>.Continuation]] = [:]
-        var offers: OfferRateLimiter
+        var watchers: [UUID: [UUID: AsyncStream<SessionEvent>.Continuation]] = [:]
+        var offers: WindowRateLimiter
+        /// Chat lines per session and side.
+        var chat: WindowRateLimiter
         /// Machines with an offer being recorded: one session per machine, even for offers made at once.
         var reserved: Set<String> = []
     }
@@ -29,9 +35,17 @@ final class SessionTable: Sendable {
     /// Woken at every change of a session (which may bring a deadline closer) and of the policy.
     let wakeup = Wakeup()
 
+    /// How many chat lines each side of a session may write within `chatWindow`.
+    static let chatLinesPerWindow = 20
+    /// See `chatLinesPerWindow`.
+    static let chatWindow = Duration.seconds(20)
+
     /// - Parameter offersPerMinute: how many offers one machine may get in a minute.
     init(offersPerMinute: Int) {
-        state = Mutex(State(offers: OfferRateLimiter(offersPerWindow: offersPerMinute)))
+        state = Mutex(
+            State(
+                offers: WindowRateLimiter(perWindow: offersPerMinute),
+                chat: WindowRateLimiter(perWindow: Self.chatLinesPerWindow, window: Self.chatWindow)))
     }
 
     // MARK: Offers
@@ -125,7 +139,9 @@ final class SessionTable: Sendable {
             mode: live.offer.mode, state: live.machine.state.name, endReason: endReason, ticket: live.offer.ticket,
             reason: live.offer.reason, policies: live.offer.policies, policyVersion: live.offer.policyVersion,
             offeredAt: live.machine.offeredAt.date, startedAt: live.machine.startedAt?.date,
-            deadline: live.machine.deadline?.date, controlRequests: live.machine.controlRequests)
+            deadline: live.machine.deadline?.date, controlRequests: live.machine.controlRequests,
+            person: live.presence, controlStoppedBy: live.machine.lastControlStop?.method,
+            controlStoppedAt: live.machine.lastControlStop?.at.date, chatMessages: live.chatLines)
     }
 
     // MARK: Changing
@@ -167,14 +183,14 @@ final class SessionTable: Sendable {
     func announce(
         _ id: UUID, ending ended: Bool, with live: Live, at date: Date
     )
-        -> [AsyncStream<SessionSnapshot>.Continuation]
+        -> [AsyncStream<SessionEvent>.Continuation]
     {
         state.withLock { state in
             let watchers = Array((state.watchers[id] ?? [:]).values)
             let current = ended ? live : state.sessions[id]
             if let current {
                 let snapshot = Self.snapshot(current, id: id)
-                for watcher in watchers { watcher.yield(snapshot) }
+                for watcher in watchers { watcher.yield(.state(snapshot)) }
             }
             guard ended else { return [] }
             state.sessions[id] = nil
@@ -185,24 +201,61 @@ final class SessionTable: Sendable {
     }
 
     /// The session's state now and at every change, until it ends.
-    func watch(_ id: UUID, seen live: Live) -> AsyncStream<SessionSnapshot> {
-        let (stream, continuation) = AsyncStream<SessionSnapshot>.makeStream(bufferingPolicy: .bufferingNewest(16))
+    func watch(_ id: UUID, seen live: Live) -> AsyncStream<SessionEvent> {
+        // Chat lines must not be dropped by a slow reader as a state may (the next state says it all): room for a
+        // full window of each side's lines, and states besides.
+        let (stream, continuation) = AsyncStream<SessionEvent>.makeStream(
+            bufferingPolicy: .bufferingNewest(2 * Self.chatLinesPerWindow + 16))
         let watcher = UUID()
         // The first state is given under the lock, as changes are (`announce`), so none can come before it.
         let watching = state.withLock { state -> Bool in
             guard let session = state.sessions[id] else { return false }
             state.watchers[id, default: [:]][watcher] = continuation
-            continuation.yield(Self.snapshot(session, id: id))
+            continuation.yield(.state(Self.snapshot(session, id: id)))
             return true
         }
         if !watching {
-            continuation.yield(Self.snapshot(live, id: id))
+            continuation.yield(.state(Self.snapshot(live, id: id)))
             continuation.finish()
         }
         continuation.onTermination = { [weak self] _ in
             self?.state.withLock { $0.watchers[id]?[watcher] = nil }
         }
         return stream
+    }
+
+    // MARK: The person and chat
+
+    /// Notes what the person's agent says of them in session `id`.
+    /// - Returns: the session after, when it is live and this changed it (the caller announces it).
+    func setPresence(_ presence: PersonPresence, of id: UUID) -> Live? {
+        state.withLock { state in
+            guard var live = state.sessions[id], live.presence != presence else { return nil }
+            live.presence = presence
+            live.revision += 1
+            state.sessions[id] = live
+            return live
+        }
+    }
+
+    /// Counts a chat line by `author` in session `id` at `now`, unless that side wrote as many as it may lately.
+    func admitChat(_ id: UUID, from author: ChatMessage.Author, at now: Date) -> WindowRateLimiter.Verdict {
+        state.withLock { $0.chat.admit("\(id)/\(author.rawValue)", at: now) }
+    }
+
+    /// Numbers the chat line `make` builds and gives it to the session's watchers here, in one step, so watchers
+    /// see the lines in the order of their numbers.
+    /// - Returns: the line, or `nil` when the session is no longer live.
+    func deliverChat(_ id: UUID, _ make: (Int) -> ChatMessage) -> (message: ChatMessage, live: Live)? {
+        state.withLock { state in
+            guard var live = state.sessions[id] else { return nil }
+            // Not a change of state: copies elsewhere learn the count with the next one.
+            live.chatLines += 1
+            state.sessions[id] = live
+            let message = make(live.chatLines)
+            for watcher in (state.watchers[id] ?? [:]).values { watcher.yield(.chat(message)) }
+            return (message, live)
+        }
     }
 
     // MARK: Deadlines

@@ -75,11 +75,12 @@ public struct OfferSetup: Sendable {
 
     public static func make(
         enrolling machine: String, configuration: String = OfferFixtures.configuration,
-        policy: String = OfferFixtures.policy, directoryExtra: String = ""
+        policy: String = OfferFixtures.policy, directoryExtra: String = "", auditExtra: String = ""
     ) async throws
         -> OfferSetup
     {
-        let server = try await RunningServer(extra: configuration, directoryExtra: directoryExtra)
+        let server = try await RunningServer(
+            extra: configuration, directoryExtra: directoryExtra, auditExtra: auditExtra)
         let ora = SourceTree.binary("ora")
         let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
         let policies = try TemporaryDirectory()
@@ -121,8 +122,8 @@ extension OfferSetup {
     }
 }
 
-/// Follows the session's event stream, at most `within`, until `condition` holds for its state; the stream is
-/// closed when this returns.
+/// Follows the session's event stream, at most `within`, until `condition` holds for its state (its chat lines are
+/// passed over); the stream is closed when this returns.
 public func session(
     _ id: String, on server: RunningServer, token: String, within: Duration = .seconds(30),
     until condition: @escaping @Sendable (Schemas.Session) -> Bool
@@ -131,10 +132,10 @@ public func session(
     return try await withThrowingTaskGroup(of: Schemas.Session?.self) { group in
         group.addTask {
             let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
-            for try await event in events.asDecodedServerSentEventsWithJSONData(
-                of: Schemas.Session.self, decoder: .oraAPI())
-            {
-                if let state = event.data, condition(state) { return state }
+            for try await event in events.asDecodedServerSentEvents() where event.event == "state" {
+                guard let data = event.data else { continue }
+                let state = try JSONDecoder.oraAPI().decode(Schemas.Session.self, from: Data(data.utf8))
+                if condition(state) { return state }
             }
             return nil
         }
@@ -144,6 +145,21 @@ public func session(
         }
         return state
     }
+}
+
+/// The chat lines the session's event stream brings, until `count` have come, at most `within`.
+public func chatLines(
+    of id: String, on server: RunningServer, token: String, count: Int, within: Duration = .seconds(30)
+) async throws -> [Schemas.ChatMessage] {
+    let client = Client(server: URL(string: server.base)!, token: token, timeout: within)
+    let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
+    var lines: [Schemas.ChatMessage] = []
+    for try await event in events.asDecodedServerSentEvents() where event.event == "chat" {
+        guard let data = event.data else { continue }
+        lines.append(try JSONDecoder.oraAPI().decode(Schemas.ChatMessage.self, from: Data(data.utf8)))
+        if lines.count == count { break }
+    }
+    return lines
 }
 
 /// The audit events of one session, in order.

@@ -53,8 +53,9 @@ export async function api(method, path, body) {
 }
 
 /**
- * Follows a server-sent event stream under /api/v1 and calls `onEvent` with each event's JSON data until `signal`
- * aborts or the stream ends. Rejects with an ApiError when the server refuses the stream.
+ * Follows a server-sent event stream under /api/v1 and calls `onEvent` with each event's JSON data and its name
+ * (`state`, `chat`, …) until `signal` aborts or the stream ends. Rejects with an ApiError when the server refuses
+ * the stream.
  */
 export async function follow(path, onEvent, signal) {
   const response = await fetch('/api/v1' + path, {
@@ -70,10 +71,12 @@ export async function follow(path, onEvent, signal) {
     pending += value;
     let end;
     while ((end = pending.indexOf('\n\n')) >= 0) {
-      const data = pending.slice(0, end).split('\n').filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).trimStart()).join('\n');
+      const lines = pending.slice(0, end).split('\n');
+      const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart())
+        .join('\n');
+      const name = (lines.find((line) => line.startsWith('event:')) || 'event: message').slice(6).trim();
       pending = pending.slice(end + 2);
-      if (data) onEvent(JSON.parse(data));
+      if (data) onEvent(JSON.parse(data), name);
     }
   }
 }

@@ -49,6 +49,9 @@ export function describeEvent(event) {
     case 'screen.opened': return who(event) + ' began to see the screen of ' + machine;
     case 'screen.closed': return 'A screen of ' + machine + ' closed' + (d.error ? ': ' + d.error : '');
     case 'screen.refused': return 'A screen connection was refused (' + text(d.reason) + ')';
+    case 'chat.message':
+      return (d.name || who(event)) + (d.from === 'person' ? ' (at the machine)' : '') + ' wrote: '
+        + (d.text !== undefined ? '“' + text(d.text) + '”' : '(text not kept; ' + text(d.digest) + ')');
     case 'policy.applied': return who(event) + ' applied policy version ' + text(d.version);
     case 'policy.rolled_back': return who(event) + ' rolled the policy back to version ' + text(d.version);
     case 'agent.enrolled': return machine + ' enrolled';

@@ -1,9 +1,10 @@
-// A session's page: the state in a banner that cannot be mistaken, the screen through noVNC, and the helper's
-// actions. The state follows the session's event stream; the screen opens while the session lets the helper see it
-// and closes when it does not.
+// A session's page: the state in a banner that cannot be mistaken, the screen through noVNC, the helper's actions,
+// and the chat with the person at the machine, with what their agent says of them. The state and the chat follow
+// the session's event stream; the screen opens while the session lets the helper see it and closes when it does
+// not.
 import RFB from '/novnc/core/rfb.js';
 import { api, follow } from './api.js';
-import { describeState, formatTime, relative, template } from './format.js';
+import { describeState, element, formatClock, formatTime, relative, template } from './format.js';
 
 const seeing = ['viewing', 'control_requested', 'controlling'];
 
@@ -27,8 +28,51 @@ export function show(main, shell, match) {
     part('.problem').textContent = text;
   }
 
+  // Chat lines by number: the transcript read at the start and the stream may both bring a line.
+  const lines = new Map();
+  const chatLines = part('.chat-lines');
+  const chatInput = part('#chat-text');
+  const how = { esc: 'pressed Esc', ctrl_c: 'pressed Ctrl+C', button: 'pressed Stop control' };
+
+  function addChat(message) {
+    if (lines.has(message.sequence)) return;
+    const kept = message.text !== undefined && message.text !== null;
+    const item = element('li', { class: message.from, 'data-sequence': message.sequence },
+      element('time', { datetime: message.at, title: formatTime(message.at), text: formatClock(message.at) }),
+      element('span', { class: 'name', text: message.from === 'helper' && session
+        && session.helper === shell.me.operator.account ? 'You' : message.name }),
+      kept ? element('span', { class: 'text', text: message.text })
+        : element('span', { class: 'kept', text: 'text not kept (' + (message.digest || 'no digest') + ')' }));
+    lines.set(message.sequence, item);
+    const after = [...lines.keys()].filter((sequence) => sequence > message.sequence).sort((a, b) => a - b)[0];
+    if (after === undefined) chatLines.append(item); else chatLines.insertBefore(item, lines.get(after));
+    chatLines.scrollTop = chatLines.scrollHeight;
+  }
+
+  function showPerson(next) {
+    const parts = [];
+    if (!next.person) {
+      if (seeing.includes(next.state)) parts.push('The session window has not been reported on the machine yet.');
+    } else {
+      parts.push(next.person.window ? 'The session window is open on ' + next.machine + '.'
+        : 'The session window is not on the screen of ' + next.machine + '.');
+      if (next.person.typing && next.state !== 'ended') parts.push('The person is typing…');
+    }
+    if (next.control_stopped_by && how[next.control_stopped_by]) {
+      parts.push('Control was taken back at ' + formatClock(next.control_stopped_at) + ': the person '
+        + how[next.control_stopped_by] + '.');
+    }
+    part('.person').textContent = parts.join(' ');
+    const open = seeing.includes(next.state);
+    chatInput.disabled = !open;
+    part('.chat-form button').disabled = !open;
+    chatInput.placeholder = open ? 'Write to the person at ' + next.machine
+      : next.state === 'ended' ? 'The session has ended' : 'Chat opens when the person accepts';
+  }
+
   function update(next) {
     session = next;
+    showPerson(next);
     const me = shell.me.operator.account;
     const [title, sentence] = describeState(next, me);
     page.dataset.state = next.state;
@@ -36,6 +80,7 @@ export function show(main, shell, match) {
     part('.detail').textContent = sentence;
     part('.machine').textContent = next.machine;
     confirm.querySelector('.machine').textContent = next.machine;
+    part('.chat .machine').textContent = next.machine;
     part('.helper').textContent = next.helper === me ? 'you (' + me + ')' : next.helper;
     part('.ticket').textContent = next.ticket || '—';
     part('.reason').textContent = next.reason || '—';
@@ -150,6 +195,19 @@ export function show(main, shell, match) {
   part('.fullscreen').addEventListener('click', () => {
     screen.requestFullscreen().catch(() => problem('This browser did not allow full screen.'));
   });
+  part('.chat-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const text = chatInput.value;
+    if (!text.trim()) return;
+    part('.chat-problem').textContent = '';
+    try {
+      addChat(await api('POST', '/sessions/' + id + '/chat', { text }));
+      chatInput.value = '';
+    } catch (refusal) {
+      // The line stays in the field, to be changed or sent again.
+      part('.chat-problem').textContent = 'Not sent: ' + refusal.message;
+    }
+  });
   part('.end').addEventListener('click', () => confirm.showModal());
   confirm.querySelector('.cancel').addEventListener('click', () => confirm.close());
   confirm.querySelector('form').addEventListener('submit', async (event) => {
@@ -166,7 +224,9 @@ export function show(main, shell, match) {
   async function watch() {
     while (!stopped) {
       try {
-        await follow('/sessions/' + id + '/events', update, streams.signal);
+        await follow('/sessions/' + id + '/events', (data, name) => {
+          if (name === 'chat') addChat(data); else if (name === 'state') update(data);
+        }, streams.signal);
       } catch (refusal) {
         if (stopped) return;
         if (refusal.status) {
@@ -183,6 +243,9 @@ export function show(main, shell, match) {
     }
   }
   watch();
+  // The chat so far, from the audit log; lines the stream brings meanwhile are kept in order by their number.
+  api('GET', '/sessions/' + id + '/chat').then((transcript) => transcript.messages.forEach(addChat))
+    .catch((refusal) => { part('.chat-problem').textContent = 'The chat so far cannot be shown: ' + refusal.message; });
   const clock = setInterval(showDeadline, 1000);
   // Watching a live session in a visible tab is use of the console: its idle timeout must not log the helper out
   // in the middle of it (the event stream alone is one long request).
