@@ -240,7 +240,10 @@ public final class AgentRunner: Sendable {
         let stillOpen = sessions.withLock { sessions -> Bool in
             guard sessions[id] != nil else { return false }
             switch (question.kind, answer) {
-            case (.session, .granted): sessions[id]?.accepted = true
+            case (.session, .granted):
+                sessions[id]?.accepted = true
+                // From now on every change is noted in what the person is shown, even before the window is up.
+                sessions[id]?.view = SessionView(offer: question.offer, acceptedAt: Date())
             case (.session, .declined): sessions[id] = nil
             case (.control, .granted): sessions[id]?.hasControl = true
             case (.control, .declined): break
@@ -283,18 +286,19 @@ public final class AgentRunner: Sendable {
         _ offer: Offer, send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void
     ) async throws {
         let id = offer.session
-        let view = SessionView(offer: offer, acceptedAt: Date())
-        guard let window = await consent.openWindow(view) else { return }
-        let open = sessions.withLock { sessions -> Bool in
-            guard sessions[id] != nil else { return false }
-            sessions[id]?.view = view
-            sessions[id]?.window = window
-            return true
+        guard let view = sessions.withLock({ $0[id]?.view }), let window = await consent.openWindow(view) else {
+            return
         }
-        guard open else {
+        // What changed while the window was starting is shown at once.
+        let latest = sessions.withLock { sessions -> SessionView? in
+            sessions[id]?.window = window
+            return sessions[id]?.view
+        }
+        guard let latest else {
             window.close(note: "The session ended.")
             return
         }
+        window.show(latest)
         for await action in window.actions {
             switch action {
             case .shown:

@@ -101,6 +101,14 @@ public struct ReplicaStore: Sendable {
         _ = try await client.query("SELECT pg_notify(\(channel), \(payload))", logger: logger)
     }
 
+    /// Sends each of `payloads` (each at most 8,000 bytes) on `channel`, in order, in one statement: listeners get
+    /// them as separate notifications, in this order (identical payloads would arrive once).
+    public func notify(_ channel: String, _ payloads: [String]) async throws {
+        _ = try await client.query(
+            "SELECT pg_notify(\(channel), payload) FROM unnest(\(payloads)::text[]) WITH ORDINALITY AS p(payload, n)",
+            logger: logger)
+    }
+
     /// Writes the state of a session `instance` runs, unless a later revision is already stored. A session that
     /// has ended stays ended, whoever writes after.
     public func saveSession(

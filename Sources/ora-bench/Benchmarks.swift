@@ -11,6 +11,8 @@
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
 //   .build/release/ora-bench console [machines] [events]   machine search, the audit timeline, exports and the
 //       machine page in Chromium, with 10,000 machines and 10 million audit events; from the package root
+//   .build/release/ora-bench chat [sessions] [seconds]   chat through one server, one line a second each way in
+//       every session: delivery time, lines lost or out of order, server CPU (500, 60)
 //   .build/release/ora-bench faults [agents] [seconds]  two replicas under load while PostgreSQL, slapd, a replica and
 //       agent connections fail; then the audit record against what was acknowledged (1000, 150)
 @main
@@ -29,6 +31,8 @@ struct Benchmarks {
         case "relay":
             try await RelayBenchmark.run(
                 megabytes: number(1, 1024), pings: number(2, 2000), sessions: number(3, 200), seconds: number(4, 10))
+        case "chat":
+            try await ChatBenchmark.run(sessions: number(1, 500), seconds: number(2, 60))
         case "faults":
             try await FaultsBenchmark.run(count: number(1, 1_000), seconds: number(2, 150))
         case "console":

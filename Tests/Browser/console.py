@@ -137,6 +137,23 @@ def helpdesk(base, shots):
         result["seen_pixel"] = list(seen)
         result["ctrl_alt_del_while_viewing"] = page.is_visible(".ctrl-alt-del")
 
+        # Chat: a line with markup stays text; a line with a control character is refused, and stays to be fixed.
+        result["chat_person"] = page.text_content(".chat .person")
+        page.fill("#chat-text", "<img src=x onerror=alert(2)> Could you open Outlook, please?")
+        page.press("#chat-text", "Enter")
+        page.wait_for_selector(".chat-lines li[data-sequence='1']")
+        result["chat_line"] = page.text_content(".chat-lines li[data-sequence='1'] .text")
+        result["chat_name"] = page.text_content(".chat-lines li[data-sequence='1'] .name")
+        result["chat_images"] = page.eval_on_selector_all(".chat img", "images => images.length")
+        result["chat_field_after_send"] = page.input_value("#chat-text")
+        page.fill("#chat-text", "one\u0007bell")
+        page.press("#chat-text", "Enter")
+        page.wait_for_selector(".chat-problem:not(:empty)")
+        result["chat_refused"] = page.text_content(".chat-problem")
+        result["chat_field_after_refusal"] = page.input_value("#chat-text")
+        page.fill("#chat-text", "")
+        page.screenshot(path=shots + "/session-chat.png")
+
         page.click(".request-control")
         page.wait_for_selector("section.session[data-state=controlling]")
         result["control_banner"] = page.text_content(".banner .state")

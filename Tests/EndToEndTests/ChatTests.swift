@@ -69,15 +69,24 @@ struct ChatTests {
         let tom = try await server.token("tom.berger")
         #expect(try await chat(id, "Hi", on: server, token: tom).status == 404)
 
-        for number in 1...TestLimits.chatLinesPerWindow {
+        // Lines as fast as they go: at least the window's share is taken (more when the machine is so slow that
+        // the first leave the window meanwhile), then one is refused.
+        var accepted = 0
+        var refused: HTTP.Answer?
+        for number in 1...(3 * TestLimits.chatLinesPerWindow) {
             let sent = try await chat(id, "line \(number)", on: server, token: lena)
-            #expect(sent.status == 201, "\(sent.body)")
+            guard sent.status == 201 else {
+                refused = sent
+                break
+            }
+            accepted += 1
             #expect(sent.json(Schemas.ChatMessage.self)?.sequence == number)
         }
-        let flooded = try await chat(id, "one too many", on: server, token: lena)
+        #expect(accepted >= TestLimits.chatLinesPerWindow)
+        let flooded = try #require(refused, "\(accepted) lines, none refused")
         #expect(flooded.status == 429)
         #expect(flooded.refusal?.error == "too_many_chat_messages")
-        #expect(flooded.refusal?.message == "at most 20 chat messages in 20 seconds; wait a moment")
+        #expect(flooded.refusal?.message == "at most 30 chat messages in 20 seconds; wait a moment")
         #expect(Int(flooded.retryAfter ?? "") ?? 0 >= 1, "\(flooded.headers)")
 
         // Each line reached the event stream once, in order, and the audit log has each, as typed.
@@ -89,13 +98,14 @@ struct ChatTests {
             try server.sql(
                 "SELECT count(*), min(details->>'text'), bool_and(details->>'digest' IS NULL), "
                     + "bool_and(actor_id = 'uid=lena.wolf,ou=People,dc=corp,dc=example') "
-                    + "FROM audit_events WHERE event = 'chat.message' AND session_id = '\(id)'") == "20|line 1|t|t")
+                    + "FROM audit_events WHERE event = 'chat.message' AND session_id = '\(id)'")
+                == "\(accepted)|line 1|t|t")
 
         // The transcript in `ora audit session`, after the timeline.
         let sara = try await OperatorCLI("sara.klein", server: server, ora: SourceTree.binary("ora"))
         let story = await sara.run("audit", "session", id)
         #expect(story.status == 0, "\(story.standardError)")
-        #expect(story.standardOutput.contains("chat transcript (20 lines):"), "\(story.standardOutput)")
+        #expect(story.standardOutput.contains("chat transcript (\(accepted) lines):"), "\(story.standardOutput)")
         #expect(story.standardOutput.contains("Z Lena Wolf: line 1\n"), "\(story.standardOutput)")
 
         #expect(try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena).status == 200)
@@ -130,5 +140,5 @@ struct ChatTests {
 
 /// The limits the server applies, as the tests expect them.
 enum TestLimits {
-    static let chatLinesPerWindow = 20
+    static let chatLinesPerWindow = 30
 }

@@ -93,6 +93,19 @@ struct ConsoleTests {
         #expect(shown["root_pixel"] as? [Int] == [0x33, 0x66, 0xcc, 255], "the desktop's pixels are not on the canvas")
         #expect(shown["seen_pixel"] as? [Int] == [0x33, 0x66, 0xcc], "the page does not show the desktop")
         #expect(shown["ctrl_alt_del_while_viewing"] as? Bool == false)
+        // The person's machine answers with a program, not a session window: the page says it has none to report.
+        #expect(
+            shown["chat_person"] as? String == "The session window has not been reported on the machine yet.",
+            "\(shown)")
+        #expect(shown["chat_line"] as? String == "<img src=x onerror=alert(2)> Could you open Outlook, please?")
+        #expect(shown["chat_name"] as? String == "You")
+        #expect(shown["chat_images"] as? Int == 0)
+        #expect(shown["chat_field_after_send"] as? String == "")
+        #expect(
+            shown["chat_refused"] as? String
+                == "Not sent: a chat message is one line of text: character 4 is a control character (U+0007)",
+            "\(shown)")
+        #expect(shown["chat_field_after_refusal"] as? String == "one\u{7}bell")
         #expect(shown["control_banner"] as? String == "You have control")
         #expect(shown["ctrl_alt_del_while_controlling"] as? Bool == true)
         #expect(shown["frame_colour"] as? String == "rgb(185, 61, 7)")
@@ -112,9 +125,12 @@ struct ConsoleTests {
         #expect(
             events == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "screen.opened",
-                "control.requested", "control.granted", "session.ended", "screen.closed",
+                "chat.message", "control.requested", "control.granted", "session.ended", "screen.closed",
             ], "\(events)")
-        for name in ["login", "machines", "offer", "session-viewing", "session-control", "session-end", "sessions"] {
+        for name in [
+            "login", "machines", "offer", "session-viewing", "session-chat", "session-control", "session-end",
+            "sessions",
+        ] {
             #expect(FileManager.default.fileExists(atPath: shots + "/\(name).png"), "\(name).png")
         }
 

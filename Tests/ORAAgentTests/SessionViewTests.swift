@@ -10,7 +10,9 @@ struct SessionViewTests {
     /// 14:30:00 in Berlin.
     static let accepted = Date(timeIntervalSince1970: 1_796_563_800)
 
-    static func offer(ticket: String? = "INC0012345", reason: String? = "Outlook keeps asking for my password")
+    static func offer(
+        ticket: String? = "INC0012345", reason: String? = "Outlook keeps asking for my password"
+    )
         -> Offer
     {
         Offer(
@@ -57,10 +59,11 @@ struct SessionViewTests {
         view.receive(
             ChatMessage(sequence: 1, from: .helper, name: "Lena Wolf", text: "Hello", at: Self.accepted + 62))
         view.receive(ChatMessage(sequence: 2, from: .person, name: "WS-0101", text: "first", at: Self.accepted + 63))
-        view.refuseOldestSending(because: "at most 20 chat messages in 20 seconds; wait a moment")
+        view.refuseOldestSending(because: "at most 30 chat messages in 20 seconds; wait a moment")
         #expect(
             view.chat.map { SessionView.lineText($0, in: Self.zone) } == [
-                "14:31 You: first", "14:31 You: second (not sent: at most 20 chat messages in 20 seconds; wait a moment)",
+                "14:31 You: first",
+                "14:31 You: second (not sent: at most 30 chat messages in 20 seconds; wait a moment)",
                 "14:31 Lena Wolf: Hello",
             ])
     }
@@ -81,34 +84,40 @@ struct SessionViewTests {
         #expect(frame.hasSuffix("\n") && frame.filter { $0 == "\n" }.count == 1)
     }
 
-    @Test("who ended the session, and when, in the final note", arguments: [
-        (SessionEndReason.helperEnded, "Lena Wolf ended the session at 14:32."),
-        (.noviceEnded, "You ended the session at 14:32."),
-        (.adminTerminated, "An administrator ended the session at 14:32."),
-        (.policyRevoked, "The session was ended at 14:32: the policy no longer allows it."),
-        (.agentDisconnected, "The connection to the helpdesk ended at 14:32; so did the session."),
-    ])
+    @Test(
+        "who ended the session, and when, in the final note",
+        arguments: [
+            (SessionEndReason.helperEnded, "Lena Wolf ended the session at 14:32."),
+            (.noviceEnded, "You ended the session at 14:32."),
+            (.adminTerminated, "An administrator ended the session at 14:32."),
+            (.policyRevoked, "The session was ended at 14:32: the policy no longer allows it."),
+            (.agentDisconnected, "The connection to the helpdesk ended at 14:32; so did the session."),
+        ])
     func endNote(_ reason: SessionEndReason, _ note: String) {
         #expect(
             SessionView.endNote(reason, helper: Self.offer().helper, at: Self.accepted + 120, in: Self.zone) == note)
     }
 
-    @Test("the window's reports, and what is made of lines that are not one", arguments: [
-        (#"{"type":"shown"}"#, PersonAction.shown),
-        (#"{"type":"stop_control","method":"esc"}"#, .stopControl(.escape)),
-        (#"{"type":"stop_control","method":"ctrl_c"}"#, .stopControl(.ctrlC)),
-        (#"{"type":"stop_control"}"#, .stopControl(.button)),
-        // The window cannot claim the helper gave control back.
-        (#"{"type":"stop_control","method":"helper"}"#, .stopControl(.button)),
-        (#"{"type":"end_session"}"#, .endSession),
-        (#"{"type":"chat","text":"it works now"}"#, .chat("it works now")),
-        (#"{"type":"typing","typing":true}"#, .typing(true)),
-    ])
+    @Test(
+        "the window's reports, and what is made of lines that are not one",
+        arguments: [
+            (#"{"type":"shown"}"#, PersonAction.shown),
+            (#"{"type":"stop_control","method":"esc"}"#, .stopControl(.escape)),
+            (#"{"type":"stop_control","method":"ctrl_c"}"#, .stopControl(.ctrlC)),
+            (#"{"type":"stop_control"}"#, .stopControl(.button)),
+            // The window cannot claim the helper gave control back.
+            (#"{"type":"stop_control","method":"helper"}"#, .stopControl(.button)),
+            (#"{"type":"end_session"}"#, .endSession),
+            (#"{"type":"chat","text":"it works now"}"#, .chat("it works now")),
+            (#"{"type":"typing","typing":true}"#, .typing(true)),
+        ])
     func reports(_ line: String, _ action: PersonAction) {
         #expect(WindowFrames.action(Array(line.utf8)) == action)
     }
 
-    @Test("lines that are not reports are ignored", arguments: ["", "not json", #"{"type":"grant_control"}"#, #"{"type":"chat"}"#])
+    @Test(
+        "lines that are not reports are ignored",
+        arguments: ["", "not json", #"{"type":"grant_control"}"#, #"{"type":"chat"}"#])
     func notReports(_ line: String) {
         #expect(WindowFrames.action(Array(line.utf8)) == nil)
     }

@@ -47,7 +47,7 @@ struct AgentProtocolTests {
                 message: ChatMessage(
                     sequence: 3, from: .helper, name: "Lena Wolf", text: "Please open Outlook",
                     at: Date(timeIntervalSince1970: 1_800_000_000.25))),
-            .chatRefused(session: Self.session, reason: "at most 20 chat messages in 20 seconds"),
+            .chatRefused(session: Self.session, reason: "at most 30 chat messages in 20 seconds"),
         ]
         for message in messages {
             #expect(try AgentProtocol.decodeServerMessage(AgentProtocol.encode(message)) == message)

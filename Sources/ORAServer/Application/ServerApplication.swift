@@ -44,6 +44,7 @@ public enum ServerApplication {
         let instance: UUID
         let replicas: ReplicaStore
         let bus: ReplicaBus
+        let chatCopies: ChatCopies
         let gateway: AgentGateway
         let agents: AgentService
         let machineDirectory: MachineDirectory
@@ -109,10 +110,11 @@ public enum ServerApplication {
             let table = SessionTable(offersPerMinute: configuration.agents.offersPerMachinePerMinute)
             let sessionAudit = SessionAudit(writer: auditWriter, journal: journal, logger: logger)
             let relay = ScreenRelay(clock: clock)
+            let chatCopies = ChatCopies(store: replicas, logger: logger)
             let broker = SessionBroker(
                 table: table, links: links, audit: sessionAudit, screens: relay,
                 copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: clock,
-                logger: logger, chatRecording: configuration.audit.chatRecording)
+                logger: logger, chatRecording: configuration.audit.chatRecording, chatCopies: chatCopies)
             let intake = OfferIntake(
                 machines: machines, directory: directory, policies: policies, table: table, links: links,
                 broker: broker, audit: sessionAudit, clock: clock, logger: logger)
@@ -157,6 +159,7 @@ public enum ServerApplication {
             self.instance = instance
             self.replicas = replicas
             self.bus = bus
+            self.chatCopies = chatCopies
             self.gateway = gateway
             self.agents = agents
             self.machineDirectory = machineDirectory
@@ -237,7 +240,7 @@ public enum ServerApplication {
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
-            components.machineDirectory,
+            components.machineDirectory, components.chatCopies,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(

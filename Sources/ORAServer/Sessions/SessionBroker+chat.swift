@@ -7,7 +7,7 @@ import ORACore
 /// A line is checked (`ChatLine`), counted against its side's rate, and recorded as `chat.message` before anyone
 /// sees it: a line the audit log cannot take is not delivered (fail closed, as for every action). Then it is
 /// numbered and given, in one step, to the session's watchers here; then to the agent (which shows the helper's
-/// lines, and confirms the person's own) and to the other replicas' watchers.
+/// lines, and confirms the person's own) and, queued (`ChatCopies`), to the other replicas' watchers.
 extension SessionBroker {
     /// A chat line from the session's helper.
     /// - Returns: the line as delivered.
@@ -22,7 +22,7 @@ extension SessionBroker {
             text, in: id, from: .helper, name: live.offer.helper.displayName,
             actor: .operator(dn: identity.person.dn, account: identity.person.account), source: source)
         _ = await links.send(.chat(session: id, message: message), to: live.offer.machine)
-        await copies.publish(message, of: id)
+        chatCopies?.publish(message, of: id)
         return message
     }
 
@@ -32,7 +32,7 @@ extension SessionBroker {
             let message = try await deliver(
                 text, in: id, from: .person, name: machine.uppercased(), actor: .machine(machine), source: source)
             _ = await links.send(.chat(session: id, message: message), to: machine)
-            await copies.publish(message, of: id)
+            chatCopies?.publish(message, of: id)
         } catch {
             logger.notice(
                 "a chat line from the machine was not delivered",
@@ -66,7 +66,8 @@ extension SessionBroker {
         try await audit.record(
             AuditEvent(
                 .chatMessage, time: clock.timestamp, actor: actor, machine: live.offer.machine, session: id,
-                source: source, outcome: .success,
+                source: source, policy: .init(version: live.offer.policyVersion, names: live.offer.policies),
+                outcome: .success,
                 details: ChatMessage.auditDetails(from: author, name: name, text: text, recording: chatRecording)))
         guard
             let (message, _) = table.deliverChat(

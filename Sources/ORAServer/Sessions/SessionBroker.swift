@@ -24,17 +24,21 @@ public final class SessionBroker: Sendable {
     let logger: Logger
     /// How chat lines are kept in the audit log: as typed, or only their digest.
     let chatRecording: ChatRecording
+    /// Where chat lines go for the other replicas' watchers.
+    let chatCopies: ChatCopies?
 
     /// Creates the broker.
     /// - Parameters:
     ///   - links: where messages to the agents go.
     ///   - copies: where every change is written for the other replicas.
     ///   - chatRecording: how chat lines are kept in the audit log.
+    ///   - chatCopies: where chat lines go for the other replicas (`nil`: nowhere).
     init(
         table: SessionTable, links: AgentLinks, audit: SessionAudit, screens: ScreenRelay, copies: SessionCopies,
-        clock: ServerClock, logger: Logger, chatRecording: ChatRecording = .text
+        clock: ServerClock, logger: Logger, chatRecording: ChatRecording = .text, chatCopies: ChatCopies? = nil
     ) {
         self.chatRecording = chatRecording
+        self.chatCopies = chatCopies
         self.table = table
         self.links = links
         self.audit = audit

@@ -32,19 +32,6 @@ struct SessionCopies: Sendable {
                 metadata: ["session.id": "\(snapshot.id)", "error": "\(DatabaseErrorDescription.describe(error))"])
         }
     }
-
-    /// Tells the other replicas' watchers of session `id` a chat line. Only the replica running the session numbers
-    /// lines, so each reaches every watcher once, in order. A line fits in one notification: `ChatLine.largest`
-    /// bytes of text and the rest is far below PostgreSQL's 8000 bytes.
-    func publish(_ message: ChatMessage, of id: UUID) async {
-        do {
-            try await store.notify(ReplicaStore.sessionsChannel, ReplicaChat(session: id, chat: message).encoded())
-        } catch {
-            logger.warning(
-                "could not pass a chat line on to other servers",
-                metadata: ["session.id": "\(id)", "error": "\(DatabaseErrorDescription.describe(error))"])
-        }
-    }
 }
 
 /// A chat line as replicas pass it on, on the sessions channel: a JSON object, where a change is a bare id.

@@ -35,8 +35,9 @@ final class SessionTable: Sendable {
     /// Woken at every change of a session (which may bring a deadline closer) and of the policy.
     let wakeup = Wakeup()
 
-    /// How many chat lines each side of a session may write within `chatWindow`.
-    static let chatLinesPerWindow = 20
+    /// How many chat lines each side of a session may write within `chatWindow`: a line a second and a half,
+    /// kept up, or a burst of 30 (pasted instructions, line by line).
+    static let chatLinesPerWindow = 30
     /// See `chatLinesPerWindow`.
     static let chatWindow = Duration.seconds(20)
 

@@ -1,0 +1,444 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import ORACore
+import Synchronization
+
+/// Chat through one ora-server (the release binary): `sessions` sessions at once, each with a simulated agent that
+/// accepted (a real consent receipt, signed with its device key) and a helper following the session's event
+/// stream, each side writing one line a second for `seconds`. Every line goes the whole way: the helper's
+/// `POST …/chat` → recorded → the agent's WebSocket; the agent's `chat` frame → recorded → the helper's stream.
+/// Delivery time is taken from just before a line is sent to when the other side has read it; each side checks that
+/// every line arrived, once, in the order sent.
+///
+/// The directory needs a computer object per session and helpers enough for one event stream per session (an
+/// operator may follow 16 at once): they are added to the slapd of `Deploy/dev/services` (`CHAT-0000`…, and
+/// `chat-helper-00`… in Helpdesk Tier 2), once.
+enum ChatBenchmark {
+    /// One helper per 16 sessions: an operator follows at most 16 at once.
+    static func helpersNeeded(_ sessions: Int) -> Int { (sessions + 15) / 16 }
+
+    static func run(sessions: Int, seconds: Int) async throws {
+        let bench = try await BenchmarkServer.start(name: "chat", offersPerMachinePerMinute: 60)
+        defer { bench.stop() }
+        let machines = (0..<sessions).map { String(format: "chat-%04d", $0) }
+        let helpers = (0..<helpersNeeded(sessions)).map { String(format: "chat-helper-%02d", $0) }
+        progress("adding \(machines.count) computers and \(helpers.count) helpers to the directory")
+        try addToDirectory(machines: machines, helpers: helpers, environment: bench.environment)
+        let keys = machines.map { _ in P256.Signing.PrivateKey() }
+        try await AgentsBenchmark.enroll(
+            names: machines, keys: keys, database: bench.database, environment: bench.environment)
+        print("chat benchmark: \(sessions) sessions, one line a second each way for \(seconds) s")
+
+        // Requests on one client, the event streams (each holding a connection for the whole run) on another.
+        let pool = HTTPClient.Configuration.ConnectionPool(
+            idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: 2 * sessions + 64)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
+        let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
+        do {
+            try await exchange(
+                sessions: sessions, seconds: seconds, machines: machines, keys: keys, helpers: helpers, bench: bench,
+                http: http, streams: streams)
+        } catch {
+            try? await http.shutdown()
+            try? await streams.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        try await streams.shutdown()
+    }
+
+    private static func exchange(
+        sessions: Int, seconds: Int, machines: [String], keys: [P256.Signing.PrivateKey], helpers: [String],
+        bench: BenchmarkServer, http: HTTPClient, streams: HTTPClient
+    ) async throws {
+        let lines = ChatLedger()
+        let fleet = ChatFleet(url: bench.socketBase + "/agent/v1/connect", ledger: lines)
+        let rawKeys = keys.map(\.rawRepresentation)
+        let agents = Task {
+            await withDiscardingTaskGroup { group in
+                for (machine, key) in zip(machines, rawKeys) {
+                    group.addTask { await fleet.run(machine, key: key) }
+                    try? await Task.sleep(for: .milliseconds(2))
+                }
+            }
+        }
+        defer { agents.cancel() }
+        progress("connecting \(sessions) agents")
+        try await fleet.waitUntil(connected: sessions, within: .seconds(120))
+        progress("offering help \(sessions) times")
+
+        // The helpers log in; each offers help to its share of the machines, which accept at once.
+        var tokens: [String] = []
+        for helper in helpers { tokens.append(try await AgentsBenchmark.login(helper, base: bench.base)) }
+        progress("\(helpers.count) helpers logged in")
+        var offered: [(session: String, token: String)] = []
+        for (index, machine) in machines.enumerated() {
+            let token = tokens[index % tokens.count]
+            let answer = try await post(
+                http, bench.base + "/api/v1/offers", json: #"{"machine": "\#(machine)", "mode": "view"}"#, token: token)
+            guard answer.status == 201, let id = Self.field("id", in: answer.body) else {
+                throw BenchmarkError("the offer to \(machine) was refused: \(answer.body)")
+            }
+            offered.append((id.lowercased(), token))
+        }
+        try await fleet.waitUntil(accepted: sessions, within: .seconds(60))
+        print("\(sessions) sessions accepted")
+
+        // The helpers' event streams, each open before any line is written.
+        let opened = Counter()
+        let (pairs, base) = (offered, bench.base)
+        let followers = Task {
+            try await withThrowingDiscardingTaskGroup { group in
+                for (session, token) in pairs {
+                    group.addTask {
+                        try await follow(streams, base, session: session, token: token, lines: lines, opened: opened)
+                    }
+                }
+            }
+        }
+        defer { followers.cancel() }
+        try await opened.wait(for: sessions, within: .seconds(60), what: "event streams open")
+
+        let started = ContinuousClock.now
+        let cpuBefore = try processTicks(bench.server.pid)
+        try await withThrowingDiscardingTaskGroup { group in
+            for (session, token) in offered {
+                group.addTask {
+                    // Spread over the first second, then one line a second from each side.
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
+                    for number in 1...seconds {
+                        let next = started + .seconds(1) * number
+                        lines.sent(session: session, from: .helper, number: number)
+                        let posted = ContinuousClock.now
+                        let answer = try await post(
+                            http, bench.base + "/api/v1/sessions/\(session)/chat", json: #"{"text": "h \#(number)"}"#,
+                            token: token)
+                        lines.answered(after: ContinuousClock.now - posted)
+                        if answer.status != 201 { lines.refused(answer.body) }
+                        await fleet.say("p \(number)", in: session, number: number)
+                        try await Task.sleep(until: next)
+                    }
+                }
+            }
+        }
+        // The last lines may still be on their way; what has not come within 5 seconds is lost.
+        let waiting = ContinuousClock.now + .seconds(5)
+        while lines.onTheirWay > 0, ContinuousClock.now < waiting { try await Task.sleep(for: .milliseconds(20)) }
+        let elapsed = ContinuousClock.now - started
+        let cpu = try processTicks(bench.server.pid) - cpuBefore
+        let report = lines.report()
+        ConsoleBenchmark.report("helper → person (POST to the agent's reading it)", report.helperToPerson)
+        ConsoleBenchmark.report("person → helper (the agent's frame to the event stream's line)", report.personToHelper)
+        ConsoleBenchmark.report("the helper's POST, answered", report.answers)
+        print(
+            "lines: \(report.delivered) delivered of \(2 * sessions * seconds) sent; lost \(report.lost), "
+                + "out of order \(report.reordered), twice \(report.duplicated), refused \(report.refused)")
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        print(
+            String(
+                format: "server CPU: %.1f s over %.1f s (%.0f %% of one core) for %.0f lines a second",
+                Double(cpu) / ticks, elapsed.seconds, Double(cpu) / ticks / elapsed.seconds * 100,
+                Double(report.delivered) / elapsed.seconds))
+        let recorded = try bench.environment.query(
+            "SELECT count(*) FROM audit_events WHERE event = 'chat.message'", database: bench.database)
+        print("chat.message events recorded: \(recorded)")
+    }
+
+    /// Notes a step on standard error, at once.
+    static func progress(_ text: String) {
+        FileHandle.standardError.write(Data(("… " + text + "\n").utf8))
+    }
+
+    /// Reads the session's event stream, noting each of the person's lines, until cancelled.
+    static func follow(
+        _ http: HTTPClient, _ base: String, session: String, token: String, lines: ChatLedger, opened: Counter
+    ) async throws {
+        var request = HTTPClientRequest(url: base + "/api/v1/sessions/\(session)/events")
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await http.execute(request, timeout: .seconds(3600))
+        guard response.status == .ok else { throw BenchmarkError("the event stream of \(session): \(response.status)") }
+        opened.increment()
+        var pending = ""
+        for try await buffer in response.body {
+            pending += String(buffer: buffer)
+            while let end = pending.range(of: "\n\n") {
+                let event = pending[..<end.lowerBound]
+                pending = String(pending[end.upperBound...])
+                guard event.hasPrefix("event: chat\n"), let data = event.split(separator: "\n").last,
+                    data.hasPrefix("data: "), let text = field("text", in: String(data.dropFirst(6))),
+                    text.hasPrefix("p "), let number = Int(text.dropFirst(2))
+                else { continue }
+                lines.received(session: session, from: .person, number: number)
+            }
+        }
+    }
+
+    static func post(
+        _ http: HTTPClient, _ url: String, json: String, token: String
+    ) async throws -> (status: UInt, body: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: json))
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (UInt(response.status.code), String(buffer: body))
+    }
+
+    /// The string value of `name` in a flat JSON object.
+    static func field(_ name: String, in json: String) -> String? {
+        guard let data = json.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object[name] as? String
+    }
+
+    /// The CPU time of process `pid` so far, in clock ticks.
+    static func processTicks(_ pid: pid_t) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+    }
+
+    /// Adds the computer objects and helpers the benchmark needs to the development directory, unless there.
+    static func addToDirectory(machines: [String], helpers: [String], environment: BenchmarkEnvironment) throws {
+        // The demo password's hash, as Deploy/dev/directory.ldif has it for every person.
+        let password = "{SSHA}4OBj7eOJL3qadwUS/8iHreNPKth2rEJA"
+        var ldif = ""
+        for machine in machines {
+            ldif += """
+                dn: cn=\(machine.uppercased()),ou=Workstations,ou=Computers,dc=corp,dc=example
+                objectClass: device
+                cn: \(machine.uppercased())
+                ou: Workstations
+
+
+                """
+        }
+        for helper in helpers {
+            ldif += """
+                dn: uid=\(helper),ou=People,dc=corp,dc=example
+                objectClass: inetOrgPerson
+                uid: \(helper)
+                cn: Chat Helper \(helper.suffix(2))
+                sn: Helper
+                displayName: Chat Helper \(helper.suffix(2))
+                userPassword: \(password)
+
+
+                """
+        }
+        try ldap("/usr/bin/ldapadd", ldif, environment: environment)
+        // One change per member: a change is all or nothing, and some may be members already.
+        let members = helpers.map {
+            "dn: cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example\nchangetype: modify\nadd: member\n"
+                + "member: uid=\($0),ou=People,dc=corp,dc=example\n\n"
+        }
+        try ldap("/usr/bin/ldapmodify", members.joined(), environment: environment)
+    }
+
+    /// Runs `tool` as the directory's administrator with `ldif`; entries and members already there are passed over.
+    private static func ldap(_ tool: String, _ ldif: String, environment: BenchmarkEnvironment) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = [
+            "-c", "-x", "-H", environment.setting("ORA_LDAP_URI"), "-D", environment.setting("ORA_LDAP_ADMIN_DN"),
+            "-y", environment.setting("ORA_LDAP_ADMIN_PASSWORD_FILE"),
+        ]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        // Not waitUntilExit: its run loop can miss an end that came before it started.
+        let ended = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in ended.signal() }
+        try process.run()
+        input.fileHandleForWriting.write(Data(ldif.utf8))
+        try input.fileHandleForWriting.close()
+        ended.wait()
+        // 68: already exists, 20: the member is there already; with -c the rest go on.
+        guard [0, 20, 68].contains(process.terminationStatus) else {
+            throw BenchmarkError("\(tool) failed with status \(process.terminationStatus)")
+        }
+    }
+}
+
+/// A count several tasks add to, and one waits for.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+
+    func increment() { value.withLock { $0 += 1 } }
+
+    func wait(for count: Int, within limit: Duration, what: String) async throws {
+        let deadline = ContinuousClock.now + limit
+        while value.withLock({ $0 }) < count {
+            guard ContinuousClock.now < deadline else {
+                throw BenchmarkError("only \(value.withLock { $0 }) of \(count) \(what) within \(limit)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// When each line was sent and read, by session, side and number; what arrived twice, late or out of order.
+final class ChatLedger: Sendable {
+    private struct Key: Hashable {
+        var session: String
+        var from: ChatMessage.Author
+        var number: Int
+    }
+
+    private struct State {
+        var sent: [Key: ContinuousClock.Instant] = [:]
+        var latencies: [ChatMessage.Author: [Duration]] = [:]
+        var lastNumber: [String: Int] = [:]
+        var delivered = 0
+        var reordered = 0
+        var duplicated = 0
+        var refused: [String] = []
+        var answers: [Duration] = []
+    }
+
+    private let state = Mutex(State())
+
+    func sent(session: String, from author: ChatMessage.Author, number: Int) {
+        let now = ContinuousClock.now
+        state.withLock { $0.sent[Key(session: session, from: author, number: number)] = now }
+    }
+
+    func received(session: String, from author: ChatMessage.Author, number: Int) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            guard let sent = state.sent.removeValue(forKey: Key(session: session, from: author, number: number))
+            else {
+                state.duplicated += 1
+                return
+            }
+            state.latencies[author, default: []].append(now - sent)
+            state.delivered += 1
+            let side = "\(session)/\(author.rawValue)"
+            if number <= state.lastNumber[side, default: 0] { state.reordered += 1 }
+            state.lastNumber[side] = number
+        }
+    }
+
+    /// The helper's POST took `time` to be answered.
+    func answered(after time: Duration) {
+        state.withLock { $0.answers.append(time) }
+    }
+
+    /// How many lines were sent and not read yet.
+    var onTheirWay: Int { state.withLock { $0.sent.count } }
+
+    func refused(_ body: String) {
+        state.withLock { $0.refused.append(body) }
+    }
+
+    struct Report {
+        var helperToPerson: [Duration]
+        var personToHelper: [Duration]
+        var delivered: Int
+        var lost: Int
+        var reordered: Int
+        var duplicated: Int
+        var refused: Int
+        var answers: [Duration]
+    }
+
+    func report() -> Report {
+        state.withLock { state in
+            if let first = state.refused.first { print("first refusal: \(first)") }
+            return Report(
+                helperToPerson: state.latencies[.helper] ?? [], personToHelper: state.latencies[.person] ?? [],
+                delivered: state.delivered, lost: state.sent.count, reordered: state.reordered,
+                duplicated: state.duplicated, refused: state.refused.count, answers: state.answers)
+        }
+    }
+}
+
+/// The simulated agents of the chat benchmark: each accepts its offer with a signed receipt, notes the helper's
+/// lines as they arrive, and writes its own when asked.
+final class ChatFleet: Sendable {
+    private struct State {
+        var connected = 0
+        var accepted = 0
+        /// Where each session's agent writes.
+        var links: [String: WebSocketOutboundWriter] = [:]
+    }
+
+    private let url: String
+    private let ledger: ChatLedger
+    private let state = Mutex(State())
+    private let logger = Logger.quiet("ora-bench-agent")
+
+    init(url: String, ledger: ChatLedger) {
+        self.url = url
+        self.ledger = ledger
+    }
+
+    /// Keeps `machine` connected, with `key` (the raw P-256 private key), until cancelled.
+    func run(_ machine: String, key: Data) async {
+        _ = try? await WebSocketClient.connect(
+            url: url, configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize), logger: logger
+        ) { inbound, outbound, _ in
+            let signing = try P256.Signing.PrivateKey(rawRepresentation: key)
+            var link = SimulatedAgentLink(inbound: inbound, outbound: outbound)
+            guard try await link.authenticate(machine, key: signing, server: "127.0.0.1") else { return }
+            self.state.withLock { $0.connected += 1 }
+            while let message = try await link.next() {
+                switch message {
+                case .offer(let offer):
+                    try await link.send(.offerReceived(session: offer.session))
+                    let receipt = try ConsentReceipt(
+                        answering: .session, request: 0, of: offer, answer: .granted, at: AuditTimestamp(Date()),
+                        signingWith: signing)
+                    let session = offer.session.uuidString.lowercased()
+                    self.state.withLock {
+                        $0.links[session] = outbound
+                        $0.accepted += 1
+                    }
+                    try await link.send(.consent(receipt))
+                case .chat(let id, let line) where line.from == .helper:
+                    if line.text.hasPrefix("h "), let number = Int(line.text.dropFirst(2)) {
+                        self.ledger.received(session: id.uuidString.lowercased(), from: .helper, number: number)
+                    }
+                default:
+                    continue
+                }
+            }
+        }
+    }
+
+    /// The person at the machine of `session` writes `text`, the `number`-th line.
+    func say(_ text: String, in session: String, number: Int) async {
+        guard let outbound = state.withLock({ $0.links[session] }), let id = UUID(uuidString: session) else { return }
+        ledger.sent(session: session, from: .person, number: number)
+        let frame = String(decoding: AgentProtocol.encode(.chat(session: id, text: text)), as: UTF8.self)
+        try? await outbound.write(.text(frame))
+    }
+
+    func waitUntil(connected count: Int, within limit: Duration) async throws {
+        try await waitUntil("connected", count, within: limit) { $0.connected }
+    }
+
+    func waitUntil(accepted count: Int, within limit: Duration) async throws {
+        try await waitUntil("accepted", count, within: limit) { $0.accepted }
+    }
+
+    private func waitUntil(
+        _ what: String, _ count: Int, within limit: Duration, _ value: (State) -> Int
+    ) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if state.withLock({ value($0) }) >= count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchmarkError("only \(state.withLock { value($0) }) of \(count) agents \(what) within \(limit)")
+    }
+}
