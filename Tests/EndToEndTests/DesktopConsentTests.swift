@@ -176,8 +176,9 @@ struct DesktopConsentTests {
         try await type("It asks for my password", in: window, on: display)
         try await press("Return", in: window, on: display)
         #expect(
-            try await eventually { chat.standardOutputSoFar.contains("WS-0102: It asks for my password") },
-            "the helper's chat shows: \(chat.standardOutputSoFar)")
+            try await eventually(within: .seconds(30)) {
+                chat.standardOutputSoFar.contains("WS-0102: It asks for my password")
+            }, "the helper's chat shows: \(chat.standardOutputSoFar)")
         try chat.type("Please open Outlook\n")
         _ = try await waitForChat("Lena Wolf: Please open Outlook", in: window, on: display)
 

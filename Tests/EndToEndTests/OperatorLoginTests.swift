@@ -190,11 +190,25 @@ struct OperatorLoginTests {
     func limitedRefusalsAggregated() async throws {
         let server = try await RunningServer(extra: Self.configuration)
         for _ in 0..<3 { #expect(try await server.login("tom.berger", password: "guess").status == 401) }
+        let started = ContinuousClock.now
         for _ in 0..<40 { #expect(try await server.login("tom.berger", password: "guess").status == 429) }
-        #expect(
-            try server.sql(
-                "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'rate_limited'"
-            ) == "20")
+        let recorded = try server.sql(
+            "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'rate_limited'"
+        )
+        if ContinuousClock.now - started < .seconds(60) {
+            #expect(recorded == "20")
+        } else {
+            // On a machine so loaded that the 40 refusals took more than a minute, a second minute records again;
+            // still never more than 20 in any minute.
+            #expect((20...40).contains(Int(recorded) ?? 0), "\(recorded)")
+            let busiestMinute = try server.sql(
+                "SELECT max(n) FROM (SELECT count(*) AS n FROM audit_events a JOIN audit_events b "
+                    + "ON b.event = a.event AND b.details->>'reason' = 'rate_limited' "
+                    + "AND b.occurred_at >= a.occurred_at AND b.occurred_at < a.occurred_at + interval '1 minute' "
+                    + "WHERE a.event = 'operator.login_failed' AND a.details->>'reason' = 'rate_limited' "
+                    + "GROUP BY a.sequence) AS per_minute")
+            #expect((Int(busiestMinute) ?? 99) <= 20, "\(busiestMinute)")
+        }
     }
 
     @Test(
