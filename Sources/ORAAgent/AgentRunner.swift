@@ -191,7 +191,6 @@ public final class AgentRunner: Sendable {
                 case .controlRevoked(let id):
                     update(id) { local in
                         local.hasControl = false
-                        local.view?.controlEnded(at: Date())
                     }
                 case .openScreen(let id, let ticket, let port):
                     guard sessions.withLock({ $0[id]?.accepted == true }) else {
@@ -253,7 +252,7 @@ public final class AgentRunner: Sendable {
         guard stillOpen else { return }
         if question.kind == .control, answer == .granted {
             // The person sees it before the helper's input can arrive (that waits for the signed answer).
-            update(id) { local in local.view?.changeAccess(to: .controls, at: Date()) }
+            update(id) { _ in }
         }
         logger.notice(
             "the person at the machine answered",
@@ -267,11 +266,13 @@ public final class AgentRunner: Sendable {
         }
     }
 
-    /// Applies `change` to the session `id`, if it is still open here, and shows the person the result.
+    /// Applies `change` to the session `id`, if it is still open here, and shows the person the result: what they
+    /// are shown follows the agent's record of control, whatever changed it.
     private func update(_ id: UUID, _ change: (inout LocalSession) -> Void) {
         let shown = sessions.withLock { sessions -> (SessionView, any SessionWindow)? in
             guard var local = sessions[id] else { return nil }
             change(&local)
+            local.view?.setControl(local.hasControl, at: Date())
             local.view?.revision += 1
             sessions[id] = local
             guard let view = local.view, let window = local.window else { return nil }
@@ -334,7 +335,6 @@ public final class AgentRunner: Sendable {
         guard wasControlling else { return }
         update(id) { local in
             local.hasControl = false
-            local.view?.controlEnded(at: Date())
         }
         logger.notice("control taken back", metadata: ["session.id": "\(id)", "how": "\(method.rawValue)"])
         try await send(.controlStopped(session: id, method: method))

@@ -48,12 +48,15 @@ public struct SessionView: Sendable, Hashable {
 
     /// The helper, from the offer the person accepted.
     public var helper: Offer.Helper
-    /// What the helper can do right now, by the agent's own record.
-    public var access: Access
-    /// Since when that holds.
-    public var since: Date
+    /// What the helper can do right now: derived from the agent's record of control and its open viewers, never
+    /// set on its own.
+    public var access: Access { hasControl ? .controls : viewers > 0 ? .sees : .mayLook }
+    /// Whether the person granted control, as the agent's own record says (`AgentRunner` keeps the two equal).
+    public private(set) var hasControl = false
+    /// Since when `access` holds.
+    public private(set) var since: Date
     /// How many of the helper's viewers show the screen now.
-    public var viewers: Int
+    public private(set) var viewers = 0
     /// The offer's ticket, if any.
     public var ticket: String?
     /// The offer's reason, if any.
@@ -68,9 +71,7 @@ public struct SessionView: Sendable, Hashable {
     /// Creates a view of the session `offer` started, as accepted at `acceptedAt`.
     public init(offer: Offer, acceptedAt: Date) {
         helper = offer.helper
-        access = .mayLook
         since = acceptedAt
-        viewers = 0
         ticket = offer.ticket
         reason = offer.reason
         chat = []
@@ -79,28 +80,26 @@ public struct SessionView: Sendable, Hashable {
 
     // MARK: Changes, as the agent's state changes
 
-    /// The helper can now do `access`, from `date`.
-    public mutating func changeAccess(to access: Access, at date: Date) {
-        guard access != self.access else { return }
-        self.access = access
-        since = date
-    }
-
-    /// Control ended (taken back, or given back): the helper sees the screen, or may look at it.
-    public mutating func controlEnded(at date: Date) {
-        changeAccess(to: viewers == 0 ? .mayLook : .sees, at: date)
+    /// The agent's record of control is `granted`, from `date`.
+    public mutating func setControl(_ granted: Bool, at date: Date) {
+        changing(at: date) { $0.hasControl = granted }
     }
 
     /// A viewer of the helper's opened the screen.
     public mutating func viewerAttached(at date: Date) {
-        viewers += 1
-        if access == .mayLook { changeAccess(to: .sees, at: date) }
+        changing(at: date) { $0.viewers += 1 }
     }
 
     /// A viewer of the helper's closed.
     public mutating func viewerLeft(at date: Date) {
-        viewers = max(0, viewers - 1)
-        if viewers == 0, access == .sees { changeAccess(to: .mayLook, at: date) }
+        changing(at: date) { $0.viewers = max(0, $0.viewers - 1) }
+    }
+
+    /// Applies `change`; when what the helper can do changed with it, it holds since `date`.
+    private mutating func changing(at date: Date, _ change: (inout SessionView) -> Void) {
+        let before = access
+        change(&self)
+        if access != before { since = date }
     }
 
     /// The person wrote `text`: shown at once, as on its way.
@@ -127,6 +126,12 @@ public struct SessionView: Sendable, Hashable {
     }
 
     // MARK: Texts
+
+    /// The ticket as shown: "Ticket: INC0012345".
+    public var ticketText: String? { ticket.map { "Ticket: \(AuditText.escaped($0))" } }
+
+    /// The reason as shown: "Reason: Outlook keeps asking for my password".
+    public var reasonText: String? { reason.map { "Reason: \(AuditText.escaped($0))" } }
 
     /// The helper as shown: "Lena Wolf (lena.wolf)".
     public var helperText: String {

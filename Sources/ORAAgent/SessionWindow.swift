@@ -80,13 +80,10 @@ enum WindowFrames {
 
     /// `view` as the line the window reads.
     static func state(_ view: SessionView, in zone: TimeZone) -> Data {
-        var ticket: String?
-        if let value = view.ticket { ticket = "Ticket: \(AuditText.escaped(value))" }
-        var reason: String?
-        if let value = view.reason { reason = "Reason: \(AuditText.escaped(value))" }
         let frame = State(
             title: title(view), helper: view.helperText, headline: view.headline, access: view.access,
-            since: view.sinceText(in: zone), ticket: ticket, reason: reason, canStopControl: view.canStopControl,
+            since: view.sinceText(in: zone), ticket: view.ticketText, reason: view.reasonText,
+            canStopControl: view.canStopControl,
             chat: view.chat.map { line in
                 let status =
                     switch line.status {

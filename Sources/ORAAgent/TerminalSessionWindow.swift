@@ -123,8 +123,8 @@ final class TerminalSessionWindow: SessionWindow {
         }
         lines.append(view.headline)
         lines.append("Helper: \(view.helperText), \(view.sinceText(in: zone))")
-        if let ticket = view.ticket { lines.append("Ticket: \(AuditText.escaped(ticket))") }
-        if let reason = view.reason { lines.append("Reason: \(AuditText.escaped(reason))") }
+        if let ticket = view.ticketText { lines.append(ticket) }
+        if let reason = view.reasonText { lines.append(reason) }
         lines.append("-- Chat --")
         if view.chat.isEmpty { lines.append("(no messages yet)") }
         for line in view.chat.suffix(chatLinesShown) { lines.append(SessionView.lineText(line, in: zone)) }

@@ -32,13 +32,13 @@ struct SessionViewTests {
         view.viewerAttached(at: Self.accepted + 60)
         #expect(view.headline == "Lena Wolf sees your screen")
         #expect(view.sinceText(in: Self.zone) == "since 14:31")
-        view.changeAccess(to: .controls, at: Self.accepted + 120)
+        view.setControl(true, at: Self.accepted + 120)
         #expect(view.headline == "Lena Wolf sees your screen and controls your keyboard and mouse")
         #expect(view.canStopControl)
         // A second viewer changes nothing the person needs to know; control ends, the viewers stay.
         view.viewerAttached(at: Self.accepted + 150)
         #expect(view.sinceText(in: Self.zone) == "since 14:32")
-        view.controlEnded(at: Self.accepted + 180)
+        view.setControl(false, at: Self.accepted + 180)
         #expect(view.headline == "Lena Wolf sees your screen")
         #expect(view.sinceText(in: Self.zone) == "since 14:33")
         view.viewerLeft(at: Self.accepted + 200)
@@ -46,8 +46,8 @@ struct SessionViewTests {
         view.viewerLeft(at: Self.accepted + 240)
         #expect(view.headline == "Lena Wolf may see your screen (not looking now)")
         // Control ended with nobody looking: the helper may look again, no more.
-        view.changeAccess(to: .controls, at: Self.accepted + 300)
-        view.controlEnded(at: Self.accepted + 360)
+        view.setControl(true, at: Self.accepted + 300)
+        view.setControl(false, at: Self.accepted + 360)
         #expect(view.access == .mayLook)
     }
 
@@ -128,7 +128,7 @@ struct TerminalPaneTests {
     static func pane(controls: Bool) -> TerminalSessionWindow.Pane {
         var view = SessionView(offer: SessionViewTests.offer(), acceptedAt: SessionViewTests.accepted)
         view.viewerAttached(at: SessionViewTests.accepted)
-        if controls { view.changeAccess(to: .controls, at: SessionViewTests.accepted + 60) }
+        if controls { view.setControl(true, at: SessionViewTests.accepted + 60) }
         return TerminalSessionWindow.Pane(view: view)
     }
 
@@ -175,7 +175,7 @@ struct TerminalPaneTests {
                 "Reason: Outlook keeps asking for my password", "-- Chat --", "14:31 Lena Wolf: Please open Outlook",
                 "--", "Esc or Ctrl+C: stop control · E: end session · Enter: write to your helper",
             ])
-        pane.view.controlEnded(at: SessionViewTests.accepted + 80)
+        pane.view.setControl(false, at: SessionViewTests.accepted + 80)
         #expect(!TerminalSessionWindow.text(of: pane, in: SessionViewTests.zone).contains("controls"))
         pane.note = "Lena Wolf ended the session at 14:32."
         #expect(

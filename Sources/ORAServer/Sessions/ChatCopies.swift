@@ -60,3 +60,18 @@ final class ChatCopies: Service, Sendable {
         }
     }
 }
+
+/// A chat line as replicas pass it on, on the sessions channel: a JSON object, where a change is a bare id.
+struct ReplicaChat: Codable, Sendable {
+    var session: UUID
+    var chat: ChatMessage
+
+    func encoded() throws -> String {
+        // Dates as numbers: exact to the fraction of a second, and read only by replicas.
+        String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+    }
+
+    static func decode(_ payload: String) -> ReplicaChat? {
+        try? JSONDecoder().decode(ReplicaChat.self, from: Data(payload.utf8))
+    }
+}

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import ORACore
 import ORAStore
 
 /// The copy of each session's state that this replica writes for the others, and the announcement that it changed:
@@ -31,20 +30,5 @@ struct SessionCopies: Sendable {
                 "could not announce a session change",
                 metadata: ["session.id": "\(snapshot.id)", "error": "\(DatabaseErrorDescription.describe(error))"])
         }
-    }
-}
-
-/// A chat line as replicas pass it on, on the sessions channel: a JSON object, where a change is a bare id.
-struct ReplicaChat: Codable, Sendable {
-    var session: UUID
-    var chat: ChatMessage
-
-    func encoded() throws -> String {
-        // Dates as numbers: exact to the fraction of a second, and read only by replicas.
-        String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
-    }
-
-    static func decode(_ payload: String) -> ReplicaChat? {
-        try? JSONDecoder().decode(ReplicaChat.self, from: Data(payload.utf8))
     }
 }
