@@ -76,17 +76,10 @@ struct EndingTests {
         #expect(refused.status != 0)
         #expect(refused.standardError.contains("audit log unavailable"), "\(refused.standardError)")
 
-        // ...ending is not.
-        let started = ContinuousClock.now
+        // ...ending is not: it answers while the lock is still held (an end that waited for its record would get 503 after the
+        // writer's timeout), and its record is not stored until the lock goes (below).
         let ended = await setup.admin.run("session", "end", id)
-        let took = ContinuousClock.now - started
         #expect(ended.status == 0, "\(ended.standardError)")
-        // The end waits at most 2 s for its record (SessionBroker.endRecordWait), never the writer's 5 s timeout;
-        // measured against the same command's time for a plain request, so that a loaded machine does not count.
-        let plainStarted = ContinuousClock.now
-        _ = await setup.admin.run("session", "show", id)
-        let plain = ContinuousClock.now - plainStarted
-        #expect(took < plain + .seconds(4), "the end waited \(took); a plain request took \(plain)")
         let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lenaToken).decode(
             Schemas.Session.self)
         #expect(state.state == .ended)
