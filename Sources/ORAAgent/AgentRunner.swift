@@ -393,9 +393,7 @@ extension AgentRunner {
                     return
                 }
                 let helper = sessions.withLock { $0[session]?.offer.helper }
-                let who =
-                    helper.map { "\(AuditText.escaped($0.displayName)) (\(AuditText.escaped($0.account)))" }
-                    ?? "the helper"
+                let who = helper?.nameText ?? "the helper"
                 logger.notice("\(who) now sees your screen", metadata: metadata)
                 update(session) { local in local.view?.viewerAttached(at: Date()) }
                 var pending: ByteBuffer? = rest.readableBytes > 0 ? rest : nil

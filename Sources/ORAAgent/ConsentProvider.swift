@@ -25,8 +25,7 @@ public struct ConsentQuestion: Sendable, Hashable {
 
     /// The question as the person at the machine reads it; every text from outside is escaped.
     public var text: String {
-        let helper =
-            "\(AuditText.escaped(offer.helper.displayName)) (\(AuditText.escaped(offer.helper.account)))"
+        let helper = offer.helper.nameText
         var lines: [String] = []
         switch kind {
         case .session:
@@ -37,6 +36,7 @@ public struct ConsentQuestion: Sendable, Hashable {
         case .control:
             lines.append("\(helper) asks to use your keyboard and mouse. You can take control back at any time.")
         }
+        if let position = offer.helper.positionText { lines.append(position) }
         if let ticket = offer.ticket { lines.append("Ticket: \(AuditText.escaped(ticket))") }
         if let reason = offer.reason { lines.append("Reason: \(AuditText.escaped(reason))") }
         lines.append("Allowed by: \(offer.policies.map(AuditText.escaped).joined(separator: ", "))")

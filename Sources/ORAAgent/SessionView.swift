@@ -134,9 +134,11 @@ public struct SessionView: Sendable, Hashable {
     public var reasonText: String? { reason.map { "Reason: \(AuditText.escaped($0))" } }
 
     /// The helper as shown: "Lena Wolf (lena.wolf)".
-    public var helperText: String {
-        "\(AuditText.escaped(helper.displayName)) (\(AuditText.escaped(helper.account)))"
-    }
+    public var helperText: String { helper.nameText }
+
+    /// The helper's title and department as shown: "Position: Senior Support Engineer, IT Service Desk"; `nil` when
+    /// the directory has neither.
+    public var positionText: String? { helper.positionText }
 
     /// What the helper can do, in one sentence: "Lena Wolf controls your keyboard and mouse".
     public var headline: String {

@@ -44,6 +44,7 @@ enum WindowFrames {
         var type = "state"
         var title: String
         var helper: String
+        var position: String?
         var headline: String
         var access: SessionView.Access
         var since: String
@@ -54,7 +55,7 @@ enum WindowFrames {
         var notice: String?
 
         enum CodingKeys: String, CodingKey {
-            case type, title, helper, headline, access, since, ticket, reason, chat, notice
+            case type, title, helper, position, headline, access, since, ticket, reason, chat, notice
             case canStopControl = "can_stop_control"
         }
     }
@@ -81,7 +82,8 @@ enum WindowFrames {
     /// `view` as the line the window reads.
     static func state(_ view: SessionView, in zone: TimeZone) -> Data {
         let frame = State(
-            title: title(view), helper: view.helperText, headline: view.headline, access: view.access,
+            title: title(view), helper: view.helperText, position: view.positionText, headline: view.headline,
+            access: view.access,
             since: view.sinceText(in: zone), ticket: view.ticketText, reason: view.reasonText,
             canStopControl: view.canStopControl,
             chat: view.chat.map { line in

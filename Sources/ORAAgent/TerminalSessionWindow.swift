@@ -123,6 +123,7 @@ final class TerminalSessionWindow: SessionWindow {
         }
         lines.append(view.headline)
         lines.append("Helper: \(view.helperText), \(view.sinceText(in: zone))")
+        if let position = view.positionText { lines.append(position) }
         if let ticket = view.ticketText { lines.append(ticket) }
         if let reason = view.reasonText { lines.append(reason) }
         lines.append("-- Chat --")

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 public import ORACore
 
@@ -60,7 +61,10 @@ extension DirectoryClient {
                 base: layout.userBase ?? settings.baseDN,
                 scope: .subtree,
                 filter: LDAPFilter.fill(layout.userFilter, with: ["user": user]),
-                attributes: [layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute],
+                attributes: [
+                    layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute,
+                    layout.titleAttribute, layout.departmentAttribute,
+                ],
                 sizeLimit: 2
             )
         } catch .operationFailed(_, 4, _) {
@@ -82,8 +86,16 @@ extension DirectoryClient {
             dn: entry.dn,
             account: account,
             displayName: entry.value(layout.displayNameAttribute) ?? entry.value("cn") ?? account,
-            mail: entry.value(layout.mailAttribute)
+            mail: entry.value(layout.mailAttribute),
+            title: Self.shortText(entry.value(layout.titleAttribute)),
+            department: Self.shortText(entry.value(layout.departmentAttribute))
         )
+    }
+
+    /// A title or department as it may be shown: trimmed, at most 200 characters; `nil` for none or an empty one.
+    static func shortText(_ value: String?) -> String? {
+        guard let value = value?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }
+        return value.count <= 200 ? value : String(value.prefix(199)) + "…"
     }
 
     private func reject(_ user: String, reason: String, dn: String? = nil) -> DirectoryError {

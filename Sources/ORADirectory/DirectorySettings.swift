@@ -121,6 +121,10 @@ public struct DirectoryLayout: Sendable, Hashable {
     public var displayNameAttribute: String
     /// The attribute holding the e-mail address.
     public var mailAttribute: String
+    /// The attribute holding a person's job title, shown to the person at the machine.
+    public var titleAttribute: String
+    /// The attribute holding a person's department, shown to the person at the machine.
+    public var departmentAttribute: String
     /// Where groups are searched; the settings' base DN when `nil`.
     public var groupBase: String?
     /// How group membership is resolved.
@@ -139,6 +143,8 @@ public struct DirectoryLayout: Sendable, Hashable {
         accountAttribute: String,
         displayNameAttribute: String,
         mailAttribute: String = "mail",
+        titleAttribute: String = "title",
+        departmentAttribute: String = "department",
         groupBase: String? = nil,
         groupMembership: GroupMembership,
         computerBase: String? = nil,
@@ -150,6 +156,8 @@ public struct DirectoryLayout: Sendable, Hashable {
         self.accountAttribute = accountAttribute
         self.displayNameAttribute = displayNameAttribute
         self.mailAttribute = mailAttribute
+        self.titleAttribute = titleAttribute
+        self.departmentAttribute = departmentAttribute
         self.groupBase = groupBase
         self.groupMembership = groupMembership
         self.computerBase = computerBase
@@ -157,12 +165,13 @@ public struct DirectoryLayout: Sendable, Hashable {
         self.computerNameAttribute = computerNameAttribute
     }
 
-    /// OpenLDAP with `inetOrgPerson` people (`uid`), `groupOfNames`/`groupOfUniqueNames` groups and `device`
-    /// computers.
+    /// OpenLDAP with `inetOrgPerson` people (`uid`; the department in `ou`), `groupOfNames`/`groupOfUniqueNames`
+    /// groups and `device` computers.
     public static let openLDAP = DirectoryLayout(
         userFilter: "(&(objectClass=inetOrgPerson)(uid={user}))",
         accountAttribute: "uid",
         displayNameAttribute: "displayName",
+        departmentAttribute: "ou",
         groupMembership: .member,
         computerFilter: "(&(objectClass=device)(cn={name}))",
         computerNameAttribute: "cn"

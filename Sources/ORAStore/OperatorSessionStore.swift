@@ -47,10 +47,10 @@ public struct OperatorSessionStore: Sendable {
             if let event { try await AuditLog.append([event], on: connection, logger: logger) }
             try await connection.query(
                 """
-                INSERT INTO operator_sessions (token_hash, operator_dn, account, display_name, mail, source_address,
-                    expires_at, idle_timeout_seconds)
+                INSERT INTO operator_sessions (token_hash, operator_dn, account, display_name, mail, title, department,
+                    source_address, expires_at, idle_timeout_seconds)
                 VALUES (\(hash), \(person.dn), \(person.account), \(person.displayName), \(person.mail),
-                    \(sourceAddress), \(expiresAt), \(idleSeconds))
+                    \(person.title), \(person.department), \(sourceAddress), \(expiresAt), \(idleSeconds))
                 """,
                 logger: logger
             )
@@ -86,7 +86,8 @@ public struct OperatorSessionStore: Sendable {
 
     private func sessions(where condition: PostgresQuery) async throws -> [Session] {
         var query: PostgresQuery = """
-            SELECT id, operator_dn, account, display_name, mail, source_address, created_at, expires_at, checked_at
+            SELECT id, operator_dn, account, display_name, mail, title, department, source_address, created_at,
+                expires_at, checked_at
             FROM operator_sessions WHERE revoked_at IS NULL AND expires_at > now()
                 AND (idle_timeout_seconds IS NULL OR used_at > now() - idle_timeout_seconds * interval '1 second') AND
             """
@@ -94,12 +95,14 @@ public struct OperatorSessionStore: Sendable {
         query.binds = condition.binds
         let rows = try await client.query(query, logger: logger)
         var sessions: [Session] = []
-        for try await (id, dn, account, displayName, mail, source, createdAt, expiresAt, checkedAt) in rows.decode(
-            (UUID, String, String, String, String?, String?, Date, Date, Date).self)
+        for try await (id, dn, account, displayName, mail, title, department, source, createdAt, expiresAt, checkedAt)
+            in rows.decode((UUID, String, String, String, String?, String?, String?, String?, Date, Date, Date).self)
         {
+            let person = Operator(
+                dn: dn, account: account, displayName: displayName, mail: mail, title: title, department: department)
             sessions.append(
                 Session(
-                    id: id, person: Operator(dn: dn, account: account, displayName: displayName, mail: mail),
+                    id: id, person: person,
                     sourceAddress: source, createdAt: createdAt, expiresAt: expiresAt, checkedAt: checkedAt))
         }
         return sessions

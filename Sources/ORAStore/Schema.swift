@@ -474,5 +474,16 @@ public enum Schema {
                 "CREATE INDEX machines_directory_checked ON machines (directory_checked_at NULLS FIRST)",
             ]
         ),
+        Migration(
+            version: 14,
+            name: "operators' title and department, shown to the person at the machine",
+            statements: [
+                "ALTER TABLE operator_sessions ADD COLUMN title text, ADD COLUMN department text",
+                """
+                COMMENT ON COLUMN operator_sessions.title IS
+                    'the operator''s job title in the directory at login, shown in offers (null: none)'
+                """,
+            ]
+        ),
     ]
 }

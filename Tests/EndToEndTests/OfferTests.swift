@@ -174,11 +174,14 @@ struct OfferTests {
             let question = try await terminal.waitFor("Allow? [y/N]")
             #expect(question.contains("Lena Wolf (lena.wolf) from the helpdesk offers to help you"))
             #expect(question.contains("Ticket: INC0000001"))
+            // Her title and department, as the directory has them, under her name.
+            #expect(question.contains("Position: Senior Support Engineer (Tier 2), IT Service Desk"), "\(question)")
             try await terminal.type("y", "Enter")
             _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             // The pane says who is there and what they can do, and nothing else.
             var pane = try await terminal.waitUntilShowing("Lena Wolf may see your screen (not looking now)")
             #expect(pane.contains("Helper: Lena Wolf (lena.wolf), since "), "\(pane)")
+            #expect(pane.contains("Position: Senior Support Engineer (Tier 2), IT Service Desk"), "\(pane)")
             #expect(pane.contains("Ticket: INC0000001") && pane.contains("Reason: mail"), "\(pane)")
             #expect(pane.contains("E: end session · Enter: write to your helper"), "\(pane)")
             #expect(!pane.contains("stop control"), "\(pane)")

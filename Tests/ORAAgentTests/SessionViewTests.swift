@@ -18,7 +18,8 @@ struct SessionViewTests {
         Offer(
             session: UUID(), machine: "ws-0101",
             helper: .init(
-                account: "lena.wolf", dn: "uid=lena.wolf,ou=People,dc=corp,dc=example", displayName: "Lena Wolf"),
+                account: "lena.wolf", dn: "uid=lena.wolf,ou=People,dc=corp,dc=example", displayName: "Lena Wolf",
+                title: "Senior Support Engineer", department: "IT Service Desk"),
             mode: .control, ticket: ticket, reason: reason, policyVersion: 3, policies: ["tier2"],
             consentTimeoutSeconds: 60, issuedAt: AuditTimestamp(accepted))
     }
@@ -72,6 +73,7 @@ struct SessionViewTests {
     func escaped() {
         var offer = Self.offer(ticket: "INC\u{1B}[2J", reason: "<script>alert(1)</script>")
         offer.helper.displayName = "Lena\nWolf"
+        offer.helper.department = "<i>IT</i>\u{202E}"
         var view = SessionView(offer: offer, acceptedAt: Self.accepted)
         view.receive(
             ChatMessage(sequence: 1, from: .helper, name: "Lena\nWolf", text: "<b>bold</b>", at: Self.accepted))
@@ -81,6 +83,7 @@ struct SessionViewTests {
         // The escape is shown as \u{1b}; JSON then doubles its backslash.
         #expect(frame.contains(#""ticket":"Ticket: INC\\u{1b}[2J""#), "\(frame)")
         #expect(frame.contains(#""reason":"Reason: <script>alert(1)</script>""#), "\(frame)")
+        #expect(frame.contains(#""position":"Position: Senior Support Engineer, <i>IT</i>\\u{202e}""#), "\(frame)")
         #expect(frame.hasSuffix("\n") && frame.filter { $0 == "\n" }.count == 1)
     }
 
@@ -171,7 +174,8 @@ struct TerminalPaneTests {
         #expect(
             shown.split(separator: "\r\n").dropFirst().map(String.init) == [
                 "Lena Wolf sees your screen and controls your keyboard and mouse",
-                "Helper: Lena Wolf (lena.wolf), since 14:31", "Ticket: INC0012345",
+                "Helper: Lena Wolf (lena.wolf), since 14:31", "Position: Senior Support Engineer, IT Service Desk",
+                "Ticket: INC0012345",
                 "Reason: Outlook keeps asking for my password", "-- Chat --", "14:31 Lena Wolf: Please open Outlook",
                 "--", "Esc or Ctrl+C: stop control · E: end session · Enter: write to your helper",
             ])

@@ -57,6 +57,31 @@ struct ConsentReceiptTests {
         #expect(decoded.hash == offer.hash)
     }
 
+    @Test("the helper's title and department are signed with the offer when the directory has them, and shown as text")
+    func helperPosition() throws {
+        var offer = Self.offer()
+        let before = offer.hash
+        #expect(offer.helper.positionText == nil)
+        offer.helper.title = "Support Engineer\u{1B}[2J"
+        offer.helper.department = "IT Service Desk"
+        let encoding = String(decoding: offer.canonicalEncoding, as: UTF8.self)
+        #expect(
+            encoding.hasPrefix(
+                #"{"consent_timeout_seconds":60,"helper":{"account":"hannah.fischer","department":"IT Service Desk","#
+                    + #""display_name":"Hannah \"HF\" Fischer","dn":"uid=hannah.fischer,ou=People,dc=corp,dc=example","#
+                    + #""title":"Support Engineer\u001b[2J"},"issued_at""#), "\(encoding)")
+        #expect(offer.hash != before)
+        var retitled = offer
+        retitled.helper.title = "Administrator"
+        #expect(retitled.hash != offer.hash)
+        let decoded = try JSONDecoder().decode(Offer.self, from: JSONEncoder().encode(offer))
+        #expect(decoded.hash == offer.hash)
+        #expect(offer.helper.nameText == #"Hannah "HF" Fischer (hannah.fischer)"#)
+        #expect(offer.helper.positionText == #"Position: Support Engineer\u{1b}[2J, IT Service Desk"#)
+        offer.helper.title = nil
+        #expect(offer.helper.positionText == "Position: IT Service Desk")
+    }
+
     @Test("a receipt signed by the machine verifies, also after a trip through JSON")
     func validReceipt() throws {
         let offer = Self.offer()

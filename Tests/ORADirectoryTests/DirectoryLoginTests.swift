@@ -21,7 +21,8 @@ struct DirectoryLoginTests {
             person
                 == Operator(
                     dn: "uid=lena.wolf,ou=People,dc=corp,dc=example", account: "lena.wolf", displayName: "Lena Wolf",
-                    mail: "lena.wolf@corp.example"))
+                    mail: "lena.wolf@corp.example", title: "Senior Support Engineer (Tier 2)",
+                    department: "IT Service Desk"))
     }
 
     @Test("a wrong password, an unknown user and an empty password get the same answer")

@@ -84,7 +84,7 @@ struct ConfigurationLoaderTests {
                   timeout: 4s
                   tls: {start_tls: true, ca_file: /etc/ora/ldap-ca.pem}
                   layout: active-directory
-                  users: {base: "CN=Users,DC=corp,DC=example"}
+                  users: {base: "CN=Users,DC=corp,DC=example", title_attribute: jobTitle}
                   groups: {membership: member-of, max_depth: 8}
                   computers: {base: "OU=Computers,DC=corp,DC=example"}
                   pool_size: 4
@@ -100,6 +100,7 @@ struct ConfigurationLoaderTests {
         let directory = configuration.directory
         #expect(directory.tls == DirectoryTLS(startTLS: true, caFile: "/etc/ora/ldap-ca.pem", verifyCertificates: true))
         #expect(directory.layout.accountAttribute == "sAMAccountName")
+        #expect(directory.layout.titleAttribute == "jobTitle" && directory.layout.departmentAttribute == "department")
         #expect(directory.layout.userFilter == DirectoryLayout.activeDirectory.userFilter)
         #expect(directory.layout.userBase == "CN=Users,DC=corp,DC=example")
         #expect(directory.layout.groupMembership == .memberOf)

@@ -9,18 +9,27 @@ public struct Operator: Sendable, Hashable, Codable {
     public var displayName: String
     /// E-mail address, if the directory has one.
     public var mail: String?
+    /// Job title ("IT Support Engineer"), if the directory has one: shown to the person at the machine.
+    public var title: String?
+    /// Department ("Service Desk"), if the directory has one: shown to the person at the machine.
+    public var department: String?
 
     enum CodingKeys: String, CodingKey {
-        case dn, account, mail
+        case dn, account, mail, title, department
         case displayName = "display_name"
     }
 
     /// Creates an operator.
-    public init(dn: String, account: String, displayName: String, mail: String?) {
+    public init(
+        dn: String, account: String, displayName: String, mail: String?, title: String? = nil,
+        department: String? = nil
+    ) {
         self.dn = dn
         self.account = account
         self.displayName = displayName
         self.mail = mail
+        self.title = title
+        self.department = department
     }
 }
 

@@ -13,16 +13,29 @@ public struct Offer: Sendable, Hashable, Codable {
         public var dn: String
         /// The name to show, such as "Hannah Fischer".
         public var displayName: String
+        /// The helper's job title, when the directory has one.
+        public var title: String?
+        /// The helper's department, when the directory has one.
+        public var department: String?
 
         /// Creates a helper.
-        public init(account: String, dn: String, displayName: String) {
+        public init(account: String, dn: String, displayName: String, title: String? = nil, department: String? = nil) {
             self.account = account
             self.dn = dn
             self.displayName = displayName
+            self.title = title
+            self.department = department
+        }
+
+        /// The helper as `person` logged in: their names, title and department as the directory gave them.
+        public init(_ person: Operator) {
+            self.init(
+                account: person.account, dn: person.dn, displayName: person.displayName, title: person.title,
+                department: person.department)
         }
 
         enum CodingKeys: String, CodingKey {
-            case account, dn
+            case account, dn, title, department
             case displayName = "display_name"
         }
     }
@@ -82,17 +95,26 @@ public struct Offer: Sendable, Hashable, Codable {
     }
 
     /// The canonical encoding: every field present (null when empty), keys sorted, compact JSON, written as the
-    /// audit log's canonical encoding writes its strings.
+    /// audit log's canonical encoding writes its strings. The helper's title and department are the exception:
+    /// written only when the directory gave them, so that offers made before they were shown keep their hashes.
     public var canonicalEncoding: [UInt8] {
         var writer = JSONWriter()
         writer.raw("{\"consent_timeout_seconds\":")
         writer.raw(String(consentTimeoutSeconds))
         writer.raw(",\"helper\":{\"account\":")
         writer.string(helper.account)
+        if let department = helper.department {
+            writer.raw(",\"department\":")
+            writer.string(department)
+        }
         writer.raw(",\"display_name\":")
         writer.string(helper.displayName)
         writer.raw(",\"dn\":")
         writer.string(helper.dn)
+        if let title = helper.title {
+            writer.raw(",\"title\":")
+            writer.string(title)
+        }
         writer.raw("},\"issued_at\":")
         writer.string(issuedAt)
         writer.raw(",\"machine\":")
@@ -119,5 +141,19 @@ public struct Offer: Sendable, Hashable, Codable {
     /// SHA-256 of the canonical encoding, as 64 lowercase hex digits: what a consent receipt names.
     public var hash: String {
         Hex.encode(SHA256.hash(data: canonicalEncoding))
+    }
+}
+
+extension Offer.Helper {
+    /// The helper's name as the person at the machine is shown it, escaped: "Lena Wolf (lena.wolf)".
+    public var nameText: String {
+        "\(AuditText.escaped(displayName)) (\(AuditText.escaped(account)))"
+    }
+
+    /// The helper's title and department as shown, escaped: "Position: Senior Support Engineer, IT Service Desk";
+    /// `nil` when the directory has neither.
+    public var positionText: String? {
+        let parts = [title, department].compactMap(\.self).filter { !$0.isEmpty }
+        return parts.isEmpty ? nil : "Position: " + parts.map(AuditText.escaped).joined(separator: ", ")
     }
 }

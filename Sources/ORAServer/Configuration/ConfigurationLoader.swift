@@ -218,6 +218,12 @@ public struct ConfigurationLoader: Sendable {
             if let value = users.optional("mail_attribute") {
                 settings.layout.mailAttribute = try value.nonEmptyString()
             }
+            if let value = users.optional("title_attribute") {
+                settings.layout.titleAttribute = try value.nonEmptyString()
+            }
+            if let value = users.optional("department_attribute") {
+                settings.layout.departmentAttribute = try value.nonEmptyString()
+            }
             try users.rejectUnknownKeys()
         }
         if let node = section.optional("groups") {

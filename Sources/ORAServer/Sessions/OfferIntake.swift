@@ -120,8 +120,7 @@ struct OfferIntake: Sendable {
         }
         let offer = Offer(
             session: session, machine: enrolled.name,
-            helper: .init(
-                account: identity.person.account, dn: identity.person.dn, displayName: identity.person.displayName),
+            helper: .init(identity.person),
             mode: mode, ticket: ticket, reason: reason, policyVersion: version ?? 0, policies: decision.policies,
             consentTimeoutSeconds: consentTimeout.components.seconds, issuedAt: AuditTimestamp(now))
         details["offer_hash"] = .string(offer.hash)
