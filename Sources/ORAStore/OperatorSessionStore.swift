@@ -59,51 +59,63 @@ public struct OperatorSessionStore: Sendable {
 
     /// The session of `token` if it exists, has not expired, was not revoked and, for a console session, was used
     /// within its idle timeout; that use is noted (at most once a minute, so that a busy console is not a write per
-    /// request).
+    /// request, and a bearer token, which has no idle timeout, never is).
     public func session(for token: OperatorToken) async throws -> Session? {
         let hash = ByteBuffer(bytes: token.hash)
-        guard let session = try await sessions(where: "token_hash = \(hash)").first else { return nil }
-        try await client.query(
-            """
-            UPDATE operator_sessions SET used_at = now()
-            WHERE token_hash = \(hash) AND idle_timeout_seconds IS NOT NULL 
-                AND used_at < now() - least(interval '60 seconds', idle_timeout_seconds * interval '0.5 second')
-            """,
-            logger: logger)
+        guard let (session, useNoteDue) = try await sessions(where: "token_hash = \(hash)").first else { return nil }
+        if useNoteDue {
+            try await client.query(
+                """
+                UPDATE operator_sessions SET used_at = now()
+                WHERE token_hash = \(hash) AND idle_timeout_seconds IS NOT NULL
+                """,
+                logger: logger)
+        }
         return session
     }
 
     /// Every live session (not expired, not revoked), newest first; only `operatorDN`'s when given (compared without
     /// case).
     public func liveSessions(of operatorDN: String? = nil) async throws -> [Session] {
-        try await sessions(where: "(\(operatorDN)::text IS NULL OR lower(operator_dn) = lower(\(operatorDN)))")
+        try await sessions(where: "(\(operatorDN)::text IS NULL OR lower(operator_dn) = lower(\(operatorDN)))").map(\.0)
     }
 
     /// The live session with `id`, if there is one.
     public func liveSession(id: UUID) async throws -> Session? {
-        try await sessions(where: "id = \(id)").first
+        try await sessions(where: "id = \(id)").first?.0
     }
 
-    private func sessions(where condition: PostgresQuery) async throws -> [Session] {
+    /// The live sessions that meet `condition`, each with whether its use is due to be noted (a console session not
+    /// noted as used within half its idle timeout, or a minute).
+    private func sessions(where condition: PostgresQuery) async throws -> [(Session, Bool)] {
         var query: PostgresQuery = """
             SELECT id, operator_dn, account, display_name, mail, title, department, source_address, created_at,
-                expires_at, checked_at
+                expires_at, checked_at,
+                (idle_timeout_seconds IS NOT NULL
+                    AND used_at < now() - least(interval '60 seconds', idle_timeout_seconds * interval '0.5 second'))
             FROM operator_sessions WHERE revoked_at IS NULL AND expires_at > now()
                 AND (idle_timeout_seconds IS NULL OR used_at > now() - idle_timeout_seconds * interval '1 second') AND
             """
         query.sql += " " + condition.sql + " ORDER BY created_at DESC"
         query.binds = condition.binds
         let rows = try await client.query(query, logger: logger)
-        var sessions: [Session] = []
-        for try await (id, dn, account, displayName, mail, title, department, source, createdAt, expiresAt, checkedAt)
-            in rows.decode((UUID, String, String, String, String?, String?, String?, String?, Date, Date, Date).self)
+        var sessions: [(Session, Bool)] = []
+        for try await (
+            id, dn, account, displayName, mail, title, department, source, createdAt, expiresAt, checkedAt,
+            useNoteDue
+        )
+            in rows.decode(
+                (UUID, String, String, String, String?, String?, String?, String?, Date, Date, Date, Bool).self)
         {
             let person = Operator(
                 dn: dn, account: account, displayName: displayName, mail: mail, title: title, department: department)
             sessions.append(
-                Session(
-                    id: id, person: person,
-                    sourceAddress: source, createdAt: createdAt, expiresAt: expiresAt, checkedAt: checkedAt))
+                (
+                    Session(
+                        id: id, person: person, sourceAddress: source, createdAt: createdAt, expiresAt: expiresAt,
+                        checkedAt: checkedAt),
+                    useNoteDue
+                ))
         }
         return sessions
     }
