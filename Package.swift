@@ -48,6 +48,7 @@ let package = Package(
             name: "ORACore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -166,6 +167,7 @@ let package = Package(
             dependencies: [
                 "ORAAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -241,7 +243,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ORAAgentTests",
-            dependencies: ["ORAAgent", "ORACore"],
+            dependencies: ["ORAAgent", "ORACore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

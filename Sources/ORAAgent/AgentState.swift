@@ -80,7 +80,7 @@ public struct AgentState: Sendable {
     }
 
     /// Writes `data` to a new file readable by the owner only, then renames it over `file`.
-    private func writePrivately(_ data: Data, to file: URL) throws(AgentError) {
+    func writePrivately(_ data: Data, to file: URL) throws(AgentError) {
         let temporary = file.path + ".new"
         unlink(temporary)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
