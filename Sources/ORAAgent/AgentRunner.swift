@@ -32,6 +32,12 @@ public final class AgentRunner: Sendable {
     private let screen: ScreenBackend
     private let logger: Logger
     private let sessions = Mutex<[UUID: LocalSession]>([:])
+    /// The machine's invitations, which decide every use of one.
+    private let invitations: InvitationStore
+    /// The challenges this agent sent for invitations being opened, by session: each is answered once.
+    private let challenges = Mutex<[UUID: InvitationPassword.Challenge]>([:])
+    /// The invitations this agent let through, by the session they were opened for, and for whom.
+    private let admitted = Mutex<[UUID: (invitation: UUID, operatorDN: String)]>([:])
     /// The screen connections of each session, stopped when it ends.
     private let screens = Mutex<[UUID: [Task<Void, Never>]]>([:])
 
@@ -42,6 +48,7 @@ public final class AgentRunner: Sendable {
         state: AgentState, consent: any ConsentProvider, screen: ScreenBackend, logger: Logger
     ) throws(AgentError) {
         let (key, enrollment) = try state.load()
+        self.invitations = InvitationStore(state: state)
         self.keyBytes = key.rawRepresentation
         self.enrollment = enrollment
         self.consent = consent
@@ -173,6 +180,18 @@ public final class AgentRunner: Sendable {
                 switch message {
                 case .offer(let offer):
                     guard offer.machine == enrollment.machine.lowercased() else { continue }
+                    if let invitation = offer.invitation {
+                        // Only an invitation this machine let through, for the helper it let through.
+                        let admission = admitted.withLock { $0.removeValue(forKey: offer.session) }
+                        guard let admission, admission.invitation == invitation,
+                            admission.operatorDN.lowercased() == offer.helper.dn.lowercased()
+                        else {
+                            logger.warning(
+                                "refusing an offer that names an invitation this machine did not let through",
+                                metadata: ["session.id": "\(offer.session)"])
+                            continue
+                        }
+                    }
                     sessions.withLock { $0[offer.session] = LocalSession(offer: offer) }
                     try await send(.offerReceived(session: offer.session))
                     group.addTask {
@@ -214,12 +233,75 @@ public final class AgentRunner: Sendable {
                 case .error(let code, let message):
                     logger.warning(
                         "the server reported an error", metadata: ["code": "\(code)", "message": "\(message)"])
+                case .openInvitation(let invitation, let session, let operatorDN):
+                    try await send(openInvitation(invitation, session: session, by: operatorDN))
+                case .invitationProof(let challenge, let proof):
+                    try await send(.invitationDecision(try checkProof(proof, of: challenge)))
                 case .challenge, .welcome:
                     continue
                 }
             }
             group.cancelAll()
         }
+    }
+
+    /// A helper opens invitation `id` for `session`: the machine's store decides whether it may be used; one with a
+    /// password gets a fresh challenge, one without is let through at once.
+    private func openInvitation(
+        _ id: UUID, session: UUID, by operatorDN: String
+    ) throws -> AgentProtocol.AgentMessage {
+        let metadata: Logger.Metadata = ["invitation.id": "\(id)", "session.id": "\(session)"]
+        let challenge: InvitationPassword.Challenge?
+        do throws(InvitationError) {
+            challenge = try invitations.begin(id, session: session, by: operatorDN, at: Date())
+        } catch {
+            logger.notice(
+                "refused to open an invitation", metadata: metadata.merging(["reason": "\(error.code)"]) { $1 })
+            return .invitationDecision(
+                try decision(id, session: session, by: operatorDN, outcome: .refused, reason: error, failures: 0))
+        }
+        guard let challenge else {
+            admitted.withLock { $0[session] = (id, operatorDN) }
+            logger.notice("an invitation without a password was opened", metadata: metadata)
+            return .invitationDecision(
+                try decision(id, session: session, by: operatorDN, outcome: .accepted, reason: nil, failures: 0))
+        }
+        challenges.withLock { $0[session] = challenge }
+        return .invitationChallenge(challenge)
+    }
+
+    /// Checks the helper's answer to a challenge this agent sent (each is answered once), and signs the verdict.
+    private func checkProof(
+        _ proof: InvitationPassword.SealedProof, of challenge: InvitationPassword.Challenge
+    ) throws -> InvitationDecision {
+        let sent = challenges.withLock { $0.removeValue(forKey: challenge.session) }
+        guard sent == challenge else {
+            return try decision(
+                challenge.invitation, session: challenge.session, by: challenge.operatorDN, outcome: .refused,
+                reason: .unknown, failures: 0)
+        }
+        let verdict = invitations.answer(challenge, with: proof, deviceKey: key, at: Date())
+        if verdict.outcome == .accepted {
+            admitted.withLock { $0[challenge.session] = (challenge.invitation, challenge.operatorDN) }
+        }
+        logger.notice(
+            "checked a helper's password for an invitation",
+            metadata: [
+                "invitation.id": "\(challenge.invitation)", "outcome": "\(verdict.outcome.rawValue)",
+                "failures": "\(verdict.failures)",
+            ])
+        return try decision(
+            challenge.invitation, session: challenge.session, by: challenge.operatorDN, outcome: verdict.outcome,
+            reason: verdict.reason, failures: verdict.failures)
+    }
+
+    private func decision(
+        _ id: UUID, session: UUID, by operatorDN: String, outcome: InvitationDecision.Outcome,
+        reason: InvitationError?, failures: Int
+    ) throws -> InvitationDecision {
+        try InvitationDecision(
+            machine: enrollment.machine.lowercased(), invitation: id, session: session, operatorDN: operatorDN,
+            outcome: outcome, reason: reason?.code, failures: failures, at: AuditTimestamp(Date()), signingWith: key)
     }
 
     /// Asks the person at the machine and sends the signed answer, unless the session ended meanwhile.

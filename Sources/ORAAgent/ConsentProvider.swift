@@ -28,6 +28,11 @@ public struct ConsentQuestion: Sendable, Hashable {
         let helper = offer.helper.nameText
         var lines: [String] = []
         switch kind {
+        case .session where offer.invitation != nil:
+            lines.append(
+                offer.mode == .control
+                    ? "\(helper) from the helpdesk answers your request for help: to see your screen, and later to ask you for control of keyboard and mouse."
+                    : "\(helper) from the helpdesk answers your request for help by seeing your screen.")
         case .session:
             lines.append(
                 offer.mode == .control

@@ -28,6 +28,11 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     case screenRefused = "screen.refused"
     // Chat
     case chatMessage = "chat.message"
+    // Invitations
+    case invitationOpened = "invitation.opened"
+    case invitationPasswordFailed = "invitation.password_failed"
+    case invitationLocked = "invitation.locked"
+    case invitationTaken = "invitation.taken"
     // Policy
     case policyApplied = "policy.applied"
     case policyRolledBack = "policy.rolled_back"
@@ -70,6 +75,10 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .screenClosed: "ORA2502"
         case .screenRefused: "ORA2503"
         case .chatMessage: "ORA2601"
+        case .invitationOpened: "ORA2703"
+        case .invitationPasswordFailed: "ORA2704"
+        case .invitationLocked: "ORA2705"
+        case .invitationTaken: "ORA2708"
         case .policyApplied: "ORA3001"
         case .policyRolledBack: "ORA3002"
         case .agentEnrolled: "ORA4001"

@@ -35,6 +35,10 @@ public enum AgentProtocol {
         case chat(session: UUID, text: String)
         /// Whether the person has the session window on screen, and is typing.
         case presence(session: UUID, presence: PersonPresence)
+        /// The machine will check a password for the invitation: answer this challenge.
+        case invitationChallenge(InvitationPassword.Challenge)
+        /// What the machine decided about a use of its invitation, signed.
+        case invitationDecision(InvitationDecision)
     }
 
     /// What the server sends.
@@ -60,6 +64,11 @@ public enum AgentProtocol {
         case chatRefused(session: UUID, reason: String)
         /// The server refuses something; the connection may be closed after it.
         case error(code: String, message: String)
+        /// A helper opens one of the machine's invitations for `session`: decide whether it may be used, and ask for
+        /// the password if it has one.
+        case openInvitation(invitation: UUID, session: UUID, operatorDN: String)
+        /// The helper's answer to the machine's challenge, sealed to the device key.
+        case invitationProof(challenge: InvitationPassword.Challenge, proof: InvitationPassword.SealedProof)
     }
 
     /// A frame that is not a valid message.
@@ -132,7 +141,9 @@ public enum AgentProtocol {
 /// The frames as JSON: `{"type": "...", ...fields}`.
 private enum FrameKey: String, CodingKey {
     case type, machine, agentVersion = "agent_version", operatingSystem = "os", signature, session, receipt, method
-    case nonce, offer, request, reason, code, message, ticket, port, text, window, typing
+    case nonce, offer, request, reason, code, message, ticket, port, text, window, typing, invitation, challenge
+    case decision, proof
+    case operatorDN = "operator_dn"
 }
 
 private struct AgentFrame: Codable {
@@ -169,6 +180,10 @@ private struct AgentFrame: Codable {
                 presence: PersonPresence(
                     window: try container.decode(Bool.self, forKey: .window),
                     typing: try container.decode(Bool.self, forKey: .typing)))
+        case "invitation_challenge":
+            message = .invitationChallenge(try container.decode(InvitationPassword.Challenge.self, forKey: .challenge))
+        case "invitation_decision":
+            message = .invitationDecision(try container.decode(InvitationDecision.self, forKey: .decision))
         default: throw AgentProtocol.DecodingError("unknown message type from the agent")
         }
     }
@@ -206,6 +221,12 @@ private struct AgentFrame: Codable {
             try container.encode(session, forKey: .session)
             try container.encode(presence.window, forKey: .window)
             try container.encode(presence.typing, forKey: .typing)
+        case .invitationChallenge(let challenge):
+            try container.encode("invitation_challenge", forKey: .type)
+            try container.encode(challenge, forKey: .challenge)
+        case .invitationDecision(let decision):
+            try container.encode("invitation_decision", forKey: .type)
+            try container.encode(decision, forKey: .decision)
         }
     }
 }
@@ -250,6 +271,15 @@ private struct ServerFrame: Codable {
             message = .error(
                 code: try container.decode(String.self, forKey: .code),
                 message: try container.decode(String.self, forKey: .message))
+        case "open_invitation":
+            message = .openInvitation(
+                invitation: try container.decode(UUID.self, forKey: .invitation),
+                session: try container.decode(UUID.self, forKey: .session),
+                operatorDN: try container.decode(String.self, forKey: .operatorDN))
+        case "invitation_proof":
+            message = .invitationProof(
+                challenge: try container.decode(InvitationPassword.Challenge.self, forKey: .challenge),
+                proof: try container.decode(InvitationPassword.SealedProof.self, forKey: .proof))
         default: throw AgentProtocol.DecodingError("unknown message type from the server")
         }
     }
@@ -294,6 +324,15 @@ private struct ServerFrame: Codable {
             try container.encode("error", forKey: .type)
             try container.encode(code, forKey: .code)
             try container.encode(message, forKey: .message)
+        case .openInvitation(let invitation, let session, let operatorDN):
+            try container.encode("open_invitation", forKey: .type)
+            try container.encode(invitation, forKey: .invitation)
+            try container.encode(session, forKey: .session)
+            try container.encode(operatorDN, forKey: .operatorDN)
+        case .invitationProof(let challenge, let proof):
+            try container.encode("invitation_proof", forKey: .type)
+            try container.encode(challenge, forKey: .challenge)
+            try container.encode(proof, forKey: .proof)
         }
     }
 }

@@ -61,6 +61,9 @@ public struct Offer: Sendable, Hashable, Codable {
     public var consentTimeoutSeconds: Int64
     /// When the server made the offer, as `AuditTimestamp` text.
     public var issuedAt: String
+    /// The invitation of the person at the machine that this offer answers, if it answers one: the machine accepted
+    /// the helper's password for it (or it had none) just before.
+    public var invitation: UUID?
 
     /// Creates an offer.
     public init(
@@ -73,7 +76,8 @@ public struct Offer: Sendable, Hashable, Codable {
         policyVersion: Int64,
         policies: [String],
         consentTimeoutSeconds: Int64,
-        issuedAt: AuditTimestamp
+        issuedAt: AuditTimestamp,
+        invitation: UUID? = nil
     ) {
         self.session = session
         self.machine = machine
@@ -85,18 +89,19 @@ public struct Offer: Sendable, Hashable, Codable {
         self.policies = policies
         self.consentTimeoutSeconds = consentTimeoutSeconds
         self.issuedAt = issuedAt.description
+        self.invitation = invitation
     }
 
     enum CodingKeys: String, CodingKey {
-        case session, machine, helper, mode, ticket, reason, policies
+        case session, machine, helper, mode, ticket, reason, policies, invitation
         case policyVersion = "policy_version"
         case consentTimeoutSeconds = "consent_timeout_seconds"
         case issuedAt = "issued_at"
     }
 
     /// The canonical encoding: every field present (null when empty), keys sorted, compact JSON, written as the
-    /// audit log's canonical encoding writes its strings. The helper's title and department are the exception:
-    /// written only when the directory gave them, so that offers made before they were shown keep their hashes.
+    /// audit log's canonical encoding writes its strings. The helper's title and department, and the invitation, are
+    /// the exception: written only when there are any, so that offers made before they existed keep their hashes.
     public var canonicalEncoding: [UInt8] {
         var writer = JSONWriter()
         writer.raw("{\"consent_timeout_seconds\":")
@@ -115,7 +120,12 @@ public struct Offer: Sendable, Hashable, Codable {
             writer.raw(",\"title\":")
             writer.string(title)
         }
-        writer.raw("},\"issued_at\":")
+        writer.raw("}")
+        if let invitation {
+            writer.raw(",\"invitation\":")
+            writer.string(invitation.uuidString.lowercased())
+        }
+        writer.raw(",\"issued_at\":")
         writer.string(issuedAt)
         writer.raw(",\"machine\":")
         writer.string(machine)

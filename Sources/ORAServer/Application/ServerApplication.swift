@@ -53,6 +53,7 @@ public enum ServerApplication {
         let deadlines: SessionDeadlines
         let screens: ScreenService
         let sessions: SessionRouting
+        let invitations: InvitationDesk
         let readiness: ReadinessCheck
         let console: ConsoleFiles
         let heartbeat: ServerInstanceHeartbeat
@@ -118,10 +119,14 @@ public enum ServerApplication {
             let intake = OfferIntake(
                 machines: machines, directory: directory, policies: policies, table: table, links: links,
                 broker: broker, audit: sessionAudit, clock: clock, logger: logger)
+            let invitationDesk = InvitationDesk(
+                intake: intake, links: links, audit: sessionAudit, clock: clock, logger: logger)
             let deadlines = SessionDeadlines(
                 table: table, broker: broker, policies: policies, directory: directory, clock: clock, logger: logger)
             let gateway = AgentGateway(
-                links: links, messages: AgentMessages(table: table, broker: broker, clock: clock, logger: logger),
+                links: links,
+                messages: AgentMessages(
+                    table: table, broker: broker, clock: clock, logger: logger, invitations: invitationDesk),
                 broker: broker, machines: machines, replicas: replicas, instance: instance,
                 settings: configuration.agents, clock: clock, logger: logger)
             let bus = ReplicaBus(instance: instance, store: replicas, logger: logger) { call in
@@ -168,6 +173,7 @@ public enum ServerApplication {
             self.deadlines = deadlines
             self.screens = screens
             self.sessions = sessions
+            self.invitations = invitationDesk
             self.readiness = readiness
             self.console = console
             self.heartbeat = heartbeat
@@ -187,6 +193,7 @@ public enum ServerApplication {
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
                 sessions: sessions, screens: screens, machines: machineDirectory, operators: operators, audit: audit)
+            router.addInvitationRoutes(desk: invitations, operators: operators)
             router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }

@@ -12,6 +12,8 @@ struct AgentMessages: Sendable {
     let broker: SessionBroker
     let clock: ServerClock
     let logger: Logger
+    /// Where the machine's answers about its invitations go (none: they are dropped).
+    var invitations: InvitationDesk? = nil
 
     /// Handles a message from the authenticated agent of `machine`.
     func handle(_ message: AgentProtocol.AgentMessage, from machine: String, source: String) async {
@@ -37,6 +39,10 @@ struct AgentMessages: Sendable {
         case .presence(let id, let presence):
             guard belongs(id, to: machine) else { return }
             await broker.presence(presence, in: id)
+        case .invitationChallenge(let challenge):
+            invitations?.machineReplied(.challenge(challenge), session: challenge.session, from: machine)
+        case .invitationDecision(let decision):
+            invitations?.machineReplied(.decision(decision), session: decision.session, from: machine)
         }
     }
 

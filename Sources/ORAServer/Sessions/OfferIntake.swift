@@ -31,7 +31,9 @@ struct OfferIntake: Sendable {
         mode: AccessMode,
         ticket: String?,
         reason: String?,
-        source: String
+        source: String,
+        session: UUID = UUID(),
+        invitation: UUID? = nil
     ) async throws(SessionError) -> SessionSnapshot {
         let now = clock.now()
         // What the person at the machine is shown must read as it is: no control characters, and none that reorder
@@ -52,24 +54,11 @@ struct OfferIntake: Sendable {
             throw .invalidRequest(
                 "the ticket must be 1 to 100 characters on one line, without invisible formatting characters")
         }
-        let enrolled: MachineStore.Machine
-        do {
-            enrolled = try await AgentService.machine(named: machineName, in: machines, logger: logger)
-        } catch {
-            throw .machine(error)
-        }
-        guard enrolled.revokedAt == nil else { throw .machineRevoked(enrolled.name) }
+        let enrolled = try await enrolledMachine(named: machineName)
         let actor = AuditActor.operator(dn: identity.person.dn, account: identity.person.account)
         let computer: Computer
         do throws(SessionError) {
-            let found: Computer?
-            do {
-                found = try await directory.computer(named: enrolled.name)
-            } catch {
-                throw .directory(error)
-            }
-            guard let found else { throw .notInDirectory(enrolled.name) }
-            computer = found
+            computer = try await self.computer(of: enrolled)
         } catch {
             // Refused without a decision (the directory could not say what the machine is): recorded all the same.
             try await audit.record(
@@ -91,6 +80,7 @@ struct OfferIntake: Sendable {
             "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
             "explanation": .string(decision.explanation),
         ]
+        if let invitation { details["invitation"] = .string(invitation.uuidString.lowercased()) }
         /// Records the refusal as `offer.denied` (by policy: `denied`; otherwise `failure`, saying why), then
         /// refuses.
         func refuse(_ error: SessionError, outcome: AuditOutcome) async throws(SessionError) -> Never {
@@ -107,7 +97,6 @@ struct OfferIntake: Sendable {
         else {
             try await refuse(.deniedByPolicy(explanation: decision.explanation), outcome: .denied)
         }
-        let session = UUID()
         let refusal = table.reserve(enrolled.name, at: now)
         // Until the session is in place (or the offer failed), no other offer to this machine may start.
         var holdsReservation = refusal == nil
@@ -122,7 +111,8 @@ struct OfferIntake: Sendable {
             session: session, machine: enrolled.name,
             helper: .init(identity.person),
             mode: mode, ticket: ticket, reason: reason, policyVersion: version ?? 0, policies: decision.policies,
-            consentTimeoutSeconds: consentTimeout.components.seconds, issuedAt: AuditTimestamp(now))
+            consentTimeoutSeconds: consentTimeout.components.seconds, issuedAt: AuditTimestamp(now),
+            invitation: invitation)
         details["offer_hash"] = .string(offer.hash)
         details["consent_timeout_seconds"] = .integer(consentTimeout.components.seconds)
         details["max_duration_seconds"] = .integer(maximumDuration.components.seconds)
@@ -138,5 +128,44 @@ struct OfferIntake: Sendable {
                 maximumDuration: maximumDuration))
         holdsReservation = false
         return await broker.open(live, id: session)
+    }
+
+    /// The enrolled machine `machineName` and what the active policy decides for `identity` there now, without
+    /// offering anything or recording: an invitation is checked so before its machine is asked for a password.
+    /// - Throws: `SessionError.machine`, `.machineRevoked`, `.notInDirectory` or `.directory`.
+    func decision(
+        by identity: OperatorService.Identity, on machineName: String, mode: AccessMode, ticket: String?
+    ) async throws(SessionError) -> (machine: MachineStore.Machine, decision: Decision) {
+        let enrolled = try await enrolledMachine(named: machineName)
+        let decision = policies.active.set.decide(
+            operatorGroups: Set(identity.groups), machine: MachineFacts(try await computer(of: enrolled)),
+            mode: mode, ticket: ticket, at: clock.now())
+        return (enrolled, decision)
+    }
+
+    /// The enrolled machine `name`, not revoked.
+    /// - Throws: `SessionError.machine` (unknown, or the database) or `.machineRevoked`.
+    private func enrolledMachine(named name: String) async throws(SessionError) -> MachineStore.Machine {
+        let enrolled: MachineStore.Machine
+        do {
+            enrolled = try await AgentService.machine(named: name, in: machines, logger: logger)
+        } catch {
+            throw .machine(error)
+        }
+        guard enrolled.revokedAt == nil else { throw .machineRevoked(enrolled.name) }
+        return enrolled
+    }
+
+    /// The directory's computer object of `machine`, now.
+    /// - Throws: `SessionError.directory`, or `.notInDirectory` when there is none.
+    private func computer(of machine: MachineStore.Machine) async throws(SessionError) -> Computer {
+        let found: Computer?
+        do {
+            found = try await directory.computer(named: machine.name)
+        } catch {
+            throw .directory(error)
+        }
+        guard let found else { throw .notInDirectory(machine.name) }
+        return found
     }
 }

@@ -58,6 +58,12 @@ public enum SessionError: ServiceError, Equatable {
     case noSessionInAnswer
     /// The replica running the session refused, for this reason.
     case refusedElsewhere(ReplicaRefusal)
+    /// The invitation cannot be used, as the server or the machine found.
+    case invitation(InvitationError)
+    /// No invitation is being opened for this session by this operator (or the machine's challenge expired).
+    case noInvitationPending(UUID)
+    /// The machine did not answer about its invitation in time.
+    case machineDidNotAnswer(String)
 
     public var code: String {
         switch self {
@@ -85,6 +91,9 @@ public enum SessionError: ServiceError, Equatable {
         case .tooLargeToPassOn: "invalid_request"
         case .unreadableStoredSession, .requestNotEncodable, .noSessionInAnswer: "internal"
         case .refusedElsewhere(let refusal): refusal.code
+        case .invitation(let error): error.code
+        case .noInvitationPending: "no_invitation_pending"
+        case .machineDidNotAnswer: "machine_did_not_answer"
         }
     }
 
@@ -124,6 +133,10 @@ public enum SessionError: ServiceError, Equatable {
         case .requestNotEncodable: "the request could not be encoded"
         case .noSessionInAnswer: "the other server gave no session"
         case .refusedElsewhere(let refusal): refusal.message
+        case .invitation(let error): error.description
+        case .noInvitationPending(let id):
+            "no invitation is being opened by you for session \(id); open the invitation again"
+        case .machineDidNotAnswer(let name): "\(name) did not answer about its invitation in time; try again"
         }
     }
 
@@ -145,6 +158,15 @@ public enum SessionError: ServiceError, Equatable {
         case .auditUnavailable, .databaseUnavailable, .replicaDidNotAnswer, .replicaStarting: .unavailable
         case .unreadableStoredSession, .requestNotEncodable, .noSessionInAnswer: .internal
         case .refusedElsewhere(let refusal): refusal.kind
+        case .invitation(let error):
+            switch error {
+            case .unreadable, .notGenuine, .notEnrolledKey, .passwordRequired: .invalid
+            case .unknown: .notFound
+            case .expired, .revoked, .locked, .used: .conflict
+            case .wrongPassword: .forbidden
+            }
+        case .noInvitationPending: .notFound
+        case .machineDidNotAnswer: .unavailable
         }
     }
 }

@@ -19,4 +19,9 @@ public struct OperatorCLI: Sendable {
     public func run(_ arguments: String...) async -> ChildProcess.Result {
         await ChildProcess.runAsync(ora, arguments: arguments, environment: environment)
     }
+
+    /// Runs `ora` with `arguments`, `input` on its standard input.
+    public func run(_ arguments: [String], input: String) async -> ChildProcess.Result {
+        await ChildProcess.runAsync(ora, arguments: arguments, environment: environment, standardInput: input)
+    }
 }
