@@ -36,6 +36,8 @@ public final class AgentRunner: Sendable {
     private let invitations: InvitationStore
     /// The challenges this agent sent for invitations being opened, by session: each is answered once.
     private let challenges = Mutex<[UUID: InvitationPassword.Challenge]>([:])
+    /// The reports of invitations sent on this connection and not yet acknowledged ("id/status").
+    private let reporting = Mutex<Set<String>>([])
     /// The invitations this agent let through, by the session they were opened for, and for whom.
     private let admitted = Mutex<[UUID: (invitation: UUID, operatorDN: String)]>([:])
     /// The screen connections of each session, stopped when it ends.
@@ -176,6 +178,14 @@ public final class AgentRunner: Sendable {
         }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
+            reporting.withLock { $0.removeAll() }
+            group.addTask {
+                // What became of the invitations (made, revoked, expired, also while offline) reaches the record.
+                while !Task.isCancelled {
+                    try await self.reportInvitations(send: send)
+                    try await Task.sleep(for: .seconds(2))
+                }
+            }
             while let message = try await next() {
                 switch message {
                 case .offer(let offer):
@@ -237,11 +247,24 @@ public final class AgentRunner: Sendable {
                     try await send(openInvitation(invitation, session: session, by: operatorDN))
                 case .invitationProof(let challenge, let proof):
                     try await send(.invitationDecision(try checkProof(proof, of: challenge)))
+                case .invitationRecorded(let invitation, let status):
+                    reporting.withLock { _ = $0.remove("\(invitation)/\(status)") }
+                    try? invitations.noteReported(invitation, status: status)
                 case .challenge, .welcome:
                     continue
                 }
             }
             group.cancelAll()
+        }
+    }
+
+    /// Sends the reports the server has not acknowledged, each once per connection.
+    private func reportInvitations(send: @Sendable (AgentProtocol.AgentMessage) async throws -> Void) async throws {
+        guard let due = try? invitations.unreported(at: Date()) else { return }
+        for (signed, status) in due {
+            let key = "\(signed.invitation.id)/\(status)"
+            guard reporting.withLock({ $0.insert(key).inserted }) else { continue }
+            try await send(.invitationReport(signed, status: status))
         }
     }
 

@@ -194,11 +194,33 @@ public struct InvitationStore: Sendable {
         return result ?? (.refused, .unknown, 0)
     }
 
-    /// Notes that the server was told `status` of `id`.
-    public func noteReported(_ id: UUID, status: Status) throws(AgentError) {
+    /// What the server has not been told yet, one step per invitation, in order: that it was `created`, then that it
+    /// was `revoked` or `expired` (its uses the server records itself).
+    public func unreported(at now: Date) throws(AgentError) -> [(SignedInvitation, String)] {
+        try records().reversed().compactMap { record in
+            guard let next = Self.nextReport(record, at: now) else { return nil }
+            return (record.signed, next)
+        }
+    }
+
+    /// The next status to report of `record`, if any.
+    static func nextReport(_ record: Record, at now: Date) -> String? {
+        if record.reported == nil { return "created" }
+        let final: String? =
+            switch record.status(at: now) {
+            case .revoked: "revoked"
+            case .expired: "expired"
+            default: nil
+            }
+        guard let final, record.reported != final else { return nil }
+        return final
+    }
+
+    /// Notes that the server recorded `status` of `id`.
+    public func noteReported(_ id: UUID, status: String) throws(AgentError) {
         try update { records in
             if let index = records.firstIndex(where: { $0.invitation.id == id }) {
-                records[index].reported = status.rawValue
+                records[index].reported = status
             }
         }
     }

@@ -46,6 +46,13 @@ struct InvitationTests {
         let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         try await waitUntilOnline("ws-0101", server: server, token: try await server.token("lena.wolf"))
         let (file, id) = try await Self.invite(setup)
+        // The machine reports the new invitation; the server records it, the machine as the actor.
+        #expect(
+            try await eventually {
+                try server.sql(
+                    "SELECT actor_kind || '|' || (details->>'invitation') || '|' || (details->>'message') FROM audit_events WHERE event = 'invitation.created'"
+                ) == "machine|\(id)|Outlook keeps asking for my password"
+            })
 
         let opened = await Self.open(file, as: lena, password: Self.password)
         #expect(opened.status == 0, "\(opened.standardError)")
@@ -130,6 +137,12 @@ struct InvitationTests {
         #expect(revoked.status == 0, "\(revoked.standardError)")
         agent = try setup.startAgent()
         try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
+        #expect(
+            try await eventually {
+                try server.sql(
+                    "SELECT count(*) FROM audit_events WHERE event = 'invitation.revoked' AND details->>'invitation' = '\(secondID)'"
+                ) == "1"
+            }, "the revocation made while the agent was away was not reported when it came back")
         let afterRevoke = await Self.open(second, as: lena, password: Self.password)
         #expect(
             afterRevoke.standardError.contains("the person at the machine revoked the invitation"),

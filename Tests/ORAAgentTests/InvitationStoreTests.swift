@@ -126,4 +126,23 @@ struct InvitationStoreTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: store.file.path)
         #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0)
     }
+
+    @Test("the server is told each invitation once made, then once revoked or expired, in that order")
+    func reports() throws {
+        let (store, signed, _) = try Self.store(lifetime: 600)
+        let id = signed.invitation.id
+        #expect(try store.unreported(at: Self.created).map(\.1) == ["created"])
+        try store.noteReported(id, status: "created")
+        #expect(try store.unreported(at: Self.created).isEmpty)
+        // Revoked while the server was unreachable: reported when it is back, once.
+        _ = try store.revoke(id.uuidString, at: Self.created + 10)
+        #expect(try store.unreported(at: Self.created + 11).map(\.1) == ["revoked"])
+        try store.noteReported(id, status: "revoked")
+        #expect(try store.unreported(at: Self.created + 700).isEmpty)
+        // One nobody revoked expires, and that is reported.
+        let (other, otherSigned, _) = try Self.store(lifetime: 600)
+        try other.noteReported(otherSigned.invitation.id, status: "created")
+        #expect(try other.unreported(at: Self.created + 599).isEmpty)
+        #expect(try other.unreported(at: Self.created + 600).map(\.1) == ["expired"])
+    }
 }

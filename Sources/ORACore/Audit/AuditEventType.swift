@@ -29,9 +29,12 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
     // Chat
     case chatMessage = "chat.message"
     // Invitations
+    case invitationCreated = "invitation.created"
     case invitationOpened = "invitation.opened"
     case invitationPasswordFailed = "invitation.password_failed"
     case invitationLocked = "invitation.locked"
+    case invitationRevoked = "invitation.revoked"
+    case invitationExpired = "invitation.expired"
     case invitationTaken = "invitation.taken"
     // Policy
     case policyApplied = "policy.applied"
@@ -75,9 +78,12 @@ public enum AuditEventType: String, Sendable, Hashable, CaseIterable, Codable {
         case .screenClosed: "ORA2502"
         case .screenRefused: "ORA2503"
         case .chatMessage: "ORA2601"
+        case .invitationCreated: "ORA2701"
         case .invitationOpened: "ORA2703"
         case .invitationPasswordFailed: "ORA2704"
         case .invitationLocked: "ORA2705"
+        case .invitationRevoked: "ORA2706"
+        case .invitationExpired: "ORA2707"
         case .invitationTaken: "ORA2708"
         case .policyApplied: "ORA3001"
         case .policyRolledBack: "ORA3002"

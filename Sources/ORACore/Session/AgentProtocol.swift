@@ -39,6 +39,8 @@ public enum AgentProtocol {
         case invitationChallenge(InvitationPassword.Challenge)
         /// What the machine decided about a use of its invitation, signed.
         case invitationDecision(InvitationDecision)
+        /// What became of one of the machine's invitations, for the record: `created`, `revoked` or `expired`.
+        case invitationReport(SignedInvitation, status: String)
     }
 
     /// What the server sends.
@@ -69,6 +71,8 @@ public enum AgentProtocol {
         case openInvitation(invitation: UUID, session: UUID, operatorDN: String)
         /// The helper's answer to the machine's challenge, sealed to the device key.
         case invitationProof(challenge: InvitationPassword.Challenge, proof: InvitationPassword.SealedProof)
+        /// The report of `status` for `invitation` is recorded: the agent need not send it again.
+        case invitationRecorded(invitation: UUID, status: String)
     }
 
     /// A frame that is not a valid message.
@@ -142,7 +146,7 @@ public enum AgentProtocol {
 private enum FrameKey: String, CodingKey {
     case type, machine, agentVersion = "agent_version", operatingSystem = "os", signature, session, receipt, method
     case nonce, offer, request, reason, code, message, ticket, port, text, window, typing, invitation, challenge
-    case decision, proof
+    case decision, proof, status
     case operatorDN = "operator_dn"
 }
 
@@ -184,6 +188,10 @@ private struct AgentFrame: Codable {
             message = .invitationChallenge(try container.decode(InvitationPassword.Challenge.self, forKey: .challenge))
         case "invitation_decision":
             message = .invitationDecision(try container.decode(InvitationDecision.self, forKey: .decision))
+        case "invitation_report":
+            message = .invitationReport(
+                try container.decode(SignedInvitation.self, forKey: .invitation),
+                status: try container.decode(String.self, forKey: .status))
         default: throw AgentProtocol.DecodingError("unknown message type from the agent")
         }
     }
@@ -227,6 +235,10 @@ private struct AgentFrame: Codable {
         case .invitationDecision(let decision):
             try container.encode("invitation_decision", forKey: .type)
             try container.encode(decision, forKey: .decision)
+        case .invitationReport(let invitation, let status):
+            try container.encode("invitation_report", forKey: .type)
+            try container.encode(invitation, forKey: .invitation)
+            try container.encode(status, forKey: .status)
         }
     }
 }
@@ -280,6 +292,10 @@ private struct ServerFrame: Codable {
             message = .invitationProof(
                 challenge: try container.decode(InvitationPassword.Challenge.self, forKey: .challenge),
                 proof: try container.decode(InvitationPassword.SealedProof.self, forKey: .proof))
+        case "invitation_recorded":
+            message = .invitationRecorded(
+                invitation: try container.decode(UUID.self, forKey: .invitation),
+                status: try container.decode(String.self, forKey: .status))
         default: throw AgentProtocol.DecodingError("unknown message type from the server")
         }
     }
@@ -333,6 +349,10 @@ private struct ServerFrame: Codable {
             try container.encode("invitation_proof", forKey: .type)
             try container.encode(challenge, forKey: .challenge)
             try container.encode(proof, forKey: .proof)
+        case .invitationRecorded(let invitation, let status):
+            try container.encode("invitation_recorded", forKey: .type)
+            try container.encode(invitation, forKey: .invitation)
+            try container.encode(status, forKey: .status)
         }
     }
 }

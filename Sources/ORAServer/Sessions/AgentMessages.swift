@@ -43,6 +43,8 @@ struct AgentMessages: Sendable {
             invitations?.machineReplied(.challenge(challenge), session: challenge.session, from: machine)
         case .invitationDecision(let decision):
             invitations?.machineReplied(.decision(decision), session: decision.session, from: machine)
+        case .invitationReport(let signed, let status):
+            await invitations?.record(signed, status: status, from: machine, source: source)
         }
     }
 

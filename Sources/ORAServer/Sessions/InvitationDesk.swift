@@ -206,6 +206,45 @@ final class InvitationDesk: Sendable {
 
     // MARK: From the machine
 
+    /// Records what the machine reports of its invitation (`created`, `revoked`, `expired`) and acknowledges it; a
+    /// report of another machine's invitation, one not signed by this machine's key, or that cannot be recorded now
+    /// is not acknowledged (the agent sends it again on its next connection).
+    func record(_ signed: SignedInvitation, status: String, from machine: String, source: String) async {
+        let invitation = signed.invitation
+        let type: AuditEventType? =
+            switch status {
+            case "created": .invitationCreated
+            case "revoked": .invitationRevoked
+            case "expired": .invitationExpired
+            default: nil
+            }
+        guard let type, invitation.machine.lowercased() == machine, (try? signed.verify()) != nil,
+            let enrolled = try? await intake.enrolledMachine(named: machine),
+            enrolled.publicKey == invitation.machineKey
+        else {
+            logger.warning(
+                "ignored a report of an invitation that is not this machine's",
+                metadata: ["machine": "\(machine)", "invitation.id": "\(invitation.id)"])
+            return
+        }
+        var details: [String: AuditValue] = [
+            "invitation": .string(invitation.id.uuidString.lowercased()),
+            "channel": .string(invitation.channel.rawValue),
+            "asked_by": .string(invitation.askedBy.account), "created_at": .string(invitation.createdAt),
+            "expires_at": .string(invitation.expiresAt), "password": .bool(invitation.password != nil),
+        ]
+        if type == .invitationCreated { details["message"] = .text(invitation.message) }
+        do throws(SessionError) {
+            try await audit.record(
+                AuditEvent(
+                    type, time: clock.timestamp, actor: .machine(machine), machine: machine, source: source,
+                    outcome: .success, details: details))
+        } catch {
+            return
+        }
+        _ = await links.send(.invitationRecorded(invitation: invitation.id, status: status), to: machine)
+    }
+
     /// The machine's answer about `session`'s invitation; anything not awaited, or from another machine, is dropped.
     func machineReplied(_ reply: Reply, session: UUID, from machine: String) {
         guard waiting.withLock({ $0[session]?.machine == machine }) else { return }

@@ -145,7 +145,7 @@ struct OfferIntake: Sendable {
 
     /// The enrolled machine `name`, not revoked.
     /// - Throws: `SessionError.machine` (unknown, or the database) or `.machineRevoked`.
-    private func enrolledMachine(named name: String) async throws(SessionError) -> MachineStore.Machine {
+    func enrolledMachine(named name: String) async throws(SessionError) -> MachineStore.Machine {
         let enrolled: MachineStore.Machine
         do {
             enrolled = try await AgentService.machine(named: name, in: machines, logger: logger)
