@@ -77,7 +77,7 @@ extension ORACommand.InvitationCommand {
             }
             let sealed = try InvitationPassword.SealedProof(answer, of: question, to: machineKey)
             let proof = Components.Schemas.InvitationProofRequest(
-                session: challenge.session,
+                session: challenge.session, machine: opening.machine,
                 proof: .init(ephemeralKey: sealed.ephemeralKey, box: sealed.box))
             let offered = try await client.call {
                 try await $0.proveInvitationPassword(body: .json(proof)).created.body.json

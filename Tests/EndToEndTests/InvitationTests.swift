@@ -185,4 +185,26 @@ struct InvitationTests {
         #expect(stillOpen.standardOutput.contains("open until"), "\(stillOpen.standardOutput)")
         agent.send(SIGTERM)
     }
+
+    @Test("opened through another server replica than the one the machine's agent is connected to")
+    func throughAnotherReplica() async throws {
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        let front = try await RunningServer(sharing: setup.server, extra: OfferFixtures.configuration)
+        let agent = try setup.startAgent()
+        let token = try await front.token("lena.wolf")
+        try await waitUntilOnline("ws-0101", server: front, token: token)
+        let lena = try await OperatorCLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
+        let (file, _) = try await Self.invite(setup)
+
+        let wrong = await Self.open(file, as: lena, password: "not the password")
+        #expect(wrong.standardError.contains("wrong password; 4 tries left"), "\(wrong.standardError)")
+        let opened = await Self.open(file, as: lena, password: Self.password)
+        #expect(opened.status == 0, "\(opened.standardError)")
+        let session = try #require(
+            opened.standardOutput.split(separator: "\n").first { $0.hasPrefix("offered ") }.map {
+                String($0.components(separatedBy: "session ").last ?? "")
+            })
+        _ = try await ORATestSupport.session(session, on: front, token: token) { $0.state == .viewing }
+        agent.send(SIGTERM)
+    }
 }

@@ -131,7 +131,7 @@ public enum ServerApplication {
                 settings: configuration.agents, clock: clock, logger: logger)
             let bus = ReplicaBus(instance: instance, store: replicas, logger: logger) { call in
                 await SessionRouting.answer(
-                    call, intake: intake, broker: broker, gateway: gateway, operators: operators)
+                    call, intake: intake, broker: broker, desk: invitationDesk, gateway: gateway, operators: operators)
             }
             let agents = AgentService(
                 store: machines, directory: directory, gateway: gateway, replicas: replicas, bus: bus,
@@ -141,7 +141,8 @@ public enum ServerApplication {
                 refreshInterval: configuration.agents.directoryRefreshInterval, clock: clock, logger: logger)
             let screens = ScreenService(broker: broker, links: links, relay: relay, clock: clock, logger: logger)
             let sessions = SessionRouting(
-                intake: intake, broker: broker, links: links, bus: bus, store: replicas, clock: clock, logger: logger)
+                intake: intake, broker: broker, desk: invitationDesk, links: links, bus: bus, store: replicas,
+                clock: clock, logger: logger)
             let readiness = ReadinessCheck(database: probe, directory: directory)
             let console = try ConsoleFiles.load()
             let heartbeat = ServerInstanceHeartbeat(
@@ -193,7 +194,7 @@ public enum ServerApplication {
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
                 sessions: sessions, screens: screens, machines: machineDirectory, operators: operators, audit: audit)
-            router.addInvitationRoutes(desk: invitations, operators: operators)
+            router.addInvitationRoutes(sessions: sessions, operators: operators)
             router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }

@@ -19,6 +19,13 @@ enum ReplicaCall: Codable, Sendable {
     case disconnect(machine: String)
     /// A chat line from the session's helper (`SessionBroker.chat`).
     case chat(session: UUID, identity: OperatorService.Identity, text: String, source: String)
+    /// Open an invitation of a machine held there (`InvitationDesk.open`); groups resolved by the receiver.
+    case openInvitation(
+        identity: OperatorService.Identity, invitation: SignedInvitation, mode: AccessMode, ticket: String?,
+        reason: String?, source: String)
+    /// The helper's sealed password proof for an invitation being opened there (`InvitationDesk.prove`).
+    case proveInvitation(
+        identity: OperatorService.Identity, session: UUID, proof: InvitationPassword.SealedProof, source: String)
 }
 
 /// The answer to a `ReplicaCall`.
@@ -30,13 +37,15 @@ enum ReplicaAnswer: Codable, Sendable {
     case done
     /// The chat line as delivered.
     case chat(ChatMessage)
+    /// An invitation opened: its session, and the machine's challenge or the session of the offer made.
+    case opening(session: UUID, machine: String, challenge: InvitationPassword.Challenge?, offered: UUID?)
 
     /// The session's id, or the refusal the other replica gave.
     func session() throws(SessionError) -> UUID {
         switch self {
         case .session(let id): return id
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .done, .chat: throw .noSessionInAnswer
+        case .done, .chat, .opening: throw .noSessionInAnswer
         }
     }
 
@@ -45,7 +54,7 @@ enum ReplicaAnswer: Codable, Sendable {
         switch self {
         case .chat(let message): return message
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .session, .done: throw .noSessionInAnswer
+        case .session, .done, .opening: throw .noSessionInAnswer
         }
     }
 }

@@ -14,6 +14,7 @@ struct InvitationOpenRequest: Decodable {
 /// The JSON body of `POST /api/v1/invitations/proof`.
 struct InvitationProofRequest: Decodable {
     var session: UUID
+    var machine: String
     var proof: InvitationPassword.SealedProof
 }
 
@@ -30,7 +31,7 @@ struct InvitationOpeningDocument: Encodable {
 
 extension Router<ORARequestContext> {
     /// Adds opening an invitation and proving its password.
-    func addInvitationRoutes(desk: InvitationDesk, operators: OperatorService) {
+    func addInvitationRoutes(sessions: SessionRouting, operators: OperatorService) {
         let api = group("api/v1/invitations").add(middleware: OperatorAuthenticationMiddleware(service: operators))
 
         // Open an invitation from its file: the server's checks, then the machine's.
@@ -47,7 +48,7 @@ extension Router<ORARequestContext> {
             } catch {
                 throw SessionError.invitation(error)
             }
-            let opening = try await desk.open(
+            let opening = try await sessions.openInvitation(
                 body.invitation, mode: body.mode ?? .view, ticket: body.ticket, reason: body.reason, by: identity,
                 source: context.sourceAddress)
             return try Response.encodedJSON(
@@ -64,9 +65,9 @@ extension Router<ORARequestContext> {
             let identity = try await operators.identity(ofRequest: context.session)
             let body = try await request.decodeJSON(
                 InvitationProofRequest.self, context: context,
-                expected: #"{"session", "proof": {"ephemeral_key", "box"}}"#)
-            let offered = try await desk.prove(
-                body.proof, session: body.session, by: identity, source: context.sourceAddress)
+                expected: #"{"session", "machine", "proof": {"ephemeral_key", "box"}}"#)
+            let offered = try await sessions.proveInvitation(
+                body.proof, session: body.session, machine: body.machine, by: identity, source: context.sourceAddress)
             return try Response.encodedJSON(offered, status: .created)
         }
     }

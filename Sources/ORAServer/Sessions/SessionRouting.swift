@@ -11,6 +11,7 @@ import ServiceLifecycle
 final class SessionRouting: Service, Sendable {
     private let intake: OfferIntake
     private let broker: SessionBroker
+    private let desk: InvitationDesk
     private let links: AgentLinks
     private let bus: ReplicaBus
     private let store: ReplicaStore
@@ -20,6 +21,7 @@ final class SessionRouting: Service, Sendable {
     init(
         intake: OfferIntake,
         broker: SessionBroker,
+        desk: InvitationDesk,
         links: AgentLinks,
         bus: ReplicaBus,
         store: ReplicaStore,
@@ -27,6 +29,7 @@ final class SessionRouting: Service, Sendable {
         logger: Logger
     ) {
         self.intake = intake
+        self.desk = desk
         self.clock = clock
         self.broker = broker
         self.links = links
@@ -37,11 +40,28 @@ final class SessionRouting: Service, Sendable {
 
     /// What this replica answers another that asks it to act on a machine or session held here.
     static func answer(
-        _ call: ReplicaCall, intake: OfferIntake, broker: SessionBroker, gateway: AgentGateway,
+        _ call: ReplicaCall, intake: OfferIntake, broker: SessionBroker, desk: InvitationDesk, gateway: AgentGateway,
         operators: OperatorService
     ) async -> ReplicaAnswer {
+        /// `identity` with its groups as the directory has them now, resolved here as for any request.
+        func resolved(_ identity: OperatorService.Identity) async throws(SessionError) -> OperatorService.Identity {
+            do throws(OperatorError) {
+                return try await operators.identity(of: identity.person, expiresAt: identity.expiresAt)
+            } catch {
+                throw .refusedElsewhere(ReplicaRefusal(error))
+            }
+        }
         do throws(SessionError) {
             switch call {
+            case .openInvitation(let identity, let invitation, let mode, let ticket, let reason, let source):
+                let opening = try await desk.open(
+                    invitation, mode: mode, ticket: ticket, reason: reason, by: resolved(identity), source: source)
+                return .opening(
+                    session: opening.session, machine: opening.machine, challenge: opening.challenge,
+                    offered: opening.offered?.id)
+            case .proveInvitation(let identity, let session, let proof, let source):
+                return .session(
+                    try await desk.prove(proof, session: session, by: resolved(identity), source: source).id)
             case .offer(let identity, let machine, let mode, let ticket, let reason, let source):
                 // Groups as the directory has them now, resolved here as for any offer.
                 let resolved: OperatorService.Identity
@@ -88,6 +108,42 @@ final class SessionRouting: Service, Sendable {
         }
         return try await intake.offer(
             by: identity, to: machineName, mode: mode, ticket: ticket, reason: reason, source: source)
+    }
+
+    /// Opens an invitation on the replica that holds the machine's agent (see `InvitationDesk.open`).
+    func openInvitation(
+        _ signed: SignedInvitation, mode: AccessMode, ticket: String?, reason: String?,
+        by identity: OperatorService.Identity, source: String
+    ) async throws(SessionError) -> InvitationDesk.Opening {
+        let name = signed.invitation.machine.lowercased()
+        guard !links.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance else {
+            return try await desk.open(signed, mode: mode, ticket: ticket, reason: reason, by: identity, source: source)
+        }
+        let call = ReplicaCall.openInvitation(
+            identity: identity.passedOn, invitation: signed, mode: mode, ticket: ticket, reason: reason,
+            source: source)
+        switch try await bus.call(call, on: owner) {
+        case .opening(let session, let machine, let challenge, let offered):
+            var opening = InvitationDesk.Opening(session: session, machine: machine, challenge: challenge, offered: nil)
+            if let offered { opening.offered = try await snapshot(of: elsewhere(offered, for: identity)) }
+            return opening
+        case .refused(let refusal): throw .refusedElsewhere(refusal)
+        case .session, .done, .chat: throw .noSessionInAnswer
+        }
+    }
+
+    /// The helper's password proof, on the replica that holds the machine's agent (see `InvitationDesk.prove`).
+    func proveInvitation(
+        _ proof: InvitationPassword.SealedProof, session: UUID, machine: String,
+        by identity: OperatorService.Identity, source: String
+    ) async throws(SessionError) -> SessionSnapshot {
+        let name = machine.lowercased()
+        guard !links.isOnline(name), let owner = try await connectedInstance(of: name), owner != bus.instance else {
+            return try await desk.prove(proof, session: session, by: identity, source: source)
+        }
+        let call = ReplicaCall.proveInvitation(
+            identity: identity.passedOn, session: session, proof: proof, source: source)
+        return try await stored(bus.call(call, on: owner), for: identity)
     }
 
     /// Asks the novice for control, on the replica running the session.
