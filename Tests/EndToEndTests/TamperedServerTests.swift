@@ -135,4 +135,111 @@ struct TamperedServerTests {
         #expect(desktop.inputs.contains { $0.hasPrefix("KeyPress") }, "\(desktop.inputs)")
         #expect(desktop.inputs.contains { $0.hasPrefix("ButtonPress") }, "\(desktop.inputs)")
     }
+
+    /// A tampered server that has one of the machine's invitations but not its password. Arguments: machine,
+    /// WebSocket port, relay port, directory for markers, the invitation's id. It opens the invitation and answers
+    /// the machine's challenge with a made-up proof; then, as if the machine had let it through, it offers a session
+    /// naming the invitation (for the session it opened and for another) and opens the screen for both.
+    static let invitationScript = """
+        import asyncio, base64, json, os, sys, uuid
+        import websockets
+        machine, ws_port, relay_port, markers, invitation = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+        finished = asyncio.Event()
+
+        def mark(name, content=""):
+            with open(os.path.join(markers, name), "w") as f:
+                f.write(content)
+
+        async def relay(reader, writer):
+            mark("screen")
+
+        def offer(session):
+            return {"session": session, "machine": machine, "invitation": invitation,
+                    "helper": {"account": "mallory", "dn": "uid=mallory,dc=example", "display_name": "Mallory"},
+                    "mode": "control", "ticket": None, "reason": None, "policy_version": 1, "policies": ["none"],
+                    "consent_timeout_seconds": 30, "issued_at": "2026-11-22T09:33:20.123456Z"}
+
+        async def agent(ws):
+            await ws.recv()
+            await ws.send(json.dumps({"type": "challenge", "nonce": "bm90IGNoZWNrZWQ="}))
+            await ws.recv()
+            await ws.send(json.dumps({"type": "welcome", "machine": machine}))
+            opened, other = str(uuid.uuid4()), str(uuid.uuid4())
+            await ws.send(json.dumps({"type": "open_invitation", "invitation": invitation, "session": opened,
+                                      "operator_dn": "uid=mallory,dc=example"}))
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "invitation_challenge":
+                    forged = {"ephemeral_key": base64.b64encode(b"\\x04" + os.urandom(64)).decode(),
+                              "box": base64.b64encode(os.urandom(60)).decode()}
+                    await ws.send(json.dumps({"type": "invitation_proof", "challenge": message["challenge"],
+                                              "proof": forged}))
+                elif message["type"] == "invitation_decision":
+                    mark("decision", json.dumps(message["decision"], separators=(",", ":")))
+                    for session in (opened, other):
+                        await ws.send(json.dumps({"type": "offer", "offer": offer(session)}))
+                        await ws.send(json.dumps({"type": "open_screen", "session": session,
+                                                  "ticket": "ab" * 32, "port": relay_port}))
+                    await asyncio.sleep(3)
+                    mark("done")
+                    finished.set()
+                    return
+                elif message["type"] in ("offer_received", "consent"):
+                    mark("asked", raw)
+
+        async def main():
+            relay_server = await asyncio.start_server(relay, "127.0.0.1", relay_port)
+            async with websockets.serve(agent, "127.0.0.1", ws_port):
+                mark("listening")
+                await finished.wait()
+            relay_server.close()
+
+        asyncio.run(main())
+        """
+
+    @Test("with an invitation but not its password, a tampered server gets neither the person's question nor the screen")
+    func invitationWithoutPassword() async throws {
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        let files = try TemporaryDirectory()
+        let script = try files.write("tampered-invitation.py", Self.invitationScript)
+        let markers = files.path
+        let invitationFile = files.path + "/help.orainvite"
+        let made = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: ["invite", "--save", invitationFile, "--password-stdin", "--state-dir", setup.state],
+            standardInput: "correct horse battery\n")
+        #expect(made.status == 0, "\(made.standardError)")
+        let invitation = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: invitationFile)))
+        let id = try #require(((invitation as? [String: Any])?["invitation"] as? [String: Any])?["id"] as? String)
+
+        let (socketPort, relayPort) = (try Network.freePort(), try Network.freePort())
+        let record = setup.state + "/agent.json"
+        var enrollment = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record))) as? [String: Any])
+        enrollment["server"] = "http://127.0.0.1:\(socketPort)"
+        try JSONSerialization.data(withJSONObject: enrollment).write(to: URL(fileURLWithPath: record))
+        let server = try ChildProcess(
+            try ScreenTests.testPython(),
+            arguments: [script, "ws-0101", "\(socketPort)", "\(relayPort)", markers, id.lowercased()])
+        defer { server.send(SIGKILL) }
+        func marked(_ name: String) -> Bool { FileManager.default.fileExists(atPath: markers + "/" + name) }
+        #expect(try await eventually { marked("listening") }, "\(server.standardErrorSoFar)")
+
+        let agent = try setup.startAgent()
+        defer { agent.send(SIGKILL) }
+        #expect(
+            try await eventually(within: .seconds(30)) { marked("done") },
+            "server: \(server.standardErrorSoFar)\nagent: \(agent.standardErrorSoFar)")
+        // The machine refused the made-up proof, and counted it.
+        let decision = try String(contentsOfFile: markers + "/decision", encoding: .utf8)
+        #expect(decision.contains(#""outcome":"refused""#) && decision.contains(#""reason":"wrong_password""#), "\(decision)")
+        // Nobody was asked, nothing was shown: no question, no screen connection.
+        #expect(!marked("asked"), "the agent took up an offer for an invitation it did not let through")
+        #expect(!marked("screen"), "the agent opened the screen for a tampered server")
+        #expect(!FileManager.default.fileExists(atPath: setup.files.path + "/questions.log"))
+        #expect(agent.standardErrorSoFar.contains("refusing an offer that names an invitation this machine did not let through"))
+        let listed = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"), arguments: ["invitations", "--state-dir", setup.state])
+        #expect(listed.standardOutput.contains("opened by uid=mallory,dc=example, 1 wrong password(s)"), "\(listed)")
+    }
 }
