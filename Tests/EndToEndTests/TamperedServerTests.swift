@@ -97,6 +97,15 @@ struct TamperedServerTests {
         asyncio.run(main())
         """
 
+    /// Rewrites the agent's enrollment so that it connects to the tampered server on `port`.
+    static func pointAgent(of setup: OfferSetup, at port: Int) throws {
+        let record = setup.state + "/agent.json"
+        var enrollment = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record))) as? [String: Any])
+        enrollment["server"] = "http://127.0.0.1:\(port)"
+        try JSONSerialization.data(withJSONObject: enrollment).write(to: URL(fileURLWithPath: record))
+    }
+
     @Test("input sent before the person granted control never reaches the desktop; after their grant it does")
     func agentEnforcesControl() async throws {
         let desktop = try await TestDesktop()
@@ -107,11 +116,7 @@ struct TamperedServerTests {
 
         // The agent's enrollment now points at the tampered server.
         let (socketPort, relayPort) = (try Network.freePort(), try Network.freePort())
-        let record = setup.state + "/agent.json"
-        var enrollment = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record))) as? [String: Any])
-        enrollment["server"] = "http://127.0.0.1:\(socketPort)"
-        try JSONSerialization.data(withJSONObject: enrollment).write(to: URL(fileURLWithPath: record))
+        try Self.pointAgent(of: setup, at: socketPort)
 
         let server = try ChildProcess(
             try ScreenTests.testPython(), arguments: [script, "ws-0101", "\(socketPort)", "\(relayPort)", markers])
@@ -213,11 +218,7 @@ struct TamperedServerTests {
         let id = try #require(((invitation as? [String: Any])?["invitation"] as? [String: Any])?["id"] as? String)
 
         let (socketPort, relayPort) = (try Network.freePort(), try Network.freePort())
-        let record = setup.state + "/agent.json"
-        var enrollment = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record))) as? [String: Any])
-        enrollment["server"] = "http://127.0.0.1:\(socketPort)"
-        try JSONSerialization.data(withJSONObject: enrollment).write(to: URL(fileURLWithPath: record))
+        try Self.pointAgent(of: setup, at: socketPort)
         let server = try ChildProcess(
             try ScreenTests.testPython(),
             arguments: [script, "ws-0101", "\(socketPort)", "\(relayPort)", markers, id.lowercased()])
