@@ -84,6 +84,38 @@ public struct InvitationStore: Sendable {
     var file: URL { state.directory.appendingPathComponent("invitations.json") }
     var lockFile: URL { state.directory.appendingPathComponent("invitations.lock") }
 
+    /// Makes an invitation of this machine, signed with its device key, and keeps it: protected by `password`
+    /// (whose scrypt key only is kept) or, when `nil`, by none.
+    /// - Throws: `AgentError.notEnrolled` or `.state`, `.invalidArgument` for a password outside the bounds.
+    public func make(
+        message: String?, lifetime: Duration, password: String?, askedBy: Invitation.Person, at now: Date
+    ) throws(AgentError) -> SignedInvitation {
+        let (key, enrollment) = try state.load()
+        var passwordKey: SymmetricKey?
+        var parameters: InvitationPassword.Parameters?
+        if let password {
+            let fresh = InvitationPassword.Parameters.fresh()
+            do throws(InvitationPasswordError) {
+                passwordKey = try InvitationPassword.key(for: password, with: fresh)
+            } catch {
+                throw .invalidArgument(error.description)
+            }
+            parameters = fresh
+        }
+        let invitation = Invitation(
+            server: enrollment.server, machine: enrollment.machine, askedBy: askedBy, message: message, channel: .file,
+            createdAt: now, expiresAt: now + Double(lifetime.components.seconds), password: parameters,
+            machineKey: key.publicKey)
+        let signed: SignedInvitation
+        do {
+            signed = try SignedInvitation(invitation, signingWith: key)
+        } catch {
+            throw .state("cannot sign the invitation with the device key")
+        }
+        try add(signed, key: passwordKey)
+        return signed
+    }
+
     /// Every invitation, newest first.
     public func records() throws(AgentError) -> [Record] {
         try update { $0 }.sorted { $0.invitation.createdAt > $1.invitation.createdAt }

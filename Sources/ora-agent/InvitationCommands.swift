@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import ORAAgent
 import ORACore
@@ -44,49 +43,27 @@ extension ORAAgentCommand {
         }
 
         func run() async throws {
-            let agentState = AgentState(directory: state.stateDir)
+            let store = InvitationStore(state: AgentState(directory: state.stateDir))
             do throws(AgentError) {
-                let (key, enrollment) = try agentState.load()
-                var passwordKey: SymmetricKey?
-                var parameters: InvitationPassword.Parameters?
-                if !noPassword {
-                    let password = try readPassword()
-                    let fresh = InvitationPassword.Parameters.fresh()
-                    do throws(InvitationPasswordError) {
-                        passwordKey = try InvitationPassword.key(for: password, with: fresh)
-                    } catch {
-                        throw .invalidArgument(error.description)
-                    }
-                    parameters = fresh
-                }
-                let now = Date()
-                let lifetime = Duration(text: expires) ?? .seconds(3600)
-                let invitation = Invitation(
-                    server: enrollment.server, machine: enrollment.machine, askedBy: LocalUser.current(),
-                    message: message, channel: .file, createdAt: now,
-                    expiresAt: now + Double(lifetime.components.seconds), password: parameters,
-                    machineKey: key.publicKey)
-                let signed: SignedInvitation
-                do {
-                    signed = try SignedInvitation(invitation, signingWith: key)
-                } catch {
-                    throw .state("cannot sign the invitation with the device key")
-                }
+                let password = noPassword ? nil : try readPassword()
+                let signed = try store.make(
+                    message: message, lifetime: Duration(text: expires) ?? .seconds(3600), password: password,
+                    askedBy: LocalUser.current(), at: Date())
                 guard FileManager.default.createFile(atPath: save, contents: signed.fileContent) else {
+                    _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
                     throw .invalidArgument("cannot write \(save)")
                 }
-                try InvitationStore(state: agentState).add(signed, key: passwordKey)
+                let id = InvitationStore.short(signed.invitation.id)
                 print(
                     """
-                    Invitation \(InvitationStore.short(invitation.id)) saved to \(save).
-                    It is valid until \(LocalUser.localTime(invitation.expiry ?? now)).
+                    Invitation \(id) saved to \(save).
+                    It is valid until \(LocalUser.localTime(signed.invitation.expiry ?? Date())).
                     """)
                 print(
                     noPassword
                         ? "It has no password: anyone who has the file and may help this machine can open it."
                         : "Give your helper the password another way (by phone, in person), never with the file.")
-                print(
-                    "Revoke it at any time with: ora-agent invitations revoke \(InvitationStore.short(invitation.id))")
+                print("Revoke it at any time with: ora-agent invitations revoke \(id)")
             } catch {
                 throw fail(error)
             }
@@ -110,6 +87,26 @@ extension ORAAgentCommand {
         private static func ask(_ prompt: String) -> String? {
             guard let typed = getpass(prompt) else { return nil }
             return String(cString: typed)
+        }
+    }
+
+    struct Ask: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask for help on the desktop: your invitations, revoking one, and making a new one.",
+            discussion: """
+                Opens the "Ask for help" dialogs (zenity) on the display in $DISPLAY: the invitations made on this \
+                machine and what became of them, revoking one, and a form for a new invitation. The desktop \
+                entry ora-ask-for-help.desktop starts it from the menu.
+                """)
+        @OptionGroup var state: StateOption
+
+        func run() async throws {
+            let home = ProcessInfo.processInfo.environment["HOME"] ?? FileManager.default.currentDirectoryPath
+            do throws(AgentError) {
+                try await AskForHelp(state: AgentState(directory: state.stateDir), folder: home).run()
+            } catch {
+                throw fail(error)
+            }
         }
     }
 
@@ -144,27 +141,9 @@ extension ORAAgentCommand {
             /// One invitation, as the person reads it.
             static func line(_ record: InvitationStore.Record, at now: Date) -> String {
                 let invitation = record.invitation
-                let id = InvitationStore.short(invitation.id)
-                let expiry = invitation.expiry.map(LocalUser.localTime) ?? "?"
-                let what: String =
-                    switch record.status(at: now) {
-                    case .open: "open until \(expiry)"
-                    case .opened:
-                        "open until \(expiry); opened by \(AuditText.escaped(record.openedBy ?? "?"))"
-                            + (record.failures > 0 ? ", \(record.failures) wrong password(s)" : "")
-                    case .used:
-                        "used by \(AuditText.escaped(record.usedBy ?? "?")) at "
-                            + (record.usedAt.flatMap(Invitation.time).map(LocalUser.localTime) ?? "?")
-                    case .expired: "expired at \(expiry)"
-                    case .revoked:
-                        "revoked at " + (record.revokedAt.flatMap(Invitation.time).map(LocalUser.localTime) ?? "?")
-                    case .locked:
-                        "locked after \(record.failures) wrong passwords, last by "
-                            + AuditText.escaped(record.openedBy ?? "?")
-                    }
-                let channel = invitation.channel.rawValue
                 let note = invitation.message.map { " — \"\(AuditText.escaped($0))\"" } ?? ""
-                return "\(id)  \(channel)  \(what)\(note)"
+                return "\(InvitationStore.short(invitation.id))  \(invitation.channel.rawValue)  "
+                    + record.statusText(at: now) + note
             }
         }
 
@@ -187,27 +166,5 @@ extension ORAAgentCommand {
                 }
             }
         }
-    }
-}
-
-/// The person running the command, as the machine knows them.
-enum LocalUser {
-    /// The account and, from the password database's comment field, the name.
-    static func current() -> Invitation.Person {
-        guard let entry = getpwuid(geteuid()) else {
-            return .init(account: "uid \(geteuid())", displayName: "uid \(geteuid())")
-        }
-        let account = String(cString: entry.pointee.pw_name)
-        let gecos = entry.pointee.pw_gecos.map { String(cString: $0) } ?? ""
-        let name = gecos.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        return .init(account: account, displayName: name.isEmpty ? account : name)
-    }
-
-    /// `date` in this machine's time zone, as people read it: "6 Dec 2026 at 15:30 CET".
-    static func localTime(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_GB")
-        formatter.dateFormat = "d MMM yyyy 'at' HH:mm zzz"
-        return formatter.string(from: date)
     }
 }

@@ -10,7 +10,7 @@ struct ORAAgentCommand: AsyncParsableCommand {
         abstract: "The ora agent on a domain machine: enrolls with the server and asks the person at the machine "
             + "before anyone may see or control it.",
         version: AgentInfo.version,
-        subcommands: [Enroll.self, Run.self, Invite.self, Invitations.self]
+        subcommands: [Enroll.self, Run.self, Invite.self, Invitations.self, Ask.self]
     )
 }
 

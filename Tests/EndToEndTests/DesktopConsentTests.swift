@@ -1,5 +1,6 @@
 import Foundation
 import ORAClient
+import ORACore
 import ORATestSupport
 import Testing
 
@@ -260,5 +261,73 @@ struct DesktopConsentTests {
         }
         #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
         #expect(session.agent.standardErrorSoFar.contains("the person at the machine ended the session"))
+    }
+
+    @Test("the menu's Ask for help entry is a valid desktop entry that starts ora-agent ask")
+    func menuEntry() async throws {
+        let entry = SourceTree.root + "/Deploy/agent/ora-ask-for-help.desktop"
+        let checked = await ChildProcess.runAsync("/usr/bin/desktop-file-validate", arguments: [entry])
+        #expect(checked.status == 0, "\(checked.standardOutput)\(checked.standardError)")
+        let text = try String(contentsOfFile: entry, encoding: .utf8)
+        #expect(text.contains("\nExec=ora-agent ask\n") && text.contains("\nName=Ask for help\n"))
+    }
+
+    @Test("Ask for help: a new invitation from the form, saved where the person says, listed, and revoked there")
+    func askForHelp() async throws {
+        let desktop = try await TestDesktop()
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        let display = desktop.display
+        let home = try TemporaryDirectory()
+        let ask = try ChildProcess(
+            SourceTree.binary("ora-agent"), arguments: ["ask", "--state-dir", setup.state],
+            environment: ["DISPLAY": display, "HOME": home.path])
+        defer { ask.send(SIGKILL) }
+        /// The list of invitations, once shown; a note on the way ("Invitation saved", "Invitation revoked") is read
+        /// and closed with Return, as a person would.
+        func list(closing note: String) async throws -> String {
+            for _ in 0..<100 {
+                if let shown = await windows("^Ask for help$", on: display).first { return shown }
+                if let open = await windows("^\(note)$", on: display).first {
+                    _ = await ChildProcess.runAsync(
+                        "/usr/bin/xdotool", arguments: ["windowfocus", "--sync", open, "key", "Return"],
+                        environment: ["DISPLAY": display])
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestSetupError("the list of invitations did not come back; ora-agent ask: \(ask.standardErrorSoFar)")
+        }
+
+        // No invitation yet: the form comes at once. Message, "Valid for" left as it is, the password twice.
+        let form = try await window("^Ask for help$", on: display)
+        try await type("Outlook keeps asking for my password", in: form, on: display)
+        try await press("Tab", "Tab", in: form, on: display)
+        try await type("correct horse battery", in: form, on: display)
+        try await press("Tab", in: form, on: display)
+        try await type("correct horse battery", in: form, on: display)
+        try await press("Tab", "Tab", "Return", in: form, on: display)
+        try await pressReturn("^Save the invitation$", on: display)
+        let file = home.path + "/help-request.orainvite"
+        #expect(try await eventually { FileManager.default.fileExists(atPath: file) })
+        let signed = try SignedInvitation(fileContent: try #require(FileManager.default.contents(atPath: file)))
+        #expect(signed.invitation.message == "Outlook keeps asking for my password")
+        #expect(signed.invitation.password != nil)
+        #expect(signed.invitation.expiry == signed.invitation.creation.map { $0 + 3600 })
+
+        // The note says where it is and what to do; then the list shows it, and revokes it.
+        let shown = try await list(closing: "Invitation saved")
+        try await press("Up", "Return", in: shown, on: display)
+        var listed = ""
+        for _ in 0..<50 {
+            listed = await ChildProcess.runAsync(
+                SourceTree.binary("ora-agent"), arguments: ["invitations", "--state-dir", setup.state]
+            ).standardOutput
+            if listed.contains("revoked at") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(listed.contains("revoked at"), "\(listed)")
+        let again = try await list(closing: "Invitation revoked")
+        try await press("Escape", in: again, on: display)
+        let ended = await ask.exit(within: .seconds(10))
+        #expect(ended.status == 0, "\(ended.standardError)")
     }
 }
