@@ -122,8 +122,9 @@ struct ForgedConsentTests {
         }
     }
 
+    /// Waits for `condition`, at most a minute: a loaded machine records the refused answers slowly, never wrongly.
     private func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<300 {
+        for _ in 0..<1200 {
             if condition() { return }
             try await Task.sleep(for: .milliseconds(50))
         }
