@@ -131,11 +131,14 @@ final class InvitationDesk: Sendable {
                 AuditEvent(
                     .invitationOpened, time: clock.timestamp, actor: actor, machine: machine.name, session: session,
                     source: source, policy: policy, outcome: .success, details: details))
-            pending.withLock {
-                $0[session] = Pending(
+            let now = clock.now()
+            pending.withLock { pending in
+                // Challenges nobody answered in time are forgotten here, so that they do not pile up.
+                pending = pending.filter { $0.value.until > now }
+                pending[session] = Pending(
                     signed: signed, machine: machine.name, operatorDN: identity.person.dn, mode: mode, ticket: ticket,
                     reason: reason, challenge: challenge, machineKey: machine.publicKey,
-                    until: clock.now() + Self.proofTimeout)
+                    until: now + Self.proofTimeout)
             }
             return Opening(session: session, machine: machine.name, challenge: challenge, offered: nil)
         case .decision(let verdict):
