@@ -127,6 +127,36 @@ struct InvitationTests {
         #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.password_failed'") == "4")
         #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.locked'") == "1")
 
+        // A proof for a session nobody is opening, and files or settings that are not an invitation's.
+        let unasked = try await HTTP.post(
+            server.base + "/api/v1/invitations/proof",
+            json:
+                #"{"session": "\#(UUID())", "machine": "ws-0101", "proof": {"ephemeral_key": "AA==", "box": "AA=="}}"#,
+            token: lenaToken)
+        #expect(unasked.status == 404 && unasked.refusal?.error == "no_invitation_pending", "\(unasked.body)")
+        let notAnInvitation = try setup.files.write("notes.orainvite", "{\"hello\": 1}\n")
+        let unreadable = await Self.open(notAnInvitation, as: lena, password: Self.password)
+        #expect(unreadable.status == 2)
+        #expect(unreadable.standardError.contains("this is not an invitation"), "\(unreadable.standardError)")
+        let tooLong = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "invite", "--save", setup.files.path + "/x.orainvite", "--expires", "8d", "--state-dir", setup.state,
+            ])
+        #expect(tooLong.status != 0)
+        #expect(tooLong.standardError.contains("--expires takes a time between 1m and 7d"), "\(tooLong.standardError)")
+        let shortPassword = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "invite", "--save", setup.files.path + "/x.orainvite", "--password-stdin", "--state-dir", setup.state,
+            ],
+            standardInput: "short\n")
+        #expect(shortPassword.status == 2)
+        #expect(
+            shortPassword.standardError.contains("the password is too short: at least 8 characters"),
+            "\(shortPassword.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: setup.files.path + "/x.orainvite"))
+
         // Revoked while the agent is away: the machine refuses it when it is back.
         let (second, secondID) = try await Self.invite(setup, name: "second.orainvite")
         agent.send(SIGTERM)

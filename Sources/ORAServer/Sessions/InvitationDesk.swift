@@ -188,12 +188,11 @@ final class InvitationDesk: Sendable {
             "failures": .integer(Int64(verdict.failures)), "decision": verdict.auditValue,
         ]
         let type: AuditEventType =
-            switch verdict.outcome {
-            case .accepted: .invitationTaken
-            case .locked: .invitationLocked
-            case .refused:
-                verdict.reason == InvitationError.wrongPassword(remaining: 0).code
-                    ? .invitationPasswordFailed : .invitationOpened
+            switch (verdict.outcome, verdict.error) {
+            case (.accepted, _): .invitationTaken
+            case (.locked, _): .invitationLocked
+            case (.refused, .wrongPassword): .invitationPasswordFailed
+            case (.refused, _): .invitationOpened
             }
         if let reason = verdict.reason { details["refused"] = .string(reason) }
         try await audit.record(
