@@ -113,7 +113,10 @@ struct DesktopConsentTests {
 
     func accepted(_ machine: String, mode: String) async throws -> Accepted {
         let desktop = try await TestDesktop()
-        let setup = try await OfferSetup.make(enrolling: machine)
+        // A minute to answer: on a loaded machine the dialog can take seconds to come up and take the key.
+        let setup = try await OfferSetup.make(
+            enrolling: machine,
+            policy: OfferFixtures.policy.replacingOccurrences(of: "consent_timeout: 10s", with: "consent_timeout: 60s"))
         let server = setup.server
         let agent = try ChildProcess(
             SourceTree.binary("ora-agent"),
