@@ -117,7 +117,7 @@ struct AgentEnrollmentTests {
         #expect(again.standardError.contains("ws-0101 is already revoked"))
         #expect((await admin.run("agents", "revoke", "ws-9999")).standardError.contains("no machine named ws-9999"))
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE event LIKE 'agent.%'")
                 == "agent.token_created,agent.enrolled,agent.enrolled,agent.token_created,agent.token_created,"
                 + "agent.enrolled,agent.revoked")
@@ -145,13 +145,14 @@ struct AgentEnrollmentTests {
                 "ws-0101 is enrolled already; only an administrator can give it a new key (ora agents rekey ws-0101)"),
             "\(taken.standardError)")
         #expect(keyLine((await admin.run("agents", "show", "ws-0101")).standardOutput) == realKey)
-        #expect(try server.sql("SELECT uses_left FROM enrollment_tokens") == "4", "a refused attempt uses nothing")
+        #expect(
+            try await server.sql("SELECT uses_left FROM enrollment_tokens") == "4", "a refused attempt uses nothing")
 
         // Revoking does not free the name for the token either.
         #expect(await admin.run("agents", "revoke", "ws-0101").status == 0)
         let afterRevoke = await enroll(server, token: token, machine: "ws-0101", state: states.path + "/attacker")
         #expect(afterRevoke.standardError.contains("ws-0101 is revoked; only an administrator can give it a new key"))
-        #expect(try server.sql("SELECT revoked_at IS NOT NULL FROM machines WHERE name = 'ws-0101'") == "t")
+        #expect(try await server.sql("SELECT revoked_at IS NOT NULL FROM machines WHERE name = 'ws-0101'") == "t")
 
         // The agent hears the same for its revoked name as for a name never enrolled.
         let revokedRun = await ChildProcess.runAsync(
@@ -199,18 +200,18 @@ struct AgentEnrollmentTests {
         #expect((await admin.run("agents", "rekey", "ws-9999")).standardError.contains("no machine named ws-9999"))
 
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE event LIKE 'agent.%'")
                 == "agent.token_created,agent.enrolled,agent.revoked,agent.token_created,agent.rekeyed")
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT concat_ws('|', machine, details->>'purpose', details->>'bound_kind', details->>'revoked',
                     details->>'public_key_fingerprint', details->>'comment')
                 FROM audit_events WHERE event = 'agent.token_created' ORDER BY sequence DESC LIMIT 1
                 """) == "ws-0101|rekey|machine|true|\(Self.fingerprint(realKey))|INC0012345 disk replaced")
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT concat_ws('|', details->>'previous_key_fingerprint', details->>'public_key_fingerprint',
                     details->>'revocation_lifted', actor_id)
@@ -310,8 +311,8 @@ struct AgentEnrollmentTests {
             #expect(answer.status == status, "\(body)")
             #expect((answer.refusal?.message)?.contains(message) == true, "\(answer.body)")
         }
-        #expect(try server.sql("SELECT count(*) FROM machines") == "0")
-        #expect(try server.sql("SELECT uses_left FROM enrollment_tokens") == "5")
+        #expect(try await server.sql("SELECT count(*) FROM machines") == "0")
+        #expect(try await server.sql("SELECT uses_left FROM enrollment_tokens") == "5")
         // A good request answers with the machine as stored, the token's creator among it.
         let enrolled = try await HTTP.post(
             server.base + "/agent/v1/enroll",
@@ -320,7 +321,9 @@ struct AgentEnrollmentTests {
         )
         #expect(enrolled.status == 201, "\(enrolled.body)")
         #expect(enrolled.json(Schemas.Machine.self)?.enrolledBy == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
-        #expect(try server.sql("SELECT enrolled_by FROM machines") == "uid=peter.schmidt,ou=People,dc=corp,dc=example")
+        #expect(
+            try await server.sql("SELECT enrolled_by FROM machines") == "uid=peter.schmidt,ou=People,dc=corp,dc=example"
+        )
         // Out-of-range tokens are refused too.
         let bad: [(String, String)] = [
             (
@@ -343,7 +346,7 @@ struct AgentEnrollmentTests {
             #expect(answer.status == 400, "\(body)")
             #expect((answer.refusal?.message)?.contains(message) == true, "\(answer.body)")
         }
-        #expect(try server.sql("SELECT count(*) FROM enrollment_tokens") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM enrollment_tokens") == "1")
     }
 
     private func keyLine(_ text: String) -> String {

@@ -131,9 +131,9 @@ struct AuditAPITests {
         #expect(applied.status == 0, "\(applied.standardError)")
         let rolledBack = await cli.run(["policy", "rollback", "1", "--comment", "again"])
         #expect(rolledBack.status == 0, "\(rolledBack.standardError)")
-        let hash = try server.sql("SELECT content_hash FROM policy_versions WHERE version = 1")
+        let hash = try await server.sql("SELECT content_hash FROM policy_versions WHERE version = 1")
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT event, actor_name, policy_version, details->>'content_hash', details->>'comment',
                     details->'added' ? 'never-servers', details->>'previous_version'
@@ -187,12 +187,12 @@ struct AuditAPITests {
                 "intact: 5 events verified (1–5), chain head 5, 1 signed checkpoint matched"))
 
         // Someone with the database edits an event: verify names it and exits 1.
-        _ = try server.services.superuserSQL(
+        _ = try await server.services.superuserSQL(
             "SET session_replication_role = replica; UPDATE audit_events SET source_address = '10.0.0.1' WHERE sequence = 2",
             database: server.database)
         let broken = await cli.run(["audit", "verify"])
         #expect(broken.status == 1)
-        let id = try server.sql("SELECT id FROM audit_events WHERE sequence = 2")
+        let id = try await server.sql("SELECT id FROM audit_events WHERE sequence = 2")
         #expect(broken.standardError.contains("NOT intact: event 2 (\(id)): its contents do not match its hash"))
     }
 
@@ -213,7 +213,7 @@ struct AuditAPITests {
         let report = try await HTTP.get(first.base + "/api/v1/audit/verify", token: auditor)
         #expect(report.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(report.body)")
         #expect(report.json(Schemas.AuditVerificationReport.self)?.verified == 41)
-        #expect(try first.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "41|41")
+        #expect(try await first.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "41|41")
     }
 
     @Test("a server whose role may only insert and read the audit log works, and only the owner's is warned about")

@@ -12,8 +12,8 @@ import Testing
 struct AuditResilienceTests {
     @Test("PostgreSQL stopped: audited actions are refused with 503; after restart what was acknowledged is there once")
     func databaseStopped() async throws {
-        let postgres = try PrivatePostgres()
-        let directory = try PrivateDirectory()
+        let postgres = try await PrivatePostgres()
+        let directory = try await PrivateDirectory()
         let files = try TemporaryDirectory()
         let services = try TestServices.fromEnvironment()
         let port = try Network.freePort()
@@ -39,7 +39,7 @@ struct AuditResilienceTests {
         #expect(admin.status == 200)
         let token = admin.json(Schemas.LoginResult.self)?.token
 
-        try postgres.stop()
+        try await postgres.stop()
         for (user, password) in [("lena.wolf", "ora-demo"), ("omar.haddad", "wrong"), ("hannah.fischer", "ora-demo")] {
             let refused = try await login(user, password)
             #expect(refused.status == 503, "\(user): \(refused.body)")
@@ -49,7 +49,7 @@ struct AuditResilienceTests {
         let logout = try await HTTP.post(base + "/api/v1/logout", token: token)
         #expect(logout.status == 503)
 
-        try postgres.start()
+        try await postgres.start()
         var back: HTTP.Answer?
         for _ in 0..<150 {
             back = try await login("lena.wolf")
@@ -60,10 +60,10 @@ struct AuditResilienceTests {
         #expect(try await HTTP.post(base + "/api/v1/logout", token: token).status == 204)
 
         // Exactly what was acknowledged: two logins and one logout, each once; the refused ones left nothing behind.
-        let stored = try postgres.sql(
+        let stored = try await postgres.sql(
             "SELECT string_agg(event || ':' || actor_name, ',' ORDER BY sequence) FROM audit_events")
         #expect(stored == "operator.login:peter.schmidt,operator.login:lena.wolf,operator.logout:peter.schmidt")
-        #expect(try postgres.sql("SELECT count(*) FROM operator_sessions") == "2")
+        #expect(try await postgres.sql("SELECT count(*) FROM operator_sessions") == "2")
         let auditor = try await login("peter.schmidt")
         let verify = try await HTTP.get(
             base + "/api/v1/audit/verify", token: auditor.json(Schemas.LoginResult.self)?.token)
@@ -99,7 +99,7 @@ struct AuditResilienceTests {
         // The confirmed position is kept in the database, for a restart.
         var confirmed = ""
         for _ in 0..<50 {
-            confirmed = try server.sql("SELECT sequence FROM audit_forwarding")
+            confirmed = try await server.sql("SELECT sequence FROM audit_forwarding")
             if confirmed == "8" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -126,7 +126,7 @@ struct AuditResilienceTests {
     func largeExport() async throws {
         let server = try await RunningServer(extra: AuditAPITests.roles)
         let token = try await server.token("sara.klein")
-        _ = try server.services.superuserSQL(
+        _ = try await server.services.superuserSQL(
             """
             INSERT INTO audit_events (sequence, id, occurred_at, event, code, actor_kind, actor_id, actor_name, machine,
                 source_address, outcome, details, previous_hash, hash)

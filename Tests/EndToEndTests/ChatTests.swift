@@ -95,7 +95,7 @@ struct ChatTests {
         #expect(lines.map(\.text) == (1...TestLimits.chatLinesPerWindow).map { "line \($0)" })
         #expect(lines.allSatisfy { $0.from == .helper && $0.name == "Lena Wolf" })
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*), min(details->>'text'), bool_and(details->>'digest' IS NULL), "
                     + "bool_and(actor_id = 'uid=lena.wolf,ou=People,dc=corp,dc=example') "
                     + "FROM audit_events WHERE event = 'chat.message' AND session_id = '\(id)'")
@@ -125,11 +125,11 @@ struct ChatTests {
         let sent = try await chat(id, text, on: server, token: lena)
         #expect(sent.json(Schemas.ChatMessage.self)?.text == text, "\(sent.body)")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT details->>'text' IS NULL, details->>'digest' = 'sha256:' || "
                     + "encode(sha256(convert_to('\(text)', 'UTF8')), 'hex'), details->>'length' "
                     + "FROM audit_events WHERE event = 'chat.message' AND session_id = '\(id)'") == "t|t|25")
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE details::text LIKE '%4711%'") == "0")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE details::text LIKE '%4711%'") == "0")
         let transcript = try await HTTP.get(server.base + "/api/v1/sessions/\(id)/chat", token: lena)
         let line = try #require(transcript.json(Schemas.ChatTranscript.self)?.messages.first, "\(transcript.body)")
         #expect(line.text == nil)

@@ -55,7 +55,8 @@ struct ConsoleTests {
         } catch {
             // What the machine was asked and what the agent and the server said, to tell where it stopped.
             let questions = (try? String(contentsOfFile: machine.setup.files.path + "/questions.log", encoding: .utf8))
-            let recorded = (try? server.sql("SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events")) ?? "?"
+            let recorded =
+                (try? await server.sql("SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events")) ?? "?"
             let agentLog = "audit log: \(recorded)\n" + String(machine.agent.standardErrorSoFar.suffix(3000))
             let serverLog = String(server.process.standardErrorSoFar.suffix(6000))
             Issue.record(
@@ -121,7 +122,7 @@ struct ConsoleTests {
         // The audit log tells the same story as the page.
         let address = try #require(shown["session_address"] as? String)
         let id = String(address.split(separator: "/").last ?? "")
-        let events = try auditEvents(of: id, on: server)
+        let events = try await auditEvents(of: id, on: server)
         #expect(
             events == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "screen.opened",
@@ -203,7 +204,7 @@ struct ConsoleTests {
         #expect(administered["explain_view"] as? String == "Allowed: see the screen")
         #expect((administered["revoked"] as? String)?.hasPrefix("Revoked") == true)
         #expect(
-            try server.sql("SELECT revoked_at IS NOT NULL FROM machines WHERE name = 'ws-0101'") == "t",
+            try await server.sql("SELECT revoked_at IS NOT NULL FROM machines WHERE name = 'ws-0101'") == "t",
             "the console's revocation did not reach the register")
         #expect((administered["token"] as? String)?.hasPrefix("ora_enr_") == true)
         #expect((administered["command"] as? String)?.hasSuffix("--machine ws-0199") == true)
@@ -219,7 +220,7 @@ struct ConsoleTests {
                 setup.files.path + "/agent-ws-0199",
             ])
         #expect(refused.status != 0 && refused.standardError.contains("not valid"), "\(refused.standardError)")
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.token_revoked'") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.token_revoked'") == "1")
     }
 
     @Test("a page of another origin on the same host can neither read nor use the operator's cookie")
@@ -253,7 +254,7 @@ struct ConsoleTests {
         #expect(status("POST", "/api/v1/login/browser") == 403, "\(answers)")
         #expect(
             shown["still_logged_in"] as? String == "Lena Wolf (lena.wolf)", "the other page logged the operator out")
-        let offers = try server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'")
+        let offers = try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'")
         #expect(offers == "0", "the other page offered help")
     }
 
@@ -376,7 +377,7 @@ struct ConsoleTests {
         #expect((shown["second_notice"] as? String)?.contains("was used already") == true, "\(shown)")
         #expect(shown["after_revocation"] as? String == "Your session has ended. Log in again to continue.")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT details->>'from_session' IS NOT NULL FROM audit_events "
                     + "WHERE event = 'operator.login' AND details->>'method' = 'link'") == "t")
 

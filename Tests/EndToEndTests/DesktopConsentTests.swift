@@ -168,7 +168,7 @@ struct DesktopConsentTests {
                 what: "that control ended (\(how))")
         }
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT string_agg(details->>'how', ',' ORDER BY sequence) FROM audit_events "
                     + "WHERE event = 'control.stopped' AND session_id = '\(id)'") == "esc,button")
 
@@ -219,7 +219,7 @@ struct DesktopConsentTests {
 
         // The transcript is in the audit log, in order, and the chain is intact.
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT string_agg((details->>'from') || ':' || (details->>'text'), ' | ' ORDER BY sequence) "
                     + "FROM audit_events WHERE event = 'chat.message' AND session_id = '\(id)'")
                 == "person:It asks for my password | helper:Please open Outlook | helper:<script>alert(1)</script>")
@@ -243,7 +243,7 @@ struct DesktopConsentTests {
         }
         #expect(ended.endReason?.rawValue == "novice_ended", "\(ended)")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT actor_kind || ':' || actor_id FROM audit_events WHERE event = 'session.ended' "
                     + "AND session_id = '\(session.id)'") == "machine:ws-0101")
         #expect(session.agent.standardErrorSoFar.contains("the session window went away while the session went on"))

@@ -19,7 +19,7 @@ struct EndingTests {
         let held = try await eventually(
             within: .seconds(10),
             {
-                try server.sql(
+                try await server.sql(
                     """
                     SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = \(chainLockKey & 0xffff_ffff)
                         AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -33,7 +33,7 @@ struct EndingTests {
     /// Releases the lock `lockChain` took: its session is ended (psql's backend sleeps on without noticing its
     /// client leave).
     static func unlockChain(_ server: RunningServer, _ holder: ChildProcess) async throws {
-        _ = try server.services.superuserSQL(
+        _ = try await server.services.superuserSQL(
             """
             SELECT pg_terminate_backend(pid) FROM pg_locks
             WHERE locktype = 'advisory' AND objid = \(chainLockKey & 0xffff_ffff) AND granted
@@ -91,19 +91,19 @@ struct EndingTests {
         let ticket = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: lenaToken)
         #expect(ticket.status == 409, "\(ticket.body)")
         // Nothing is stored while the lock is held: the end did not wait for its record.
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "0")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "0")
 
         try await Self.unlockChain(server, holder)
         #expect(
             try await eventually(
                 within: .seconds(20),
                 {
-                    try server.sql(
+                    try await server.sql(
                         "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
                         == "1"
                 }, until: { $0 }))
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT actor_id || '|' || (details->>'reason') FROM audit_events WHERE event = 'session.ended'")
                 == "uid=peter.schmidt,ou=People,dc=corp,dc=example|admin_terminated")
         let chain = try await server.auditChainIntact()
@@ -130,19 +130,19 @@ struct EndingTests {
         _ = await server.stop()
         agent.send(SIGTERM)
         _ = await agent.exit()
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "0")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "0")
         try await Self.unlockChain(server, holder)
         try await server.start()
         #expect(
             try await eventually(
                 within: .seconds(20),
                 {
-                    try server.sql(
+                    try await server.sql(
                         "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
                         == "1"
                 }, until: { $0 }))
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
                 == "helper_ended")
         // A second restart stores nothing twice.
@@ -150,9 +150,9 @@ struct EndingTests {
         agent = try setup.startAgent()
         defer { agent.send(SIGTERM) }
         try await waitUntilOnline("ws-0102", server: server, token: try await server.token("lena.wolf"))
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'session.ended'") == "1")
         #expect(
-            try server.sql("SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d")
+            try await server.sql("SELECT count(*) FROM (SELECT id FROM audit_events GROUP BY id HAVING count(*) > 1) d")
                 == "0")
         let chain = try await server.auditChainIntact()
         #expect(chain.intact, "\(chain.body)")

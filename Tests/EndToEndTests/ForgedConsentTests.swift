@@ -96,10 +96,11 @@ struct ForgedConsentTests {
             try await waitFor { sent.steps.withLock { $0.contains("control answered") } }
             // Sent is not yet read: the session ends only once the server has recorded every answer.
             try await waitFor {
-                (try? server.sql("SELECT count(*) FROM audit_events WHERE event = 'consent.rejected'")) == "7"
-                    && (try? server.sql(
-                        "SELECT count(*) FROM audit_events WHERE event = 'control.denied' AND session_id = '\(id)'"))
-                        == "1"
+                let rejected = try? await server.sql(
+                    "SELECT count(*) FROM audit_events WHERE event = 'consent.rejected'")
+                let denied = try? await server.sql(
+                    "SELECT count(*) FROM audit_events WHERE event = 'control.denied' AND session_id = '\(id)'")
+                return rejected == "7" && denied == "1"
             }
             // The refused control answer is recorded: the session goes on, view-only.
             let after = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lena)
@@ -108,13 +109,13 @@ struct ForgedConsentTests {
             group.cancelAll()
 
             #expect(
-                try server.sql(
+                try await server.sql(
                     "SELECT string_agg(details->>'reason', ',' ORDER BY sequence) FROM audit_events WHERE event = 'consent.rejected'"
                 )
                     == "bad_signature,unknown_session,wrong_question,different_offer,no_question_pending,wrong_question,replayed_request"
             )
             #expect(
-                try server.sql(
+                try await server.sql(
                     "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE session_id = '\(id)' AND event <> 'consent.rejected'"
                 )
                     == "offer.requested,offer.delivered,consent.granted,session.started,control.requested,control.denied,session.ended"
@@ -123,9 +124,9 @@ struct ForgedConsentTests {
     }
 
     /// Waits for `condition`, at most a minute: a loaded machine records the refused answers slowly, never wrongly.
-    private func waitFor(_ condition: () -> Bool) async throws {
+    private func waitFor(_ condition: () async -> Bool) async throws {
         for _ in 0..<1200 {
-            if condition() { return }
+            if await condition() { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw TestSetupError("timed out waiting")

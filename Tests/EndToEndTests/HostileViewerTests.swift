@@ -101,8 +101,8 @@ struct HostileViewerTests {
         return ticket
     }
 
-    func refusals(on server: RunningServer) throws -> [String] {
-        try server.sql(
+    func refusals(on server: RunningServer) async throws -> [String] {
+        try await server.sql(
             "SELECT string_agg(details->>'leg' || ':' || (details->>'reason'), ',' ORDER BY sequence) "
                 + "FROM audit_events WHERE event = 'screen.refused'"
         ).split(separator: ",").map(String.init)
@@ -179,16 +179,17 @@ struct HostileViewerTests {
         let ended = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
         #expect(ended.status == 409 && ended.refusal?.error == "session_ended", "\(ended.body)")
 
-        #expect(
+        await #expect(
             try refusals(on: server) == [
                 "viewer:unknown_ticket", "viewer:unknown_ticket", "viewer:ticket_replayed", "viewer:ticket_replayed",
                 "viewer:unknown_ticket",
             ])
         #expect(
-            try server.sql("SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'")
+            try await server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'")
                 == "3")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'screen.closed' AND session_id = '\(id)'") == "3",
             "the viewer that left at once is recorded too")
     }
@@ -228,7 +229,7 @@ struct HostileViewerTests {
         let state = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: hannah)
         #expect(state.json(Schemas.Session.self)?.state.rawValue == "viewing")
         let errors = try await eventually {
-            try server.sql(
+            try await server.sql(
                 "SELECT string_agg(details->>'error', '|' ORDER BY sequence) FROM audit_events "
                     + "WHERE event = 'screen.closed' AND outcome = 'failure'")
         } until: {

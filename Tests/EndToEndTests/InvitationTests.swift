@@ -49,7 +49,7 @@ struct InvitationTests {
         // The machine reports the new invitation; the server records it, the machine as the actor.
         #expect(
             try await eventually {
-                try server.sql(
+                try await server.sql(
                     "SELECT actor_kind || '|' || (details->>'invitation') || '|' || (details->>'message') FROM audit_events WHERE event = 'invitation.created'"
                 ) == "machine|\(id)|Outlook keeps asking for my password"
             })
@@ -72,17 +72,18 @@ struct InvitationTests {
         #expect(questions.contains("answers your request for help"), "\(questions)")
         #expect(questions.lowercased().contains(#""invitation":"\#(id)""#), "\(questions)")
         #expect(
-            try auditEvents(of: session, on: server) == [
+            try await auditEvents(of: session, on: server) == [
                 "invitation.opened", "invitation.taken", "offer.requested", "offer.delivered", "consent.granted",
                 "session.started",
             ])
         // The machine's decision is signed and kept; the offer names the invitation.
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT details->'decision'->>'outcome', length(details->'decision'->>'signature') > 80, details->>'invitation' FROM audit_events WHERE event = 'invitation.taken'"
             ) == "accepted|t|\(id)")
         #expect(
-            try server.sql("SELECT details->>'invitation' FROM audit_events WHERE event = 'offer.requested'") == id)
+            try await server.sql("SELECT details->>'invitation' FROM audit_events WHERE event = 'offer.requested'")
+                == id)
 
         // Used once: opening it again is refused by the machine.
         _ = await lena.run("session", "end", session)
@@ -94,7 +95,8 @@ struct InvitationTests {
         #expect(listed.standardOutput.contains("used by uid=lena.wolf,ou=People,dc=corp,dc=example"), "\(listed)")
 
         // The password is nowhere on the server's side: not in the database, not in the log.
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE details::text LIKE '%correct horse%'") == "0")
+        #expect(
+            try await server.sql("SELECT count(*) FROM audit_events WHERE details::text LIKE '%correct horse%'") == "0")
         agent.send(SIGTERM)
         let stopped = await server.stop()
         #expect(!(stopped.standardOutput + stopped.standardError).contains("correct horse"))
@@ -124,8 +126,9 @@ struct InvitationTests {
         let right = await Self.open(file, as: lena, password: Self.password)
         #expect(right.status == 2)
         #expect(right.standardError.contains("locked after too many wrong passwords"), "\(right.standardError)")
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.password_failed'") == "4")
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.locked'") == "1")
+        #expect(
+            try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.password_failed'") == "4")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.locked'") == "1")
 
         // A proof for a session nobody is opening, and files or settings that are not an invitation's.
         let unasked = try await HTTP.post(
@@ -169,7 +172,7 @@ struct InvitationTests {
         try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
         #expect(
             try await eventually {
-                try server.sql(
+                try await server.sql(
                     "SELECT count(*) FROM audit_events WHERE event = 'invitation.revoked' AND details->>'invitation' = '\(secondID)'"
                 ) == "1"
             }, "the revocation made while the agent was away was not reported when it came back")
@@ -208,7 +211,7 @@ struct InvitationTests {
         #expect(notAllowed.status == 2)
         #expect(notAllowed.standardError.contains("no policy"), "\(notAllowed.standardError)")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'invitation.opened' AND outcome = 'denied'") == "1")
         let stillOpen = await ChildProcess.runAsync(
             SourceTree.binary("ora-agent"), arguments: ["invitations", "--state-dir", setup.state])

@@ -146,7 +146,7 @@ struct MachineSearchTests {
         let finance = "cn=Finance Workstations,ou=Computer Groups,ou=Groups,dc=corp,dc=example"
         let query = "?group=" + finance.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         #expect(try await Self.search(query, on: server, token: lena).machines.map(\.name) == ["ws-0101", "ws-0102"])
-        try server.directory.modify(
+        try await server.directory.modify(
             """
             dn: \(finance)
             changetype: modify
@@ -164,6 +164,7 @@ struct MachineSearchTests {
         }
         #expect(found == expected)
         #expect(
-            try server.sql("SELECT directory_checked_at > enrolled_at FROM machines WHERE name = 'lt-0042'") == "t")
+            try await server.sql("SELECT directory_checked_at > enrolled_at FROM machines WHERE name = 'lt-0042'")
+                == "t")
     }
 }

@@ -38,7 +38,7 @@ struct OfferTests {
         let denied = await hannah.run("offer", "WS-0101", "--control", "--ticket", "INC0000001")
         #expect(denied.status == 2)
         #expect(denied.standardError.contains("denied"), "\(denied.standardError)")
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.denied'") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.denied'") == "1")
 
         // Two offers at once: one session, the other is told the machine is busy.
         let hannahToken = try await server.token("hannah.fischer")
@@ -69,12 +69,12 @@ struct OfferTests {
         let ended = await hannah.run("session", "end", first)
         #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
         #expect(
-            try auditEvents(of: first, on: server) == [
+            try await auditEvents(of: first, on: server) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "session.ended",
             ])
         // The consent carries the machine's signed receipt.
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT details->'receipt'->>'answer', details->'receipt'->>'question', length(details->'receipt'->>'signature') > 80 FROM audit_events WHERE event = 'consent.granted' AND session_id = '\(first)'"
             ) == "granted|session|t")
 
@@ -83,7 +83,7 @@ struct OfferTests {
         #expect(declined.status == 2)
         #expect(declined.standardOutput.contains("ended: the person at the machine declined the offer"))
         #expect(
-            try auditEvents(of: sessionID(in: declined.standardOutput), on: server) == [
+            try await auditEvents(of: sessionID(in: declined.standardOutput), on: server) == [
                 "offer.requested", "offer.delivered", "consent.declined", "session.ended",
             ])
 
@@ -109,7 +109,7 @@ struct OfferTests {
         let revoked = try await session(second, on: server, token: lenaToken) { $0.state == .ended }
         #expect(revoked.endReason?.rawValue == "policy_revoked")
         #expect(
-            try auditEvents(of: second, on: server) == [
+            try await auditEvents(of: second, on: server) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                 "control.granted", "session.ended",
             ])
@@ -120,7 +120,7 @@ struct OfferTests {
         #expect(unanswered.status == 2)
         #expect(unanswered.standardOutput.contains("did not answer in time"), "\(unanswered.standardOutput)")
         #expect(
-            try auditEvents(of: sessionID(in: unanswered.standardOutput), on: server) == [
+            try await auditEvents(of: sessionID(in: unanswered.standardOutput), on: server) == [
                 "offer.requested", "offer.delivered", "consent.timeout", "session.ended",
             ])
 
@@ -218,7 +218,7 @@ struct OfferTests {
             let stopped = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
             #expect(stopped.controlStoppedBy == .esc)
             #expect(
-                try server.sql(
+                try await server.sql(
                     "SELECT details->>'how' FROM audit_events WHERE event = 'control.stopped' AND session_id = '\(id)'")
                     == "esc")
             pane = try await terminal.waitUntilShowing("Lena Wolf may see your screen (not looking now)")
@@ -229,7 +229,7 @@ struct OfferTests {
             pane = try await terminal.waitUntilShowing("You ended the session at ")
             #expect(pane.contains("Nobody sees your screen now.") && !pane.contains("Lena Wolf may see"), "\(pane)")
             #expect(
-                try auditEvents(of: id, on: server) == [
+                try await auditEvents(of: id, on: server) == [
                     "offer.requested", "offer.delivered", "consent.granted", "session.started", "chat.message",
                     "chat.message", "control.requested", "control.granted", "control.stopped", "session.ended",
                 ])
@@ -263,7 +263,7 @@ struct OfferTests {
 
         try await server.restart()
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
                 == "server_restart")
         // The agent reconnects with its back-off; nothing of the old session is left to block a new offer.
@@ -301,7 +301,7 @@ struct OfferTests {
         }
         #expect(ended.endReason?.rawValue == "max_duration", "\(ended)")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT actor_kind, details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'"
             ) == "system|max_duration")
         agent.send(SIGTERM)
@@ -348,7 +348,7 @@ struct OfferTests {
         }
         #expect(ended.endReason?.rawValue == "membership_lost", "\(ended)")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT actor_kind, details->>'reason' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'"
             ) == "system|membership_lost")
         #expect(agent.isRunning, "the agent goes on; only the session ended")
@@ -376,7 +376,7 @@ struct OfferTests {
         let retryAfter = try #require(answers[2].retryAfter.flatMap { Int64($0) })
         #expect((60 - waited - 1)...60 ~= retryAfter, "Retry-After \(retryAfter) after \(waited) s")
         #expect(
-            try setup.server.sql(
+            try await setup.server.sql(
                 "SELECT string_agg(details->>'refused', ',' ORDER BY sequence) FROM audit_events WHERE event = 'offer.denied'"
             ) == "machine_offline,machine_offline,too_many_offers")
     }
@@ -418,7 +418,7 @@ struct OfferTests {
             #expect(answer.refusal?.error == "unknown_session")
         }
         #expect(
-            try setup.server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'") == "0")
+            try await setup.server.sql("SELECT count(*) FROM audit_events WHERE event = 'offer.requested'") == "0")
     }
 
     @Test("an offer refused because the directory cannot be reached is answered 503 and still recorded as offer.denied")
@@ -437,19 +437,19 @@ struct OfferTests {
         #expect(enrolled.status == 0, "\(enrolled.standardError)")
         let token = try await server.token("lena.wolf")
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
-        try server.directory.stop()
+        try await server.directory.stop()
         let answer = try await HTTP.post(
             server.base + "/api/v1/offers", json: #"{"machine": "ws-0101", "mode": "view", "ticket": "INC0000001"}"#,
             token: token)
         #expect(answer.status == 503, "\(answer.body)")
         #expect(answer.refusal?.error == "directory_unavailable")
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT concat_ws('|', actor_id, machine, outcome, details->>'refused', details->>'mode')
                 FROM audit_events WHERE event = 'offer.denied'
                 """) == "uid=lena.wolf,ou=People,dc=corp,dc=example|ws-0101|failure|directory_unavailable|view")
-        try server.directory.start()
+        try await server.directory.start()
     }
 
     @Test("an operator follows at most 16 sessions' event streams at once; the 17th gets 429 until one ends")

@@ -47,13 +47,14 @@ struct OperatorLoginTests {
 
         // The database holds hashes, never tokens; every attempt is recorded.
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM operator_sessions WHERE token_hash = sha256(convert_to('\(token)', 'UTF8'))")
                 == "1")
         #expect(
-            try server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success'")
+            try await server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success'")
                 == "3")
-        #expect(try server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.logout'") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.logout'") == "1")
     }
 
     @Test("wrong password, unknown user, empty password and hostile names all get the same 401")
@@ -70,10 +71,10 @@ struct OperatorLoginTests {
         }
         #expect(bodies.count == 1, "the answers must not tell the cases apart: \(bodies)")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'invalid_credentials'"
             ) == "6")
-        #expect(try server.sql("SELECT count(*) FROM operator_sessions") == "0")
+        #expect(try await server.sql("SELECT count(*) FROM operator_sessions") == "0")
 
         let malformed = try await HTTP.post(server.base + "/api/v1/login", json: #"{"user": "lena.wolf"}"#)
         #expect(malformed.status == 400)
@@ -91,7 +92,7 @@ struct OperatorLoginTests {
         let token = try #require(
             try await server.login("lena.wolf", password: "ora-demo").json(Schemas.LoginResult.self)?.token)
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
-        _ = try server.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
+        _ = try await server.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
         let expired = try await HTTP.get(server.base + "/api/v1/me", token: token)
         #expect(expired.status == 401)
         #expect(expired.refusal?.error == "invalid_token")
@@ -106,7 +107,7 @@ struct OperatorLoginTests {
         #expect(limited.refusal?.error == "too_many_attempts")
         #expect(Int(limited.retryAfter ?? "") ?? 0 > 0)
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'rate_limited'"
             ) == "1")
         // Other accounts are not affected.
@@ -145,9 +146,10 @@ struct OperatorLoginTests {
                 "the user name must be 1 to 256 characters, without control or invisible formatting characters"
             ])
         #expect(
-            try server.sql("SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success'")
+            try await server.sql(
+                "SELECT count(*) FROM audit_events WHERE event = 'operator.login' AND outcome = 'success'")
                 == "30")
-        #expect(try server.sql("SELECT max(octet_length(actor_id)) < 300 FROM audit_events") == "t")
+        #expect(try await server.sql("SELECT max(octet_length(actor_id)) < 300 FROM audit_events") == "t")
         let overlong = try await server.login("lena.wolf", password: String(repeating: "p", count: 1025))
         #expect(overlong.status == 400)
         #expect(overlong.refusal?.message == "the password must be at most 1024 bytes")
@@ -164,7 +166,7 @@ struct OperatorLoginTests {
             #expect(answer.status == 200, "\(variant.debugDescription): \(answer.body)")
         }
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT string_agg(DISTINCT actor_id || '|' || actor_name, ',') FROM audit_events WHERE event = 'operator.login'"
             ) == "uid=lena.wolf,ou=People,dc=corp,dc=example|lena.wolf")
         // Three failures under three spellings lock the account (the limit is three) for every spelling.
@@ -177,7 +179,7 @@ struct OperatorLoginTests {
         }
         // Failures are recorded under the DN once the directory has found the person.
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT string_agg(DISTINCT actor_id, ',') FROM audit_events
                 WHERE event = 'operator.login_failed' AND details->>'reason' = 'invalid_credentials'
@@ -192,7 +194,7 @@ struct OperatorLoginTests {
         for _ in 0..<3 { #expect(try await server.login("tom.berger", password: "guess").status == 401) }
         let started = ContinuousClock.now
         for _ in 0..<40 { #expect(try await server.login("tom.berger", password: "guess").status == 429) }
-        let recorded = try server.sql(
+        let recorded = try await server.sql(
             "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'rate_limited'"
         )
         let elapsed = ContinuousClock.now - started
@@ -257,7 +259,7 @@ struct OperatorLoginTests {
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: lenaFirst).status == 401)
         #expect(await hannah.run("operators", "revoke", "--operator", "tom.berger").status == 2)
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT string_agg(concat_ws('|', actor_id, details->>'account', details->>'reason'), ',' ORDER BY sequence)
                 FROM audit_events WHERE event = 'operator.session_revoked'
@@ -267,20 +269,20 @@ struct OperatorLoginTests {
 
         // Tom's account is locked in the directory: his session ends at its next check, and he cannot log in again.
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: tom).status == 200)
-        try server.directory.modify(
+        try await server.directory.modify(
             "dn: uid=tom.berger,ou=People,dc=corp,dc=example\nchangetype: modify\nadd: pwdAccountLockedTime\n"
                 + "pwdAccountLockedTime: 000001010000Z\n")
-        _ = try server.sql("UPDATE operator_sessions SET checked_at = now() - interval '1 hour'")
+        _ = try await server.sql("UPDATE operator_sessions SET checked_at = now() - interval '1 hour'")
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: tom).status == 401)
         #expect(try await server.login("tom.berger").status == 401)
         #expect(
-            try server.sql(
+            try await server.sql(
                 """
                 SELECT actor_kind || '|' || (details->>'reason') FROM audit_events
                 WHERE event = 'operator.session_revoked' AND details->>'account' = 'tom.berger'
                 """) == "system|the account is locked by the password policy since 000001010000Z")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'account_disabled'"
             ) == "1")
         // Peter's session was checked too, and goes on.
@@ -293,7 +295,7 @@ struct OperatorLoginTests {
         let server = try await RunningServer(extra: Self.configuration, directoryExtra: "  cache: {ttl: 0s}")
         let token = try #require(
             try await server.login("lena.wolf", password: "ora-demo").json(Schemas.LoginResult.self)?.token)
-        try server.directory.stop()
+        try await server.directory.stop()
 
         let login = try await server.login("lena.wolf", password: "ora-demo")
         #expect(login.status == 503)
@@ -302,11 +304,11 @@ struct OperatorLoginTests {
         #expect(me.status == 503)
         #expect(me.refusal?.error == "directory_unavailable")
         #expect(
-            try server.sql(
+            try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'directory_unavailable'"
             ) == "1")
 
-        try server.directory.start()
+        try await server.directory.start()
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
         #expect(try await server.login("lena.wolf", password: "ora-demo").status == 200)
     }

@@ -85,7 +85,7 @@ struct PolicyAPITests {
         #expect(invalid.status == 422)
         #expect(invalid.refusal?.errors?.count == 3)
         #expect(try await activeVersion(first, token: admin, expected: 1) == 1)
-        #expect(try first.sql("SELECT count(*) FROM policy_versions") == "2")
+        #expect(try await first.sql("SELECT count(*) FROM policy_versions") == "2")
 
         // Only administrators apply; people without a role do not even read.
         let helper = try await first.token("hannah.fischer")
@@ -200,11 +200,11 @@ struct PolicyAPITests {
             .status == 403)
 
         // The directory down: an explanation cannot be given.
-        try server.directory.stop()
+        try await server.directory.stop()
         let down = try await HTTP.post(
             policy + "/explain", json: #"{"operator": "lena.wolf", "machine": "WS-0101"}"#, token: admin)
         #expect(down.status == 503)
         #expect(down.refusal?.error == "directory_unavailable")
-        #expect(try server.sql("SELECT count(*) FROM policy_versions") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM policy_versions") == "1")
     }
 }

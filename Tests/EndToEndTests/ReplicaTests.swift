@@ -51,13 +51,13 @@ struct ReplicaTests {
         let ended = await lena.run("session", "end", id)
         #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
         #expect(
-            try auditEvents(of: id, on: front) == [
+            try await auditEvents(of: id, on: front) == [
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                 "control.granted", "chat.message", "chat.message", "session.ended",
             ])
         // The offer was decided and recorded by the replica holding the agent, for the helper's address.
         #expect(
-            try front.sql(
+            try await front.sql(
                 "SELECT actor_name, source_address FROM audit_events WHERE event = 'offer.requested' AND session_id = '\(id)'"
             ) == "lena.wolf|127.0.0.1")
 
@@ -67,14 +67,14 @@ struct ReplicaTests {
         let orphan = sessionID(in: crashed.standardOutput)
         await holder.crash()
         // Its heartbeat stops; a minute later it no longer counts as running.
-        _ = try holder.sql("UPDATE server_instances SET last_seen_at = now() - interval '1 minute'")
+        _ = try await holder.sql("UPDATE server_instances SET last_seen_at = now() - interval '1 minute'")
         let gone = try await session(orphan, on: front, token: token) { $0.state == .ended }
         #expect(gone.endReason?.rawValue == "server_restart", "\(gone)")
         #expect(
-            try front.sql(
+            try await front.sql(
                 "SELECT details->>'reason', details->>'last_state' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(orphan)'"
             ) == "server_restart|viewing")
-        #expect(try auditEvents(of: orphan, on: front).last == "session.ended")
+        #expect(try await auditEvents(of: orphan, on: front).last == "session.ended")
 
         // The agent comes back to the restarted replica; a revocation made on the other disconnects it at once.
         try await holder.start()

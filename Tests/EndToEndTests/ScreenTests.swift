@@ -106,7 +106,7 @@ struct ScreenTests {
             #expect(desktop.inputs.isEmpty, "\(desktop.inputs)")
             #expect(
                 try await eventually {
-                    try server.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1"
+                    try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1"
                 })
 
             // Control granted: the same input arrives.
@@ -131,7 +131,7 @@ struct ScreenTests {
             #expect(await lena.run("session", "end", id).status == 0)
             let finished = await started.exit()
             #expect(finished.standardOutput.contains("the session has ended"), "\(finished.standardOutput)")
-            let screen = try server.sql(
+            let screen = try await server.sql(
                 "SELECT details->'screen' FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'")
             let totals = try #require(
                 try JSONSerialization.jsonObject(with: Data(screen.utf8)) as? [String: Int], "\(screen)")
@@ -140,10 +140,10 @@ struct ScreenTests {
             #expect((totals["bytes_from_viewer"] ?? 0) > 0, "\(totals)")
             #expect((totals["input_dropped"] ?? 0) >= 4, "\(totals)")
             #expect(
-                try server.sql(
+                try await server.sql(
                     "SELECT count(*) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'") == "4")
             #expect(
-                try server.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1",
+                try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1",
                 "recorded once per session")
             let auditor = try await server.token("sara.klein")
             let verified = try await HTTP.get(server.base + "/api/v1/audit/verify", token: auditor)

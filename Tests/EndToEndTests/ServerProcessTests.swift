@@ -29,8 +29,8 @@ struct ServerProcessTests {
         #expect(readyDocument.database.ready && readyDocument.directory.ready)
 
         // Migrations ran at start-up and this replica registered itself.
-        #expect(try server.sql("SELECT count(*) FROM schema_migrations") != "0")
-        #expect(try server.sql("SELECT count(*) FROM server_instances") == "1")
+        #expect(try await server.sql("SELECT count(*) FROM schema_migrations") != "0")
+        #expect(try await server.sql("SELECT count(*) FROM server_instances") == "1")
 
         // The CLI reads the same readiness.
         let status = await ChildProcess.runAsync(SourceTree.binary("ora"), arguments: ["status", "--server", base])
@@ -48,7 +48,7 @@ struct ServerProcessTests {
         #expect(metrics.body.contains(#"http_route="/readyz""#))
 
         // Directory down: not ready, with the directory named as the reason and the database still fine.
-        try directory.stop()
+        try await directory.stop()
         let notReady = try await HTTP.get(base + "/readyz")
         #expect(notReady.status == 503)
         let notReadyDocument = try ReadinessDocument(notReady.body)
@@ -63,14 +63,14 @@ struct ServerProcessTests {
         #expect(statusDown.standardOutput.contains("directory: unavailable: directory unreachable"))
 
         // Directory back: ready again without restarting the server.
-        try directory.start()
+        try await directory.start()
         #expect(try await HTTP.get(base + "/readyz").status == 200)
 
         let result = await server.stop()
         #expect(!result.killedBySignal)
         #expect(result.status == 0)
         // A graceful shutdown removes this replica from the instance table.
-        #expect(try server.sql("SELECT count(*) FROM server_instances") == "0")
+        #expect(try await server.sql("SELECT count(*) FROM server_instances") == "0")
     }
 
     @Test("a database that cannot be reached stops start-up with one clear line and exit 1")
@@ -93,8 +93,7 @@ struct ServerProcessTests {
 
     @Test("two concurrent `ora-server migrate` runs leave one consistent schema")
     func concurrentMigrate() async throws {
-        let database = try services.createDatabase(prefix: "e2e")
-        defer { try? services.dropDatabase(database) }
+        let database = try await services.createDatabase(prefix: "e2e")
         let files = try TemporaryDirectory()
         let config = try files.write(
             "ora-server.yaml",
@@ -110,8 +109,9 @@ struct ServerProcessTests {
         let outputs = results.map { $0.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) }
         #expect(outputs.filter { $0.hasPrefix("applied migrations: 1") }.count == 1, "\(outputs)")
         #expect(outputs.filter { $0 == "database schema is current" }.count == 1, "\(outputs)")
-        let versions = try services.sql(
+        let versions = try await services.sql(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations", database: database)
         #expect(outputs.contains("applied migrations: \(versions.replacingOccurrences(of: ",", with: ", "))"))
+        try await services.dropDatabase(database)
     }
 }

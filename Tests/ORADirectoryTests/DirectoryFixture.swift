@@ -8,10 +8,10 @@ final class DirectoryFixture: @unchecked Sendable {
     let services: TestServices
     let base: String
 
-    init(services: TestServices) throws {
+    init(services: TestServices) async throws {
         self.services = services
         base = "ou=test-\(UUID().uuidString.lowercased()),dc=corp,dc=example"
-        try services.ldapModify(
+        try await services.ldapModify(
             """
             dn: \(base)
             changetype: add
@@ -22,26 +22,29 @@ final class DirectoryFixture: @unchecked Sendable {
     }
 
     deinit {
-        try? services.ldapDeleteTree(base)
+        let (services, base) = (services, base)
+        Task { try? await services.ldapDeleteTree(base) }
     }
 
     /// Adds a person with a password; returns their DN.
     @discardableResult
-    func addPerson(rdn: String, uid: String, password: String, displayName: String = "Test Person") throws -> String {
+    func addPerson(
+        rdn: String, uid: String, password: String, displayName: String = "Test Person"
+    ) async throws -> String {
         let dn = "\(rdn),\(base)"
         var lines = ["dn: \(dn)", "changetype: add", "objectClass: inetOrgPerson", "uid: \(uid)", "sn: Person"]
         if !rdn.lowercased().hasPrefix("cn=") { lines.append("cn: \(uid)") }
         lines.append("displayName:: \(Data(displayName.utf8).base64EncodedString())")
         lines.append("userPassword:: \(Data(password.utf8).base64EncodedString())")
-        try services.ldapModify(lines.joined(separator: "\n") + "\n\n")
+        try await services.ldapModify(lines.joined(separator: "\n") + "\n\n")
         return dn
     }
 
     /// Adds a `groupOfNames` group; returns its DN.
     @discardableResult
-    func addGroup(_ name: String, members: [String]) throws -> String {
+    func addGroup(_ name: String, members: [String]) async throws -> String {
         let dn = "cn=\(name),\(base)"
-        try services.ldapModify(
+        try await services.ldapModify(
             """
             dn: \(dn)
             changetype: add
@@ -54,13 +57,13 @@ final class DirectoryFixture: @unchecked Sendable {
     }
 
     /// Adds `member` to the group `groupDN`.
-    func addMember(_ member: String, to groupDN: String) throws {
-        try services.ldapModify("dn: \(groupDN)\nchangetype: modify\nadd: member\nmember: \(member)\n\n")
+    func addMember(_ member: String, to groupDN: String) async throws {
+        try await services.ldapModify("dn: \(groupDN)\nchangetype: modify\nadd: member\nmember: \(member)\n\n")
     }
 
     /// Removes `member` from the group `groupDN`.
-    func removeMember(_ member: String, from groupDN: String) throws {
-        try services.ldapModify("dn: \(groupDN)\nchangetype: modify\ndelete: member\nmember: \(member)\n\n")
+    func removeMember(_ member: String, from groupDN: String) async throws {
+        try await services.ldapModify("dn: \(groupDN)\nchangetype: modify\ndelete: member\nmember: \(member)\n\n")
     }
 }
 

@@ -40,12 +40,12 @@ struct DirectoryGroupTests {
 
     @Test("a cycle between groups ends", arguments: [DirectoryLayout.GroupMembership.member, .memberOf])
     func cycle(membership: DirectoryLayout.GroupMembership) async throws {
-        let fixture = try DirectoryFixture(services: services)
-        let person = try fixture.addPerson(rdn: "uid=cyclist", uid: "cyclist", password: "x-password")
-        let first = try fixture.addGroup("Cycle A", members: [person])
-        let second = try fixture.addGroup("Cycle B", members: [first])
-        let third = try fixture.addGroup("Cycle C", members: [second])
-        try fixture.addMember(third, to: first)
+        let fixture = try await DirectoryFixture(services: services)
+        let person = try await fixture.addPerson(rdn: "uid=cyclist", uid: "cyclist", password: "x-password")
+        let first = try await fixture.addGroup("Cycle A", members: [person])
+        let second = try await fixture.addGroup("Cycle B", members: [first])
+        let third = try await fixture.addGroup("Cycle C", members: [second])
+        try await fixture.addMember(third, to: first)
         let groups = try await client(membership).groups(of: DistinguishedName(person))
         #expect(groups == (try dns(first, second, third)))
     }
@@ -54,9 +54,9 @@ struct DirectoryGroupTests {
         "nesting deeper than the bound is an error, not a shortened answer",
         arguments: [DirectoryLayout.GroupMembership.member, .memberOf])
     func depthBound(membership: DirectoryLayout.GroupMembership) async throws {
-        let fixture = try DirectoryFixture(services: services)
-        var member = try fixture.addPerson(rdn: "uid=deep", uid: "deep", password: "x-password")
-        for level in 1...5 { member = try fixture.addGroup("Level \(level)", members: [member]) }
+        let fixture = try await DirectoryFixture(services: services)
+        var member = try await fixture.addPerson(rdn: "uid=deep", uid: "deep", password: "x-password")
+        for level in 1...5 { member = try await fixture.addGroup("Level \(level)", members: [member]) }
         let person = try DistinguishedName("uid=deep,\(fixture.base)")
         let error = await #expect(throws: DirectoryError.self) {
             try await client(membership, depth: 4).groups(of: person)
@@ -100,17 +100,17 @@ struct DirectoryGroupTests {
 
     @Test("cached groups are reused within the TTL and looked up again after it")
     func cache() async throws {
-        let fixture = try DirectoryFixture(services: services)
-        let person = try fixture.addPerson(rdn: "uid=cached", uid: "cached", password: "x-password")
-        let group = try fixture.addGroup("Cached Group", members: [person])
+        let fixture = try await DirectoryFixture(services: services)
+        let person = try await fixture.addPerson(rdn: "uid=cached", uid: "cached", password: "x-password")
+        let group = try await fixture.addGroup("Cached Group", members: [person])
         let clock = ManualClock()
         let client = DirectoryClient(
             settings: services.directorySettings(cacheTTL: .seconds(30)), now: { clock.now })
         let dn = try DistinguishedName(person)
         #expect(try await client.groups(of: dn) == (try dns(group)))
 
-        try fixture.addMember("cn=placeholder", to: group)
-        try fixture.removeMember(person, from: group)
+        try await fixture.addMember("cn=placeholder", to: group)
+        try await fixture.removeMember(person, from: group)
         clock.advance(by: .seconds(29))
         #expect(try await client.groups(of: dn) == (try dns(group)), "within the TTL the cached answer holds")
         clock.advance(by: .seconds(2))
@@ -119,7 +119,7 @@ struct DirectoryGroupTests {
 
     @Test("after the TTL a directory that is down gets no cached yes")
     func cacheDoesNotOutliveOutage() async throws {
-        let directory = try PrivateDirectory()
+        let directory = try await PrivateDirectory()
         let clock = ManualClock()
         var settings = services.directorySettings(
             uris: [directory.uri], bindPassword: directory.password, cacheTTL: .seconds(30))
@@ -129,7 +129,7 @@ struct DirectoryGroupTests {
         #expect(
             try await client.groups(of: dn).contains(try DistinguishedName("cn=Helpdesk,ou=Groups,dc=corp,dc=example")))
 
-        try directory.stop()
+        try await directory.stop()
         #expect(try await client.groups(of: dn).count == 4, "within the TTL")
         clock.advance(by: .seconds(31))
         let error = await #expect(throws: DirectoryError.self) { try await client.groups(of: dn) }
@@ -139,7 +139,7 @@ struct DirectoryGroupTests {
         }
 
         // Back up: the pooled connections are stale, and are replaced without the caller noticing.
-        try directory.start()
+        try await directory.start()
         #expect(try await client.groups(of: dn).count == 4)
         #expect(try await client.authenticate(user: "lena.wolf", password: "ora-demo").account == "lena.wolf")
     }

@@ -55,11 +55,11 @@ struct DirectoryLoginTests {
 
     @Test("a DN with escaped characters, non-ASCII, and a password full of metacharacters")
     func escapedDN() async throws {
-        let fixture = try DirectoryFixture(services: services)
+        let fixture = try await DirectoryFixture(services: services)
         let password = #"p@ss w'rd"$(id)`;|&*)(uid=*\\"#
-        let dn = try fixture.addPerson(
+        let dn = try await fixture.addPerson(
             rdn: #"cn=O'Brien\, Seán"#, uid: "sean.obrien", password: password, displayName: "Seán O'Brien")
-        let group = try fixture.addGroup("Escaped Helpers", members: [dn])
+        let group = try await fixture.addGroup("Escaped Helpers", members: [dn])
 
         let person = try await client.authenticate(user: "sean.obrien", password: password)
         #expect(try DistinguishedName(person.dn) == DistinguishedName(dn))
@@ -74,9 +74,9 @@ struct DirectoryLoginTests {
 
     @Test("several entries matching one name is a refusal, not a guess", arguments: [2, 3])
     func ambiguous(count: Int) async throws {
-        let fixture = try DirectoryFixture(services: services)
+        let fixture = try await DirectoryFixture(services: services)
         for index in 0..<count {
-            try fixture.addPerson(rdn: "cn=Twin \(index)", uid: "twin", password: "ora-demo")
+            try await fixture.addPerson(rdn: "cn=Twin \(index)", uid: "twin", password: "ora-demo")
         }
         let error = await #expect(throws: DirectoryError.self) {
             try await client.authenticate(user: "twin", password: "ora-demo")

@@ -24,7 +24,7 @@ struct AgentConnectionHandlerTests {
     ) async throws -> (gateway: AgentGateway, links: AgentLinks) {
         let logger = TestDatabase.logger
         try await Migrator(client: client, logger: logger).migrate()
-        _ = try database.sql(
+        _ = try await database.sql(
             """
             INSERT INTO machines (name, computer_dn, public_key, operating_system, agent_version, enrolled_at,
                 enrolled_by)

@@ -49,7 +49,7 @@ struct AuditJournalTests {
                 await group.triggerGracefulShutdown()
             }
             #expect(
-                try database.sql("SELECT string_agg(details->>'number', ',' ORDER BY sequence) FROM audit_events")
+                try await database.sql("SELECT string_agg(details->>'number', ',' ORDER BY sequence) FROM audit_events")
                     == "1,3")
             #expect(try String(contentsOfFile: path, encoding: .utf8).isEmpty)
             #expect(try await AuditLog(client: client, logger: logger).verify().intact)

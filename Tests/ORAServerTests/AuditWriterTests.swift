@@ -51,7 +51,7 @@ struct AuditWriterTests {
             let written = tally.written.load(ordering: .relaxed)
             #expect(tally.refusals.withLock { $0.count } == 64)
             #expect(tally.refusals.withLock { Set($0) } == ["the server is shutting down"])
-            let stored = try database.sql("SELECT count(*) FROM audit_events")
+            let stored = try await database.sql("SELECT count(*) FROM audit_events")
             #expect(Int(stored.trimmingCharacters(in: .whitespacesAndNewlines)) == written)
             let report = try await AuditLog(client: client, logger: logger).verify()
             #expect(report.intact)
@@ -66,7 +66,7 @@ struct AuditWriterTests {
             let logger = TestDatabase.logger
             try await Migrator(client: client, logger: logger).migrate()
             // Every insert into the log takes 3 seconds, three times as long as the writer waits for one.
-            _ = try database.superuserSQL(
+            _ = try await database.superuserSQL(
                 """
                 CREATE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql
                     AS $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
@@ -97,14 +97,14 @@ struct AuditWriterTests {
                     if looks > 0 { try await Task.sleep(for: .milliseconds(100)) }
                     looks += 1
                     quiet =
-                        try database.superuserSQL(
+                        try await database.superuserSQL(
                             """
                             SELECT count(*) FROM pg_stat_activity
                             WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()
                             """) == "0"
                 }
                 #expect(quiet, "a statement of the refused write still runs after 30 seconds")
-                #expect(try database.sql("SELECT count(*) FROM audit_events") == "0", "refused, and yet stored")
+                #expect(try await database.sql("SELECT count(*) FROM audit_events") == "0", "refused, and yet stored")
                 await serviceGroup.triggerGracefulShutdown()
             }
         }
@@ -118,7 +118,7 @@ struct AuditWriterTests {
             let logger = TestDatabase.logger
             try await Migrator(client: client, logger: logger).migrate()
             // The database refuses any event whose actor is 'poison', as it would a value it cannot store.
-            _ = try database.superuserSQL(
+            _ = try await database.superuserSQL(
                 """
                 CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
@@ -130,10 +130,10 @@ struct AuditWriterTests {
                 CREATE TRIGGER test_refuse_poison BEFORE INSERT ON audit_events_default
                     FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();
                 """)
-            for partition in try database.sql(
+            for partition in try await database.sql(
                 "SELECT string_agg(relname, ' ') FROM pg_class WHERE relname LIKE 'audit_events_2%' AND relkind = 'r'"
             ).split(separator: " ") {
-                _ = try database.superuserSQL(
+                _ = try await database.superuserSQL(
                     "CREATE TRIGGER test_refuse_poison BEFORE INSERT ON \(partition) FOR EACH ROW EXECUTE FUNCTION test_refuse_poison()"
                 )
             }
@@ -176,8 +176,8 @@ struct AuditWriterTests {
                     String(repeating: "x", count: 40),
                 ])
             #expect(all.filter { $0.value == "stored" }.count == 294, "\(all.filter { $0.value != "stored" })")
-            #expect(try database.sql("SELECT count(*) FROM audit_events") == "294")
-            #expect(try database.sql("SELECT count(*) FROM audit_events WHERE actor_id LIKE 'poison%'") == "0")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events") == "294")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events WHERE actor_id LIKE 'poison%'") == "0")
             let report = try await AuditLog(client: client, logger: logger).verify()
             #expect(report.intact)
             #expect(report.verified == 294)

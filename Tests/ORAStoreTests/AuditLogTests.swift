@@ -57,7 +57,7 @@ struct AuditLogTests {
             let report = try await log.verify()
             #expect(report.intact)
             #expect(report.verified == 4)
-            #expect(try database.sql("SELECT to_regclass('audit_events') IS NOT NULL") == "t")
+            #expect(try await database.sql("SELECT to_regclass('audit_events') IS NOT NULL") == "t")
         }
     }
 
@@ -69,7 +69,7 @@ struct AuditLogTests {
             try await append(events, client: client)
             try await append(events + [Self.event()], client: client)
             try await append(Array(events.prefix(2)), client: client)
-            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "6|6")
+            #expect(try await database.sql("SELECT count(*), max(sequence) FROM audit_events") == "6|6")
             #expect(try await AuditLog(client: client, logger: logger).verify().intact)
         }
     }
@@ -86,12 +86,12 @@ struct AuditLogTests {
                     _ = try await AuditLog.append(batch, on: connection, logger: logger, checkingForStored: false)
                 }
             }
-            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "1|1")
-            #expect(try database.sql("SELECT sequence FROM audit_chain_head") == "1")
+            #expect(try await database.sql("SELECT count(*), max(sequence) FROM audit_events") == "1|1")
+            #expect(try await database.sql("SELECT sequence FROM audit_chain_head") == "1")
             try await client.withTransaction(logger: logger) { connection in
                 _ = try await AuditLog.append(batch, on: connection, logger: logger, checkingForStored: true)
             }
-            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "3|3")
+            #expect(try await database.sql("SELECT count(*), max(sequence) FROM audit_events") == "3|3")
             #expect(try await AuditLog(client: client, logger: logger).verify().intact)
         }
     }
@@ -112,7 +112,7 @@ struct AuditLogTests {
             try await append([Self.event(.policyApplied)], client: client)
             let late = AuditLog.ChainedBatch([AuditLog.PreparedEvent(Self.event())], after: head)
             #expect(try await AuditLog.appendBehind(late, lockWait: .seconds(120), on: client, logger: logger) == false)
-            #expect(try database.sql("SELECT count(*), max(sequence) FROM audit_events") == "4|4")
+            #expect(try await database.sql("SELECT count(*), max(sequence) FROM audit_events") == "4|4")
 
             // A stored id refuses the whole statement, head included.
             let current = try await log.head()
@@ -123,7 +123,7 @@ struct AuditLogTests {
             }
             #expect(refusal?.serverInfo?[.sqlState] == "23505", "a unique violation, not another failure")
             #expect(try await log.head() == current)
-            #expect(try database.sql("SELECT count(*) FROM audit_events") == "4")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events") == "4")
             #expect(try await log.verify().intact)
         }
     }
@@ -142,14 +142,14 @@ struct AuditLogTests {
                 (0..<200).map { _ in AuditLog.PreparedEvent(Self.event(.policyApplied)) }, after: ahead.next)
             // Both on their way at once, on two connections: while another transaction holds the chain lock, each
             // inserts its rows and waits for the lock, the one ahead first.
-            func waitingForTheLock() throws -> String {
-                try database.sql(
+            func waitingForTheLock() async throws -> String {
+                try await database.sql(
                     "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
                         + "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted")
             }
             func waitUntilWaiting(_ count: String) async throws {
                 for _ in 0..<600 {
-                    if try waitingForTheLock() == count { return }
+                    if try await waitingForTheLock() == count { return }
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
@@ -163,17 +163,18 @@ struct AuditLogTests {
                     try await AuditLog.appendBehind(behind, lockWait: .seconds(120), on: client, logger: logger)
                 }
                 try await waitUntilWaiting("2")
-                #expect(try waitingForTheLock() == "2")
+                await #expect(try waitingForTheLock() == "2")
                 return (first, second)
             }
             #expect(try await (first.value, second.value) == (true, true))
             #expect(try await log.head() == behind.next)
             #expect(
-                try database.sql(
+                try await database.sql(
                     "SELECT count(*), min(sequence), max(sequence), count(DISTINCT event) FROM audit_events")
                     == "400|1|400|2")
             #expect(
-                try database.sql("SELECT max(sequence) FROM audit_events WHERE event = 'offer.requested'") == "200",
+                try await database.sql("SELECT max(sequence) FROM audit_events WHERE event = 'offer.requested'")
+                    == "200",
                 "the batch ahead is first in the chain")
 
             // Behind a batch that never came (chained after a head that is not stored): nothing is written.
@@ -182,7 +183,7 @@ struct AuditLogTests {
             #expect(
                 try await AuditLog.appendBehind(stray, lockWait: .seconds(120), on: client, logger: logger) == false)
             #expect(try await AuditLog.appendBehind(lost, lockWait: .seconds(120), on: client, logger: logger) == false)
-            #expect(try database.sql("SELECT count(*) FROM audit_events") == "400")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events") == "400")
             #expect(try await log.head() == behind.next)
 
             // A lock that is not released refuses the batch after its wait, and nothing is written.
@@ -194,11 +195,11 @@ struct AuditLogTests {
                 }
                 #expect(refusal?.serverInfo?[.sqlState] == "55P03", "lock_not_available")
             }
-            #expect(try database.sql("SELECT count(*) FROM audit_events") == "400")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events") == "400")
 
             // The server's role may call it; the chain verifies.
             #expect(
-                try database.sql(
+                try await database.sql(
                     "SELECT has_function_privilege('ora_server', 'ora_audit_append(text, bigint, bytea, bigint, bytea, "
                         + "bigint[], uuid[], text[], text[], text[], text[], text[], text[], text[], text[], text[], "
                         + "bigint[], text[], text[], text[], integer[], bytea[], bytea[])', 'EXECUTE')") == "t")
@@ -216,31 +217,31 @@ struct AuditLogTests {
                 "TRUNCATE audit_events_default",
             ] {
                 // As the server's role: no privilege at all.
-                #expect(throws: (any Error).self, "\(statement)") {
-                    try database.superuserSQL("SET ROLE ora_server; \(statement)")
+                await #expect(throws: (any Error).self, "\(statement)") {
+                    try await database.superuserSQL("SET ROLE ora_server; \(statement)")
                 }
                 // As the owner: the trigger refuses.
                 do {
-                    _ = try database.sql(statement)
+                    _ = try await database.sql(statement)
                     Issue.record("the owner could run \(statement)")
                 } catch {
                     #expect("\(error)".contains("append-only") || "\(error)".contains("permission denied"), "\(error)")
                 }
             }
-            let month = try database.sql("SELECT tableoid::regclass FROM audit_events LIMIT 1")
+            let month = try await database.sql("SELECT tableoid::regclass FROM audit_events LIMIT 1")
             #expect(month.hasPrefix("audit_events_20"))
-            #expect(throws: (any Error).self) { try database.sql("DELETE FROM \(month)") }
-            #expect(throws: (any Error).self) { try database.sql("TRUNCATE \(month)") }
+            await #expect(throws: (any Error).self) { try await database.sql("DELETE FROM \(month)") }
+            await #expect(throws: (any Error).self) { try await database.sql("TRUNCATE \(month)") }
             // The server role can insert and read.
             #expect(
-                try database.superuserSQL("SET ROLE ora_server; SELECT count(*) FROM audit_events") == "2")
-            #expect(try database.sql("SELECT count(*) FROM audit_events") == "2")
+                try await database.superuserSQL("SET ROLE ora_server; SELECT count(*) FROM audit_events") == "2")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events") == "2")
         }
     }
 
     /// Runs `statement` as a superuser with triggers off: what someone with full control of the database can do.
-    func tamper(_ database: TestDatabase, _ statement: String) throws {
-        _ = try database.superuserSQL("SET session_replication_role = replica; \(statement)")
+    func tamper(_ database: TestDatabase, _ statement: String) async throws {
+        _ = try await database.superuserSQL("SET session_replication_role = replica; \(statement)")
     }
 
     @Test("an edited, deleted or reordered event, or a cut-off end, is found and named")
@@ -252,33 +253,33 @@ struct AuditLogTests {
             try await append(events, client: client)
             #expect(try await log.verify().intact)
 
-            try tamper(database, "UPDATE audit_events SET machine = 'SRV-DB01' WHERE sequence = 4")
+            try await tamper(database, "UPDATE audit_events SET machine = 'SRV-DB01' WHERE sequence = 4")
             var report = try await log.verify()
             #expect(!report.intact)
             #expect(report.problem?.kind == .hashMismatch)
             #expect(report.problem?.sequence == 4)
             #expect(report.problem?.eventID == events[3].id)
             #expect(report.verified == 3)
-            try tamper(database, "UPDATE audit_events SET machine = 'WS-0101' WHERE sequence = 4")
+            try await tamper(database, "UPDATE audit_events SET machine = 'WS-0101' WHERE sequence = 4")
             #expect(try await log.verify().intact)
 
-            try tamper(database, "UPDATE audit_events SET details = '{\"mode\": \"control\"}' WHERE sequence = 2")
+            try await tamper(database, "UPDATE audit_events SET details = '{\"mode\": \"control\"}' WHERE sequence = 2")
             #expect(try await log.verify().problem?.sequence == 2)
-            try tamper(database, "UPDATE audit_events SET details = '{}' WHERE sequence = 2")
+            try await tamper(database, "UPDATE audit_events SET details = '{}' WHERE sequence = 2")
             #expect(try await log.verify().intact)
 
-            try tamper(
+            try await tamper(
                 database,
                 "UPDATE audit_events SET sequence = CASE sequence WHEN 6 THEN 7 ELSE 6 END WHERE sequence IN (6, 7)")
             report = try await log.verify()
             #expect(report.problem?.sequence == 6)
             #expect(report.problem?.eventID == events[6].id)
-            try tamper(
+            try await tamper(
                 database,
                 "UPDATE audit_events SET sequence = CASE sequence WHEN 6 THEN 7 ELSE 6 END WHERE sequence IN (6, 7)")
             #expect(try await log.verify().intact)
 
-            try tamper(database, "DELETE FROM audit_events WHERE sequence = 5")
+            try await tamper(database, "DELETE FROM audit_events WHERE sequence = 5")
             report = try await log.verify()
             #expect(report.problem?.kind == .missingEvents)
             #expect(report.problem?.sequence == 5)
@@ -287,7 +288,7 @@ struct AuditLogTests {
             try await TestDatabase.with { second, secondClient in
                 try await Migrator(client: secondClient, logger: logger).migrate()
                 try await append((0..<3).map { _ in Self.event() }, client: secondClient)
-                try tamper(second, "DELETE FROM audit_events WHERE sequence = 3")
+                try await tamper(second, "DELETE FROM audit_events WHERE sequence = 3")
                 let cut = try await AuditLog(client: secondClient, logger: logger).verify()
                 #expect(cut.problem?.kind == .truncated)
                 #expect(
@@ -319,7 +320,8 @@ struct AuditLogTests {
             let report = try await AuditLog(client: client, logger: logger).verify()
             #expect(report.intact)
             #expect(report.verified == 400)
-            #expect(try database.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "400|400")
+            #expect(
+                try await database.sql("SELECT count(DISTINCT sequence), max(sequence) FROM audit_events") == "400|400")
         }
     }
 
@@ -339,7 +341,7 @@ struct AuditLogTests {
             #expect(report.checkpoints == 1)
             #expect(report.verified == 5)
             #expect(
-                try database.sql("SELECT event, details->>'sequence' FROM audit_events WHERE sequence = 5")
+                try await database.sql("SELECT event, details->>'sequence' FROM audit_events WHERE sequence = 5")
                     == "audit.checkpoint|4")
 
             // Another key's checkpoints are not trusted.
@@ -350,7 +352,7 @@ struct AuditLogTests {
 
             // Rewriting the whole chain after an edit (as someone with the database, but without the key) is caught
             // by the checkpoint: recompute every hash from event 2 on.
-            try tamper(
+            try await tamper(
                 database,
                 "DELETE FROM audit_events; UPDATE audit_chain_head SET sequence = 0, hash = decode(repeat('00', 32), 'hex')"
             )
@@ -426,7 +428,9 @@ struct AuditLogTests {
             #expect(try await log.search(.init(), before: 2, limit: 3).next == nil)
             // Events spread over the month partitions they fall into.
             #expect(
-                Int(try database.sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_events'::regclass"))
+                Int(
+                    try await database.sql(
+                        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_events'::regclass"))
                     ?? 0 >= 3)
         }
     }
@@ -435,7 +439,7 @@ struct AuditLogTests {
     func retention() async throws {
         try await TestDatabase.with { database, client in
             try await Migrator(client: client, logger: logger).migrate()
-            _ = try database.sql(
+            _ = try await database.sql(
                 "SELECT ora_audit_prepare_partition('2026-01-01'), ora_audit_prepare_partition('2026-02-01')")
             func at(_ text: String) -> AuditTimestamp {
                 AuditTimestamp(ISO8601DateFormatter().date(from: text)!)
@@ -448,8 +452,8 @@ struct AuditLogTests {
                 ], client: client)
             let log = AuditLog(client: client, logger: logger)
             // The server's role may not detach.
-            #expect(throws: (any Error).self) {
-                try database.superuserSQL(
+            await #expect(throws: (any Error).self) {
+                try await database.superuserSQL(
                     "SET ROLE ora_server; ALTER TABLE audit_events DETACH PARTITION audit_events_2026_01")
             }
             let detached = try await log.detachPartitions(
@@ -458,13 +462,13 @@ struct AuditLogTests {
             #expect(detached.map(\.events) == [2, 2])
             #expect(detached.map(\.lastSequence) == [2, 4])
             #expect(
-                try database.sql(
+                try await database.sql(
                     "SELECT string_agg(details->>'partition', ',' ORDER BY sequence) FROM audit_events WHERE event = 'audit.partition_detached'"
                 )
                     == "audit_events_2026_01,audit_events_2026_02")
             // The months are ordinary tables now, kept until someone archives and drops them.
-            #expect(try database.sql("SELECT count(*) FROM audit_events_2026_01") == "2")
-            #expect(try database.sql("SELECT min(sequence) FROM audit_events") == "5")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events_2026_01") == "2")
+            #expect(try await database.sql("SELECT min(sequence) FROM audit_events") == "5")
             let report = try await log.verify()
             #expect(report.intact, "\(String(describing: report.problem))")
             #expect(report.first == 5)
@@ -476,7 +480,7 @@ struct AuditLogTests {
                 ).isEmpty)
 
             // Without the record, the missing start is reported.
-            _ = try database.superuserSQL(
+            _ = try await database.superuserSQL(
                 "SET session_replication_role = replica; DELETE FROM audit_events WHERE event = 'audit.partition_detached'"
             )
             let unexplained = try await log.verify()

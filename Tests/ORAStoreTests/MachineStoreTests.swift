@@ -51,7 +51,7 @@ struct MachineStoreTests {
             let token = try await Self.createToken(store, uses: 2)
             #expect(token.isWellFormed)
             #expect(
-                try database.sql("SELECT encode(token_hash, 'hex'), uses_left FROM enrollment_tokens")
+                try await database.sql("SELECT encode(token_hash, 'hex'), uses_left FROM enrollment_tokens")
                     == Hex.encode(token.hash) + "|2")
 
             #expect(
@@ -67,7 +67,7 @@ struct MachineStoreTests {
             let first = try #require(try await store.machine(named: "ws-0101"))
             #expect(first.enrolledBy == Self.administrator)
             #expect(first.revokedAt == nil)
-            let events = try database.sql("SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events")
+            let events = try await database.sql("SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events")
             #expect(events == "agent.token_created,agent.enrolled,agent.enrolled", "\(events)")
             #expect(try await AuditLog(client: client, logger: logger).verify().intact)
         }
@@ -90,8 +90,8 @@ struct MachineStoreTests {
                 }
             }
             #expect(try await store.machines().isEmpty)
-            #expect(try database.sql("SELECT string_agg(uses_left::text, ',') FROM enrollment_tokens") == "1,1")
-            #expect(try database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.enrolled'") == "0")
+            #expect(try await database.sql("SELECT string_agg(uses_left::text, ',') FROM enrollment_tokens") == "1,1")
+            #expect(try await database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.enrolled'") == "0")
         }
     }
 
@@ -126,7 +126,7 @@ struct MachineStoreTests {
                 try await store.enroll(Self.machine(key: newKey), with: plain, at: Self.now, auditEvent: Self.enrolled)
             }
             #expect(
-                try database.sql(
+                try await database.sql(
                     "SELECT uses_left FROM enrollment_tokens WHERE NOT rekey ORDER BY created_at DESC LIMIT 1")
                     == "3", "refused attempts use nothing")
 
@@ -143,11 +143,11 @@ struct MachineStoreTests {
             #expect(machine.publicKey == newKey)
             #expect(machine.revokedAt == nil)
             #expect(machine.enrolledAt == Self.now)
-            let previous = try database.sql(
+            let previous = try await database.sql(
                 "SELECT details->>'previous_key' FROM audit_events WHERE event = 'agent.enrolled' ORDER BY sequence DESC LIMIT 1"
             )
             #expect(previous == oldKey, "\(previous)")
-            let revocations = try database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.revoked'")
+            let revocations = try await database.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.revoked'")
             #expect(revocations == "1", "\(revocations)")
             await #expect(throws: MachineStore.EnrollmentError.invalidToken, "a re-key is good once") {
                 try await store.enroll(Self.machine(key: oldKey), with: rekey, at: Self.now, auditEvent: Self.enrolled)
@@ -167,7 +167,7 @@ struct MachineStoreTests {
             #expect(grant.createdBy == Self.administrator)
             #expect(try await store.grant(of: token, at: Self.now + 3600) == nil, "expired")
             #expect(try await store.grant(of: EnrollmentToken.generate(), at: Self.now) == nil)
-            #expect(try database.sql("SELECT uses_left FROM enrollment_tokens") == "2")
+            #expect(try await database.sql("SELECT uses_left FROM enrollment_tokens") == "2")
             await #expect(throws: (any Error).self) {
                 _ = try await Self.createToken(store, uses: 2, binding: .machine("ws-0101"), rekey: true)
             }

@@ -13,10 +13,10 @@ struct MigratorTests {
         try await TestDatabase.with { (database, client) async throws -> Void in
             let applied = try await Migrator(client: client, logger: logger).migrate()
             #expect(applied == Schema.migrations.map(\.version))
-            let recorded = try database.sql(
+            let recorded = try await database.sql(
                 "SELECT string_agg(version || ':' || checksum, ',' ORDER BY version) FROM schema_migrations")
             #expect(recorded == Schema.migrations.map { "\($0.version):\($0.checksum)" }.joined(separator: ","))
-            #expect(try database.sql("SELECT to_regclass('public.server_instances') IS NOT NULL") == "t")
+            #expect(try await database.sql("SELECT to_regclass('public.server_instances') IS NOT NULL") == "t")
         }
     }
 
@@ -25,11 +25,12 @@ struct MigratorTests {
         try await TestDatabase.with { (database, client) async throws -> Void in
             let migrator = Migrator(client: client, logger: logger)
             try await migrator.migrate()
-            let before = try database.sql("SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations")
+            let before = try await database.sql(
+                "SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations")
             #expect(try await migrator.migrate() == [])
             #expect(try await migrator.migrate() == [])
             #expect(
-                try database.sql("SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations")
+                try await database.sql("SELECT string_agg(version || '@' || applied_at, ',') FROM schema_migrations")
                     == before)
         }
     }
@@ -71,9 +72,9 @@ struct MigratorTests {
             // Exactly one run applied everything; the others found the schema current.
             #expect(results.filter { $0 == [1, 2, 3, 4, 5] }.count == 1)
             #expect(results.filter(\.isEmpty).count == clients.count - 1)
-            #expect(try database.sql("SELECT count(*) FROM schema_migrations") == "5")
+            #expect(try await database.sql("SELECT count(*) FROM schema_migrations") == "5")
             for version in 1...5 {
-                #expect(try database.sql("SELECT count(*) FROM step_\(version)") == "1")
+                #expect(try await database.sql("SELECT count(*) FROM step_\(version)") == "1")
             }
         }
     }
@@ -99,8 +100,8 @@ struct MigratorTests {
             #expect(version == 2)
             #expect(name == "broken")
             #expect(reason.contains("already exists"))
-            #expect(try database.sql("SELECT string_agg(version::text, ',') FROM schema_migrations") == "1")
-            #expect(try database.sql("SELECT to_regclass('public.half_done') IS NULL") == "t")
+            #expect(try await database.sql("SELECT string_agg(version::text, ',') FROM schema_migrations") == "1")
+            #expect(try await database.sql("SELECT to_regclass('public.half_done') IS NULL") == "t")
         }
     }
 
@@ -141,7 +142,7 @@ struct MigratorTests {
                 try await Migrator(client: client, migrations: migrations, logger: logger).migrate()
             }
             #expect(error == .invalidSequence("expected version 2 at position 2, found 3"))
-            #expect(try database.sql("SELECT to_regclass('public.first') IS NULL") == "t")
+            #expect(try await database.sql("SELECT to_regclass('public.first') IS NULL") == "t")
         }
     }
 

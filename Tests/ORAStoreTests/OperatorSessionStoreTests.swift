@@ -27,7 +27,7 @@ struct OperatorSessionStoreTests {
 
             // What is stored is the token's SHA-256, not the token.
             #expect(
-                try database.sql("SELECT encode(token_hash, 'hex') FROM operator_sessions")
+                try await database.sql("SELECT encode(token_hash, 'hex') FROM operator_sessions")
                     == Hex.encode(token.hash))
 
             #expect(try await store.revoke(token))
@@ -45,7 +45,7 @@ struct OperatorSessionStoreTests {
             try await store.createSession(
                 token: token, for: person, sourceAddress: nil,
                 expiresAt: Date().addingTimeInterval(3600))
-            _ = try database.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
+            _ = try await database.sql("UPDATE operator_sessions SET expires_at = now() - interval '1 second'")
             #expect(try await store.session(for: token) == nil)
         }
     }

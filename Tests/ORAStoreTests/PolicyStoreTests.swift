@@ -65,7 +65,7 @@ struct PolicyStoreTests {
             #expect(active.activation.action == "rollback")
             #expect(active.activation.contentHash == (try Self.set("view")).contentHash)
             #expect(try await store.history().map(\.version) == [1, 2, 1])
-            #expect(try database.sql("SELECT count(*) FROM policy_versions") == "2")
+            #expect(try await database.sql("SELECT count(*) FROM policy_versions") == "2")
 
             await #expect(throws: PolicyStore.ConflictError.unknownVersion(7)) {
                 try await store.rollback(to: 7, actor: "uid=peter", comment: nil, auditEvent: Self.rolledBack)
@@ -112,7 +112,7 @@ struct PolicyStoreTests {
                 }
                 #expect(applied.count == 1)
                 #expect(conflicts.count == 1)
-                #expect(try database.sql("SELECT count(*) FROM policy_activations") == "2")
+                #expect(try await database.sql("SELECT count(*) FROM policy_activations") == "2")
                 group.cancelAll()
             }
         }

@@ -10,8 +10,8 @@ struct ReplicaStoreTests {
     let logger = TestDatabase.logger
 
     /// Registers a replica whose last heartbeat was `age` ago.
-    func replica(_ id: UUID, lastSeen age: String, in database: TestDatabase) throws {
-        _ = try database.sql(
+    func replica(_ id: UUID, lastSeen age: String, in database: TestDatabase) async throws {
+        _ = try await database.sql(
             """
             INSERT INTO server_instances (id, host, process_id, version, started_at, last_seen_at)
             VALUES ('\(id)', 'host', 1, 'test', now(), now() - interval '\(age)')
@@ -30,8 +30,8 @@ struct ReplicaStoreTests {
                     at: MachineStoreTests.now, auditEvent: MachineStoreTests.enrolled)
             }
             let (running, stopped) = (UUID(), UUID())
-            try replica(running, lastSeen: "5 seconds", in: database)
-            try replica(stopped, lastSeen: "2 minutes", in: database)
+            try await replica(running, lastSeen: "5 seconds", in: database)
+            try await replica(stopped, lastSeen: "2 minutes", in: database)
             try await store.recordConnection(of: "ws-0101", to: running, at: MachineStoreTests.now)
             try await store.recordConnection(of: "ws-0102", to: stopped, at: MachineStoreTests.now)
             #expect(try await store.connectedInstance(of: "ws-0101") == running)
@@ -80,8 +80,8 @@ struct ReplicaStoreTests {
             try await Migrator(client: client, logger: logger).migrate()
             let store = ReplicaStore(client: client, logger: logger)
             let (running, stopped) = (UUID(), UUID())
-            try replica(running, lastSeen: "1 second", in: database)
-            try replica(stopped, lastSeen: "10 minutes", in: database)
+            try await replica(running, lastSeen: "1 second", in: database)
+            try await replica(stopped, lastSeen: "10 minutes", in: database)
             let (kept, orphaned, finished, unreadable) = (UUID(), UUID(), UUID(), UUID())
             for (id, instance, ended) in [
                 (kept, running, false), (orphaned, stopped, false), (finished, stopped, true),
@@ -106,7 +106,7 @@ struct ReplicaStoreTests {
             #expect(ended.flatMap { $0 } == [orphaned])
             #expect(try await store.endOrphanedSessions(ending: ending).isEmpty)
             #expect(
-                try database.sql(
+                try await database.sql(
                     "SELECT string_agg(session_id::text, ',') FROM audit_events WHERE event = 'session.ended'")
                     == orphaned.uuidString.lowercased())
             let stored = try #require(try await store.session(orphaned))

@@ -89,16 +89,23 @@ public final class ChildProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: errorFile)
     }
 
-    /// Runs `executable` to its end.
+    /// Runs `executable` to its end, waiting in the background so that no cooperative thread is blocked: the test
+    /// process has as many of those as the machine has cores, and a test that blocks one holds up every other test.
     public static func run(
         _ executable: String,
         arguments: [String],
         environment: [String: String] = [:],
         standardInput: String? = nil
-    ) throws -> Result {
-        let child = try ChildProcess(
-            executable, arguments: arguments, environment: environment, standardInput: standardInput)
-        return child.waitUntilExit()
+    ) async throws -> Result {
+        try await ChildProcess(
+            executable, arguments: arguments, environment: environment, standardInput: standardInput
+        ).exit()
+    }
+
+    /// Runs `executable` to its end, blocking the calling thread: only for where nothing can wait (a `deinit`), and
+    /// then off the cooperative threads (see `run`).
+    public static func runBlocking(_ executable: String, arguments: [String]) throws -> Result {
+        try ChildProcess(executable, arguments: arguments).waitUntilExit()
     }
 
     /// Whether the program still runs.
@@ -175,11 +182,28 @@ extension ChildProcess {
         standardInput: String? = nil
     ) async -> Result {
         do {
-            return try await ChildProcess(
-                executable, arguments: arguments, environment: environment, standardInput: standardInput
-            ).exit()
+            return try await run(
+                executable, arguments: arguments, environment: environment, standardInput: standardInput)
         } catch {
             return Result(status: 127, killedBySignal: false, standardOutput: "", standardError: "\(error)")
+        }
+    }
+}
+
+extension TemporaryDirectory {
+    /// Stops a service that `Deploy/dev/services` started under this directory, from a `deinit`: `signal` goes to the
+    /// process named by the first line of `pidFile` at once, so the service ends even if the test process ends
+    /// first; `services down` then waits for it off the cooperative threads (see `ChildProcess.run`), and the
+    /// directory is kept until it is done.
+    func stopService(_ service: String, pidFile: String, signal: Int32) {
+        if let text = try? String(contentsOfFile: path + "/" + pidFile, encoding: .utf8),
+            let line = text.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces))
+        {
+            kill(pid, signal)
+        }
+        DispatchQueue.global().async {
+            _ = try? ChildProcess.runBlocking(
+                SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", service, "--state", self.path])
         }
     }
 }

@@ -17,7 +17,7 @@ public final class PrivateDirectory: @unchecked Sendable {
     }
 
     /// Starts a new slapd with the demo directory.
-    public init() throws {
+    public init() async throws {
         state = try TemporaryDirectory()
         // Ports are picked here, from the kernel, so that tests starting directories at the same time do not pick the
         // same ones; a port taken between picking and binding is retried with new ones.
@@ -33,7 +33,7 @@ public final class PrivateDirectory: @unchecked Sendable {
             }()
             port = ports.0
             let tlsPort = ports.1
-            let result = try ChildProcess.run(
+            let result = try await ChildProcess.run(
                 SourceTree.root + "/Deploy/dev/services",
                 arguments: ["up", "--only", "slapd", "--state", state.path],
                 environment: ["ORA_LDAP_PORT": "\(port)", "ORA_LDAPS_PORT": "\(tlsPort)"]
@@ -48,31 +48,31 @@ public final class PrivateDirectory: @unchecked Sendable {
     }
 
     deinit {
-        _ = try? ChildProcess.run(
-            SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
+        state.stopService("slapd", pidFile: "slapd/slapd.pid", signal: SIGTERM)
     }
 
     /// Applies LDIF as the directory's administrator (either naming context).
-    public func modify(_ ldif: String) throws {
+    public func modify(_ ldif: String) async throws {
         let files = try TemporaryDirectory()
         let path = try files.write("change.ldif", ldif)
-        let admin = ldif.lowercased().contains("dc=ad,dc=example") ? "cn=admin,dc=ad,dc=example" : "cn=admin,dc=corp,dc=example"
-        let result = try ChildProcess.run(
+        let admin =
+            ldif.lowercased().contains("dc=ad,dc=example") ? "cn=admin,dc=ad,dc=example" : "cn=admin,dc=corp,dc=example"
+        let result = try await ChildProcess.run(
             "/usr/bin/ldapmodify",
             arguments: ["-x", "-H", uri, "-D", admin, "-y", state.path + "/slapd/admin-password", "-f", path])
         guard result.status == 0 else { throw TestSetupError("ldapmodify failed: \(result.standardError)") }
     }
 
     /// Stops it (SIGTERM).
-    public func stop() throws {
-        let result = try ChildProcess.run(
+    public func stop() async throws {
+        let result = try await ChildProcess.run(
             SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", "slapd", "--state", state.path])
         guard result.status == 0 else { throw TestSetupError("stopping slapd failed: \(result.standardError)") }
     }
 
     /// Starts it again with the same data.
-    public func start() throws {
-        let result = try ChildProcess.run(
+    public func start() async throws {
+        let result = try await ChildProcess.run(
             SourceTree.root + "/Deploy/dev/services", arguments: ["up", "--only", "slapd", "--state", state.path])
         guard result.status == 0 else { throw TestSetupError("starting slapd failed: \(result.standardError)") }
     }

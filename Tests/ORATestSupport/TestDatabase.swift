@@ -21,15 +21,22 @@ public struct TestDatabase: Sendable {
         _ body: (TestDatabase, PostgresClient) async throws -> Result
     ) async throws -> Result {
         let services = try TestServices.fromEnvironment()
-        let name = try services.createDatabase()
+        let name = try await services.createDatabase()
         let database = TestDatabase(services: services, name: name)
-        defer { try? services.dropDatabase(name) }
         let client = database.makeClient()
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(database, client)
+        let outcome: Swift.Result<Result, any Error>
+        do {
+            outcome = .success(
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await client.run() }
+                    defer { group.cancelAll() }
+                    return try await body(database, client)
+                })
+        } catch {
+            outcome = .failure(error)
         }
+        try? await services.dropDatabase(name)
+        return try outcome.get()
     }
 
     /// A client for the database, to be run by the caller.
@@ -62,12 +69,12 @@ public struct TestDatabase: Sendable {
     }
 
     /// Runs SQL through psql, independently of the code under test.
-    public func sql(_ statement: String) throws -> String {
-        try services.sql(statement, database: name)
+    public func sql(_ statement: String) async throws -> String {
+        try await services.sql(statement, database: name)
     }
 
     /// Runs SQL through psql as the superuser.
-    public func superuserSQL(_ statement: String) throws -> String {
-        try services.superuserSQL(statement, database: name)
+    public func superuserSQL(_ statement: String) async throws -> String {
+        try await services.superuserSQL(statement, database: name)
     }
 }

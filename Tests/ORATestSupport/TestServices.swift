@@ -96,27 +96,27 @@ public struct TestServices: Sendable {
 
     /// Creates an empty database owned by the application role, named uniquely for one test.
     /// - Returns: the database's name.
-    public func createDatabase(prefix: String = "test") throws -> String {
+    public func createDatabase(prefix: String = "test") async throws -> String {
         let name = "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        try superuserSQL("CREATE DATABASE \(name) OWNER \(postgresUser)")
+        try await superuserSQL("CREATE DATABASE \(name) OWNER \(postgresUser)")
         return name
     }
 
     /// Drops a database made by `createDatabase`, disconnecting whoever still uses it.
-    public func dropDatabase(_ name: String) throws {
-        try superuserSQL("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    public func dropDatabase(_ name: String) async throws {
+        try await superuserSQL("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 
     /// Runs SQL as the application role in `database` with psql and returns its unaligned output.
-    public func sql(_ statement: String, database: String) throws -> String {
-        try psql(statement, database: database, user: postgresUser, password: postgresPassword)
+    public func sql(_ statement: String, database: String) async throws -> String {
+        try await psql(statement, database: database, user: postgresUser, password: postgresPassword)
     }
 
     /// Applies LDIF (add, modify or delete records) as the directory administrator with ldapmodify.
-    public func ldapModify(_ ldif: String) throws {
+    public func ldapModify(_ ldif: String) async throws {
         let files = try TemporaryDirectory()
         let path = try files.write("change.ldif", ldif)
-        let result = try ChildProcess.run(
+        let result = try await ChildProcess.run(
             "/usr/bin/ldapmodify",
             arguments: ["-x", "-c", "-H", ldapURI, "-D", ldapAdminDN, "-y", ldapAdminPasswordFile, "-f", path]
         )
@@ -124,8 +124,8 @@ public struct TestServices: Sendable {
     }
 
     /// Deletes an entry and everything below it as the directory administrator.
-    public func ldapDeleteTree(_ dn: String) throws {
-        let result = try ChildProcess.run(
+    public func ldapDeleteTree(_ dn: String) async throws {
+        let result = try await ChildProcess.run(
             "/usr/bin/ldapdelete",
             arguments: ["-x", "-r", "-H", ldapURI, "-D", ldapAdminDN, "-y", ldapAdminPasswordFile, dn])
         guard result.status == 0 || result.status == 32 else {
@@ -133,13 +133,14 @@ public struct TestServices: Sendable {
         }
     }
 
-    private func superuserSQL(_ statement: String) throws {
-        _ = try psql(statement, database: "postgres", user: postgresSuperuser, password: postgresSuperuserPassword)
+    private func superuserSQL(_ statement: String) async throws {
+        _ = try await psql(
+            statement, database: "postgres", user: postgresSuperuser, password: postgresSuperuserPassword)
     }
 
     /// Runs SQL as the PostgreSQL superuser in `database`, as someone with full control of the database would.
-    public func superuserSQL(_ statement: String, database: String) throws -> String {
-        try psql(statement, database: database, user: postgresSuperuser, password: postgresSuperuserPassword)
+    public func superuserSQL(_ statement: String, database: String) async throws -> String {
+        try await psql(statement, database: database, user: postgresSuperuser, password: postgresSuperuserPassword)
     }
 
     /// Starts psql running `statement` as the application role in `database` and returns it still running: a
@@ -154,8 +155,8 @@ public struct TestServices: Sendable {
             environment: ["PGPASSWORD": postgresPassword, "PGCONNECT_TIMEOUT": "10"])
     }
 
-    private func psql(_ statement: String, database: String, user: String, password: String) throws -> String {
-        let result = try ChildProcess.run(
+    private func psql(_ statement: String, database: String, user: String, password: String) async throws -> String {
+        let result = try await ChildProcess.run(
             "/usr/bin/psql",
             arguments: [
                 "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", postgresHost, "-p", "\(postgresPort)", "-U",

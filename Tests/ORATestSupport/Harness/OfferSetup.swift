@@ -163,8 +163,8 @@ public func chatLines(
 }
 
 /// The audit events of one session, in order.
-public func auditEvents(of id: String, on server: RunningServer) throws -> [String] {
-    try server.sql(
+public func auditEvents(of id: String, on server: RunningServer) async throws -> [String] {
+    try await server.sql(
         "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE session_id = '\(id)'"
     ).split(separator: ",").map(String.init)
 }

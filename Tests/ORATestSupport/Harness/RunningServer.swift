@@ -25,7 +25,8 @@ public final class RunningServer: @unchecked Sendable {
     public convenience init(extra: String = "", directoryExtra: String = "", auditExtra: String = "") async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
-            services: services, directory: try PrivateDirectory(), database: try services.createDatabase(prefix: "e2e"),
+            services: services, directory: try await PrivateDirectory(),
+            database: try await services.createDatabase(prefix: "e2e"),
             partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra)
     }
 
@@ -87,12 +88,16 @@ public final class RunningServer: @unchecked Sendable {
         }
     }
 
+    /// Stopping is waited for in a task of its own, so that no cooperative thread is blocked (see
+    /// `ChildProcess.run`); it still records an issue when the server does not stop by itself.
     deinit {
-        if process.isRunning {
-            process.send(SIGTERM)
-            Self.checkStopped(process.waitUntilExit(within: .seconds(60)))
+        let (process, services, database, ownsDatabase) = (process, services, database, ownsDatabase)
+        let running = process.isRunning
+        if running { process.send(SIGTERM) }
+        Task {
+            if running { Self.checkStopped(await process.exit(within: .seconds(60))) }
+            if ownsDatabase { try? await services.dropDatabase(database) }
         }
-        if ownsDatabase { try? services.dropDatabase(database) }
     }
 
     /// Sends SIGTERM and waits for the process to end.
@@ -142,8 +147,8 @@ public final class RunningServer: @unchecked Sendable {
     }
 
     /// Runs SQL in the server's database.
-    public func sql(_ statement: String) throws -> String {
-        try services.sql(statement, database: database)
+    public func sql(_ statement: String) async throws -> String {
+        try await services.sql(statement, database: database)
     }
 
     /// `POST /api/v1/login`.
