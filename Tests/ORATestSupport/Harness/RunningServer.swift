@@ -94,9 +94,12 @@ public final class RunningServer: @unchecked Sendable {
         let (process, services, database, ownsDatabase) = (process, services, database, ownsDatabase)
         let running = process.isRunning
         if running { process.send(SIGTERM) }
+        // The server it shares a database with is released only once this one has stopped: it drops the database.
+        let partner = partner
         Task {
             if running { Self.checkStopped(await process.exit(within: .seconds(60))) }
             if ownsDatabase { try? await services.dropDatabase(database) }
+            withExtendedLifetime(partner) {}
         }
     }
 
