@@ -9,10 +9,12 @@ import Testing
 /// by their titles and, for the chat, by copying what the window shows.
 @Suite("The person's desktop: consent and the session window")
 struct DesktopConsentTests {
-    /// The ids of the windows whose title matches `title` on `display`.
+    /// The ids of the windows whose title matches `title` on `display`, once shown (a window not yet mapped cannot
+    /// take the focus).
     func windows(_ title: String = "Remote assistance", on display: String) async -> [String] {
         let found = await ChildProcess.runAsync(
-            "/usr/bin/xdotool", arguments: ["search", "--name", title], environment: ["DISPLAY": display])
+            "/usr/bin/xdotool", arguments: ["search", "--onlyvisible", "--name", title],
+            environment: ["DISPLAY": display])
         return found.standardOutput.split(separator: "\n").map(String.init)
     }
 
@@ -177,6 +179,8 @@ struct DesktopConsentTests {
         let chat = try ChildProcess(
             cli.ora, arguments: ["session", "chat", id], environment: cli.environment, interactive: true)
         defer { chat.send(SIGKILL) }
+        // Alt+M to the message first: the focus is still on Stop control, just pressed.
+        try await press("alt+m", in: window, on: display)
         try await type("It asks for my password", in: window, on: display)
         try await press("Return", in: window, on: display)
         #expect(
