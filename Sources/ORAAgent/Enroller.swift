@@ -57,6 +57,16 @@ public struct Enroller: Sendable {
     }
 
     private func post(_ path: String, body: Data) async throws(AgentError) -> (Int, Data) {
+        try await Self.post(server: server, caFile: caFile, path: path, body: body)
+    }
+
+    /// Sends `body` (JSON) to `server` + `path`, verifying the server with `caFile` when given (else the system's
+    /// CAs).
+    /// - Returns: the answer's status and body.
+    /// - Throws: `AgentError.unreachable` when no answer comes.
+    static func post(
+        server: String, caFile: String?, path: String, body: Data, timeout: TimeAmount = .seconds(30)
+    ) async throws(AgentError) -> (Int, Data) {
         var request = HTTPClientRequest(url: server + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -73,7 +83,7 @@ public struct Enroller: Sendable {
         }
         let result: Result<(Int, Data), AgentError>
         do {
-            let response = try await client.execute(request, timeout: .seconds(30))
+            let response = try await client.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: 1 << 20)
             result = .success((Int(response.status.code), Data(bytes.readableBytesView)))
         } catch {

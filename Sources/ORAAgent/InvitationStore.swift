@@ -88,7 +88,8 @@ public struct InvitationStore: Sendable {
     /// (whose scrypt key only is kept) or, when `nil`, by none.
     /// - Throws: `AgentError.notEnrolled` or `.state`, `.invalidArgument` for a password outside the bounds.
     public func make(
-        message: String?, lifetime: Duration, password: String?, askedBy: Invitation.Person, at now: Date
+        message: String?, lifetime: Duration, password: String?, askedBy: Invitation.Person, at now: Date,
+        channel: Invitation.Channel = .file
     ) throws(AgentError) -> SignedInvitation {
         let (key, enrollment) = try state.load()
         var passwordKey: SymmetricKey?
@@ -103,7 +104,8 @@ public struct InvitationStore: Sendable {
             parameters = fresh
         }
         let invitation = Invitation(
-            server: enrollment.server, machine: enrollment.machine, askedBy: askedBy, message: message, channel: .file,
+            server: enrollment.server, machine: enrollment.machine, askedBy: askedBy, message: message,
+            channel: channel,
             createdAt: now, expiresAt: now + Double(lifetime.components.seconds), password: parameters,
             machineKey: key.publicKey)
         let signed: SignedInvitation

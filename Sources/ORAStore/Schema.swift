@@ -485,5 +485,50 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 15,
+            name: "the helpdesk's queue of invitations, and who watches it",
+            statements: [
+                """
+                CREATE TABLE invitation_queue (
+                    id uuid PRIMARY KEY,
+                    machine text NOT NULL,
+                    invitation text NOT NULL CHECK (length(invitation) <= 16384),
+                    asked_by text NOT NULL,
+                    message text,
+                    created_at timestamptz NOT NULL,
+                    expires_at timestamptz NOT NULL,
+                    posted_at timestamptz NOT NULL DEFAULT now(),
+                    state text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'taken', 'withdrawn')),
+                    taken_by_dn text,
+                    taken_by_name text,
+                    taken_at timestamptz,
+                    withdrawn_reason text
+                )
+                """,
+                "CREATE INDEX invitation_queue_open ON invitation_queue (posted_at) WHERE state = 'open'",
+                """
+                COMMENT ON TABLE invitation_queue IS
+                    'invitations sent to the helpdesk: signed by their machine, taken by exactly one helper'
+                """,
+                """
+                CREATE TABLE queue_watchers (
+                    id uuid PRIMARY KEY,
+                    instance uuid NOT NULL,
+                    operator_dn text NOT NULL,
+                    operator_session uuid NOT NULL,
+                    groups text[] NOT NULL,
+                    since timestamptz NOT NULL DEFAULT now(),
+                    ended_at timestamptz
+                )
+                """,
+                "CREATE INDEX queue_watchers_instance ON queue_watchers (instance)",
+                """
+                COMMENT ON TABLE queue_watchers IS
+                    'helpers watching the invitation queue (ended_at null) or who watched it: whom the person at a machine sees online, busy or away'
+                """,
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON invitation_queue, queue_watchers TO ora_server",
+            ]
+        ),
     ]
 }

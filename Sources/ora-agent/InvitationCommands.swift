@@ -19,7 +19,9 @@ extension ORAAgentCommand {
                 """)
 
         @Option(help: ArgumentHelp("Save the invitation to this file (.orainvite) to hand over.", valueName: "file"))
-        var save: String
+        var save: String?
+        @Flag(help: "Send the invitation to the helpdesk's queue, where the helpers who may help this machine see it.")
+        var helpdesk = false
         @Option(help: "How long the invitation stays valid: 30m, 2h, 1d (at most 7d).") var expires: String = "1h"
         @Option(help: "What you need help with, for the helper to read.") var message: String?
         @Flag(help: "Make the invitation without a password (only where policy allows it).") var noPassword = false
@@ -28,6 +30,9 @@ extension ORAAgentCommand {
         @OptionGroup var state: StateOption
 
         func validate() throws {
+            guard (save != nil) != helpdesk else {
+                throw ValidationError("say where the invitation goes: --helpdesk, or --save FILE")
+            }
             guard let lifetime = Duration(text: expires), lifetime >= .seconds(60), lifetime <= .seconds(7 * 86_400)
             else { throw ValidationError("--expires takes a time between 1m and 7d, such as 30m, 2h or 1d") }
             if noPassword, passwordStdin {
@@ -43,26 +48,46 @@ extension ORAAgentCommand {
         }
 
         func run() async throws {
-            let store = InvitationStore(state: AgentState(directory: state.stateDir))
+            let agentState = AgentState(directory: state.stateDir)
+            let store = InvitationStore(state: agentState)
             do throws(AgentError) {
                 let password = noPassword ? nil : try readPassword()
                 let signed = try store.make(
                     message: message, lifetime: Duration(text: expires) ?? .seconds(3600), password: password,
-                    askedBy: LocalUser.current(), at: Date())
-                guard FileManager.default.createFile(atPath: save, contents: signed.fileContent) else {
-                    _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
-                    throw .invalidArgument("cannot write \(save)")
-                }
+                    askedBy: LocalUser.current(), at: Date(), channel: helpdesk ? .helpdesk : .file)
                 let id = InvitationStore.short(signed.invitation.id)
-                print(
-                    """
-                    Invitation \(id) saved to \(save).
-                    It is valid until \(LocalUser.localTime(signed.invitation.expiry ?? Date())).
-                    """)
-                print(
-                    noPassword
-                        ? "It has no password: anyone who has the file and may help this machine can open it."
-                        : "Give your helper the password another way (by phone, in person), never with the file.")
+                let valid = "It is valid until \(LocalUser.localTime(signed.invitation.expiry ?? Date()))."
+                if let save {
+                    guard FileManager.default.createFile(atPath: save, contents: signed.fileContent) else {
+                        _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
+                        throw .invalidArgument("cannot write \(save)")
+                    }
+                    print("Invitation \(id) saved to \(save).\n\(valid)")
+                    print(
+                        noPassword
+                            ? "It has no password: anyone who has the file and may help this machine can open it."
+                            : "Give your helper the password another way (by phone, in person), never with the file.")
+                } else {
+                    let presence: HelpdeskQueue.Presence
+                    do throws(AgentError) {
+                        presence = try await HelpdeskQueue(state: agentState).send(signed)
+                    } catch {
+                        // An invitation that did not reach the helpdesk is of no use to anyone: it is revoked here.
+                        _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
+                        if case .refused(let status, let message) = error {
+                            throw .refused(
+                                status: status, message: message + "; the invitation was revoked on this machine")
+                        }
+                        throw .unreachable(
+                            "the invitation could not be sent to the helpdesk, so it was revoked on this machine: "
+                                + error.description)
+                    }
+                    print("Invitation \(id) sent to the helpdesk.\n\(presence.sentence)\n\(valid)")
+                    print(
+                        noPassword
+                            ? "It has no password: the helper who takes it from the queue can open it."
+                            : "Tell the password to the helper who takes it, when they call you; never write it down.")
+                }
                 print("Revoke it at any time with: ora-agent invitations revoke \(id)")
             } catch {
                 throw fail(error)

@@ -158,10 +158,24 @@ enum ChatBenchmark {
     static func follow(
         _ http: HTTPClient, _ base: String, session: String, token: String, lines: ChatLedger, opened: Counter
     ) async throws {
-        var request = HTTPClientRequest(url: base + "/api/v1/sessions/\(session)/events")
+        try await readEvents(http, base + "/api/v1/sessions/\(session)/events", token: token, opened: opened) {
+            name, data in
+            guard name == "chat", let text = field("text", in: data), text.hasPrefix("p "),
+                let number = Int(text.dropFirst(2))
+            else { return }
+            lines.received(session: session, from: .person, number: number)
+        }
+    }
+
+    /// Reads the server-sent events at `url` as `token`, passing each event's name and data to `handle`, until
+    /// cancelled; `opened` counts the stream once the server answered.
+    static func readEvents(
+        _ http: HTTPClient, _ url: String, token: String, opened: Counter, _ handle: (String, String) -> Void
+    ) async throws {
+        var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         let response = try await http.execute(request, timeout: .seconds(3600))
-        guard response.status == .ok else { throw BenchmarkError("the event stream of \(session): \(response.status)") }
+        guard response.status == .ok else { throw BenchmarkError("the event stream \(url): \(response.status)") }
         opened.increment()
         var pending = ""
         for try await buffer in response.body {
@@ -169,11 +183,10 @@ enum ChatBenchmark {
             while let end = pending.range(of: "\n\n") {
                 let event = pending[..<end.lowerBound]
                 pending = String(pending[end.upperBound...])
-                guard event.hasPrefix("event: chat\n"), let data = event.split(separator: "\n").last,
-                    data.hasPrefix("data: "), let text = field("text", in: String(data.dropFirst(6))),
-                    text.hasPrefix("p "), let number = Int(text.dropFirst(2))
+                guard event.hasPrefix("event: "), let data = event.split(separator: "\n").last, data.hasPrefix("data: ")
                 else { continue }
-                lines.received(session: session, from: .person, number: number)
+                let name = event.dropFirst(7).prefix { $0 != "\n" }
+                handle(String(name), String(data.dropFirst(6)))
             }
         }
     }

@@ -11,7 +11,7 @@ struct ORACommand: AsyncParsableCommand {
         subcommands: [
             Login.self, WhoAmI.self, Logout.self, Status.self, Machines.self, OfferCommand.self, Sessions.self,
             SessionCommand.self, Connect.self, Open.self, PolicyCommand.self, AuditCommand.self, AgentsCommand.self,
-            OperatorsCommand.self, InvitationCommand.self,
+            OperatorsCommand.self, InvitationCommand.self, InvitationsCommand.self,
         ]
     )
 }

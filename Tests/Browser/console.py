@@ -14,12 +14,16 @@
     console.py administrator BASE SHOTS
                                       an administrator: versions compared, a decision explained, a machine revoked,
                                       an enrollment token made
+    console.py queue BASE SHOTS AGENT STATE PASSWORD
+                                      two helpers watch the queue; the person asks for help (ora-agent AGENT, its
+                                      state in STATE); one helper takes it, the other sees who; the password opens it
 
 Prints one JSON object with what the pages showed; the Swift tests assert on it and on the audit log. Screenshots
 (1280x800) go to SHOTS.
 """
 import io
 import json
+import subprocess
 import sys
 import time
 import urllib.request
@@ -354,6 +358,57 @@ def no_screen(base):
     print(json.dumps(result))
 
 
+def queue(base, shots, agent, state, password):
+    """The helpdesk's queue, live: Hannah and Lena watch it; the person at WS-0101 asks for help; both see it at once;
+    Lena takes it, and Hannah sees who did; Lena types the password the person told her and opens it."""
+    result = {}
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
+        browser, lena = launch_and_remember(playwright)
+        other = browser.new_context(viewport={"width": 1280, "height": 800})
+        hannah = other.new_page()
+        PAGES.append(hannah)
+        for page, user in ((lena, "lena.wolf"), (hannah, "hannah.fischer")):
+            log_in(page, base, user)
+            page.click("#bar a[data-section=queue]")
+            page.wait_for_selector("section.queue .empty:visible")
+        result["empty"] = lena.text_content("section.queue .empty")
+        message = "Outlook <b>keeps</b> asking for my password"
+        sent = subprocess.run(
+            [agent, "invite", "--helpdesk", "--password-stdin", "--message", message, "--state-dir", state],
+            input=password + "\n", capture_output=True, text=True, timeout=60)
+        result["sent"] = sent.stdout
+        if sent.returncode != 0:
+            raise RuntimeError("ora-agent invite --helpdesk failed: " + sent.stderr)
+        started = time.time()
+        for page in (lena, hannah):
+            page.wait_for_selector("section.queue tr[data-state=open] td.message")
+        result["seen_within_seconds"] = time.time() - started
+        row = "section.queue tr[data-state=open]"
+        result["machine"] = lena.text_content(row + " th")
+        result["message"] = lena.text_content(row + " td.message")
+        result["markup_in_message"] = lena.query_selector(row + " td.message b") is not None
+        if shots:
+            lena.screenshot(path=shots + "/queue.png", full_page=False)
+        lena.click(row + " button")
+        lena.wait_for_selector("form.open-invitation input[name=password]")
+        hannah.wait_for_selector("section.queue tr[data-state=taken]")
+        result["hannah_sees"] = hannah.text_content("section.queue tr[data-state=taken]")
+        lena.fill("form.open-invitation input[name=ticket]", "INC0000001")
+        lena.fill("form.open-invitation input[name=password]", "not the password")
+        if shots:
+            lena.screenshot(path=shots + "/queue-take.png", full_page=False)
+        lena.click("form.open-invitation button[type=submit]")
+        wait_until(lena, "document.getElementById('notice').textContent.includes('wrong password')", 60)
+        result["wrong"] = lena.text_content("#notice")
+        lena.fill("form.open-invitation input[name=password]", password)
+        lena.click("form.open-invitation button[type=submit]")
+        lena.wait_for_selector("section.session[data-state=viewing]", timeout=90000)
+        result["session_address"] = lena.url
+        result["banner"] = lena.text_content("section.session .banner .state")
+        browser.close()
+    print(json.dumps(result))
+
+
 def login_link(link, admin_token):
     """Opens a login link from `ora open`, then the same link again, as a person who kept it would; then an
     administrator ends the first browser's session, which the page notices on its next request."""
@@ -400,7 +455,7 @@ def launch_and_remember(playwright):
 if __name__ == "__main__":
     flow = sys.argv[1]
     flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link, "security": security,
-             "administrator": administrator, "no-screen": no_screen}
+             "administrator": administrator, "no-screen": no_screen, "queue": queue}
     if flow not in flows:
         sys.exit("unknown flow " + flow)
     with sync_playwright() as running:

@@ -6,8 +6,9 @@ import Testing
 /// schemas, valid and invalid, against a server with a machine enrolled and its agent online.
 @Suite("The API against its document")
 struct APIContractTests {
-    /// Operations left out of the run, and why: each would end the token the run uses.
-    static let excluded = ["logout", "revokeOperatorSessions", "revokeOperatorSession"]
+    /// Operations left out of the run, and why: the first three would end the token the run uses; the queue's
+    /// stream lasts until the client closes it, which schemathesis does not.
+    static let excluded = ["logout", "revokeOperatorSessions", "revokeOperatorSession", "watchInvitationQueue"]
 
     @Test("no 5xx, no answer outside the document, every error in the one JSON shape")
     func schemathesis() async throws {

@@ -454,4 +454,34 @@ struct ConsoleTests {
         #expect(shown["reconnect"] as? Bool == true)
         #expect((shown["problem_again"] as? String)?.isEmpty == false)
     }
+
+    @Test("the queue: two helpers see a request at once; one takes it, the other sees who; the password opens it")
+    func queue() async throws {
+        let machine = try await Machine.make()
+        defer { machine.stop() }
+        let server = machine.server
+        let temporary = try TemporaryDirectory()
+        let shots = ProcessInfo.processInfo.environment["ORA_SCREENSHOTS"] ?? temporary.path
+        let shown = try await Self.browse(
+            "queue", server.base, shots, SourceTree.binary("ora-agent"), machine.setup.state,
+            InvitationTests.password)
+        #expect(shown["empty"] as? String == "Nobody is waiting. New requests appear here at once.")
+        #expect(
+            (shown["sent"] as? String)?.contains("Helpers who may help this machine: 2 online now.") == true,
+            "\(shown)")
+        #expect(shown["machine"] as? String == "WS-0101")
+        // Shown as text: the markup the person typed is not markup on the helper's page.
+        #expect(shown["message"] as? String == "Outlook <b>keeps</b> asking for my password")
+        #expect(shown["markup_in_message"] as? Bool == false)
+        #expect((shown["hannah_sees"] as? String)?.contains("Taken by Lena Wolf at") == true, "\(shown)")
+        #expect((shown["wrong"] as? String)?.contains("wrong password; 4 tries left") == true, "\(shown)")
+        #expect(shown["banner"] as? String == "Viewing", "\(shown)")
+        let session = try #require((shown["session_address"] as? String)?.components(separatedBy: "/sessions/").last)
+        #expect(
+            try await auditEvents(of: session, on: server).prefix(2) == ["invitation.opened", "invitation.taken"])
+        #expect(
+            try await server.sql(
+                "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE event IN ('invitation.sent', 'invitation.claimed', 'invitation.password_failed')"
+            ) == "invitation.sent,invitation.claimed,invitation.password_failed")
+    }
 }

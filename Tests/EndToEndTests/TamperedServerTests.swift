@@ -202,7 +202,8 @@ struct TamperedServerTests {
         asyncio.run(main())
         """
 
-    @Test("with an invitation but not its password, a tampered server gets neither the person's question nor the screen")
+    @Test(
+        "with an invitation but not its password, a tampered server gets neither the person's question nor the screen")
     func invitationWithoutPassword() async throws {
         let setup = try await OfferSetup.make(enrolling: "WS-0101")
         let files = try TemporaryDirectory()
@@ -233,12 +234,16 @@ struct TamperedServerTests {
             "server: \(server.standardErrorSoFar)\nagent: \(agent.standardErrorSoFar)")
         // The machine refused the made-up proof, and counted it.
         let decision = try String(contentsOfFile: markers + "/decision", encoding: .utf8)
-        #expect(decision.contains(#""outcome":"refused""#) && decision.contains(#""reason":"wrong_password""#), "\(decision)")
+        #expect(
+            decision.contains(#""outcome":"refused""#) && decision.contains(#""reason":"wrong_password""#),
+            "\(decision)")
         // Nobody was asked, nothing was shown: no question, no screen connection.
         #expect(!marked("asked"), "the agent took up an offer for an invitation it did not let through")
         #expect(!marked("screen"), "the agent opened the screen for a tampered server")
         #expect(!FileManager.default.fileExists(atPath: setup.files.path + "/questions.log"))
-        #expect(agent.standardErrorSoFar.contains("refusing an offer that names an invitation this machine did not let through"))
+        #expect(
+            agent.standardErrorSoFar.contains(
+                "refusing an offer that names an invitation this machine did not let through"))
         let listed = await ChildProcess.runAsync(
             SourceTree.binary("ora-agent"), arguments: ["invitations", "--state-dir", setup.state])
         #expect(listed.standardOutput.contains("opened by uid=mallory,dc=example, 1 wrong password(s)"), "\(listed)")

@@ -14,6 +14,15 @@ public struct Invitation: Sendable, Hashable, Codable {
         case email
         /// Saved as a file, handed over by the person.
         case file
+
+        /// How an invitation of this channel is sent, as a sentence says it: "for the helpdesk's queue".
+        public var phrase: String {
+            switch self {
+            case .helpdesk: "for the helpdesk's queue"
+            case .email: "to be sent by e-mail"
+            case .file: "to be saved as a file"
+            }
+        }
     }
 
     /// The person who asked, as the machine knows them.

@@ -54,6 +54,7 @@ public enum ServerApplication {
         let screens: ScreenService
         let sessions: SessionRouting
         let invitations: InvitationDesk
+        let queue: InvitationQueue
         let readiness: ReadinessCheck
         let console: ConsoleFiles
         let heartbeat: ServerInstanceHeartbeat
@@ -119,8 +120,11 @@ public enum ServerApplication {
             let intake = OfferIntake(
                 machines: machines, directory: directory, policies: policies, table: table, links: links,
                 broker: broker, audit: sessionAudit, clock: clock, logger: logger)
+            let queue = InvitationQueue(
+                store: InvitationQueueStore(client: postgres, logger: logger), intake: intake, replicas: replicas,
+                audit: sessionAudit, instance: instance, clock: clock, logger: logger)
             let invitationDesk = InvitationDesk(
-                intake: intake, links: links, audit: sessionAudit, clock: clock, logger: logger)
+                intake: intake, links: links, audit: sessionAudit, clock: clock, logger: logger, queue: queue)
             let deadlines = SessionDeadlines(
                 table: table, broker: broker, policies: policies, directory: directory, clock: clock, logger: logger)
             let gateway = AgentGateway(
@@ -129,7 +133,9 @@ public enum ServerApplication {
                     table: table, broker: broker, clock: clock, logger: logger, invitations: invitationDesk),
                 broker: broker, machines: machines, replicas: replicas, instance: instance,
                 settings: configuration.agents, clock: clock, logger: logger)
-            let bus = ReplicaBus(instance: instance, store: replicas, logger: logger) { call in
+            let bus = ReplicaBus(
+                instance: instance, store: replicas, logger: logger, queueChanges: queue.changed
+            ) { call in
                 await SessionRouting.answer(
                     call, intake: intake, broker: broker, desk: invitationDesk, gateway: gateway, operators: operators)
             }
@@ -175,6 +181,7 @@ public enum ServerApplication {
             self.screens = screens
             self.sessions = sessions
             self.invitations = invitationDesk
+            self.queue = queue
             self.readiness = readiness
             self.console = console
             self.heartbeat = heartbeat
@@ -194,7 +201,7 @@ public enum ServerApplication {
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
                 sessions: sessions, screens: screens, machines: machineDirectory, operators: operators, audit: audit)
-            router.addInvitationRoutes(sessions: sessions, operators: operators)
+            router.addInvitationRoutes(sessions: sessions, queue: queue, operators: operators)
             router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }
@@ -248,7 +255,7 @@ public enum ServerApplication {
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
-            components.machineDirectory, components.chatCopies,
+            components.machineDirectory, components.chatCopies, components.queue,
         ]
         if let syslog = configuration.audit.syslog {
             services.append(

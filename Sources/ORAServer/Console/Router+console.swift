@@ -8,7 +8,7 @@ extension Router where Context == ORARequestContext {
     /// address names.
     static var consolePages: [RouterPath] {
         [
-            "/", "login", "login/link", "machines", "sessions", "sessions/:id", "sessions/:id/view", "audit",
+            "/", "login", "login/link", "machines", "sessions", "queue", "sessions/:id", "sessions/:id/view", "audit",
             "audit/sessions/:id", "policy", "agents",
         ]
     }

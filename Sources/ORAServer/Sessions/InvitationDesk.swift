@@ -52,10 +52,16 @@ final class InvitationDesk: Sendable {
     private let audit: SessionAudit
     private let clock: ServerClock
     private let logger: Logger
+    /// The helpdesk's queue, which an invitation the machine revoked or that expired leaves.
+    private let queue: InvitationQueue?
     private let pending = Mutex<[UUID: Pending]>([:])
     private let waiting = Mutex<[UUID: (machine: String, continuation: CheckedContinuation<Reply?, Never>)]>([:])
 
-    init(intake: OfferIntake, links: AgentLinks, audit: SessionAudit, clock: ServerClock, logger: Logger) {
+    init(
+        intake: OfferIntake, links: AgentLinks, audit: SessionAudit, clock: ServerClock, logger: Logger,
+        queue: InvitationQueue? = nil
+    ) {
+        self.queue = queue
         self.intake = intake
         self.links = links
         self.audit = audit
@@ -243,6 +249,9 @@ final class InvitationDesk: Sendable {
                     outcome: .success, details: details))
         } catch {
             return
+        }
+        if let queue, invitation.channel == .helpdesk, type != .invitationCreated {
+            await queue.withdraw(invitation.id, reason: status)
         }
         _ = await links.send(.invitationRecorded(invitation: invitation.id, status: status), to: machine)
     }

@@ -136,11 +136,17 @@ struct OfferIntake: Sendable {
     func decision(
         by identity: OperatorService.Identity, on machineName: String, mode: AccessMode, ticket: String?
     ) async throws(SessionError) -> (machine: MachineStore.Machine, decision: Decision) {
-        let enrolled = try await enrolledMachine(named: machineName)
+        let (enrolled, facts) = try await facts(of: machineName)
         let decision = policies.active.set.decide(
-            operatorGroups: Set(identity.groups), machine: MachineFacts(try await computer(of: enrolled)),
-            mode: mode, ticket: ticket, at: clock.now())
+            operatorGroups: Set(identity.groups), machine: facts, mode: mode, ticket: ticket, at: clock.now())
         return (enrolled, decision)
+    }
+
+    /// The enrolled machine `machineName` and what the directory says of it now, which policy decides on.
+    /// - Throws: `SessionError.machine`, `.machineRevoked`, `.notInDirectory` or `.directory`.
+    func facts(of machineName: String) async throws(SessionError) -> (machine: MachineStore.Machine, MachineFacts) {
+        let enrolled = try await enrolledMachine(named: machineName)
+        return (enrolled, MachineFacts(try await computer(of: enrolled)))
     }
 
     /// The enrolled machine `name`, not revoked.

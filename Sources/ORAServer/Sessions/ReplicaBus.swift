@@ -91,13 +91,22 @@ final class ReplicaBus: Service, Sendable {
     private let handler: Handler
     private let logger: Logger
     private let state = Mutex(State())
+    /// Where the invitations of the helpdesk's queue that changed go, announced by any replica (this one too):
+    /// to `InvitationQueue`.
+    private let queueContinuation: AsyncStream<UUID>.Continuation
 
-    /// - Parameter handler: what answers calls from other replicas (`SessionRouting.answer`).
-    init(instance: UUID, store: ReplicaStore, logger: Logger, handler: @escaping Handler) {
+    /// - Parameters:
+    ///   - queueChanges: where announced changes of the helpdesk's queue go (`InvitationQueue.changes`).
+    ///   - handler: what answers calls from other replicas (`SessionRouting.answer`).
+    init(
+        instance: UUID, store: ReplicaStore, logger: Logger, queueChanges: AsyncStream<UUID>.Continuation,
+        handler: @escaping Handler
+    ) {
         self.instance = instance
         self.store = store
         self.handler = handler
         self.logger = logger
+        queueContinuation = queueChanges
     }
 
     /// Asks `instance` to do `call` and waits for its answer.
@@ -157,6 +166,9 @@ final class ReplicaBus: Service, Sendable {
         }
     }
 
+    /// How an announcement of a changed invitation of the helpdesk's queue starts, on the sessions channel.
+    static let queuePrefix = "queue:"
+
     /// What a replica hears of a session that runs on another.
     enum SessionNotice: Sendable, Hashable {
         /// It changed: read its copy.
@@ -195,6 +207,7 @@ final class ReplicaBus: Service, Sendable {
         }
         for sender in senders { sender.cancel() }
         for continuation in pending { continuation.resume(returning: nil) }
+        queueContinuation.finish()
     }
 
     @Sendable private func received(_ payload: String) async {
@@ -222,7 +235,12 @@ final class ReplicaBus: Service, Sendable {
 
     @Sendable private func sessionChanged(_ payload: String) async {
         let (id, notice): (UUID, SessionNotice)
-        if let changed = UUID(uuidString: payload) {
+        if payload.hasPrefix(Self.queuePrefix) {
+            if let queued = UUID(uuidString: String(payload.dropFirst(Self.queuePrefix.count))) {
+                queueContinuation.yield(queued)
+            }
+            return
+        } else if let changed = UUID(uuidString: payload) {
             (id, notice) = (changed, .changed)
         } else if let chat = ReplicaChat.decode(payload) {
             (id, notice) = (chat.session, .chat(chat.chat))

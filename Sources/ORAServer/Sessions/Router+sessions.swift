@@ -179,28 +179,12 @@ extension Router where Context == ORARequestContext {
                     headers: [.retryAfter: "5"])
             }
             let stream = try await sessions.watch(try context.sessionID(), for: identity)
-            var headers = HTTPFields()
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-store"
-            return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody { writer in
-                    // Held while the stream is written; freed when the response is gone.
-                    defer { _ = slot }
-                    let encoder = JSONEncoder()
-                    encoder.dateEncodingStrategy = .iso8601
-                    encoder.outputFormatting = [.sortedKeys]
-                    for await event in stream {
-                        let (name, json) =
-                            switch event {
-                            case .state(let snapshot): ("state", try encoder.encode(snapshot))
-                            case .chat(let message): ("chat", try encoder.encode(ChatMessageDocument(message)))
-                            }
-                        let data = String(decoding: json, as: UTF8.self)
-                        try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(data)\n\n"))
-                    }
-                    try await writer.finish(nil)
-                })
+            return Response.eventStream(stream, holding: slot) { event, encoder in
+                switch event {
+                case .state(let snapshot): ("state", try encoder.encode(snapshot))
+                case .chat(let message): ("chat", try encoder.encode(ChatMessageDocument(message)))
+                }
+            }
         }
 
         // A chat line to the person at the machine, as the session's helper.

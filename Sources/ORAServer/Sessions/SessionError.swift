@@ -64,6 +64,14 @@ public enum SessionError: ServiceError, Equatable {
     case noInvitationPending(UUID)
     /// The machine did not answer about its invitation in time.
     case machineDidNotAnswer(String)
+    /// No invitation with this id is in the helpdesk's queue (or this helper may not answer it).
+    case notInQueue(UUID)
+    /// Another helper took the invitation from the queue first: who, and when.
+    case invitationTaken(by: String, at: Date)
+    /// The invitation left the queue untaken: the person revoked it, or it expired.
+    case invitationWithdrawn(reason: String)
+    /// The invitation was made for another channel than the one it was sent through (the machine signed which).
+    case wrongChannel(made: Invitation.Channel, used: Invitation.Channel)
 
     public var code: String {
         switch self {
@@ -94,6 +102,10 @@ public enum SessionError: ServiceError, Equatable {
         case .invitation(let error): error.code
         case .noInvitationPending: "no_invitation_pending"
         case .machineDidNotAnswer: "machine_did_not_answer"
+        case .notInQueue: "unknown_invitation"
+        case .invitationTaken: "invitation_taken"
+        case .invitationWithdrawn: "invitation_withdrawn"
+        case .wrongChannel: "wrong_channel"
         }
     }
 
@@ -137,6 +149,14 @@ public enum SessionError: ServiceError, Equatable {
         case .noInvitationPending(let id):
             "no invitation is being opened by you for session \(id); open the invitation again"
         case .machineDidNotAnswer(let name): "\(name) did not answer about its invitation in time; try again"
+        case .notInQueue(let id): "no invitation \(id) that you may answer is in the helpdesk's queue"
+        case .invitationTaken(let name, let time):
+            "\(name) took this invitation at \(Invitation.timeText(time))"
+        case .invitationWithdrawn(let reason):
+            reason == "expired"
+                ? "the invitation expired before anyone took it" : "the person at the machine revoked the invitation"
+        case .wrongChannel(let made, let used):
+            "this invitation was made \(made.phrase), not \(used.phrase); the machine signed how it was to be sent"
         }
     }
 
@@ -165,8 +185,10 @@ public enum SessionError: ServiceError, Equatable {
             case .expired, .revoked, .locked, .used: .conflict
             case .wrongPassword: .forbidden
             }
-        case .noInvitationPending: .notFound
+        case .noInvitationPending, .notInQueue: .notFound
         case .machineDidNotAnswer: .unavailable
+        case .invitationTaken, .invitationWithdrawn: .conflict
+        case .wrongChannel: .invalid
         }
     }
 }

@@ -25,3 +25,10 @@ public struct OperatorCLI: Sendable {
         await ChildProcess.runAsync(ora, arguments: arguments, environment: environment, standardInput: input)
     }
 }
+
+extension OperatorCLI {
+    /// Starts `ora` with `arguments` and returns it running, for a command that goes on (`--watch`).
+    public func start(_ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(ora, arguments: arguments, environment: environment)
+    }
+}

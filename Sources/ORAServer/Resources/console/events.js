@@ -60,6 +60,18 @@ export function describeEvent(event) {
     case 'agent.rekeyed': return machine + ' enrolled again with a new key';
     case 'audit.checkpoint': return 'The chain head was signed';
     case 'audit.partition_detached': return 'Old events were detached for retention';
+    case 'invitation.created':
+      return text(d.asked_by) + ' at ' + machine + ' asked for help (' + text(d.channel) + ' invitation)';
+    case 'invitation.sent': return machine + ' sent ' + text(d.asked_by) + "'s request to the " + text(d.recipient);
+    case 'invitation.claimed': return who(event) + ' took ' + text(d.asked_by) + "'s request from the queue";
+    case 'invitation.opened':
+      return who(event) + (d.refused ? ' could not open an invitation of ' + machine + ': ' + text(d.explanation)
+        : ' opened an invitation of ' + machine + '; the machine asked for the password');
+    case 'invitation.password_failed': return 'A wrong password for an invitation of ' + machine + ' (signed by the machine)';
+    case 'invitation.locked': return 'An invitation of ' + machine + ' locked after five wrong passwords';
+    case 'invitation.taken': return machine + ' let ' + who(event) + ' in with the invitation (signed by the machine)';
+    case 'invitation.revoked': return 'The person at ' + machine + ' revoked an invitation';
+    case 'invitation.expired': return 'An invitation of ' + machine + ' expired';
     default: return event.event;
   }
 }

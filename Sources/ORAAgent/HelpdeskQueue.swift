@@ -1,0 +1,62 @@
+import Foundation
+import NIOCore
+public import ORACore
+
+/// Sends this machine's invitations to the helpdesk's queue, where every helper whom policy allows to answer them
+/// sees them at once. The server takes an invitation because this machine's enrolled key signed it, for the
+/// helpdesk; it learns nothing that opens it (the password stays here).
+public struct HelpdeskQueue: Sendable {
+    /// Who may answer an invitation of this machine, as the server counted them when it arrived.
+    public struct Presence: Sendable, Hashable, Decodable {
+        /// Watching the queue now, and free.
+        public var online: Int
+        /// Watching the queue now, and helping someone in a session.
+        public var busy: Int
+        /// Logged in, but not watching the queue now.
+        public var away: Int
+
+        public init(online: Int, busy: Int, away: Int) {
+            self.online = online
+            self.busy = busy
+            self.away = away
+        }
+
+        /// One sentence for the person at the machine.
+        public var sentence: String {
+            if online + busy == 0 {
+                return away == 0
+                    ? "Nobody who may help this machine is at the helpdesk right now; "
+                        + "your invitation waits there until it expires or you revoke it."
+                    : "Nobody who may help this machine is watching the queue right now (\(Self.count(away)) away); "
+                        + "your invitation waits there until it expires or you revoke it."
+            }
+            var parts = ["\(online) online now"]
+            if busy > 0 { parts.append("\(busy) busy in a session") }
+            if away > 0 { parts.append("\(away) away") }
+            return "Helpers who may help this machine: " + parts.joined(separator: ", ") + "."
+        }
+
+        private static func count(_ number: Int) -> String { number == 1 ? "1 helper" : "\(number) helpers" }
+    }
+
+    private let state: AgentState
+
+    public init(state: AgentState) {
+        self.state = state
+    }
+
+    /// Sends `signed` (made for the helpdesk) to the enrolled server.
+    /// - Returns: who may answer it now.
+    /// - Throws: `AgentError.unreachable`, `.refused` with the server's reason, `.notEnrolled`.
+    public func send(_ signed: SignedInvitation) async throws(AgentError) -> Presence {
+        let enrollment = try state.load().enrollment
+        let (status, data) = try await Enroller.post(
+            server: enrollment.server, caFile: enrollment.caFile, path: "/agent/v1/invitations",
+            body: signed.fileContent, timeout: .seconds(10))
+        struct Answer: Decodable { var presence: Presence }
+        guard status == 200 || status == 201, let answer = try? JSONDecoder().decode(Answer.self, from: data) else {
+            throw .refused(status: status, message: Enroller.message(in: data) ?? "unexpected answer")
+        }
+        return answer.presence
+    }
+}
