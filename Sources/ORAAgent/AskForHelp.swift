@@ -47,7 +47,7 @@ extension InvitationStore.Record {
 
 /// "Ask for help" on the person's desktop, in zenity's dialogs (Debian's `zenity`): the invitations made so far with
 /// what became of them, revoking one, and making a new one — what it is about, how long it stays valid, a password
-/// typed twice, and where to save the file. The same store and rules as `ora-agent invite` and `ora-agent
+/// typed twice, and whether it goes to the helpdesk's queue or is saved as a file (and where). The same store and rules as `ora-agent invite` and `ora-agent
 /// invitations`.
 public struct AskForHelp: Sendable {
     /// The lifetimes offered, as shown and as durations.
@@ -59,6 +59,7 @@ public struct AskForHelp: Sendable {
     static let separator = "\u{1E}"
 
     let store: InvitationStore
+    let helpdesk: HelpdeskQueue
     let zenity: String
     /// Where the file is proposed to be saved.
     let folder: String
@@ -66,6 +67,7 @@ public struct AskForHelp: Sendable {
     /// The dialogs for the machine whose state is `state`.
     public init(state: AgentState, zenity: String = "/usr/bin/zenity", folder: String) {
         self.store = InvitationStore(state: state)
+        self.helpdesk = HelpdeskQueue(state: state)
         self.zenity = zenity
         self.folder = folder
     }
@@ -92,9 +94,9 @@ public struct AskForHelp: Sendable {
                     "--list", "--title=Ask for help", "--width=760", "--height=360",
                     "--text=Your requests for help. Select one to revoke it, or make a new invitation.",
                     "--column=Invitation", "--column=What became of it", "--column=Message",
-                    "--ok-label=Revoke", "--cancel-label=Close", "--extra-button=New invitation",
+                    "--ok-label=Revoke", "--cancel-label=Close", "--extra-button=_New invitation",
                 ] + rows)
-            if chosen == "New invitation" {
+            if chosen == "_New invitation" || chosen == "New invitation" {
                 _ = try await makeInvitation()
             } else if status == 0, !chosen.isEmpty {
                 do throws(AgentError) {
@@ -118,7 +120,7 @@ public struct AskForHelp: Sendable {
     /// The form, then where to save: makes one invitation, or none when the person cancels.
     /// - Returns: the invitation made, if any.
     func makeInvitation() async throws(AgentError) -> SignedInvitation? {
-        var note = "Your helper will need the file and the password. Tell them the password by phone or in person."
+        var note = "Your helper will need the password: tell it to them by phone or in person, never in writing."
         while true {
             let (status, answer) = try await dialog([
                 "--forms", "--title=Ask for help", "--width=520", "--separator=\(Self.separator)",
@@ -144,6 +146,17 @@ public struct AskForHelp: Sendable {
                 continue
             }
             let lifetime = Self.lifetimes.first { $0.0 == fields[1] }?.1 ?? .seconds(3600)
+            // Where it goes: the helpdesk's queue (the default), or a file the person hands over themselves.
+            let (route, choice) = try await dialog([
+                "--question", "--no-markup", "--title=Send your request", "--width=480",
+                "--text=Send your request to the helpdesk?\nA helper who may help this computer takes it and calls "
+                    + "you for the password.\n\nOr save it as a file, to hand to a helper yourself.",
+                "--ok-label=Send to the _helpdesk", "--extra-button=Save as a _file", "--cancel-label=Cancel",
+            ])
+            if route == 0 {
+                return try await send(message: message, lifetime: lifetime, password: fields[2])
+            }
+            guard choice == "Save as a _file" || choice == "Save as a file" else { return nil }
             let (saved, path) = try await dialog([
                 "--file-selection", "--save", "--confirm-overwrite", "--title=Save the invitation",
                 "--filename=\(folder)/help-request.orainvite",
@@ -165,6 +178,38 @@ public struct AskForHelp: Sendable {
                     + "anyone sees your screen.",
             ])
             return signed
+        }
+    }
+
+    /// Makes an invitation for the helpdesk and sends it; says who may help now, or why it could not be sent (it is
+    /// revoked then: nobody can use an invitation that did not arrive).
+    /// - Returns: the invitation sent, if it was.
+    private func send(
+        message: String, lifetime: Duration, password: String
+    ) async throws(AgentError)
+        -> SignedInvitation?
+    {
+        let signed = try store.make(
+            message: message.isEmpty ? nil : message, lifetime: lifetime, password: password,
+            askedBy: LocalUser.current(), at: Date(), channel: .helpdesk)
+        do throws(AgentError) {
+            let presence = try await helpdesk.send(signed)
+            _ = try await dialog([
+                "--info", "--no-markup", "--title=Sent to the helpdesk", "--width=480",
+                "--text=Your request is with the helpdesk.\n\n\(presence.sentence)\n\nThe helper who takes it will "
+                    + "call you: tell them the password then, never in writing.\n\nIt is valid until "
+                    + "\(LocalUser.localTime(signed.invitation.expiry ?? Date())). You will still be asked before "
+                    + "anyone sees your screen.",
+            ])
+            return signed
+        } catch {
+            _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
+            _ = try await dialog([
+                "--error", "--no-markup", "--title=Not sent", "--width=480",
+                "--text=Your request could not be sent to the helpdesk, so it was withdrawn:\n"
+                    + "\(error.description).\n\nTry again later, or save it as a file instead.",
+            ])
+            return nil
         }
     }
 

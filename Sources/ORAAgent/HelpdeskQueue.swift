@@ -25,10 +25,10 @@ public struct HelpdeskQueue: Sendable {
         public var sentence: String {
             if online + busy == 0 {
                 return away == 0
-                    ? "Nobody who may help this machine is at the helpdesk right now; "
-                        + "your invitation waits there until it expires or you revoke it."
-                    : "Nobody who may help this machine is watching the queue right now (\(Self.count(away)) away); "
-                        + "your invitation waits there until it expires or you revoke it."
+                    ? "Nobody who may help this machine is at the helpdesk right now.\n"
+                        + "Your invitation waits there until it expires or you revoke it."
+                    : "Nobody who may help this machine is watching the queue right now (\(Self.count(away)) away).\n"
+                        + "Your invitation waits there until it expires or you revoke it."
             }
             var parts = ["\(online) online now"]
             if busy > 0 { parts.append("\(busy) busy in a session") }

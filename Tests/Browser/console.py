@@ -417,7 +417,8 @@ def login_link(link, admin_token):
         browser, page = launch_and_remember(playwright)
         page.goto(link)
         page.wait_for_selector("#bar:not([hidden])")
-        page.wait_for_selector("section.session .state:not(:empty)")
+        # The page says "Loading the session…" until the server has answered.
+        page.wait_for_selector("section.session:not([data-state=loading]) .state:not(:empty)")
         result["address"] = page.url
         result["who"] = page.text_content("#who")
         result["state"] = page.text_content("section.session .state")

@@ -111,6 +111,9 @@ public final class ChildProcess: @unchecked Sendable {
     /// Whether the program still runs.
     public var isRunning: Bool { process.isRunning }
 
+    /// The program's process id.
+    public var processIdentifier: Int32 { process.processIdentifier }
+
     /// Sends `signal` to the program.
     /// The process's resident memory in bytes (VmRSS), 0 when it has ended.
     public var residentMemory: Int {

@@ -21,13 +21,19 @@ public final class TestDesktop: @unchecked Sendable {
             let server = try ChildProcess(
                 "/usr/bin/Xvfb",
                 arguments: [":\(number)", "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
+            // Ours only when its lock names this server: another test may have started one on the same number a
+            // moment before, and this one is then about to give up.
+            func ours() -> Bool {
+                guard server.isRunning, FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)"),
+                    let lock = try? String(contentsOfFile: "/tmp/.X\(number)-lock", encoding: .utf8)
+                else { return false }
+                return Int32(lock.trimmingCharacters(in: .whitespacesAndNewlines)) == server.processIdentifier
+            }
             for _ in 0..<100 {
-                if !server.isRunning || FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") {
-                    break
-                }
+                if !server.isRunning || ours() { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            if server.isRunning, FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") {
+            if ours() {
                 chosen = (number, server)
                 break
             }
