@@ -89,6 +89,17 @@ public struct InvitationQueueStore: Sendable {
         try await entries(where: "state = 'open' AND expires_at > now() ORDER BY posted_at")
     }
 
+    /// How many open invitations that have not expired `machine` has in the queue.
+    public func openCount(of machine: String) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT count(*)::integer FROM invitation_queue
+            WHERE machine = \(machine) AND state = 'open' AND expires_at > now()
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     /// The invitation `id`, in whatever state.
     public func entry(_ id: UUID) async throws -> Entry? {
         try await entries(where: "id = \(id)").first

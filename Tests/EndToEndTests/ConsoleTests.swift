@@ -483,5 +483,11 @@ struct ConsoleTests {
             try await server.sql(
                 "SELECT string_agg(event, ',' ORDER BY sequence) FROM audit_events WHERE event IN ('invitation.sent', 'invitation.claimed', 'invitation.password_failed')"
             ) == "invitation.sent,invitation.claimed,invitation.password_failed")
+        // The password was proved from the page: it is nowhere on the server's side.
+        #expect(
+            try await server.sql(
+                "SELECT (SELECT count(*) FROM audit_events WHERE details::text LIKE '%correct horse%') + (SELECT count(*) FROM invitation_queue WHERE invitation LIKE '%correct horse%')"
+            ) == "0")
+        #expect(!server.process.standardErrorSoFar.contains("correct horse"))
     }
 }

@@ -192,6 +192,17 @@ struct HelpdeskQueueTests {
         #expect(try await server.sql("SELECT count(*) FROM invitation_queue") == "1")
         #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'invitation.sent'") == "1")
 
+        // At most five waiting from one machine: the sixth is refused, and the person is told why.
+        for _ in 0..<4 { _ = try await Self.send(setup, password: nil) }
+        let sixth = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: ["invite", "--helpdesk", "--no-password", "--state-dir", setup.state])
+        #expect(sixth.status == 2)
+        #expect(
+            sixth.standardError.contains("WS-0101 has 5 requests waiting in the helpdesk's queue already"),
+            "\(sixth.standardError)")
+        #expect(sixth.standardError.contains("the invitation was revoked on this machine"), "\(sixth.standardError)")
+
         // The server cannot be reached: the person is told, and the invitation is revoked on the machine.
         _ = await server.stop()
         let unreachable = await ChildProcess.runAsync(

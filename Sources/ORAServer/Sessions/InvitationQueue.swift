@@ -83,11 +83,16 @@ final class InvitationQueue: Service, Sendable {
         guard expiry.timeIntervalSince(created) <= Self.longestLifetime else {
             throw .invalidRequest("an invitation for the helpdesk may be valid for at most 7 days")
         }
-        let known: Bool
+        let (known, open): (Bool, Int)
         do {
             known = try await store.entry(invitation.id) != nil
+            open = known ? 0 : try await store.openCount(of: machine.name)
         } catch {
             throw .databaseUnavailable
+        }
+        // A machine that asks over and over (or an agent gone wrong) does not fill the helpers' queue.
+        guard known || open < Self.mostOpenPerMachine else {
+            throw .tooManyQueued(machine: machine.name.uppercased(), open: open)
         }
         if !known {
             var details: [String: AuditValue] = [
@@ -321,6 +326,8 @@ final class InvitationQueue: Service, Sendable {
 
     /// The longest an invitation may be valid.
     static let longestLifetime: TimeInterval = 7 * 86_400
+    /// The most requests one machine may have waiting in the queue at once.
+    static let mostOpenPerMachine = 5
 
     /// Whether helpers with `groups` may answer an invitation of a machine with `facts`: policy allows them at least
     /// to view it now, or would with a ticket.

@@ -72,6 +72,8 @@ public enum SessionError: ServiceError, Equatable {
     case invitationWithdrawn(reason: String)
     /// The invitation was made for another channel than the one it was sent through (the machine signed which).
     case wrongChannel(made: Invitation.Channel, used: Invitation.Channel)
+    /// The machine has this many requests open in the helpdesk's queue, the most it may.
+    case tooManyQueued(machine: String, open: Int)
 
     public var code: String {
         switch self {
@@ -106,6 +108,7 @@ public enum SessionError: ServiceError, Equatable {
         case .invitationTaken: "invitation_taken"
         case .invitationWithdrawn: "invitation_withdrawn"
         case .wrongChannel: "wrong_channel"
+        case .tooManyQueued: "too_many_invitations"
         }
     }
 
@@ -157,6 +160,8 @@ public enum SessionError: ServiceError, Equatable {
                 ? "the invitation expired before anyone took it" : "the person at the machine revoked the invitation"
         case .wrongChannel(let made, let used):
             "this invitation was made \(made.phrase), not \(used.phrase); the machine signed how it was to be sent"
+        case .tooManyQueued(let machine, let open):
+            "\(machine) has \(open) requests waiting in the helpdesk's queue already, the most it may; revoke one first"
         }
     }
 
@@ -187,7 +192,7 @@ public enum SessionError: ServiceError, Equatable {
             }
         case .noInvitationPending, .notInQueue: .notFound
         case .machineDidNotAnswer: .unavailable
-        case .invitationTaken, .invitationWithdrawn: .conflict
+        case .invitationTaken, .invitationWithdrawn, .tooManyQueued: .conflict
         case .wrongChannel: .invalid
         }
     }
