@@ -146,11 +146,13 @@ public struct AskForHelp: Sendable {
                 continue
             }
             let lifetime = Self.lifetimes.first { $0.0 == fields[1] }?.1 ?? .seconds(3600)
-            // Where it goes: the helpdesk's queue (the default), or a file the person hands over themselves.
+            // Where it goes: the helpdesk's queue (the default), or a file the person hands over themselves; who is
+            // there now, when the helpdesk can say.
+            let present = (try? await helpdesk.presence()).map { "\n\n" + $0.sentence } ?? ""
             let (route, choice) = try await dialog([
                 "--question", "--no-markup", "--title=Send your request", "--width=480",
                 "--text=Send your request to the helpdesk?\nA helper who may help this computer takes it and calls "
-                    + "you for the password.\n\nOr save it as a file, to hand to a helper yourself.",
+                    + "you for the password.\(present)\n\nOr save it as a file, to hand to a helper yourself.",
                 "--ok-label=Send to the _helpdesk", "--extra-button=Save as a _file", "--cancel-label=Cancel",
             ])
             if route == 0 {

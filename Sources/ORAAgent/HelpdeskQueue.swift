@@ -45,6 +45,26 @@ public struct HelpdeskQueue: Sendable {
         self.state = state
     }
 
+    /// Who may help this machine now, as the enrolled server counts them; asked with a short limit, as it is shown
+    /// while the person decides.
+    /// - Throws: `AgentError.unreachable`, `.refused`, `.notEnrolled`, `.state`.
+    public func presence() async throws(AgentError) -> Presence {
+        let (key, enrollment) = try state.load()
+        let question: PresenceQuestion
+        do {
+            question = try PresenceQuestion(machine: enrollment.machine, at: Date(), signingWith: key)
+        } catch {
+            throw .state("cannot sign with the device key")
+        }
+        let (status, data) = try await Enroller.post(
+            server: enrollment.server, caFile: enrollment.caFile, path: "/agent/v1/presence",
+            body: (try? JSONEncoder().encode(question)) ?? Data(), timeout: .seconds(3))
+        guard status == 200, let presence = try? JSONDecoder().decode(Presence.self, from: data) else {
+            throw .refused(status: status, message: Enroller.message(in: data) ?? "unexpected answer")
+        }
+        return presence
+    }
+
     /// Sends `signed` (made for the helpdesk) to the enrolled server.
     /// - Returns: who may answer it now.
     /// - Throws: `AgentError.unreachable`, `.refused` with the server's reason, `.notEnrolled`.

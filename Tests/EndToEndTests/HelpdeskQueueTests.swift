@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import ORAClient
 import ORACore
@@ -202,6 +203,23 @@ struct HelpdeskQueueTests {
             sixth.standardError.contains("WS-0101 has 5 requests waiting in the helpdesk's queue already"),
             "\(sixth.standardError)")
         #expect(sixth.standardError.contains("the invitation was revoked on this machine"), "\(sixth.standardError)")
+
+        // Who may help now, asked by the machine with its key: good for a minute, and for its own name only.
+        let keyPEM = try String(contentsOfFile: setup.state + "/device-key.pem", encoding: .utf8)
+        let key = try P256.Signing.PrivateKey(pemRepresentation: keyPEM)
+        func ask(_ machine: String, at time: Date, with signer: P256.Signing.PrivateKey) async throws -> HTTP.Answer {
+            let question = try PresenceQuestion(machine: machine, at: time, signingWith: signer)
+            let body = String(decoding: try JSONEncoder().encode(question), as: UTF8.self)
+            return try await HTTP.post(server.base + "/agent/v1/presence", json: body)
+        }
+        let asked = try await ask("ws-0101", at: Date(), with: key)
+        #expect(asked.status == 200 && asked.body.contains(#""online":0"#), "\(asked.body)")
+        for refused in [
+            try await ask("ws-0101", at: Date() - 300, with: key), try await ask("ws-0101", at: Date(), with: .init()),
+            try await ask("ws-0999", at: Date(), with: key),
+        ] {
+            #expect(refused.status == 400 && refused.refusal?.error == "not_enrolled_key", "\(refused.body)")
+        }
 
         // The server cannot be reached: the person is told, and the invitation is revoked on the machine.
         _ = await server.stop()

@@ -164,4 +164,20 @@ struct InvitationTests {
         let decoded = try JSONDecoder().decode(InvitationDecision.self, from: JSONEncoder().encode(decision))
         #expect(decoded.isSigned(by: Self.machineKey.publicKey))
     }
+
+    @Test("the machine's question about the helpdesk holds for its key, its name and a minute either side")
+    func presenceQuestion() throws {
+        let now = Date()
+        let question = try PresenceQuestion(machine: "ws-0101", at: now, signingWith: Self.machineKey)
+        #expect(question.isValid(signedBy: Self.machineKey.publicKey, at: now + 59))
+        #expect(question.isValid(signedBy: Self.machineKey.publicKey, at: now - 59))
+        #expect(!question.isValid(signedBy: Self.machineKey.publicKey, at: now + 61))
+        #expect(!question.isValid(signedBy: P256.Signing.PrivateKey().publicKey, at: now))
+        var renamed = question
+        renamed.machine = "ws-0102"
+        #expect(!renamed.isValid(signedBy: Self.machineKey.publicKey, at: now))
+        var later = question
+        later.time = Invitation.timeText(now + 30)
+        #expect(!later.isValid(signedBy: Self.machineKey.publicKey, at: now))
+    }
 }

@@ -73,9 +73,9 @@ final class InvitationQueue: Service, Sendable {
         }
         let invitation = signed.invitation
         guard invitation.channel == .helpdesk else { throw .wrongChannel(made: invitation.channel, used: .helpdesk) }
-        let (machine, facts) = try await intake.facts(of: invitation.machine)
+        let (machine, facts) = try await machineFacts(invitation.machine)
         guard machine.publicKey == invitation.machineKey else {
-            throw .invitation(.notEnrolledKey(machine: machine.name))
+            throw .invitation(.notEnrolledKey(machine: invitation.machine))
         }
         let now = clock.now()
         guard !invitation.hasExpired(at: now), let created = invitation.creation, let expiry = invitation.expiry
@@ -128,6 +128,26 @@ final class InvitationQueue: Service, Sendable {
             logger.warning(
                 "could not take an invitation out of the helpdesk's queue",
                 metadata: ["invitation.id": "\(id)", "error": "\(DatabaseErrorDescription.describe(error))"])
+        }
+    }
+
+    /// Who may answer the requests of the machine that asks, now: for it to tell its person before they send one.
+    /// - Throws: `SessionError.invitation(.notEnrolledKey)` when the question is not signed by the enrolled key of
+    ///   the machine it names (or none of that name is enrolled), or not asked within a minute of this server's clock.
+    func presence(asked question: PresenceQuestion) async throws(SessionError) -> Presence {
+        let (machine, facts) = try await machineFacts(question.machine)
+        guard let key = try? DevicePublicKey.parse(machine.publicKey), question.isValid(signedBy: key, at: clock.now())
+        else { throw .invitation(.notEnrolledKey(machine: question.machine)) }
+        return try await presence(on: facts)
+    }
+
+    /// The enrolled machine `name` and its facts; a machine that is not enrolled is refused as a key that is not
+    /// the enrolled one, so that a stranger learns nothing about which machines are.
+    private func machineFacts(_ name: String) async throws(SessionError) -> (MachineStore.Machine, MachineFacts) {
+        do throws(SessionError) {
+            return try await intake.facts(of: name)
+        } catch .machine(let error) where error.kind == .notFound {
+            throw .invitation(.notEnrolledKey(machine: name))
         }
     }
 

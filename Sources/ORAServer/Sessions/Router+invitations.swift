@@ -115,6 +115,13 @@ extension Router<ORARequestContext> {
                 status: new ? .created : .ok)
         }
 
+        // The machine asks who may help it now, signed with its key, for its person to see before they send.
+        post("agent/v1/presence") { request, context -> Response in
+            let question = try await request.decodeJSON(
+                PresenceQuestion.self, context: context, expected: #"{"machine", "time", "signature"}"#)
+            return try Response.encodedJSON(try await queue.presence(asked: question))
+        }
+
         let api = group("api/v1/invitations").add(middleware: OperatorAuthenticationMiddleware(service: operators))
 
         // The queue: the open invitations this helper may answer.
