@@ -204,6 +204,14 @@ struct HelpdeskQueueTests {
             "\(sixth.standardError)")
         #expect(sixth.standardError.contains("the invitation was revoked on this machine"), "\(sixth.standardError)")
 
+        // Taking what is not in the queue: an id that is no UUID, and one that is not there.
+        let lena = try await server.token("lena.wolf")
+        let notAnID = try await HTTP.post(server.base + "/api/v1/invitations/not-an-id/take", token: lena)
+        #expect(
+            notAnID.status == 400 && notAnID.refusal?.message == "the invitation id must be a UUID", "\(notAnID.body)")
+        let unknown = try await HTTP.post(server.base + "/api/v1/invitations/\(UUID())/take", token: lena)
+        #expect(unknown.status == 404 && unknown.refusal?.error == "unknown_invitation", "\(unknown.body)")
+
         // Who may help now, asked by the machine with its key: good for a minute, and for its own name only.
         let keyPEM = try String(contentsOfFile: setup.state + "/device-key.pem", encoding: .utf8)
         let key = try P256.Signing.PrivateKey(pemRepresentation: keyPEM)

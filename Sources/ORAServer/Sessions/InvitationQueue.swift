@@ -271,15 +271,9 @@ final class InvitationQueue: Service, Sendable {
             await announce(id)
             return Item(entry: entry, signed: item.signed)
         }
-        switch entry.state {
-        case "taken":
-            if entry.takenByDN?.lowercased() == identity.person.dn.lowercased() {
-                return Item(entry: entry, signed: item.signed)
-            }
-            throw .invitationTaken(by: entry.takenByName ?? "another helper", at: entry.takenAt ?? entry.postedAt)
-        case "withdrawn": throw .invitationWithdrawn(reason: entry.withdrawnReason ?? "revoked")
-        default: throw .invitationWithdrawn(reason: "expired")
-        }
+        // Not taken now: this helper's already (taking again gets it again), someone else's, withdrawn, or expired.
+        try Self.checkTaken(entry, by: identity, whenOpen: .invitationWithdrawn(reason: "expired"))
+        return Item(entry: entry, signed: item.signed)
     }
 
     /// Refuses to open a helpdesk invitation that `identity` has not taken from the queue: only its taker opens it.
@@ -293,13 +287,22 @@ final class InvitationQueue: Service, Sendable {
             throw .databaseUnavailable
         }
         guard let entry else { throw .notInQueue(invitation.id) }
+        try Self.checkTaken(
+            entry, by: identity,
+            whenOpen: .invalidRequest("take the invitation from the helpdesk's queue first (ora invitation take)"))
+    }
+
+    /// Returns when `entry` is taken by `identity`; refuses when another helper took it or it was withdrawn, and
+    /// with `whenOpen` when nobody has taken it.
+    private static func checkTaken(
+        _ entry: InvitationQueueStore.Entry, by identity: OperatorService.Identity, whenOpen: SessionError
+    ) throws(SessionError) {
         switch entry.state {
         case "taken" where entry.takenByDN?.lowercased() == identity.person.dn.lowercased(): return
         case "taken":
             throw .invitationTaken(by: entry.takenByName ?? "another helper", at: entry.takenAt ?? entry.postedAt)
         case "withdrawn": throw .invitationWithdrawn(reason: entry.withdrawnReason ?? "revoked")
-        default:
-            throw .invalidRequest("take the invitation from the helpdesk's queue first (ora invitation take)")
+        default: throw whenOpen
         }
     }
 

@@ -152,10 +152,8 @@ extension Router<ORARequestContext> {
         // Take an invitation from the queue: the first helper gets it, with its file to open.
         api.post(":id/take") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-                throw APIError(.notFound, code: "unknown_invitation", message: "no such invitation")
-            }
-            let item = try await queue.take(id, by: identity, source: context.sourceAddress)
+            let item = try await queue.take(
+                try context.id(of: "invitation"), by: identity, source: context.sourceAddress)
             return try Response.encodedJSON(QueuedInvitationDocument(item, withFile: true))
         }
 
