@@ -77,6 +77,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ORAMail",
+            dependencies: [
+                "ORACore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ORARelay",
             dependencies: [
                 "ORACore",
@@ -108,6 +119,7 @@ let package = Package(
             dependencies: [
                 "ORACore",
                 "ORADirectory",
+                "ORAMail",
                 "ORARelay",
                 "ORAStore",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -243,6 +255,11 @@ let package = Package(
         .testTarget(
             name: "ORAAgentTests",
             dependencies: ["ORAAgent", "ORACore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ORAMailTests",
+            dependencies: ["ORACore", "ORAMail", "ORATestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
