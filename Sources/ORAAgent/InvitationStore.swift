@@ -85,11 +85,11 @@ public struct InvitationStore: Sendable {
     var lockFile: URL { state.directory.appendingPathComponent("invitations.lock") }
 
     /// Makes an invitation of this machine, signed with its device key, and keeps it: protected by `password`
-    /// (whose scrypt key only is kept) or, when `nil`, by none.
+    /// (whose scrypt key only is kept) or, when `nil`, by none. An invitation sent by e-mail names its `recipient`.
     /// - Throws: `AgentError.notEnrolled` or `.state`, `.invalidArgument` for a password outside the bounds.
     public func make(
         message: String?, lifetime: Duration, password: String?, askedBy: Invitation.Person, at now: Date,
-        channel: Invitation.Channel = .file
+        channel: Invitation.Channel = .file, recipient: MailAddress? = nil
     ) throws(AgentError) -> SignedInvitation {
         let (key, enrollment) = try state.load()
         var passwordKey: SymmetricKey?
@@ -107,7 +107,7 @@ public struct InvitationStore: Sendable {
             server: enrollment.server, machine: enrollment.machine, askedBy: askedBy, message: message,
             channel: channel,
             createdAt: now, expiresAt: now + Double(lifetime.components.seconds), password: parameters,
-            machineKey: key.publicKey)
+            machineKey: key.publicKey, recipient: recipient?.description)
         let signed: SignedInvitation
         do {
             signed = try SignedInvitation(invitation, signingWith: key)

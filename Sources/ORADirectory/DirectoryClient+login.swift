@@ -44,6 +44,30 @@ extension DirectoryClient {
         try await findPerson(named: user).entry.map { person(from: $0, typed: user) }
     }
 
+    /// The person whose e-mail address is `address` (compared as the directory compares the mail attribute), for
+    /// mail sent to a directory user.
+    /// - Returns: the person, or `nil` when no single entry has that address.
+    public func person(withMail address: String) async throws(DirectoryError) -> Operator? {
+        guard Self.isAcceptableName(address) else { return nil }
+        let layout = settings.layout
+        let entries: [LDAPEntry]
+        do {
+            entries = try await search(
+                base: layout.userBase ?? settings.baseDN,
+                scope: .subtree,
+                filter: "(\(layout.mailAttribute)=\(LDAPFilter.escape(address)))",
+                attributes: personAttributes,
+                sizeLimit: 2
+            )
+        } catch .operationFailed(_, 4, _) {
+            return nil  // several entries with the address: none of them is the one
+        } catch {
+            throw directoryError(error, doing: "searching for a person by e-mail address")
+        }
+        guard entries.count == 1 else { return nil }
+        return person(from: entries[0], typed: address)
+    }
+
     /// Whether `name` may be looked up at all: not empty, not over-long, no control characters.
     static func isAcceptableName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= maximumUserNameLength
@@ -61,10 +85,7 @@ extension DirectoryClient {
                 base: layout.userBase ?? settings.baseDN,
                 scope: .subtree,
                 filter: LDAPFilter.fill(layout.userFilter, with: ["user": user]),
-                attributes: [
-                    layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute,
-                    layout.titleAttribute, layout.departmentAttribute,
-                ],
+                attributes: personAttributes,
                 sizeLimit: 2
             )
         } catch .operationFailed(_, 4, _) {
@@ -77,6 +98,15 @@ extension DirectoryClient {
         case 0: return (nil, "no matching entry")
         default: return (nil, "several matching entries")
         }
+    }
+
+    /// The attributes a person is read with.
+    private var personAttributes: [String] {
+        let layout = settings.layout
+        return [
+            layout.accountAttribute, layout.displayNameAttribute, "cn", layout.mailAttribute, layout.titleAttribute,
+            layout.departmentAttribute,
+        ]
     }
 
     private func person(from entry: LDAPEntry, typed user: String) -> Operator {

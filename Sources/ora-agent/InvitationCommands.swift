@@ -22,6 +22,11 @@ extension ORAAgentCommand {
         var save: String?
         @Flag(help: "Send the invitation to the helpdesk's queue, where the helpers who may help this machine see it.")
         var helpdesk = false
+        @Option(
+            help: ArgumentHelp(
+                "Have the server e-mail the invitation to this address (a colleague's, or one policy allows).",
+                valueName: "address"))
+        var email: String?
         @Option(help: "How long the invitation stays valid: 30m, 2h, 1d (at most 7d).") var expires: String = "1h"
         @Option(help: "What you need help with, for the helper to read.") var message: String?
         @Flag(help: "Make the invitation without a password (only where policy allows it).") var noPassword = false
@@ -30,8 +35,15 @@ extension ORAAgentCommand {
         @OptionGroup var state: StateOption
 
         func validate() throws {
-            guard (save != nil) != helpdesk else {
-                throw ValidationError("say where the invitation goes: --helpdesk, or --save FILE")
+            guard [save != nil, helpdesk, email != nil].filter({ $0 }).count == 1 else {
+                throw ValidationError("say where the invitation goes: --helpdesk, --email ADDRESS or --save FILE")
+            }
+            if let email {
+                do {
+                    _ = try MailAddress(email)
+                } catch {
+                    throw ValidationError("--email: \(error)")
+                }
             }
             guard let lifetime = Duration(text: expires), lifetime >= .seconds(60), lifetime <= .seconds(7 * 86_400)
             else { throw ValidationError("--expires takes a time between 1m and 7d, such as 30m, 2h or 1d") }
@@ -54,7 +66,9 @@ extension ORAAgentCommand {
                 let password = noPassword ? nil : try readPassword()
                 let signed = try store.make(
                     message: message, lifetime: Duration(text: expires) ?? .seconds(3600), password: password,
-                    askedBy: LocalUser.current(), at: Date(), channel: helpdesk ? .helpdesk : .file)
+                    askedBy: LocalUser.current(), at: Date(),
+                    channel: helpdesk ? .helpdesk : email != nil ? .email : .file,
+                    recipient: email.flatMap { try? MailAddress($0) })
                 let id = InvitationStore.short(signed.invitation.id)
                 let valid = "It is valid until \(LocalUser.localTime(signed.invitation.expiry ?? Date()))."
                 if let save {
@@ -67,20 +81,18 @@ extension ORAAgentCommand {
                         noPassword
                             ? "It has no password: anyone who has the file and may help this machine can open it."
                             : "Give your helper the password another way (by phone, in person), never with the file.")
+                } else if email != nil {
+                    let recipient = try await Self.sendOrRevoke(signed, in: store, to: "by e-mail") {
+                        () async throws(AgentError) in try await InvitationMail(state: agentState).send(signed)
+                    }
+                    print("Invitation \(id) sent by e-mail to \(recipient).\n\(valid)")
+                    print(
+                        noPassword
+                            ? "It has no password: whoever opens the mail and may help this machine can open it."
+                            : "Tell the password to your helper when they call you, never by e-mail.")
                 } else {
-                    let presence: HelpdeskQueue.Presence
-                    do throws(AgentError) {
-                        presence = try await HelpdeskQueue(state: agentState).send(signed)
-                    } catch {
-                        // An invitation that did not reach the helpdesk is of no use to anyone: it is revoked here.
-                        _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
-                        if case .refused(let status, let message) = error {
-                            throw .refused(
-                                status: status, message: message + "; the invitation was revoked on this machine")
-                        }
-                        throw .unreachable(
-                            "the invitation could not be sent to the helpdesk, so it was revoked on this machine: "
-                                + error.description)
+                    let presence = try await Self.sendOrRevoke(signed, in: store, to: "to the helpdesk") {
+                        () async throws(AgentError) in try await HelpdeskQueue(state: agentState).send(signed)
                     }
                     print("Invitation \(id) sent to the helpdesk.\n\(presence.sentence)\n\(valid)")
                     print(
@@ -91,6 +103,24 @@ extension ORAAgentCommand {
                 print("Revoke it at any time with: ora-agent invitations revoke \(id)")
             } catch {
                 throw fail(error)
+            }
+        }
+
+        /// Sends `signed` with `send`; an invitation that was not sent (`how`: "to the helpdesk") is of no use to
+        /// anyone, so it is revoked here, and the person is told both.
+        private static func sendOrRevoke<Answer>(
+            _ signed: SignedInvitation, in store: InvitationStore, to how: String,
+            _ send: () async throws(AgentError) -> Answer
+        ) async throws(AgentError) -> Answer {
+            do throws(AgentError) {
+                return try await send()
+            } catch {
+                _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
+                if case .refused(let status, let message) = error {
+                    throw .refused(status: status, message: message + "; the invitation was revoked on this machine")
+                }
+                throw .unreachable(
+                    "the invitation could not be sent \(how), so it was revoked on this machine: \(error.description)")
             }
         }
 

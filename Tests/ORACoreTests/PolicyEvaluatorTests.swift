@@ -185,3 +185,100 @@ struct PolicyEvaluatorTests {
         #expect(decision.strongest == .control)
     }
 }
+
+@Suite("Policy decisions on invitations")
+struct InvitationPolicyTests {
+    static let set: PolicySet = {
+        let text = """
+            policies:
+              - name: tier1-view
+                helpers: {groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"]}
+                targets: {ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"]}
+                allow: view
+                invitations: {max_lifetime: 8h, password: required}
+              - name: tier2-control
+                helpers: {groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"]}
+                targets: {ous: ["ou=Computers,dc=corp,dc=example"]}
+                allow: control
+                invitations: {allow: view, email_domains: [partner.example]}
+              - name: kiosks-offers-only
+                helpers: {groups: ["cn=Helpdesk,ou=Groups,dc=corp,dc=example"]}
+                targets: {groups: ["cn=Lobby Kiosks,ou=Computer Groups,ou=Groups,dc=corp,dc=example"]}
+                allow: view
+                invitations: {answer: false}
+            """
+        return try! PolicyParser.parse([PolicySet.File(name: "p.yaml", content: text)])
+    }()
+    static let monday = PolicyEvaluatorTests.date("2026-11-23T09:00:00Z")
+
+    private func decide(
+        _ groups: Set<DistinguishedName>, _ machine: MachineFacts, _ mode: AccessMode, lifetime: Duration,
+        password: Bool
+    ) -> Decision {
+        Self.set.decide(
+            operatorGroups: groups, machine: machine, mode: mode, ticket: nil, at: Self.monday,
+            invitation: .init(lifetime: lifetime, hasPassword: password))
+    }
+
+    @Test("each policy's invitation rules decide for its helpers")
+    func rules() {
+        let tier1 = PolicyEvaluatorTests.tier1
+        let tier2 = PolicyEvaluatorTests.tier2
+        let workstation = PolicyEvaluatorTests.workstation
+        #expect(decide([tier1], workstation, .view, lifetime: .seconds(3600), password: true).isAllowed)
+        #expect(
+            decide([tier1], workstation, .view, lifetime: .seconds(3600), password: false).explanation
+                == #"denied: "tier1-view" answers only invitations protected by a password"#)
+        #expect(
+            decide([tier1], workstation, .view, lifetime: .seconds(86_400), password: true).explanation
+                == #"denied: the invitation is valid for 1d; "tier1-view" answers invitations valid for at most 8h"#)
+        // Tier 2 controls by offer, but an invitation opens only viewing; without a password, for up to 7 days.
+        #expect(decide([tier2], workstation, .view, lifetime: .seconds(86_400), password: false).isAllowed)
+        #expect(
+            decide([tier2], workstation, .control, lifetime: .seconds(3600), password: true).explanation
+                == #"denied: "tier2-control" allows view only"#)
+        // The same helpers' offers are unchanged.
+        #expect(
+            Self.set.decide(operatorGroups: [tier2], machine: workstation, mode: .control, ticket: nil, at: Self.monday)
+                .isAllowed)
+        // A policy that answers no invitations: its helpers make offers only.
+        let kiosk = PolicyEvaluatorTests.kiosk
+        #expect(
+            decide([PolicyEvaluatorTests.helpdesk], kiosk, .view, lifetime: .seconds(600), password: true).explanation
+                == #"denied: "kiosks-offers-only" answers no invitations, only offers"#)
+        #expect(
+            Self.set.decide(
+                operatorGroups: [PolicyEvaluatorTests.helpdesk], machine: kiosk, mode: .view, ticket: nil,
+                at: Self.monday
+            ).isAllowed)
+    }
+
+    @Test("a machine's limits are what any policy about it answers")
+    func limits() {
+        let workstation = Self.set.invitationLimits(for: PolicyEvaluatorTests.workstation)
+        #expect(workstation.answeringPolicies == ["tier1-view", "tier2-control"])
+        #expect(workstation.longestLifetime == .seconds(7 * 86_400))
+        #expect(!workstation.passwordRequired)
+        #expect(workstation.mailDomains == ["partner.example"])
+        #expect(workstation.refusal(of: .init(lifetime: .seconds(86_400), hasPassword: false), machine: "WS") == nil)
+        let server = Self.set.invitationLimits(for: PolicyEvaluatorTests.server)
+        #expect(server.answeringPolicies == ["tier2-control"])
+        let kiosk = Self.set.invitationLimits(for: PolicyEvaluatorTests.kiosk)
+        #expect(kiosk.answeringPolicies == ["tier2-control"])
+        let other = MachineFacts(
+            name: "LAB-1", dn: try! DistinguishedName("cn=LAB-1,ou=Lab,dc=corp,dc=example"), groups: [])
+        let none = Self.set.invitationLimits(for: other)
+        #expect(
+            none.refusal(of: .init(lifetime: .seconds(60), hasPassword: true), machine: "LAB-1")
+                == "no policy lets anyone answer invitations from LAB-1")
+        var strict = workstation
+        strict.longestLifetime = .seconds(8 * 3600)
+        strict.passwordRequired = true
+        #expect(
+            strict.refusal(of: .init(lifetime: .seconds(86_400), hasPassword: true), machine: "WS-0101")
+                == "policy lets invitations from WS-0101 be valid for at most 8h; make it valid for less")
+        #expect(
+            strict.refusal(of: .init(lifetime: .seconds(3600), hasPassword: false), machine: "WS-0101")
+                == "policy requires invitations from WS-0101 to be protected by a password")
+    }
+}

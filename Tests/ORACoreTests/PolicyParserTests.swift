@@ -114,6 +114,33 @@ struct PolicyParserTests {
             text: valid.replacingOccurrences(of: "    allow: view", with: "    effect: deny\n    allow: view"),
             expected: ["policies[0].allow: a deny policy allows nothing"]),
         Broken(
+            name: "a deny policy answers no invitations",
+            text: valid.replacingOccurrences(
+                of: "    allow: view", with: "    effect: deny\n    invitations: {password: required}"),
+            expected: ["policies[0].invitations: a deny policy answers no invitations"]),
+        Broken(
+            name: "an invitation opens no more than the policy allows",
+            text: valid.replacingOccurrences(
+                of: "    allow: view", with: "    allow: view\n    invitations: {allow: control}"),
+            expected: [
+                "policies[0].invitations.allow: an invitation cannot open more than the policy allows (view)"
+            ]),
+        Broken(
+            name: "invitation lifetime and password",
+            text: valid.replacingOccurrences(
+                of: "    allow: view", with: "    allow: view\n    invitations: {max_lifetime: 8d, password: maybe}"),
+            expected: [
+                "policies[0].invitations.max_lifetime: must be between 1m and 7d",
+                "policies[0].invitations.password: expected one of required, optional, found \"maybe\"",
+            ]),
+        Broken(
+            name: "a mail domain that is not one",
+            text: valid.replacingOccurrences(
+                of: "    allow: view", with: "    allow: view\n    invitations: {email_domains: [\"@corp.example\"]}"),
+            expected: [
+                "policies[0].invitations.email_domains[0]: \"@corp.example\" is not a mail domain: each part of the domain"
+            ]),
+        Broken(
             name: "syntax error", text: "policies:\n  - name: [oops\n",
             expected: ["p.yaml:3:1: not valid YAML"]),
         Broken(
@@ -289,18 +316,29 @@ struct PolicyRoundTripTests {
                     endMinute: Int.random(in: 1...96, using: &generator) * 15)
                 : nil
             guard schedule.map({ $0.startMinute != $0.endMinute }) ?? true else { continue }
+            let access = pick(AccessMode.allCases)
+            var invitations = Policy.InvitationRules()
+            if !deny, Bool.random(using: &generator) {
+                invitations.answer = Bool.random(using: &generator)
+                invitations.access =
+                    Bool.random(using: &generator) ? pick(AccessMode.allCases.filter { $0 <= access }) : nil
+                invitations.maximumLifetime = .seconds(60 * Int.random(in: 1...10_080, using: &generator))
+                invitations.passwordRequired = Bool.random(using: &generator)
+                invitations.mailDomains = Bool.random(using: &generator) ? ["partner.example", "corp.example"] : []
+            }
             policies.append(
                 Policy(
                     name: "policy-\(index)-\(pick(["a", "b.c", "d_e"]))",
                     description: Bool.random(using: &generator) ? pick(texts) + "\nsecond line" : nil,
                     location: SourceLocation(file: "", line: 0, column: 0),
-                    effect: deny ? .deny : .allow(pick(AccessMode.allCases)),
+                    effect: deny ? .deny : .allow(access),
                     helpers: helpers,
                     targets: targets,
                     ticketPattern: !deny && Bool.random(using: &generator) ? pick(patterns) : nil,
                     schedule: schedule,
                     consentTimeout: .seconds(Int.random(in: 10...600, using: &generator)),
-                    maximumDuration: .seconds(Int.random(in: 60...86_400, using: &generator))))
+                    maximumDuration: .seconds(Int.random(in: 60...86_400, using: &generator)),
+                    invitations: invitations))
         }
         return PolicySet(
             policies: policies,

@@ -62,6 +62,12 @@ public final class TestMailServer: @unchecked Sendable {
         }
     }
 
+    /// Stops it, as a mail server that went down.
+    public func stop() async {
+        process.send(SIGTERM)
+        _ = await process.exit(within: .seconds(10))
+    }
+
     /// The messages delivered so far, oldest first.
     public func messages() async throws -> [Message] {
         let result = try await ChildProcess.run(

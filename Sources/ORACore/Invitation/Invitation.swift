@@ -56,6 +56,9 @@ public struct Invitation: Sendable, Hashable, Codable {
     public var message: String?
     /// How it was sent.
     public var channel: Channel
+    /// The e-mail address it is sent to, for an invitation sent by e-mail (the server sends it there and nowhere
+    /// else); `nil` for the other channels.
+    public var recipient: String?
     /// When it was made, in UTC, as `2026-12-06T09:00:00Z`.
     public var createdAt: String
     /// When it stops being valid, in the same form. The machine's own clock decides.
@@ -69,7 +72,8 @@ public struct Invitation: Sendable, Hashable, Codable {
     /// Creates an invitation.
     public init(
         id: UUID = UUID(), server: String, machine: String, askedBy: Person, message: String?, channel: Channel,
-        createdAt: Date, expiresAt: Date, password: InvitationPassword.Parameters?, machineKey: P256.Signing.PublicKey
+        createdAt: Date, expiresAt: Date, password: InvitationPassword.Parameters?, machineKey: P256.Signing.PublicKey,
+        recipient: String? = nil
     ) {
         self.id = id
         self.server = server
@@ -77,6 +81,7 @@ public struct Invitation: Sendable, Hashable, Codable {
         self.askedBy = askedBy
         self.message = message
         self.channel = channel
+        self.recipient = recipient
         self.createdAt = Self.timeText(createdAt)
         self.expiresAt = Self.timeText(expiresAt)
         self.password = password
@@ -84,7 +89,7 @@ public struct Invitation: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, server, machine, message, channel, password
+        case id, server, machine, message, channel, password, recipient
         case askedBy = "asked_by"
         case createdAt = "created_at"
         case expiresAt = "expires_at"
@@ -104,7 +109,8 @@ public struct Invitation: Sendable, Hashable, Codable {
     }
 
     /// What the machine signs: every field (`null` when empty), keys sorted, compact JSON, strings written as the
-    /// audit log's canonical encoding writes them, with `"purpose":"ora.invitation.v1"`.
+    /// audit log's canonical encoding writes them, with `"purpose":"ora.invitation.v1"`. The recipient is written only
+    /// when there is one, so that invitations of the other channels sign what they always signed.
     public var signedMessage: [UInt8] {
         var writer = JSONWriter()
         writer.raw("{\"asked_by\":{\"account\":")
@@ -141,7 +147,12 @@ public struct Invitation: Sendable, Hashable, Codable {
         } else {
             writer.raw("null")
         }
-        writer.raw(",\"purpose\":\"ora.invitation.v1\",\"server\":")
+        writer.raw(",\"purpose\":\"ora.invitation.v1\"")
+        if let recipient {
+            writer.raw(",\"recipient\":")
+            writer.string(recipient)
+        }
+        writer.raw(",\"server\":")
         writer.string(server)
         writer.raw("}")
         return writer.bytes

@@ -14,6 +14,12 @@ public struct Decision: Sendable, Hashable {
         case ticketDoesNotMatch(by: [String], patterns: [String])
         /// Matching allow policies allow only viewing, and the offer asks for control.
         case accessTooLow(allowed: AccessMode, by: [String])
+        /// Matching allow policies answer no invitations.
+        case invitationsNotAnswered(by: [String])
+        /// Matching allow policies answer invitations valid for at most `longest`; this one is valid for `lifetime`.
+        case invitationTooLong(lifetime: Duration, longest: Duration, by: [String])
+        /// Matching allow policies answer only invitations protected by a password.
+        case invitationPasswordRequired(by: [String])
     }
 
     /// The access granted, or `nil` when denied.
@@ -51,7 +57,8 @@ public struct Decision: Sendable, Hashable {
         switch reason {
         case .noPolicyMatched: self.policies = []
         case .deniedBy(let names), .outsideSchedule(let names), .ticketRequired(let names),
-            .ticketDoesNotMatch(let names, _), .accessTooLow(_, let names):
+            .ticketDoesNotMatch(let names, _), .accessTooLow(_, let names), .invitationsNotAnswered(let names),
+            .invitationTooLong(_, _, let names), .invitationPasswordRequired(let names):
             self.policies = names
         }
         self.consentTimeout = nil
@@ -80,6 +87,14 @@ public struct Decision: Sendable, Hashable {
                 + Self.list(names)
         case .accessTooLow(let allowed, let names):
             return "denied: \(Self.list(names)) allow\(names.count == 1 ? "s" : "") \(allowed.rawValue) only"
+        case .invitationsNotAnswered(let names):
+            return "denied: \(Self.list(names)) answer\(names.count == 1 ? "s" : "") no invitations, only offers"
+        case .invitationTooLong(let lifetime, let longest, let names):
+            return "denied: the invitation is valid for \(lifetime.text); \(Self.list(names)) answer"
+                + "\(names.count == 1 ? "s" : "") invitations valid for at most \(longest.text)"
+        case .invitationPasswordRequired(let names):
+            return "denied: \(Self.list(names)) answer\(names.count == 1 ? "s" : "") only invitations protected by a "
+                + "password"
         }
     }
 

@@ -56,6 +56,38 @@ public struct Policy: Sendable, Hashable {
         }
     }
 
+    /// How the helpers of an allow policy answer invitations from its machines (the person there asking for help),
+    /// besides offering help.
+    public struct InvitationRules: Sendable, Hashable {
+        /// Whether they may answer invitations at all.
+        public var answer: Bool
+        /// The most an invitation opens: at most the policy's own access; the policy's access when `nil`.
+        public var access: AccessMode?
+        /// The longest an invitation they answer may have been made valid for.
+        public var maximumLifetime: Duration
+        /// Whether they answer only invitations protected by a password.
+        public var passwordRequired: Bool
+        /// Domains (in lower case) that invitations from its machines may be mailed to, besides directory users'
+        /// addresses.
+        public var mailDomains: Set<String>
+
+        /// The longest lifetime any invitation may have.
+        public static let longestLifetime = Duration.seconds(7 * 86_400)
+
+        /// Creates rules; by default, invitations are answered as offers are made, for up to 7 days, with or without
+        /// a password.
+        public init(
+            answer: Bool = true, access: AccessMode? = nil, maximumLifetime: Duration = Self.longestLifetime,
+            passwordRequired: Bool = false, mailDomains: Set<String> = []
+        ) {
+            self.answer = answer
+            self.access = access
+            self.maximumLifetime = maximumLifetime
+            self.passwordRequired = passwordRequired
+            self.mailDomains = mailDomains
+        }
+    }
+
     /// The policy's name, unique across the set.
     public var name: String
     /// What the policy is for, in the administrator's words.
@@ -81,6 +113,8 @@ public struct Policy: Sendable, Hashable {
     public var consentTimeout: Duration
     /// The longest a session under this policy may last.
     public var maximumDuration: Duration
+    /// How its helpers answer invitations (allow policies only).
+    public var invitations: InvitationRules
 
     /// The default time the novice has to answer.
     public static let defaultConsentTimeout = Duration.seconds(60)
@@ -98,8 +132,10 @@ public struct Policy: Sendable, Hashable {
         ticketPattern: String? = nil,
         schedule: Schedule? = nil,
         consentTimeout: Duration = Policy.defaultConsentTimeout,
-        maximumDuration: Duration = Policy.defaultMaximumDuration
+        maximumDuration: Duration = Policy.defaultMaximumDuration,
+        invitations: InvitationRules = InvitationRules()
     ) {
+        self.invitations = invitations
         self.name = name
         self.description = description
         self.location = location

@@ -3,7 +3,8 @@
 public struct PolicyFieldChange: Sendable, Hashable {
     /// The field, as the policy file names it: `allow`, `description`, `helpers.groups`, `targets.ous`,
     /// `targets.groups`, `targets.machines`, `targets.any`, `helpers.any`, `require.ticket`, `schedule`,
-    /// `consent_timeout`, `max_duration`.
+    /// `consent_timeout`, `max_duration`, `invitations.answer`, `invitations.allow`, `invitations.max_lifetime`,
+    /// `invitations.password`, `invitations.email_domains`.
     public var field: String
     /// What the old version had and the new one has not; empty when the field was not set before.
     public var removed: [String]
@@ -28,7 +29,9 @@ public struct PolicyFieldChange: Sendable, Hashable {
     }
 
     /// The fields that hold several values.
-    static let listFields: Set<String> = ["helpers.groups", "targets.ous", "targets.groups", "targets.machines"]
+    static let listFields: Set<String> = [
+        "helpers.groups", "targets.ous", "targets.groups", "targets.machines", "invitations.email_domains",
+    ]
 
     /// Every field that differs between `old` and `new`, in the order a policy file lists them.
     public static func changes(from old: Policy, to new: Policy) -> [PolicyFieldChange] {
@@ -59,6 +62,14 @@ public struct PolicyFieldChange: Sendable, Hashable {
         single("schedule", old.schedule?.summary, new.schedule?.summary)
         single("consent_timeout", old.consentTimeout.text, new.consentTimeout.text)
         single("max_duration", old.maximumDuration.text, new.maximumDuration.text)
+        let (before, after) = (old.invitations, new.invitations)
+        single("invitations.answer", before.answer ? "yes" : "no", after.answer ? "yes" : "no")
+        single("invitations.allow", before.access?.rawValue, after.access?.rawValue)
+        single("invitations.max_lifetime", before.maximumLifetime.text, after.maximumLifetime.text)
+        single(
+            "invitations.password", before.passwordRequired ? "required" : "optional",
+            after.passwordRequired ? "required" : "optional")
+        list("invitations.email_domains", Array(before.mailDomains), Array(after.mailDomains))
         return changes
     }
 

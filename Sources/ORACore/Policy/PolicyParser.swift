@@ -154,6 +154,19 @@ public enum PolicyParser {
             let maximumDuration = mapping.optional("max_duration").flatMap { durationNode in
                 attempt { () throws(YAMLError) in try durationNode.duration(in: .seconds(60) ... .seconds(86_400)) }
             }
+            var invitations = Policy.InvitationRules()
+            if let invitationsNode = mapping.optional("invitations") {
+                if isDeny {
+                    errors.append(
+                        invitationsNode.error(
+                            "a deny policy answers no invitations: it denies them as it denies offers; "
+                                + "remove invitations"))
+                } else if let rules = attempt({ () throws(YAMLError) in
+                    try readInvitationRules(invitationsNode, access: access ?? .view)
+                }) {
+                    invitations = rules
+                }
+            }
             errors += mapping.unknownKeyErrors { key in
                 Self.consentKeys.contains(key)
                     ? "consent cannot be configured: the person at the machine is always asked, and no answer is a no"
@@ -170,9 +183,59 @@ public enum PolicyParser {
                 targets: targets,
                 schedule: schedule,
                 consentTimeout: consentTimeout ?? Policy.defaultConsentTimeout,
-                maximumDuration: maximumDuration ?? Policy.defaultMaximumDuration)
+                maximumDuration: maximumDuration ?? Policy.defaultMaximumDuration,
+                invitations: invitations)
             policy.ticketExpression = ticketExpression
             return policy
+        }
+
+        func readInvitationRules(_ node: YAMLNode, access: AccessMode) throws(YAMLError) -> Policy.InvitationRules {
+            var mapping = try node.mapping()
+            var rules = Policy.InvitationRules()
+            if let answer = mapping.optional("answer") {
+                rules.answer = attempt { () throws(YAMLError) in try answer.bool() } ?? true
+            }
+            if let allowNode = mapping.optional("allow") {
+                rules.access =
+                    attempt { () throws(YAMLError) in
+                        let mode = AccessMode(rawValue: try allowNode.choice(AccessMode.allCases.map(\.rawValue)))
+                        if let mode, mode > access {
+                            throw allowNode.error(
+                                "an invitation cannot open more than the policy allows (\(access.rawValue)); "
+                                    + "use \(access.rawValue) or less")
+                        }
+                        return mode
+                    } ?? nil
+            }
+            if let lifetime = mapping.optional("max_lifetime") {
+                rules.maximumLifetime =
+                    attempt { () throws(YAMLError) in
+                        try lifetime.duration(in: .seconds(60)...Policy.InvitationRules.longestLifetime)
+                    } ?? rules.maximumLifetime
+            }
+            if let password = mapping.optional("password") {
+                rules.passwordRequired =
+                    attempt { () throws(YAMLError) in try password.choice(["required", "optional"]) == "required" }
+                    ?? false
+            }
+            if let list = mapping.optional("email_domains"),
+                let elements = attempt({ () throws(YAMLError) in try list.list() })
+            {
+                for element in elements {
+                    let domain = attempt { () throws(YAMLError) in
+                        let text = try element.nonEmptyString()
+                        do throws(MailAddressError) {
+                            return try MailAddress.domain(text)
+                        } catch {
+                            throw element.error("\"\(text)\" is not a mail domain: \(error.reason)")
+                        }
+                    }
+                    if let domain { rules.mailDomains.insert(domain) }
+                }
+            }
+            // Mistakes are collected with the policy's others; a policy with any is not made.
+            errors += mapping.unknownKeyErrors()
+            return rules
         }
 
         func readHelpers(_ node: YAMLNode) throws(YAMLError) -> Policy.Helpers {

@@ -42,6 +42,17 @@ extension PolicySet {
             }
             text += "    consent_timeout: \(policy.consentTimeout.text)\n"
             text += "    max_duration: \(policy.maximumDuration.text)\n"
+            let rules = policy.invitations
+            if rules != Policy.InvitationRules() {
+                text += "    invitations:\n"
+                text += "      answer: \(rules.answer)\n"
+                if let access = rules.access { text += "      allow: \(access.rawValue)\n" }
+                text += "      max_lifetime: \(rules.maximumLifetime.text)\n"
+                text += "      password: \(rules.passwordRequired ? "required" : "optional")\n"
+                if !rules.mailDomains.isEmpty {
+                    text += "      email_domains: \(Self.list(rules.mailDomains.sorted()))\n"
+                }
+            }
         }
         if !roles.administrators.isEmpty || !roles.auditors.isEmpty {
             text += "roles:\n"

@@ -66,12 +66,15 @@ public struct PolicySet: Sendable, Hashable {
     ///   - mode: the access the offer asks for.
     ///   - ticket: the ticket or reason id the offer carries.
     ///   - date: when the offer is made.
+    ///   - invitation: for opening an invitation, what it asks of the policies (each allow policy's `invitations`
+    ///     rules apply); `nil` for an offer.
     public func decide(
         operatorGroups: Set<DistinguishedName>,
         machine: MachineFacts,
         mode: AccessMode,
         ticket: String?,
-        at date: Date
+        at date: Date,
+        invitation: InvitationTerms? = nil
     ) -> Decision {
         // Work with positions, not copies of policies: a decision touches only a handful of them.
         var matching: [Int] = []
@@ -87,17 +90,36 @@ public struct PolicySet: Sendable, Hashable {
         var ticketMissing: [Int] = []
         var sufficient: [Int] = []
         var weaker: [String] = []
+        var notAnswering: [String] = []
+        var tooShort: [Int] = []
+        var passwordMissing: [String] = []
         var strongest = mode
         for position in matching {
             let policy = policies[position]
             let inSchedule = policy.schedule?.contains(date) ?? true
-            guard case .allow(let access) = policy.effect else {
+            guard case .allow(var access) = policy.effect else {
                 if inSchedule { denials.append(policy.name) }
                 continue
             }
             guard inSchedule else {
                 outsideSchedule.append(policy.name)
                 continue
+            }
+            if let invitation {
+                let rules = policy.invitations
+                guard rules.answer else {
+                    notAnswering.append(policy.name)
+                    continue
+                }
+                guard invitation.lifetime <= rules.maximumLifetime else {
+                    tooShort.append(position)
+                    continue
+                }
+                guard invitation.hasPassword || !rules.passwordRequired else {
+                    passwordMissing.append(policy.name)
+                    continue
+                }
+                if let cap = rules.access { access = min(access, cap) }
             }
             guard policy.accepts(ticket: ticket) else {
                 ticketMissing.append(position)
@@ -136,9 +158,95 @@ public struct PolicySet: Sendable, Hashable {
                 denied: .ticketDoesNotMatch(
                     by: names, patterns: ticketMissing.compactMap { policies[$0].ticketPattern }))
         }
+        if !passwordMissing.isEmpty {
+            return Decision(denied: .invitationPasswordRequired(by: passwordMissing))
+        }
+        if let invitation, !tooShort.isEmpty {
+            return Decision(
+                denied: .invitationTooLong(
+                    lifetime: invitation.lifetime,
+                    longest: tooShort.map { policies[$0].invitations.maximumLifetime }.max() ?? .zero,
+                    by: tooShort.map { policies[$0].name }))
+        }
+        if !notAnswering.isEmpty {
+            return Decision(denied: .invitationsNotAnswered(by: notAnswering))
+        }
         // Only deny policies outside their schedule matched: none applies now.
         guard !outsideSchedule.isEmpty else { return Decision(denied: .noPolicyMatched) }
         return Decision(denied: .outsideSchedule(of: outsideSchedule))
+    }
+}
+
+extension PolicySet {
+    /// What an invitation asks of the policies that would answer it.
+    public struct InvitationTerms: Sendable, Hashable {
+        /// How long it was made valid for, from its making to its expiry.
+        public var lifetime: Duration
+        /// Whether it is protected by a password.
+        public var hasPassword: Bool
+
+        /// Creates terms.
+        public init(lifetime: Duration, hasPassword: Bool) {
+            self.lifetime = lifetime
+            self.hasPassword = hasPassword
+        }
+
+        /// The terms of `invitation`; one whose times cannot be read asks for longer than any policy allows.
+        public init(_ invitation: Invitation) {
+            let lifetime = invitation.creation.flatMap { created in
+                invitation.expiry.map { Duration.seconds(max(0, $0.timeIntervalSince(created))) }
+            }
+            self.init(
+                lifetime: lifetime ?? Policy.InvitationRules.longestLifetime + .seconds(1),
+                hasPassword: invitation.password != nil)
+        }
+    }
+
+    /// What the allow policies about a machine let its person ask for, whoever answers.
+    public struct InvitationLimits: Sendable, Hashable {
+        /// The policies whose helpers may answer invitations from the machine (at some time, with some ticket).
+        public var answeringPolicies: [String]
+        /// The longest lifetime any of them accepts.
+        public var longestLifetime: Duration
+        /// Whether every one of them requires a password.
+        public var passwordRequired: Bool
+        /// The domains any of them lets invitations be mailed to.
+        public var mailDomains: Set<String>
+
+        /// Why an invitation with `terms` would find nobody to answer it, in a sentence for the person at the
+        /// machine; `nil` when some policy may answer it.
+        public func refusal(of terms: InvitationTerms, machine: String) -> String? {
+            if answeringPolicies.isEmpty {
+                return "no policy lets anyone answer invitations from \(machine)"
+            }
+            if terms.lifetime > longestLifetime {
+                return "policy lets invitations from \(machine) be valid for at most "
+                    + longestLifetime.text + "; make it valid for less"
+            }
+            if passwordRequired && !terms.hasPassword {
+                return "policy requires invitations from \(machine) to be protected by a password"
+            }
+            return nil
+        }
+    }
+
+    /// The limits the allow policies about `machine` set on its invitations, whoever answers them: the person may
+    /// ask only for what some policy would answer.
+    public func invitationLimits(for machine: MachineFacts) -> InvitationLimits {
+        var limits = InvitationLimits(
+            answeringPolicies: [], longestLifetime: .zero, passwordRequired: true, mailDomains: [])
+        var previous = -1
+        for position in targetIndex.positions(for: machine) where position != previous {
+            previous = position
+            let policy = policies[position]
+            guard case .allow = policy.effect, policy.invitations.answer else { continue }
+            limits.answeringPolicies.append(policy.name)
+            limits.longestLifetime = max(limits.longestLifetime, policy.invitations.maximumLifetime)
+            limits.passwordRequired = limits.passwordRequired && policy.invitations.passwordRequired
+            limits.mailDomains.formUnion(policy.invitations.mailDomains)
+        }
+        if limits.answeringPolicies.isEmpty { limits.passwordRequired = false }
+        return limits
     }
 }
 

@@ -8,6 +8,7 @@ import NIOPosix
 import NIOSSL
 import ORACore
 import ORADirectory
+import ORAMail
 import ORAStore
 public import Prometheus
 import ServiceLifecycle
@@ -55,6 +56,7 @@ public enum ServerApplication {
         let sessions: SessionRouting
         let invitations: InvitationDesk
         let queue: InvitationQueue
+        let mailer: InvitationMailer
         let readiness: ReadinessCheck
         let console: ConsoleFiles
         let heartbeat: ServerInstanceHeartbeat
@@ -123,6 +125,9 @@ public enum ServerApplication {
             let queue = InvitationQueue(
                 store: InvitationQueueStore(client: postgres, logger: logger), intake: intake, replicas: replicas,
                 audit: sessionAudit, instance: instance, clock: clock, logger: logger)
+            let mailer = InvitationMailer(
+                settings: configuration.mail, intake: intake, audit: sessionAudit, clock: clock, logger: logger)
+            for warning in configuration.mail?.smtp.securityWarnings ?? [] { logger.warning("\(warning)") }
             let invitationDesk = InvitationDesk(
                 intake: intake, links: links, audit: sessionAudit, clock: clock, logger: logger, queue: queue)
             let deadlines = SessionDeadlines(
@@ -182,6 +187,7 @@ public enum ServerApplication {
             self.sessions = sessions
             self.invitations = invitationDesk
             self.queue = queue
+            self.mailer = mailer
             self.readiness = readiness
             self.console = console
             self.heartbeat = heartbeat
@@ -201,7 +207,7 @@ public enum ServerApplication {
             router.addAgentRoutes(agents: agents, operators: operators)
             router.addSessionRoutes(
                 sessions: sessions, screens: screens, machines: machineDirectory, operators: operators, audit: audit)
-            router.addInvitationRoutes(sessions: sessions, queue: queue, operators: operators)
+            router.addInvitationRoutes(sessions: sessions, queue: queue, mailer: mailer, operators: operators)
             router.addConsoleRoutes(files: console, novncPath: configuration.screen.novncPath)
             return router
         }

@@ -2,6 +2,7 @@ public import Foundation
 import Logging
 public import ORACore
 import ORADirectory
+import ORAMail
 
 /// Reads `ora-server`'s YAML configuration strictly: unknown keys, wrong types and missing settings are errors that
 /// name the file, the line and the key.
@@ -87,6 +88,8 @@ public struct ConfigurationLoader: Sendable {
             try section.rejectUnknownKeys()
         }
 
+        let mail = try settings.optional("mail").map(mailSettings)
+
         var logLevel = Logger.Level.info
         if let node = settings.optional("log") {
             var section = try node.mapping()
@@ -99,7 +102,55 @@ public struct ConfigurationLoader: Sendable {
         try settings.rejectUnknownKeys()
         return ServerConfiguration(
             listen: listen, database: database, directory: directory, operators: operators, audit: audit,
-            agents: agents, screen: screen, logLevel: logLevel)
+            agents: agents, screen: screen, mail: mail, logLevel: logLevel)
+    }
+
+    private func mailSettings(_ node: YAMLNode) throws(YAMLError) -> MailSettings {
+        var section = try node.mapping()
+        let hostNode = try section.required("host")
+        let host = try hostNode.nonEmptyString()
+        let fromNode = try section.required("from")
+        let fromText = try fromNode.nonEmptyString()
+        let from: MailAddress
+        do {
+            from = try MailAddress(fromText)
+        } catch {
+            throw fromNode.error(error.description)
+        }
+        var smtp = SMTPSettings(host: host, from: from, helloName: ProcessInfo.processInfo.hostName)
+        if let port = section.optional("port") { smtp.port = try port.integer(in: 1...65535) }
+        if let node = section.optional("security") {
+            smtp.security = SMTPSettings.Security(
+                rawValue: try node.choice(SMTPSettings.Security.allCases.map(\.rawValue)))!
+            // Without TLS, an invitation (and a login to the relay) may cross only this host's loopback.
+            guard smtp.security == .startTLS || ["localhost", "127.0.0.1", "::1"].contains(host.lowercased()) else {
+                throw node.error("none is allowed only for a relay on this host (localhost); use starttls for \(host)")
+            }
+        }
+        smtp.caFile = try section.optional("ca_file").map(certificateFile)
+        if let node = section.optional("verify_certificates") { smtp.verifyCertificates = try node.bool() }
+        if let node = section.optional("username") {
+            smtp.username = try node.nonEmptyString()
+            guard smtp.security == .startTLS else {
+                throw node.error("a login to the mail server is sent only over TLS: set security: starttls")
+            }
+            smtp.password = try secret(in: &section, named: "password")
+        }
+        if let name = section.optional("from_name") { smtp.fromName = try name.nonEmptyString() }
+        if let name = section.optional("hello_name") { smtp.helloName = try name.nonEmptyString() }
+        if let timeout = section.optional("timeout") {
+            smtp.timeout = try timeout.duration(in: .seconds(1) ... .seconds(300))
+        }
+        var result = MailSettings(smtp: smtp)
+        if let node = section.optional("console_url") {
+            let text = try node.nonEmptyString()
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+                url.query == nil, url.fragment == nil
+            else { throw node.error("expected the console's address, such as https://ora.corp.example") }
+            result.consoleURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        try section.rejectUnknownKeys()
+        return result
     }
 
     private func auditSettings(_ node: YAMLNode) throws(YAMLError) -> AuditSettings {

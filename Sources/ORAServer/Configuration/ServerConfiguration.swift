@@ -3,6 +3,7 @@ public import Foundation
 public import Logging
 public import ORACore
 public import ORADirectory
+public import ORAMail
 
 /// Everything `ora-server` needs to run, read from its YAML configuration file.
 public struct ServerConfiguration: Sendable {
@@ -20,6 +21,8 @@ public struct ServerConfiguration: Sendable {
     public var agents: AgentSettings
     /// The browser viewer.
     public var screen: ScreenSettings
+    /// How invitations are sent by e-mail; `nil` when this server sends no mail.
+    public var mail: MailSettings?
     /// The least severe log level written.
     public var logLevel: Logger.Level
 
@@ -32,8 +35,10 @@ public struct ServerConfiguration: Sendable {
         audit: AuditSettings = .init(),
         agents: AgentSettings = .init(),
         screen: ScreenSettings = .init(),
+        mail: MailSettings? = nil,
         logLevel: Logger.Level
     ) {
+        self.mail = mail
         self.audit = audit
         self.agents = agents
         self.screen = screen
@@ -42,6 +47,21 @@ public struct ServerConfiguration: Sendable {
         self.directory = directory
         self.operators = operators
         self.logLevel = logLevel
+    }
+}
+
+/// How the server sends invitations by e-mail.
+public struct MailSettings: Sendable, Hashable {
+    /// The SMTP server and the sender.
+    public var smtp: SMTPSettings
+    /// The console's address as the helpers reach it (`https://ora.corp.example`), for the link in the mail; the
+    /// address the machine enrolled with when `nil`.
+    public var consoleURL: String?
+
+    /// Creates mail settings.
+    public init(smtp: SMTPSettings, consoleURL: String? = nil) {
+        self.smtp = smtp
+        self.consoleURL = consoleURL
     }
 }
 

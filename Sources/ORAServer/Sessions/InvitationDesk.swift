@@ -105,7 +105,7 @@ final class InvitationDesk: Sendable {
         let (machine, decision): (MachineStore.Machine, Decision)
         do throws(SessionError) {
             (machine, decision) = try await intake.decision(
-                by: identity, on: invitation.machine, mode: mode, ticket: ticket)
+                by: identity, on: invitation.machine, mode: mode, ticket: ticket, invitation: invitation)
         } catch {
             try await refuse(error)
         }
@@ -162,7 +162,7 @@ final class InvitationDesk: Sendable {
                     source: source, policy: policy, outcome: .success, details: details))
             let offered = try await intake.offer(
                 by: identity, to: machine.name, mode: mode, ticket: ticket, reason: reason, source: source,
-                session: session, invitation: invitation.id)
+                session: session, invitation: invitation)
             return Opening(session: session, machine: machine.name, challenge: nil, offered: offered)
         }
     }
@@ -209,7 +209,7 @@ final class InvitationDesk: Sendable {
         guard verdict.outcome == .accepted else { throw .invitation(verdict.error ?? .unknown) }
         return try await intake.offer(
             by: identity, to: entry.machine, mode: entry.mode, ticket: entry.ticket, reason: entry.reason,
-            source: source, session: session, invitation: invitation.id)
+            source: source, session: session, invitation: invitation)
     }
 
     // MARK: From the machine

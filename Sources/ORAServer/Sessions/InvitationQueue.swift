@@ -80,8 +80,11 @@ final class InvitationQueue: Service, Sendable {
         let now = clock.now()
         guard !invitation.hasExpired(at: now), let created = invitation.creation, let expiry = invitation.expiry
         else { throw .invitation(.expired) }
-        guard expiry.timeIntervalSince(created) <= Self.longestLifetime else {
-            throw .invalidRequest("an invitation for the helpdesk may be valid for at most 7 days")
+        let terms = PolicySet.InvitationTerms(invitation)
+        if let refusal = intake.policies.active.set.invitationLimits(for: facts).refusal(
+            of: terms, machine: machine.name.uppercased())
+        {
+            throw .invitationNotAnswerable(refusal)
         }
         let (known, open): (Bool, Int)
         do {
@@ -117,7 +120,7 @@ final class InvitationQueue: Service, Sendable {
             }
             await announce(invitation.id)
         }
-        return (!known, try await presence(on: facts))
+        return (!known, try await presence(on: facts, terms: terms))
     }
 
     /// Takes the invitation `id` out of the queue, as its machine reported (`revoked` or `expired`).
@@ -151,8 +154,11 @@ final class InvitationQueue: Service, Sendable {
         }
     }
 
-    /// The helpers who may answer an invitation from a machine with `facts`: each counted once, by what they do now.
-    func presence(on facts: MachineFacts) async throws(SessionError) -> Presence {
+    /// The helpers who may answer an invitation (with `terms`, or any) from a machine with `facts`: each counted
+    /// once, by what they do now.
+    func presence(
+        on facts: MachineFacts, terms: PolicySet.InvitationTerms? = nil
+    ) async throws(SessionError) -> Presence {
         let watchers: [InvitationQueueStore.Watcher]
         do {
             watchers = try await store.watchers()
@@ -163,7 +169,7 @@ final class InvitationQueue: Service, Sendable {
         var states: [String: Int] = [:]
         for watcher in watchers {
             let groups = Set(watcher.groups.compactMap { try? DistinguishedName($0) })
-            guard mayAnswer(groups, on: facts) else { continue }
+            guard mayAnswer(groups, on: facts, terms: terms) else { continue }
             let rank = watcher.watching ? (watcher.busy ? 1 : 2) : 0
             states[watcher.operatorDN.lowercased()] = max(states[watcher.operatorDN.lowercased()] ?? 0, rank)
         }
@@ -193,7 +199,9 @@ final class InvitationQueue: Service, Sendable {
         for entry in entries {
             guard let item = Self.item(entry) else { continue }
             if facts[entry.machine] == nil { facts[entry.machine] = try? await intake.facts(of: entry.machine).1 }
-            guard let machine = facts[entry.machine], mayAnswer(Set(identity.groups), on: machine) else { continue }
+            guard let machine = facts[entry.machine],
+                mayAnswer(Set(identity.groups), on: machine, terms: .init(item.signed.invitation))
+            else { continue }
             items.append(item)
         }
         return items
@@ -248,7 +256,9 @@ final class InvitationQueue: Service, Sendable {
         }
         guard let found, let item = Self.item(found) else { throw .notInQueue(id) }
         let (_, facts) = try await intake.facts(of: found.machine)
-        guard mayAnswer(Set(identity.groups), on: facts) else { throw .notInQueue(id) }
+        guard mayAnswer(Set(identity.groups), on: facts, terms: .init(item.signed.invitation)) else {
+            throw .notInQueue(id)
+        }
         let invitation = item.signed.invitation
         let event = AuditEvent(
             .invitationClaimed, time: clock.timestamp,
@@ -323,7 +333,8 @@ final class InvitationQueue: Service, Sendable {
                 }
                 guard let machine = facts[entry.machine]?.0 else { continue }
                 let recipients = watchers.withLock { Array($0.values) }
-                for watcher in recipients where mayAnswer(watcher.groups, on: machine) {
+                let terms = PolicySet.InvitationTerms(item.signed.invitation)
+                for watcher in recipients where mayAnswer(watcher.groups, on: machine, terms: terms) {
                     watcher.continuation.yield(item)
                 }
             }
@@ -347,16 +358,18 @@ final class InvitationQueue: Service, Sendable {
 
     // MARK: Rules
 
-    /// The longest an invitation may be valid.
-    static let longestLifetime: TimeInterval = 7 * 86_400
     /// The most requests one machine may have waiting in the queue at once.
     static let mostOpenPerMachine = 5
 
-    /// Whether helpers with `groups` may answer an invitation of a machine with `facts`: policy allows them at least
-    /// to view it now, or would with a ticket.
-    private func mayAnswer(_ groups: Set<DistinguishedName>, on facts: MachineFacts) -> Bool {
+    /// Whether helpers with `groups` may answer an invitation with `terms` of a machine with `facts`: policy allows
+    /// them at least to view it now, or would with a ticket. Without terms (before there is an invitation), whether
+    /// they answer any.
+    private func mayAnswer(
+        _ groups: Set<DistinguishedName>, on facts: MachineFacts, terms: PolicySet.InvitationTerms? = nil
+    ) -> Bool {
         let decision = intake.policies.active.set.decide(
-            operatorGroups: groups, machine: facts, mode: .view, ticket: nil, at: clock.now())
+            operatorGroups: groups, machine: facts, mode: .view, ticket: nil, at: clock.now(),
+            invitation: terms ?? PolicySet.InvitationTerms(lifetime: .seconds(60), hasPassword: true))
         switch decision.denial {
         case nil: return decision.allowed != nil
         case .ticketRequired, .ticketDoesNotMatch: return true

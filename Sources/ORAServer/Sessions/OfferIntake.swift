@@ -33,7 +33,7 @@ struct OfferIntake: Sendable {
         reason: String?,
         source: String,
         session: UUID = UUID(),
-        invitation: UUID? = nil
+        invitation: Invitation? = nil
     ) async throws(SessionError) -> SessionSnapshot {
         let now = clock.now()
         // What the person at the machine is shown must read as it is: no control characters, and none that reorder
@@ -75,12 +75,13 @@ struct OfferIntake: Sendable {
         let active = policies.active
         let version = active.activation?.version
         let decision = active.set.decide(
-            operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: now)
+            operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: now,
+            invitation: invitation.map(PolicySet.InvitationTerms.init))
         var details: [String: AuditValue] = [
             "mode": .string(mode.rawValue), "ticket": .text(ticket), "reason": .text(reason),
             "explanation": .string(decision.explanation),
         ]
-        if let invitation { details["invitation"] = .string(invitation.uuidString.lowercased()) }
+        if let invitation { details["invitation"] = .string(invitation.id.uuidString.lowercased()) }
         /// Records the refusal as `offer.denied` (by policy: `denied`; otherwise `failure`, saying why), then
         /// refuses.
         func refuse(_ error: SessionError, outcome: AuditOutcome) async throws(SessionError) -> Never {
@@ -112,7 +113,7 @@ struct OfferIntake: Sendable {
             helper: .init(identity.person),
             mode: mode, ticket: ticket, reason: reason, policyVersion: version ?? 0, policies: decision.policies,
             consentTimeoutSeconds: consentTimeout.components.seconds, issuedAt: AuditTimestamp(now),
-            invitation: invitation)
+            invitation: invitation?.id)
         details["offer_hash"] = .string(offer.hash)
         details["consent_timeout_seconds"] = .integer(consentTimeout.components.seconds)
         details["max_duration_seconds"] = .integer(maximumDuration.components.seconds)
@@ -131,14 +132,17 @@ struct OfferIntake: Sendable {
     }
 
     /// The enrolled machine `machineName` and what the active policy decides for `identity` there now, without
-    /// offering anything or recording: an invitation is checked so before its machine is asked for a password.
+    /// offering anything or recording: an invitation is checked so before its machine is asked for a password
+    /// (with the rules of policy for answering `invitation`).
     /// - Throws: `SessionError.machine`, `.machineRevoked`, `.notInDirectory` or `.directory`.
     func decision(
-        by identity: OperatorService.Identity, on machineName: String, mode: AccessMode, ticket: String?
+        by identity: OperatorService.Identity, on machineName: String, mode: AccessMode, ticket: String?,
+        invitation: Invitation? = nil
     ) async throws(SessionError) -> (machine: MachineStore.Machine, decision: Decision) {
         let (enrolled, facts) = try await facts(of: machineName)
         let decision = policies.active.set.decide(
-            operatorGroups: Set(identity.groups), machine: facts, mode: mode, ticket: ticket, at: clock.now())
+            operatorGroups: Set(identity.groups), machine: facts, mode: mode, ticket: ticket, at: clock.now(),
+            invitation: invitation.map(PolicySet.InvitationTerms.init))
         return (enrolled, decision)
     }
 

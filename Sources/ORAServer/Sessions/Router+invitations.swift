@@ -93,21 +93,34 @@ struct InvitationQueueDocument: Encodable {
 struct InvitationPostedDocument: Encodable {
     var invitation: UUID
     var new: Bool
-    var presence: InvitationQueue.Presence
+    /// For the helpdesk's queue: who may answer it now.
+    var presence: InvitationQueue.Presence?
+    /// For e-mail: the address it was sent to.
+    var recipient: String?
 }
 
 extension Router<ORARequestContext> {
     /// Adds opening an invitation and proving its password, the helpdesk's queue, and sending an invitation to it
     /// (`POST /agent/v1/invitations`, authenticated by the machine's signature on the invitation).
-    func addInvitationRoutes(sessions: SessionRouting, queue: InvitationQueue, operators: OperatorService) {
-        // The machine sends an invitation it signed, for the helpdesk: the signature by its enrolled key is what
-        // authenticates it, and sending the same one again changes nothing.
+    func addInvitationRoutes(
+        sessions: SessionRouting, queue: InvitationQueue, mailer: InvitationMailer, operators: OperatorService
+    ) {
+        // The machine sends an invitation it signed, for the helpdesk or for e-mail: the signature by its enrolled
+        // key is what authenticates it. Sending the same one to the helpdesk again changes nothing; the channel and
+        // the recipient are signed, so the server sends it nowhere else.
         post("agent/v1/invitations") { request, context -> Response in
             let signed: SignedInvitation
             do {
                 signed = try await request.decode(as: SignedInvitation.self, context: context)
             } catch {
                 throw SessionError.invitation(.unreadable("the request holds no ora invitation (ora-invitation/1)"))
+            }
+            if signed.invitation.channel == .email {
+                let recipient = try await mailer.send(signed, source: context.sourceAddress)
+                return try Response.encodedJSON(
+                    InvitationPostedDocument(
+                        invitation: signed.invitation.id, new: true, recipient: recipient.description),
+                    status: .created)
             }
             let (new, presence) = try await queue.post(signed, source: context.sourceAddress)
             return try Response.encodedJSON(

@@ -74,6 +74,14 @@ public enum SessionError: ServiceError, Equatable {
     case wrongChannel(made: Invitation.Channel, used: Invitation.Channel)
     /// The machine has this many requests open in the helpdesk's queue, the most it may.
     case tooManyQueued(machine: String, open: Int)
+    /// Policy lets nobody answer the invitation as it was made (the sentence says why).
+    case invitationNotAnswerable(String)
+    /// The server sends no mail: its configuration has no `mail` section.
+    case mailNotConfigured
+    /// The address is neither a directory user's nor in a domain that policy allows for the machine.
+    case recipientNotAllowed(String, domains: [String])
+    /// The mail server did not take the message (the sentence says why).
+    case mailNotSent(String)
 
     public var code: String {
         switch self {
@@ -109,6 +117,10 @@ public enum SessionError: ServiceError, Equatable {
         case .invitationWithdrawn: "invitation_withdrawn"
         case .wrongChannel: "wrong_channel"
         case .tooManyQueued: "too_many_invitations"
+        case .invitationNotAnswerable: "invitation_not_allowed"
+        case .mailNotConfigured: "mail_not_configured"
+        case .recipientNotAllowed: "recipient_not_allowed"
+        case .mailNotSent: "mail_not_sent"
         }
     }
 
@@ -162,6 +174,16 @@ public enum SessionError: ServiceError, Equatable {
             "this invitation was made \(made.phrase), not \(used.phrase); the machine signed how it was to be sent"
         case .tooManyQueued(let machine, let open):
             "\(machine) has \(open) requests waiting in the helpdesk's queue already, the most it may; revoke one first"
+        case .invitationNotAnswerable(let reason): reason
+        case .mailNotConfigured:
+            "this server sends no e-mail (its configuration has no mail section); send the invitation to the "
+                + "helpdesk's queue or save it as a file"
+        case .recipientNotAllowed(let address, let domains):
+            "\(address) is not the address of anyone in the directory"
+                + (domains.isEmpty
+                    ? ", and policy allows no other addresses for this machine"
+                    : ", nor in a domain that policy allows for this machine (\(domains.joined(separator: ", ")))")
+        case .mailNotSent(let reason): "the invitation was not sent: \(reason)"
         }
     }
 
@@ -193,6 +215,9 @@ public enum SessionError: ServiceError, Equatable {
         case .noInvitationPending, .notInQueue: .notFound
         case .machineDidNotAnswer: .unavailable
         case .invitationTaken, .invitationWithdrawn, .tooManyQueued: .conflict
+        case .invitationNotAnswerable, .recipientNotAllowed: .forbidden
+        case .mailNotConfigured: .conflict
+        case .mailNotSent: .unavailable
         case .wrongChannel: .invalid
         }
     }
