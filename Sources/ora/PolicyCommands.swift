@@ -175,14 +175,31 @@ extension ORACommand.PolicyCommand {
 
     struct Explain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Say what the active policy decides for an operator offering help to a machine, and why.")
+            abstract: "Say what the active policy decides for an operator offering help to a machine, and why.",
+            discussion: """
+                With --invitation, what it decides for the operator answering an invitation from the machine \
+                instead: each allow policy's invitations rules apply (whether it answers them, what an invitation \
+                opens, its longest lifetime, whether a password is required).
+                """)
         @OptionGroup var options: ServerOption
         @Option(help: "The operator's user name.") var `operator`: String
         @Option(help: "The machine's name.") var machine: String
         @Option(help: "view or control.") var mode: String = "view"
         @Option(help: "The ticket id the offer would carry.") var ticket: String?
         @Option(help: "When, as ISO 8601 (default: now).") var at: String?
+        @Flag(help: "Explain answering an invitation from the machine rather than offering help.")
+        var invitation = false
+        @Option(help: "With --invitation: how long the invitation is valid (30m, 8h, 7d).") var lifetime: String = "1h"
+        @Flag(help: "With --invitation: the invitation has no password.") var withoutPassword = false
         @Flag(help: "Print the server's JSON answer.") var json = false
+
+        func validate() throws {
+            guard let lifetime = Duration(text: lifetime), lifetime >= .seconds(60), lifetime <= .seconds(604_800)
+            else { throw ValidationError("--lifetime takes a time between 1m and 7d, such as 30m, 8h or 2d") }
+            if !invitation, withoutPassword || self.lifetime != "1h" {
+                throw ValidationError("--lifetime and --without-password go with --invitation")
+            }
+        }
 
         func run() async throws {
             guard let mode = Components.Schemas.AccessMode(rawValue: mode) else {
@@ -195,13 +212,16 @@ extension ORACommand.PolicyCommand {
                 }
                 date = parsed
             }
+            let terms = Components.Schemas.PolicyExplainInvitation(
+                lifetimeSeconds: Duration(text: lifetime)?.components.seconds ?? 3600, password: !withoutPassword)
             let request = Components.Schemas.PolicyExplainRequest(
-                _operator: `operator`, machine: machine, mode: mode, ticket: ticket, at: date)
+                _operator: `operator`, machine: machine, mode: mode, ticket: ticket, at: date,
+                invitation: invitation ? terms : nil)
             let result = try await authenticatedClient(options).call {
                 try await $0.explainPolicy(body: .json(request)).ok.body.json
             }
-            if json { return try printJSON(result) }
-            print(result.explanation)
+            // A denial is non-zero, printed as JSON or not.
+            if json { try printJSON(result) } else { print(result.explanation) }
             if !result.allowed { throw ExitCode(1) }
         }
     }

@@ -134,6 +134,34 @@ struct PolicyAPITests {
         #expect(denied.status == 1)
         #expect(denied.standardOutput == "denied by \"never-servers\"\n")
 
+        // Answering an invitation: each policy's invitation rules apply.
+        let invited = await run(
+            "policy", "explain", "--operator", "hannah.fischer", "--machine", "WS-0101", "--ticket", "INC0012345",
+            "--at", "2026-11-23T09:00:00Z", "--invitation", "--lifetime", "2h")
+        #expect(invited.status == 0, "\(invited.standardError)")
+        #expect(invited.standardOutput == "allowed (view) by \"tier1-view-workstations\"\n")
+        let withoutPassword = await run(
+            "policy", "explain", "--operator", "hannah.fischer", "--machine", "WS-0101", "--ticket", "INC0012345",
+            "--at", "2026-11-23T09:00:00Z", "--invitation", "--without-password")
+        #expect(withoutPassword.status == 1)
+        #expect(
+            withoutPassword.standardOutput
+                == "denied: \"tier1-view-workstations\" answers only invitations protected by a password\n")
+        let tooLong = await run(
+            "policy", "explain", "--operator", "hannah.fischer", "--machine", "WS-0101", "--ticket", "INC0012345",
+            "--at", "2026-11-23T09:00:00Z", "--invitation", "--lifetime", "2d", "--json")
+        #expect(tooLong.status == 1)
+        #expect(
+            tooLong.standardOutput.contains(
+                #""explanation":"denied: the invitation is valid for 2d; \"tier1-view-workstations\" answers invitations valid for at most 10h""#
+            ), "\(tooLong.standardOutput)")
+        let kiosk = await run(
+            "policy", "explain", "--operator", "hannah.fischer", "--machine", "KIOSK-LOBBY1", "--invitation")
+        #expect(kiosk.standardOutput == "denied: \"helpdesk-view-kiosks\" answers no invitations, only offers\n")
+        let loose = await run("policy", "explain", "--operator", "x", "--machine", "y", "--lifetime", "2h")
+        #expect(loose.status == 64)
+        #expect(loose.standardError.contains("--lifetime and --without-password go with --invitation"))
+
         let badMode = await run("policy", "explain", "--operator", "x", "--machine", "y", "--mode", "full")
         #expect(badMode.status == 64)
         #expect(badMode.standardError.contains("--mode is view or control"))

@@ -198,8 +198,8 @@ public final class PolicyService: Service, Sendable {
         return (PolicyDiff(from: before, to: after), PolicyDiff.fieldChanges(from: before, to: after))
     }
 
-    /// What the active version decides for the operator named `user` offering help to the machine `machine`, with
-    /// groups and computer facts resolved from the directory now.
+    /// What the active version decides for the operator named `user` offering help to the machine `machine` (or, with
+    /// `invitation`, answering an invitation from it), with groups and computer facts resolved from the directory now.
     /// - Returns: the decision and the version that made it.
     /// - Throws: `PolicyError.unknownOperator` or `.unknownMachine`; `.directory` when it cannot answer.
     public func explain(
@@ -207,7 +207,8 @@ public final class PolicyService: Service, Sendable {
         machine: String,
         mode: AccessMode,
         ticket: String?,
-        at date: Date
+        at date: Date,
+        invitation: PolicySet.InvitationTerms? = nil
     ) async throws(PolicyError) -> (decision: Decision, version: Int64?) {
         let found: (Operator?, Computer?)
         do {
@@ -229,7 +230,8 @@ public final class PolicyService: Service, Sendable {
         }
         let active = self.active
         let decision = active.set.decide(
-            operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: date)
+            operatorGroups: groups, machine: MachineFacts(computer), mode: mode, ticket: ticket, at: date,
+            invitation: invitation)
         return (decision, active.activation?.version)
     }
 

@@ -30,15 +30,27 @@ struct PolicyRollbackRequest: Decodable {
 }
 
 struct PolicyExplainRequest: Decodable {
+    /// The invitation whose answering is explained.
+    struct Invitation: Decodable {
+        var lifetimeSeconds: Int64
+        var password: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case lifetimeSeconds = "lifetime_seconds"
+            case password
+        }
+    }
+
     var person: String
     var machine: String
     var mode: AccessMode?
     var ticket: String?
     var at: Date?
+    var invitation: Invitation?
 
     enum CodingKeys: String, CodingKey {
         case person = "operator"
-        case machine, mode, ticket, at
+        case machine, mode, ticket, at, invitation
     }
 }
 
@@ -133,10 +145,19 @@ extension Router where Context == ORARequestContext {
             _ = try await operators.require(readers, of: context.session, toDo: "explain policy decisions")
             let body = try await request.decodeJSON(
                 PolicyExplainRequest.self, context: context,
-                expected: #"{"operator", "machine", "mode", "ticket", "at"}"#)
+                expected:
+                    #"{"operator", "machine", "mode", "ticket", "at", "invitation": {"lifetime_seconds", "password"}}"#)
+            if let lifetime = body.invitation?.lifetimeSeconds, !(60...604_800).contains(lifetime) {
+                throw APIError(
+                    .badRequest, code: "invalid_request",
+                    message: "invitation.lifetime_seconds must be between 60 (1m) and 604800 (7d)")
+            }
             let (decision, version) = try await policies.explain(
                 user: body.person, machine: body.machine, mode: body.mode ?? .view, ticket: body.ticket,
-                at: body.at ?? Date())
+                at: body.at ?? Date(),
+                invitation: body.invitation.map {
+                    PolicySet.InvitationTerms(lifetime: .seconds($0.lifetimeSeconds), hasPassword: $0.password)
+                })
             return try Response.encodedJSON(ExplainDocument(decision, version: version))
         }
     }
