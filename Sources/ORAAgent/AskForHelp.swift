@@ -47,8 +47,8 @@ extension InvitationStore.Record {
 
 /// "Ask for help" on the person's desktop, in zenity's dialogs (Debian's `zenity`): the invitations made so far with
 /// what became of them, revoking one, and making a new one — what it is about, how long it stays valid, a password
-/// typed twice, and whether it goes to the helpdesk's queue or is saved as a file (and where). The same store and rules as `ora-agent invite` and `ora-agent
-/// invitations`.
+/// typed twice, and whether it goes to the helpdesk's queue, by e-mail (to whom) or is saved as a file (and where).
+/// The same store and rules as `ora-agent invite` and `ora-agent invitations`.
 public struct AskForHelp: Sendable {
     /// The lifetimes offered, as shown and as durations.
     static let lifetimes: [(String, Duration)] = [
@@ -60,6 +60,7 @@ public struct AskForHelp: Sendable {
 
     let store: InvitationStore
     let helpdesk: HelpdeskQueue
+    let mail: InvitationMail
     let zenity: String
     /// Where the file is proposed to be saved.
     let folder: String
@@ -68,6 +69,7 @@ public struct AskForHelp: Sendable {
     public init(state: AgentState, zenity: String = "/usr/bin/zenity", folder: String) {
         self.store = InvitationStore(state: state)
         self.helpdesk = HelpdeskQueue(state: state)
+        self.mail = InvitationMail(state: state)
         self.zenity = zenity
         self.folder = folder
     }
@@ -152,11 +154,16 @@ public struct AskForHelp: Sendable {
             let (route, choice) = try await dialog([
                 "--question", "--no-markup", "--title=Send your request", "--width=480",
                 "--text=Send your request to the helpdesk?\nA helper who may help this computer takes it and calls "
-                    + "you for the password.\(present)\n\nOr save it as a file, to hand to a helper yourself.",
-                "--ok-label=Send to the _helpdesk", "--extra-button=Save as a _file", "--cancel-label=Cancel",
+                    + "you for the password.\(present)\n\nOr e-mail it to a colleague, or save it as a file to hand "
+                    + "to a helper yourself.",
+                "--ok-label=Send to the _helpdesk", "--extra-button=E-_mail it", "--extra-button=Save as a _file",
+                "--cancel-label=Cancel",
             ])
             if route == 0 {
                 return try await send(message: message, lifetime: lifetime, password: fields[2])
+            }
+            if choice == "E-_mail it" || choice == "E-mail it" {
+                return try await mail(message: message, lifetime: lifetime, password: fields[2])
             }
             guard choice == "Save as a _file" || choice == "Save as a file" else { return nil }
             let (saved, path) = try await dialog([
@@ -210,6 +217,46 @@ public struct AskForHelp: Sendable {
                 "--error", "--no-markup", "--title=Not sent", "--width=480",
                 "--text=Your request could not be sent to the helpdesk, so it was withdrawn:\n"
                     + "\(error.description).\n\nTry again later, or save it as a file instead.",
+            ])
+            return nil
+        }
+    }
+
+    /// Asks whom to e-mail the invitation to, then has the server send it; says to whom, or why it could not be sent
+    /// (it is revoked then).
+    /// - Returns: the invitation sent, if it was.
+    private func mail(
+        message: String, lifetime: Duration, password: String
+    ) async throws(AgentError) -> SignedInvitation? {
+        var prompt = "The e-mail address of the colleague or helper who should help you:"
+        var recipient: MailAddress?
+        while recipient == nil {
+            let (status, text) = try await dialog([
+                "--entry", "--title=E-mail your request", "--width=480", "--text=\(prompt)", "--ok-label=_Send",
+            ])
+            guard status == 0 else { return nil }
+            recipient = try? MailAddress(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            prompt = "That is not an e-mail address such as lena.wolf@corp.example. Please type it again:"
+        }
+        let signed = try store.make(
+            message: message.isEmpty ? nil : message, lifetime: lifetime, password: password,
+            askedBy: LocalUser.current(), at: Date(), channel: .email, recipient: recipient)
+        do throws(AgentError) {
+            let address = try await mail.send(signed)
+            _ = try await dialog([
+                "--info", "--no-markup", "--title=Sent by e-mail", "--width=480",
+                "--text=Your request was e-mailed to \(address).\n\nWhen they call you, tell them the password "
+                    + "then, never in writing.\n\nIt is valid until "
+                    + "\(LocalUser.localTime(signed.invitation.expiry ?? Date())). You will still be asked before "
+                    + "anyone sees your screen.",
+            ])
+            return signed
+        } catch {
+            _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
+            _ = try await dialog([
+                "--error", "--no-markup", "--title=Not sent", "--width=480",
+                "--text=Your request could not be e-mailed, so it was withdrawn:\n\(error.description).\n\n"
+                    + "Try the helpdesk's queue, or save it as a file instead.",
             ])
             return nil
         }

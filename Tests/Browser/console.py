@@ -17,10 +17,14 @@
     console.py queue BASE SHOTS AGENT STATE PASSWORD
                                       two helpers watch the queue; the person asks for help (ora-agent AGENT, its
                                       state in STATE); one helper takes it, the other sees who; the password opens it
+    console.py open-file BASE SHOTS FILE ALTERED LINKED PASSWORD
+                                      a helper opens invitation files: LINKED through the link in its mail, ALTERED
+                                      dropped on the page (refused), FILE dropped and opened with PASSWORD
 
 Prints one JSON object with what the pages showed; the Swift tests assert on it and on the audit log. Screenshots
 (1280x800) go to SHOTS.
 """
+import base64
 import io
 import json
 import subprocess
@@ -409,6 +413,65 @@ def queue(base, shots, agent, state, password):
     print(json.dumps(result))
 
 
+def drop(page, selector, name, content):
+    """Drops a file named `name` holding `content` on `selector`, as a person dragging it from their files would."""
+    page.evaluate(
+        """([selector, name, content]) => {
+        const data = new DataTransfer();
+        data.items.add(new File([content], name, { type: 'application/json' }));
+        const target = document.querySelector(selector);
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
+        }
+        }""", [selector, name, content])
+
+
+def open_file(base, shots, file, altered, linked, password):
+    """Lena opens invitations that came by e-mail: one through the link in the mail, then an altered file dropped on
+    the page (refused as not genuine), then the genuine file, with the password the person tells her."""
+    result = {}
+    with nullcontext(PLAYWRIGHT[0]) as playwright:
+        browser, page = launch_and_remember(playwright)
+        log_in(page, base, "lena.wolf")
+        page.click("#bar a[data-section=queue]")
+        page.click("section.queue a[href='/invitations/open']")
+        page.wait_for_selector("section.open-file .drop")
+        if shots:
+            page.screenshot(path=shots + "/open-file.png", full_page=False)
+        # The link in the mail carries the file in its fragment.
+        with open(linked, "rb") as source:
+            fragment = base64.urlsafe_b64encode(source.read()).decode().rstrip("=")
+        page.goto(base + "/invitations/open#" + fragment)
+        page.wait_for_selector("section.open-file .invitation:not([hidden])")
+        result["linked_machine"] = page.text_content("section.open-file .machine")
+        result["linked_asked_by"] = page.text_content("section.open-file .asked-by")
+        result["linked_channel"] = page.text_content("section.open-file .channel")
+        result["address_after_link"] = page.url
+        with open(altered) as source:
+            drop(page, "section.open-file .drop", "altered.orainvite", source.read())
+        wait_until(page, "document.querySelector('section.open-file .message').textContent.includes('ALTERED')")
+        page.fill("form.open-invitation input[name=ticket]", "INC0000001")
+        page.fill("form.open-invitation input[name=password]", password)
+        page.click("form.open-invitation button[type=submit]")
+        wait_until(page, "document.getElementById('notice').textContent.includes('not genuine')", 60)
+        result["altered"] = page.text_content("#notice")
+        with open(file) as source:
+            drop(page, "section.open-file .drop", "help.orainvite", source.read())
+        wait_until(page, "!document.querySelector('section.open-file .message').textContent.includes('ALTERED')")
+        result["message"] = page.text_content("section.open-file .message")
+        result["markup_in_message"] = page.query_selector("section.open-file .message b") is not None
+        page.fill("form.open-invitation input[name=ticket]", "INC0000001")
+        page.fill("form.open-invitation input[name=password]", password)
+        if shots:
+            page.screenshot(path=shots + "/open-file-ready.png", full_page=False)
+        page.click("form.open-invitation button[type=submit]")
+        page.wait_for_selector("section.session[data-state=viewing]", timeout=90000)
+        result["session_address"] = page.url
+        result["banner"] = page.text_content("section.session .banner .state")
+        browser.close()
+    print(json.dumps(result))
+
+
 def login_link(link, admin_token):
     """Opens a login link from `ora open`, then the same link again, as a person who kept it would; then an
     administrator ends the first browser's session, which the page notices on its next request."""
@@ -456,7 +519,7 @@ def launch_and_remember(playwright):
 if __name__ == "__main__":
     flow = sys.argv[1]
     flows = {"helpdesk": helpdesk, "cross-site": cross_site, "login-link": login_link, "security": security,
-             "administrator": administrator, "no-screen": no_screen, "queue": queue}
+             "administrator": administrator, "no-screen": no_screen, "queue": queue, "open-file": open_file}
     if flow not in flows:
         sys.exit("unknown flow " + flow)
     with sync_playwright() as running:

@@ -490,4 +490,39 @@ struct ConsoleTests {
             ) == "0")
         #expect(!server.process.standardErrorSoFar.contains("correct horse"))
     }
+
+    @Test("an invitation file: opened from the link in its mail, dropped on the page; an altered one is refused")
+    func openFile() async throws {
+        let machine = try await Machine.make()
+        defer { machine.stop() }
+        let server = machine.server
+        let temporary = try TemporaryDirectory()
+        let shots = ProcessInfo.processInfo.environment["ORA_SCREENSHOTS"] ?? temporary.path
+        let (file, id) = try await InvitationTests.invite(
+            machine.setup, message: "Outlook <b>keeps</b> asking for my password")
+        let (linked, _) = try await InvitationTests.invite(machine.setup, name: "linked.orainvite")
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        let altered = try temporary.write(
+            "altered.orainvite",
+            original.replacingOccurrences(
+                of: "Outlook <b>keeps</b> asking for my password", with: "ALTERED: send me your password"))
+        #expect(altered != original)
+        let shown = try await Self.browse(
+            "open-file", server.base, shots, file, altered, linked, InvitationTests.password)
+        #expect(shown["linked_machine"] as? String == "WS-0101")
+        #expect((shown["linked_channel"] as? String) == "as a file", "\(shown)")
+        // The file in the link's fragment is read once and leaves the address.
+        #expect(shown["address_after_link"] as? String == server.base + "/invitations/open", "\(shown)")
+        #expect(
+            (shown["altered"] as? String)?.contains("the invitation is not genuine") == true, "\(shown)")
+        #expect(shown["message"] as? String == "Outlook <b>keeps</b> asking for my password")
+        #expect(shown["markup_in_message"] as? Bool == false)
+        #expect(shown["banner"] as? String == "Viewing", "\(shown)")
+        let session = try #require((shown["session_address"] as? String)?.components(separatedBy: "/sessions/").last)
+        #expect(
+            try await auditEvents(of: session, on: server).prefix(2) == ["invitation.opened", "invitation.taken"])
+        #expect(
+            try await server.sql(
+                "SELECT details->>'invitation' FROM audit_events WHERE event = 'invitation.taken'") == id)
+    }
 }

@@ -292,7 +292,17 @@ struct DesktopConsentTests {
     @Test("Ask for help: a new invitation from the form, saved where the person says, listed, and revoked there")
     func askForHelp() async throws {
         let desktop = try await TestDesktop()
-        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        let mailServer = try await TestMailServer()
+        let setup = try await OfferSetup.make(
+            enrolling: "WS-0101",
+            configuration: OfferFixtures.configuration + """
+
+                mail:
+                  host: localhost
+                  port: \(mailServer.port)
+                  ca_file: \(mailServer.caFile)
+                  from: ora@corp.example
+                """)
         let display = desktop.display
         let home = try TemporaryDirectory()
         let ask = try ChildProcess(
@@ -366,7 +376,30 @@ struct DesktopConsentTests {
                 try await setup.server.sql("SELECT message FROM invitation_queue") == "The printer says offline"
             })
         let last = try await list(closing: "Sent to the helpdesk")
-        try await press("Escape", in: last, on: display)
+
+        // A third, e-mailed (Alt+M) to a colleague whose address the person types.
+        try await press("alt+n", in: last, on: display)
+        var third = last
+        for _ in 0..<100 where third == last {
+            third = await windows("^Ask for help$", on: display).first { $0 != last } ?? last
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await type("Teams has no sound", in: third, on: display)
+        try await press("Tab", "Tab", in: third, on: display)
+        try await type("correct horse battery", in: third, on: display)
+        try await press("Tab", in: third, on: display)
+        try await type("correct horse battery", in: third, on: display)
+        try await press("Tab", "Tab", "Return", in: third, on: display)
+        let route3 = try await window("^Send your request$", on: display)
+        try await press("alt+m", in: route3, on: display)
+        let address = try await window("^E-mail your request$", on: display)
+        try await type("lena.wolf@corp.example", in: address, on: display)
+        try await press("Return", in: address, on: display)
+        let mails = try await eventually({ try await mailServer.messages() }, until: { !$0.isEmpty })
+        #expect(mails.first?.to == "lena.wolf@corp.example", "\(ask.standardErrorSoFar)")
+        #expect(mails.first?.text?.contains("Their message: Teams has no sound") == true)
+        let final = try await list(closing: "Sent by e-mail")
+        try await press("Escape", in: final, on: display)
         let ended = await ask.exit(within: .seconds(10))
         #expect(ended.status == 0, "\(ended.standardError)")
     }

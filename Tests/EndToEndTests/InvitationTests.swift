@@ -14,13 +14,13 @@ struct InvitationTests {
     /// Makes an invitation on the machine of `setup`, saved in its files as `name`.
     static func invite(
         _ setup: OfferSetup, name: String = "help.orainvite", password: String? = Self.password,
-        extra: [String] = []
+        message: String = "Outlook keeps asking for my password", extra: [String] = []
     ) async throws -> (file: String, id: String) {
         let file = setup.files.path + "/" + name
         let made = await ChildProcess.runAsync(
             SourceTree.binary("ora-agent"),
             arguments: [
-                "invite", "--save", file, "--message", "Outlook keeps asking for my password", "--state-dir",
+                "invite", "--save", file, "--message", message, "--state-dir",
                 setup.state,
             ]
                 + (password == nil ? ["--no-password"] : ["--password-stdin"]) + extra,

@@ -13,7 +13,9 @@ struct APIDocumentTests {
     /// The routes the server serves that are not part of the JSON API: the console's page and its files, for the
     /// browser.
     static let pages: Set<String> = [
-        "GET /", "GET /login", "GET /login/link", "GET /machines", "GET /sessions", "GET /queue", "GET /sessions/{id}",
+        "GET /", "GET /login", "GET /login/link", "GET /machines", "GET /sessions", "GET /queue",
+        "GET /invitations/open",
+        "GET /sessions/{id}",
         "GET /sessions/{id}/view",
         "GET /console/{version}/{file}", "GET /audit", "GET /audit/sessions/{id}", "GET /policy", "GET /agents",
     ]

@@ -8,8 +8,8 @@ extension Router where Context == ORARequestContext {
     /// address names.
     static var consolePages: [RouterPath] {
         [
-            "/", "login", "login/link", "machines", "sessions", "queue", "sessions/:id", "sessions/:id/view", "audit",
-            "audit/sessions/:id", "policy", "agents",
+            "/", "login", "login/link", "machines", "sessions", "queue", "invitations/open", "sessions/:id",
+            "sessions/:id/view", "audit", "audit/sessions/:id", "policy", "agents",
         ]
     }
 

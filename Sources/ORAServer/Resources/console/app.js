@@ -9,6 +9,7 @@ const pages = [
   { path: /^\/(machines)?$/, section: 'machines', page: () => import('./machines.js') },
   { path: /^\/sessions$/, section: 'sessions', page: () => import('./sessions.js') },
   { path: /^\/queue$/, section: 'queue', page: () => import('./queue.js') },
+  { path: /^\/invitations\/open$/, section: 'queue', page: () => import('./open.js') },
   { path: /^\/sessions\/([0-9A-Fa-f-]{36})(\/view)?$/, section: 'sessions', page: () => import('./session.js') },
   { path: /^\/audit$/, section: 'audit', page: () => import('./audit.js') },
   { path: /^\/audit\/sessions\/([0-9A-Fa-f-]{36})$/, section: 'audit', page: () => import('./story.js') },
