@@ -190,40 +190,23 @@ public struct AskForHelp: Sendable {
         }
     }
 
-    /// Makes an invitation for the helpdesk and sends it; says who may help now, or why it could not be sent (it is
-    /// revoked then: nobody can use an invitation that did not arrive).
+    /// Makes an invitation for the helpdesk and sends it; says who may help now, or why it could not be sent.
     /// - Returns: the invitation sent, if it was.
     private func send(
         message: String, lifetime: Duration, password: String
-    ) async throws(AgentError)
-        -> SignedInvitation?
-    {
+    ) async throws(AgentError) -> SignedInvitation? {
         let signed = try store.make(
             message: message.isEmpty ? nil : message, lifetime: lifetime, password: password,
             askedBy: LocalUser.current(), at: Date(), channel: .helpdesk)
-        do throws(AgentError) {
+        return try await deliver(signed, title: "Sent to the helpdesk", failure: "sent to the helpdesk") {
+            () async throws(AgentError) in
             let presence = try await helpdesk.send(signed)
-            _ = try await dialog([
-                "--info", "--no-markup", "--title=Sent to the helpdesk", "--width=480",
-                "--text=Your request is with the helpdesk.\n\n\(presence.sentence)\n\nThe helper who takes it will "
-                    + "call you: tell them the password then, never in writing.\n\nIt is valid until "
-                    + "\(LocalUser.localTime(signed.invitation.expiry ?? Date())). You will still be asked before "
-                    + "anyone sees your screen.",
-            ])
-            return signed
-        } catch {
-            _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
-            _ = try await dialog([
-                "--error", "--no-markup", "--title=Not sent", "--width=480",
-                "--text=Your request could not be sent to the helpdesk, so it was withdrawn:\n"
-                    + "\(error.description).\n\nTry again later, or save it as a file instead.",
-            ])
-            return nil
+            return "Your request is with the helpdesk.\n\n\(presence.sentence)\n\nThe helper who takes it will call "
+                + "you: tell them the password then, never in writing."
         }
     }
 
-    /// Asks whom to e-mail the invitation to, then has the server send it; says to whom, or why it could not be sent
-    /// (it is revoked then).
+    /// Asks whom to e-mail the invitation to, then has the server send it; says to whom, or why it could not be sent.
     /// - Returns: the invitation sent, if it was.
     private func mail(
         message: String, lifetime: Duration, password: String
@@ -241,22 +224,35 @@ public struct AskForHelp: Sendable {
         let signed = try store.make(
             message: message.isEmpty ? nil : message, lifetime: lifetime, password: password,
             askedBy: LocalUser.current(), at: Date(), channel: .email, recipient: recipient)
-        do throws(AgentError) {
+        return try await deliver(signed, title: "Sent by e-mail", failure: "e-mailed") { () async throws(AgentError) in
             let address = try await mail.send(signed)
+            return "Your request was e-mailed to \(address).\n\nWhen they call you, tell them the password then, "
+                + "never in writing."
+        }
+    }
+
+    /// Sends `signed` with `sending`, which returns what to tell the person, and tells them, with how long it is
+    /// valid; or, when it could not be sent, why — it is revoked then: nobody can use an invitation that did not
+    /// arrive.
+    /// - Returns: the invitation sent, if it was.
+    private func deliver(
+        _ signed: SignedInvitation, title: String, failure: String,
+        sending: () async throws(AgentError) -> String
+    ) async throws(AgentError) -> SignedInvitation? {
+        do throws(AgentError) {
+            let told = try await sending()
             _ = try await dialog([
-                "--info", "--no-markup", "--title=Sent by e-mail", "--width=480",
-                "--text=Your request was e-mailed to \(address).\n\nWhen they call you, tell them the password "
-                    + "then, never in writing.\n\nIt is valid until "
-                    + "\(LocalUser.localTime(signed.invitation.expiry ?? Date())). You will still be asked before "
-                    + "anyone sees your screen.",
+                "--info", "--no-markup", "--title=\(title)", "--width=480",
+                "--text=\(told)\n\nIt is valid until \(LocalUser.localTime(signed.invitation.expiry ?? Date())). You "
+                    + "will still be asked before anyone sees your screen.",
             ])
             return signed
         } catch {
             _ = try? store.revoke(signed.invitation.id.uuidString, at: Date())
             _ = try await dialog([
                 "--error", "--no-markup", "--title=Not sent", "--width=480",
-                "--text=Your request could not be e-mailed, so it was withdrawn:\n\(error.description).\n\n"
-                    + "Try the helpdesk's queue, or save it as a file instead.",
+                "--text=Your request could not be \(failure), so it was withdrawn:\n\(error.description).\n\n"
+                    + "Try again later, or save it as a file instead.",
             ])
             return nil
         }

@@ -147,3 +147,28 @@ export async function openInvitation(file, { mode, ticket, reason, password }) {
   const proof = await sealedProof(password, file.invitation.password, opening.challenge, file.invitation.machine_key);
   return api('POST', '/invitations/proof', { session: opening.session, machine: opening.machine, proof });
 }
+
+/**
+ * Opens `file` with what `form` holds (its `password`, `ticket` and `control` fields), then shows the session; a
+ * refusal is told in the notice line, unless the page was left (`signal`). The password is emptied either way.
+ */
+export async function openFromForm(file, form, shell, signal) {
+  const submit = form.querySelector('button[type=submit]');
+  const password = form.querySelector('input[name=password]');
+  submit.disabled = true;
+  shell.notify('Checking the invitation with ' + file.invitation.machine.toUpperCase() + '…');
+  try {
+    const session = await openInvitation(file, {
+      mode: form.querySelector('input[name=control]').checked ? 'control' : 'view',
+      ticket: form.querySelector('input[name=ticket]').value || undefined,
+      password: password?.value ?? '',
+    });
+    if (password) password.value = '';
+    shell.notify('');
+    shell.navigate('/sessions/' + session.id.toLowerCase());
+  } catch (refusal) {
+    if (password) password.value = '';
+    if (!signal.aborted) shell.notify(refusal.message);
+    submit.disabled = false;
+  }
+}

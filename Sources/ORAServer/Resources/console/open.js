@@ -3,7 +3,7 @@
 // shows what the file says, as text; the server checks that its machine signed it with its enrolled key, the
 // machine checks the password proved from this page, and the person there is asked before anyone sees the screen.
 import { element, formatTime, template } from './format.js';
-import { openInvitation } from './invitation.js';
+import { openFromForm } from './invitation.js';
 
 /** The largest file read: an invitation is a few hundred bytes (the server takes at most 16 KiB). */
 const largest = 16 * 1024;
@@ -103,27 +103,9 @@ export function show(main, shell) {
   }, { signal: stop.signal });
 
   const form = details.querySelector('form');
-  form.addEventListener('submit', async (event) => {
+  form.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (!current) return;
-    const submit = form.querySelector('button[type=submit]');
-    const password = form.querySelector('input[name=password]');
-    submit.disabled = true;
-    shell.notify('Checking the invitation with ' + current.invitation.machine.toUpperCase() + '…');
-    try {
-      const session = await openInvitation(current, {
-        mode: form.querySelector('input[name=control]').checked ? 'control' : 'view',
-        ticket: form.querySelector('input[name=ticket]').value || undefined,
-        password: password.value,
-      });
-      password.value = '';
-      shell.notify('');
-      shell.navigate('/sessions/' + session.id.toLowerCase());
-    } catch (refusal) {
-      password.value = '';
-      if (!stop.signal.aborted) shell.notify(refusal.message);
-      submit.disabled = false;
-    }
+    if (current) openFromForm(current, form, shell, stop.signal);
   }, { signal: stop.signal });
 
   // From the link in the invitation's mail: the file travels in the fragment. It is read once and then removed

@@ -3,7 +3,7 @@
 // it — proved to the machine from this page — and the person is asked, as for any offer.
 import { api, follow } from './api.js';
 import { element, formatTime, template } from './format.js';
-import { openInvitation } from './invitation.js';
+import { openFromForm } from './invitation.js';
 
 /** Shows the queue in `main`, kept current from its event stream. */
 export function show(main, shell) {
@@ -36,23 +36,9 @@ export function show(main, shell) {
         ? element('label', {}, 'Call ' + invitation.asked_by + ' for the password: ', password)
         : element('span', { class: 'quiet', text: 'No password. ' }),
       ' ', ticket, ' ', element('label', {}, control, ' ask for control later'), ' ', submit);
-    form.addEventListener('submit', async (event) => {
+    form.addEventListener('submit', (event) => {
       event.preventDefault();
-      submit.disabled = true;
-      shell.notify('Checking the password with ' + invitation.machine.toUpperCase() + '…');
-      try {
-        const session = await openInvitation(invitation.file, {
-          mode: control.checked ? 'control' : 'view', ticket: ticket.value || undefined,
-          password: password.value,
-        });
-        password.value = '';
-        shell.notify('');
-        shell.navigate('/sessions/' + session.id.toLowerCase());
-      } catch (refusal) {
-        password.value = '';
-        if (!stop.signal.aborted) shell.notify(refusal.message);
-        submit.disabled = false;
-      }
+      openFromForm(invitation.file, form, shell, stop.signal);
     });
     row.querySelector('.actions').replaceChildren(form);
     (invitation.password ? password : ticket).focus();
