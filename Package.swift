@@ -287,6 +287,7 @@ let package = Package(
             dependencies: [
                 "ORACore",
                 "ORADirectory",
+                "ORAMail",
                 "ORAServer",
                 "ORAStore",
                 "ORATestSupport",

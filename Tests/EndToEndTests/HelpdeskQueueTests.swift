@@ -203,6 +203,14 @@ struct HelpdeskQueueTests {
             sixth.standardError.contains("WS-0101 has 5 requests waiting in the helpdesk's queue already"),
             "\(sixth.standardError)")
         #expect(sixth.standardError.contains("the invitation was revoked on this machine"), "\(sixth.standardError)")
+        // This server has no mail settings: an invitation to be e-mailed is refused, and the person told why.
+        let unmailed = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: ["invite", "--email", "lena.wolf@corp.example", "--no-password", "--state-dir", setup.state])
+        #expect(unmailed.status == 2)
+        #expect(
+            unmailed.standardError.contains("this server sends no e-mail (its configuration has no mail section)"),
+            "\(unmailed.standardError)")
 
         // Taking what is not in the queue: an id that is no UUID, and one that is not there.
         let lena = try await server.token("lena.wolf")

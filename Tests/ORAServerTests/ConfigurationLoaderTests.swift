@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ORACore
 import ORADirectory
+import ORAMail
 import ORAServer
 import Testing
 
@@ -156,6 +157,37 @@ struct ConfigurationLoaderTests {
         #expect(digest.audit.chatRecording == .digest)
     }
 
+    @Test("mail: off unless configured; STARTTLS with verified certificates by default; a login only over TLS")
+    func mail() throws {
+        #expect(try loader().parse(Self.valid, file: "ora.yaml").mail == nil)
+        let text =
+            Self.valid + """
+
+                mail:
+                  host: smtp.corp.example
+                  from: ora@corp.example
+                  username: ora
+                  password_file: /run/secrets/db
+                  ca_file: /etc/ora/ldap-ca.pem
+                  console_url: https://ora.corp.example/
+                """
+        let mail = try #require(try loader().parse(text, file: "ora.yaml").mail)
+        #expect(mail.smtp.host == "smtp.corp.example" && mail.smtp.port == 587)
+        #expect(mail.smtp.security == .startTLS && mail.smtp.verifyCertificates)
+        #expect(mail.smtp.username == "ora" && mail.smtp.password == "db-secret")
+        #expect(mail.smtp.caFile == "/etc/ora/ldap-ca.pem")
+        #expect(mail.smtp.from.description == "ora@corp.example" && mail.smtp.fromName == "ora remote assistance")
+        #expect(mail.consoleURL == "https://ora.corp.example")
+        #expect(mail.smtp.securityWarnings.isEmpty)
+        let local = try #require(
+            try loader().parse(
+                Self.valid + "\nmail: {host: localhost, port: 25, security: none, from: ora@corp.example}",
+                file: "ora.yaml"
+            ).mail)
+        #expect(local.smtp.security == .none)
+        #expect(local.smtp.securityWarnings == ["mail.security is none: invitations are sent to localhost without TLS"])
+    }
+
     @Test("certificate verification is on unless explicitly turned off")
     func insecureIsExplicit() throws {
         let verified = try loader().parse(Self.valid, file: "ora.yaml")
@@ -224,6 +256,27 @@ extension ConfigurationLoaderTests {
             "ora.yaml:22:9: audit.chat: expected one of text, digest, found \"nothing\""
         ),
 
+        Mistake(
+            "mail without TLS to another host",
+            Self.valid + "\nmail: {host: smtp.corp.example, security: none, from: ora@corp.example}",
+            "mail.security: none is allowed only for a relay on this host (localhost); use starttls for smtp.corp.example"
+        ),
+        Mistake(
+            "a mail login without TLS",
+            Self.valid
+                + "\nmail: {host: localhost, security: none, from: ora@corp.example, username: ora, password: x}",
+            "mail.username: a login to the mail server is sent only over TLS: set security: starttls"
+        ),
+        Mistake(
+            "a sender that is no address",
+            Self.valid + "\nmail: {host: localhost, from: \"ora helpdesk\"}",
+            "mail.from: \"ora helpdesk\" is not an e-mail address ora sends to: it may hold only ASCII letters"
+        ),
+        Mistake(
+            "a console address that is not one",
+            Self.valid + "\nmail: {host: localhost, from: ora@corp.example, console_url: ora.corp.example}",
+            "mail.console_url: expected the console's address, such as https://ora.corp.example"
+        ),
         Mistake(
             "unknown key",
             Self.valid.replacingOccurrences(of: "  tls: verify-full", with: "  tls: verify-full\n  colour: blue"),
