@@ -28,6 +28,15 @@ public enum LocalUser {
 }
 
 extension InvitationStore.Record {
+    /// How it was sent, as the person reads it: "to the helpdesk", "e-mailed to lena.wolf@corp.example".
+    public var sentText: String {
+        switch invitation.channel {
+        case .helpdesk: "to the helpdesk"
+        case .email: "e-mailed to " + AuditText.escaped(invitation.recipient ?? "?")
+        case .file: "saved as a file"
+        }
+    }
+
     /// What became of the invitation, as the person reads it: "open until 6 Dec 2026 at 16:29 CET", "used by …".
     public func statusText(at now: Date) -> String {
         let expiry = invitation.expiry.map(LocalUser.localTime) ?? "?"
@@ -87,15 +96,15 @@ public struct AskForHelp: Sendable {
             var rows: [String] = []
             for record in records {
                 rows += [
-                    InvitationStore.short(record.invitation.id), record.statusText(at: now),
+                    InvitationStore.short(record.invitation.id), record.sentText, record.statusText(at: now),
                     AuditText.escaped(record.invitation.message ?? ""),
                 ]
             }
             let (status, chosen) = try await dialog(
                 [
-                    "--list", "--title=Ask for help", "--width=760", "--height=360",
+                    "--list", "--title=Ask for help", "--width=960", "--height=360",
                     "--text=Your requests for help. Select one to revoke it, or make a new invitation.",
-                    "--column=Invitation", "--column=What became of it", "--column=Message",
+                    "--column=Invitation", "--column=Sent", "--column=What became of it", "--column=Message",
                     "--ok-label=Revoke", "--cancel-label=Close", "--extra-button=_New invitation",
                 ] + rows)
             if chosen == "_New invitation" || chosen == "New invitation" {
@@ -215,7 +224,7 @@ public struct AskForHelp: Sendable {
         var recipient: MailAddress?
         while recipient == nil {
             let (status, text) = try await dialog([
-                "--entry", "--title=E-mail your request", "--width=480", "--text=\(prompt)", "--ok-label=_Send",
+                "--entry", "--title=E-mail your request", "--width=480", "--text=\(prompt)", "--ok-label=Send",
             ])
             guard status == 0 else { return nil }
             recipient = try? MailAddress(text.trimmingCharacters(in: .whitespacesAndNewlines))

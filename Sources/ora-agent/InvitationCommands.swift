@@ -197,7 +197,8 @@ extension ORAAgentCommand {
             static func line(_ record: InvitationStore.Record, at now: Date) -> String {
                 let invitation = record.invitation
                 let note = invitation.message.map { " — \"\(AuditText.escaped($0))\"" } ?? ""
-                return "\(InvitationStore.short(invitation.id))  \(invitation.channel.rawValue)  "
+                let recipient = invitation.recipient.map { " to " + AuditText.escaped($0) } ?? ""
+                return "\(InvitationStore.short(invitation.id))  \(invitation.channel.rawValue)\(recipient)  "
                     + record.statusText(at: now) + note
             }
         }

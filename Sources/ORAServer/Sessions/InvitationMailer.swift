@@ -91,7 +91,7 @@ final class InvitationMailer: Sendable {
         let mail = Self.message(
             signed, machine: machine.name, to: recipient, settings: settings, at: now,
             link: (settings.consoleURL ?? Self.origin(of: invitation.server)) + "/invitations/open#"
-                + Self.base64URL(signed.fileContent))
+                + Self.base64URL(Self.compact(signed)))
         do throws(MailError) {
             try await client.send(mail)
         } catch {
@@ -182,6 +182,14 @@ final class InvitationMailer: Sendable {
         }
         let shownHost = host.contains(":") ? "[\(host)]" : host
         return "\(scheme)://\(shownHost)" + (url.port.map { ":\($0)" } ?? "")
+    }
+
+    /// The invitation file as compact JSON, for the link: the signature covers the invitation's fields, not the
+    /// file's spacing.
+    static func compact(_ signed: SignedInvitation) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(signed)) ?? signed.fileContent
     }
 
     /// Base64 for a URL's fragment: `-` and `_` for `+` and `/`, no padding.
