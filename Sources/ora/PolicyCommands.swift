@@ -14,21 +14,44 @@ extension ORACommand {
 }
 
 extension ORACommand.PolicyCommand {
-    struct Check: ParsableCommand {
+    struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a directory of policy files offline, reporting every mistake (for git hooks and CI).")
+            abstract: "Validate a directory of policy files, reporting every mistake (for git hooks and CI).",
+            discussion: """
+                Offline by default. With --directory, every group, OU and computer group the files name is also \
+                looked up in the directory, through the server (logged in as an administrator or auditor): each one \
+                that is not there is reported with its position and the names that were probably meant.
+                """)
 
-        @Argument(help: "The directory holding the policy files (*.yaml, *.yml).")
-        var directory: String
+        @Argument(help: ArgumentHelp("The folder holding the policy files (*.yaml, *.yml).", valueName: "folder"))
+        var folder: String
+        @Flag(name: .customLong("directory"), help: "Also look up the entries the files name in the directory.")
+        var lookUp = false
+        @OptionGroup var options: ServerOption
 
-        func run() throws {
-            let set = try ORACommand.PolicyCommand.parseLocal(
-                directory, otherwise: "nothing is valid until all are fixed")
+        func run() async throws {
+            let set = try ORACommand.PolicyCommand.parseLocal(folder, otherwise: "nothing is valid until all are fixed")
             let allow = set.policies.filter { if case .allow = $0.effect { return true } else { return false } }.count
             let files = set.files.count
-            print(
-                "\(directory): \(set.policies.count) policies (\(allow) allow, \(set.policies.count - allow) deny) "
-                    + "in \(files) file\(files == 1 ? "" : "s") are valid; version \(set.contentHash.prefix(12))")
+            let summary =
+                "\(folder): \(set.policies.count) policies (\(allow) allow, \(set.policies.count - allow) deny) "
+                + "in \(files) file\(files == 1 ? "" : "s") are valid; version \(set.contentHash.prefix(12))"
+            guard lookUp else { return print(summary) }
+            let request = Components.Schemas.PolicyCheckRequest(
+                files: set.files.map { .init(name: $0.name, content: $0.content) })
+            let checked = try await authenticatedClient(options).call {
+                try await $0.checkPolicy(body: .json(request)).ok.body.json
+            }
+            for unknown in checked.unknown {
+                FileHandle.standardError.write(Data("\(folder)/\(unknown.message)\n".utf8))
+            }
+            guard checked.unknown.isEmpty else {
+                let count = checked.unknown.count
+                throw fail(
+                    "\(count) entr\(count == 1 ? "y" : "ies") named in \(folder) \(count == 1 ? "is" : "are") not in "
+                        + "the directory", code: 1)
+            }
+            print(summary + "; the \(checked.references) directory entries they name exist")
         }
     }
 }
@@ -103,6 +126,8 @@ extension ORACommand.PolicyCommand {
         @OptionGroup var options: ServerOption
         @Argument(help: "The directory holding the policy files.") var directory: String
         @Option(help: "Why: kept with the version.") var comment: String?
+        @Flag(help: "Apply even if the directory does not have entries the files name (created later).")
+        var allowUnknown = false
 
         func run() async throws {
             let local = try ORACommand.PolicyCommand.parseLocal(directory)
@@ -111,7 +136,8 @@ extension ORACommand.PolicyCommand {
             let changes = ORACommand.PolicyCommand.diff(active: active, local: local)
             let request = Components.Schemas.PolicyApplyRequest(
                 files: local.files.map { .init(name: $0.name, content: $0.content) }, comment: comment,
-                basedOn: active.activation?.version, basedOnNothing: active.activation == nil)
+                basedOn: active.activation?.version, basedOnNothing: active.activation == nil,
+                allowUnknown: allowUnknown ? true : nil)
             let result = try await client.call { try await $0.applyPolicy(body: .json(request)).ok.body.json }
             if result.outcome == .unchanged {
                 print("no change: version \(result.version) already has these files")

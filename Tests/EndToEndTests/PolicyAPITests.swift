@@ -118,11 +118,54 @@ struct PolicyAPITests {
         let after = await run("policy", "diff", SourceTree.root + "/Policies")
         #expect(after.standardOutput == "against active version 1:\n  no changes\n")
 
+        // A typo in a group and in an OU: valid YAML, but the directory has neither; check and apply say so, with
+        // what was meant, and nothing changes unless the administrator says the entries come later.
+        let typos = try TemporaryDirectory()
+        let original = try String(contentsOfFile: SourceTree.root + "/Policies/helpdesk.yaml", encoding: .utf8)
+        try typos.write(
+            "helpdesk.yaml",
+            original.replacingOccurrences(
+                of: "groups: [\"cn=Helpdesk Tier 2,ou=Groups", with: "groups: [\"cn=Helpdesk Tier2,ou=Groups"
+            ).replacingOccurrences(of: "- \"ou=Laptops,ou=Computers", with: "- \"ou=Laptop,ou=Computers"))
+        let offline = await run("policy", "check", typos.path)
+        #expect(offline.status == 0, "\(offline.standardError)")
+        let looked = await run("policy", "check", typos.path, "--directory")
+        #expect(looked.status == 1)
+        let lines = looked.standardError.split(separator: "\n").map(String.init)
+        #expect(
+            lines.contains {
+                $0.hasPrefix(typos.path + "/helpdesk.yaml:")
+                    && $0.hasSuffix(
+                        "policies[1].helpers.groups[0]: the group cn=Helpdesk Tier2,ou=Groups,dc=corp,dc=example is not "
+                            + "in the directory; did you mean \"cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example\"?")
+            }, "\(looked.standardError)")
+        #expect(
+            lines.filter {
+                $0.contains(
+                    ": the OU ou=Laptop,ou=Computers,dc=corp,dc=example is not in the directory; did you mean "
+                        + "\"ou=Laptops,ou=Computers,dc=corp,dc=example\"?")
+            }.count == 2, "\(looked.standardError)")
+        #expect(lines.last == "ora: error: 3 entries named in \(typos.path) are not in the directory")
+        let good = await run("policy", "check", SourceTree.root + "/Policies", "--directory")
+        #expect(good.status == 0, "\(good.standardError)")
+        #expect(good.standardOutput.contains("directory entries they name exist"), "\(good.standardOutput)")
+        let refused = await run("policy", "apply", typos.path)
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("is not in the directory; did you mean"), "\(refused.standardError)")
+        #expect(
+            refused.standardError.contains(
+                "the policy set names 3 entries the directory does not have; nothing was changed (apply with "
+                    + "--allow-unknown for entries created later)"), "\(refused.standardError)")
+        #expect(await run("policy", "history").standardOutput.split(separator: "\n").count == 1)
+        let unknownAllowed = await run("policy", "apply", typos.path, "--allow-unknown")
+        #expect(unknownAllowed.status == 0, "\(unknownAllowed.standardError)")
+        #expect(await run("policy", "apply", SourceTree.root + "/Policies").status == 0)
+
         let show = await run("policy", "show")
-        #expect(show.standardOutput.hasPrefix("version 1 (apply by uid=peter.schmidt,ou=People,dc=corp,dc=example"))
+        #expect(show.standardOutput.hasPrefix("version 3 (apply by uid=peter.schmidt,ou=People,dc=corp,dc=example"))
         #expect(show.standardOutput.contains("deny          never-servers  (helpdesk.yaml:"))
         let history = await run("policy", "history")
-        #expect(history.standardOutput.split(separator: "\n").count == 1)
+        #expect(history.standardOutput.split(separator: "\n").count == 3)
         #expect(history.standardOutput.contains("version 1  apply  uid=peter.schmidt"))
 
         let allowed = await run(

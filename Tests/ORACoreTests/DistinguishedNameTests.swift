@@ -164,3 +164,28 @@ struct DistinguishedNameTests {
         }
     }
 }
+
+@Suite("Names probably meant")
+struct NameSimilarityTests {
+    @Test("a typo finds the name meant; case, spaces and punctuation do not count; strangers are not suggested")
+    func nearest() throws {
+        let groups = ["Helpdesk Tier 1", "Helpdesk Tier 2", "Helpdesk", "Security", "RA Admins"]
+        #expect(NameSimilarity.nearest(to: "Helpdesk Tier2", in: groups) == ["Helpdesk Tier 2"])
+        #expect(NameSimilarity.nearest(to: "helpdesk-tier-1", in: groups) == ["Helpdesk Tier 1"])
+        #expect(NameSimilarity.nearest(to: "Helpdesk Tier 3", in: groups) == ["Helpdesk Tier 1", "Helpdesk Tier 2"])
+        #expect(NameSimilarity.nearest(to: "Secrity", in: groups) == ["Security"])
+        #expect(NameSimilarity.nearest(to: "Finance", in: groups).isEmpty)
+        #expect(NameSimilarity.distance("Workstation", "Workstations") == 1)
+        #expect(NameSimilarity.distance("", "abc") == 3)
+    }
+
+    @Test("replacing an ancestor keeps the levels below it")
+    func replacing() throws {
+        let dn = try DistinguishedName("cn=Helpdesk Tier 2,ou=Group,dc=corp,dc=example")
+        let replaced = dn.replacing(
+            try DistinguishedName("ou=Group,dc=corp,dc=example"),
+            with: try DistinguishedName("ou=Groups,dc=corp,dc=example"))
+        #expect(replaced == (try DistinguishedName("cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example")))
+        #expect(replaced.description == "cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example")
+    }
+}

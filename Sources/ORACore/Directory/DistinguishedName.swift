@@ -56,6 +56,13 @@ public struct DistinguishedName: Sendable, Hashable, CustomStringConvertible {
         return DistinguishedName(rdns: rest, original: Self.format(rest))
     }
 
+    /// This name with `ancestor` (itself, or one of its ancestors) replaced by `replacement`: in
+    /// `cn=Tier 2,ou=Group,dc=corp`, `ou=Group,dc=corp` replaced by `ou=Groups,dc=corp` is `cn=Tier 2,ou=Groups,dc=corp`.
+    public func replacing(_ ancestor: DistinguishedName, with replacement: DistinguishedName) -> DistinguishedName {
+        let kept = Array(rdns.prefix(max(0, rdns.count - ancestor.rdns.count))) + replacement.rdns
+        return DistinguishedName(rdns: kept, original: Self.format(kept))
+    }
+
     /// Every ancestor, nearest first (for `cn=PC,ou=Kiosks,ou=Computers,dc=corp`: `ou=Kiosks,…`, `ou=Computers,…`,
     /// `dc=corp`).
     public var ancestors: [DistinguishedName] {

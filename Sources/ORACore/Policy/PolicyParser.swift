@@ -12,13 +12,14 @@ public enum PolicyParser {
             reader.read(file)
         }
         guard reader.errors.isEmpty else { throw PolicyErrors(errors: reader.errors) }
-        return PolicySet(policies: reader.policies, roles: reader.roles, files: files)
+        return PolicySet(policies: reader.policies, roles: reader.roles, files: files, references: reader.references)
     }
 
     private final class Reader {
         var errors: [YAMLError] = []
         var policies: [Policy] = []
         var roles = RoleAssignments()
+        var references: [DirectoryReference] = []
         var names: [String: SourceLocation] = [:]
         /// Compiled ticket patterns and time zones by their text: sets repeat a few of them many times.
         var expressions: [String: TicketExpression] = [:]
@@ -56,15 +57,20 @@ public enum PolicyParser {
 
         func readRoles(_ node: YAMLNode) {
             guard var mapping = attempt({ () throws(YAMLError) in try node.mapping() }) else { return }
-            if let list = mapping.optional("administrators") { roles.administrators.formUnion(readDNs(list)) }
-            if let list = mapping.optional("auditors") { roles.auditors.formUnion(readDNs(list)) }
+            if let list = mapping.optional("administrators") {
+                roles.administrators.formUnion(readDNs(list, naming: .operatorGroup))
+            }
+            if let list = mapping.optional("auditors") {
+                roles.auditors.formUnion(readDNs(list, naming: .operatorGroup))
+            }
             errors += mapping.unknownKeyErrors()
         }
 
-        func readDNs(_ node: YAMLNode) -> [DistinguishedName] {
+        /// The DNs of the list `node`, each noted with where it is written as naming an entry of `kind`.
+        func readDNs(_ node: YAMLNode, naming kind: DirectoryReference.Kind) -> [DistinguishedName] {
             guard let elements = attempt({ () throws(YAMLError) in try node.list() }) else { return [] }
             return elements.compactMap { element in
-                attempt { () throws(YAMLError) in
+                let dn = attempt { () throws(YAMLError) in
                     let text = try element.nonEmptyString()
                     do {
                         return try DistinguishedName(text)
@@ -72,6 +78,11 @@ public enum PolicyParser {
                         throw element.error("\(error)")
                     }
                 }
+                if let dn {
+                    references.append(
+                        DirectoryReference(dn: dn, kind: kind, location: element.location, keyPath: element.keyPath))
+                }
+                return dn
             }
         }
 
@@ -242,7 +253,7 @@ public enum PolicyParser {
             var mapping = try node.mapping()
             var helpers = Policy.Helpers()
             helpers.any = try mapping.optional("any")?.bool() ?? false
-            if let groups = mapping.optional("groups") { helpers.groups = Set(readDNs(groups)) }
+            if let groups = mapping.optional("groups") { helpers.groups = Set(readDNs(groups, naming: .operatorGroup)) }
             errors += mapping.unknownKeyErrors()
             guard helpers.any || !helpers.groups.isEmpty || mapping.contains("groups") else {
                 throw node.error("names no helpers: set groups, or any: true")
@@ -257,8 +268,10 @@ public enum PolicyParser {
             var mapping = try node.mapping()
             var targets = Policy.Targets()
             targets.any = try mapping.optional("any")?.bool() ?? false
-            if let list = mapping.optional("ous") { targets.organizationalUnits = readDNs(list) }
-            if let list = mapping.optional("groups") { targets.groups = Set(readDNs(list)) }
+            if let list = mapping.optional("ous") {
+                targets.organizationalUnits = readDNs(list, naming: .organizationalUnit)
+            }
+            if let list = mapping.optional("groups") { targets.groups = Set(readDNs(list, naming: .computerGroup)) }
             if let list = mapping.optional("machines") {
                 var machines: Set<String> = []
                 for element in try list.list() {

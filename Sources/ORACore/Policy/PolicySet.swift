@@ -23,15 +23,21 @@ public struct PolicySet: Sendable, Hashable {
     public let roles: RoleAssignments
     /// The files the set was read from.
     public let files: [File]
+    /// Every directory entry the files name, where they name it (empty for a set not read from files).
+    public let references: [DirectoryReference]
     /// Positions in `policies` by what their targets name, so a decision looks only at the policies about the
     /// machine, not at every policy.
     private let targetIndex: TargetIndex
 
     /// Creates a set.
-    public init(policies: [Policy], roles: RoleAssignments = RoleAssignments(), files: [File] = []) {
+    public init(
+        policies: [Policy], roles: RoleAssignments = RoleAssignments(), files: [File] = [],
+        references: [DirectoryReference] = []
+    ) {
         self.policies = policies
         self.roles = roles
         self.files = files
+        self.references = references
         self.targetIndex = TargetIndex(policies)
     }
 
@@ -174,6 +180,36 @@ public struct PolicySet: Sendable, Hashable {
         // Only deny policies outside their schedule matched: none applies now.
         guard !outsideSchedule.isEmpty else { return Decision(denied: .noPolicyMatched) }
         return Decision(denied: .outsideSchedule(of: outsideSchedule))
+    }
+}
+
+/// A directory entry that a policy file names: a group of helpers or of a role, an OU, a computer group.
+public struct DirectoryReference: Sendable, Hashable {
+    /// What the entry is to the policy.
+    public enum Kind: String, Sendable, Hashable {
+        /// A group of operators (`helpers.groups`, `roles`).
+        case operatorGroup = "group"
+        /// A subtree of computers (`targets.ous`).
+        case organizationalUnit = "ou"
+        /// A group of computers (`targets.groups`).
+        case computerGroup = "computer_group"
+    }
+
+    /// The entry, as written.
+    public var dn: DistinguishedName
+    /// What it is to the policy.
+    public var kind: Kind
+    /// Where it is written.
+    public var location: SourceLocation?
+    /// The setting that names it (`policies[1].helpers.groups[0]`).
+    public var keyPath: String
+
+    /// Creates a reference.
+    public init(dn: DistinguishedName, kind: Kind, location: SourceLocation?, keyPath: String) {
+        self.dn = dn
+        self.kind = kind
+        self.location = location
+        self.keyPath = keyPath
     }
 }
 

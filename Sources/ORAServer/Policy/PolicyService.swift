@@ -82,24 +82,92 @@ public final class PolicyService: Service, Sendable {
             ])
     }
 
+    /// An entry that a policy set names and the directory does not have.
+    public struct UnknownEntry: Sendable, Hashable {
+        /// Where it is named.
+        public var reference: DirectoryReference
+        /// The names the directory has that were probably meant, closest first.
+        public var suggestions: [String]
+
+        /// The mistake in one line, as `check` prints the others: `helpdesk.yaml:5:16: policies[0].helpers.groups[0]:
+        /// cn=Helpdesk Tier2,… is not in the directory; did you mean "cn=Helpdesk Tier 2,…"?`
+        public var description: String {
+            let place = reference.location.map { "\($0): " } ?? ""
+            let what =
+                switch reference.kind {
+                case .operatorGroup: "group"
+                case .organizationalUnit: "OU"
+                case .computerGroup: "computer group"
+                }
+            let hint =
+                suggestions.isEmpty
+                ? "" : "; did you mean " + suggestions.map { "\"\($0)\"" }.joined(separator: " or ") + "?"
+            return "\(place)\(reference.keyPath): the \(what) \(reference.dn) is not in the directory\(hint)"
+        }
+    }
+
+    /// Parses `files` and looks up every entry they name in the directory.
+    /// - Returns: the set, and the entries the directory does not have, in file order.
+    /// - Throws: `PolicyError.invalidPolicySet` with every mistake; `.directory` when it cannot answer.
+    public func check(files: [PolicySet.File]) async throws(PolicyError) -> (PolicySet, [UnknownEntry]) {
+        let set: PolicySet
+        do {
+            set = try PolicyParser.parse(files)
+        } catch {
+            throw .invalidPolicySet(mistakes: error.errors.map(\.description))
+        }
+        return (set, try await unknownEntries(of: set))
+    }
+
+    /// The entries `set` names that the directory does not have, each once per place it is named.
+    private func unknownEntries(of set: PolicySet) async throws(PolicyError) -> [UnknownEntry] {
+        var answers: [DistinguishedName: DirectoryClient.EntryCheck] = [:]
+        var unknown: [UnknownEntry] = []
+        for reference in set.references {
+            let answer: DirectoryClient.EntryCheck
+            if let known = answers[reference.dn] {
+                answer = known
+            } else {
+                do {
+                    answer = try await directory.check(reference.dn)
+                } catch {
+                    throw .directory(error)
+                }
+                answers[reference.dn] = answer
+            }
+            if case .missing(let suggestions) = answer {
+                unknown.append(UnknownEntry(reference: reference, suggestions: suggestions))
+            }
+        }
+        return unknown
+    }
+
     /// Validates `files` as a set and activates it, unless the active version is no longer `base`. The change and
     /// its `policy.applied` audit event (with the content hash and what changed) are stored together.
     /// - Parameters:
     ///   - author: the administrator.
     ///   - source: where the request came from.
-    /// - Throws: `PolicyError.invalidPolicySet` listing every mistake, `.conflict`, `.databaseUnavailable`.
+    ///   - allowUnknown: apply even if the directory lacks entries the set names (or cannot be asked).
+    /// - Throws: `PolicyError.invalidPolicySet` listing every mistake, `.unknownEntries` listing each entry the
+    ///   directory does not have, `.directory`, `.conflict`, `.databaseUnavailable`.
     public func apply(
         files: [PolicySet.File],
         author: Operator,
         source: String,
         comment: String?,
-        base: PolicyStore.Base
+        base: PolicyStore.Base,
+        allowUnknown: Bool = false
     ) async throws(PolicyError) -> PolicyStore.ApplyOutcome {
         let set: PolicySet
         do {
             set = try PolicyParser.parse(files)
         } catch {
             throw .invalidPolicySet(mistakes: error.errors.map(\.description))
+        }
+        // A group or OU the directory does not have would lock its people out, or let nobody in, unnoticed.
+        if !allowUnknown {
+            let unknown = try await unknownEntries(of: set)
+            guard unknown.isEmpty else { throw .unknownEntries(mistakes: unknown.map(\.description)) }
         }
         let outcome: PolicyStore.ApplyOutcome
         let eventID = UUID()

@@ -11,16 +11,51 @@ struct PolicyApplyRequest: Decodable {
     var basedOn: Int64?
     /// The change was reviewed when no version was active.
     var basedOnNothing: Bool?
+    /// Apply even if the directory lacks entries the files name (created later).
+    var allowUnknown: Bool?
 
     enum CodingKeys: String, CodingKey {
         case files, comment
         case basedOn = "based_on"
         case basedOnNothing = "based_on_nothing"
+        case allowUnknown = "allow_unknown"
     }
 
     var base: PolicyStore.Base {
         if basedOnNothing == true { return .nothing }
         return basedOn.map(PolicyStore.Base.version) ?? .anything
+    }
+}
+
+/// The JSON body of `POST /api/v1/policy/check`.
+struct PolicyCheckRequest: Decodable {
+    var files: [PolicySet.File]
+}
+
+/// What `POST /api/v1/policy/check` answers: the set is valid; the entries it names that the directory lacks.
+struct PolicyCheckDocument: Encodable {
+    struct Unknown: Encodable {
+        var location: String?
+        var key: String
+        var dn: String
+        var kind: String
+        var suggestions: [String]
+        var message: String
+    }
+
+    var policies: Int
+    var references: Int
+    var unknown: [Unknown]
+
+    init(_ set: PolicySet, unknown: [PolicyService.UnknownEntry]) {
+        policies = set.policies.count
+        references = set.references.count
+        self.unknown = unknown.map {
+            Unknown(
+                location: $0.reference.location?.description, key: $0.reference.keyPath,
+                dn: $0.reference.dn.description, kind: $0.reference.kind.rawValue, suggestions: $0.suggestions,
+                message: $0.description)
+        }
     }
 }
 
@@ -120,16 +155,26 @@ extension Router where Context == ORARequestContext {
             let identity = try await operators.require([.administrator], of: context.session, toDo: "apply policy")
             let body = try await request.decodeJSON(
                 PolicyApplyRequest.self, context: context,
-                expected: #"{"files": [{"name", "content"}], "comment", "based_on"}"#)
+                expected: #"{"files": [{"name", "content"}], "comment", "based_on", "allow_unknown"}"#)
             switch try await policies.apply(
                 files: body.files, author: identity.person, source: context.sourceAddress, comment: body.comment,
-                base: body.base)
+                base: body.base, allowUnknown: body.allowUnknown ?? false)
             {
             case .applied(let version):
                 return try Response.encodedJSON(["outcome": "applied", "version": "\(version)"])
             case .unchanged(let version):
                 return try Response.encodedJSON(["outcome": "unchanged", "version": "\(version)"])
             }
+        }
+
+        // The files checked as apply checks them, without applying: every mistake, and each entry the directory
+        // lacks with the names probably meant.
+        api.post("check") { request, context -> Response in
+            _ = try await operators.require(readers, of: context.session, toDo: "check policy files")
+            let body = try await request.decodeJSON(
+                PolicyCheckRequest.self, context: context, expected: #"{"files": [{"name", "content"}]}"#)
+            let (set, unknown) = try await policies.check(files: body.files)
+            return try Response.encodedJSON(PolicyCheckDocument(set, unknown: unknown))
         }
 
         api.post("rollback") { request, context -> Response in
