@@ -99,41 +99,104 @@ extension ORACommand.PolicyCommand {
         }
     }
 
-    static func diff(active: ActivePolicy, local: PolicySet) -> PolicyDiff {
+    static func current(_ active: ActivePolicy) -> PolicySet? {
         let files = active.files.map { PolicySet.File(name: $0.name, content: $0.content) }
-        let current = files.isEmpty ? nil : try? PolicyParser.parse(files)
-        return PolicyDiff(from: current, to: local)
+        return files.isEmpty ? nil : try? PolicyParser.parse(files)
+    }
+
+    /// What applying `local` over `active` changes, as `diff` and `apply` print it: each policy added, removed or
+    /// changed, each changed field under it, then who gains or loses access on the enrolled machines (`checked`).
+    static func report(active: ActivePolicy, local: PolicySet, checked: Components.Schemas.PolicyCheck) -> [String] {
+        let current = current(active)
+        let diff = PolicyDiff(from: current, to: local)
+        guard !diff.isEmpty else { return ["  no changes"] }
+        let fields = Dictionary(
+            PolicyDiff.fieldChanges(from: current, to: local).map { ($0.policy, $0.changes) },
+            uniquingKeysWith: { first, _ in first })
+        var lines: [String] = []
+        for line in diff.lines {
+            lines.append("  " + line)
+            let name = String(line.dropFirst(2))
+            for change in fields[name] ?? [] { lines.append("      " + change.summary) }
+        }
+        if checked.impact.isEmpty {
+            lines.append("no helper group gains or loses access on the \(checked.machines) enrolled machines")
+        } else {
+            lines.append("who gains or loses access now, on the \(checked.machines) enrolled machines:")
+            lines += checked.impact.map { "  " + $0.summary }
+        }
+        return lines
+    }
+
+    /// The server's check of `local`: the entries the directory lacks (printed as warnings, DIR-relative) and the
+    /// impact.
+    static func check(
+        _ local: PolicySet, folder: String, client: APIClient
+    ) async throws -> Components.Schemas.PolicyCheck {
+        let request = Components.Schemas.PolicyCheckRequest(
+            files: local.files.map { .init(name: $0.name, content: $0.content) })
+        let checked = try await client.call { try await $0.checkPolicy(body: .json(request)).ok.body.json }
+        for unknown in checked.unknown {
+            FileHandle.standardError.write(Data("\(folder)/\(unknown.message)\n".utf8))
+        }
+        return checked
     }
 
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show what applying a directory of policy files would change, policy by policy.")
+            abstract: "Show what applying a directory of policy files would change: each policy, each field, and "
+                + "who gains or loses access.")
         @OptionGroup var options: ServerOption
         @Argument(help: "The directory holding the policy files.") var directory: String
-
-        func run() async throws {
-            let local = try ORACommand.PolicyCommand.parseLocal(directory)
-            let active = try await ORACommand.PolicyCommand.fetchActive(try authenticatedClient(options))
-            let changes = ORACommand.PolicyCommand.diff(active: active, local: local)
-            print("against active version \(active.activation.map { String($0.version) } ?? "(none)"):")
-            print(changes.isEmpty ? "  no changes" : changes.lines.map { "  " + $0 }.joined(separator: "\n"))
-        }
-    }
-
-    struct Apply: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Validate a directory of policy files and make it the active version on every server.")
-        @OptionGroup var options: ServerOption
-        @Argument(help: "The directory holding the policy files.") var directory: String
-        @Option(help: "Why: kept with the version.") var comment: String?
-        @Flag(help: "Apply even if the directory does not have entries the files name (created later).")
-        var allowUnknown = false
 
         func run() async throws {
             let local = try ORACommand.PolicyCommand.parseLocal(directory)
             let client = try authenticatedClient(options)
             let active = try await ORACommand.PolicyCommand.fetchActive(client)
-            let changes = ORACommand.PolicyCommand.diff(active: active, local: local)
+            let checked = try await ORACommand.PolicyCommand.check(local, folder: directory, client: client)
+            print("against active version \(active.activation.map { String($0.version) } ?? "(none)"):")
+            for line in ORACommand.PolicyCommand.report(active: active, local: local, checked: checked) { print(line) }
+        }
+    }
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a directory of policy files and make it the active version on every server.",
+            discussion: """
+                Shows what would change — each policy and field, and who gains or loses access on the enrolled \
+                machines — and asks before applying (--yes applies without asking, for scripts). The server refuses \
+                a set that names a group, OU or computer group the directory does not have, unless --allow-unknown.
+                """)
+        @OptionGroup var options: ServerOption
+        @Argument(help: "The directory holding the policy files.") var directory: String
+        @Option(help: "Why: kept with the version.") var comment: String?
+        @Flag(help: "Apply even if the directory does not have entries the files name (created later).")
+        var allowUnknown = false
+        @Flag(name: [.customShort("y"), .long], help: "Apply without asking.") var yes = false
+
+        func run() async throws {
+            let local = try ORACommand.PolicyCommand.parseLocal(directory)
+            let client = try authenticatedClient(options)
+            let active = try await ORACommand.PolicyCommand.fetchActive(client)
+            let checked = try await ORACommand.PolicyCommand.check(local, folder: directory, client: client)
+            if !checked.unknown.isEmpty && !allowUnknown {
+                let count = checked.unknown.count
+                throw fail(
+                    "\(count) entr\(count == 1 ? "y" : "ies") named in \(directory) \(count == 1 ? "is" : "are") not in "
+                        + "the directory; nothing was applied (--allow-unknown for entries created later)", code: 2)
+            }
+            let report = ORACommand.PolicyCommand.report(active: active, local: local, checked: checked)
+            let changes = !PolicyDiff(from: ORACommand.PolicyCommand.current(active), to: local).isEmpty
+            if changes && !yes {
+                print("against active version \(active.activation.map { String($0.version) } ?? "(none)"):")
+                for line in report { print(line) }
+                guard isatty(STDIN_FILENO) == 1 else {
+                    throw fail("apply asks before it changes access: pass --yes to apply without asking", code: 64)
+                }
+                print("Apply these changes? [y/N] ", terminator: "")
+                let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+                guard answer == "y" || answer == "yes" else { throw fail("nothing was applied", code: 1) }
+            }
             let request = Components.Schemas.PolicyApplyRequest(
                 files: local.files.map { .init(name: $0.name, content: $0.content) }, comment: comment,
                 basedOn: active.activation?.version, basedOnNothing: active.activation == nil,
@@ -142,8 +205,8 @@ extension ORACommand.PolicyCommand {
             if result.outcome == .unchanged {
                 print("no change: version \(result.version) already has these files")
             } else {
-                print("applied as version \(result.version):")
-                for line in changes.lines { print("  " + line) }
+                print("applied as version \(result.version)" + (yes ? ":" : ""))
+                if yes { for line in report { print(line) } }
             }
         }
     }

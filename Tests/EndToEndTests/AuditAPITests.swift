@@ -127,7 +127,7 @@ struct AuditAPITests {
     func policyEvents() async throws {
         let server = try await RunningServer(extra: Self.roles)
         let cli = try await CLI(server, user: "peter.schmidt")
-        let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies", "--comment", "first"])
+        let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies", "--comment", "first", "--yes"])
         #expect(applied.status == 0, "\(applied.standardError)")
         let rolledBack = await cli.run(["policy", "rollback", "1", "--comment", "again"])
         #expect(rolledBack.status == 0, "\(rolledBack.standardError)")
@@ -221,7 +221,7 @@ struct AuditAPITests {
         let owner = try await RunningServer(extra: Self.roles)
         let restricted = try await RunningServer(sharing: owner, extra: Self.roles, asServerRole: true)
         let cli = try await CLI(restricted, user: "peter.schmidt")
-        let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies"])
+        let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies", "--yes"])
         #expect(applied.status == 0, "\(applied.standardError)")
         let checkpoint = await cli.run(["audit", "checkpoint"])
         #expect(checkpoint.status == 0, "\(checkpoint.standardError)")

@@ -181,7 +181,7 @@ struct ConsoleTests {
         #expect(changed.contains("PC-9"))
         _ = try setup.policies.write(
             "test.yaml", changed + "\n" + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
-        let applied = await setup.admin.run("policy", "apply", setup.policies.path, "--comment", "kiosk test machine")
+        let applied = await setup.admin.run("policy", "apply", setup.policies.path, "--comment", "kiosk test machine", "--yes")
         #expect(applied.status == 0, "\(applied.standardError)")
         // A comparison names what it needs and which version does not exist.
         let peter = try await server.token("peter.schmidt")

@@ -105,7 +105,7 @@ struct OfferTests {
             OfferFixtures.policy.components(separatedBy: "  - name: tier1-view-workstations")[0]
                 .replacingOccurrences(of: "Helpdesk Tier 2", with: "Helpdesk Tier 1") + "\n"
                 + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
-        #expect(await admin.run("policy", "apply", narrowed.path).status == 0)
+        #expect(await admin.run("policy", "apply", narrowed.path, "--yes").status == 0)
         let revoked = try await session(second, on: server, token: lenaToken) { $0.state == .ended }
         #expect(revoked.endReason?.rawValue == "policy_revoked")
         #expect(
@@ -113,7 +113,7 @@ struct OfferTests {
                 "offer.requested", "offer.delivered", "consent.granted", "session.started", "control.requested",
                 "control.granted", "session.ended",
             ])
-        #expect(await admin.run("policy", "apply", policies.path).status == 0)
+        #expect(await admin.run("policy", "apply", policies.path, "--yes").status == 0)
 
         // No answer in time is a refusal.
         let unanswered = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000003", "--wait")

@@ -38,7 +38,7 @@ struct PolicyAPITests {
         #expect(login.status == 0)
 
         let applied = await ChildProcess.runAsync(
-            ora, arguments: ["policy", "apply", SourceTree.root + "/Policies", "--comment", "initial set"],
+            ora, arguments: ["policy", "apply", SourceTree.root + "/Policies", "--comment", "initial set", "--yes"],
             environment: environment)
         #expect(applied.status == 0, "\(applied.standardError)")
         #expect(applied.standardOutput.contains("applied as version 1"))
@@ -62,7 +62,7 @@ struct PolicyAPITests {
         try changed.write(
             "helpdesk.yaml", original.replacingOccurrences(of: "max_duration: 30m", with: "max_duration: 20m"))
         let reapplied = await ChildProcess.runAsync(
-            ora, arguments: ["policy", "apply", changed.path], environment: environment)
+            ora, arguments: ["policy", "apply", changed.path, "--yes"], environment: environment)
         #expect(reapplied.standardOutput.contains("applied as version 2"), "\(reapplied.standardError)")
         #expect(reapplied.standardOutput.contains("~ helpdesk-view-kiosks"))
         #expect(try await activeVersion(second, token: admin, expected: 2) == 2)
@@ -114,7 +114,7 @@ struct PolicyAPITests {
         let before = await run("policy", "diff", SourceTree.root + "/Policies")
         #expect(before.standardOutput.contains("against active version (none):"))
         #expect(before.standardOutput.contains("+ tier1-view-workstations"))
-        #expect(await run("policy", "apply", SourceTree.root + "/Policies").status == 0)
+        #expect(await run("policy", "apply", SourceTree.root + "/Policies", "--yes").status == 0)
         let after = await run("policy", "diff", SourceTree.root + "/Policies")
         #expect(after.standardOutput == "against active version 1:\n  no changes\n")
 
@@ -149,17 +149,41 @@ struct PolicyAPITests {
         let good = await run("policy", "check", SourceTree.root + "/Policies", "--directory")
         #expect(good.status == 0, "\(good.standardError)")
         #expect(good.standardOutput.contains("directory entries they name exist"), "\(good.standardOutput)")
-        let refused = await run("policy", "apply", typos.path)
+        let refused = await run("policy", "apply", typos.path, "--yes")
         #expect(refused.status == 2)
         #expect(refused.standardError.contains("is not in the directory; did you mean"), "\(refused.standardError)")
         #expect(
-            refused.standardError.contains(
-                "the policy set names 3 entries the directory does not have; nothing was changed (apply with "
-                    + "--allow-unknown for entries created later)"), "\(refused.standardError)")
+            refused.standardError.hasSuffix(
+                "ora: error: 3 entries named in \(typos.path) are not in the directory; nothing was applied "
+                    + "(--allow-unknown for entries created later)\n"), "\(refused.standardError)")
+        // The server refuses the set itself too, whoever sends it.
+        var files: [[String: String]] = []
+        for name in ["helpdesk.yaml"] {
+            files.append([
+                "name": name, "content": try String(contentsOfFile: typos.path + "/" + name, encoding: .utf8),
+            ])
+        }
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["files": files]), as: UTF8.self)
+        let direct = try await HTTP.send(
+            "PUT", server.base + "/api/v1/policy", body: body, token: try await server.token("peter.schmidt"))
+        #expect(direct.status == 422 && direct.refusal?.error == "unknown_directory_entries", "\(direct.body)")
+        #expect(direct.refusal?.errors?.count == 3)
         #expect(await run("policy", "history").standardOutput.split(separator: "\n").count == 1)
-        let unknownAllowed = await run("policy", "apply", typos.path, "--allow-unknown")
+        let unknownAllowed = await run("policy", "apply", typos.path, "--allow-unknown", "--yes")
         #expect(unknownAllowed.status == 0, "\(unknownAllowed.standardError)")
-        #expect(await run("policy", "apply", SourceTree.root + "/Policies").status == 0)
+        // What putting the good files back would do: the groups and OUs fixed, each field, and who gains access.
+        let back = await run("policy", "diff", SourceTree.root + "/Policies")
+        #expect(back.standardOutput.contains("  ~ tier1-view-workstations\n"), "\(back.standardOutput)")
+        #expect(
+            back.standardOutput.contains(
+                "      targets.ous: − ou=Laptop,ou=Computers,dc=corp,dc=example; + ou=Laptops,ou=Computers,dc=corp,dc=example"
+            ), "\(back.standardOutput)")
+        #expect(back.standardOutput.contains("enrolled machines"), "\(back.standardOutput)")
+        // Not on a terminal, apply does not ask: it needs --yes.
+        let unasked = await run("policy", "apply", SourceTree.root + "/Policies")
+        #expect(unasked.status == 64)
+        #expect(unasked.standardError.contains("pass --yes to apply without asking"), "\(unasked.standardError)")
+        #expect(await run("policy", "apply", SourceTree.root + "/Policies", "--yes").status == 0)
 
         let show = await run("policy", "show")
         #expect(show.standardOutput.hasPrefix("version 3 (apply by uid=peter.schmidt,ou=People,dc=corp,dc=example"))

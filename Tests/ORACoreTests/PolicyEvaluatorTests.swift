@@ -282,3 +282,72 @@ struct InvitationPolicyTests {
                 == "policy requires invitations from WS-0101 to be protected by a password")
     }
 }
+
+@Suite("Who gains or loses access when a policy set changes")
+struct PolicyImpactTests {
+    static func set(_ text: String) throws -> PolicySet {
+        try PolicyParser.parse([PolicySet.File(name: "p.yaml", content: "policies:\n" + text)])
+    }
+
+    static let tier1 = """
+          - name: tier1
+            helpers: {groups: ["cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example"]}
+            targets: {ous: ["ou=Workstations,ou=Computers,dc=corp,dc=example"]}
+            allow: view
+            require: {ticket: '^INC[0-9]{7}$'}
+
+        """
+    static let tier2 = """
+          - name: tier2
+            helpers: {groups: ["cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example"]}
+            targets: {ous: ["ou=Computers,dc=corp,dc=example"]}
+            allow: control
+
+        """
+
+    @Test("each group the changed policies name: how many machines move from which access to which")
+    func impact() throws {
+        let workstations = (1...3).map {
+            MachineFacts(
+                name: "WS-\($0)",
+                dn: try! DistinguishedName("cn=WS-\($0),ou=Workstations,ou=Computers,dc=corp,dc=example"),
+                groups: [])
+        }
+        let machines = workstations + [PolicyEvaluatorTests.server, PolicyEvaluatorTests.kiosk]
+        let monday = PolicyEvaluatorTests.date("2026-11-23T09:00:00Z")
+        let old = try Self.set(Self.tier1 + Self.tier2)
+        // Tier 1 loses its policy; tier 2 is narrowed to the workstations and to viewing.
+        let new = try Self.set(
+            Self.tier2.replacingOccurrences(of: "ou=Computers,dc", with: "ou=Workstations,ou=Computers,dc")
+                .replacingOccurrences(of: "allow: control", with: "allow: view"))
+        let impact = PolicyImpact(from: old, to: new, on: machines, at: monday)
+        #expect(impact.machines == 5)
+        #expect(
+            impact.groups.map(\.summary) == [
+                "cn=Helpdesk Tier 1,ou=Groups,dc=corp,dc=example: 3 machines view → none",
+                "cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example: 3 machines control → view, 2 machines control → none",
+            ])
+        // Nothing changes, nothing to say; from nothing, everything is a gain.
+        #expect(PolicyImpact(from: old, to: old, on: machines, at: monday).groups.isEmpty)
+        #expect(
+            PolicyImpact(from: nil, to: new, on: machines, at: monday).groups.map(\.summary) == [
+                "cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example: 3 machines none → view"
+            ])
+    }
+}
+
+@Suite("A ticket is asked for only where it would be enough")
+struct TicketOrderTests {
+    @Test("control asked of a view-only policy that requires a ticket: view only, not a missing ticket")
+    func accessBeforeTicket() throws {
+        let set = try PolicyImpactTests.set(PolicyImpactTests.tier1)
+        let monday = PolicyEvaluatorTests.date("2026-11-23T09:00:00Z")
+        let machine = PolicyEvaluatorTests.workstation
+        let control = set.decide(
+            operatorGroups: [PolicyEvaluatorTests.tier1], machine: machine, mode: .control, ticket: nil, at: monday)
+        #expect(control.explanation == #"denied: "tier1" allows view only"#)
+        let view = set.decide(
+            operatorGroups: [PolicyEvaluatorTests.tier1], machine: machine, mode: .view, ticket: nil, at: monday)
+        #expect(view.explanation == #"denied: a ticket is required by "tier1""#)
+    }
+}

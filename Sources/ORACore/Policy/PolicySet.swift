@@ -127,16 +127,17 @@ public struct PolicySet: Sendable, Hashable {
                 }
                 if let cap = rules.access { access = min(access, cap) }
             }
+            // Access first: a ticket is asked for only where it would be enough.
+            guard access >= mode else {
+                weaker.append(policy.name)
+                continue
+            }
             guard policy.accepts(ticket: ticket) else {
                 ticketMissing.append(position)
                 continue
             }
-            if access >= mode {
-                sufficient.append(position)
-                strongest = max(strongest, access)
-            } else {
-                weaker.append(policy.name)
-            }
+            sufficient.append(position)
+            strongest = max(strongest, access)
         }
         if !denials.isEmpty {
             return Decision(denied: .deniedBy(denials))
@@ -152,9 +153,6 @@ public struct PolicySet: Sendable, Hashable {
                 maximumDuration: sufficient.lazy.map { policies[$0].maximumDuration }.min()
                     ?? Policy.defaultMaximumDuration)
         }
-        if !weaker.isEmpty {
-            return Decision(denied: .accessTooLow(allowed: .view, by: weaker))
-        }
         if !ticketMissing.isEmpty {
             let names = ticketMissing.map { policies[$0].name }
             if ticket?.isEmpty ?? true {
@@ -163,6 +161,9 @@ public struct PolicySet: Sendable, Hashable {
             return Decision(
                 denied: .ticketDoesNotMatch(
                     by: names, patterns: ticketMissing.compactMap { policies[$0].ticketPattern }))
+        }
+        if !weaker.isEmpty {
+            return Decision(denied: .accessTooLow(allowed: .view, by: weaker))
         }
         if !passwordMissing.isEmpty {
             return Decision(denied: .invitationPasswordRequired(by: passwordMissing))

@@ -93,7 +93,9 @@ public enum ServerApplication {
                 log: AuditLog(client: postgres, logger: logger), settings: configuration.audit,
                 instance: instanceName, logger: logger)
             let policyStore = PolicyStore(client: postgres, logger: logger)
-            let policies = PolicyService(store: policyStore, directory: directory, clock: clock, logger: logger)
+            let machines = MachineStore(client: postgres, logger: logger)
+            let policies = PolicyService(
+                store: policyStore, directory: directory, machines: machines, clock: clock, logger: logger)
             let operators = OperatorService(
                 settings: configuration.operators,
                 directory: directory,
@@ -104,7 +106,6 @@ public enum ServerApplication {
                 policyRoles: { policies.active.set.roles },
                 clock: clock
             )
-            let machines = MachineStore(client: postgres, logger: logger)
             let instance = UUID()
             let replicas = ReplicaStore(client: postgres, logger: logger)
             // Built in order, each from what it needs: the links the gateway keeps and the broker sends through,

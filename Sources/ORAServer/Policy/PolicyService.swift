@@ -21,6 +21,7 @@ public final class PolicyService: Service, Sendable {
     private let store: PolicyStore
     private let clock: ServerClock
     private let directory: DirectoryClient
+    private let machines: MachineStore?
     private let logger: Logger
     private let state = Mutex(Active(activation: nil, set: PolicySet(policies: [])))
     private let watchers = Mutex<[ObjectIdentifier: Wakeup]>([:])
@@ -29,12 +30,40 @@ public final class PolicyService: Service, Sendable {
     /// - Parameters:
     ///   - store: where versions are kept.
     ///   - directory: resolves operators and machines for explanations.
+    ///   - machines: the enrolled machines, whose stored directory facts say what a change would do to them.
     ///   - logger: where version changes are logged.
-    public init(store: PolicyStore, directory: DirectoryClient, clock: ServerClock, logger: Logger) {
+    public init(
+        store: PolicyStore, directory: DirectoryClient, machines: MachineStore? = nil, clock: ServerClock,
+        logger: Logger
+    ) {
         self.clock = clock
         self.store = store
         self.directory = directory
+        self.machines = machines
         self.logger = logger
+    }
+
+    /// What making `set` active would change now for the groups its changed policies name, on the enrolled machines
+    /// (not revoked) as their directory facts were last looked up.
+    /// - Throws: `PolicyError.databaseUnavailable`.
+    public func impact(of set: PolicySet) async throws(PolicyError) -> PolicyImpact {
+        var facts: [MachineFacts] = []
+        if let machines {
+            var after: String?
+            do {
+                while true {
+                    let page = try await machines.machines(matching: .init(), after: after, limit: 1_000)
+                    facts += page.compactMap { $0.directory?.computer.map(MachineFacts.init) }
+                    guard page.count == 1_000, let last = page.last else { break }
+                    after = last.name
+                }
+            } catch {
+                throw databaseUnavailable(error)
+            }
+        }
+        let current = active
+        return PolicyImpact(
+            from: current.activation == nil ? nil : current.set, to: set, on: facts, at: clock.now())
     }
 
     /// The active policy.

@@ -43,13 +43,36 @@ struct PolicyCheckDocument: Encodable {
         var message: String
     }
 
+    struct Impact: Encodable {
+        struct Change: Encodable {
+            var from: String
+            var to: String
+            var machines: Int
+        }
+
+        /// The group's DN; absent for policies about every helper.
+        var group: String?
+        var changes: [Change]
+        var summary: String
+    }
+
     var policies: Int
     var references: Int
     var unknown: [Unknown]
+    /// How many enrolled machines the impact was worked out on.
+    var machines: Int
+    var impact: [Impact]
 
-    init(_ set: PolicySet, unknown: [PolicyService.UnknownEntry]) {
+    init(_ set: PolicySet, unknown: [PolicyService.UnknownEntry], impact: PolicyImpact) {
         policies = set.policies.count
         references = set.references.count
+        machines = impact.machines
+        self.impact = impact.groups.map { group in
+            Impact(
+                group: group.group?.description,
+                changes: group.changes.map { .init(from: $0.from.rawValue, to: $0.to.rawValue, machines: $0.machines) },
+                summary: group.summary)
+        }
         self.unknown = unknown.map {
             Unknown(
                 location: $0.reference.location?.description, key: $0.reference.keyPath,
@@ -174,7 +197,8 @@ extension Router where Context == ORARequestContext {
             let body = try await request.decodeJSON(
                 PolicyCheckRequest.self, context: context, expected: #"{"files": [{"name", "content"}]}"#)
             let (set, unknown) = try await policies.check(files: body.files)
-            return try Response.encodedJSON(PolicyCheckDocument(set, unknown: unknown))
+            return try Response.encodedJSON(
+                PolicyCheckDocument(set, unknown: unknown, impact: try await policies.impact(of: set)))
         }
 
         api.post("rollback") { request, context -> Response in

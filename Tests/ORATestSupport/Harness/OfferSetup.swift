@@ -86,7 +86,7 @@ public struct OfferSetup: Sendable {
         let policies = try TemporaryDirectory()
         try policies.write(
             "test.yaml", policy + "\n" + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
-        let applied = await admin.run("policy", "apply", policies.path)
+        let applied = await admin.run("policy", "apply", policies.path, "--yes")
         guard applied.status == 0 else { throw TestSetupError("policy apply: \(applied.standardError)") }
         let setup = OfferSetup(server: server, admin: admin, files: try TemporaryDirectory(), policies: policies)
         let token = await admin.run("agents", "token", "create", "--machine", machine)
