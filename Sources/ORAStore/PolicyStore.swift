@@ -146,7 +146,7 @@ public struct PolicyStore: Sendable {
         actor: String,
         comment: String?,
         auditEvent: @Sendable (_ contentHash: String, _ previous: Int64?) -> AuditEvent
-    ) async throws {
+    ) async throws -> RollbackOutcome {
         try await client.withTransaction(logger: logger, passingThrough: ConflictError.self) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             let rows = try await connection.query(
@@ -155,10 +155,21 @@ public struct PolicyStore: Sendable {
             for try await value in rows.decode(String.self) { hash = value }
             guard let hash else { throw ConflictError.unknownVersion(version) }
             let active = try await Self.activations(limit: 1, on: connection, logger: logger).first
+            // Rolling back to the version that is active changes nothing, and records nothing.
+            if active?.version == version { return .alreadyActive }
             try await Self.activate(
                 version, action: "rollback", actor: actor, comment: comment, on: connection, logger: logger)
             try await AuditLog.append([auditEvent(hash, active?.version)], on: connection, logger: logger)
+            return .rolledBack
         }
+    }
+
+    /// What a rollback did.
+    public enum RollbackOutcome: Sendable, Hashable {
+        /// The version is active again.
+        case rolledBack
+        /// It was the active version already; nothing changed.
+        case alreadyActive
     }
 
     /// The active version with its files, or `nil` when no policy was ever applied.

@@ -19,7 +19,7 @@ extension ORACommand {
                 granted control; ask with `ora session control ID`. Stops when the session ends, or with Ctrl+C.
                 """)
         @OptionGroup var options: ServerOption
-        @Argument(help: "The session's id.") var id: String
+        @Argument(help: "The session's id, or its first 4 or more characters.") var id: String
         @Option(help: "The local address and port the viewer connects to.") var listen = "127.0.0.1:5901"
 
         func validate() throws {
@@ -38,8 +38,8 @@ extension ORACommand {
         }
 
         func run() async throws {
-            let session = try sessionID(id)
             let client = try authenticatedClient(options)
+            let session = try await resolveSession(id, client: client)
             let (host, port) = try listenAddress()
             // A first ticket now, so a session that cannot be viewed is reported before anything listens.
             let first = try await ScreenTicket.request(for: session, client: client)

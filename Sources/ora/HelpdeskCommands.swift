@@ -100,20 +100,36 @@ extension ORACommand {
         @Option(help: "The ticket the offer is about.") var ticket: String?
         @Option(help: "Why you offer help, shown to the person at the machine.") var reason: String?
         @Flag(help: "Wait for the person's answer and print it.") var wait = false
+        @Flag(help: "Print the session as JSON, one object per line (with --wait, again once answered).")
+        var json = false
 
         func run() async throws {
             let client = try authenticatedClient(options)
             let offer = Components.Schemas.OfferRequest(
                 machine: machine, mode: control ? .control : .view, ticket: ticket, reason: reason)
             let session = try await client.call { try await $0.offerHelp(body: .json(offer)).created.body.json }
-            print(
-                "offered \(session.mode) to \(session.machine), allowed by \(session.policies.joined(separator: ", ")) "
-                    + "(policy version \(session.policyVersion)); session \(session.id.lowercased())")
-            print("watch it in the console: \(client.consolePage(ofSession: session.id))")
+            if json {
+                try printJSON(session)
+            } else {
+                print(
+                    "offered \(session.mode) to \(session.machine), allowed by "
+                        + "\(session.policies.joined(separator: ", ")) (policy version \(session.policyVersion)); "
+                        + "session \(session.id.lowercased())")
+                print("watch it in the console: \(client.consolePage(ofSession: session.id))")
+            }
+            // At once, also into a pipe: whoever reads it learns the session before the person answers.
+            fflush(nil)
             guard wait else { return }
             let last = try await SessionEvents.follow(
                 session.id, client: client, until: { $0.state != .offered && $0.state != .awaitingConsent })
-            print(last.sentence)
+            if json {
+                let answered = try await client.call {
+                    try await $0.getSession(path: .init(id: session.id)).ok.body.json
+                }
+                try printJSON(answered)
+            } else {
+                print(last.sentence)
+            }
             if last.state == .ended { throw ExitCode(2) }
         }
     }
@@ -122,9 +138,11 @@ extension ORACommand {
         static let configuration = CommandConfiguration(
             abstract: "List your sessions (administrators and auditors: everyone's), newest first.")
         @OptionGroup var options: ServerOption
+        @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
             let sessions = try await authenticatedClient(options).call { try await $0.listSessions().ok.body.json }
+            if json { return try printJSON(sessions) }
             if sessions.isEmpty { return print("no sessions") }
             for session in sessions {
                 print(
@@ -145,14 +163,16 @@ extension ORACommand.SessionCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a session's state.")
         @OptionGroup var options: ServerOption
-        @Argument(help: "The session's id.") var id: String
+        @Argument(help: "The session's id, or its first 4 or more characters.") var id: String
+        @Flag(help: "Print the server's JSON answer.") var json = false
 
         func validate() throws { _ = try sessionID(id) }
 
         func run() async throws {
-            let id = try sessionID(id)
             let client = try authenticatedClient(options)
+            let id = try await resolveSession(id, client: client)
             let session = try await client.call { try await $0.getSession(path: .init(id: id)).ok.body.json }
+            if json { return try printJSON(session) }
             print("session:   \(session.id.lowercased())")
             print("page:      \(client.consolePage(ofSession: session.id))")
             print("machine:   \(session.machine)")
@@ -170,14 +190,14 @@ extension ORACommand.SessionCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ask the person at the machine for control of keyboard and mouse.")
         @OptionGroup var options: ServerOption
-        @Argument(help: "The session's id.") var id: String
+        @Argument(help: "The session's id, or its first 4 or more characters.") var id: String
 
         func validate() throws { _ = try sessionID(id) }
         @Flag(help: "Wait for the answer and print it.") var wait = false
 
         func run() async throws {
             let client = try authenticatedClient(options)
-            let session = try sessionID(id)
+            let session = try await resolveSession(id, client: client)
             _ = try await client.call { try await $0.requestControl(path: .init(id: session)).ok }
             print("control requested; the person at the machine is asked")
             guard wait else { return }
@@ -196,26 +216,34 @@ extension ORACommand.SessionCommand {
                 each line you type; it ends with the session, or at the end of input (Ctrl+D).
                 """)
         @OptionGroup var options: ServerOption
-        @Argument(help: "The session's id.") var id: String
+        @Argument(help: "The session's id, or its first 4 or more characters.") var id: String
         @Argument(help: "A message to send (one line); without one, chat interactively.") var message: [String] = []
 
         func validate() throws { _ = try sessionID(id) }
 
         func run() async throws {
-            let id = try sessionID(id)
             let client = try authenticatedClient(options)
+            let id = try await resolveSession(id, client: client)
             if !message.isEmpty {
                 let sent = try await send(message.joined(separator: " "), to: id, client: client)
                 print(ChatPrinter.line(sent))
                 return
             }
-            let transcript = try await client.call { try await $0.getChatTranscript(path: .init(id: id)).ok.body.json }
-            for line in transcript.messages { ChatPrinter.say(ChatPrinter.line(line)) }
-            let printer = ChatPrinter(seen: transcript.messages.count)
+            let printer = ChatPrinter(seen: 0)
             let input = Self.standardInputLines()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
+                    var following = false
                     let last = try await SessionEvents.read(id, client: client) { event in
+                        // Following now: the chat so far, then what the stream brings. Read in this order, no line
+                        // falls between the two; one in both is printed once (by its number).
+                        if !following {
+                            following = true
+                            let transcript = try await client.call {
+                                try await $0.getChatTranscript(path: .init(id: id)).ok.body.json
+                            }
+                            for line in transcript.messages { printer.show(.chat(line)) }
+                        }
                         printer.show(event)
                         return false
                     }
@@ -259,24 +287,49 @@ extension ORACommand.SessionCommand {
     struct End: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "End a session.")
         @OptionGroup var options: ServerOption
-        @Argument(help: "The session's id.") var id: String
+        @Argument(help: "The session's id, or its first 4 or more characters.") var id: String
 
         func validate() throws { _ = try sessionID(id) }
 
         func run() async throws {
-            let id = try sessionID(id)
-            let session = try await authenticatedClient(options).call {
-                try await $0.endSession(path: .init(id: id)).ok.body.json
-            }
+            let client = try authenticatedClient(options)
+            let id = try await resolveSession(id, client: client)
+            let session = try await client.call { try await $0.endSession(path: .init(id: id)).ok.body.json }
             print(session.sentence)
         }
     }
 }
 
 /// A session id from the command line, in lower case.
+/// Checks that `text` can name a session: a whole id, or the first 4 or more characters of one, as `ora sessions`
+/// prints them (as git abbreviates commits).
 func sessionID(_ text: String) throws -> String {
-    guard let id = UUID(uuidString: text) else { throw ValidationError("'\(text)' is not a session id") }
-    return id.uuidString.lowercased()
+    if let id = UUID(uuidString: text) { return id.uuidString.lowercased() }
+    let prefix = text.lowercased()
+    guard prefix.count >= 4, prefix.count < 36, prefix.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+        throw ValidationError(
+            "'\(text)' is not a session id (a whole id, or its first 4 or more characters, as ora sessions prints them)"
+        )
+    }
+    return prefix
+}
+
+/// The whole id of the session `text` names: itself when it is one, else the one session (of those `ora sessions`
+/// lists for you) whose id starts with it.
+/// - Throws: exit 1 when no session starts with it, 64 when several do (each named).
+func resolveSession(_ text: String, client: APIClient) async throws -> String {
+    let prefix = try sessionID(text)
+    if UUID(uuidString: prefix) != nil { return prefix }
+    let sessions = try await client.call { try await $0.listSessions().ok.body.json }
+    let matches = sessions.map { $0.id.lowercased() }.filter { $0.hasPrefix(prefix) }
+    switch matches.count {
+    case 1: return matches[0]
+    case 0: throw fail("no session of yours starts with \(prefix)", code: 1)
+    default:
+        throw fail(
+            "\(prefix) is ambiguous: it starts \(matches.count) sessions (\(matches.prefix(3).joined(separator: ", "))"
+                + (matches.count > 3 ? ", …" : "") + "); give more of the id", code: 64)
+    }
 }
 
 /// Following a session: its state at every change and its chat lines (server-sent events).

@@ -21,7 +21,8 @@ extension ORACommand {
 
         func run() async throws {
             let client = try authenticatedClient(options)
-            let target = try id.map { "/sessions/" + (try sessionID($0)) } ?? "/"
+            var target = "/"
+            if let id { target = "/sessions/" + (try await resolveSession(id, client: client)) }
             let link = try await client.call {
                 try await $0.createLoginLink(body: .json(.init(target: target))).created.body.json
             }

@@ -214,9 +214,11 @@ extension ORACommand.PolicyCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the active policy version.")
         @OptionGroup var options: ServerOption
+        @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
             let active = try await ORACommand.PolicyCommand.fetchActive(try authenticatedClient(options))
+            if json { return try printJSON(active) }
             guard let activation = active.activation else {
                 print("no policy has been applied: every offer is denied")
                 return
@@ -236,9 +238,12 @@ extension ORACommand.PolicyCommand {
     struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List policy activations, newest first.")
         @OptionGroup var options: ServerOption
+        @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
             let entries = try await authenticatedClient(options).call { try await $0.listPolicyVersions().ok.body.json }
+            if json { return try printJSON(entries) }
+            if entries.isEmpty { return print("no policy has been applied yet") }
             for entry in entries {
                 print(
                     "\(entry.activatedAt.formatted())  version \(entry.version)  \(entry.action.rawValue)  "
@@ -255,8 +260,11 @@ extension ORACommand.PolicyCommand {
 
         func run() async throws {
             let request = Components.Schemas.PolicyRollbackRequest(version: version, comment: comment)
-            _ = try await authenticatedClient(options).call {
+            let result = try await authenticatedClient(options).call {
                 try await $0.rollbackPolicy(body: .json(request)).ok.body.json
+            }
+            if result.outcome == .alreadyActive {
+                return print("version \(version) is already active; nothing changed")
             }
             print("version \(version) is active again")
         }

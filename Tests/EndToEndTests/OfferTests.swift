@@ -62,11 +62,27 @@ struct OfferTests {
         let first = sessionID(in: viewed.standardOutput)
         let noControl = await hannah.run("session", "control", first)
         #expect(noControl.status == 2)
-        #expect(noControl.standardError.contains("allows viewing only, not control"))
+        #expect(
+            noControl.standardError.contains(
+                "this session was offered for viewing only; to request control, offer again with --control"),
+            "\(noControl.standardError)")
         let busy = await lena.run("offer", "ws-0101", "--control", "--ticket", "INC0000001")
         #expect(busy.status == 2)
         #expect(busy.standardError.contains("ws-0101 is already in a session"))
-        let ended = await hannah.run("session", "end", first)
+        // A session is named by the start of its id too, as git names commits; its state as JSON for scripts.
+        let shown = await hannah.run("session", "show", String(first.prefix(8)), "--json")
+        #expect(shown.status == 0, "\(shown.standardError)")
+        let shownSession = try JSONDecoder.oraAPI().decode(Schemas.Session.self, from: Data(shown.standardOutput.utf8))
+        #expect(shownSession.id.lowercased() == first && shownSession.state == .viewing)
+        let listed = await hannah.run("sessions", "--json")
+        #expect(
+            try JSONDecoder.oraAPI().decode([Schemas.Session].self, from: Data(listed.standardOutput.utf8)).map {
+                $0.id.lowercased()
+            }.contains(first))
+        let unknownPrefix = await hannah.run("session", "show", "ffffffff")
+        #expect(unknownPrefix.status == 1)
+        #expect(unknownPrefix.standardError.contains("no session of yours starts with ffffffff"))
+        let ended = await hannah.run("session", "end", String(first.prefix(6)))
         #expect(ended.standardOutput.contains("ended: the helper ended the session"), "\(ended.standardError)")
         #expect(
             try await auditEvents(of: first, on: server) == [

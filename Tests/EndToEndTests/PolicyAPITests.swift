@@ -238,6 +238,13 @@ struct PolicyAPITests {
         let unknown = await run("policy", "rollback", "99")
         #expect(unknown.status == 1)
         #expect(unknown.standardError == "ora: error: there is no policy version 99\n")
+        // Back to the version that is active: nothing changes, nothing is recorded.
+        let same = await run("policy", "rollback", "3")
+        #expect(same.status == 0, "\(same.standardError)")
+        #expect(same.standardOutput == "version 3 is already active; nothing changed\n")
+        #expect(await run("policy", "history").standardOutput.split(separator: "\n").count == 3)
+        let historyJSON = await run("policy", "history", "--json")
+        #expect(historyJSON.standardOutput.hasPrefix("[{"), "\(historyJSON.standardOutput)")
     }
 
     @Test("the policy API refuses bad requests, unknown names and missing roles with their own answers")

@@ -59,7 +59,12 @@ struct PolicyStoreTests {
             #expect(try await store.active()?.activation.version == 2)
             #expect(try await store.active()?.files == (try Self.set("control")).files)
 
-            try await store.rollback(to: 1, actor: "uid=peter", comment: "too much", auditEvent: Self.rolledBack)
+            #expect(
+                try await store.rollback(to: 2, actor: "uid=peter", comment: "same", auditEvent: Self.rolledBack)
+                    == .alreadyActive)
+            #expect(
+                try await store.rollback(to: 1, actor: "uid=peter", comment: "too much", auditEvent: Self.rolledBack)
+                    == .rolledBack)
             let active = try #require(try await store.active())
             #expect(active.activation.version == 1)
             #expect(active.activation.action == "rollback")
@@ -68,7 +73,7 @@ struct PolicyStoreTests {
             #expect(try await database.sql("SELECT count(*) FROM policy_versions") == "2")
 
             await #expect(throws: PolicyStore.ConflictError.unknownVersion(7)) {
-                try await store.rollback(to: 7, actor: "uid=peter", comment: nil, auditEvent: Self.rolledBack)
+                _ = try await store.rollback(to: 7, actor: "uid=peter", comment: nil, auditEvent: Self.rolledBack)
             }
         }
     }

@@ -309,7 +309,9 @@ public struct SessionTransitionError: Error, Sendable, Hashable, CustomStringCon
         case .deadlinePassed: "the answer came too late; the deadline had passed"
         case .alreadyDelivered: "the offer was already delivered"
         case .consentAlreadyGiven: "the person at the machine has already answered this offer"
-        case .controlNotPermitted: "the policy that allowed this session allows viewing only, not control"
+        case .controlNotPermitted:
+            "this session was offered for viewing only; to request control, offer again with --control (where "
+                + "policy allows control)"
         case .controlAlreadyRequested: "control has already been requested and the person at the machine is deciding"
         case .controlAlreadyGranted: "the helper already has control"
         case .noControlRequest: "no control request is waiting for an answer"

@@ -237,10 +237,11 @@ public final class PolicyService: Service, Sendable {
         actor: Operator,
         source: String,
         comment: String?
-    ) async throws(PolicyError) {
+    ) async throws(PolicyError) -> PolicyStore.RollbackOutcome {
         let eventID = UUID()
+        let outcome: PolicyStore.RollbackOutcome
         do {
-            try await store.rollback(to: version, actor: actor.dn, comment: comment) { hash, previous in
+            outcome = try await store.rollback(to: version, actor: actor.dn, comment: comment) { hash, previous in
                 AuditEvent(
                     .policyRolledBack, id: eventID, time: clock.timestamp,
                     actor: .operator(dn: actor.dn, account: actor.account),
@@ -257,7 +258,8 @@ public final class PolicyService: Service, Sendable {
         } catch {
             throw databaseUnavailable(error)
         }
-        await reloadAfterChange()
+        if outcome == .rolledBack { await reloadAfterChange() }
+        return outcome
     }
 
     /// Every activation, newest first.

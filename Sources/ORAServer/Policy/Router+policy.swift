@@ -205,9 +205,11 @@ extension Router where Context == ORARequestContext {
             let identity = try await operators.require([.administrator], of: context.session, toDo: "roll policy back")
             let body = try await request.decodeJSON(
                 PolicyRollbackRequest.self, context: context, expected: #"{"version": N, "comment"}"#)
-            try await policies.rollback(
+            let outcome = try await policies.rollback(
                 to: body.version, actor: identity.person, source: context.sourceAddress, comment: body.comment)
-            return try Response.encodedJSON(["outcome": "rolled_back", "version": "\(body.version)"])
+            return try Response.encodedJSON([
+                "outcome": outcome == .alreadyActive ? "already_active" : "rolled_back", "version": "\(body.version)",
+            ])
         }
 
         api.post("explain") { request, context -> Response in
