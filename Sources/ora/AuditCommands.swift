@@ -16,8 +16,12 @@ extension ORACommand {
 
 /// The filters every audit command that selects events accepts.
 struct AuditFilterOptions: ParsableArguments {
-    @Option(help: "Events at or after this time: 2026-11-22 or 2026-11-22T09:00:00Z.") var since: String?
-    @Option(help: "Events before this time.") var until: String?
+    @Option(
+        help: ArgumentHelp(
+            "Events at or after this time: 2026-11-22, 2026-11-22T09:00:00Z, or before now: 30m, 1h, 7d, today, "
+                + "yesterday."))
+    var since: String?
+    @Option(help: "Events before this time, written as for --since.") var until: String?
     @Option(help: "An event name (offer.requested) or a prefix (offer.*).") var event: String?
     @Option(help: "An event code (ORA2001).") var code: String?
     @Option(name: .customLong("operator"), help: "An operator, by account name or DN.") var person: String?
@@ -28,8 +32,26 @@ struct AuditFilterOptions: ParsableArguments {
 
     var query: Operations.SearchAudit.Input.Query {
         .init(
-            since: since, until: until, event: event, code: code, _operator: person, machine: machine,
-            session: session, outcome: try? outcomeFilter, q: text)
+            since: since.map { Self.absolute($0) }, until: until.map { Self.absolute($0) }, event: event, code: code,
+            _operator: person, machine: machine, session: session, outcome: try? outcomeFilter, q: text)
+    }
+
+    /// A time as `--since` and `--until` take it, as the server reads times: a duration before now (`30m`, `1h`,
+    /// `7d`), `now`, `today` or `yesterday` (their start, in local time) become an instant in UTC; anything else is
+    /// passed on as it is, for the server to read or refuse.
+    static func absolute(_ text: String, now: Date = Date()) -> String {
+        let format = Date.ISO8601FormatStyle(timeZone: .gmt)
+        let today = Calendar.current.startOfDay(for: now)
+        switch text.lowercased() {
+        case "now": return now.formatted(format)
+        case "today": return today.formatted(format)
+        case "yesterday":
+            return (Calendar.current.date(byAdding: .day, value: -1, to: today) ?? today).formatted(format)
+        default:
+            guard let duration = Duration(text: text) else { return text }
+            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            return now.addingTimeInterval(-seconds).formatted(format)
+        }
     }
 
     /// `--outcome`, checked.
@@ -68,9 +90,34 @@ extension ORACommand.AuditCommand {
         return parts.joined(separator: "  ")
     }
 
+    /// One event as a block for a terminal: its time, number, name, outcome and actor on the first line, the rest
+    /// below, indented and wrapped at `width`.
+    static func block(_ event: Components.Schemas.AuditEvent, width: Int) throws -> String {
+        let fields = try line(event).components(separatedBy: "  ")
+        let head = fields.prefix(5).joined(separator: "  ")
+        var lines = [head]
+        for field in fields.dropFirst(5) {
+            var rest = Substring(field)
+            while !rest.isEmpty {
+                let room = max(20, width - 4)
+                lines.append("    " + rest.prefix(room))
+                rest = rest.dropFirst(room)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The events, one JSON object or one line each — or, on a terminal, one readable block each.
     static func printEvents(_ events: [Components.Schemas.AuditEvent], json: Bool) throws {
+        let width = Terminal.columns
         for event in events {
-            if json { try printJSON(event) } else { print(try line(event)) }
+            if json {
+                try printJSON(event)
+            } else if let width {
+                print(try block(event, width: width))
+            } else {
+                print(try line(event))
+            }
         }
     }
 
@@ -90,6 +137,7 @@ extension ORACommand.AuditCommand {
             let page = try await authenticatedClient(options).call {
                 try await $0.searchAudit(query: query).ok.body.json
             }
+            if page.events.isEmpty && !json { print("no events match") }
             try ORACommand.AuditCommand.printEvents(page.events, json: json)
             if let next = page.next {
                 FileHandle.standardError.write(Data("more: ora audit search … --before \(next)\n".utf8))

@@ -5,6 +5,15 @@ import Glibc
 #endif
 
 enum Terminal {
+    /// The width of the terminal standard output writes to; `nil` when it writes to a pipe or a file, where a line
+    /// stays one line.
+    static var columns: Int? {
+        guard isatty(STDOUT_FILENO) == 1 else { return nil }
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
+    }
+
     /// Asks for a password on the terminal without echoing it.
     static func readPassword(prompt: String) -> String? {
         let descriptor = open("/dev/tty", O_RDWR)

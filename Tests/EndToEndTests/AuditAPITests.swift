@@ -129,9 +129,17 @@ struct AuditAPITests {
         let cli = try await CLI(server, user: "peter.schmidt")
         let applied = await cli.run(["policy", "apply", SourceTree.root + "/Policies", "--comment", "first", "--yes"])
         #expect(applied.status == 0, "\(applied.standardError)")
+        let changed = try TemporaryDirectory()
+        try changed.write(
+            "helpdesk.yaml",
+            try String(contentsOfFile: SourceTree.root + "/Policies/helpdesk.yaml", encoding: .utf8)
+                .replacingOccurrences(of: "max_duration: 30m", with: "max_duration: 20m"))
+        let second = await cli.run(["policy", "apply", changed.path, "--comment", "second", "--yes"])
+        #expect(second.status == 0, "\(second.standardError)")
         let rolledBack = await cli.run(["policy", "rollback", "1", "--comment", "again"])
         #expect(rolledBack.status == 0, "\(rolledBack.standardError)")
         let hash = try await server.sql("SELECT content_hash FROM policy_versions WHERE version = 1")
+        let secondHash = try await server.sql("SELECT content_hash FROM policy_versions WHERE version = 2")
         #expect(
             try await server.sql(
                 """
@@ -139,8 +147,22 @@ struct AuditAPITests {
                     details->'added' ? 'never-servers', details->>'previous_version'
                 FROM audit_events WHERE event LIKE 'policy.%' ORDER BY sequence
                 """)
-                == "policy.applied|peter.schmidt|1|\(hash)|first|t|\npolicy.rolled_back|peter.schmidt|1|\(hash)|again||1"
-        )
+                == [
+                    "policy.applied|peter.schmidt|1|\(hash)|first|t|",
+                    "policy.applied|peter.schmidt|2|\(secondHash)|second|f|1",
+                    "policy.rolled_back|peter.schmidt|1|\(hash)|again||2",
+                ].joined(separator: "\n"))
+        // Rolling back to the version that is active again records nothing.
+        let again = await cli.run(["policy", "rollback", "1"])
+        #expect(again.standardOutput == "version 1 is already active; nothing changed\n")
+        #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event LIKE 'policy.%'") == "3")
+        // Relative times: the last hour holds them; nothing is older than a day ago and later than an hour ago.
+        let recent = await cli.run(["audit", "search", "--event", "policy.*", "--since", "1h"])
+        #expect(recent.standardOutput.split(separator: "\n").count == 3, "\(recent.standardOutput)")
+        let today = await cli.run(["audit", "search", "--event", "policy.*", "--since", "today"])
+        #expect(today.standardOutput.split(separator: "\n").count == 3, "\(today.standardOutput)")
+        let older = await cli.run(["audit", "search", "--event", "policy.*", "--since", "1d", "--until", "1h"])
+        #expect(older.status == 0 && older.standardOutput == "no events match\n", "\(older.standardOutput)")
     }
 
     @Test("the JSON export re-verifies with an outside tool, CSV is a spreadsheet's, checkpoints verify with openssl")
