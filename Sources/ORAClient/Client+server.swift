@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 public import Foundation
 import HTTPTypes
 import NIOCore
@@ -17,10 +18,23 @@ extension Client {
         self.init(
             serverURL: server,
             configuration: Configuration(dateTranscoder: RFC3339Transcoder()),
-            transport: AsyncHTTPClientTransport(configuration: .init(timeout: .nanoseconds(nanoseconds))),
+            transport: AsyncHTTPClientTransport(
+                configuration: .init(client: Self.httpClient, timeout: .nanoseconds(nanoseconds))),
             middlewares: [RefusalMiddleware(), BearerTokenMiddleware(token: token)]
         )
     }
+}
+
+extension Client {
+    /// The HTTP client every `Client` shares: a connection that cannot be made fails the request at once, with why
+    /// (a server that is down, `https://` to a plain HTTP port), instead of being retried until the request's time
+    /// runs out. It lives as long as the process.
+    static let httpClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 }
 
 /// The server's answer outside 2xx, in the one error shape of the API.
@@ -74,10 +88,20 @@ public enum CallFailure: Sendable, CustomStringConvertible {
         } else if let error = error as? ClientError {
             self =
                 error.response == nil
-                ? .unreachable("\(error.underlyingError)") : .notUnderstood("\(error.underlyingError)")
+                ? .unreachable(Self.cause(error.underlyingError)) : .notUnderstood("\(error.underlyingError)")
         } else {
             self = .notUnderstood("\(error)")
         }
+    }
+
+    /// Why a connection failed, in words where the library's are cryptic: `https://` to a port that speaks plain
+    /// HTTP fails in the TLS handshake with BoringSSL's WRONG_VERSION_NUMBER.
+    static func cause(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("WRONG_VERSION_NUMBER") {
+            return "the server does not speak TLS on this port (use http://, or the port where it speaks TLS)"
+        }
+        return text
     }
 
     public var description: String {

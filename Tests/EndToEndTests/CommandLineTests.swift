@@ -32,6 +32,24 @@ struct CommandLineTests {
         #expect(notLoggedIn.standardError == "ora: error: not logged in; run: ora login --user NAME\n")
     }
 
+    @Test("https:// to a port that speaks plain HTTP fails at once, saying so")
+    func tlsToPlainHTTP() async throws {
+        let server = try await RunningServer()
+        let home = try TemporaryDirectory()
+        let tls = server.base.replacingOccurrences(of: "http://", with: "https://")
+        let started = ContinuousClock.now
+        let result = await ChildProcess.runAsync(
+            ora, arguments: ["status", "--server", tls], environment: ["ORA_CONFIG_DIR": home.path])
+        // At once: the server answers a TLS handshake at its first byte, not after its 30-second opening limit.
+        let waited = ContinuousClock.now - started
+        #expect(waited < .seconds(10), "\(waited)")
+        #expect(result.status == 3)
+        #expect(
+            result.standardError
+                == "ora: error: cannot reach \(tls): the server does not speak TLS on this port (use http://, or the "
+                + "port where it speaks TLS)\n", "\(result.standardError)")
+    }
+
     @Test("without a terminal, login asks for --password-stdin instead of reading a password")
     func noTerminal() async throws {
         let home = try TemporaryDirectory()

@@ -62,6 +62,8 @@ final class OpeningDeadline: ChannelInboundHandler, RemovableChannelHandler {
     private var lineLength = 0
     /// Whether a line with something on it has been read (empty lines before a request line do not end its head).
     private var sawLine = false
+    /// Whether the connection was answered and is closing: what else it sends is dropped.
+    private var refused = false
 
     init(_ opening: Opening, within limit: TimeAmount, connections: OpeningConnections) {
         self.opening = opening
@@ -90,7 +92,22 @@ final class OpeningDeadline: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let complete = isComplete(after: unwrapInboundIn(data).readableBytesView)
+        guard !refused else { return }
+        let bytes = unwrapInboundIn(data).readableBytesView
+        // A TLS handshake (its first record is of type 22) to a port that speaks plain HTTP: answered at once, in
+        // plain HTTP, so that the client fails now and can say why, instead of waiting for a head that never comes.
+        if opening == .requestHead, !sawLine, lineLength == 0, bytes.first == 0x16 {
+            let body = "This port speaks plain HTTP, not TLS.\n"
+            let answer =
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
+                + "Connection: close\r\n\r\n" + body
+            finish()
+            refused = true
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        let complete = isComplete(after: bytes)
         context.fireChannelRead(data)
         if complete {
             finish()
