@@ -50,6 +50,30 @@ struct CommandLineTests {
                 + "port where it speaks TLS)\n", "\(result.standardError)")
     }
 
+    @Test("bash completes the commands from the completion script each tool generates")
+    func completion() async throws {
+        /// What bash offers after `line` (the words typed, the last one being completed), with `tool`'s script.
+        func completions(_ tool: String, _ words: [String]) async -> [String] {
+            let quoted = words.map { "'\($0)'" }.joined(separator: " ")
+            let line = words.joined(separator: " ")
+            let script = """
+                source <("\(SourceTree.binary(tool))" --generate-completion-script bash)
+                COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); COMP_LINE='\(line)'; COMP_POINT=\(line.count)
+                _\(tool) '\(tool)' '\(words.last ?? "")' '\(words.dropLast().last ?? "")'
+                printf '%s\\n' "${COMPREPLY[@]}"
+                """
+            let result = await ChildProcess.runAsync("/bin/bash", arguments: ["-c", script])
+            return result.standardOutput.split(separator: "\n").map(String.init)
+        }
+        #expect(await completions("ora", ["ora", "pol"]) == ["policy"])
+        let policy = await completions("ora", ["ora", "policy", ""])
+        #expect(
+            ["check", "diff", "apply", "show", "history", "rollback", "explain"].allSatisfy(policy.contains),
+            "\(policy)")
+        #expect(Set(await completions("ora-agent", ["ora-agent", "inv"])) == ["invite", "invitations"])
+        #expect(await completions("ora-server", ["ora-server", "che"]) == ["check-config"])
+    }
+
     @Test("without a terminal, login asks for --password-stdin instead of reading a password")
     func noTerminal() async throws {
         let home = try TemporaryDirectory()
