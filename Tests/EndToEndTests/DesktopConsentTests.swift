@@ -294,15 +294,7 @@ struct DesktopConsentTests {
         let desktop = try await TestDesktop()
         let mailServer = try await TestMailServer()
         let setup = try await OfferSetup.make(
-            enrolling: "WS-0101",
-            configuration: OfferFixtures.configuration + """
-
-                mail:
-                  host: localhost
-                  port: \(mailServer.port)
-                  ca_file: \(mailServer.caFile)
-                  from: ora@corp.example
-                """)
+            enrolling: "WS-0101", configuration: OfferFixtures.configuration + mailServer.configuration)
         let display = desktop.display
         let home = try TemporaryDirectory()
         let ask = try ChildProcess(

@@ -62,6 +62,18 @@ public final class TestMailServer: @unchecked Sendable {
         }
     }
 
+    /// The `mail:` section of a server configuration that sends through this server, from `ora@corp.example`.
+    public var configuration: String {
+        """
+
+        mail:
+          host: localhost
+          port: \(port)
+          ca_file: \(caFile)
+          from: ora@corp.example
+        """
+    }
+
     /// Stops it, as a mail server that went down.
     public func stop() async {
         process.send(SIGTERM)

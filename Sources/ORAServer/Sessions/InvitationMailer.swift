@@ -58,19 +58,20 @@ final class InvitationMailer: Sendable {
             "expires_at": .string(invitation.expiresAt), "password": .bool(invitation.password != nil),
         ]
         if let message = invitation.message { details["message"] = .text(message) }
-        func refuse(_ error: SessionError, outcome: AuditOutcome) async throws(SessionError) -> Never {
+        func refuse(_ error: SessionError, outcome: AuditOutcome) throws(SessionError) -> Never {
             details["refused"] = .string(error.code)
             details["reason"] = .text(error.message)
-            // The machine is told either way; the refusal is recorded as well as it can be.
-            try? await audit.record(event(details, machine: machine.name, source: source, outcome: outcome))
+            // The refusal changes nothing, so it need not wait for the audit log: the journal keeps it until the log
+            // takes it, and the machine is told now.
+            audit.recordEventually([event(details, machine: machine.name, source: source, outcome: outcome)])
             throw error
         }
         let limits = intake.policies.active.set.invitationLimits(for: facts)
         if let refusal = limits.refusal(of: .init(invitation), machine: machine.name.uppercased()) {
-            try await refuse(.invitationNotAnswerable(refusal), outcome: .denied)
+            try refuse(.invitationNotAnswerable(refusal), outcome: .denied)
         }
         guard let text = invitation.recipient else {
-            try await refuse(
+            try refuse(
                 .invalidRequest("the invitation names no recipient: make it with ora-agent invite --email ADDRESS"),
                 outcome: .failure)
         }
@@ -78,15 +79,15 @@ final class InvitationMailer: Sendable {
         do {
             recipient = try MailAddress(text)
         } catch {
-            try await refuse(.invalidRequest(error.description), outcome: .failure)
+            try refuse(.invalidRequest(error.description), outcome: .failure)
         }
-        guard let settings, let client else { try await refuse(.mailNotConfigured, outcome: .failure) }
+        guard let settings, let client else { try refuse(.mailNotConfigured, outcome: .failure) }
         do throws(SessionError) {
             if let person = try await allowedRecipient(recipient, domains: limits.mailDomains) {
                 details["recipient_dn"] = .string(person.dn)
             }
         } catch {
-            try await refuse(error, outcome: error.kind == .forbidden ? .denied : .failure)
+            try refuse(error, outcome: error.kind == .forbidden ? .denied : .failure)
         }
         let mail = Self.message(
             signed, machine: machine.name, to: recipient, settings: settings, at: now,
@@ -98,7 +99,7 @@ final class InvitationMailer: Sendable {
             logger.warning(
                 "an invitation could not be sent by e-mail",
                 metadata: ["invitation.id": "\(invitation.id)", "error": "\(error)"])
-            try await refuse(.mailNotSent(error.description), outcome: .failure)
+            try refuse(.mailNotSent(error.description), outcome: .failure)
         }
         try await audit.record(event(details, machine: machine.name, source: source, outcome: .success))
         return recipient
