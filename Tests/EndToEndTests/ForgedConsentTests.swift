@@ -91,6 +91,10 @@ struct ForgedConsentTests {
             let id = try #require(offered.json(Schemas.Session.self)?.id)
             try await waitFor { sent.steps.withLock { $0.contains("answered") } }
             _ = try await session(id, on: server, token: lena, within: .seconds(10)) { $0.state == .viewing }
+            // The repeated answer is handled before control is asked for; after, it would answer the wrong question.
+            try await waitFor {
+                (try? await server.sql("SELECT count(*) FROM audit_events WHERE event = 'consent.rejected'")) == "5"
+            }
             let control = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/control", token: lena)
             #expect(control.status == 200, "\(control.body)")
             try await waitFor { sent.steps.withLock { $0.contains("control answered") } }
@@ -108,10 +112,11 @@ struct ForgedConsentTests {
             _ = try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena)
             group.cancelAll()
 
+            let reasons = try await server.sql(
+                "SELECT string_agg(details->>'reason', ',' ORDER BY sequence) FROM audit_events WHERE event = 'consent.rejected'"
+            )
             #expect(
-                try await server.sql(
-                    "SELECT string_agg(details->>'reason', ',' ORDER BY sequence) FROM audit_events WHERE event = 'consent.rejected'"
-                )
+                reasons
                     == "bad_signature,unknown_session,wrong_question,different_offer,no_question_pending,wrong_question,replayed_request"
             )
             #expect(
