@@ -245,6 +245,71 @@ struct PolicyAPITests {
         #expect(await run("policy", "history").standardOutput.split(separator: "\n").count == 3)
         let historyJSON = await run("policy", "history", "--json")
         #expect(historyJSON.standardOutput.hasPrefix("[{"), "\(historyJSON.standardOutput)")
+
+        // Second-line support controls every computer but the kiosks under them, and the workstations only one
+        // level deep: the directory knows the entries, diff names the fields, and explain the exclusion.
+        let scoped = try TemporaryDirectory()
+        try scoped.write(
+            "helpdesk.yaml",
+            original.replacingOccurrences(
+                of: """
+                          ous:
+                            - "ou=Workstations,ou=Computers,dc=corp,dc=example"
+                            - "ou=Laptops,ou=Computers,dc=corp,dc=example"
+                        allow: control
+                    """,
+                with: """
+                          ous:
+                            - {dn: "ou=Workstations,ou=Computers,dc=corp,dc=example", scope: one}
+                            - "ou=Computers,dc=corp,dc=example"
+                          except:
+                            ous: ["ou=Kiosks,ou=Computers,dc=corp,dc=example"]
+                            machines: [LT-0043]
+                        allow: control
+                    """))
+        let checked = await run("policy", "check", scoped.path, "--directory")
+        #expect(checked.status == 0, "\(checked.standardError)")
+        let scopedDiff = await run("policy", "diff", scoped.path)
+        #expect(
+            scopedDiff.standardOutput.contains(
+                "      targets.ous: − ou=Laptops,ou=Computers,dc=corp,dc=example; − ou=Workstations,ou=Computers,"
+                    + "dc=corp,dc=example; + ou=Computers,dc=corp,dc=example; + ou=Workstations,ou=Computers,"
+                    + "dc=corp,dc=example (one level)\n"), "\(scopedDiff.standardOutput)")
+        #expect(
+            scopedDiff.standardOutput.contains(
+                "      targets.except.ous: + ou=Kiosks,ou=Computers,dc=corp,dc=example\n"
+                    + "      targets.except.machines: + lt-0043\n"), "\(scopedDiff.standardOutput)")
+        #expect(await run("policy", "apply", scoped.path, "--yes").status == 0)
+        func explain(_ machine: String, _ mode: String) async -> ChildProcess.Result {
+            await run(
+                "policy", "explain", "--operator", "lena.wolf", "--machine", machine, "--mode", mode, "--ticket",
+                "INC0012345")
+        }
+        #expect(
+            await explain("WS-0101", "control").standardOutput
+                == "allowed (control) by \"tier2-control-workstations\"\n")
+        #expect(
+            await explain("LT-0042", "control").standardOutput
+                == "allowed (control) by \"tier2-control-workstations\"\n")
+        let kioskControl = await explain("KIOSK-LOBBY1", "control")
+        #expect(kioskControl.status == 1)
+        #expect(
+            kioskControl.standardOutput
+                == "denied: \"helpdesk-view-kiosks\" allows view only; \"tier2-control-workstations\" leaves this "
+                + "machine out (except ous: ou=Kiosks,ou=Computers,dc=corp,dc=example)\n")
+        let laptop = await explain("LT-0043", "view")
+        #expect(laptop.status == 1)
+        #expect(
+            laptop.standardOutput
+                == "denied: \"tier2-control-workstations\" leaves this machine out (except machines: lt-0043)\n")
+        let laptopJSON = await run(
+            "policy", "explain", "--operator", "lena.wolf", "--machine", "LT-0043", "--ticket", "INC0012345",
+            "--json")
+        let document = try JSONSerialization.jsonObject(with: Data(laptopJSON.standardOutput.utf8)) as? [String: Any]
+        #expect(
+            document?["exclusions"] as? [[String: String]] == [
+                ["policy": "tier2-control-workstations", "entry": "machines: lt-0043"]
+            ], "\(laptopJSON.standardOutput)")
     }
 
     @Test("the policy API refuses bad requests, unknown names and missing roles with their own answers")

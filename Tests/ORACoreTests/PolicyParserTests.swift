@@ -252,6 +252,23 @@ struct PolicyDiffTests {
                 ["require.ticket: none → ^INC[0-9]{7}$", "max_duration: 2h → 30m"]
             ),
             ("allow: view", "effect: deny", ["allow: view → deny"]),
+            (
+                "ous: [\"ou=Workstations,dc=corp,dc=example\"]",
+                "ous: [{dn: \"ou=Workstations,dc=corp,dc=example\", scope: one}]",
+                [
+                    "targets.ous: − ou=Workstations,dc=corp,dc=example; + ou=Workstations,dc=corp,dc=example (one level)"
+                ]
+            ),
+            (
+                "machines: [PC-1]}",
+                "machines: [PC-1], except: {ous: [\"ou=Kiosks,ou=Workstations,dc=corp,dc=example\"]}}",
+                ["targets.except.ous: + ou=Kiosks,ou=Workstations,dc=corp,dc=example"]
+            ),
+            (
+                "machines: [PC-1]}",
+                "machines: [PC-1], except: {groups: [\"cn=VIP,dc=corp,dc=example\"], machines: [WS-7]}}",
+                ["targets.except.groups: + cn=VIP,dc=corp,dc=example", "targets.except.machines: + ws-7"]
+            ),
         ])
     func fields(before: String, after: String, expected: [String]) throws {
         let old = try Self.set(Self.tier2)
@@ -304,6 +321,13 @@ struct PolicyRoundTripTests {
             case 1: targets.organizationalUnits = [try dn("Computers"), try dn("Laptops")]
             case 2: targets.groups = [try dn("Computer Groups")]
             default: targets.machines = ["PC-\(index)", "ws-\(Int.random(in: 0..<100, using: &generator))"]
+            }
+            if Bool.random(using: &generator) { targets.oneLevelUnits = [try dn("Branch")] }
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0: targets.except.organizationalUnits = [try dn("Kiosks")]
+            case 1: targets.except.oneLevelUnits = [try dn("Servers")]
+            case 2: targets.except.groups = [try dn("VIP Machines")]
+            default: targets.except.machines = ["KIOSK-\(index)"]
             }
             let helpers =
                 Bool.random(using: &generator) ? Policy.Helpers(any: true) : Policy.Helpers(groups: [try dn("Groups")])

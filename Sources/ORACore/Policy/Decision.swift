@@ -4,6 +4,8 @@ public struct Decision: Sendable, Hashable {
     public enum DenialReason: Sendable, Hashable {
         /// No policy is about this operator and machine: the default is deny.
         case noPolicyMatched
+        /// The only policies about this operator and machine leave the machine out (`exclusions` names them).
+        case excluded
         /// These deny policies match.
         case deniedBy([String])
         /// Matching allow policies apply only at other times.
@@ -30,6 +32,8 @@ public struct Decision: Sendable, Hashable {
     public var denial: DenialReason?
     /// The policies that decided: the allowing ones, or the denying ones.
     public var policies: [String]
+    /// The policies about the operator whose `targets.except` leaves the machine out, with the entry that does.
+    public var exclusions: [Policy.Exclusion] = []
     /// How long the person at the machine has to answer (the shortest of the deciding policies).
     public var consentTimeout: Duration?
     /// The longest the session may last (the shortest of the deciding policies).
@@ -55,7 +59,7 @@ public struct Decision: Sendable, Hashable {
         self.strongest = nil
         self.denial = reason
         switch reason {
-        case .noPolicyMatched: self.policies = []
+        case .noPolicyMatched, .excluded: self.policies = []
         case .deniedBy(let names), .outsideSchedule(let names), .ticketRequired(let names),
             .ticketDoesNotMatch(let names, _), .accessTooLow(_, let names), .invitationsNotAnswered(let names),
             .invitationTooLong(_, _, let names), .invitationPasswordRequired(let names):
@@ -68,13 +72,24 @@ public struct Decision: Sendable, Hashable {
     /// Whether the offer may be made.
     public var isAllowed: Bool { allowed != nil }
 
-    /// One sentence for the operator, the administrator and the audit log.
+    /// One sentence for the operator, the administrator and the audit log, naming the exclusions that left a
+    /// policy out.
     public var explanation: String {
+        guard !exclusions.isEmpty else { return verdict }
+        let left = exclusions.map { "\"\($0.policy)\" leaves this machine out (except \($0.entry))" }
+        if denial == .excluded {
+            return "denied: " + left.joined(separator: "; ")
+        }
+        return verdict + "; " + left.joined(separator: "; ")
+    }
+
+    /// The decision without the exclusions.
+    private var verdict: String {
         if let allowed {
             return "allowed (\(allowed.rawValue)) by \(Self.list(policies))"
         }
         switch denial {
-        case .noPolicyMatched, .none:
+        case .noPolicyMatched, .excluded, .none:
             return "denied: no policy allows this operator to offer help to this machine"
         case .deniedBy(let names):
             return "denied by \(Self.list(names))"

@@ -25,34 +25,97 @@ public struct Policy: Sendable, Hashable {
         }
     }
 
-    /// Which machines the policy is about. A machine matches if any of the lists matches it.
+    /// Which machines the policy is about. A machine matches if any of the lists matches it and nothing in `except`
+    /// does.
     public struct Targets: Sendable, Hashable {
         /// Every domain machine.
         public var any: Bool
         /// Machines whose computer object lies in one of these subtrees.
         public var organizationalUnits: [DistinguishedName]
+        /// Machines whose computer object lies directly in one of these OUs, not in an OU below them.
+        public var oneLevelUnits: [DistinguishedName]
         /// Machines in any of these computer groups (nested membership counts).
         public var groups: Set<DistinguishedName>
         /// Machines by name, compared case-insensitively (kept in lower case).
-        public var machines: Set<String> {
-            didSet {
-                if machines.contains(where: { $0 != $0.lowercased() }) {
-                    machines = Set(machines.map { $0.lowercased() })
-                }
-            }
-        }
+        @LowercasedNames public var machines: Set<String>
+        /// Machines the policy is not about although the lists above name them.
+        public var except: Exclusions
 
         /// Creates a target selector.
         public init(
             any: Bool = false,
             organizationalUnits: [DistinguishedName] = [],
+            oneLevelUnits: [DistinguishedName] = [],
             groups: Set<DistinguishedName> = [],
-            machines: Set<String> = []
+            machines: Set<String> = [],
+            except: Exclusions = Exclusions()
         ) {
             self.any = any
             self.organizationalUnits = organizationalUnits
+            self.oneLevelUnits = oneLevelUnits
             self.groups = groups
-            self.machines = Set(machines.map { $0.lowercased() })
+            self.machines = machines
+            self.except = except
+        }
+    }
+
+    /// The machines a policy's `targets.except` leaves out, named as its targets name machines.
+    public struct Exclusions: Sendable, Hashable {
+        /// Machines whose computer object lies in one of these subtrees.
+        public var organizationalUnits: [DistinguishedName]
+        /// Machines whose computer object lies directly in one of these OUs.
+        public var oneLevelUnits: [DistinguishedName]
+        /// Machines in any of these computer groups (nested membership counts).
+        public var groups: Set<DistinguishedName>
+        /// Machines by name, compared case-insensitively (kept in lower case).
+        @LowercasedNames public var machines: Set<String>
+
+        /// Creates exclusions.
+        public init(
+            organizationalUnits: [DistinguishedName] = [], oneLevelUnits: [DistinguishedName] = [],
+            groups: Set<DistinguishedName> = [], machines: Set<String> = []
+        ) {
+            self.organizationalUnits = organizationalUnits
+            self.oneLevelUnits = oneLevelUnits
+            self.groups = groups
+            self.machines = machines
+        }
+
+        /// Whether nothing is excluded.
+        public var isEmpty: Bool {
+            organizationalUnits.isEmpty && oneLevelUnits.isEmpty && groups.isEmpty && machines.isEmpty
+        }
+
+        /// The entry that leaves `machine` out, as the policy file writes it (`ous: ou=Kiosks,…`,
+        /// `ous: ou=Berlin,… (one level)`, `groups: cn=…`, `machines: ws-0101`); `nil` when none does.
+        public func entry(excluding machine: MachineFacts) -> String? {
+            if machines.contains(machine.lowercasedName) { return "machines: \(machine.lowercasedName)" }
+            if let unit = organizationalUnits.first(where: { machine.subtrees.contains($0) }) {
+                return "ous: \(unit)"
+            }
+            if let parent = machine.parent, let unit = oneLevelUnits.first(where: { $0 == parent }) {
+                return "ous: \(unit) (one level)"
+            }
+            // Sorted, so the same machine is always explained by the same group.
+            if let group = groups.filter({ machine.groups.contains($0) }).map(\.description).sorted().first {
+                return "groups: \(group)"
+            }
+            return nil
+        }
+    }
+
+    /// A policy that would be about an operator and a machine but leaves the machine out, and the entry of its
+    /// `targets.except` that does.
+    public struct Exclusion: Sendable, Hashable {
+        /// The policy's name.
+        public var policy: String
+        /// The entry, as the policy file writes it under `targets.except` (`ous: ou=Kiosks,…`).
+        public var entry: String
+
+        /// Creates an exclusion.
+        public init(policy: String, entry: String) {
+            self.policy = policy
+            self.entry = entry
         }
     }
 
@@ -161,6 +224,23 @@ public struct Policy: Sendable, Hashable {
     }
 }
 
+/// Machine names, kept in lower case as policies compare them, however they are set.
+@propertyWrapper
+public struct LowercasedNames: Sendable, Hashable {
+    private var names: Set<String>
+
+    /// Keeps `wrappedValue` in lower case.
+    public init(wrappedValue: Set<String>) {
+        names = Set(wrappedValue.map { $0.lowercased() })
+    }
+
+    /// The names, in lower case.
+    public var wrappedValue: Set<String> {
+        get { names }
+        set { names = Set(newValue.map { $0.lowercased() }) }
+    }
+}
+
 /// A ticket pattern compiled once. `NSRegularExpression` is immutable and safe to share between threads once made.
 final class TicketExpression: @unchecked Sendable, Hashable {
     /// The longest pattern a policy file may give, in UTF-16 code units (as `NSRegularExpression` counts): a ticket
@@ -202,6 +282,8 @@ public struct MachineFacts: Sendable, Hashable {
 
     /// The computer object and every entry above it: the subtrees the machine lies in.
     public let subtrees: [DistinguishedName]
+    /// The entry the computer object lies directly in (its OU or container).
+    public var parent: DistinguishedName? { subtrees.count > 1 ? subtrees[1] : nil }
     /// The name in lower case, as policies compare it.
     public let lowercasedName: String
 

@@ -2,7 +2,8 @@
 /// for a single value such as `allow`; any number for a list such as `targets.ous`).
 public struct PolicyFieldChange: Sendable, Hashable {
     /// The field, as the policy file names it: `allow`, `description`, `helpers.groups`, `targets.ous`,
-    /// `targets.groups`, `targets.machines`, `targets.any`, `helpers.any`, `require.ticket`, `schedule`,
+    /// `targets.groups`, `targets.machines`, `targets.except.ous`, `targets.except.groups`, `targets.except.machines`,
+    /// `targets.any`, `helpers.any`, `require.ticket`, `schedule`,
     /// `consent_timeout`, `max_duration`, `invitations.answer`, `invitations.allow`, `invitations.max_lifetime`,
     /// `invitations.password`, `invitations.email_domains`.
     public var field: String
@@ -30,7 +31,8 @@ public struct PolicyFieldChange: Sendable, Hashable {
 
     /// The fields that hold several values.
     static let listFields: Set<String> = [
-        "helpers.groups", "targets.ous", "targets.groups", "targets.machines", "invitations.email_domains",
+        "helpers.groups", "targets.ous", "targets.groups", "targets.machines", "targets.except.ous",
+        "targets.except.groups", "targets.except.machines", "invitations.email_domains",
     ]
 
     /// Every field that differs between `old` and `new`, in the order a policy file lists them.
@@ -53,11 +55,16 @@ public struct PolicyFieldChange: Sendable, Hashable {
         single("helpers.any", flag(old.helpers.any), flag(new.helpers.any))
         list("helpers.groups", names(old.helpers.groups), names(new.helpers.groups))
         single("targets.any", flag(old.targets.any), flag(new.targets.any))
-        list(
-            "targets.ous", old.targets.organizationalUnits.map(\.description),
-            new.targets.organizationalUnits.map(\.description))
+        list("targets.ous", units(old.targets), units(new.targets))
         list("targets.groups", names(old.targets.groups), names(new.targets.groups))
         list("targets.machines", Array(old.targets.machines), Array(new.targets.machines))
+        let (leftOut, nowLeftOut) = (old.targets.except, new.targets.except)
+        list(
+            "targets.except.ous",
+            units(subtrees: leftOut.organizationalUnits, oneLevel: leftOut.oneLevelUnits),
+            units(subtrees: nowLeftOut.organizationalUnits, oneLevel: nowLeftOut.oneLevelUnits))
+        list("targets.except.groups", names(leftOut.groups), names(nowLeftOut.groups))
+        list("targets.except.machines", Array(leftOut.machines), Array(nowLeftOut.machines))
         single("require.ticket", old.ticketPattern, new.ticketPattern)
         single("schedule", old.schedule?.summary, new.schedule?.summary)
         single("consent_timeout", old.consentTimeout.text, new.consentTimeout.text)
@@ -71,6 +78,15 @@ public struct PolicyFieldChange: Sendable, Hashable {
             after.passwordRequired ? "required" : "optional")
         list("invitations.email_domains", Array(before.mailDomains), Array(after.mailDomains))
         return changes
+    }
+
+    /// The OUs of `targets`, a one-level one marked so.
+    private static func units(_ targets: Policy.Targets) -> [String] {
+        units(subtrees: targets.organizationalUnits, oneLevel: targets.oneLevelUnits)
+    }
+
+    private static func units(subtrees: [DistinguishedName], oneLevel: [DistinguishedName]) -> [String] {
+        subtrees.map(\.description) + oneLevel.map { "\($0) (one level)" }
     }
 
     /// `view`, `control` or `deny`, as a policy's `allow` (or its `effect: deny`) reads.

@@ -69,21 +69,24 @@ public enum PolicyParser {
         /// The DNs of the list `node`, each noted with where it is written as naming an entry of `kind`.
         func readDNs(_ node: YAMLNode, naming kind: DirectoryReference.Kind) -> [DistinguishedName] {
             guard let elements = attempt({ () throws(YAMLError) in try node.list() }) else { return [] }
-            return elements.compactMap { element in
-                let dn = attempt { () throws(YAMLError) in
-                    let text = try element.nonEmptyString()
-                    do {
-                        return try DistinguishedName(text)
-                    } catch {
-                        throw element.error("\(error)")
-                    }
+            return elements.compactMap { readDN($0, naming: kind) }
+        }
+
+        /// The DN `node` holds, noted with where it is written as naming an entry of `kind`.
+        func readDN(_ node: YAMLNode, naming kind: DirectoryReference.Kind) -> DistinguishedName? {
+            let dn = attempt { () throws(YAMLError) in
+                let text = try node.nonEmptyString()
+                do {
+                    return try DistinguishedName(text)
+                } catch {
+                    throw node.error("\(error)")
                 }
-                if let dn {
-                    references.append(
-                        DirectoryReference(dn: dn, kind: kind, location: element.location, keyPath: element.keyPath))
-                }
-                return dn
             }
+            if let dn {
+                references.append(
+                    DirectoryReference(dn: dn, kind: kind, location: node.location, keyPath: node.keyPath))
+            }
+            return dn
         }
 
         func readPolicy(_ node: YAMLNode) -> Policy? {
@@ -269,20 +272,15 @@ public enum PolicyParser {
             var targets = Policy.Targets()
             targets.any = try mapping.optional("any")?.bool() ?? false
             if let list = mapping.optional("ous") {
-                targets.organizationalUnits = readDNs(list, naming: .organizationalUnit)
+                (targets.organizationalUnits, targets.oneLevelUnits) = readUnits(list)
             }
             if let list = mapping.optional("groups") { targets.groups = Set(readDNs(list, naming: .computerGroup)) }
-            if let list = mapping.optional("machines") {
-                var machines: Set<String> = []
-                for element in try list.list() {
-                    if let name = attempt({ () throws(YAMLError) in try element.nonEmptyString() }) {
-                        machines.insert(name.lowercased())
-                    }
-                }
-                targets.machines = machines
-            }
+            if let list = mapping.optional("machines") { targets.machines = readMachines(list) }
+            let exceptNode = mapping.optional("except")
             errors += mapping.unknownKeyErrors()
-            let named = !targets.organizationalUnits.isEmpty || !targets.groups.isEmpty || !targets.machines.isEmpty
+            let named =
+                !targets.organizationalUnits.isEmpty || !targets.oneLevelUnits.isEmpty || !targets.groups.isEmpty
+                || !targets.machines.isEmpty
             let listed = mapping.contains("ous") || mapping.contains("groups") || mapping.contains("machines")
             guard targets.any || named || listed else {
                 throw node.error("names no machines: set ous, groups or machines, or any: true")
@@ -290,7 +288,73 @@ public enum PolicyParser {
             guard targets.any || named else {
                 throw node.error("the lists are empty, so the policy is about no machine")
             }
+            if let exceptNode {
+                targets.except = attempt { () throws(YAMLError) in try readExclusions(exceptNode) } ?? .init()
+            }
             return targets
+        }
+
+        /// `except:` — OUs (either scope), computer groups and machines that the policy is not about.
+        func readExclusions(_ node: YAMLNode) throws(YAMLError) -> Policy.Exclusions {
+            var mapping = try node.mapping()
+            var exclusions = Policy.Exclusions()
+            if let list = mapping.optional("ous") {
+                (exclusions.organizationalUnits, exclusions.oneLevelUnits) = readUnits(list)
+            }
+            if let list = mapping.optional("groups") {
+                exclusions.groups = Set(readDNs(list, naming: .computerGroup))
+            }
+            if let list = mapping.optional("machines") { exclusions.machines = readMachines(list) }
+            var mistakes: [YAMLError] = []
+            // Checked before it is read, so other mistakes do not list it among the settings allowed here.
+            if mapping.contains("any"), let any = mapping.optional("any") {
+                mistakes.append(any.error("a policy cannot leave out every machine; remove any, or the policy"))
+            }
+            mistakes += mapping.unknownKeyErrors()
+            // A mistaken key is the mistake, not that nothing is left out.
+            errors += mistakes
+            guard
+                !mistakes.isEmpty || !exclusions.isEmpty || mapping.contains("ous") || mapping.contains("groups")
+                    || mapping.contains("machines")
+            else {
+                throw node.error("leaves out nothing: set ous, groups or machines, or remove except")
+            }
+            return exclusions
+        }
+
+        /// A list of OUs: each a DN (the whole subtree), or `{dn: …, scope: one}` for the computers directly in it
+        /// (`scope: subtree` is the default).
+        func readUnits(_ node: YAMLNode) -> (subtree: [DistinguishedName], oneLevel: [DistinguishedName]) {
+            guard let elements = attempt({ () throws(YAMLError) in try node.list() }) else { return ([], []) }
+            var units: (subtree: [DistinguishedName], oneLevel: [DistinguishedName]) = ([], [])
+            for element in elements {
+                guard element.isMapping else {
+                    if let dn = readDN(element, naming: .organizationalUnit) { units.subtree.append(dn) }
+                    continue
+                }
+                let read = attempt { () throws(YAMLError) -> (DistinguishedName?, Bool) in
+                    var mapping = try element.mapping()
+                    let dnNode = try mapping.required("dn")
+                    let scope = try mapping.optional("scope")?.choice(["subtree", "one"])
+                    let oneLevel = scope == "one"
+                    try mapping.rejectUnknownKeys()
+                    return (readDN(dnNode, naming: .organizationalUnit), oneLevel)
+                }
+                guard let (dn, oneLevel) = read, let dn else { continue }
+                if oneLevel { units.oneLevel.append(dn) } else { units.subtree.append(dn) }
+            }
+            return units
+        }
+
+        func readMachines(_ node: YAMLNode) -> Set<String> {
+            guard let elements = attempt({ () throws(YAMLError) in try node.list() }) else { return [] }
+            var machines: Set<String> = []
+            for element in elements {
+                if let name = attempt({ () throws(YAMLError) in try element.nonEmptyString() }) {
+                    machines.insert(name.lowercased())
+                }
+            }
+            return machines
         }
 
         func readSchedule(_ node: YAMLNode) throws(YAMLError) -> Schedule {

@@ -21,14 +21,16 @@ extension PolicySet {
             }
             text += "    targets:\n"
             if policy.targets.any { text += "      any: true\n" }
-            if !policy.targets.organizationalUnits.isEmpty {
-                text += "      ous: \(Self.list(policy.targets.organizationalUnits.map(\.original)))\n"
-            }
-            if !policy.targets.groups.isEmpty {
-                text += "      groups: \(Self.list(policy.targets.groups.map(\.original).sorted()))\n"
-            }
-            if !policy.targets.machines.isEmpty {
-                text += "      machines: \(Self.list(policy.targets.machines.sorted()))\n"
+            let targets = policy.targets
+            text += Self.selection(
+                subtrees: targets.organizationalUnits, oneLevel: targets.oneLevelUnits, groups: targets.groups,
+                machines: targets.machines, indent: "      ")
+            let except = targets.except
+            if !except.isEmpty {
+                text += "      except:\n"
+                text += Self.selection(
+                    subtrees: except.organizationalUnits, oneLevel: except.oneLevelUnits, groups: except.groups,
+                    machines: except.machines, indent: "        ")
             }
             if let pattern = policy.ticketPattern {
                 text += "    require:\n      ticket: \(Self.quoted(pattern))\n"
@@ -81,6 +83,22 @@ extension PolicySet {
             }
         }
         return result + "\""
+    }
+
+    /// `ous`, `groups` and `machines` lines of targets or their `except`, the lists that are not empty.
+    private static func selection(
+        subtrees: [DistinguishedName], oneLevel: [DistinguishedName], groups: Set<DistinguishedName>,
+        machines: Set<String>, indent: String
+    ) -> String {
+        var text = ""
+        if !subtrees.isEmpty || !oneLevel.isEmpty {
+            let units =
+                subtrees.map { quoted($0.original) } + oneLevel.map { "{dn: \(quoted($0.original)), scope: one}" }
+            text += indent + "ous: [" + units.joined(separator: ", ") + "]\n"
+        }
+        if !groups.isEmpty { text += indent + "groups: \(list(groups.map(\.original).sorted()))\n" }
+        if !machines.isEmpty { text += indent + "machines: \(list(machines.sorted()))\n" }
+        return text
     }
 
     static func list(_ values: [String]) -> String {

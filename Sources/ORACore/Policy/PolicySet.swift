@@ -63,7 +63,8 @@ public struct PolicySet: Sendable, Hashable {
 
     /// Decides an offer.
     ///
-    /// Default deny: no matching policy, no offer. Any matching deny policy in force wins. Otherwise the strongest
+    /// Default deny: no matching policy, no offer. A policy whose `targets.except` names the machine does not match
+    /// it (the decision names it among `exclusions`). Any matching deny policy in force wins. Otherwise the strongest
     /// access among matching allow policies whose schedule and ticket requirement are met decides; `control` includes
     /// `view`. The decision names the policies that decided it and, when denied, why.
     /// - Parameters:
@@ -84,12 +85,32 @@ public struct PolicySet: Sendable, Hashable {
     ) -> Decision {
         // Work with positions, not copies of policies: a decision touches only a handful of them.
         var matching: [Int] = []
+        var exclusions: [Policy.Exclusion] = []
         var previous = -1
         for position in targetIndex.positions(for: machine) where position != previous {
             previous = position
-            if policies[position].covers(operatorGroups: operatorGroups) { matching.append(position) }
+            let policy = policies[position]
+            guard policy.covers(operatorGroups: operatorGroups) else { continue }
+            // A machine its `except` names is outside the policy, as if its targets did not name it.
+            if !policy.targets.except.isEmpty, let entry = policy.targets.except.entry(excluding: machine) {
+                exclusions.append(Policy.Exclusion(policy: policy.name, entry: entry))
+                continue
+            }
+            matching.append(position)
         }
-        guard !matching.isEmpty else { return Decision(denied: .noPolicyMatched) }
+        var decision = decide(
+            matching, mode: mode, ticket: ticket, at: date, invitation: invitation,
+            excluded: !exclusions.isEmpty)
+        decision.exclusions = exclusions
+        return decision
+    }
+
+    /// Decides among the policies at `matching`, each about the operator and the machine.
+    private func decide(
+        _ matching: [Int], mode: AccessMode, ticket: String?, at date: Date,
+        invitation: InvitationTerms?, excluded: Bool
+    ) -> Decision {
+        guard !matching.isEmpty else { return Decision(denied: excluded ? .excluded : .noPolicyMatched) }
 
         var denials: [String] = []
         var outsideSchedule: [String] = []
@@ -179,7 +200,7 @@ public struct PolicySet: Sendable, Hashable {
             return Decision(denied: .invitationsNotAnswered(by: notAnswering))
         }
         // Only deny policies outside their schedule matched: none applies now.
-        guard !outsideSchedule.isEmpty else { return Decision(denied: .noPolicyMatched) }
+        guard !outsideSchedule.isEmpty else { return Decision(denied: excluded ? .excluded : .noPolicyMatched) }
         return Decision(denied: .outsideSchedule(of: outsideSchedule))
     }
 }
@@ -276,7 +297,9 @@ extension PolicySet {
         for position in targetIndex.positions(for: machine) where position != previous {
             previous = position
             let policy = policies[position]
-            guard case .allow = policy.effect, policy.invitations.answer else { continue }
+            guard case .allow = policy.effect, policy.invitations.answer,
+                policy.targets.except.isEmpty || policy.targets.except.entry(excluding: machine) == nil
+            else { continue }
             limits.answeringPolicies.append(policy.name)
             limits.longestLifetime = max(limits.longestLifetime, policy.invitations.maximumLifetime)
             limits.passwordRequired = limits.passwordRequired && policy.invitations.passwordRequired
@@ -293,6 +316,7 @@ private struct TargetIndex: Sendable {
     var byMachine: [String: [Int]] = [:]
     var byGroup: [DistinguishedName: [Int]] = [:]
     var bySubtree: [DistinguishedName: [Int]] = [:]
+    var byParent: [DistinguishedName: [Int]] = [:]
 
     init(_ policies: [Policy]) {
         for (index, policy) in policies.enumerated() {
@@ -301,10 +325,12 @@ private struct TargetIndex: Sendable {
             for machine in targets.machines { byMachine[machine, default: []].append(index) }
             for group in targets.groups { byGroup[group, default: []].append(index) }
             for subtree in targets.organizationalUnits { bySubtree[subtree, default: []].append(index) }
+            for unit in targets.oneLevelUnits { byParent[unit, default: []].append(index) }
         }
     }
 
-    /// The positions of every policy whose targets include `machine`, sorted, possibly repeated.
+    /// The positions of every policy whose targets include `machine`, sorted, possibly repeated (`except` is not
+    /// looked at here).
     func positions(for machine: MachineFacts) -> [Int] {
         var positions = any
         if let found = byMachine[machine.lowercasedName] { positions += found }
@@ -314,6 +340,7 @@ private struct TargetIndex: Sendable {
         for subtree in machine.subtrees {
             if let found = bySubtree[subtree] { positions += found }
         }
+        if let parent = machine.parent, let found = byParent[parent] { positions += found }
         positions.sort()
         return positions
     }

@@ -46,6 +46,12 @@ public struct YAMLNode {
         YAMLError(file: file, location: location, keyPath: keyPath, message: message)
     }
 
+    /// Whether the node is a mapping (for a setting that takes either a value or a mapping).
+    public var isMapping: Bool {
+        if case .mapping = node { return true }
+        return false
+    }
+
     /// The node as a mapping whose keys are all known.
     public func mapping() throws(YAMLError) -> YAMLMapping {
         guard case .mapping(let mapping) = node else { throw error("expected a mapping of settings, found \(kind)") }

@@ -235,10 +235,16 @@ extension Router where Context == ORARequestContext {
 }
 
 struct ExplainDocument: Encodable {
+    struct Exclusion: Encodable {
+        var policy: String
+        var entry: String
+    }
+
     var allowed: Bool
     var access: String?
     var policies: [String]
     var explanation: String
+    var exclusions: [Exclusion]
     var consentTimeoutSeconds: Int64?
     var maxDurationSeconds: Int64?
     var policyVersion: Int64?
@@ -248,13 +254,14 @@ struct ExplainDocument: Encodable {
         access = decision.allowed?.rawValue
         policies = decision.policies
         explanation = decision.explanation
+        exclusions = decision.exclusions.map { Exclusion(policy: $0.policy, entry: $0.entry) }
         consentTimeoutSeconds = decision.consentTimeout?.components.seconds
         maxDurationSeconds = decision.maximumDuration?.components.seconds
         policyVersion = version
     }
 
     enum CodingKeys: String, CodingKey {
-        case allowed, access, policies, explanation
+        case allowed, access, policies, explanation, exclusions
         case consentTimeoutSeconds = "consent_timeout_seconds"
         case maxDurationSeconds = "max_duration_seconds"
         case policyVersion = "policy_version"
