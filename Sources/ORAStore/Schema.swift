@@ -530,5 +530,78 @@ public enum Schema {
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON invitation_queue, queue_watchers TO ora_server",
             ]
         ),
+        Migration(
+            version: 16,
+            name: "operators in the audit log found by their DN however it is spelt",
+            statements: [
+                // One spelling for every RFC 4514 spelling of a DN: escapes (`\,` or `\2C`) decoded and the
+                // characters that need it escaped again as `\,`, spaces around separators dropped and runs of spaces
+                // made one, `;` read as `,`, control characters as `\XX`, all in lower case. A DN without escapes, quotes or controls (nearly
+                // every DN a directory returns) takes the short way.
+                #"""
+                CREATE FUNCTION ora_dn_key(dn text) RETURNS text
+                LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+                DECLARE
+                    result bytea := '';
+                    spaces bytea := '';
+                    position integer := 1;
+                    total integer := length(dn);
+                    character text;
+                    value bytea;
+                    code integer;
+                    starting boolean := true;
+                BEGIN
+                    IF dn !~ '[\\"<>[:cntrl:]]' THEN
+                        RETURN lower(replace(regexp_replace(regexp_replace(btrim(dn, ' '), ' *([,;=+]) *', '\1', 'g'),
+                            '  +', ' ', 'g'), ';', ','));
+                    END IF;
+                    WHILE position <= total LOOP
+                        character := substr(dn, position, 1);
+                        IF character = '\' AND position < total THEN
+                            IF substr(dn, position + 1, 2) ~ '^[0-9A-Fa-f]{2}$' THEN
+                                value := decode(substr(dn, position + 1, 2), 'hex');
+                                position := position + 3;
+                            ELSE
+                                value := convert_to(substr(dn, position + 1, 1), 'UTF8');
+                                position := position + 2;
+                            END IF;
+                        ELSIF character IN (',', ';', '=', '+') THEN
+                            result := result || convert_to(CASE WHEN character = ';' THEN ',' ELSE character END, 'UTF8');
+                            spaces := '';
+                            starting := true;
+                            position := position + 1;
+                            CONTINUE;
+                        ELSIF character = ' ' THEN
+                            IF NOT starting THEN spaces := '\x20'::bytea; END IF;
+                            position := position + 1;
+                            CONTINUE;
+                        ELSE
+                            value := convert_to(character, 'UTF8');
+                            position := position + 1;
+                        END IF;
+                        code := get_byte(value, 0);
+                        IF length(value) = 1 AND code IN (34, 43, 44, 59, 60, 61, 62, 92) THEN
+                            value := '\x5c'::bytea || value;
+                        ELSIF length(value) = 1 AND (code < 32 OR code = 127) THEN
+                            value := convert_to('\' || upper(encode(value, 'hex')), 'UTF8');
+                        END IF;
+                        result := result || spaces || value;
+                        spaces := '';
+                        starting := false;
+                    END LOOP;
+                    RETURN lower(convert_from(result, 'UTF8'));
+                END
+                $$
+                """#,
+                """
+                COMMENT ON FUNCTION ora_dn_key(text) IS
+                    'one spelling for every RFC 4514 spelling of a DN, to find an operator in the audit log however their DN is written'
+                """,
+                """
+                CREATE INDEX audit_events_operator_key ON audit_events (ora_dn_key(actor_id), occurred_at)
+                    WHERE actor_kind = 'operator'
+                """,
+            ]
+        ),
     ]
 }

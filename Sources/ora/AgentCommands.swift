@@ -16,7 +16,7 @@ extension ORACommand {
 extension Components.Schemas.Machine {
     /// `enrolled`, or `revoked` with when.
     var status: String {
-        revokedAt.map { "revoked \($0.formatted(.iso8601))" } ?? "enrolled"
+        revokedAt.map { "revoked \(TimeText.local($0))" } ?? "enrolled"
     }
 }
 
@@ -38,7 +38,7 @@ extension ORACommand.AgentsCommand {
             if json { return try printJSON(machines) }
             if machines.isEmpty { return print("no machines are enrolled") }
             for machine in machines {
-                let seen = machine.lastSeenAt.map { "last seen \($0.formatted(.iso8601))" } ?? "never connected"
+                let seen = machine.lastSeenAt.map { "last seen \(TimeText.local($0))" } ?? "never connected"
                 print(
                     "\(AuditText.escaped(machine.name))  \(machine.status)  \(AuditText.escaped(machine.os))  "
                         + "agent \(AuditText.escaped(machine.agentVersion))  \(seen)")
@@ -50,18 +50,20 @@ extension ORACommand.AgentsCommand {
         static let configuration = CommandConfiguration(abstract: "Show one enrolled machine.")
         @OptionGroup var options: ServerOption
         @Argument(help: "The machine's name.") var name: String
+        @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
             let machine = try await authenticatedClient(options).call {
                 try await $0.getMachine(path: .init(name: name)).ok.body.json
             }
+            if json { return try printJSON(machine) }
             print("machine:       \(AuditText.escaped(machine.name))")
             print("computer:      \(AuditText.escaped(machine.computerDn))")
             print("status:        \(machine.status)\(machine.revokedBy.map { " by \(AuditText.escaped($0))" } ?? "")")
             print("os:            \(AuditText.escaped(machine.os))")
             print("agent:         \(AuditText.escaped(machine.agentVersion))")
-            print("enrolled:      \(machine.enrolledAt.formatted(.iso8601)) (token of \(machine.enrolledBy))")
-            print("last seen:     \(machine.lastSeenAt.map { $0.formatted(.iso8601) } ?? "never")")
+            print("enrolled:      \(TimeText.local(machine.enrolledAt)) (token of \(machine.enrolledBy))")
+            print("last seen:     \(machine.lastSeenAt.map { TimeText.local($0) } ?? "never")")
             print("device key:    \(machine.publicKey)")
         }
     }
@@ -107,7 +109,7 @@ extension ORACommand.AgentsCommand {
             FileHandle.standardError.write(
                 Data(
                     ("re-keys \(created.machine ?? name.lowercased()) once, until "
-                        + "\(created.expiresAt.formatted(.iso8601)); on the machine run: "
+                        + "\(TimeText.local(created.expiresAt)); on the machine run: "
                         + "ora-agent enroll --server URL --token TOKEN\n").utf8))
         }
     }
@@ -153,7 +155,7 @@ extension ORACommand.AgentsCommand.TokenCommand {
                 ?? created.group.map { "members of \($0)" } ?? "?"
             FileHandle.standardError.write(
                 Data(
-                    ("enrolls \(bound); valid until \(created.expiresAt.formatted(.iso8601)) for \(created.uses) "
+                    ("enrolls \(bound); valid until \(TimeText.local(created.expiresAt)) for \(created.uses) "
                         + "enrollment\(created.uses == 1 ? "" : "s"); on the machine run: "
                         + "ora-agent enroll --server URL --token TOKEN\n").utf8))
         }
@@ -175,11 +177,11 @@ extension ORACommand.AgentsCommand.TokenCommand {
             if tokens.isEmpty { return print("no enrollment tokens in the last 30 days") }
             for token in tokens {
                 let state =
-                    token.revokedAt.map { "revoked \($0.formatted(.iso8601))" }
+                    token.revokedAt.map { "revoked \(TimeText.local($0))" }
                     ?? (token.usesLeft == 0
                         ? "used up"
                         : token.expiresAt <= Date()
-                            ? "expired" : "good until \(token.expiresAt.formatted(.iso8601)), \(token.usesLeft) left")
+                            ? "expired" : "good until \(TimeText.local(token.expiresAt)), \(token.usesLeft) left")
                 print(
                     "\(token.id)  \(token.boundKind.rawValue) \(AuditText.escaped(token.boundTo))  "
                         + "\(token.purpose.rawValue)  \(state)")

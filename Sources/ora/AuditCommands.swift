@@ -85,7 +85,8 @@ extension ORACommand.AuditCommand {
         if !event.details.additionalProperties.value.isEmpty {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            parts.append(AuditText.escaped(String(decoding: try encoder.encode(event.details), as: UTF8.self)))
+            // JSON escapes line breaks and quotes itself: escaped once, it stays JSON a program can read.
+            parts.append(AuditText.escapedJSON(String(decoding: try encoder.encode(event.details), as: UTF8.self)))
         }
         return parts.joined(separator: "  ")
     }
@@ -93,7 +94,9 @@ extension ORACommand.AuditCommand {
     /// One event as a block for a terminal: its time, number, name, outcome and actor on the first line, the rest
     /// below, indented and wrapped at `width`.
     static func block(_ event: Components.Schemas.AuditEvent, width: Int) throws -> String {
-        let fields = try line(event).components(separatedBy: "  ")
+        var fields = try line(event).components(separatedBy: "  ")
+        // People read local time; the line keeps the time as recorded, in UTC.
+        fields[0] = TimeText.local(event.time)
         let head = fields.prefix(5).joined(separator: "  ")
         var lines = [head]
         for field in fields.dropFirst(5) {
@@ -175,7 +178,9 @@ extension ORACommand.AuditCommand {
             let text =
                 (details["text"] as? String).map(AuditText.escaped)
                 ?? "[text not kept: \(details["digest"] as? String ?? "no digest")]"
-            return "\(event.time) \(AuditText.escaped(name)): \(text)"
+            // As the events above it: local time in a terminal, the time as recorded into a pipe or a file.
+            let time = Terminal.columns == nil ? event.time : TimeText.local(event.time)
+            return "\(time) \(AuditText.escaped(name)): \(text)"
         }
     }
 

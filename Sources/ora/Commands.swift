@@ -32,7 +32,7 @@ extension ORACommand {
                 .save()
             print(
                 "Logged in to \(server) as \(person.displayName) (\(person.account)) until "
-                    + "\(result.expiresAt.formatted(date: .abbreviated, time: .shortened)).")
+                    + "\(TimeText.local(result.expiresAt)).")
         }
     }
 
@@ -53,7 +53,7 @@ extension ORACommand {
             if let mail = person.mail { print("  mail:    \(mail)") }
             let roles = identity.roles.map(\.rawValue)
             print("  roles:   \(roles.isEmpty ? "none" : roles.joined(separator: ", "))")
-            print("  session: until \(identity.expiresAt.formatted(date: .abbreviated, time: .shortened))")
+            print("  session: until \(TimeText.local(identity.expiresAt))")
             print("  groups:")
             for group in identity.groups { print("    \(group)") }
         }

@@ -181,8 +181,8 @@ extension ORACommand.SessionCommand {
             print("state:     \(session.sentence)")
             print("ticket:    \(session.ticket.map(AuditText.escaped) ?? "none")")
             print("policies:  \(session.policies.joined(separator: ", ")) (version \(session.policyVersion))")
-            print("offered:   \(session.offeredAt.formatted(.iso8601))")
-            if let started = session.startedAt { print("accepted:  \(started.formatted(.iso8601))") }
+            print("offered:   \(TimeText.local(session.offeredAt))")
+            if let started = session.startedAt { print("accepted:  \(TimeText.local(started))") }
         }
     }
 

@@ -23,11 +23,13 @@ extension ORACommand {
                 """)
         @OptionGroup var options: ServerOption
         @Flag(help: "Keep watching: show each invitation as it arrives, is taken or is withdrawn.") var watch = false
+        @Flag(help: "Print the server's JSON answer; with --watch, one JSON object per change.") var json = false
 
         func run() async throws {
             let client = try authenticatedClient(options)
             guard watch else {
                 let queue = try await client.call { try await $0.listInvitationQueue().ok.body.json }
+                if json { return try printJSON(queue) }
                 guard !queue.invitations.isEmpty else {
                     print("The queue is empty: no open invitation that you may answer.")
                     return
@@ -37,13 +39,20 @@ extension ORACommand {
             }
             let watching = APIClient(server: client.server, token: client.token, timeout: .seconds(12 * 3600))
             let events = try await watching.call { try await $0.watchInvitationQueue().ok.body.textEventStream }
-            ChatPrinter.say("Watching the helpdesk's queue; Ctrl+C to stop.")
+            // With --json, standard output holds only the JSON lines.
+            let note = "Watching the helpdesk's queue; Ctrl+C to stop."
+            if json { FileHandle.standardError.write(Data((note + "\n").utf8)) } else { ChatPrinter.say(note) }
             let decoder = JSONDecoder.oraAPI()
             do {
                 for try await event in events.asDecodedServerSentEvents() where event.event == "invitation" {
                     guard let data = event.data else { continue }
                     let invitation = try decoder.decode(Components.Schemas.QueuedInvitation.self, from: Data(data.utf8))
-                    ChatPrinter.say(Self.line(invitation))
+                    if json {
+                        try printJSON(invitation)
+                        fflush(nil)
+                    } else {
+                        ChatPrinter.say(Self.line(invitation))
+                    }
                 }
             } catch {
                 throw watching.failure(error)
@@ -58,11 +67,11 @@ extension ORACommand {
             let state: String =
                 switch invitation.state {
                 case .open:
-                    "open until \(invitation.expiresAt.formatted(.iso8601))"
+                    "open until \(TimeText.local(invitation.expiresAt))"
                         + (invitation.password ? ", password" : ", no password")
                 case .taken:
                     "taken by \(AuditText.escaped(invitation.takenBy ?? "another helper"))"
-                        + (invitation.takenAt.map { " at \($0.formatted(.iso8601))" } ?? "")
+                        + (invitation.takenAt.map { " at \(TimeText.local($0))" } ?? "")
                 case .withdrawn: invitation.withdrawnReason == .expired ? "expired" : "revoked by the person"
                 }
             return "\(invitation.id.lowercased())  \(invitation.machine.uppercased())  \(who)\(message)  [\(state)]"

@@ -18,7 +18,7 @@ extension Components.Schemas.OperatorSession {
     var line: String {
         "\(id)  \(AuditText.escaped(account))  \(AuditText.escaped(displayName))  "
             + "from \(AuditText.escaped(source ?? "?"))  "
-            + "since \(createdAt.formatted(.iso8601))  until \(expiresAt.formatted(.iso8601))"
+            + "since \(TimeText.local(createdAt))  until \(TimeText.local(expiresAt))"
     }
 }
 

@@ -144,18 +144,108 @@ extension ORACommand.PolicyCommand {
 
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show what applying a directory of policy files would change: each policy, each field, and "
-                + "who gains or loses access.")
+            abstract: "Show what applying a directory of policy files would change — each policy, each field, and "
+                + "who gains or loses access — or what changed from one stored version to another.",
+            discussion: """
+                ora policy diff DIR compares the files with the active version. ora policy diff --from 3 --to 5 \
+                compares two stored versions (--to defaults to the active one).
+                """)
         @OptionGroup var options: ServerOption
-        @Argument(help: "The directory holding the policy files.") var directory: String
+        @Argument(help: "The directory holding the policy files.") var directory: String?
+        @Option(help: "A stored version to compare from, instead of files.") var from: Int64?
+        @Option(help: "With --from: the version to compare to (default: the active version).") var to: Int64?
+        @Flag(help: "Print the differences as JSON.") var json = false
+
+        func validate() throws {
+            if directory != nil, from != nil || to != nil {
+                throw ValidationError("compare a directory with the active version, or --from one version --to another")
+            }
+            if directory == nil, from == nil {
+                throw ValidationError("name a directory of policy files, or --from a stored version")
+            }
+            if to != nil, from == nil { throw ValidationError("--to goes with --from") }
+        }
 
         func run() async throws {
-            let local = try ORACommand.PolicyCommand.parseLocal(directory)
             let client = try authenticatedClient(options)
+            guard let directory else { return try await versions(client) }
+            let local = try ORACommand.PolicyCommand.parseLocal(directory)
             let active = try await ORACommand.PolicyCommand.fetchActive(client)
             let checked = try await ORACommand.PolicyCommand.check(local, folder: directory, client: client)
+            if json {
+                let current = ORACommand.PolicyCommand.current(active)
+                let diff = PolicyDiff(from: current, to: local)
+                let changed = PolicyDiff.fieldChanges(from: current, to: local)
+                return try printJSON(
+                    FilesDiff(
+                        against: active.activation?.version, added: diff.added, removed: diff.removed,
+                        changed: diff.changed.map { name in
+                            .init(
+                                name: name,
+                                fields: (changed.first { $0.policy == name }?.changes ?? []).map(FieldChange.init))
+                        },
+                        rolesChanged: diff.rolesChanged, machines: checked.machines, impact: checked.impact))
+            }
             print("against active version \(active.activation.map { String($0.version) } ?? "(none)"):")
             for line in ORACommand.PolicyCommand.report(active: active, local: local, checked: checked) { print(line) }
+        }
+
+        /// Two stored versions, as the server compares them.
+        private func versions(_ client: APIClient) async throws {
+            guard let from else { return }
+            var to = to
+            if to == nil {
+                guard let active = try await ORACommand.PolicyCommand.fetchActive(client).activation?.version else {
+                    throw fail("no policy version is active; name the version to compare to with --to", code: 1)
+                }
+                to = active
+            }
+            guard let to else { return }
+            let diff = try await client.call {
+                try await $0.diffPolicyVersions(query: .init(from: from, to: to)).ok.body.json
+            }
+            if json { return try printJSON(diff) }
+            print("from version \(from) to version \(to):")
+            var lines = diff.added.map { "  + \($0)" } + diff.removed.map { "  - \($0)" }
+            for policy in diff.changed {
+                lines.append("  ~ \(policy.name)")
+                lines += policy.fields.map { "      " + $0.summary }
+            }
+            if diff.rolesChanged { lines.append("  ~ roles") }
+            print(lines.isEmpty ? "  no changes" : lines.joined(separator: "\n"))
+        }
+
+        /// What `--json` prints for a directory: the shape of `GET /api/v1/policy/diff`, against the active version,
+        /// with the impact the server worked out.
+        struct FilesDiff<Impact: Encodable>: Encodable {
+            var against: Int64?
+            var added: [String]
+            var removed: [String]
+            var changed: [Changed]
+            var rolesChanged: Bool
+            var machines: Int
+            var impact: [Impact]
+
+            enum CodingKeys: String, CodingKey {
+                case against, added, removed, changed, machines, impact
+                case rolesChanged = "roles_changed"
+            }
+        }
+
+        struct Changed: Encodable {
+            var name: String
+            var fields: [FieldChange]
+        }
+
+        struct FieldChange: Encodable {
+            var field: String
+            var removed: [String]
+            var added: [String]
+            var summary: String
+
+            init(_ change: PolicyFieldChange) {
+                (field, removed, added, summary) = (change.field, change.removed, change.added, change.summary)
+            }
         }
     }
 
@@ -225,7 +315,7 @@ extension ORACommand.PolicyCommand {
             }
             print(
                 "version \(activation.version) (\(activation.action.rawValue) by \(activation.actorDn), "
-                    + "\(activation.activatedAt.formatted()))")
+                    + "\(TimeText.local(activation.activatedAt)))")
             if let comment = activation.comment { print("  \(comment)") }
             for policy in active.policies {
                 let effect = policy.effect == .deny ? "deny" : "allow \(policy.access?.rawValue ?? "")"
@@ -246,7 +336,7 @@ extension ORACommand.PolicyCommand {
             if entries.isEmpty { return print("no policy has been applied yet") }
             for entry in entries {
                 print(
-                    "\(entry.activatedAt.formatted())  version \(entry.version)  \(entry.action.rawValue)  "
+                    "\(TimeText.local(entry.activatedAt))  version \(entry.version)  \(entry.action.rawValue)  "
                         + "\(entry.actorDn)  \(entry.comment ?? "")")
             }
         }

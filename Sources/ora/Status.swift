@@ -9,6 +9,7 @@ extension ORACommand {
             abstract: "Show whether the server is ready: its database and directory reachable.")
 
         @OptionGroup var options: ServerOption
+        @Flag(help: "Print the server's JSON answer (non-zero exit when not ready, as without it).") var json = false
 
         func run() async throws {
             let base = try options.url(saved: Credentials.load())
@@ -24,6 +25,11 @@ extension ORACommand {
             } catch {
                 guard case .notUnderstood = CallFailure(error) else { throw client.failure(error) }
                 throw fail("\(base) did not answer as an ora server", code: 3)
+            }
+            if json {
+                try printJSON(readiness)
+                if readiness.status != .ready { throw ExitCode(1) }
+                return
             }
             print("server:    \(base) \(readiness.status == .ready ? "ready" : "NOT READY")")
             print("database:  \(readiness.database.summary)")

@@ -42,3 +42,25 @@ enum Terminal {
         return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
     }
 }
+
+/// Times as people read them: local, with the zone's offset (`2026-12-06 16:41:34 +01:00`; `… UTC` in UTC). Programs
+/// get ISO 8601 in UTC, from `--json`.
+enum TimeText {
+    static func local(_ date: Date, in zone: TimeZone = .current) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss xxx"
+        let text = formatter.string(from: date)
+        return text.hasSuffix(" +00:00") ? text.dropLast(6) + "UTC" : text
+    }
+
+    /// An RFC 3339 time from the server, as people read it; the text as it is when it is not one.
+    static func local(_ text: String, in zone: TimeZone = .current) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return local(date, in: zone) }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text).map { local($0, in: zone) } ?? text
+    }
+}

@@ -70,6 +70,26 @@ struct AuditAPITests {
         let failedPage = try failed.decode(Schemas.AuditEventPage.self)
         #expect(failedPage.events.count == 1)
         #expect(failedPage.next == nil && failed.body.contains(#""next":null"#), "\(failed.body)")
+        // A DN finds the operator's events however it is spelt: case, spaces after commas, `;`, hex escapes.
+        func count(operator dn: String) async throws -> Int? {
+            let encoded = dn.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? dn
+            let answer = try await HTTP.get(server.base + "/api/v1/audit?operator=" + encoded, token: auditor)
+            return answer.json(Schemas.AuditEventPage.self)?.events.count
+        }
+        #expect(try await count(operator: "uid=sara.klein,ou=People,dc=corp,dc=example") == 1)
+        for spelling in [
+            "UID=Sara.Klein,OU=People,DC=corp,DC=example", "uid=sara.klein, ou=People, dc=corp, dc=example",
+            "uid=sara.klein;ou=People;dc=corp;dc=example", #"uid=sara\2Eklein,ou=People,dc=corp,dc=example"#,
+            " uid = sara.klein ,ou=People,dc=corp,dc=example ",
+        ] {
+            #expect(try await count(operator: spelling) == 1, "\(spelling)")
+        }
+        #expect(try await count(operator: "uid=sara.klein,ou=Groups,dc=corp,dc=example") == 0)
+        let badDN = try await HTTP.get(server.base + "/api/v1/audit?operator=uid%3Dx%2C%3D", token: auditor)
+        #expect(badDN.status == 400)
+        #expect(
+            badDN.refusal?.message.hasPrefix("operator must be an account name or a DN; not a valid DN (") == true,
+            "\(badDN.body)")
         let paged = try await HTTP.get(server.base + "/api/v1/audit?event=operator.*&limit=3", token: auditor)
         #expect(paged.json(Schemas.AuditEventPage.self)?.next == "2")
         let rest = try await HTTP.get(server.base + "/api/v1/audit?event=operator.*&limit=3&before=2", token: auditor)

@@ -245,6 +245,20 @@ struct PolicyAPITests {
         #expect(await run("policy", "history").standardOutput.split(separator: "\n").count == 3)
         let historyJSON = await run("policy", "history", "--json")
         #expect(historyJSON.standardOutput.hasPrefix("[{"), "\(historyJSON.standardOutput)")
+        // People read local time with its zone; programs get ISO 8601 in UTC.
+        let activations =
+            try JSONSerialization.jsonObject(with: Data(historyJSON.standardOutput.utf8)) as? [[String: Any]]
+        let recorded = try #require(activations?.last?["activated_at"] as? String)
+        #expect(recorded.hasSuffix("Z"), "\(recorded)")
+        let kolkata = await ChildProcess.runAsync(
+            ora, arguments: ["policy", "history"], environment: environment.merging(["TZ": "Asia/Kolkata"]) { $1 })
+        let firstLine = kolkata.standardOutput.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(
+            firstLine.wholeMatch(of: /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+05:30  version 1  apply  .*/) != nil,
+            "\(firstLine)")
+        let utc = await ChildProcess.runAsync(
+            ora, arguments: ["policy", "history"], environment: environment.merging(["TZ": "UTC"]) { $1 })
+        #expect(utc.standardOutput.split(separator: "\n").last?.contains(" UTC  version 1  apply  ") == true)
 
         // Second-line support controls every computer but the kiosks under them, and the workstations only one
         // level deep: the directory knows the entries, diff names the fields, and explain the exclusion.
@@ -280,6 +294,35 @@ struct PolicyAPITests {
                 "      targets.except.ous: + ou=Kiosks,ou=Computers,dc=corp,dc=example\n"
                     + "      targets.except.machines: + lt-0043\n"), "\(scopedDiff.standardOutput)")
         #expect(await run("policy", "apply", scoped.path, "--yes").status == 0)
+        // Two stored versions compare as files do, in words and as JSON; --to is the active version by default.
+        let versions = await run("policy", "diff", "--from", "3")
+        #expect(versions.status == 0, "\(versions.standardError)")
+        #expect(
+            versions.standardOutput.hasPrefix("from version 3 to version 4:\n  ~ tier2-control-workstations\n"),
+            "\(versions.standardOutput)")
+        #expect(versions.standardOutput.contains("      targets.except.machines: + lt-0043\n"))
+        let versionsJSON = await run("policy", "diff", "--from", "3", "--to", "4", "--json")
+        let versionDocument =
+            try JSONSerialization.jsonObject(with: Data(versionsJSON.standardOutput.utf8)) as? [String: Any]
+        let changedPolicies = versionDocument?["changed"] as? [[String: Any]]
+        #expect(changedPolicies?.map { $0["name"] as? String } == ["tier2-control-workstations"])
+        #expect(
+            (changedPolicies?.first?["fields"] as? [[String: Any]])?.compactMap { $0["field"] as? String } == [
+                "targets.ous", "targets.except.ous", "targets.except.machines",
+            ], "\(versionsJSON.standardOutput)")
+        let filesJSON = await run("policy", "diff", SourceTree.root + "/Policies", "--json")
+        let filesDocument =
+            try JSONSerialization.jsonObject(with: Data(filesJSON.standardOutput.utf8)) as? [String: Any]
+        #expect(filesDocument?["against"] as? Int == 4, "\(filesJSON.standardOutput)")
+        #expect(
+            (filesDocument?["changed"] as? [[String: Any]])?.first?["name"] as? String == "tier2-control-workstations")
+        #expect(filesDocument?["impact"] is [Any] && filesDocument?["machines"] is Int)
+        let mixed = await run("policy", "diff", scoped.path, "--from", "1")
+        #expect(mixed.status == 64)
+        #expect(mixed.standardError.contains("compare a directory with the active version, or --from one version"))
+        let neither = await run("policy", "diff")
+        #expect(neither.status == 64)
+        #expect(neither.standardError.contains("name a directory of policy files, or --from a stored version"))
         func explain(_ machine: String, _ mode: String) async -> ChildProcess.Result {
             await run(
                 "policy", "explain", "--operator", "lena.wolf", "--machine", machine, "--mode", mode, "--ticket",

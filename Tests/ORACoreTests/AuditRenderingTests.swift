@@ -22,9 +22,28 @@ struct AuditRenderingTests {
             ("plain", "plain"), ("two\nlines", "two\\nlines"), ("cr\rlf", "cr\\rlf"), ("\u{1b}[2J", "\\u{1b}[2J"),
             ("back\\n", "back\\\\n"), ("\u{85}\u{2028}", "\\u{85}\\u{2028}"),
             ("\u{202E}gnp.exe", "\\u{202e}gnp.exe"), ("a\u{200B}b\u{2066}c\u{FEFF}", "a\\u{200b}b\\u{2066}c\\u{feff}"),
+            // What a NUL is stored as is seen, not passed over.
+            ("nul\u{FFFD}", "nul\\u{fffd}"),
         ])
     func terminal(input: String, expected: String) {
         #expect(AuditText.escaped(input) == expected)
+    }
+
+    @Test("details as JSON are escaped once: JSON's own escapes stay, what JSON leaves raw is escaped, it stays JSON")
+    func detailsJSON() throws {
+        let details: [String: String] = [
+            "reason": "say \"hi\"\nback\\slash\u{1b}[2J", "name": "\u{202E}gnp.exe\u{85}\u{2028}\u{7f}nul\u{FFFD}",
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = String(decoding: try encoder.encode(details), as: UTF8.self)
+        let shown = AuditText.escapedJSON(json)
+        #expect(
+            shown
+                == #"{"name":"\u202egnp.exe\u0085\u2028\u007fnul\ufffd","reason":"say \"hi\"\nback\\slash\u001b[2J"}"#)
+        // Nothing is left to forge a line or drive a terminal, and a program reads back exactly what was recorded.
+        #expect(!shown.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) })
+        #expect(try JSONDecoder().decode([String: String].self, from: Data(shown.utf8)) == details)
     }
 
     @Test("CSV quotes what needs quoting and defuses spreadsheet formulas")

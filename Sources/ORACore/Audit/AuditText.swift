@@ -9,8 +9,8 @@ public enum AuditText {
 
     /// `text` for one line of a terminal or a log: control characters (CR, LF, ESC, DEL, C1 and the Unicode line
     /// and paragraph separators) and invisible formatting characters (bidirectional overrides, zero-width
-    /// characters) become `\n`, `\r`, `\t` or `\u{…}` escapes, and a backslash is doubled, so the rendering is
-    /// unambiguous and reads in the order it was written.
+    /// characters) and U+FFFD (what a NUL is stored as) become `\n`, `\r`, `\t` or `\u{…}` escapes, and a backslash
+    /// is doubled, so the rendering is unambiguous and reads in the order it was written.
     public static func escaped(_ text: String) -> String {
         var result = ""
         result.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
@@ -20,13 +20,33 @@ public enum AuditText {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
-            case _ where isControl(scalar) || isInvisibleFormatting(scalar):
+            case _ where isControl(scalar) || isInvisibleFormatting(scalar) || scalar == replaced:
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: result.unicodeScalars.append(scalar)
             }
         }
         return result
     }
+
+    /// `json` (a JSON document) for one line of a terminal or a log, still JSON: the characters `escaped` writes as
+    /// escapes and JSON leaves as they are (DEL, C1 controls, line and paragraph separators, invisible formatting,
+    /// U+FFFD) become `\uXXXX`; JSON's own escapes are kept as they are, not escaped again.
+    public static func escapedJSON(_ json: String) -> String {
+        var result = ""
+        result.unicodeScalars.reserveCapacity(json.unicodeScalars.count)
+        for scalar in json.unicodeScalars {
+            if isControl(scalar) || isInvisibleFormatting(scalar) || scalar == replaced {
+                let digits = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    /// What a NUL is stored as, and any character that could not be kept: shown escaped, so it is seen.
+    static let replaced: Unicode.Scalar = "\u{FFFD}"
 
     /// Whether `text` has at most `characters` characters (and so at most four times as many bytes): the bound
     /// every text from outside meets before it reaches an audit column or an index.

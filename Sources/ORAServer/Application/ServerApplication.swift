@@ -155,7 +155,16 @@ public enum ServerApplication {
             let sessions = SessionRouting(
                 intake: intake, broker: broker, desk: invitationDesk, links: links, bus: bus, store: replicas,
                 clock: clock, logger: logger)
-            let readiness = ReadinessCheck(database: probe, directory: directory)
+            let readiness = ReadinessCheck(
+                database: probe, directory: directory,
+                warnings: { operators.administrationWarning.map { [$0] } ?? [] })
+            if configuration.operators.roles.administrators.isEmpty {
+                logger.warning(
+                    """
+                    roles.administrators is empty: only the groups the active policy names as administrators may \
+                    administer ora, and until a policy names one nobody can; ora status says which it is
+                    """)
+            }
             let console = try ConsoleFiles.load()
             let heartbeat = ServerInstanceHeartbeat(
                 id: instance,

@@ -159,6 +159,15 @@ extension QueryParameters {
         filter.event = try text("event")
         filter.code = try text("code")
         filter.operatorName = try text("operator")
+        if let name = filter.operatorName, name.contains("=") {
+            do {
+                _ = try DistinguishedName(name)
+            } catch {
+                throw APIError(
+                    .badRequest, code: "invalid_parameter",
+                    message: "operator must be an account name or a DN; \(error.description)")
+            }
+        }
         filter.machine = try text("machine")
         if let text = take("session") {
             guard let id = UUID(uuidString: text) else {

@@ -7,16 +7,23 @@ public struct ReadinessCheck: Sendable {
     private let database: DatabaseProbe
     private let directory: DirectoryClient
     private let timeout: Duration
+    private let warnings: @Sendable () -> [String]
 
     /// Creates a check.
     /// - Parameters:
     ///   - database: probes PostgreSQL.
     ///   - directory: reaches LDAP with the service account.
     ///   - timeout: how long each check may take before it counts as failed.
-    public init(database: DatabaseProbe, directory: DirectoryClient, timeout: Duration = .seconds(3)) {
+    ///   - warnings: what else an administrator should know now (nobody can administer, …), besides the directory
+    ///     settings' own warnings.
+    public init(
+        database: DatabaseProbe, directory: DirectoryClient, timeout: Duration = .seconds(3),
+        warnings: @escaping @Sendable () -> [String] = { [] }
+    ) {
         self.database = database
         self.directory = directory
         self.timeout = timeout
+        self.warnings = warnings
     }
 
     /// Runs both checks.
@@ -24,7 +31,8 @@ public struct ReadinessCheck: Sendable {
         async let database = check(name: "database") { try await self.database.ping() }
         async let directory = check(name: "directory") { try await self.directory.checkReachable() }
         return await Readiness(
-            database: database, directory: directory, warnings: self.directory.settings.securityWarnings)
+            database: database, directory: directory,
+            warnings: self.directory.settings.securityWarnings + warnings())
     }
 
     private func check(name: String, _ body: @escaping @Sendable () async throws -> Void) async -> Readiness.Check {

@@ -365,6 +365,14 @@ public final class OperatorService: Sendable {
         if let last = events.last { await journal.waitUntilStored(last.id, atMost: SessionBroker.endRecordWait) }
     }
 
+    /// Why nobody may administer ora, when neither the configuration's `roles.administrators` nor the active policy
+    /// names a group of administrators (nobody could apply a policy or revoke a machine); `nil` when someone may.
+    public var administrationWarning: String? {
+        guard settings.roles.administrators.isEmpty, policyRoles().administrators.isEmpty else { return nil }
+        return "nobody can administer ora: roles.administrators in the configuration is empty and the active policy "
+            + "names no administrators; set roles.administrators to a directory group and restart the server"
+    }
+
     /// Who the session's operator is now: groups resolved live (within the cache's short lifetime) and roles.
     public func identity(of session: AuthenticatedSession) async throws(OperatorError) -> Identity {
         try await identity(of: session.person, expiresAt: session.expiresAt)

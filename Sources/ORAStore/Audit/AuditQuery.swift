@@ -21,7 +21,8 @@ struct AuditQuery {
         if let code = filter.code { add("code = ", code) }
         if let name = filter.operatorName {
             if name.contains("=") {
-                add("lower(actor_id) = lower(", name, ")")
+                // However the DN is spelt, here and in the log: `\,` or `\2C`, spaces after commas, case.
+                add("ora_dn_key(actor_id) = ora_dn_key(", name, ")")
             } else {
                 add("lower(actor_name) = lower(", name, ")")
             }
