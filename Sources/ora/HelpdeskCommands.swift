@@ -71,7 +71,13 @@ extension ORACommand {
                 pages.append(page)
                 cursor = page.next
             } while all && cursor != nil
-            if json { return try printJSON(pages.count == 1 ? pages[0].machines : pages.flatMap(\.machines)) }
+            if json {
+                // The server's page; with --all, every page's machines in one.
+                var combined = pages[0]
+                combined.machines = pages.flatMap(\.machines)
+                combined.next = pages.last?.next
+                return try printJSON(combined)
+            }
             let shown = pages.reduce(0) { $0 + $1.machines.count }
             if let next = pages.last?.next {
                 print("\(shown) shown of \(pages[0].matched) that match; more with --after \(next) or --all")
