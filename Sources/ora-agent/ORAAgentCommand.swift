@@ -10,7 +10,7 @@ struct ORAAgentCommand: AsyncParsableCommand {
         abstract: "The ora agent on a domain machine: enrolls with the server and asks the person at the machine "
             + "before anyone may see or control it.",
         version: AgentInfo.version,
-        subcommands: [Enroll.self, Run.self, Invite.self, Invitations.self, Ask.self]
+        subcommands: [Enroll.self, Run.self, Doctor.self, Invite.self, Invitations.self, Ask.self]
     )
 }
 
@@ -143,6 +143,65 @@ extension ORAAgentCommand {
                 try await runner.run()
             } catch {
                 throw fail(error)
+            }
+        }
+    }
+}
+
+extension ORAAgentCommand {
+    struct Doctor: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check everything a session needs, and say what is wrong and how to fix it.",
+            discussion: """
+                Checks the enrollment and its device key, the server (reachable, its certificate trusted), this \
+                machine's clock against the server's, the X11 display, the screen backend (started until it \
+                speaks RFB) and the way the person is asked — with the same options as ora-agent run. Exits 0 only \
+                when a session would work, 1 otherwise. Run it as the user the agent runs as, in their session.
+                """)
+
+        @Option(help: "How the person at the machine is asked: terminal, desktop or command.")
+        var consent: Run.Provider = .terminal
+        @Option(help: "With --consent command: the program to run for each question.") var consentCommand: String?
+        @Option(help: "With --consent desktop: the session window program.") var windowProgram: String?
+        @Option(help: "The X11 display whose screen the helper sees (default: $DISPLAY, else :0).")
+        var display: String?
+        @Option(help: "The program that serves the screen over RFB on its standard streams, with its arguments.")
+        var screenCommand: String?
+        @OptionGroup var state: StateOption
+
+        func validate() throws {
+            if consent == .command, consentCommand == nil {
+                throw ValidationError("--consent command needs --consent-command PROGRAM")
+            }
+            if let screenCommand, screenCommand.split(separator: " ").isEmpty {
+                throw ValidationError("--screen-command needs a program")
+            }
+        }
+
+        func run() async throws {
+            let display = display ?? ProcessInfo.processInfo.environment["DISPLAY"] ?? ":0"
+            var screen = ScreenBackend.x11vnc(display: display)
+            if let screenCommand,
+                let custom = try? ScreenBackend(command: screenCommand.split(separator: " ").map(String.init))
+            {
+                screen = custom
+            }
+            let asking: AgentDoctor.Consent =
+                switch consent {
+                case .terminal: .terminal
+                case .desktop: .desktop(windowProgram: windowProgram ?? DesktopConsentProvider.defaultWindowProgram)
+                case .command: .command(consentCommand ?? "")
+                }
+            let doctor = AgentDoctor(
+                state: AgentState(directory: state.stateDir), display: display, screen: screen, consent: asking)
+            let findings = await doctor.examine()
+            for finding in findings { print(finding.text) }
+            let failed = findings.filter { $0.verdict == .fail }.count
+            if failed == 0 {
+                print("a session would work")
+            } else {
+                print("a session would not work: \(failed) problem\(failed == 1 ? "" : "s") above")
+                throw ExitCode(1)
             }
         }
     }
