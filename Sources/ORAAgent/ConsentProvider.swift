@@ -193,7 +193,8 @@ enum ChildProgram {
             return first
         }
         guard finished else {
-            process.terminate()
+            // SIGKILL: a child started from a thread that blocks signals does not see SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
             return nil
         }
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

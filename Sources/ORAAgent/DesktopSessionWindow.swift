@@ -78,7 +78,8 @@ final class DesktopSessionWindow: SessionWindow {
         // The window shows the note for a few seconds and exits by itself; one that does not is ended.
         let process = self.process
         DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(15)) {
-            if process.isRunning { process.terminate() }
+            // SIGKILL: a child started from a thread that blocks signals does not see SIGTERM.
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
     }
 
