@@ -2,7 +2,6 @@ import AsyncHTTPClient
 public import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -96,8 +95,8 @@ public struct AgentDoctor: Sendable {
         }
         let displayFinding = Self.displayFinding(display: display, environment: environment)
         findings.append(displayFinding)
-        findings.append(displayFinding.verdict == .ok ? screenFinding() : skipped("screen", because: "display"))
-        findings.append(consentFinding(displayWorks: displayFinding.verdict == .ok))
+        findings.append(displayFinding.verdict == .ok ? await screenFinding() : skipped("screen", because: "display"))
+        findings.append(await consentFinding(displayWorks: displayFinding.verdict == .ok))
         return findings
     }
 
@@ -182,14 +181,10 @@ public struct AgentDoctor: Sendable {
 
     /// GET `/healthz`: the status and the `Date` header.
     static func health(server: String, caFile: String?) async throws -> (status: Int, date: String?) {
-        var configuration = HTTPClient.Configuration()
+        var configuration = Enroller.configuration(caFile: caFile)
+        // A doctor says at once that it cannot connect, rather than trying again.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
-        if let caFile {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .file(caFile)
-            configuration.tlsConfiguration = tls
-        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let response = try await client.execute(HTTPClientRequest(url: server + "/healthz"), timeout: .seconds(15))
@@ -270,49 +265,23 @@ public struct AgentDoctor: Sendable {
 
     // MARK: Screen
 
-    /// Starts the screen backend as a session would and waits up to 10 seconds for its RFB greeting.
-    private func screenFinding() -> Finding {
+    /// Starts the screen backend as a session does (`ScreenBackend.start`) and waits up to 10 seconds for its RFB
+    /// greeting.
+    private func screenFinding() async -> Finding {
         let program = screen.command[0]
-        guard let path = Self.executable(program, environment: environment) else {
+        guard Self.executable(program, environment: environment) != nil else {
             return Finding(
                 "screen", .fail, "\(program) is not installed",
                 fix: program == "x11vnc" ? "apt-get install x11vnc" : "install \(program), or name another program")
         }
-        var ends: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-            return Finding("screen", .fail, "cannot create a socket pair to start \(program)")
-        }
-        let (mine, theirs) = (ends[0], ends[1])
-        defer { close(mine) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = Array(screen.command.dropFirst())
-        let child = FileHandle(fileDescriptor: theirs, closeOnDealloc: false)
-        process.standardInput = child
-        process.standardOutput = child
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
+        let running: RunningScreen
+        do throws(AgentError) {
+            running = try await screen.start()
         } catch {
-            close(theirs)
-            return Finding("screen", .fail, "\(path) cannot be started: \(error.localizedDescription)")
+            return Finding("screen", .fail, error.description)
         }
-        close(theirs)
-        // SIGKILL: a child started from a thread that blocks signals may not see SIGTERM.
-        defer { Self.stop(process) }
-        var greeting: [UInt8] = []
-        let deadline = Date().addingTimeInterval(10)
-        while greeting.count < 12, Date() < deadline {
-            var poller = pollfd(fd: mine, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 200) > 0 else {
-                if !process.isRunning { break }
-                continue
-            }
-            var buffer = [UInt8](repeating: 0, count: 12 - greeting.count)
-            let count = read(mine, &buffer, buffer.count)
-            guard count > 0 else { break }
-            greeting += buffer.prefix(count)
-        }
+        let greeting = await Self.greeting(of: running, within: .seconds(10))
+        await running.stop()
         guard greeting.count == 12, greeting.starts(with: Array("RFB ".utf8)) else {
             return Finding(
                 "screen", .fail, "\(program) did not start sharing \(display) (no RFB greeting within 10 s)",
@@ -322,9 +291,28 @@ public struct AgentDoctor: Sendable {
         return Finding("screen", .ok, "\(program) shares \(display) (\(version))")
     }
 
+    /// The first 12 bytes the backend sends (an RFB server's version line), or fewer when it sends less within
+    /// `limit` or ends; its channel is closed afterwards.
+    static func greeting(of running: RunningScreen, within limit: Duration) async -> [UInt8] {
+        // A backend that sends nothing is cut off at `limit`: closing its channel ends the read.
+        let timer = Task {
+            try await Task.sleep(for: limit)
+            try await running.channel.channel.close()
+        }
+        defer { timer.cancel() }
+        var received: [UInt8] = []
+        try? await running.channel.executeThenClose { inbound, _ in
+            for try await buffer in inbound {
+                received += buffer.readableBytesView
+                if received.count >= 12 { break }
+            }
+        }
+        return Array(received.prefix(12))
+    }
+
     // MARK: Consent
 
-    private func consentFinding(displayWorks: Bool) -> Finding {
+    private func consentFinding(displayWorks: Bool) async -> Finding {
         switch consent {
         case .terminal:
             let terminal = open("/dev/tty", O_RDWR)
@@ -347,7 +335,7 @@ public struct AgentDoctor: Sendable {
                     "consent", .fail, "the session window program \(windowProgram) is missing",
                     fix: "install the ora-agent package again, or name it with --window-program")
             }
-            guard Self.pythonHasGTK(environment: environment) else {
+            guard await Self.pythonHasGTK(environment: environment) else {
                 return Finding(
                     "consent", .fail, "the session window needs GTK 3 for Python, which is not installed",
                     fix: "apt-get install python3-gi gir1.2-gtk-3.0")
@@ -364,36 +352,14 @@ public struct AgentDoctor: Sendable {
         }
     }
 
-    static func pythonHasGTK(environment: [String: String]) -> Bool {
+    static func pythonHasGTK(environment: [String: String]) async -> Bool {
         guard let python = executable("python3", environment: environment) else { return false }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", "import gi; gi.require_version('Gtk', '3.0')"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        guard Self.waitForExit(process, atMost: 10) else {
-            stop(process)
-            return false
-        }
-        return process.terminationStatus == 0
+        let answer = await ChildProgram.run(
+            python, arguments: ["-c", "import gi; gi.require_version('Gtk', '3.0')"], input: nil, timeout: .seconds(10))
+        return answer?.0 == 0
     }
 
     // MARK: Helpers
-
-    /// Kills `process` and waits, at most a few seconds, until it is gone.
-    static func stop(_ process: Process) {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        _ = waitForExit(process, atMost: 5)
-    }
-
-    /// Whether `process` ended within `seconds` (watched, not waited on with `waitUntilExit`, which needs a run
-    /// loop that an async caller does not have).
-    static func waitForExit(_ process: Process, atMost seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        return !process.isRunning
-    }
 
     private func skipped(_ check: String, because other: String) -> Finding {
         Finding(check, .fail, "not checked: the \(other) check failed", fix: "fix the \(other) first")

@@ -71,16 +71,10 @@ public struct Enroller: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
-        let client: HTTPClient
-        if let caFile {
-            var configuration = HTTPClient.Configuration()
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .file(caFile)
-            configuration.tlsConfiguration = tls
-            client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        } else {
-            client = HTTPClient.shared
-        }
+        let client =
+            caFile == nil
+            ? HTTPClient.shared
+            : HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(caFile: caFile))
         let result: Result<(Int, Data), AgentError>
         do {
             let response = try await client.execute(request, timeout: timeout)
@@ -91,6 +85,17 @@ public struct Enroller: Sendable {
         }
         if caFile != nil { try? await client.shutdown() }
         return try result.get()
+    }
+
+    /// A client configuration that verifies the server with `caFile` when given, else with the system's CAs.
+    static func configuration(caFile: String?) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
+        return configuration
     }
 
     /// The server's error message in an error answer.

@@ -1,4 +1,5 @@
 import Foundation
+import ORAClient
 
 #if canImport(Glibc)
 import Glibc
@@ -57,10 +58,6 @@ enum TimeText {
 
     /// An RFC 3339 time from the server, as people read it; the text as it is when it is not one.
     static func local(_ text: String, in zone: TimeZone = .current) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return local(date, in: zone) }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text).map { local($0, in: zone) } ?? text
+        RFC3339Transcoder.date(text).map { local($0, in: zone) } ?? text
     }
 }

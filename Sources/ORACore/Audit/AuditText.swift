@@ -20,7 +20,7 @@ public enum AuditText {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
-            case _ where isControl(scalar) || isInvisibleFormatting(scalar) || scalar == replaced:
+            case _ where mustBeEscaped(scalar):
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: result.unicodeScalars.append(scalar)
             }
@@ -35,7 +35,7 @@ public enum AuditText {
         var result = ""
         result.unicodeScalars.reserveCapacity(json.unicodeScalars.count)
         for scalar in json.unicodeScalars {
-            if isControl(scalar) || isInvisibleFormatting(scalar) || scalar == replaced {
+            if mustBeEscaped(scalar) {
                 let digits = String(scalar.value, radix: 16)
                 result += "\\u" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
             } else {
@@ -47,6 +47,11 @@ public enum AuditText {
 
     /// What a NUL is stored as, and any character that could not be kept: shown escaped, so it is seen.
     static let replaced: Unicode.Scalar = "\u{FFFD}"
+
+    /// Whether `scalar` is written as an escape in a line for a terminal or a log (both `escaped` forms).
+    static func mustBeEscaped(_ scalar: Unicode.Scalar) -> Bool {
+        isControl(scalar) || isInvisibleFormatting(scalar) || scalar == replaced
+    }
 
     /// Whether `text` has at most `characters` characters (and so at most four times as many bytes): the bound
     /// every text from outside meets before it reaches an audit column or an index.
