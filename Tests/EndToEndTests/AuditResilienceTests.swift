@@ -48,6 +48,9 @@ struct AuditResilienceTests {
         }
         let logout = try await HTTP.post(base + "/api/v1/logout", token: token)
         #expect(logout.status == 503)
+        // Each refusal is counted, for the alert that watches for them.
+        let scraped = try await HTTP.get(base + "/metrics")
+        #expect(MetricsScrape(text: scraped.body)["ora_audit_refusals_total"] ?? 0 >= 3, "\(scraped.body)")
 
         try await postgres.start()
         var back: HTTP.Answer?

@@ -125,6 +125,10 @@ struct ForgedConsentTests {
                 )
                     == "offer.requested,offer.delivered,consent.granted,session.started,control.requested,control.denied,session.ended"
             )
+            // The seven turned away are counted for the alert that watches for them; the refused control request too.
+            let metrics = try await MetricsScrape(server)
+            #expect(metrics["ora_consent_rejected_total"] == 7)
+            #expect(metrics["ora_control_requests_total{answer=\"declined\"}"] == 1)
         }
     }
 

@@ -67,6 +67,12 @@ struct InvitationTests {
             })
         let lenaToken = try await server.token("lena.wolf")
         _ = try await ORATestSupport.session(session, on: server, token: lenaToken) { $0.state == .viewing }
+        // Counted by event, with no label naming the invitation or the machine.
+        let metrics = try await MetricsScrape(server)
+        #expect(metrics["ora_invitation_events_total{event=\"created\"}"] == 1)
+        #expect(metrics["ora_invitation_events_total{event=\"opened\"}"] == 1)
+        #expect(metrics["ora_invitation_events_total{event=\"taken\"}"] == 1)
+        #expect(!metrics.text.lowercased().contains(id.lowercased()))
         // The person was asked, and told that this answers their request.
         let questions = try String(contentsOfFile: setup.files.path + "/questions.log", encoding: .utf8)
         #expect(questions.contains("answers your request for help"), "\(questions)")

@@ -307,6 +307,9 @@ struct OperatorLoginTests {
             try await server.sql(
                 "SELECT count(*) FROM audit_events WHERE event = 'operator.login_failed' AND details->>'reason' = 'directory_unavailable'"
             ) == "1")
+        // The failed requests are counted for the alert on directory errors.
+        let metrics = try await MetricsScrape(server)
+        #expect(metrics["ora_directory_errors_total{operation=\"search\"}"] ?? 0 >= 1, "\(metrics.text)")
 
         try await server.directory.start()
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)

@@ -95,6 +95,10 @@ struct ScreenTests {
             #expect(pixels["size"] == [320, 240])
             #expect(pixels["root"] == Self.rootColour)
             #expect(pixels["window"] == [255, 255, 255])
+            // The relay's metrics saw the screen's bytes: a 320×240 picture at least, and the viewer's messages.
+            let metrics = try await MetricsScrape(server)
+            #expect(metrics["ora_relay_bytes_total{direction=\"to_viewer\"}"] ?? 0 > 320 * 240)
+            #expect(metrics["ora_relay_bytes_total{direction=\"from_viewer\"}"] ?? 0 > 0)
             // The person at the machine is told, where they answered the offer: their pane said so while the viewer
             // was open, and says so no more.
             _ = try await terminal.waitFor("Lena Wolf sees your screen")

@@ -37,12 +37,12 @@ struct AgentConnectionHandlerTests {
             writer: writer,
             journal: try AuditJournal(
                 writer: writer, log: AuditLog(client: client, logger: logger), path: nil, logger: logger),
-            logger: logger)
+            logger: logger, metrics: ServerMetrics())
         let links = AgentLinks()
         let table = SessionTable(offersPerMinute: 6)
         let instance = UUID()
         let broker = SessionBroker(
-            table: table, links: links, audit: audit, screens: ScreenRelay(clock: .system),
+            table: table, links: links, audit: audit, screens: ScreenRelay(clock: .system, metrics: ServerMetrics()),
             copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: .system,
             logger: logger)
         let gateway = AgentGateway(

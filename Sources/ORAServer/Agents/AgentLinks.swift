@@ -13,6 +13,11 @@ final class AgentLinks: Sendable {
 
     private let links = Mutex<[String: Link]>([:])
 
+    /// How many agents are connected to this server.
+    var count: Int {
+        links.withLock { $0.count }
+    }
+
     /// Whether `machine`'s agent is connected to this server.
     func isOnline(_ machine: String) -> Bool {
         links.withLock { $0[machine] != nil }

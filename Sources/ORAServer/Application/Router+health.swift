@@ -7,7 +7,7 @@ extension Router where Context == ORARequestContext {
     /// - `GET /healthz`: the process is up (200, always, while it serves).
     /// - `GET /readyz`: the database and the directory are reachable (200), or which is not (503).
     /// - `GET /metrics`: metrics in the Prometheus text format.
-    func addHealthRoutes(readiness: ReadinessCheck, metrics: PrometheusCollectorRegistry) {
+    func addHealthRoutes(readiness: ReadinessCheck, metrics: ServerMetrics) {
         get("/healthz") { _, _ -> Response in
             try Response.encodedJSON(["status": "up", "version": ServerApplication.version])
         }
@@ -17,7 +17,7 @@ extension Router where Context == ORARequestContext {
         }
         get("/metrics") { _, _ -> Response in
             var buffer = ByteBuffer()
-            buffer.writeBytes(metrics.emitToBuffer())
+            buffer.writeBytes(metrics.emit())
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

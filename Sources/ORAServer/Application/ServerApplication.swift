@@ -60,8 +60,11 @@ public enum ServerApplication {
         let readiness: ReadinessCheck
         let console: ConsoleFiles
         let heartbeat: ServerInstanceHeartbeat
+        let metrics: ServerMetrics
 
-        init(configuration: ServerConfiguration, logger: Logger) throws(ConfigurationError) {
+        init(
+            configuration: ServerConfiguration, metrics: ServerMetrics, logger: Logger
+        ) throws(ConfigurationError) {
             // The one clock every service reads the time from.
             let clock = ServerClock.system
             let endpoint = try configuration.database.endpoint()
@@ -71,9 +74,11 @@ public enum ServerApplication {
             // pooled connection to be busy while new logins bind.
             let directoryThreads = ThreadPoolService(threads: max(8, configuration.directory.poolSize * 2))
             let directory = DirectoryClient(
-                settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger)
+                settings: configuration.directory, threadPool: directoryThreads.pool, logger: logger,
+                observer: { metrics.directory($0, took: $1, failed: $2) })
             for warning in configuration.directory.securityWarnings { logger.warning("\(warning)") }
-            let auditWriter = AuditWriter(endpoint: endpoint, settings: configuration.audit.writer, logger: logger)
+            let auditWriter = AuditWriter(
+                endpoint: endpoint, settings: configuration.audit.writer, metrics: metrics, logger: logger)
             if configuration.audit.journalPath == nil {
                 logger.warning(
                     """
@@ -113,8 +118,8 @@ public enum ServerApplication {
             // messages on, and the bus that answers other replicas with all of them.
             let links = AgentLinks()
             let table = SessionTable(offersPerMinute: configuration.agents.offersPerMachinePerMinute)
-            let sessionAudit = SessionAudit(writer: auditWriter, journal: journal, logger: logger)
-            let relay = ScreenRelay(clock: clock)
+            let sessionAudit = SessionAudit(writer: auditWriter, journal: journal, logger: logger, metrics: metrics)
+            let relay = ScreenRelay(clock: clock, metrics: metrics)
             let chatCopies = ChatCopies(store: replicas, logger: logger)
             let broker = SessionBroker(
                 table: table, links: links, audit: sessionAudit, screens: relay,
@@ -172,6 +177,17 @@ public enum ServerApplication {
                 version: version,
                 logger: logger
             )
+            metrics.read {
+                var now = ServerMetrics.Current()
+                now.agentsConnected = links.count
+                (now.sessionsViewing, now.sessionsControlling) = table.activeCounts()
+                now.screensOpen = relay.openConnections
+                now.auditQueued = auditWriter.queued
+                now.auditJournaled = journal.pendingCount
+                now.policyVersion = Int(policies.active.activation?.version ?? 0)
+                return now
+            }
+            self.metrics = metrics
             self.postgres = postgres
             self.probe = probe
             self.directoryThreads = directoryThreads
@@ -205,9 +221,7 @@ public enum ServerApplication {
 
         /// The router of the API, the health endpoints and the pages (the browsers' screen WebSockets have their
         /// own).
-        func router(
-            configuration: ServerConfiguration, metrics: PrometheusCollectorRegistry
-        ) -> Router<ORARequestContext> {
+        func router(configuration: ServerConfiguration) -> Router<ORARequestContext> {
             let router = Router(context: ORARequestContext.self)
             router.add(middleware: MetricsMiddleware())
             router.addHealthRoutes(readiness: readiness, metrics: metrics)
@@ -228,8 +242,8 @@ public enum ServerApplication {
     public static func routes(
         configuration: ServerConfiguration, logger: Logger
     ) throws(ConfigurationError) -> [String] {
-        let components = try Components(configuration: configuration, logger: logger)
-        let router = components.router(configuration: configuration, metrics: PrometheusCollectorRegistry())
+        let components = try Components(configuration: configuration, metrics: ServerMetrics(), logger: logger)
+        let router = components.router(configuration: configuration)
         return router.routes.map { route in
             let path = route.path.components.map { component in
                 let text = "\(component)"
@@ -254,12 +268,13 @@ public enum ServerApplication {
         metrics: PrometheusCollectorRegistry,
         logger: Logger
     ) throws(ConfigurationError) -> some ApplicationProtocol {
-        let components = try Components(configuration: configuration, logger: logger)
+        let components = try Components(
+            configuration: configuration, metrics: ServerMetrics(registry: metrics), logger: logger)
         let (postgres, probe, policies, heartbeat) = (
             components.postgres, components.probe, components.policies, components.heartbeat
         )
         let (gateway, screens) = (components.gateway, components.screens)
-        let router = components.router(configuration: configuration, metrics: metrics)
+        let router = components.router(configuration: configuration)
         let webSocketRouter = Router(context: ViewerSocketContext.self)
         webSocketRouter.addScreenRoutes(screens: screens, names: configuration.agents.serverNames)
         let webSocketResponder = webSocketRouter.buildResponder()

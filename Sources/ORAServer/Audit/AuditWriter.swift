@@ -54,17 +54,22 @@ public final class AuditWriter: Service, Sendable {
     private let settings: Settings
     private let logger: Logger
     private let state = Mutex(State())
+    private let metrics: ServerMetrics?
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
     /// Creates a writer with connections of its own to `endpoint`'s database (as many as batches
-    /// may be on their way, and one more), opened when it runs.
-    public init(endpoint: DatabaseEndpoint, settings: Settings = .init(), logger: Logger) {
+    /// may be on their way, and one more), opened when it runs; `metrics`, when given, times each commit and counts
+    /// the refusals.
+    public init(
+        endpoint: DatabaseEndpoint, settings: Settings = .init(), metrics: ServerMetrics? = nil, logger: Logger
+    ) {
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         database = AuditWriterConnections(
             endpoint: endpoint, connections: settings.depth + 1, statementTimeout: settings.writeTimeout,
             eventLoopGroup: thread, logger: logger)
         self.settings = settings
+        self.metrics = metrics
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -79,8 +84,10 @@ public final class AuditWriter: Service, Sendable {
             logger.error(
                 "refusing an audit event the database cannot store",
                 metadata: ["audit.event": "\(event.name)", "reason": "\(oversized)"])
+            metrics?.auditRefused()
             throw AuditUnavailableError(reason: "the event cannot be stored: \(oversized)", refusedData: true)
         }
+        let handed = ContinuousClock.now
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let accepted = state.withLock { state in
@@ -95,11 +102,25 @@ public final class AuditWriter: Service, Sendable {
                     continuation.resume(throwing: AuditUnavailableError(reason: "the server is shutting down"))
                 }
             }
+            metrics?.auditCommitted(after: ContinuousClock.now - handed)
         } catch let error as AuditUnavailableError {
+            metrics?.auditRefused()
             throw error
         } catch {
+            metrics?.auditRefused()
             throw AuditUnavailableError(reason: DatabaseErrorDescription.describe(error))
         }
+    }
+
+    /// Counts an action refused because its record could not be committed in the action's own transaction (a login
+    /// with its session), which does not pass through this writer.
+    public func countRefusal() {
+        metrics?.auditRefused()
+    }
+
+    /// How many events wait for their batch now.
+    public var queued: Int {
+        state.withLock { $0.queue.count }
     }
 
     /// Writes batches until graceful shutdown, then writes what it had accepted and refuses the rest.

@@ -221,6 +221,7 @@ public final class OperatorService: Sendable {
             logger.error(
                 "refusing a login that cannot be recorded with its session",
                 metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            audit.countRefusal()
             throw .auditUnavailable
         }
         logger.info(

@@ -53,10 +53,18 @@ final class ScreenRelay: Sendable {
 
     private let state = Mutex(State())
     private let clock: ServerClock
+    private let metrics: ServerMetrics
 
-    /// Creates the relay; tickets are issued and checked at `clock`'s time.
-    init(clock: ServerClock) {
+    /// Creates the relay; tickets are issued and checked at `clock`'s time, and the bytes relayed are counted in
+    /// `metrics` too.
+    init(clock: ServerClock, metrics: ServerMetrics) {
         self.clock = clock
+        self.metrics = metrics
+    }
+
+    /// How many screen connections are relayed now.
+    var openConnections: Int {
+        state.withLock { $0.connections.count }
     }
 
     // MARK: Tickets
@@ -165,6 +173,7 @@ final class ScreenRelay: Sendable {
 
     /// Adds bytes relayed for `session` (none once it has ended: its totals are in `session.ended`).
     func count(session: UUID, toViewer: Int = 0, fromViewer: Int = 0) {
+        metrics.relayed(toViewer: toViewer, fromViewer: fromViewer)
         state.withLock { state in
             state.totals[session]?.bytesToViewer += Int64(toViewer)
             state.totals[session]?.bytesFromViewer += Int64(fromViewer)

@@ -274,8 +274,10 @@ final class InvitationQueue: Service, Sendable {
             result = try await store.take(
                 id, by: identity.person.dn, name: identity.person.displayName, recording: event)
         } catch {
+            audit.metrics.auditRefused()
             throw .auditUnavailable
         }
+        if result.taken { audit.metrics.recorded(event) }
         guard let entry = result.entry else { throw .notInQueue(id) }
         if result.taken {
             await announce(id)

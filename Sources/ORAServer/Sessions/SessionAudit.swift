@@ -9,12 +9,15 @@ struct SessionAudit: Sendable {
     let writer: AuditWriter
     let journal: AuditJournal
     let logger: Logger
+    /// Counts the events it counts (offers refused, answers turned away, chat lines, invitations).
+    let metrics: ServerMetrics
 
     /// Records `event`, or refuses when the audit log cannot take it.
     /// - Throws: `SessionError.auditUnavailable`.
     func record(_ event: AuditEvent) async throws(SessionError) {
         do {
             try await writer.record(event)
+            metrics.recorded(event)
         } catch {
             logger.error(
                 "refusing an action that cannot be audited",
@@ -27,5 +30,6 @@ struct SessionAudit: Sendable {
     /// screen closed, input dropped, a forged answer turned away).
     func recordEventually(_ events: [AuditEvent]) {
         journal.record(events)
+        for event in events { metrics.recorded(event) }
     }
 }

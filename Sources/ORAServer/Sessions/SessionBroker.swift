@@ -178,6 +178,7 @@ public final class SessionBroker: Sendable {
         }
         guard let (before, after, step) = changed else { throw .sessionEnded }
         if step.reducesAccess {
+            audit.metrics.stepped(input, step, offeredAt: after.machine.offeredAt, now: now)
             await takeEffect(
                 step, of: after, id: id, actor: actor, source: source, details: details, confirmingWithin: wait)
             return (SessionTable.snapshot(after, id: id), after.machine.controlRequests)
@@ -190,6 +191,7 @@ public final class SessionBroker: Sendable {
             table.restore(id, to: before, unless: after)
             throw error
         }
+        audit.metrics.stepped(input, step, offeredAt: after.machine.offeredAt, now: now)
         await announce(step, of: after, id: id)
         return (SessionTable.snapshot(after, id: id), after.machine.controlRequests)
     }

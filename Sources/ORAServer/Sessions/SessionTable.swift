@@ -84,6 +84,18 @@ final class SessionTable: Sendable {
 
     // MARK: Reading
 
+    /// How many of this server's sessions the person accepted and are open now: with the helper viewing (or asking
+    /// for control), and in control.
+    func activeCounts() -> (viewing: Int, controlling: Int) {
+        state.withLock { state in
+            var counts = (viewing: 0, controlling: 0)
+            for live in state.sessions.values where live.machine.state.isActive {
+                if live.machine.state.hasControl { counts.controlling += 1 } else { counts.viewing += 1 }
+            }
+            return counts
+        }
+    }
+
     /// The live session `id`, if it runs here.
     func live(_ id: UUID) -> Live? {
         state.withLock { $0.sessions[id] }

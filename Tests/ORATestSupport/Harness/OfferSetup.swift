@@ -139,6 +139,11 @@ public func session(
             }
             return nil
         }
+        // The stream's heartbeats keep its connection alive: the wait is bounded here.
+        group.addTask {
+            try await Task.sleep(for: within)
+            throw TestSetupError("session \(id) did not reach the expected state within \(within)")
+        }
         defer { group.cancelAll() }
         guard let state = try await group.next() ?? nil else {
             throw TestSetupError("session \(id) ended its event stream before reaching the expected state")
