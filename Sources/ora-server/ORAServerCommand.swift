@@ -32,6 +32,7 @@ extension ORAServerCommand {
         func run() async throws {
             let configuration = try loadConfiguration(options.config)
             let logger = bootstrapLogging(level: configuration.logLevel)
+            raiseOpenFileLimit(logger: logger)
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
             try await failing {
@@ -144,4 +145,27 @@ func bootstrapLogging(level: Logger.Level) -> Logger {
     var logger = Logger(label: "ora-server")
     logger.logLevel = level
     return logger
+}
+
+/// Raises the limit of open files to the most the system allows this process: each connected agent holds one, and
+/// service managers and container runtimes often start processes with a soft limit of 1,024 however high the hard
+/// limit is.
+func raiseOpenFileLimit(logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    let before = limit.rlim_cur
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 { limit.rlim_cur = before }
+    }
+    logger.info(
+        "open files: at most \(limit.rlim_cur)",
+        metadata: before == limit.rlim_cur ? [:] : ["raised_from": "\(before)"])
+    if limit.rlim_cur < 4096 {
+        logger.warning(
+            """
+            this process may open only \(limit.rlim_cur) files, and each connected agent needs one: raise the hard \
+            limit (LimitNOFILE= in the systemd unit, the container runtime's ulimit)
+            """)
+    }
 }

@@ -114,4 +114,35 @@ struct ServerProcessTests {
         #expect(outputs.contains("applied migrations: \(versions.replacingOccurrences(of: ",", with: ", "))"))
         try await services.dropDatabase(database)
     }
+
+    @Test("started with a soft limit of 1,024 open files, the server raises it to the hard limit and says so")
+    func openFileLimit() async throws {
+        let database = try await services.createDatabase(prefix: "e2e")
+        let files = try TemporaryDirectory()
+        let port = try Network.freePort()
+        let config = try files.write(
+            "ora-server.yaml",
+            ServerConfigurationFile(
+                port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: services.ldapURI,
+                ldapBindDN: services.ldapBindDN, ldapPasswordFile: services.ldapPasswordFile,
+                databasePasswordFile: services.postgresPasswordFile, auditSigningKeyFile: services.auditSigningKeyFile
+            ).yaml)
+        // prlimit sets the limits and then runs the server in its own place: the same process.
+        let server = try ChildProcess(
+            "/usr/bin/prlimit", arguments: ["--nofile=1024:8192", SourceTree.binary("ora-server"), "--config", config])
+        defer {
+            server.send(SIGKILL)
+            _ = server.waitUntilExit()
+        }
+        try await HTTP.waitUntilServing("http://127.0.0.1:\(port)/healthz", process: server)
+        let limits = try String(contentsOfFile: "/proc/\(server.processIdentifier)/limits", encoding: .utf8)
+        let openFiles = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }
+            .map {
+                $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2).joined(separator: " ")
+            }
+        #expect(openFiles == "8192 8192", "\(limits)")
+        #expect(server.standardErrorSoFar.contains("open files: at most 8192"), "\(server.standardErrorSoFar)")
+        #expect(server.standardErrorSoFar.contains("raised_from=1024"), "\(server.standardErrorSoFar)")
+        try await services.dropDatabase(database)
+    }
 }
