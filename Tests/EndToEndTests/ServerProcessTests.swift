@@ -97,11 +97,7 @@ struct ServerProcessTests {
         let files = try TemporaryDirectory()
         let config = try files.write(
             "ora-server.yaml",
-            ServerConfigurationFile(
-                port: 8080, databaseName: database, databasePort: services.postgresPort, ldapURI: services.ldapURI,
-                ldapBindDN: services.ldapBindDN, ldapPasswordFile: services.ldapPasswordFile,
-                databasePasswordFile: services.postgresPasswordFile
-            ).yaml)
+            ServerConfigurationFile(database: database, on: services).yaml)
         let first = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["migrate", "--config", config])
         let second = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["migrate", "--config", config])
         let results = [await first.exit(), await second.exit()]
@@ -123,9 +119,7 @@ struct ServerProcessTests {
         let config = try files.write(
             "ora-server.yaml",
             ServerConfigurationFile(
-                port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: services.ldapURI,
-                ldapBindDN: services.ldapBindDN, ldapPasswordFile: services.ldapPasswordFile,
-                databasePasswordFile: services.postgresPasswordFile, auditSigningKeyFile: services.auditSigningKeyFile
+                database: database, on: services, port: port, auditSigningKeyFile: services.auditSigningKeyFile
             ).yaml)
         // prlimit sets the limits and then runs the server in its own place: the same process.
         let server = try ChildProcess(

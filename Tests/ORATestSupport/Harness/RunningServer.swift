@@ -16,18 +16,24 @@ public final class RunningServer: @unchecked Sendable {
     private let ownsDatabase: Bool
     /// A server this one shares its database and directory with, kept alive as long as this one.
     private let partner: RunningServer?
+    /// The ora-server binary it runs.
+    public let binary: String
 
     /// Starts a server with a database and directory of its own.
     /// - Parameters:
     ///   - extra: settings appended to the configuration file.
     ///   - directoryExtra: settings added to its `directory` section (indented by two spaces).
     ///   - auditExtra: settings added to its `audit` section (indented by two spaces).
-    public convenience init(extra: String = "", directoryExtra: String = "", auditExtra: String = "") async throws {
+    ///   - binary: the ora-server to run; the one built here unless given (an installed package's).
+    public convenience init(
+        extra: String = "", directoryExtra: String = "", auditExtra: String = "",
+        binary: String = SourceTree.binary("ora-server")
+    ) async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
             services: services, directory: try await PrivateDirectory(),
             database: try await services.createDatabase(prefix: "e2e"),
-            partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra)
+            partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, binary: binary)
     }
 
     /// Starts a second replica on the same database and directory as `other`.
@@ -42,7 +48,8 @@ public final class RunningServer: @unchecked Sendable {
     ) async throws {
         try await self.init(
             services: other.services, directory: other.directory, database: other.database, partner: other,
-            extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, asServerRole: asServerRole)
+            extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, asServerRole: asServerRole,
+            binary: other.binary)
     }
 
     private init(
@@ -53,12 +60,14 @@ public final class RunningServer: @unchecked Sendable {
         extra: String,
         directoryExtra: String,
         auditExtra: String,
-        asServerRole: Bool = false
+        asServerRole: Bool = false,
+        binary: String
     ) async throws {
         self.services = services
         self.directory = directory
         self.database = database
         self.partner = partner
+        self.binary = binary
         ownsDatabase = partner == nil
         files = try TemporaryDirectory()
         // A port that was free a moment ago can be taken by another test before the server binds it; the server
@@ -76,7 +85,7 @@ public final class RunningServer: @unchecked Sendable {
                 auditSigningKeyFile: services.auditSigningKeyFile, auditJournal: files.path + "/audit-journal",
                 auditExtra: auditExtra)
             let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
-            let process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", path])
+            let process = try ChildProcess(binary, arguments: ["--config", path])
             let base = "http://127.0.0.1:\(port)"
             do {
                 try await HTTP.waitUntilServing(base + "/healthz", process: process)
@@ -138,7 +147,7 @@ public final class RunningServer: @unchecked Sendable {
 
     /// Starts the stopped server again, with the same configuration and port.
     public func start() async throws {
-        process = try ChildProcess(SourceTree.binary("ora-server"), arguments: ["--config", configurationPath])
+        process = try ChildProcess(binary, arguments: ["--config", configurationPath])
         try await HTTP.waitUntilServing(base + "/healthz", process: process)
     }
 

@@ -41,6 +41,14 @@ public struct ServerConfigurationFile {
         self.auditExtra = auditExtra
     }
 
+    /// A configuration for `database` on the shared test services (their PostgreSQL and directory), served on `port`.
+    public init(database: String, on services: TestServices, port: Int = 8080, auditSigningKeyFile: String? = nil) {
+        self.init(
+            port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: services.ldapURI,
+            ldapBindDN: services.ldapBindDN, ldapPasswordFile: services.ldapPasswordFile,
+            databasePasswordFile: services.postgresPasswordFile, auditSigningKeyFile: auditSigningKeyFile)
+    }
+
     public var yaml: String {
         """
         listen:
