@@ -476,6 +476,9 @@ extension AgentRunner {
         for task in stopped { task.cancel() }
     }
 
+    /// How long a connection that told the viewer why there is no screen waits for the viewer to go.
+    static let refusalLinger = Duration.seconds(10)
+
     /// Shows the screen to one viewer of `session`: starts the screen backend, opens a stream to the server's relay
     /// `port` with `ticket`, and relays until either side ends. The helper's input reaches the backend only while
     /// this agent's own record says control is granted; anything else is dropped here, whatever the server says.
@@ -495,6 +498,21 @@ extension AgentRunner {
                 } catch {
                     logger.error(
                         "cannot start the screen backend", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    // The helper's viewer is told why, in RFB's words, instead of seeing the connection drop; the
+                    // connection stays until the viewer has read it and gone, at most `refusalLinger`: closed at
+                    // once, the reason could go before the relay has joined the viewer to this connection.
+                    try? await outbound.write(
+                        ByteBuffer(
+                            bytes: RFBRefusal.bytes(
+                                reason: "the machine could not start its screen program (\(self.screen.summary)): "
+                                    + "\(error); `ora-agent doctor` on the machine says how to fix it")))
+                    let server = channel.channel
+                    let linger = Task {
+                        try? await Task.sleep(for: Self.refusalLinger)
+                        try? await server.close()
+                    }
+                    while (try? await fromServer.next()) != nil {}
+                    linger.cancel()
                     return
                 }
                 let helper = sessions.withLock { $0[session]?.offer.helper }
@@ -529,11 +547,30 @@ extension AgentRunner {
         server: any Channel, next: () async throws -> ByteBuffer?
     ) async throws {
         let channel = running.channel!
+        let backend = screen.summary
         try await channel.executeThenClose { fromBackend, toBackend in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // Desktop to viewer: as the backend writes it; when the backend stops, the connection closes.
+                // Desktop to viewer: as the backend writes it; when the backend stops, the connection closes. A
+                // backend that stops before it wrote anything could not show the screen: the viewer is told why.
                 group.addTask {
-                    for try await buffer in fromBackend { try await outbound.write(buffer) }
+                    var shown = false
+                    for try await buffer in fromBackend {
+                        shown = true
+                        try await outbound.write(buffer)
+                    }
+                    if !shown {
+                        let status = await running.exitStatus(within: .seconds(2))
+                        let ended = status.map { "ended with status \($0)" } ?? "closed its connection"
+                        try? await outbound.write(
+                            ByteBuffer(
+                                bytes: RFBRefusal.bytes(
+                                    reason: "the machine's screen program (\(backend)) \(ended) before showing the "
+                                        + "screen: it may have no display it can open (an X11 session, its X "
+                                        + "authority); `ora-agent doctor` on the machine says what is wrong")))
+                        // Kept until the viewer has read it and gone (the loop below then ends the relay), at most
+                        // `refusalLinger`.
+                        try? await Task.sleep(for: Self.refusalLinger)
+                    }
                     try? await server.close()
                 }
                 // Viewer to desktop: through this agent's own input filter.

@@ -25,6 +25,15 @@ public struct ScreenBackend: Sendable, Hashable {
         self.command = command
     }
 
+    /// The program as the helper is told of it: `x11vnc on display :0`, or the program's name.
+    public var summary: String {
+        let program = (command[0] as NSString).lastPathComponent
+        if program == "x11vnc", let flag = command.firstIndex(of: "-display"), flag + 1 < command.count {
+            return "x11vnc on display \(command[flag + 1])"
+        }
+        return program
+    }
+
     /// `x11vnc` on `display`, speaking RFB on its standard streams (`-inetd`), without a password (only the relay
     /// reaches it), quiet (its standard error is not the viewer's), reading no configuration file, and sharing no
     /// clipboard or selection (`-nosel`): what the person has copied must never reach a helper who may only look,
@@ -53,7 +62,7 @@ public struct ScreenBackend: Sendable, Hashable {
         process.standardOutput = child
         process.standardError = FileHandle.nullDevice
         let exited = ExitSignal()
-        process.terminationHandler = { _ in exited.fire() }
+        process.terminationHandler = { process in exited.fire(status: process.terminationStatus) }
         do {
             try process.run()
             close(theirs)
@@ -92,6 +101,11 @@ final class RunningScreen: @unchecked Sendable {
         self.exited = exited
     }
 
+    /// The program's exit status, once it has exited within `limit`; nil while it runs.
+    func exitStatus(within limit: Duration) async -> Int32? {
+        await exited.wait(upTo: limit) ? exited.status : nil
+    }
+
     /// Stops the program: its input is closed (a VNC server in inetd mode exits at once), and after two seconds
     /// it is killed.
     func stop() async {
@@ -106,19 +120,24 @@ final class RunningScreen: @unchecked Sendable {
     }
 }
 
-/// Fires once, when the backend process exits.
+/// Fires once, when the backend process exits, with its exit status.
 private final class ExitSignal: Sendable {
-    private let fired = Mutex(false)
+    private let fired = Mutex<Int32?>(nil)
 
-    func fire() {
-        fired.withLock { $0 = true }
+    func fire(status: Int32) {
+        fired.withLock { $0 = status }
+    }
+
+    /// The exit status, once fired.
+    var status: Int32? {
+        fired.withLock { $0 }
     }
 
     /// Whether it fired within `limit`.
     func wait(upTo limit: Duration) async -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            if fired.withLock({ $0 }) { return true }
+            if fired.withLock({ $0 != nil }) { return true }
             try? await Task.sleep(for: .milliseconds(50))
         }
         return false

@@ -58,6 +58,84 @@ struct ScreenTests {
         return result.standardOutput
     }
 
+    /// A viewer that expects a refusal: prints the server's version and the reason it gives, or fails.
+    static let refusalReaderScript = """
+        import socket, struct, sys
+        connection = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+        def read(count):
+            data = b""
+            while len(data) < count:
+                chunk = connection.recv(count - len(data))
+                if not chunk:
+                    sys.exit("the connection closed after %r" % data)
+                data += chunk
+            return data
+        version = read(12)
+        connection.sendall(b"RFB 003.008\\n")
+        types = read(1)[0]
+        if types:
+            sys.exit("%d security types offered: the screen was not refused" % types)
+        length = struct.unpack(">I", read(4))[0]
+        print(version.decode().strip() + "|" + read(length).decode())
+        """
+
+    @Test("a screen program that fails, or cannot start: the helper's viewer is told why and the session goes on")
+    func screenCannotStart() async throws {
+        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        let server = setup.server
+        let files = try TemporaryDirectory()
+        let reader = try files.write("refusal.py", Self.refusalReaderScript)
+        let failing = try files.write("no-display", "#!/bin/sh\nexit 1\n", permissions: 0o755)
+        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
+        let lenaToken = try await server.token("lena.wolf")
+        for (program, reason) in [
+            (
+                failing,
+                "the machine's screen program (no-display) ended with status 1 before showing the screen: it may have "
+                    + "no display it can open (an X11 session, its X authority); `ora-agent doctor` on the machine "
+                    + "says what is wrong"
+            ),
+            (
+                "/nonexistent/vnc",
+                "the machine could not start its screen program (vnc): cannot start the screen backend "
+                    + "/nonexistent/vnc: "
+            ),
+        ] {
+            let agent = try setup.startAgent("--screen-command", program)
+            defer { agent.send(SIGKILL) }
+            try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
+            let offered = await lena.run("offer", "ws-0101", "--ticket", "INC0000001", "--wait")
+            #expect(offered.status == 0, "\(offered.standardError)")
+            let id = sessionID(in: offered.standardOutput)
+            let port = try Network.freePort()
+            let connect = try ChildProcess(
+                SourceTree.binary("ora"), arguments: ["connect", id, "--listen", "127.0.0.1:\(port)"],
+                environment: lena.environment)
+            defer { connect.send(SIGKILL) }
+            #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
+
+            let told = await ChildProcess.runAsync(try Self.testPython(), arguments: [reader, "\(port)"])
+            #expect(
+                told.standardOutput.hasPrefix("RFB 003.008|" + reason),
+                "\(told.standardOutput) \(told.standardError)\nagent: \(agent.standardErrorSoFar.suffix(2000))")
+            // Only the screen failed: the session goes on, and the helper may try again.
+            let now = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lenaToken)
+            #expect(now.json(Schemas.Session.self)?.state == .viewing, "\(now.body)")
+            #expect(
+                try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lenaToken).status == 200)
+            _ = try await session(id, on: server, token: lenaToken) { $0.state == .ended }
+            agent.send(SIGKILL)
+            _ = agent.waitUntilExit()
+            // Offline before the next agent of the same machine connects, so the next offer reaches that one.
+            #expect(
+                try await eventually {
+                    let machines = try await HTTP.get(
+                        server.base + "/api/v1/machines?q=ws-0101&online=true", token: lenaToken)
+                    return !machines.body.contains(#""name":"ws-0101","online":true"#)
+                })
+        }
+    }
+
     @Test("the helper sees the desktop through ora connect; input reaches it only while the novice grants control")
     func viewAndControl() async throws {
         let desktop = try await TestDesktop()

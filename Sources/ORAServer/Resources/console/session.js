@@ -125,13 +125,16 @@ export function show(main, shell, match) {
       connection.viewOnly = session.state !== 'controlling';
       connection.scaleViewport = part('.scale').checked;
       let shown = false;
+      let refused = '';
       connection.addEventListener('connect', () => {
         shown = true;
         page.dataset.screen = 'connected';
         problem('');
       });
+      // The agent says why it cannot show the screen in RFB's own words; that reason is what the helper sees.
       connection.addEventListener('securityfailure', (event) => {
-        problem('The machine refused the screen connection: ' + (event.detail.reason || 'no reason given') + '.');
+        refused = 'The machine cannot show its screen: ' + (event.detail.reason || 'no reason given') + '.';
+        problem(refused);
       });
       connection.addEventListener('clipboard', (event) => {
         if (session && session.state === 'controlling') part('#clipboard-text').value = event.detail.text;
@@ -144,7 +147,9 @@ export function show(main, shell, match) {
         part('.reconnect').hidden = false;
         // Closed before the desktop answered at all, the machine could not show its screen; closed after, the
         // connection was lost or the machine stopped showing it.
-        problem(!shown
+        problem(refused
+          ? refused + ' The session goes on; you can try again.'
+          : !shown
           ? 'The machine could not show its screen: it has no display that can be shown, or its screen program '
             + 'failed. The session goes on; you can try again.'
           : event.detail.clean
