@@ -2,6 +2,7 @@ import AsyncHTTPClient
 public import Foundation
 import NIOCore
 import NIOHTTP1
+import ORACore
 
 #if canImport(Glibc)
 import Glibc
@@ -177,6 +178,51 @@ public struct AgentDoctor: Sendable {
             "clock", .fail,
             "this machine's clock is \(seconds) s \(difference > 0 ? "ahead of" : "behind") the server's",
             fix: "keep the clock in time (timedatectl set-ntp true, or chrony): consent answers carry their time")
+    }
+
+    /// Sends `findings` to the server, signed with the machine's device key, where its administrators see the
+    /// latest (`ora agents show NAME`): only when the machine is enrolled and its server answered.
+    /// - Returns: what to print about it, or `nil` when there was no server to tell.
+    public func report(_ findings: [Finding], at now: Date = Date()) async -> String? {
+        guard findings.contains(where: { $0.check == "server" && $0.verdict == .ok }),
+            let (key, enrollment) = try? state.load()
+        else { return nil }
+        let checks = findings.map { finding in
+            DoctorReport.Check(
+                name: finding.check, ok: finding.verdict == .ok,
+                detail: finding.fix.map { finding.detail + "; fix: " + $0 } ?? finding.detail)
+        }
+        do {
+            let report = try DoctorReport(machine: enrollment.machine, checks: checks, at: now, signingWith: key)
+            let (status, body) = try await Self.post(report, server: enrollment.server, caFile: enrollment.caFile)
+            guard status == 204 else {
+                return "the server did not keep this report (HTTP \(status)): \(body.prefix(300))"
+            }
+            return "reported to \(enrollment.server); `ora agents show \(enrollment.machine)` shows it"
+        } catch {
+            return "could not report to \(enrollment.server): \(error)"
+        }
+    }
+
+    /// POST `/agent/v1/doctor`: the status and the start of the body.
+    static func post(_ report: DoctorReport, server: String, caFile: String?) async throws -> (Int, String) {
+        var configuration = Enroller.configuration(caFile: caFile)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            var request = HTTPClientRequest(url: server + "/agent/v1/doctor")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(report)))
+            let response = try await client.execute(request, timeout: .seconds(15))
+            let body = try await response.body.collect(upTo: 1 << 16)
+            try? await client.shutdown()
+            return (Int(response.status.code), String(buffer: body))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     /// GET `/healthz`: the status and the `Date` header.

@@ -28,6 +28,9 @@ public struct MachineStore: Sendable {
         public var revokedBy: String?
         /// When its agent was last connected.
         public var lastSeenAt: Date?
+        /// The last report of `ora-agent doctor` on it (JSON), and when the doctor ran.
+        public var doctorReport: String?
+        public var doctorReportedAt: Date?
 
         /// Creates a machine record.
         public init(
@@ -40,7 +43,9 @@ public struct MachineStore: Sendable {
             enrolledBy: String = "",
             revokedAt: Date? = nil,
             revokedBy: String? = nil,
-            lastSeenAt: Date? = nil
+            lastSeenAt: Date? = nil,
+            doctorReport: String? = nil,
+            doctorReportedAt: Date? = nil
         ) {
             self.name = name
             self.computerDN = computerDN
@@ -52,6 +57,8 @@ public struct MachineStore: Sendable {
             self.revokedAt = revokedAt
             self.revokedBy = revokedBy
             self.lastSeenAt = lastSeenAt
+            self.doctorReport = doctorReport
+            self.doctorReportedAt = doctorReportedAt
         }
     }
 
@@ -298,6 +305,23 @@ public struct MachineStore: Sendable {
         }
     }
 
+    /// Keeps `report` (JSON) as the latest doctor's report of the machine called `name`, made at `time`.
+    /// - Returns: `false` when no such machine is enrolled (or it is revoked), or a report as recent or more
+    ///   recent is kept already (a report is taken once).
+    public func recordDoctorReport(_ report: String, madeAt time: Date, of name: String) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            UPDATE machines SET doctor_report = \(report)::jsonb, doctor_reported_at = \(time)
+            WHERE name = \(name) AND revoked_at IS NULL
+                AND (doctor_reported_at IS NULL OR doctor_reported_at < \(time))
+            RETURNING name
+            """,
+            logger: logger)
+        var recorded = false
+        for try await _ in rows.decode(String.self) { recorded = true }
+        return recorded
+    }
+
     /// Revokes the machine called `name`: its agent can no longer connect until an administrator re-keys it.
     /// - Parameter auditEvent: appended in the same transaction, when given; a caller that must not wait for the
     ///   audit log records it another way.
@@ -332,19 +356,20 @@ public struct MachineStore: Sendable {
     ) async throws -> [Machine] {
         let query: PostgresQuery = """
             SELECT name, computer_dn, public_key, operating_system, agent_version, enrolled_at, enrolled_by,
-                revoked_at, revoked_by, last_seen_at
+                revoked_at, revoked_by, last_seen_at, doctor_report::text, doctor_reported_at
             FROM machines WHERE \(name)::text IS NULL OR name = \(name)
             ORDER BY name
             """
         let rows = try await connection.query(query, logger: logger)
         var machines: [Machine] = []
         for try await row in rows.decode(
-            (String, String, String, String, String, Date, String, Date?, String?, Date?).self)
+            (String, String, String, String, String, Date, String, Date?, String?, Date?, String?, Date?).self)
         {
             machines.append(
                 Machine(
                     name: row.0, computerDN: row.1, publicKey: row.2, operatingSystem: row.3, agentVersion: row.4,
-                    enrolledAt: row.5, enrolledBy: row.6, revokedAt: row.7, revokedBy: row.8, lastSeenAt: row.9))
+                    enrolledAt: row.5, enrolledBy: row.6, revokedAt: row.7, revokedBy: row.8, lastSeenAt: row.9,
+                    doctorReport: row.10, doctorReportedAt: row.11))
         }
         return machines
     }

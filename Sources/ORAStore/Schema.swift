@@ -603,5 +603,16 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 17,
+            name: "the last report of each machine's doctor",
+            statements: [
+                "ALTER TABLE machines ADD COLUMN doctor_report jsonb, ADD COLUMN doctor_reported_at timestamptz",
+                """
+                COMMENT ON COLUMN machines.doctor_report IS
+                    'the checks of the last ora-agent doctor run on the machine, as its device key signed them'
+                """,
+            ]
+        ),
     ]
 }

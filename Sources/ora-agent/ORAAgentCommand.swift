@@ -156,7 +156,9 @@ extension ORAAgentCommand {
                 Checks the enrollment and its device key, the server (reachable, its certificate trusted), this \
                 machine's clock against the server's, the X11 display, the screen backend (started until it \
                 speaks RFB) and the way the person is asked — with the same options as ora-agent run. Exits 0 only \
-                when a session would work, 1 otherwise. Run it as the user the agent runs as, in their session.
+                when a session would work, 1 otherwise. Run it as the user the agent runs as, in their session. \
+                When the server answers, the findings are sent to it, signed with this machine's key, and its \
+                administrators see the latest with `ora agents show NAME`.
                 """)
 
         @Option(help: "How the person at the machine is asked: terminal, desktop or command.")
@@ -167,6 +169,7 @@ extension ORAAgentCommand {
         var display: String?
         @Option(help: "The program that serves the screen over RFB on its standard streams, with its arguments.")
         var screenCommand: String?
+        @Flag(help: "Do not send the findings to the server.") var noReport = false
         @OptionGroup var state: StateOption
 
         func validate() throws {
@@ -196,6 +199,7 @@ extension ORAAgentCommand {
                 state: AgentState(directory: state.stateDir), display: display, screen: screen, consent: asking)
             let findings = await doctor.examine()
             for finding in findings { print(finding.text) }
+            if !noReport, let reported = await doctor.report(findings) { print(reported) }
             let failed = findings.filter { $0.verdict == .fail }.count
             if failed == 0 {
                 print("a session would work")

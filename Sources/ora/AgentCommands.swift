@@ -65,6 +65,22 @@ extension ORACommand.AgentsCommand {
             print("enrolled:      \(TimeText.local(machine.enrolledAt)) (token of \(machine.enrolledBy))")
             print("last seen:     \(machine.lastSeenAt.map { TimeText.local($0) } ?? "never")")
             print("device key:    \(machine.publicKey)")
+            guard let doctor = machine.doctor else {
+                print("doctor:        never reported (run ora-agent doctor on the machine)")
+                return
+            }
+            let failed = doctor.checks.filter { !$0.ok }.count
+            print(
+                "doctor:        \(TimeText.local(doctor.checkedAt)): "
+                    + (doctor.ok
+                        ? "a session would work"
+                        : "\(failed) problem\(failed == 1 ? "" : "s"): a session would not work"))
+            for check in doctor.checks {
+                print(
+                    "  \(check.ok ? "ok  " : "FAIL") "
+                        + AuditText.escaped(check.name).padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + AuditText.escaped(check.detail))
+            }
         }
     }
 

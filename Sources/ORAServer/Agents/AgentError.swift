@@ -24,6 +24,10 @@ public enum AgentError: ServiceError, Equatable {
     case directory(DirectoryError)
     /// The database could not be reached (the cause is in the server's log).
     case databaseUnavailable
+    /// A doctor's report the server does not take: not the machine's signature, stale, or malformed.
+    case doctorReportRefused(DoctorReportError)
+    /// A doctor's report as recent as, or older than, the one kept.
+    case doctorReportNotNewer
 
     public var code: String {
         switch self {
@@ -37,6 +41,10 @@ public enum AgentError: ServiceError, Equatable {
         case .alreadyRevoked: "already_revoked"
         case .directory(let error): error.code
         case .databaseUnavailable: "database_unavailable"
+        case .doctorReportRefused(.badSignature): "bad_signature"
+        case .doctorReportRefused(.stale): "stale_report"
+        case .doctorReportRefused(.invalid): "invalid_request"
+        case .doctorReportNotNewer: "report_not_newer"
         }
     }
 
@@ -59,6 +67,8 @@ public enum AgentError: ServiceError, Equatable {
         case .alreadyRevoked(let name): "\(name) is already revoked"
         case .directory(let error): error.message
         case .databaseUnavailable: CommonFailure.databaseUnavailable
+        case .doctorReportRefused(let error): error.description
+        case .doctorReportNotNewer: "a report as recent or more recent is kept already"
         }
     }
 
@@ -71,6 +81,9 @@ public enum AgentError: ServiceError, Equatable {
         case .unknownMachine, .unknownToken: .notFound
         case .directory(let error): error.kind
         case .databaseUnavailable: .unavailable
+        case .doctorReportRefused(.badSignature): .forbidden
+        case .doctorReportRefused: .invalid
+        case .doctorReportNotNewer: .conflict
         }
     }
 }

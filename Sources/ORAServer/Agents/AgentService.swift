@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 public import Logging
 public import ORACore
@@ -313,6 +314,38 @@ public final class AgentService: Sendable {
         } catch {
             throw databaseFailed(error, doing: "listing machines")
         }
+    }
+
+    /// Keeps `report`, which `ora-agent doctor` on the machine signed, as the machine's latest (`ora agents show`).
+    /// - Throws: `AgentError.unknownMachine` (or revoked), `.doctorReportRefused` when the machine's key did not
+    ///   sign it or it is stale or malformed, `.doctorReportNotNewer` when it was taken already or a later one was,
+    ///   `.databaseUnavailable`.
+    public func recordDoctorReport(_ report: DoctorReport) async throws(AgentError) {
+        let machine = try await machine(named: report.machine)
+        guard machine.revokedAt == nil else { throw .unknownMachine(report.machine) }
+        let key: P256.Signing.PublicKey
+        do {
+            key = try DevicePublicKey.parse(machine.publicKey)
+        } catch {
+            throw .doctorReportRefused(.badSignature)
+        }
+        let madeAt: Date
+        do throws(DoctorReportError) {
+            madeAt = try report.verify(with: key, now: clock.now())
+        } catch {
+            throw .doctorReportRefused(error)
+        }
+        let recorded: Bool
+        do {
+            let text = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+            recorded = try await store.recordDoctorReport(text, madeAt: madeAt, of: machine.name)
+        } catch {
+            throw databaseFailed(error, doing: "keeping a doctor's report")
+        }
+        guard recorded else { throw .doctorReportNotNewer }
+        logger.info(
+            "a doctor's report was kept",
+            metadata: ["machine": "\(machine.name)", "doctor.ok": "\(report.ok)"])
     }
 
     /// The enrolled machine called `name`.

@@ -60,6 +60,19 @@ struct MachineDocument: Encodable {
     var revokedAt: Date?
     var revokedBy: String?
     var lastSeenAt: Date?
+    var doctor: DoctorDocument?
+
+    /// The last report of `ora-agent doctor` on the machine.
+    struct DoctorDocument: Encodable {
+        var checkedAt: Date
+        var ok: Bool
+        var checks: [DoctorReport.Check]
+
+        enum CodingKeys: String, CodingKey {
+            case checkedAt = "checked_at"
+            case ok, checks
+        }
+    }
 
     init(_ machine: MachineStore.Machine) {
         name = machine.name
@@ -72,6 +85,11 @@ struct MachineDocument: Encodable {
         revokedAt = machine.revokedAt
         revokedBy = machine.revokedBy
         lastSeenAt = machine.lastSeenAt
+        if let text = machine.doctorReport, let checkedAt = machine.doctorReportedAt,
+            let report = try? JSONDecoder().decode(DoctorReport.self, from: Data(text.utf8))
+        {
+            doctor = DoctorDocument(checkedAt: checkedAt, ok: report.ok, checks: report.checks)
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -85,6 +103,7 @@ struct MachineDocument: Encodable {
         case revokedAt = "revoked_at"
         case revokedBy = "revoked_by"
         case lastSeenAt = "last_seen_at"
+        case doctor
     }
 }
 
@@ -98,6 +117,14 @@ extension Router where Context == ORARequestContext {
                 expected: #"{"token", "machine", "public_key", "os", "agent_version"}"#)
             let machine = try await agents.enroll(body, source: context.sourceAddress)
             return try Response.encodedJSON(MachineDocument(machine), status: .created)
+        }
+
+        // What `ora-agent doctor` found on a machine, signed with its device key; the latest is kept.
+        post("agent/v1/doctor") { request, context -> Response in
+            let report = try await request.decodeJSON(
+                DoctorReport.self, context: context, expected: #"{"machine", "time", "checks", "signature"}"#)
+            try await agents.recordDoctorReport(report)
+            return Response(status: .noContent)
         }
 
         let api = group("api/v1/agents").add(middleware: OperatorAuthenticationMiddleware(service: operators))
