@@ -201,7 +201,9 @@ def container_files(manifests, workload, template, container):
 def command_line(container):
     """The subcommand the container runs ora-server with (serve when none is named) and its configuration file."""
     arguments = (container.get("command") or []) + (container.get("args") or [])
-    subcommand = next((argument for argument in arguments if not argument.startswith("-")), "serve")
+    # The program itself (a path) and the value of --config are not subcommands; none named means serve.
+    subcommands = {"serve", "migrate", "check-config", "detach-audit-partitions"}
+    subcommand = next((argument for argument in arguments if argument in subcommands), "serve")
     path = "/etc/ora/ora-server.yaml"
     for index, argument in enumerate(arguments):
         if argument == "--config" and index + 1 < len(arguments):
