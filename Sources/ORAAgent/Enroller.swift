@@ -104,9 +104,17 @@ public struct Enroller: Sendable {
         return (try? JSONDecoder().decode(ErrorAnswer.self, from: data))?.message
     }
 
-    /// `url` without a trailing slash, if it is https://, or http:// to this machine.
+    /// `url` without a trailing slash, if it is https:// to a name, or http:// to this machine.
     static func checkedServer(_ url: String) throws(AgentError) -> String {
         guard let checked = ServerURL.checked(url) else { throw .invalidArgument(ServerURL.refusal(url)) }
+        // The agent's connection checks the server's certificate by name (TLS's server name indication carries no
+        // address), so an address would fail at every connection, long after enrolling seemed to work.
+        if checked.hasPrefix("https://"), let host = URLComponents(string: checked)?.host,
+            host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." })
+        {
+            throw .invalidArgument(
+                "an https:// server is named as its certificate names it, not by an address (\(host)): \(url)")
+        }
         return checked
     }
 

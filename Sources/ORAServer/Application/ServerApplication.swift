@@ -224,6 +224,7 @@ public enum ServerApplication {
         func router(configuration: ServerConfiguration) -> Router<ORARequestContext> {
             let router = Router(context: ORARequestContext.self)
             router.add(middleware: MetricsMiddleware())
+            if configuration.listen.tls != nil { router.add(middleware: StrictTransportSecurityMiddleware()) }
             router.addHealthRoutes(readiness: readiness, metrics: metrics)
             router.addOperatorRoutes(service: operators)
             router.addPolicyRoutes(policies: policies, operators: operators)
@@ -279,15 +280,22 @@ public enum ServerApplication {
         webSocketRouter.addScreenRoutes(screens: screens, names: configuration.agents.serverNames)
         let webSocketResponder = webSocketRouter.buildResponder()
         let openings = OpeningConnections(perAddress: openingsPerAddress)
+        let tls: ServerTLS?
+        do {
+            tls = try configuration.listen.tls.map { try ServerTLS(settings: $0) }
+        } catch {
+            throw .unreadableFile(path: configuration.listen.tls?.certificateChainFile ?? "", reason: "\(error)")
+        }
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
             port: configuration.screen.relayPort(listening: configuration.listen.port),
-            screens: screens, openings: openings, logger: logger)
+            screens: screens, openings: openings, tls: tls, logger: logger)
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
             components.machineDirectory, components.chatCopies, components.queue,
         ]
+        if let tls { services.append(ServerTLSReloader(tls: tls, logger: logger)) }
         if let syslog = configuration.audit.syslog {
             services.append(
                 AuditForwarder(
@@ -298,14 +306,17 @@ public enum ServerApplication {
             router: router,
             // Agents' connections are served by the gateway's channel handlers; the rest (the API, the pages and
             // the browsers' screen WebSockets) by Hummingbird.
-            server: HTTPServerBuilder { responder in
-                AgentAwareChildChannel(
+            server: HTTPServerBuilder { responder -> any ServerChildChannel in
+                let channel = AgentAwareChildChannel(
                     inner: HTTP1WebSocketUpgradeChannel(
                         responder: responder, webSocketResponder: webSocketResponder,
                         configuration: .init(
                             http1: .init(idleTimeout: .init(idleLimit)),
                             ws: .init(maxFrameSize: AgentProtocol.maximumFrameSize))),
                     gateway: gateway, openings: openings)
+                // With the server's own TLS, every connection of the port is TLS first.
+                guard let tls else { return channel }
+                return TLSChildChannel(base: channel, tls: tls)
             },
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),

@@ -53,6 +53,20 @@ public struct ConfigurationLoader: Sendable {
             var section = try node.mapping()
             if let host = section.optional("host") { listen.host = try host.nonEmptyString() }
             if let port = section.optional("port") { listen.port = try port.integer(in: 0...65535) }
+            if let node = section.optional("tls") {
+                var tls = try node.mapping()
+                let settings = ListenTLSSettings(
+                    certificateChainFile: try tls.required("certificate_chain_file").nonEmptyString(),
+                    privateKeyFile: try tls.required("private_key_file").nonEmptyString())
+                try tls.rejectUnknownKeys()
+                // Read now, so that check-config finds a wrong file or a key that is not the certificate's.
+                do {
+                    _ = try ServerTLS.context(settings)
+                } catch {
+                    throw node.error("the certificate and key cannot be used: \(error)")
+                }
+                listen.tls = settings
+            }
             try section.rejectUnknownKeys()
         }
 

@@ -118,11 +118,27 @@ public struct ListenSettings: Sendable, Hashable {
     public var host: String
     /// The TCP port, 8080 by default.
     public var port: Int
+    /// The server's own TLS on the HTTP port and the relay port; plain TCP when not set.
+    public var tls: ListenTLSSettings?
 
     /// Creates listen settings.
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, tls: ListenTLSSettings? = nil) {
         self.host = host
         self.port = port
+        self.tls = tls
+    }
+}
+
+/// The files of the server's own TLS (`listen.tls`), read at start and again on SIGHUP.
+public struct ListenTLSSettings: Sendable, Hashable {
+    /// PEM: the server's certificate, then the intermediate certificates.
+    public var certificateChainFile: String
+    /// PEM: its private key, readable by the server alone.
+    public var privateKeyFile: String
+
+    public init(certificateChainFile: String, privateKeyFile: String) {
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
     }
 }
 

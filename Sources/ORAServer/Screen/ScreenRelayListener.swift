@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ORARelay
 import ServiceLifecycle
 
@@ -15,18 +16,24 @@ final class ScreenRelayListener: Service {
     private let port: Int
     private let screens: ScreenService
     private let openings: OpeningConnections
+    private let tls: ServerTLS?
     private let logger: Logger
 
-    init(host: String, port: Int, screens: ScreenService, openings: OpeningConnections, logger: Logger) {
+    /// - Parameter tls: the server's own TLS, which every relay connection speaks first when set.
+    init(
+        host: String, port: Int, screens: ScreenService, openings: OpeningConnections, tls: ServerTLS?,
+        logger: Logger
+    ) {
         self.host = host
         self.port = port
         self.screens = screens
         self.openings = openings
+        self.tls = tls
         self.logger = logger
     }
 
     func run() async throws {
-        let (screens, openings) = (self.screens, self.openings)
+        let (screens, openings, tls) = (self.screens, self.openings, self.tls)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
         let server = try await ServerBootstrap(group: group)
@@ -35,6 +42,9 @@ final class ScreenRelayListener: Service {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         OpeningDeadline(.line, within: ServerApplication.requestHeadLimit, connections: openings))
                     try channel.pipeline.syncOperations.addHandler(

@@ -1,0 +1,190 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// The server's own TLS (`listen.tls`) with a throwaway CA made by openssl: HTTPS and TLS on the relay port, HSTS,
+/// the agent verifying the server with the enrollment's CA file, and SIGHUP swapping the certificate without
+/// dropping the agent's connection.
+@Suite("The server's own TLS")
+struct ServerTLSTests {
+    /// Makes a CA and two server certificates it signed for 127.0.0.1 (serials 1001 and 1002).
+    static let certificateScript = """
+        set -e
+        cd "$1"
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \\
+            -days 2 -subj '/CN=ora test CA' 2>/dev/null
+        for n in 1 2; do
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server$n.key \\
+                -out server$n.csr -subj '/CN=127.0.0.1' 2>/dev/null
+            openssl x509 -req -in server$n.csr -CA ca.pem -CAkey ca.key -set_serial 100$n -days 2 \\
+                -extfile san.ext -out server$n.pem 2>/dev/null
+        done
+        """
+
+    /// Runs `certificateScript` in `files`.
+    static func makeCertificates(in files: TemporaryDirectory) async throws {
+        let made = await ChildProcess.runAsync(
+            "/bin/sh", arguments: ["-c", certificateScript, "certificates", files.path])
+        guard made.status == 0 else { throw TestSetupError("openssl: \(made.standardError)") }
+    }
+
+    static func curl(_ arguments: String...) async -> ChildProcess.Result {
+        await ChildProcess.runAsync(
+            "/usr/bin/curl", arguments: ["-s", "--noproxy", "*", "--max-time", "10"] + arguments)
+    }
+
+    /// The serial of the certificate served on `port`, as openssl reads it (`serial=03E9`), or "" when none.
+    static func servedSerial(port: Int, ca: String) async -> String {
+        let shown = await ChildProcess.runAsync(
+            "/bin/sh",
+            arguments: [
+                "-c",
+                "openssl s_client -connect 127.0.0.1:\(port) -CAfile '\(ca)' -verify_return_error </dev/null "
+                    + "2>/dev/null | openssl x509 -noout -serial",
+            ])
+        return shown.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("HTTPS and the relay's TLS with HSTS; the agent verifies the server; SIGHUP renews without dropping it")
+    func ownTLS() async throws {
+        let files = try TemporaryDirectory()
+        try await Self.makeCertificates(in: files)
+        let (ca, certificate, key) = (files.path + "/ca.pem", files.path + "/server.pem", files.path + "/server.key")
+        try FileManager.default.copyItem(atPath: files.path + "/server1.pem", toPath: certificate)
+        try FileManager.default.copyItem(atPath: files.path + "/server1.key", toPath: key)
+
+        let services = try TestServices.fromEnvironment()
+        let database = try await services.createDatabase(prefix: "e2e")
+        let (port, relay) = (try Network.freePort(), try Network.freePort())
+        var yaml = ServerConfigurationFile(
+            database: database, on: services, port: port, auditSigningKeyFile: services.auditSigningKeyFile
+        ).yaml
+        yaml = yaml.replacingOccurrences(
+            of: "  port: \(port)\n",
+            with: "  port: \(port)\n  tls:\n    certificate_chain_file: \(certificate)\n    private_key_file: \(key)\n")
+        yaml = yaml.replacingOccurrences(of: "  relay_port: 0", with: "  relay_port: \(relay)")
+        yaml += "\nroles:\n  administrators: [\"cn=RA Admins,ou=Groups,dc=corp,dc=example\"]\n"
+        let server = try ChildProcess(
+            SourceTree.binary("ora-server"), arguments: ["--config", try files.write("ora-server.yaml", yaml)])
+        defer {
+            server.send(SIGKILL)
+            _ = server.waitUntilExit()
+        }
+        let base = "https://127.0.0.1:\(port)"
+        #expect(
+            try await eventually(within: .seconds(60)) {
+                await Self.curl("--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", base + "/healthz")
+                    .standardOutput == "200"
+            }, "\(server.standardErrorSoFar)")
+
+        // HTTPS verified with the CA, and HSTS on the answers; without the CA, or in clear, nothing.
+        let headers = await Self.curl("--cacert", ca, "-D", "-", "-o", "/dev/null", base + "/healthz")
+        #expect(
+            headers.standardOutput.lowercased().contains("strict-transport-security: max-age=31536000"),
+            "\(headers.standardOutput)")
+        #expect(await Self.curl(base + "/healthz").status == 60)
+        #expect(await Self.curl("http://127.0.0.1:\(port)/healthz").status != 0)
+        #expect(await Self.servedSerial(port: port, ca: ca) == "serial=03E9")
+        #expect(await Self.servedSerial(port: relay, ca: ca) == "serial=03E9")
+
+        // An agent enrolled with the CA file connects over TLS.
+        let login = await Self.curl(
+            "--cacert", ca, "-H", "Content-Type: application/json", "-d",
+            #"{"user": "peter.schmidt", "password": "ora-demo"}"#, base + "/api/v1/login")
+        let token = try #require(Self.field("token", in: login.standardOutput), "\(login.standardOutput)")
+        let created = await Self.curl(
+            "--cacert", ca, "-H", "Content-Type: application/json", "-H", "Authorization: Bearer \(token)", "-d",
+            #"{"machine": "WS-0101"}"#, base + "/api/v1/agents/tokens")
+        let enrollment = try #require(Self.field("token", in: created.standardOutput), "\(created.standardOutput)")
+        let state = files.path + "/agent"
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", "https://localhost:\(port)", "--token", enrollment, "--machine", "WS-0101",
+                "--ca-file", ca,
+                "--state-dir", state,
+            ])
+        try #require(enrolled.status == 0, "\(enrolled.standardError)")
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try OfferFixtures.consentScript(in: files),
+                "--state-dir", state,
+            ])
+        defer { agent.send(SIGKILL) }
+        func online() async -> Bool {
+            await Self.curl(
+                "--cacert", ca, "-H", "Authorization: Bearer \(token)", base + "/api/v1/machines?q=ws-0101&online=true"
+            ).standardOutput.contains(#""name":"ws-0101","online":true"#)
+        }
+        #expect(try await eventually(within: .seconds(30)) { await online() }, "\(agent.standardErrorSoFar)")
+
+        // Renewed: new connections get the new certificate on both ports; the agent's connection stays.
+        try FileManager.default.removeItem(atPath: certificate)
+        try FileManager.default.removeItem(atPath: key)
+        try FileManager.default.copyItem(atPath: files.path + "/server2.pem", toPath: certificate)
+        try FileManager.default.copyItem(atPath: files.path + "/server2.key", toPath: key)
+        server.send(SIGHUP)
+        #expect(
+            try await eventually { await Self.servedSerial(port: port, ca: ca) == "serial=03EA" },
+            "\(server.standardErrorSoFar)")
+        #expect(await Self.servedSerial(port: relay, ca: ca) == "serial=03EA")
+        #expect(server.standardErrorSoFar.contains("TLS certificate and key read again; new connections get them"))
+        #expect(await online())
+        #expect(
+            agent.standardErrorSoFar.components(separatedBy: "] connected").count == 2, "\(agent.standardErrorSoFar)")
+
+        // A broken file: said in the log, and the previous certificate is still served.
+        try files.write("server.pem", "not a certificate\n")
+        server.send(SIGHUP)
+        #expect(
+            try await eventually {
+                server.standardErrorSoFar.contains(
+                    "TLS certificate and key not read again; the previous ones are still served")
+            })
+        #expect(await Self.servedSerial(port: port, ca: ca) == "serial=03EA")
+        try await services.dropDatabase(database)
+    }
+
+    @Test("a certificate that cannot be used stops check-config with the setting and the reason")
+    func unusableCertificate() async throws {
+        let files = try TemporaryDirectory()
+        try await Self.makeCertificates(in: files)
+        let services = try TestServices.fromEnvironment()
+        let yaml = ServerConfigurationFile(database: "ora", on: services).yaml.replacingOccurrences(
+            of: "  port: 8080\n",
+            with:
+                "  port: 8080\n  tls:\n    certificate_chain_file: \(files.path)/server1.pem\n"
+                + "    private_key_file: \(files.path)/server2.key\n")
+        let checked = await ChildProcess.runAsync(
+            SourceTree.binary("ora-server"),
+            arguments: ["check-config", "--config", try files.write("ora-server.yaml", yaml)])
+        #expect(checked.status == 2)
+        #expect(
+            checked.standardError.contains(
+                "listen.tls: the certificate and key cannot be used: the private key in \(files.path)/server2.key "
+                    + "is not the one of the certificate in \(files.path)/server1.pem"),
+            "\(checked.standardError)")
+        // An agent cannot take an address for an https:// server: its certificate is checked by name.
+        let byAddress = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", "https://127.0.0.1:8443", "--token", "t", "--machine", "WS-0101",
+                "--state-dir", files.path + "/agent",
+            ])
+        #expect(byAddress.status != 0)
+        #expect(
+            byAddress.standardError.contains(
+                "an https:// server is named as its certificate names it, not by an address (127.0.0.1)"),
+            "\(byAddress.standardError)")
+    }
+
+    /// The string value of `name` in a JSON object's text.
+    static func field(_ name: String, in json: String) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            return nil
+        }
+        return object[name] as? String
+    }
+}
