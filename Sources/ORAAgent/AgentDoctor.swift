@@ -206,37 +206,35 @@ public struct AgentDoctor: Sendable {
 
     /// POST `/agent/v1/doctor`: the status and the start of the body.
     static func post(_ report: DoctorReport, server: String, caFile: String?) async throws -> (Int, String) {
-        var configuration = Enroller.configuration(caFile: caFile)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(10)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            var request = HTTPClientRequest(url: server + "/agent/v1/doctor")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(report)))
-            let response = try await client.execute(request, timeout: .seconds(15))
-            let body = try await response.body.collect(upTo: 1 << 16)
-            try? await client.shutdown()
-            return (Int(response.status.code), String(buffer: body))
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        var request = HTTPClientRequest(url: server + "/agent/v1/doctor")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(report)))
+        let (status, _, body) = try await send(request, caFile: caFile)
+        return (status, body)
     }
 
     /// GET `/healthz`: the status and the `Date` header.
     static func health(server: String, caFile: String?) async throws -> (status: Int, date: String?) {
+        let (status, date, _) = try await send(HTTPClientRequest(url: server + "/healthz"), caFile: caFile)
+        return (status, date)
+    }
+
+    /// Sends `request` on a client of its own, trusting the enrollment's CA (or the system's): the status, the
+    /// `Date` header and the start of the body.
+    private static func send(
+        _ request: HTTPClientRequest, caFile: String?
+    ) async throws -> (status: Int, date: String?, body: String) {
         var configuration = Enroller.configuration(caFile: caFile)
         // A doctor says at once that it cannot connect, rather than trying again.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            let response = try await client.execute(HTTPClientRequest(url: server + "/healthz"), timeout: .seconds(15))
-            _ = try await response.body.collect(upTo: 1 << 16)
+            let response = try await client.execute(request, timeout: .seconds(15))
+            let body = try await response.body.collect(upTo: 1 << 16)
             try? await client.shutdown()
-            return (Int(response.status.code), response.headers.first(name: "Date"))
+            return (Int(response.status.code), response.headers.first(name: "Date"), String(buffer: body))
         } catch {
             try? await client.shutdown()
             throw error
