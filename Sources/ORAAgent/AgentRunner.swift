@@ -498,21 +498,23 @@ extension AgentRunner {
                 } catch {
                     logger.error(
                         "cannot start the screen backend", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-                    // The helper's viewer is told why, in RFB's words, instead of seeing the connection drop; the
-                    // connection stays until the viewer has read it and gone, at most `refusalLinger`: closed at
-                    // once, the reason could go before the relay has joined the viewer to this connection.
-                    try? await outbound.write(
-                        ByteBuffer(
-                            bytes: RFBRefusal.bytes(
-                                reason: "the machine could not start its screen program (\(self.screen.summary)): "
-                                    + "\(error); `ora-agent doctor` on the machine says how to fix it")))
+                    // The helper's viewer is told why, in RFB's words, instead of seeing the connection drop: the
+                    // version, the viewer's answer, then the reason; the connection stays until the viewer has gone,
+                    // at most `refusalLinger`.
                     let server = channel.channel
                     let linger = Task {
                         try? await Task.sleep(for: Self.refusalLinger)
                         try? await server.close()
                     }
+                    defer { linger.cancel() }
+                    try? await outbound.write(ByteBuffer(bytes: RFBRefusal.greeting))
+                    guard (try? await fromServer.next()) != nil else { return }
+                    try? await outbound.write(
+                        ByteBuffer(
+                            bytes: RFBRefusal.failure(
+                                reason: "the machine could not start its screen program (\(self.screen.summary)): "
+                                    + "\(error); `ora-agent doctor` on the machine says how to fix it")))
                     while (try? await fromServer.next()) != nil {}
-                    linger.cancel()
                     return
                 }
                 let helper = sessions.withLock { $0[session]?.offer.helper }
@@ -548,6 +550,9 @@ extension AgentRunner {
     ) async throws {
         let channel = running.channel!
         let backend = screen.summary
+        // Set when the backend stopped before it showed anything: the rest of the refusal, sent once the viewer has
+        // answered the version.
+        let refusal = PendingRefusal()
         try await channel.executeThenClose { fromBackend, toBackend in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 // Desktop to viewer: as the backend writes it; when the backend stops, the connection closes. A
@@ -561,14 +566,15 @@ extension AgentRunner {
                     if !shown {
                         let status = await running.exitStatus(within: .seconds(2))
                         let ended = status.map { "ended with status \($0)" } ?? "closed its connection"
-                        try? await outbound.write(
-                            ByteBuffer(
-                                bytes: RFBRefusal.bytes(
-                                    reason: "the machine's screen program (\(backend)) \(ended) before showing the "
-                                        + "screen: it may have no display it can open (an X11 session, its X "
-                                        + "authority); `ora-agent doctor` on the machine says what is wrong")))
-                        // Kept until the viewer has read it and gone (the loop below then ends the relay), at most
-                        // `refusalLinger`.
+                        refusal.bytes.withLock {
+                            $0 = RFBRefusal.failure(
+                                reason: "the machine's screen program (\(backend)) \(ended) before showing the "
+                                    + "screen: it may have no display it can open (an X11 session, its X "
+                                    + "authority); `ora-agent doctor` on the machine says what is wrong")
+                        }
+                        try? await outbound.write(ByteBuffer(bytes: RFBRefusal.greeting))
+                        // The loop below sends the rest when the viewer answers, and ends the relay; at most
+                        // `refusalLinger` is waited for that.
                         try? await Task.sleep(for: Self.refusalLinger)
                     }
                     try? await server.close()
@@ -586,6 +592,10 @@ extension AgentRunner {
                 }
                 do {
                     while let buffer = try await next() {
+                        if let failure = refusal.bytes.withLock({ $0 }) {
+                            try? await outbound.write(ByteBuffer(bytes: failure))
+                            break
+                        }
                         guard sessions.withLock({ $0[session]?.accepted == true }) else { break }
                         let control = hasControl(in: session)
                         // Control ended: nothing the helper held down stays pressed on the machine.
@@ -611,4 +621,9 @@ extension AgentRunner {
             }
         }
     }
+}
+
+/// The rest of a screen's refusal, noted by the relay's desktop side for its viewer side to send.
+private final class PendingRefusal: Sendable {
+    let bytes = Mutex<[UInt8]?>(nil)
 }

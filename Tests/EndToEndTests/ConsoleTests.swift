@@ -181,7 +181,8 @@ struct ConsoleTests {
         #expect(changed.contains("PC-9"))
         _ = try setup.policies.write(
             "test.yaml", changed + "\n" + OfferFixtures.configuration.components(separatedBy: "agents:")[0])
-        let applied = await setup.admin.run("policy", "apply", setup.policies.path, "--comment", "kiosk test machine", "--yes")
+        let applied = await setup.admin.run(
+            "policy", "apply", setup.policies.path, "--comment", "kiosk test machine", "--yes")
         #expect(applied.status == 0, "\(applied.standardError)")
         // A comparison names what it needs and which version does not exist.
         let peter = try await server.token("peter.schmidt")
@@ -446,10 +447,16 @@ struct ConsoleTests {
         try await waitUntilOnline("ws-0101", server: setup.server, token: try await setup.server.token("lena.wolf"))
         let shown = try await Self.browse("no-screen", setup.server.base)
         #expect(shown["banner"] as? String == "Viewing")
+        // The machine's own reason, as its agent said it in RFB's words.
         #expect(
-            shown["problem"] as? String
-                == "The machine could not show its screen: it has no display that can be shown, or its screen program "
-                + "failed. The session goes on; you can try again.",
+            (shown["problem"] as? String)?.hasPrefix(
+                "The machine cannot show its screen: the machine's screen program (x11vnc on display :") == true,
+            "\(shown)")
+        #expect(
+            (shown["problem"] as? String)?.hasSuffix(
+                "ended with status 1 before showing the screen: it may have no display it can open (an X11 session, "
+                    + "its X authority); `ora-agent doctor` on the machine says what is wrong. The session goes on; "
+                    + "you can try again.") == true,
             "\(shown)")
         #expect(shown["reconnect"] as? Bool == true)
         #expect((shown["problem_again"] as? String)?.isEmpty == false)
