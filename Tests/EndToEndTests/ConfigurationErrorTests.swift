@@ -26,7 +26,7 @@ struct ConfigurationErrorTests {
         Case(
             name: "unknown key",
             content: validDatabase + "\n" + validDirectory + "\nlisten: {hots: 0.0.0.0}\n",
-            expected: ":3:10: listen.hots: unknown setting (allowed here: host, port, tls)"),
+            expected: ":3:10: listen.hots: unknown setting (allowed here: behind_proxy, host, port, tls)"),
         Case(
             name: "missing secret",
             content: validDatabase + "\n"

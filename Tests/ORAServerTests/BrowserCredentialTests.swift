@@ -54,10 +54,5 @@ struct BrowserCredentialTests {
         #expect(BrowserCredential.token(in: ["a=1", " ora_session = ora_op_z "]) == "ora_op_z")
         #expect(BrowserCredential.token(in: ["ora_session=", "other=ora_session=ora_op_w"]) == nil)
         #expect(BrowserCredential.token(in: []) == nil)
-        var forwarded = HTTPFields()
-        forwarded[HTTPField.Name("X-Forwarded-Proto")!] = "HTTPS"
-        #expect(BrowserCredential.isSecure(scheme: nil, headers: forwarded))
-        #expect(BrowserCredential.isSecure(scheme: "https", headers: [:]))
-        #expect(!BrowserCredential.isSecure(scheme: "http", headers: [:]))
     }
 }

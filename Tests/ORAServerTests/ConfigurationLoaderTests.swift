@@ -10,7 +10,7 @@ import Testing
 struct ConfigurationLoaderTests {
     static let valid = """
         listen:
-          host: 0.0.0.0
+          host: 127.0.0.1
           port: 8443
         database:
           host: db.corp.example
@@ -50,7 +50,7 @@ struct ConfigurationLoaderTests {
     @Test("a complete file is read with its secrets")
     func valid() throws {
         let configuration = try loader().parse(Self.valid, file: "ora.yaml")
-        #expect(configuration.listen == ListenSettings(host: "0.0.0.0", port: 8443))
+        #expect(configuration.listen == ListenSettings(host: "127.0.0.1", port: 8443))
         #expect(configuration.database.host == "db.corp.example")
         #expect(configuration.database.port == 5433)
         #expect(configuration.database.user == "ora_server")
@@ -75,6 +75,39 @@ struct ConfigurationLoaderTests {
         #expect(configuration.database.port == 5432)
         #expect(configuration.database.tls == .verifyFull)
         #expect(configuration.logLevel == .info)
+    }
+
+    @Test("plain HTTP on another address than loopback only behind a proxy that terminates TLS, named by address")
+    func listenBehindProxy() throws {
+        let everywhere = Self.valid.replacingOccurrences(of: "host: 127.0.0.1", with: "host: 0.0.0.0")
+        let refused = #expect(throws: YAMLError.self) { try loader().parse(everywhere, file: "ora.yaml") }
+        #expect(
+            refused?.description
+                == "ora.yaml:2:9: listen.host: plain HTTP is served only on loopback, and 0.0.0.0 is not: set "
+                + "listen.tls for the server's own TLS, or listen.behind_proxy when a proxy in front terminates TLS")
+
+        let proxied = everywhere.replacingOccurrences(
+            of: "port: 8443", with: "port: 8443\n  behind_proxy: {trusted: [10.0.0.0/8, \"fd00::1\"]}")
+        let configuration = try loader().parse(proxied, file: "ora.yaml")
+        #expect(configuration.listen.host == "0.0.0.0")
+        #expect(configuration.listen.behindProxy?.entries == ["10.0.0.0/8", "fd00::1"])
+        #expect(configuration.listen.behindProxy?.contains("10.20.30.40") == true)
+
+        for host in ["::1", "localhost", "127.0.0.2"] {
+            let local = Self.valid.replacingOccurrences(of: "host: 127.0.0.1", with: "host: \"\(host)\"")
+            #expect(try loader().parse(local, file: "ora.yaml").listen.host == host)
+        }
+        let named = proxied.replacingOccurrences(of: "10.0.0.0/8", with: "lb.corp.example")
+        let badEntry = #expect(throws: YAMLError.self) { try loader().parse(named, file: "ora.yaml") }
+        #expect(
+            badEntry?.description.hasPrefix("ora.yaml:4:27: listen.behind_proxy.trusted: \"lb.corp.example\"") == true)
+        let empty = everywhere.replacingOccurrences(of: "port: 8443", with: "port: 8443\n  behind_proxy: {trusted: []}")
+        let emptyError = #expect(throws: YAMLError.self) { try loader().parse(empty, file: "ora.yaml") }
+        #expect(emptyError?.description.contains("name at least one proxy address") == true)
+        let unknown = everywhere.replacingOccurrences(
+            of: "port: 8443", with: "port: 8443\n  behind_proxy: {trusted: [10.0.0.1], headers: forwarded}")
+        let unknownError = #expect(throws: YAMLError.self) { try loader().parse(unknown, file: "ora.yaml") }
+        #expect(unknownError?.description.contains("listen.behind_proxy.headers: unknown setting") == true)
     }
 
     @Test("directory layout, TLS, cache, roles, sessions and login limits")

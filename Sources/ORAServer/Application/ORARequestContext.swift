@@ -3,8 +3,8 @@ public import Hummingbird
 public import NIOCore
 public import ORACore
 
-/// The context of every request ora-server handles: Hummingbird's core, the peer's address (for rate limiting and
-/// the record of logins), and the operator once a token has been checked.
+/// The context of every request ora-server handles: Hummingbird's core, the client's address (for rate limiting
+/// and the record of logins), and the operator once a token has been checked.
 public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
     /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
@@ -14,6 +14,11 @@ public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
     public var session: AuthenticatedSession?
     /// Whether the token came from the console's cookie rather than an `Authorization` header.
     public var authenticatedByCookie: Bool
+    /// The client behind a trusted proxy, set by `ClientAddressMiddleware` from `X-Forwarded-For`.
+    public var forwardedClient: String?
+    /// Whether the request reached this server, or the trusted proxy in front of it, over TLS; set by
+    /// `ClientAddressMiddleware`.
+    public var overTLS: Bool
 
     /// Creates the context for a request arriving on `source`'s channel.
     public init(source: ApplicationRequestContextSource) {
@@ -21,11 +26,14 @@ public struct ORARequestContext: RequestContext, RemoteAddressRequestContext {
         self.remoteAddress = source.channel.remoteAddress
         self.session = nil
         self.authenticatedByCookie = false
+        self.forwardedClient = nil
+        self.overTLS = false
     }
 
-    /// The peer's IP address as text, for records and limits.
+    /// The client's IP address as text, for records and limits: the TCP peer, or behind a trusted proxy the client
+    /// it names.
     public var sourceAddress: String {
-        remoteAddress?.ipAddress ?? "unknown"
+        forwardedClient ?? remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// The `:id` path parameter as the id (a UUID) of `what`.

@@ -223,8 +223,13 @@ public enum ServerApplication {
         /// own).
         func router(configuration: ServerConfiguration) -> Router<ORARequestContext> {
             let router = Router(context: ORARequestContext.self)
+            let listen = configuration.listen
+            router.add(middleware: ClientAddressMiddleware(proxies: listen.behindProxy, ownTLS: listen.tls != nil))
             router.add(middleware: MetricsMiddleware())
-            if configuration.listen.tls != nil { router.add(middleware: StrictTransportSecurityMiddleware()) }
+            // Browsers keep to HTTPS once told over HTTPS: the server's own, or the proxy's that terminates it.
+            if listen.tls != nil || listen.behindProxy != nil {
+                router.add(middleware: StrictTransportSecurityMiddleware())
+            }
             router.addHealthRoutes(readiness: readiness, metrics: metrics)
             router.addOperatorRoutes(service: operators)
             router.addPolicyRoutes(policies: policies, operators: operators)
@@ -277,7 +282,8 @@ public enum ServerApplication {
         let (gateway, screens) = (components.gateway, components.screens)
         let router = components.router(configuration: configuration)
         let webSocketRouter = Router(context: ViewerSocketContext.self)
-        webSocketRouter.addScreenRoutes(screens: screens, names: configuration.agents.serverNames)
+        webSocketRouter.addScreenRoutes(
+            screens: screens, names: configuration.agents.serverNames, proxies: configuration.listen.behindProxy)
         let webSocketResponder = webSocketRouter.buildResponder()
         let openings = OpeningConnections(perAddress: openingsPerAddress)
         let tls: ServerTLS?

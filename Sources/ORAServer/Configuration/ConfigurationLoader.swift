@@ -67,7 +67,24 @@ public struct ConfigurationLoader: Sendable {
                 }
                 listen.tls = settings
             }
+            if let node = section.optional("behind_proxy") {
+                var proxy = try node.mapping()
+                let trusted = try proxy.required("trusted")
+                let entries = try trusted.list().map { node throws(YAMLError) in try node.nonEmptyString() }
+                do {
+                    listen.behindProxy = try TrustedProxies(entries)
+                } catch {
+                    throw trusted.error(error.description)
+                }
+                try proxy.rejectUnknownKeys()
+            }
             try section.rejectUnknownKeys()
+            // Logins, tokens, device keys and screens must not cross the network in clear.
+            if listen.tls == nil, listen.behindProxy == nil, !TrustedProxies.isLoopback(host: listen.host) {
+                throw (section.optional("host") ?? node).error(
+                    "plain HTTP is served only on loopback, and \(listen.host) is not: set listen.tls for the server's "
+                        + "own TLS, or listen.behind_proxy when a proxy in front terminates TLS")
+            }
         }
 
         let database = try databaseSettings(try settings.required("database"))

@@ -120,12 +120,19 @@ public struct ListenSettings: Sendable, Hashable {
     public var port: Int
     /// The server's own TLS on the HTTP port and the relay port; plain TCP when not set.
     public var tls: ListenTLSSettings?
+    /// The proxies that terminate TLS in front of the server (`listen.behind_proxy`), whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed; nil when clients reach the server directly.
+    public var behindProxy: TrustedProxies?
 
     /// Creates listen settings.
-    public init(host: String = "127.0.0.1", port: Int = 8080, tls: ListenTLSSettings? = nil) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, tls: ListenTLSSettings? = nil,
+        behindProxy: TrustedProxies? = nil
+    ) {
         self.host = host
         self.port = port
         self.tls = tls
+        self.behindProxy = behindProxy
     }
 }
 

@@ -18,11 +18,10 @@ enum BrowserCredential {
             + (secure ? "; Secure" : "")
     }
 
-    /// Hands the token of `login` to the browser in `response`'s cookie, `Secure` when `request` came over TLS.
-    static func hand(_ login: OperatorService.LoginResult, to response: inout Response, answering request: Request) {
+    /// Hands the token of `login` to the browser in `response`'s cookie, `Secure` when the request came over TLS.
+    static func hand(_ login: OperatorService.LoginResult, to response: inout Response, secure: Bool) {
         response.headers[.setCookie] = cookie(
-            token: login.token, expiresAt: login.expiresAt, now: Date(),
-            secure: isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+            token: login.token, expiresAt: login.expiresAt, now: Date(), secure: secure)
     }
 
     /// The `Set-Cookie` value that makes the browser forget the credential.
@@ -41,12 +40,5 @@ enum BrowserCredential {
             }
         }
         return nil
-    }
-
-    /// Whether the request reached the console over TLS: its scheme, or a proxy's `X-Forwarded-Proto`.
-    static func isSecure(scheme: String?, headers: HTTPFields) -> Bool {
-        if scheme == "https" { return true }
-        guard let name = HTTPField.Name("X-Forwarded-Proto"), let forwarded = headers[name] else { return false }
-        return forwarded.lowercased() == "https"
     }
 }

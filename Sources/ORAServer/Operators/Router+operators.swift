@@ -30,7 +30,7 @@ extension Router where Context == ORARequestContext {
                 user: body.user, password: body.password, sourceAddress: context.sourceAddress,
                 idleTimeout: service.settings.consoleIdleTimeout)
             var response = try Response.encodedJSON(BrowserLoginResult(result))
-            BrowserCredential.hand(result, to: &response, answering: request)
+            BrowserCredential.hand(result, to: &response, secure: context.overTLS)
             return response
         }
         // A login link from `ora open`, used once by the console's page at /login/link.
@@ -40,7 +40,7 @@ extension Router where Context == ORARequestContext {
             let (result, target) = try await service.redeemLoginLink(
                 LoginLinkCode(value: body.code), sourceAddress: context.sourceAddress)
             var response = try Response.encodedJSON(BrowserLoginResult(result, target: target))
-            BrowserCredential.hand(result, to: &response, answering: request)
+            BrowserCredential.hand(result, to: &response, secure: context.overTLS)
             return response
         }
         let authenticated = api.group().add(middleware: OperatorAuthenticationMiddleware(service: service))
@@ -56,13 +56,12 @@ extension Router where Context == ORARequestContext {
             guard let session = context.session else { throw APIError.invalidToken }
             return try Response.encodedJSON(try await service.identity(of: session))
         }
-        authenticated.post("logout") { request, context -> Response in
+        authenticated.post("logout") { _, context -> Response in
             guard let session = context.session else { throw APIError.invalidToken }
             try await service.logout(session, sourceAddress: context.sourceAddress)
             var response = Response(status: .noContent)
             if context.authenticatedByCookie {
-                response.headers[.setCookie] = BrowserCredential.expiredCookie(
-                    secure: BrowserCredential.isSecure(scheme: request.uri.scheme?.rawValue, headers: request.headers))
+                response.headers[.setCookie] = BrowserCredential.expiredCookie(secure: context.overTLS)
             }
             return response
         }

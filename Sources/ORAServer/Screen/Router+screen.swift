@@ -9,12 +9,19 @@ import ORACore
 extension Router where Context == ViewerSocketContext {
     /// Adds the browser's leg of the screen relay, `/viewer/v1/screen?ticket=…` (checked before the upgrade, so a
     /// refused viewer gets 403). Agents and native viewers use the relay port instead (`ScreenRelayListener`).
-    /// - Parameter names: the names browsers reach this server by; a page of another name may not open a viewer.
-    func addScreenRoutes(screens: ScreenService, names: [String]) {
+    /// - Parameters:
+    ///   - names: the names browsers reach this server by; a page of another name may not open a viewer.
+    ///   - proxies: the proxies in front of the server whose `X-Forwarded-For` names the viewer's address.
+    func addScreenRoutes(screens: ScreenService, names: [String], proxies: TrustedProxies?) {
+        func source(_ request: Request, _ context: ViewerSocketContext) -> String {
+            let peer = context.remoteAddress?.ipAddress ?? "unknown"
+            guard let proxies else { return peer }
+            return proxies.client(peer: peer, forwardedFor: request.headers[values: HTTPField.Name.xForwardedFor])
+        }
         ws(
             "viewer/v1/screen",
             shouldUpgrade: { request, context in
-                let source = context.remoteAddress?.ipAddress ?? "unknown"
+                let source = source(request, context)
                 // A page of another site must not open a viewer with a ticket it got hold of: browsers send the
                 // page's origin, which must be this server's own (the host the request was sent to).
                 if let origin = request.headers[.origin] {
@@ -39,7 +46,7 @@ extension Router where Context == ViewerSocketContext {
                 return .upgrade([.secWebSocketProtocol: "binary"])
             }
         ) { inbound, outbound, context in
-            let source = context.requestContext.remoteAddress?.ipAddress ?? "unknown"
+            let source = source(context.request, context.requestContext)
             let ticket = context.request.uri.queryParameters.get("ticket") ?? ""
             let channel = context.requestContext.channel
             var frames = inbound.makeAsyncIterator()

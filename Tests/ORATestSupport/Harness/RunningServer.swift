@@ -24,16 +24,18 @@ public final class RunningServer: @unchecked Sendable {
     ///   - extra: settings appended to the configuration file.
     ///   - directoryExtra: settings added to its `directory` section (indented by two spaces).
     ///   - auditExtra: settings added to its `audit` section (indented by two spaces).
+    ///   - listenExtra: settings added to its `listen` section (indented by two spaces).
     ///   - binary: the ora-server to run; the one built here unless given (an installed package's).
     public convenience init(
-        extra: String = "", directoryExtra: String = "", auditExtra: String = "",
+        extra: String = "", directoryExtra: String = "", auditExtra: String = "", listenExtra: String = "",
         binary: String = SourceTree.binary("ora-server")
     ) async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
             services: services, directory: try await PrivateDirectory(),
             database: try await services.createDatabase(prefix: "e2e"),
-            partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, binary: binary)
+            partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra,
+            listenExtra: listenExtra, binary: binary)
     }
 
     /// Starts a second replica on the same database and directory as `other`.
@@ -60,6 +62,7 @@ public final class RunningServer: @unchecked Sendable {
         extra: String,
         directoryExtra: String,
         auditExtra: String,
+        listenExtra: String = "",
         asServerRole: Bool = false,
         binary: String
     ) async throws {
@@ -76,7 +79,7 @@ public final class RunningServer: @unchecked Sendable {
         while true {
             attempt += 1
             let port = try Network.freePort()
-            let configuration = ServerConfigurationFile(
+            var configuration = ServerConfigurationFile(
                 port: port, databaseName: database, databasePort: services.postgresPort, ldapURI: directory.uri,
                 ldapBindDN: directory.bindDN, ldapPasswordFile: directory.passwordFile,
                 databasePasswordFile: asServerRole
@@ -84,6 +87,7 @@ public final class RunningServer: @unchecked Sendable {
                 directoryExtra: directoryExtra, databaseUser: asServerRole ? services.postgresServerUser : "ora",
                 auditSigningKeyFile: services.auditSigningKeyFile, auditJournal: files.path + "/audit-journal",
                 auditExtra: auditExtra)
+            configuration.listenExtra = listenExtra
             let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
             let process = try ChildProcess(binary, arguments: ["--config", path])
             let base = "http://127.0.0.1:\(port)"

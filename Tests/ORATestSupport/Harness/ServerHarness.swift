@@ -20,6 +20,8 @@ public struct ServerConfigurationFile {
     public var auditJournal: String? = nil
     /// Settings added to the `audit` section (indented by two spaces).
     public var auditExtra: String = ""
+    /// Settings added to the `listen` section (indented by two spaces).
+    public var listenExtra: String = ""
 
     public init(
         port: Int, databaseName: String, databasePort: Int, ldapURI: String, ldapBindDN: String,
@@ -54,6 +56,7 @@ public struct ServerConfigurationFile {
         listen:
           host: 127.0.0.1
           port: \(port)
+        \(listenExtra)
         database:
           host: 127.0.0.1
           port: \(databasePort)
