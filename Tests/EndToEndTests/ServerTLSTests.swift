@@ -93,6 +93,12 @@ struct ServerTLSTests {
             "--cacert", ca, "-H", "Content-Type: application/json", "-d",
             #"{"user": "peter.schmidt", "password": "ora-demo"}"#, base + "/api/v1/login")
         let token = try #require(Self.field("token", in: login.standardOutput), "\(login.standardOutput)")
+        // The console's cookie over the server's own TLS is Secure: a browser never sends it in clear.
+        let browser = await Self.curl(
+            "--cacert", ca, "-D", "-", "-o", "/dev/null", "-H", "Content-Type: application/json", "-H",
+            "Origin: https://127.0.0.1:\(port)", "-d", #"{"user": "peter.schmidt", "password": "ora-demo"}"#,
+            base + "/api/v1/login/browser")
+        #expect(browser.standardOutput.contains("HttpOnly; SameSite=Strict; Secure\r\n"), "\(browser.standardOutput)")
         let created = await Self.curl(
             "--cacert", ca, "-H", "Content-Type: application/json", "-H", "Authorization: Bearer \(token)", "-d",
             #"{"machine": "WS-0101"}"#, base + "/api/v1/agents/tokens")
