@@ -2,24 +2,28 @@ import AsyncHTTPClient
 public import Foundation
 import HTTPTypes
 import NIOCore
+import NIOSSL
 import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
+import Synchronization
 
 extension Client {
     /// A client of the ora server at `server` (`https://host:port`, no path), as the operator `token` when given.
     ///
     /// Every answer outside 2xx is thrown as a ``ServerRefusal`` (inside the runtime's `ClientError`; see
     /// ``ServerRefusal/init(_:)``), so callers only read the success they expect.
-    /// - Parameter timeout: how long a whole answer may take; long work such as verifying a large audit log passes
-    ///   more.
-    public init(server: URL, token: String? = nil, timeout: Duration = .seconds(30)) {
+    /// - Parameters:
+    ///   - caFile: a PEM file of the CA the server's certificate must be signed by (or the server's own certificate),
+    ///     instead of the system's CAs.
+    ///   - timeout: how long a whole answer may take; long work such as verifying a large audit log passes more.
+    public init(server: URL, token: String? = nil, caFile: String? = nil, timeout: Duration = .seconds(30)) {
         let (seconds, attoseconds) = timeout.components
         let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         self.init(
             serverURL: server,
             configuration: Configuration(dateTranscoder: RFC3339Transcoder()),
             transport: AsyncHTTPClientTransport(
-                configuration: .init(client: Self.httpClient, timeout: .nanoseconds(nanoseconds))),
+                configuration: .init(client: Self.httpClient(caFile: caFile), timeout: .nanoseconds(nanoseconds))),
             middlewares: [RefusalMiddleware(), BearerTokenMiddleware(token: token)]
         )
     }
@@ -29,12 +33,33 @@ extension Client {
     /// The HTTP client every `Client` shares: a connection that cannot be made fails the request at once, with why
     /// (a server that is down, `https://` to a plain HTTP port), instead of being retried until the request's time
     /// runs out. It lives as long as the process.
-    static let httpClient: HTTPClient = {
+    static let httpClient = makeHTTPClient(caFile: nil)
+
+    /// The clients that verify the server with a CA file, by file: one each, for the life of the process.
+    private static let verifyingClients = Mutex<[String: HTTPClient]>([:])
+
+    /// The shared client that verifies the server with `caFile`, or the system's CAs when nil.
+    static func httpClient(caFile: String?) -> HTTPClient {
+        guard let caFile else { return httpClient }
+        return verifyingClients.withLock { clients in
+            if let client = clients[caFile] { return client }
+            let client = makeHTTPClient(caFile: caFile)
+            clients[caFile] = client
+            return client
+        }
+    }
+
+    private static func makeHTTPClient(caFile: String?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    }
 }
 
 /// The server's answer outside 2xx, in the one error shape of the API.

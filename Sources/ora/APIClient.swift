@@ -6,15 +6,23 @@ import ORAClient
 struct APIClient {
     var server: String
     var token: String?
+    /// The CA the server is verified with; nil for the system's CAs.
+    var caFile: String?
     /// The generated client of Docs/openapi.yaml.
     var api: Client
 
     /// - Parameter timeout: how long a whole answer may take; long work (verifying a large audit log) passes more.
-    init(server: String, token: String? = nil, timeout: Duration = .seconds(30)) {
+    init(server: String, token: String? = nil, caFile: String? = nil, timeout: Duration = .seconds(30)) {
         self.server = server
         self.token = token
+        self.caFile = caFile
         // `ServerOption.url` checked the address already.
-        api = Client(server: URL(string: server)!, token: token, timeout: timeout)
+        api = Client(server: URL(string: server)!, token: token, caFile: caFile, timeout: timeout)
+    }
+
+    /// The same server and login, for answers that may take up to `timeout` (event streams).
+    func waiting(_ timeout: Duration) -> APIClient {
+        APIClient(server: server, token: token, caFile: caFile, timeout: timeout)
     }
 
     /// The console's page of a session, for a browser.

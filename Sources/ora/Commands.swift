@@ -15,6 +15,7 @@ extension ORACommand {
 
         func run() async throws {
             let server = try options.url()
+            let caFile = try options.trust()
             let password: String
             if passwordStdin {
                 password = Terminal.readPasswordFromStandardInput()
@@ -24,12 +25,14 @@ extension ORACommand {
                 }
                 password = typed
             }
-            let result = try await APIClient(server: server).call {
+            let result = try await APIClient(server: server, caFile: caFile).call {
                 try await $0.login(body: .json(.init(user: user, password: password))).ok.body.json
             }
             let person = result._operator
-            try Credentials(server: server, token: result.token, account: person.account, expiresAt: result.expiresAt)
-                .save()
+            try Credentials(
+                server: server, token: result.token, account: person.account, expiresAt: result.expiresAt,
+                caFile: caFile
+            ).save()
             print(
                 "Logged in to \(server) as \(person.displayName) (\(person.account)) until "
                     + "\(TimeText.local(result.expiresAt)).")
@@ -69,7 +72,8 @@ extension ORACommand {
                 print("Not logged in.")
                 return
             }
-            let client = APIClient(server: try options.url(saved: saved), token: saved.token)
+            let client = APIClient(
+                server: try options.url(saved: saved), token: saved.token, caFile: try options.trust(saved: saved))
             do {
                 _ = try await client.api.logout().noContent
             } catch {

@@ -80,7 +80,7 @@ extension ORACommand {
                             }
                             pending = nil
                             say("viewer connected")
-                            await relay(viewer, ticket: ticket, server: client.server)
+                            await relay(viewer, ticket: ticket, server: client.server, caFile: client.caFile)
                             say("viewer disconnected")
                         }
                     }
@@ -101,13 +101,14 @@ extension ORACommand {
 
         /// Relays one viewer's TCP connection to the server's relay port, both ways, until either side ends.
         private func relay(
-            _ viewer: NIOAsyncChannel<ByteBuffer, ByteBuffer>, ticket: ScreenTicket, server: String
+            _ viewer: NIOAsyncChannel<ByteBuffer, ByteBuffer>, ticket: ScreenTicket, server: String, caFile: String?
         ) async {
             var host = URLComponents(string: server)?.host ?? "localhost"
             if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             do {
-                let tls =
-                    try server.hasPrefix("https://") ? NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                if let caFile { configuration.trustRoots = .file(caFile) }
+                let tls = try server.hasPrefix("https://") ? NIOSSLContext(configuration: configuration) : nil
                 let relay = try await ScreenStream.connect(host: host, port: ticket.relayPort, tls: tls)
                 try await relay.executeThenClose { fromServer, toServer in
                     var incoming = fromServer.makeAsyncIterator()

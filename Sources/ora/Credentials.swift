@@ -10,10 +10,13 @@ struct Credentials: Codable {
     var token: String
     var account: String
     var expiresAt: Date
+    /// The CA file the login verified the server with; nil for the system's CAs.
+    var caFile: String?
 
     enum CodingKeys: String, CodingKey {
         case server, token, account
         case expiresAt = "expires_at"
+        case caFile = "ca_file"
     }
 
     /// `$ORA_CONFIG_DIR`, else `$XDG_CONFIG_HOME/ora`, else `~/.config/ora`.

@@ -352,7 +352,7 @@ enum SessionEvents {
     static func read(
         _ id: String, client: APIClient, _ handle: (Event) async throws -> Bool
     ) async throws -> SessionAnswer {
-        let following = APIClient(server: client.server, token: client.token, timeout: .seconds(12 * 3600))
+        let following = client.waiting(.seconds(12 * 3600))
         let events = try await following.call {
             try await $0.followSession(path: .init(id: id)).ok.body.textEventStream
         }

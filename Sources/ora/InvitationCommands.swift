@@ -37,7 +37,7 @@ extension ORACommand {
                 for invitation in queue.invitations { print(Self.line(invitation)) }
                 return
             }
-            let watching = APIClient(server: client.server, token: client.token, timeout: .seconds(12 * 3600))
+            let watching = client.waiting(.seconds(12 * 3600))
             let events = try await watching.call { try await $0.watchInvitationQueue().ok.body.textEventStream }
             // With --json, standard output holds only the JSON lines.
             let note = "Watching the helpdesk's queue; Ctrl+C to stop."

@@ -12,8 +12,9 @@ extension ORACommand {
         @Flag(help: "Print the server's JSON answer (non-zero exit when not ready, as without it).") var json = false
 
         func run() async throws {
-            let base = try options.url(saved: Credentials.load())
-            let client = APIClient(server: base)
+            let saved = Credentials.load()
+            let base = try options.url(saved: saved)
+            let client = APIClient(server: base, caFile: try options.trust(saved: saved))
             let readiness: Components.Schemas.Readiness
             do {
                 switch try await client.api.readiness() {

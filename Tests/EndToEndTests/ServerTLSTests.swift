@@ -7,7 +7,8 @@ import Testing
 /// dropping the agent's connection.
 @Suite("The server's own TLS")
 struct ServerTLSTests {
-    /// Makes a CA and two server certificates it signed for 127.0.0.1 (serials 1001 and 1002).
+    /// Makes a CA and two server certificates it signed for 127.0.0.1 (serials 1001 and 1002), and a self-signed
+    /// server certificate (`self.pem`).
     static let certificateScript = """
         set -e
         cd "$1"
@@ -20,6 +21,8 @@ struct ServerTLSTests {
             openssl x509 -req -in server$n.csr -CA ca.pem -CAkey ca.key -set_serial 100$n -days 2 \\
                 -extfile san.ext -out server$n.pem 2>/dev/null
         done
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout self.key -out self.pem \\
+            -days 2 -subj '/CN=localhost' -addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' 2>/dev/null
         """
 
     /// Runs `certificateScript` in `files`.
@@ -46,16 +49,13 @@ struct ServerTLSTests {
         return shown.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("HTTPS and the relay's TLS with HSTS; the agent verifies the server; SIGHUP renews without dropping it")
-    func ownTLS() async throws {
-        let files = try TemporaryDirectory()
-        try await Self.makeCertificates(in: files)
-        let (ca, certificate, key) = (files.path + "/ca.pem", files.path + "/server.pem", files.path + "/server.key")
-        try FileManager.default.copyItem(atPath: files.path + "/server1.pem", toPath: certificate)
-        try FileManager.default.copyItem(atPath: files.path + "/server1.key", toPath: key)
-
-        let services = try TestServices.fromEnvironment()
-        let database = try await services.createDatabase(prefix: "e2e")
+    /// Starts ora-server with its own TLS from `certificate` and `key`, and waits until it answers over HTTPS
+    /// verified with `ca`.
+    /// - Returns: the server, its HTTP port and its relay port.
+    static func startServer(
+        database: String, on services: TestServices, certificate: String, key: String, ca: String,
+        files: TemporaryDirectory
+    ) async throws -> (ChildProcess, Int, Int) {
         let (port, relay) = (try Network.freePort(), try Network.freePort())
         var yaml = ServerConfigurationFile(
             database: database, on: services, port: port, auditSigningKeyFile: services.auditSigningKeyFile
@@ -67,16 +67,36 @@ struct ServerTLSTests {
         yaml += "\nroles:\n  administrators: [\"cn=RA Admins,ou=Groups,dc=corp,dc=example\"]\n"
         let server = try ChildProcess(
             SourceTree.binary("ora-server"), arguments: ["--config", try files.write("ora-server.yaml", yaml)])
+        let serving = try await eventually(within: .seconds(60)) {
+            await Self.curl(
+                "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)/healthz"
+            )
+            .standardOutput == "200"
+        }
+        guard serving else {
+            server.send(SIGKILL)
+            throw TestSetupError("the server did not serve HTTPS: \(server.standardErrorSoFar)")
+        }
+        return (server, port, relay)
+    }
+
+    @Test("HTTPS and the relay's TLS with HSTS; the agent verifies the server; SIGHUP renews without dropping it")
+    func ownTLS() async throws {
+        let files = try TemporaryDirectory()
+        try await Self.makeCertificates(in: files)
+        let (ca, certificate, key) = (files.path + "/ca.pem", files.path + "/server.pem", files.path + "/server.key")
+        try FileManager.default.copyItem(atPath: files.path + "/server1.pem", toPath: certificate)
+        try FileManager.default.copyItem(atPath: files.path + "/server1.key", toPath: key)
+
+        let services = try TestServices.fromEnvironment()
+        let database = try await services.createDatabase(prefix: "e2e")
+        let (server, port, relay) = try await Self.startServer(
+            database: database, on: services, certificate: certificate, key: key, ca: ca, files: files)
         defer {
             server.send(SIGKILL)
             _ = server.waitUntilExit()
         }
         let base = "https://127.0.0.1:\(port)"
-        #expect(
-            try await eventually(within: .seconds(60)) {
-                await Self.curl("--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", base + "/healthz")
-                    .standardOutput == "200"
-            }, "\(server.standardErrorSoFar)")
 
         // HTTPS verified with the CA, and HSTS on the answers; without the CA, or in clear, nothing.
         let headers = await Self.curl("--cacert", ca, "-D", "-", "-o", "/dev/null", base + "/healthz")
@@ -93,6 +113,27 @@ struct ServerTLSTests {
             "--cacert", ca, "-H", "Content-Type: application/json", "-d",
             #"{"user": "peter.schmidt", "password": "ora-demo"}"#, base + "/api/v1/login")
         let token = try #require(Self.field("token", in: login.standardOutput), "\(login.standardOutput)")
+        // `ora` verifies the server with the CA file given at login, and keeps it for the other commands; the
+        // system's CAs do not know this one.
+        let home = try TemporaryDirectory()
+        let environment = ["ORA_CONFIG_DIR": home.path, "HOME": home.path]
+        let cli = await ChildProcess.runAsync(
+            SourceTree.binary("ora"),
+            arguments: ["login", "--server", base, "--ca-file", ca, "--user", "peter.schmidt", "--password-stdin"],
+            environment: environment, standardInput: "ora-demo\n")
+        #expect(cli.status == 0, "\(cli.standardError)")
+        let whoami = await ChildProcess.runAsync(
+            SourceTree.binary("ora"), arguments: ["whoami"], environment: environment)
+        #expect(whoami.standardOutput.hasPrefix("Peter Schmidt (peter.schmidt)"), "\(whoami.standardError)")
+        let unverified = await ChildProcess.runAsync(
+            SourceTree.binary("ora"), arguments: ["status", "--server", base], environment: ["HOME": home.path + "/x"])
+        #expect(unverified.status == 3)
+        #expect(unverified.standardError.hasPrefix("ora: error: cannot reach \(base): "), "\(unverified.standardError)")
+        let missing = await ChildProcess.runAsync(
+            SourceTree.binary("ora"), arguments: ["status", "--server", base, "--ca-file", files.path + "/none.pem"],
+            environment: environment)
+        #expect(missing.standardError.contains("cannot read the CA file \(files.path)/none.pem"))
+
         // The console's cookie over the server's own TLS is Secure: a browser never sends it in clear.
         let browser = await Self.curl(
             "--cacert", ca, "-D", "-", "-o", "/dev/null", "-H", "Content-Type: application/json", "-H",
@@ -150,6 +191,58 @@ struct ServerTLSTests {
                     "TLS certificate and key not read again; the previous ones are still served")
             })
         #expect(await Self.servedSerial(port: port, ca: ca) == "serial=03EA")
+        try await services.dropDatabase(database)
+    }
+
+    @Test("pinned: given the server's own self-signed certificate, `ora` and the agent accept that server only")
+    func pinned() async throws {
+        let files = try TemporaryDirectory()
+        try await Self.makeCertificates(in: files)
+        let services = try TestServices.fromEnvironment()
+        let database = try await services.createDatabase(prefix: "e2e")
+        let pin = files.path + "/self.pem"
+        let (server, port, _) = try await Self.startServer(
+            database: database, on: services, certificate: pin, key: files.path + "/self.key", ca: pin, files: files)
+        defer {
+            server.send(SIGKILL)
+            _ = server.waitUntilExit()
+        }
+        let base = "https://localhost:\(port)"
+        let home = try TemporaryDirectory()
+        let environment = ["ORA_CONFIG_DIR": home.path, "HOME": home.path]
+        func login(trusting file: String) async -> ChildProcess.Result {
+            await ChildProcess.runAsync(
+                SourceTree.binary("ora"),
+                arguments: [
+                    "login", "--server", base, "--ca-file", file, "--user", "peter.schmidt", "--password-stdin",
+                ],
+                environment: environment, standardInput: "ora-demo\n")
+        }
+        // A certificate the company's CA signed is not the pinned one, and the other way round.
+        let other = await login(trusting: files.path + "/ca.pem")
+        #expect(other.status == 3, "\(other.standardError)")
+        let pinned = await login(trusting: pin)
+        #expect(pinned.status == 0, "\(pinned.standardError)")
+
+        let token = await ChildProcess.runAsync(
+            SourceTree.binary("ora"), arguments: ["agents", "token", "create", "--machine", "WS-0101"],
+            environment: environment)
+        let enrollment = try #require(
+            token.standardOutput.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("ora_enr_") },
+            "\(token.standardOutput) \(token.standardError)")
+        func enroll(trusting file: String) async -> ChildProcess.Result {
+            await ChildProcess.runAsync(
+                SourceTree.binary("ora-agent"),
+                arguments: [
+                    "enroll", "--server", base, "--token", String(enrollment), "--machine", "WS-0101", "--ca-file",
+                    file, "--state-dir", files.path + "/agent",
+                ])
+        }
+        let refused = await enroll(trusting: files.path + "/ca.pem")
+        #expect(refused.status != 0)
+        #expect(refused.standardError.contains("cannot reach \(base)"), "\(refused.standardError)")
+        let enrolled = await enroll(trusting: pin)
+        #expect(enrolled.status == 0, "\(enrolled.standardError)")
         try await services.dropDatabase(database)
     }
 
