@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ORAAgent
 import ORAClient
 import ORACore
@@ -21,13 +22,16 @@ import Synchronization
 /// The simulated agents speak the real protocol with real device keys: hello, a challenge signed with the key,
 /// welcome, then offers.
 enum AgentsBenchmark {
-    static func run(count: Int, offers: Int) async throws {
-        let bench = try await BenchmarkServer.start(name: "agents", offersPerMachinePerMinute: 600)
+    /// - Parameter tls: the agents' connections and the helper's requests over the server's own TLS.
+    static func run(count: Int, offers: Int, tls: Bool = false) async throws {
+        let bench = try await BenchmarkServer.start(name: "agents", offersPerMachinePerMinute: 600, tls: tls)
         defer { bench.stop() }
         let (server, base, helper, database, environment) = (
             bench.server, bench.base, bench.helper, bench.database, bench.environment
         )
-        print("agents benchmark: \(count) agents, \(offers) offers, database \(database)")
+        let caFile = bench.certificate
+        print(
+            "agents benchmark: \(count) agents, \(offers) offers, \(tls ? "TLS" : "plain TCP"), database \(database)")
 
         // The machines, enrolled directly in the database: the workstations of the demo directory (which offers
         // go to) and as many more as asked.
@@ -37,7 +41,8 @@ enum AgentsBenchmark {
         try await enroll(names: names, keys: keys, database: database, environment: environment)
 
         let idle = try server.residentKilobytes()
-        let fleet = Fleet(server: "127.0.0.1", url: bench.socketBase + "/agent/v1/connect")
+        let fleet = Fleet(
+            server: tls ? "localhost" : "127.0.0.1", url: bench.socketBase + "/agent/v1/connect", caFile: caFile)
         let started = ContinuousClock.now
         let runners = Task {
             await withDiscardingTaskGroup { group in
@@ -65,7 +70,7 @@ enum AgentsBenchmark {
         for index in 0..<(offers + 20) {
             let machine = targets[index % targets.count]
             let offered = ContinuousClock.now
-            let api = client(base, token: helper)
+            let api = client(base, token: helper, caFile: caFile)
             let text = try await api.offerHelp(body: .json(.init(machine: machine, mode: .view))).created.body.json.id
             guard let session = UUID(uuidString: text) else {
                 throw BenchmarkError("the offer's answer has no session id")
@@ -81,7 +86,7 @@ enum AgentsBenchmark {
         let stopping = ContinuousClock.now
         server.stop()
         try server.start()
-        try await waitUntilServing(base, server: server)
+        try await waitUntilServing(base, server: server, caFile: caFile)
         let serving = ContinuousClock.now
         print(String(format: "server stopped and started again in %.1f s", (serving - stopping).seconds))
         try await fleet.waitUntil(connected: count, within: .seconds(300), afterLosingAll: true)
@@ -118,19 +123,20 @@ enum AgentsBenchmark {
         }
     }
 
-    /// The API of the server at `base`, as the operator `token` when given.
-    static func client(_ base: String, token: String? = nil) -> Client {
-        Client(server: URL(string: base)!, token: token, timeout: .seconds(10))
+    /// The API of the server at `base`, as the operator `token` when given, trusting `caFile` alone when given.
+    static func client(_ base: String, token: String? = nil, caFile: String? = nil) -> Client {
+        Client(server: URL(string: base)!, token: token, caFile: caFile, timeout: .seconds(10))
     }
 
-    static func login(_ user: String, base: String) async throws -> String {
-        try await client(base).login(body: .json(.init(user: user, password: "ora-demo"))).ok.body.json.token
+    static func login(_ user: String, base: String, caFile: String? = nil) async throws -> String {
+        try await client(base, caFile: caFile).login(body: .json(.init(user: user, password: "ora-demo"))).ok.body
+            .json.token
     }
 
-    static func waitUntilServing(_ base: String, server: ServerProcess) async throws {
+    static func waitUntilServing(_ base: String, server: ServerProcess, caFile: String? = nil) async throws {
         for _ in 0..<300 {
             guard server.isRunning else { throw BenchmarkError("the server stopped; see \(server.log)") }
-            if (try? await client(base).health().ok) != nil { return }
+            if (try? await client(base, caFile: caFile).health().ok) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw BenchmarkError("the server did not start; see its log")
@@ -148,12 +154,19 @@ final class Fleet: Sendable {
 
     let server: String
     let url: String
+    /// With TLS, the agents trust this certificate alone.
+    private let tls: TLSConfiguration?
     private let state = Mutex(State())
     private let logger: Logger
 
-    init(server: String, url: String) {
+    init(server: String, url: String, caFile: String? = nil) {
         self.server = server
         self.url = url
+        self.tls = caFile.map { file in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(file)
+            return configuration
+        }
         self.logger = .quiet("ora-bench-agent")
     }
 
@@ -165,7 +178,8 @@ final class Fleet: Sendable {
         while !Task.isCancelled {
             let started = ContinuousClock.now
             _ = try? await WebSocketClient.connect(
-                url: url, configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize), logger: logger
+                url: url, configuration: .init(maxFrameSize: AgentProtocol.maximumFrameSize), tlsConfiguration: tls,
+                logger: logger
             ) { inbound, outbound, _ in
                 try await self.converse(machine, key: key, inbound: inbound, outbound: outbound)
             }

@@ -6,7 +6,8 @@
 //       `Deploy/dev/services up` in the environment
 //   .build/release/ora-bench policy      policy evaluation and parsing; needs nothing else
 //   .build/release/ora-bench audit [seconds] [events]   pgbench, the audit writer and search over `events` (10M)
-//   .build/release/ora-bench agents [count] [offers]     memory per agent, offer latency, reconnection (10k, 1000)
+//   .build/release/ora-bench agents [count] [offers] [--tls]   memory per agent, offer latency, reconnection (10k,
+//       1000); with --tls, over the server's own TLS
 //   .build/release/ora-bench relay [MiB] [round trips] [sessions] [seconds]   the screen relay beside a direct
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
 //   .build/release/ora-bench console [machines] [events]   machine search, the audit timeline, exports and the
@@ -29,7 +30,8 @@ struct Benchmarks {
         case "policy":
             try PolicyBenchmark.run()
         case "agents":
-            try await AgentsBenchmark.run(count: number(1, 10_000), offers: number(2, 1_000))
+            try await AgentsBenchmark.run(
+                count: number(1, 10_000), offers: number(2, 1_000), tls: arguments.contains("--tls"))
         case "relay":
             try await RelayBenchmark.run(
                 megabytes: number(1, 1024), pings: number(2, 2000), sessions: number(3, 200), seconds: number(4, 10))

@@ -52,7 +52,7 @@ enum QueueBenchmark {
             try await opened.wait(for: watchers, within: .seconds(60), what: "queue streams open")
             for number in 0..<invitations {
                 let machine = number % machines.count
-                let invitation = try Invitation(
+                let invitation = Invitation(
                     server: bench.base, machine: machines[machine],
                     askedBy: .init(account: "person\(number)", displayName: "Person \(number)"),
                     message: "Benchmark invitation \(number)", channel: .helpdesk, createdAt: Date(),

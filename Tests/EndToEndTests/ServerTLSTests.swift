@@ -246,6 +246,96 @@ struct ServerTLSTests {
         try await services.dropDatabase(database)
     }
 
+    @Test("an offer over TLS end to end: ora, the agent's WebSocket and both legs of the screen verify the server")
+    func offerOverTLS() async throws {
+        let files = try TemporaryDirectory()
+        try await Self.makeCertificates(in: files)
+        let ca = files.path + "/ca.pem"
+        let services = try TestServices.fromEnvironment()
+        let database = try await services.createDatabase(prefix: "e2e")
+        let (server, port, _) = try await Self.startServer(
+            database: database, on: services, certificate: files.path + "/server1.pem",
+            key: files.path + "/server1.key", ca: ca, files: files)
+        defer {
+            server.send(SIGKILL)
+            _ = server.waitUntilExit()
+        }
+        let base = "https://localhost:\(port)"
+        // Each operator with a home of their own, trusting the test CA alone (ORA_CA_FILE).
+        var homes: [TemporaryDirectory] = []
+        defer { withExtendedLifetime(homes) {} }
+        func operatorCLI(_ user: String) async throws -> [String: String] {
+            let home = try TemporaryDirectory()
+            homes.append(home)
+            let environment = ["ORA_CONFIG_DIR": home.path, "HOME": home.path, "ORA_SERVER": base, "ORA_CA_FILE": ca]
+            let login = await ChildProcess.runAsync(
+                SourceTree.binary("ora"), arguments: ["login", "--user", user, "--password-stdin"],
+                environment: environment, standardInput: "ora-demo\n")
+            guard login.status == 0 else { throw TestSetupError("login as \(user): \(login.standardError)") }
+            return environment
+        }
+        func ora(_ environment: [String: String], _ arguments: String...) async -> ChildProcess.Result {
+            await ChildProcess.runAsync(SourceTree.binary("ora"), arguments: arguments, environment: environment)
+        }
+        let admin = try await operatorCLI("peter.schmidt")
+        try FileManager.default.createDirectory(atPath: files.path + "/policies", withIntermediateDirectories: true)
+        try files.write(
+            "policies/test.yaml",
+            OfferFixtures.policy + "\n"
+                + OfferFixtures.configuration.components(
+                    separatedBy: "agents:")[0])
+        let applied = await ora(admin, "policy", "apply", files.path + "/policies", "--yes")
+        #expect(applied.status == 0, "\(applied.standardError)")
+        let token = await ora(admin, "agents", "token", "create", "--machine", "WS-0101")
+        let state = files.path + "/agent"
+        let enrolled = await ChildProcess.runAsync(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "enroll", "--server", base, "--token",
+                token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines),
+                "--machine", "WS-0101", "--ca-file", ca, "--state-dir", state,
+            ])
+        try #require(enrolled.status == 0, "\(enrolled.standardError)")
+        // The machine's screen: a program that greets in RFB and then reads what the viewer sends.
+        let screen = try files.write(
+            "screen", "#!/bin/sh\nprintf 'RFB 003.008\\n'\nexec cat >/dev/null\n", permissions: 0o755)
+        let agent = try ChildProcess(
+            SourceTree.binary("ora-agent"),
+            arguments: [
+                "run", "--consent", "command", "--consent-command", try OfferFixtures.consentScript(in: files),
+                "--state-dir", state, "--screen-command", screen,
+            ])
+        defer { agent.send(SIGKILL) }
+
+        let lena = try await operatorCLI("lena.wolf")
+        #expect(
+            try await eventually(within: .seconds(30)) {
+                await ora(lena, "machines", "--online").standardOutput.contains("ws-0101")
+            }, "\(agent.standardErrorSoFar)")
+        let offered = await ora(lena, "offer", "ws-0101", "--ticket", "INC0000001", "--wait")
+        #expect(offered.status == 0, "\(offered.standardError)")
+        let id = sessionID(in: offered.standardOutput)
+        let local = try Network.freePort()
+        let connect = try ChildProcess(
+            SourceTree.binary("ora"), arguments: ["connect", id, "--listen", "127.0.0.1:\(local)"], environment: lena)
+        defer { connect.send(SIGKILL) }
+        #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
+        // The greeting crossed the relay's TLS twice: the agent's leg and ora connect's.
+        let greeting = await ChildProcess.runAsync(
+            "/usr/bin/python3",
+            arguments: [
+                "-c",
+                "import socket,sys; c=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=30); "
+                    + "d=b''\nwhile len(d)<12:\n  b=c.recv(12-len(d))\n  if not b: break\n  d+=b\nprint(d.decode().strip())",
+                "\(local)",
+            ])
+        #expect(
+            greeting.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "RFB 003.008",
+            "\(greeting.standardError) \(connect.standardErrorSoFar) \(agent.standardErrorSoFar.suffix(2000))")
+        #expect(await ora(lena, "session", "end", id).status == 0)
+        try await services.dropDatabase(database)
+    }
+
     @Test("a certificate that cannot be used stops check-config with the setting and the reason")
     func unusableCertificate() async throws {
         let files = try TemporaryDirectory()
