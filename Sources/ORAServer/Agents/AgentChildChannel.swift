@@ -22,6 +22,11 @@ struct AgentAwareChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
         let kind: EventLoopFuture<Kind>
     }
 
+    /// How big each read's buffer is: 512 bytes at first, then as big as the reads before it needed, up to 64 KB.
+    static var readBuffers: AdaptiveRecvByteBufferAllocator {
+        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536)
+    }
+
     let inner: Inner
     let gateway: AgentGateway
     /// The connections still sending their first request head, per address.
@@ -31,6 +36,9 @@ struct AgentAwareChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
     /// future of the value rather than a condition for it.
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // A connection keeps its read buffer for as long as it lives. Thousands of agents send a few hundred
+            // bytes at a time, so it starts at 512 bytes instead of NIO's 2 KB and grows for what needs more.
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.readBuffers)
             let promise = channel.eventLoop.makePromise(of: Kind.self)
             // Every connection, an agent's or not, sends its first request head within a limit.
             try channel.pipeline.syncOperations.addHandler(

@@ -103,8 +103,14 @@ final class OpeningDeadline: ChannelInboundHandler, RemovableChannelHandler {
                 + "Connection: close\r\n\r\n" + body
             finish()
             refused = true
+            // Only our side is closed at first: closing while the rest of the handshake is still unread would reset
+            // the connection, and the client might lose the answer. What else arrives is dropped (`refused`); the
+            // client closes once it has read the answer, or the connection is closed 5 seconds later.
             let channel = context.channel
-            context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in
+                channel.close(mode: .output, promise: nil)
+                channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+            }
             return
         }
         let complete = isComplete(after: bytes)
