@@ -49,35 +49,48 @@ struct ServerTLSTests {
         return shown.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Starts ora-server with its own TLS from `certificate` and `key`, and waits until it answers over HTTPS
-    /// verified with `ca`.
-    /// - Returns: the server, its HTTP port and its relay port.
-    static func startServer(
-        database: String, on services: TestServices, certificate: String, key: String, ca: String,
-        files: TemporaryDirectory
-    ) async throws -> (ChildProcess, Int, Int) {
-        let (port, relay) = (try Network.freePort(), try Network.freePort())
-        var yaml = ServerConfigurationFile(
-            database: database, on: services, port: port, auditSigningKeyFile: services.auditSigningKeyFile
-        ).yaml
-        yaml = yaml.replacingOccurrences(
-            of: "  port: \(port)\n",
-            with: "  port: \(port)\n  tls:\n    certificate_chain_file: \(certificate)\n    private_key_file: \(key)\n")
-        yaml = yaml.replacingOccurrences(of: "  relay_port: 0", with: "  relay_port: \(relay)")
-        yaml += "\nroles:\n  administrators: [\"cn=RA Admins,ou=Groups,dc=corp,dc=example\"]\n"
-        let server = try ChildProcess(
-            SourceTree.binary("ora-server"), arguments: ["--config", try files.write("ora-server.yaml", yaml)])
-        let serving = try await eventually(within: .seconds(60)) {
-            await Self.curl(
-                "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)/healthz"
+    /// ora-server with TLS of its own from `certificate` and `key`, on a database of its own; killed, and its
+    /// database dropped, when the test lets go of it (also when the test fails).
+    final class TLSServer {
+        let process: ChildProcess
+        let port: Int
+        let relay: Int
+        private let services: TestServices
+        private let database: String
+
+        /// Starts the server and waits until it answers over HTTPS verified with `ca`.
+        init(certificate: String, key: String, ca: String, files: TemporaryDirectory) async throws {
+            services = try TestServices.fromEnvironment()
+            database = try await services.createDatabase(prefix: "e2e")
+            (port, relay) = (try Network.freePort(), try Network.freePort())
+            var yaml = ServerConfigurationFile(
+                database: database, on: services, port: port, auditSigningKeyFile: services.auditSigningKeyFile
+            ).yaml
+            yaml = yaml.replacingOccurrences(
+                of: "  port: \(port)\n",
+                with:
+                    "  port: \(port)\n  tls:\n    certificate_chain_file: \(certificate)\n    private_key_file: \(key)\n"
             )
-            .standardOutput == "200"
+            yaml = yaml.replacingOccurrences(of: "  relay_port: 0", with: "  relay_port: \(relay)")
+            yaml += "\nroles:\n  administrators: [\"cn=RA Admins,ou=Groups,dc=corp,dc=example\"]\n"
+            process = try ChildProcess(
+                SourceTree.binary("ora-server"), arguments: ["--config", try files.write("ora-server.yaml", yaml)])
+            let port = port
+            let serving = try await eventually(within: .seconds(60)) {
+                await ServerTLSTests.curl(
+                    "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(port)/healthz"
+                )
+                .standardOutput == "200"
+            }
+            guard serving else { throw TestSetupError("the server did not serve HTTPS: \(process.standardErrorSoFar)") }
         }
-        guard serving else {
-            server.send(SIGKILL)
-            throw TestSetupError("the server did not serve HTTPS: \(server.standardErrorSoFar)")
+
+        deinit {
+            process.send(SIGKILL)
+            _ = process.waitUntilExit()
+            let (services, database) = (services, database)
+            Task { try? await services.dropDatabase(database) }
         }
-        return (server, port, relay)
     }
 
     @Test("HTTPS and the relay's TLS with HSTS; the agent verifies the server; SIGHUP renews without dropping it")
@@ -88,14 +101,8 @@ struct ServerTLSTests {
         try FileManager.default.copyItem(atPath: files.path + "/server1.pem", toPath: certificate)
         try FileManager.default.copyItem(atPath: files.path + "/server1.key", toPath: key)
 
-        let services = try TestServices.fromEnvironment()
-        let database = try await services.createDatabase(prefix: "e2e")
-        let (server, port, relay) = try await Self.startServer(
-            database: database, on: services, certificate: certificate, key: key, ca: ca, files: files)
-        defer {
-            server.send(SIGKILL)
-            _ = server.waitUntilExit()
-        }
+        let tlsServer = try await TLSServer(certificate: certificate, key: key, ca: ca, files: files)
+        let (server, port, relay) = (tlsServer.process, tlsServer.port, tlsServer.relay)
         let base = "https://127.0.0.1:\(port)"
 
         // HTTPS verified with the CA, and HSTS on the answers; without the CA, or in clear, nothing.
@@ -191,23 +198,15 @@ struct ServerTLSTests {
                     "TLS certificate and key not read again; the previous ones are still served")
             })
         #expect(await Self.servedSerial(port: port, ca: ca) == "serial=03EA")
-        try await services.dropDatabase(database)
     }
 
     @Test("pinned: given the server's own self-signed certificate, `ora` and the agent accept that server only")
     func pinned() async throws {
         let files = try TemporaryDirectory()
         try await Self.makeCertificates(in: files)
-        let services = try TestServices.fromEnvironment()
-        let database = try await services.createDatabase(prefix: "e2e")
         let pin = files.path + "/self.pem"
-        let (server, port, _) = try await Self.startServer(
-            database: database, on: services, certificate: pin, key: files.path + "/self.key", ca: pin, files: files)
-        defer {
-            server.send(SIGKILL)
-            _ = server.waitUntilExit()
-        }
-        let base = "https://localhost:\(port)"
+        let server = try await TLSServer(certificate: pin, key: files.path + "/self.key", ca: pin, files: files)
+        let base = "https://localhost:\(server.port)"
         let home = try TemporaryDirectory()
         let environment = ["ORA_CONFIG_DIR": home.path, "HOME": home.path]
         func login(trusting file: String) async -> ChildProcess.Result {
@@ -243,7 +242,6 @@ struct ServerTLSTests {
         #expect(refused.standardError.contains("cannot reach \(base)"), "\(refused.standardError)")
         let enrolled = await enroll(trusting: pin)
         #expect(enrolled.status == 0, "\(enrolled.standardError)")
-        try await services.dropDatabase(database)
     }
 
     @Test("an offer over TLS end to end: ora, the agent's WebSocket and both legs of the screen verify the server")
@@ -251,31 +249,12 @@ struct ServerTLSTests {
         let files = try TemporaryDirectory()
         try await Self.makeCertificates(in: files)
         let ca = files.path + "/ca.pem"
-        let services = try TestServices.fromEnvironment()
-        let database = try await services.createDatabase(prefix: "e2e")
-        let (server, port, _) = try await Self.startServer(
-            database: database, on: services, certificate: files.path + "/server1.pem",
-            key: files.path + "/server1.key", ca: ca, files: files)
-        defer {
-            server.send(SIGKILL)
-            _ = server.waitUntilExit()
-        }
-        let base = "https://localhost:\(port)"
-        // Each operator with a home of their own, trusting the test CA alone (ORA_CA_FILE).
-        var homes: [TemporaryDirectory] = []
-        defer { withExtendedLifetime(homes) {} }
-        func operatorCLI(_ user: String) async throws -> [String: String] {
-            let home = try TemporaryDirectory()
-            homes.append(home)
-            let environment = ["ORA_CONFIG_DIR": home.path, "HOME": home.path, "ORA_SERVER": base, "ORA_CA_FILE": ca]
-            let login = await ChildProcess.runAsync(
-                SourceTree.binary("ora"), arguments: ["login", "--user", user, "--password-stdin"],
-                environment: environment, standardInput: "ora-demo\n")
-            guard login.status == 0 else { throw TestSetupError("login as \(user): \(login.standardError)") }
-            return environment
-        }
-        func ora(_ environment: [String: String], _ arguments: String...) async -> ChildProcess.Result {
-            await ChildProcess.runAsync(SourceTree.binary("ora"), arguments: arguments, environment: environment)
+        let server = try await TLSServer(
+            certificate: files.path + "/server1.pem", key: files.path + "/server1.key", ca: ca, files: files)
+        let base = "https://localhost:\(server.port)"
+        // Each operator trusting the test CA alone.
+        func operatorCLI(_ user: String) async throws -> OperatorCLI {
+            try await OperatorCLI(user, base: base, ora: SourceTree.binary("ora"), environment: ["ORA_CA_FILE": ca])
         }
         let admin = try await operatorCLI("peter.schmidt")
         try FileManager.default.createDirectory(atPath: files.path + "/policies", withIntermediateDirectories: true)
@@ -284,9 +263,9 @@ struct ServerTLSTests {
             OfferFixtures.policy + "\n"
                 + OfferFixtures.configuration.components(
                     separatedBy: "agents:")[0])
-        let applied = await ora(admin, "policy", "apply", files.path + "/policies", "--yes")
+        let applied = await admin.run("policy", "apply", files.path + "/policies", "--yes")
         #expect(applied.status == 0, "\(applied.standardError)")
-        let token = await ora(admin, "agents", "token", "create", "--machine", "WS-0101")
+        let token = await admin.run("agents", "token", "create", "--machine", "WS-0101")
         let state = files.path + "/agent"
         let enrolled = await ChildProcess.runAsync(
             SourceTree.binary("ora-agent"),
@@ -310,14 +289,13 @@ struct ServerTLSTests {
         let lena = try await operatorCLI("lena.wolf")
         #expect(
             try await eventually(within: .seconds(30)) {
-                await ora(lena, "machines", "--online").standardOutput.contains("ws-0101")
+                await lena.run("machines", "--online").standardOutput.contains("ws-0101")
             }, "\(agent.standardErrorSoFar)")
-        let offered = await ora(lena, "offer", "ws-0101", "--ticket", "INC0000001", "--wait")
+        let offered = await lena.run("offer", "ws-0101", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         let id = sessionID(in: offered.standardOutput)
         let local = try Network.freePort()
-        let connect = try ChildProcess(
-            SourceTree.binary("ora"), arguments: ["connect", id, "--listen", "127.0.0.1:\(local)"], environment: lena)
+        let connect = try lena.start(["connect", id, "--listen", "127.0.0.1:\(local)"])
         defer { connect.send(SIGKILL) }
         #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
         // The greeting crossed the relay's TLS twice: the agent's leg and ora connect's.
@@ -332,8 +310,7 @@ struct ServerTLSTests {
         #expect(
             greeting.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "RFB 003.008",
             "\(greeting.standardError) \(connect.standardErrorSoFar) \(agent.standardErrorSoFar.suffix(2000))")
-        #expect(await ora(lena, "session", "end", id).status == 0)
-        try await services.dropDatabase(database)
+        #expect(await lena.run("session", "end", id).status == 0)
     }
 
     @Test("a certificate that cannot be used stops check-config with the setting and the reason")

@@ -7,9 +7,14 @@ public struct OperatorCLI: Sendable {
     public let home: TemporaryDirectory
 
     public init(_ user: String, server: RunningServer, ora: String) async throws {
+        try await self.init(user, base: server.base, ora: ora)
+    }
+
+    /// `ora` as `user` of the server at `base`, with `environment` added to its own (`ORA_CA_FILE`, say).
+    public init(_ user: String, base: String, ora: String, environment extra: [String: String] = [:]) async throws {
         home = try TemporaryDirectory()
         self.ora = ora
-        environment = ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": server.base, "HOME": home.path]
+        environment = ["ORA_CONFIG_DIR": home.path, "ORA_SERVER": base, "HOME": home.path].merging(extra) { $1 }
         let login = await ChildProcess.runAsync(
             ora, arguments: ["login", "--user", user, "--password-stdin"], environment: environment,
             standardInput: "ora-demo\n")
