@@ -12,8 +12,9 @@
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
 //   .build/release/ora-bench console [machines] [events]   machine search, the audit timeline, exports and the
 //       machine page in Chromium, with 10,000 machines and 10 million audit events; from the package root
-//   .build/release/ora-bench chat [sessions] [seconds]   chat through one server, one line a second each way in
-//       every session: delivery time, lines lost or out of order, server CPU (500, 60)
+//   .build/release/ora-bench chat [sessions] [seconds] [--together]   chat through one server, one line a second
+//       each way in every session, each session at its own moment in the second (with --together, every session
+//       at the same instant): delivery time, lines lost or out of order, server CPU (500, 60)
 //   .build/release/ora-bench queue [watchers] [invitations]   the helpdesk's queue: how soon every watching helper
 //       sees an invitation a machine sends, and taking it with two helpers at once (200, 200)
 //   .build/release/ora-bench faults [agents] [seconds]  two replicas under load while PostgreSQL, slapd, a replica and
@@ -36,7 +37,8 @@ struct Benchmarks {
             try await RelayBenchmark.run(
                 megabytes: number(1, 1024), pings: number(2, 2000), sessions: number(3, 200), seconds: number(4, 10))
         case "chat":
-            try await ChatBenchmark.run(sessions: number(1, 500), seconds: number(2, 60))
+            try await ChatBenchmark.run(
+                sessions: number(1, 500), seconds: number(2, 60), together: arguments.contains("--together"))
         case "queue":
             try await QueueBenchmark.run(watchers: number(1, 200), invitations: number(2, 200))
         case "faults":

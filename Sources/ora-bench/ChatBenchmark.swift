@@ -15,6 +15,9 @@ import Synchronization
 /// Delivery time is taken from just before a line is sent to when the other side has read it; each side checks that
 /// every line arrived, once, in the order sent.
 ///
+/// Each session writes at its own moment within the second, as people type; `together` makes every session write at
+/// the same instant instead, a burst of two lines per session each second (the worst case).
+///
 /// The directory needs a computer object per session and helpers enough for one event stream per session (an
 /// operator may follow 16 at once): they are added to the slapd of `Deploy/dev/services` (`CHAT-0000`…, and
 /// `chat-helper-00`… in Helpdesk Tier 2), once.
@@ -22,7 +25,7 @@ enum ChatBenchmark {
     /// One helper per 16 sessions: an operator follows at most 16 at once.
     static func helpersNeeded(_ sessions: Int) -> Int { (sessions + 15) / 16 }
 
-    static func run(sessions: Int, seconds: Int) async throws {
+    static func run(sessions: Int, seconds: Int, together: Bool) async throws {
         let bench = try await BenchmarkServer.start(name: "chat", offersPerMachinePerMinute: 60)
         defer { bench.stop() }
         let machines = (0..<sessions).map { String(format: "chat-%04d", $0) }
@@ -32,7 +35,9 @@ enum ChatBenchmark {
         let keys = machines.map { _ in P256.Signing.PrivateKey() }
         try await AgentsBenchmark.enroll(
             names: machines, keys: keys, database: bench.database, environment: bench.environment)
-        print("chat benchmark: \(sessions) sessions, one line a second each way for \(seconds) s")
+        print(
+            "chat benchmark: \(sessions) sessions, one line a second each way for \(seconds) s, "
+                + (together ? "every session at the same instant" : "each session at its own moment"))
 
         // Requests on one client, the event streams (each holding a connection for the whole run) on another.
         let pool = HTTPClient.Configuration.ConnectionPool(
@@ -41,7 +46,8 @@ enum ChatBenchmark {
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         do {
             try await exchange(
-                sessions: sessions, seconds: seconds, machines: machines, keys: keys, helpers: helpers, bench: bench,
+                sessions: sessions, seconds: seconds, together: together, machines: machines, keys: keys,
+                helpers: helpers, bench: bench,
                 http: http, streams: streams)
         } catch {
             try? await http.shutdown()
@@ -53,7 +59,8 @@ enum ChatBenchmark {
     }
 
     private static func exchange(
-        sessions: Int, seconds: Int, machines: [String], keys: [P256.Signing.PrivateKey], helpers: [String],
+        sessions: Int, seconds: Int, together: Bool, machines: [String], keys: [P256.Signing.PrivateKey],
+        helpers: [String],
         bench: BenchmarkServer, http: HTTPClient, streams: HTTPClient
     ) async throws {
         let lines = ChatLedger()
@@ -98,6 +105,9 @@ enum ChatBenchmark {
                     group.addTask {
                         try await follow(streams, base, session: session, token: token, lines: lines, opened: opened)
                     }
+                    // Not all at once from one address: the server refuses more than 128 connections of one address
+                    // still sending their first request.
+                    try await Task.sleep(for: .milliseconds(2))
                 }
             }
         }
@@ -109,10 +119,12 @@ enum ChatBenchmark {
         try await withThrowingDiscardingTaskGroup { group in
             for (session, token) in offered {
                 group.addTask {
-                    // Spread over the first second, then one line a second from each side.
-                    try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
+                    // Each session at its own moment within the second (unless together), then one line a second
+                    // from each side.
+                    let phase = started + .milliseconds(together ? 1000 : Int.random(in: 0..<1000))
+                    try await Task.sleep(until: phase)
                     for number in 1...seconds {
-                        let next = started + .seconds(1) * number
+                        let next = phase + .seconds(1) * number
                         lines.sent(session: session, from: .helper, number: number)
                         let posted = ContinuousClock.now
                         let answer = try await post(
@@ -174,8 +186,18 @@ enum ChatBenchmark {
     ) async throws {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        let response = try await http.execute(request, timeout: .seconds(3600))
-        guard response.status == .ok else { throw BenchmarkError("the event stream \(url): \(response.status)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(3600))
+        } catch {
+            opened.fail("the event stream \(url): \(error)")
+            throw error
+        }
+        guard response.status == .ok else {
+            let body = (try? await response.body.collect(upTo: 1 << 16)).map { String(buffer: $0) } ?? ""
+            opened.fail("the event stream \(url): \(response.status) \(body)")
+            throw BenchmarkError("the event stream \(url): \(response.status)")
+        }
         opened.increment()
         var pending = ""
         for try await buffer in response.body {
@@ -282,15 +304,20 @@ enum ChatBenchmark {
     }
 }
 
-/// A count several tasks add to, and one waits for.
+/// A count several tasks add to, and one waits for; the first failure of one of them ends the wait with its reason.
 final class Counter: Sendable {
     private let value = Mutex(0)
+    private let failure = Mutex<String?>(nil)
 
     func increment() { value.withLock { $0 += 1 } }
+
+    /// One of the tasks failed, for `reason`: the wait ends with the first such reason.
+    func fail(_ reason: String) { failure.withLock { $0 = $0 ?? reason } }
 
     func wait(for count: Int, within limit: Duration, what: String) async throws {
         let deadline = ContinuousClock.now + limit
         while value.withLock({ $0 }) < count {
+            if let reason = failure.withLock({ $0 }) { throw BenchmarkError(reason) }
             guard ContinuousClock.now < deadline else {
                 throw BenchmarkError("only \(value.withLock { $0 }) of \(count) \(what) within \(limit)")
             }
