@@ -19,6 +19,18 @@ public struct OperatorSessionStore: Sendable {
         public var expiresAt: Date
         /// When the directory last confirmed the account.
         public var checkedAt: Date
+
+        /// A session as stored.
+        public init(
+            id: UUID, person: Operator, sourceAddress: String?, createdAt: Date, expiresAt: Date, checkedAt: Date
+        ) {
+            self.id = id
+            self.person = person
+            self.sourceAddress = sourceAddress
+            self.createdAt = createdAt
+            self.expiresAt = expiresAt
+            self.checkedAt = checkedAt
+        }
     }
 
     private let client: PostgresClient

@@ -12,6 +12,9 @@ public import PostgresNIO
 public struct ReplicaStore: Sendable {
     /// The channel on which replicas announce that a session changed (the payload is its id).
     public static let sessionsChannel = "ora_sessions"
+    /// How an announcement on `sessionsChannel` that an operator's session changed starts (then the session's id);
+    /// the database makes it (trigger `operator_sessions_changed`).
+    public static let operatorSessionPrefix = "login:"
     /// How long after its last heartbeat a replica still counts as running.
     public static let livenessWindow = "45 seconds"
 

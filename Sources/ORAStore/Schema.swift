@@ -614,5 +614,33 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 18,
+            name: "every change of an operator's session announced to the replicas",
+            statements: [
+                // On ReplicaStore.sessionsChannel, as ReplicaStore.operatorSessionPrefix and the id. Only the server
+                // moving used_at on (noting a session in use) is not announced: it changes nothing a replica keeps.
+                """
+                CREATE FUNCTION ora_operator_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP = 'UPDATE' AND NEW.used_at >= OLD.used_at
+                        AND to_jsonb(NEW) - 'used_at' = to_jsonb(OLD) - 'used_at' THEN
+                        RETURN NULL;
+                    END IF;
+                    PERFORM pg_notify('ora_sessions', 'login:' || OLD.id::text);
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER operator_sessions_changed AFTER UPDATE OR DELETE ON operator_sessions
+                    FOR EACH ROW EXECUTE FUNCTION ora_operator_session_changed()
+                """,
+                """
+                COMMENT ON TRIGGER operator_sessions_changed ON operator_sessions IS
+                    'announces each revoked, expired, checked or removed session, so that no replica serves it from memory'
+                """,
+            ]
+        ),
     ]
 }

@@ -101,6 +101,7 @@ public enum ServerApplication {
             let machines = MachineStore(client: postgres, logger: logger)
             let policies = PolicyService(
                 store: policyStore, directory: directory, machines: machines, clock: clock, logger: logger)
+            let logins = LoginCache()
             let operators = OperatorService(
                 settings: configuration.operators,
                 directory: directory,
@@ -109,7 +110,8 @@ public enum ServerApplication {
                 journal: journal,
                 logger: logger,
                 policyRoles: { policies.active.set.roles },
-                clock: clock
+                clock: clock,
+                logins: logins
             )
             let instance = UUID()
             let replicas = ReplicaStore(client: postgres, logger: logger)
@@ -145,7 +147,7 @@ public enum ServerApplication {
                 broker: broker, machines: machines, replicas: replicas, instance: instance,
                 settings: configuration.agents, clock: clock, logger: logger)
             let bus = ReplicaBus(
-                instance: instance, store: replicas, logger: logger, queueChanges: queue.changed
+                instance: instance, store: replicas, logger: logger, queueChanges: queue.changed, logins: logins
             ) { call in
                 await SessionRouting.answer(
                     call, intake: intake, broker: broker, desk: invitationDesk, gateway: gateway, operators: operators)

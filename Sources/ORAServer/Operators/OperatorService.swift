@@ -91,11 +91,13 @@ public final class OperatorService: Sendable {
     private let refusals = Mutex(RefusalSampler(perMinute: OperatorService.limitedLoginsRecordedPerMinute))
     let clock: ServerClock
     private let policyRoles: @Sendable () -> RoleAssignments
+    private let logins: LoginCache?
 
     /// Creates the service.
     /// - Parameters:
     ///   - policyRoles: the role groups of the active policy set, which add to those of the configuration.
-    public init(
+    ///   - logins: where sessions looked up are kept for a moment; without it, every request asks the database.
+    init(
         settings: Settings,
         directory: DirectoryClient,
         store: OperatorSessionStore,
@@ -103,8 +105,10 @@ public final class OperatorService: Sendable {
         journal: AuditJournal,
         logger: Logger,
         policyRoles: @escaping @Sendable () -> RoleAssignments = { RoleAssignments() },
-        clock: ServerClock
+        clock: ServerClock,
+        logins: LoginCache? = nil
     ) {
+        self.logins = logins
         self.policyRoles = policyRoles
         self.settings = settings
         self.directory = directory
@@ -235,6 +239,11 @@ public final class OperatorService: Sendable {
     ///   account); `.databaseUnavailable`, or `.directory` when a check is due and it cannot answer.
     public func session(for token: OperatorToken) async throws(OperatorError) -> AuthenticatedSession {
         guard token.isWellFormed else { throw .notLoggedIn }
+        let hash = token.hash
+        if let kept = logins?.session(for: hash, at: clock.instant()), isCurrent(kept) {
+            return AuthenticatedSession(id: kept.id, person: kept.person, token: token, expiresAt: kept.expiresAt)
+        }
+        let generation = logins?.generation
         let stored: OperatorSessionStore.Session?
         do {
             stored = try await withTimeout(settings.databaseTimeout) { [store] in try await store.session(for: token) }
@@ -244,10 +253,19 @@ public final class OperatorService: Sendable {
             throw .databaseUnavailable
         }
         guard let stored else { throw .notLoggedIn }
-        if clock.now().timeIntervalSince(stored.checkedAt) >= settings.accountCheckInterval.timeInterval {
+        if isCurrent(stored) {
+            if let generation { logins?.keep(stored, for: hash, lookedUpAt: generation, at: clock.instant()) }
+        } else {
             try await recheckAccount(of: stored)
         }
         return AuthenticatedSession(id: stored.id, person: stored.person, token: token, expiresAt: stored.expiresAt)
+    }
+
+    /// Whether `session`, as looked up, needs no check of its account in the directory now, and has not expired.
+    private func isCurrent(_ session: OperatorSessionStore.Session) -> Bool {
+        let now = clock.now()
+        return session.expiresAt > now
+            && now.timeIntervalSince(session.checkedAt) < settings.accountCheckInterval.timeInterval
     }
 
     /// Why `person`'s account may not be used now (locked, disabled, gone), or `nil` when it may.
@@ -352,8 +370,11 @@ public final class OperatorService: Sendable {
                 try await store.revoke(ids: sessions.map(\.id), by: actor.id, reason: reason)
             }
         } catch {
+            logins?.changed(sessions.map(\.id))
             throw .databaseUnavailable
         }
+        // Forgotten here at once; the other replicas hear it from the database.
+        logins?.changed(sessions.map(\.id))
         let events = sessions.filter { revoked.contains($0.id) }.map { session in
             AuditEvent(
                 .operatorSessionRevoked, time: clock.timestamp, actor: actor, source: source, outcome: .success,
@@ -427,8 +448,10 @@ public final class OperatorService: Sendable {
         do {
             _ = try await withTimeout(settings.databaseTimeout) { [store] in try await store.revoke(session.token) }
         } catch {
+            logins?.changed([session.id])
             throw .databaseUnavailable
         }
+        logins?.changed([session.id])
         let event = AuditEvent(
             .operatorLogout, time: clock.timestamp,
             actor: .operator(dn: session.person.dn, account: session.person.account),

@@ -94,14 +94,19 @@ final class ReplicaBus: Service, Sendable {
     /// Where the invitations of the helpdesk's queue that changed go, announced by any replica (this one too):
     /// to `InvitationQueue`.
     private let queueContinuation: AsyncStream<UUID>.Continuation
+    /// The operators' sessions kept in memory, served only while this bus listens, and told of every change the
+    /// database announces.
+    private let logins: LoginCache?
 
     /// - Parameters:
     ///   - queueChanges: where announced changes of the helpdesk's queue go (`InvitationQueue.changes`).
+    ///   - logins: the operators' sessions kept in memory, which may serve only while the bus hears every change.
     ///   - handler: what answers calls from other replicas (`SessionRouting.answer`).
     init(
         instance: UUID, store: ReplicaStore, logger: Logger, queueChanges: AsyncStream<UUID>.Continuation,
-        handler: @escaping Handler
+        logins: LoginCache? = nil, handler: @escaping Handler
     ) {
+        self.logins = logins
         self.instance = instance
         self.store = store
         self.handler = handler
@@ -193,6 +198,9 @@ final class ReplicaBus: Service, Sendable {
     func run() async throws {
         await keepRunning(logging: "listening to other servers failed; retrying", logger: logger) {
             try await self.store.withMessages(for: self.instance) { messages in
+                // Listening on both channels from here: whatever changes from now on is heard.
+                self.logins?.listening(true)
+                defer { self.logins?.listening(false) }
                 for try await message in messages {
                     switch message {
                     case .addressed(let payload): await self.received(payload)
@@ -235,7 +243,12 @@ final class ReplicaBus: Service, Sendable {
 
     @Sendable private func sessionChanged(_ payload: String) async {
         let (id, notice): (UUID, SessionNotice)
-        if payload.hasPrefix(Self.queuePrefix) {
+        if payload.hasPrefix(ReplicaStore.operatorSessionPrefix) {
+            // An unreadable id: whichever it was, nothing kept may be trusted.
+            let changed = UUID(uuidString: String(payload.dropFirst(ReplicaStore.operatorSessionPrefix.count)))
+            if let changed { logins?.changed([changed]) } else { logins?.listening(true) }
+            return
+        } else if payload.hasPrefix(Self.queuePrefix) {
             if let queued = UUID(uuidString: String(payload.dropFirst(Self.queuePrefix.count))) {
                 queueContinuation.yield(queued)
             }

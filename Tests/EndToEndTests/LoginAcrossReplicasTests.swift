@@ -1,0 +1,58 @@
+import Foundation
+import ORATestSupport
+import Testing
+
+/// Each replica keeps the operators' sessions it looked up for a moment; a session ended anywhere — on this replica,
+/// on another, or in the database itself — must still stop working on every replica at the very next request.
+@Suite("Logins across replicas")
+struct LoginAcrossReplicasTests {
+    @Test("a login ended on one replica, or in the database, is refused by every replica at its next request")
+    func endedEverywhere() async throws {
+        let first = try await RunningServer(extra: OperatorLoginTests.configuration)
+        let second = try await RunningServer(sharing: first, extra: OperatorLoginTests.configuration)
+        let replicas = [first, second]
+        /// The answer of each replica to `token` asking who it is, twice in a row (the second from memory).
+        func answers(_ token: String) async throws -> [UInt] {
+            var statuses: [UInt] = []
+            for server in replicas {
+                for _ in 0..<2 { statuses.append(try await HTTP.get(server.base + "/api/v1/me", token: token).status) }
+            }
+            return statuses
+        }
+
+        // Logged out on the first replica.
+        let lena = try await first.token("lena.wolf")
+        #expect(try await answers(lena) == [200, 200, 200, 200])
+        #expect(try await HTTP.post(first.base + "/api/v1/logout", token: lena).status == 204)
+        #expect(try await answers(lena) == [401, 401, 401, 401])
+
+        // Revoked by an administrator on the second replica.
+        let tom = try await first.token("tom.berger")
+        #expect(try await answers(tom) == [200, 200, 200, 200])
+        let id = try await first.sql("SELECT id FROM operator_sessions WHERE account = 'tom.berger'")
+        let peter = try await second.token("peter.schmidt")
+        let revoked = try await HTTP.post(
+            second.base + "/api/v1/operators/sessions/\(id)/revoke", json: #"{"reason": "INC0012345"}"#,
+            token: peter)
+        #expect(revoked.status == 200, "\(revoked.body)")
+        #expect(try await answers(tom) == [401, 401, 401, 401])
+
+        // Expired, and due for a check of its account, in the database itself, with no replica involved.
+        let hannah = try await second.token("hannah.fischer")
+        let sara = try await second.token("sara.klein")
+        #expect(try await answers(hannah) == [200, 200, 200, 200])
+        #expect(try await answers(sara) == [200, 200, 200, 200])
+        _ = try await first.sql(
+            "UPDATE operator_sessions SET expires_at = now() - interval '1 second' WHERE account = 'hannah.fischer'")
+        try await first.directory.modify(
+            "dn: uid=sara.klein,ou=People,dc=corp,dc=example\nchangetype: modify\nadd: pwdAccountLockedTime\n"
+                + "pwdAccountLockedTime: 000001010000Z\n")
+        _ = try await first.sql(
+            "UPDATE operator_sessions SET checked_at = now() - interval '1 hour' WHERE account = 'sara.klein'")
+        #expect(try await answers(hannah) == [401, 401, 401, 401])
+        #expect(try await answers(sara) == [401, 401, 401, 401])
+
+        // Peter's own session, used all along, goes on.
+        #expect(try await HTTP.get(first.base + "/api/v1/me", token: peter).status == 200)
+    }
+}
