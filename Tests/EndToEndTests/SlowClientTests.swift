@@ -115,6 +115,14 @@ struct SlowClientTests {
         #expect(answer["fresh"] as? String == "HTTP/1.1 200 OK", "\(answer)")
     }
 
+    @Test("a trusted proxy, whose clients all share its address, is not held to that limit")
+    func crowdBehindProxy() async throws {
+        let server = try await RunningServer(listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}")
+        let answer = try await run("crowd", Self.port(of: server), "128")
+        #expect(answer["extra_closed_after"] is NSNull, "the proxy's 129th connection was closed: \(answer)")
+        #expect(answer["fresh"] as? String == "HTTP/1.1 200 OK", "\(answer)")
+    }
+
     @Test("the relay port closes a half-sent opening line within 10 seconds")
     func relayOpeningLine() async throws {
         let server = try await RunningServer()

@@ -88,3 +88,27 @@ struct TrustedProxiesTests {
         #expect(TrustedProxies.isLoopback(host: host) == loopback)
     }
 }
+
+@Suite("Connections in their opening, per address")
+struct OpeningConnectionsTests {
+    @Test(
+        "an address may have so many connections in their opening; a trusted proxy, whose clients all share its address, is not limited"
+    )
+    func limits() throws {
+        let openings = OpeningConnections(perAddress: 2, proxies: try TrustedProxies(["10.0.0.0/8"]))
+        #expect(openings.admit("198.51.100.7"))
+        #expect(openings.admit("198.51.100.7"))
+        #expect(!openings.admit("198.51.100.7"))
+        #expect(openings.admit("198.51.100.8"), "each address on its own")
+        openings.release("198.51.100.7")
+        #expect(openings.admit("198.51.100.7"), "a connection past its opening no longer counts")
+        for _ in 0..<100 { #expect(openings.admit("10.1.2.3")) }
+        #expect(openings.count("10.1.2.3") == 0)
+        openings.release("10.1.2.3")
+        #expect(openings.count("198.51.100.7") == 2)
+        // Without proxies, none is exempt.
+        let direct = OpeningConnections(perAddress: 1)
+        #expect(direct.admit("10.1.2.3"))
+        #expect(!direct.admit("10.1.2.3"))
+    }
+}

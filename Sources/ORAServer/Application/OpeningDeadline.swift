@@ -5,18 +5,25 @@ import Synchronization
 /// relay's opening line), and refuses more than `perAddress` of them: a client that opens connections and sends
 /// their first bytes slowly cannot hold many of the server's sockets. Connections past their opening do not count,
 /// so thousands of agents behind one NAT address are not limited by it.
+///
+/// The trusted proxies of `listen.behind_proxy` are not limited: every client behind one comes from its address (a
+/// proxy passing TCP on, as for the agents' WebSockets or the relay, passes slow openings on as they come), and the
+/// proxy bounds its clients itself. The opening's deadline still applies to each of their connections.
 final class OpeningConnections: Sendable {
     /// The most connections one address may have in their opening at once.
     let perAddress: Int
+    private let proxies: TrustedProxies?
     private let open = Mutex<[String: Int]>([:])
 
-    init(perAddress: Int) {
+    init(perAddress: Int, proxies: TrustedProxies? = nil) {
         self.perAddress = perAddress
+        self.proxies = proxies
     }
 
     /// Counts a new connection from `address`; `false` when that address has `perAddress` in their opening already.
     func admit(_ address: String) -> Bool {
-        open.withLock { open in
+        if proxies?.contains(address) == true { return true }
+        return open.withLock { open in
             guard open[address, default: 0] < perAddress else { return false }
             open[address, default: 0] += 1
             return true
@@ -25,6 +32,7 @@ final class OpeningConnections: Sendable {
 
     /// A connection from `address` finished its opening, or closed before it did.
     func release(_ address: String) {
+        if proxies?.contains(address) == true { return }
         open.withLock { open in
             open[address, default: 1] -= 1
             if open[address] == 0 { open[address] = nil }

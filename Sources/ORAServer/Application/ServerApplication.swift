@@ -287,7 +287,7 @@ public enum ServerApplication {
         webSocketRouter.addScreenRoutes(
             screens: screens, names: configuration.agents.serverNames, proxies: configuration.listen.behindProxy)
         let webSocketResponder = webSocketRouter.buildResponder()
-        let openings = OpeningConnections(perAddress: openingsPerAddress)
+        let openings = OpeningConnections(perAddress: openingsPerAddress, proxies: configuration.listen.behindProxy)
         let tls: ServerTLS?
         do {
             tls = try configuration.listen.tls.map { try ServerTLS(settings: $0) }
