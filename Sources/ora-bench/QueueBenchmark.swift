@@ -28,8 +28,9 @@ enum QueueBenchmark {
         var tokens: [String] = []
         for helper in helpers { tokens.append(try await AgentsBenchmark.login(helper, base: bench.base)) }
         ChatBenchmark.progress("\(helpers.count) helpers logged in")
+        // Idle connections closed by the client before the server's 30 seconds (see ChatBenchmark).
         let pool = HTTPClient.Configuration.ConnectionPool(
-            idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: watchers + 64)
+            idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: watchers + 64)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let seen = Sightings()
