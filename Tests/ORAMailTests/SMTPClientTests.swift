@@ -75,12 +75,12 @@ import Testing
     }
 
     @Test func aRecipientTheServerRefusesIsReportedWithItsReply() async throws {
-        let server = try await TestMailServer()
+        let server = try await TestMailServer(sizeLimit: 1_000_000)
         let oversized = String(repeating: "a", count: 64) + "@" + String(repeating: "b", count: 63) + ".example"
         // aiosmtpd accepts any recipient; a message above its size limit is refused with a reply instead.
         var big = try message(to: oversized)
         big.attachments = [
-            .init(fileName: "big", contentType: "application/octet-stream", content: Data(count: 34_000_000))
+            .init(fileName: "big", contentType: "application/octet-stream", content: Data(count: 1_500_000))
         ]
         let client = SMTPClient(settings: try settings(server), logger: logger)
         do throws(MailError) {

@@ -33,12 +33,13 @@ public final class TestMailServer: @unchecked Sendable {
     public var caFile: String { state.path + "/tls/ca.pem" }
     private let process: ChildProcess
 
-    /// Starts it.
-    public init(plain: Bool = false) async throws {
+    /// Starts it; without TLS when `plain`, refusing messages over `sizeLimit` bytes (552) when given.
+    public init(plain: Bool = false, sizeLimit: Int? = nil) async throws {
         state = try TemporaryDirectory()
         let process = try ChildProcess(
             try Self.python(),
-            arguments: [SourceTree.root + "/Deploy/dev/mail-server", "serve", state.path] + (plain ? ["--plain"] : []))
+            arguments: [SourceTree.root + "/Deploy/dev/mail-server", "serve", state.path] + (plain ? ["--plain"] : [])
+                + (sizeLimit.map { ["--size-limit", String($0)] } ?? []))
         self.process = process
         let portFile = state.path + "/port"
         let started = try await eventually(within: .seconds(30)) {
