@@ -39,18 +39,14 @@ enum ChatBenchmark {
             "chat benchmark: \(sessions) sessions, one line a second each way for \(seconds) s, "
                 + (together ? "every session at the same instant" : "each session at its own moment"))
 
-        // Requests on one client, the event streams (each holding a connection for the whole run) on another. An idle
-        // connection is closed by the client before the server's 30 seconds, so a request never starts on one the
-        // server is closing.
-        let pool = HTTPClient.Configuration.ConnectionPool(
-            idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: 2 * sessions + 64)
+        // Requests on one client, the event streams (each holding a connection for the whole run) on another.
+        let pool = connectionPool(for: 2 * sessions)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         do {
             try await exchange(
                 sessions: sessions, seconds: seconds, together: together, machines: machines, keys: keys,
-                helpers: helpers, bench: bench,
-                http: http, streams: streams)
+                helpers: helpers, bench: bench, http: http, streams: streams)
         } catch {
             try? await http.shutdown()
             try? await streams.shutdown()
@@ -62,8 +58,7 @@ enum ChatBenchmark {
 
     private static func exchange(
         sessions: Int, seconds: Int, together: Bool, machines: [String], keys: [P256.Signing.PrivateKey],
-        helpers: [String],
-        bench: BenchmarkServer, http: HTTPClient, streams: HTTPClient
+        helpers: [String], bench: BenchmarkServer, http: HTTPClient, streams: HTTPClient
     ) async throws {
         let lines = ChatLedger()
         let fleet = ChatFleet(url: bench.socketBase + "/agent/v1/connect", ledger: lines)
@@ -102,15 +97,8 @@ enum ChatBenchmark {
         let opened = Counter()
         let (pairs, base) = (offered, bench.base)
         let followers = Task {
-            try await withThrowingDiscardingTaskGroup { group in
-                for (session, token) in pairs {
-                    group.addTask {
-                        try await follow(streams, base, session: session, token: token, lines: lines, opened: opened)
-                    }
-                    // Not all at once from one address: the server refuses more than 128 connections of one address
-                    // still sending their first request.
-                    try await Task.sleep(for: .milliseconds(2))
-                }
+            try await eachPaced(pairs) { session, token in
+                try await follow(streams, base, session: session, token: token, lines: lines, opened: opened)
             }
         }
         defer { followers.cancel() }
@@ -161,6 +149,27 @@ enum ChatBenchmark {
         let recorded = try bench.environment.query(
             "SELECT count(*) FROM audit_events WHERE event = 'chat.message'", database: bench.database)
         print("chat.message events recorded: \(recorded)")
+    }
+
+    /// The connection pool of a benchmark's client: room for `connections` to the server, and idle connections closed
+    /// by the client before the server's 30 seconds, so that a request never starts on one the server is closing.
+    static func connectionPool(for connections: Int) -> HTTPClient.Configuration.ConnectionPool {
+        HTTPClient.Configuration.ConnectionPool(
+            idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: connections + 64)
+    }
+
+    /// Runs `body` for each of `items`, all at once but started 2 ms apart, until all end or one throws: the server
+    /// refuses more than 128 connections of one address still sending their first request, so connections that
+    /// each hold a stream are not opened in one instant.
+    static func eachPaced<Item: Sendable>(
+        _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Void
+    ) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for item in items {
+                group.addTask { try await body(item) }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
     }
 
     /// Notes a step on standard error, at once.

@@ -28,9 +28,7 @@ enum QueueBenchmark {
         var tokens: [String] = []
         for helper in helpers { tokens.append(try await AgentsBenchmark.login(helper, base: bench.base)) }
         ChatBenchmark.progress("\(helpers.count) helpers logged in")
-        // Idle connections closed by the client before the server's 30 seconds (see ChatBenchmark).
-        let pool = HTTPClient.Configuration.ConnectionPool(
-            idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: watchers + 64)
+        let pool = ChatBenchmark.connectionPool(for: watchers)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let seen = Sightings()
@@ -38,10 +36,8 @@ enum QueueBenchmark {
         let base = bench.base
         let watching = tokens
         let readers = Task {
-            try await withThrowingDiscardingTaskGroup { group in
-                for token in watching {
-                    group.addTask { try await watch(streams, base, token: token, seen: seen, opened: opened) }
-                }
+            try await ChatBenchmark.eachPaced(watching) { token in
+                try await watch(streams, base, token: token, seen: seen, opened: opened)
             }
         }
         var appeared: [Duration] = []

@@ -42,6 +42,20 @@ struct LoginCacheTests {
         #expect(cache.session(for: Self.hash, at: Self.start) == nil)
     }
 
+    @Test("an announcement that names no session forgets every one, and any lookup under way")
+    func unreadableAnnouncement() throws {
+        let cache = try Self.keeping()
+        let generation = try #require(cache.generation)
+        cache.forgetAll()
+        #expect(cache.session(for: Self.hash, at: Self.start) == nil)
+        cache.keep(Self.lena, for: Self.hash, lookedUpAt: generation, at: Self.start)
+        #expect(cache.session(for: Self.hash, at: Self.start) == nil)
+        // Still listening: a lookup from now on is kept again.
+        let next = try #require(cache.generation)
+        cache.keep(Self.lena, for: Self.hash, lookedUpAt: next, at: Self.start)
+        #expect(cache.session(for: Self.hash, at: Self.start) == Self.lena)
+    }
+
     @Test("a lookup that raced with an announcement is not kept")
     func raced() throws {
         let cache = LoginCache()

@@ -83,9 +83,18 @@ final class LoginCache: Sendable {
     /// kept is forgotten.
     func listening(_ listening: Bool) {
         state.withLock { state in
-            state.generation += 1
             state.listening = listening
-            state.entries = [:]
+            Self.forget(&state)
         }
+    }
+
+    /// Forgets every session kept, and any lookup under way: an announcement that names no session was heard.
+    func forgetAll() {
+        state.withLock { Self.forget(&$0) }
+    }
+
+    private static func forget(_ state: inout State) {
+        state.generation += 1
+        state.entries = [:]
     }
 }

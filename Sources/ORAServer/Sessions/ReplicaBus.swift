@@ -246,7 +246,7 @@ final class ReplicaBus: Service, Sendable {
         if payload.hasPrefix(ReplicaStore.operatorSessionPrefix) {
             // An unreadable id: whichever it was, nothing kept may be trusted.
             let changed = UUID(uuidString: String(payload.dropFirst(ReplicaStore.operatorSessionPrefix.count)))
-            if let changed { logins?.changed([changed]) } else { logins?.listening(true) }
+            if let changed { logins?.changed([changed]) } else { logins?.forgetAll() }
             return
         } else if payload.hasPrefix(Self.queuePrefix) {
             if let queued = UUID(uuidString: String(payload.dropFirst(Self.queuePrefix.count))) {
