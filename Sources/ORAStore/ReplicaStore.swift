@@ -69,6 +69,16 @@ public struct ReplicaStore: Sendable {
         }
     }
 
+    /// The replicas running now (their rows fresher than `livenessWindow`).
+    public func runningInstances() async throws -> [UUID] {
+        let rows = try await client.query(
+            "SELECT id FROM server_instances WHERE last_seen_at > now() - \(Self.livenessWindow)::interval",
+            logger: logger)
+        var instances: [UUID] = []
+        for try await id in rows.decode(UUID.self) { instances.append(id) }
+        return instances
+    }
+
     /// Notes that `machine`'s agent is connected to `instance` since `time`.
     public func recordConnection(of machine: String, to instance: UUID, at time: Date) async throws {
         _ = try await client.query(

@@ -1,6 +1,7 @@
 import Foundation
 import ORACore
 import ORAStore
+import Synchronization
 import Testing
 
 @testable import ORAServer
@@ -70,6 +71,25 @@ struct LoginCacheTests {
         cache.changed([UUID()])
         cache.keep(Self.lena, for: Self.hash, lookedUpAt: next, at: Self.start)
         #expect(cache.session(for: Self.hash, at: Self.start) == nil)
+    }
+
+    @Test("a session ended here is forgotten here and by the other replicas before `ended` returns")
+    func ended() async throws {
+        let cache = try Self.keeping()
+        await cache.ended([Self.lena.id])
+        #expect(cache.session(for: Self.hash, at: Self.start) == nil, "a lone replica forgets it itself")
+
+        let told = Mutex<[[UUID]]>([])
+        let again = try Self.keeping()
+        again.reachOthers { ids, wait in
+            #expect(wait == .seconds(2), "the others are waited for as long as what they keep is trusted")
+            told.withLock { $0.append(ids) }
+        }
+        await again.ended([Self.lena.id])
+        #expect(told.withLock { $0 } == [[Self.lena.id]])
+        #expect(again.session(for: Self.hash, at: Self.start) == nil)
+        await again.ended([])
+        #expect(told.withLock { $0 }.count == 1, "nothing ended, nobody asked")
     }
 
     @Test("nothing is kept or served unless the replica hears the database's announcements")

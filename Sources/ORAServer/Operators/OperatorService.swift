@@ -243,7 +243,7 @@ public final class OperatorService: Sendable {
         if let kept = logins?.session(for: hash, at: clock.instant()), isCurrent(kept) {
             return AuthenticatedSession(id: kept.id, person: kept.person, token: token, expiresAt: kept.expiresAt)
         }
-        let generation = logins?.generation
+        let (generation, lookedUpAt) = (logins?.generation, clock.instant())
         let stored: OperatorSessionStore.Session?
         do {
             stored = try await withTimeout(settings.databaseTimeout) { [store] in try await store.session(for: token) }
@@ -254,7 +254,7 @@ public final class OperatorService: Sendable {
         }
         guard let stored else { throw .notLoggedIn }
         if isCurrent(stored) {
-            if let generation { logins?.keep(stored, for: hash, lookedUpAt: generation, at: clock.instant()) }
+            if let generation { logins?.keep(stored, for: hash, lookedUpAt: generation, at: lookedUpAt) }
         } else {
             try await recheckAccount(of: stored)
         }
@@ -373,8 +373,8 @@ public final class OperatorService: Sendable {
             logins?.changed(sessions.map(\.id))
             throw .databaseUnavailable
         }
-        // Forgotten here at once; the other replicas hear it from the database.
-        logins?.changed(sessions.map(\.id))
+        // Forgotten here and by every other replica before the answer.
+        await logins?.ended(sessions.map(\.id))
         let events = sessions.filter { revoked.contains($0.id) }.map { session in
             AuditEvent(
                 .operatorSessionRevoked, time: clock.timestamp, actor: actor, source: source, outcome: .success,
@@ -441,6 +441,11 @@ public final class OperatorService: Sendable {
         return identity
     }
 
+    /// Forgets the operators' sessions `ids` kept in memory here: another replica ended them.
+    func forget(_ ids: [UUID]) {
+        logins?.changed(ids)
+    }
+
     /// Ends `session` at once; the logout is recorded afterwards through the journal (ending access never waits
     /// for the audit log).
     /// - Throws: `.databaseUnavailable` when the database cannot revoke the token (it cannot be used then either).
@@ -451,7 +456,7 @@ public final class OperatorService: Sendable {
             logins?.changed([session.id])
             throw .databaseUnavailable
         }
-        logins?.changed([session.id])
+        await logins?.ended([session.id])
         let event = AuditEvent(
             .operatorLogout, time: clock.timestamp,
             actor: .operator(dn: session.person.dn, account: session.person.account),

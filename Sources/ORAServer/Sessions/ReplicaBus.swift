@@ -26,6 +26,8 @@ enum ReplicaCall: Codable, Sendable {
     /// The helper's sealed password proof for an invitation being opened there (`InvitationDesk.prove`).
     case proveInvitation(
         identity: OperatorService.Identity, session: UUID, proof: InvitationPassword.SealedProof, source: String)
+    /// Forget these operators' sessions, ended on the calling replica (`OperatorService.forget`).
+    case forgetLogins(sessions: [UUID])
 }
 
 /// The answer to a `ReplicaCall`.
@@ -112,6 +114,39 @@ final class ReplicaBus: Service, Sendable {
         self.handler = handler
         self.logger = logger
         queueContinuation = queueChanges
+        logins?.reachOthers { [weak self] ids, wait in await self?.forgetElsewhere(ids, within: wait) }
+    }
+
+    /// Has every other running replica forget the operators' sessions `ids`, and waits for each to say it has, for at
+    /// most `wait`.
+    func forgetElsewhere(_ ids: [UUID], within wait: Duration) async {
+        let others: [UUID]
+        do {
+            others = try await store.runningInstances().filter { $0 != instance }
+        } catch {
+            logger.warning(
+                "could not tell the other servers of an ended login; waiting until they stop trusting it",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            try? await Task.sleep(for: wait)
+            return
+        }
+        // A notification holds 8,000 bytes: a hundred ids at a time.
+        let batches = stride(from: 0, to: ids.count, by: 100).map { Array(ids[$0..<min($0 + 100, ids.count)]) }
+        await withTaskGroup { group in
+            for other in others {
+                for batch in batches {
+                    group.addTask {
+                        do throws(SessionError) {
+                            _ = try await self.call(.forgetLogins(sessions: batch), on: other, timeout: wait)
+                        } catch {
+                            self.logger.warning(
+                                "another server did not confirm that it forgot an ended login; it trusts it no longer",
+                                metadata: ["server.instance": "\(other)", "after": "\(wait)", "error": "\(error)"])
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Asks `instance` to do `call` and waits for its answer.

@@ -78,6 +78,9 @@ final class SessionRouting: Service, Sendable {
                 return .session(try await broker.requestControl(id, by: identity, source: source).id)
             case .end(let id, let identity, let source):
                 return .session(try await broker.end(id, by: identity, source: source).id)
+            case .forgetLogins(let ids):
+                operators.forget(ids)
+                return .done
             case .disconnect(let machine):
                 await gateway.disconnectHere(machine)
                 return .done
