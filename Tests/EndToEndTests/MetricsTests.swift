@@ -45,8 +45,10 @@ struct MetricsTests {
             token: lena)
         let id = try #require(offered.json(Schemas.Session.self)?.id, "\(offered.body)")
         _ = try await session(id, on: server, token: lena) { $0.state == .viewing }
-        let viewing = try await MetricsScrape(server)
-        #expect(viewing.growth(of: "ora_offers_total{outcome=\"accepted\"}", since: first) == 1)
+        // A step is counted once it is recorded, a moment after the session's state shows it.
+        let accepted = "ora_offers_total{outcome=\"accepted\"}"
+        let viewing = try await scrape(server) { $0.growth(of: accepted, since: first) >= 1 }
+        #expect(viewing.growth(of: accepted, since: first) == 1)
         #expect(viewing.growth(of: "ora_consent_answer_seconds_count{answer=\"accepted\"}", since: first) == 1)
         #expect(viewing["ora_sessions_active{mode=\"view\"}"] == 1)
 
@@ -56,10 +58,11 @@ struct MetricsTests {
         let chatted = try await HTTP.post(
             server.base + "/api/v1/sessions/\(id)/chat", json: #"{"text": "I am looking at it now"}"#, token: lena)
         #expect(chatted.status == 201, "\(chatted.body)")
-        let controlling = try await MetricsScrape(server)
+        let granted = "ora_control_requests_total{answer=\"accepted\"}"
+        let controlling = try await scrape(server) { $0.growth(of: granted, since: viewing) >= 1 }
         #expect(controlling["ora_sessions_active{mode=\"view\"}"] == 0)
         #expect(controlling["ora_sessions_active{mode=\"control\"}"] == 1)
-        #expect(controlling.growth(of: "ora_control_requests_total{answer=\"accepted\"}", since: viewing) == 1)
+        #expect(controlling.growth(of: granted, since: viewing) == 1)
         #expect(controlling.growth(of: "ora_chat_lines_total{from=\"helper\"}", since: viewing) == 1)
 
         #expect(try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena).status == 200)
@@ -78,7 +81,10 @@ struct MetricsTests {
             server.base + "/api/v1/offers", json: #"{"machine": "ws-0102", "ticket": "INC0000001"}"#, token: lena)
         #expect(offline.status == 409, "\(offline.body)")
 
-        let last = try await MetricsScrape(server)
+        let last = try await scrape(server) {
+            $0.growth(of: "ora_sessions_ended_total{reason=\"declined\"}", since: first) >= 1
+                && $0.growth(of: "ora_sessions_ended_total{reason=\"helper_ended\"}", since: first) >= 1
+        }
         #expect(last["ora_sessions_active{mode=\"control\"}"] == 0)
         #expect(last.growth(of: "ora_sessions_ended_total{reason=\"helper_ended\"}", since: first) == 1)
         #expect(last.growth(of: "ora_sessions_ended_total{reason=\"declined\"}", since: first) == 1)
@@ -100,5 +106,10 @@ struct MetricsTests {
         for name in ["ws-0101", "WS-0101", "ws-0102", "lena", "tom.berger", id, declinedID] {
             #expect(!last.text.contains(name), "the metrics name \(name)")
         }
+    }
+
+    /// A scrape of `server`'s metrics once `moved` holds for it, or the last one tried within 15 s.
+    func scrape(_ server: RunningServer, until moved: (MetricsScrape) -> Bool) async throws -> MetricsScrape {
+        try await eventually({ try await MetricsScrape(server) }, until: moved)
     }
 }
