@@ -49,6 +49,45 @@ struct SessionTableTests {
         #expect(await Self.states(stream, count: 3) == ["viewing", "controlling", "controlling"])
     }
 
+    /// Applies `input` as the broker does: a step that gives access is kept pending until recorded.
+    static func step(
+        _ table: SessionTable, _ id: UUID, _ input: SessionStateMachine.Input
+    ) throws -> (before: SessionTable.Live, after: SessionTable.Live, step: SessionStateMachine.Step)? {
+        try table.update(id, recordedFirst: { !$0.reducesAccess }) { machine in try? machine.handle(input, at: start) }
+    }
+
+    @Test("a step that gives access stays pending, and the session stands as it was, until it is settled")
+    func pendingUntilSettled() throws {
+        let (table, id) = try Self.viewing()
+        let requested = try #require(try Self.step(table, id, .requestControl))
+        #expect(table.snapshot(of: id)?.state == "viewing")
+        #expect(table.snapshot(of: id)?.controlRequests == 0)
+        #expect(table.live(id)?.latest.state == .controlRequested)
+        // A second step that gives access waits for the first: it is refused, not stacked on an unrecorded one.
+        #expect(throws: SessionError.sessionChanging) { try Self.step(table, id, .controlAnswer(.granted)) }
+        let settled = try #require(table.settle(id, requested.after))
+        #expect(settled.machine.state == .controlRequested)
+        #expect(table.snapshot(of: id)?.state == "control_requested")
+        #expect(table.settle(id, requested.after) == nil)
+    }
+
+    @Test("a pending step that cannot be recorded is dropped; one that takes access away replaces it at once")
+    func pendingDroppedOrReplaced() throws {
+        let (table, id) = try Self.viewing()
+        let requested = try #require(try Self.step(table, id, .requestControl))
+        table.drop(id, requested.after)
+        #expect(table.live(id)?.pending == nil)
+        #expect(table.snapshot(of: id)?.state == "viewing")
+
+        let again = try #require(try Self.step(table, id, .requestControl))
+        let ended = try #require(try Self.step(table, id, .end(.helperEnded)))
+        #expect(ended.after.machine.state == .ended(.helperEnded))
+        #expect(table.snapshot(of: id)?.state == "ended")
+        // Recorded after the end, the request does not take effect.
+        #expect(table.settle(id, again.after) == nil)
+        #expect(table.snapshot(of: id)?.state == "ended")
+    }
+
     @Test("a watcher starts with the state of the moment; the end finishes its stream")
     func startAndEnd() async throws {
         let (table, id) = try Self.viewing()

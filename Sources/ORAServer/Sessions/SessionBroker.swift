@@ -7,11 +7,12 @@ import ORAStore
 /// (`OfferIntake` decides and records the offer), applies what the helper, the agent (`AgentMessages`) and the
 /// deadlines (`SessionDeadlines`) bring, and tells the agent, the watchers and the other replicas of every change.
 ///
-/// A transition that gives access (or asks for it) is recorded in the audit log before its effect (a message to the
-/// agent, an answer to the helper); when the record cannot be written, the transition is undone and the action
-/// refused. A transition that takes access away — the session ends, control is stopped or refused — never waits for
-/// the log: it takes effect at once (screen tickets revoked, viewers closed, the agent told) and its events go to the
-/// `AuditJournal`, which stores them as soon as it can, in order, and keeps them across a restart.
+/// A transition that gives access (or asks for it) is recorded in the audit log before its effect: until its record
+/// is stored it is only pending (`SessionTable.Live.pending`), and the session stands as it was for everyone — the
+/// API, screen tickets, the relay's input filter, the agent; when the record cannot be written, it is dropped and
+/// the action refused. A transition that takes access away — the session ends, control is stopped or refused — never
+/// waits for the log: it takes effect at once (screen tickets revoked, viewers closed, the agent told) and its events
+/// go to the `AuditJournal`, which stores them as soon as it can, in order, and keeps them across a restart.
 public final class SessionBroker: Sendable {
     typealias Live = SessionTable.Live
 
@@ -169,14 +170,17 @@ public final class SessionBroker: Sendable {
         confirmingWithin wait: Duration = SessionBroker.endRecordWait
     ) async throws(SessionError) -> (SessionSnapshot, Int) {
         let now = clock.timestamp
-        let changed = try table.update(id) { machine throws(SessionError) in
+        // A step that gives access is kept pending, not in effect, until its record is stored: until then the
+        // session stands as it was for everyone — its state as shown, screen tickets, the relay's input filter.
+        let changed = try table.update(id, recordedFirst: { !$0.reducesAccess }) {
+            machine throws(SessionError) in
             do throws(SessionTransitionError) {
                 return try machine.handle(input, at: now)
             } catch {
                 throw .invalidState(error)
             }
         }
-        guard let (before, after, step) = changed else { throw .sessionEnded }
+        guard let (_, after, step) = changed else { throw .sessionEnded }
         if step.reducesAccess {
             audit.metrics.stepped(input, step, offeredAt: after.machine.offeredAt, now: now)
             await takeEffect(
@@ -188,12 +192,17 @@ public final class SessionBroker: Sendable {
                 try await audit.record(event)
             }
         } catch {
-            table.restore(id, to: before, unless: after)
+            table.drop(id, after)
             throw error
         }
         audit.metrics.stepped(input, step, offeredAt: after.machine.offeredAt, now: now)
-        await announce(step, of: after, id: id)
-        return (SessionTable.snapshot(after, id: id), after.machine.controlRequests)
+        guard let settled = table.settle(id, after) else {
+            // A step that took access away came first, while this one was being recorded (its record stays, the
+            // later one's follows it): that step stands, and this one does not take effect.
+            throw table.live(id) == nil ? .sessionEnded : .sessionChanging
+        }
+        await announce(step, of: settled, id: id)
+        return (SessionTable.snapshot(settled, id: id), settled.machine.controlRequests)
     }
 
     /// A step that takes access away: its events go to the journal (on disk) first, then it takes effect at once —
@@ -244,11 +253,11 @@ public final class SessionBroker: Sendable {
             eventDetails["state"] = .string(step.state.name)
             if case .ended(let reason) = step.state, type == .sessionEnded {
                 eventDetails["reason"] = .string(reason.rawValue)
-                eventDetails["control_requests"] = .integer(Int64(live.machine.controlRequests))
+                eventDetails["control_requests"] = .integer(Int64(live.latest.controlRequests))
                 eventDetails["screen"] = (screens.totals(of: id) ?? ScreenRelay.Totals()).auditValue
             }
             if type == .controlRequested || type == .controlGranted || type == .controlDenied {
-                eventDetails["request"] = .integer(Int64(live.machine.controlRequests))
+                eventDetails["request"] = .integer(Int64(live.latest.controlRequests))
             }
             let outcome: AuditOutcome =
                 switch type {

@@ -40,6 +40,8 @@ public enum SessionError: ServiceError, Equatable {
     case sessionEnded
     /// The session's state does not allow this step now.
     case invalidState(SessionTransitionError)
+    /// Another step of the session is being recorded, or came first while this one was.
+    case sessionChanging
     /// The audit log could not record the action, so it was not performed.
     case auditUnavailable
     /// The database could not be reached (the cause is in the server's log).
@@ -102,6 +104,7 @@ public enum SessionError: ServiceError, Equatable {
         case .unknownSession: "unknown_session"
         case .sessionEnded: "session_ended"
         case .invalidState: "invalid_state"
+        case .sessionChanging: "session_changing"
         case .auditUnavailable: "audit_unavailable"
         case .databaseUnavailable: "database_unavailable"
         case .replicaDidNotAnswer: "server_unavailable"
@@ -151,6 +154,7 @@ public enum SessionError: ServiceError, Equatable {
         case .unknownSession(let id): "no session \(id) is known here"
         case .sessionEnded: "the session has ended"
         case .invalidState(let error): error.description
+        case .sessionChanging: "the session changed while this was being recorded; look at it again"
         case .auditUnavailable: CommonFailure.auditUnavailable
         case .databaseUnavailable: CommonFailure.databaseUnavailable
         case .replicaDidNotAnswer: "the server the machine's agent is connected to did not answer; try again"
@@ -192,7 +196,7 @@ public enum SessionError: ServiceError, Equatable {
         case .invalidRequest, .tooLargeToPassOn: .invalid
         case .machine(let error): error.kind
         case .machineRevoked, .notInDirectory, .machineBusy, .machineOffline, .sessionEnded, .invalidState,
-            .chatNotOpen:
+            .sessionChanging, .chatNotOpen:
             .conflict
         case .invalidChatLine: .invalid
         case .tooManyChatLines(let retryAfter): .limited(retryAfter: retryAfter)

@@ -10,13 +10,22 @@ final class SessionTable: Sendable {
     struct Live: Sendable {
         var offer: Offer
         var machineKey: String
+        /// The session as it stands: every step in it is recorded. What the helper may see and do, what the API
+        /// shows and what the relay lets through follow this.
         var machine: SessionStateMachine
+        /// The session after a step that gives access and is being recorded; it takes its place once recorded
+        /// (`settle`), and is dropped when it cannot be (`drop`).
+        var pending: SessionStateMachine?
         /// Counts the changes, so copies written elsewhere can tell which is newer.
         var revision = 0
         /// What the person's agent last said of them: the session window on screen, typing.
         var presence: PersonPresence?
         /// How many chat lines were delivered; the next is numbered one more.
         var chatLines = 0
+
+        /// Where the session is going: the step being recorded if there is one, else where it stands. Every new
+        /// step starts from here, so none is taken twice.
+        var latest: SessionStateMachine { pending ?? machine }
     }
 
     private struct State: Sendable {
@@ -159,17 +168,29 @@ final class SessionTable: Sendable {
 
     // MARK: Changing
 
-    /// Applies `change` to the live session `id` and counts the change.
+    /// Applies `change` to where the live session `id` is going (`Live.latest`) and counts the change. A step
+    /// that `recordedFirst` says must be recorded before it takes effect is only kept as pending: the session
+    /// stands as it was until `settle`. Any other step takes effect at once, and replaces a pending one.
     /// - Returns: the session before and after, and what `change` returned; `nil` when the session is not live or
     ///   `change` returned `nil` (and changed nothing).
+    /// - Throws: what `change` throws; `SessionError.sessionChanging` for a step to be recorded first while another
+    ///   one is.
     func update<Step>(
-        _ id: UUID, _ change: (inout SessionStateMachine) throws(SessionError) -> Step?
+        _ id: UUID, recordedFirst: (Step) -> Bool = { _ in false },
+        _ change: (inout SessionStateMachine) throws(SessionError) -> Step?
     ) throws(SessionError) -> (before: Live, after: Live, step: Step)? {
         let result = state.withLock { state -> Result<(Live, Live, Step)?, SessionError> in
             guard var live = state.sessions[id] else { return .success(nil) }
             let before = live
+            var machine = live.latest
             do throws(SessionError) {
-                guard let step = try change(&live.machine) else { return .success(nil) }
+                guard let step = try change(&machine) else { return .success(nil) }
+                if recordedFirst(step) {
+                    guard live.pending == nil else { return .failure(.sessionChanging) }
+                    live.pending = machine
+                } else {
+                    (live.machine, live.pending) = (machine, nil)
+                }
                 live.revision += 1
                 state.sessions[id] = live
                 return .success((before, live, step))
@@ -180,10 +201,28 @@ final class SessionTable: Sendable {
         return try result.get().map { (before: $0.0, after: $0.1, step: $0.2) }
     }
 
-    /// Puts `before` back, unless the session changed again since `after`.
-    func restore(_ id: UUID, to before: Live, unless after: Live) {
+    /// Puts the pending step of `after` in effect, now that it is recorded.
+    /// - Returns: the session after; `nil` when that step is no longer pending (a step that took access away came
+    ///   in between, or the session ended).
+    func settle(_ id: UUID, _ after: Live) -> Live? {
         state.withLock { state in
-            if let current = state.sessions[id], current.revision == after.revision { state.sessions[id] = before }
+            guard var live = state.sessions[id], let pending = live.pending, pending == after.pending else {
+                return nil
+            }
+            (live.machine, live.pending) = (pending, nil)
+            live.revision += 1
+            state.sessions[id] = live
+            return live
+        }
+    }
+
+    /// Forgets the pending step of `after`, which could not be recorded.
+    func drop(_ id: UUID, _ after: Live) {
+        state.withLock { state in
+            guard var live = state.sessions[id], live.pending != nil, live.pending == after.pending else { return }
+            live.pending = nil
+            live.revision += 1
+            state.sessions[id] = live
         }
     }
 
@@ -276,13 +315,13 @@ final class SessionTable: Sendable {
     /// The live sessions whose deadline has passed at `now`.
     func due(at now: AuditTimestamp) -> [UUID] {
         state.withLock { state in
-            state.sessions.filter { $0.value.machine.deadline.map { $0 <= now } ?? false }.map(\.key)
+            state.sessions.filter { $0.value.latest.deadline.map { $0 <= now } ?? false }.map(\.key)
         }
     }
 
     /// The earliest deadline of the live sessions.
     var nextDeadline: AuditTimestamp? {
-        state.withLock { state in state.sessions.values.compactMap(\.machine.deadline).min() }
+        state.withLock { state in state.sessions.values.compactMap(\.latest.deadline).min() }
     }
 
     /// Forgets the sessions that ended before `date`.

@@ -32,7 +32,8 @@ public enum OfferFixtures {
         """
 
     /// The person at the machine, played by a script: yes to tickets ending in 1, no to those ending in 2, no
-    /// answer to those ending in 3; control questions are answered with the content of `control-answer`.
+    /// answer to those ending in 3, yes to those ending in 4 once a file `consent-go` is in `directory`; control
+    /// questions are answered with the content of `control-answer`.
     public static func consentScript(in directory: TemporaryDirectory) throws -> String {
         let path = try directory.write(
             "consent.sh",
@@ -46,6 +47,7 @@ public enum OfferFixtures {
             case "$input" in
               *INC0000001*) echo yes ;;
               *INC0000003*) sleep 60; echo yes ;;
+              *INC0000004*) while [ ! -e \(directory.path)/consent-go ]; do sleep 0.05; done; echo yes ;;
               *) echo no ;;
             esac
             """, permissions: 0o755)
