@@ -66,4 +66,32 @@ struct LoginAcrossReplicasTests {
         // Peter's own session, used all along, goes on.
         #expect(try await HTTP.get(first.base + "/api/v1/me", token: peter).status == 200)
     }
+
+    @Test(
+        "a replica that is listed as running but does not answer holds a logout up for the 2 seconds a login is kept, no longer, and is named in the log"
+    )
+    func silentReplica() async throws {
+        let server = try await RunningServer(extra: OperatorLoginTests.configuration)
+        // A replica that seems to run (seen within the liveness window all through the test) and listens to nothing.
+        let silent = UUID().uuidString.lowercased()
+        _ = try await server.sql(
+            """
+            INSERT INTO server_instances (id, host, process_id, version, started_at, last_seen_at)
+            VALUES ('\(silent)', 'gone.example', 1, 'test', now(), now() + interval '1 hour')
+            """)
+        let lena = try await server.token("lena.wolf")
+        let started = ContinuousClock.now
+        #expect(try await HTTP.post(server.base + "/api/v1/logout", token: lena).status == 204)
+        let took = ContinuousClock.now - started
+        #expect(took >= .milliseconds(1900), "answered after \(took): it did not wait for the other replica")
+        #expect(took < .seconds(8), "answered only after \(took)")
+        #expect(try await HTTP.get(server.base + "/api/v1/me", token: lena).status == 401)
+        let logged = try await eventually(within: .seconds(5)) {
+            server.process.standardErrorSoFar
+        } until: {
+            $0.contains("did not confirm in time that it forgot an ended login")
+        }
+        let warning = logged.split(separator: "\n").first { $0.contains("forgot an ended login") } ?? ""
+        #expect(warning.lowercased().contains(silent), "\(warning)")
+    }
 }

@@ -140,8 +140,11 @@ final class ReplicaBus: Service, Sendable {
                             _ = try await self.call(.forgetLogins(sessions: batch), on: other, timeout: wait)
                         } catch {
                             self.logger.warning(
-                                "another server did not confirm that it forgot an ended login; it trusts it no longer",
-                                metadata: ["server.instance": "\(other)", "after": "\(wait)", "error": "\(error)"])
+                                """
+                                another server did not confirm in time that it forgot an ended login; \
+                                what it may have kept of it has expired by now
+                                """,
+                                metadata: ["server.instance": "\(other)", "after": "\(wait)", "error": "\(error.code)"])
                         }
                     }
                 }
