@@ -30,8 +30,8 @@ enum ChatBenchmark {
         defer { bench.stop() }
         let machines = (0..<sessions).map { String(format: "chat-%04d", $0) }
         let helpers = (0..<helpersNeeded(sessions)).map { String(format: "chat-helper-%02d", $0) }
-        progress("adding \(machines.count) computers and \(helpers.count) helpers to the directory")
-        try addToDirectory(machines: machines, helpers: helpers, environment: bench.environment)
+        StreamingLoad.progress("adding \(machines.count) computers and \(helpers.count) helpers to the directory")
+        try StreamingLoad.addToDirectory(machines: machines, helpers: helpers, environment: bench.environment)
         let keys = machines.map { _ in P256.Signing.PrivateKey() }
         try await AgentsBenchmark.enroll(
             names: machines, keys: keys, database: bench.database, environment: bench.environment)
@@ -40,7 +40,7 @@ enum ChatBenchmark {
                 + (together ? "every session at the same instant" : "each session at its own moment"))
 
         // Requests on one client, the event streams (each holding a connection for the whole run) on another.
-        let pool = connectionPool(for: 2 * sessions)
+        let pool = StreamingLoad.connectionPool(for: 2 * sessions)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         do {
@@ -72,20 +72,20 @@ enum ChatBenchmark {
             }
         }
         defer { agents.cancel() }
-        progress("connecting \(sessions) agents")
+        StreamingLoad.progress("connecting \(sessions) agents")
         try await fleet.waitUntil(connected: sessions, within: .seconds(120))
-        progress("offering help \(sessions) times")
+        StreamingLoad.progress("offering help \(sessions) times")
 
         // The helpers log in; each offers help to its share of the machines, which accept at once.
         var tokens: [String] = []
         for helper in helpers { tokens.append(try await AgentsBenchmark.login(helper, base: bench.base)) }
-        progress("\(helpers.count) helpers logged in")
+        StreamingLoad.progress("\(helpers.count) helpers logged in")
         var offered: [(session: String, token: String)] = []
         for (index, machine) in machines.enumerated() {
             let token = tokens[index % tokens.count]
             let answer = try await post(
                 http, bench.base + "/api/v1/offers", json: #"{"machine": "\#(machine)", "mode": "view"}"#, token: token)
-            guard answer.status == 201, let id = Self.field("id", in: answer.body) else {
+            guard answer.status == 201, let id = StreamingLoad.field("id", in: answer.body) else {
                 throw BenchmarkError("the offer to \(machine) was refused: \(answer.body)")
             }
             offered.append((id.lowercased(), token))
@@ -97,7 +97,7 @@ enum ChatBenchmark {
         let opened = Counter()
         let (pairs, base) = (offered, bench.base)
         let followers = Task {
-            try await eachPaced(pairs) { session, token in
+            try await StreamingLoad.eachPaced(pairs) { session, token in
                 try await follow(streams, base, session: session, token: token, lines: lines, opened: opened)
             }
         }
@@ -151,76 +151,18 @@ enum ChatBenchmark {
         print("chat.message events recorded: \(recorded)")
     }
 
-    /// The connection pool of a benchmark's client: room for `connections` to the server, and idle connections closed
-    /// by the client before the server's 30 seconds, so that a request never starts on one the server is closing.
-    static func connectionPool(for connections: Int) -> HTTPClient.Configuration.ConnectionPool {
-        HTTPClient.Configuration.ConnectionPool(
-            idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: connections + 64)
-    }
-
-    /// Runs `body` for each of `items`, all at once but started 2 ms apart, until all end or one throws: the server
-    /// refuses more than 128 connections of one address still sending their first request, so connections that
-    /// each hold a stream are not opened in one instant.
-    static func eachPaced<Item: Sendable>(
-        _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Void
-    ) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for item in items {
-                group.addTask { try await body(item) }
-                try await Task.sleep(for: .milliseconds(2))
-            }
-        }
-    }
-
-    /// Notes a step on standard error, at once.
-    static func progress(_ text: String) {
-        FileHandle.standardError.write(Data(("… " + text + "\n").utf8))
-    }
-
     /// Reads the session's event stream, noting each of the person's lines, until cancelled.
     static func follow(
         _ http: HTTPClient, _ base: String, session: String, token: String, lines: ChatLedger, opened: Counter
     ) async throws {
-        try await readEvents(http, base + "/api/v1/sessions/\(session)/events", token: token, opened: opened) {
+        try await StreamingLoad.readEvents(
+            http, base + "/api/v1/sessions/\(session)/events", token: token, opened: opened
+        ) {
             name, data in
-            guard name == "chat", let text = field("text", in: data), text.hasPrefix("p "),
+            guard name == "chat", let text = StreamingLoad.field("text", in: data), text.hasPrefix("p "),
                 let number = Int(text.dropFirst(2))
             else { return }
             lines.received(session: session, from: .person, number: number)
-        }
-    }
-
-    /// Reads the server-sent events at `url` as `token`, passing each event's name and data to `handle`, until
-    /// cancelled; `opened` counts the stream once the server answered.
-    static func readEvents(
-        _ http: HTTPClient, _ url: String, token: String, opened: Counter, _ handle: (String, String) -> Void
-    ) async throws {
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .seconds(3600))
-        } catch {
-            opened.fail("the event stream \(url): \(error)")
-            throw error
-        }
-        guard response.status == .ok else {
-            let body = (try? await response.body.collect(upTo: 1 << 16)).map { String(buffer: $0) } ?? ""
-            opened.fail("the event stream \(url): \(response.status) \(body)")
-            throw BenchmarkError("the event stream \(url): \(response.status)")
-        }
-        opened.increment()
-        var pending = ""
-        for try await buffer in response.body {
-            pending += String(buffer: buffer)
-            while let end = pending.range(of: "\n\n") {
-                let event = pending[..<end.lowerBound]
-                pending = String(pending[end.upperBound...])
-                guard event.hasPrefix("event: "), let data = event.split(separator: "\n").last, data.hasPrefix("data: ")
-                else { continue }
-                let name = event.dropFirst(7).prefix { $0 != "\n" }
-                handle(String(name), String(data.dropFirst(6)))
-            }
         }
     }
 
@@ -237,14 +179,6 @@ enum ChatBenchmark {
         return (UInt(response.status.code), String(buffer: body))
     }
 
-    /// The string value of `name` in a flat JSON object.
-    static func field(_ name: String, in json: String) -> String? {
-        guard let data = json.data(using: .utf8),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
-        return object[name] as? String
-    }
-
     /// The CPU time of process `pid` so far, in clock ticks.
     static func processTicks(_ pid: pid_t) throws -> Int {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
@@ -252,67 +186,6 @@ enum ChatBenchmark {
         return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
     }
 
-    /// Adds the computer objects and helpers the benchmark needs to the development directory, unless there.
-    static func addToDirectory(machines: [String], helpers: [String], environment: BenchmarkEnvironment) throws {
-        // The demo password's hash, as Deploy/dev/directory.ldif has it for every person.
-        let password = "{SSHA}4OBj7eOJL3qadwUS/8iHreNPKth2rEJA"
-        var ldif = ""
-        for machine in machines {
-            ldif += """
-                dn: cn=\(machine.uppercased()),ou=Workstations,ou=Computers,dc=corp,dc=example
-                objectClass: device
-                cn: \(machine.uppercased())
-                ou: Workstations
-
-
-                """
-        }
-        for helper in helpers {
-            ldif += """
-                dn: uid=\(helper),ou=People,dc=corp,dc=example
-                objectClass: inetOrgPerson
-                uid: \(helper)
-                cn: Chat Helper \(helper.suffix(2))
-                sn: Helper
-                displayName: Chat Helper \(helper.suffix(2))
-                userPassword: \(password)
-
-
-                """
-        }
-        try ldap("/usr/bin/ldapadd", ldif, environment: environment)
-        // One change per member: a change is all or nothing, and some may be members already.
-        let members = helpers.map {
-            "dn: cn=Helpdesk Tier 2,ou=Groups,dc=corp,dc=example\nchangetype: modify\nadd: member\n"
-                + "member: uid=\($0),ou=People,dc=corp,dc=example\n\n"
-        }
-        try ldap("/usr/bin/ldapmodify", members.joined(), environment: environment)
-    }
-
-    /// Runs `tool` as the directory's administrator with `ldif`; entries and members already there are passed over.
-    private static func ldap(_ tool: String, _ ldif: String, environment: BenchmarkEnvironment) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = [
-            "-c", "-x", "-H", environment.setting("ORA_LDAP_URI"), "-D", environment.setting("ORA_LDAP_ADMIN_DN"),
-            "-y", environment.setting("ORA_LDAP_ADMIN_PASSWORD_FILE"),
-        ]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        // Not waitUntilExit: its run loop can miss an end that came before it started.
-        let ended = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in ended.signal() }
-        try process.run()
-        input.fileHandleForWriting.write(Data(ldif.utf8))
-        try input.fileHandleForWriting.close()
-        ended.wait()
-        // 68: already exists, 20: the member is there already; with -c the rest go on.
-        guard [0, 20, 68].contains(process.terminationStatus) else {
-            throw BenchmarkError("\(tool) failed with status \(process.terminationStatus)")
-        }
-    }
 }
 
 /// A count several tasks add to, and one waits for; the first failure of one of them ends the wait with its reason.

@@ -18,8 +18,8 @@ enum QueueBenchmark {
         defer { bench.stop() }
         let machines = (0..<10).map { String(format: "queue-%04d", $0) }
         let helpers = (0..<watchers).map { String(format: "queue-helper-%03d", $0) }
-        ChatBenchmark.progress("adding \(machines.count) computers and \(helpers.count) helpers to the directory")
-        try ChatBenchmark.addToDirectory(machines: machines, helpers: helpers, environment: bench.environment)
+        StreamingLoad.progress("adding \(machines.count) computers and \(helpers.count) helpers to the directory")
+        try StreamingLoad.addToDirectory(machines: machines, helpers: helpers, environment: bench.environment)
         let keys = machines.map { _ in P256.Signing.PrivateKey() }
         try await AgentsBenchmark.enroll(
             names: machines, keys: keys, database: bench.database, environment: bench.environment)
@@ -27,8 +27,8 @@ enum QueueBenchmark {
 
         var tokens: [String] = []
         for helper in helpers { tokens.append(try await AgentsBenchmark.login(helper, base: bench.base)) }
-        ChatBenchmark.progress("\(helpers.count) helpers logged in")
-        let pool = ChatBenchmark.connectionPool(for: watchers)
+        StreamingLoad.progress("\(helpers.count) helpers logged in")
+        let pool = StreamingLoad.connectionPool(for: watchers)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         let seen = Sightings()
@@ -36,7 +36,7 @@ enum QueueBenchmark {
         let base = bench.base
         let watching = tokens
         let readers = Task {
-            try await ChatBenchmark.eachPaced(watching) { token in
+            try await StreamingLoad.eachPaced(watching) { token in
                 try await watch(streams, base, token: token, seen: seen, opened: opened)
             }
         }
@@ -108,10 +108,10 @@ enum QueueBenchmark {
     static func watch(
         _ http: HTTPClient, _ base: String, token: String, seen: Sightings, opened: Counter
     ) async throws {
-        try await ChatBenchmark.readEvents(http, base + "/api/v1/invitations/events", token: token, opened: opened) {
+        try await StreamingLoad.readEvents(http, base + "/api/v1/invitations/events", token: token, opened: opened) {
             name, data in
-            guard name == "invitation", ChatBenchmark.field("state", in: data) == "open",
-                let id = ChatBenchmark.field("id", in: data)
+            guard name == "invitation", StreamingLoad.field("state", in: data) == "open",
+                let id = StreamingLoad.field("id", in: data)
             else { return }
             seen.saw(id.lowercased(), by: token)
         }
