@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A program started by a test, with its output captured in files (pipes could fill up and block it).
 public final class ChildProcess: @unchecked Sendable {
@@ -67,8 +68,12 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardOutput = handles.last
         handles.append(try FileHandle(forWritingTo: errorFile))
         process.standardError = handles.last
-        process.terminationHandler = { [ended] _ in ended.signal() }
+        process.terminationHandler = { [ended] process in
+            Leftovers.forget(process.processIdentifier)
+            ended.signal()
+        }
         try process.run()
+        Leftovers.stopAtExit(process.processIdentifier)
     }
 
     /// Writes `text` to the standard input of a program started `interactive`.
@@ -193,17 +198,65 @@ extension ChildProcess {
     }
 }
 
+/// The programs and services tests started that still run, stopped when the test process exits: a test's objects
+/// stop what they started when they are released, but the process can end before that (a server that shares another's
+/// database releases it only once it has stopped itself, in a task the end of the run does not wait for).
+enum Leftovers {
+    private struct State {
+        var processes: Set<pid_t> = []
+        /// Services by the file that names their process, with the signal that stops them.
+        var services: [String: Int32] = [:]
+    }
+
+    private static let state = Mutex(State())
+    private static let registered: Void = { atexit { Leftovers.stopAll() } }()
+
+    /// Sends SIGTERM to `pid` when the test process exits, unless `forget` was called.
+    static func stopAtExit(_ pid: pid_t) {
+        _ = registered
+        state.withLock { _ = $0.processes.insert(pid) }
+    }
+
+    static func forget(_ pid: pid_t) {
+        state.withLock { _ = $0.processes.remove(pid) }
+    }
+
+    /// Sends `signal` to the process the first line of `pidFile` names when the test process exits, unless
+    /// `forgetService` was called.
+    static func stopServiceAtExit(pidFile: String, signal: Int32) {
+        _ = registered
+        state.withLock { $0.services[pidFile] = signal }
+    }
+
+    static func forgetService(pidFile: String) {
+        state.withLock { $0.services[pidFile] = nil }
+    }
+
+    /// The process the first line of `pidFile` names.
+    static func process(in pidFile: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        else { return nil }
+        return pid_t(line.trimmingCharacters(in: .whitespaces))
+    }
+
+    private static func stopAll() {
+        let left = state.withLock { $0 }
+        for pid in left.processes { kill(pid, SIGTERM) }
+        for (pidFile, signal) in left.services {
+            if let pid = process(in: pidFile) { kill(pid, signal) }
+        }
+    }
+}
+
 extension TemporaryDirectory {
     /// Stops a service that `Deploy/dev/services` started under this directory, from a `deinit`: `signal` goes to the
     /// process named by the first line of `pidFile` at once, so the service ends even if the test process ends
     /// first; `services down` then waits for it off the cooperative threads (see `ChildProcess.run`), and the
     /// directory is kept until it is done.
     func stopService(_ service: String, pidFile: String, signal: Int32) {
-        if let text = try? String(contentsOfFile: path + "/" + pidFile, encoding: .utf8),
-            let line = text.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces))
-        {
-            kill(pid, signal)
-        }
+        Leftovers.forgetService(pidFile: path + "/" + pidFile)
+        if let pid = Leftovers.process(in: path + "/" + pidFile) { kill(pid, signal) }
         DispatchQueue.global().async {
             _ = try? ChildProcess.runBlocking(
                 SourceTree.root + "/Deploy/dev/services", arguments: ["down", "--only", service, "--state", self.path])

@@ -42,6 +42,7 @@ public final class PrivateDirectory: @unchecked Sendable {
             guard attempt < 3 else { throw TestSetupError("private slapd did not start: \(result.standardError)") }
             try? FileManager.default.removeItem(atPath: state.path + "/slapd")
         }
+        Leftovers.stopServiceAtExit(pidFile: state.path + "/slapd/slapd.pid", signal: SIGTERM)
         uri = "ldap://127.0.0.1:\(port)"
         bindDN = "cn=ora-service,ou=Service Accounts,dc=corp,dc=example"
         passwordFile = state.path + "/slapd/service-password"

@@ -30,6 +30,7 @@ public final class PrivatePostgres: @unchecked Sendable {
                 arguments: ["down", "--only", "postgres", "--state", state.path])
             try? FileManager.default.removeItem(atPath: state.path + "/postgres")
         }
+        Leftovers.stopServiceAtExit(pidFile: state.path + "/postgres/data/postmaster.pid", signal: SIGINT)
         self.port = port
         passwordFile = state.path + "/postgres/ora-password"
     }
