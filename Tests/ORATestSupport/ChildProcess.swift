@@ -74,6 +74,9 @@ public final class ChildProcess: @unchecked Sendable {
         }
         try process.run()
         Leftovers.stopAtExit(process.processIdentifier)
+        // A program that ended already, its handler perhaps run before the line above, is not stopped: its number
+        // may be another process's by then.
+        if !process.isRunning { Leftovers.forget(process.processIdentifier) }
     }
 
     /// Writes `text` to the standard input of a program started `interactive`.
@@ -244,7 +247,14 @@ enum Leftovers {
         let left = state.withLock { $0 }
         for pid in left.processes { kill(pid, SIGTERM) }
         for (pidFile, signal) in left.services {
-            if let pid = process(in: pidFile) { kill(pid, signal) }
+            // A file left by a service that was killed names a process that is gone, or by now another one: only a
+            // process started with a path under the file's directory is stopped.
+            let directory = URL(fileURLWithPath: pidFile).deletingLastPathComponent().path
+            guard let pid = process(in: pidFile),
+                let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+                command.contains(directory)
+            else { continue }
+            kill(pid, signal)
         }
     }
 }
