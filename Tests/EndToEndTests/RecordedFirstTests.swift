@@ -24,21 +24,31 @@ struct RecordedFirstTests {
         guard waiting == "t" else { throw TestSetupError("no audit record waited for the chain's lock") }
     }
 
+    /// A server with `machine` enrolled and its agent running, and lena.wolf's offer to it (`ora offer machine
+    /// arguments…`): the setup, the agent, lena's CLI and token, and the session's id.
+    static func offer(
+        _ machine: String, _ arguments: String...
+    ) async throws -> (OfferSetup, ChildProcess, OperatorCLI, String, String) {
+        let setup = try await OfferSetup.make(enrolling: machine)
+        let agent = try setup.startAgent()
+        let token = try await setup.server.token("lena.wolf")
+        try await waitUntilOnline(machine.lowercased(), server: setup.server, token: token)
+        let lena = try await OperatorCLI("lena.wolf", server: setup.server, ora: SourceTree.binary("ora"))
+        let offered = await ChildProcess.runAsync(
+            SourceTree.binary("ora"), arguments: ["offer", machine.lowercased()] + arguments,
+            environment: lena.environment)
+        guard offered.status == 0 else { throw TestSetupError("offer: \(offered.standardError)") }
+        return (setup, agent, lena, token, sessionID(in: offered.standardOutput))
+    }
+
     @Test(
         "the person's consent: the session stays awaiting consent and no screen ticket is issued until consent.granted is stored"
     )
     func consent() async throws {
-        let setup = try await OfferSetup.make(enrolling: "WS-0101")
-        let server = setup.server
-        let agent = try setup.startAgent()
-        defer { agent.send(SIGTERM) }
-        let lenaToken = try await server.token("lena.wolf")
-        try await waitUntilOnline("ws-0101", server: server, token: lenaToken)
-        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
         // The person answers this ticket once `consent-go` exists.
-        let offered = await lena.run("offer", "ws-0101", "--ticket", "INC0000004")
-        #expect(offered.status == 0, "\(offered.standardError)")
-        let id = sessionID(in: offered.standardOutput)
+        let (setup, agent, _, lenaToken, id) = try await Self.offer("WS-0101", "--ticket", "INC0000004")
+        defer { agent.send(SIGTERM) }
+        let server = setup.server
         _ = try await session(id, on: server, token: lenaToken) { $0.state == .awaitingConsent }
 
         let holder = try await EndingTests.lockChain(server)
@@ -67,16 +77,9 @@ struct RecordedFirstTests {
 
     @Test("a control request: the session stays viewing until control.requested is stored, then the person is asked")
     func controlRequest() async throws {
-        let setup = try await OfferSetup.make(enrolling: "WS-0102")
-        let server = setup.server
-        let agent = try setup.startAgent()
+        let (setup, agent, lena, lenaToken, id) = try await Self.offer("WS-0102", "--control", "--ticket", "INC0000001")
         defer { agent.send(SIGTERM) }
-        let lenaToken = try await server.token("lena.wolf")
-        try await waitUntilOnline("ws-0102", server: server, token: lenaToken)
-        let lena = try await OperatorCLI("lena.wolf", server: server, ora: SourceTree.binary("ora"))
-        let offered = await lena.run("offer", "ws-0102", "--control", "--ticket", "INC0000001")
-        #expect(offered.status == 0, "\(offered.standardError)")
-        let id = sessionID(in: offered.standardOutput)
+        let server = setup.server
         _ = try await session(id, on: server, token: lenaToken) { $0.state == .viewing }
 
         let holder = try await EndingTests.lockChain(server)
