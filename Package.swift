@@ -266,7 +266,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ORARelayTests",
-            dependencies: ["ORACore", "ORARelay", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ORACore", "ORARelay", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,7 +10,8 @@ public import ORACore
 ///     server: ORA-SCREEN/1 ok\n            (or the connection closes: the ticket did not admit)
 ///
 /// Agents always use it for their leg; `ora connect` uses it for native viewers. Browsers cannot open a raw stream,
-/// so noVNC's leg is a WebSocket on the HTTP port instead.
+/// so noVNC's leg is a WebSocket on the HTTP port instead. A replica that carries a leg to the replica that issued
+/// its ticket opens it there with `carried` after the ticket; a carried leg is never carried on again.
 public enum ScreenStream {
     /// The protocol's name and version, the first word of every line.
     public static let version = "ORA-SCREEN/1"
@@ -19,18 +20,37 @@ public enum ScreenStream {
     /// The server's answer when the ticket admitted the leg.
     public static let accepted = "\(version) ok\n"
 
-    /// The line a client opens a leg with.
-    public static func request(leg: ScreenTickets.Leg, ticket: String) -> String {
-        "\(version) \(leg.rawValue) \(ticket)\n"
+    /// What a connection's opening line asked for.
+    public struct Opening: Sendable, Hashable {
+        public var leg: ScreenTickets.Leg
+        public var ticket: String
+        /// Another replica carries the leg here.
+        public var carried: Bool
+
+        public init(leg: ScreenTickets.Leg, ticket: String, carried: Bool = false) {
+            self.leg = leg
+            self.ticket = ticket
+            self.carried = carried
+        }
     }
 
-    /// The leg and ticket of an opening line (without its newline), or nil when it is not one.
-    public static func parseRequest(_ line: String) -> (leg: ScreenTickets.Leg, ticket: String)? {
+    /// The word after the ticket of a leg that one replica carries to another.
+    public static let carriedMark = "carried"
+
+    /// The line a client opens a leg with; `carried` for a replica carrying a leg to another.
+    public static func request(leg: ScreenTickets.Leg, ticket: String, carried: Bool = false) -> String {
+        "\(version) \(leg.rawValue) \(ticket)\(carried ? " " + carriedMark : "")\n"
+    }
+
+    /// The leg and ticket of an opening line (without its newline), and whether another replica carries it; nil
+    /// when it is not one.
+    public static func parseRequest(_ line: String) -> (leg: ScreenTickets.Leg, ticket: String, carried: Bool)? {
         let words = line.split(separator: " ", omittingEmptySubsequences: false)
-        guard words.count == 3, words[0] == version, let leg = ScreenTickets.Leg(rawValue: String(words[1])),
+        guard words.count == 3 || (words.count == 4 && words[3] == carriedMark), words[0] == version,
+            let leg = ScreenTickets.Leg(rawValue: String(words[1])),
             words[2].utf8.count == 64, words[2].utf8.allSatisfy(Hex.isDigit)
         else { return nil }
-        return (leg, String(words[2]))
+        return (leg, String(words[2]), words.count == 4)
     }
 
     /// An opening line longer than `maximumLineLength`.

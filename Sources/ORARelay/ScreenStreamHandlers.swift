@@ -6,21 +6,32 @@ public import ORACore
 /// reading until the connection is paired, keeping whatever came after the line. Once paired, `startForwarding`
 /// passes the kept bytes and everything after them on to the handler added behind it. A connection that sends no
 /// valid line within 10 seconds is closed.
+///
+/// A server that opens a leg on another server's relay port (carrying a viewer to the replica that holds the
+/// machine's agent) uses it the other way round, `init(answered:)`: it reads that server's answer instead.
 public final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
 
-    private let opened: @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void
+    private let opened: (@Sendable (_ opening: ScreenStream.Opening, _ channel: any Channel) -> Void)?
+    /// Succeeded when the other server admitted the leg, failed with `ScreenStream.Refused` when it did not.
+    private var answered: EventLoopPromise<Void>?
     private var pending = ByteBuffer()
     private var haveLine = false
     private var forwarding = false
     private var timeout: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    public init(
-        opened: @escaping @Sendable (_ leg: ScreenTickets.Leg, _ ticket: String, _ channel: any Channel) -> Void
-    ) {
+    public init(opened: @escaping @Sendable (_ opening: ScreenStream.Opening, _ channel: any Channel) -> Void) {
         self.opened = opened
+    }
+
+    /// Reads the answer of another server's relay port to the opening line sent on this connection, and completes
+    /// `answered` with it: the connection closing first, an answer other than `ScreenStream.accepted`, or none
+    /// within 10 seconds, fail it.
+    public init(answered: EventLoopPromise<Void>) {
+        opened = nil
+        self.answered = answered
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -32,6 +43,24 @@ public final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannel
     public func handlerRemoved(context: ChannelHandlerContext) {
         timeout?.cancel()
         self.context = nil
+        answered?.fail(ScreenStream.Refused())
+        answered = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        answered?.fail(ScreenStream.Refused())
+        answered = nil
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let answered {
+            self.answered = nil
+            answered.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        context.fireErrorCaught(error)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -50,7 +79,20 @@ public final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannel
             context.close(promise: nil)
             return
         }
-        guard let (leg, ticket) = ScreenStream.parseRequest(line) else {
+        if let answered {
+            self.answered = nil
+            guard line + "\n" == ScreenStream.accepted else {
+                answered.fail(ScreenStream.Refused())
+                context.close(promise: nil)
+                return
+            }
+            haveLine = true
+            timeout?.cancel()
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            answered.succeed()
+            return
+        }
+        guard let opened, let (leg, ticket, carried) = ScreenStream.parseRequest(line) else {
             context.close(promise: nil)
             return
         }
@@ -58,7 +100,7 @@ public final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannel
         timeout?.cancel()
         // Nothing more is read until the connection is paired; what arrives meanwhile stays in the socket.
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        opened(leg, ticket, context.channel)
+        opened(ScreenStream.Opening(leg: leg, ticket: ticket, carried: carried), context.channel)
     }
 
     /// Passes the kept bytes on, and from now on everything read; reading resumes. On the channel's event loop.
@@ -242,8 +284,10 @@ public final class ScreenViewerInputHandler: ChannelInboundHandler {
     private var closing = false
     private var context: ChannelHandlerContext?
 
-    public init(agent: any Channel, hooks: ScreenGlueHooks, marker: ByteBuffer) {
-        forwarder = ScreenForwarder(partner: agent, filtering: true, framed: false, hooks: hooks)
+    /// - Parameter filtering: false only where another server filters this viewer's input: the replica that holds
+    ///   the machine's agent, to which this server carries the viewer.
+    public init(agent: any Channel, hooks: ScreenGlueHooks, marker: ByteBuffer, filtering: Bool = true) {
+        forwarder = ScreenForwarder(partner: agent, filtering: filtering, framed: false, hooks: hooks)
         self.marker = marker
     }
 

@@ -642,5 +642,22 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            version: 19,
+            name: "where the other replicas reach each replica's screen relay",
+            statements: [
+                // Nullable, and written by each replica's heartbeat: a replica of the previous release leaves them
+                // empty, and a screen held there is then answered as before (session_elsewhere).
+                "ALTER TABLE server_instances ADD COLUMN relay_address text, ADD COLUMN relay_key_sha256 text",
+                """
+                COMMENT ON COLUMN server_instances.relay_address IS
+                    'host:port at which the other replicas reach this replica''s relay port, to carry a viewer there'
+                """,
+                """
+                COMMENT ON COLUMN server_instances.relay_key_sha256 IS
+                    'SHA-256 of the public key of the relay port''s TLS certificate (hex); NULL when it is plain TCP'
+                """,
+            ]
+        ),
     ]
 }

@@ -74,7 +74,7 @@ extension ORACommand {
                                     ticket = try await ScreenTicket.request(for: session, client: client)
                                 } catch {
                                     // The reason is on standard error already; this viewer goes, the next may try.
-                                    try? await viewer.channel.close()
+                                    try? await viewer.executeThenClose { _, _ in }
                                     continue
                                 }
                             }
@@ -106,16 +106,17 @@ extension ORACommand {
             var host = URLComponents(string: server)?.host ?? "localhost"
             if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             do {
-                var configuration = TLSConfiguration.makeClientConfiguration()
-                if let caFile { configuration.trustRoots = .file(caFile) }
-                let tls = try server.hasPrefix("https://") ? NIOSSLContext(configuration: configuration) : nil
-                let relay = try await ScreenStream.connect(host: host, port: ticket.relayPort, tls: tls)
-                try await relay.executeThenClose { fromServer, toServer in
-                    var incoming = fromServer.makeAsyncIterator()
-                    let rest = try await ScreenStream.open(
-                        leg: .viewer, ticket: ticket.ticket, write: { try await toServer.write($0) },
-                        next: { try await incoming.next() })
-                    try await viewer.executeThenClose { fromViewer, toViewer in
+                // The viewer's connection is closed however the relay's goes, refused included.
+                try await viewer.executeThenClose { fromViewer, toViewer in
+                    var configuration = TLSConfiguration.makeClientConfiguration()
+                    if let caFile { configuration.trustRoots = .file(caFile) }
+                    let tls = try server.hasPrefix("https://") ? NIOSSLContext(configuration: configuration) : nil
+                    let relay = try await ScreenStream.connect(host: host, port: ticket.relayPort, tls: tls)
+                    try await relay.executeThenClose { fromServer, toServer in
+                        var incoming = fromServer.makeAsyncIterator()
+                        let rest = try await ScreenStream.open(
+                            leg: .viewer, ticket: ticket.ticket, write: { try await toServer.write($0) },
+                            next: { try await incoming.next() })
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             // Viewer to desktop, until the viewer leaves: then the relay connection closes.
                             group.addTask {

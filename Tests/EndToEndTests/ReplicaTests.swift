@@ -122,6 +122,120 @@ struct ReplicaTests {
         #expect(replicas.agent.isRunning)
     }
 
+    @Test(
+        """
+        the screen of a machine held by another replica: the agent's leg and the viewers reach it through the other \
+        replica; view-only kept, closed by the end
+        """)
+    func screenThroughAnotherReplica() async throws {
+        let desktop = try await TestDesktop()
+        // As behind one load balancer: the agent's screen leg and the helper's viewers all reach the front.
+        let replicas = try await Replicas.make(
+            enrolling: "WS-0201", agentArguments: ["--display", desktop.display], agentLegsToFront: true)
+        let (front, holder, lena, token) = (replicas.front, replicas.holder, replicas.lena, replicas.token)
+        let screens = ScreenTests()
+        var connect: ChildProcess?
+        do {
+            let offered = await lena.run("offer", "ws-0201", "--ticket", "INC0000001", "--wait")
+            #expect(offered.status == 0, "\(offered.standardError)")
+            let id = sessionID(in: offered.standardOutput)
+            // Each replica says where the other reaches its relay port.
+            #expect(
+                try await eventually {
+                    try await front.sql(
+                        "SELECT count(*) FROM server_instances WHERE relay_address LIKE '127.0.0.1:%' AND relay_key_sha256 IS NULL"
+                    ) == "2"
+                })
+
+            // `ora connect` through the replica without the agent: the desktop's picture arrives.
+            let files = try TemporaryDirectory()
+            let script = try files.write("viewer.py", ScreenTests.viewerScript)
+            let port = try Network.freePort()
+            let started = try lena.start(["connect", id, "--listen", "127.0.0.1:\(port)"])
+            connect = started
+            #expect(try await eventually { started.standardOutputSoFar.contains("point a VNC viewer") })
+            let captured = try await screens.viewer("capture", port: port, script: script)
+            let pixels = try #require(
+                try JSONSerialization.jsonObject(with: Data(captured.utf8)) as? [String: [Int]], "\(captured)")
+            #expect(pixels["size"] == [320, 240])
+            #expect(pixels["root"] == ScreenTests.rootColour)
+            // View-only holds on the way through: the replica that holds the agent drops the input and records it.
+            _ = try await screens.viewer("input", port: port, script: script)
+            #expect(
+                try await eventually {
+                    try await holder.sql("SELECT count(*) FROM audit_events WHERE event = 'input.blocked'") == "1"
+                })
+            #expect(desktop.inputs.isEmpty, "\(desktop.inputs)")
+
+            // The browser's viewer through the same replica: the desktop's greeting comes through its WebSocket.
+            let ticket = try await HostileViewerTests().ticket(id, on: front, token: token)
+            let outcome = try await HostileViewerTests().viewer(front, ticket: ticket, linger: .milliseconds(500))
+            #expect(outcome.greeting == "RFB 003.008\n", "\(outcome)")
+            // Its ticket was for one viewer: the second time, the replica that issued it refuses it and records so.
+            let replayed = try await HostileViewerTests().viewer(front, ticket: ticket, linger: .seconds(5))
+            #expect(replayed.greeting.isEmpty, "\(replayed)")
+            #expect(
+                try await eventually {
+                    try await holder.sql(
+                        "SELECT details->>'leg' || ':' || (details->>'reason') FROM audit_events WHERE event = 'screen.refused'"
+                    )
+                        == "viewer:ticket_replayed"
+                })
+            // Each screen is recorded once, by the replica that holds the agent, for the helper's address.
+            #expect(
+                try await holder.sql(
+                    "SELECT count(*), min(source_address) FROM audit_events WHERE event = 'screen.opened' AND session_id = '\(id)'"
+                ) == "3|127.0.0.1")
+            // The front carried the agent's legs as well as the viewers'; the replayed ticket's leg it could not.
+            let log = front.process.standardErrorSoFar.split(separator: "\n")
+            let carried = log.filter { $0.contains("carrying a screen leg to the replica that issued its ticket") }
+            #expect(carried.filter { $0.contains("leg=agent") }.count == 3, "\(carried)")
+            #expect(carried.filter { $0.contains("leg=viewer") }.count == 3, "\(carried)")
+            #expect(
+                log.filter { $0.contains("could not carry a screen leg") && $0.contains("leg=viewer") }.count == 1,
+                "\(log.suffix(20))")
+            // A leg that says another replica carried it is never carried on (two replicas that named each other's
+            // address would pass it back and forth): refused, and recorded, where it arrived.
+            let ticketOfHolder = try await holder.sql(
+                "SELECT left(id::text, 8) FROM server_instances WHERE relay_address <> '127.0.0.1:\(replicas.frontRelay)'"
+            )
+            let looped = await ChildProcess.runAsync(
+                "/usr/bin/python3",
+                arguments: [
+                    "-c",
+                    "import socket,sys; c=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=10); "
+                        + "c.sendall(('ORA-SCREEN/1 viewer %s carried\\n' % sys.argv[2]).encode()); print(repr(c.recv(64)))",
+                    "\(replicas.frontRelay)", ticketOfHolder + String(repeating: "0", count: 56),
+                ])
+            #expect(looped.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "b''", "\(looped)")
+            #expect(
+                try await eventually {
+                    try await front.sql(
+                        "SELECT count(*) FROM audit_events WHERE event = 'screen.refused' AND details->>'reason' = 'unknown_ticket'"
+                    ) == "1"
+                })
+
+            // The end, asked of either replica, closes the carried viewer at once.
+            #expect(await lena.run("session", "end", id).status == 0)
+            let finished = await started.exit()
+            #expect(finished.standardOutput.contains("the session has ended"), "\(finished.standardOutput)")
+            let auditor = try await front.token("sara.klein")
+            let verified = try await HTTP.get(front.base + "/api/v1/audit/verify", token: auditor)
+            #expect(verified.json(Schemas.AuditVerificationReport.self)?.intact == true, "\(verified.body)")
+        } catch {
+            connect?.send(SIGKILL)
+            Issue.record(
+                """
+                ora connect: \(connect?.standardErrorSoFar ?? "")
+                front: \(front.process.standardErrorSoFar.suffix(3000))
+                holder: \(holder.process.standardErrorSoFar.suffix(3000))
+                agent: \(replicas.agent.standardErrorSoFar.suffix(2000))
+                """)
+            throw error
+        }
+        connect?.send(SIGKILL)
+    }
+
     /// Two replicas: the agent of `machine` connects to the first, the one it enrolled with (`holder`); Lena Wolf
     /// uses the second (`front`), where the machine is seen online.
     struct Replicas {
@@ -130,16 +244,27 @@ struct ReplicaTests {
         let agent: ChildProcess
         let token: String
         let lena: OperatorCLI
+        /// The front's relay port, when chosen (`agentLegsToFront`); 0 otherwise.
+        var frontRelay = 0
         var holder: RunningServer { setup.server }
 
-        static func make(enrolling machine: String) async throws -> Replicas {
-            let setup = try await OfferSetup.make(enrolling: machine)
-            let front = try await RunningServer(sharing: setup.server, extra: OfferFixtures.configuration)
-            let agent = try setup.startAgent()
+        /// - Parameter agentLegsToFront: the holder tells its agents the front's relay port, as if both were behind
+        ///   one load balancer that sent the agent's screen leg to the front.
+        static func make(
+            enrolling machine: String, agentArguments: [String] = [], agentLegsToFront: Bool = false
+        ) async throws -> Replicas {
+            let frontRelay = try Network.freePort()
+            let setup = try await OfferSetup.make(
+                enrolling: machine, screenExtra: agentLegsToFront ? "  public_relay_port: \(frontRelay)" : "")
+            let front = try await RunningServer(
+                sharing: setup.server, extra: OfferFixtures.configuration, relayPort: agentLegsToFront ? frontRelay : 0)
+            let agent = try setup.startAgent(arguments: agentArguments)
             let token = try await front.token("lena.wolf")
             try await waitUntilOnline(machine.lowercased(), server: front, token: token)
             let lena = try await OperatorCLI("lena.wolf", server: front, ora: SourceTree.binary("ora"))
-            return Replicas(setup: setup, front: front, agent: agent, token: token, lena: lena)
+            return Replicas(
+                setup: setup, front: front, agent: agent, token: token, lena: lena,
+                frontRelay: agentLegsToFront ? frontRelay : 0)
         }
     }
 }

@@ -55,13 +55,22 @@ struct ServerTLSTests {
         let process: ChildProcess
         let port: Int
         let relay: Int
-        private let services: TestServices
-        private let database: String
+        let services: TestServices
+        let database: String
+        private let ownsDatabase: Bool
 
         /// Starts the server and waits until it answers over HTTPS verified with `ca`.
-        init(certificate: String, key: String, ca: String, files: TemporaryDirectory) async throws {
+        /// - Parameter sharing: the database of another server, when this one is a second replica of it.
+        init(
+            certificate: String, key: String, ca: String, files: TemporaryDirectory, sharing: TLSServer? = nil
+        ) async throws {
             services = try TestServices.fromEnvironment()
-            database = try await services.createDatabase(prefix: "e2e")
+            ownsDatabase = sharing == nil
+            if let sharing {
+                database = sharing.database
+            } else {
+                database = try await services.createDatabase(prefix: "e2e")
+            }
             (port, relay) = (try Network.freePort(), try Network.freePort())
             var yaml = ServerConfigurationFile(
                 database: database, on: services, port: port, auditSigningKeyFile: services.auditSigningKeyFile
@@ -74,7 +83,8 @@ struct ServerTLSTests {
             yaml = yaml.replacingOccurrences(of: "  relay_port: 0", with: "  relay_port: \(relay)")
             yaml += "\nroles:\n  administrators: [\"cn=RA Admins,ou=Groups,dc=corp,dc=example\"]\n"
             process = try ChildProcess(
-                SourceTree.binary("ora-server"), arguments: ["--config", try files.write("ora-server.yaml", yaml)])
+                SourceTree.binary("ora-server"),
+                arguments: ["--config", try files.write("ora-server-\(port).yaml", yaml)])
             let port = port
             let serving = try await eventually(within: .seconds(60)) {
                 await ServerTLSTests.curl(
@@ -88,8 +98,13 @@ struct ServerTLSTests {
         deinit {
             process.send(SIGKILL)
             _ = process.waitUntilExit()
+            guard ownsDatabase else { return }
             let (services, database) = (services, database)
             Task { try? await services.dropDatabase(database) }
+        }
+
+        func sql(_ statement: String) async throws -> String {
+            try await services.sql(statement, database: database)
         }
     }
 
@@ -244,7 +259,11 @@ struct ServerTLSTests {
         #expect(enrolled.status == 0, "\(enrolled.standardError)")
     }
 
-    @Test("an offer over TLS end to end: ora, the agent's WebSocket and both legs of the screen verify the server")
+    @Test(
+        """
+        an offer over TLS end to end: ora, the agent's WebSocket and both legs of the screen verify the server, and \
+        another replica carries a viewer there only to the key the server published
+        """)
     func offerOverTLS() async throws {
         let files = try TemporaryDirectory()
         try await Self.makeCertificates(in: files)
@@ -253,7 +272,7 @@ struct ServerTLSTests {
             certificate: files.path + "/server1.pem", key: files.path + "/server1.key", ca: ca, files: files)
         let base = "https://localhost:\(server.port)"
         // Each operator trusting the test CA alone.
-        func operatorCLI(_ user: String) async throws -> OperatorCLI {
+        func operatorCLI(_ user: String, base: String = base) async throws -> OperatorCLI {
             try await OperatorCLI(user, base: base, ora: SourceTree.binary("ora"), environment: ["ORA_CA_FILE": ca])
         }
         let admin = try await operatorCLI("peter.schmidt")
@@ -294,22 +313,53 @@ struct ServerTLSTests {
         let offered = await lena.run("offer", "ws-0101", "--ticket", "INC0000001", "--wait")
         #expect(offered.status == 0, "\(offered.standardError)")
         let id = sessionID(in: offered.standardOutput)
+        /// The greeting a viewer of `connect`'s local port gets ("" when the connection closes first).
+        func greeting(_ connect: ChildProcess, on local: Int) async throws -> String {
+            #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
+            let read = await ChildProcess.runAsync(
+                "/usr/bin/python3",
+                arguments: [
+                    "-c",
+                    "import socket,sys; c=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=30); "
+                        + "d=b''\nwhile len(d)<12:\n  b=c.recv(12-len(d))\n  if not b: break\n  d+=b\nprint(d.decode().strip())",
+                    "\(local)",
+                ])
+            return read.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         let local = try Network.freePort()
         let connect = try lena.start(["connect", id, "--listen", "127.0.0.1:\(local)"])
         defer { connect.send(SIGKILL) }
-        #expect(try await eventually { connect.standardOutputSoFar.contains("point a VNC viewer") })
         // The greeting crossed the relay's TLS twice: the agent's leg and ora connect's.
-        let greeting = await ChildProcess.runAsync(
-            "/usr/bin/python3",
-            arguments: [
-                "-c",
-                "import socket,sys; c=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=30); "
-                    + "d=b''\nwhile len(d)<12:\n  b=c.recv(12-len(d))\n  if not b: break\n  d+=b\nprint(d.decode().strip())",
-                "\(local)",
-            ])
         #expect(
-            greeting.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "RFB 003.008",
-            "\(greeting.standardError) \(connect.standardErrorSoFar) \(agent.standardErrorSoFar.suffix(2000))")
+            try await greeting(connect, on: local) == "RFB 003.008",
+            "\(connect.standardErrorSoFar) \(agent.standardErrorSoFar.suffix(2000))")
+
+        // A second replica with a certificate of its own: a viewer that reaches it is carried to the first over
+        // TLS, checked against the key the first published in server_instances.
+        let front = try await TLSServer(
+            certificate: files.path + "/server2.pem", key: files.path + "/server2.key", ca: ca, files: files,
+            sharing: server)
+        let lenaFront = try await operatorCLI("lena.wolf", base: "https://localhost:\(front.port)")
+        let carriedPort = try Network.freePort()
+        let carried = try lenaFront.start(["connect", id, "--listen", "127.0.0.1:\(carriedPort)"])
+        defer { carried.send(SIGKILL) }
+        #expect(
+            try await greeting(carried, on: carriedPort) == "RFB 003.008",
+            "\(carried.standardErrorSoFar) \(front.process.standardErrorSoFar.suffix(2000))")
+        // Another key published for the first replica (as if its address now led elsewhere): no viewer is
+        // carried there, and the second replica says why.
+        let published = try await server.sql(
+            "SELECT relay_key_sha256 FROM server_instances WHERE relay_address = '127.0.0.1:\(server.relay)'")
+        #expect(published.count == 64, "\(published)")
+        _ = try await server.sql(
+            "UPDATE server_instances SET relay_key_sha256 = repeat('0', 64) WHERE relay_address = '127.0.0.1:\(server.relay)'"
+        )
+        #expect(try await greeting(carried, on: carriedPort) == "", "\(carried.standardErrorSoFar)")
+        #expect(
+            try await eventually {
+                front.process.standardErrorSoFar.contains(
+                    "showed a TLS key other than the one it published in server_instances")
+            }, "\(front.process.standardErrorSoFar.suffix(2000))")
         #expect(await lena.run("session", "end", id).status == 0)
     }
 

@@ -25,6 +25,20 @@ struct ScreenTicketsTests {
         #expect(throws: ScreenTicketError.replayed) { try book.check(ticket, for: .viewer, now: Self.start) }
     }
 
+    @Test("every ticket begins with its issuer, and the rest differs from ticket to ticket")
+    func issuer() throws {
+        var book = ScreenTickets(issuer: "0a1b2c3d")
+        let tickets = (0..<50).map { _ in
+            book.issue(for: Self.session, leg: .agent, holder: nil, requestedFrom: "10.0.0.7", now: Self.start)
+        }
+        #expect(tickets.allSatisfy { $0.count == 64 && $0.hasPrefix("0a1b2c3d") && $0.allSatisfy(\.isHexDigit) })
+        #expect(tickets.allSatisfy { ScreenTickets.issuer(of: $0) == "0a1b2c3d" })
+        #expect(Set(tickets.map { $0.dropFirst(8) }).count == 50)
+        #expect(try book.redeem(tickets[0], for: .agent, now: Self.start).requestedFrom == "10.0.0.7")
+        let random = ScreenTickets().issuer
+        #expect(random.count == 8 && random.allSatisfy(\.isHexDigit))
+    }
+
     @Test("checking does not use the ticket")
     func checkDoesNotUse() throws {
         var book = ScreenTickets()

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import ORACore
 import ORARelay
 import Testing
@@ -14,6 +15,12 @@ struct ScreenStreamTests {
         let parsed = ScreenStream.parseRequest(String(line.dropLast()))
         #expect(parsed?.leg == .viewer && parsed?.ticket == Self.ticket)
         #expect(ScreenStream.parseRequest("ORA-SCREEN/1 agent \(Self.ticket)")?.leg == .agent)
+        #expect(parsed?.carried == false)
+        // A leg one replica carries to another says so after the ticket.
+        let carried = ScreenStream.request(leg: .agent, ticket: Self.ticket, carried: true)
+        #expect(carried == "ORA-SCREEN/1 agent \(Self.ticket) carried\n")
+        let back = ScreenStream.parseRequest(String(carried.dropLast()))
+        #expect(back?.leg == .agent && back?.ticket == Self.ticket && back?.carried == true)
     }
 
     @Test(
@@ -21,7 +28,9 @@ struct ScreenStreamTests {
         arguments: [
             "", "GET / HTTP/1.1", "ORA-SCREEN/2 viewer \(ticket)", "ORA-SCREEN/1 helper \(ticket)",
             "ORA-SCREEN/1 viewer abc", "ORA-SCREEN/1 viewer \(String(repeating: "zz", count: 32))",
-            "ORA-SCREEN/1 viewer \(ticket) extra", "ORA-SCREEN/1  viewer \(ticket)", "ORA-SCREEN/1 viewer \(ticket)\r",
+            "ORA-SCREEN/1 viewer \(ticket) extra", "ORA-SCREEN/1 viewer \(ticket) carried ",
+            "ORA-SCREEN/1 viewer \(ticket) carried carried", "ORA-SCREEN/1  viewer \(ticket)",
+            "ORA-SCREEN/1 viewer \(ticket)\r",
             // Full-width digits are hex digits to Character.isHexDigit, but not to a ticket.
             "ORA-SCREEN/1 viewer \(String(repeating: "\u{FF10}\u{FF11}", count: 32))",
         ])
@@ -37,7 +46,8 @@ struct ScreenStreamTests {
         #expect(String(buffer: rest) == "RFB 003.008\n")
     }
 
-    @Test("a line longer than the limit, also with its newline in the same read, or a stream that ends first, is refused")
+    @Test(
+        "a line longer than the limit, also with its newline in the same read, or a stream that ends first, is refused")
     func badLines() async throws {
         var long = [ByteBuffer(string: String(repeating: "a", count: ScreenStream.maximumLineLength + 1))]
         await #expect(throws: ScreenStream.LineTooLong.self) {
@@ -73,5 +83,39 @@ struct ScreenStreamTests {
                 leg: .viewer, ticket: Self.ticket, write: { _ in },
                 next: { refused.isEmpty ? nil : refused.removeFirst() })
         }
+    }
+
+    /// A connection to another server's relay port, opened with a line already sent, reading the answer.
+    func answering() throws -> (EmbeddedChannel, ScreenOpeningHandler, EventLoopFuture<Void>) {
+        let channel = EmbeddedChannel()
+        let answered = channel.eventLoop.makePromise(of: Void.self)
+        let opening = ScreenOpeningHandler(answered: answered)
+        try channel.pipeline.syncOperations.addHandler(opening)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8081)).wait()
+        return (channel, opening, answered.futureResult)
+    }
+
+    @Test("another server's answer: `ok` admits, and what follows waits until forwarding starts")
+    func answeredAccepted() throws {
+        let (channel, opening, answered) = try answering()
+        try channel.writeInbound(ByteBuffer(string: "ORA-SCREEN/1 ok\nRFB 003.008\n"))
+        try answered.wait()
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil, "nothing passes before it is paired")
+        opening.startForwarding()
+        #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "RFB 003.008\n"))
+        try channel.writeInbound(ByteBuffer(string: "more"))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == ByteBuffer(string: "more"))
+    }
+
+    @Test("another server's answer: any other line, or the connection closing first, refuses and closes")
+    func answeredRefused() throws {
+        let (refusing, _, refused) = try answering()
+        try refusing.writeInbound(ByteBuffer(string: "ORA-SCREEN/1 no\n"))
+        #expect(throws: ScreenStream.Refused.self) { try refused.wait() }
+        #expect(!refusing.isActive)
+        let (closing, _, closed) = try answering()
+        try closing.writeInbound(ByteBuffer(string: "ORA-SCR"))
+        try closing.close().wait()
+        #expect(throws: ScreenStream.Refused.self) { try closed.wait() }
     }
 }

@@ -42,7 +42,8 @@ struct AgentConnectionHandlerTests {
         let table = SessionTable(offersPerMinute: 6)
         let instance = UUID()
         let broker = SessionBroker(
-            table: table, links: links, audit: audit, screens: ScreenRelay(clock: .system, metrics: ServerMetrics()),
+            table: table, links: links, audit: audit,
+            screens: ScreenRelay(clock: .system, metrics: ServerMetrics(), instance: UUID()),
             copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: .system,
             logger: logger)
         let gateway = AgentGateway(

@@ -165,6 +165,24 @@ struct ConfigurationLoaderTests {
         #expect(set.screen.relayPort(listening: 8443) == 9443)
     }
 
+    @Test("where the other replicas reach the relay port: the listen address unless a wildcard, or the one set")
+    func replicaAddress() throws {
+        let defaults = try loader().parse(Self.valid, file: "ora.yaml").screen
+        #expect(defaults.replicaAddress(listenHost: "10.1.2.3", port: 8081) == "10.1.2.3:8081")
+        #expect(defaults.replicaAddress(listenHost: "10.1.2.3", port: 0) == nil, "not bound yet")
+        #expect(defaults.replicaAddress(listenHost: "0.0.0.0", port: 8081) == nil, "a wildcard names no machine")
+        #expect(defaults.replicaAddress(listenHost: "::", port: 8081) == nil)
+        let named = try loader().parse(Self.valid + "\nscreen:\n  replica_host: fd00::7", file: "ora.yaml").screen
+        #expect(named.replicaAddress(listenHost: "::", port: 8081) == "[fd00::7]:8081")
+        let fromEnvironment = try loader(environment: ["ORA_LDAP_PASSWORD": "x", "POD_IP": "10.244.1.17"]).parse(
+            Self.valid + "\nscreen:\n  replica_host_env: POD_IP", file: "ora.yaml"
+        ).screen
+        #expect(fromEnvironment.replicaAddress(listenHost: "0.0.0.0", port: 8081) == "10.244.1.17:8081")
+        #expect(defaults.publicRelayPort == nil)
+        let behind = try loader().parse(Self.valid + "\nscreen:\n  public_relay_port: 443", file: "ora.yaml").screen
+        #expect(behind.publicRelayPort == 443)
+    }
+
     @Test("agents: the names they use, the offer limit, the ping and directory refresh intervals, with their defaults")
     func agents() throws {
         let defaults = try loader().parse(Self.valid, file: "ora.yaml").agents
@@ -443,6 +461,21 @@ extension ConfigurationLoaderTests {
             "directory refresh interval out of range",
             Self.valid + "\nagents:\n  directory_refresh_interval: 2d",
             "ora.yaml:22:31: agents.directory_refresh_interval: must be between 10s and 1d"
+        ),
+        Mistake(
+            "public relay port out of range",
+            Self.valid + "\nscreen:\n  public_relay_port: 0",
+            "ora.yaml:22:22: screen.public_relay_port: expected a whole number from 1 to 65535, found \"0\""
+        ),
+        Mistake(
+            "replica host twice",
+            Self.valid + "\nscreen:\n  replica_host: 10.0.0.1\n  replica_host_env: POD_IP",
+            "screen.replica_host: give only one of replica_host and replica_host_env"
+        ),
+        Mistake(
+            "replica host from a variable that is not set",
+            Self.valid + "\nscreen:\n  replica_host_env: POD_IP",
+            "ora.yaml:22:21: screen.replica_host_env: the environment variable POD_IP is not set"
         ),
         Mistake(
             "unknown screen setting",

@@ -1,10 +1,11 @@
 import NIOCore
 import ORARelay
 
-// Fuzzes the opening line of a connection to the screen relay's port (`ORA-SCREEN/1 viewer|agent TICKET`), read as
-// `ScreenOpeningHandler` reads it: each read is appended to what is pending, `ScreenStream.takeLine` takes a line
-// once a newline has come, and `ScreenStream.parseRequest` reads the leg and the ticket from it. The handler
-// itself needs a channel pipeline; these two functions are all it does with the bytes.
+// Fuzzes the opening line of a connection to the screen relay's port (`ORA-SCREEN/1 viewer|agent TICKET [carried]`),
+// read as `ScreenOpeningHandler` reads it: each read is appended to what is pending, `ScreenStream.takeLine` takes
+// a line once a newline has come, and `ScreenStream.parseRequest` reads the leg, the ticket and the mark of a
+// carried leg from it. The handler itself needs a channel pipeline; these two functions are all it does with the
+// bytes.
 //
 // Input: one byte seeding how the bytes are cut into reads, then the bytes the connection sends.
 //
@@ -100,8 +101,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
 
     for case .line(let line, _) in [whole, reads] {
-        guard let (leg, ticket) = ScreenStream.parseRequest(line) else { continue }
-        guard ScreenStream.request(leg: leg, ticket: ticket) == line + "\n" else {
+        guard let (leg, ticket, carried) = ScreenStream.parseRequest(line) else { continue }
+        guard ScreenStream.request(leg: leg, ticket: ticket, carried: carried) == line + "\n" else {
             fatalError("the request does not round-trip")
         }
         guard ticket.utf8.count == 64 && ticket.utf8.allSatisfy(isHexDigit) else {

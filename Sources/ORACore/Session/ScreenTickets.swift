@@ -28,12 +28,16 @@ public struct ScreenTickets: Sendable {
         /// For a viewer ticket the operator it was issued to, by DN; for an agent ticket the viewer connection
         /// it answers.
         public var holder: String?
+        /// For a viewer ticket, the address of the helper who asked for it (the viewer's connection may come
+        /// through another replica, which carries it here).
+        public var requestedFrom: String?
 
         /// Creates a claim.
-        public init(session: UUID, leg: Leg, holder: String?) {
+        public init(session: UUID, leg: Leg, holder: String?, requestedFrom: String? = nil) {
             self.session = session
             self.leg = leg
             self.holder = holder
+            self.requestedFrom = requestedFrom
         }
     }
 
@@ -46,16 +50,32 @@ public struct ScreenTickets: Sendable {
     /// Issued tickets by their hash; used ones stay until they would have expired, so a replay is recognised.
     private var entries: [String: Entry] = [:]
 
-    /// An empty book.
-    public init() {}
+    /// The first `issuerLength` hex digits of every ticket this book issues: which replica issued it, so that a
+    /// leg that reaches another replica can be carried to this one.
+    public let issuer: String
+    /// How many hex digits of a ticket name its issuer; the other 56 are random (224 bits).
+    public static let issuerLength = 8
+
+    /// An empty book whose tickets begin with `issuer` (`issuerLength` lowercase hex digits; random by default).
+    public init(issuer: String? = nil) {
+        self.issuer = issuer ?? Hex.encode(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0.prefix(4)) })
+    }
+
+    /// The issuer a ticket names (its first `issuerLength` characters).
+    public static func issuer(of ticket: String) -> String {
+        String(ticket.prefix(issuerLength))
+    }
 
     /// A new ticket for `leg` of `session`, valid until `now + lifetime`.
-    /// - Returns: the ticket: 32 random bytes as 64 hex digits.
-    public mutating func issue(for session: UUID, leg: Leg, holder: String? = nil, now: Date) -> String {
+    /// - Parameter requestedFrom: for a viewer ticket, the address of the helper who asks for it.
+    /// - Returns: the ticket, 64 hex digits: the issuer, then 28 random bytes.
+    public mutating func issue(
+        for session: UUID, leg: Leg, holder: String? = nil, requestedFrom: String? = nil, now: Date
+    ) -> String {
         prune(now: now)
-        let ticket = Hex.encode(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        let ticket = issuer + Hex.encode(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0.prefix(28)) })
         entries[Self.hash(ticket)] = Entry(
-            claim: Claim(session: session, leg: leg, holder: holder),
+            claim: Claim(session: session, leg: leg, holder: holder, requestedFrom: requestedFrom),
             expires: Self.expiry(ofTicketIssuedAt: now))
         return ticket
     }

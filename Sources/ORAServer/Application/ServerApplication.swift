@@ -121,7 +121,7 @@ public enum ServerApplication {
             let links = AgentLinks()
             let table = SessionTable(offersPerMinute: configuration.agents.offersPerMachinePerMinute)
             let sessionAudit = SessionAudit(writer: auditWriter, journal: journal, logger: logger, metrics: metrics)
-            let relay = ScreenRelay(clock: clock, metrics: metrics)
+            let relay = ScreenRelay(clock: clock, metrics: metrics, instance: instance)
             let chatCopies = ChatCopies(store: replicas, logger: logger)
             let broker = SessionBroker(
                 table: table, links: links, audit: sessionAudit, screens: relay,
@@ -146,11 +146,25 @@ public enum ServerApplication {
                     table: table, broker: broker, clock: clock, logger: logger, invitations: invitationDesk),
                 broker: broker, machines: machines, replicas: replicas, instance: instance,
                 settings: configuration.agents, clock: clock, logger: logger)
+            let screens = ScreenService(
+                broker: broker, links: links, relay: relay, clock: clock, logger: logger,
+                publicPort: configuration.screen.publicRelayPort
+            ) { [replicas, logger] issuer in
+                do {
+                    return try await replicas.relay(ofInstanceBeginning: issuer).map {
+                        ScreenCarrier.Target(address: $0.address, keySHA256: $0.keySHA256)
+                    }
+                } catch {
+                    logDatabaseFailure(error, doing: "finding the replica a screen leg belongs to", logger: logger)
+                    return nil
+                }
+            }
             let bus = ReplicaBus(
                 instance: instance, store: replicas, logger: logger, queueChanges: queue.changed, logins: logins
             ) { call in
                 await SessionRouting.answer(
-                    call, intake: intake, broker: broker, desk: invitationDesk, gateway: gateway, operators: operators)
+                    call, intake: intake, broker: broker, desk: invitationDesk, gateway: gateway, operators: operators,
+                    screens: screens)
             }
             let agents = AgentService(
                 store: machines, directory: directory, gateway: gateway, replicas: replicas, bus: bus,
@@ -158,7 +172,6 @@ public enum ServerApplication {
             let machineDirectory = MachineDirectory(
                 store: machines, directory: directory, policies: policies,
                 refreshInterval: configuration.agents.directoryRefreshInterval, clock: clock, logger: logger)
-            let screens = ScreenService(broker: broker, links: links, relay: relay, clock: clock, logger: logger)
             let sessions = SessionRouting(
                 intake: intake, broker: broker, desk: invitationDesk, links: links, bus: bus, store: replicas,
                 clock: clock, logger: logger)
@@ -294,10 +307,15 @@ public enum ServerApplication {
         } catch {
             throw .unreadableFile(path: configuration.listen.tls?.certificateChainFile ?? "", reason: "\(error)")
         }
+        let screenSettings = configuration.screen
+        let listenHost = configuration.listen.host
+        heartbeat.announceRelay { [screens] in
+            (screenSettings.replicaAddress(listenHost: listenHost, port: screens.relayPort), tls?.keySHA256)
+        }
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
             port: configuration.screen.relayPort(listening: configuration.listen.port),
-            screens: screens, openings: openings, tls: tls, logger: logger)
+            screens: screens, openings: openings, tls: tls, logger: logger, listening: { await heartbeat.beat() })
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ORAStore
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps this replica's row in `server_instances` fresh while it runs and removes it on a graceful shutdown.
 final class ServerInstanceHeartbeat: Service, Sendable {
@@ -11,6 +12,8 @@ final class ServerInstanceHeartbeat: Service, Sendable {
     private let logger: Logger
     private let startedAt = Date()
     private let interval: Duration
+    /// Where the other replicas reach this one's relay port, and the SHA-256 of its TLS key: asked at every beat.
+    private let relay = Mutex<@Sendable () -> (address: String?, keySHA256: String?)>({ (nil, nil) })
 
     init(id: UUID, registry: ServerInstanceRegistry, version: String, logger: Logger, interval: Duration = .seconds(15))
     {
@@ -19,6 +22,11 @@ final class ServerInstanceHeartbeat: Service, Sendable {
         self.version = version
         self.logger = logger
         self.interval = interval
+    }
+
+    /// Has every beat say, as `address` answers then, where the other replicas reach this one's relay port.
+    func announceRelay(_ address: @escaping @Sendable () -> (address: String?, keySHA256: String?)) {
+        relay.withLock { $0 = address }
     }
 
     func run() async throws {
@@ -36,13 +44,16 @@ final class ServerInstanceHeartbeat: Service, Sendable {
 
     /// Records that this replica is alive; a failure is logged, readiness reports the database itself.
     func beat() async {
+        let (relayAddress, relayKey) = relay.withLock { $0 }()
         do {
             try await registry.heartbeat(
                 id: id,
                 host: ProcessInfo.processInfo.hostName,
                 processID: Int(ProcessInfo.processInfo.processIdentifier),
                 version: version,
-                startedAt: startedAt
+                startedAt: startedAt,
+                relayAddress: relayAddress,
+                relayKey: relayKey
             )
         } catch {
             logger.warning(

@@ -116,6 +116,22 @@ public struct ConfigurationLoader: Sendable {
             var section = try node.mapping()
             if let path = section.optional("novnc_path") { screen.novncPath = try path.nonEmptyString() }
             if let port = section.optional("relay_port") { screen.relayPort = try port.integer(in: 0...65535) }
+            if let port = section.optional("public_relay_port") {
+                screen.publicRelayPort = try port.integer(in: 1...65535)
+            }
+            let host = section.optional("replica_host")
+            let hostVariable = section.optional("replica_host_env")
+            if let host, hostVariable != nil {
+                throw host.error("give only one of replica_host and replica_host_env")
+            }
+            if let host { screen.replicaHost = try host.nonEmptyString() }
+            if let hostVariable {
+                let variable = try hostVariable.nonEmptyString()
+                guard let value = environment[variable], !value.isEmpty else {
+                    throw hostVariable.error("the environment variable \(variable) is not set")
+                }
+                screen.replicaHost = value
+            }
             try section.rejectUnknownKeys()
         }
 

@@ -98,11 +98,32 @@ public struct ScreenSettings: Sendable, Hashable {
     /// The relay port for agents and native viewers, on the listen address; nil for the HTTP port + 1, 0 for
     /// any free port.
     public var relayPort: Int?
+    /// The address the other replicas reach this one's relay port at, to carry a viewer to the replica that holds
+    /// the machine's agent (`screen.replica_host`, or the variable `screen.replica_host_env` names); the listen
+    /// address when nil, unless that is a wildcard.
+    public var replicaHost: String?
+    /// The relay port agents and native viewers are told to connect to, when a load balancer in front of the
+    /// server listens on another port than the server does (`screen.public_relay_port`); the relay port when nil.
+    public var publicRelayPort: Int?
 
     /// Creates screen settings.
-    public init(novncPath: String = "/usr/share/novnc", relayPort: Int? = nil) {
+    public init(
+        novncPath: String = "/usr/share/novnc", relayPort: Int? = nil, replicaHost: String? = nil,
+        publicRelayPort: Int? = nil
+    ) {
         self.novncPath = novncPath
         self.relayPort = relayPort
+        self.replicaHost = replicaHost
+        self.publicRelayPort = publicRelayPort
+    }
+
+    /// Where the other replicas reach a relay port `port` bound on `listenHost`, as `host:port`; nil when the port
+    /// is not bound yet, or when no address was set and the listen address is a wildcard (it names no machine).
+    public func replicaAddress(listenHost: String, port: Int) -> String? {
+        guard port > 0 else { return nil }
+        let host = replicaHost ?? (["0.0.0.0", "::", "", "*"].contains(listenHost) ? nil : listenHost)
+        guard let host else { return nil }
+        return host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// The relay port for a server listening on `port`: the one set, else the HTTP port + 1, or any free port when

@@ -1,5 +1,7 @@
+import Crypto
 public import Logging
 public import NIOSSL
+import ORACore
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -10,7 +12,7 @@ import UnixSignals
 /// a certificate drops no session.
 public final class ServerTLS: Sendable {
     public let settings: ListenTLSSettings
-    private let current: Mutex<NIOSSLContext>
+    private let current: Mutex<(context: NIOSSLContext, keySHA256: String)>
 
     /// Reads the certificate chain and key.
     /// - Throws: `ServerTLSError` when a file cannot be read or the key is not the certificate's.
@@ -21,7 +23,13 @@ public final class ServerTLS: Sendable {
 
     /// The context new connections are served with.
     public var context: NIOSSLContext {
-        current.withLock { $0 }
+        current.withLock { $0.context }
+    }
+
+    /// The SHA-256 of the certificate's public key (its DER SubjectPublicKeyInfo), in hex: what the other replicas
+    /// check this one's relay port by (`ScreenForwarding`).
+    public var keySHA256: String {
+        current.withLock { $0.keySHA256 }
     }
 
     /// Reads the files again; on failure the previous certificate is kept.
@@ -30,9 +38,16 @@ public final class ServerTLS: Sendable {
         current.withLock { $0 = fresh }
     }
 
-    /// A server context of `settings`' files.
+    /// The SHA-256 of `certificate`'s public key, in hex.
+    static func keySHA256(of certificate: NIOSSLCertificate) throws -> String {
+        Hex.encode(SHA256.hash(data: try certificate.extractPublicKey().toSPKIBytes()))
+    }
+
+    /// A server context of `settings`' files, and the SHA-256 of its certificate's public key.
     /// - Throws: `ServerTLSError` saying which file cannot be used, and why.
-    static func context(_ settings: ListenTLSSettings) throws(ServerTLSError) -> NIOSSLContext {
+    static func context(
+        _ settings: ListenTLSSettings
+    ) throws(ServerTLSError) -> (context: NIOSSLContext, keySHA256: String) {
         let (chainFile, keyFile) = (settings.certificateChainFile, settings.privateKeyFile)
         let chain: [NIOSSLCertificate]
         do {
@@ -51,7 +66,7 @@ public final class ServerTLS: Sendable {
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         do {
-            return try NIOSSLContext(configuration: configuration)
+            return (try NIOSSLContext(configuration: configuration), try keySHA256(of: chain[0]))
         } catch {
             throw ServerTLSError(
                 "the private key in \(keyFile) is not the one of the certificate in \(chainFile) (\(error))")

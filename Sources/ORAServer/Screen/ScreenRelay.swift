@@ -41,7 +41,7 @@ final class ScreenRelay: Sendable {
     }
 
     private struct State: Sendable {
-        var tickets = ScreenTickets()
+        var tickets: ScreenTickets
         var connections: [UUID: Connection] = [:]
         var totals: [UUID: Totals] = [:]
 
@@ -51,15 +51,30 @@ final class ScreenRelay: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let clock: ServerClock
     private let metrics: ServerMetrics
+    /// What every ticket of this replica begins with (`ScreenTickets.issuer`).
+    let issuer: String
 
     /// Creates the relay; tickets are issued and checked at `clock`'s time, and the bytes relayed are counted in
     /// `metrics` too.
-    init(clock: ServerClock, metrics: ServerMetrics) {
+    /// - Parameter instance: this replica's id; the first hex digits of its tickets name it.
+    init(clock: ServerClock, metrics: ServerMetrics, instance: UUID) {
         self.clock = clock
         self.metrics = metrics
+        issuer = Self.issuer(of: instance)
+        state = Mutex(State(tickets: ScreenTickets(issuer: issuer)))
+    }
+
+    /// What the tickets of the replica `instance` begin with: the first digits of its id.
+    static func issuer(of instance: UUID) -> String {
+        String(instance.uuidString.lowercased().prefix(ScreenTickets.issuerLength))
+    }
+
+    /// Whether this replica issued `ticket` (a leg with another replica's ticket is carried there).
+    func issuedHere(_ ticket: String) -> Bool {
+        ScreenTickets.issuer(of: ticket) == issuer
     }
 
     /// How many screen connections are relayed now.
@@ -70,9 +85,14 @@ final class ScreenRelay: Sendable {
     // MARK: Tickets
 
     /// A viewer ticket for `session`, for the operator `holder`, and when it expires.
-    func issueViewerTicket(for session: UUID, holder: String) -> (ticket: String, expires: Date) {
+    /// - Parameter requestedFrom: the address of the helper who asks for it.
+    func issueViewerTicket(
+        for session: UUID, holder: String, requestedFrom: String
+    ) -> (ticket: String, expires: Date) {
         let now = clock.now()
-        let ticket = state.withLock { $0.tickets.issue(for: session, leg: .viewer, holder: holder, now: now) }
+        let ticket = state.withLock {
+            $0.tickets.issue(for: session, leg: .viewer, holder: holder, requestedFrom: requestedFrom, now: now)
+        }
         return (ticket, ScreenTickets.expiry(ofTicketIssuedAt: now))
     }
 

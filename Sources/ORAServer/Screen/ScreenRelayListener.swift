@@ -18,12 +18,16 @@ final class ScreenRelayListener: Service {
     private let openings: OpeningConnections
     private let tls: ServerTLS?
     private let logger: Logger
+    private let listening: @Sendable () async -> Void
 
-    /// - Parameter tls: the server's own TLS, which every relay connection speaks first when set.
+    /// - Parameters:
+    ///   - tls: the server's own TLS, which every relay connection speaks first when set.
+    ///   - listening: called once the port is bound (and `screens.relayPort` set).
     init(
         host: String, port: Int, screens: ScreenService, openings: OpeningConnections, tls: ServerTLS?,
-        logger: Logger
+        logger: Logger, listening: @escaping @Sendable () async -> Void = {}
     ) {
+        self.listening = listening
         self.host = host
         self.port = port
         self.screens = screens
@@ -48,15 +52,14 @@ final class ScreenRelayListener: Service {
                     try channel.pipeline.syncOperations.addHandler(
                         OpeningDeadline(.line, within: ServerApplication.requestHeadLimit, connections: openings))
                     try channel.pipeline.syncOperations.addHandler(
-                        ScreenOpeningHandler { leg, ticket, channel in
-                            screens.opened(leg: leg, ticket: ticket, channel: channel)
-                        })
+                        ScreenOpeningHandler { opening, channel in screens.opened(opening, channel: channel) })
                 }
             }
             .bind(host: host, port: port).get()
         let bound = server.localAddress?.port ?? port
         screens.relayPort = bound
         logger.notice("screen relay listening", metadata: ["address": "\(host):\(bound)"])
+        await listening()
         // Until shutdown, or until cancelled (another service failed); the connections still open then close with
         // their sessions.
         await withTaskCancellationHandler {

@@ -35,14 +35,34 @@ final class ScreenService: Sendable {
     static let refusalsRecordedPerMinute = 20
     private let refusals = Mutex(RefusalSampler(perMinute: ScreenService.refusalsRecordedPerMinute))
     private let clock: ServerClock
+    /// Where the replica that issued a ticket reaches its relay port, by the ticket's issuer: nil when no running
+    /// replica issues such tickets, or it has not said.
+    private let locate: @Sendable (_ issuer: String) async -> ScreenCarrier.Target?
+    /// The relay port agents and native viewers are told, when a load balancer in front listens on another port.
+    private let publicPort: Int?
 
-    /// The relay port agents and native viewers connect to (set once the relay listens).
+    /// The relay port this replica listens on (set once the relay listens).
     var relayPort: Int {
         get { port.withLock { $0 } }
         set { port.withLock { $0 = newValue } }
     }
 
-    init(broker: SessionBroker, links: AgentLinks, relay: ScreenRelay, clock: ServerClock, logger: Logger) {
+    /// The relay port agents and native viewers are told to connect to: `screen.public_relay_port`, or the one this
+    /// replica listens on.
+    var advertisedRelayPort: Int {
+        publicPort ?? relayPort
+    }
+
+    /// - Parameters:
+    ///   - publicPort: the relay port agents and native viewers are told, when it is not the one listened on.
+    ///   - locate: where the replica whose tickets begin with an issuer reaches its relay port.
+    init(
+        broker: SessionBroker, links: AgentLinks, relay: ScreenRelay, clock: ServerClock, logger: Logger,
+        publicPort: Int? = nil,
+        locate: @escaping @Sendable (_ issuer: String) async -> ScreenCarrier.Target? = { _ in nil }
+    ) {
+        self.publicPort = publicPort
+        self.locate = locate
         self.clock = clock
         self.broker = broker
         self.links = links
@@ -55,8 +75,10 @@ final class ScreenService: Sendable {
     /// A single-use viewer ticket for the session `snapshot` shows, for its helper, while the novice has accepted.
     /// - Throws: `ScreenError`: `.onlyTheHelperMaySeeTheScreen` for someone else's session; `.sessionEnded`,
     ///   `.notAccepted`, `.sessionElsewhere` or `.tooManyViewers` when no viewer may join now.
+    /// - Parameter source: the address of the helper who asks, recorded as the viewer's (its connection may come
+    ///   through another replica).
     func viewerTicket(
-        for snapshot: SessionSnapshot, by identity: OperatorService.Identity
+        for snapshot: SessionSnapshot, by identity: OperatorService.Identity, source: String
     ) throws(ScreenError)
         -> TicketDocument
     {
@@ -76,13 +98,26 @@ final class ScreenService: Sendable {
         guard relay.viewers(of: id) < ScreenRelay.maximumViewersPerSession else {
             throw .tooManyViewers(ScreenRelay.maximumViewersPerSession)
         }
-        let (ticket, expires) = relay.issueViewerTicket(for: id, holder: identity.person.dn)
-        return TicketDocument(
-            ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)", relayPort: relayPort, expiresAt: expires)
+        let (ticket, expires) = relay.issueViewerTicket(for: id, holder: identity.person.dn, requestedFrom: source)
+        return document(ticket: ticket, expiresAt: expires)
+    }
+
+    /// What `POST /api/v1/sessions/{id}/screen` answers with `ticket` (of this replica or another: a viewer that
+    /// presents it here is carried to the replica that issued it).
+    func document(ticket: String, expiresAt: Date) -> TicketDocument {
+        TicketDocument(
+            ticket: ticket, path: "/viewer/v1/screen?ticket=\(ticket)", relayPort: advertisedRelayPort,
+            expiresAt: expiresAt)
     }
 
     /// Checks a viewer's ticket before the WebSocket upgrade; a refusal is recorded.
     func admitViewer(ticket: String?, source: String) async throws(ScreenError) {
+        // Another replica's ticket is checked there, once carried; only that such a replica runs is checked here.
+        if let ticket, !relay.issuedHere(ticket) {
+            guard await locate(ScreenTickets.issuer(of: ticket)) == nil else { return }
+            await refuse(.unknown, leg: .viewer, source: source)
+            throw .ticketRefused(.unknown)
+        }
         do throws(ScreenTicketError) {
             _ = try relay.checkViewerTicket(ticket ?? "")
         } catch {
@@ -94,14 +129,23 @@ final class ScreenService: Sendable {
     // MARK: Legs
 
     /// A connection on the relay port sent its opening line; called on its event loop, the rest goes on in a task.
-    func opened(leg: ScreenTickets.Leg, ticket: String, channel: any Channel) {
-        Task { await self.serveStream(leg: leg, ticket: ticket, channel: channel) }
+    func opened(_ opening: ScreenStream.Opening, channel: any Channel) {
+        Task { await self.serveStream(opening, channel: channel) }
     }
 
-    private func serveStream(leg kind: ScreenTickets.Leg, ticket: String, channel: any Channel) async {
+    private func serveStream(_ opening: ScreenStream.Opening, channel: any Channel) async {
         let source = channel.remoteAddress?.ipAddress ?? "unknown"
-        let leg = StreamScreenLeg(channel: channel)
-        if kind == .agent {
+        let (ticket, leg) = (opening.ticket, StreamScreenLeg(channel: channel))
+        if !relay.issuedHere(ticket) {
+            // A leg carried here is never carried on: two replicas that name each other's address would otherwise
+            // pass it between them for ever.
+            guard !opening.carried else {
+                await refuse(.unknown, leg: opening.leg, source: source)
+                await leg.close(failure: true, reason: nil)
+                return
+            }
+            await carryStream(opening.leg, ticket: ticket, leg: leg, source: source)
+        } else if opening.leg == .agent {
             await attachAgent(ticket: ticket, leg: leg, source: source)
         } else {
             await serveStreamViewer(ticket: ticket, leg: leg, source: source)
@@ -129,6 +173,14 @@ final class ScreenService: Sendable {
             return nil
         }
         let session = claim.session
+        // Recorded with the address of the helper who asked for the ticket, and where the connection came from
+        // when that is another address (another replica carrying it here, or a proxy).
+        var details: [String: AuditValue] = [:]
+        var source = source
+        if let helper = claim.requestedFrom, helper != source {
+            details["connection_from"] = .string(source)
+            source = helper
+        }
         guard let live = broker.live(session), live.state.isActive, live.offer.helper.dn == claim.holder else {
             await leg.close(failure: true, reason: "session_not_active")
             return nil
@@ -137,6 +189,7 @@ final class ScreenService: Sendable {
             await leg.close(failure: true, reason: "too_many_viewers")
             return nil
         }
+        details["connection"] = .string(connection.uuidString)
         let metadata: Logger.Metadata = ["session.id": "\(session)", "screen.connection": "\(connection)"]
         // The session may have ended while this viewer was being registered; then it goes with it.
         guard broker.live(session)?.state.isActive == true else {
@@ -145,7 +198,7 @@ final class ScreenService: Sendable {
         }
         guard
             await links.send(
-                .openScreen(session: session, ticket: agentTicket, port: relayPort), to: live.offer.machine),
+                .openScreen(session: session, ticket: agentTicket, port: advertisedRelayPort), to: live.offer.machine),
             let agent = await relay.agentLeg(of: connection)
         else {
             logger.notice("the agent did not open the screen", metadata: metadata)
@@ -159,7 +212,7 @@ final class ScreenService: Sendable {
                     actor: .operator(dn: live.offer.helper.dn, account: live.offer.helper.account),
                     machine: live.offer.machine, session: session, source: source,
                     policy: .init(version: live.offer.policyVersion, names: live.offer.policies), outcome: .success,
-                    details: ["connection": .string(connection.uuidString)]))
+                    details: details))
         } catch {
             await relay.close(connection, failure: true, reason: "audit_unavailable")
             return nil
@@ -179,29 +232,16 @@ final class ScreenService: Sendable {
         ticket: String, leg: any ScreenLeg, channel viewerChannel: any Channel, source: String,
         next: () async throws -> ByteBuffer?
     ) async {
+        if !relay.issuedHere(ticket) {
+            await carryViewer(ticket: ticket, leg: leg, channel: viewerChannel, source: source, next: next)
+            return
+        }
         guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
-        let agentChannel = admitted.agent.channel
         let (viewerHooks, agentHooks, received, failure) = hooks(for: admitted)
-        let marker = ByteBuffer(bytes: SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
         do {
-            try await viewerChannel.eventLoop.submit {
-                let decoder = try viewerChannel.pipeline.syncOperations.handler(
-                    type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-                try viewerChannel.pipeline.syncOperations.addHandler(
-                    ScreenViewerInputHandler(agent: agentChannel, hooks: viewerHooks, marker: marker),
-                    position: .after(decoder))
-            }.get()
-            try await Self.join(agentChannel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
-            var marked = false
-            while let buffer = try await next() {
-                guard !marked else { continue }
-                let early = buffer
-                marked = early == marker
-                try await viewerChannel.eventLoop.submit {
-                    let input = try viewerChannel.pipeline.syncOperations.handler(type: ScreenViewerInputHandler.self)
-                    if early == marker { input.go() } else { input.early(early) }
-                }.get()
-            }
+            try await Self.relay(
+                viewerChannel, to: admitted.agent.channel, viewerHooks: viewerHooks, agentHooks: agentHooks,
+                filtering: true, next: next)
         } catch {
             logger.debug("viewer leg ended", metadata: admitted.metadata.merging(["error": "\(error)"]) { $1 })
         }
@@ -210,22 +250,119 @@ final class ScreenService: Sendable {
         await finish(admitted, received: received.value.withLock { $0 }, failure: broken)
     }
 
+    /// Joins a browser's viewer to the agent's leg (or to the leg opened on the replica that holds the agent):
+    /// its binary frames go, filtered when `filtering`, from its WebSocket pipeline straight to the agent's leg,
+    /// and the agent's bytes come back as binary frames straight from its channel. Returns when the viewer's
+    /// WebSocket closes.
+    private static func relay(
+        _ viewerChannel: any Channel, to agentChannel: any Channel, viewerHooks: ScreenGlueHooks,
+        agentHooks: ScreenGlueHooks, filtering: Bool, next: () async throws -> ByteBuffer?
+    ) async throws {
+        let marker = ByteBuffer(bytes: SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
+        try await viewerChannel.eventLoop.submit {
+            let decoder = try viewerChannel.pipeline.syncOperations.handler(
+                type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try viewerChannel.pipeline.syncOperations.addHandler(
+                ScreenViewerInputHandler(agent: agentChannel, hooks: viewerHooks, marker: marker, filtering: filtering),
+                position: .after(decoder))
+        }.get()
+        try await Self.join(agentChannel, to: viewerChannel, filtering: false, framed: true, hooks: agentHooks)
+        var marked = false
+        while let buffer = try await next() {
+            guard !marked else { continue }
+            let early = buffer
+            marked = early == marker
+            try await viewerChannel.eventLoop.submit {
+                let input = try viewerChannel.pipeline.syncOperations.handler(type: ScreenViewerInputHandler.self)
+                if early == marker { input.go() } else { input.early(early) }
+            }.get()
+        }
+    }
+
+    // MARK: Legs carried to another replica
+
+    /// Opens `kind`'s leg on the relay port of the replica that issued `ticket`; on failure the leg that came here
+    /// is closed (and, when no running replica issues such tickets, a refused ticket recorded).
+    private func carry(
+        _ kind: ScreenTickets.Leg, ticket: String, leg: any ScreenLeg, source: String
+    ) async -> (any Channel, Logger.Metadata)? {
+        let issuer = ScreenTickets.issuer(of: ticket)
+        guard let target = await locate(issuer) else {
+            await refuse(.unknown, leg: kind, source: source)
+            await leg.close(failure: true, reason: ScreenTicketError.unknown.code)
+            return nil
+        }
+        let metadata: Logger.Metadata = [
+            "leg": "\(kind.rawValue)", "screen.replica": "\(target.address)", "source": "\(source)",
+        ]
+        do {
+            let channel = try await ScreenCarrier.open(kind, ticket: ticket, at: target)
+            logger.info("carrying a screen leg to the replica that issued its ticket", metadata: metadata)
+            return (channel, metadata)
+        } catch {
+            logger.warning(
+                "could not carry a screen leg to the replica that issued its ticket",
+                metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            await leg.close(failure: true, reason: "replica_unavailable")
+            return nil
+        }
+    }
+
+    /// Serves a browser's viewer with another replica's ticket: its bytes go unfiltered to the leg opened there,
+    /// which checks, filters and records them as for a viewer of its own.
+    private func carryViewer(
+        ticket: String, leg: any ScreenLeg, channel viewerChannel: any Channel, source: String,
+        next: () async throws -> ByteBuffer?
+    ) async {
+        guard let (remote, metadata) = await carry(.viewer, ticket: ticket, leg: leg, source: source) else { return }
+        // Counted by the replica that holds the machine, once for the whole cluster.
+        let uncounted = ScreenGlueHooks(counted: { _ in })
+        do {
+            try await Self.relay(
+                viewerChannel, to: remote, viewerHooks: uncounted, agentHooks: uncounted, filtering: false,
+                next: next)
+        } catch {
+            logger.debug("carried viewer leg ended", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        }
+        await leg.close(failure: false, reason: nil)
+        try? await remote.close()
+    }
+
+    /// Serves an agent's leg or a native viewer (`ora connect`) with another replica's ticket: the bytes go both
+    /// ways unchanged; the other replica answers the opening line, and this one passes its answer on.
+    private func carryStream(_ kind: ScreenTickets.Leg, ticket: String, leg: StreamScreenLeg, source: String) async {
+        guard let (remote, _) = await carry(kind, ticket: ticket, leg: leg, source: source) else { return }
+        // Counted by the replica that holds the machine, once for the whole cluster.
+        let uncounted = ScreenGlueHooks(counted: { _ in })
+        await Self.pair(leg.channel, with: remote, filtering: false, hooks: uncounted, partnerHooks: uncounted)
+    }
+
+    /// Tells the stream leg `here` it is admitted and joins it to `partner` both ways, `here`'s bytes filtered when
+    /// `filtering`; returns once both have closed.
+    private static func pair(
+        _ here: any Channel, with partner: any Channel, filtering: Bool, hooks: ScreenGlueHooks,
+        partnerHooks: ScreenGlueHooks
+    ) async {
+        do {
+            try await here.writeAndFlush(ByteBuffer(string: ScreenStream.accepted))
+            try await join(here, to: partner, filtering: filtering, hooks: hooks)
+            try await join(partner, to: here, filtering: false, hooks: partnerHooks)
+        } catch {
+            here.close(promise: nil)
+            partner.close(promise: nil)
+        }
+        try? await here.closeFuture.get()
+        try? await partner.closeFuture.get()
+    }
+
     /// Serves a native viewer (a stream from `ora connect`): once paired, both legs are joined on the relay's event
     /// loop by `ScreenGlueHandler`, with the viewer's side filtered.
     private func serveStreamViewer(ticket: String, leg: StreamScreenLeg, source: String) async {
         guard let admitted = await admit(ticket: ticket, leg: leg, source: source) else { return }
         let (viewerChannel, agentChannel) = (leg.channel, admitted.agent.channel)
         let (viewerHooks, agentHooks, received, failure) = hooks(for: admitted)
-        do {
-            try await viewerChannel.writeAndFlush(ByteBuffer(string: ScreenStream.accepted))
-            try await Self.join(viewerChannel, to: agentChannel, filtering: true, hooks: viewerHooks)
-            try await Self.join(agentChannel, to: viewerChannel, filtering: false, hooks: agentHooks)
-        } catch {
-            viewerChannel.close(promise: nil)
-            agentChannel.close(promise: nil)
-        }
-        try? await viewerChannel.closeFuture.get()
-        try? await agentChannel.closeFuture.get()
+        await Self.pair(
+            viewerChannel, with: agentChannel, filtering: true, hooks: viewerHooks, partnerHooks: agentHooks)
         await finish(admitted, received: received.value.withLock { $0 }, failure: failure.value.withLock { $0 })
     }
 

@@ -28,6 +28,9 @@ enum ReplicaCall: Codable, Sendable {
         identity: OperatorService.Identity, session: UUID, proof: InvitationPassword.SealedProof, source: String)
     /// Forget these operators' sessions, ended on the calling replica (`OperatorService.forget`).
     case forgetLogins(sessions: [UUID])
+    /// A viewer ticket for the session's screen, for its helper, whose viewer the calling replica carries there
+    /// (`ScreenService.viewerTicket`); `source` is the helper's address.
+    case screenTicket(session: UUID, identity: OperatorService.Identity, source: String)
 }
 
 /// The answer to a `ReplicaCall`.
@@ -41,13 +44,15 @@ enum ReplicaAnswer: Codable, Sendable {
     case chat(ChatMessage)
     /// An invitation opened: its session, and the machine's challenge or the session of the offer made.
     case opening(session: UUID, machine: String, challenge: InvitationPassword.Challenge?, offered: UUID?)
+    /// A viewer ticket of the answering replica, and when it expires.
+    case screenTicket(ticket: String, expiresAt: Date)
 
     /// The session's id, or the refusal the other replica gave.
     func session() throws(SessionError) -> UUID {
         switch self {
         case .session(let id): return id
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .done, .chat, .opening: throw .noSessionInAnswer
+        case .done, .chat, .opening, .screenTicket: throw .noSessionInAnswer
         }
     }
 
@@ -56,7 +61,7 @@ enum ReplicaAnswer: Codable, Sendable {
         switch self {
         case .chat(let message): return message
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .session, .done, .opening: throw .noSessionInAnswer
+        case .session, .done, .opening, .screenTicket: throw .noSessionInAnswer
         }
     }
 }

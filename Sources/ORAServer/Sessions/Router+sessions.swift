@@ -220,8 +220,9 @@ extension Router where Context == ORARequestContext {
         // A single-use ticket for the session's screen, for its helper's viewer.
         api.post("sessions/:id/screen") { _, context -> Response in
             let identity = try await operators.identity(ofRequest: context.session)
-            let snapshot = try await sessions.session(try context.sessionID(), for: identity)
-            return try Response.encodedJSON(try screens.viewerTicket(for: snapshot, by: identity), status: .created)
+            let ticket = try await sessions.screenTicket(
+                try context.sessionID(), by: identity, screens: screens, source: context.sourceAddress)
+            return try Response.encodedJSON(ticket, status: .created)
         }
 
         api.delete("sessions/:id") { _, context -> Response in

@@ -41,7 +41,7 @@ final class SessionRouting: Service, Sendable {
     /// What this replica answers another that asks it to act on a machine or session held here.
     static func answer(
         _ call: ReplicaCall, intake: OfferIntake, broker: SessionBroker, desk: InvitationDesk, gateway: AgentGateway,
-        operators: OperatorService
+        operators: OperatorService, screens: ScreenService
     ) async -> ReplicaAnswer {
         /// `identity` with its groups as the directory has them now, resolved here as for any request.
         func resolved(_ identity: OperatorService.Identity) async throws(SessionError) -> OperatorService.Identity {
@@ -86,6 +86,14 @@ final class SessionRouting: Service, Sendable {
                 return .done
             case .chat(let id, let identity, let text, let source):
                 return .chat(try await broker.chat(id, text: text, by: identity, source: source))
+            case .screenTicket(let id, let identity, let source):
+                let snapshot = try broker.session(id, for: identity)
+                do throws(ScreenError) {
+                    let issued = try screens.viewerTicket(for: snapshot, by: identity, source: source)
+                    return .screenTicket(ticket: issued.ticket, expiresAt: issued.expiresAt)
+                } catch {
+                    return .refused(ReplicaRefusal(error))
+                }
             }
         } catch {
             return .refused(ReplicaRefusal(error))
@@ -131,7 +139,7 @@ final class SessionRouting: Service, Sendable {
             if let offered { opening.offered = try await snapshot(of: elsewhere(offered, for: identity)) }
             return opening
         case .refused(let refusal): throw .refusedElsewhere(refusal)
-        case .session, .done, .chat: throw .noSessionInAnswer
+        case .session, .done, .chat, .screenTicket: throw .noSessionInAnswer
         }
     }
 
@@ -183,6 +191,42 @@ final class SessionRouting: Service, Sendable {
         let running = try await elsewhere(id, for: identity)
         let call = ReplicaCall.chat(session: id, identity: identity.passedOn, text: text, source: source)
         return try await bus.call(call, on: running.instance).chatMessage()
+    }
+
+    /// A viewer ticket for the session's screen, for its helper. For a session another replica runs, that replica
+    /// issues it: a viewer that presents it to any replica is carried there (`ScreenCarrier`), so the helper's
+    /// browser or `ora connect` reach the screen through whichever replica a load balancer gives them.
+    /// - Throws: `ScreenError` or `SessionError`, as `ScreenService.viewerTicket`, and `.sessionElsewhere` when the
+    ///   replica running the session has not said where its relay port is reached.
+    func screenTicket(
+        _ id: UUID, by identity: OperatorService.Identity, screens: ScreenService, source: String
+    ) async throws -> ScreenService.TicketDocument {
+        if broker.runsHere(id) {
+            return try screens.viewerTicket(for: broker.session(id, for: identity), by: identity, source: source)
+        }
+        let running = try await elsewhere(id, for: identity)
+        let snapshot = try snapshot(of: running)
+        guard snapshot.helperDN == identity.person.dn else { throw ScreenError.onlyTheHelperMaySeeTheScreen }
+        guard !snapshot.hasEnded else { throw ScreenError.sessionEnded }
+        let relay: (address: String, keySHA256: String?)?
+        do {
+            relay = try await store.relay(of: running.instance)
+        } catch {
+            throw databaseFailed(error, doing: "reading where the replicas' relay ports are")
+        }
+        guard relay != nil else {
+            logger.warning(
+                "a replica running a session has not said where its relay port is reached; set screen.replica_host",
+                metadata: ["session.id": "\(id)", "replica": "\(running.instance)"])
+            throw ScreenError.sessionElsewhere
+        }
+        let call = ReplicaCall.screenTicket(session: id, identity: identity.passedOn, source: source)
+        switch try await bus.call(call, on: running.instance) {
+        case .screenTicket(let ticket, let expires):
+            return screens.document(ticket: ticket, expiresAt: expires)
+        case .refused(let refusal): throw SessionError.refusedElsewhere(refusal)
+        case .session, .done, .chat, .opening: throw SessionError.noSessionInAnswer
+        }
     }
 
     /// Does `here` when the session runs on this replica, otherwise asks the replica running it to do `there`.

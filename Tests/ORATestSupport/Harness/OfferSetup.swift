@@ -67,6 +67,11 @@ public struct OfferSetup: Sendable {
 
     /// Starts `ora-agent run` for the enrolled machine, the person at it played by `consentScript`.
     public func startAgent(_ extraArguments: String...) throws -> ChildProcess {
+        try startAgent(arguments: extraArguments)
+    }
+
+    /// Starts the enrolled agent with the consent script, and `extraArguments`.
+    public func startAgent(arguments extraArguments: [String]) throws -> ChildProcess {
         try ChildProcess(
             SourceTree.binary("ora-agent"),
             arguments: [
@@ -77,12 +82,13 @@ public struct OfferSetup: Sendable {
 
     public static func make(
         enrolling machine: String, configuration: String = OfferFixtures.configuration,
-        policy: String = OfferFixtures.policy, directoryExtra: String = "", auditExtra: String = ""
+        policy: String = OfferFixtures.policy, directoryExtra: String = "", auditExtra: String = "",
+        screenExtra: String = ""
     ) async throws
         -> OfferSetup
     {
         let server = try await RunningServer(
-            extra: configuration, directoryExtra: directoryExtra, auditExtra: auditExtra)
+            extra: configuration, directoryExtra: directoryExtra, auditExtra: auditExtra, screenExtra: screenExtra)
         let ora = SourceTree.binary("ora")
         let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
         let policies = try TemporaryDirectory()

@@ -25,33 +25,37 @@ public final class RunningServer: @unchecked Sendable {
     ///   - directoryExtra: settings added to its `directory` section (indented by two spaces).
     ///   - auditExtra: settings added to its `audit` section (indented by two spaces).
     ///   - listenExtra: settings added to its `listen` section (indented by two spaces).
+    ///   - screenExtra: settings added to its `screen` section (indented by two spaces).
     ///   - binary: the ora-server to run; the one built here unless given (an installed package's).
     public convenience init(
         extra: String = "", directoryExtra: String = "", auditExtra: String = "", listenExtra: String = "",
-        binary: String = SourceTree.binary("ora-server")
+        screenExtra: String = "", binary: String = SourceTree.binary("ora-server")
     ) async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
             services: services, directory: try await PrivateDirectory(),
             database: try await services.createDatabase(prefix: "e2e"),
             partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra,
-            listenExtra: listenExtra, binary: binary)
+            listenExtra: listenExtra, screenExtra: screenExtra, binary: binary)
     }
 
     /// Starts a second replica on the same database and directory as `other`.
-    /// - Parameter asServerRole: run with the login role that has only the `ora_server` role's rights (INSERT and
-    ///   SELECT on the audit log), as a production server does, instead of the schema's owner.
+    /// - Parameters:
+    ///   - asServerRole: run with the login role that has only the `ora_server` role's rights (INSERT and SELECT
+    ///     on the audit log), as a production server does, instead of the schema's owner.
+    ///   - relayPort: the relay port to listen on; any free one by default.
     public convenience init(
         sharing other: RunningServer,
         extra: String = "",
         directoryExtra: String = "",
         auditExtra: String = "",
-        asServerRole: Bool = false
+        asServerRole: Bool = false,
+        relayPort: Int = 0
     ) async throws {
         try await self.init(
             services: other.services, directory: other.directory, database: other.database, partner: other,
             extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, asServerRole: asServerRole,
-            binary: other.binary)
+            relayPort: relayPort, binary: other.binary)
     }
 
     private init(
@@ -63,7 +67,9 @@ public final class RunningServer: @unchecked Sendable {
         directoryExtra: String,
         auditExtra: String,
         listenExtra: String = "",
+        screenExtra: String = "",
         asServerRole: Bool = false,
+        relayPort: Int = 0,
         binary: String
     ) async throws {
         self.services = services
@@ -88,6 +94,8 @@ public final class RunningServer: @unchecked Sendable {
                 auditSigningKeyFile: services.auditSigningKeyFile, auditJournal: files.path + "/audit-journal",
                 auditExtra: auditExtra)
             configuration.listenExtra = listenExtra
+            configuration.screenExtra = screenExtra
+            configuration.relayPort = relayPort
             let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
             let process = try ChildProcess(binary, arguments: ["--config", path])
             let base = "http://127.0.0.1:\(port)"

@@ -22,6 +22,10 @@ public struct ServerConfigurationFile {
     public var auditExtra: String = ""
     /// Settings added to the `listen` section (indented by two spaces).
     public var listenExtra: String = ""
+    /// Settings added to the `screen` section (indented by two spaces).
+    public var screenExtra: String = ""
+    /// The relay port; any free one by default.
+    public var relayPort = 0
 
     public init(
         port: Int, databaseName: String, databasePort: Int, ldapURI: String, ldapBindDN: String,
@@ -79,7 +83,8 @@ public struct ServerConfigurationFile {
         \(auditJournal.map { "  journal: \($0)" } ?? "")
         \(auditExtra)
         screen:
-          relay_port: 0
+          relay_port: \(relayPort)
+        \(screenExtra)
         log:
           level: info
         """
