@@ -315,7 +315,19 @@ public enum ServerApplication {
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
             port: configuration.screen.relayPort(listening: configuration.listen.port),
-            screens: screens, openings: openings, tls: tls, logger: logger, listening: { await heartbeat.beat() })
+            screens: screens, openings: openings, tls: tls, logger: logger
+        ) { [screens] in
+            if let address = screenSettings.replicaAddress(listenHost: listenHost, port: screens.relayPort) {
+                logger.notice("other replicas reach this screen relay at \(address)")
+            } else {
+                logger.warning(
+                    """
+                    other replicas cannot reach this screen relay, which listens on a wildcard address: set \
+                    screen.replica_host (or replica_host_env) if there are other replicas
+                    """)
+            }
+            await heartbeat.beat()
+        }
         var services: [any Service] = [
             components.directoryThreads, postgres, components.auditWriter, components.journal, heartbeat, policies,
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
