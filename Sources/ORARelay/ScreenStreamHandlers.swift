@@ -20,24 +20,29 @@ public final class ScreenOpeningHandler: ChannelInboundHandler, RemovableChannel
     private var haveLine = false
     private var forwarding = false
     private var timeout: Scheduled<Void>?
+    /// How long the opening line (or the answer to it) may take.
+    private let within: TimeAmount
     private var context: ChannelHandlerContext?
 
     public init(opened: @escaping @Sendable (_ opening: ScreenStream.Opening, _ channel: any Channel) -> Void) {
         self.opened = opened
+        within = .seconds(10)
     }
 
     /// Reads the answer of another server's relay port to the opening line sent on this connection, and completes
     /// `answered` with it: the connection closing first, an answer other than `ScreenStream.accepted`, or none
-    /// within 10 seconds, fail it.
-    public init(answered: EventLoopPromise<Void>) {
+    /// `within` that time, fail it. (A server answers a viewer once the agent's leg has come, which may take it a
+    /// while.)
+    public init(answered: EventLoopPromise<Void>, within: TimeAmount) {
         opened = nil
         self.answered = answered
+        self.within = within
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let channel = context.channel
-        timeout = context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        timeout = context.eventLoop.scheduleTask(in: within) { channel.close(promise: nil) }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {

@@ -189,6 +189,20 @@ struct ServerTLSTests {
         }
         #expect(try await eventually(within: .seconds(30)) { await online() }, "\(agent.standardErrorSoFar)")
 
+        /// The SHA-256 of a certificate's public key, as openssl computes it.
+        func keySHA256(_ file: String) async -> String {
+            await ChildProcess.runAsync(
+                "/bin/sh",
+                arguments: [
+                    "-c", "openssl x509 -pubkey -noout -in \"$1\" | openssl pkey -pubin -outform DER | sha256sum",
+                    "key", file,
+                ]
+            ).standardOutput.prefix(64).lowercased()
+        }
+        // The other replicas are told the key this one's relay port shows.
+        let published = "SELECT relay_key_sha256 FROM server_instances"
+        #expect(try await tlsServer.sql(published) == (await keySHA256(files.path + "/server1.pem")))
+
         // Renewed: new connections get the new certificate on both ports; the agent's connection stays.
         try FileManager.default.removeItem(atPath: certificate)
         try FileManager.default.removeItem(atPath: key)
@@ -200,6 +214,9 @@ struct ServerTLSTests {
             "\(server.standardErrorSoFar)")
         #expect(await Self.servedSerial(port: relay, ca: ca) == "serial=03EA")
         #expect(server.standardErrorSoFar.contains("TLS certificate and key read again; new connections get them"))
+        // … and the other replicas the new key, at once.
+        let renewed = await keySHA256(files.path + "/server2.pem")
+        #expect(try await eventually(within: .seconds(3)) { try await tlsServer.sql(published) == renewed })
         #expect(await online())
         #expect(
             agent.standardErrorSoFar.components(separatedBy: "] connected").count == 2, "\(agent.standardErrorSoFar)")

@@ -89,7 +89,7 @@ struct ScreenStreamTests {
     func answering() throws -> (EmbeddedChannel, ScreenOpeningHandler, EventLoopFuture<Void>) {
         let channel = EmbeddedChannel()
         let answered = channel.eventLoop.makePromise(of: Void.self)
-        let opening = ScreenOpeningHandler(answered: answered)
+        let opening = ScreenOpeningHandler(answered: answered, within: .seconds(20))
         try channel.pipeline.syncOperations.addHandler(opening)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8081)).wait()
         return (channel, opening, answered.futureResult)

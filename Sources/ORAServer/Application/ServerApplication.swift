@@ -333,7 +333,9 @@ public enum ServerApplication {
             components.audit, components.bus, components.deadlines, components.sessions, relayListener, gateway,
             components.machineDirectory, components.chatCopies, components.queue,
         ]
-        if let tls { services.append(ServerTLSReloader(tls: tls, logger: logger)) }
+        if let tls {
+            services.append(ServerTLSReloader(tls: tls, logger: logger) { await heartbeat.beat() })
+        }
         if let syslog = configuration.audit.syslog {
             services.append(
                 AuditForwarder(

@@ -87,6 +87,8 @@ public struct ServerTLSError: Error, Sendable, CustomStringConvertible {
 struct ServerTLSReloader: Service {
     let tls: ServerTLS
     let logger: Logger
+    /// Called after a reload that took: the other replicas are told the new key at once.
+    var reloaded: @Sendable () async -> Void = {}
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
@@ -96,6 +98,7 @@ struct ServerTLSReloader: Service {
                 logger.notice(
                     "TLS certificate and key read again; new connections get them",
                     metadata: ["tls.certificate": "\(tls.settings.certificateChainFile)"])
+                await reloaded()
             } catch {
                 logger.error(
                     "TLS certificate and key not read again; the previous ones are still served",

@@ -53,7 +53,12 @@ enum ScreenCarrier {
                                 verified.succeed(key == pin ? .certificateVerified : .failed)
                             }))
                 }
-                try channel.pipeline.syncOperations.addHandler(ScreenOpeningHandler(answered: answered))
+                // The other replica answers a viewer once its agent's leg has come, which it waits for up to
+                // `ScreenRelay.agentLegTimeout`.
+                try channel.pipeline.syncOperations.addHandler(
+                    ScreenOpeningHandler(
+                        answered: answered, within: .seconds(Int64(ScreenRelay.agentLegTimeout.components.seconds) + 5))
+                )
             }.get()
             // What failed is told by the answer: a failed handshake fails the write too, less clearly.
             let opening = ScreenStream.request(leg: leg, ticket: ticket, carried: true)
