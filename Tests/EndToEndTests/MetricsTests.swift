@@ -16,6 +16,7 @@ struct MetricsTests {
         "ora_screens_open", "ora_relay_bytes_total", "ora_audit_write_seconds", "ora_audit_pending_events",
         "ora_audit_refusals_total", "ora_directory_request_seconds", "ora_directory_errors_total",
         "ora_policy_active_version", "ora_invitation_events_total", "ora_chat_lines_total",
+        "ora_screen_legs_carried_total",
     ]
 
     @Test("an offer, its consent, control, chat and end, a refusal by policy and an offline machine move their metrics")

@@ -194,6 +194,13 @@ struct ReplicaTests {
             #expect(
                 log.filter { $0.contains("could not carry a screen leg") && $0.contains("leg=viewer") }.count == 1,
                 "\(log.suffix(20))")
+            let metrics = try await MetricsScrape(front)
+            #expect(metrics["ora_screen_legs_carried_total{leg=\"agent\",outcome=\"carried\"}"] == 3)
+            #expect(metrics["ora_screen_legs_carried_total{leg=\"viewer\",outcome=\"carried\"}"] == 3)
+            #expect(metrics["ora_screen_legs_carried_total{leg=\"viewer\",outcome=\"failed\"}"] == 1)
+            #expect(
+                try await MetricsScrape(holder)["ora_screen_legs_carried_total{leg=\"agent\",outcome=\"carried\"}"] == 0
+            )
             // A leg that says another replica carried it is never carried on (two replicas that named each other's
             // address would pass it back and forth): refused, and recorded, where it arrived.
             let ticketOfHolder = try await holder.sql(

@@ -51,6 +51,8 @@ public final class ServerMetrics: Sendable {
     private let controlStops: [ControlStopMethod: Counter]
     private let screensOpen: Gauge
     private let relayBytes: (toViewer: Counter, fromViewer: Counter)
+    /// Screen legs carried to the replica that issued their tickets, by leg and whether that replica took them.
+    private let legsCarried: [String: Counter]
     private let auditWriteSeconds: DurationHistogram
     private let auditQueued: (writer: Gauge, journal: Gauge)
     private let auditRefusals: Counter
@@ -135,6 +137,19 @@ public final class ServerMetrics: Sendable {
             registry.makeCounter(descriptor: bytesName, labels: [("direction", "to_viewer")]),
             registry.makeCounter(descriptor: bytesName, labels: [("direction", "from_viewer")])
         )
+        let carriedName = name(
+            "screen_legs_carried", "total",
+            "Screen legs (an agent's or a viewer's) that reached this replica with another replica's ticket, carried "
+                + "to that replica, by leg and outcome.")
+        legsCarried = Dictionary(
+            uniqueKeysWithValues: ["agent", "viewer"].flatMap { leg in
+                ["carried", "failed"].map { outcome in
+                    (
+                        "\(leg) \(outcome)",
+                        registry.makeCounter(descriptor: carriedName, labels: [("leg", leg), ("outcome", outcome)])
+                    )
+                }
+            })
         auditWriteSeconds = registry.makeDurationHistogram(
             descriptor: name(
                 "audit_write", "seconds", "Time from an event handed to the audit log to its commit (group commit)."),
@@ -238,6 +253,12 @@ public final class ServerMetrics: Sendable {
     func relayed(toViewer: Int, fromViewer: Int) {
         if toViewer > 0 { relayBytes.toViewer.increment(by: Int64(toViewer)) }
         if fromViewer > 0 { relayBytes.fromViewer.increment(by: Int64(fromViewer)) }
+    }
+
+    /// A screen leg `leg` ("agent" or "viewer") carried to another replica, or not (`carried` false: that replica
+    /// could not be reached, showed another key, or refused the leg).
+    func carried(leg: String, _ carried: Bool) {
+        legsCarried["\(leg) \(carried ? "carried" : "failed")"]?.increment()
     }
 
     /// An audit event committed `waited` after it was handed over.

@@ -200,6 +200,11 @@ final class ScreenRelay: Sendable {
         }
     }
 
+    /// Counts a leg of `kind` carried to another replica, or not.
+    func countCarried(_ kind: ScreenTickets.Leg, carried: Bool) {
+        metrics.carried(leg: kind.rawValue, carried)
+    }
+
     /// Adds `count` input messages dropped while view-only.
     /// - Returns: true the first time in the session, when `input.blocked` is to be recorded.
     func countDroppedInput(session: UUID, count: Int) -> Bool {

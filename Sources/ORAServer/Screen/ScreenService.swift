@@ -288,6 +288,7 @@ final class ScreenService: Sendable {
     ) async -> (any Channel, Logger.Metadata)? {
         let issuer = ScreenTickets.issuer(of: ticket)
         guard let target = await locate(issuer) else {
+            relay.countCarried(kind, carried: false)
             await refuse(.unknown, leg: kind, source: source)
             await leg.close(failure: true, reason: ScreenTicketError.unknown.code)
             return nil
@@ -297,9 +298,11 @@ final class ScreenService: Sendable {
         ]
         do {
             let channel = try await ScreenCarrier.open(kind, ticket: ticket, at: target)
+            relay.countCarried(kind, carried: true)
             logger.info("carrying a screen leg to the replica that issued its ticket", metadata: metadata)
             return (channel, metadata)
         } catch {
+            relay.countCarried(kind, carried: false)
             logger.warning(
                 "could not carry a screen leg to the replica that issued its ticket",
                 metadata: metadata.merging(["error": "\(error)"]) { $1 })
