@@ -294,14 +294,14 @@ public struct MachineStore: Sendable {
     /// The machine called `name` (lower case), revoked or not.
     public func machine(named name: String) async throws -> Machine? {
         try await client.withConnection { connection in
-            try await Self.machines(named: name, on: connection, logger: logger).first
+            try await Self.machines(named: name, after: nil, limit: 1, on: connection, logger: logger).first
         }
     }
 
-    /// Every enrolled machine, by name.
-    public func machines() async throws -> [Machine] {
+    /// The enrolled machines by name: at most `limit`, those whose names come after `after` when it is given.
+    public func machines(after: String? = nil, limit: Int = 10_000) async throws -> [Machine] {
         try await client.withConnection { connection in
-            try await Self.machines(named: nil, on: connection, logger: logger)
+            try await Self.machines(named: nil, after: after, limit: limit, on: connection, logger: logger)
         }
     }
 
@@ -351,14 +351,17 @@ public struct MachineStore: Sendable {
     /// The machine called `name`, or every machine when `name` is `nil`, by name.
     private static func machines(
         named name: String?,
+        after: String?,
+        limit: Int,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [Machine] {
         let query: PostgresQuery = """
             SELECT name, computer_dn, public_key, operating_system, agent_version, enrolled_at, enrolled_by,
                 revoked_at, revoked_by, last_seen_at, doctor_report::text, doctor_reported_at
-            FROM machines WHERE \(name)::text IS NULL OR name = \(name)
-            ORDER BY name
+            FROM machines
+            WHERE (\(name)::text IS NULL OR name = \(name)) AND (\(after)::text IS NULL OR name > \(after))
+            ORDER BY name LIMIT \(limit)
             """
         let rows = try await connection.query(query, logger: logger)
         var machines: [Machine] = []

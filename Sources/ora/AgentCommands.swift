@@ -32,8 +32,17 @@ extension ORACommand.AgentsCommand {
         @Flag(help: "Print the server's JSON answer.") var json = false
 
         func run() async throws {
-            let machines = try await authenticatedClient(options).call {
-                try await $0.listEnrolledMachines().ok.body.json
+            // A page at a time, each after the last name of the one before, until a page is not full.
+            let client = try authenticatedClient(options)
+            let pageSize: Int64 = 1000
+            var machines: [Components.Schemas.Machine] = []
+            while true {
+                let after = machines.last?.name
+                let page = try await client.call {
+                    try await $0.listEnrolledMachines(query: .init(limit: pageSize, after: after)).ok.body.json
+                }
+                machines += page
+                if page.count < pageSize { break }
             }
             if json { return try printJSON(machines) }
             if machines.isEmpty { return print("no machines are enrolled") }

@@ -97,6 +97,19 @@ struct AgentEnrollmentTests {
         let listed = await admin.run("agents", "list")
         #expect(
             listed.standardOutput.split(separator: "\n").map { $0.prefix(7) } == ["ws-0101", "ws-0102", "ws-0202"])
+        // A page at a time, by name: each after the last name of the one before; a bad page is refused.
+        let adminToken = try await server.token("peter.schmidt")
+        func page(_ query: String) async throws -> HTTP.Answer {
+            try await HTTP.get(server.base + "/api/v1/agents?" + query, token: adminToken)
+        }
+        #expect(try await page("limit=2").json([Schemas.Machine].self)?.map(\.name) == ["ws-0101", "ws-0102"])
+        #expect(try await page("limit=2&after=ws-0102").json([Schemas.Machine].self)?.map(\.name) == ["ws-0202"])
+        #expect(try await page("after=WS-0202").json([Schemas.Machine].self)?.isEmpty == true)
+        let zero = try await page("limit=0")
+        #expect(zero.status == 400 && zero.refusal?.error == "invalid_parameter", "\(zero.body)")
+        #expect(zero.refusal?.message == "limit must be a whole number from 1 to 10000, not \"0\"")
+        let misspelt = try await page("limt=5")
+        #expect(misspelt.status == 400 && misspelt.refusal?.message == "unknown query parameter \"limt\"")
         let auditor = try await OperatorCLI("sara.klein", server: server, ora: ora)
         #expect(await auditor.run("agents", "list").status == 0)
         let helpdesk = try await OperatorCLI("hannah.fischer", server: server, ora: ora)

@@ -307,10 +307,10 @@ public final class AgentService: Sendable {
         return machine
     }
 
-    /// Every enrolled machine.
-    public func machines() async throws(AgentError) -> [MachineStore.Machine] {
+    /// The enrolled machines by name: at most `limit`, after `after` when it is given.
+    public func machines(after: String?, limit: Int) async throws(AgentError) -> [MachineStore.Machine] {
         do {
-            return try await store.machines()
+            return try await store.machines(after: after, limit: limit)
         } catch {
             throw databaseFailed(error, doing: "listing machines")
         }

@@ -168,9 +168,15 @@ extension Router where Context == ORARequestContext {
             return try Response.encodedJSON(created, status: .created)
         }
 
-        api.get { _, context -> Response in
+        // A page of the enrolled machines, by name: `limit` of them (1,000 unless given), after `after`.
+        api.get { request, context -> Response in
             _ = try await operators.require(readers, of: context.session, toDo: "list enrolled machines")
-            return try Response.encodedJSON(try await agents.machines().map(MachineDocument.init))
+            var query = try QueryParameters(request)
+            let limit = try query.integer("limit", in: 1...10_000) ?? 1000
+            let after = try query.text("after", atMost: 255)
+            try query.rejectUnknown()
+            return try Response.encodedJSON(
+                try await agents.machines(after: after?.lowercased(), limit: Int(limit)).map(MachineDocument.init))
         }
 
         api.get(":name") { _, context -> Response in

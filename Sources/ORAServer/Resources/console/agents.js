@@ -11,10 +11,18 @@ export function show(main, shell) {
   const confirm = main.querySelector('dialog.confirm-revoke');
   part('.enroll').hidden = !administrator;
 
-  async function load() {
+  // A page of machines at a time, by name; "Show more machines" asks for the next.
+  const pageSize = 500;
+  const more = part('.more');
+  let last = null;
+
+  async function load(next = false) {
     try {
-      const machines = await api('GET', '/agents');
-      part('tbody').replaceChildren(...machines.map((machine) => element('tr', { 'data-machine': machine.name },
+      const after = next && last ? '&after=' + encodeURIComponent(last) : '';
+      const machines = await api('GET', '/agents?limit=' + pageSize + after);
+      last = machines.length ? machines[machines.length - 1].name : last;
+      more.hidden = machines.length < pageSize;
+      const rows = machines.map((machine) => element('tr', { 'data-machine': machine.name },
         element('th', { scope: 'row', text: machine.name }),
         element('td', { class: 'dn', text: machine.computer_dn }),
         element('td', { text: machine.agent_version + ' on ' + machine.os }),
@@ -31,7 +39,8 @@ export function show(main, shell) {
             confirm.dataset.machine = machine.name;
             confirm.showModal();
           },
-        }) : null))));
+        }) : null)));
+      if (next) part('tbody').append(...rows); else part('tbody').replaceChildren(...rows);
     } catch (refusal) {
       part('.error').textContent = refusal.message;
     }
@@ -116,6 +125,7 @@ export function show(main, shell) {
     }
   }
 
+  more.addEventListener('click', () => load(true));
   load();
   loadTokens();
   return () => {};
