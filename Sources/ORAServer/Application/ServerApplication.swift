@@ -320,7 +320,8 @@ public enum ServerApplication {
             if let address = screenSettings.replicaAddress(listenHost: listenHost, port: screens.relayPort) {
                 logger.notice("other replicas reach this screen relay at \(address)")
             } else {
-                logger.warning(
+                // Not a fault for a server that runs alone; with replicas, a screen held here is seen only here.
+                logger.notice(
                     """
                     other replicas cannot reach this screen relay, which listens on a wildcard address: set \
                     screen.replica_host (or replica_host_env) if there are other replicas

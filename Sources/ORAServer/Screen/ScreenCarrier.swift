@@ -72,7 +72,8 @@ enum ScreenCarrier {
                     description: "the replica at \(target.address) showed a TLS key other than the one it published "
                         + "in server_instances")
             }
-            throw Failure(description: "the replica at \(target.address) did not admit the viewer (\(error))")
+            throw Failure(
+                description: "the replica at \(target.address) did not admit the \(leg.rawValue) leg (\(error))")
         }
         return channel
     }

@@ -208,13 +208,13 @@ final class SessionRouting: Service, Sendable {
         let snapshot = try snapshot(of: running)
         guard snapshot.helperDN == identity.person.dn else { throw ScreenError.onlyTheHelperMaySeeTheScreen }
         guard !snapshot.hasEnded else { throw ScreenError.sessionEnded }
-        let relay: (address: String, keySHA256: String?)?
+        let published: Bool
         do {
-            relay = try await store.relay(of: running.instance)
+            published = try await store.relay(of: running.instance) != nil
         } catch {
             throw databaseFailed(error, doing: "reading where the replicas' relay ports are")
         }
-        guard relay != nil else {
+        guard published else {
             logger.warning(
                 "a replica running a session has not said where its relay port is reached; set screen.replica_host",
                 metadata: ["session.id": "\(id)", "replica": "\(running.instance)"])
