@@ -91,7 +91,8 @@ public enum ScreenStream {
         public var description: String { "the server refused the screen connection" }
     }
 
-    /// Connects to the relay port of `host`, with TLS when `tls` is given (verifying the certificate for `host`).
+    /// Connects to the relay port of `host`, with TLS when `tls` is given (verifying the certificate for `host`: its
+    /// name, or for an address the address, which TLS's server name indication cannot carry).
     public static func connect(
         host: String, port: Int, tls: NIOSSLContext?
     ) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
@@ -101,8 +102,9 @@ public enum ScreenStream {
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
+                        let address = (try? SocketAddress(ipAddress: host, port: port)) != nil
                         try channel.pipeline.syncOperations.addHandler(
-                            try NIOSSLClientHandler(context: tls, serverHostname: host))
+                            try NIOSSLClientHandler(context: tls, serverHostname: address ? nil : host))
                     }
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }

@@ -356,7 +356,8 @@ struct ServerTLSTests {
         let front = try await TLSServer(
             certificate: files.path + "/server2.pem", key: files.path + "/server2.key", ca: ca, files: files,
             sharing: server)
-        let lenaFront = try await operatorCLI("lena.wolf", base: "https://localhost:\(front.port)")
+        // By its address this time: the certificate names 127.0.0.1 too, and `ora connect` checks it by address.
+        let lenaFront = try await operatorCLI("lena.wolf", base: "https://127.0.0.1:\(front.port)")
         let carriedPort = try Network.freePort()
         let carried = try lenaFront.start(["connect", id, "--listen", "127.0.0.1:\(carriedPort)"])
         defer { carried.send(SIGKILL) }
