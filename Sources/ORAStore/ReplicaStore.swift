@@ -109,20 +109,6 @@ public struct ReplicaStore: Sendable {
         return nil
     }
 
-    /// Where a running replica's relay port is reached by the other replicas, and the SHA-256 of its TLS key (nil
-    /// for plain TCP); nil when it is not running or has not said.
-    public func relay(of instance: UUID) async throws -> (address: String, keySHA256: String?)? {
-        let rows = try await client.query(
-            """
-            SELECT relay_address, relay_key_sha256 FROM server_instances
-            WHERE id = \(instance) AND relay_address IS NOT NULL
-                AND last_seen_at > now() - \(Self.livenessWindow)::interval
-            """,
-            logger: logger)
-        for try await (address, key) in rows.decode((String, String?).self) { return (address, key) }
-        return nil
-    }
-
     /// Where the running replica whose id begins with `prefix` (lowercase hex digits) reaches its relay port, and
     /// the SHA-256 of its TLS key; nil when none does, it has not said, or more than one replica's id begins so.
     public func relay(ofInstanceBeginning prefix: String) async throws -> (address: String, keySHA256: String?)? {

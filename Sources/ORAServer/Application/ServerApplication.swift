@@ -307,17 +307,18 @@ public enum ServerApplication {
         } catch {
             throw .unreadableFile(path: configuration.listen.tls?.certificateChainFile ?? "", reason: "\(error)")
         }
-        let screenSettings = configuration.screen
-        let listenHost = configuration.listen.host
-        heartbeat.announceRelay { [screens] in
-            (screenSettings.replicaAddress(listenHost: listenHost, port: screens.relayPort), tls?.keySHA256)
+        let (screenSettings, listenHost) = (configuration.screen, configuration.listen.host)
+        /// Where the other replicas reach this one's relay port (nil until it listens, or when they cannot).
+        let replicaAddress: @Sendable () -> String? = { [screens] in
+            screenSettings.replicaAddress(listenHost: listenHost, port: screens.relayPort)
         }
+        heartbeat.announceRelay { (replicaAddress(), tls?.keySHA256) }
         let relayListener = ScreenRelayListener(
             host: configuration.listen.host,
             port: configuration.screen.relayPort(listening: configuration.listen.port),
             screens: screens, openings: openings, tls: tls, logger: logger
-        ) { [screens] in
-            if let address = screenSettings.replicaAddress(listenHost: listenHost, port: screens.relayPort) {
+        ) {
+            if let address = replicaAddress() {
                 logger.notice("other replicas reach this screen relay at \(address)")
             } else {
                 // Not a fault for a server that runs alone; with replicas, a screen held here is seen only here.

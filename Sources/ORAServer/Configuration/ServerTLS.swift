@@ -88,7 +88,7 @@ struct ServerTLSReloader: Service {
     let tls: ServerTLS
     let logger: Logger
     /// Called after a reload that took: the other replicas are told the new key at once.
-    var reloaded: @Sendable () async -> Void = {}
+    let reloaded: @Sendable () async -> Void
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)

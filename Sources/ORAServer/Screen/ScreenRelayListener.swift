@@ -25,7 +25,7 @@ final class ScreenRelayListener: Service {
     ///   - listening: called once the port is bound (and `screens.relayPort` set).
     init(
         host: String, port: Int, screens: ScreenService, openings: OpeningConnections, tls: ServerTLS?,
-        logger: Logger, listening: @escaping @Sendable () async -> Void = {}
+        logger: Logger, listening: @escaping @Sendable () async -> Void
     ) {
         self.listening = listening
         self.host = host

@@ -58,8 +58,7 @@ final class ScreenService: Sendable {
     ///   - locate: where the replica whose tickets begin with an issuer reaches its relay port.
     init(
         broker: SessionBroker, links: AgentLinks, relay: ScreenRelay, clock: ServerClock, logger: Logger,
-        publicPort: Int? = nil,
-        locate: @escaping @Sendable (_ issuer: String) async -> ScreenCarrier.Target? = { _ in nil }
+        publicPort: Int?, locate: @escaping @Sendable (_ issuer: String) async -> ScreenCarrier.Target?
     ) {
         self.publicPort = publicPort
         self.locate = locate

@@ -210,7 +210,8 @@ final class SessionRouting: Service, Sendable {
         guard !snapshot.hasEnded else { throw ScreenError.sessionEnded }
         let published: Bool
         do {
-            published = try await store.relay(of: running.instance) != nil
+            // As a carrying replica will look it up: by the issuer the replica's tickets begin with.
+            published = try await store.relay(ofInstanceBeginning: ScreenRelay.issuer(of: running.instance)) != nil
         } catch {
             throw databaseFailed(error, doing: "reading where the replicas' relay ports are")
         }
