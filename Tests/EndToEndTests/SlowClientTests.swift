@@ -61,7 +61,9 @@ struct SlowClientTests {
             crowd = [socket.create_connection(("127.0.0.1", port)) for _ in range(int(sys.argv[3]))]
             time.sleep(0.5)
             extra = socket.create_connection(("127.0.0.1", port))
-            refused = closed_after(extra, limit=3)
+            # Waited for up to 8 s: a loaded server may take seconds to accept the crowd before the extra, and
+            # the opening deadline (10 s) would close it anyway only after that.
+            refused = closed_after(extra, limit=8)
             for s in crowd:
                 s.close()
             time.sleep(0.5)
@@ -111,7 +113,8 @@ struct SlowClientTests {
         let server = try await RunningServer()
         let answer = try await run("crowd", Self.port(of: server), "128")
         let closed = try #require(answer["extra_closed_after"] as? Double, "the extra connection stayed: \(answer)")
-        #expect(closed < 1, "\(closed)")
+        // Closed by the limit, not by the 10-second opening deadline; the accepting itself may lag on a loaded machine.
+        #expect(closed < 8, "\(closed)")
         #expect(answer["fresh"] as? String == "HTTP/1.1 200 OK", "\(answer)")
     }
 
