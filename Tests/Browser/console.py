@@ -25,8 +25,10 @@ Prints one JSON object with what the pages showed; the Swift tests assert on it 
 (1280x800) go to SHOTS.
 """
 import base64
+import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -39,8 +41,22 @@ from playwright.sync_api import sync_playwright
 PASSWORD = "ora-demo"
 
 
+def trusted_certificate_arguments():
+    """Chromium's switch that accepts the certificate the tests' servers serve (ORA_TEST_TLS_CERTIFICATE_FILE, signed by
+    the tests' throwaway CA), by its public key: that key, and no other, is trusted as a company's own CA would be."""
+    certificate = os.environ.get("ORA_TEST_TLS_CERTIFICATE_FILE")
+    if not certificate:
+        return []
+    key = subprocess.run(["openssl", "x509", "-in", certificate, "-noout", "-pubkey"], check=True,
+                         capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=key, check=True,
+                         capture_output=True).stdout
+    return ["--ignore-certificate-errors-spki-list=" + base64.b64encode(hashlib.sha256(der).digest()).decode()]
+
+
 def launch(playwright):
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    browser = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium", args=["--no-sandbox"] + trusted_certificate_arguments())
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(30000)
     return browser, page

@@ -44,7 +44,7 @@ struct AgentConnectionTests {
         let port = try #require(URL(string: server.base)?.port)
 
         let plain = try await RelayPort.exchange(
-            port: port, send: "GET /agent/v1/connect HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            port: port, send: "GET /agent/v1/connect HTTP/1.1\r\nHost: localhost\r\n\r\n", tls: true)
         #expect(plain.hasPrefix("HTTP/1.1 400 Bad Request"), "\(plain)")
         #expect(plain.contains("agents connect here with a WebSocket upgrade"))
 
@@ -61,7 +61,7 @@ struct AgentConnectionTests {
 
             """
         let started = ContinuousClock.now
-        let silent = try await RelayPort.exchange(port: port, send: upgrade, within: .seconds(30))
+        let silent = try await RelayPort.exchange(port: port, send: upgrade, within: .seconds(30), tls: true)
         let waited = ContinuousClock.now - started
         #expect(silent.hasPrefix("HTTP/1.1 101 Switching Protocols"), "\(silent)")
         #expect(silent.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "the accept key of RFC 6455's example")

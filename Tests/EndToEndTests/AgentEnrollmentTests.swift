@@ -22,7 +22,7 @@ struct AgentEnrollmentTests {
             agent,
             arguments: [
                 "enroll", "--server", server.base, "--token", token, "--machine", machine, "--state-dir", state,
-            ])
+            ] + server.agentTrust)
     }
 
     @Test("tokens enroll only what they are bound to, as often as they may; domain computers only")

@@ -143,6 +143,7 @@ struct AuditResilienceTests {
         var request = HTTPClientRequest(url: server.base + "/api/v1/audit/export?format=jsonl")
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = TestTLS.clientConfiguration
         configuration.timeout.read = .seconds(120)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         defer { _ = client.shutdown() }

@@ -5,7 +5,7 @@ import Testing
 /// A server behind a proxy that terminates TLS (`listen.behind_proxy`): the proxy's `X-Forwarded-For` names the
 /// client that per-address login limits and the audit log see, its `X-Forwarded-Proto` makes the console's cookie
 /// `Secure`; the same headers from any other peer change nothing. The proxy here is 127.0.0.1; 127.0.0.2 is a
-/// client that connects directly.
+/// client that connects directly. The proxy speaks plain HTTP to the server, which has no TLS of its own.
 @Suite("Behind a proxy")
 struct BehindProxyTests {
     /// The status line and headers (lower-case names) of a request curl sends from `source`.
@@ -50,7 +50,7 @@ struct BehindProxyTests {
     func loginLimitsSeeTheClient() async throws {
         let server = try await RunningServer(
             extra: "login_limits: {failures_per_account: 100, failures_per_address: 3, window: 5m}",
-            listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}")
+            listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}", tls: false)
         // A client behind the proxy that sends its own header: the proxy appends the address it saw.
         for _ in 0..<3 {
             #expect(try await Self.failLogin(server, from: "127.0.0.1", forwardedFor: "10.6.6.6, 198.51.100.7") == 401)
@@ -72,7 +72,7 @@ struct BehindProxyTests {
 
     @Test("the console's cookie is Secure when the proxy says the browser used HTTPS; HSTS on every answer")
     func secureCookie() async throws {
-        let server = try await RunningServer(listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}")
+        let server = try await RunningServer(listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}", tls: false)
         let login = #"{"user": "lena.wolf", "password": "ora-demo"}"#
         let origin = "Origin: \(server.base)"
         let proxied = try await Self.send(

@@ -34,7 +34,7 @@ struct CommandLineTests {
 
     @Test("https:// to a port that speaks plain HTTP fails at once, saying so")
     func tlsToPlainHTTP() async throws {
-        let server = try await RunningServer()
+        let server = try await RunningServer(tls: false)
         let home = try TemporaryDirectory()
         let tls = server.base.replacingOccurrences(of: "http://", with: "https://")
         let started = ContinuousClock.now

@@ -219,7 +219,7 @@ struct ConsoleTests {
             arguments: [
                 "enroll", "--server", server.base, "--token", revokedToken, "--machine", "WS-0199", "--state-dir",
                 setup.files.path + "/agent-ws-0199",
-            ])
+            ] + server.agentTrust)
         #expect(refused.status != 0 && refused.standardError.contains("not valid"), "\(refused.standardError)")
         #expect(try await server.sql("SELECT count(*) FROM audit_events WHERE event = 'agent.token_revoked'") == "1")
     }
@@ -232,17 +232,33 @@ struct ConsoleTests {
         let evilFiles = try TemporaryDirectory()
         _ = try evilFiles.write("index.html", "<!DOCTYPE html><title>another site</title>", permissions: 0o644)
         let port = try Network.freePort()
+        // The same site as the server's (https://localhost), on another port: the browser sends the SameSite
+        // cookie along, and only the server's own check of the page's origin stands in the way.
+        let tls = try TestTLS.required()
         let evil = try ChildProcess(
             "/usr/bin/python3",
-            arguments: ["-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", evilFiles.path])
+            arguments: [
+                "-c",
+                """
+                import functools, http.server, ssl, sys
+                handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+                server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler)
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(sys.argv[3], sys.argv[4])
+                server.socket = context.wrap_socket(server.socket, server_side=True)
+                server.serve_forever()
+                """,
+                "\(port)", evilFiles.path, tls.certificate, tls.key,
+            ])
         defer { evil.send(SIGKILL) }
+        let other = "https://localhost:\(port)"
         var serving = false
         for _ in 0..<100 where !serving {
-            serving = (try? await HTTP.get("http://127.0.0.1:\(port)/"))?.status == 200
+            serving = (try? await HTTP.get(other + "/"))?.status == 200
             if !serving { try await Task.sleep(for: .milliseconds(100)) }
         }
         try #require(serving, "the other site never served its page")
-        let shown = try await Self.browse("cross-site", server.base, "http://127.0.0.1:\(port)")
+        let shown = try await Self.browse("cross-site", server.base, other)
 
         let attempts = try #require(shown["attempts"] as? [String: String], "\(shown)")
         #expect(attempts["read_me"] == "blocked", "the other page read an answer: \(attempts)")
@@ -292,7 +308,7 @@ struct ConsoleTests {
         let port = try #require(URL(string: server.base)?.port)
         for path in ["/novnc/../../../etc/passwd", "/console/\(script.split(separator: "/")[1])/../../etc/passwd"] {
             let escape = try await RelayPort.exchange(
-                port: port, send: "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                port: port, send: "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", tls: true)
             #expect(escape.hasPrefix("HTTP/1.1 4"), "\(escape.prefix(200))")
             #expect(!escape.contains("root:"))
         }
@@ -323,10 +339,11 @@ struct ConsoleTests {
         #expect(answer.json(Schemas.BrowserLoginResult.self)?._operator.account == "lena.wolf")
         let setCookie = try #require(answer.headers["set-cookie"])
         let cookie = try #require(setCookie.firstMatch(of: /^ora_session=(ora_op_[A-Za-z0-9_-]{43});/)?.1)
-        for attribute in ["Path=/", "HttpOnly", "SameSite=Strict"] {
+        // Secure: the server has TLS of its own (over plain HTTP on loopback it would not be, or the browser would
+        // drop it; BehindProxyTests).
+        for attribute in ["Path=/", "HttpOnly", "SameSite=Strict", "Secure"] {
             #expect(setCookie.contains("; \(attribute)"), "\(setCookie)")
         }
-        #expect(!setCookie.contains("Secure"), "over plain HTTP a Secure cookie would be dropped")
         let withCookie = ["Cookie": "ora_session=\(cookie)"]
 
         // Reading needs no Origin; changing does.

@@ -116,7 +116,7 @@ struct DebianPackageTests {
         let enrolled = await Self.run(
             root.path + "/usr/bin/ora-agent", "enroll", "--server", server.base, "--token",
             token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0101",
-            "--state-dir", state)
+            "--state-dir", state, "--ca-file", try #require(server.caFile))
         try #require(enrolled.status == 0, "\(enrolled.standardError)")
         let agent = try ChildProcess(
             root.path + "/usr/bin/ora-agent",

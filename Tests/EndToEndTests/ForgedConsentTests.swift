@@ -21,11 +21,13 @@ struct ForgedConsentTests {
         let lena = try await server.token("lena.wolf")
         let sent = Steps()
 
-        let url = server.base.replacingOccurrences(of: "http://", with: "ws://") + "/agent/v1/connect"
+        let url = server.webSocketBase + "/agent/v1/connect"
         let serverName = "127.0.0.1"
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await WebSocketClient.connect(url: url, logger: Logger(label: "impostor")) { inbound, outbound, _ in
+                try await WebSocketClient.connect(
+                    url: url, tlsConfiguration: TestTLS.clientConfiguration, logger: Logger(label: "impostor")
+                ) { inbound, outbound, _ in
                     let key = try P256.Signing.PrivateKey(rawRepresentation: keyBytes)
                     let foreign = P256.Signing.PrivateKey()
                     var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()

@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import ORAClient
 import ORATestSupport
@@ -27,9 +28,11 @@ struct HostileViewerTests {
     func viewer(
         _ server: RunningServer, ticket: String, payload: [UInt8] = [], frames: Int = 1, linger: Duration = .seconds(3)
     ) async throws -> Outcome {
-        let url = server.base.replacingOccurrences(of: "http://", with: "ws://") + "/viewer/v1/screen?ticket=\(ticket)"
+        let url = server.webSocketBase + "/viewer/v1/screen?ticket=\(ticket)"
         let outcome = Mutex(Outcome())
-        let close = try await WebSocketClient.connect(url: url, logger: Logger(label: "hostile-viewer")) {
+        let close = try await WebSocketClient.connect(
+            url: url, tlsConfiguration: TestTLS.clientConfiguration, logger: Logger(label: "hostile-viewer")
+        ) {
             inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
             // The greeting (12 bytes) and the security types arrive from x11vnc through the relay.
@@ -67,11 +70,11 @@ struct HostileViewerTests {
         return outcome.withLock { $0 }
     }
 
-    /// Sends a WebSocket upgrade request over a plain socket, as a browser's page at `origin` would, and returns
-    /// the status line's code (101 when the server upgraded) and the line.
+    /// Sends a WebSocket upgrade request over a socket of its own (TLS for https:// and wss://), as a browser's page
+    /// at `origin` would, and returns the status line's code (101 when the server upgraded) and the line.
     static func upgradeRequest(_ url: String, origin: String?) async -> (status: Int, head: String) {
         let script = """
-            import socket, sys, urllib.parse
+            import socket, ssl, sys, urllib.parse
             url = urllib.parse.urlsplit(sys.argv[1])
             request = ("GET %s?%s HTTP/1.1\\r\\nHost: %s\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\n"
                        "Sec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"
@@ -79,6 +82,8 @@ struct HostileViewerTests {
             if sys.argv[2]:
                 request += "Origin: %s\\r\\n" % sys.argv[2]
             with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+                if url.scheme in ("https", "wss"):
+                    s = ssl.create_default_context().wrap_socket(s, server_hostname=url.hostname)
                 s.sendall((request + "\\r\\n").encode())
                 data = b""
                 while b"\\r\\n" not in data:
@@ -167,10 +172,10 @@ struct HostileViewerTests {
         let answer = try await HTTP.post(server.base + "/api/v1/sessions/\(id)/screen", token: hannah)
         let relayPort = try #require(answer.json(Schemas.ScreenTicket.self)?.relayPort, "\(answer.body)")
         let native = try #require(answer.json(Schemas.ScreenTicket.self)?.ticket)
-        let admitted = try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n")
+        let admitted = try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n", tls: true)
         #expect(admitted.hasPrefix("ORA-SCREEN/1 ok\nRFB 003.008\n"), "\(admitted)")
-        #expect(try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n") == "")
-        #expect(try await RelayPort.exchange(port: relayPort, send: "GET / HTTP/1.1\r\n\r\n") == "")
+        #expect(try await RelayPort.exchange(port: relayPort, send: "ORA-SCREEN/1 viewer \(native)\n", tls: true) == "")
+        #expect(try await RelayPort.exchange(port: relayPort, send: "GET / HTTP/1.1\r\n\r\n", tls: true) == "")
 
         // The session ends: a ticket issued before stops admitting.
         let unused = try await ticket(id, on: server, token: hannah)
@@ -241,14 +246,25 @@ struct HostileViewerTests {
     }
 }
 
-/// Plain TCP to the relay port.
+/// Bytes written by hand to a server's port (the relay's, or the HTTP port), over the test CA's TLS (`TestTLS`)
+/// or plain TCP.
 enum RelayPort {
     /// Sends `text`, then reads what comes back for up to `within` or until the server closes.
-    static func exchange(port: Int, send text: String, within: Duration = .seconds(2)) async throws -> String {
+    /// - Parameter tls: speak TLS, verifying the server as `localhost` with the test CA.
+    static func exchange(
+        port: Int, send text: String, within: Duration = .seconds(2), tls: Bool
+    ) async throws
+        -> String
+    {
+        let context = tls ? try NIOSSLContext(configuration: TestTLS.clientConfiguration) : nil
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in

@@ -449,7 +449,7 @@ struct OfferTests {
                 "enroll", "--server", server.base, "--token",
                 second.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", "WS-0102",
                 "--state-dir", setup.files.path + "/second",
-            ])
+            ] + server.agentTrust)
         #expect(enrolled.status == 0, "\(enrolled.standardError)")
         let token = try await server.token("lena.wolf")
         #expect(try await HTTP.get(server.base + "/api/v1/me", token: token).status == 200)
@@ -490,6 +490,7 @@ struct OfferTests {
         }
         try #require(state == .viewing)
         var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = TestTLS.clientConfiguration
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         func follow(_ token: String) async throws -> HTTPClientResponse {

@@ -102,7 +102,7 @@ struct ReplicaTests {
         // The helper's browser follows the session's events through the replica without the agent.
         var request = HTTPClientRequest(url: replicas.front.base + "/api/v1/sessions/\(id)/events")
         request.headers.add(name: "Authorization", value: "Bearer \(replicas.token)")
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+        let response = try await TestTLS.httpClient.execute(request, timeout: .seconds(600))
         #expect(response.status == .ok)
         var events = response.body.makeAsyncIterator()
         var received = ""
@@ -139,11 +139,11 @@ struct ReplicaTests {
             let offered = await lena.run("offer", "ws-0201", "--ticket", "INC0000001", "--wait")
             #expect(offered.status == 0, "\(offered.standardError)")
             let id = sessionID(in: offered.standardOutput)
-            // Each replica says where the other reaches its relay port.
+            // Each replica says where the other reaches its relay port, and the key its TLS there has.
             #expect(
                 try await eventually {
                     try await front.sql(
-                        "SELECT count(*) FROM server_instances WHERE relay_address LIKE '127.0.0.1:%' AND relay_key_sha256 IS NULL"
+                        "SELECT count(*) FROM server_instances WHERE relay_address LIKE '127.0.0.1:%' AND relay_key_sha256 IS NOT NULL"
                     ) == "2"
                 })
 
@@ -206,15 +206,10 @@ struct ReplicaTests {
             let ticketOfHolder = try await holder.sql(
                 "SELECT left(id::text, 8) FROM server_instances WHERE relay_address <> '127.0.0.1:\(replicas.frontRelay)'"
             )
-            let looped = await ChildProcess.runAsync(
-                "/usr/bin/python3",
-                arguments: [
-                    "-c",
-                    "import socket,sys; c=socket.create_connection(('127.0.0.1',int(sys.argv[1])),timeout=10); "
-                        + "c.sendall(('ORA-SCREEN/1 viewer %s carried\\n' % sys.argv[2]).encode()); print(repr(c.recv(64)))",
-                    "\(replicas.frontRelay)", ticketOfHolder + String(repeating: "0", count: 56),
-                ])
-            #expect(looped.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == "b''", "\(looped)")
+            let looped = try await RelayPort.exchange(
+                port: replicas.frontRelay,
+                send: "ORA-SCREEN/1 viewer \(ticketOfHolder + String(repeating: "0", count: 56)) carried\n", tls: true)
+            #expect(looped == "", "\(looped)")
             #expect(
                 try await eventually {
                     try await front.sql(

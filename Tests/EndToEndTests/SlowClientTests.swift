@@ -3,13 +3,16 @@ import ORATestSupport
 import Testing
 
 /// Clients that open connections and send slowly, or not at all: each connection has a limit for its opening and
-/// for idling between requests, and one address cannot hold many connections in their opening.
+/// for idling between requests, and one address cannot hold many connections in their opening. The clients write
+/// HTTP's bytes themselves, slowly, so the servers here speak plain HTTP; with TLS of its own, a connection that never
+/// begins its handshake meets the same opening limit.
 @Suite("Slow clients")
 struct SlowClientTests {
     /// Plays a slow client against 127.0.0.1 and prints one JSON object:
     /// - `head PORT PREFIX [FILLER]`: sends PREFIX, then FILLER (a header line) every 2 s, and reports when the
     ///   server closed;
     /// - `idle PORT`: sends one whole request, reads the answer, then half a head, and reports when it closed;
+    /// - `silent PORT`: opens a connection, sends nothing, and reports when the server closed it;
     /// - `crowd PORT N`: opens N connections that send nothing, then one more, and reports whether that one was
     ///   closed at once, and whether a request on a fresh connection is answered once the N are gone.
     static let script = #"""
@@ -51,6 +54,8 @@ struct SlowClientTests {
                     closed = time.time() - start
                     break
             print(json.dumps({"closed_after": closed}))
+        elif mode == "silent":
+            print(json.dumps({"closed_after": closed_after(socket.create_connection(("127.0.0.1", port)))}))
         elif mode == "idle":
             s = socket.create_connection(("127.0.0.1", port))
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -90,7 +95,7 @@ struct SlowClientTests {
 
     @Test("a half-sent request head is closed within 10 seconds, however slowly it goes on; an agent's too")
     func halfSentHead() async throws {
-        let server = try await RunningServer()
+        let server = try await RunningServer(tls: false)
         async let api = run("head", Self.port(of: server), "GET /healthz HTTP/1.1\r\nHost: x\r\n")
         async let agent = run("head", Self.port(of: server), "GET /agent/v1/connect HTTP/1.1\r\nHost: x\r\n")
         for answer in [try await api, try await agent] {
@@ -101,7 +106,7 @@ struct SlowClientTests {
 
     @Test("a connection idle between requests, or sending a later head slowly, is closed after 30 seconds")
     func idleKeepAlive() async throws {
-        let server = try await RunningServer()
+        let server = try await RunningServer(tls: false)
         let answer = try await run("idle", Self.port(of: server))
         #expect(answer["first"] as? String == "HTTP/1.1 200 OK", "\(answer)")
         let closed = try #require(answer["closed_after"] as? Double, "never closed: \(answer)")
@@ -110,7 +115,7 @@ struct SlowClientTests {
 
     @Test("one address may hold at most 128 connections in their opening; the next is closed at once, others go on")
     func crowd() async throws {
-        let server = try await RunningServer()
+        let server = try await RunningServer(tls: false)
         let answer = try await run("crowd", Self.port(of: server), "128")
         let closed = try #require(answer["extra_closed_after"] as? Double, "the extra connection stayed: \(answer)")
         // Closed by the limit, not by the 10-second opening deadline; the accepting itself may lag on a loaded machine.
@@ -120,15 +125,24 @@ struct SlowClientTests {
 
     @Test("a trusted proxy, whose clients all share its address, is not held to that limit")
     func crowdBehindProxy() async throws {
-        let server = try await RunningServer(listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}")
+        let server = try await RunningServer(listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}", tls: false)
         let answer = try await run("crowd", Self.port(of: server), "128")
         #expect(answer["extra_closed_after"] is NSNull, "the proxy's 129th connection was closed: \(answer)")
         #expect(answer["fresh"] as? String == "HTTP/1.1 200 OK", "\(answer)")
     }
 
+    @Test("with TLS of its own, a connection that never begins its handshake is closed within 10 seconds")
+    func silentTLS() async throws {
+        let server = try await RunningServer()
+        #expect(server.base.hasPrefix("https://"))
+        let answer = try await run("silent", Self.port(of: server))
+        let closed = try #require(answer["closed_after"] as? Double, "never closed: \(answer)")
+        #expect(closed > 8 && closed < 13, "\(closed)")
+    }
+
     @Test("the relay port closes a half-sent opening line within 10 seconds")
     func relayOpeningLine() async throws {
-        let server = try await RunningServer()
+        let server = try await RunningServer(tls: false)
         // The relay port is told with a screen ticket; without a session, its number is in the server's log.
         let log = server.process.standardErrorSoFar
         let line = try #require(log.split(separator: "\n").first { $0.contains("screen relay listening") })

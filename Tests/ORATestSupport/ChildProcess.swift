@@ -45,7 +45,9 @@ public final class ChildProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // Every program trusts the tests' servers (`TestTLS`), unless `environment` says otherwise.
+        process.environment = ProcessInfo.processInfo.environment.merging(TestTLS.clientEnvironment) { _, new in new }
+            .merging(environment) { _, new in new }
         // The program gets its own copies of these descriptors; the test's are closed once it has started (the
         // Process would otherwise keep them open for as long as the test process runs).
         var handles: [FileHandle] = []

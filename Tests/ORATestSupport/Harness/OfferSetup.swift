@@ -104,7 +104,7 @@ public struct OfferSetup: Sendable {
                 "enroll", "--server", server.base, "--token",
                 token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--machine", machine,
                 "--state-dir", setup.state,
-            ])
+            ] + server.agentTrust)
         guard enrolled.status == 0 else { throw TestSetupError("enroll \(machine): \(enrolled.standardError)") }
         return setup
     }
@@ -136,7 +136,7 @@ public func session(
     _ id: String, on server: RunningServer, token: String, within: Duration = .seconds(30),
     until condition: @escaping @Sendable (Schemas.Session) -> Bool
 ) async throws -> Schemas.Session {
-    let client = Client(server: URL(string: server.base)!, token: token, timeout: within)
+    let client = Client(server: URL(string: server.base)!, token: token, caFile: server.caFile, timeout: within)
     return try await withThrowingTaskGroup(of: Schemas.Session?.self) { group in
         group.addTask {
             let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
@@ -164,7 +164,7 @@ public func session(
 public func chatLines(
     of id: String, on server: RunningServer, token: String, count: Int, within: Duration = .seconds(30)
 ) async throws -> [Schemas.ChatMessage] {
-    let client = Client(server: URL(string: server.base)!, token: token, timeout: within)
+    let client = Client(server: URL(string: server.base)!, token: token, caFile: server.caFile, timeout: within)
     let events = try await client.followSession(path: .init(id: id)).ok.body.textEventStream
     var lines: [Schemas.ChatMessage] = []
     for try await event in events.asDecodedServerSentEvents() where event.event == "chat" {

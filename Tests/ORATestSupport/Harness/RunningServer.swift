@@ -9,7 +9,10 @@ public final class RunningServer: @unchecked Sendable {
     public let directory: PrivateDirectory
     public let database: String
     public private(set) var process: ChildProcess
+    /// `https://localhost:PORT`, or `http://127.0.0.1:PORT` for a server without TLS of its own.
     public let base: String
+    /// The CA file that verifies the server (`TestTLS`), or nil for a server without TLS of its own.
+    public let caFile: String?
     private let configurationPath: String
     private let files: TemporaryDirectory
     /// Whether this server created the database (and drops it when released).
@@ -27,19 +30,21 @@ public final class RunningServer: @unchecked Sendable {
     ///   - listenExtra: settings added to its `listen` section (indented by two spaces).
     ///   - screenExtra: settings added to its `screen` section (indented by two spaces).
     ///   - binary: the ora-server to run; the one built here unless given (an installed package's).
+    ///   - tls: serve the HTTP and relay ports with TLS of its own (`TestTLS`), as a deployment does; without it,
+    ///     plain on loopback, for the tests of what a plain connection does.
     public convenience init(
         extra: String = "", directoryExtra: String = "", auditExtra: String = "", listenExtra: String = "",
-        screenExtra: String = "", binary: String = SourceTree.binary("ora-server")
+        screenExtra: String = "", binary: String = SourceTree.binary("ora-server"), tls: Bool = true
     ) async throws {
         let services = try TestServices.fromEnvironment()
         try await self.init(
             services: services, directory: try await PrivateDirectory(),
             database: try await services.createDatabase(prefix: "e2e"),
             partner: nil, extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra,
-            listenExtra: listenExtra, screenExtra: screenExtra, binary: binary)
+            listenExtra: listenExtra, screenExtra: screenExtra, binary: binary, tls: tls)
     }
 
-    /// Starts a second replica on the same database and directory as `other`.
+    /// Starts a second replica on the same database and directory as `other`, with TLS of its own when `other` has.
     /// - Parameters:
     ///   - asServerRole: run with the login role that has only the `ora_server` role's rights (INSERT and SELECT
     ///     on the audit log), as a production server does, instead of the schema's owner.
@@ -55,7 +60,7 @@ public final class RunningServer: @unchecked Sendable {
         try await self.init(
             services: other.services, directory: other.directory, database: other.database, partner: other,
             extra: extra, directoryExtra: directoryExtra, auditExtra: auditExtra, asServerRole: asServerRole,
-            relayPort: relayPort, binary: other.binary)
+            relayPort: relayPort, binary: other.binary, tls: other.caFile != nil)
     }
 
     private init(
@@ -70,7 +75,8 @@ public final class RunningServer: @unchecked Sendable {
         screenExtra: String = "",
         asServerRole: Bool = false,
         relayPort: Int = 0,
-        binary: String
+        binary: String,
+        tls: Bool
     ) async throws {
         self.services = services
         self.directory = directory
@@ -79,6 +85,8 @@ public final class RunningServer: @unchecked Sendable {
         self.binary = binary
         ownsDatabase = partner == nil
         files = try TemporaryDirectory()
+        let certificates = tls ? try TestTLS.required() : nil
+        caFile = certificates?.ca
         // A port that was free a moment ago can be taken by another test before the server binds it; the server
         // then stops with "Address already in use", and another port is tried.
         var attempt = 0
@@ -94,11 +102,17 @@ public final class RunningServer: @unchecked Sendable {
                 auditSigningKeyFile: services.auditSigningKeyFile, auditJournal: files.path + "/audit-journal",
                 auditExtra: auditExtra)
             configuration.listenExtra = listenExtra
+            if let certificates {
+                configuration.listenExtra +=
+                    "\n  tls:\n    certificate_chain_file: \(certificates.certificate)\n"
+                    + "    private_key_file: \(certificates.key)\n"
+            }
             configuration.screenExtra = screenExtra
             configuration.relayPort = relayPort
             let path = try files.write("ora-server.yaml", configuration.yaml + "\n" + extra + "\n")
             let process = try ChildProcess(binary, arguments: ["--config", path])
-            let base = "http://127.0.0.1:\(port)"
+            // With TLS by the name its certificate has, as an agent must name it.
+            let base = tls ? "https://localhost:\(port)" : "http://127.0.0.1:\(port)"
             do {
                 try await HTTP.waitUntilServing(base + "/healthz", process: process)
             } catch  where attempt < 5 && process.standardErrorSoFar.contains("Address already in use") {
@@ -169,6 +183,15 @@ public final class RunningServer: @unchecked Sendable {
         let verified = try await HTTP.get(base + "/api/v1/audit/verify", token: try await token("sara.klein"))
         return (verified.json(Schemas.AuditVerificationReport.self)?.intact == true, verified.body)
     }
+
+    /// The base of its WebSocket URLs: `wss://…`, or `ws://…` without TLS of its own.
+    public var webSocketBase: String {
+        base.replacingOccurrences(of: "https://", with: "wss://").replacingOccurrences(of: "http://", with: "ws://")
+    }
+
+    /// What `ora-agent enroll` is given to verify the server: `--ca-file` with the test CA, for a server with TLS of
+    /// its own.
+    public var agentTrust: [String] { caFile.map { ["--ca-file", $0] } ?? [] }
 
     /// Runs SQL in the server's database.
     public func sql(_ statement: String) async throws -> String {
