@@ -289,6 +289,16 @@ public enum ServerApplication {
         metrics: PrometheusCollectorRegistry,
         logger: Logger
     ) throws(ConfigurationError) -> some ApplicationProtocol {
+        try build(configuration: configuration, metrics: metrics, logger: logger, watch: StoppingWatch())
+    }
+
+    /// `build(configuration:metrics:logger:)`, its services watched by `watch` while they stop.
+    static func build(
+        configuration: ServerConfiguration,
+        metrics: PrometheusCollectorRegistry,
+        logger: Logger,
+        watch: StoppingWatch
+    ) throws(ConfigurationError) -> some ApplicationProtocol {
         let components = try Components(
             configuration: configuration, metrics: ServerMetrics(registry: metrics), logger: logger)
         let (postgres, probe, policies, heartbeat) = (
@@ -366,7 +376,7 @@ public enum ServerApplication {
             ),
             // Stopped in reverse order: the directory threads, the database client and the audit writer outlive
             // their users.
-            services: services,
+            services: services.map(watch.watching),
             onServerRunning: { channel in
                 logger.notice(
                     "ora-server listening",
@@ -388,8 +398,13 @@ public enum ServerApplication {
     /// (`AuditWriter.Settings.writeTimeout`, twice), well inside a service manager's own limit (systemd's is 90 s).
     static let stoppingLimit = Duration.seconds(30)
 
+    /// How long what is still running at `stoppingLimit` may take to end once cancelled, before the server exits
+    /// without it: a stop always ends.
+    static let cancellingLimit = Duration.seconds(10)
+
     /// Builds the application and runs it until SIGTERM or SIGINT, then shuts down gracefully, within
-    /// `stoppingLimit`.
+    /// `stoppingLimit`; what is still running then is cancelled, and if it has not ended `cancellingLimit` later,
+    /// the process exits (status 1) saying what it was.
     /// - Throws: when the configuration cannot be used, migrations fail, or the server cannot listen;
     ///   `StoppingLimitExceeded` when stopping took longer than `stoppingLimit` and what was left was cancelled.
     public static func run(
@@ -397,8 +412,10 @@ public enum ServerApplication {
         metrics: PrometheusCollectorRegistry,
         logger: Logger
     ) async throws {
-        let application = try build(configuration: configuration, metrics: metrics, logger: logger)
-        let announcement = StoppingAnnouncement(limit: stoppingLimit, logger: logger)
+        let watch = StoppingWatch()
+        let application = try build(configuration: configuration, metrics: metrics, logger: logger, watch: watch)
+        let announcement = StoppingAnnouncement(
+            limit: stoppingLimit, cancelling: cancellingLimit, watch: watch, logger: logger)
         var group = ServiceGroupConfiguration(
             // Stopped in reverse order: the announcement first.
             services: [application, announcement],
@@ -425,15 +442,20 @@ public struct StoppingLimitExceeded: Error, CustomStringConvertible {
 }
 
 /// Says in the log when the server begins to stop and, if stopping takes longer than `limit` (after which the
-/// service group cancels what is still running), that it did.
+/// service group cancels what is still running), that it did and what it waited for; if what was cancelled has not
+/// ended `cancelling` later, exits the process.
 private final class StoppingAnnouncement: Service, Sendable {
     private let limit: Duration
+    private let cancelling: Duration
+    private let watch: StoppingWatch
     private let logger: Logger
     /// The timer started when stopping begins, and whether it ran out.
     private let timer = Mutex<(task: Task<Void, Never>?, ranOut: Bool)>((nil, false))
 
-    init(limit: Duration, logger: Logger) {
+    init(limit: Duration, cancelling: Duration, watch: StoppingWatch, logger: Logger) {
         self.limit = limit
+        self.cancelling = cancelling
+        self.watch = watch
         self.logger = logger
     }
 
@@ -453,8 +475,16 @@ private final class StoppingAnnouncement: Service, Sendable {
             guard (try? await Task.sleep(for: limit)) != nil else { return }
             timer.withLock { $0.ranOut = true }
             logger.error(
-                "ora-server did not stop within \(limit.components.seconds) seconds; what is still running is cancelled"
-            )
+                "ora-server did not stop within \(limit.components.seconds) seconds; what is still running is cancelled",
+                metadata: ["waiting_for": "\(watch.waitingFor ?? "nothing")"])
+            guard (try? await Task.sleep(for: cancelling)) != nil else { return }
+            logger.critical(
+                "ora-server did not stop when what was still running was cancelled; exiting without it",
+                metadata: [
+                    "waiting_for": "\(watch.waitingFor ?? "nothing")",
+                    "still_running": "\(watch.stillRunning.joined(separator: ", "))",
+                ])
+            exit(EXIT_FAILURE)
         }
         timer.withLock { $0.task = task }
     }
