@@ -88,7 +88,8 @@ struct AgentDoctorTests {
 
     @Test("the findings reach the server signed; ora agents show has the latest; forged, replayed and old ones are not")
     func reported() async throws {
-        let setup = try await OfferSetup.make(enrolling: "WS-0101")
+        // On plain HTTP on loopback, which the doctor accepts and names (the other test's server has TLS).
+        let setup = try await OfferSetup.make(enrolling: "WS-0101", tls: false)
         let desktop = try await TestDesktop()
         let consent = try OfferFixtures.consentScript(in: setup.files)
         func doctor(_ extra: [String] = []) async -> ChildProcess.Result {
@@ -104,6 +105,10 @@ struct AgentDoctorTests {
 
         let healthy = await doctor()
         #expect(healthy.status == 0, "\(healthy.standardOutput)")
+        #expect(
+            healthy.standardOutput.contains(
+                "ok    server      \(setup.server.base) answers (plain HTTP on this machine)"),
+            "\(healthy.standardOutput)")
         #expect(
             healthy.standardOutput.contains(
                 "reported to \(setup.server.base); `ora agents show ws-0101` shows it\na session would work\n"),

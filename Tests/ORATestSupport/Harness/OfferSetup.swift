@@ -80,15 +80,18 @@ public struct OfferSetup: Sendable {
             ] + extraArguments)
     }
 
+    /// The server (with TLS of its own unless `tls` is false: see `RunningServer`), the test policy applied, and
+    /// `machine` enrolled.
     public static func make(
         enrolling machine: String, configuration: String = OfferFixtures.configuration,
         policy: String = OfferFixtures.policy, directoryExtra: String = "", auditExtra: String = "",
-        screenExtra: String = ""
+        screenExtra: String = "", tls: Bool = true
     ) async throws
         -> OfferSetup
     {
         let server = try await RunningServer(
-            extra: configuration, directoryExtra: directoryExtra, auditExtra: auditExtra, screenExtra: screenExtra)
+            extra: configuration, directoryExtra: directoryExtra, auditExtra: auditExtra, screenExtra: screenExtra,
+            tls: tls)
         let ora = SourceTree.binary("ora")
         let admin = try await OperatorCLI("peter.schmidt", server: server, ora: ora)
         let policies = try TemporaryDirectory()
