@@ -9,39 +9,39 @@ final class StoppingWatch: Sendable {
     /// Watches `service` under the name of its type.
     func watching(_ service: any Service) -> any Service {
         let name = String(describing: type(of: service))
-        services.withLock { $0.append((name, false)) }
-        return Watched(name: name, service: service, watch: self)
+        let index = services.withLock { services in
+            services.append((name, false))
+            return services.count - 1
+        }
+        return Watched(index: index, service: service, watch: self)
     }
 
     /// The services still running, in the order they are stopped.
     var stillRunning: [String] {
-        services.withLock { services in services.reversed().filter { !$0.finished }.map(\.name) }
+        services.withLock { Self.running(in: $0) }
     }
 
     /// What stopping waits for now: the first service still running in the order they are stopped, or, while all
     /// of them run, what is stopped before them (the HTTP server, which waits for its connections' requests).
     var waitingFor: String? {
-        let running = stillRunning
-        let all = services.withLock { $0.count }
-        guard !running.isEmpty else { return nil }
-        return running.count == all ? "the HTTP server, waiting for its connections' requests" : running[0]
-    }
-
-    fileprivate func finished(_ name: String) {
         services.withLock { services in
-            if let index = services.firstIndex(where: { $0.name == name && !$0.finished }) {
-                services[index].finished = true
-            }
+            let running = Self.running(in: services)
+            guard let first = running.first else { return nil }
+            return running.count == services.count ? "the HTTP server, waiting for its connections' requests" : first
         }
     }
 
+    private static func running(in services: [(name: String, finished: Bool)]) -> [String] {
+        services.reversed().filter { !$0.finished }.map(\.name)
+    }
+
     private struct Watched: Service {
-        let name: String
+        let index: Int
         let service: any Service
         let watch: StoppingWatch
 
         func run() async throws {
-            defer { watch.finished(name) }
+            defer { watch.services.withLock { $0[index].finished = true } }
             try await service.run()
         }
     }
