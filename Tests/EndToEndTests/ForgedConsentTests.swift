@@ -134,6 +134,44 @@ struct ForgedConsentTests {
         }
     }
 
+    @Test(
+        "an offer goes to the key the agent proved on connecting; a yes from a machine revoked or re-keyed since then gives no access"
+    )
+    func enrollmentChangedSinceConnecting() async throws {
+        let setup = try await OfferSetup.make(enrolling: "WS-0201")
+        let server = setup.server
+        let agent = try setup.startAgent()
+        let lena = try await server.token("lena.wolf")
+        try await waitUntilOnline("ws-0201", server: server, token: lena)
+        let otherKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
+        // As if another server had revoked or re-keyed the machine and could not reach this one to close its agent's
+        // connection: the row changes, the connection stays. The person says yes both times (ticket ending in 1).
+        for (change, reason) in [
+            ("revoked_at = now(), revoked_by = 'cn=elsewhere'", "machine_revoked"),
+            ("revoked_at = NULL, revoked_by = NULL, public_key = '\(otherKey)'", "key_replaced"),
+        ] {
+            _ = try await server.sql("UPDATE machines SET \(change) WHERE name = 'ws-0201'")
+            let offered = try await HTTP.post(
+                server.base + "/api/v1/offers",
+                json: #"{"machine": "ws-0201", "mode": "view", "ticket": "INC0000001"}"#,
+                token: lena)
+            #expect(offered.status == 201, "\(offered.body)")
+            let id = try #require(offered.json(Schemas.Session.self)?.id)
+            try await waitFor {
+                (try? await server.sql(
+                    "SELECT details->>'reason' FROM audit_events WHERE event = 'consent.rejected' AND session_id = '\(id)'"
+                )) == reason
+            }
+            let after = try await HTTP.get(server.base + "/api/v1/sessions/\(id)", token: lena)
+            #expect(after.json(Schemas.Session.self)?.state == .awaitingConsent, "\(after.body)")
+            #expect(
+                try await auditEvents(of: id, on: server) == ["offer.requested", "offer.delivered", "consent.rejected"])
+            let ended = try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena)
+            #expect(ended.status == 200, "\(ended.body)")
+        }
+        #expect(agent.isRunning)
+    }
+
     /// Waits for `condition`, at most a minute: a loaded machine records the refused answers slowly, never wrongly.
     private func waitFor(_ condition: () async -> Bool) async throws {
         for _ in 0..<1200 {

@@ -41,7 +41,10 @@ struct AgentHandshakeTests {
         var handshake = challenged()
         #expect(
             handshake.received(.success(try signature()))
-                == .welcome(machine: "ws-0101", agentVersion: "0.1.0", operatingSystem: "Debian 12"))
+                == .welcome(
+                    machine: "ws-0101", publicKey: DevicePublicKey.text(Self.machineKey.publicKey),
+                    agentVersion: "0.1.0",
+                    operatingSystem: "Debian 12"))
         #expect(handshake.phase == .connected(machine: "ws-0101"))
         let message = AgentProtocol.AgentMessage.offerReceived(session: UUID())
         #expect(handshake.received(.success(message)) == .deliver(message))

@@ -46,9 +46,11 @@ struct AgentConnectionHandlerTests {
             screens: ScreenRelay(clock: .system, metrics: ServerMetrics(), instance: UUID()),
             copies: SessionCopies(store: replicas, instance: instance, logger: logger), clock: .system,
             logger: logger)
+        let machines = MachineStore(client: client, logger: logger)
         let gateway = AgentGateway(
-            links: links, messages: AgentMessages(table: table, broker: broker, clock: .system, logger: logger),
-            broker: broker, machines: MachineStore(client: client, logger: logger), replicas: replicas,
+            links: links,
+            messages: AgentMessages(table: table, broker: broker, machines: machines, clock: .system, logger: logger),
+            broker: broker, machines: machines, replicas: replicas,
             instance: instance, settings: AgentSettings(serverNames: [server]), clock: .system, logger: logger)
         return (gateway, links)
     }

@@ -27,9 +27,9 @@ public struct AgentHandshake: Sendable {
         case lookUp(machine: String)
         /// Send the challenge.
         case challenge(nonce: String)
-        /// Send the welcome: `machine` (as enrolled) is online, with the agent's version and system as it reported
-        /// them.
-        case welcome(machine: String, agentVersion: String, operatingSystem: String)
+        /// Send the welcome: `machine` (as enrolled, with the device key `publicKey` it proved it holds) is online,
+        /// with the agent's version and system as it reported them.
+        case welcome(machine: String, publicKey: String, agentVersion: String, operatingSystem: String)
         /// Hand the message to the broker, in order.
         case deliver(AgentProtocol.AgentMessage)
         /// Tell the agent why (`error`) and close the connection.
@@ -89,7 +89,9 @@ public struct AgentHandshake: Sendable {
                     code: "authentication_failed", text: "the answer is not signed with the enrolled device key")
             }
             phase = .connected(machine: expected.name)
-            return .welcome(machine: expected.name, agentVersion: hello.version, operatingSystem: hello.system)
+            return .welcome(
+                machine: expected.name, publicKey: expected.publicKey, agentVersion: hello.version,
+                operatingSystem: hello.system)
         case (.awaitingAnswer, .success):
             return refuse(code: "protocol", text: "the second message must be authenticate")
         }

@@ -156,7 +156,7 @@ final class AgentConnectionHandler: ChannelInboundHandler {
             lookUp(machine, context: context)
         case .challenge(let nonce):
             write(.challenge(nonce: nonce), context: context)
-        case .welcome(let machine, let version, let system):
+        case .welcome(let machine, let publicKey, let version, let system):
             handshakeTimeout?.cancel()
             handshakeTimeout = nil
             write(.welcome(machine: machine), context: context)
@@ -168,7 +168,8 @@ final class AgentConnectionHandler: ChannelInboundHandler {
                 ])
             let inbox = AgentInbox()
             connected = (machine, inbox)
-            gateway.connected(machine, channel: context.channel, inbox: inbox, source: source)
+            gateway.connected(
+                machine, publicKey: publicKey, channel: context.channel, inbox: inbox, source: source)
         case .deliver(let message):
             guard let (machine, inbox) = connected else { return }
             guard gateway.deliver(.message(message), from: machine, inbox: inbox, source: source) else {

@@ -99,9 +99,10 @@ public final class AgentGateway: Service, Sendable {
     }
 
     /// Takes `machine`'s authenticated connection as its agent's link here, closing an older one.
-    func connected(_ machine: String, channel: any Channel, inbox: AgentInbox, source: String) {
+    func connected(_ machine: String, publicKey: String, channel: any Channel, inbox: AgentInbox, source: String) {
         open.withLock { $0 += 1 }
-        let replaced = links.add(AgentLinks.Link(channel: channel, inbox: inbox), for: machine)
+        let replaced = links.add(
+            AgentLinks.Link(channel: channel, inbox: inbox, publicKey: publicKey), for: machine)
         replaced?.channel.pipeline.fireUserInboundEventTriggered(
             AgentConnectionHandler.Close(code: .goingAway, reason: "replaced by a newer connection"))
         deliver(.connected, from: machine, inbox: inbox, source: source)

@@ -9,6 +9,9 @@ final class AgentLinks: Sendable {
         let channel: any Channel
         /// The connection's inbox, which also tells this connection from a newer one of the same machine.
         let inbox: AgentInbox
+        /// The device key the agent proved it holds when it connected (`DevicePublicKey` text): the machine's
+        /// enrolled key then. Only a revocation or a re-key changes that, and each closes this connection.
+        let publicKey: String
     }
 
     private let links = Mutex<[String: Link]>([:])
@@ -21,6 +24,11 @@ final class AgentLinks: Sendable {
     /// Whether `machine`'s agent is connected to this server.
     func isOnline(_ machine: String) -> Bool {
         links.withLock { $0[machine] != nil }
+    }
+
+    /// The device key `machine`'s agent proved it holds when it connected here, while it is connected here.
+    func publicKey(of machine: String) -> String? {
+        links.withLock { $0[machine]?.publicKey }
     }
 
     /// Sends `message` to `machine`'s agent.

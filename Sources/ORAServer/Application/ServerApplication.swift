@@ -143,7 +143,8 @@ public enum ServerApplication {
             let gateway = AgentGateway(
                 links: links,
                 messages: AgentMessages(
-                    table: table, broker: broker, clock: clock, logger: logger, invitations: invitationDesk),
+                    table: table, broker: broker, machines: machines, clock: clock, logger: logger,
+                    invitations: invitationDesk),
                 broker: broker, machines: machines, replicas: replicas, instance: instance,
                 settings: configuration.agents, clock: clock, logger: logger)
             let screens = ScreenService(

@@ -1,15 +1,18 @@
 import Foundation
 import Logging
 import ORACore
+import ORAStore
 
 /// What an authenticated agent says about its sessions: that an offer arrived, the person's signed answers (checked
 /// against the offer and the machine's device key before they count), control taken back, the session ended, the
 /// person's chat lines and whether their session window is on screen. A
-/// message about a session of another machine is ignored; a consent that does not verify is turned away and
-/// recorded as `consent.rejected`.
+/// message about a session of another machine is ignored; a consent that does not verify, or that comes from a
+/// machine no longer enrolled with the key the offer was sent to, is turned away and recorded as `consent.rejected`.
 struct AgentMessages: Sendable {
     let table: SessionTable
     let broker: SessionBroker
+    /// Where an answer's machine is checked: still enrolled, with the key that signed it.
+    let machines: MachineStore
     let clock: ServerClock
     let logger: Logger
     /// Where the machine's answers about its invitations go (none: they are dropped).
@@ -75,6 +78,13 @@ struct AgentMessages: Sendable {
             await rejectConsent(receipt, machine: machine, source: source, reason: error.code)
             return
         }
+        // The offer went to the key the agent proved when it connected, which the database was not asked for
+        // then. A revocation or a re-key closes that connection; should the closing not have arrived here (another
+        // server revoked it and could not reach this one), the answer is still refused.
+        if receipt.answer == .granted, let refused = await enrollmentRefusal(of: machine, key: live.machineKey) {
+            await rejectConsent(receipt, machine: machine, source: source, reason: refused)
+            return
+        }
         let input: SessionStateMachine.Input =
             question == .session ? .consent(receipt.answer) : .controlAnswer(receipt.answer)
         let details: [String: AuditValue] = [
@@ -87,6 +97,23 @@ struct AgentMessages: Sendable {
             // Too late (the deadline passed) or not recorded: the answer does not count.
             logger.notice(
                 "consent not applied", metadata: ["session.id": "\(id)", "reason": "\(error.message)"])
+        }
+    }
+
+    /// Why an answer from `machine`, signed with `key`, may not give access now: `machine_revoked`,
+    /// `key_replaced`, or `database_unavailable` when the database cannot say (nothing is given then either);
+    /// `nil` when the machine is enrolled with that key.
+    private func enrollmentRefusal(of machine: String, key: String) async -> String? {
+        do {
+            guard let enrolled = try await machines.machine(named: machine), enrolled.revokedAt == nil else {
+                return "machine_revoked"
+            }
+            return enrolled.publicKey == key ? nil : "key_replaced"
+        } catch {
+            logger.warning(
+                "could not check an answering machine's enrollment",
+                metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
+            return "database_unavailable"
         }
     }
 

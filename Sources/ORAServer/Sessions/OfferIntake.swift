@@ -54,11 +54,11 @@ struct OfferIntake: Sendable {
             throw .invalidRequest(
                 "the ticket must be 1 to 100 characters on one line, without invisible formatting characters")
         }
-        let enrolled = try await enrolledMachine(named: machineName)
+        let enrolled = try await offeredMachine(named: machineName)
         let actor = AuditActor.operator(dn: identity.person.dn, account: identity.person.account)
         let computer: Computer
         do throws(SessionError) {
-            computer = try await self.computer(of: enrolled)
+            computer = try await self.computer(named: enrolled.name)
         } catch {
             // Refused without a decision (the directory could not say what the machine is): recorded all the same.
             try await audit.record(
@@ -150,7 +150,20 @@ struct OfferIntake: Sendable {
     /// - Throws: `SessionError.machine`, `.machineRevoked`, `.notInDirectory` or `.directory`.
     func facts(of machineName: String) async throws(SessionError) -> (machine: MachineStore.Machine, MachineFacts) {
         let enrolled = try await enrolledMachine(named: machineName)
-        return (enrolled, MachineFacts(try await computer(of: enrolled)))
+        return (enrolled, MachineFacts(try await computer(named: enrolled.name)))
+    }
+
+    /// The machine an offer goes to, by its enrolled name and device key. While its agent is connected here, they
+    /// are the ones that agent proved when it connected, without asking the database: a revocation or a re-key
+    /// closes that connection, and the person's answer counts only if the machine is still enrolled with that key
+    /// when it comes (`AgentMessages`). Otherwise they are read from the database, so that an unknown or revoked
+    /// machine is refused as such.
+    /// - Throws: `SessionError.machine` (unknown, or the database) or `.machineRevoked`.
+    private func offeredMachine(named name: String) async throws(SessionError) -> (name: String, publicKey: String) {
+        let canonical = name.lowercased()
+        if let publicKey = links.publicKey(of: canonical) { return (canonical, publicKey) }
+        let enrolled = try await enrolledMachine(named: name)
+        return (enrolled.name, enrolled.publicKey)
     }
 
     /// The enrolled machine `name`, not revoked.
@@ -166,16 +179,16 @@ struct OfferIntake: Sendable {
         return enrolled
     }
 
-    /// The directory's computer object of `machine`, now.
+    /// The directory's computer object of the enrolled machine `name`, now.
     /// - Throws: `SessionError.directory`, or `.notInDirectory` when there is none.
-    private func computer(of machine: MachineStore.Machine) async throws(SessionError) -> Computer {
+    private func computer(named name: String) async throws(SessionError) -> Computer {
         let found: Computer?
         do {
-            found = try await directory.computer(named: machine.name)
+            found = try await directory.computer(named: name)
         } catch {
             throw .directory(error)
         }
-        guard let found else { throw .notInDirectory(machine.name) }
+        guard let found else { throw .notInDirectory(name) }
         return found
     }
 }
