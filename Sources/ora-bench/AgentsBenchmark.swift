@@ -16,7 +16,8 @@ import Synchronization
 /// One ora-server (the release binary, as a process of its own) with many simulated agents connected, against the
 /// PostgreSQL and slapd of `Deploy/dev/services`, in a fresh database:
 /// 1. the server's resident memory before and after `count` agents connected, per agent;
-/// 2. how long an offer takes from the helper's request to the agent's receiving it, while all are connected;
+/// 2. how long an offer takes from the helper's request to the agent's receiving it, while all are connected, and
+///    beside it how long a request the server answers at once (`/healthz`) takes;
 /// 3. how long, after the server restarts, until every agent is back (they reconnect with the agent's back-off).
 ///
 /// The simulated agents speak the real protocol with real device keys: hello, a challenge signed with the key,
@@ -81,6 +82,16 @@ enum AgentsBenchmark {
             _ = try await api.endSession(path: .init(id: text)).ok
         }
         DirectoryBenchmark.report("offer to agent, with \(count) agents connected", latencies)
+        // For comparison, the floor under that figure on this machine: a request of the same client that the server
+        // answers without asking anything of anyone.
+        var floor: [Duration] = []
+        let api = client(base, caFile: caFile)
+        for index in 0..<(offers + 20) {
+            let asked = ContinuousClock.now
+            _ = try await api.health().ok
+            if index >= 20 { floor.append(ContinuousClock.now - asked) }
+        }
+        DirectoryBenchmark.report("GET /healthz, which asks nothing of anyone, for comparison", floor)
 
         // Restart: every agent loses its connection and comes back with its back-off.
         let stopping = ContinuousClock.now
