@@ -305,6 +305,19 @@ public struct MachineStore: Sendable {
         }
     }
 
+    /// The enrollments of the machines called `names`: each one's device key now, and whether it is revoked. A name
+    /// that is not enrolled is left out.
+    public func enrollments(of names: [String]) async throws -> [String: (publicKey: String, revoked: Bool)] {
+        let rows = try await client.query(
+            "SELECT name, public_key, revoked_at IS NOT NULL FROM machines WHERE name = ANY(\(names))",
+            logger: logger)
+        var enrollments: [String: (publicKey: String, revoked: Bool)] = [:]
+        for try await (name, publicKey, revoked) in rows.decode((String, String, Bool).self) {
+            enrollments[name] = (publicKey, revoked)
+        }
+        return enrollments
+    }
+
     /// Keeps `report` (JSON) as the latest doctor's report of the machine called `name`, made at `time`.
     /// - Returns: `false` when no such machine is enrolled (or it is revoked), or a report as recent or more
     ///   recent is kept already (a report is taken once).

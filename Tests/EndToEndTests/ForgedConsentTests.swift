@@ -172,6 +172,52 @@ struct ForgedConsentTests {
         #expect(agent.isRunning)
     }
 
+    @Test(
+        "a connection left open after its machine was revoked or re-keyed elsewhere is closed at the next enrollment check, and its session ends"
+    )
+    func enrollmentCheckClosesConnections() async throws {
+        let setup = try await OfferSetup.make(
+            enrolling: "WS-0201", configuration: OfferFixtures.configuration + "\n  enrollment_check_interval: 1s")
+        let server = setup.server
+        var agent = try setup.startAgent()
+        let lena = try await server.token("lena.wolf")
+        let otherKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
+        // As if another server had revoked or re-keyed the machine and could not reach this one: the row changes,
+        // and the check closes the connection all the same, ending the session running over it.
+        for (number, change) in [
+            "revoked_at = now(), revoked_by = 'cn=elsewhere'",
+            "revoked_at = NULL, revoked_by = NULL, public_key = '\(otherKey)'",
+        ].enumerated() {
+            // Each time a fresh agent process, connected once.
+            try await waitFor { agent.standardErrorSoFar.contains("[ORAAgent] connected") }
+            let offered = try await HTTP.post(
+                server.base + "/api/v1/offers",
+                json: #"{"machine": "ws-0201", "mode": "view", "ticket": "INC0000001"}"#, token: lena)
+            #expect(offered.status == 201, "\(offered.body)")
+            let id = try #require(offered.json(Schemas.Session.self)?.id)
+            _ = try await session(id, on: server, token: lena) { $0.state == .viewing }
+            _ = try await server.sql("UPDATE machines SET \(change) WHERE name = 'ws-0201'")
+            let ended = try await session(id, on: server, token: lena) { $0.state == .ended }
+            #expect(ended.endReason == .agentDisconnected)
+            #expect(
+                try await server.sql(
+                    "SELECT count(*) FROM audit_events WHERE event = 'session.ended' AND session_id = '\(id)'") == "1")
+            // The machine list no longer shows it connected.
+            try await waitFor {
+                (try? await server.sql("SELECT connected_instance IS NULL FROM machines WHERE name = 'ws-0201'")) == "t"
+            }
+            if number == 0 {
+                // Revoked: its agent is refused when it comes back; lifted again for the re-key that follows.
+                _ = try await server.sql(
+                    "UPDATE machines SET revoked_at = NULL, revoked_by = NULL WHERE name = 'ws-0201'")
+                agent.send(SIGTERM)
+                _ = await agent.exit(within: .seconds(30))
+                agent = try setup.startAgent()
+            }
+        }
+        agent.send(SIGTERM)
+    }
+
     /// Waits for `condition`, at most a minute: a loaded machine records the refused answers slowly, never wrongly.
     private func waitFor(_ condition: () async -> Bool) async throws {
         for _ in 0..<1200 {

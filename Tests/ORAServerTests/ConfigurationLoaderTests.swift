@@ -183,22 +183,25 @@ struct ConfigurationLoaderTests {
         #expect(behind.publicRelayPort == 443)
     }
 
-    @Test("agents: the names they use, the offer limit, the ping and directory refresh intervals, with their defaults")
+    @Test(
+        "agents: the names they use, the offer limit, the ping, directory refresh and enrollment check intervals, with their defaults"
+    )
     func agents() throws {
         let defaults = try loader().parse(Self.valid, file: "ora.yaml").agents
         #expect(defaults.offersPerMachinePerMinute == 3)
         #expect(defaults.pingInterval == .seconds(30))
         #expect(defaults.directoryRefreshInterval == .seconds(900))
+        #expect(defaults.enrollmentCheckInterval == .seconds(60))
         let set = try loader().parse(
             Self.valid + "\nagents:\n  server_names: [ora.corp.example]\n  offers_per_machine_per_minute: 5\n"
-                + "  ping_interval: 45s\n  directory_refresh_interval: 1h",
+                + "  ping_interval: 45s\n  directory_refresh_interval: 1h\n  enrollment_check_interval: 5m",
             file: "ora.yaml"
         ).agents
         #expect(
             set
                 == AgentSettings(
                     serverNames: ["ora.corp.example"], offersPerMachinePerMinute: 5, pingInterval: .seconds(45),
-                    directoryRefreshInterval: .seconds(3600)))
+                    directoryRefreshInterval: .seconds(3600), enrollmentCheckInterval: .seconds(300)))
     }
 
     @Test("chat lines are kept as text unless the configuration says digest")
@@ -456,6 +459,11 @@ extension ConfigurationLoaderTests {
             "ping interval out of range",
             Self.valid + "\nagents:\n  ping_interval: 500ms",
             "ora.yaml:22:18: agents.ping_interval: must be between 1s and 10m"
+        ),
+        Mistake(
+            "enrollment check interval out of range",
+            Self.valid + "\nagents:\n  enrollment_check_interval: 2h",
+            "ora.yaml:22:30: agents.enrollment_check_interval: must be between 1s and 1h"
         ),
         Mistake(
             "directory refresh interval out of range",

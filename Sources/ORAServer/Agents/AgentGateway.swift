@@ -28,6 +28,8 @@ public final class AgentGateway: Service, Sendable {
     let serverNames: [String]
     /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected.
     let pingInterval: TimeAmount
+    /// How often the agents connected here are checked against their enrollments.
+    private let enrollmentCheckInterval: Duration
     let logger: Logger
     private let clock: ServerClock
     /// Connections authenticated and not yet handled as gone.
@@ -54,25 +56,76 @@ public final class AgentGateway: Service, Sendable {
         self.instance = instance
         serverNames = settings.serverNames
         pingInterval = TimeAmount(settings.pingInterval)
+        enrollmentCheckInterval = settings.enrollmentCheckInterval
         self.logger = logger
     }
 
-    /// Waits for the server to stop, then until the disconnections of its agents (which the server closes when it
-    /// stops) are handled, for at most 10 seconds.
+    /// Checks the agents connected here against their enrollments every `enrollmentCheckInterval` until the server
+    /// stops, then waits until the disconnections of its agents (which the server closes when it stops) are
+    /// handled, for at most 10 seconds.
     public func run() async throws {
-        try? await gracefulShutdown()
+        for await _ in Ticks.every(enrollmentCheckInterval) {
+            await closeChangedEnrollments()
+        }
         for _ in 0..<200 {
             if open.withLock({ $0 }) == 0 { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
 
+    /// Closes the connection of every agent here whose machine is no longer enrolled with the key it proved (revoked,
+    /// re-keyed or removed), and ends its sessions. A revocation or re-key closes the connection at once; this
+    /// closes the ones whose closing did not reach this server. When the database cannot answer, the next check
+    /// tries again.
+    func closeChangedEnrollments() async {
+        let proven = links.provenKeys
+        guard !proven.isEmpty else { return }
+        let enrollments: [String: (publicKey: String, revoked: Bool)]
+        do {
+            enrollments = try await machines.enrollments(of: Array(proven.keys))
+        } catch {
+            logger.warning(
+                "could not check the connected agents' enrollments; trying again at the next check",
+                metadata: ["error": "\(DatabaseErrorDescription.describe(error))"])
+            return
+        }
+        for (machine, key) in proven {
+            if let enrolled = enrollments[machine], !enrolled.revoked, enrolled.publicKey == key { continue }
+            // Only the connection that was checked: a newer one (with the new key) may have replaced it meanwhile.
+            guard let link = links.remove(machine, ifProven: key) else { continue }
+            logger.warning(
+                "closing the connection of an agent whose machine is no longer enrolled with its key",
+                metadata: ["machine": "\(machine)"])
+            await close(link, of: machine)
+        }
+    }
+
     /// Closes the connection of `machine`'s agent, if it has one here, and ends its sessions at once.
     func disconnectHere(_ machine: String) async {
         guard let link = links.remove(machine) else { return }
+        await close(link, of: machine)
+    }
+
+    /// Closes `link`, removed already, as revoked, and ends `machine`'s sessions at once. The connection's own end
+    /// finds its link gone, so the machine's row is told here, unless a newer connection has come meanwhile.
+    private func close(_ link: AgentLinks.Link, of machine: String) async {
         link.channel.pipeline.fireUserInboundEventTriggered(
             AgentConnectionHandler.Close(code: .policyViolation, reason: "revoked"))
         await broker.agentDisconnected(machine, serverStopping: false)
+        if !links.isOnline(machine) { await recordDisconnection(of: machine) }
+    }
+
+    /// Records that `machine`'s agent is no longer connected here. Not an audit record: the machine's presence for
+    /// other replicas and the machine list. Its sessions end either way; while the row says otherwise, an offer
+    /// routed here finds no agent and is refused as offline.
+    private func recordDisconnection(of machine: String) async {
+        do {
+            try await replicas.recordDisconnection(of: machine, from: instance, at: clock.now())
+        } catch {
+            logger.warning(
+                "could not record an agent's disconnection; offers routed here for it are refused as offline",
+                metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
+        }
     }
 
     // MARK: From the connections
@@ -145,15 +198,7 @@ public final class AgentGateway: Service, Sendable {
         case .disconnected(let serverStopping):
             if links.remove(machine, ifFrom: inbox) {
                 logger.notice("agent disconnected", metadata: ["machine": "\(machine)"])
-                // Not an audit record: the machine's presence for other replicas. Its sessions end below either way;
-                // while the row says otherwise, an offer routed here finds no agent and is refused as offline.
-                do {
-                    try await replicas.recordDisconnection(of: machine, from: instance, at: clock.now())
-                } catch {
-                    logger.warning(
-                        "could not record an agent's disconnection; offers routed here for it are refused as offline",
-                        metadata: ["machine": "\(machine)", "error": "\(DatabaseErrorDescription.describe(error))"])
-                }
+                await recordDisconnection(of: machine)
                 await broker.agentDisconnected(machine, serverStopping: serverStopping)
             }
             open.withLock { $0 -= 1 }

@@ -31,6 +31,11 @@ final class AgentLinks: Sendable {
         links.withLock { $0[machine]?.publicKey }
     }
 
+    /// Every machine connected here, with the device key its agent proved.
+    var provenKeys: [String: String] {
+        links.withLock { $0.mapValues(\.publicKey) }
+    }
+
     /// Sends `message` to `machine`'s agent.
     /// - Returns: `false` when the agent is not connected here or the send failed.
     func send(_ message: AgentProtocol.ServerMessage, to machine: String) async -> Bool {
@@ -52,6 +57,15 @@ final class AgentLinks: Sendable {
     /// Removes the machine's link, whichever connection it is.
     func remove(_ machine: String) -> Link? {
         links.withLock { $0.removeValue(forKey: machine) }
+    }
+
+    /// Removes the machine's link if its agent proved `key` (not a newer connection with another key).
+    /// - Returns: the link removed, if any.
+    func remove(_ machine: String, ifProven key: String) -> Link? {
+        links.withLock { links in
+            guard links[machine]?.publicKey == key else { return nil }
+            return links.removeValue(forKey: machine)
+        }
     }
 
     /// Removes the machine's link if it is still the connection of `inbox` (not a newer one).

@@ -107,6 +107,9 @@ public struct ConfigurationLoader: Sendable {
             if let interval = section.optional("directory_refresh_interval") {
                 agents.directoryRefreshInterval = try interval.duration(in: .seconds(10) ... .seconds(86_400))
             }
+            if let interval = section.optional("enrollment_check_interval") {
+                agents.enrollmentCheckInterval = try interval.duration(in: .seconds(1) ... .seconds(3600))
+            }
             try section.rejectUnknownKeys()
         }
         operators.browserNames = agents.serverNames

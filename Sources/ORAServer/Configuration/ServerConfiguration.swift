@@ -78,16 +78,22 @@ public struct AgentSettings: Sendable, Hashable {
     /// How old a machine's directory facts (its OU and computer groups, which the machine list searches and
     /// decides with) may grow before they are looked up again. An offer always asks the directory itself.
     public var directoryRefreshInterval: Duration
+    /// How often the server checks that every agent connected to it is still enrolled with the key it proved:
+    /// revoking or re-keying a machine closes its agent's connection at once, and this check closes one whose
+    /// closing could not reach this server (another replica revoked it while the two could not talk).
+    public var enrollmentCheckInterval: Duration
 
     /// Creates agent settings.
     public init(
         serverNames: [String] = ["localhost", "127.0.0.1", "::1"], offersPerMachinePerMinute: Int = 3,
-        pingInterval: Duration = .seconds(30), directoryRefreshInterval: Duration = .seconds(900)
+        pingInterval: Duration = .seconds(30), directoryRefreshInterval: Duration = .seconds(900),
+        enrollmentCheckInterval: Duration = .seconds(60)
     ) {
         self.serverNames = serverNames
         self.offersPerMachinePerMinute = offersPerMachinePerMinute
         self.pingInterval = pingInterval
         self.directoryRefreshInterval = directoryRefreshInterval
+        self.enrollmentCheckInterval = enrollmentCheckInterval
     }
 }
 
