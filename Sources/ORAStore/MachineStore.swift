@@ -62,6 +62,34 @@ public struct MachineStore: Sendable {
         }
     }
 
+    /// A machine's enrollment as the database has it now: its device key, and whether it is revoked.
+    public struct Enrollment: Sendable, Hashable {
+        /// The device key enrolled, as `DevicePublicKey.text` writes it.
+        public var publicKey: String
+        /// Whether an administrator revoked the machine.
+        public var revoked: Bool
+
+        public init(publicKey: String, revoked: Bool) {
+            self.publicKey = publicKey
+            self.revoked = revoked
+        }
+
+        /// Why an agent that proved `key` when it connected may no longer act for the machine enrolled as
+        /// `enrollment` (`nil`: no longer enrolled at all); `nil` when it may.
+        public static func change(since key: String, to enrollment: Enrollment?) -> EnrollmentChange? {
+            guard let enrollment, !enrollment.revoked else { return .machineRevoked }
+            return enrollment.publicKey == key ? nil : .keyReplaced
+        }
+    }
+
+    /// How a machine's enrollment changed behind a connection's back; the raw value is the reason recorded.
+    public enum EnrollmentChange: String, Sendable, Hashable {
+        /// Revoked, or removed.
+        case machineRevoked = "machine_revoked"
+        /// Re-keyed: another device key is enrolled now.
+        case keyReplaced = "key_replaced"
+    }
+
     /// What enrolling did.
     public enum EnrollmentOutcome: Sendable, Hashable {
         /// The machine is new.
@@ -307,13 +335,13 @@ public struct MachineStore: Sendable {
 
     /// The enrollments of the machines called `names`: each one's device key now, and whether it is revoked. A name
     /// that is not enrolled is left out.
-    public func enrollments(of names: [String]) async throws -> [String: (publicKey: String, revoked: Bool)] {
+    public func enrollments(of names: [String]) async throws -> [String: Enrollment] {
         let rows = try await client.query(
             "SELECT name, public_key, revoked_at IS NOT NULL FROM machines WHERE name = ANY(\(names))",
             logger: logger)
-        var enrollments: [String: (publicKey: String, revoked: Bool)] = [:]
+        var enrollments: [String: Enrollment] = [:]
         for try await (name, publicKey, revoked) in rows.decode((String, String, Bool).self) {
-            enrollments[name] = (publicKey, revoked)
+            enrollments[name] = Enrollment(publicKey: publicKey, revoked: revoked)
         }
         return enrollments
     }

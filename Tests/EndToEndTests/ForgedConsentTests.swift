@@ -135,7 +135,7 @@ struct ForgedConsentTests {
     }
 
     @Test(
-        "an offer goes to the key the agent proved on connecting; a yes from a machine revoked or re-keyed since then gives no access"
+        "an offer goes to the key the agent proved on connecting; a yes from a machine revoked or re-keyed since then, or whose enrollment the database cannot tell, gives no access"
     )
     func enrollmentChangedSinceConnecting() async throws {
         let setup = try await OfferSetup.make(enrolling: "WS-0201")
@@ -145,12 +145,23 @@ struct ForgedConsentTests {
         try await waitUntilOnline("ws-0201", server: server, token: lena)
         let otherKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
         // As if another server had revoked or re-keyed the machine and could not reach this one to close its agent's
-        // connection: the row changes, the connection stays. The person says yes both times (ticket ending in 1).
-        for (change, reason) in [
-            ("revoked_at = now(), revoked_by = 'cn=elsewhere'", "machine_revoked"),
-            ("revoked_at = NULL, revoked_by = NULL, public_key = '\(otherKey)'", "key_replaced"),
+        // connection: the row changes, the connection stays. Then, with the key put back, a database that cannot
+        // answer the question (the column it reads is gone for a moment). The person says yes each time (ticket
+        // ending in 1).
+        let enrolledKey = try await server.sql("SELECT public_key FROM machines WHERE name = 'ws-0201'")
+        let row = "WHERE name = 'ws-0201'"
+        for (change, undo, reason) in [
+            ("UPDATE machines SET revoked_at = now(), revoked_by = 'cn=elsewhere' \(row)", nil, "machine_revoked"),
+            (
+                "UPDATE machines SET revoked_at = NULL, revoked_by = NULL, public_key = '\(otherKey)' \(row)",
+                "UPDATE machines SET public_key = '\(enrolledKey)' \(row)", "key_replaced"
+            ),
+            (
+                "ALTER TABLE machines RENAME COLUMN public_key TO public_key_elsewhere",
+                "ALTER TABLE machines RENAME COLUMN public_key_elsewhere TO public_key", "database_unavailable"
+            ),
         ] {
-            _ = try await server.sql("UPDATE machines SET \(change) WHERE name = 'ws-0201'")
+            _ = try await server.sql(change)
             let offered = try await HTTP.post(
                 server.base + "/api/v1/offers",
                 json: #"{"machine": "ws-0201", "mode": "view", "ticket": "INC0000001"}"#,
@@ -168,6 +179,7 @@ struct ForgedConsentTests {
                 try await auditEvents(of: id, on: server) == ["offer.requested", "offer.delivered", "consent.rejected"])
             let ended = try await HTTP.send("DELETE", server.base + "/api/v1/sessions/\(id)", token: lena)
             #expect(ended.status == 200, "\(ended.body)")
+            if let undo { _ = try await server.sql(undo) }
         }
         #expect(agent.isRunning)
     }

@@ -122,6 +122,11 @@ struct MachineStoreTests {
             let revoked = try #require(try await store.machine(named: "ws-0101"))
             #expect(revoked.revokedAt == Self.now)
             #expect(revoked.revokedBy == Self.administrator)
+            // An agent connected with the old key may no longer act for it; a name never enrolled is left out.
+            let whileRevoked = try await store.enrollments(of: ["ws-0101", "ws-9999"])
+            #expect(whileRevoked == ["ws-0101": MachineStore.Enrollment(publicKey: oldKey, revoked: true)])
+            #expect(MachineStore.Enrollment.change(since: oldKey, to: whileRevoked["ws-0101"]) == .machineRevoked)
+            #expect(MachineStore.Enrollment.change(since: oldKey, to: whileRevoked["ws-9999"]) == .machineRevoked)
             await #expect(throws: MachineStore.EnrollmentError.alreadyEnrolled(revoked: true)) {
                 try await store.enroll(Self.machine(key: newKey), with: plain, at: Self.now, auditEvent: Self.enrolled)
             }
@@ -143,6 +148,10 @@ struct MachineStoreTests {
             #expect(machine.publicKey == newKey)
             #expect(machine.revokedAt == nil)
             #expect(machine.enrolledAt == Self.now)
+            let rekeyed = try await store.enrollments(of: ["ws-0101"])["ws-0101"]
+            #expect(rekeyed == MachineStore.Enrollment(publicKey: newKey, revoked: false))
+            #expect(MachineStore.Enrollment.change(since: oldKey, to: rekeyed) == .keyReplaced)
+            #expect(MachineStore.Enrollment.change(since: newKey, to: rekeyed) == nil)
             let previous = try await database.sql(
                 "SELECT details->>'previous_key' FROM audit_events WHERE event = 'agent.enrolled' ORDER BY sequence DESC LIMIT 1"
             )

@@ -80,7 +80,7 @@ public final class AgentGateway: Service, Sendable {
     func closeChangedEnrollments() async {
         let proven = links.provenKeys
         guard !proven.isEmpty else { return }
-        let enrollments: [String: (publicKey: String, revoked: Bool)]
+        let enrollments: [String: MachineStore.Enrollment]
         do {
             enrollments = try await machines.enrollments(of: Array(proven.keys))
         } catch {
@@ -90,7 +90,7 @@ public final class AgentGateway: Service, Sendable {
             return
         }
         for (machine, key) in proven {
-            if let enrolled = enrollments[machine], !enrolled.revoked, enrolled.publicKey == key { continue }
+            guard MachineStore.Enrollment.change(since: key, to: enrollments[machine]) != nil else { continue }
             // Only the connection that was checked: a newer one (with the new key) may have replaced it meanwhile.
             guard let link = links.remove(machine, ifProven: key) else { continue }
             logger.warning(

@@ -105,10 +105,8 @@ struct AgentMessages: Sendable {
     /// `nil` when the machine is enrolled with that key.
     private func enrollmentRefusal(of machine: String, key: String) async -> String? {
         do {
-            guard let enrolled = try await machines.machine(named: machine), enrolled.revokedAt == nil else {
-                return "machine_revoked"
-            }
-            return enrolled.publicKey == key ? nil : "key_replaced"
+            let enrollment = try await machines.enrollments(of: [machine])[machine]
+            return MachineStore.Enrollment.change(since: key, to: enrollment)?.rawValue
         } catch {
             logger.warning(
                 "could not check an answering machine's enrollment",
