@@ -258,10 +258,15 @@ public final class AuditWriter: Service, Sendable {
         return try await database.head()
     }
 
-    /// `currentHead()`, or `nil` when it cannot be read in time.
+    /// `currentHead()`, or `nil` when it cannot be read in time. The head this writer left is known at once, with
+    /// no timer to set.
     private func storedHead() async -> AuditChainHead? {
-        try? await withTimeout(settings.writeTimeout) { try await self.currentHead() }
+        if let known = state.withLock({ $0.head }) { return known }
+        return try? await withTimeout(settings.writeTimeout) { try await self.database.head() }
     }
+
+    /// The most callers of a batch answered on the writer's own thread rather than from the shared pool.
+    private static let answeredHere = 16
 
     /// Waits for `batch` and answers its callers. When it failed, the batches `following` it (each chained after
     /// the one before) cannot have followed it unless it was stored after all: they are awaited, and each one that
@@ -271,9 +276,14 @@ public final class AuditWriter: Service, Sendable {
     private func settle(_ batch: InFlight, before following: ArraySlice<InFlight>) async -> [InFlight] {
         let outcome = await batch.task.result
         if case .success(true) = outcome {
-            // Answered from the shared pool: resuming hundreds of callers here would hold up the next batch.
             let callers = batch.callers
-            Task(executorPreference: globalConcurrentExecutor) { self.resume(callers, with: .success(())) }
+            if callers.count <= Self.answeredHere {
+                // A few callers: answered at once, each resumed on its own executor.
+                resume(callers, with: .success(()))
+            } else {
+                // Answered from the shared pool: resuming hundreds of callers here would hold up the next batch.
+                Task(executorPreference: globalConcurrentExecutor) { self.resume(callers, with: .success(())) }
+            }
             return Array(following)
         }
         state.withLock { $0.head = nil }
