@@ -123,6 +123,19 @@ struct SlowClientTests {
         #expect(answer["fresh"] as? String == "HTTP/1.1 200 OK", "\(answer)")
     }
 
+    @Test("listen.openings_per_address sets that limit: lowered, the 17th is closed; raised, the 129th stays")
+    func crowdLimitSet() async throws {
+        let lowered = try await RunningServer(listenExtra: "  openings_per_address: 16", tls: false)
+        let raised = try await RunningServer(listenExtra: "  openings_per_address: 200", tls: false)
+        async let few = run("crowd", Self.port(of: lowered), "16")
+        async let many = run("crowd", Self.port(of: raised), "128")
+        let (closed, kept) = (try await few, try await many)
+        let after = try #require(closed["extra_closed_after"] as? Double, "the 17th connection stayed: \(closed)")
+        #expect(after < 8, "\(after)")
+        #expect(kept["extra_closed_after"] is NSNull, "the 129th connection was closed: \(kept)")
+        for answer in [closed, kept] { #expect(answer["fresh"] as? String == "HTTP/1.1 200 OK", "\(answer)") }
+    }
+
     @Test("a trusted proxy, whose clients all share its address, is not held to that limit")
     func crowdBehindProxy() async throws {
         let server = try await RunningServer(listenExtra: "  behind_proxy: {trusted: [127.0.0.1]}", tls: false)

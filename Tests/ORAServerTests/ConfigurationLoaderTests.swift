@@ -110,6 +110,19 @@ struct ConfigurationLoaderTests {
         #expect(unknownError?.description.contains("listen.behind_proxy.headers: unknown setting") == true)
     }
 
+    @Test("listen.openings_per_address: 128 unless set, from 1 to 100,000")
+    func openingsPerAddress() throws {
+        #expect(try loader().parse(Self.valid, file: "ora.yaml").listen.openingsPerAddress == 128)
+        let raised = Self.valid.replacingOccurrences(of: "port: 8443", with: "port: 8443\n  openings_per_address: 4096")
+        #expect(try loader().parse(raised, file: "ora.yaml").listen.openingsPerAddress == 4096)
+        for bad in ["0", "100001", "many"] {
+            let text = Self.valid.replacingOccurrences(
+                of: "port: 8443", with: "port: 8443\n  openings_per_address: \(bad)")
+            let error = #expect(throws: YAMLError.self) { try loader().parse(text, file: "ora.yaml") }
+            #expect(error?.description.hasPrefix("ora.yaml:4:25: listen.openings_per_address: ") == true, "\(bad)")
+        }
+    }
+
     @Test("directory layout, TLS, cache, roles, sessions and login limits")
     func directoryAndOperators() throws {
         let text = Self.valid.replacingOccurrences(

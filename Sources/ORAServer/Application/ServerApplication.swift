@@ -24,8 +24,6 @@ public enum ServerApplication {
     static let requestHeadLimit = TimeAmount.seconds(10)
     /// How long a connection may stay open between two requests, or while a later request's head arrives.
     static let idleLimit = Duration.seconds(30)
-    /// How many connections one address may have sending their first request head (or opening line) at once.
-    static let openingsPerAddress = 128
 
     static let instanceName = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
@@ -311,7 +309,8 @@ public enum ServerApplication {
         webSocketRouter.addScreenRoutes(
             screens: screens, names: configuration.agents.serverNames, proxies: configuration.listen.behindProxy)
         let webSocketResponder = webSocketRouter.buildResponder()
-        let openings = OpeningConnections(perAddress: openingsPerAddress, proxies: configuration.listen.behindProxy)
+        let openings = OpeningConnections(
+            perAddress: configuration.listen.openingsPerAddress, proxies: configuration.listen.behindProxy)
         let tls: ServerTLS?
         do {
             tls = try configuration.listen.tls.map { try ServerTLS(settings: $0) }

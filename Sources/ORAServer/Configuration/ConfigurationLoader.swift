@@ -53,6 +53,9 @@ public struct ConfigurationLoader: Sendable {
             var section = try node.mapping()
             if let host = section.optional("host") { listen.host = try host.nonEmptyString() }
             if let port = section.optional("port") { listen.port = try port.integer(in: 0...65535) }
+            if let openings = section.optional("openings_per_address") {
+                listen.openingsPerAddress = try openings.integer(in: 1...100_000)
+            }
             if let node = section.optional("tls") {
                 var tls = try node.mapping()
                 let settings = ListenTLSSettings(

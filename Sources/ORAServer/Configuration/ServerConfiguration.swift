@@ -150,16 +150,21 @@ public struct ListenSettings: Sendable, Hashable {
     /// The proxies that terminate TLS in front of the server (`listen.behind_proxy`), whose `X-Forwarded-For` and
     /// `X-Forwarded-Proto` are believed; nil when clients reach the server directly.
     public var behindProxy: TrustedProxies?
+    /// The most connections one address may have open without having sent their opening yet (the first request's
+    /// head, or the relay's opening line), `listen.openings_per_address`; 128 by default. Many agents behind one NAT
+    /// address that reconnect together, after a restart, are held to it.
+    public var openingsPerAddress: Int
 
     /// Creates listen settings.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, tls: ListenTLSSettings? = nil,
-        behindProxy: TrustedProxies? = nil
+        behindProxy: TrustedProxies? = nil, openingsPerAddress: Int = 128
     ) {
         self.host = host
         self.port = port
         self.tls = tls
         self.behindProxy = behindProxy
+        self.openingsPerAddress = openingsPerAddress
     }
 }
 
