@@ -23,16 +23,22 @@ import Synchronization
 /// The simulated agents speak the real protocol with real device keys: hello, a challenge signed with the key,
 /// welcome, then offers.
 enum AgentsBenchmark {
-    /// - Parameter tls: the agents' connections and the helper's requests over the server's own TLS.
-    static func run(count: Int, offers: Int, tls: Bool = false) async throws {
-        let bench = try await BenchmarkServer.start(name: "agents", offersPerMachinePerMinute: 600, tls: tls)
+    /// - Parameters:
+    ///   - tls: the agents' connections and the helper's requests over the server's own TLS.
+    ///   - openingsPerAddress: the server's `listen.openings_per_address`, when not its default: every simulated agent
+    ///     connects from 127.0.0.1, so the default holds their connecting and reconnecting to 128 at a time.
+    static func run(count: Int, offers: Int, tls: Bool = false, openingsPerAddress: Int? = nil) async throws {
+        let bench = try await BenchmarkServer.start(
+            name: "agents", offersPerMachinePerMinute: 600, tls: tls, openingsPerAddress: openingsPerAddress)
         defer { bench.stop() }
         let (server, base, helper, database, environment) = (
             bench.server, bench.base, bench.helper, bench.database, bench.environment
         )
         let caFile = bench.certificate
         print(
-            "agents benchmark: \(count) agents, \(offers) offers, \(tls ? "TLS" : "plain TCP"), database \(database)")
+            "agents benchmark: \(count) agents, \(offers) offers, \(tls ? "TLS" : "plain TCP"), "
+                + "openings per address \(openingsPerAddress.map(String.init) ?? "128 (default)"), database \(database)"
+        )
 
         // The machines, enrolled directly in the database: the workstations of the demo directory (which offers
         // go to) and as many more as asked.

@@ -28,7 +28,7 @@ struct BenchmarkServer {
     ///   certificate made by openssl.
     static func start(
         name: String, offersPerMachinePerMinute: Int = 60, access: AccessMode = .view, journal: Bool = false,
-        tls: Bool = false
+        tls: Bool = false, openingsPerAddress: Int? = nil
     ) async throws -> BenchmarkServer {
         let environment = BenchmarkEnvironment()
         let database = "ora_bench_\(name)_\(UInt32.random(in: 0...UInt32.max))"
@@ -41,7 +41,8 @@ struct BenchmarkServer {
         try Self.configuration(
             port: port, database: database, environment: environment,
             offersPerMachinePerMinute: offersPerMachinePerMinute,
-            journal: journal ? files.appendingPathComponent("journal-1").path : nil, certificate: certificate
+            journal: journal ? files.appendingPathComponent("journal-1").path : nil, certificate: certificate,
+            openingsPerAddress: openingsPerAddress
         ).write(toFile: configuration, atomically: true, encoding: .utf8)
         let base = (tls ? "https" : "http") + "://127.0.0.1:\(port)"
         let server = ServerProcess(
@@ -102,15 +103,16 @@ struct BenchmarkServer {
     /// - Parameter certificate: the server's own TLS certificate (its key beside it), or nil for plain TCP.
     static func configuration(
         port: Int, database: String, environment: BenchmarkEnvironment, offersPerMachinePerMinute: Int,
-        journal: String?, certificate: String? = nil
+        journal: String?, certificate: String? = nil, openingsPerAddress: Int? = nil
     ) -> String {
         let journalLine = journal.map { "\n  journal: \($0)" } ?? ""
+        let openings = openingsPerAddress.map { ", openings_per_address: \($0)" } ?? ""
         let tls =
             certificate.map {
                 ", tls: {certificate_chain_file: \($0), private_key_file: \($0.dropLast(4)).key}"
             } ?? ""
         return """
-            listen: { host: 127.0.0.1, port: \(port)\(tls) }
+            listen: { host: 127.0.0.1, port: \(port)\(tls)\(openings) }
             database:
               host: \(environment.setting("ORA_PG_HOST"))
               port: \(environment.setting("ORA_PG_PORT"))

@@ -6,8 +6,9 @@
 //       `Deploy/dev/services up` in the environment
 //   .build/release/ora-bench policy      policy evaluation and parsing; needs nothing else
 //   .build/release/ora-bench audit [seconds] [events]   pgbench, the audit writer and search over `events` (10M)
-//   .build/release/ora-bench agents [count] [offers] [--tls]   memory per agent, offer latency, reconnection (10k,
-//       1000); with --tls, over the server's own TLS
+//   .build/release/ora-bench agents [count] [offers] [--tls] [--openings N]   memory per agent, offer latency,
+//       reconnection (10k, 1000); with --tls, over the server's own TLS; with --openings, the server's
+//       listen.openings_per_address (all simulated agents connect from one address)
 //   .build/release/ora-bench relay [MiB] [round trips] [sessions] [seconds]   the screen relay beside a direct
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
 //   .build/release/ora-bench console [machines] [events]   machine search, the audit timeline, exports and the
@@ -31,8 +32,12 @@ struct Benchmarks {
         case "policy":
             try PolicyBenchmark.run()
         case "agents":
+            let openings = arguments.firstIndex(of: "--openings").flatMap {
+                $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil
+            }
             try await AgentsBenchmark.run(
-                count: number(1, 10_000), offers: number(2, 1_000), tls: arguments.contains("--tls"))
+                count: number(1, 10_000), offers: number(2, 1_000), tls: arguments.contains("--tls"),
+                openingsPerAddress: openings)
         case "relay":
             try await RelayBenchmark.run(
                 megabytes: number(1, 1024), pings: number(2, 2000), sessions: number(3, 200), seconds: number(4, 10))
