@@ -69,6 +69,7 @@ public struct MachineStore: Sendable {
         /// Whether an administrator revoked the machine.
         public var revoked: Bool
 
+        /// Creates an enrollment.
         public init(publicKey: String, revoked: Bool) {
             self.publicKey = publicKey
             self.revoked = revoked
