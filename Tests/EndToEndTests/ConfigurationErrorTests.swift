@@ -26,7 +26,8 @@ struct ConfigurationErrorTests {
         Case(
             name: "unknown key",
             content: validDatabase + "\n" + validDirectory + "\nlisten: {hots: 0.0.0.0}\n",
-            expected: ":3:10: listen.hots: unknown setting (allowed here: behind_proxy, host, port, tls)"),
+            expected: ":3:10: listen.hots: unknown setting "
+                + "(allowed here: behind_proxy, host, openings_per_address, port, tls)"),
         Case(
             name: "missing secret",
             content: validDatabase + "\n"
