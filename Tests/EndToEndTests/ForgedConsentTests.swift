@@ -192,6 +192,7 @@ struct ForgedConsentTests {
             enrolling: "WS-0201", configuration: OfferFixtures.configuration + "\n  enrollment_check_interval: 1s")
         let server = setup.server
         var agent = try setup.startAgent()
+        defer { agent.send(SIGTERM) }
         let lena = try await server.token("lena.wolf")
         let otherKey = DevicePublicKey.text(P256.Signing.PrivateKey().publicKey)
         // As if another server had revoked or re-keyed the machine and could not reach this one: the row changes,
@@ -227,7 +228,6 @@ struct ForgedConsentTests {
                 agent = try setup.startAgent()
             }
         }
-        agent.send(SIGTERM)
     }
 
     /// Waits for `condition`, at most a minute: a loaded machine records the refused answers slowly, never wrongly.
