@@ -8,7 +8,7 @@ import Glibc
 /// reads, one for what it writes) and keeps them for the connection's life, though an agent's messages are a few
 /// hundred bytes. Fresh memory costs nothing until written, but glibc's allocator hands out memory that earlier
 /// handshakes wrote and freed, which is resident from the start, and a buffer that starts inside a page makes a
-/// short message touch two. With this allocator, 3,000 agents on TLS cost about 3.5 KB less each (Scale.md).
+/// short message touch two. With this allocator, agents on TLS cost about 3.8 KB less each (Scale.md).
 enum SparseBuffers {
     static let allocator = ByteBufferAllocator(
         allocate: sparseAllocate, reallocate: sparseReallocate, deallocate: sparseDeallocate, copy: sparseCopy)
