@@ -15,7 +15,8 @@ import Synchronization
 
 /// One ora-server (the release binary, as a process of its own) with many simulated agents connected, against the
 /// PostgreSQL and slapd of `Deploy/dev/services`, in a fresh database:
-/// 1. the server's resident memory before and after `count` agents connected, per agent;
+/// 1. the server's resident memory before and after `count` agents connected, per agent, and the processor time the
+///    connected agents cost while nothing happens but their pings;
 /// 2. how long an offer takes from the helper's request to the agent's receiving it, while all are connected, and
 ///    beside it how long a request the server answers at once (`/healthz`) takes;
 /// 3. how long, after the server restarts, until every agent is back (they reconnect with the agent's back-off).
@@ -71,6 +72,15 @@ enum AgentsBenchmark {
             String(
                 format: "server resident memory: %.1f MB idle, %.1f MB with %d agents: %.1f KB per agent",
                 Double(idle) / 1024, Double(loaded) / 1024, count, Double(loaded - idle) / Double(count)))
+        // What the connected agents cost while nothing happens: their pings, over one ping interval.
+        let quiet = try server.processorSeconds()
+        let quietStarted = ContinuousClock.now
+        try await Task.sleep(for: .seconds(30))
+        let busy = try server.processorSeconds() - quiet
+        print(
+            String(
+                format: "server processor time with %d idle agents (pinged every 30 s): %.1f %% of one core",
+                count, 100 * busy / (ContinuousClock.now - quietStarted).seconds))
 
         // Offers, one after another, round the four workstations; each session ended before the next offer to it.
         var latencies: [Duration] = []
@@ -299,6 +309,20 @@ final class ServerProcess: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         process.terminate()
         while process.isRunning { usleep(10_000) }
+    }
+
+    /// The processor time the server has used, user and system, in seconds.
+    func processorSeconds() throws -> Double {
+        guard let process else { throw BenchmarkError("the server is not running") }
+        let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
+        // The fields after the command's name, which is in parentheses and may hold spaces: utime and stime are the
+        // 14th and 15th of the line, the 12th and 13th after the name.
+        guard let end = stat.lastIndex(of: ")") else { throw BenchmarkError("no /proc stat for the server") }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            throw BenchmarkError("no processor times in the server's /proc stat")
+        }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// The server's resident set size, in KiB.

@@ -68,7 +68,9 @@ struct AgentConnectionHandlerTests {
         try AgentProtocol.decodeServerMessage(frame.unmaskedData.readableBytesView)
     }
 
-    @Test("hello, the challenge and its signed answer: welcomed as enrolled, and the machine is online")
+    @Test(
+        "hello, the challenge and its signed answer: welcomed as enrolled, the machine online, and pinged every interval"
+    )
     func welcome() async throws {
         let key = P256.Signing.PrivateKey()
         try await TestDatabase.with { database, client in
@@ -87,6 +89,22 @@ struct AgentConnectionHandlerTests {
             try await channel.writeInbound(Self.frame(.authenticate(signature: signature)))
             #expect(try Self.message(try await Self.written(channel)) == .welcome(machine: "ws-0101"))
             #expect(links.isOnline("ws-0101"))
+
+            // Pinged a whole interval (30 seconds) after the welcome and every interval after it; an agent that
+            // answers stays, one that is silent until the next ping is closed.
+            await channel.testingEventLoop.advanceTime(by: .seconds(29))
+            #expect(try await channel.readOutbound(as: WebSocketFrame.self) == nil, "no ping before the interval")
+            await channel.testingEventLoop.advanceTime(by: .seconds(1))
+            #expect(try await Self.written(channel).opcode == .ping)
+            try await channel.writeInbound(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer()))
+            await channel.testingEventLoop.advanceTime(by: .seconds(30))
+            #expect(try await Self.written(channel).opcode == .ping)
+            await channel.testingEventLoop.advanceTime(by: .seconds(30))
+            let close = try await Self.written(channel)
+            #expect(close.opcode == .connectionClose)
+            var data = close.unmaskedData
+            #expect(data.readWebSocketErrorCode() == .goingAway)
+            #expect(data.readString(length: data.readableBytes) == "no answer to the last ping")
             _ = try? await channel.finish()
         }
     }

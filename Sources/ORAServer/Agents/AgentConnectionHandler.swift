@@ -7,10 +7,11 @@ import Synchronization
 
 /// One agent's WebSocket, on its channel's event loop: the handshake (hello, a challenge, the answer signed with
 /// the device key), then the agent's messages, handed to the gateway in the order they came. The connection is
-/// pinged every `agents.ping_interval` (30 seconds) and closed when a ping goes unanswered until the next one.
+/// pinged every `agents.ping_interval` (30 seconds), from the welcome on, by its event loop's `AgentPingRound`, and
+/// closed when a ping goes unanswered until the next one.
 /// Nothing here waits: the machine is looked up and the messages are handled in tasks that exist only while there
 /// is work, so an idle agent costs its channel and this handler.
-final class AgentConnectionHandler: ChannelInboundHandler {
+final class AgentConnectionHandler: ChannelInboundHandler, AgentPinged {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -28,7 +29,8 @@ final class AgentConnectionHandler: ChannelInboundHandler {
     /// is gone (however the conversation ended).
     private var connected: (machine: String, inbox: AgentInbox)?
     private var handshakeTimeout: Scheduled<Void>?
-    private var pinger: RepeatedTask?
+    /// The round that pings the connection once it is welcomed, and its slot there.
+    private var pings: (round: AgentPingRound, slot: Int)?
     /// Whether the agent answered the last ping.
     private var heard = true
     /// Whether this side sent its close frame; nothing the agent sends after it is handled.
@@ -50,23 +52,17 @@ final class AgentConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let channel = context.channel
-        pinger = context.eventLoop.scheduleRepeatedTask(
-            initialDelay: gateway.pingInterval, delay: gateway.pingInterval
-        ) { _ in
-            channel.pipeline.fireUserInboundEventTriggered(Ping())
-        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
-        pinger?.cancel()
+        stopPinging()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
-        pinger?.cancel()
+        stopPinging()
         if let (machine, inbox) = connected {
             gateway.deliver(.disconnected(serverStopping: serverStopping), from: machine, inbox: inbox, source: source)
         }
@@ -82,16 +78,6 @@ final class AgentConnectionHandler: ChannelInboundHandler {
         switch event {
         case let request as Close:
             close(context, code: request.code, reason: request.reason)
-        case is Ping:
-            guard case .connected = handshake.phase else { return }
-            // An agent that does not read cannot answer; one whose writes pile up is not reading either.
-            guard heard, context.channel.isWritable else {
-                close(context, code: .goingAway, reason: "no answer to the last ping")
-                return
-            }
-            heard = false
-            context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
         case is ChannelShouldQuiesceEvent:
             // The server is stopping: the agent reconnects to whichever server is up.
             serverStopping = true
@@ -131,6 +117,26 @@ final class AgentConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    // MARK: Pings
+
+    func pingDue() {
+        guard let context, !closeSent else { return }
+        // An agent that does not read cannot answer; one whose writes pile up is not reading either.
+        guard heard, context.channel.isWritable else {
+            close(context, code: .goingAway, reason: "no answer to the last ping")
+            return
+        }
+        heard = false
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+    }
+
+    private func stopPinging() {
+        guard let (round, slot) = pings else { return }
+        round.leave(self, slot: slot)
+        pings = nil
+    }
+
     // MARK: The conversation
 
     private func received(_ text: ByteBuffer, context: ChannelHandlerContext) {
@@ -168,6 +174,8 @@ final class AgentConnectionHandler: ChannelInboundHandler {
                 ])
             let inbox = AgentInbox()
             connected = (machine, inbox)
+            let round = gateway.pings.round(on: context.eventLoop)
+            pings = (round, round.join(self))
             gateway.connected(
                 machine, publicKey: publicKey, channel: context.channel, inbox: inbox, source: source)
         case .deliver(let message):
@@ -230,9 +238,6 @@ final class AgentConnectionHandler: ChannelInboundHandler {
     static func frame(_ message: AgentProtocol.ServerMessage) -> WebSocketFrame {
         WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: AgentProtocol.encode(message)))
     }
-
-    /// Sent by the repeating timer to the handler.
-    private struct Ping: Sendable {}
 }
 
 /// What one agent's connection has for the gateway, in order: its start, its messages and its end. A task drains

@@ -26,8 +26,9 @@ public final class AgentGateway: Service, Sendable {
     private let instance: UUID
     /// The names agents may address this server by; a handshake's signature is good for any of them.
     let serverNames: [String]
-    /// How often a connected agent is pinged; one that has not answered by the next ping is disconnected.
-    let pingInterval: TimeAmount
+    /// What pings the connected agents, every `agents.ping_interval`; one that has not answered by the next ping
+    /// is disconnected.
+    let pings: AgentPings
     /// How often the agents connected here are checked against their enrollments.
     private let enrollmentCheckInterval: Duration
     let logger: Logger
@@ -55,7 +56,7 @@ public final class AgentGateway: Service, Sendable {
         self.replicas = replicas
         self.instance = instance
         serverNames = settings.serverNames
-        pingInterval = TimeAmount(settings.pingInterval)
+        pings = AgentPings(interval: TimeAmount(settings.pingInterval))
         enrollmentCheckInterval = settings.enrollmentCheckInterval
         self.logger = logger
     }
