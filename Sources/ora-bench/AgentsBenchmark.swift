@@ -73,10 +73,10 @@ enum AgentsBenchmark {
                 format: "server resident memory: %.1f MB idle, %.1f MB with %d agents: %.1f KB per agent",
                 Double(idle) / 1024, Double(loaded) / 1024, count, Double(loaded - idle) / Double(count)))
         // What the connected agents cost while nothing happens: their pings, over one ping interval.
-        let quiet = try server.processorSeconds()
+        let quiet = try ChatBenchmark.processTicks(server.pid)
         let quietStarted = ContinuousClock.now
         try await Task.sleep(for: .seconds(30))
-        let busy = try server.processorSeconds() - quiet
+        let busy = Double(try ChatBenchmark.processTicks(server.pid) - quiet) / Double(sysconf(Int32(_SC_CLK_TCK)))
         print(
             String(
                 format: "server processor time with %d idle agents (pinged every 30 s): %.1f %% of one core",
@@ -309,20 +309,6 @@ final class ServerProcess: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         process.terminate()
         while process.isRunning { usleep(10_000) }
-    }
-
-    /// The processor time the server has used, user and system, in seconds.
-    func processorSeconds() throws -> Double {
-        guard let process else { throw BenchmarkError("the server is not running") }
-        let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
-        // The fields after the command's name, which is in parentheses and may hold spaces: utime and stime are the
-        // 14th and 15th of the line, the 12th and 13th after the name.
-        guard let end = stat.lastIndex(of: ")") else { throw BenchmarkError("no /proc stat for the server") }
-        let fields = stat[stat.index(after: end)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else {
-            throw BenchmarkError("no processor times in the server's /proc stat")
-        }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// The server's resident set size, in KiB.

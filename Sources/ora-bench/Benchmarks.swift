@@ -7,8 +7,8 @@
 //   .build/release/ora-bench policy      policy evaluation and parsing; needs nothing else
 //   .build/release/ora-bench audit [seconds] [events]   pgbench, the audit writer and search over `events` (10M)
 //   .build/release/ora-bench agents [count] [offers] [--tls] [--openings N]   memory per agent, processor time of
-//       idle agents, offer latency, reconnection (10k, 1000); with --tls, over the server's own TLS; with --openings, the server's
-//       listen.openings_per_address (all simulated agents connect from one address)
+//       idle agents, offer latency, reconnection (10k, 1000); with --tls, over the server's own TLS; with
+//       --openings, the server's listen.openings_per_address (all simulated agents connect from one address)
 //   .build/release/ora-bench relay [MiB] [round trips] [sessions] [seconds]   the screen relay beside a direct
 //       connection, socat and websockify; then concurrent sessions at 3 MB/s (1024, 2000, 200, 10)
 //   .build/release/ora-bench console [machines] [events]   machine search, the audit timeline, exports and the
